@@ -1,0 +1,44 @@
+# A thin front for people; CMake is the build.
+#   make run    install deps, build Release, start on config/default.toml
+#   make test   install deps, build with ASan+UBSan (clang, fuzzers included), run ctest
+#   make bench  install deps, build Release, run the benchmark
+#   make fuzz   run the libFuzzer target for FUZZ_SECONDS (default 300)
+
+JOBS ?= $(shell nproc)
+RELEASE_DIR ?= build/release
+TEST_DIR ?= build/test
+FUZZ_SECONDS ?= 300
+CONFIG ?= config/default.toml
+
+.PHONY: deps build build-test run test bench fuzz format clean
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B $(RELEASE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DFA_TESTS=OFF
+	cmake --build $(RELEASE_DIR) -j $(JOBS)
+
+build-test: deps
+	cmake -S . -B $(TEST_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+	  -DCMAKE_CXX_COMPILER=clang++ -DFA_SANITIZE=ON -DFA_FUZZ=ON -DCMAKE_CXX_FLAGS=-O1
+	cmake --build $(TEST_DIR) -j $(JOBS)
+
+run: build
+	$(RELEASE_DIR)/flow-aggregator run -c $(CONFIG)
+
+test: build-test
+	cd $(TEST_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+bench: build
+	bash test/bench/run.sh $(RELEASE_DIR)
+
+fuzz: build-test
+	$(TEST_DIR)/test/fuzz/fuzz_ipfix_message -max_total_time=$(FUZZ_SECONDS) \
+	  -print_final_stats=1 $(TEST_DIR)/fuzz-corpus
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
+
+clean:
+	rm -rf build

@@ -1,0 +1,76 @@
+#pragma once
+
+// Records of a data set (RFC 7011 3.3.1): a cursor that slices a set body into
+// records, and the offsets of each field inside one record. Nothing is copied.
+
+#include "ipfix/error.hpp"
+#include "ipfix/template.hpp"
+
+#include <cstdint>
+
+namespace fa::ipfix {
+
+/// Where one field's value lies inside a record.
+struct field_slice {
+  std::uint16_t offset = 0; ///< of the value, after any variable-length prefix
+  std::uint16_t length = 0; ///< of the value
+};
+
+/// Precomputed walk of a template: for templates without variable-length fields every
+/// offset is fixed, so finding a field costs nothing per record.
+class record_layout {
+public:
+  record_layout() = default;
+  explicit record_layout(const template_def& def);
+
+  bool fixed() const { return fixed_; }
+  std::size_t min_length() const { return min_length_; }
+  std::size_t num_fields() const { return lengths_.size(); }
+
+  /// Measures the record at the start of `bytes`: returns its length, or 0 with `err`
+  /// set when it does not fit (`record_shorter_than_template` or `varlen_overruns_set`).
+  std::size_t measure(bytes_view bytes, parse_error& err) const;
+
+  /// Fills `out[i]` for each field of the record (`out.size() >= num_fields()`). The
+  /// record must be one `measure` accepted.
+  void slice(bytes_view record, std::span<field_slice> out) const;
+
+  /// The slice of field `index` only; walks variable-length fields before it.
+  field_slice field(bytes_view record, std::size_t index) const;
+
+private:
+  std::vector<std::uint16_t> lengths_; ///< template lengths (65535 = variable)
+  std::vector<std::uint16_t> fixed_offsets_; ///< valid when fixed_
+  std::size_t min_length_ = 0;
+  std::size_t fixed_length_ = 0;
+  bool fixed_ = true;
+};
+
+/// Iterates the records of one data set body. `next` returns false at the end: either
+/// no octets left, or fewer than the minimum record length (padding, RFC 7011 3.3.1),
+/// or a malformed record, in which case `error()` says why.
+class record_cursor {
+public:
+  record_cursor(bytes_view body, const record_layout& layout) : body_(body), layout_(&layout) {}
+
+  bool next(bytes_view& record);
+  parse_error error() const { return error_; }
+  /// Octets consumed so far (records only, padding excluded).
+  std::size_t consumed() const { return pos_; }
+
+private:
+  bytes_view body_;
+  const record_layout* layout_;
+  std::size_t pos_ = 0;
+  parse_error error_ = parse_error::none;
+};
+
+/// Counts the records of a data set body and validates each; returns the number, or
+/// sets `err`. The enricher and the exporter rely on sets this accepted.
+std::size_t count_records(bytes_view body, const record_layout& layout, parse_error& err);
+
+/// Writes a variable-length prefix for a value of `len` octets: 1 octet below 255,
+/// otherwise 255 and 2 octets (RFC 7011 7). Returns the octets written (1 or 3).
+std::size_t write_varlen_prefix(std::uint8_t* out, std::size_t len);
+
+} // namespace fa::ipfix

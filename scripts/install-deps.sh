@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every Debian package that the build, the tests, the interop tests and the
+# benchmark need. Idempotent: when everything is present it only runs dpkg-query.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  libcaf-dev libasio-dev libtomlplusplus-dev prometheus-cpp-dev
+  libgtest-dev libgmock-dev googletest
+  libssl-dev libcurl4-openssl-dev nlohmann-json3-dev libcivetweb-dev
+  clang clang-format libclang-rt-14-dev
+  tshark libfixbuf-tools python3-ipfix python3
+  softflowd pmacct nfdump
+  iproute2 procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+# wireshark-common asks whether dumpcap may be setuid; answer once, non-interactively.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
