@@ -57,6 +57,9 @@ const element_info* find_element(std::string_view name);
 /// for elements it does not know.
 std::string element_name(std::uint32_t enterprise, std::uint16_t id);
 
+/// Appends `element_name(enterprise, id)` to `out` without any other allocation.
+void append_element_name(std::string& out, std::uint32_t enterprise, std::uint16_t id);
+
 /// Well-known element ids used by the enrichment.
 namespace ie {
 constexpr std::uint16_t source_ipv4_address = 8;

@@ -18,6 +18,8 @@ constexpr std::size_t max_message_size = 65535;
 constexpr std::uint16_t template_set_id = 2;
 constexpr std::uint16_t options_template_set_id = 3;
 constexpr std::uint16_t min_data_set_id = 256;
+/// The longest record that fits a set of a message of the maximum size.
+constexpr std::size_t max_record_length = max_message_size - message_header_size - set_header_size;
 
 /// RFC 7011 3.1.
 struct message_header {
@@ -49,7 +51,7 @@ struct set_view {
 /// One validated message. `parse` checks the header and walks every set header once,
 /// so iterating the sets afterwards cannot fail.
 class message_view {
-public:
+ public:
   /// `bytes` must hold at least the whole message; octets past the header's length
   /// are ignored (TCP framing hands over exactly one message; a UDP datagram longer
   /// than its message is an error: see `parse_datagram`).
@@ -80,7 +82,7 @@ public:
     }
   }
 
-private:
+ private:
   message_header header_;
   bytes_view bytes_;
   std::size_t num_sets_ = 0;

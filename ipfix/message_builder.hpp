@@ -13,8 +13,9 @@
 namespace fa::ipfix {
 
 class message_builder {
-public:
-  explicit message_builder(std::vector<std::uint8_t>& out) : out_(out) {}
+ public:
+  explicit message_builder(std::vector<std::uint8_t>& out)
+      : out_(out) {}
 
   /// Starts a message at the end of the output vector.
   void begin_message(std::uint32_t export_time, std::uint32_t sequence, std::uint32_t odid);
@@ -44,7 +45,7 @@ public:
   /// Octets written to the open message so far.
   std::size_t message_size() const { return out_.size() - message_start_; }
 
-private:
+ private:
   std::vector<std::uint8_t>& out_;
   std::size_t message_start_ = 0;
   std::size_t set_start_ = 0;

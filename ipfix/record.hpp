@@ -19,7 +19,7 @@ struct field_slice {
 /// Precomputed walk of a template: for templates without variable-length fields every
 /// offset is fixed, so finding a field costs nothing per record.
 class record_layout {
-public:
+ public:
   record_layout() = default;
   explicit record_layout(const template_def& def);
 
@@ -38,27 +38,77 @@ public:
   /// The slice of field `index` only; walks variable-length fields before it.
   field_slice field(bytes_view record, std::size_t index) const;
 
-private:
-  std::vector<std::uint16_t> lengths_; ///< template lengths (65535 = variable)
+  /// Calls `f(std::size_t index, field_slice)` for each field of `record` in order, in
+  /// one walk. Safe on any bytes: the walk stops at the first field that would run past
+  /// `record`. Returns the number of fields visited (`num_fields()` for a record `measure`
+  /// accepted).
+  template <class F>
+  std::size_t for_each_field(bytes_view record, F&& f) const;
+
+ private:
+  /// Reads a variable-length prefix at `record[pos]` (RFC 7011 7): advances `pos` past it
+  /// and sets `len`; false when the prefix or the value runs past `record`.
+  static bool read_varlen(bytes_view record, std::size_t& pos, std::size_t& len) {
+    if (pos >= record.size())
+      return false;
+    len = record[pos++];
+    if (len == 255) {
+      if (record.size() - pos < 2)
+        return false;
+      len = read_u16(record.data() + pos);
+      pos += 2;
+    }
+    return record.size() - pos >= len;
+  }
+
+  std::vector<std::uint16_t> lengths_;       ///< template lengths (65535 = variable)
   std::vector<std::uint16_t> fixed_offsets_; ///< valid when fixed_
   std::size_t min_length_ = 0;
   std::size_t fixed_length_ = 0;
   bool fixed_ = true;
 };
 
+template <class F>
+std::size_t record_layout::for_each_field(bytes_view record, F&& f) const {
+  const std::size_t n = lengths_.size();
+  if (fixed_) {
+    if (record.size() < fixed_length_)
+      return 0;
+    for (std::size_t i = 0; i < n; ++i)
+      f(i, field_slice{fixed_offsets_[i], lengths_[i]});
+    return n;
+  }
+  std::size_t pos = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::size_t len = lengths_[i];
+    if (len == varlen) {
+      if (!read_varlen(record, pos, len))
+        return i;
+    } else if (record.size() - pos < len) {
+      return i;
+    }
+    // Records lie inside one message, so offsets and lengths fit 16 bits.
+    f(i, field_slice{static_cast<std::uint16_t>(pos), static_cast<std::uint16_t>(len)});
+    pos += len;
+  }
+  return n;
+}
+
 /// Iterates the records of one data set body. `next` returns false at the end: either
 /// no octets left, or fewer than the minimum record length (padding, RFC 7011 3.3.1),
 /// or a malformed record, in which case `error()` says why.
 class record_cursor {
-public:
-  record_cursor(bytes_view body, const record_layout& layout) : body_(body), layout_(&layout) {}
+ public:
+  record_cursor(bytes_view body, const record_layout& layout)
+      : body_(body)
+      , layout_(&layout) {}
 
   bool next(bytes_view& record);
   parse_error error() const { return error_; }
   /// Octets consumed so far (records only, padding excluded).
   std::size_t consumed() const { return pos_; }
 
-private:
+ private:
   bytes_view body_;
   const record_layout* layout_;
   std::size_t pos_ = 0;

@@ -14,7 +14,7 @@ struct sequence_check {
 };
 
 class sequence_tracker {
-public:
+ public:
   /// Observes a message with header sequence `seq` carrying `data_records` records.
   /// The first message of an ODID only sets the expectation. A message ahead of the
   /// expected number counts the gap as lost and moves on; a message behind it is
@@ -28,7 +28,7 @@ public:
   bool expected(std::uint32_t odid, std::uint32_t& out) const;
   void forget(std::uint32_t odid) { expected_.erase(odid); }
 
-private:
+ private:
   std::unordered_map<std::uint32_t, std::uint32_t> expected_;
   std::uint64_t lost_ = 0;
   std::uint64_t out_of_order_ = 0;

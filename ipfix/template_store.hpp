@@ -16,16 +16,16 @@ enum class transport_kind : std::uint8_t { tcp, udp };
 
 /// What applying one template record did. The session logs and counts each outcome.
 enum class template_event : std::uint8_t {
-  added,                  ///< new id
-  refreshed,              ///< same id, same definition (a refresh; harmless on both transports)
-  replaced,               ///< UDP: a new definition for a live id replaces it (RFC 7011 8.4)
-  redefined,              ///< TCP: new definition for a live id without withdrawal; an
-                          ///< exporter error (RFC 7011 8), logged; the new one is used
-  withdrawn,              ///< TCP: one template withdrawn
-  withdrawn_all,          ///< TCP: id 2 / 3 withdrew all templates of that kind
-  unknown_withdrawal,     ///< TCP: withdrawal of an id that is not live; ignored, logged
-  ignored_withdrawal,     ///< UDP: withdrawals are ignored (RFC 7011 8.4)
-  limit_reached,          ///< the per-session template limit refused a new id
+  added,              ///< new id
+  refreshed,          ///< same id, same definition (a refresh; harmless on both transports)
+  replaced,           ///< UDP: a new definition for a live id replaces it (RFC 7011 8.4)
+  redefined,          ///< TCP: new definition for a live id without withdrawal; an
+                      ///< exporter error (RFC 7011 8), logged; the new one is used
+  withdrawn,          ///< TCP: one template withdrawn
+  withdrawn_all,      ///< TCP: id 2 / 3 withdrew all templates of that kind
+  unknown_withdrawal, ///< TCP: withdrawal of an id that is not live; ignored, logged
+  ignored_withdrawal, ///< UDP: withdrawals are ignored (RFC 7011 8.4)
+  limit_reached,      ///< the per-session template limit refused a new id
 };
 
 std::string_view to_string(template_event e);
@@ -44,8 +44,9 @@ struct template_store_config {
 /// Templates keyed by (ODID, template id). Definitions are shared immutable pointers
 /// so plans built from them stay valid after a withdrawal.
 class template_store {
-public:
-  explicit template_store(template_store_config cfg = {}) : cfg_(cfg) {}
+ public:
+  explicit template_store(template_store_config cfg = {})
+      : cfg_(cfg) {}
 
   /// Applies one record from a template set (`set_id` 2 or 3) of the message with
   /// `odid`. `removed` receives the ids a withdrawal removed (so the caller can drop
@@ -72,7 +73,7 @@ public:
       f(static_cast<std::uint32_t>(key >> 16), e.def);
   }
 
-private:
+ private:
   struct entry {
     template_ptr def;
     clock_type::time_point last_seen;

@@ -1,0 +1,117 @@
+#include "ipfix/record.hpp"
+
+namespace fa::ipfix {
+
+record_layout::record_layout(const template_def& def) {
+  lengths_.reserve(def.fields.size());
+  for (const auto& f : def.fields) {
+    lengths_.push_back(f.length);
+    if (f.is_varlen())
+      fixed_ = false;
+  }
+  min_length_ = def.min_record_length();
+  if (fixed_) {
+    fixed_offsets_.reserve(lengths_.size());
+    for (auto len : lengths_) {
+      // Templates from the parser are at most 65515 octets long; offsets fit 16 bits.
+      fixed_offsets_.push_back(static_cast<std::uint16_t>(fixed_length_));
+      fixed_length_ += len;
+    }
+  }
+}
+
+std::size_t record_layout::measure(bytes_view bytes, parse_error& err) const {
+  err = parse_error::none;
+  if (fixed_) {
+    if (bytes.size() < fixed_length_) {
+      err = parse_error::record_shorter_than_template;
+      return 0;
+    }
+    return fixed_length_;
+  }
+  std::size_t pos = 0;
+  for (std::size_t len : lengths_) {
+    if (len == varlen) {
+      // RFC 7011 7: the prefix and the value must both lie inside the set.
+      if (!read_varlen(bytes, pos, len)) {
+        err = parse_error::varlen_overruns_set;
+        return 0;
+      }
+    } else if (bytes.size() - pos < len) {
+      err = parse_error::record_shorter_than_template;
+      return 0;
+    }
+    pos += len;
+  }
+  return pos;
+}
+
+void record_layout::slice(bytes_view record, std::span<field_slice> out) const {
+  for_each_field(record, [&](std::size_t i, field_slice s) {
+    if (i < out.size())
+      out[i] = s;
+  });
+}
+
+field_slice record_layout::field(bytes_view record, std::size_t index) const {
+  if (index >= lengths_.size())
+    return {};
+  if (fixed_)
+    return record.size() < fixed_length_ ? field_slice{}
+                                         : field_slice{fixed_offsets_[index], lengths_[index]};
+  std::size_t pos = 0;
+  for (std::size_t i = 0; i <= index; ++i) {
+    std::size_t len = lengths_[i];
+    if (len == varlen) {
+      if (!read_varlen(record, pos, len))
+        return {};
+    } else if (record.size() - pos < len) {
+      return {};
+    }
+    if (i == index)
+      return {static_cast<std::uint16_t>(pos), static_cast<std::uint16_t>(len)};
+    pos += len;
+  }
+  return {};
+}
+
+bool record_cursor::next(bytes_view& record) {
+  if (error_ != parse_error::none)
+    return false;
+  const std::size_t left = body_.size() - pos_;
+  // RFC 7011 3.3.1: fewer octets than the shortest record are padding. A template
+  // without fields has no records at all (and must not loop forever).
+  const std::size_t min_length = layout_->min_length();
+  if (left == 0 || min_length == 0 || left < min_length)
+    return false;
+  const std::size_t n = layout_->measure(body_.subspan(pos_), error_);
+  if (n == 0)
+    return false;
+  record = body_.subspan(pos_, n);
+  pos_ += n;
+  return true;
+}
+
+std::size_t count_records(bytes_view body, const record_layout& layout, parse_error& err) {
+  record_cursor cursor(body, layout);
+  std::size_t n = 0;
+  bytes_view record;
+  while (cursor.next(record))
+    ++n;
+  err = cursor.error();
+  return err == parse_error::none ? n : 0;
+}
+
+std::size_t write_varlen_prefix(std::uint8_t* out, std::size_t len) {
+  // RFC 7011 7: one octet below 255, else 255 and a 2-octet length. No value longer than
+  // 65535 octets fits a message, so the caller never asks for one.
+  if (len < 255) {
+    out[0] = static_cast<std::uint8_t>(len);
+    return 1;
+  }
+  out[0] = 255;
+  write_u16(out + 1, static_cast<std::uint16_t>(len));
+  return 3;
+}
+
+} // namespace fa::ipfix

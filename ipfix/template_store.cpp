@@ -1,0 +1,128 @@
+#include "ipfix/template_store.hpp"
+
+#include "ipfix/message.hpp"
+
+#include <algorithm>
+
+namespace fa::ipfix {
+
+std::string_view to_string(template_event e) {
+  switch (e) {
+  case template_event::added:
+    return "added";
+  case template_event::refreshed:
+    return "refreshed";
+  case template_event::replaced:
+    return "replaced";
+  case template_event::redefined:
+    return "redefined";
+  case template_event::withdrawn:
+    return "withdrawn";
+  case template_event::withdrawn_all:
+    return "withdrawn_all";
+  case template_event::unknown_withdrawal:
+    return "unknown_withdrawal";
+  case template_event::ignored_withdrawal:
+    return "ignored_withdrawal";
+  case template_event::limit_reached:
+    return "limit_reached";
+  }
+  return "unknown";
+}
+
+namespace {
+
+/// Set 2 holds templates, set 3 options templates (RFC 7011 3.3.2).
+bool is_kind_of_set(const template_def& def, std::uint16_t set_id) {
+  return def.is_options() == (set_id == options_template_set_id);
+}
+
+} // namespace
+
+template_event template_store::apply(std::uint32_t odid, std::uint16_t set_id,
+                                     const template_record& rec, clock_type::time_point now,
+                                     std::vector<std::uint16_t>* removed) {
+  const bool udp = cfg_.transport == transport_kind::udp;
+  if (rec.withdrawal) {
+    // RFC 7011 8.4: over UDP, withdrawals are ignored.
+    if (udp)
+      return template_event::ignored_withdrawal;
+    // RFC 7011 8.1: id 2 in set 2 (3 in set 3) withdraws all templates of that kind.
+    if (rec.def.id == set_id) {
+      for (auto it = entries_.begin(); it != entries_.end();) {
+        if (static_cast<std::uint32_t>(it->first >> 16) == odid &&
+            is_kind_of_set(*it->second.def, set_id)) {
+          if (removed)
+            removed->push_back(it->second.def->id);
+          it = entries_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      return template_event::withdrawn_all;
+    }
+    // A withdrawal names a template of its set's kind; any other id is not live for it.
+    auto it = entries_.find(key(odid, rec.def.id));
+    if (it == entries_.end() || !is_kind_of_set(*it->second.def, set_id))
+      return template_event::unknown_withdrawal;
+    if (removed)
+      removed->push_back(rec.def.id);
+    entries_.erase(it);
+    return template_event::withdrawn;
+  }
+
+  const auto k = key(odid, rec.def.id);
+  auto it = entries_.find(k);
+  // Over UDP an expired template is gone even before `expire` removes it.
+  if (it != entries_.end() && udp && now - it->second.last_seen >= cfg_.udp_lifetime) {
+    entries_.erase(it);
+    it = entries_.end();
+  }
+  if (it != entries_.end()) {
+    entry& e = it->second;
+    e.last_seen = now;
+    if (e.def->same_layout(rec.def))
+      return template_event::refreshed;
+    // The old definition stays valid for whoever holds its pointer.
+    e.def = std::make_shared<const template_def>(rec.def);
+    // RFC 7011 8.4: over UDP a new definition replaces the old one. RFC 7011 8: over TCP
+    // it is an exporter error (no withdrawal first); we log it and use the new one.
+    return udp ? template_event::replaced : template_event::redefined;
+  }
+  if (entries_.size() >= cfg_.max_templates && udp)
+    expire(now);
+  if (entries_.size() >= cfg_.max_templates)
+    return template_event::limit_reached;
+  entries_.emplace(k, entry{std::make_shared<const template_def>(rec.def), now});
+  return template_event::added;
+}
+
+const template_ptr* template_store::find(std::uint32_t odid, std::uint16_t id,
+                                         clock_type::time_point now) const {
+  auto it = entries_.find(key(odid, id));
+  if (it == entries_.end())
+    return nullptr;
+  if (cfg_.transport == transport_kind::udp && now - it->second.last_seen >= cfg_.udp_lifetime)
+    return nullptr;
+  return &it->second.def;
+}
+
+std::vector<std::pair<std::uint32_t, std::uint16_t>>
+template_store::expire(clock_type::time_point now) {
+  std::vector<std::pair<std::uint32_t, std::uint16_t>> out;
+  // RFC 7011 8: over TCP templates live as long as the session.
+  if (cfg_.transport != transport_kind::udp)
+    return out;
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    if (now - it->second.last_seen >= cfg_.udp_lifetime) {
+      out.emplace_back(static_cast<std::uint32_t>(it->first >> 16), it->second.def->id);
+      it = entries_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+} // namespace fa::ipfix

@@ -1,0 +1,252 @@
+#include "ipfix/record.hpp"
+
+#include "test/ipfix/test_util.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace fa::ipfix {
+namespace {
+
+using test::bytes;
+using test::make_template;
+
+std::string text_of(bytes_view record, field_slice s) {
+  return std::string(reinterpret_cast<const char*>(record.data()) + s.offset, s.length);
+}
+
+TEST(record_layout, fixed_template_has_fixed_offsets) {
+  auto def = make_template(256, {{8, 4}, {12, 4}, {1, 8}, {4, 1}});
+  record_layout layout(def);
+  EXPECT_TRUE(layout.fixed());
+  EXPECT_EQ(layout.min_length(), 17u);
+  EXPECT_EQ(layout.num_fields(), 4u);
+  bytes rec(17);
+  parse_error err;
+  EXPECT_EQ(layout.measure(rec, err), 17u);
+  EXPECT_EQ(err, parse_error::none);
+  std::vector<field_slice> s(4);
+  layout.slice(rec, s);
+  EXPECT_EQ(s[0].offset, 0);
+  EXPECT_EQ(s[1].offset, 4);
+  EXPECT_EQ(s[2].offset, 8);
+  EXPECT_EQ(s[2].length, 8);
+  EXPECT_EQ(s[3].offset, 16);
+  EXPECT_EQ(s[3].length, 1);
+  EXPECT_EQ(layout.field(rec, 3).offset, 16);
+  EXPECT_EQ(layout.field(rec, 4).length, 0); // no such field
+}
+
+TEST(record_layout, reduced_size_fields_take_the_template_length) {
+  // RFC 7011 6.2: octetDeltaCount (8 octets in the registry) sent in 4, then 2.
+  auto msg = test::one_set_message(256, [](message_builder& b) {
+    b.put_u32(123456);
+    b.put_u16(7);
+    b.put_u32(99);
+    b.put_u16(8);
+  });
+  auto body = test::only_set_body(msg);
+  record_layout layout(make_template(256, {{1, 4}, {2, 2}}));
+  record_cursor cursor(body, layout);
+  bytes_view rec;
+  ASSERT_TRUE(cursor.next(rec));
+  ASSERT_EQ(rec.size(), 6u);
+  auto f = layout.field(rec, 0);
+  EXPECT_EQ(read_uint(rec.data() + f.offset, f.length), 123456u);
+  f = layout.field(rec, 1);
+  EXPECT_EQ(read_uint(rec.data() + f.offset, f.length), 7u);
+  ASSERT_TRUE(cursor.next(rec));
+  EXPECT_EQ(read_uint(rec.data(), 4), 99u);
+  EXPECT_FALSE(cursor.next(rec));
+  EXPECT_EQ(cursor.error(), parse_error::none);
+}
+
+TEST(record_layout, varlen_in_1_and_3_octet_forms) {
+  const std::string long_value(300, 'x');
+  auto msg = test::one_set_message(256, [&](message_builder& b) {
+    b.put_u32(1);
+    b.put_string("pod-a");      // 1-octet prefix
+    b.put_string("ns-b", true); // 3-octet prefix for a short value
+    b.put_u32(2);
+    b.put_string(long_value); // 3-octet prefix, as it must be
+    b.put_string("");         // empty value
+  });
+  auto body = test::only_set_body(msg);
+  auto def = make_template(256, {{8, 4}, {101, varlen, antrea_pen}, {100, varlen, antrea_pen}});
+  record_layout layout(def);
+  EXPECT_FALSE(layout.fixed());
+  EXPECT_EQ(layout.min_length(), 6u);
+
+  record_cursor cursor(body, layout);
+  bytes_view rec;
+  ASSERT_TRUE(cursor.next(rec));
+  EXPECT_EQ(rec.size(), 4u + 1 + 5 + 3 + 4);
+  std::vector<field_slice> s(3);
+  layout.slice(rec, s);
+  EXPECT_EQ(s[1].offset, 5);
+  EXPECT_EQ(text_of(rec, s[1]), "pod-a");
+  EXPECT_EQ(s[2].offset, 4 + 1 + 5 + 3);
+  EXPECT_EQ(text_of(rec, s[2]), "ns-b");
+  EXPECT_EQ(text_of(rec, layout.field(rec, 2)), "ns-b");
+
+  ASSERT_TRUE(cursor.next(rec));
+  EXPECT_EQ(rec.size(), 4u + 3 + 300 + 1);
+  layout.slice(rec, s);
+  EXPECT_EQ(s[1].offset, 7);
+  EXPECT_EQ(text_of(rec, s[1]), long_value);
+  EXPECT_EQ(s[2].length, 0);
+  EXPECT_EQ(s[2].offset, 4 + 3 + 300 + 1);
+  EXPECT_FALSE(cursor.next(rec));
+  EXPECT_EQ(cursor.error(), parse_error::none);
+  EXPECT_EQ(cursor.consumed(), body.size());
+}
+
+class data_padding : public ::testing::TestWithParam<std::tuple<bool, std::size_t, std::uint8_t>> {
+};
+
+TEST_P(data_padding, octets_shorter_than_a_record_are_padding) {
+  auto [varlen_template, padding, value] = GetParam();
+  auto def = varlen_template ? make_template(256, {{8, 4}, {82, varlen}, {4, 1}})
+                             : make_template(256, {{8, 4}, {4, 1}, {7, 2}});
+  auto msg = test::one_set_message(256, [&](message_builder& b) {
+    for (int i = 0; i < 3; ++i) {
+      b.put_u32(static_cast<std::uint32_t>(i));
+      if (varlen_template)
+        b.put_string("eth0");
+      b.put_u8(6);
+      if (!varlen_template)
+        b.put_u16(80);
+    }
+    for (std::size_t i = 0; i < padding; ++i)
+      b.put_u8(value);
+  });
+  auto body = test::only_set_body(msg);
+  record_layout layout(def);
+  ASSERT_LT(padding, layout.min_length());
+  record_cursor cursor(body, layout);
+  bytes_view rec;
+  std::uint32_t n = 0;
+  while (cursor.next(rec))
+    EXPECT_EQ(read_u32(rec.data()), n++);
+  EXPECT_EQ(n, 3u);
+  EXPECT_EQ(cursor.error(), parse_error::none);
+  EXPECT_EQ(cursor.consumed(), body.size() - padding);
+  parse_error err;
+  EXPECT_EQ(count_records(body, layout, err), 3u);
+  EXPECT_EQ(err, parse_error::none);
+}
+
+// RFC 7011 3.3.1: padding should be zero; non-zero padding is not malformed either.
+INSTANTIATE_TEST_SUITE_P(record_cursor, data_padding,
+                         ::testing::Combine(::testing::Bool(), ::testing::Values(0, 1, 3, 5),
+                                            ::testing::Values(0x00, 0xa5)));
+
+TEST(record_cursor, record_cut_in_a_fixed_field_is_shorter_than_its_template) {
+  // A varlen template lets a cut record be at least as long as the minimum record.
+  auto msg = test::one_set_message(256, [](message_builder& b) {
+    b.put_string("eth0");
+    b.put_u32(1);
+    b.put_string("eth1");
+    b.put_u16(0); // 2 of 4 octets
+  });
+  auto body = test::only_set_body(msg);
+  record_layout layout(make_template(256, {{82, varlen}, {10, 4}}));
+  record_cursor cursor(body, layout);
+  bytes_view rec;
+  EXPECT_TRUE(cursor.next(rec));
+  EXPECT_FALSE(cursor.next(rec));
+  EXPECT_EQ(cursor.error(), parse_error::record_shorter_than_template);
+  EXPECT_FALSE(cursor.next(rec)); // stays stopped
+  parse_error err;
+  EXPECT_EQ(count_records(body, layout, err), 0u);
+  EXPECT_EQ(err, parse_error::record_shorter_than_template);
+}
+
+TEST(record_layout, measure_reports_a_cut_fixed_record) {
+  record_layout layout(make_template(256, {{8, 4}, {12, 4}}));
+  bytes rec(7);
+  parse_error err;
+  EXPECT_EQ(layout.measure(rec, err), 0u);
+  EXPECT_EQ(err, parse_error::record_shorter_than_template);
+}
+
+TEST(record_cursor, varlen_value_past_its_set_is_rejected) {
+  auto msg = test::one_set_message(256, [](message_builder& b) {
+    b.put_u32(1);
+    b.put_u8(200); // 200 octets announced, 6 present
+    b.put_string("short", false);
+  });
+  auto body = test::only_set_body(msg);
+  record_layout layout(make_template(256, {{8, 4}, {82, varlen}}));
+  record_cursor cursor(body, layout);
+  bytes_view rec;
+  EXPECT_FALSE(cursor.next(rec));
+  EXPECT_EQ(cursor.error(), parse_error::varlen_overruns_set);
+}
+
+TEST(record_cursor, varlen_3_octet_prefix_past_its_set_is_rejected) {
+  record_layout layout(make_template(256, {{8, 4}, {82, varlen}}));
+  for (auto tail : {bytes{255}, bytes{255, 0}, bytes{255, 0, 5, 'a'}}) {
+    auto msg = test::one_set_message(256, [&](message_builder& b) {
+      b.put_u32(1);
+      b.put_bytes(tail);
+    });
+    auto body = test::only_set_body(msg);
+    record_cursor cursor(body, layout);
+    bytes_view rec;
+    EXPECT_FALSE(cursor.next(rec));
+    EXPECT_EQ(cursor.error(), parse_error::varlen_overruns_set) << tail.size();
+  }
+}
+
+TEST(record_cursor, varlen_prefix_missing_is_rejected) {
+  // The varlen prefix of the third field lies past the record.
+  record_layout layout(make_template(256, {{8, 4}, {4, 1}, {82, varlen}}));
+  bytes body{0, 0, 0, 1, 6};
+  parse_error err;
+  EXPECT_EQ(layout.measure(body, err), 0u);
+  EXPECT_EQ(err, parse_error::varlen_overruns_set);
+}
+
+TEST(record_cursor, empty_body_and_fieldless_template_have_no_records) {
+  record_layout layout(make_template(256, {{8, 4}}));
+  record_cursor empty({}, layout);
+  bytes_view rec;
+  EXPECT_FALSE(empty.next(rec));
+  EXPECT_EQ(empty.error(), parse_error::none);
+
+  record_layout nothing(template_def{});
+  bytes body(10);
+  record_cursor cursor(body, nothing);
+  EXPECT_FALSE(cursor.next(rec)); // and does not loop forever
+  EXPECT_EQ(cursor.error(), parse_error::none);
+}
+
+TEST(record_layout, for_each_field_stops_at_a_cut_record) {
+  record_layout layout(make_template(256, {{8, 4}, {82, varlen}, {12, 4}}));
+  bytes rec{0, 0, 0, 1, 3, 'a', 'b', 'c', 0, 0};
+  std::vector<std::size_t> seen;
+  EXPECT_EQ(layout.for_each_field(rec, [&](std::size_t i, field_slice) { seen.push_back(i); }), 2u);
+  EXPECT_EQ(seen, (std::vector<std::size_t>{0, 1}));
+  EXPECT_EQ(layout.field(rec, 2).length, 0);
+
+  record_layout fixed(make_template(256, {{8, 4}, {12, 4}}));
+  EXPECT_EQ(fixed.for_each_field(bytes(7), [](std::size_t, field_slice) {}), 0u);
+}
+
+TEST(record, write_varlen_prefix_forms) {
+  std::uint8_t p[3] = {};
+  EXPECT_EQ(write_varlen_prefix(p, 0), 1u);
+  EXPECT_EQ(p[0], 0);
+  EXPECT_EQ(write_varlen_prefix(p, 254), 1u);
+  EXPECT_EQ(p[0], 254);
+  EXPECT_EQ(write_varlen_prefix(p, 255), 3u);
+  EXPECT_EQ(p[0], 255);
+  EXPECT_EQ(read_u16(p + 1), 255);
+  EXPECT_EQ(write_varlen_prefix(p, 65535), 3u);
+  EXPECT_EQ(read_u16(p + 1), 65535);
+}
+
+} // namespace
+} // namespace fa::ipfix
