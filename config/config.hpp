@@ -1,0 +1,283 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+/// The typed configuration of flow-aggregator: the whole TOML surface of DESIGN.md 8.
+///
+/// Every struct is a plain value with the documented defaults as member initialisers, so
+/// `config{}` is the effective configuration of an empty file (except that an empty file
+/// has no listener and no destination, which `validate` rejects). `load.hpp` turns TOML
+/// text into a `config`; `validate.hpp` checks one built by hand.
+namespace fa::config {
+
+/// All durations. Nanoseconds, so a value converts to `caf::timespan` without a cast.
+using duration = std::chrono::nanoseconds;
+
+/// Bytes on the wire and in memory.
+using byte_size = std::uint64_t;
+
+/// RFC 7011 3.1: the message length field is 16 bits.
+inline constexpr std::uint32_t max_ipfix_message_size = 65535;
+
+/// The smallest `max_message_size` we accept; RFC 7011 10.3.3 asks UDP exporters to fit
+/// the path MTU, and below 512 octets a data record with a few strings no longer fits.
+inline constexpr std::uint32_t min_ipfix_message_size = 512;
+
+/// `max_message_size = 0` over TCP and TLS.
+inline constexpr std::uint32_t default_tcp_message_size = 65535;
+
+/// `max_message_size = 0` over UDP: an IPv6 minimum MTU of 1280 also fits 1400 on
+/// Ethernet-sized paths, which is what collectors in practice expect (RFC 7011 10.3.3).
+inline constexpr std::uint32_t default_udp_message_size = 1400;
+
+/// The largest UDP payload over IPv4 (65535 - 20 IP - 8 UDP); a larger message could not
+/// be sent in one datagram.
+inline constexpr std::uint32_t max_udp_message_size = 65507;
+
+/// IANA port for IPFIX over TCP and UDP (RFC 7011 10).
+inline constexpr std::uint16_t ipfix_port = 4739;
+
+/// IANA port for IPFIX over TLS and DTLS (RFC 7011 10).
+inline constexpr std::uint16_t ipfix_tls_port = 4740;
+
+// -- enumerations -------------------------------------------------------------
+
+/// Top-level `mode`.
+enum class run_mode : std::uint8_t {
+  proxy,     ///< stateless: enrich and forward every record
+  aggregate, ///< correlate the two Node records of one connection (DESIGN.md 9)
+};
+
+/// The transport of a `collector.listen` URL.
+enum class transport_kind : std::uint8_t { tcp, udp, tls };
+
+/// The kind of a `destination.url`.
+enum class destination_kind : std::uint8_t {
+  ipfix_tcp, ///< "ipfix+tcp://host:port"
+  ipfix_udp, ///< "ipfix+udp://host:port"
+  ipfix_tls, ///< "ipfix+tls://host:port"
+  jsonl,     ///< "jsonl:stdout" or "jsonl:/path": one JSON object per record
+};
+
+/// `destination.on_full`: what happens when the destination's queue is full.
+enum class on_full_policy : std::uint8_t {
+  block, ///< keep the credits, so upstream readers pause (lossless over TCP)
+  drop,  ///< discard and count (RFC 7011 4.3 accounting downstream)
+};
+
+/// `fanout.mode`.
+enum class fanout_mode : std::uint8_t {
+  all,  ///< every destination receives every record
+  hash, ///< each exporter session sticks to one destination
+};
+
+/// `labels.source`: where the Pod index comes from.
+enum class label_source : std::uint8_t { none, file, kubernetes };
+
+/// `runtime.log_level`.
+enum class log_level : std::uint8_t { trace, debug, info, warn, error };
+
+/// `runtime.log_format`.
+enum class log_format : std::uint8_t { text, json };
+
+/// The configuration spelling of each enumerator ("ipfix+tcp" for `ipfix_tcp`, the URL
+/// scheme, is the exception: `destination_kind` is never spelled alone in TOML).
+std::string_view to_string(run_mode x);
+std::string_view to_string(transport_kind x);
+std::string_view to_string(destination_kind x);
+std::string_view to_string(on_full_policy x);
+std::string_view to_string(fanout_mode x);
+std::string_view to_string(label_source x);
+std::string_view to_string(log_level x);
+std::string_view to_string(log_format x);
+
+// -- endpoints ----------------------------------------------------------------
+
+/// A host and a port. `host` holds no brackets: "::" for "[::]".
+struct host_port {
+  std::string host;
+  std::uint16_t port = 0; ///< 0 = ephemeral (listeners only; useful in tests)
+
+  bool operator==(const host_port&) const = default;
+};
+
+/// One `collector.listen` entry, parsed from "tcp://0.0.0.0:4739", "udp://[::]:4739" or
+/// "tls://0.0.0.0:4740".
+struct listen_endpoint {
+  transport_kind transport = transport_kind::tcp;
+  std::string host = "0.0.0.0";
+  std::uint16_t port = ipfix_port;
+
+  bool operator==(const listen_endpoint&) const = default;
+};
+
+/// A parsed `destination.url`.
+struct destination_url {
+  destination_kind kind = destination_kind::jsonl;
+  std::string host;            ///< ipfix+*: host name or address, without brackets
+  std::uint16_t port = 0;      ///< ipfix+*: 1..65535
+  std::string path = "stdout"; ///< jsonl: "stdout" or a file path
+
+  bool operator==(const destination_url&) const = default;
+
+  /// True for the IPFIX kinds; false for jsonl.
+  bool is_ipfix() const noexcept { return kind != destination_kind::jsonl; }
+
+  /// True for "jsonl:stdout".
+  bool is_stdout() const noexcept { return kind == destination_kind::jsonl && path == "stdout"; }
+};
+
+/// Renders the URL back: "tcp://[::]:4739".
+std::string to_string(const listen_endpoint& x);
+
+/// Renders the URL back: "ipfix+tcp://collector:4739", "jsonl:stdout".
+std::string to_string(const destination_url& x);
+
+/// Renders "127.0.0.1:10348" or "[::1]:10348".
+std::string to_string(const host_port& x);
+
+// -- sections -----------------------------------------------------------------
+
+/// `[collector.tls]`: used by tls:// listeners.
+struct tls_config {
+  std::string cert = "/etc/flow-aggregator/tls/tls.crt";
+  std::string key = "/etc/flow-aggregator/tls/tls.key";
+  std::string client_ca;                  ///< set => client certificates required (mTLS)
+  std::vector<std::string> allowed_names; ///< empty = any name the CA signed
+
+  bool operator==(const tls_config&) const = default;
+};
+
+/// `[collector]`: the receiving side.
+struct collector_config {
+  std::vector<listen_endpoint> listen;
+  std::uint32_t max_sessions = 10000;
+  std::uint32_t max_message_size = max_ipfix_message_size;
+  /// Bytes of received data one exporter session may have in flight before its reader
+  /// pauses (TCP/TLS) or drops (UDP); DESIGN.md 3.
+  byte_size session_budget = 4 * 1024 * 1024;
+  std::uint32_t max_templates_per_session = 4096;
+  /// RFC 7011 8.4: templates received over UDP expire unless refreshed.
+  duration template_lifetime = std::chrono::seconds{1800};
+  tls_config tls;
+
+  bool operator==(const collector_config&) const = default;
+};
+
+/// One `[[destination]]`.
+struct destination_config {
+  std::string name;
+  destination_url url;
+  /// Absent (or 0 in TOML) = `default_export_odid(cluster_id)`.
+  std::optional<std::uint32_t> observation_domain_id;
+  /// 0 = the transport default: `effective_max_message_size`.
+  std::uint32_t max_message_size = 0;
+  duration flush_interval = std::chrono::milliseconds{10};
+  /// RFC 7011 8.4: templates are re-sent this often over UDP.
+  duration template_refresh = std::chrono::seconds{600};
+  byte_size queue_size = 64 * 1024 * 1024;
+  on_full_policy on_full = on_full_policy::block;
+  /// Reconnect backoff doubles from `reconnect_min` up to `reconnect_max`; RFC 7011
+  /// 10.4.4: after repeated failures, no more than once per minute by default.
+  duration reconnect_min = std::chrono::seconds{1};
+  duration reconnect_max = std::chrono::seconds{60};
+
+  bool operator==(const destination_config&) const = default;
+};
+
+/// `[fanout]`.
+struct fanout_config {
+  fanout_mode mode = fanout_mode::all;
+
+  bool operator==(const fanout_config&) const = default;
+};
+
+/// `[enrichment]`: which fields are appended to data templates.
+struct enrichment_config {
+  bool provenance = true;                  ///< IANA 403/404/405 on every data template
+  bool antrea = true;                      ///< labels, clusterId, flowDirection on Antrea templates
+  bool pod_labels = true;                  ///< source/destination Pod labels
+  bool fill_k8s_names = true;              ///< fill empty Pod names of InterNode records
+  bool labels_for_foreign_records = false; ///< look labels up for non-Antrea records too
+
+  bool operator==(const enrichment_config&) const = default;
+};
+
+/// `[labels]`: the Pod index.
+struct labels_config {
+  label_source source = label_source::none;
+  std::string file; ///< JSON lines, for source = "file"
+  duration deleted_pod_retention = std::chrono::minutes{5};
+
+  bool operator==(const labels_config&) const = default;
+};
+
+/// `[kubernetes]`: the API client for labels.source = "kubernetes".
+struct kubernetes_config {
+  std::string api_server; ///< empty = in-cluster
+  std::string token_file; ///< empty = in-cluster service account token
+  std::string ca_file;    ///< empty = in-cluster CA
+
+  bool operator==(const kubernetes_config&) const = default;
+};
+
+/// `[admin]`: the HTTP inspection API.
+struct admin_config {
+  /// Absent = the admin server is disabled (`listen = ""`).
+  std::optional<host_port> listen = host_port{"127.0.0.1", 10348};
+  std::string token_file; ///< set => requests need this bearer token
+
+  bool operator==(const admin_config&) const = default;
+};
+
+/// `[runtime]`.
+struct runtime_config {
+  std::uint32_t workers = 0;    ///< CAF scheduler threads; 0 = number of cores
+  std::uint32_t io_threads = 1; ///< threads running the Asio io_context
+  std::uint32_t enrichers = 0;  ///< enricher actors; 0 = number of workers
+  fa::config::log_level log_level = log_level::info;
+  fa::config::log_format log_format = log_format::text;
+
+  bool operator==(const runtime_config&) const = default;
+};
+
+/// The whole file.
+struct config {
+  run_mode mode = run_mode::proxy;
+  /// Empty = the application generates a UUID once (`generate_cluster_uuid`) and stores it.
+  std::string cluster_id;
+  collector_config collector;
+  std::vector<destination_config> destinations;
+  fanout_config fanout;
+  enrichment_config enrichment;
+  labels_config labels;
+  kubernetes_config kubernetes;
+  admin_config admin;
+  runtime_config runtime;
+
+  bool operator==(const config&) const = default;
+};
+
+// -- derived values -----------------------------------------------------------
+
+/// The message size limit a destination packs to: its `max_message_size`, or the
+/// transport default when it is 0 (TCP/TLS 65535, UDP 1400; jsonl has no messages and
+/// reports 65535).
+std::uint32_t effective_max_message_size(const destination_config& x) noexcept;
+
+/// The observation domain ID a destination exports with: its own, or
+/// `default_export_odid(cfg.cluster_id)`. Call after the cluster ID is resolved.
+std::uint32_t export_odid(const config& cfg, const destination_config& x) noexcept;
+
+/// `runtime.workers`, with 0 resolved to `hardware_threads` (at least 1).
+std::uint32_t resolved_workers(const runtime_config& x, unsigned hardware_threads) noexcept;
+
+/// `runtime.enrichers`, with 0 resolved to the resolved number of workers.
+std::uint32_t resolved_enrichers(const runtime_config& x, unsigned hardware_threads) noexcept;
+
+} // namespace fa::config

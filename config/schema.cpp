@@ -1,0 +1,83 @@
+#include "config/schema.hpp"
+
+#include <array>
+
+namespace fa::config {
+
+namespace {
+
+using namespace std::string_view_literals;
+
+constexpr std::array root_keys{
+    "mode"sv,       "cluster_id"sv, "collector"sv,  "destination"sv, "fanout"sv,
+    "enrichment"sv, "labels"sv,     "kubernetes"sv, "admin"sv,       "runtime"sv,
+};
+
+constexpr std::array collector_keys{
+    "listen"sv,
+    "max_sessions"sv,
+    "max_message_size"sv,
+    "session_budget"sv,
+    "max_templates_per_session"sv,
+    "template_lifetime"sv,
+    "tls"sv,
+};
+
+constexpr std::array tls_keys{"cert"sv, "key"sv, "client_ca"sv, "allowed_names"sv};
+
+constexpr std::array destination_keys{
+    "name"sv,
+    "url"sv,
+    "observation_domain_id"sv,
+    "max_message_size"sv,
+    "flush_interval"sv,
+    "template_refresh"sv,
+    "queue_size"sv,
+    "on_full"sv,
+    "reconnect_min"sv,
+    "reconnect_max"sv,
+};
+
+constexpr std::array fanout_keys{"mode"sv};
+
+constexpr std::array enrichment_keys{
+    "provenance"sv, "antrea"sv, "pod_labels"sv, "fill_k8s_names"sv, "labels_for_foreign_records"sv,
+};
+
+constexpr std::array labels_keys{"source"sv, "file"sv, "deleted_pod_retention"sv};
+
+constexpr std::array kubernetes_keys{"api_server"sv, "token_file"sv, "ca_file"sv};
+
+constexpr std::array admin_keys{"listen"sv, "token_file"sv};
+
+constexpr std::array runtime_keys{
+    "workers"sv, "io_threads"sv, "enrichers"sv, "log_level"sv, "log_format"sv,
+};
+
+constexpr std::array sections{
+    schema_section{""sv, root_keys},
+    schema_section{"collector"sv, collector_keys},
+    schema_section{"collector.tls"sv, tls_keys},
+    schema_section{"destination"sv, destination_keys},
+    schema_section{"fanout"sv, fanout_keys},
+    schema_section{"enrichment"sv, enrichment_keys},
+    schema_section{"labels"sv, labels_keys},
+    schema_section{"kubernetes"sv, kubernetes_keys},
+    schema_section{"admin"sv, admin_keys},
+    schema_section{"runtime"sv, runtime_keys},
+};
+
+} // namespace
+
+std::span<const schema_section> schema() noexcept {
+  return sections;
+}
+
+const schema_section* find_section(std::string_view path) noexcept {
+  for (const auto& section : sections)
+    if (section.path == path)
+      return &section;
+  return nullptr;
+}
+
+} // namespace fa::config

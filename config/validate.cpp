@@ -1,0 +1,243 @@
+#include "config/validate.hpp"
+
+#include "config/enum_names.hpp"
+#include "config/render.hpp"
+#include "config/units.hpp"
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+
+namespace fa::config {
+
+namespace {
+
+constexpr std::uint32_t max_threads = 1024;
+constexpr std::uint32_t max_enrichers = 65536;
+
+std::string index_key(std::string_view list, std::size_t i, std::string_view key = {}) {
+  auto result = std::string{list} + "[" + std::to_string(i) + "]";
+  if (!key.empty()) {
+    result += '.';
+    result += key;
+  }
+  return result;
+}
+
+std::string quoted_duration(duration x) {
+  return toml_quote(format_duration(x));
+}
+
+std::string range_text(std::uint64_t lo, std::uint64_t hi) {
+  return "expected an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
+}
+
+/// Collects errors; one helper per kind of rule keeps the messages uniform.
+struct checker {
+  std::vector<config_error> errors;
+
+  void add(error_kind kind, std::string key, std::string value, std::string message) {
+    config_error e;
+    e.kind = kind;
+    e.key = std::move(key);
+    e.value = std::move(value);
+    e.message = std::move(message);
+    errors.push_back(std::move(e));
+  }
+
+  void range(const std::string& key, std::uint64_t x, std::uint64_t lo, std::uint64_t hi) {
+    if (x < lo || x > hi)
+      add(error_kind::invalid_value, key, std::to_string(x), range_text(lo, hi));
+  }
+
+  void positive(const std::string& key, duration x) {
+    if (x <= duration::zero())
+      add(error_kind::invalid_value, key, quoted_duration(x),
+          "expected a duration greater than zero, such as \"10ms\" or \"1s\"");
+  }
+
+  void not_negative(const std::string& key, duration x) {
+    if (x < duration::zero())
+      add(error_kind::invalid_value, key, quoted_duration(x),
+          "expected a duration of zero or more, such as \"0s\" or \"5m\"");
+  }
+
+  void required(const std::string& key, const std::string& x, std::string_view why) {
+    if (x.empty())
+      add(error_kind::missing_key, key, {}, "a value is required " + std::string{why});
+  }
+};
+
+bool valid_name(const std::string& x) {
+  return std::all_of(x.begin(), x.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
+  });
+}
+
+bool printable(const std::string& x) {
+  return std::none_of(x.begin(), x.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
+}
+
+void check_collector(checker& out, const collector_config& x) {
+  if (x.listen.empty())
+    out.add(error_kind::missing_key, "collector.listen", {},
+            "at least one listener is required, such as listen = [\"tcp://0.0.0.0:4739\"]");
+  // Two listeners on one socket would fail at bind time; say so here, with the key.
+  // tcp:// and tls:// share TCP ports; udp:// has its own.
+  std::map<std::tuple<bool, std::string, std::uint16_t>, std::size_t> bound;
+  for (std::size_t i = 0; i < x.listen.size(); ++i) {
+    const auto& ep = x.listen[i];
+    if (ep.port == 0)
+      continue;
+    auto socket = std::make_tuple(ep.transport == transport_kind::udp, ep.host, ep.port);
+    auto [it, added] = bound.emplace(socket, i);
+    if (!added)
+      out.add(error_kind::invalid_value, index_key("collector.listen", i),
+              toml_quote(to_string(ep)),
+              "the same address and port is already used by collector.listen[" +
+                  std::to_string(it->second) + "]");
+  }
+  out.range("collector.max_sessions", x.max_sessions, 1, UINT32_MAX);
+  out.range("collector.max_message_size", x.max_message_size, min_ipfix_message_size,
+            max_ipfix_message_size);
+  if (x.session_budget < x.max_message_size)
+    out.add(error_kind::invalid_value, "collector.session_budget",
+            toml_quote(format_size(x.session_budget)),
+            "expected at least collector.max_message_size (" + std::to_string(x.max_message_size) +
+                " bytes), so that one message fits, such as \"4MiB\"");
+  out.range("collector.max_templates_per_session", x.max_templates_per_session, 1, UINT32_MAX);
+  out.positive("collector.template_lifetime", x.template_lifetime);
+  bool any_tls = std::any_of(x.listen.begin(), x.listen.end(),
+                             [](const auto& ep) { return ep.transport == transport_kind::tls; });
+  if (any_tls) {
+    out.required("collector.tls.cert", x.tls.cert, "for tls:// listeners: a PEM certificate file");
+    out.required("collector.tls.key", x.tls.key, "for tls:// listeners: a PEM private key file");
+  }
+}
+
+void check_destination(checker& out, const destination_config& x, std::size_t i) {
+  auto key = [i](std::string_view name) { return index_key("destination", i, name); };
+  if (x.name.empty())
+    out.add(error_kind::missing_key, key("name"), {},
+            "a name is required, such as name = \"main\"; it labels metrics and logs");
+  else if (!valid_name(x.name))
+    out.add(error_kind::invalid_value, key("name"), toml_quote(x.name),
+            "expected letters, digits, \"_\", \"-\" or \".\"");
+  if (x.url.is_ipfix()) {
+    if (x.url.host.empty() || x.url.port == 0)
+      out.add(error_kind::invalid_value, key("url"), toml_quote(to_string(x.url)),
+              "expected a host and a port from 1 to 65535, such as \"ipfix+tcp://collector:4739\"");
+  } else if (x.url.path.empty()) {
+    out.add(error_kind::invalid_value, key("url"), toml_quote(to_string(x.url)),
+            "expected \"jsonl:stdout\" or \"jsonl:/PATH\"");
+  }
+  if (x.max_message_size != 0) {
+    auto hi =
+        x.url.kind == destination_kind::ipfix_udp ? max_udp_message_size : max_ipfix_message_size;
+    if (x.max_message_size < min_ipfix_message_size || x.max_message_size > hi)
+      out.add(error_kind::invalid_value, key("max_message_size"),
+              std::to_string(x.max_message_size),
+              "expected 0 (the transport default) or an integer from " +
+                  std::to_string(min_ipfix_message_size) + " to " + std::to_string(hi) +
+                  (hi == max_udp_message_size ? " (the largest UDP payload)" : ""));
+  }
+  out.positive(key("flush_interval"), x.flush_interval);
+  out.positive(key("template_refresh"), x.template_refresh);
+  out.positive(key("reconnect_min"), x.reconnect_min);
+  out.positive(key("reconnect_max"), x.reconnect_max);
+  if (x.reconnect_max < x.reconnect_min)
+    out.add(error_kind::invalid_value, key("reconnect_max"), quoted_duration(x.reconnect_max),
+            "expected at least reconnect_min (" + format_duration(x.reconnect_min) + ")");
+  auto message_size = effective_max_message_size(x);
+  if (x.queue_size < message_size)
+    out.add(error_kind::invalid_value, key("queue_size"), toml_quote(format_size(x.queue_size)),
+            "expected at least the destination's max_message_size (" +
+                std::to_string(message_size) + " bytes), such as \"64MiB\"");
+}
+
+void check_destinations(checker& out, const std::vector<destination_config>& xs) {
+  if (xs.empty())
+    out.add(error_kind::missing_key, "destination", {},
+            "at least one [[destination]] is required, such as name = \"stdout\" with "
+            "url = \"jsonl:stdout\"");
+  std::map<std::string, std::size_t> names;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    check_destination(out, xs[i], i);
+    if (xs[i].name.empty())
+      continue;
+    auto [it, added] = names.emplace(xs[i].name, i);
+    if (!added)
+      out.add(error_kind::invalid_value, index_key("destination", i, "name"),
+              toml_quote(xs[i].name),
+              "expected a unique name; destination[" + std::to_string(it->second) +
+                  "] already uses it");
+  }
+}
+
+} // namespace
+
+std::vector<config_error> validate(const config& cfg) {
+  checker out;
+  if (!printable(cfg.cluster_id))
+    out.add(error_kind::invalid_value, "cluster_id", toml_quote(cfg.cluster_id),
+            "expected printable text, such as a UUID, or \"\" to generate one");
+  check_collector(out, cfg.collector);
+  check_destinations(out, cfg.destinations);
+  if (cfg.labels.source == label_source::file)
+    out.required("labels.file", cfg.labels.file,
+                 "when labels.source = \"file\": a JSON-lines file of Pods");
+  out.not_negative("labels.deleted_pod_retention", cfg.labels.deleted_pod_retention);
+  out.range("runtime.workers", cfg.runtime.workers, 0, max_threads);
+  out.range("runtime.io_threads", cfg.runtime.io_threads, 1, max_threads);
+  out.range("runtime.enrichers", cfg.runtime.enrichers, 0, max_enrichers);
+  auto unsupported = unsupported_features(cfg);
+  out.errors.insert(out.errors.end(), unsupported.begin(), unsupported.end());
+  return std::move(out.errors);
+}
+
+std::vector<config_error> unsupported_features(const config& cfg) {
+  std::vector<config_error> result;
+  // The message names the value itself, so `to_string` prints no "is not valid".
+  auto reject = [&result](std::string key, std::string value, const std::string& what,
+                          std::string_view instead) {
+    config_error e;
+    e.kind = error_kind::unsupported;
+    e.key = std::move(key);
+    e.value = std::move(value);
+    e.message = what + " is not supported yet in this version; use " + std::string{instead};
+    result.push_back(std::move(e));
+  };
+  if (cfg.mode == run_mode::aggregate)
+    reject("mode", "\"aggregate\"", "\"aggregate\"", "\"proxy\"");
+  for (std::size_t i = 0; i < cfg.collector.listen.size(); ++i) {
+    const auto& ep = cfg.collector.listen[i];
+    auto url = toml_quote(to_string(ep));
+    auto key = index_key("collector.listen", i);
+    if (ep.transport == transport_kind::udp)
+      reject(key, url, "the udp:// listener " + url, "\"tcp://\"");
+    if (ep.transport == transport_kind::tls)
+      reject(key, url, "the tls:// listener " + url, "\"tcp://\"");
+  }
+  for (std::size_t i = 0; i < cfg.destinations.size(); ++i) {
+    auto url = toml_quote(to_string(cfg.destinations[i].url));
+    auto kind = cfg.destinations[i].url.kind;
+    auto key = index_key("destination", i, "url");
+    if (kind == destination_kind::ipfix_udp)
+      reject(key, url, "the ipfix+udp:// destination " + url, "\"ipfix+tcp://\" or \"jsonl:\"");
+    if (kind == destination_kind::ipfix_tls)
+      reject(key, url, "the ipfix+tls:// destination " + url, "\"ipfix+tcp://\" or \"jsonl:\"");
+  }
+  if (cfg.labels.source == label_source::file)
+    reject("labels.source", "\"file\"", "\"file\"", "\"none\"");
+  if (cfg.labels.source == label_source::kubernetes)
+    reject("labels.source", "\"kubernetes\"", "\"kubernetes\"", "\"none\"");
+  if (cfg.fanout.mode == fanout_mode::hash)
+    reject("fanout.mode", "\"hash\"", "\"hash\"", "\"all\"");
+  return result;
+}
+
+} // namespace fa::config

@@ -1,0 +1,19 @@
+#pragma once
+
+#include "config/config.hpp"
+#include "config/config_error.hpp"
+
+#include <vector>
+
+namespace fa::config {
+
+/// Checks a typed configuration: ranges, required entries, uniqueness, cross-field rules,
+/// and `unsupported_features`. The errors name key paths ("destination[1].queue_size")
+/// but no file position; `load_file` and `load_string` add those. Empty = valid.
+std::vector<config_error> validate(const config& cfg);
+
+/// Settings that parse but are not implemented in this version. Each line here is one
+/// feature; remove the line when the feature lands.
+std::vector<config_error> unsupported_features(const config& cfg);
+
+} // namespace fa::config

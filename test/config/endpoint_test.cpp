@@ -1,0 +1,110 @@
+#include "config/endpoint.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace fa::config;
+
+namespace {
+
+TEST(endpoint, listen_urls) {
+  auto tcp = parse_listen_url("tcp://0.0.0.0:4739");
+  ASSERT_TRUE(tcp.value) << tcp.error;
+  EXPECT_EQ(*tcp.value, (listen_endpoint{transport_kind::tcp, "0.0.0.0", 4739}));
+  auto udp = parse_listen_url("udp://[::]:4739");
+  ASSERT_TRUE(udp.value) << udp.error;
+  EXPECT_EQ(*udp.value, (listen_endpoint{transport_kind::udp, "::", 4739}));
+  auto tls = parse_listen_url("tls://0.0.0.0:4740");
+  ASSERT_TRUE(tls.value) << tls.error;
+  EXPECT_EQ(*tls.value, (listen_endpoint{transport_kind::tls, "0.0.0.0", 4740}));
+  auto ephemeral = parse_listen_url("tcp://127.0.0.1:0");
+  ASSERT_TRUE(ephemeral.value) << ephemeral.error;
+  EXPECT_EQ(ephemeral.value->port, 0);
+  auto name = parse_listen_url("tcp://localhost:65535");
+  ASSERT_TRUE(name.value) << name.error;
+  EXPECT_EQ(name.value->host, "localhost");
+  EXPECT_EQ(name.value->port, 65535);
+}
+
+TEST(endpoint, listen_ports_default_to_the_iana_ports) {
+  EXPECT_EQ(parse_listen_url("tcp://0.0.0.0").value->port, 4739);
+  EXPECT_EQ(parse_listen_url("udp://[::1]").value->port, 4739);
+  EXPECT_EQ(parse_listen_url("tls://0.0.0.0").value->port, 4740);
+}
+
+TEST(endpoint, invalid_listen_urls_say_what_is_valid) {
+  for (const char* text :
+       {"0.0.0.0:4739", "http://0.0.0.0:80", "tcp://:4739", "tcp://0.0.0.0:70000", "tcp://0.0.0.0:",
+        "tcp://0.0.0.0:abc", "tcp://::1:4739", "tcp://[::1", "tcp://[::1]4739", "tcp://[zz::1]:1",
+        "tcp://256.1.1.1:1", "tcp://0.0.0.0:4739/path", "tcp://-bad-:1", "tcp://user@host:1", ""}) {
+    auto result = parse_listen_url(text);
+    EXPECT_FALSE(result.value) << text;
+    EXPECT_NE(result.error.find("\"tcp://0.0.0.0:4739\""), std::string::npos) << result.error;
+  }
+  EXPECT_NE(parse_listen_url("tcp://0.0.0.0:70000").error.find("port 70000 is out of range"),
+            std::string::npos);
+  EXPECT_NE(parse_listen_url("tcp://::1:4739").error.find("brackets"), std::string::npos);
+}
+
+TEST(endpoint, destination_urls) {
+  auto tcp = parse_destination_url("ipfix+tcp://collector.example.com:4739");
+  ASSERT_TRUE(tcp.value) << tcp.error;
+  EXPECT_EQ(tcp.value->kind, destination_kind::ipfix_tcp);
+  EXPECT_EQ(tcp.value->host, "collector.example.com");
+  EXPECT_EQ(tcp.value->port, 4739);
+  EXPECT_TRUE(tcp.value->is_ipfix());
+  auto udp = parse_destination_url("ipfix+udp://[2001:db8::1]:2055");
+  ASSERT_TRUE(udp.value) << udp.error;
+  EXPECT_EQ(udp.value->kind, destination_kind::ipfix_udp);
+  EXPECT_EQ(udp.value->host, "2001:db8::1");
+  EXPECT_EQ(udp.value->port, 2055);
+  auto tls = parse_destination_url("ipfix+tls://10.0.0.1");
+  ASSERT_TRUE(tls.value) << tls.error;
+  EXPECT_EQ(tls.value->kind, destination_kind::ipfix_tls);
+  EXPECT_EQ(tls.value->port, 4740);
+  auto out = parse_destination_url("jsonl:stdout");
+  ASSERT_TRUE(out.value) << out.error;
+  EXPECT_TRUE(out.value->is_stdout());
+  EXPECT_FALSE(out.value->is_ipfix());
+  auto file = parse_destination_url("jsonl:/var/log/flows.jsonl");
+  ASSERT_TRUE(file.value) << file.error;
+  EXPECT_EQ(file.value->kind, destination_kind::jsonl);
+  EXPECT_EQ(file.value->path, "/var/log/flows.jsonl");
+  EXPECT_FALSE(file.value->is_stdout());
+  EXPECT_EQ(parse_destination_url("jsonl:flows.jsonl").value->path, "flows.jsonl");
+}
+
+TEST(endpoint, invalid_destination_urls_say_what_is_valid) {
+  for (const char* text : {"tcp://collector:4739", "ipfix+tcp://collector:0", "ipfix+tcp://:4739",
+                           "ipfix+sctp://c:1", "jsonl:", "jsonl://var/x", "jsonl", "stdout",
+                           "ipfix+tcp://c:4739/x", "ipfix+tcp://c:99999", "jsonl://stdout", ""}) {
+    auto result = parse_destination_url(text);
+    EXPECT_FALSE(result.value) << text;
+    EXPECT_NE(result.error.find("\"ipfix+tcp://HOST:PORT\""), std::string::npos) << result.error;
+  }
+  EXPECT_NE(parse_destination_url("tcp://c:4739").error.find("unknown scheme \"tcp\""),
+            std::string::npos);
+  EXPECT_NE(parse_destination_url("ipfix+tcp://c:0").error.find("expected 1 to 65535"),
+            std::string::npos);
+}
+
+TEST(endpoint, host_port) {
+  auto v4 = parse_host_port("127.0.0.1:10348");
+  ASSERT_TRUE(v4.value) << v4.error;
+  EXPECT_EQ(*v4.value, (host_port{"127.0.0.1", 10348}));
+  auto v6 = parse_host_port("[::1]:0");
+  ASSERT_TRUE(v6.value) << v6.error;
+  EXPECT_EQ(*v6.value, (host_port{"::1", 0}));
+  for (const char* text : {"127.0.0.1", "http://127.0.0.1:1", "x:99999", ":1", "x:1/metrics"})
+    EXPECT_FALSE(parse_host_port(text).value) << text;
+}
+
+TEST(endpoint, urls_render_back) {
+  EXPECT_EQ(to_string(listen_endpoint{transport_kind::udp, "::", 4739}), "udp://[::]:4739");
+  EXPECT_EQ(to_string(listen_endpoint{transport_kind::tcp, "0.0.0.0", 0}), "tcp://0.0.0.0:0");
+  EXPECT_EQ(to_string(*parse_destination_url("ipfix+tls://[fe80::1]:4740").value),
+            "ipfix+tls://[fe80::1]:4740");
+  EXPECT_EQ(to_string(*parse_destination_url("jsonl:/tmp/x").value), "jsonl:/tmp/x");
+  EXPECT_EQ(to_string(host_port{"::1", 10348}), "[::1]:10348");
+}
+
+} // namespace

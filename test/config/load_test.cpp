@@ -1,0 +1,779 @@
+#include "config/load.hpp"
+
+#include "config/schema.hpp"
+
+#include "test/config/destination.hpp"
+
+#include <gtest/gtest.h>
+#include <toml++/toml.h>
+
+#include <fstream>
+#include <set>
+
+using namespace std::chrono_literals;
+using namespace fa::config;
+using fa::config::test::destination;
+
+namespace {
+
+/// The smallest valid file: one listener, one destination.
+constexpr std::string_view minimal = R"([collector]
+listen = ["tcp://0.0.0.0:4739"]
+
+[[destination]]
+name = "main"
+url = "jsonl:stdout"
+)";
+
+load_result load(std::string_view text) {
+  return load_string(text, "test.toml");
+}
+
+std::string cat(std::string_view a, std::string_view b) {
+  return std::string{a} + std::string{b};
+}
+
+/// 1-based line and column of the first `needle` in `text`.
+std::pair<std::uint32_t, std::uint32_t> position_of(std::string_view text,
+                                                    std::string_view needle) {
+  auto at = text.find(needle);
+  EXPECT_NE(at, std::string_view::npos) << needle;
+  if (at == std::string_view::npos)
+    return {0, 0};
+  auto before = text.substr(0, at);
+  auto line = static_cast<std::uint32_t>(std::count(before.begin(), before.end(), '\n') + 1);
+  auto line_start = before.rfind('\n');
+  auto column =
+      static_cast<std::uint32_t>(line_start == std::string_view::npos ? at + 1 : at - line_start);
+  return {line, column};
+}
+
+std::string dump(const load_result& r) {
+  return to_string(r.errors);
+}
+
+// -- defaults and the happy path ---------------------------------------------
+
+TEST(load, minimal_file_gets_every_default) {
+  auto r = load(minimal);
+  ASSERT_TRUE(r) << dump(r);
+  EXPECT_TRUE(r.errors.empty());
+  const auto& c = *r.cfg;
+  EXPECT_EQ(c.mode, run_mode::proxy);
+  EXPECT_EQ(c.cluster_id, "");
+  ASSERT_EQ(c.collector.listen.size(), 1u);
+  EXPECT_EQ(c.collector.listen[0], (listen_endpoint{transport_kind::tcp, "0.0.0.0", 4739}));
+  EXPECT_EQ(c.collector.max_sessions, 10000u);
+  EXPECT_EQ(c.collector.max_message_size, 65535u);
+  EXPECT_EQ(c.collector.session_budget, 4u << 20);
+  EXPECT_EQ(c.collector.max_templates_per_session, 4096u);
+  EXPECT_EQ(c.collector.template_lifetime, 1800s);
+  EXPECT_EQ(c.collector.tls.cert, "/etc/flow-aggregator/tls/tls.crt");
+  EXPECT_EQ(c.collector.tls.key, "/etc/flow-aggregator/tls/tls.key");
+  EXPECT_EQ(c.collector.tls.client_ca, "");
+  EXPECT_TRUE(c.collector.tls.allowed_names.empty());
+  ASSERT_EQ(c.destinations.size(), 1u);
+  const auto& d = c.destinations[0];
+  EXPECT_EQ(d.name, "main");
+  EXPECT_TRUE(d.url.is_stdout());
+  EXPECT_EQ(d.observation_domain_id, std::nullopt);
+  EXPECT_EQ(d.max_message_size, 0u);
+  EXPECT_EQ(d.flush_interval, 10ms);
+  EXPECT_EQ(d.template_refresh, 600s);
+  EXPECT_EQ(d.queue_size, 64u << 20);
+  EXPECT_EQ(d.on_full, on_full_policy::block);
+  EXPECT_EQ(d.reconnect_min, 1s);
+  EXPECT_EQ(d.reconnect_max, 60s);
+  EXPECT_EQ(c.fanout.mode, fanout_mode::all);
+  EXPECT_TRUE(c.enrichment.provenance);
+  EXPECT_TRUE(c.enrichment.antrea);
+  EXPECT_TRUE(c.enrichment.pod_labels);
+  EXPECT_TRUE(c.enrichment.fill_k8s_names);
+  EXPECT_FALSE(c.enrichment.labels_for_foreign_records);
+  EXPECT_EQ(c.labels.source, label_source::none);
+  EXPECT_EQ(c.labels.file, "");
+  EXPECT_EQ(c.labels.deleted_pod_retention, 5min);
+  EXPECT_EQ(c.kubernetes.api_server, "");
+  EXPECT_EQ(c.kubernetes.token_file, "");
+  EXPECT_EQ(c.kubernetes.ca_file, "");
+  EXPECT_EQ(c.admin.listen, (host_port{"127.0.0.1", 10348}));
+  EXPECT_EQ(c.admin.token_file, "");
+  EXPECT_EQ(c.runtime.workers, 0u);
+  EXPECT_EQ(c.runtime.io_threads, 1u);
+  EXPECT_EQ(c.runtime.enrichers, 0u);
+  EXPECT_EQ(c.runtime.log_level, log_level::info);
+  EXPECT_EQ(c.runtime.log_format, log_format::text);
+}
+
+TEST(load, struct_defaults_equal_file_defaults) {
+  auto r = load(minimal);
+  ASSERT_TRUE(r) << dump(r);
+  config expected;
+  expected.collector.listen.push_back(listen_endpoint{});
+  expected.destinations.push_back(destination("main"));
+  EXPECT_EQ(*r.cfg, expected);
+}
+
+/// Every key of the schema, none at its default where another value is supported.
+constexpr std::string_view every_key = R"(mode = "proxy"
+cluster_id = "9e1a4c4f-7b7c-4a59-9a51-0d6d7f0f2b11"
+
+[collector]
+listen = ["tcp://127.0.0.1:0", "tcp://[::1]:14739"]
+max_sessions = 50
+max_message_size = "32KiB"
+session_budget = "1MiB"
+max_templates_per_session = 100
+template_lifetime = "15m"
+
+[collector.tls]
+cert = "/c.crt"
+key = "/c.key"
+client_ca = "/ca.crt"
+allowed_names = ["node-a", "node-b"]
+
+[[destination]]
+name = "a"
+url = "ipfix+tcp://collector.example:9995"
+observation_domain_id = 77
+max_message_size = 1400
+flush_interval = "250us"
+template_refresh = "5m"
+queue_size = 1048576
+on_full = "drop"
+reconnect_min = "500ms"
+reconnect_max = "2m"
+
+[[destination]]
+name = "b"
+url = "jsonl:/tmp/flows.jsonl"
+observation_domain_id = 0
+
+[fanout]
+mode = "all"
+
+[enrichment]
+provenance = false
+antrea = false
+pod_labels = false
+fill_k8s_names = false
+labels_for_foreign_records = true
+
+[labels]
+source = "none"
+file = "/pods.jsonl"
+deleted_pod_retention = "1h"
+
+[kubernetes]
+api_server = "https://k8s.example:6443"
+token_file = "/t"
+ca_file = "/ca"
+
+[admin]
+listen = "[::1]:0"
+token_file = "/admin-token"
+
+[runtime]
+workers = 4
+io_threads = 2
+enrichers = 8
+log_level = "debug"
+log_format = "json"
+)";
+
+TEST(load, every_key_parses) {
+  auto r = load(every_key);
+  ASSERT_TRUE(r) << dump(r);
+  const auto& c = *r.cfg;
+  EXPECT_EQ(c.cluster_id, "9e1a4c4f-7b7c-4a59-9a51-0d6d7f0f2b11");
+  ASSERT_EQ(c.collector.listen.size(), 2u);
+  EXPECT_EQ(c.collector.listen[0], (listen_endpoint{transport_kind::tcp, "127.0.0.1", 0}));
+  EXPECT_EQ(c.collector.listen[1], (listen_endpoint{transport_kind::tcp, "::1", 14739}));
+  EXPECT_EQ(c.collector.max_sessions, 50u);
+  EXPECT_EQ(c.collector.max_message_size, 32768u);
+  EXPECT_EQ(c.collector.session_budget, 1u << 20);
+  EXPECT_EQ(c.collector.max_templates_per_session, 100u);
+  EXPECT_EQ(c.collector.template_lifetime, 15min);
+  EXPECT_EQ(c.collector.tls.cert, "/c.crt");
+  EXPECT_EQ(c.collector.tls.key, "/c.key");
+  EXPECT_EQ(c.collector.tls.client_ca, "/ca.crt");
+  EXPECT_EQ(c.collector.tls.allowed_names, (std::vector<std::string>{"node-a", "node-b"}));
+  ASSERT_EQ(c.destinations.size(), 2u);
+  const auto& a = c.destinations[0];
+  EXPECT_EQ(a.name, "a");
+  EXPECT_EQ(a.url.kind, destination_kind::ipfix_tcp);
+  EXPECT_EQ(a.url.host, "collector.example");
+  EXPECT_EQ(a.url.port, 9995);
+  EXPECT_EQ(a.observation_domain_id, 77u);
+  EXPECT_EQ(a.max_message_size, 1400u);
+  EXPECT_EQ(a.flush_interval, 250us);
+  EXPECT_EQ(a.template_refresh, 5min);
+  EXPECT_EQ(a.queue_size, 1048576u);
+  EXPECT_EQ(a.on_full, on_full_policy::drop);
+  EXPECT_EQ(a.reconnect_min, 500ms);
+  EXPECT_EQ(a.reconnect_max, 2min);
+  const auto& b = c.destinations[1];
+  EXPECT_EQ(b.name, "b");
+  EXPECT_EQ(b.url.kind, destination_kind::jsonl);
+  EXPECT_EQ(b.url.path, "/tmp/flows.jsonl");
+  EXPECT_EQ(b.observation_domain_id, std::nullopt); // 0 = derived
+  EXPECT_FALSE(c.enrichment.provenance);
+  EXPECT_FALSE(c.enrichment.antrea);
+  EXPECT_FALSE(c.enrichment.pod_labels);
+  EXPECT_FALSE(c.enrichment.fill_k8s_names);
+  EXPECT_TRUE(c.enrichment.labels_for_foreign_records);
+  EXPECT_EQ(c.labels.file, "/pods.jsonl");
+  EXPECT_EQ(c.labels.deleted_pod_retention, 1h);
+  EXPECT_EQ(c.kubernetes.api_server, "https://k8s.example:6443");
+  EXPECT_EQ(c.kubernetes.token_file, "/t");
+  EXPECT_EQ(c.kubernetes.ca_file, "/ca");
+  EXPECT_EQ(c.admin.listen, (host_port{"::1", 0}));
+  EXPECT_EQ(c.admin.token_file, "/admin-token");
+  EXPECT_EQ(c.runtime.workers, 4u);
+  EXPECT_EQ(c.runtime.io_threads, 2u);
+  EXPECT_EQ(c.runtime.enrichers, 8u);
+  EXPECT_EQ(c.runtime.log_level, log_level::debug);
+  EXPECT_EQ(c.runtime.log_format, log_format::json);
+}
+
+TEST(load, the_every_key_test_covers_the_whole_schema) {
+  // Guards the test above: a key added to the schema must be added there too.
+  std::set<std::string> written;
+  auto walk = [&written](const toml::table& table, const std::string& path, auto& self) -> void {
+    for (const auto& [key, value] : table) {
+      auto full = path.empty() ? std::string{key.str()} : path + "." + std::string{key.str()};
+      written.insert(full);
+      if (const auto* sub = value.as_table())
+        self(*sub, full, self);
+      if (const auto* array = value.as_array())
+        if (array->is_array_of_tables())
+          self(*array->get(0)->as_table(), full, self);
+    }
+  };
+  walk(toml::parse(every_key), "", walk);
+  for (const auto& section : schema())
+    for (auto key : section.keys) {
+      auto full = section.path.empty() ? std::string{key}
+                                       : std::string{section.path} + "." + std::string{key};
+      EXPECT_TRUE(written.count(full)) << full;
+    }
+}
+
+TEST(load, admin_can_be_disabled_and_odid_zero_means_derived) {
+  auto r = load(cat(minimal, "observation_domain_id = 0\n\n[admin]\nlisten = \"\"\n"));
+  ASSERT_TRUE(r) << dump(r);
+  EXPECT_EQ(r.cfg->admin.listen, std::nullopt);
+  EXPECT_EQ(r.cfg->destinations[0].observation_domain_id, std::nullopt);
+}
+
+TEST(load, inline_tables_and_dotted_keys_are_tables_too) {
+  auto r = load(R"(collector = { listen = ["tcp://0.0.0.0:1"] }
+runtime.log_level = "warn"
+destination = [{ name = "x", url = "jsonl:stdout" }]
+)");
+  ASSERT_TRUE(r) << dump(r);
+  EXPECT_EQ(r.cfg->collector.listen[0].port, 1);
+  EXPECT_EQ(r.cfg->runtime.log_level, log_level::warn);
+  EXPECT_EQ(r.cfg->destinations[0].name, "x");
+}
+
+// -- validation errors: file, line, column, key, value, what is valid ----------
+
+struct error_case {
+  std::string text;
+  std::string key;
+  std::string anchor; ///< unique text whose end is `value`; the error points at `value`
+  std::string value;  ///< as written; empty for missing keys (they point at the anchor)
+  std::string expected;
+  error_kind kind = error_kind::invalid_value;
+};
+
+std::ostream& operator<<(std::ostream& out, const error_case& x) {
+  return out << x.key << " <- " << x.anchor;
+}
+
+class load_error : public testing::TestWithParam<error_case> {};
+
+TEST_P(load_error, names_file_line_key_value_and_what_is_valid) {
+  const auto& c = GetParam();
+  auto r = load(c.text);
+  EXPECT_FALSE(r.cfg);
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r);
+  const auto& e = r.errors[0];
+  EXPECT_EQ(e.kind, c.kind) << to_string(e);
+  EXPECT_EQ(e.source, "test.toml");
+  EXPECT_EQ(e.key, c.key);
+  EXPECT_EQ(e.value, c.value);
+  EXPECT_NE(e.message.find(c.expected), std::string::npos) << e.message;
+  std::string prefix = "test.toml:";
+  if (!c.anchor.empty()) {
+    auto [line, column] = position_of(c.text, c.anchor);
+    if (!c.value.empty()) // values end their anchor; other errors point at its start
+      column += static_cast<std::uint32_t>(c.anchor.size() - c.value.size());
+    EXPECT_EQ(e.line, line) << to_string(e);
+    EXPECT_EQ(e.column, column) << to_string(e);
+    prefix += std::to_string(line) + ":" + std::to_string(column) + ":";
+  } else {
+    EXPECT_EQ(e.line, 0u);
+    prefix.pop_back();
+    prefix += ":";
+  }
+  std::string expected = prefix + " " + c.key + ": ";
+  if (!c.value.empty() && c.kind != error_kind::unsupported)
+    expected += c.value + " is not valid; ";
+  expected += e.message;
+  EXPECT_EQ(to_string(e), expected);
+}
+
+std::string dest(std::string_view extra) {
+  return cat(minimal, extra);
+}
+
+std::string top(std::string_view extra) {
+  return cat(extra, cat("\n", minimal));
+}
+
+std::string listen(std::string_view list) {
+  return "[collector]\nlisten = " + std::string{list} +
+         "\n\n[[destination]]\nname = \"main\"\nurl = \"jsonl:stdout\"\n";
+}
+
+std::string collector(std::string_view extra) {
+  return "[collector]\nlisten = [\"tcp://0.0.0.0:4739\"]\n" + std::string{extra} +
+         "\n\n[[destination]]\nname = \"main\"\nurl = \"jsonl:stdout\"\n";
+}
+
+std::string section(std::string_view header, std::string_view line) {
+  return cat(minimal, cat("\n", std::string{header} + "\n" + std::string{line} + "\n"));
+}
+
+const std::string uint32_range = "expected an integer from 0 to 4294967295";
+
+INSTANTIATE_TEST_SUITE_P(
+    validation, load_error,
+    testing::Values(
+        // enumerations
+        error_case{dest("on_full = \"dorp\""), "destination[0].on_full", "on_full = \"dorp\"",
+                   "\"dorp\"", "expected \"block\" or \"drop\""},
+        error_case{top("mode = \"fast\""), "mode", "mode = \"fast\"", "\"fast\"",
+                   "expected \"proxy\" or \"aggregate\""},
+        error_case{section("[fanout]", "mode = \"random\""), "fanout.mode", "mode = \"random\"",
+                   "\"random\"", "expected \"all\" or \"hash\""},
+        error_case{section("[labels]", "source = \"etcd\""), "labels.source", "source = \"etcd\"",
+                   "\"etcd\"", "expected \"none\", \"file\" or \"kubernetes\""},
+        error_case{section("[runtime]", "log_level = \"verbose\""), "runtime.log_level",
+                   "log_level = \"verbose\"", "\"verbose\"",
+                   "expected \"trace\", \"debug\", \"info\", \"warn\" or \"error\""},
+        error_case{section("[runtime]", "log_format = \"xml\""), "runtime.log_format",
+                   "log_format = \"xml\"", "\"xml\"", "expected \"text\" or \"json\""},
+        // listeners
+        error_case{listen("[\"tcp://0.0.0.0:70000\"]"), "collector.listen[0]",
+                   "\"tcp://0.0.0.0:70000\"", "\"tcp://0.0.0.0:70000\"",
+                   "port 70000 is out of range; expected 0 to 65535"},
+        error_case{listen("[\"tcp://0.0.0.0:1\", \"http://0.0.0.0:80\"]"), "collector.listen[1]",
+                   "\"http://0.0.0.0:80\"", "\"http://0.0.0.0:80\"", "unknown scheme \"http\""},
+        error_case{listen("[\"tcp://0.0.0.0:4739\", \"tcp://0.0.0.0:4739\"]"),
+                   "collector.listen[1]", ", \"tcp://0.0.0.0:4739\"", "\"tcp://0.0.0.0:4739\"",
+                   "already used by collector.listen[0]"},
+        error_case{listen("[]"), "collector.listen", "[]", "", "at least one listener",
+                   error_kind::missing_key},
+        // collector limits
+        error_case{collector("max_message_size = 100"), "collector.max_message_size",
+                   "max_message_size = 100", "100", "expected an integer from 512 to 65535"},
+        error_case{collector("max_sessions = 0"), "collector.max_sessions", "max_sessions = 0", "0",
+                   "expected an integer from 1 to 4294967295"},
+        error_case{collector("max_sessions = -3"), "collector.max_sessions", "max_sessions = -3",
+                   "-3", uint32_range},
+        error_case{collector("max_templates_per_session = 0"),
+                   "collector.max_templates_per_session", "max_templates_per_session = 0", "0",
+                   "expected an integer from 1"},
+        error_case{collector("session_budget = \"1KiB\""), "collector.session_budget",
+                   "session_budget = \"1KiB\"", "\"1KiB\"",
+                   "expected at least collector.max_message_size (65535 bytes)"},
+        error_case{collector("template_lifetime = \"0h\""), "collector.template_lifetime",
+                   "template_lifetime = \"0h\"", "\"0h\"", "expected a duration greater than zero"},
+        // destinations
+        error_case{dest("url2 = 1\n"), "destination[0].url2", "url2", "", "did you mean \"url\"?",
+                   error_kind::unknown_key},
+        error_case{"[collector]\nlisten = [\"tcp://0.0.0.0:4739\"]\n\n[[destination]]\nname = "
+                   "\"main\"\nurl = \"ipfix+tcp://collector:0\"\n",
+                   "destination[0].url", "url = \"ipfix+tcp://collector:0\"",
+                   "\"ipfix+tcp://collector:0\"", "expected 1 to 65535"},
+        error_case{"[collector]\nlisten = [\"tcp://0.0.0.0:4739\"]\n\n[[destination]]\nname = "
+                   "\"main\"\nurl = \"tcp://collector:4739\"\n",
+                   "destination[0].url", "url = \"tcp://collector:4739\"",
+                   "\"tcp://collector:4739\"",
+                   "unknown scheme \"tcp\"; expected \"ipfix+tcp://HOST:PORT\""},
+        error_case{"[collector]\nlisten = [\"tcp://0.0.0.0:4739\"]\n\n[[destination]]\nname = "
+                   "\"main\"\n",
+                   "destination[0].url", "[[destination]]", "", "a url is required",
+                   error_kind::missing_key},
+        error_case{"[collector]\nlisten = [\"tcp://0.0.0.0:4739\"]\n\n[[destination]]\nurl = "
+                   "\"jsonl:stdout\"\n",
+                   "destination[0].name", "[[destination]]", "", "a name is required",
+                   error_kind::missing_key},
+        error_case{"[collector]\nlisten = [\"tcp://0.0.0.0:4739\"]\n\n[[destination]]\nname = \"my "
+                   "dest\"\nurl = \"jsonl:stdout\"\n",
+                   "destination[0].name", "name = \"my dest\"", "\"my dest\"",
+                   "expected letters, digits"},
+        error_case{dest("max_message_size = 70000"), "destination[0].max_message_size",
+                   "max_message_size = 70000", "70000",
+                   "expected 0 (the transport default) or an integer from 512 to 65535"},
+        error_case{dest("max_message_size = 100"), "destination[0].max_message_size",
+                   "max_message_size = 100", "100", "or an integer from 512 to 65535"},
+        error_case{dest("queue_size = \"1KiB\""), "destination[0].queue_size",
+                   "queue_size = \"1KiB\"", "\"1KiB\"",
+                   "expected at least the destination's max_message_size (65535 bytes)"},
+        error_case{dest("queue_size = \"64 megabytes\""), "destination[0].queue_size",
+                   "queue_size = \"64 megabytes\"", "\"64 megabytes\"", "\"64MiB\""},
+        error_case{dest("queue_size = -5"), "destination[0].queue_size", "queue_size = -5", "-5",
+                   "expected a size such as 65536 (bytes)"},
+        error_case{dest("flush_interval = \"0s\""), "destination[0].flush_interval",
+                   "flush_interval = \"0s\"", "\"0s\"", "expected a duration greater than zero"},
+        error_case{dest("flush_interval = \"10\""), "destination[0].flush_interval",
+                   "flush_interval = \"10\"", "\"10\"", "expected a duration such as \"10ms\""},
+        error_case{dest("template_refresh = \"0ms\""), "destination[0].template_refresh",
+                   "template_refresh = \"0ms\"", "\"0ms\"", "greater than zero"},
+        error_case{dest("reconnect_min = \"0s\""), "destination[0].reconnect_min",
+                   "reconnect_min = \"0s\"", "\"0s\"", "greater than zero"},
+        error_case{dest("reconnect_max = \"500ms\""), "destination[0].reconnect_max",
+                   "reconnect_max = \"500ms\"", "\"500ms\"",
+                   "expected at least reconnect_min (1s)"},
+        error_case{dest("observation_domain_id = -1"), "destination[0].observation_domain_id",
+                   "observation_domain_id = -1", "-1", uint32_range},
+        error_case{dest("observation_domain_id = 4294967296"),
+                   "destination[0].observation_domain_id", "observation_domain_id = 4294967296",
+                   "4294967296", uint32_range},
+        error_case{"[collector]\nlisten = [\"tcp://0.0.0.0:4739\"]\n", "destination", "", "",
+                   "at least one [[destination]] is required", error_kind::missing_key},
+        // the rest
+        error_case{top("cluster_id = \"a\\u0001b\""), "cluster_id", "cluster_id = \"a\\u0001b\"",
+                   "\"a\\u0001b\"", "expected printable text"},
+        error_case{section("[labels]", "deleted_pod_retention = \"5 minutes\""),
+                   "labels.deleted_pod_retention", "deleted_pod_retention = \"5 minutes\"",
+                   "\"5 minutes\"", "expected a duration"},
+        error_case{section("[admin]", "listen = \"localhost\""), "admin.listen",
+                   "listen = \"localhost\"", "\"localhost\"", "the port is missing"},
+        error_case{section("[admin]", "listen = \"http://localhost:1\""), "admin.listen",
+                   "listen = \"http://localhost:1\"", "\"http://localhost:1\"",
+                   "or \"\" to disable the admin server"},
+        error_case{section("[runtime]", "io_threads = 0"), "runtime.io_threads", "io_threads = 0",
+                   "0", "expected an integer from 1 to 1024"},
+        error_case{section("[runtime]", "workers = 5000"), "runtime.workers", "workers = 5000",
+                   "5000", "expected an integer from 0 to 1024"},
+        error_case{section("[runtime]", "enrichers = 100000"), "runtime.enrichers",
+                   "enrichers = 100000", "100000", "expected an integer from 0 to 65536"}));
+
+TEST(load, duplicate_destination_names) {
+  auto text = dest("\n[[destination]]\nname = \"main\"\nurl = \"jsonl:/tmp/x\"\n");
+  auto r = load(text);
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r);
+  const auto& e = r.errors[0];
+  EXPECT_EQ(e.key, "destination[1].name");
+  EXPECT_EQ(e.value, "\"main\"");
+  EXPECT_EQ(e.line, 9u);
+  EXPECT_EQ(e.column, 8u);
+  EXPECT_EQ(to_string(e), "test.toml:9:8: destination[1].name: \"main\" is not valid; expected a "
+                          "unique name; destination[0] already uses it");
+}
+
+TEST(load, renders_like_the_documented_example) {
+  auto r = load(dest("\n[[destination]]\nname = \"backup\"\nurl = \"jsonl:/tmp/x\"\non_full = "
+                     "\"dorp\"\n"));
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r);
+  EXPECT_EQ(to_string(r.errors[0]), "test.toml:11:11: destination[1].on_full: \"dorp\" is not "
+                                    "valid; expected \"block\" or \"drop\"");
+}
+
+// -- unknown keys --------------------------------------------------------------
+
+struct unknown_case {
+  std::string text;
+  std::string key;
+  std::string expected;
+};
+
+std::ostream& operator<<(std::ostream& out, const unknown_case& x) {
+  return out << x.key;
+}
+
+class unknown_key : public testing::TestWithParam<unknown_case> {};
+
+TEST_P(unknown_key, suggests_a_valid_key) {
+  const auto& c = GetParam();
+  auto r = load(c.text);
+  EXPECT_FALSE(r.cfg);
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r);
+  const auto& e = r.errors[0];
+  EXPECT_EQ(e.kind, error_kind::unknown_key);
+  EXPECT_EQ(e.key, c.key);
+  EXPECT_TRUE(e.value.empty());
+  EXPECT_NE(e.message.find(c.expected), std::string::npos) << e.message;
+  // The error points at the key itself.
+  auto name = c.key.substr(
+      c.key.find_last_of(".]") == std::string::npos ? 0 : c.key.find_last_of(".]") + 1);
+  auto [line, column] = position_of(c.text, name);
+  EXPECT_EQ(e.line, line) << to_string(e);
+  EXPECT_EQ(e.column, column) << to_string(e);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    suggestions, unknown_key,
+    testing::Values(unknown_case{dest("flush_intervall = \"10ms\""),
+                                 "destination[0].flush_intervall",
+                                 "unknown key; did you mean \"flush_interval\"?"},
+                    unknown_case{dest("Flush_Interval = \"10ms\""), "destination[0].Flush_Interval",
+                                 "did you mean \"flush_interval\"?"},
+                    unknown_case{dest("onfull = \"drop\""), "destination[0].onfull",
+                                 "did you mean \"on_full\"?"},
+                    unknown_case{cat(minimal, "[colector]\nmax_sessions = 1\n"), "colector",
+                                 "did you mean \"collector\"?"},
+                    unknown_case{cat(minimal, "[[destinations]]\nname = \"x\"\n"), "destinations",
+                                 "did you mean \"destination\"?"},
+                    unknown_case{collector("lisen_backlog = 5"), "collector.lisen_backlog",
+                                 "valid keys in [collector] are \"listen\", \"max_sessions\""},
+                    unknown_case{collector("max_session = 5"), "collector.max_session",
+                                 "did you mean \"max_sessions\"?"},
+                    unknown_case{top("log_level = \"debug\""), "log_level",
+                                 "did you mean \"log_level\" in [runtime]?"},
+                    unknown_case{section("[runtime]", "lg_level = \"debug\""), "runtime.lg_level",
+                                 "did you mean \"log_level\"?"},
+                    unknown_case{section("[fanout]", "zzz = 1"), "fanout.zzz",
+                                 "unknown key; valid keys in [fanout] are \"mode\""},
+                    unknown_case{section("[labels]", "api_server = \"x\""), "labels.api_server",
+                                 "did you mean \"api_server\" in [kubernetes]?"},
+                    unknown_case{section("[collector.tls]", "certificate = \"x\""),
+                                 "collector.tls.certificate", "did you mean \"cert\"?"},
+                    unknown_case{section("[collector.tls]", "ciphers = \"x\""),
+                                 "collector.tls.ciphers",
+                                 "valid keys in [collector.tls] are \"cert\", \"key\""},
+                    unknown_case{section("[enrichment]", "labels_for_foreign = true"),
+                                 "enrichment.labels_for_foreign",
+                                 "did you mean \"labels_for_foreign_records\""}));
+
+// -- wrong types -----------------------------------------------------------------
+
+struct type_case {
+  std::string text;
+  std::string key;
+  std::string value;
+  std::string expected;
+};
+
+std::ostream& operator<<(std::ostream& out, const type_case& x) {
+  return out << x.key;
+}
+
+class wrong_type : public testing::TestWithParam<type_case> {};
+
+TEST_P(wrong_type, says_which_type_is_expected) {
+  const auto& c = GetParam();
+  auto r = load(c.text);
+  EXPECT_FALSE(r.cfg);
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r);
+  const auto& e = r.errors[0];
+  EXPECT_EQ(e.kind, error_kind::wrong_type) << to_string(e);
+  EXPECT_EQ(e.key, c.key);
+  EXPECT_EQ(e.value, c.value);
+  EXPECT_NE(e.line, 0u);
+  EXPECT_NE(e.message.find(c.expected), std::string::npos) << e.message;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    types, wrong_type,
+    testing::Values(
+        type_case{collector("max_sessions = \"many\""), "collector.max_sessions", "\"many\"",
+                  "expected an integer"},
+        type_case{collector("max_sessions = 1.5"), "collector.max_sessions", "1.5",
+                  "expected an integer"},
+        type_case{collector("max_message_size = true"), "collector.max_message_size", "true",
+                  "expected a size"},
+        type_case{dest("flush_interval = 10"), "destination[0].flush_interval", "10",
+                  "expected a duration such as \"10ms\""},
+        type_case{dest("queue_size = 1.5"), "destination[0].queue_size", "1.5", "expected a size"},
+        type_case{dest("on_full = 1"), "destination[0].on_full", "1",
+                  "expected \"block\" or \"drop\""},
+        type_case{
+            "[collector]\nlisten = [\"tcp://0.0.0.0:4739\"]\n[[destination]]\nname = 7\nurl = "
+            "\"jsonl:stdout\"\n",
+            "destination[0].name", "7", "expected a string"},
+        type_case{
+            "[collector]\nlisten = [\"tcp://0.0.0.0:4739\"]\n[[destination]]\nname = \"x\"\nurl = "
+            "[\"jsonl:stdout\"]\n",
+            "destination[0].url", "[\"jsonl:stdout\"]",
+            "expected a URL string, such as \"jsonl:stdout\", not an array"},
+        type_case{section("[enrichment]", "provenance = \"yes\""), "enrichment.provenance",
+                  "\"yes\"", "expected true or false"},
+        type_case{listen("\"tcp://0.0.0.0:4739\""), "collector.listen", "\"tcp://0.0.0.0:4739\"",
+                  "expected an array of URLs, such as [\"tcp://0.0.0.0:4739\"]"},
+        type_case{listen("[4739]"), "collector.listen[0]", "4739", "expected a string"},
+        type_case{section("[collector.tls]", "allowed_names = \"node-a\""),
+                  "collector.tls.allowed_names", "\"node-a\"", "expected an array of strings"},
+        type_case{top("cluster_id = 42"), "cluster_id", "42", "expected a string"},
+        type_case{top("fanout = \"all\""), "fanout", "\"all\"",
+                  "expected a table, written [fanout]"},
+        type_case{section("[runtime]", "workers = \"4\""), "runtime.workers", "\"4\"",
+                  "expected an integer"},
+        type_case{section("[admin]", "listen = 10348"), "admin.listen", "10348",
+                  "expected \"HOST:PORT\""},
+        type_case{"[collector]\nlisten = [\"tcp://0.0.0.0:4739\"]\n\n[destination]\nname = "
+                  "\"main\"\nurl = \"jsonl:stdout\"\n",
+                  "destination", "",
+                  "expected one or more [[destination]] tables (two brackets), not a table"}));
+
+// -- several errors, syntax errors, files ------------------------------------------
+
+TEST(load, collects_every_error_in_file_order) {
+  auto text = R"(mode = "fast"
+
+[collector]
+listen = ["udp://[::]:4739", "tcp://0.0.0.0:99999"]
+max_sessions = "many"
+
+[[destination]]
+name = "main"
+url = "jsonl:stdout"
+flush_intervall = "1s"
+on_full = "dorp"
+
+[runtime]
+log_level = "loud"
+)";
+  auto r = load(text);
+  EXPECT_FALSE(r.cfg);
+  ASSERT_EQ(r.errors.size(), 7u) << dump(r);
+  std::vector<std::pair<std::string, std::uint32_t>> got;
+  for (const auto& e : r.errors)
+    got.emplace_back(e.key, e.line);
+  std::vector<std::pair<std::string, std::uint32_t>> want{
+      {"mode", 1},
+      {"collector.listen[0]", 4},
+      {"collector.listen[1]", 4},
+      {"collector.max_sessions", 5},
+      {"destination[0].flush_intervall", 10},
+      {"destination[0].on_full", 11},
+      {"runtime.log_level", 14},
+  };
+  EXPECT_EQ(got, want) << dump(r);
+  EXPECT_EQ(r.errors[1].kind, error_kind::unsupported);
+}
+
+TEST(load, a_bad_entry_does_not_cause_follow_up_errors) {
+  // The only listener fails to parse: no "at least one listener" on top of it.
+  auto r = load(listen("[\"tcp://nowhere:-1\"]"));
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r);
+  EXPECT_EQ(r.errors[0].key, "collector.listen[0]");
+  // A bad element keeps the indexes of later ones: the udp listener is still [1].
+  r = load(listen("[\"tcp://nowhere:-1\", \"udp://0.0.0.0:1\"]"));
+  ASSERT_EQ(r.errors.size(), 2u) << dump(r);
+  EXPECT_EQ(r.errors[1].key, "collector.listen[1]");
+  EXPECT_EQ(r.errors[1].kind, error_kind::unsupported);
+}
+
+TEST(load, syntax_errors_have_a_position) {
+  auto r = load("[collector]\nlisten = [\"tcp://0.0.0.0:4739\"\nmax_sessions = 1\n");
+  EXPECT_FALSE(r.cfg);
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r);
+  EXPECT_EQ(r.errors[0].kind, error_kind::syntax);
+  EXPECT_EQ(r.errors[0].source, "test.toml");
+  EXPECT_GE(r.errors[0].line, 2u);
+  EXPECT_NE(r.errors[0].message.find("invalid TOML"), std::string::npos);
+  r = load("mode = \"proxy\"\nmode = \"proxy\"\n");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r);
+  EXPECT_EQ(r.errors[0].kind, error_kind::syntax);
+  EXPECT_EQ(r.errors[0].line, 2u);
+}
+
+TEST(load, empty_text_needs_a_listener_and_a_destination) {
+  auto r = load("");
+  ASSERT_EQ(r.errors.size(), 2u) << dump(r);
+  EXPECT_EQ(r.errors[0].key, "collector.listen");
+  EXPECT_EQ(r.errors[1].key, "destination");
+  EXPECT_EQ(to_string(r.errors[1]), "test.toml: destination: at least one [[destination]] is "
+                                    "required, such as name = \"stdout\" with url = "
+                                    "\"jsonl:stdout\"");
+}
+
+TEST(load, files) {
+  auto dir = std::filesystem::path{testing::TempDir()};
+  auto good = dir / "fa_config_good.toml";
+  auto bad = dir / "fa_config_bad.toml";
+  std::ofstream{good} << minimal;
+  std::ofstream{bad} << minimal << "on_full = \"dorp\"\n";
+  auto r = load_file(good);
+  ASSERT_TRUE(r) << dump(r);
+  r = load_file(bad);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].source, bad.string());
+  EXPECT_EQ(r.errors[0].line, 7u);
+  EXPECT_EQ(to_string(r.errors[0]).rfind(bad.string() + ":7:11: ", 0), 0u);
+  std::filesystem::remove(good);
+  std::filesystem::remove(bad);
+  r = load_file(dir / "fa_config_missing.toml");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].kind, error_kind::io);
+  EXPECT_EQ(r.errors[0].source, (dir / "fa_config_missing.toml").string());
+  EXPECT_EQ(r.errors[0].message, "the file does not exist");
+  r = load_file(dir);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].message, "cannot read the file");
+}
+
+// -- features of later versions ------------------------------------------------
+
+struct unsupported_case {
+  std::string text;
+  std::string key;
+  std::string value;
+};
+
+std::ostream& operator<<(std::ostream& out, const unsupported_case& x) {
+  return out << x.key << " = " << x.value;
+}
+
+class unsupported : public testing::TestWithParam<unsupported_case> {};
+
+TEST_P(unsupported, is_rejected_with_a_clear_message) {
+  const auto& c = GetParam();
+  auto r = load(c.text);
+  EXPECT_FALSE(r.cfg);
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r);
+  const auto& e = r.errors[0];
+  EXPECT_EQ(e.kind, error_kind::unsupported);
+  EXPECT_EQ(e.key, c.key);
+  EXPECT_EQ(e.value, c.value);
+  EXPECT_NE(e.line, 0u);
+  EXPECT_NE(e.message.find(c.value + " is not supported yet in this version; use "),
+            std::string::npos)
+      << e.message;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    later, unsupported,
+    testing::Values(
+        unsupported_case{top("mode = \"aggregate\""), "mode", "\"aggregate\""},
+        unsupported_case{listen("[\"udp://[::]:4739\"]"), "collector.listen[0]",
+                         "\"udp://[::]:4739\""},
+        unsupported_case{listen("[\"tcp://0.0.0.0:4739\", \"tls://0.0.0.0:4740\"]"),
+                         "collector.listen[1]", "\"tls://0.0.0.0:4740\""},
+        unsupported_case{"[collector]\nlisten = [\"tcp://0.0.0.0:4739\"]\n[[destination]]\nname = "
+                         "\"u\"\nurl = \"ipfix+udp://c:4739\"\n",
+                         "destination[0].url", "\"ipfix+udp://c:4739\""},
+        unsupported_case{"[collector]\nlisten = [\"tcp://0.0.0.0:4739\"]\n[[destination]]\nname = "
+                         "\"t\"\nurl = \"ipfix+tls://c:4740\"\n",
+                         "destination[0].url", "\"ipfix+tls://c:4740\""},
+        unsupported_case{section("[labels]", "source = \"file\"\nfile = \"/pods.jsonl\""),
+                         "labels.source", "\"file\""},
+        unsupported_case{section("[labels]", "source = \"kubernetes\""), "labels.source",
+                         "\"kubernetes\""},
+        unsupported_case{section("[fanout]", "mode = \"hash\""), "fanout.mode", "\"hash\""}));
+
+TEST(load, later_settings_that_change_nothing_yet_are_accepted) {
+  auto r = load(section("[enrichment]", "labels_for_foreign_records = true"));
+  ASSERT_TRUE(r) << dump(r);
+  EXPECT_TRUE(r.cfg->enrichment.labels_for_foreign_records);
+  r = load(section("[kubernetes]", "api_server = \"https://10.96.0.1:443\""));
+  ASSERT_TRUE(r) << dump(r);
+}
+
+} // namespace

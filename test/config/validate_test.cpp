@@ -1,0 +1,191 @@
+#include "config/validate.hpp"
+
+#include "config/cluster_id.hpp"
+
+#include "test/config/destination.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+using namespace std::chrono_literals;
+using namespace fa::config;
+using fa::config::test::destination;
+
+namespace {
+
+config valid_config() {
+  config cfg;
+  cfg.collector.listen.push_back(listen_endpoint{});
+  cfg.destinations.push_back(destination("main"));
+  return cfg;
+}
+
+const config_error* find_key(const std::vector<config_error>& errors, std::string_view key) {
+  auto it = std::find_if(errors.begin(), errors.end(), [&](const auto& e) { return e.key == key; });
+  return it == errors.end() ? nullptr : &*it;
+}
+
+TEST(validate, a_hand_built_config) {
+  EXPECT_TRUE(validate(valid_config()).empty()) << to_string(validate(valid_config()));
+  auto errors = validate(config{});
+  ASSERT_EQ(errors.size(), 2u) << to_string(errors);
+  EXPECT_EQ(errors[0].key, "collector.listen");
+  EXPECT_EQ(errors[1].key, "destination");
+  EXPECT_EQ(errors[0].line, 0u); // no file: no position
+}
+
+TEST(validate, udp_messages_must_fit_one_datagram) {
+  auto cfg = valid_config();
+  cfg.destinations[0].url = destination_url{destination_kind::ipfix_udp, "c", 4739, ""};
+  cfg.destinations[0].max_message_size = 65535;
+  auto errors = validate(cfg);
+  const auto* e = find_key(errors, "destination[0].max_message_size");
+  ASSERT_NE(e, nullptr) << to_string(errors);
+  EXPECT_EQ(e->value, "65535");
+  EXPECT_NE(e->message.find("from 512 to 65507"), std::string::npos) << e->message;
+  cfg.destinations[0].max_message_size = 65507;
+  EXPECT_EQ(find_key(validate(cfg), "destination[0].max_message_size"), nullptr);
+}
+
+TEST(validate, queue_must_hold_the_transport_default_message) {
+  auto cfg = valid_config();
+  cfg.destinations[0].url = destination_url{destination_kind::ipfix_tcp, "c", 4739, ""};
+  cfg.destinations[0].queue_size = 2000;
+  ASSERT_NE(find_key(validate(cfg), "destination[0].queue_size"), nullptr);
+  cfg.destinations[0].url.kind = destination_kind::ipfix_udp; // default 1400 fits in 2000
+  EXPECT_EQ(find_key(validate(cfg), "destination[0].queue_size"), nullptr);
+}
+
+TEST(validate, ipfix_destinations_need_a_host_and_a_port) {
+  auto cfg = valid_config();
+  cfg.destinations[0].url = destination_url{destination_kind::ipfix_tcp, "", 4739, ""};
+  EXPECT_NE(find_key(validate(cfg), "destination[0].url"), nullptr);
+  cfg.destinations[0].url = destination_url{destination_kind::ipfix_tcp, "c", 0, ""};
+  EXPECT_NE(find_key(validate(cfg), "destination[0].url"), nullptr);
+  cfg.destinations[0].url = destination_url{destination_kind::jsonl, "", 0, ""};
+  EXPECT_NE(find_key(validate(cfg), "destination[0].url"), nullptr);
+}
+
+TEST(validate, negative_durations) {
+  auto cfg = valid_config();
+  cfg.destinations[0].flush_interval = -1ms;
+  cfg.labels.deleted_pod_retention = -1s;
+  auto errors = validate(cfg);
+  const auto* flush = find_key(errors, "destination[0].flush_interval");
+  ASSERT_NE(flush, nullptr) << to_string(errors);
+  EXPECT_EQ(flush->value, "\"-1ms\"");
+  EXPECT_NE(find_key(errors, "labels.deleted_pod_retention"), nullptr);
+  cfg.labels.deleted_pod_retention = 0s; // forget deleted Pods at once: allowed
+  EXPECT_EQ(find_key(validate(cfg), "labels.deleted_pod_retention"), nullptr);
+}
+
+TEST(validate, tls_listeners_need_a_certificate_and_a_key) {
+  auto cfg = valid_config();
+  cfg.collector.listen[0].transport = transport_kind::tls;
+  cfg.collector.tls.cert.clear();
+  cfg.collector.tls.key.clear();
+  auto errors = validate(cfg);
+  ASSERT_NE(find_key(errors, "collector.tls.cert"), nullptr) << to_string(errors);
+  EXPECT_EQ(find_key(errors, "collector.tls.cert")->kind, error_kind::missing_key);
+  EXPECT_NE(find_key(errors, "collector.tls.key"), nullptr);
+  cfg.collector.listen[0].transport = transport_kind::tcp; // not needed without tls://
+  EXPECT_TRUE(validate(cfg).empty()) << to_string(validate(cfg));
+}
+
+TEST(validate, file_labels_need_a_file) {
+  auto cfg = valid_config();
+  cfg.labels.source = label_source::file;
+  auto errors = validate(cfg);
+  ASSERT_NE(find_key(errors, "labels.file"), nullptr) << to_string(errors);
+  EXPECT_EQ(find_key(errors, "labels.file")->kind, error_kind::missing_key);
+}
+
+TEST(validate, tcp_and_tls_share_ports_but_udp_does_not) {
+  auto cfg = valid_config();
+  cfg.collector.listen = {{transport_kind::tcp, "0.0.0.0", 4739},
+                          {transport_kind::udp, "0.0.0.0", 4739},
+                          {transport_kind::tls, "0.0.0.0", 4739},
+                          {transport_kind::tcp, "0.0.0.0", 0},
+                          {transport_kind::tcp, "0.0.0.0", 0}};
+  auto errors = validate(cfg);
+  EXPECT_EQ(find_key(errors, "collector.listen[1]")->kind, error_kind::unsupported);
+  const auto* tls = find_key(errors, "collector.listen[2]");
+  ASSERT_NE(tls, nullptr);
+  EXPECT_EQ(tls->kind, error_kind::invalid_value);             // same TCP port as [0]
+  EXPECT_EQ(find_key(errors, "collector.listen[4]"), nullptr); // port 0 never collides
+}
+
+TEST(validate, unsupported_features_lists_each_one) {
+  EXPECT_TRUE(unsupported_features(valid_config()).empty());
+  auto cfg = valid_config();
+  cfg.mode = run_mode::aggregate;
+  cfg.collector.listen.push_back({transport_kind::udp, "::", 4739});
+  cfg.collector.listen.push_back({transport_kind::tls, "::", 4740});
+  cfg.destinations.push_back(destination("u", {destination_kind::ipfix_udp, "c", 4739, ""}));
+  cfg.destinations.push_back(destination("t", {destination_kind::ipfix_tls, "c", 4740, ""}));
+  cfg.labels.source = label_source::kubernetes;
+  cfg.fanout.mode = fanout_mode::hash;
+  auto errors = unsupported_features(cfg);
+  std::vector<std::string> keys;
+  for (const auto& e : errors) {
+    EXPECT_EQ(e.kind, error_kind::unsupported);
+    EXPECT_NE(e.message.find("is not supported yet in this version"), std::string::npos);
+    keys.push_back(e.key);
+  }
+  EXPECT_EQ(keys, (std::vector<std::string>{"mode", "collector.listen[1]", "collector.listen[2]",
+                                            "destination[1].url", "destination[2].url",
+                                            "labels.source", "fanout.mode"}));
+  // validate() includes them.
+  auto all = validate(cfg);
+  EXPECT_EQ(std::count_if(all.begin(), all.end(),
+                          [](const auto& e) { return e.kind == error_kind::unsupported; }),
+            7);
+}
+
+TEST(validate, derived_values) {
+  destination_config d;
+  d.url = destination_url{destination_kind::ipfix_tcp, "c", 4739, ""};
+  EXPECT_EQ(effective_max_message_size(d), 65535u);
+  d.url.kind = destination_kind::ipfix_udp;
+  EXPECT_EQ(effective_max_message_size(d), 1400u);
+  d.max_message_size = 9000;
+  EXPECT_EQ(effective_max_message_size(d), 9000u);
+  config cfg;
+  cfg.cluster_id = "kind-worker";
+  EXPECT_EQ(export_odid(cfg, d), 801257890u);
+  d.observation_domain_id = 0;
+  EXPECT_EQ(export_odid(cfg, d), 801257890u);
+  d.observation_domain_id = 42;
+  EXPECT_EQ(export_odid(cfg, d), 42u);
+  runtime_config rt;
+  EXPECT_EQ(resolved_workers(rt, 8), 8u);
+  EXPECT_EQ(resolved_workers(rt, 0), 1u);
+  EXPECT_EQ(resolved_enrichers(rt, 8), 8u);
+  rt.workers = 3;
+  EXPECT_EQ(resolved_enrichers(rt, 8), 3u);
+  rt.enrichers = 5;
+  EXPECT_EQ(resolved_enrichers(rt, 8), 5u);
+}
+
+TEST(config_error, renders_the_parts_it_has) {
+  config_error e{
+      error_kind::invalid_value,       "c.toml", 12, 11, "destination[1].on_full", "\"dorp\"",
+      "expected \"block\" or \"drop\""};
+  EXPECT_EQ(to_string(e), "c.toml:12:11: destination[1].on_full: \"dorp\" is not valid; expected "
+                          "\"block\" or \"drop\"");
+  e.column = 0;
+  EXPECT_EQ(to_string(e).rfind("c.toml:12: destination", 0), 0u);
+  e.line = 0;
+  EXPECT_EQ(to_string(e).rfind("c.toml: destination", 0), 0u);
+  e.source.clear();
+  EXPECT_EQ(to_string(e).rfind("<config>: destination", 0), 0u);
+  e.kind = error_kind::unsupported;
+  e.message = "\"dorp\" is not supported yet in this version; use \"block\"";
+  EXPECT_EQ(to_string(e), "<config>: destination[1].on_full: \"dorp\" is not supported yet in "
+                          "this version; use \"block\"");
+  EXPECT_EQ(to_string(std::vector<config_error>{e, e}), to_string(e) + "\n" + to_string(e) + "\n");
+  EXPECT_EQ(to_string(error_kind::unknown_key), "unknown_key");
+}
+
+} // namespace
