@@ -1,0 +1,191 @@
+#include "actors/agent_session.hpp"
+
+#include "actors/template_planner.hpp"
+#include "ipfix/message.hpp"
+#include "ipfix/record.hpp"
+
+#include <chrono>
+
+namespace fa::actors {
+
+namespace {
+
+std::uint64_t plan_key(std::uint32_t odid, std::uint16_t id) {
+  return (std::uint64_t{odid} << 16) | id;
+}
+
+const char* transport_name(messages::transport t) {
+  switch (t) {
+    case messages::transport::tcp: return "tcp";
+    case messages::transport::udp: return "udp";
+    case messages::transport::tls: return "tls";
+  }
+  return "unknown";
+}
+
+using state_ptr = agent_session_actor::stateful_pointer<agent_session_state>;
+
+void count_malformed(state_ptr self, ipfix::parse_error err) {
+  auto& st = self->state;
+  ++st.status.malformed;
+  if (st.cfg.metrics)
+    st.cfg.metrics->malformed(ipfix::to_string(err)).Increment();
+}
+
+void note_template_event(state_ptr self, ipfix::template_event ev) {
+  auto& st = self->state;
+  using ipfix::template_event;
+  if (ev != template_event::added && ev != template_event::refreshed &&
+      ev != template_event::replaced && ev != template_event::withdrawn &&
+      ev != template_event::withdrawn_all)
+    ++st.status.template_events;
+  if (st.cfg.metrics)
+    st.cfg.metrics->template_event(ipfix::to_string(ev)).Increment();
+}
+
+// Applies one template set: records before a malformed one still count (RFC 7011 9.1:
+// the rest of the set cannot be trusted).
+void apply_template_set(state_ptr self, std::uint32_t odid, const ipfix::set_view& set) {
+  auto& st = self->state;
+  auto now = ipfix::clock_type::now();
+  auto err = ipfix::parse_template_set(set.id, set.body, [&](ipfix::template_record&& rec) {
+    std::vector<std::uint16_t> removed;
+    auto ev = st.templates.apply(odid, set.id, rec, now, &removed);
+    note_template_event(self, ev);
+    for (auto id : removed)
+      st.plans.erase(plan_key(odid, id));
+    using ipfix::template_event;
+    if (ev == template_event::added || ev == template_event::replaced ||
+        ev == template_event::redefined) {
+      auto plan = plan_template(rec.def, odid, st.cfg.enrichment, *st.cfg.table);
+      if (plan)
+        st.plans[plan_key(odid, rec.def.id)] = std::move(plan);
+      else
+        st.plans.erase(plan_key(odid, rec.def.id)); // counted as unknown-template data
+    }
+  });
+  if (err != ipfix::parse_error::none)
+    count_malformed(self, err);
+  st.status.templates = st.templates.size();
+}
+
+void handle_frames(state_ptr self, messages::chunk_ptr data) {
+  auto& st = self->state;
+  messages::data_batch batch;
+  batch.session = st.cfg.info;
+  auto bytes = data->bytes();
+  std::size_t pos = 0;
+  std::uint64_t records_total = 0;
+  std::uint64_t messages_total = 0;
+  while (pos + ipfix::message_header_size <= bytes.size()) {
+    auto len = ipfix::read_u16(bytes.data() + pos + 2);
+    auto msg_bytes = bytes.subspan(pos, len);
+    pos += len;
+    ++messages_total;
+    ipfix::message_view msg;
+    if (auto err = ipfix::message_view::parse(msg_bytes, msg); err != ipfix::parse_error::none) {
+      count_malformed(self, err);
+      continue;
+    }
+    auto odid = msg.header().observation_domain_id;
+    std::uint32_t records_in_message = 0;
+    auto first_slice = batch.slices.size();
+    bool bad = false;
+    msg.for_each_set([&](const ipfix::set_view& set) {
+      if (bad)
+        return;
+      if (set.kind() != ipfix::set_kind::data_set) {
+        apply_template_set(self, odid, set);
+        return;
+      }
+      auto i = st.plans.find(plan_key(odid, set.id));
+      if (i == st.plans.end()) {
+        // RFC 7011 11.4: over TCP the template always precedes its data, so this is an
+        // exporter error; the set is dropped and counted.
+        ++st.status.unknown_template_sets;
+        if (st.metrics.unknown_template_sets)
+          st.metrics.unknown_template_sets->Increment();
+        return;
+      }
+      auto& plan = i->second;
+      ipfix::parse_error err = ipfix::parse_error::none;
+      ipfix::record_cursor cur{set.body, plan->layout};
+      ipfix::bytes_view rec;
+      std::uint32_t n = 0;
+      while (cur.next(rec))
+        ++n;
+      if (cur.error() != ipfix::parse_error::none) {
+        err = cur.error();
+        // A malformed set discards the whole message (RFC 7011 9.1): its sequence
+        // number cannot be checked either.
+        count_malformed(self, err);
+        bad = true;
+        return;
+      }
+      records_in_message += n;
+      if (n > 0)
+        batch.slices.push_back({plan, set.body.first(cur.consumed()), n});
+    });
+    if (bad) {
+      batch.slices.resize(first_slice);
+      continue;
+    }
+    auto check = st.sequences.observe(odid, msg.header().sequence, records_in_message);
+    st.status.lost_records += check.lost;
+    if (check.out_of_order)
+      ++st.status.out_of_order_messages;
+    if (st.metrics.lost_records && check.lost)
+      st.metrics.lost_records->Increment(static_cast<double>(check.lost));
+    if (st.metrics.out_of_order && check.out_of_order)
+      st.metrics.out_of_order->Increment();
+    records_total += records_in_message;
+    if (std::find(st.status.odids.begin(), st.status.odids.end(), odid) == st.status.odids.end())
+      st.status.odids.push_back(odid);
+  }
+  st.status.messages += messages_total;
+  st.status.records += records_total;
+  st.status.bytes += bytes.size();
+  if (st.metrics.messages) {
+    st.metrics.messages->Increment(static_cast<double>(messages_total));
+    st.metrics.records->Increment(static_cast<double>(records_total));
+    st.metrics.bytes->Increment(static_cast<double>(bytes.size()));
+  }
+  if (!batch.slices.empty()) {
+    batch.data = std::move(data);
+    self->send(st.cfg.enricher, std::move(batch));
+  }
+}
+
+} // namespace
+
+agent_session_actor::behavior_type
+agent_session(agent_session_actor::stateful_pointer<agent_session_state> self,
+              agent_session_config cfg) {
+  auto& st = self->state;
+  if (!cfg.info || !cfg.table || !cfg.enricher) {
+    self->quit(caf::make_error(caf::sec::invalid_argument, "agent_session: incomplete config"));
+    return agent_session_actor::behavior_type::make_empty_behavior();
+  }
+  st.templates = ipfix::template_store{cfg.templates};
+  st.status.id = cfg.info->id;
+  st.status.transport = transport_name(cfg.info->proto);
+  st.status.peer = cfg.info->peer_text;
+  st.status.since =
+    std::chrono::duration_cast<std::chrono::seconds>(
+      std::chrono::system_clock::now().time_since_epoch())
+      .count();
+  if (cfg.metrics)
+    st.metrics = cfg.metrics->session(st.status.transport);
+  if (cfg.on_end)
+    self->attach_functor([on_end = cfg.on_end] { on_end(); });
+  st.cfg = std::move(cfg);
+  return {
+    [=](messages::frames& f) { handle_frames(self, std::move(f.data)); },
+    // RFC 7011 8: the end of a TCP session withdraws all of its templates; they die
+    // with the state, and output ids are recycled once no batch uses them.
+    [=](caf::close_atom, const std::string&) { self->quit(); },
+    [=](caf::get_atom) { return self->state.status; },
+  };
+}
+
+} // namespace fa::actors

@@ -1,0 +1,48 @@
+#pragma once
+
+// One actor per exporter transport session (DESIGN 2): validates each message, keeps
+// the session's templates and sequence numbers, and slices data sets into batches for
+// its enricher without copying.
+
+#include "actors/enrichment_options.hpp"
+#include "actors/interfaces.hpp"
+#include "actors/output_template_table.hpp"
+#include "ipfix/sequence_tracker.hpp"
+#include "ipfix/template_store.hpp"
+#include "monitoring/metrics.hpp"
+
+#include <functional>
+#include <unordered_map>
+
+namespace fa::actors {
+
+struct agent_session_config {
+  messages::session_info_ptr info;
+  enricher_actor enricher;
+  std::shared_ptr<output_template_table> table;
+  enrichment_options enrichment;
+  ipfix::template_store_config templates;
+  /// Closes the transport connection (thread-safe); used when the stream cannot be
+  /// trusted any more.
+  std::function<void(std::string)> close_connection;
+  /// Called once when the session ends (the supervisor's session count).
+  std::function<void()> on_end;
+  monitoring::metrics* metrics = nullptr;
+};
+
+struct agent_session_state {
+  agent_session_state() = default;
+  agent_session_config cfg;
+  ipfix::template_store templates;
+  ipfix::sequence_tracker sequences;
+  std::unordered_map<std::uint64_t, messages::template_plan_ptr> plans; ///< (odid << 16) | id
+  messages::session_status status;
+  monitoring::session_metrics metrics;
+  static inline const char* name = "agent_session";
+};
+
+agent_session_actor::behavior_type
+agent_session(agent_session_actor::stateful_pointer<agent_session_state> self,
+              agent_session_config cfg);
+
+} // namespace fa::actors

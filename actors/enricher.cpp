@@ -1,0 +1,233 @@
+#include "actors/enricher.hpp"
+
+#include "ipfix/record.hpp"
+#include "ipfix/wire.hpp"
+
+#include <cstring>
+
+namespace fa::actors {
+
+namespace {
+
+constexpr std::uint8_t flow_type_inter_node = 2;
+constexpr std::uint8_t flow_type_to_external = 3;
+constexpr std::uint8_t flow_type_from_external = 4;
+
+using state_ptr = enricher_actor::stateful_pointer<enricher_state>;
+
+void put_varlen(std::vector<std::uint8_t>& out, std::string_view s) {
+  std::uint8_t prefix[3];
+  auto n = ipfix::write_varlen_prefix(prefix, s.size());
+  out.insert(out.end(), prefix, prefix + n);
+  out.insert(out.end(), s.begin(), s.end());
+}
+
+/// The fields that are the same for every record of one slice: clusterId, 405, 403, 404.
+std::vector<std::uint8_t> constant_block(const messages::template_plan& plan,
+                                         const messages::session_info& session,
+                                         const enrichment_options& opts) {
+  std::vector<std::uint8_t> out;
+  auto& a = plan.append;
+  if (a.cluster_id)
+    put_varlen(out, opts.cluster_id);
+  if (a.original_odid) {
+    std::uint8_t b[4];
+    ipfix::write_u32(b, plan.odid);
+    out.insert(out.end(), b, b + 4);
+  }
+  // antrea-proxy-semantics.md 2: 0.0.0.0 for an IPv6 exporter, :: for an IPv4 one.
+  if (a.original_ipv4) {
+    if (session.peer_is_v4)
+      out.insert(out.end(), session.peer_v4(), session.peer_v4() + 4);
+    else
+      out.insert(out.end(), 4, 0);
+  }
+  if (a.original_ipv6) {
+    if (session.peer_is_v4)
+      out.insert(out.end(), 16, 0);
+    else
+      out.insert(out.end(), session.peer_v6.begin(), session.peer_v6.end());
+  }
+  return out;
+}
+
+struct set_writer {
+  messages::enriched_payload& payload;
+  const messages::output_template_ptr& tmpl;
+  std::size_t max_body;
+  std::size_t start = 0;
+  std::uint32_t records = 0;
+  bool open = false;
+
+  void begin_record(std::size_t record_size) {
+    if (open && payload.bytes.size() - start + record_size > max_body)
+      close();
+    if (!open) {
+      start = payload.bytes.size();
+      records = 0;
+      open = true;
+    }
+  }
+  void end_record() { ++records; }
+  void close() {
+    if (open && records > 0)
+      payload.sets.push_back({tmpl, static_cast<std::uint32_t>(start),
+                              static_cast<std::uint32_t>(payload.bytes.size() - start), records});
+    open = false;
+  }
+};
+
+bool is_empty_field(const std::vector<ipfix::field_slice>& f, messages::field_index i) {
+  return i < 0 || f[static_cast<std::size_t>(i)].length == 0;
+}
+
+void enrich_slice(state_ptr self, const messages::session_info& session,
+                  const messages::data_slice& slice, messages::enriched_payload& out) {
+  auto& st = self->state;
+  const auto& plan = *slice.plan;
+  auto& a = plan.append;
+  std::uint64_t drop = 0;
+  // antrea-proxy-semantics.md 2 steps 1 and 2: both addresses of one family, and a
+  // start time, or the record is dropped and counted.
+  bool v4 = plan.source_ipv4 >= 0 && plan.destination_ipv4 >= 0;
+  bool v6 = plan.source_ipv6 >= 0 && plan.destination_ipv6 >= 0;
+  if (plan.antrea && !v4 && !v6) {
+    st.status.dropped_invalid_addresses += slice.records;
+    if (st.dropped_addresses)
+      st.dropped_addresses->Increment(slice.records);
+    return;
+  }
+  if (plan.antrea && plan.flow_start_seconds < 0 && plan.flow_start_milliseconds < 0) {
+    st.status.dropped_no_start_time += slice.records;
+    if (st.dropped_start_time)
+      st.dropped_start_time->Increment(slice.records);
+    return;
+  }
+  auto block = constant_block(plan, session, st.cfg.enrichment);
+  bool need_fields = a.pod_labels || a.flow_direction;
+  st.fields.resize(plan.layout.num_fields());
+  // Labels are at most two strings; the rest is fixed per slice.
+  std::size_t fixed_extra = block.size() + (a.flow_direction ? 1 : 0);
+  set_writer w{out, plan.output, st.cfg.max_set_body};
+  const labels::pod_snapshot* pods =
+    (a.pod_labels && st.cfg.enrichment.pod_labels && st.pods) ? st.pods.get() : nullptr;
+  ipfix::record_cursor cur{slice.body, plan.layout};
+  ipfix::bytes_view rec;
+  while (cur.next(rec)) {
+    std::string_view src_labels, dst_labels;
+    if (need_fields)
+      plan.layout.slice(rec, st.fields);
+    if (pods) {
+      std::int64_t t = 0;
+      if (plan.flow_start_seconds >= 0) {
+        auto& f = st.fields[plan.flow_start_seconds];
+        t = ipfix::read_u32(rec.data() + f.offset);
+      } else if (plan.flow_start_milliseconds >= 0) {
+        auto& f = st.fields[plan.flow_start_milliseconds];
+        t = static_cast<std::int64_t>(ipfix::read_u64(rec.data() + f.offset) / 1000);
+      }
+      auto src_i = v4 ? plan.source_ipv4 : plan.source_ipv6;
+      auto dst_i = v4 ? plan.destination_ipv4 : plan.destination_ipv6;
+      auto key = [&](messages::field_index i) {
+        auto* p = rec.data() + st.fields[i].offset;
+        return v4 ? labels::ipv4_key(p) : labels::ipv6_key(p);
+      };
+      st.status.label_lookups += 2;
+      if (auto* pod = pods->lookup(key(src_i), t)) {
+        src_labels = pod->labels_json;
+        ++st.status.label_hits;
+      }
+      if (auto* pod = pods->lookup(key(dst_i), t)) {
+        dst_labels = pod->labels_json;
+        ++st.status.label_hits;
+      }
+    }
+    std::size_t labels_size = a.pod_labels ? src_labels.size() + dst_labels.size() + 6 : 0;
+    std::size_t out_size = rec.size() + fixed_extra + labels_size;
+    if (out_size > st.cfg.max_set_body) {
+      ++drop;
+      continue;
+    }
+    w.begin_record(out_size);
+    out.bytes.insert(out.bytes.end(), rec.begin(), rec.end());
+    if (a.pod_labels) {
+      put_varlen(out.bytes, src_labels);
+      put_varlen(out.bytes, dst_labels);
+    }
+    out.bytes.insert(out.bytes.end(), block.begin(), block.end());
+    if (a.flow_direction) {
+      std::uint8_t type = plan.flow_type >= 0 ? rec[st.fields[plan.flow_type].offset] : 0;
+      out.bytes.push_back(flow_direction(type, !is_empty_field(st.fields, plan.source_pod_name),
+                                         !is_empty_field(st.fields, plan.destination_pod_name)));
+    }
+    w.end_record();
+    ++out.records;
+  }
+  w.close();
+  if (drop > 0) {
+    st.status.dropped_too_large += drop;
+    if (st.dropped_too_large)
+      st.dropped_too_large->Increment(static_cast<double>(drop));
+  }
+}
+
+} // namespace
+
+std::uint8_t flow_direction(std::uint8_t flow_type, bool source_pod_named,
+                            bool destination_pod_named) {
+  switch (flow_type) {
+    case flow_type_inter_node:
+      if (source_pod_named && !destination_pod_named)
+        return 1;
+      if (!source_pod_named && destination_pod_named)
+        return 0;
+      return 255;
+    case flow_type_to_external: return source_pod_named ? 1 : 255;
+    case flow_type_from_external: return destination_pod_named ? 0 : 255;
+    default: return 255;
+  }
+}
+
+enricher_actor::behavior_type enricher(enricher_actor::stateful_pointer<enricher_state> self,
+                                       enricher_config cfg) {
+  if (cfg.max_set_body < 64) {
+    self->quit(caf::make_error(caf::sec::invalid_argument, "enricher: max_set_body too small"));
+    return enricher_actor::behavior_type::make_empty_behavior();
+  }
+  auto& st = self->state;
+  if (cfg.metrics) {
+    st.dropped_addresses = &cfg.metrics->enrich_dropped("invalid_addresses");
+    st.dropped_start_time = &cfg.metrics->enrich_dropped("no_start_time");
+    st.dropped_too_large = &cfg.metrics->enrich_dropped("too_large");
+  }
+  st.cfg = std::move(cfg);
+  return {
+    [=](messages::data_batch& batch) {
+      auto& st = self->state;
+      auto payload = std::make_shared<messages::enriched_payload>();
+      std::size_t in_size = 0;
+      std::uint64_t in_records = 0;
+      for (auto& s : batch.slices) {
+        in_size += s.body.size();
+        in_records += s.records;
+      }
+      payload->bytes.reserve(in_size + in_records * 64);
+      for (auto& s : batch.slices)
+        enrich_slice(self, *batch.session, s, *payload);
+      ++st.status.batches;
+      st.status.records_in += in_records;
+      st.status.records_out += payload->records;
+      if (payload->sets.empty())
+        return;
+      payload->credit = std::move(batch.data);
+      payload->session = batch.session;
+      messages::enriched_batch out{std::move(payload)};
+      for (auto& d : st.cfg.destinations)
+        self->send(d, out);
+    },
+    [=](messages::label_snapshot& snap) { self->state.pods = std::move(snap.pods); },
+    [=](caf::get_atom) { return self->state.status; },
+  };
+}
+
+} // namespace fa::actors

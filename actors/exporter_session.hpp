@@ -1,0 +1,87 @@
+#pragma once
+
+// exporter_session (DESIGN 2): owns one downstream IPFIX-over-TCP connection. Packs
+// enriched sets into messages of at most max_message_size, writes them with
+// scatter/gather, keeps its own sequence numbers, announces templates before first
+// use and after every reconnect, and reconnects with backoff (RFC 7011 10.4.4).
+
+#include "actors/interfaces.hpp"
+#include "monitoring/metrics.hpp"
+#include "net/tcp_client.hpp"
+
+#include <chrono>
+#include <deque>
+#include <unordered_map>
+
+namespace fa::actors {
+
+/// The exporter's own protocol: the destination interface plus the connection's
+/// callbacks and timers.
+using exporter_session_actor = destination_actor::extend<
+  // The connection of generation `gen` is up.
+  caf::reacts_to<connected_atom, std::uint64_t>,
+  // The connection of generation `gen` could not be made or was lost (reason).
+  caf::reacts_to<disconnected_atom, std::uint64_t, std::string>,
+  // The write on generation `gen` completed with `n` octets.
+  caf::reacts_to<written_atom, std::uint64_t, std::uint64_t>,
+  // Timers: partial-message flush and reconnect backoff, tagged with a generation.
+  caf::reacts_to<caf::flush_atom, std::uint64_t>, caf::reacts_to<reconnect_atom, std::uint64_t>>;
+
+enum class on_full_policy : std::uint8_t { block, drop };
+
+struct exporter_session_config {
+  std::string name;
+  std::string url;
+  std::string host;
+  std::uint16_t port = 4739;
+  std::uint32_t observation_domain_id = 0;
+  std::size_t max_message_size = 65535;
+  std::chrono::milliseconds flush_interval{10};
+  std::size_t queue_size = 64u << 20;
+  on_full_policy on_full = on_full_policy::block;
+  std::chrono::milliseconds reconnect_min{1000};
+  std::chrono::milliseconds reconnect_max{60000};
+  std::chrono::milliseconds connect_timeout{10000};
+  /// Largest write: several messages go out in one gather write.
+  std::size_t max_write = 1u << 20;
+  asio::io_context* io = nullptr;
+  monitoring::metrics* metrics = nullptr;
+};
+
+struct exporter_session_state {
+  exporter_session_state() = default;
+
+  /// A queued batch and how many of its sets are already committed (written).
+  struct queued {
+    std::shared_ptr<const messages::enriched_payload> payload;
+    std::size_t next_set = 0;
+  };
+
+  exporter_session_config cfg;
+  net::tcp_client_ptr client;
+  std::uint64_t gen = 0;
+  bool connected = false;
+  bool writing = false;
+  std::deque<queued> queue;          ///< everything not yet confirmed written
+  std::size_t queued_bytes = 0;      ///< payload octets of `queue` not yet confirmed
+  std::size_t unsent_bytes = 0;      ///< octets not part of the write in flight
+  std::size_t inflight_sets = 0;     ///< sets (from the queue front) in the write in flight
+  std::uint64_t inflight_records = 0;
+  std::uint64_t inflight_messages = 0;
+  caf::actor_clock::time_point oldest_unsent{};///< when the oldest unsent set was queued
+  std::uint64_t flush_gen = 0;
+  bool flush_armed = false;
+  std::chrono::milliseconds backoff{0};
+  std::uint32_t sequence = 0;        ///< data records sent on this connection (RFC 7011 3.1)
+  std::unordered_map<std::uint16_t, messages::output_template_ptr> announced;
+  std::vector<caf::typed_response_promise<bool>> drains;
+  messages::destination_status status;
+  monitoring::destination_metrics metrics;
+  static inline const char* name = "exporter_session";
+};
+
+exporter_session_actor::behavior_type
+exporter_session(exporter_session_actor::stateful_pointer<exporter_session_state> self,
+                 exporter_session_config cfg);
+
+} // namespace fa::actors

@@ -1,0 +1,44 @@
+#pragma once
+
+// Output template ids shared by every session (DESIGN 2: identical definitions from
+// different agents share one id). Sessions call `intern` once per template definition,
+// synchronously: the very next set of the same message may already use the template,
+// so an asynchronous round trip to an actor would force every session to buffer. The
+// template_registry actor owns the table for inspection.
+
+#include "messages/output_template.hpp"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace fa::actors {
+
+class output_template_table : public std::enable_shared_from_this<output_template_table> {
+public:
+  /// The shared output template with this layout (fields and scope; the id of `layout`
+  /// is ignored). nullptr when all 65280 ids are in use.
+  messages::output_template_ptr intern(const ipfix::template_def& layout);
+
+  std::size_t size() const;
+
+  /// Copies of the live templates, for inspection.
+  std::vector<messages::output_template_ptr> live() const;
+
+private:
+  void release(std::uint16_t id, const ipfix::template_def& layout);
+
+  struct layout_less {
+    bool operator()(const ipfix::template_def& a, const ipfix::template_def& b) const;
+  };
+
+  mutable std::mutex mtx_;
+  std::map<ipfix::template_def, std::weak_ptr<const messages::output_template>, layout_less>
+    by_layout_;
+  std::vector<std::uint16_t> free_ids_;
+  std::uint32_t next_id_ = 256;
+};
+
+} // namespace fa::actors

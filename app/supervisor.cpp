@@ -1,0 +1,351 @@
+#include "app/supervisor.hpp"
+
+#include "actors/agent_session.hpp"
+#include "actors/enricher.hpp"
+#include "actors/exporter_session.hpp"
+#include "actors/jsonl_sink.hpp"
+#include "actors/label_cache.hpp"
+#include "actors/template_registry.hpp"
+#include "ipfix/message.hpp"
+#include "monitoring/log.hpp"
+
+#include <prometheus/exposer.h>
+
+#include <thread>
+
+namespace fa::app {
+
+using monitoring::log;
+using monitoring::log_level;
+
+namespace {
+
+std::uint64_t mix(std::uint64_t x) {
+  // splitmix64 finaliser: spreads consecutive session ids over the enrichers.
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+std::chrono::milliseconds to_ms(config::duration d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d);
+}
+
+messages::session_info_ptr make_session_info(std::uint64_t id,
+                                             const asio::ip::tcp::endpoint& remote) {
+  auto info = std::make_shared<messages::session_info>();
+  info->id = id;
+  info->proto = messages::transport::tcp;
+  auto addr = remote.address();
+  if (addr.is_v6() && addr.to_v6().is_v4_mapped())
+    addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+  if (addr.is_v4()) {
+    info->peer_is_v4 = true;
+    auto b = addr.to_v4().to_bytes();
+    info->peer_v6[10] = 0xff;
+    info->peer_v6[11] = 0xff;
+    std::copy(b.begin(), b.end(), info->peer_v6.begin() + 12);
+    info->peer_text = addr.to_string() + ":" + std::to_string(remote.port());
+  } else {
+    auto b = addr.to_v6().to_bytes();
+    std::copy(b.begin(), b.end(), info->peer_v6.begin());
+    info->peer_text = "[" + addr.to_string() + "]:" + std::to_string(remote.port());
+  }
+  info->peer_port = remote.port();
+  return info;
+}
+
+template <class Handle, class Reply>
+std::vector<Reply> collect(caf::actor_system& sys, const std::vector<Handle>& handles) {
+  std::vector<Reply> out;
+  caf::scoped_actor self{sys};
+  for (auto& h : handles)
+    self->request(h, std::chrono::seconds{5}, caf::get_atom_v)
+      .receive([&](Reply& r) { out.push_back(std::move(r)); }, [](caf::error&) {});
+  return out;
+}
+
+} // namespace
+
+supervisor::supervisor(config::config cfg) : cfg_(std::move(cfg)) {
+  auto hw = std::max(1u, std::thread::hardware_concurrency());
+  caf_cfg_.add_message_types<caf::id_block::fa>();
+  caf_cfg_.set("scheduler.max-threads", static_cast<std::size_t>(
+                                          config::resolved_workers(cfg_.runtime, hw)));
+  caf_cfg_.set("logger.console", caf::atom("none"));
+  caf_cfg_.set("logger.verbosity", caf::atom("quiet"));
+  system_ = std::make_unique<caf::actor_system>(caf_cfg_);
+  table_ = std::make_shared<actors::output_template_table>();
+}
+
+supervisor::~supervisor() {
+  stop(std::chrono::milliseconds{0});
+}
+
+std::optional<std::string> supervisor::start_destinations() {
+  auto& sys = *system_;
+  for (auto& d : cfg_.destinations) {
+    switch (d.url.kind) {
+      case config::destination_kind::jsonl: {
+        actors::jsonl_sink_config jc{d.name, d.url.path, &metrics_};
+        destinations_.push_back(sys.spawn<caf::detached>(actors::jsonl_sink, jc));
+        break;
+      }
+      case config::destination_kind::ipfix_tcp: {
+        actors::exporter_session_config ec;
+        ec.name = d.name;
+        ec.url = config::to_string(d.url);
+        ec.host = d.url.host;
+        ec.port = d.url.port;
+        ec.observation_domain_id = config::export_odid(cfg_, d);
+        ec.max_message_size = config::effective_max_message_size(d);
+        ec.flush_interval = to_ms(d.flush_interval);
+        ec.queue_size = d.queue_size;
+        ec.on_full = d.on_full == config::on_full_policy::drop ? actors::on_full_policy::drop
+                                                               : actors::on_full_policy::block;
+        ec.reconnect_min = to_ms(d.reconnect_min);
+        ec.reconnect_max = to_ms(d.reconnect_max);
+        ec.io = &io_.context();
+        ec.metrics = &metrics_;
+        destinations_.push_back(sys.spawn(actors::exporter_session, ec));
+        break;
+      }
+      default:
+        // config validation refuses transports this version does not have.
+        return "destination " + d.name + ": transport not supported in this version";
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> supervisor::start() {
+  auto& sys = *system_;
+  io_.start(cfg_.runtime.io_threads);
+  if (auto err = start_destinations())
+    return err;
+  std::size_t max_set_body = ipfix::max_message_size - 20;
+  for (auto& d : cfg_.destinations)
+    if (d.url.is_ipfix())
+      max_set_body = std::min<std::size_t>(max_set_body, config::effective_max_message_size(d) - 20);
+  actors::enrichment_options eo;
+  eo.provenance = cfg_.enrichment.provenance;
+  eo.antrea = cfg_.enrichment.antrea;
+  eo.pod_labels = cfg_.enrichment.pod_labels;
+  eo.fill_k8s_names = cfg_.enrichment.fill_k8s_names;
+  eo.labels_for_foreign_records = cfg_.enrichment.labels_for_foreign_records;
+  eo.cluster_id = cfg_.cluster_id;
+  registry_ = sys.spawn(actors::template_registry, table_);
+  labels_ = sys.spawn(actors::label_cache);
+  auto hw = std::max(1u, std::thread::hardware_concurrency());
+  auto n = config::resolved_enrichers(cfg_.runtime, hw);
+  for (std::uint32_t i = 0; i < std::max(1u, n); ++i) {
+    actors::enricher_config ec{destinations_, eo, max_set_body, &metrics_};
+    auto e = sys.spawn(actors::enricher, ec);
+    caf::anon_send(labels_, caf::subscribe_atom_v, e);
+    enrichers_.push_back(e);
+  }
+  if (cfg_.admin.listen) {
+    try {
+      exposer_ = std::make_unique<prometheus::Exposer>(config::to_string(*cfg_.admin.listen));
+      exposer_->RegisterCollectable(metrics_.registry());
+    } catch (const std::exception& e) {
+      return "admin listen " + config::to_string(*cfg_.admin.listen) + ": " + e.what();
+    }
+  }
+  for (auto& ep : cfg_.collector.listen) {
+    if (ep.transport != config::transport_kind::tcp)
+      return "listener " + config::to_string(ep) + ": transport not supported in this version";
+    asio::error_code ec;
+    auto addr = asio::ip::make_address(ep.host, ec);
+    if (ec)
+      return "listener " + config::to_string(ep) + ": not an IP address";
+    try {
+      listeners_.push_back(std::make_unique<net::tcp_listener>(
+        io_.context(), asio::ip::tcp::endpoint{addr, ep.port},
+        [this](asio::ip::tcp::socket s) { accept(std::move(s)); }));
+    } catch (const std::system_error& e) {
+      return "listener " + config::to_string(ep) + ": " + e.what();
+    }
+    log(log_level::info, "listening",
+        {{"transport", "tcp"},
+         {"address", listeners_.back()->local().address().to_string()},
+         {"port", std::to_string(listeners_.back()->port())}});
+  }
+  return std::nullopt;
+}
+
+void supervisor::accept(asio::ip::tcp::socket socket) {
+  if (open_sessions_.load() >= cfg_.collector.max_sessions) {
+    metrics_.sessions_rejected("max_sessions").Increment();
+    asio::error_code ec;
+    log(log_level::warn, "session refused",
+        {{"reason", "max_sessions"}, {"limit", std::to_string(cfg_.collector.max_sessions)}});
+    socket.close(ec);
+    return;
+  }
+  asio::error_code ec;
+  auto remote = socket.remote_endpoint(ec);
+  if (ec)
+    return; // the peer went away before we looked
+  auto id = ++next_session_id_;
+  auto info = make_session_info(id, remote);
+  auto budget = std::make_shared<messages::session_budget>(
+    static_cast<std::int64_t>(cfg_.collector.session_budget));
+  constexpr std::size_t max_read = 256 * 1024;
+  auto conn = std::make_shared<net::tcp_connection>(std::move(socket), budget, max_read);
+  actors::agent_session_config ac;
+  ac.info = info;
+  ac.enricher = enrichers_[mix(id) % enrichers_.size()];
+  ac.table = table_;
+  ac.enrichment.provenance = cfg_.enrichment.provenance;
+  ac.enrichment.antrea = cfg_.enrichment.antrea;
+  ac.enrichment.pod_labels = cfg_.enrichment.pod_labels;
+  ac.enrichment.fill_k8s_names = cfg_.enrichment.fill_k8s_names;
+  ac.enrichment.labels_for_foreign_records = cfg_.enrichment.labels_for_foreign_records;
+  ac.enrichment.cluster_id = cfg_.cluster_id;
+  ac.templates.transport = ipfix::transport_kind::tcp;
+  ac.templates.max_templates = cfg_.collector.max_templates_per_session;
+  std::weak_ptr<net::tcp_connection> weak_conn = conn;
+  ac.close_connection = [weak_conn](std::string reason) {
+    if (auto c = weak_conn.lock())
+      c->close(std::move(reason));
+  };
+  ac.on_end = [this, id] { session_ended(id); };
+  ac.metrics = &metrics_;
+  auto actor = system_->spawn(actors::agent_session, std::move(ac));
+  {
+    std::lock_guard guard{sessions_mtx_};
+    sessions_[id] = {conn, actor};
+  }
+  ++open_sessions_;
+  metrics_.sessions_accepted("tcp").Increment();
+  metrics_.sessions_open("tcp").Increment();
+  log(log_level::debug, "session opened", {{"id", std::to_string(id)}, {"peer", info->peer_text}});
+  conn->start([actor](messages::chunk_ptr c) { caf::anon_send(actor, messages::frames{std::move(c)}); },
+              [actor, id, peer = info->peer_text](const std::string& reason) {
+                log(log_level::debug, "session closed",
+                    {{"id", std::to_string(id)}, {"peer", peer}, {"reason", reason}});
+                caf::anon_send(actor, caf::close_atom_v, reason);
+              });
+}
+
+void supervisor::session_ended(std::uint64_t id) {
+  {
+    std::lock_guard guard{sessions_mtx_};
+    sessions_.erase(id);
+  }
+  --open_sessions_;
+  metrics_.sessions_closed("tcp").Increment();
+  metrics_.sessions_open("tcp").Decrement();
+}
+
+std::vector<std::uint16_t> supervisor::listen_ports() const {
+  std::vector<std::uint16_t> out;
+  for (auto& l : listeners_)
+    out.push_back(l->port());
+  return out;
+}
+
+std::uint16_t supervisor::admin_port() const {
+  if (!exposer_)
+    return 0;
+  auto ports = exposer_->GetListeningPorts();
+  return ports.empty() ? 0 : static_cast<std::uint16_t>(ports.front());
+}
+
+std::vector<messages::session_status> supervisor::sessions() {
+  std::vector<actors::agent_session_actor> handles;
+  {
+    std::lock_guard guard{sessions_mtx_};
+    for (auto& [_, e] : sessions_)
+      handles.push_back(e.actor);
+  }
+  return collect<actors::agent_session_actor, messages::session_status>(*system_, handles);
+}
+
+std::vector<messages::destination_status> supervisor::destinations() {
+  return collect<actors::destination_actor, messages::destination_status>(*system_,
+                                                                           destinations_);
+}
+
+std::vector<messages::enricher_status> supervisor::enrichers() {
+  return collect<actors::enricher_actor, messages::enricher_status>(*system_, enrichers_);
+}
+
+std::uint64_t supervisor::stop(std::chrono::milliseconds drain_timeout) {
+  if (stopped_)
+    return 0;
+  stopped_ = true;
+  // 1. No new sessions.
+  for (auto& l : listeners_)
+    l->stop();
+  // 2. Close every session; each reads no more and quits after what it already has.
+  {
+    std::lock_guard guard{sessions_mtx_};
+    for (auto& [_, e] : sessions_)
+      if (auto c = e.connection.lock())
+        c->close("shutdown");
+  }
+  auto deadline = std::chrono::steady_clock::now() + drain_timeout;
+  while (open_sessions_.load() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  std::uint64_t left = 0;
+  {
+    caf::scoped_actor self{*system_};
+    // 3. A request behind the sessions' last batches: when an enricher answers, it has
+    // forwarded everything to the destinations.
+    for (auto& e : enrichers_)
+      self->request(e, drain_timeout + std::chrono::milliseconds{1}, caf::get_atom_v)
+        .receive([](messages::enricher_status&) {}, [](caf::error&) {});
+    // 4. Drain the destinations.
+    for (auto& d : destinations_) {
+      auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+      self->request(d, std::max(remaining, std::chrono::milliseconds{1}), actors::drain_atom_v)
+        .receive([](bool) {}, [](caf::error&) {});
+      self->request(d, std::chrono::seconds{1}, caf::get_atom_v)
+        .receive(
+          [&](messages::destination_status& s) {
+            if (s.queued_bytes > 0) {
+              log(log_level::warn, "destination not drained",
+                  {{"destination", s.name}, {"queued_bytes", std::to_string(s.queued_bytes)}});
+              left += s.queued_bytes;
+            }
+          },
+          [](caf::error&) {});
+    }
+    // 5. Stop every actor.
+    auto kill = [&](auto& h) {
+      if (h)
+        self->send_exit(h, caf::exit_reason::user_shutdown);
+    };
+    {
+      std::lock_guard guard{sessions_mtx_};
+      for (auto& [_, e] : sessions_)
+        kill(e.actor);
+    }
+    for (auto& e : enrichers_)
+      kill(e);
+    for (auto& d : destinations_)
+      kill(d);
+    kill(registry_);
+    kill(labels_);
+  }
+  enrichers_.clear();
+  destinations_.clear();
+  registry_ = nullptr;
+  labels_ = nullptr;
+  {
+    std::lock_guard guard{sessions_mtx_};
+    sessions_.clear();
+  }
+  system_->await_all_actors_done();
+  exposer_.reset();
+  // 6. Threads last: actors may have posted work to the io_context until now.
+  io_.stop();
+  listeners_.clear();
+  return left;
+}
+
+} // namespace fa::app

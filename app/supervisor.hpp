@@ -1,0 +1,91 @@
+#pragma once
+
+// Wiring and lifecycle (DESIGN 2, app/): owns the actor system, the io_context, every
+// strong actor handle and the listeners, and shuts everything down in order:
+// listeners, sessions, enrichers, destinations (drained), actors, threads.
+
+#include "actors/interfaces.hpp"
+#include "actors/output_template_table.hpp"
+#include "config/config.hpp"
+#include "monitoring/metrics.hpp"
+#include "net/io_runtime.hpp"
+#include "net/tcp_connection.hpp"
+
+#include <caf/all.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace prometheus {
+class Exposer;
+}
+
+namespace fa::app {
+
+class supervisor {
+public:
+  explicit supervisor(config::config cfg);
+  ~supervisor();
+  supervisor(const supervisor&) = delete;
+  supervisor& operator=(const supervisor&) = delete;
+
+  /// Starts actors, destinations, the admin endpoint and the listeners. Returns an
+  /// error text when something cannot start (a port in use, an unreadable file).
+  std::optional<std::string> start();
+
+  /// Ordered shutdown; waits at most `drain_timeout` for queued records to leave.
+  /// Returns the number of records still queued when it gave up (0 = clean).
+  std::uint64_t stop(std::chrono::milliseconds drain_timeout = std::chrono::seconds{10});
+
+  /// The ports the listeners are bound to, in config order (port 0 resolved).
+  std::vector<std::uint16_t> listen_ports() const;
+  /// The admin port, or 0 when the admin endpoint is off.
+  std::uint16_t admin_port() const;
+
+  monitoring::metrics& metrics() { return metrics_; }
+  caf::actor_system& system() { return *system_; }
+  const config::config& effective_config() const { return cfg_; }
+
+  std::vector<messages::session_status> sessions();
+  std::vector<messages::destination_status> destinations();
+  std::vector<messages::enricher_status> enrichers();
+  std::size_t open_sessions() const { return open_sessions_.load(); }
+  std::size_t output_templates() const { return table_->size(); }
+
+private:
+  struct session_entry {
+    std::weak_ptr<net::tcp_connection> connection;
+    actors::agent_session_actor actor;
+  };
+
+  void accept(asio::ip::tcp::socket socket);
+  void session_ended(std::uint64_t id);
+  std::optional<std::string> start_destinations();
+
+  config::config cfg_;
+  caf::actor_system_config caf_cfg_;
+  std::unique_ptr<caf::actor_system> system_;
+  net::io_runtime io_;
+  monitoring::metrics metrics_;
+  std::shared_ptr<actors::output_template_table> table_;
+  actors::template_registry_actor registry_;
+  actors::label_cache_actor labels_;
+  std::vector<actors::enricher_actor> enrichers_;
+  std::vector<actors::destination_actor> destinations_;
+  std::vector<std::unique_ptr<net::tcp_listener>> listeners_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+
+  mutable std::mutex sessions_mtx_;
+  std::map<std::uint64_t, session_entry> sessions_;
+  std::atomic<std::size_t> open_sessions_{0};
+  std::atomic<std::uint64_t> next_session_id_{0};
+  bool stopped_ = false;
+};
+
+} // namespace fa::app

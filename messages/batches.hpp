@@ -1,0 +1,61 @@
+#pragma once
+
+// The data that flows between actors. Every buffer is shared and immutable: a message
+// carries pointers, never copies of record bytes, and one message carries many records
+// (DESIGN 2).
+
+#include "ipfix/wire.hpp"
+#include "messages/chunk.hpp"
+#include "messages/session_info.hpp"
+#include "messages/template_plan.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace fa::messages {
+
+/// listener -> agent_session: one read's worth of whole IPFIX messages.
+struct frames {
+  chunk_ptr data;
+};
+
+/// One data set of a received message, validated: `records` records of `plan`.
+struct data_slice {
+  template_plan_ptr plan;
+  ipfix::bytes_view body; ///< points into the batch's chunk; padding excluded
+  std::uint32_t records = 0;
+};
+
+/// agent_session -> enricher: the data sets of one chunk, in arrival order.
+struct data_batch {
+  session_info_ptr session;
+  chunk_ptr data; ///< keeps `slices` valid and holds the session's credit
+  std::vector<data_slice> slices;
+};
+
+/// One data set of enriched records for one output template.
+struct enriched_set {
+  output_template_ptr tmpl;
+  std::uint32_t offset = 0; ///< into enriched_payload::bytes
+  std::uint32_t length = 0;
+  std::uint32_t records = 0;
+};
+
+/// The encoded output of one data batch. Shared by every destination (fanout "all").
+struct enriched_payload {
+  std::vector<std::uint8_t> bytes;
+  std::vector<enriched_set> sets;
+  std::uint64_t records = 0;
+  /// The input chunk: holding it keeps the exporter session's credit spent until every
+  /// destination wrote or dropped these records (DESIGN 3, on_full = "block").
+  chunk_ptr credit;
+  session_info_ptr session;
+};
+
+/// enricher -> exporter_session.
+struct enriched_batch {
+  std::shared_ptr<const enriched_payload> payload;
+};
+
+} // namespace fa::messages

@@ -1,0 +1,47 @@
+#pragma once
+
+// The one CAF type-ID block of the project (STYLE: nothing else declares type IDs).
+// Message structs that carry shared pointers are local-only by design (they never
+// cross a process), so they are allowed as unsafe message types instead of being
+// serialisable.
+
+#include "labels/pod_snapshot.hpp"
+#include "messages/batches.hpp"
+#include "messages/status.hpp"
+
+#include <caf/all.hpp>
+
+namespace fa::messages {
+
+/// label_cache -> enricher: the current Pod index.
+struct label_snapshot {
+  labels::pod_snapshot_ptr pods;
+};
+
+} // namespace fa::messages
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(fa::messages::frames)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(fa::messages::data_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(fa::messages::enriched_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(fa::messages::label_snapshot)
+
+CAF_BEGIN_TYPE_ID_BLOCK(fa, caf::first_custom_type_id)
+
+CAF_ADD_TYPE_ID(fa, (fa::messages::frames))
+CAF_ADD_TYPE_ID(fa, (fa::messages::data_batch))
+CAF_ADD_TYPE_ID(fa, (fa::messages::enriched_batch))
+CAF_ADD_TYPE_ID(fa, (fa::messages::label_snapshot))
+CAF_ADD_TYPE_ID(fa, (fa::messages::session_status))
+CAF_ADD_TYPE_ID(fa, (fa::messages::destination_status))
+CAF_ADD_TYPE_ID(fa, (fa::messages::enricher_status))
+CAF_ADD_TYPE_ID(fa, (std::vector<fa::messages::session_status>))
+
+// Atom text is the identity and at most 10 characters (STYLE: CAF pitfalls).
+CAF_ADD_ATOM(fa, fa::atoms, connected_atom, "connected")
+CAF_ADD_ATOM(fa, fa::atoms, written_atom, "written")
+CAF_ADD_ATOM(fa, fa::atoms, disconnected_atom, "disconn")
+CAF_ADD_ATOM(fa, fa::atoms, reconnect_atom, "reconnect")
+CAF_ADD_ATOM(fa, fa::atoms, drain_atom, "drain")
+CAF_ADD_ATOM(fa, fa::atoms, expire_atom, "expire")
+
+CAF_END_TYPE_ID_BLOCK(fa)
