@@ -1,0 +1,267 @@
+// ipfix-loadgen -> ipfix-collector over loopback: the tools check each other. Port 0,
+// --port-file, every wait bounded.
+
+#include "test/support/process.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+using fa::test::process;
+using fa::test::read_file;
+namespace fs = std::filesystem;
+
+class ToolsE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string name = std::string("tools-") + info->test_suite_name() + "-" + info->name();
+    for (auto& c : name)
+      if (c == '/')
+        c = '-';
+    dir_ = fa::test::scratch_dir(name);
+  }
+  void TearDown() override {
+    if (HasFailure()) // show what the tools said
+      for (auto name : {"collector.err", "loadgen.err"})
+        if (fs::exists(dir_ / name))
+          std::fprintf(stderr, "--- %s\n%s", name, read_file((dir_ / name).string()).c_str());
+  }
+
+  std::string file(const char* name) const { return (dir_ / name).string(); }
+
+  std::unique_ptr<process> start_collector(std::vector<std::string> args,
+                                           const std::string& listen = "127.0.0.1:0") {
+    std::vector<std::string> argv = {FA_COLLECTOR_PATH,      "--listen",   listen,
+                                     "--port-file",          file("port"), "--report",
+                                     file("collector.json"), "--duration", "60s"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return std::make_unique<process>(argv, file("collector.out"), file("collector.err"));
+  }
+
+  /// Waits for the collector's --port-file.
+  std::optional<std::string> port() { return fa::test::wait_for_file(file("port"), 10s); }
+
+  std::unique_ptr<process> start_loadgen(const std::string& target, std::vector<std::string> args) {
+    std::vector<std::string> argv = {FA_LOADGEN_PATH, "--target", target, "--report",
+                                     file("loadgen.json")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return std::make_unique<process>(argv, file("loadgen.out"), file("loadgen.err"));
+  }
+
+  nlohmann::json report(const char* name) {
+    return nlohmann::json::parse(read_file(file(name)), nullptr, false);
+  }
+
+  fs::path dir_;
+};
+
+struct smoke_case {
+  const char* name;
+  const char* kind;
+  const char* listen;
+  const char* target_host;
+};
+
+class ToolsSmoke : public ToolsE2E, public ::testing::WithParamInterface<smoke_case> {};
+
+TEST_P(ToolsSmoke, TenSessionsVerifiedEndToEnd) {
+  auto c = start_collector({"--verify", "42", "--expect-odids", "1000:10", "--expect-records",
+                            "1000", "--expect-total", "10000"},
+                           GetParam().listen);
+  auto p = port();
+  ASSERT_TRUE(p) << "no port file";
+  auto l = start_loadgen(
+      std::string(GetParam().target_host) + ":" + *p,
+      {"--sessions", "10", "--records", "1000", "--seed", "42", "--template", GetParam().kind});
+  EXPECT_EQ(l->wait(60s), 0);
+  EXPECT_EQ(c->wait(60s), 0);
+
+  auto cr = report("collector.json");
+  auto lr = report("loadgen.json");
+  ASSERT_TRUE(cr.is_object()) << read_file(file("collector.json"));
+  ASSERT_TRUE(lr.is_object()) << read_file(file("loadgen.json"));
+  EXPECT_EQ(cr["connections"], 10);
+  EXPECT_EQ(cr["records"], 10000);
+  EXPECT_EQ(cr["verified"], 10000);
+  EXPECT_EQ(cr["mismatched"], 0);
+  EXPECT_EQ(cr["missing"], 0);
+  EXPECT_EQ(cr["duplicates"], 0);
+  EXPECT_EQ(cr["sequence_errors"], 0);
+  EXPECT_EQ(cr["unknown_template_records"], 0);
+  EXPECT_EQ(cr["malformed"], nlohmann::json::object());
+  EXPECT_EQ(cr["odids"], 10);
+  EXPECT_EQ(cr["template_records"], 10);
+  EXPECT_EQ(cr["templates_distinct"], 1);
+  EXPECT_EQ(cr["mismatch_examples"], nlohmann::json::array());
+  EXPECT_EQ(lr["records"], 10000);
+  EXPECT_EQ(lr["sessions"], 10);
+  EXPECT_EQ(lr["complete"], true);
+  // Everything sent arrived, message for message and byte for byte.
+  EXPECT_EQ(lr["messages"], cr["messages"]);
+  EXPECT_EQ(lr["bytes"], cr["bytes"]);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Templates, ToolsSmoke,
+    ::testing::Values(smoke_case{"minimal", "minimal", "127.0.0.1:0", "127.0.0.1"},
+                      smoke_case{"antrea_v4", "antrea-v4", "127.0.0.1:0", "127.0.0.1"},
+                      smoke_case{"antrea_v6_over_ipv6", "antrea-v6", "[::1]:0", "[::1]"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST_F(ToolsE2E, WrongSeedIsReported) {
+  auto c = start_collector({"--verify", "43", "--expect-total", "200"});
+  auto p = port();
+  ASSERT_TRUE(p);
+  auto l = start_loadgen("127.0.0.1:" + *p, {"--sessions", "2", "--records", "100", "--seed", "42",
+                                             "--template", "antrea-v4"});
+  EXPECT_EQ(l->wait(60s), 0);
+  EXPECT_EQ(c->wait(60s), 1) << "a failed check exits 1";
+  auto cr = report("collector.json");
+  EXPECT_EQ(cr["records"], 200);
+  EXPECT_EQ(cr["verified"], 0);
+  EXPECT_EQ(cr["mismatched"], 200);
+  EXPECT_FALSE(cr["mismatch_examples"].empty());
+  EXPECT_LE(cr["mismatch_examples"].size(), 8u);
+}
+
+TEST_F(ToolsE2E, MissingOdidsAndRecordsAreCounted) {
+  // 3 sessions of 500 where 4 ODIDs x 600 records are expected.
+  auto c = start_collector({"--verify", "1", "--expect-odids", "1000:4", "--expect-records", "600",
+                            "--idle-exit", "300ms"});
+  auto p = port();
+  ASSERT_TRUE(p);
+  auto l = start_loadgen("127.0.0.1:" + *p, {"--sessions", "3", "--records", "500", "--seed", "1"});
+  EXPECT_EQ(l->wait(60s), 0);
+  EXPECT_EQ(c->wait(60s), 1);
+  auto cr = report("collector.json");
+  EXPECT_EQ(cr["verified"], 1500);
+  EXPECT_EQ(cr["missing"], 4 * 600 - 1500);
+  EXPECT_EQ(cr["duplicates"], 0);
+}
+
+TEST_F(ToolsE2E, StampSaveAndPrint) {
+  auto c = start_collector({"--verify", "9", "--stamp", "--expect-total", "600", "--save",
+                            file("capture.ipfix"), "--print"});
+  auto p = port();
+  ASSERT_TRUE(p);
+  auto l =
+      start_loadgen("127.0.0.1:" + *p, {"--sessions", "3", "--records", "200", "--seed", "9",
+                                        "--stamp", "--rate", "3000", "--records-per-message", "7"});
+  EXPECT_EQ(l->wait(60s), 0);
+  EXPECT_EQ(c->wait(60s), 0);
+  auto cr = report("collector.json");
+  EXPECT_EQ(cr["verified"], 600);
+  EXPECT_EQ(cr["mismatched"], 0);
+  // Latency was measured: positive, and far below a minute.
+  EXPECT_GT(cr["latency_us"]["max"].get<double>(), 0.0);
+  EXPECT_LE(cr["latency_us"]["p50"].get<double>(), cr["latency_us"]["p99"].get<double>());
+  EXPECT_LT(cr["latency_us"]["max"].get<double>(), 60e6);
+  // The capture is the concatenated messages, whole.
+  auto capture = read_file(file("capture.ipfix"));
+  EXPECT_EQ(capture.size(), cr["bytes"].get<std::size_t>());
+  std::size_t pos = 0, messages = 0;
+  while (pos + 16 <= capture.size()) {
+    auto b = reinterpret_cast<const unsigned char*>(capture.data() + pos);
+    ASSERT_EQ((b[0] << 8) | b[1], 10) << "version at " << pos;
+    auto len = static_cast<std::size_t>((b[2] << 8) | b[3]);
+    ASSERT_GE(len, 16u);
+    pos += len;
+    ++messages;
+  }
+  EXPECT_EQ(pos, capture.size());
+  EXPECT_EQ(messages, cr["messages"].get<std::size_t>());
+  // 200 records in messages of at most 7, per session, plus the template message.
+  EXPECT_EQ(messages, 3u * (1 + (200 + 6) / 7));
+  // One JSON object per record on stdout.
+  std::istringstream lines(read_file(file("collector.out")));
+  std::string line;
+  std::size_t n = 0;
+  while (std::getline(lines, line)) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << line;
+    EXPECT_TRUE(j.contains("packetTotalCount"));
+    ++n;
+  }
+  EXPECT_EQ(n, 600u);
+}
+
+TEST_F(ToolsE2E, GracefulStopOnSigtermLosesNothing) {
+  auto c = start_collector({"--verify", "5"});
+  auto p = port();
+  ASSERT_TRUE(p);
+  // Paced so it is still sending when the collector is told to stop.
+  auto l = start_loadgen("127.0.0.1:" + *p, {"--sessions", "4", "--records", "1000000", "--rate",
+                                             "20000", "--seed", "5", "--template", "antrea-v4"});
+  std::this_thread::sleep_for(700ms);
+  c->signal(SIGTERM);
+  // The collector shuts down its side; the loadgen sees EOF, stops, and closes; the
+  // collector reads to the end and exits.
+  EXPECT_EQ(c->wait(30s), 0);
+  EXPECT_EQ(l->wait(30s), 3) << "loadgen reports that the peer stopped it";
+  auto cr = report("collector.json");
+  auto lr = report("loadgen.json");
+  ASSERT_TRUE(cr.is_object());
+  ASSERT_TRUE(lr.is_object());
+  EXPECT_EQ(lr["complete"], false);
+  EXPECT_GT(lr["records"].get<std::uint64_t>(), 1000u);
+  EXPECT_LT(lr["records"].get<std::uint64_t>(), 4000000u);
+  // Nothing the loadgen wrote was lost.
+  EXPECT_EQ(cr["records"], lr["records"]);
+  EXPECT_EQ(cr["bytes"], lr["bytes"]);
+  EXPECT_EQ(cr["verified"], lr["records"]);
+  EXPECT_EQ(cr["missing"], 0);
+  EXPECT_EQ(cr["duplicates"], 0);
+  EXPECT_EQ(cr["sequence_errors"], 0);
+  EXPECT_EQ(cr["connections"], 4);
+}
+
+TEST_F(ToolsE2E, BadUsageExits2) {
+  for (auto args :
+       std::vector<std::vector<std::string>>{{FA_LOADGEN_PATH, "--no-such-flag"},
+                                             {FA_LOADGEN_PATH, "--rate", "fast"},
+                                             {FA_LOADGEN_PATH, "--template", "netflow"},
+                                             {FA_LOADGEN_PATH, "--target", "::1:4739"},
+                                             {FA_COLLECTOR_PATH, "--listen"},
+                                             {FA_COLLECTOR_PATH, "--expect-records", "10"},
+                                             {FA_COLLECTOR_PATH, "--idle-exit", "soon"}}) {
+    process p(args, file("out"), file("err"));
+    EXPECT_EQ(p.wait(10s), 2) << args[1];
+    auto err = read_file(file("err"));
+    EXPECT_NE(err.find(args[1]), std::string::npos) << err;
+  }
+  process help({FA_LOADGEN_PATH, "--help"}, file("out"), file("err"));
+  EXPECT_EQ(help.wait(10s), 0);
+  EXPECT_NE(read_file(file("out")).find("--records-per-message"), std::string::npos);
+}
+
+TEST_F(ToolsE2E, LoadgenFailsClearlyWhenNobodyListens) {
+  // A port nobody listens on: bind one with the collector, then stop it.
+  {
+    auto c = start_collector({});
+    auto p = port();
+    ASSERT_TRUE(p);
+    c->signal(SIGTERM);
+    EXPECT_EQ(c->wait(10s), 0);
+    auto l = start_loadgen("127.0.0.1:" + *p, {"--records", "10", "--connect-timeout", "2s"});
+    EXPECT_EQ(l->wait(20s), 1);
+  }
+  auto err = read_file(file("loadgen.err"));
+  EXPECT_NE(err.find("connect to 127.0.0.1:"), std::string::npos) << err;
+  EXPECT_NE(err.find("refused"), std::string::npos) << err;
+}
+
+} // namespace

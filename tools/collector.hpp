@@ -1,0 +1,41 @@
+#pragma once
+
+// The engine of ipfix-collector: a strict IPFIX-over-TCP collecting process for tests,
+// demos and benchmarks. One thread; every connection keeps its own templates
+// (RFC 7011 8) and sequence expectations (RFC 7011 3.1) per ODID.
+
+#include "tools/cli.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace fa::tools {
+
+struct collector_config {
+  host_port listen{"127.0.0.1", 4739};
+  std::string port_file;
+  std::optional<std::uint64_t> verify_seed;
+  bool stamp = false; ///< octetDeltaCount holds the send time (CLOCK_MONOTONIC ns)
+  std::optional<std::uint32_t> expect_odid_base;
+  std::uint32_t expect_odid_count = 0;
+  std::optional<std::uint64_t> expect_records; ///< per original ODID
+  std::string expect_exporter;                 ///< address literal, empty = not checked
+  std::optional<std::uint64_t> expect_total;
+  std::optional<std::chrono::nanoseconds> idle_exit;
+  std::optional<std::chrono::nanoseconds> duration;
+  std::chrono::nanoseconds drain_timeout = std::chrono::seconds(10);
+  bool print = false;
+  std::string save;
+  std::string report;
+  std::size_t read_buffer = 256 << 10;
+  bool quiet = false;
+};
+
+/// Runs until a stop condition; writes the report and summary. Returns the exit code:
+/// 0 when nothing was wrong, 1 when a check failed (malformed input, sequence errors,
+/// mismatches, duplicates, missing records) or the listener could not start.
+int run_collector(const collector_config& cfg);
+
+} // namespace fa::tools

@@ -1,0 +1,693 @@
+// ipfix-loadgen: many concurrent IPFIX-over-TCP exporter sessions with deterministic
+// content (tools/loadgen_content.hpp), for tests and benchmarks of the mediator.
+
+#include "tools/cli.hpp"
+#include "tools/loadgen_content.hpp"
+
+#include "ipfix/message.hpp"
+#include "ipfix/wire.hpp"
+
+#include <asio.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace fa::tools {
+namespace {
+
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+using asio::ip::tcp;
+
+struct loadgen_config {
+  host_port target{"127.0.0.1", 4739};
+  std::uint32_t sessions = 1;
+  std::optional<std::uint64_t> records; ///< per session
+  std::optional<std::chrono::nanoseconds> duration;
+  double rate = 0; ///< total records/s over all sessions; 0 = as fast as possible
+  std::uint32_t records_per_message = 32;
+  template_kind kind = template_kind::minimal;
+  std::uint64_t seed = 1;
+  std::uint32_t odid_base = 1000;
+  bool stamp = false;
+  std::chrono::nanoseconds connect_timeout = 5s;
+  std::chrono::nanoseconds close_timeout = 5s;
+  std::string report;
+  unsigned io_threads = 1;
+  std::uint64_t pregen_limit = 512ULL << 20;
+  std::uint16_t template_id = 256;
+  bool quiet = false;
+};
+
+std::uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL +
+         static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+/// A growable byte buffer that does not zero what it reserves: records are written
+/// straight into it.
+class byte_buffer {
+ public:
+  std::uint8_t* data() { return data_.get(); }
+  const std::uint8_t* data() const { return data_.get(); }
+  std::size_t size() const { return size_; }
+  void clear() { size_ = 0; }
+  /// Makes room for `n` more octets and returns where they start.
+  std::uint8_t* tail(std::size_t n) {
+    if (capacity_ - size_ < n) {
+      auto cap = std::max(capacity_ * 2, size_ + n);
+      std::unique_ptr<std::uint8_t[]> bigger(new std::uint8_t[cap]);
+      if (size_ > 0)
+        std::memcpy(bigger.get(), data_.get(), size_);
+      data_ = std::move(bigger);
+      capacity_ = cap;
+    }
+    return data_.get() + size_;
+  }
+  void commit(std::size_t n) { size_ += n; }
+
+ private:
+  std::unique_ptr<std::uint8_t[]> data_;
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 0;
+};
+
+/// Slices of a session's byte stream, each made of whole messages.
+struct chunk {
+  std::size_t begin = 0;
+  std::size_t size = 0;
+  std::uint64_t records = 0;
+  std::uint64_t messages = 0;
+};
+
+/// Builds the messages of one session: sequence numbers count the data records sent
+/// before each message (RFC 7011 3.1).
+class message_factory {
+ public:
+  message_factory(const loadgen_config& cfg, std::uint32_t odid)
+      : cfg_(cfg)
+      , odid_(odid)
+      , max_record_(max_record_size(cfg.kind))
+      , octet_delta_(octet_delta_offset(cfg.kind)) {}
+
+  /// The template message (set id 2) that opens the session.
+  void append_template_message(byte_buffer& buf) const {
+    auto def = make_template(cfg_.kind, cfg_.template_id);
+    std::size_t set_len = ipfix::set_header_size + 4;
+    for (auto& f : def.fields)
+      set_len += f.encoded_size();
+    auto len = ipfix::message_header_size + set_len;
+    auto* p = buf.tail(len);
+    write_header(p, len, static_cast<std::uint32_t>(seq_));
+    ipfix::write_u16(p + 16, ipfix::template_set_id);
+    ipfix::write_u16(p + 18, static_cast<std::uint16_t>(set_len));
+    ipfix::write_u16(p + 20, def.id);
+    ipfix::write_u16(p + 22, static_cast<std::uint16_t>(def.fields.size()));
+    auto* q = p + 24;
+    for (auto& f : def.fields) {
+      // RFC 7011 3.2: the enterprise bit, then the enterprise number.
+      ipfix::write_u16(q, static_cast<std::uint16_t>(f.id | (f.enterprise != 0 ? 0x8000 : 0)));
+      ipfix::write_u16(q + 2, f.length);
+      q += 4;
+      if (f.enterprise != 0) {
+        ipfix::write_u32(q, f.enterprise);
+        q += 4;
+      }
+    }
+    buf.commit(len);
+  }
+
+  /// Appends messages holding the next `records` records. Returns the chunk; when
+  /// `stamps` is not null it receives each record's octetDeltaCount offset in `buf`.
+  chunk append_records(byte_buffer& buf, std::uint64_t records, std::vector<std::size_t>* stamps) {
+    chunk c;
+    c.begin = buf.size();
+    auto export_time = static_cast<std::uint32_t>(std::time(nullptr));
+    while (records > 0) {
+      auto want = std::min<std::uint64_t>(records, cfg_.records_per_message);
+      auto* p = buf.tail(ipfix::message_header_size + ipfix::set_header_size + want * max_record_);
+      std::size_t pos = ipfix::message_header_size + ipfix::set_header_size;
+      std::uint64_t n = 0;
+      // RFC 7011 10: a message never exceeds 65535 octets.
+      while (n < want && pos + max_record_ <= ipfix::max_message_size) {
+        if (stamps != nullptr)
+          stamps->push_back(buf.size() + pos + octet_delta_);
+        pos += write_record(cfg_.kind, cfg_.seed, odid_, next_index_, p + pos);
+        ++next_index_;
+        ++n;
+      }
+      write_header(p, pos, export_time);
+      ipfix::write_u16(p + 16, cfg_.template_id);
+      ipfix::write_u16(p + 18, static_cast<std::uint16_t>(pos - ipfix::message_header_size));
+      buf.commit(pos);
+      seq_ += n;
+      records -= n;
+      c.records += n;
+      ++c.messages;
+    }
+    c.size = buf.size() - c.begin;
+    return c;
+  }
+
+  std::uint64_t generated() const { return next_index_; }
+
+ private:
+  void write_header(std::uint8_t* p, std::size_t len, std::uint32_t export_time) const {
+    ipfix::write_u16(p, ipfix::ipfix_version);
+    ipfix::write_u16(p + 2, static_cast<std::uint16_t>(len));
+    ipfix::write_u32(p + 4, export_time);
+    ipfix::write_u32(p + 8, static_cast<std::uint32_t>(seq_)); // modulo 2^32
+    ipfix::write_u32(p + 12, odid_);
+  }
+
+  const loadgen_config& cfg_;
+  std::uint32_t odid_;
+  std::size_t max_record_;
+  std::size_t octet_delta_;
+  std::uint64_t next_index_ = 0;
+  std::uint64_t seq_ = 0;
+};
+
+struct session_stats {
+  std::uint64_t records = 0;
+  std::uint64_t messages = 0;
+  std::uint64_t bytes = 0;
+  bool complete = false;
+  bool peer_closed_early = false;
+  bool peer_close_timeout = false;
+  std::string error;
+  steady::time_point last_write{};
+};
+
+/// Shared run state: the stop request (signal or deadline), the start time, and the
+/// number of sessions still running (the last one to end calls `all_done`).
+struct run_state {
+  std::atomic<bool> stop{false};
+  steady::time_point start{};
+  std::optional<steady::time_point> deadline;
+  std::atomic<std::uint32_t> active{0};
+  std::function<void()> all_done;
+};
+
+class session : public std::enable_shared_from_this<session> {
+ public:
+  session(asio::io_context& ioc, const loadgen_config& cfg, run_state& run, std::uint32_t odid,
+          tcp::endpoint target)
+      : cfg_(cfg)
+      , run_(run)
+      , odid_(odid)
+      , target_(target)
+      , strand_(asio::make_strand(ioc))
+      , socket_(strand_)
+      , timer_(strand_)
+      , factory_(cfg, odid) {
+    // A write carries whole messages of --records-per-message records: about 5 ms of
+    // records when paced (smooth, without tiny writes), about 256 KiB otherwise (many
+    // messages per system call).
+    std::uint64_t k = cfg_.records_per_message;
+    std::uint64_t messages = 0;
+    if (cfg_.rate > 0) {
+      rate_ = cfg_.rate / cfg_.sessions;
+      messages = static_cast<std::uint64_t>(rate_ * 0.005) / k;
+    } else {
+      auto per_record = std::max<std::size_t>(1, max_record_size(cfg_.kind) / 2);
+      messages = (std::uint64_t{256} << 10) / per_record / k;
+    }
+    chunk_records_ = std::clamp<std::uint64_t>(messages, 1, 1024) * k;
+  }
+
+  /// Builds the whole byte stream up front (when --records is given and it fits).
+  void pregenerate() {
+    pregen_ = true;
+    factory_.append_template_message(stream_);
+    template_size_ = stream_.size();
+    auto left = *cfg_.records;
+    while (left > 0) {
+      auto c = factory_.append_records(stream_, std::min(left, chunk_records_), nullptr);
+      left -= c.records;
+      chunks_.push_back(c);
+    }
+  }
+
+  void start() {
+    asio::post(strand_, [self = shared_from_this()] { self->connect(); });
+  }
+
+  const session_stats& stats() const { return stats_; }
+
+ private:
+  void connect() {
+    timer_.expires_after(cfg_.connect_timeout);
+    timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+      if (!ec && !self->connected_) {
+        self->connect_timed_out_ = true;
+        std::error_code ignored;
+        self->socket_.close(ignored);
+      }
+    });
+    socket_.async_connect(
+        target_, [self = shared_from_this()](std::error_code ec) { self->on_connect(ec); });
+  }
+
+  void on_connect(std::error_code ec) {
+    connected_ = !ec && !connect_timed_out_;
+    timer_.cancel();
+    if (!connected_) {
+      stats_.error = "connect to " + endpoint_text() +
+                     " failed: " + (connect_timed_out_ ? std::string("timed out") : ec.message());
+      return ended();
+    }
+    std::error_code ignored;
+    socket_.set_option(tcp::no_delay(true), ignored);
+    t0_ = steady::now();
+    read_loop();
+    if (!pregen_)
+      factory_.append_template_message(stream_);
+    // The template message goes out alone, before any data (RFC 7011 8).
+    asio::async_write(socket_,
+                      asio::buffer(stream_.data(), pregen_ ? template_size_ : stream_.size()),
+                      [self = shared_from_this()](std::error_code ec, std::size_t n) {
+                        if (ec)
+                          return self->fail("write", ec);
+                        self->stats_.bytes += n;
+                        ++self->stats_.messages; // the template message
+                        self->send_next();
+                      });
+  }
+
+  /// Reads (and discards) until the peer closes: a collector signals a graceful stop
+  /// by shutting down its side, and we must then stop sending.
+  void read_loop() {
+    socket_.async_read_some(asio::buffer(read_buf_),
+                            [self = shared_from_this()](std::error_code ec, std::size_t) {
+                              if (!ec)
+                                return self->read_loop();
+                              self->peer_closed_ = true;
+                              if (self->closing_) {
+                                self->timer_.cancel();
+                                self->close();
+                              } else {
+                                // Wake a paced session now rather than at its next slot.
+                                self->timer_.cancel();
+                              }
+                            });
+  }
+
+  bool all_sent() const { return cfg_.records && stats_.records >= *cfg_.records; }
+
+  void send_next() {
+    if (all_sent()) {
+      stats_.complete = true;
+      return finish();
+    }
+    if (peer_closed_) {
+      stats_.peer_closed_early = true;
+      return finish();
+    }
+    auto now = steady::now();
+    if (run_.stop.load(std::memory_order_relaxed) || (run_.deadline && now >= *run_.deadline)) {
+      stats_.complete = !cfg_.records; // a --duration run is complete at its deadline
+      return finish();
+    }
+    if (rate_ > 0) {
+      // The chunk goes out when its first record is due; a session that fell behind
+      // forgets debts older than 50 ms instead of bursting to catch up.
+      auto due = t0_ + std::chrono::duration_cast<steady::duration>(
+                           std::chrono::duration<double>(static_cast<double>(scheduled_) / rate_));
+      if (now > due + 50ms) {
+        t0_ += (now - due) - 50ms;
+        due = now - 50ms;
+      }
+      if (due > now) {
+        // Bounded sleep: never past the deadline, and at most 100 ms at a time.
+        auto wake = std::min(due, now + 100ms);
+        if (run_.deadline)
+          wake = std::min(wake, *run_.deadline);
+        timer_.expires_at(wake);
+        timer_.async_wait([self = shared_from_this()](std::error_code) { self->send_next(); });
+        return;
+      }
+    }
+    chunk c;
+    if (pregen_) {
+      c = chunks_[next_chunk_++];
+    } else {
+      auto n = chunk_records_;
+      if (cfg_.records)
+        n = std::min(n, *cfg_.records - factory_.generated());
+      stream_.clear();
+      stamps_.clear();
+      c = factory_.append_records(stream_, n, cfg_.stamp ? &stamps_ : nullptr);
+      if (cfg_.stamp) {
+        auto ns = monotonic_ns();
+        for (auto off : stamps_)
+          ipfix::write_u64(stream_.data() + off, ns);
+      }
+    }
+    scheduled_ += c.records;
+    asio::async_write(socket_, asio::buffer(stream_.data() + c.begin, c.size),
+                      [self = shared_from_this(), c](std::error_code ec, std::size_t n) {
+                        if (ec)
+                          return self->fail("write", ec);
+                        self->stats_.bytes += n;
+                        self->stats_.records += c.records;
+                        self->stats_.messages += c.messages;
+                        self->stats_.last_write = steady::now();
+                        self->send_next();
+                      });
+  }
+
+  /// Closes cleanly: shut down our side, then wait (bounded) for the peer's close so
+  /// the collector has read everything before we go.
+  void finish() {
+    closing_ = true;
+    std::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    if (peer_closed_)
+      return close();
+    timer_.expires_after(cfg_.close_timeout);
+    timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+      if (!ec && !self->peer_closed_) {
+        self->stats_.peer_close_timeout = true;
+        self->close();
+      }
+    });
+  }
+
+  void close() {
+    std::error_code ignored;
+    socket_.close(ignored);
+    ended();
+  }
+
+  /// Called once when the session is over, whatever the way.
+  void ended() {
+    if (ended_)
+      return;
+    ended_ = true;
+    if (run_.active.fetch_sub(1) == 1)
+      run_.all_done();
+  }
+
+  void fail(const char* what, std::error_code ec) {
+    if (stats_.error.empty())
+      stats_.error = std::string(what) + " to " + endpoint_text() + " (ODID " +
+                     std::to_string(odid_) + ") failed after " + std::to_string(stats_.records) +
+                     " records: " + ec.message();
+    closing_ = true;
+    timer_.cancel();
+    close();
+  }
+
+  std::string endpoint_text() const {
+    auto a = target_.address().to_string();
+    if (target_.address().is_v6())
+      a = "[" + a + "]";
+    return a + ":" + std::to_string(target_.port());
+  }
+
+  const loadgen_config& cfg_;
+  run_state& run_;
+  std::uint32_t odid_;
+  tcp::endpoint target_;
+  asio::strand<asio::io_context::executor_type> strand_;
+  tcp::socket socket_;
+  asio::steady_timer timer_;
+  message_factory factory_;
+  session_stats stats_;
+
+  byte_buffer stream_;              ///< live: the current chunk; pregen: everything
+  std::vector<std::size_t> stamps_; ///< octetDeltaCount offsets in the current chunk
+  std::vector<chunk> chunks_;       ///< pregen only
+  std::size_t next_chunk_ = 0;
+  std::size_t template_size_ = 0;
+  bool pregen_ = false;
+
+  double rate_ = 0; ///< records/s of this session
+  std::uint64_t chunk_records_ = 0;
+  std::uint64_t scheduled_ = 0;
+  steady::time_point t0_{};
+
+  std::array<std::uint8_t, 512> read_buf_{};
+  bool connected_ = false;
+  bool connect_timed_out_ = false;
+  bool peer_closed_ = false;
+  bool closing_ = false;
+  bool ended_ = false;
+};
+
+loadgen_config parse_args(int argc, char** argv) {
+  loadgen_config cfg;
+  arg_parser p("ipfix-loadgen",
+               "Sends IPFIX over TCP from many concurrent exporter sessions. Each session sends "
+               "its template,\nthen data records whose every field is a function of (seed, "
+               "ODID, index), so ipfix-collector\n--verify can check them byte for byte.");
+  auto uint_opt = [](auto& target, std::uint64_t lo, std::uint64_t hi) {
+    return [&target, lo, hi](std::string_view v) {
+      auto n = parse_uint(v);
+      if (!n || *n < lo || *n > hi)
+        return false;
+      target = static_cast<std::remove_reference_t<decltype(target)>>(*n);
+      return true;
+    };
+  };
+  p.option("target", "HOST:PORT", "collector or mediator to send to (default 127.0.0.1:4739)",
+           "127.0.0.1:4739 or [::1]:4739", [&](std::string_view v) {
+             auto hp = parse_host_port(v);
+             if (hp)
+               cfg.target = *hp;
+             return hp.has_value();
+           });
+  p.option("sessions", "N", "concurrent TCP exporter sessions (default 1)", "1..100000",
+           uint_opt(cfg.sessions, 1, 100000));
+  p.option("records", "N", "data records per session (default 100000 unless --duration)",
+           "a number", [&](std::string_view v) {
+             cfg.records = parse_uint(v);
+             return cfg.records.has_value();
+           });
+  p.option("duration", "TIME",
+           "send for this long (10s, 500ms, 2m); with --records, whichever\n"
+           "ends first",
+           "a duration like 10s", [&](std::string_view v) {
+             cfg.duration = parse_duration(v);
+             return cfg.duration && cfg.duration->count() > 0;
+           });
+  p.option("rate", "R", "total records/s over all sessions, paced smoothly (0 = unlimited)",
+           "a number >= 0", [&](std::string_view v) {
+             auto r = parse_number(v);
+             if (r)
+               cfg.rate = *r;
+             return r.has_value();
+           });
+  p.option("records-per-message", "K",
+           "data records per message (default 32; messages never "
+           "exceed\n65535 octets)",
+           "1..65535", uint_opt(cfg.records_per_message, 1, 65535));
+  p.option("template", "KIND", "antrea-v4, antrea-v6 or minimal (default minimal)",
+           "antrea-v4, antrea-v6 or minimal", [&](std::string_view v) {
+             auto k = parse_template_kind(v);
+             if (k)
+               cfg.kind = *k;
+             return k.has_value();
+           });
+  p.option("template-id", "ID", "template id to use (default 256)", "256..65535",
+           uint_opt(cfg.template_id, 256, 65535));
+  p.option("seed", "S", "content seed (default 1); give the same to ipfix-collector --verify",
+           "a number", uint_opt(cfg.seed, 0, UINT64_MAX));
+  p.option("odid-base", "B", "session i uses observation domain id B + i (default 1000)",
+           "a 32-bit number", uint_opt(cfg.odid_base, 0, UINT32_MAX));
+  p.flag("stamp",
+         "write CLOCK_MONOTONIC nanoseconds at send time into every record's\n"
+         "octetDeltaCount (ipfix-collector --stamp measures latency)",
+         [&] { cfg.stamp = true; });
+  p.option("connect-timeout", "TIME", "give up connecting after this long (default 5s)",
+           "a duration like 5s", [&](std::string_view v) {
+             auto d = parse_duration(v);
+             if (d)
+               cfg.connect_timeout = *d;
+             return d.has_value();
+           });
+  p.option("close-timeout", "TIME",
+           "after sending, wait this long for the peer to close "
+           "(default 5s)",
+           "a duration like 5s", [&](std::string_view v) {
+             auto d = parse_duration(v);
+             if (d)
+               cfg.close_timeout = *d;
+             return d.has_value();
+           });
+  p.option("report", "FILE",
+           "write a JSON report (sessions, records, messages, bytes, "
+           "seconds,\nrecords_per_s, complete)",
+           "a file name", [&](std::string_view v) {
+             cfg.report = std::string(v);
+             return !v.empty();
+           });
+  p.option("io-threads", "N", "threads running the sessions (default 1)", "1..64",
+           uint_opt(cfg.io_threads, 1, 64));
+  p.option("pregen-limit", "SIZE",
+           "with --records, without --rate and --stamp, build all "
+           "messages\nbefore connecting when they fit in SIZE (default 512MiB; 0 disables)",
+           "a size like 512MiB", [&](std::string_view v) {
+             auto s = parse_size(v);
+             if (s)
+               cfg.pregen_limit = *s;
+             return s.has_value();
+           });
+  p.flag("quiet", "no summary line on stderr", [&] { cfg.quiet = true; });
+  p.parse(argc, argv);
+  if (!cfg.records && !cfg.duration)
+    cfg.records = 100000;
+  if (std::uint64_t{cfg.odid_base} + cfg.sessions - 1 > UINT32_MAX)
+    p.fail("--odid-base + --sessions exceeds the 32-bit ODID range");
+  return cfg;
+}
+
+std::string report_json(const loadgen_config& cfg, const session_stats& total, double seconds,
+                        bool complete) {
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "{\"sessions\":%u,\"records\":%llu,\"messages\":%llu,\"bytes\":%llu,"
+                "\"seconds\":%.6f,\"records_per_s\":%.1f,\"complete\":%s}\n",
+                cfg.sessions, static_cast<unsigned long long>(total.records),
+                static_cast<unsigned long long>(total.messages),
+                static_cast<unsigned long long>(total.bytes), seconds,
+                seconds > 0 ? static_cast<double>(total.records) / seconds : 0.0,
+                complete ? "true" : "false");
+  return buf;
+}
+
+int run(const loadgen_config& cfg) {
+  std::signal(SIGPIPE, SIG_IGN);
+  std::error_code ec;
+  auto address = asio::ip::make_address(cfg.target.host, ec);
+  if (ec) {
+    std::fprintf(stderr, "ipfix-loadgen: --target host '%s' is not an IP address\n",
+                 cfg.target.host.c_str());
+    return 2;
+  }
+  tcp::endpoint target(address, cfg.target.port);
+
+  asio::io_context ioc(static_cast<int>(cfg.io_threads));
+  run_state run;
+  std::vector<std::shared_ptr<session>> sessions;
+  sessions.reserve(cfg.sessions);
+  for (std::uint32_t i = 0; i < cfg.sessions; ++i)
+    sessions.push_back(std::make_shared<session>(ioc, cfg, run, cfg.odid_base + i, target));
+
+  // Pre-generating takes generation off the send path, which matters when the tool
+  // shares the machine with the system under test.
+  // Paced runs generate as they go: their generation cost is spread over the run.
+  if (cfg.records && !cfg.stamp && cfg.rate == 0 && cfg.pregen_limit > 0) {
+    std::vector<std::uint8_t> sample;
+    for (std::uint64_t i = 0; i < 64; ++i)
+      append_record(cfg.kind, cfg.seed, cfg.odid_base, i, sample);
+    auto estimate = static_cast<double>(sample.size()) / 64.0 * 1.1 *
+                    static_cast<double>(*cfg.records) * cfg.sessions;
+    if (estimate <= static_cast<double>(cfg.pregen_limit)) {
+      auto t = steady::now();
+      for (auto& s : sessions)
+        s->pregenerate();
+      if (!cfg.quiet && estimate >= 1e6)
+        std::fprintf(stderr, "ipfix-loadgen: pre-generated %.1f MB in %.3f s\n", estimate / 1e6,
+                     std::chrono::duration<double>(steady::now() - t).count());
+    }
+  }
+
+  asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](std::error_code e, int) {
+    if (!e)
+      run.stop = true;
+  });
+  run.start = steady::now();
+  if (cfg.duration)
+    run.deadline = run.start + std::chrono::duration_cast<steady::duration>(*cfg.duration);
+  // The pending signal wait keeps run() going; the last session to end cancels it.
+  run.active = cfg.sessions;
+  run.all_done = [&] { asio::post(ioc, [&] { signals.cancel(); }); };
+  for (auto& s : sessions)
+    s->start();
+
+  std::vector<std::thread> threads;
+  for (unsigned i = 1; i < cfg.io_threads; ++i)
+    threads.emplace_back([&] { ioc.run(); });
+  ioc.run();
+  for (auto& t : threads)
+    t.join();
+
+  session_stats total;
+  steady::time_point last = run.start;
+  bool complete = true;
+  int failures = 0, stopped = 0, no_close = 0;
+  std::string first_error;
+  for (auto& s : sessions) {
+    auto& st = s->stats();
+    total.records += st.records;
+    total.messages += st.messages;
+    total.bytes += st.bytes;
+    last = std::max(last, st.last_write);
+    complete = complete && st.complete;
+    if (!st.error.empty()) {
+      ++failures;
+      if (first_error.empty())
+        first_error = st.error;
+    } else if (st.peer_closed_early) {
+      ++stopped;
+    }
+    no_close += st.peer_close_timeout ? 1 : 0;
+  }
+  double seconds = std::chrono::duration<double>(last - run.start).count();
+  if (!cfg.report.empty()) {
+    if (auto err = write_file_atomically(cfg.report, report_json(cfg, total, seconds, complete));
+        !err.empty())
+      std::fprintf(stderr, "ipfix-loadgen: %s\n", err.c_str());
+  }
+  if (!cfg.quiet)
+    std::fprintf(stderr,
+                 "ipfix-loadgen: %u sessions, %llu records, %llu messages, %llu bytes in %.3f s: "
+                 "%.0f records/s (%s)\n",
+                 cfg.sessions, static_cast<unsigned long long>(total.records),
+                 static_cast<unsigned long long>(total.messages),
+                 static_cast<unsigned long long>(total.bytes), seconds,
+                 seconds > 0 ? static_cast<double>(total.records) / seconds : 0.0,
+                 std::string(to_string(cfg.kind)).c_str());
+  if (no_close > 0)
+    std::fprintf(stderr, "ipfix-loadgen: warning: %d sessions' peers did not close in time\n",
+                 no_close);
+  if (failures > 0) {
+    std::fprintf(stderr, "ipfix-loadgen: %d of %u sessions failed; first: %s\n", failures,
+                 cfg.sessions, first_error.c_str());
+    return 1;
+  }
+  if (stopped > 0) {
+    std::fprintf(stderr, "ipfix-loadgen: the peer closed %d sessions before all was sent\n",
+                 stopped);
+    return 3;
+  }
+  if (run.stop && !complete) {
+    std::fprintf(stderr, "ipfix-loadgen: interrupted before all was sent\n");
+    return 130;
+  }
+  return 0;
+}
+
+} // namespace
+} // namespace fa::tools
+
+int main(int argc, char** argv) {
+  auto cfg = fa::tools::parse_args(argc, argv);
+  return fa::tools::run(cfg);
+}
