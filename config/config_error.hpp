@@ -35,7 +35,8 @@ struct config_error {
 };
 
 /// `config.toml:12:11: destination[1].on_full: "dorp" is not valid; expected "block" or
-/// "drop"`. Parts that are unknown are left out.
+/// "drop"`. Parts that are unknown are left out; an `unsupported` error prints its
+/// message alone, since that names the value already.
 std::string to_string(const config_error& x);
 
 /// One error per line, each ending in a newline.

@@ -1,6 +1,7 @@
 #include "config/endpoint.hpp"
 
 #include "config/enum_names.hpp"
+#include "config/render.hpp"
 
 #include <arpa/inet.h>
 
@@ -10,13 +11,6 @@
 namespace fa::config {
 
 namespace {
-
-std::string quoted(std::string_view x) {
-  std::string result = "\"";
-  result += x;
-  result += '"';
-  return result;
-}
 
 bool is_alnum(char c) noexcept {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
@@ -78,7 +72,7 @@ parsed<authority> parse_authority(std::string_view text, int min_port) {
       port_text = rest.substr(1);
     }
     if (!valid_ipv6(out.host)) {
-      result.error = quoted(out.host) + " is not an IPv6 address";
+      result.error = toml_quote(out.host) + " is not an IPv6 address";
       return result;
     }
   } else {
@@ -100,7 +94,7 @@ parsed<authority> parse_authority(std::string_view text, int min_port) {
     bool looks_numeric = std::all_of(out.host.begin(), out.host.end(),
                                      [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
     if (looks_numeric ? !valid_ipv4(out.host) : !valid_host_name(out.host)) {
-      result.error = quoted(out.host) + " is not an IPv4 address or a host name";
+      result.error = toml_quote(out.host) + " is not an IPv4 address or a host name";
       return result;
     }
   }
@@ -108,7 +102,7 @@ parsed<authority> parse_authority(std::string_view text, int min_port) {
     if (port_text.empty() || port_text.size() > 5 ||
         !std::all_of(port_text.begin(), port_text.end(),
                      [](char c) { return c >= '0' && c <= '9'; })) {
-      result.error = "the port " + quoted(port_text) + " is not a number";
+      result.error = "the port " + toml_quote(port_text) + " is not a number";
       return result;
     }
     auto port = std::stoi(std::string{port_text});
@@ -153,7 +147,7 @@ parsed<listen_endpoint> parse_listen_url(std::string_view text) {
   }
   auto transport = enum_from_string<transport_kind>(*scheme);
   if (!transport) {
-    result.error = "unknown scheme " + quoted(*scheme) + "; " + std::string{hint};
+    result.error = "unknown scheme " + toml_quote(*scheme) + "; " + std::string{hint};
     return result;
   }
   if (has_path_or_query(rest)) {
@@ -201,8 +195,8 @@ parsed<destination_url> parse_destination_url(std::string_view text) {
   if (scheme && *scheme != "jsonl")
     kind = enum_from_string<destination_kind>(*scheme);
   if (!kind) {
-    result.error =
-        (scheme ? "unknown scheme " + quoted(*scheme) + "; " : std::string{}) + std::string{hint};
+    result.error = (scheme ? "unknown scheme " + toml_quote(*scheme) + "; " : std::string{}) +
+                   std::string{hint};
     return result;
   }
   if (has_path_or_query(rest)) {

@@ -24,19 +24,6 @@ namespace {
 
 // -- text helpers -------------------------------------------------------------
 
-std::string join(std::string_view path, std::string_view key) {
-  if (path.empty())
-    return std::string{key};
-  std::string result{path};
-  result += '.';
-  result += key;
-  return result;
-}
-
-std::string index_path(std::string_view path, std::size_t i) {
-  return std::string{path} + "[" + std::to_string(i) + "]";
-}
-
 /// "a", "b" or "c".
 template <class Enum>
 std::string choices() {
@@ -258,7 +245,7 @@ class loader {
     for (const auto& [key, value] : table) {
       auto name = key.str();
       if (std::find(known->keys.begin(), known->keys.end(), name) == known->keys.end())
-        add(error_kind::unknown_key, join(path, name), key.source(), {},
+        add(error_kind::unknown_key, key_path(path, name), key.source(), {},
             unknown_key_message(name, section));
     }
   }
@@ -269,7 +256,7 @@ class loader {
       return nullptr;
     const auto* node = table->get(key);
     if (node != nullptr)
-      remember(join(path, key), *node);
+      remember(key_path(path, key), *node);
     return node;
   }
 
@@ -279,7 +266,7 @@ class loader {
     const auto* node = find(&parent, path, key);
     if (node == nullptr)
       return nullptr;
-    auto full = join(path, key);
+    auto full = key_path(path, key);
     const auto* table = node->as_table();
     if (table == nullptr) {
       wrong_type(full, *node, "expected a table, written [" + full + "]");
@@ -299,7 +286,7 @@ class loader {
     if (const auto* s = node->as_string())
       out = s->get();
     else
-      wrong_type(join(path, key), *node, "expected a string");
+      wrong_type(key_path(path, key), *node, "expected a string");
   }
 
   void read_bool(const toml::table* table, const std::string& path, std::string_view key,
@@ -310,7 +297,7 @@ class loader {
     if (const auto* b = node->as_boolean())
       out = b->get();
     else
-      wrong_type(join(path, key), *node, "expected true or false");
+      wrong_type(key_path(path, key), *node, "expected true or false");
   }
 
   /// An integer that must fit `Unsigned`; ranges are `validate`'s job.
@@ -322,13 +309,13 @@ class loader {
       return;
     const auto* i = node->as_integer();
     if (i == nullptr) {
-      wrong_type(join(path, key), *node, "expected an integer");
+      wrong_type(key_path(path, key), *node, "expected an integer");
       return;
     }
     auto value = i->get();
     constexpr auto max = std::numeric_limits<Unsigned>::max();
     if (value < 0 || static_cast<std::uint64_t>(value) > max) {
-      invalid(join(path, key), *node, "expected an integer from 0 to " + std::to_string(max));
+      invalid(key_path(path, key), *node, "expected an integer from 0 to " + std::to_string(max));
       return;
     }
     out = static_cast<Unsigned>(value);
@@ -341,13 +328,13 @@ class loader {
       return;
     const auto* s = node->as_string();
     if (s == nullptr) {
-      wrong_type(join(path, key), *node, std::string{duration_hint});
+      wrong_type(key_path(path, key), *node, std::string{duration_hint});
       return;
     }
     if (auto value = parse_duration(s->get()))
       out = *value;
     else
-      invalid(join(path, key), *node, std::string{duration_hint});
+      invalid(key_path(path, key), *node, std::string{duration_hint});
   }
 
   /// A size: a plain integer (bytes) or a string with a unit.
@@ -358,20 +345,20 @@ class loader {
       return;
     if (const auto* i = node->as_integer()) {
       if (i->get() < 0)
-        invalid(join(path, key), *node, std::string{size_hint});
+        invalid(key_path(path, key), *node, std::string{size_hint});
       else
         out = static_cast<byte_size>(i->get());
       return;
     }
     const auto* s = node->as_string();
     if (s == nullptr) {
-      wrong_type(join(path, key), *node, std::string{size_hint});
+      wrong_type(key_path(path, key), *node, std::string{size_hint});
       return;
     }
     if (auto value = parse_size(s->get()))
       out = *value;
     else
-      invalid(join(path, key), *node, std::string{size_hint});
+      invalid(key_path(path, key), *node, std::string{size_hint});
   }
 
   /// `max_message_size`: a size that fits 32 bits; `validate` checks the range.
@@ -383,7 +370,7 @@ class loader {
     if (errors_.size() != before)
       return;
     if (value > std::numeric_limits<std::uint32_t>::max()) {
-      invalid(join(path, key), *table->get(key), "expected an integer up to 65535");
+      invalid(key_path(path, key), *table->get(key), "expected an integer up to 65535");
       return;
     }
     out = static_cast<std::uint32_t>(value);
@@ -397,23 +384,23 @@ class loader {
       return;
     const auto* s = node->as_string();
     if (s == nullptr) {
-      wrong_type(join(path, key), *node, "expected " + choices<Enum>());
+      wrong_type(key_path(path, key), *node, "expected " + choices<Enum>());
       return;
     }
     if (auto value = enum_from_string<Enum>(s->get()))
       out = *value;
     else
-      invalid(join(path, key), *node, "expected " + choices<Enum>());
+      invalid(key_path(path, key), *node, "expected " + choices<Enum>());
   }
 
-  /// An array of strings; calls `each(index_path, node, text)` for each element.
+  /// An array of strings; calls `each(key, node, text)` for each element.
   template <class F>
   void read_string_array(const toml::table* table, const std::string& path, std::string_view key,
                          std::string_view expected, F each) {
     const auto* node = find(table, path, key);
     if (node == nullptr)
       return;
-    auto full = join(path, key);
+    auto full = key_path(path, key);
     const auto* array = node->as_array();
     if (array == nullptr) {
       wrong_type(full, *node, std::string{expected});
@@ -421,12 +408,12 @@ class loader {
     }
     for (std::size_t i = 0; i < array->size(); ++i) {
       const auto& element = *array->get(i);
-      auto element_path = index_path(full, i);
-      remember(element_path, element);
+      auto item = element_path(full, i);
+      remember(item, element);
       if (const auto* s = element.as_string())
-        each(element_path, element, s->get());
+        each(item, element, s->get());
       else
-        wrong_type(element_path, element, "expected a string");
+        wrong_type(item, element, "expected a string");
     }
   }
 
@@ -475,7 +462,7 @@ class loader {
     }
     for (std::size_t i = 0; i < array->size(); ++i) {
       const auto& element = *array->get(i);
-      auto path = index_path("destination", i);
+      auto path = element_path("destination", i);
       remember(path, element);
       // Always push, so that destination[i] in later errors is the i-th in the file.
       auto& dst = out.emplace_back();
@@ -498,12 +485,12 @@ class loader {
         if (parsed.value)
           out.url = std::move(*parsed.value);
         else
-          invalid(join(path, "url"), *url, parsed.error);
+          invalid(key_path(path, "url"), *url, parsed.error);
       } else {
-        wrong_type(join(path, "url"), *url, "expected a URL string, such as \"jsonl:stdout\"");
+        wrong_type(key_path(path, "url"), *url, "expected a URL string, such as \"jsonl:stdout\"");
       }
     } else {
-      add(error_kind::missing_key, join(path, "url"), table.source(), {},
+      add(error_kind::missing_key, key_path(path, "url"), table.source(), {},
           "a url is required, such as \"ipfix+tcp://collector:4739\" or \"jsonl:stdout\"");
     }
     std::uint32_t odid = 0;
@@ -616,8 +603,12 @@ load_result load_string(std::string_view text, std::string_view source_name) {
       auto where = reader.locate(e.key);
       e.line = where.line;
       e.column = where.column;
-      if (!e.value.empty() && !where.value.empty())
-        e.value = where.value; // as written: "1800s" rather than "30m"
+      if (!e.value.empty()) {
+        if (!where.value.empty())
+          e.value = where.value; // as written: "1800s" rather than "30m"
+        else
+          e.message += " (" + e.key + " is not set, so this is its default)";
+      }
       errors.push_back(std::move(e));
     }
     if (errors.empty())

@@ -80,4 +80,28 @@ const schema_section* find_section(std::string_view path) noexcept {
   return nullptr;
 }
 
+std::vector<std::string> schema_keys() {
+  std::vector<std::string> result;
+  for (const auto& section : sections)
+    for (auto key : section.keys)
+      if (auto path = key_path(section.path, key); find_section(path) == nullptr)
+        result.push_back(std::move(path));
+  return result;
+}
+
+std::string key_path(std::string_view parent, std::string_view key) {
+  std::string result{parent};
+  if (!result.empty())
+    result += '.';
+  result += key;
+  return result;
+}
+
+std::string element_path(std::string_view list, std::size_t i, std::string_view key) {
+  auto result = std::string{list} + "[" + std::to_string(i) + "]";
+  if (!key.empty())
+    result = key_path(result, key);
+  return result;
+}
+
 } // namespace fa::config

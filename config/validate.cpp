@@ -2,6 +2,7 @@
 
 #include "config/enum_names.hpp"
 #include "config/render.hpp"
+#include "config/schema.hpp"
 #include "config/units.hpp"
 
 #include <algorithm>
@@ -14,15 +15,6 @@ namespace {
 
 constexpr std::uint32_t max_threads = 1024;
 constexpr std::uint32_t max_enrichers = 65536;
-
-std::string index_key(std::string_view list, std::size_t i, std::string_view key = {}) {
-  auto result = std::string{list} + "[" + std::to_string(i) + "]";
-  if (!key.empty()) {
-    result += '.';
-    result += key;
-  }
-  return result;
-}
 
 std::string quoted_duration(duration x) {
   return toml_quote(format_duration(x));
@@ -96,7 +88,7 @@ void check_collector(checker& out, const collector_config& x) {
     auto socket = std::make_tuple(ep.transport == transport_kind::udp, ep.host, ep.port);
     auto [it, added] = bound.emplace(socket, i);
     if (!added)
-      out.add(error_kind::invalid_value, index_key("collector.listen", i),
+      out.add(error_kind::invalid_value, element_path("collector.listen", i),
               toml_quote(to_string(ep)),
               "the same address and port is already used by collector.listen[" +
                   std::to_string(it->second) + "]");
@@ -120,7 +112,7 @@ void check_collector(checker& out, const collector_config& x) {
 }
 
 void check_destination(checker& out, const destination_config& x, std::size_t i) {
-  auto key = [i](std::string_view name) { return index_key("destination", i, name); };
+  auto key = [i](std::string_view name) { return element_path("destination", i, name); };
   if (x.name.empty())
     out.add(error_kind::missing_key, key("name"), {},
             "a name is required, such as name = \"main\"; it labels metrics and logs");
@@ -171,7 +163,7 @@ void check_destinations(checker& out, const std::vector<destination_config>& xs)
       continue;
     auto [it, added] = names.emplace(xs[i].name, i);
     if (!added)
-      out.add(error_kind::invalid_value, index_key("destination", i, "name"),
+      out.add(error_kind::invalid_value, element_path("destination", i, "name"),
               toml_quote(xs[i].name),
               "expected a unique name; destination[" + std::to_string(it->second) +
                   "] already uses it");
@@ -216,7 +208,7 @@ std::vector<config_error> unsupported_features(const config& cfg) {
   for (std::size_t i = 0; i < cfg.collector.listen.size(); ++i) {
     const auto& ep = cfg.collector.listen[i];
     auto url = toml_quote(to_string(ep));
-    auto key = index_key("collector.listen", i);
+    auto key = element_path("collector.listen", i);
     if (ep.transport == transport_kind::udp)
       reject(key, url, "the udp:// listener " + url, "\"tcp://\"");
     if (ep.transport == transport_kind::tls)
@@ -225,7 +217,7 @@ std::vector<config_error> unsupported_features(const config& cfg) {
   for (std::size_t i = 0; i < cfg.destinations.size(); ++i) {
     auto url = toml_quote(to_string(cfg.destinations[i].url));
     auto kind = cfg.destinations[i].url.kind;
-    auto key = index_key("destination", i, "url");
+    auto key = element_path("destination", i, "url");
     if (kind == destination_kind::ipfix_udp)
       reject(key, url, "the ipfix+udp:// destination " + url, "\"ipfix+tcp://\" or \"jsonl:\"");
     if (kind == destination_kind::ipfix_tls)

@@ -2,7 +2,7 @@
 
 #include "config/schema.hpp"
 
-#include "test/config/destination.hpp"
+#include "test/config/helpers.hpp"
 
 #include <gtest/gtest.h>
 #include <toml++/toml.h>
@@ -238,25 +238,8 @@ TEST(load, every_key_parses) {
 
 TEST(load, the_every_key_test_covers_the_whole_schema) {
   // Guards the test above: a key added to the schema must be added there too.
-  std::set<std::string> written;
-  auto walk = [&written](const toml::table& table, const std::string& path, auto& self) -> void {
-    for (const auto& [key, value] : table) {
-      auto full = path.empty() ? std::string{key.str()} : path + "." + std::string{key.str()};
-      written.insert(full);
-      if (const auto* sub = value.as_table())
-        self(*sub, full, self);
-      if (const auto* array = value.as_array())
-        if (array->is_array_of_tables())
-          self(*array->get(0)->as_table(), full, self);
-    }
-  };
-  walk(toml::parse(every_key), "", walk);
-  for (const auto& section : schema())
-    for (auto key : section.keys) {
-      auto full = section.path.empty() ? std::string{key}
-                                       : std::string{section.path} + "." + std::string{key};
-      EXPECT_TRUE(written.count(full)) << full;
-    }
+  EXPECT_EQ(fa::config::test::written_keys(toml::parse(every_key)),
+            fa::config::test::schema_key_set());
 }
 
 TEST(load, admin_can_be_disabled_and_odid_zero_means_derived) {
@@ -483,6 +466,18 @@ TEST(load, renders_like_the_documented_example) {
   ASSERT_EQ(r.errors.size(), 1u) << dump(r);
   EXPECT_EQ(to_string(r.errors[0]), "test.toml:11:11: destination[1].on_full: \"dorp\" is not "
                                     "valid; expected \"block\" or \"drop\"");
+}
+
+TEST(load, an_error_about_a_default_says_so) {
+  auto text = dest("reconnect_min = \"2m\"\n");
+  auto r = load(text);
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r);
+  const auto& e = r.errors[0];
+  EXPECT_EQ(e.key, "destination[0].reconnect_max");
+  EXPECT_EQ(e.value, "\"1m\"");
+  EXPECT_EQ(e.line, 4u); // reconnect_max is not written: point at its [[destination]]
+  EXPECT_EQ(e.message, "expected at least reconnect_min (2m) (destination[0].reconnect_max is "
+                       "not set, so this is its default)");
 }
 
 // -- unknown keys --------------------------------------------------------------

@@ -3,7 +3,7 @@
 #include "config/load.hpp"
 #include "config/schema.hpp"
 
-#include "test/config/destination.hpp"
+#include "test/config/helpers.hpp"
 
 #include <gtest/gtest.h>
 #include <toml++/toml.h>
@@ -54,26 +54,7 @@ TEST(render, round_trips_through_the_loader) {
 
 TEST(render, writes_every_key_of_the_schema_and_no_other) {
   auto text = render_effective(sample(), true);
-  auto root = toml::parse(text);
-  std::set<std::string> written;
-  auto walk = [&written](const toml::table& table, const std::string& path, auto& self) -> void {
-    for (const auto& [key, value] : table) {
-      auto full = path.empty() ? std::string{key.str()} : path + "." + std::string{key.str()};
-      written.insert(full);
-      if (const auto* sub = value.as_table())
-        self(*sub, full, self);
-      if (const auto* array = value.as_array(); array && array->is_array_of_tables())
-        for (const auto& element : *array)
-          self(*element.as_table(), full, self);
-    }
-  };
-  walk(root, "", walk);
-  std::set<std::string> expected;
-  for (const auto& section : schema())
-    for (auto key : section.keys)
-      expected.insert(section.path.empty() ? std::string{key}
-                                           : std::string{section.path} + "." + std::string{key});
-  EXPECT_EQ(written, expected);
+  EXPECT_EQ(fa::config::test::written_keys(toml::parse(text)), fa::config::test::schema_key_set());
 }
 
 TEST(render, marks_secret_paths_only_when_asked) {

@@ -2,7 +2,7 @@
 
 #include "config/cluster_id.hpp"
 
-#include "test/config/destination.hpp"
+#include "test/config/helpers.hpp"
 
 #include <gtest/gtest.h>
 
