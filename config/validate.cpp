@@ -1,6 +1,5 @@
 #include "config/validate.hpp"
 
-#include "config/enum_names.hpp"
 #include "config/render.hpp"
 #include "config/schema.hpp"
 #include "config/units.hpp"
