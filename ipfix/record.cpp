@@ -1,5 +1,9 @@
 #include "ipfix/record.hpp"
 
+#include <algorithm>
+#include <numeric>
+#include <utility>
+
 namespace fa::ipfix {
 
 record_layout::record_layout(const template_def& def) {
@@ -10,6 +14,24 @@ record_layout::record_layout(const template_def& def) {
       fixed_ = false;
   }
   min_length_ = def.min_record_length();
+
+  // Group equal elements (a stable sort keeps template order inside each group) and
+  // number each group's fields 1, 2, 3, ...
+  const auto& fields = def.fields;
+  std::vector<std::size_t> order(fields.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return std::pair(fields[a].enterprise, fields[a].id) <
+           std::pair(fields[b].enterprise, fields[b].id);
+  });
+  occurrences_.resize(fields.size());
+  std::uint16_t n = 0;
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    const bool same = k != 0 && fields[order[k]].enterprise == fields[order[k - 1]].enterprise &&
+                      fields[order[k]].id == fields[order[k - 1]].id;
+    n = same ? static_cast<std::uint16_t>(n + 1) : std::uint16_t{1};
+    occurrences_[order[k]] = n;
+  }
   if (fixed_) {
     fixed_offsets_.reserve(lengths_.size());
     for (auto len : lengths_) {

@@ -27,6 +27,13 @@ class record_layout {
   std::size_t min_length() const { return min_length_; }
   std::size_t num_fields() const { return lengths_.size(); }
 
+  /// Which occurrence of its element field `index` is: 1 for the first field of the
+  /// template with that (enterprise, id), 2 for the second, ...; 0 for no such field.
+  /// Computed once per template, so per-record code (JSON keys) need not search.
+  std::uint16_t occurrence(std::size_t index) const {
+    return index < occurrences_.size() ? occurrences_[index] : 0;
+  }
+
   /// Measures the record at the start of `bytes`: returns its length, or 0 with `err`
   /// set when it does not fit (`record_shorter_than_template` or `varlen_overruns_set`).
   std::size_t measure(bytes_view bytes, parse_error& err) const;
@@ -63,6 +70,7 @@ class record_layout {
 
   std::vector<std::uint16_t> lengths_;       ///< template lengths (65535 = variable)
   std::vector<std::uint16_t> fixed_offsets_; ///< valid when fixed_
+  std::vector<std::uint16_t> occurrences_;
   std::size_t min_length_ = 0;
   std::size_t fixed_length_ = 0;
   bool fixed_ = true;

@@ -388,13 +388,10 @@ void append_record_json(std::string& out, const template_def& def, const record_
     out += '"';
     append_element_name(out, f.enterprise, f.id);
     // The same element twice in one template: "name", "name#2", "name#3", ...
-    std::size_t occurrence = 1;
-    for (std::size_t j = 0; j < i; ++j)
-      if (fields[j].id == f.id && fields[j].enterprise == f.enterprise)
-        ++occurrence;
+    const auto occurrence = layout.occurrence(i);
     if (occurrence > 1) {
       out += '#';
-      append_number(out, occurrence);
+      append_number(out, unsigned{occurrence});
     }
     out += "\":";
     append_value(out, find_element(f.enterprise, f.id), record.subspan(s.offset, s.length));

@@ -143,6 +143,19 @@ TEST(record_json, timestamps_with_their_precision) {
                  R"("systemInitTimeMilliseconds":"2000-02-29T00:00:00.000Z"})");
 }
 
+TEST(record_json, microseconds_ignore_the_lowest_11_fraction_bits) {
+  // Just above 123456.5 microseconds: rounds up to 123457 unless the lowest 11 bits of
+  // the fraction are ignored (RFC 7011 6.1.9), which brings it below the half.
+  const std::uint64_t fraction = ((std::uint64_t{246913} << 31) + 999999) / 1000000;
+  ASSERT_NE(fraction & 0x7ff, 0u);
+  ASSERT_LT((fraction & ~std::uint64_t{0x7ff}) * 1000000, std::uint64_t{246913} << 31);
+  EXPECT_EQ(one_field(154, 8, [&](message_builder& b) { b.put_u64(ntp(0, fraction)); }),
+            R"({"flowStartMicroseconds":"1970-01-01T00:00:00.123456Z"})");
+  // Nanoseconds use every bit.
+  EXPECT_EQ(one_field(156, 8, [&](message_builder& b) { b.put_u64(ntp(0, fraction)); }),
+            R"({"flowStartNanoseconds":"1970-01-01T00:00:00.123456500Z"})");
+}
+
 TEST(record_json, timestamp_edges) {
   EXPECT_EQ(one_field(150, 4, [](message_builder& b) { b.put_u32(0); }),
             R"({"flowStartSeconds":"1970-01-01T00:00:00Z"})");

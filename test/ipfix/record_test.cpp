@@ -106,7 +106,10 @@ class data_padding : public ::testing::TestWithParam<std::tuple<bool, std::size_
 };
 
 TEST_P(data_padding, octets_shorter_than_a_record_are_padding) {
-  auto [varlen_template, padding, value] = GetParam();
+  // Plain variables: clang 14 cannot capture structured bindings in a lambda.
+  const bool varlen_template = std::get<0>(GetParam());
+  const std::size_t padding = std::get<1>(GetParam());
+  const std::uint8_t value = std::get<2>(GetParam());
   auto def = varlen_template ? make_template(256, {{8, 4}, {82, varlen}, {4, 1}})
                              : make_template(256, {{8, 4}, {4, 1}, {7, 2}});
   auto msg = test::one_set_message(256, [&](message_builder& b) {
@@ -233,6 +236,16 @@ TEST(record_layout, for_each_field_stops_at_a_cut_record) {
 
   record_layout fixed(make_template(256, {{8, 4}, {12, 4}}));
   EXPECT_EQ(fixed.for_each_field(bytes(7), [](std::size_t, field_slice) {}), 0u);
+}
+
+TEST(record_layout, occurrence_numbers_repeated_elements_in_template_order) {
+  record_layout layout(make_template(
+      256, {{1, 8}, {2, 8}, {1, 4}, {1, 8, reverse_pen}, {1, 2}, {2, 8}, {1, 8, reverse_pen}}));
+  std::vector<std::uint16_t> got;
+  for (std::size_t i = 0; i < layout.num_fields(); ++i)
+    got.push_back(layout.occurrence(i));
+  EXPECT_EQ(got, (std::vector<std::uint16_t>{1, 1, 2, 1, 3, 2, 2}));
+  EXPECT_EQ(layout.occurrence(7), 0);
 }
 
 TEST(record, write_varlen_prefix_forms) {
