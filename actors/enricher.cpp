@@ -22,6 +22,18 @@ void put_varlen(std::vector<std::uint8_t>& out, std::string_view s) {
   out.insert(out.end(), s.begin(), s.end());
 }
 
+std::uint8_t* put_varlen(std::uint8_t* out, std::string_view s) {
+  out += ipfix::write_varlen_prefix(out, s.size());
+  if (!s.empty()) // memcpy from an empty view's null pointer is undefined
+    std::memcpy(out, s.data(), s.size());
+  return out + s.size();
+}
+
+/// Octets of a variable-length value of `n` octets with its prefix (RFC 7011 7).
+std::size_t varlen_size(std::size_t n) {
+  return n + (n < 255 ? 1 : 3);
+}
+
 /// The fields that are the same for every record of one slice: clusterId, 405, 403, 404.
 std::vector<std::uint8_t> constant_block(const messages::template_plan& plan,
                                          const messages::session_info& session,
@@ -104,19 +116,30 @@ void enrich_slice(state_ptr self, const messages::session_info& session,
     return;
   }
   auto block = constant_block(plan, session, st.cfg.enrichment);
-  bool need_fields = a.pod_labels || a.flow_direction;
   st.fields.resize(plan.layout.num_fields());
   // Labels are at most two strings; the rest is fixed per slice.
   std::size_t fixed_extra = block.size() + (a.flow_direction ? 1 : 0);
   set_writer w{out, plan.output, st.cfg.max_set_body};
   const labels::pod_snapshot* pods =
     (a.pod_labels && st.cfg.enrichment.pod_labels && st.pods) ? st.pods.get() : nullptr;
-  ipfix::record_cursor cur{slice.body, plan.layout};
-  ipfix::bytes_view rec;
-  while (cur.next(rec)) {
+  // One walk per record finds both the record's end and the fields read below; the
+  // agent session has validated every record of the slice already.
+  auto body = slice.body;
+  const std::size_t min_length = plan.layout.min_length();
+  const std::size_t num_fields = plan.layout.num_fields();
+  std::size_t pos = 0;
+  while (min_length > 0 && body.size() - pos >= min_length) {
+    auto rest = body.subspan(pos);
+    std::size_t end = 0;
+    auto visited = plan.layout.for_each_field(rest, [&](std::size_t i, ipfix::field_slice f) {
+      st.fields[i] = f;
+      end = std::size_t{f.offset} + f.length;
+    });
+    if (visited != num_fields || end == 0)
+      break;
+    ipfix::bytes_view rec = rest.first(end);
+    pos += end;
     std::string_view src_labels, dst_labels;
-    if (need_fields)
-      plan.layout.slice(rec, st.fields);
     if (pods) {
       std::int64_t t = 0;
       if (plan.flow_start_seconds >= 0) {
@@ -142,23 +165,32 @@ void enrich_slice(state_ptr self, const messages::session_info& session,
         ++st.status.label_hits;
       }
     }
-    std::size_t labels_size = a.pod_labels ? src_labels.size() + dst_labels.size() + 6 : 0;
+    std::size_t labels_size =
+      a.pod_labels ? varlen_size(src_labels.size()) + varlen_size(dst_labels.size()) : 0;
     std::size_t out_size = rec.size() + fixed_extra + labels_size;
     if (out_size > st.cfg.max_set_body) {
       ++drop;
       continue;
     }
     w.begin_record(out_size);
-    out.bytes.insert(out.bytes.end(), rec.begin(), rec.end());
+    // Sized once, then filled in place: no per-field growth checks.
+    auto at = out.bytes.size();
+    out.bytes.resize(at + out_size);
+    auto* p = out.bytes.data() + at;
+    std::memcpy(p, rec.data(), rec.size());
+    p += rec.size();
     if (a.pod_labels) {
-      put_varlen(out.bytes, src_labels);
-      put_varlen(out.bytes, dst_labels);
+      p = put_varlen(p, src_labels);
+      p = put_varlen(p, dst_labels);
     }
-    out.bytes.insert(out.bytes.end(), block.begin(), block.end());
+    if (!block.empty()) {
+      std::memcpy(p, block.data(), block.size());
+      p += block.size();
+    }
     if (a.flow_direction) {
       std::uint8_t type = plan.flow_type >= 0 ? rec[st.fields[plan.flow_type].offset] : 0;
-      out.bytes.push_back(flow_direction(type, !is_empty_field(st.fields, plan.source_pod_name),
-                                         !is_empty_field(st.fields, plan.destination_pod_name)));
+      *p = flow_direction(type, !is_empty_field(st.fields, plan.source_pod_name),
+                          !is_empty_field(st.fields, plan.destination_pod_name));
     }
     w.end_record();
     ++out.records;
@@ -219,7 +251,9 @@ enricher_actor::behavior_type enricher(enricher_actor::stateful_pointer<enricher
       st.status.records_out += payload->records;
       if (payload->sets.empty())
         return;
-      payload->credit = std::move(batch.data);
+      payload->credit =
+        std::make_unique<messages::credit>(batch.data->budgets(), payload->bytes.capacity());
+      batch.data.reset();
       payload->session = batch.session;
       messages::enriched_batch out{std::move(payload)};
       for (auto& d : st.cfg.destinations)

@@ -77,6 +77,8 @@ supervisor::supervisor(config::config cfg) : cfg_(std::move(cfg)) {
   caf_cfg_.set("logger.verbosity", caf::atom("quiet"));
   system_ = std::make_unique<caf::actor_system>(caf_cfg_);
   table_ = std::make_shared<actors::output_template_table>();
+  receive_budget_ = std::make_shared<messages::byte_budget>(
+    static_cast<std::int64_t>(cfg_.collector.receive_budget));
 }
 
 supervisor::~supervisor() {
@@ -190,10 +192,12 @@ void supervisor::accept(asio::ip::tcp::socket socket) {
     return; // the peer went away before we looked
   auto id = ++next_session_id_;
   auto info = make_session_info(id, remote);
-  auto budget = std::make_shared<messages::session_budget>(
-    static_cast<std::int64_t>(cfg_.collector.session_budget));
+  messages::session_budgets budgets{
+    std::make_shared<messages::byte_budget>(
+      static_cast<std::int64_t>(cfg_.collector.session_budget)),
+    receive_budget_};
   constexpr std::size_t max_read = 256 * 1024;
-  auto conn = std::make_shared<net::tcp_connection>(std::move(socket), budget, max_read);
+  auto conn = std::make_shared<net::tcp_connection>(std::move(socket), budgets, max_read);
   actors::agent_session_config ac;
   ac.info = info;
   ac.enricher = enrichers_[mix(id) % enrichers_.size()];
@@ -231,10 +235,16 @@ void supervisor::accept(asio::ip::tcp::socket socket) {
 }
 
 void supervisor::session_ended(std::uint64_t id) {
+  net::tcp_connection_ptr conn;
   {
     std::lock_guard guard{sessions_mtx_};
-    sessions_.erase(id);
+    if (auto i = sessions_.find(id); i != sessions_.end()) {
+      conn = std::move(i->second.connection);
+      sessions_.erase(i);
+    }
   }
+  if (conn)
+    conn->close("session ended"); // a no-op when the connection closed first
   --open_sessions_;
   metrics_.sessions_closed("tcp").Increment();
   metrics_.sessions_open("tcp").Decrement();
@@ -284,8 +294,7 @@ std::uint64_t supervisor::stop(std::chrono::milliseconds drain_timeout) {
   {
     std::lock_guard guard{sessions_mtx_};
     for (auto& [_, e] : sessions_)
-      if (auto c = e.connection.lock())
-        c->close("shutdown");
+      e.connection->close("shutdown");
   }
   auto deadline = std::chrono::steady_clock::now() + drain_timeout;
   while (open_sessions_.load() > 0 && std::chrono::steady_clock::now() < deadline)

@@ -60,7 +60,9 @@ public:
 
 private:
   struct session_entry {
-    std::weak_ptr<net::tcp_connection> connection;
+    /// Strong: a connection paused by its budget has no read pending, and nothing else
+    /// keeps it alive until the session ends.
+    net::tcp_connection_ptr connection;
     actors::agent_session_actor actor;
   };
 
@@ -74,6 +76,7 @@ private:
   net::io_runtime io_;
   monitoring::metrics metrics_;
   std::shared_ptr<actors::output_template_table> table_;
+  messages::byte_budget_ptr receive_budget_; ///< shared by every session (DESIGN 3)
   actors::template_registry_actor registry_;
   actors::label_cache_actor labels_;
   std::vector<actors::enricher_actor> enrichers_;

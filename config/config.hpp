@@ -161,6 +161,9 @@ struct collector_config {
   /// Bytes of received data one exporter session may have in flight before its reader
   /// pauses (TCP/TLS) or drops (UDP); DESIGN.md 3.
   byte_size session_budget = 4 * 1024 * 1024;
+  /// Received bytes all sessions together may have in flight (DESIGN 3: memory stays
+  /// bounded however many exporters connect).
+  byte_size receive_budget = 32 * 1024 * 1024;
   std::uint32_t max_templates_per_session = 4096;
   /// RFC 7011 8.4: templates received over UDP expire unless refreshed.
   duration template_lifetime = std::chrono::seconds{1800};

@@ -437,6 +437,7 @@ class loader {
     read_uint(table, path, "max_sessions", out.max_sessions);
     read_message_size(table, path, "max_message_size", out.max_message_size);
     read_size(table, path, "session_budget", out.session_budget);
+    read_size(table, path, "receive_budget", out.receive_budget);
     read_uint(table, path, "max_templates_per_session", out.max_templates_per_session);
     read_duration(table, path, "template_lifetime", out.template_lifetime);
     const auto* tls = table != nullptr ? section(*table, path, "tls") : nullptr;

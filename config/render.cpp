@@ -121,6 +121,7 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
   out.integer("max_sessions", col.max_sessions);
   out.integer("max_message_size", col.max_message_size);
   out.size("session_budget", col.session_budget);
+  out.size("receive_budget", col.receive_budget);
   out.integer("max_templates_per_session", col.max_templates_per_session);
   out.time("template_lifetime", col.template_lifetime);
 

@@ -18,6 +18,7 @@ constexpr std::array collector_keys{
     "max_sessions"sv,
     "max_message_size"sv,
     "session_budget"sv,
+    "receive_budget"sv,
     "max_templates_per_session"sv,
     "template_lifetime"sv,
     "tls"sv,

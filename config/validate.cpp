@@ -100,6 +100,11 @@ void check_collector(checker& out, const collector_config& x) {
             toml_quote(format_size(x.session_budget)),
             "expected at least collector.max_message_size (" + std::to_string(x.max_message_size) +
                 " bytes), so that one message fits, such as \"4MiB\"");
+  if (x.receive_budget < x.session_budget)
+    out.add(error_kind::invalid_value, "collector.receive_budget",
+            toml_quote(format_size(x.receive_budget)),
+            "expected at least collector.session_budget (" + format_size(x.session_budget) +
+                "), such as \"32MiB\"");
   out.range("collector.max_templates_per_session", x.max_templates_per_session, 1, UINT32_MAX);
   out.positive("collector.template_lifetime", x.template_lifetime);
   bool any_tls = std::any_of(x.listen.begin(), x.listen.end(),

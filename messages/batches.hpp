@@ -47,9 +47,10 @@ struct enriched_payload {
   std::vector<std::uint8_t> bytes;
   std::vector<enriched_set> sets;
   std::uint64_t records = 0;
-  /// The input chunk: holding it keeps the exporter session's credit spent until every
-  /// destination wrote or dropped these records (DESIGN 3, on_full = "block").
-  chunk_ptr credit;
+  /// These bytes charged to the exporter session's budgets until every destination
+  /// wrote or dropped them (DESIGN 3, on_full = "block"); the input chunk is released
+  /// as soon as it is enriched.
+  std::unique_ptr<messages::credit> credit;
   session_info_ptr session;
 };
 

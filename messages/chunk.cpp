@@ -2,37 +2,47 @@
 
 namespace fa::messages {
 
-bool session_budget::pause(std::function<void()> resume) {
-  resume_ = std::move(resume);
-  paused_.store(true);
-  // A release may have happened between the failed acquire and arming: re-check, and
-  // whoever flips `paused_` back first runs the callback.
-  if (available_.load() > 0 && paused_.exchange(false)) {
-    resume_ = nullptr;
-    return false;
+void byte_budget::release(std::int64_t n) {
+  auto before = available_.fetch_add(n);
+  if (before > 0 || before + n <= 0)
+    return;
+  // This release made the budget positive: wake everyone parked on it. A waiter that
+  // parked after our fetch_add saw a positive budget under the lock and did not park.
+  std::vector<std::function<void()>> woken;
+  {
+    std::lock_guard guard{mtx_};
+    woken.swap(waiters_);
   }
+  for (auto& f : woken)
+    f();
+}
+
+bool byte_budget::wait(std::function<void()> resume) {
+  std::lock_guard guard{mtx_};
+  if (available_.load() > 0)
+    return false;
+  waiters_.push_back(std::move(resume));
   return true;
 }
 
-void session_budget::release(std::int64_t n) {
-  auto before = available_.fetch_add(n);
-  if (before <= 0 && before + n > 0 && paused_.exchange(false)) {
-    auto f = std::move(resume_);
-    resume_ = nullptr;
-    if (f)
-      f();
-  }
+credit::credit(session_budgets b, std::size_t n) : budgets_(std::move(b)), n_(n) {
+  auto v = static_cast<std::int64_t>(n_);
+  if (budgets_.session)
+    budgets_.session->acquire(v);
+  if (budgets_.global)
+    budgets_.global->acquire(v);
 }
 
-chunk::chunk(std::size_t capacity, session_budget_ptr budget)
-  : data_(new std::uint8_t[capacity]), capacity_(capacity), budget_(std::move(budget)) {
-  if (budget_)
-    budget_->acquire(static_cast<std::int64_t>(capacity_));
+credit::~credit() {
+  auto v = static_cast<std::int64_t>(n_);
+  if (budgets_.session)
+    budgets_.session->release(v);
+  if (budgets_.global)
+    budgets_.global->release(v);
 }
 
-chunk::~chunk() {
-  if (budget_)
-    budget_->release(static_cast<std::int64_t>(capacity_));
+chunk::chunk(std::size_t capacity, session_budgets budgets)
+  : data_(new std::uint8_t[capacity]), capacity_(capacity), credit_(std::move(budgets), capacity) {
 }
 
 } // namespace fa::messages

@@ -1,33 +1,36 @@
 #pragma once
 
-// Received bytes shared, immutable, between actors. A chunk holds one or more whole
-// IPFIX messages back to back and pins its size in the session's budget until the last
-// holder drops it (DESIGN 3: credits are RAII).
+// Received bytes shared, immutable, between actors, and the credits that bound them
+// (DESIGN 3). Every buffer that holds a session's data pins its size in two budgets: the
+// session's own and the process-wide one. A reader pauses when either is spent, which
+// pushes back on the exporter over TCP, and resumes when the last holder of a buffer
+// drops it.
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
+#include <vector>
 
 namespace fa::messages {
 
-/// Bytes a session may have in flight. The reader acquires what it reads and pauses
-/// when the budget is spent; whoever drops the last reference to a chunk releases it,
-/// and the first release that brings the budget back above zero resumes the reader.
-class session_budget {
+/// Octets that may be in flight. Acquiring never fails (the reader has already read the
+/// bytes); it only makes `available` drop to or below zero, and the reader then waits.
+/// The mutex is taken only to park or wake waiters, never per buffer.
+class byte_budget {
 public:
-  explicit session_budget(std::int64_t limit) : available_(limit), limit_(limit) {}
+  explicit byte_budget(std::int64_t limit) : available_(limit), limit_(limit) {}
 
-  /// Takes `n` bytes; returns false when the budget is now spent (the reader pauses
-  /// and must call `pause` to arm the resume callback).
-  bool acquire(std::int64_t n) { return available_.fetch_sub(n) - n > 0; }
-
-  /// Arms `resume`, which is called once when the budget becomes positive again. Returns
-  /// false (and does not arm) when the budget is already positive: keep reading.
-  bool pause(std::function<void()> resume);
-
+  void acquire(std::int64_t n) { available_.fetch_sub(n); }
   void release(std::int64_t n);
+
+  bool spent() const { return available_.load() <= 0; }
+
+  /// Parks `resume` until the budget is positive again; returns false (and does not
+  /// park) when it already is, in which case the caller goes on at once.
+  bool wait(std::function<void()> resume);
 
   std::int64_t available() const { return available_.load(); }
   std::int64_t limit() const { return limit_; }
@@ -35,17 +38,39 @@ public:
 private:
   std::atomic<std::int64_t> available_;
   std::int64_t limit_;
-  std::atomic<bool> paused_{false};
-  std::function<void()> resume_;
+  std::mutex mtx_;
+  std::vector<std::function<void()>> waiters_;
 };
 
-using session_budget_ptr = std::shared_ptr<session_budget>;
+using byte_budget_ptr = std::shared_ptr<byte_budget>;
+
+/// The budgets a session's buffers are charged to.
+struct session_budgets {
+  byte_budget_ptr session;
+  byte_budget_ptr global; ///< may be null
+};
+
+/// RAII: `n` octets charged to both budgets until destroyed.
+class credit {
+public:
+  credit() = default;
+  credit(session_budgets b, std::size_t n);
+  ~credit();
+  credit(const credit&) = delete;
+  credit& operator=(const credit&) = delete;
+
+  const session_budgets& budgets() const { return budgets_; }
+  std::size_t size() const { return n_; }
+
+private:
+  session_budgets budgets_;
+  std::size_t n_ = 0;
+};
 
 /// One read's worth of complete IPFIX messages.
 class chunk {
 public:
-  chunk(std::size_t capacity, session_budget_ptr budget);
-  ~chunk();
+  chunk(std::size_t capacity, session_budgets budgets);
   chunk(const chunk&) = delete;
   chunk& operator=(const chunk&) = delete;
 
@@ -56,12 +81,13 @@ public:
   std::size_t size() const { return size_; }
   void set_size(std::size_t n) { size_ = n; }
   std::span<const std::uint8_t> bytes() const { return {data_.get(), size_}; }
+  const session_budgets& budgets() const { return credit_.budgets(); }
 
 private:
   std::unique_ptr<std::uint8_t[]> data_;
   std::size_t capacity_;
   std::size_t size_ = 0;
-  session_budget_ptr budget_;
+  credit credit_;
 };
 
 using chunk_ptr = std::shared_ptr<const chunk>;

@@ -6,11 +6,11 @@
 
 namespace fa::net {
 
-tcp_connection::tcp_connection(asio::ip::tcp::socket socket, messages::session_budget_ptr budget,
+tcp_connection::tcp_connection(asio::ip::tcp::socket socket, messages::session_budgets budgets,
                                std::size_t max_read)
   : socket_(std::move(socket))
   , strand_(asio::make_strand(socket_.get_executor()))
-  , budget_(std::move(budget))
+  , budgets_(std::move(budgets))
   , max_read_(max_read) {
   asio::error_code ec;
   remote_ = socket_.remote_endpoint(ec);
@@ -54,7 +54,7 @@ void tcp_connection::read_available() {
   }
   // Readable with nothing available means end of stream or an error: let read_some say.
   std::size_t want = std::min(std::max<std::size_t>(avail, 1), max_read_);
-  auto buf = std::make_shared<messages::chunk>(tail_.size() + want, budget_);
+  auto buf = std::make_shared<messages::chunk>(tail_.size() + want, budgets_);
   std::memcpy(buf->data(), tail_.data(), tail_.size());
   std::size_t n = socket_.read_some(
     asio::buffer(buf->data() + tail_.size(), buf->capacity() - tail_.size()), ec);
@@ -78,14 +78,24 @@ void tcp_connection::read_available() {
     on_frames_(std::move(buf));
   }
   buf.reset(); // releases the budget at once when nothing referenced it
-  if (budget_ && budget_->available() <= 0) {
-    auto weak = weak_from_this();
-    auto resume = [weak] {
-      if (auto self = weak.lock())
-        asio::post(self->strand_, [self] { self->wait_readable(); });
-    };
-    if (budget_->pause(resume))
-      return;
+  resume_reading();
+}
+
+// DESIGN 3: stop reading while this session's or the process's budget is spent; TCP
+// flow control then slows the exporter. Woken, the reader checks both budgets again.
+void tcp_connection::resume_reading() {
+  if (closed_)
+    return;
+  for (auto* b : {budgets_.session.get(), budgets_.global.get()}) {
+    if (b && b->spent()) {
+      auto weak = weak_from_this();
+      auto resume = [weak] {
+        if (auto self = weak.lock())
+          asio::post(self->strand_, [self] { self->resume_reading(); });
+      };
+      if (b->wait(std::move(resume)))
+        return;
+    }
   }
   wait_readable();
 }

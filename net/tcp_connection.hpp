@@ -21,7 +21,7 @@ public:
   using frames_handler = std::function<void(messages::chunk_ptr)>;
   using closed_handler = std::function<void(const std::string& reason)>;
 
-  tcp_connection(asio::ip::tcp::socket socket, messages::session_budget_ptr budget,
+  tcp_connection(asio::ip::tcp::socket socket, messages::session_budgets budgets,
                  std::size_t max_read);
 
   /// Starts reading. Handlers run on the connection's strand; `closed` runs exactly once.
@@ -35,11 +35,12 @@ public:
 private:
   void wait_readable();
   void read_available();
+  void resume_reading();
   void finish(std::string reason);
 
   asio::ip::tcp::socket socket_;
   asio::strand<asio::any_io_executor> strand_;
-  messages::session_budget_ptr budget_;
+  messages::session_budgets budgets_;
   std::size_t max_read_;
   asio::ip::tcp::endpoint remote_;
   std::vector<std::uint8_t> tail_; ///< start of a message not yet complete

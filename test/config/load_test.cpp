@@ -66,6 +66,7 @@ TEST(load, minimal_file_gets_every_default) {
   EXPECT_EQ(c.collector.max_sessions, 10000u);
   EXPECT_EQ(c.collector.max_message_size, 65535u);
   EXPECT_EQ(c.collector.session_budget, 4u << 20);
+  EXPECT_EQ(c.collector.receive_budget, 32u << 20);
   EXPECT_EQ(c.collector.max_templates_per_session, 4096u);
   EXPECT_EQ(c.collector.template_lifetime, 1800s);
   EXPECT_EQ(c.collector.tls.cert, "/etc/flow-aggregator/tls/tls.crt");
@@ -123,6 +124,7 @@ listen = ["tcp://127.0.0.1:0", "tcp://[::1]:14739"]
 max_sessions = 50
 max_message_size = "32KiB"
 session_budget = "1MiB"
+receive_budget = "16MiB"
 max_templates_per_session = 100
 template_lifetime = "15m"
 
@@ -192,6 +194,7 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(c.collector.max_sessions, 50u);
   EXPECT_EQ(c.collector.max_message_size, 32768u);
   EXPECT_EQ(c.collector.session_budget, 1u << 20);
+  EXPECT_EQ(c.collector.receive_budget, 16u << 20);
   EXPECT_EQ(c.collector.max_templates_per_session, 100u);
   EXPECT_EQ(c.collector.template_lifetime, 15min);
   EXPECT_EQ(c.collector.tls.cert, "/c.crt");
@@ -373,6 +376,9 @@ INSTANTIATE_TEST_SUITE_P(
         error_case{collector("session_budget = \"1KiB\""), "collector.session_budget",
                    "session_budget = \"1KiB\"", "\"1KiB\"",
                    "expected at least collector.max_message_size (65535 bytes)"},
+        error_case{collector("receive_budget = \"1MiB\""), "collector.receive_budget",
+                   "receive_budget = \"1MiB\"", "\"1MiB\"",
+                   "expected at least collector.session_budget (4MiB)"},
         error_case{collector("template_lifetime = \"0h\""), "collector.template_lifetime",
                    "template_lifetime = \"0h\"", "\"0h\"", "expected a duration greater than zero"},
         // destinations
