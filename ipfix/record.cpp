@@ -51,50 +51,30 @@ std::size_t record_layout::measure(bytes_view bytes, parse_error& err) const {
     }
     return fixed_length_;
   }
-  std::size_t pos = 0;
-  for (std::size_t len : lengths_) {
-    if (len == varlen) {
-      // RFC 7011 7: the prefix and the value must both lie inside the set.
-      if (!read_varlen(bytes, pos, len)) {
-        err = parse_error::varlen_overruns_set;
-        return 0;
-      }
-    } else if (bytes.size() - pos < len) {
-      err = parse_error::record_shorter_than_template;
-      return 0;
-    }
-    pos += len;
+  std::size_t end = 0;
+  const std::size_t n = walk(bytes, lengths_.size(), [&](std::size_t, field_slice s) {
+    end = std::size_t{s.offset} + s.length;
+  });
+  if (n < lengths_.size()) {
+    // RFC 7011 7: a variable-length prefix and value must both lie inside the set.
+    err = lengths_[n] == varlen ? parse_error::varlen_overruns_set
+                                : parse_error::record_shorter_than_template;
+    return 0;
   }
-  return pos;
+  return end;
 }
 
 void record_layout::slice(bytes_view record, std::span<field_slice> out) const {
-  for_each_field(record, [&](std::size_t i, field_slice s) {
-    if (i < out.size())
-      out[i] = s;
-  });
+  walk(record, out.size(), [&](std::size_t i, field_slice s) { out[i] = s; });
 }
 
 field_slice record_layout::field(bytes_view record, std::size_t index) const {
-  if (index >= lengths_.size())
-    return {};
-  if (fixed_)
-    return record.size() < fixed_length_ ? field_slice{}
-                                         : field_slice{fixed_offsets_[index], lengths_[index]};
-  std::size_t pos = 0;
-  for (std::size_t i = 0; i <= index; ++i) {
-    std::size_t len = lengths_[i];
-    if (len == varlen) {
-      if (!read_varlen(record, pos, len))
-        return {};
-    } else if (record.size() - pos < len) {
-      return {};
-    }
+  field_slice out;
+  walk(record, index + 1, [&](std::size_t i, field_slice s) {
     if (i == index)
-      return {static_cast<std::uint16_t>(pos), static_cast<std::uint16_t>(len)};
-    pos += len;
-  }
-  return {};
+      out = s;
+  });
+  return out;
 }
 
 bool record_cursor::next(bytes_view& record) {

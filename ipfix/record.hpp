@@ -6,6 +6,7 @@
 #include "ipfix/error.hpp"
 #include "ipfix/template.hpp"
 
+#include <algorithm>
 #include <cstdint>
 
 namespace fa::ipfix {
@@ -50,9 +51,16 @@ class record_layout {
   /// `record`. Returns the number of fields visited (`num_fields()` for a record `measure`
   /// accepted).
   template <class F>
-  std::size_t for_each_field(bytes_view record, F&& f) const;
+  std::size_t for_each_field(bytes_view record, F&& f) const {
+    return walk(record, lengths_.size(), f);
+  }
 
  private:
+  /// The one walk over a record: visits fields [0, count), stopping at the first that
+  /// would run past `record`; returns the number visited.
+  template <class F>
+  std::size_t walk(bytes_view record, std::size_t count, F&& f) const;
+
   /// Reads a variable-length prefix at `record[pos]` (RFC 7011 7): advances `pos` past it
   /// and sets `len`; false when the prefix or the value runs past `record`.
   static bool read_varlen(bytes_view record, std::size_t& pos, std::size_t& len) {
@@ -77,8 +85,8 @@ class record_layout {
 };
 
 template <class F>
-std::size_t record_layout::for_each_field(bytes_view record, F&& f) const {
-  const std::size_t n = lengths_.size();
+std::size_t record_layout::walk(bytes_view record, std::size_t count, F&& f) const {
+  const std::size_t n = std::min(count, lengths_.size());
   if (fixed_) {
     if (record.size() < fixed_length_)
       return 0;
