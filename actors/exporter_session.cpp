@@ -200,6 +200,7 @@ void commit_inflight(state_ptr self, std::uint64_t octets) {
     auto& e = st.queue.front();
     auto& s = e.payload->sets[e.next_set];
     st.queued_bytes -= s.length;
+    st.status.queued_records -= s.records;
     ++e.next_set;
     --n;
     if (e.next_set == e.payload->sets.size())
@@ -284,6 +285,7 @@ exporter_session(exporter_session_actor::stateful_pointer<exporter_session_state
         st.oldest_unsent = self->clock().now();
       st.queue.push_back({std::move(b.payload), 0});
       st.queued_bytes += size;
+      st.status.queued_records += st.queue.back().payload->records;
       st.unsent_bytes += size;
       publish_queue(self);
       try_send(self);

@@ -8,6 +8,7 @@
 #include "monitoring/log.hpp"
 
 #include <csignal>
+#include <malloc.h>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -54,6 +55,10 @@ fa::monitoring::log_level to_log_level(fa::config::log_level l) {
 }
 
 int run(const cli& c) {
+  // Receive chunks and enriched payloads are 64-256 KiB. Above glibc's default mmap
+  // threshold each would be a fresh mmap, zeroed page by page by the kernel; kept on
+  // the heap they are reused.
+  mallopt(M_MMAP_THRESHOLD, 16 << 20);
   auto loaded = load(c);
   if (report_errors(loaded))
     return 1;

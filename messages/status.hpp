@@ -31,6 +31,7 @@ struct destination_status {
   std::string state; ///< "connected", "connecting", "backoff", "stopped"
   std::uint64_t queued_bytes = 0;
   std::uint64_t queued_batches = 0;
+  std::uint64_t queued_records = 0;
   std::uint64_t sent_records = 0;
   std::uint64_t sent_messages = 0;
   std::uint64_t sent_bytes = 0;
@@ -60,7 +61,8 @@ typename Inspector::result_type inspect(Inspector& f, session_status& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, destination_status& x) {
-  return f(x.name, x.url, x.state, x.queued_bytes, x.queued_batches, x.sent_records,
+  return f(x.name, x.url, x.state, x.queued_bytes, x.queued_batches, x.queued_records,
+           x.sent_records,
            x.sent_messages, x.sent_bytes, x.dropped_records, x.reconnects, x.connections,
            x.templates_announced);
 }

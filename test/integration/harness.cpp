@@ -1,0 +1,122 @@
+#include "test/integration/harness.hpp"
+
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <csignal>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+
+namespace fa::test {
+
+config::config test_config(const std::string& destinations_toml, const std::string& extra_toml) {
+  std::string text = "cluster_id = \"0b1f3a52-1c1e-4b9e-9a53-6c7d2a1e0f11\"\n" + extra_toml +
+                     "\n[collector]\nlisten = [\"tcp://127.0.0.1:0\"]\n\n" + destinations_toml +
+                     "\n[admin]\nlisten = \"\"\n";
+  auto r = config::load_string(text, "test.toml");
+  for (auto& e : r.errors)
+    ADD_FAILURE() << config::to_string(e);
+  return r.cfg.value_or(config::config{});
+}
+
+collector::collector(const std::string& dir, std::vector<std::string> args, std::uint16_t port) {
+  static int n = 0;
+  auto tag = std::to_string(++n);
+  auto port_file = dir + "/collector" + tag + ".port";
+  report_file_ = dir + "/collector" + tag + ".json";
+  err_file_ = dir + "/collector" + tag + ".err";
+  std::vector<std::string> argv{binary("tools/ipfix-collector"),
+                                "--listen",
+                                "127.0.0.1:" + std::to_string(port),
+                                "--port-file",
+                                port_file,
+                                "--report",
+                                report_file_};
+  argv.insert(argv.end(), args.begin(), args.end());
+  proc_ = std::make_unique<process>(argv, dir + "/collector" + tag + ".out", err_file_);
+  auto line = wait_for_file(port_file, std::chrono::seconds{20});
+  if (!line)
+    throw std::runtime_error("collector did not start: " + read_file(err_file_));
+  port_ = static_cast<std::uint16_t>(std::stoi(*line));
+}
+
+nlohmann::json collector::report(std::chrono::milliseconds timeout) {
+  auto rc = proc_->wait(timeout);
+  if (!rc) {
+    ADD_FAILURE() << "collector did not finish in time";
+    proc_->signal(SIGTERM);
+    proc_->wait(std::chrono::seconds{15});
+  }
+  auto text = read_file(report_file_);
+  if (text.empty()) {
+    ADD_FAILURE() << "no collector report; stderr: " << read_file(err_file_);
+    return nlohmann::json::object();
+  }
+  return nlohmann::json::parse(text);
+}
+
+std::unique_ptr<process> start_loadgen(std::uint16_t port, std::vector<std::string> args,
+                                       const std::string& log_file) {
+  std::vector<std::string> argv{binary("tools/ipfix-loadgen"), "--target",
+                                "127.0.0.1:" + std::to_string(port), "--quiet"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return std::make_unique<process>(argv, "", log_file);
+}
+
+int run_loadgen(std::uint16_t port, std::vector<std::string> args,
+                std::chrono::milliseconds timeout) {
+  auto p = start_loadgen(port, std::move(args));
+  auto rc = p->wait(timeout);
+  return rc ? *rc : -1;
+}
+
+double metric(app::supervisor& sup, const std::string& name,
+              const std::vector<std::pair<std::string, std::string>>& labels) {
+  double sum = 0;
+  for (auto& fam : sup.metrics().registry()->Collect()) {
+    if (fam.name != name)
+      continue;
+    for (auto& m : fam.metric) {
+      bool match = true;
+      for (auto& [k, v] : labels) {
+        bool found = false;
+        for (auto& l : m.label)
+          found |= l.name == k && l.value == v;
+        match &= found;
+      }
+      if (match)
+        sum += fam.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
+    }
+  }
+  return sum;
+}
+
+void send_raw(std::uint16_t port, const std::vector<std::uint8_t>& bytes) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
+  std::size_t off = 0;
+  while (off < bytes.size()) {
+    auto n = ::send(fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+    if (n <= 0)
+      break;
+    off += static_cast<std::size_t>(n);
+  }
+  ::shutdown(fd, SHUT_WR);
+  char buf[256];
+  // Wait (bounded by SO_RCVTIMEO) for the service to close its side.
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  while (::recv(fd, buf, sizeof(buf), 0) > 0) {
+  }
+  ::close(fd);
+}
+
+} // namespace fa::test

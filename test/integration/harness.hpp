@@ -1,0 +1,70 @@
+#pragma once
+
+// Loopback integration harness: flow-aggregator runs in-process (a real supervisor with
+// real sockets on 127.0.0.1, port 0), the load generator and the collector run as child
+// processes. Every wait is bounded.
+
+#include "app/supervisor.hpp"
+#include "config/load.hpp"
+#include "test/support/process.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace fa::test {
+
+/// A config for tests: one TCP listener on 127.0.0.1:0, no admin endpoint, the given
+/// destination TOML appended. Fails the test on config errors.
+config::config test_config(const std::string& destinations_toml,
+                           const std::string& extra_toml = "");
+
+/// ipfix-collector as a child process, listening on 127.0.0.1:0 (or a given port).
+class collector {
+public:
+  collector(const std::string& dir, std::vector<std::string> args, std::uint16_t port = 0);
+  std::uint16_t port() const { return port_; }
+  process& proc() { return *proc_; }
+  /// Waits for the exit (bounded) and returns the JSON report.
+  nlohmann::json report(std::chrono::milliseconds timeout = std::chrono::seconds{90});
+  /// SIGTERM: the collector's graceful stop (half-close, read to the end).
+  void stop() { proc_->signal(SIGTERM); }
+
+private:
+  std::string report_file_;
+  std::string err_file_;
+  std::unique_ptr<process> proc_;
+  std::uint16_t port_ = 0;
+};
+
+/// Runs ipfix-loadgen to completion against 127.0.0.1:`port`; returns its exit code.
+int run_loadgen(std::uint16_t port, std::vector<std::string> args,
+                std::chrono::milliseconds timeout = std::chrono::seconds{90});
+
+/// Starts ipfix-loadgen without waiting.
+std::unique_ptr<process> start_loadgen(std::uint16_t port, std::vector<std::string> args,
+                                       const std::string& log_file = "");
+
+/// The value of a metric with the given labels (0 when absent).
+double metric(app::supervisor& sup, const std::string& name,
+              const std::vector<std::pair<std::string, std::string>>& labels = {});
+
+/// Sends raw bytes over a fresh TCP connection to 127.0.0.1:`port`, then closes.
+void send_raw(std::uint16_t port, const std::vector<std::uint8_t>& bytes);
+
+/// Polls `pred` every 10 ms until it holds or `timeout` passes.
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds{30}) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred())
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+  return pred();
+}
+
+} // namespace fa::test
