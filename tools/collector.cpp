@@ -292,7 +292,7 @@ void connection::on_read(std::error_code ec, std::size_t n) {
     const auto* p = buf_.get() + begin_;
     auto version = ipfix::read_u16(p);
     auto len = ipfix::read_u16(p + 2);
-    // A TCP stream cannot be re-framed after a bad header: close it (RFC 7011 10.4.1).
+    // A TCP stream cannot be re-framed after a bad header: close it (RFC 7011 10.4).
     if (version != ipfix::ipfix_version) {
       owner_.count_malformed(ipfix::to_string(ipfix::parse_error::bad_version));
       return close();

@@ -33,7 +33,14 @@ struct collector_config {
   bool quiet = false;
 };
 
-/// Runs until a stop condition; writes the report and summary. Returns the exit code:
+/// Runs until a stop condition; writes the report and summary. Report keys: connections,
+/// messages, records, bytes, template_records, templates_distinct (distinct template ids),
+/// malformed (reason -> count), unknown_template_records (data *sets* without a template:
+/// their records cannot be delimited), sequence_errors (messages whose sequence number is
+/// not the count of data records received before on that connection and ODID), verified,
+/// mismatched, duplicates, missing, odids (distinct original ODIDs: 405, else the header
+/// ODID), latency_us {p50, p99, max}, seconds (first connection to last data),
+/// records_per_s, mismatch_examples. Returns the exit code:
 /// 0 when nothing was wrong, 1 when a check failed (malformed input, sequence errors,
 /// mismatches, duplicates, missing records) or the listener could not start.
 int run_collector(const collector_config& cfg);

@@ -50,8 +50,8 @@ collector_config parse_args(int argc, char** argv) {
   p.option("verify", "SEED", "check every record against ipfix-loadgen content of this seed",
            "the loadgen --seed", uint_opt(cfg.verify_seed));
   p.flag("stamp",
-         "octetDeltaCount holds the send time (ipfix-loadgen --stamp): report "
-         "latency,\nand do not compare that field with --verify",
+         "octetDeltaCount holds the send time (ipfix-loadgen --stamp):\nreport "
+         "latency, and do not compare that field with --verify",
          [&] { cfg.stamp = true; });
   p.option("expect-odids", "B:N", "with --verify: records come from original ODIDs B..B+N-1",
            "B:N, e.g. 1000:10", [&](std::string_view v) {

@@ -309,6 +309,8 @@ class session : public std::enable_shared_from_this<session> {
   bool all_sent() const { return cfg_.records && stats_.records >= *cfg_.records; }
 
   void send_next() {
+    if (closing_) // failed, or already finishing
+      return;
     if (all_sent()) {
       stats_.complete = true;
       return finish();
@@ -318,8 +320,10 @@ class session : public std::enable_shared_from_this<session> {
       return finish();
     }
     auto now = steady::now();
-    if (run_.stop.load(std::memory_order_relaxed) || (run_.deadline && now >= *run_.deadline)) {
-      stats_.complete = !cfg_.records; // a --duration run is complete at its deadline
+    if (run_.stop.load(std::memory_order_relaxed))
+      return finish(); // interrupted
+    if (run_.deadline && now >= *run_.deadline) {
+      stats_.complete = true; // --duration ends a run normally
       return finish();
     }
     if (rate_ > 0) {

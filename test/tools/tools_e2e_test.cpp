@@ -1,7 +1,9 @@
 // ipfix-loadgen -> ipfix-collector over loopback: the tools check each other. Port 0,
 // --port-file, every wait bounded.
 
+#include "ipfix/message_builder.hpp"
 #include "test/support/process.hpp"
+#include "tools/loadgen_content.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -12,10 +14,17 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 namespace {
 
@@ -75,6 +84,10 @@ struct smoke_case {
   const char* listen;
   const char* target_host;
 };
+
+void PrintTo(const smoke_case& c, std::ostream* os) {
+  *os << c.name;
+}
 
 class ToolsSmoke : public ToolsE2E, public ::testing::WithParamInterface<smoke_case> {};
 
@@ -262,6 +275,109 @@ TEST_F(ToolsE2E, LoadgenFailsClearlyWhenNobodyListens) {
   auto err = read_file(file("loadgen.err"));
   EXPECT_NE(err.find("connect to 127.0.0.1:"), std::string::npos) << err;
   EXPECT_NE(err.find("refused"), std::string::npos) << err;
+}
+
+/// Sends `bytes` to 127.0.0.1:`port` as one exporter, shuts down its side, and waits
+/// (bounded) for the peer to close.
+bool send_stream(const std::string& port, const std::vector<std::uint8_t>& bytes) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    return false;
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(std::stoi(port)));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  std::size_t sent = 0;
+  while (ok && sent < bytes.size()) {
+    auto n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    ok = n > 0;
+    sent += ok ? static_cast<std::size_t>(n) : 0;
+  }
+  ::shutdown(fd, SHUT_WR);
+  char buf[64];
+  while (ok && ::recv(fd, buf, sizeof buf, 0) > 0) {
+  }
+  ::close(fd);
+  return ok;
+}
+
+TEST_F(ToolsE2E, CollectorIsStrict) {
+  using namespace fa;
+  // What a mediator sends: the loadgen fields, then clusterId, 405, 403, 404 and
+  // flowDirection.
+  auto def = tools::make_template(tools::template_kind::antrea_v4, 400);
+  def.fields.push_back({158, ipfix::varlen, ipfix::antrea_pen});
+  def.fields.push_back({405, 4, 0});
+  def.fields.push_back({403, 4, 0});
+  def.fields.push_back({404, 16, 0});
+  def.fields.push_back({61, 1, 0});
+  std::vector<std::uint8_t> out;
+  ipfix::message_builder b(out);
+  auto record = [&](std::uint64_t index, std::uint8_t exporter_first_octet) {
+    tools::append_record(tools::template_kind::antrea_v4, 11, 1000, index, out);
+    b.put_string("cluster-a");
+    b.put_u32(1000);
+    for (std::uint8_t v : {exporter_first_octet, std::uint8_t{0}, std::uint8_t{0}, std::uint8_t{1}})
+      b.put_u8(v);
+    for (int i = 0; i < 16; ++i)
+      b.put_u8(0);
+    b.put_u8(1);
+  };
+  constexpr std::uint32_t odid = 77; // the mediator's; 405 says 1000
+  b.begin_message(0, 0, odid);
+  b.begin_set(ipfix::template_set_id);
+  b.add_template(def);
+  b.end_message();
+  b.begin_message(0, 0, odid); // records 0, 1, 2
+  b.begin_set(400);
+  for (std::uint64_t i = 0; i < 3; ++i)
+    record(i, 127);
+  b.end_message();
+  b.begin_message(0, 3, odid); // record 3 from the wrong exporter address
+  b.begin_set(400);
+  record(3, 10);
+  b.end_message();
+  b.begin_message(0, 99, odid); // wrong sequence number (4 expected); a duplicate
+  b.begin_set(400);
+  record(1, 127);
+  b.end_message();
+  b.begin_message(0, 5, odid); // a data set whose template never came
+  b.begin_set(500);
+  b.put_u32(0xdeadbeef);
+  b.end_message();
+  b.begin_message(0, 5, odid); // a set running past its message
+  b.begin_set(400);
+  b.put_u32(0);
+  b.end_message();
+  out[out.size() - 5] = 100; // the set length's low octet
+
+  auto c = start_collector({"--verify", "11", "--expect-exporter", "127.0.0.1", "--expect-odids",
+                            "1000:1", "--expect-records", "4", "--idle-exit", "300ms"});
+  auto p = port();
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(send_stream(*p, out));
+  EXPECT_EQ(c->wait(30s), 1);
+  auto cr = report("collector.json");
+  ASSERT_TRUE(cr.is_object());
+  EXPECT_EQ(cr["connections"], 1);
+  EXPECT_EQ(cr["messages"], 5) << "the malformed one is not counted";
+  EXPECT_EQ(cr["bytes"], out.size());
+  EXPECT_EQ(cr["records"], 5);
+  EXPECT_EQ(cr["verified"], 4);
+  EXPECT_EQ(cr["mismatched"], 1);
+  EXPECT_EQ(cr["duplicates"], 1);
+  EXPECT_EQ(cr["missing"], 1) << "index 3 never arrived intact";
+  EXPECT_EQ(cr["sequence_errors"], 1);
+  EXPECT_EQ(cr["unknown_template_records"], 1);
+  EXPECT_EQ(cr["malformed"], (nlohmann::json{{"set_overruns_message", 1}}));
+  EXPECT_EQ(cr["odids"], 1) << "per original ODID (405), not the header's";
+  ASSERT_EQ(cr["mismatch_examples"].size(), 1u);
+  EXPECT_NE(cr["mismatch_examples"][0].get<std::string>().find("expect-exporter"),
+            std::string::npos);
 }
 
 } // namespace
