@@ -89,10 +89,6 @@ struct set_writer {
   }
 };
 
-bool is_empty_field(const std::vector<ipfix::field_slice>& f, messages::field_index i) {
-  return i < 0 || f[static_cast<std::size_t>(i)].length == 0;
-}
-
 void enrich_slice(state_ptr self, const messages::session_info& session,
                   const messages::data_slice& slice, messages::enriched_payload& out) {
   auto& st = self->state;
@@ -116,43 +112,41 @@ void enrich_slice(state_ptr self, const messages::session_info& session,
     return;
   }
   auto block = constant_block(plan, session, st.cfg.enrichment);
-  st.fields.resize(plan.layout.num_fields());
+  st.fields.resize(plan.layout.num_varlen());
   // Labels are at most two strings; the rest is fixed per slice.
   std::size_t fixed_extra = block.size() + (a.flow_direction ? 1 : 0);
   set_writer w{out, plan.output, st.cfg.max_set_body};
   const labels::pod_snapshot* pods =
     (a.pod_labels && st.cfg.enrichment.pod_labels && st.pods) ? st.pods.get() : nullptr;
-  // One walk per record finds both the record's end and the fields read below; the
-  // agent session has validated every record of the slice already.
+  // One walk per record over its variable-length fields finds both the record's end and
+  // any field read below; the agent session has validated every record already.
   auto body = slice.body;
   const std::size_t min_length = plan.layout.min_length();
-  const std::size_t num_fields = plan.layout.num_fields();
   std::size_t pos = 0;
   while (min_length > 0 && body.size() - pos >= min_length) {
     auto rest = body.subspan(pos);
-    std::size_t end = 0;
-    auto visited = plan.layout.for_each_field(rest, [&](std::size_t i, ipfix::field_slice f) {
-      st.fields[i] = f;
-      end = std::size_t{f.offset} + f.length;
-    });
-    if (visited != num_fields || end == 0)
+    ipfix::parse_error err;
+    auto end = plan.layout.walk_varlen(rest, st.fields, err);
+    if (end == 0)
       break;
     ipfix::bytes_view rec = rest.first(end);
     pos += end;
+    auto field = [&](messages::field_index i) {
+      return plan.layout.located(static_cast<std::size_t>(i), st.fields);
+    };
     std::string_view src_labels, dst_labels;
     if (pods) {
       std::int64_t t = 0;
       if (plan.flow_start_seconds >= 0) {
-        auto& f = st.fields[plan.flow_start_seconds];
-        t = ipfix::read_u32(rec.data() + f.offset);
+        t = ipfix::read_u32(rec.data() + field(plan.flow_start_seconds).offset);
       } else if (plan.flow_start_milliseconds >= 0) {
-        auto& f = st.fields[plan.flow_start_milliseconds];
-        t = static_cast<std::int64_t>(ipfix::read_u64(rec.data() + f.offset) / 1000);
+        t = static_cast<std::int64_t>(
+          ipfix::read_u64(rec.data() + field(plan.flow_start_milliseconds).offset) / 1000);
       }
       auto src_i = v4 ? plan.source_ipv4 : plan.source_ipv6;
       auto dst_i = v4 ? plan.destination_ipv4 : plan.destination_ipv6;
       auto key = [&](messages::field_index i) {
-        auto* p = rec.data() + st.fields[i].offset;
+        auto* p = rec.data() + field(i).offset;
         return v4 ? labels::ipv4_key(p) : labels::ipv6_key(p);
       };
       st.status.label_lookups += 2;
@@ -188,9 +182,9 @@ void enrich_slice(state_ptr self, const messages::session_info& session,
       p += block.size();
     }
     if (a.flow_direction) {
-      std::uint8_t type = plan.flow_type >= 0 ? rec[st.fields[plan.flow_type].offset] : 0;
-      *p = flow_direction(type, !is_empty_field(st.fields, plan.source_pod_name),
-                          !is_empty_field(st.fields, plan.destination_pod_name));
+      std::uint8_t type = plan.flow_type >= 0 ? rec[field(plan.flow_type).offset] : 0;
+      auto named = [&](messages::field_index i) { return i >= 0 && field(i).length > 0; };
+      *p = flow_direction(type, named(plan.source_pod_name), named(plan.destination_pod_name));
     }
     w.end_record();
     ++out.records;

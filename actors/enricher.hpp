@@ -27,7 +27,7 @@ struct enricher_state {
   enricher_config cfg;
   labels::pod_snapshot_ptr pods;
   messages::enricher_status status;
-  std::vector<ipfix::field_slice> fields; ///< scratch, reused for every record
+  std::vector<ipfix::field_slice> fields; ///< variable-length values of one record (scratch)
   prometheus::Counter* dropped_addresses = nullptr;
   prometheus::Counter* dropped_start_time = nullptr;
   prometheus::Counter* dropped_too_large = nullptr;

@@ -32,6 +32,20 @@ record_layout::record_layout(const template_def& def) {
     n = same ? static_cast<std::uint16_t>(n + 1) : std::uint16_t{1};
     occurrences_[order[k]] = n;
   }
+  var_rank_.resize(lengths_.size());
+  rel_offset_.resize(lengths_.size());
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < lengths_.size(); ++i) {
+    var_rank_[i] = static_cast<std::uint16_t>(var_gap_.size());
+    rel_offset_[i] = static_cast<std::uint16_t>(run);
+    if (lengths_[i] == varlen) {
+      var_gap_.push_back(static_cast<std::uint16_t>(run));
+      run = 0;
+    } else {
+      run += lengths_[i];
+    }
+  }
+  tail_fixed_ = run;
   if (fixed_) {
     fixed_offsets_.reserve(lengths_.size());
     for (auto len : lengths_) {
@@ -51,17 +65,15 @@ std::size_t record_layout::measure(bytes_view bytes, parse_error& err) const {
     }
     return fixed_length_;
   }
-  std::size_t end = 0;
-  const std::size_t n = walk(bytes, lengths_.size(), [&](std::size_t, field_slice s) {
-    end = std::size_t{s.offset} + s.length;
-  });
-  if (n < lengths_.size()) {
-    // RFC 7011 7: a variable-length prefix and value must both lie inside the set.
-    err = lengths_[n] == varlen ? parse_error::varlen_overruns_set
-                                : parse_error::record_shorter_than_template;
-    return 0;
-  }
-  return end;
+  return segment_walk(bytes, err, [](std::size_t, field_slice) {});
+}
+
+std::size_t record_layout::walk_varlen(bytes_view record, std::span<field_slice> varlen_out,
+                                       parse_error& err) const {
+  err = parse_error::none;
+  if (fixed_)
+    return measure(record, err);
+  return segment_walk(record, err, [&](std::size_t k, field_slice s) { varlen_out[k] = s; });
 }
 
 void record_layout::slice(bytes_view record, std::span<field_slice> out) const {

@@ -46,6 +46,29 @@ class record_layout {
   /// The slice of field `index` only; walks variable-length fields before it.
   field_slice field(bytes_view record, std::size_t index) const;
 
+  /// The fast path for per-record work: one walk over the variable-length fields only
+  /// (runs of fixed fields are skipped in one step). Fills `varlen_out[k]` with the k-th
+  /// variable-length value (`varlen_out.size() >= num_varlen()`) and returns the record
+  /// length, or 0 with `err` set like `measure`. `located` then gives any field in O(1).
+  std::size_t walk_varlen(bytes_view record, std::span<field_slice> varlen_out,
+                          parse_error& err) const;
+
+  /// The slice of field `index` of a record `walk_varlen` accepted with `varlen_out`.
+  field_slice located(std::size_t index, std::span<const field_slice> varlen_out) const {
+    if (fixed_)
+      return {fixed_offsets_[index], lengths_[index]};
+    auto k = var_rank_[index];
+    if (lengths_[index] == varlen)
+      return varlen_out[k];
+    // A fixed field starts a known distance after the end of the variable-length value
+    // before it (or after the record start).
+    std::size_t base = k == 0 ? 0 : std::size_t{varlen_out[k - 1].offset} + varlen_out[k - 1].length;
+    return {static_cast<std::uint16_t>(base + rel_offset_[index]), lengths_[index]};
+  }
+
+  /// Number of variable-length fields.
+  std::size_t num_varlen() const { return var_gap_.size(); }
+
   /// Calls `f(std::size_t index, field_slice)` for each field of `record` in order, in
   /// one walk. Safe on any bytes: the walk stops at the first field that would run past
   /// `record`. Returns the number of fields visited (`num_fields()` for a record `measure`
@@ -60,6 +83,34 @@ class record_layout {
   /// would run past `record`; returns the number visited.
   template <class F>
   std::size_t walk(bytes_view record, std::size_t count, F&& f) const;
+
+  /// Walks a record by segments: each run of fixed fields is skipped in one step, each
+  /// variable-length value is read and passed to `f(rank, field_slice)`. Returns the
+  /// record length, or 0 with `err` set.
+  template <class F>
+  std::size_t segment_walk(bytes_view record, parse_error& err, F&& f) const {
+    std::size_t pos = 0;
+    for (std::size_t k = 0; k < var_gap_.size(); ++k) {
+      if (record.size() - pos < var_gap_[k]) {
+        err = parse_error::record_shorter_than_template;
+        return 0;
+      }
+      pos += var_gap_[k];
+      std::size_t len = 0;
+      // RFC 7011 7: a variable-length prefix and value must both lie inside the set.
+      if (!read_varlen(record, pos, len)) {
+        err = parse_error::varlen_overruns_set;
+        return 0;
+      }
+      f(k, field_slice{static_cast<std::uint16_t>(pos), static_cast<std::uint16_t>(len)});
+      pos += len;
+    }
+    if (record.size() - pos < tail_fixed_) {
+      err = parse_error::record_shorter_than_template;
+      return 0;
+    }
+    return pos + tail_fixed_;
+  }
 
   /// Reads a variable-length prefix at `record[pos]` (RFC 7011 7): advances `pos` past it
   /// and sets `len`; false when the prefix or the value runs past `record`.
@@ -79,6 +130,14 @@ class record_layout {
   std::vector<std::uint16_t> lengths_;       ///< template lengths (65535 = variable)
   std::vector<std::uint16_t> fixed_offsets_; ///< valid when fixed_
   std::vector<std::uint16_t> occurrences_;
+  /// Segment walk: for the k-th variable-length field, the fixed octets between the end
+  /// of the previous variable-length value (or the record start) and its prefix.
+  std::vector<std::uint16_t> var_gap_;
+  /// Per field: variable-length fields before it (for a variable-length field: its rank).
+  std::vector<std::uint16_t> var_rank_;
+  /// Per fixed field: its offset from the end of the previous variable-length value.
+  std::vector<std::uint16_t> rel_offset_;
+  std::size_t tail_fixed_ = 0; ///< fixed octets after the last variable-length field
   std::size_t min_length_ = 0;
   std::size_t fixed_length_ = 0;
   bool fixed_ = true;
