@@ -39,7 +39,7 @@ void tcp_connection::wait_readable() {
                          self->finish(ec == asio::error::operation_aborted ? "closed"
                                                                            : ec.message());
                        else
-                         self->read_available();
+                         self->resume_reading();
                      }));
 }
 
@@ -78,11 +78,12 @@ void tcp_connection::read_available() {
     on_frames_(std::move(buf));
   }
   buf.reset(); // releases the budget at once when nothing referenced it
-  resume_reading();
+  wait_readable();
 }
 
-// DESIGN 3: stop reading while this session's or the process's budget is spent; TCP
-// flow control then slows the exporter. Woken, the reader checks both budgets again.
+// DESIGN 3: read only while this session's and the process's budgets have room, checked
+// before every read so that a thousand sessions cannot each overshoot by a buffer; while
+// paused, TCP flow control slows the exporter. Woken, the reader checks both again.
 void tcp_connection::resume_reading() {
   if (closed_)
     return;
@@ -97,7 +98,7 @@ void tcp_connection::resume_reading() {
         return;
     }
   }
-  wait_readable();
+  read_available();
 }
 
 void tcp_connection::finish(std::string reason) {

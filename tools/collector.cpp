@@ -96,6 +96,7 @@ struct totals {
   latency_histogram latency;
   std::vector<std::string> mismatch_examples;
   steady::time_point first_connection{};
+  steady::time_point first_data{}; ///< first data record: rates exclude idle time before it
   steady::time_point last_data{};
   bool any_connection = false;
 };
@@ -404,6 +405,8 @@ void connection::process_message(const std::uint8_t* p, std::size_t len) {
     ++t.sequence_errors;
   expected += records;
   if (records > 0) {
+    if (t.records == 0)
+      t.first_data = now_;
     t.records += records;
     t.header_odids[odid] += records;
     t.last_data = now_;
@@ -750,7 +753,7 @@ int collector::run() {
   std::fflush(stdout);
   missing_ = count_missing();
   double seconds = t_.any_connection && t_.records > 0
-                       ? std::chrono::duration<double>(t_.last_data - t_.first_connection).count()
+                       ? std::chrono::duration<double>(t_.last_data - t_.first_data).count()
                        : 0.0;
   if (!cfg_.report.empty()) {
     if (auto err = write_file_atomically(cfg_.report, report_json(seconds)); !err.empty())
