@@ -7,7 +7,7 @@
 #include <vector>
 
 /// The keys that are valid at each level of the TOML file. The loader reports every other
-/// key as unknown and suggests the closest of these; tests check that REFERENCE.md and
+/// key as unknown and suggests the closest of these; tests check that the README and
 /// `render_effective` cover exactly this list.
 namespace fa::config {
 
