@@ -16,9 +16,12 @@ std::uint64_t plan_key(std::uint32_t odid, std::uint16_t id) {
 
 const char* transport_name(messages::transport t) {
   switch (t) {
-    case messages::transport::tcp: return "tcp";
-    case messages::transport::udp: return "udp";
-    case messages::transport::tls: return "tls";
+  case messages::transport::tcp:
+    return "tcp";
+  case messages::transport::udp:
+    return "udp";
+  case messages::transport::tls:
+    return "tls";
   }
   return "unknown";
 }
@@ -170,21 +173,20 @@ agent_session(agent_session_actor::stateful_pointer<agent_session_state> self,
   st.status.id = cfg.info->id;
   st.status.transport = transport_name(cfg.info->proto);
   st.status.peer = cfg.info->peer_text;
-  st.status.since =
-    std::chrono::duration_cast<std::chrono::seconds>(
-      std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  st.status.since = std::chrono::duration_cast<std::chrono::seconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
   if (cfg.metrics)
     st.metrics = cfg.metrics->session(st.status.transport);
   if (cfg.on_end)
     self->attach_functor([on_end = cfg.on_end] { on_end(); });
   st.cfg = std::move(cfg);
   return {
-    [=](messages::frames& f) { handle_frames(self, std::move(f.data)); },
-    // RFC 7011 8: the end of a TCP session withdraws all of its templates; they die
-    // with the state, and output ids are recycled once no batch uses them.
-    [=](caf::close_atom, const std::string&) { self->quit(); },
-    [=](caf::get_atom) { return self->state.status; },
+      [=](messages::frames& f) { handle_frames(self, std::move(f.data)); },
+      // RFC 7011 8: the end of a TCP session withdraws all of its templates; they die
+      // with the state, and output ids are recycled once no batch uses them.
+      [=](caf::close_atom, const std::string&) { self->quit(); },
+      [=](caf::get_atom) { return self->state.status; },
   };
 }
 

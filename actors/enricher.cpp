@@ -117,7 +117,7 @@ void enrich_slice(state_ptr self, const messages::session_info& session,
   std::size_t fixed_extra = block.size() + (a.flow_direction ? 1 : 0);
   set_writer w{out, plan.output, st.cfg.max_set_body};
   const labels::pod_snapshot* pods =
-    (a.pod_labels && st.cfg.enrichment.pod_labels && st.pods) ? st.pods.get() : nullptr;
+      (a.pod_labels && st.cfg.enrichment.pod_labels && st.pods) ? st.pods.get() : nullptr;
   // One walk per record over its variable-length fields finds both the record's end and
   // any field read below; the agent session has validated every record already.
   auto body = slice.body;
@@ -141,7 +141,7 @@ void enrich_slice(state_ptr self, const messages::session_info& session,
         t = ipfix::read_u32(rec.data() + field(plan.flow_start_seconds).offset);
       } else if (plan.flow_start_milliseconds >= 0) {
         t = static_cast<std::int64_t>(
-          ipfix::read_u64(rec.data() + field(plan.flow_start_milliseconds).offset) / 1000);
+            ipfix::read_u64(rec.data() + field(plan.flow_start_milliseconds).offset) / 1000);
       }
       auto src_i = v4 ? plan.source_ipv4 : plan.source_ipv6;
       auto dst_i = v4 ? plan.destination_ipv4 : plan.destination_ipv6;
@@ -160,7 +160,7 @@ void enrich_slice(state_ptr self, const messages::session_info& session,
       }
     }
     std::size_t labels_size =
-      a.pod_labels ? varlen_size(src_labels.size()) + varlen_size(dst_labels.size()) : 0;
+        a.pod_labels ? varlen_size(src_labels.size()) + varlen_size(dst_labels.size()) : 0;
     std::size_t out_size = rec.size() + fixed_extra + labels_size;
     if (out_size > st.cfg.max_set_body) {
       ++drop;
@@ -202,15 +202,18 @@ void enrich_slice(state_ptr self, const messages::session_info& session,
 std::uint8_t flow_direction(std::uint8_t flow_type, bool source_pod_named,
                             bool destination_pod_named) {
   switch (flow_type) {
-    case flow_type_inter_node:
-      if (source_pod_named && !destination_pod_named)
-        return 1;
-      if (!source_pod_named && destination_pod_named)
-        return 0;
-      return 255;
-    case flow_type_to_external: return source_pod_named ? 1 : 255;
-    case flow_type_from_external: return destination_pod_named ? 0 : 255;
-    default: return 255;
+  case flow_type_inter_node:
+    if (source_pod_named && !destination_pod_named)
+      return 1;
+    if (!source_pod_named && destination_pod_named)
+      return 0;
+    return 255;
+  case flow_type_to_external:
+    return source_pod_named ? 1 : 255;
+  case flow_type_from_external:
+    return destination_pod_named ? 0 : 255;
+  default:
+    return 255;
   }
 }
 
@@ -228,33 +231,33 @@ enricher_actor::behavior_type enricher(enricher_actor::stateful_pointer<enricher
   }
   st.cfg = std::move(cfg);
   return {
-    [=](messages::data_batch& batch) {
-      auto& st = self->state;
-      auto payload = std::make_shared<messages::enriched_payload>();
-      std::size_t in_size = 0;
-      std::uint64_t in_records = 0;
-      for (auto& s : batch.slices) {
-        in_size += s.body.size();
-        in_records += s.records;
-      }
-      payload->bytes.reserve(in_size + in_records * 64);
-      for (auto& s : batch.slices)
-        enrich_slice(self, *batch.session, s, *payload);
-      ++st.status.batches;
-      st.status.records_in += in_records;
-      st.status.records_out += payload->records;
-      if (payload->sets.empty())
-        return;
-      payload->credit =
-        std::make_unique<messages::credit>(batch.data->budgets(), payload->bytes.capacity());
-      batch.data.reset();
-      payload->session = batch.session;
-      messages::enriched_batch out{std::move(payload)};
-      for (auto& d : st.cfg.destinations)
-        self->send(d, out);
-    },
-    [=](messages::label_snapshot& snap) { self->state.pods = std::move(snap.pods); },
-    [=](caf::get_atom) { return self->state.status; },
+      [=](messages::data_batch& batch) {
+        auto& st = self->state;
+        auto payload = std::make_shared<messages::enriched_payload>();
+        std::size_t in_size = 0;
+        std::uint64_t in_records = 0;
+        for (auto& s : batch.slices) {
+          in_size += s.body.size();
+          in_records += s.records;
+        }
+        payload->bytes.reserve(in_size + in_records * 64);
+        for (auto& s : batch.slices)
+          enrich_slice(self, *batch.session, s, *payload);
+        ++st.status.batches;
+        st.status.records_in += in_records;
+        st.status.records_out += payload->records;
+        if (payload->sets.empty())
+          return;
+        payload->credit =
+            std::make_unique<messages::credit>(batch.data->budgets(), payload->bytes.capacity());
+        batch.data.reset();
+        payload->session = batch.session;
+        messages::enriched_batch out{std::move(payload)};
+        for (auto& d : st.cfg.destinations)
+          self->send(d, out);
+      },
+      [=](messages::label_snapshot& snap) { self->state.pods = std::move(snap.pods); },
+      [=](caf::get_atom) { return self->state.status; },
   };
 }
 

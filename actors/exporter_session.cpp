@@ -81,10 +81,10 @@ void start_write(state_ptr self, bool flush_due) {
   auto& owned = mem->owned;
   std::vector<piece> pieces;
   const std::size_t mms = st.cfg.max_message_size;
-  auto export_time = static_cast<std::uint32_t>(
-    std::chrono::duration_cast<std::chrono::seconds>(
-      std::chrono::system_clock::now().time_since_epoch())
-      .count());
+  auto export_time =
+      static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
   bool msg_open = false;
   std::size_t msg_start = 0, msg_size = 0, job_size = 0, remaining = st.unsent_bytes;
   std::uint32_t msg_seq = 0;
@@ -119,7 +119,7 @@ void start_write(state_ptr self, bool flush_due) {
       bool withdraw = ann != st.announced.end() && ann->second != s.tmpl &&
                       !ann->second->def.same_layout(s.tmpl->def);
       std::size_t tmpl_bytes =
-        announce ? ipfix::set_header_size + (withdraw ? 4 : 0) + s.tmpl->def.encoded_size() : 0;
+          announce ? ipfix::set_header_size + (withdraw ? 4 : 0) + s.tmpl->def.encoded_size() : 0;
       std::size_t set_bytes = ipfix::set_header_size + s.length;
       if (msg_open && msg_size + tmpl_bytes + set_bytes > mms)
         close_message();
@@ -271,99 +271,98 @@ exporter_session(exporter_session_actor::stateful_pointer<exporter_session_state
   self->attach_functor([client = st.client] { client->stop(); });
   connect_next(self);
   return {
-    [=](messages::enriched_batch& b) {
-      auto& st = self->state;
-      auto size = payload_size(*b.payload);
-      if (st.cfg.on_full == on_full_policy::drop && st.queued_bytes + size > st.cfg.queue_size) {
-        // DESIGN 3: dropped on purpose and counted (RFC 7011 4.3 asks to account for it).
-        st.status.dropped_records += b.payload->records;
-        if (st.metrics.dropped_queue_full)
-          st.metrics.dropped_queue_full->Increment(static_cast<double>(b.payload->records));
-        return;
-      }
-      if (st.unsent_bytes == 0)
-        st.oldest_unsent = self->clock().now();
-      st.queue.push_back({std::move(b.payload), 0});
-      st.queued_bytes += size;
-      st.status.queued_records += st.queue.back().payload->records;
-      st.unsent_bytes += size;
-      publish_queue(self);
-      try_send(self);
-    },
-    [=](caf::get_atom) { return self->state.status; },
-    [=](drain_atom) -> caf::result<bool> {
-      auto& st = self->state;
-      if (st.queue.empty())
-        return true;
-      st.drains.push_back(self->make_response_promise<bool>());
-      try_send(self, true);
-      return st.drains.back();
-    },
-    [=](connected_atom, std::uint64_t gen) {
-      auto& st = self->state;
-      if (gen != st.gen)
-        return;
-      st.connected = true;
-      st.backoff = std::chrono::milliseconds{0};
-      st.sequence = 0; // a new transport session starts its own count
-      st.announced.clear();
-      ++st.status.connections;
-      set_state(self, "connected");
-      if (st.metrics.up)
-        st.metrics.up->Set(1);
-      try_send(self);
-    },
-    [=](disconnected_atom, std::uint64_t gen, const std::string&) {
-      auto& st = self->state;
-      if (gen != st.gen)
-        return;
-      if (st.writing) {
-        // The write in flight may be lost: send those sets again on the next connection.
-        for (std::size_t i = 0, n = st.inflight_sets, qi = 0; i < n && qi < st.queue.size();) {
-          auto& e = st.queue[qi];
-          for (auto si = e.next_set; si < e.payload->sets.size() && i < n; ++si, ++i)
-            st.unsent_bytes += e.payload->sets[si].length;
-          ++qi;
+      [=](messages::enriched_batch& b) {
+        auto& st = self->state;
+        auto size = payload_size(*b.payload);
+        if (st.cfg.on_full == on_full_policy::drop && st.queued_bytes + size > st.cfg.queue_size) {
+          // DESIGN 3: dropped on purpose and counted (RFC 7011 4.3 asks to account for it).
+          st.status.dropped_records += b.payload->records;
+          if (st.metrics.dropped_queue_full)
+            st.metrics.dropped_queue_full->Increment(static_cast<double>(b.payload->records));
+          return;
         }
-        st.inflight_sets = 0;
-        st.writing = false;
-        if (st.unsent_bytes > 0)
+        if (st.unsent_bytes == 0)
           st.oldest_unsent = self->clock().now();
-      }
-      st.connected = false;
-      st.announced.clear();
-      if (st.metrics.up)
-        st.metrics.up->Set(0);
-      // RFC 7011 10.4.4: back off; by default no more than once a minute after repeated
-      // failures (reconnect_max).
-      st.backoff = st.backoff.count() == 0
-                     ? st.cfg.reconnect_min
-                     : std::min(st.backoff * 2, st.cfg.reconnect_max);
-      ++st.status.reconnects;
-      if (st.metrics.reconnects)
-        st.metrics.reconnects->Increment();
-      set_state(self, "backoff");
-      self->delayed_send(self, st.backoff, reconnect_atom_v, gen);
-    },
-    [=](written_atom, std::uint64_t gen, std::uint64_t octets) {
-      auto& st = self->state;
-      if (gen != st.gen)
-        return;
-      commit_inflight(self, octets);
-      answer_drains(self);
-      try_send(self);
-    },
-    [=](caf::flush_atom, std::uint64_t fgen) {
-      auto& st = self->state;
-      if (fgen != st.flush_gen)
-        return;
-      st.flush_armed = false;
-      try_send(self, true);
-    },
-    [=](reconnect_atom, std::uint64_t gen) {
-      if (gen == self->state.gen)
-        connect_next(self);
-    },
+        st.queue.push_back({std::move(b.payload), 0});
+        st.queued_bytes += size;
+        st.status.queued_records += st.queue.back().payload->records;
+        st.unsent_bytes += size;
+        publish_queue(self);
+        try_send(self);
+      },
+      [=](caf::get_atom) { return self->state.status; },
+      [=](drain_atom) -> caf::result<bool> {
+        auto& st = self->state;
+        if (st.queue.empty())
+          return true;
+        st.drains.push_back(self->make_response_promise<bool>());
+        try_send(self, true);
+        return st.drains.back();
+      },
+      [=](connected_atom, std::uint64_t gen) {
+        auto& st = self->state;
+        if (gen != st.gen)
+          return;
+        st.connected = true;
+        st.backoff = std::chrono::milliseconds{0};
+        st.sequence = 0; // a new transport session starts its own count
+        st.announced.clear();
+        ++st.status.connections;
+        set_state(self, "connected");
+        if (st.metrics.up)
+          st.metrics.up->Set(1);
+        try_send(self);
+      },
+      [=](disconnected_atom, std::uint64_t gen, const std::string&) {
+        auto& st = self->state;
+        if (gen != st.gen)
+          return;
+        if (st.writing) {
+          // The write in flight may be lost: send those sets again on the next connection.
+          for (std::size_t i = 0, n = st.inflight_sets, qi = 0; i < n && qi < st.queue.size();) {
+            auto& e = st.queue[qi];
+            for (auto si = e.next_set; si < e.payload->sets.size() && i < n; ++si, ++i)
+              st.unsent_bytes += e.payload->sets[si].length;
+            ++qi;
+          }
+          st.inflight_sets = 0;
+          st.writing = false;
+          if (st.unsent_bytes > 0)
+            st.oldest_unsent = self->clock().now();
+        }
+        st.connected = false;
+        st.announced.clear();
+        if (st.metrics.up)
+          st.metrics.up->Set(0);
+        // RFC 7011 10.4.4: back off; by default no more than once a minute after repeated
+        // failures (reconnect_max).
+        st.backoff = st.backoff.count() == 0 ? st.cfg.reconnect_min
+                                             : std::min(st.backoff * 2, st.cfg.reconnect_max);
+        ++st.status.reconnects;
+        if (st.metrics.reconnects)
+          st.metrics.reconnects->Increment();
+        set_state(self, "backoff");
+        self->delayed_send(self, st.backoff, reconnect_atom_v, gen);
+      },
+      [=](written_atom, std::uint64_t gen, std::uint64_t octets) {
+        auto& st = self->state;
+        if (gen != st.gen)
+          return;
+        commit_inflight(self, octets);
+        answer_drains(self);
+        try_send(self);
+      },
+      [=](caf::flush_atom, std::uint64_t fgen) {
+        auto& st = self->state;
+        if (fgen != st.flush_gen)
+          return;
+        st.flush_armed = false;
+        try_send(self, true);
+      },
+      [=](reconnect_atom, std::uint64_t gen) {
+        if (gen == self->state.gen)
+          connect_next(self);
+      },
   };
 }
 

@@ -18,14 +18,14 @@ namespace fa::actors {
 /// The exporter's own protocol: the destination interface plus the connection's
 /// callbacks and timers.
 using exporter_session_actor = destination_actor::extend<
-  // The connection of generation `gen` is up.
-  caf::reacts_to<connected_atom, std::uint64_t>,
-  // The connection of generation `gen` could not be made or was lost (reason).
-  caf::reacts_to<disconnected_atom, std::uint64_t, std::string>,
-  // The write on generation `gen` completed with `n` octets.
-  caf::reacts_to<written_atom, std::uint64_t, std::uint64_t>,
-  // Timers: partial-message flush and reconnect backoff, tagged with a generation.
-  caf::reacts_to<caf::flush_atom, std::uint64_t>, caf::reacts_to<reconnect_atom, std::uint64_t>>;
+    // The connection of generation `gen` is up.
+    caf::reacts_to<connected_atom, std::uint64_t>,
+    // The connection of generation `gen` could not be made or was lost (reason).
+    caf::reacts_to<disconnected_atom, std::uint64_t, std::string>,
+    // The write on generation `gen` completed with `n` octets.
+    caf::reacts_to<written_atom, std::uint64_t, std::uint64_t>,
+    // Timers: partial-message flush and reconnect backoff, tagged with a generation.
+    caf::reacts_to<caf::flush_atom, std::uint64_t>, caf::reacts_to<reconnect_atom, std::uint64_t>>;
 
 enum class on_full_policy : std::uint8_t { block, drop };
 
@@ -62,17 +62,17 @@ struct exporter_session_state {
   std::uint64_t gen = 0;
   bool connected = false;
   bool writing = false;
-  std::deque<queued> queue;          ///< everything not yet confirmed written
-  std::size_t queued_bytes = 0;      ///< payload octets of `queue` not yet confirmed
-  std::size_t unsent_bytes = 0;      ///< octets not part of the write in flight
-  std::size_t inflight_sets = 0;     ///< sets (from the queue front) in the write in flight
+  std::deque<queued> queue;      ///< everything not yet confirmed written
+  std::size_t queued_bytes = 0;  ///< payload octets of `queue` not yet confirmed
+  std::size_t unsent_bytes = 0;  ///< octets not part of the write in flight
+  std::size_t inflight_sets = 0; ///< sets (from the queue front) in the write in flight
   std::uint64_t inflight_records = 0;
   std::uint64_t inflight_messages = 0;
-  caf::actor_clock::time_point oldest_unsent{};///< when the oldest unsent set was queued
+  caf::actor_clock::time_point oldest_unsent{}; ///< when the oldest unsent set was queued
   std::uint64_t flush_gen = 0;
   bool flush_armed = false;
   std::chrono::milliseconds backoff{0};
-  std::uint32_t sequence = 0;        ///< data records sent on this connection (RFC 7011 3.1)
+  std::uint32_t sequence = 0; ///< data records sent on this connection (RFC 7011 3.1)
   std::unordered_map<std::uint16_t, messages::output_template_ptr> announced;
   std::vector<caf::typed_response_promise<bool>> drains;
   messages::destination_status status;

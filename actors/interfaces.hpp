@@ -10,56 +10,56 @@
 namespace fa::actors {
 
 using fa::atoms::connected_atom;
+using fa::atoms::connected_atom_v;
 using fa::atoms::disconnected_atom;
+using fa::atoms::disconnected_atom_v;
 using fa::atoms::drain_atom;
+using fa::atoms::drain_atom_v;
 using fa::atoms::expire_atom;
 using fa::atoms::reconnect_atom;
-using fa::atoms::written_atom;
-using fa::atoms::connected_atom_v;
-using fa::atoms::disconnected_atom_v;
-using fa::atoms::drain_atom_v;
 using fa::atoms::reconnect_atom_v;
+using fa::atoms::written_atom;
 using fa::atoms::written_atom_v;
 
 /// A destination: exporter_session (IPFIX over TCP) or jsonl_sink. Enrichers see only
 /// this; the exporter's connection callbacks live in its own extended interface.
 using destination_actor = caf::typed_actor<
-  // Records to send; queued in bytes, dropped and counted when full with on_full = "drop".
-  caf::reacts_to<messages::enriched_batch>,
-  // Replies true once everything queued before it was written.
-  caf::replies_to<drain_atom>::with<bool>,
-  // Inspection.
-  caf::replies_to<caf::get_atom>::with<messages::destination_status>>;
+    // Records to send; queued in bytes, dropped and counted when full with on_full = "drop".
+    caf::reacts_to<messages::enriched_batch>,
+    // Replies true once everything queued before it was written.
+    caf::replies_to<drain_atom>::with<bool>,
+    // Inspection.
+    caf::replies_to<caf::get_atom>::with<messages::destination_status>>;
 
 /// enricher[k]: appends fields to the records of the sessions pinned to it.
 using enricher_actor = caf::typed_actor<
-  // Records of one session, in order; answered with nothing, forwarded to destinations.
-  caf::reacts_to<messages::data_batch>,
-  // A new Pod index snapshot from the label cache.
-  caf::reacts_to<messages::label_snapshot>,
-  // Inspection.
-  caf::replies_to<caf::get_atom>::with<messages::enricher_status>>;
+    // Records of one session, in order; answered with nothing, forwarded to destinations.
+    caf::reacts_to<messages::data_batch>,
+    // A new Pod index snapshot from the label cache.
+    caf::reacts_to<messages::label_snapshot>,
+    // Inspection.
+    caf::replies_to<caf::get_atom>::with<messages::enricher_status>>;
 
 /// agent_session (one per transport session): validates, keeps templates and sequence
 /// numbers, slices data sets into batches.
 using agent_session_actor = caf::typed_actor<
-  // Whole IPFIX messages read from the connection.
-  caf::reacts_to<messages::frames>,
-  // The connection ended (reason); the session withdraws its templates and quits.
-  caf::reacts_to<caf::close_atom, std::string>,
-  // Inspection.
-  caf::replies_to<caf::get_atom>::with<messages::session_status>>;
+    // Whole IPFIX messages read from the connection.
+    caf::reacts_to<messages::frames>,
+    // The connection ended (reason); the session withdraws its templates and quits.
+    caf::reacts_to<caf::close_atom, std::string>,
+    // Inspection.
+    caf::replies_to<caf::get_atom>::with<messages::session_status>>;
 
 /// label_cache: owns the Pod index and pushes snapshots to enrichers.
 using label_cache_actor = caf::typed_actor<
-  // Adds an enricher to the subscribers; it gets the current snapshot at once.
-  caf::reacts_to<caf::subscribe_atom, enricher_actor>,
-  // Inspection: number of indexed IPs.
-  caf::replies_to<caf::get_atom>::with<std::uint64_t>>;
+    // Adds an enricher to the subscribers; it gets the current snapshot at once.
+    caf::reacts_to<caf::subscribe_atom, enricher_actor>,
+    // Inspection: number of indexed IPs.
+    caf::replies_to<caf::get_atom>::with<std::uint64_t>>;
 
 /// template_registry: owns the output template table (ids shared across sessions).
 using template_registry_actor = caf::typed_actor<
-  // Inspection: number of live output templates.
-  caf::replies_to<caf::get_atom>::with<std::uint64_t>>;
+    // Inspection: number of live output templates.
+    caf::replies_to<caf::get_atom>::with<std::uint64_t>>;
 
 } // namespace fa::actors

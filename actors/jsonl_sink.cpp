@@ -35,35 +35,35 @@ jsonl_sink(destination_actor::stateful_pointer<jsonl_sink_state> self, jsonl_sin
     st.metrics.up->Set(1);
   }
   return {
-    [=](messages::enriched_batch& b) {
-      auto& st = self->state;
-      auto& p = *b.payload;
-      std::uint64_t written = 0;
-      for (auto& s : p.sets) {
-        // One layout per set, not per record.
-        ipfix::record_layout layout{s.tmpl->def};
-        ipfix::record_cursor cur{{p.bytes.data() + s.offset, s.length}, layout};
-        ipfix::bytes_view rec;
-        while (cur.next(rec)) {
-          st.line.clear();
-          ipfix::append_record_json(st.line, s.tmpl->def, layout, rec);
-          st.line.push_back('\n');
-          std::fwrite(st.line.data(), 1, st.line.size(), st.out);
-          st.status.sent_bytes += st.line.size();
-          ++written;
+      [=](messages::enriched_batch& b) {
+        auto& st = self->state;
+        auto& p = *b.payload;
+        std::uint64_t written = 0;
+        for (auto& s : p.sets) {
+          // One layout per set, not per record.
+          ipfix::record_layout layout{s.tmpl->def};
+          ipfix::record_cursor cur{{p.bytes.data() + s.offset, s.length}, layout};
+          ipfix::bytes_view rec;
+          while (cur.next(rec)) {
+            st.line.clear();
+            ipfix::append_record_json(st.line, s.tmpl->def, layout, rec);
+            st.line.push_back('\n');
+            std::fwrite(st.line.data(), 1, st.line.size(), st.out);
+            st.status.sent_bytes += st.line.size();
+            ++written;
+          }
         }
-      }
-      std::fflush(st.out);
-      st.status.sent_records += written;
-      ++st.status.sent_messages;
-      if (st.metrics.records) {
-        st.metrics.records->Increment(static_cast<double>(written));
-        st.metrics.messages->Increment();
-      }
-    },
-    // Writes are synchronous: by the time a drain is read everything before it is out.
-    [=](drain_atom) { return true; },
-    [=](caf::get_atom) { return self->state.status; },
+        std::fflush(st.out);
+        st.status.sent_records += written;
+        ++st.status.sent_messages;
+        if (st.metrics.records) {
+          st.metrics.records->Increment(static_cast<double>(written));
+          st.metrics.messages->Increment();
+        }
+      },
+      // Writes are synchronous: by the time a drain is read everything before it is out.
+      [=](drain_atom) { return true; },
+      [=](caf::get_atom) { return self->state.status; },
   };
 }
 

@@ -17,7 +17,7 @@
 namespace fa::actors {
 
 class output_template_table : public std::enable_shared_from_this<output_template_table> {
-public:
+ public:
   /// The shared output template with this layout (fields and scope; the id of `layout`
   /// is ignored). nullptr when all 65280 ids are in use.
   messages::output_template_ptr intern(const ipfix::template_def& layout);
@@ -27,7 +27,7 @@ public:
   /// Copies of the live templates, for inspection.
   std::vector<messages::output_template_ptr> live() const;
 
-private:
+ private:
   void release(std::uint16_t id, const ipfix::template_def& layout);
 
   struct layout_less {
@@ -36,7 +36,7 @@ private:
 
   mutable std::mutex mtx_;
   std::map<ipfix::template_def, std::weak_ptr<const messages::output_template>, layout_less>
-    by_layout_;
+      by_layout_;
   std::vector<std::uint16_t> free_ids_;
   std::uint32_t next_id_ = 256;
 };

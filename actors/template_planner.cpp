@@ -42,24 +42,52 @@ void note_field(messages::template_plan& p, const field_spec& f, messages::field
   };
   if (f.enterprise == iana_pen) {
     switch (f.id) {
-      case ie::source_ipv4_address: set(p.source_ipv4, 4); break;
-      case ie::destination_ipv4_address: set(p.destination_ipv4, 4); break;
-      case ie::source_ipv6_address: set(p.source_ipv6, 16); break;
-      case ie::destination_ipv6_address: set(p.destination_ipv6, 16); break;
-      case ie::flow_start_seconds: set(p.flow_start_seconds, 4); break;
-      case ie::flow_start_milliseconds: set(p.flow_start_milliseconds, 8); break;
-      default: break;
+    case ie::source_ipv4_address:
+      set(p.source_ipv4, 4);
+      break;
+    case ie::destination_ipv4_address:
+      set(p.destination_ipv4, 4);
+      break;
+    case ie::source_ipv6_address:
+      set(p.source_ipv6, 16);
+      break;
+    case ie::destination_ipv6_address:
+      set(p.destination_ipv6, 16);
+      break;
+    case ie::flow_start_seconds:
+      set(p.flow_start_seconds, 4);
+      break;
+    case ie::flow_start_milliseconds:
+      set(p.flow_start_milliseconds, 8);
+      break;
+    default:
+      break;
     }
   } else if (f.enterprise == antrea_pen) {
     switch (f.id) {
-      case antrea_ie::flow_type: set(p.flow_type, 1); break;
-      case antrea_ie::source_pod_name: set(p.source_pod_name, 0); break;
-      case antrea_ie::source_pod_namespace: set(p.source_pod_namespace, 0); break;
-      case antrea_ie::source_node_name: set(p.source_node_name, 0); break;
-      case antrea_ie::destination_pod_name: set(p.destination_pod_name, 0); break;
-      case antrea_ie::destination_pod_namespace: set(p.destination_pod_namespace, 0); break;
-      case antrea_ie::destination_node_name: set(p.destination_node_name, 0); break;
-      default: break;
+    case antrea_ie::flow_type:
+      set(p.flow_type, 1);
+      break;
+    case antrea_ie::source_pod_name:
+      set(p.source_pod_name, 0);
+      break;
+    case antrea_ie::source_pod_namespace:
+      set(p.source_pod_namespace, 0);
+      break;
+    case antrea_ie::source_node_name:
+      set(p.source_node_name, 0);
+      break;
+    case antrea_ie::destination_pod_name:
+      set(p.destination_pod_name, 0);
+      break;
+    case antrea_ie::destination_pod_namespace:
+      set(p.destination_pod_namespace, 0);
+      break;
+    case antrea_ie::destination_node_name:
+      set(p.destination_node_name, 0);
+      break;
+    default:
+      break;
     }
   }
 }
@@ -101,9 +129,12 @@ messages::template_plan_ptr plan_template(const ipfix::template_def& input, std:
                    absent(antrea_pen, antrea_ie::source_pod_labels) &&
                    absent(antrea_pen, antrea_ie::destination_pod_labels);
     a.cluster_id = p->antrea && absent(antrea_pen, antrea_ie::cluster_id);
-    a.original_odid = opts.provenance && absent(iana_pen, ipfix::ie::original_observation_domain_id);
-    a.original_ipv4 = opts.provenance && absent(iana_pen, ipfix::ie::original_exporter_ipv4_address);
-    a.original_ipv6 = opts.provenance && absent(iana_pen, ipfix::ie::original_exporter_ipv6_address);
+    a.original_odid =
+        opts.provenance && absent(iana_pen, ipfix::ie::original_observation_domain_id);
+    a.original_ipv4 =
+        opts.provenance && absent(iana_pen, ipfix::ie::original_exporter_ipv4_address);
+    a.original_ipv6 =
+        opts.provenance && absent(iana_pen, ipfix::ie::original_exporter_ipv6_address);
     a.flow_direction = p->antrea && absent(iana_pen, ipfix::ie::flow_direction);
     for (auto& f : appended_specs(a))
       out_layout.fields.push_back(f);

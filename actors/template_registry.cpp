@@ -7,7 +7,7 @@ template_registry(template_registry_actor::stateful_pointer<template_registry_st
                   std::shared_ptr<output_template_table> table) {
   self->state.table = std::move(table);
   return {
-    [=](caf::get_atom) { return static_cast<std::uint64_t>(self->state.table->size()); },
+      [=](caf::get_atom) { return static_cast<std::uint64_t>(self->state.table->size()); },
   };
 }
 

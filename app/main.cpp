@@ -8,10 +8,10 @@
 #include "monitoring/log.hpp"
 
 #include <csignal>
-#include <malloc.h>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <malloc.h>
 #include <string>
 #include <string_view>
 
@@ -40,8 +40,7 @@ int fail_usage(std::string_view why) {
 }
 
 fa::config::load_result load(const cli& c) {
-  return c.config_file.empty() ? fa::config::load_default()
-                               : fa::config::load_file(c.config_file);
+  return c.config_file.empty() ? fa::config::load_default() : fa::config::load_file(c.config_file);
 }
 
 bool report_errors(const fa::config::load_result& r) {
@@ -65,8 +64,8 @@ int run(const cli& c) {
   auto cfg = *loaded.cfg;
   fa::monitoring::set_log_level(to_log_level(cfg.runtime.log_level));
   fa::monitoring::set_log_format(cfg.runtime.log_format == fa::config::log_format::json
-                                   ? fa::monitoring::log_format::json
-                                   : fa::monitoring::log_format::text);
+                                     ? fa::monitoring::log_format::json
+                                     : fa::monitoring::log_format::text);
   std::string where;
   cfg.cluster_id = fa::app::resolve_cluster_id(cfg.cluster_id, where);
   // Signals are taken synchronously by this thread; every thread started from here on

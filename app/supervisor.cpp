@@ -62,23 +62,24 @@ std::vector<Reply> collect(caf::actor_system& sys, const std::vector<Handle>& ha
   caf::scoped_actor self{sys};
   for (auto& h : handles)
     self->request(h, std::chrono::seconds{5}, caf::get_atom_v)
-      .receive([&](Reply& r) { out.push_back(std::move(r)); }, [](caf::error&) {});
+        .receive([&](Reply& r) { out.push_back(std::move(r)); }, [](caf::error&) {});
   return out;
 }
 
 } // namespace
 
-supervisor::supervisor(config::config cfg) : cfg_(std::move(cfg)) {
+supervisor::supervisor(config::config cfg)
+    : cfg_(std::move(cfg)) {
   auto hw = std::max(1u, std::thread::hardware_concurrency());
   caf_cfg_.add_message_types<caf::id_block::fa>();
-  caf_cfg_.set("scheduler.max-threads", static_cast<std::size_t>(
-                                          config::resolved_workers(cfg_.runtime, hw)));
+  caf_cfg_.set("scheduler.max-threads",
+               static_cast<std::size_t>(config::resolved_workers(cfg_.runtime, hw)));
   caf_cfg_.set("logger.console", caf::atom("none"));
   caf_cfg_.set("logger.verbosity", caf::atom("quiet"));
   system_ = std::make_unique<caf::actor_system>(caf_cfg_);
   table_ = std::make_shared<actors::output_template_table>();
   receive_budget_ = std::make_shared<messages::byte_budget>(
-    static_cast<std::int64_t>(cfg_.collector.receive_budget));
+      static_cast<std::int64_t>(cfg_.collector.receive_budget));
 }
 
 supervisor::~supervisor() {
@@ -89,33 +90,33 @@ std::optional<std::string> supervisor::start_destinations() {
   auto& sys = *system_;
   for (auto& d : cfg_.destinations) {
     switch (d.url.kind) {
-      case config::destination_kind::jsonl: {
-        actors::jsonl_sink_config jc{d.name, d.url.path, &metrics_};
-        destinations_.push_back(sys.spawn<caf::detached>(actors::jsonl_sink, jc));
-        break;
-      }
-      case config::destination_kind::ipfix_tcp: {
-        actors::exporter_session_config ec;
-        ec.name = d.name;
-        ec.url = config::to_string(d.url);
-        ec.host = d.url.host;
-        ec.port = d.url.port;
-        ec.observation_domain_id = config::export_odid(cfg_, d);
-        ec.max_message_size = config::effective_max_message_size(d);
-        ec.flush_interval = to_ms(d.flush_interval);
-        ec.queue_size = d.queue_size;
-        ec.on_full = d.on_full == config::on_full_policy::drop ? actors::on_full_policy::drop
-                                                               : actors::on_full_policy::block;
-        ec.reconnect_min = to_ms(d.reconnect_min);
-        ec.reconnect_max = to_ms(d.reconnect_max);
-        ec.io = &io_.context();
-        ec.metrics = &metrics_;
-        destinations_.push_back(sys.spawn(actors::exporter_session, ec));
-        break;
-      }
-      default:
-        // config validation refuses transports this version does not have.
-        return "destination " + d.name + ": transport not supported in this version";
+    case config::destination_kind::jsonl: {
+      actors::jsonl_sink_config jc{d.name, d.url.path, &metrics_};
+      destinations_.push_back(sys.spawn<caf::detached>(actors::jsonl_sink, jc));
+      break;
+    }
+    case config::destination_kind::ipfix_tcp: {
+      actors::exporter_session_config ec;
+      ec.name = d.name;
+      ec.url = config::to_string(d.url);
+      ec.host = d.url.host;
+      ec.port = d.url.port;
+      ec.observation_domain_id = config::export_odid(cfg_, d);
+      ec.max_message_size = config::effective_max_message_size(d);
+      ec.flush_interval = to_ms(d.flush_interval);
+      ec.queue_size = d.queue_size;
+      ec.on_full = d.on_full == config::on_full_policy::drop ? actors::on_full_policy::drop
+                                                             : actors::on_full_policy::block;
+      ec.reconnect_min = to_ms(d.reconnect_min);
+      ec.reconnect_max = to_ms(d.reconnect_max);
+      ec.io = &io_.context();
+      ec.metrics = &metrics_;
+      destinations_.push_back(sys.spawn(actors::exporter_session, ec));
+      break;
+    }
+    default:
+      // config validation refuses transports this version does not have.
+      return "destination " + d.name + ": transport not supported in this version";
     }
   }
   return std::nullopt;
@@ -129,7 +130,8 @@ std::optional<std::string> supervisor::start() {
   std::size_t max_set_body = ipfix::max_message_size - 20;
   for (auto& d : cfg_.destinations)
     if (d.url.is_ipfix())
-      max_set_body = std::min<std::size_t>(max_set_body, config::effective_max_message_size(d) - 20);
+      max_set_body =
+          std::min<std::size_t>(max_set_body, config::effective_max_message_size(d) - 20);
   actors::enrichment_options eo;
   eo.provenance = cfg_.enrichment.provenance;
   eo.antrea = cfg_.enrichment.antrea;
@@ -164,8 +166,8 @@ std::optional<std::string> supervisor::start() {
       return "listener " + config::to_string(ep) + ": not an IP address";
     try {
       listeners_.push_back(std::make_unique<net::tcp_listener>(
-        io_.context(), asio::ip::tcp::endpoint{addr, ep.port},
-        [this](asio::ip::tcp::socket s) { accept(std::move(s)); }));
+          io_.context(), asio::ip::tcp::endpoint{addr, ep.port},
+          [this](asio::ip::tcp::socket s) { accept(std::move(s)); }));
     } catch (const std::system_error& e) {
       return "listener " + config::to_string(ep) + ": " + e.what();
     }
@@ -192,10 +194,9 @@ void supervisor::accept(asio::ip::tcp::socket socket) {
     return; // the peer went away before we looked
   auto id = ++next_session_id_;
   auto info = make_session_info(id, remote);
-  messages::session_budgets budgets{
-    std::make_shared<messages::byte_budget>(
-      static_cast<std::int64_t>(cfg_.collector.session_budget)),
-    receive_budget_};
+  messages::session_budgets budgets{std::make_shared<messages::byte_budget>(
+                                        static_cast<std::int64_t>(cfg_.collector.session_budget)),
+                                    receive_budget_};
   constexpr std::size_t max_read = 256 * 1024;
   auto conn = std::make_shared<net::tcp_connection>(std::move(socket), budgets, max_read);
   actors::agent_session_config ac;
@@ -226,12 +227,13 @@ void supervisor::accept(asio::ip::tcp::socket socket) {
   metrics_.sessions_accepted("tcp").Increment();
   metrics_.sessions_open("tcp").Increment();
   log(log_level::debug, "session opened", {{"id", std::to_string(id)}, {"peer", info->peer_text}});
-  conn->start([actor](messages::chunk_ptr c) { caf::anon_send(actor, messages::frames{std::move(c)}); },
-              [actor, id, peer = info->peer_text](const std::string& reason) {
-                log(log_level::debug, "session closed",
-                    {{"id", std::to_string(id)}, {"peer", peer}, {"reason", reason}});
-                caf::anon_send(actor, caf::close_atom_v, reason);
-              });
+  conn->start(
+      [actor](messages::chunk_ptr c) { caf::anon_send(actor, messages::frames{std::move(c)}); },
+      [actor, id, peer = info->peer_text](const std::string& reason) {
+        log(log_level::debug, "session closed",
+            {{"id", std::to_string(id)}, {"peer", peer}, {"reason", reason}});
+        caf::anon_send(actor, caf::close_atom_v, reason);
+      });
 }
 
 void supervisor::session_ended(std::uint64_t id) {
@@ -275,8 +277,7 @@ std::vector<messages::session_status> supervisor::sessions() {
 }
 
 std::vector<messages::destination_status> supervisor::destinations() {
-  return collect<actors::destination_actor, messages::destination_status>(*system_,
-                                                                           destinations_);
+  return collect<actors::destination_actor, messages::destination_status>(*system_, destinations_);
 }
 
 std::vector<messages::enricher_status> supervisor::enrichers() {
@@ -306,23 +307,23 @@ std::uint64_t supervisor::stop(std::chrono::milliseconds drain_timeout) {
     // forwarded everything to the destinations.
     for (auto& e : enrichers_)
       self->request(e, drain_timeout + std::chrono::milliseconds{1}, caf::get_atom_v)
-        .receive([](messages::enricher_status&) {}, [](caf::error&) {});
+          .receive([](messages::enricher_status&) {}, [](caf::error&) {});
     // 4. Drain the destinations.
     for (auto& d : destinations_) {
       auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+          deadline - std::chrono::steady_clock::now());
       self->request(d, std::max(remaining, std::chrono::milliseconds{1}), actors::drain_atom_v)
-        .receive([](bool) {}, [](caf::error&) {});
+          .receive([](bool) {}, [](caf::error&) {});
       self->request(d, std::chrono::seconds{1}, caf::get_atom_v)
-        .receive(
-          [&](messages::destination_status& s) {
-            if (s.queued_bytes > 0) {
-              log(log_level::warn, "destination not drained",
-                  {{"destination", s.name}, {"queued_bytes", std::to_string(s.queued_bytes)}});
-              left += s.queued_bytes;
-            }
-          },
-          [](caf::error&) {});
+          .receive(
+              [&](messages::destination_status& s) {
+                if (s.queued_bytes > 0) {
+                  log(log_level::warn, "destination not drained",
+                      {{"destination", s.name}, {"queued_bytes", std::to_string(s.queued_bytes)}});
+                  left += s.queued_bytes;
+                }
+              },
+              [](caf::error&) {});
     }
     // 5. Stop every actor.
     auto kill = [&](auto& h) {

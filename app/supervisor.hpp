@@ -29,7 +29,7 @@ class Exposer;
 namespace fa::app {
 
 class supervisor {
-public:
+ public:
   explicit supervisor(config::config cfg);
   ~supervisor();
   supervisor(const supervisor&) = delete;
@@ -58,7 +58,7 @@ public:
   std::size_t open_sessions() const { return open_sessions_.load(); }
   std::size_t output_templates() const { return table_->size(); }
 
-private:
+ private:
   struct session_entry {
     /// Strong: a connection paused by its budget has no read pending, and nothing else
     /// keeps it alive until the session ends.

@@ -62,7 +62,8 @@ class record_layout {
       return varlen_out[k];
     // A fixed field starts a known distance after the end of the variable-length value
     // before it (or after the record start).
-    std::size_t base = k == 0 ? 0 : std::size_t{varlen_out[k - 1].offset} + varlen_out[k - 1].length;
+    std::size_t base =
+        k == 0 ? 0 : std::size_t{varlen_out[k - 1].offset} + varlen_out[k - 1].length;
     return {static_cast<std::uint16_t>(base + rel_offset_[index]), lengths_[index]};
   }
 

@@ -31,14 +31,14 @@ struct pod_entry {
   /// Go-compatible JSON of the labels, encoded once per Pod event
   /// (antrea-proxy-semantics.md 4); "{}" for a Pod without labels.
   std::string labels_json;
-  std::int64_t creation = 0;           ///< seconds since the epoch
+  std::int64_t creation = 0;            ///< seconds since the epoch
   std::optional<std::int64_t> deletion; ///< when the delete or terminal phase was observed
 };
 
 using pod_entry_ptr = std::shared_ptr<const pod_entry>;
 
 class pod_snapshot {
-public:
+ public:
   /// The Pod that had `ip` at time `t` (seconds), or nullptr:
   /// no candidate -> none; one candidate -> it, whatever t is (tolerates clock skew);
   /// several -> the one with creation < t and (not deleted or t < deletion).
@@ -49,7 +49,7 @@ public:
   /// Adds a candidate for `ip` (used by whoever builds snapshots: the label cache).
   void add(const ip_key& ip, pod_entry_ptr pod) { by_ip_[ip].push_back(std::move(pod)); }
 
-private:
+ private:
   std::unordered_map<ip_key, std::vector<pod_entry_ptr>, ip_key_hash> by_ip_;
 };
 

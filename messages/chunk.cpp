@@ -25,7 +25,9 @@ bool byte_budget::wait(std::function<void()> resume) {
   return true;
 }
 
-credit::credit(session_budgets b, std::size_t n) : budgets_(std::move(b)), n_(n) {
+credit::credit(session_budgets b, std::size_t n)
+    : budgets_(std::move(b))
+    , n_(n) {
   auto v = static_cast<std::int64_t>(n_);
   if (budgets_.session)
     budgets_.session->acquire(v);
@@ -42,7 +44,8 @@ credit::~credit() {
 }
 
 chunk::chunk(std::size_t capacity, session_budgets budgets)
-  : data_(new std::uint8_t[capacity]), capacity_(capacity), credit_(std::move(budgets), capacity) {
-}
+    : data_(new std::uint8_t[capacity])
+    , capacity_(capacity)
+    , credit_(std::move(budgets), capacity) {}
 
 } // namespace fa::messages

@@ -20,8 +20,10 @@ namespace fa::messages {
 /// bytes); it only makes `available` drop to or below zero, and the reader then waits.
 /// The mutex is taken only to park or wake waiters, never per buffer.
 class byte_budget {
-public:
-  explicit byte_budget(std::int64_t limit) : available_(limit), limit_(limit) {}
+ public:
+  explicit byte_budget(std::int64_t limit)
+      : available_(limit)
+      , limit_(limit) {}
 
   void acquire(std::int64_t n) { available_.fetch_sub(n); }
   void release(std::int64_t n);
@@ -35,7 +37,7 @@ public:
   std::int64_t available() const { return available_.load(); }
   std::int64_t limit() const { return limit_; }
 
-private:
+ private:
   std::atomic<std::int64_t> available_;
   std::int64_t limit_;
   std::mutex mtx_;
@@ -52,7 +54,7 @@ struct session_budgets {
 
 /// RAII: `n` octets charged to both budgets until destroyed.
 class credit {
-public:
+ public:
   credit() = default;
   credit(session_budgets b, std::size_t n);
   ~credit();
@@ -62,14 +64,14 @@ public:
   const session_budgets& budgets() const { return budgets_; }
   std::size_t size() const { return n_; }
 
-private:
+ private:
   session_budgets budgets_;
   std::size_t n_ = 0;
 };
 
 /// One read's worth of complete IPFIX messages.
 class chunk {
-public:
+ public:
   chunk(std::size_t capacity, session_budgets budgets);
   chunk(const chunk&) = delete;
   chunk& operator=(const chunk&) = delete;
@@ -83,7 +85,7 @@ public:
   std::span<const std::uint8_t> bytes() const { return {data_.get(), size_}; }
   const session_budgets& budgets() const { return credit_.budgets(); }
 
-private:
+ private:
   std::unique_ptr<std::uint8_t[]> data_;
   std::size_t capacity_;
   std::size_t size_ = 0;

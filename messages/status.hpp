@@ -17,12 +17,12 @@ struct session_status {
   std::uint64_t messages = 0;
   std::uint64_t records = 0;
   std::uint64_t bytes = 0;
-  std::uint64_t lost_records = 0;         ///< sequence gaps (RFC 7011 10.3)
+  std::uint64_t lost_records = 0; ///< sequence gaps (RFC 7011 10.3)
   std::uint64_t out_of_order_messages = 0;
-  std::uint64_t malformed = 0;            ///< messages or sets discarded as malformed
+  std::uint64_t malformed = 0; ///< messages or sets discarded as malformed
   std::uint64_t unknown_template_sets = 0;
-  std::uint64_t template_events = 0;      ///< redefinitions, unknown withdrawals, limit hits
-  std::int64_t since = 0;                 ///< unix seconds
+  std::uint64_t template_events = 0; ///< redefinitions, unknown withdrawals, limit hits
+  std::int64_t since = 0;            ///< unix seconds
 };
 
 struct destination_status {
@@ -62,9 +62,8 @@ typename Inspector::result_type inspect(Inspector& f, session_status& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, destination_status& x) {
   return f(x.name, x.url, x.state, x.queued_bytes, x.queued_batches, x.queued_records,
-           x.sent_records,
-           x.sent_messages, x.sent_bytes, x.dropped_records, x.reconnects, x.connections,
-           x.templates_announced);
+           x.sent_records, x.sent_messages, x.sent_bytes, x.dropped_records, x.reconnects,
+           x.connections, x.templates_announced);
 }
 
 template <class Inspector>

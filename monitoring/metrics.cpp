@@ -11,49 +11,47 @@ auto& family(Builder b, prometheus::Registry& r, const char* name, const char* h
 
 } // namespace
 
-#define FA_COUNTER(name, help)                                                                   \
+#define FA_COUNTER(name, help)                                                                     \
   family(prometheus::BuildCounter(), *registry_, "flow_aggregator_" name, help)
-#define FA_GAUGE(name, help)                                                                     \
+#define FA_GAUGE(name, help)                                                                       \
   family(prometheus::BuildGauge(), *registry_, "flow_aggregator_" name, help)
 
 metrics::metrics()
-  : registry_(std::make_shared<prometheus::Registry>())
-  , messages_(FA_COUNTER("messages_received_total", "IPFIX messages received"))
-  , records_(FA_COUNTER("records_received_total", "Data records received"))
-  , bytes_(FA_COUNTER("received_bytes_total", "Octets of IPFIX messages received"))
-  , lost_(FA_COUNTER("records_lost_upstream_total",
-                     "Data records missing according to sequence numbers (RFC 7011 10.3)"))
-  , out_of_order_(FA_COUNTER("messages_out_of_order_total",
-                             "Messages whose sequence number was behind the expected one"))
-  , unknown_template_(FA_COUNTER("data_sets_unknown_template_total",
-                                 "Data sets dropped because their template was unknown"))
-  , templates_in_(FA_GAUGE("templates_in", "Templates live in exporter sessions"))
-  , malformed_(FA_COUNTER("malformed_total", "Malformed input discarded, by reason"))
-  , template_events_(FA_COUNTER("template_events_total", "Template records applied, by outcome"))
-  , enrich_dropped_(FA_COUNTER("enrich_dropped_records_total",
-                               "Records dropped during enrichment, by reason"))
-  , accepted_(FA_COUNTER("sessions_accepted_total", "Exporter sessions accepted"))
-  , rejected_(FA_COUNTER("sessions_rejected_total", "Exporter sessions refused, by reason"))
-  , closed_(FA_COUNTER("sessions_closed_total", "Exporter sessions ended"))
-  , open_(FA_GAUGE("sessions_open", "Exporter sessions open"))
-  , templates_out_(FA_GAUGE("templates_out", "Output templates in use"))
-  , sent_records_(FA_COUNTER("records_sent_total", "Data records written to a destination"))
-  , sent_messages_(FA_COUNTER("messages_sent_total", "IPFIX messages written to a destination"))
-  , sent_bytes_(FA_COUNTER("sent_bytes_total", "Octets written to a destination"))
-  , dropped_(FA_COUNTER("records_dropped_total", "Records dropped at a destination, by reason"))
-  , reconnects_(FA_COUNTER("destination_reconnects_total", "Connection attempts after a failure"))
-  , queue_bytes_(FA_GAUGE("destination_queue_bytes", "Octets queued for a destination"))
-  , up_(FA_GAUGE("destination_up", "1 when the destination's connection is up")) {
-}
+    : registry_(std::make_shared<prometheus::Registry>())
+    , messages_(FA_COUNTER("messages_received_total", "IPFIX messages received"))
+    , records_(FA_COUNTER("records_received_total", "Data records received"))
+    , bytes_(FA_COUNTER("received_bytes_total", "Octets of IPFIX messages received"))
+    , lost_(FA_COUNTER("records_lost_upstream_total",
+                       "Data records missing according to sequence numbers (RFC 7011 10.3)"))
+    , out_of_order_(FA_COUNTER("messages_out_of_order_total",
+                               "Messages whose sequence number was behind the expected one"))
+    , unknown_template_(FA_COUNTER("data_sets_unknown_template_total",
+                                   "Data sets dropped because their template was unknown"))
+    , templates_in_(FA_GAUGE("templates_in", "Templates live in exporter sessions"))
+    , malformed_(FA_COUNTER("malformed_total", "Malformed input discarded, by reason"))
+    , template_events_(FA_COUNTER("template_events_total", "Template records applied, by outcome"))
+    , enrich_dropped_(FA_COUNTER("enrich_dropped_records_total",
+                                 "Records dropped during enrichment, by reason"))
+    , accepted_(FA_COUNTER("sessions_accepted_total", "Exporter sessions accepted"))
+    , rejected_(FA_COUNTER("sessions_rejected_total", "Exporter sessions refused, by reason"))
+    , closed_(FA_COUNTER("sessions_closed_total", "Exporter sessions ended"))
+    , open_(FA_GAUGE("sessions_open", "Exporter sessions open"))
+    , templates_out_(FA_GAUGE("templates_out", "Output templates in use"))
+    , sent_records_(FA_COUNTER("records_sent_total", "Data records written to a destination"))
+    , sent_messages_(FA_COUNTER("messages_sent_total", "IPFIX messages written to a destination"))
+    , sent_bytes_(FA_COUNTER("sent_bytes_total", "Octets written to a destination"))
+    , dropped_(FA_COUNTER("records_dropped_total", "Records dropped at a destination, by reason"))
+    , reconnects_(FA_COUNTER("destination_reconnects_total", "Connection attempts after a failure"))
+    , queue_bytes_(FA_GAUGE("destination_queue_bytes", "Octets queued for a destination"))
+    , up_(FA_GAUGE("destination_up", "1 when the destination's connection is up")) {}
 
 #undef FA_COUNTER
 #undef FA_GAUGE
 
 session_metrics metrics::session(std::string_view transport) {
   prometheus::Labels l{{"transport", std::string{transport}}};
-  return {&messages_.Add(l),         &records_.Add(l),      &bytes_.Add(l),
-          &lost_.Add(l),             &out_of_order_.Add(l), &unknown_template_.Add(l),
-          &templates_in_.Add(l)};
+  return {&messages_.Add(l),     &records_.Add(l),          &bytes_.Add(l),       &lost_.Add(l),
+          &out_of_order_.Add(l), &unknown_template_.Add(l), &templates_in_.Add(l)};
 }
 
 destination_metrics metrics::destination(std::string_view name) {
@@ -62,9 +60,9 @@ destination_metrics metrics::destination(std::string_view name) {
   auto dropped = [&](const char* reason) {
     return &dropped_.Add({{"destination", n}, {"reason", reason}});
   };
-  return {&sent_records_.Add(l),   &sent_messages_.Add(l),   &sent_bytes_.Add(l),
-          dropped("queue_full"),   dropped("too_large"),     dropped("shutdown"),
-          &reconnects_.Add(l),     &queue_bytes_.Add(l),     &up_.Add(l)};
+  return {&sent_records_.Add(l), &sent_messages_.Add(l), &sent_bytes_.Add(l),
+          dropped("queue_full"), dropped("too_large"),   dropped("shutdown"),
+          &reconnects_.Add(l),   &queue_bytes_.Add(l),   &up_.Add(l)};
 }
 
 prometheus::Counter& metrics::malformed(std::string_view reason) {

@@ -41,7 +41,7 @@ struct destination_metrics {
 };
 
 class metrics {
-public:
+ public:
   metrics();
 
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
@@ -61,7 +61,7 @@ public:
   prometheus::Gauge& sessions_open(std::string_view transport);
   prometheus::Gauge& templates_out();
 
-private:
+ private:
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& messages_;
   prometheus::Family<prometheus::Counter>& records_;

@@ -10,8 +10,9 @@
 namespace fa::net {
 
 class io_runtime {
-public:
-  io_runtime() : guard_(asio::make_work_guard(ctx_)) {}
+ public:
+  io_runtime()
+      : guard_(asio::make_work_guard(ctx_)) {}
   ~io_runtime() { stop(); }
   io_runtime(const io_runtime&) = delete;
   io_runtime& operator=(const io_runtime&) = delete;
@@ -33,7 +34,7 @@ public:
     threads_.clear();
   }
 
-private:
+ private:
   asio::io_context ctx_;
   asio::executor_work_guard<asio::io_context::executor_type> guard_;
   std::vector<std::thread> threads_;

@@ -4,14 +4,14 @@ namespace fa::net {
 
 tcp_client::tcp_client(asio::io_context& ctx, std::string host, std::uint16_t port, handlers h,
                        std::chrono::milliseconds connect_timeout)
-  : strand_(asio::make_strand(ctx.get_executor()))
-  , resolver_(strand_)
-  , socket_(strand_)
-  , timer_(strand_)
-  , host_(std::move(host))
-  , port_(port)
-  , h_(std::move(h))
-  , connect_timeout_(connect_timeout) {}
+    : strand_(asio::make_strand(ctx.get_executor()))
+    , resolver_(strand_)
+    , socket_(strand_)
+    , timer_(strand_)
+    , host_(std::move(host))
+    , port_(port)
+    , h_(std::move(h))
+    , connect_timeout_(connect_timeout) {}
 
 void tcp_client::close_socket() {
   asio::error_code ec;
@@ -44,55 +44,55 @@ void tcp_client::connect(std::uint64_t gen) {
         self->fail(gen, "connect timeout");
     });
     self->resolver_.async_resolve(
-      self->host_, std::to_string(self->port_),
-      [self, gen](asio::error_code ec, asio::ip::tcp::resolver::results_type results) {
-        if (gen != self->gen_)
-          return;
-        if (ec) {
-          self->fail(gen, "resolve: " + ec.message());
-          return;
-        }
-        asio::async_connect(self->socket_, results,
-                            [self, gen](asio::error_code ec, const asio::ip::tcp::endpoint&) {
-                              if (gen != self->gen_)
-                                return;
-                              if (ec) {
-                                self->fail(gen, "connect: " + ec.message());
-                                return;
-                              }
-                              self->timer_.cancel();
-                              self->up_ = true;
-                              asio::error_code ignore;
-                              self->socket_.set_option(asio::ip::tcp::no_delay(true), ignore);
-                              self->watch_peer(gen);
-                              if (self->h_.connected)
-                                self->h_.connected(gen);
-                            });
-      });
+        self->host_, std::to_string(self->port_),
+        [self, gen](asio::error_code ec, asio::ip::tcp::resolver::results_type results) {
+          if (gen != self->gen_)
+            return;
+          if (ec) {
+            self->fail(gen, "resolve: " + ec.message());
+            return;
+          }
+          asio::async_connect(self->socket_, results,
+                              [self, gen](asio::error_code ec, const asio::ip::tcp::endpoint&) {
+                                if (gen != self->gen_)
+                                  return;
+                                if (ec) {
+                                  self->fail(gen, "connect: " + ec.message());
+                                  return;
+                                }
+                                self->timer_.cancel();
+                                self->up_ = true;
+                                asio::error_code ignore;
+                                self->socket_.set_option(asio::ip::tcp::no_delay(true), ignore);
+                                self->watch_peer(gen);
+                                if (self->h_.connected)
+                                  self->h_.connected(gen);
+                              });
+        });
   });
 }
 
 // Collectors send nothing; a read completing means the peer closed (or reset). On a
 // clean half-close the write in flight is finished first, so nothing is lost.
 void tcp_client::watch_peer(std::uint64_t gen) {
-  socket_.async_read_some(asio::buffer(discard_), [self = shared_from_this(),
-                                                   gen](asio::error_code ec, std::size_t) {
-    if (gen != self->gen_ || !self->up_)
-      return;
-    if (!ec) {
-      self->watch_peer(gen);
-      return;
-    }
-    if (ec == asio::error::eof && self->writing_) {
-      self->peer_closed_ = true;
-      return;
-    }
-    if (ec == asio::error::eof) {
-      asio::error_code ignore;
-      self->socket_.shutdown(asio::socket_base::shutdown_send, ignore);
-    }
-    self->fail(gen, ec == asio::error::eof ? "peer closed" : ec.message());
-  });
+  socket_.async_read_some(asio::buffer(discard_),
+                          [self = shared_from_this(), gen](asio::error_code ec, std::size_t) {
+                            if (gen != self->gen_ || !self->up_)
+                              return;
+                            if (!ec) {
+                              self->watch_peer(gen);
+                              return;
+                            }
+                            if (ec == asio::error::eof && self->writing_) {
+                              self->peer_closed_ = true;
+                              return;
+                            }
+                            if (ec == asio::error::eof) {
+                              asio::error_code ignore;
+                              self->socket_.shutdown(asio::socket_base::shutdown_send, ignore);
+                            }
+                            self->fail(gen, ec == asio::error::eof ? "peer closed" : ec.message());
+                          });
 }
 
 void tcp_client::write(std::uint64_t gen, std::shared_ptr<write_job> job) {

@@ -24,7 +24,7 @@ struct write_job {
 };
 
 class tcp_client : public std::enable_shared_from_this<tcp_client> {
-public:
+ public:
   struct handlers {
     std::function<void(std::uint64_t gen)> connected;
     std::function<void(std::uint64_t gen, std::string reason)> disconnected;
@@ -47,7 +47,7 @@ public:
   /// Closes at once, no callbacks.
   void stop();
 
-private:
+ private:
   void fail(std::uint64_t gen, const std::string& reason);
   void watch_peer(std::uint64_t gen);
   void close_socket();

@@ -8,10 +8,10 @@ namespace fa::net {
 
 tcp_connection::tcp_connection(asio::ip::tcp::socket socket, messages::session_budgets budgets,
                                std::size_t max_read)
-  : socket_(std::move(socket))
-  , strand_(asio::make_strand(socket_.get_executor()))
-  , budgets_(std::move(budgets))
-  , max_read_(max_read) {
+    : socket_(std::move(socket))
+    , strand_(asio::make_strand(socket_.get_executor()))
+    , budgets_(std::move(budgets))
+    , max_read_(max_read) {
   asio::error_code ec;
   remote_ = socket_.remote_endpoint(ec);
   socket_.non_blocking(true, ec);
@@ -57,7 +57,7 @@ void tcp_connection::read_available() {
   auto buf = std::make_shared<messages::chunk>(tail_.size() + want, budgets_);
   std::memcpy(buf->data(), tail_.data(), tail_.size());
   std::size_t n = socket_.read_some(
-    asio::buffer(buf->data() + tail_.size(), buf->capacity() - tail_.size()), ec);
+      asio::buffer(buf->data() + tail_.size(), buf->capacity() - tail_.size()), ec);
   if (ec == asio::error::would_block) {
     wait_readable();
     return;
@@ -119,7 +119,8 @@ void tcp_connection::finish(std::string reason) {
 
 tcp_listener::tcp_listener(asio::io_context& ctx, const asio::ip::tcp::endpoint& ep,
                            accept_handler h)
-  : acceptor_(ctx), on_accept_(std::move(h)) {
+    : acceptor_(ctx)
+    , on_accept_(std::move(h)) {
   acceptor_.open(ep.protocol());
   acceptor_.set_option(asio::socket_base::reuse_address(true));
   if (ep.address().is_v6()) {

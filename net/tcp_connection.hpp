@@ -17,7 +17,7 @@
 namespace fa::net {
 
 class tcp_connection : public std::enable_shared_from_this<tcp_connection> {
-public:
+ public:
   using frames_handler = std::function<void(messages::chunk_ptr)>;
   using closed_handler = std::function<void(const std::string& reason)>;
 
@@ -32,7 +32,7 @@ public:
 
   asio::ip::tcp::endpoint remote() const { return remote_; }
 
-private:
+ private:
   void wait_readable();
   void read_available();
   void resume_reading();
@@ -53,7 +53,7 @@ using tcp_connection_ptr = std::shared_ptr<tcp_connection>;
 
 /// Accepts connections and hands each socket to `on_accept` (on an io thread).
 class tcp_listener {
-public:
+ public:
   using accept_handler = std::function<void(asio::ip::tcp::socket)>;
 
   tcp_listener(asio::io_context& ctx, const asio::ip::tcp::endpoint& ep, accept_handler h);
@@ -65,7 +65,7 @@ public:
   /// Stops accepting; established connections are not touched.
   void stop();
 
-private:
+ private:
   void accept_next();
 
   asio::ip::tcp::acceptor acceptor_;

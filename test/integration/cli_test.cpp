@@ -30,7 +30,7 @@ TEST(cli, check_config_names_file_line_key_and_fix) {
                                        "on_full = \"dorp\"\nflush_intervall = \"5ms\"\n");
   std::string out;
   auto rc = fa::test::run_command(
-    {fa::test::binary("app/flow-aggregator"), "check-config", "-c", file}, out);
+      {fa::test::binary("app/flow-aggregator"), "check-config", "-c", file}, out);
   EXPECT_EQ(rc, 1) << out;
   EXPECT_NE(out.find("bad.toml:7:"), std::string::npos) << out;
   EXPECT_NE(out.find("\"dorp\""), std::string::npos) << out;
@@ -44,7 +44,7 @@ TEST(cli, check_config_accepts_the_default_and_the_examples) {
                  "config/examples/jsonl-file.toml", "config/examples/antrea.toml"}) {
     std::string out;
     auto rc = fa::test::run_command(
-      {fa::test::binary("app/flow-aggregator"), "check-config", "-c", fa::test::source(f)}, out);
+        {fa::test::binary("app/flow-aggregator"), "check-config", "-c", fa::test::source(f)}, out);
     EXPECT_EQ(rc, 0) << f << ": " << out;
   }
 }
@@ -65,7 +65,7 @@ TEST(cli, run_writes_enriched_records_as_json_lines) {
   auto cfg = write(dir + "/fa.toml", "cluster_id = \"cluster-a\"\n[collector]\n"
                                      "listen = [\"tcp://127.0.0.1:0\"]\n[[destination]]\n"
                                      "name = \"file\"\nurl = \"jsonl:" +
-                                       jsonl + "\"\n[admin]\nlisten = \"\"\n");
+                                         jsonl + "\"\n[admin]\nlisten = \"\"\n");
   ::setenv("FA_STATE_DIR", dir.c_str(), 1);
   fa::test::process fa{{fa::test::binary("app/flow-aggregator"), "run", "-c", cfg},
                        dir + "/fa.out",
@@ -73,12 +73,12 @@ TEST(cli, run_writes_enriched_records_as_json_lines) {
   std::smatch m;
   std::string log;
   ASSERT_TRUE(fa::test::eventually(
-    [&] {
-      log = fa::test::read_file(dir + "/fa.err");
-      return std::regex_search(log, m, std::regex{" port=([0-9]+)"});
-    },
-    20s))
-    << log;
+      [&] {
+        log = fa::test::read_file(dir + "/fa.err");
+        return std::regex_search(log, m, std::regex{" port=([0-9]+)"});
+      },
+      20s))
+      << log;
   auto port = static_cast<std::uint16_t>(std::stoi(m[1]));
   ASSERT_EQ(fa::test::run_loadgen(port, {"--records", "25", "--odid-base", "77"}), 0);
   std::string text;

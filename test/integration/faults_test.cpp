@@ -42,7 +42,8 @@ std::uint16_t unused_port() {
 }
 
 struct running {
-  explicit running(fa::config::config cfg) : sup(std::move(cfg)) {
+  explicit running(fa::config::config cfg)
+      : sup(std::move(cfg)) {
     auto err = sup.start();
     EXPECT_FALSE(err) << *err;
     port = sup.listen_ports().at(0);
@@ -103,15 +104,15 @@ TEST(faults, disconnect_mid_message_affects_only_that_session) {
   add_records(b, 300, 10, 50);
   b.end_message();
   bytes.resize(whole + (bytes.size() - whole) / 2);
-  auto gen = fa::test::start_loadgen(fa.port,
-                                     {"--sessions", "2", "--records", "1000", "--seed", "4"});
+  auto gen =
+      fa::test::start_loadgen(fa.port, {"--sessions", "2", "--records", "1000", "--seed", "4"});
   fa::test::send_raw(fa.port, bytes);
   ASSERT_EQ(gen->wait(60s), 0);
   auto r = col.report();
   EXPECT_EQ(r.value("records", 0), 2002) << r.dump();
   EXPECT_EQ(r.value("verified", 0), 2000) << "the loadgen sessions are complete";
   EXPECT_TRUE(fa::test::eventually(
-    [&] { return metric(fa.sup, "flow_aggregator_sessions_closed_total") == 3; }));
+      [&] { return metric(fa.sup, "flow_aggregator_sessions_closed_total") == 3; }));
 }
 
 // A template flood past max_templates_per_session is refused and counted; the session's
@@ -119,8 +120,7 @@ TEST(faults, disconnect_mid_message_affects_only_that_session) {
 TEST(faults, template_flood_is_bounded_per_session) {
   auto dir = fa::test::scratch_dir("template_flood");
   collector col{dir, {"--verify", "6", "--expect-total", "1003"}};
-  running fa{fa::test::test_config(tcp_destination(col.port()),
-                                   "")};
+  running fa{fa::test::test_config(tcp_destination(col.port()), "")};
   std::vector<std::uint8_t> bytes;
   fa::ipfix::message_builder b{bytes};
   for (std::uint16_t first = 256; first < 256 + 5000; first += 1000) {
@@ -158,7 +158,7 @@ TEST(faults, template_flood_is_bounded_per_session) {
 TEST(faults, dead_destination_with_drop_counts_every_record) {
   auto port = unused_port();
   running fa{fa::test::test_config(
-    tcp_destination(port, "on_full = \"drop\"\nqueue_size = \"256KiB\"\n"))};
+      tcp_destination(port, "on_full = \"drop\"\nqueue_size = \"256KiB\"\n"))};
   constexpr int total = 4 * 3000;
   ASSERT_EQ(fa::test::run_loadgen(fa.port, {"--sessions", "4", "--records", "3000", "--template",
                                             "antrea-v4", "--seed", "8"}),

@@ -24,7 +24,7 @@ config::config test_config(const std::string& destinations_toml,
 
 /// ipfix-collector as a child process, listening on 127.0.0.1:0 (or a given port).
 class collector {
-public:
+ public:
   collector(const std::string& dir, std::vector<std::string> args, std::uint16_t port = 0);
   std::uint16_t port() const { return port_; }
   process& proc() { return *proc_; }
@@ -33,7 +33,7 @@ public:
   /// SIGTERM: the collector's graceful stop (half-close, read to the end).
   void stop() { proc_->signal(SIGTERM); }
 
-private:
+ private:
   std::string report_file_;
   std::string err_file_;
   std::unique_ptr<process> proc_;

@@ -21,7 +21,8 @@ std::string tcp_destination(std::uint16_t port, const std::string& extra = "") {
 }
 
 struct running {
-  explicit running(fa::config::config cfg) : sup(std::move(cfg)) {
+  explicit running(fa::config::config cfg)
+      : sup(std::move(cfg)) {
     auto err = sup.start();
     EXPECT_FALSE(err) << *err;
     port = sup.listen_ports().at(0);
@@ -100,7 +101,7 @@ TEST(pipeline, collector_restart_loses_nothing_with_block) {
   auto gen = fa::test::start_loadgen(fa.port, {"--sessions", "10", "--records", "20000", "--rate",
                                                "100000", "--template", "antrea-v4", "--seed", "3"});
   ASSERT_TRUE(fa::test::eventually(
-    [&] { return metric(fa.sup, "flow_aggregator_records_sent_total") > total / 10; }));
+      [&] { return metric(fa.sup, "flow_aggregator_records_sent_total") > total / 10; }));
   first->stop();
   auto r1 = first->report();
   first.reset();
@@ -109,8 +110,8 @@ TEST(pipeline, collector_restart_loses_nothing_with_block) {
   auto r2 = second.report();
   EXPECT_GT(r1.value("records", 0), 0);
   EXPECT_GT(r2.value("records", 0), 0);
-  EXPECT_EQ(r1.value("records", 0) + r2.value("records", 0), total)
-    << r1.dump() << "\n" << r2.dump();
+  EXPECT_EQ(r1.value("records", 0) + r2.value("records", 0), total) << r1.dump() << "\n"
+                                                                    << r2.dump();
   EXPECT_EQ(r1.value("mismatched", -1) + r2.value("mismatched", -1), 0);
   EXPECT_EQ(r2.value("templates_distinct", 0), 1) << "templates re-announced after reconnect";
   EXPECT_EQ(r2.value("unknown_template_records", -1), 0);

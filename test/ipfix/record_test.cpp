@@ -269,8 +269,15 @@ TEST(record, write_varlen_prefix_forms) {
 // whatever mix of fixed and variable-length fields (and 1- or 3-octet prefixes).
 TEST(record_layout, walk_varlen_and_located_agree_with_slice) {
   using namespace fa::ipfix;
-  template_def def{256, 0, {{8, 4, 0}, {101, varlen, antrea_pen}, {102, varlen, antrea_pen},
-                            {7, 2, 0}, {4, 1, 0}, {103, varlen, antrea_pen}, {1, 8, 0}}};
+  template_def def{256,
+                   0,
+                   {{8, 4, 0},
+                    {101, varlen, antrea_pen},
+                    {102, varlen, antrea_pen},
+                    {7, 2, 0},
+                    {4, 1, 0},
+                    {103, varlen, antrea_pen},
+                    {1, 8, 0}}};
   record_layout layout{def};
   ASSERT_EQ(layout.num_varlen(), 3u);
   std::vector<std::uint8_t> bytes;
@@ -301,8 +308,10 @@ TEST(record_layout, walk_varlen_and_located_agree_with_slice) {
     ASSERT_EQ(e2, parse_error::none);
     layout.slice(rest.first(n), all);
     for (std::size_t i = 0; i < all.size(); ++i) {
-      EXPECT_EQ(layout.located(i, var).offset, all[i].offset) << "record " << records << " field " << i;
-      EXPECT_EQ(layout.located(i, var).length, all[i].length) << "record " << records << " field " << i;
+      EXPECT_EQ(layout.located(i, var).offset, all[i].offset)
+          << "record " << records << " field " << i;
+      EXPECT_EQ(layout.located(i, var).length, all[i].length)
+          << "record " << records << " field " << i;
     }
     pos += n;
     ++records;

@@ -7,8 +7,8 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <spawn.h>
+#include <sstream>
 #include <stdexcept>
 #include <sys/wait.h>
 #include <thread>
@@ -18,8 +18,7 @@ extern char** environ;
 
 namespace fa::test {
 
-process::process(std::vector<std::string> argv, std::string stdout_file,
-                 std::string stderr_file) {
+process::process(std::vector<std::string> argv, std::string stdout_file, std::string stderr_file) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   if (!stdout_file.empty())

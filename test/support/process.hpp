@@ -13,7 +13,7 @@
 namespace fa::test {
 
 class process {
-public:
+ public:
   /// Starts `argv[0]` with `argv`; stdout and stderr go to the given files ("" = inherit).
   process(std::vector<std::string> argv, std::string stdout_file = "",
           std::string stderr_file = "");
@@ -29,7 +29,7 @@ public:
 
   pid_t pid() const { return pid_; }
 
-private:
+ private:
   pid_t pid_ = -1;
   std::optional<int> status_;
 };
@@ -41,7 +41,8 @@ std::string source(const std::string& relative);
 /// A fresh empty directory under the build tree for one test's files.
 std::string scratch_dir(const std::string& name);
 /// Waits until `path` exists and is non-empty, then returns its first line.
-std::optional<std::string> wait_for_file(const std::string& path, std::chrono::milliseconds timeout);
+std::optional<std::string> wait_for_file(const std::string& path,
+                                         std::chrono::milliseconds timeout);
 std::string read_file(const std::string& path);
 /// Runs a command to completion (bounded), capturing stdout+stderr into `output`.
 int run_command(const std::vector<std::string>& argv, std::string& output,
