@@ -1,0 +1,585 @@
+// agent_session on the deterministic scheduler: frames in, data_batch out to a probe
+// enricher (DESIGN 2; ipfix-rules.md: sets, templates, sequence numbers, malformed input).
+
+#include "actors/agent_session.hpp"
+
+#include "test/actors/test_util.hpp"
+
+#include <gtest/gtest.h>
+
+namespace fa::actors::test {
+namespace {
+
+class agent_session_test : public actor_fixture {
+ protected:
+  agent_session_test() {
+    probe = sys.spawn(enricher_probe);
+    run();
+  }
+
+  agent_session_actor spawn_session(messages::session_info_ptr info,
+                                    ipfix::template_store_config templates = {},
+                                    enrichment_options enrichment = {},
+                                    std::function<void()> on_end = nullptr) {
+    agent_session_config c;
+    c.info = std::move(info);
+    c.enricher = probe;
+    c.table = table;
+    c.enrichment = std::move(enrichment);
+    c.templates = templates;
+    c.on_end = std::move(on_end);
+    auto s = sys.spawn(agent_session, std::move(c));
+    run();
+    return s;
+  }
+
+  void send(const agent_session_actor& s, const bytes& content) {
+    caf::anon_send(s, messages::frames{make_chunk(content)});
+    run();
+  }
+
+  std::vector<messages::data_batch>& batches() {
+    return state_of<enricher_probe_state>(probe).batches;
+  }
+
+  const messages::session_status& status(const agent_session_actor& s) {
+    return state_of<agent_session_state>(s).status;
+  }
+
+  std::shared_ptr<output_template_table> table = std::make_shared<output_template_table>();
+  enricher_actor probe;
+  messages::session_info_ptr info = ipv4_session(1, 192, 0, 2, 7);
+};
+
+/// The bodies of every slice of `b`, in order.
+std::vector<bytes> bodies(const messages::data_batch& b) {
+  std::vector<bytes> out;
+  for (auto& s : b.slices)
+    out.emplace_back(s.body.begin(), s.body.end());
+  return out;
+}
+
+TEST_F(agent_session_test, template_and_data_in_one_message_make_one_batch) {
+  auto s = spawn_session(info);
+  auto t = plain_v4(256);
+  auto r0 = plain_v4_record(1), r1 = plain_v4_record(2), r2 = plain_v4_record(3);
+  auto m = message(77, 0, [&](auto& b) {
+    template_set(b, {t});
+    data_set(b, 256, {r0, r1, r2}, 3); // 3 octets of padding (RFC 7011 3.3.1)
+  });
+  send(s, m);
+  ASSERT_EQ(batches().size(), 1u);
+  auto& batch = batches()[0];
+  EXPECT_EQ(batch.session, info);
+  ASSERT_EQ(batch.slices.size(), 1u);
+  auto& slice = batch.slices[0];
+  EXPECT_EQ(slice.records, 3u);
+  // The slice points into the shared chunk (no copy) and excludes the padding.
+  ASSERT_NE(batch.data, nullptr);
+  EXPECT_EQ(slice.body.data(), batch.data->data() + m.size() - 3 - 48);
+  EXPECT_EQ(bodies(batch)[0], concat({r0, r1, r2}));
+  ASSERT_NE(slice.plan, nullptr);
+  EXPECT_EQ(slice.plan->odid, 77u);
+  EXPECT_EQ(slice.plan->input, t);
+  EXPECT_FALSE(slice.plan->antrea);
+  ASSERT_NE(slice.plan->output, nullptr);
+  EXPECT_EQ(slice.plan->output->id, 256u);
+  auto want = t.fields;
+  for (auto& f : provenance_specs())
+    want.push_back(f);
+  EXPECT_EQ(slice.plan->output->def.fields, want);
+  auto& st = status(s);
+  EXPECT_EQ(st.messages, 1u);
+  EXPECT_EQ(st.records, 3u);
+  EXPECT_EQ(st.bytes, m.size());
+  EXPECT_EQ(st.templates, 1u);
+  EXPECT_EQ(st.odids, std::vector<std::uint32_t>{77});
+  EXPECT_EQ(st.malformed, 0u);
+  EXPECT_EQ(st.unknown_template_sets, 0u);
+  EXPECT_EQ(st.lost_records, 0u);
+  EXPECT_EQ(st.peer, "192.0.2.7:40000");
+  EXPECT_EQ(st.transport, "tcp");
+}
+
+TEST_F(agent_session_test, several_sets_and_messages_keep_their_order) {
+  auto s = spawn_session(info);
+  auto a = plain_v4(256);
+  auto b = make_def(257, {iana(86, 8)});
+  auto m1 = message(1, 0, [&](auto& mb) {
+    template_set(mb, {a, b});
+    data_set(mb, 256, {plain_v4_record(1), plain_v4_record(2)});
+    data_set(mb, 257, {bytes(8, 0xaa)});
+    data_set(mb, 256, {plain_v4_record(3)});
+  });
+  auto m2 = message(1, 4, [&](auto& mb) { data_set(mb, 257, {bytes(8, 0xbb), bytes(8, 0xcc)}); });
+  send(s, concat({m1, m2}));
+  // One chunk, one batch: every data set of both messages, in arrival order.
+  ASSERT_EQ(batches().size(), 1u);
+  auto& sl = batches()[0].slices;
+  ASSERT_EQ(sl.size(), 4u);
+  EXPECT_EQ(sl[0].plan->input.id, 256u);
+  EXPECT_EQ(sl[0].records, 2u);
+  EXPECT_EQ(sl[1].plan->input.id, 257u);
+  EXPECT_EQ(sl[1].records, 1u);
+  EXPECT_EQ(sl[2].plan->input.id, 256u);
+  EXPECT_EQ(sl[2].records, 1u);
+  EXPECT_EQ(sl[3].plan->input.id, 257u);
+  EXPECT_EQ(sl[3].records, 2u);
+  EXPECT_EQ(bodies(batches()[0])[3], concat({bytes(8, 0xbb), bytes(8, 0xcc)}));
+  EXPECT_NE(sl[0].plan->output->id, sl[1].plan->output->id);
+  auto& st = status(s);
+  EXPECT_EQ(st.messages, 2u);
+  EXPECT_EQ(st.records, 6u);
+  EXPECT_EQ(st.lost_records, 0u);
+  EXPECT_EQ(st.templates, 2u);
+}
+
+TEST_F(agent_session_test, two_odids_with_the_same_template_id_are_kept_apart) {
+  auto s = spawn_session(info);
+  auto wide = plain_v4(256);                  // 16 octets per record
+  auto narrow = make_def(256, {iana(86, 8)}); // 8 octets per record
+  auto m1 = message(1, 0, [&](auto& b) {
+    template_set(b, {wide});
+    data_set(b, 256, {plain_v4_record(1), plain_v4_record(2)});
+  });
+  auto m2 = message(2, 0, [&](auto& b) {
+    template_set(b, {narrow});
+    data_set(b, 256, {bytes(8, 1), bytes(8, 2), bytes(8, 3), bytes(8, 4)});
+  });
+  // The same 32 octets of data read with each ODID's own template.
+  auto m3 = message(1, 2, [&](auto& b) { data_set(b, 256, {bytes(32, 9)}); });
+  auto m4 = message(2, 4, [&](auto& b) { data_set(b, 256, {bytes(32, 9)}); });
+  send(s, concat({m1, m2, m3, m4}));
+  ASSERT_EQ(batches().size(), 1u);
+  auto& sl = batches()[0].slices;
+  ASSERT_EQ(sl.size(), 4u);
+  EXPECT_EQ(sl[0].plan->odid, 1u);
+  EXPECT_EQ(sl[0].records, 2u);
+  EXPECT_EQ(sl[1].plan->odid, 2u);
+  EXPECT_EQ(sl[1].records, 4u);
+  EXPECT_EQ(sl[2].plan->odid, 1u);
+  EXPECT_EQ(sl[2].plan->input, wide);
+  EXPECT_EQ(sl[2].records, 2u);
+  EXPECT_EQ(sl[3].plan->odid, 2u);
+  EXPECT_EQ(sl[3].plan->input, narrow);
+  EXPECT_EQ(sl[3].records, 4u);
+  EXPECT_NE(sl[0].plan->output->id, sl[1].plan->output->id);
+  auto& st = status(s);
+  EXPECT_EQ(st.templates, 2u);
+  EXPECT_EQ(st.odids, (std::vector<std::uint32_t>{1, 2}));
+  EXPECT_EQ(st.lost_records, 0u);
+  EXPECT_EQ(st.records, 12u);
+}
+
+TEST_F(agent_session_test, data_for_an_unknown_template_is_counted_and_not_forwarded) {
+  auto s = spawn_session(info);
+  send(s, message(1, 0, [&](auto& b) { data_set(b, 300, {plain_v4_record(1)}); }));
+  EXPECT_TRUE(batches().empty());
+  EXPECT_EQ(status(s).unknown_template_sets, 1u);
+  EXPECT_EQ(status(s).records, 0u);
+  EXPECT_EQ(status(s).messages, 1u);
+  // Known and unknown in one message: only the known set goes on.
+  send(s, message(1, 1, [&](auto& b) {
+         template_set(b, {plain_v4(256)});
+         data_set(b, 301, {plain_v4_record(1)});
+         data_set(b, 256, {plain_v4_record(2)});
+         data_set(b, 302, {plain_v4_record(3)});
+       }));
+  ASSERT_EQ(batches().size(), 1u);
+  ASSERT_EQ(batches()[0].slices.size(), 1u);
+  EXPECT_EQ(bodies(batches()[0])[0], plain_v4_record(2));
+  EXPECT_EQ(status(s).unknown_template_sets, 3u);
+  EXPECT_EQ(status(s).records, 1u);
+  // A template of another ODID does not make the id known here.
+  send(s, message(5, 0, [&](auto& b) { data_set(b, 256, {plain_v4_record(4)}); }));
+  EXPECT_EQ(batches().size(), 1u);
+  EXPECT_EQ(status(s).unknown_template_sets, 4u);
+}
+
+TEST_F(agent_session_test, a_malformed_message_is_discarded_alone) {
+  auto s = spawn_session(info);
+  auto t = plain_v4(256);
+  // Variable-length name, then a counter: (name varlen, packetTotalCount).
+  auto named = make_def(257, {antrea(101), iana(86, 8)});
+  auto named_record = [](std::string_view name, std::uint64_t n) {
+    bytes r;
+    append_varlen(r, name);
+    bytes c(8);
+    ipfix::write_u64(c.data(), n);
+    append(r, c);
+    return r;
+  };
+  auto m1 = message(1, 0, [&](auto& b) {
+    template_set(b, {t, named});
+    data_set(b, 256, {plain_v4_record(1)});
+    data_set(b, 257, {named_record("web-1", 2)});
+  });
+  // A good set, then a variable-length value running past its set.
+  auto m2 = message(1, 2, [&](auto& b) {
+    data_set(b, 256, {plain_v4_record(3)});
+    bytes overrun = {20, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'};
+    data_set(b, 257, {overrun});
+  });
+  // A record cut short inside its fixed field (10 of 14 octets).
+  auto m3 = message(1, 4, [&](auto& b) {
+    auto cut = named_record("abcde", 4);
+    cut.resize(10);
+    data_set(b, 257, {named_record("ok", 3), cut});
+  });
+  // A bad version with a correct length.
+  auto m4 = message(1, 6, [&](auto& b) { data_set(b, 256, {plain_v4_record(5)}); });
+  m4[1] = 9;
+  auto m5 = message(1, 7, [&](auto& b) {
+    data_set(b, 256, {plain_v4_record(6)});
+    data_set(b, 257, {named_record("", 7)});
+  });
+  send(s, concat({m1, m2, m3, m4, m5}));
+  ASSERT_EQ(batches().size(), 1u);
+  auto got = bodies(batches()[0]);
+  // Only m1 and m5 survive, whole; nothing of m2's good set.
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[0], plain_v4_record(1));
+  EXPECT_EQ(got[1], named_record("web-1", 2));
+  EXPECT_EQ(got[2], plain_v4_record(6));
+  EXPECT_EQ(got[3], named_record("", 7));
+  auto& st = status(s);
+  EXPECT_EQ(st.malformed, 3u);
+  EXPECT_EQ(st.messages, 5u);
+  EXPECT_EQ(st.records, 4u);
+  // The discarded messages' 5 records surface as a gap before m5 (sequence 7, expected 2).
+  EXPECT_EQ(st.lost_records, 5u);
+  // The session goes on with the next chunk.
+  send(s, message(1, 9, [&](auto& b) { data_set(b, 256, {plain_v4_record(8)}); }));
+  ASSERT_EQ(batches().size(), 2u);
+  EXPECT_EQ(bodies(batches()[1])[0], plain_v4_record(8));
+  EXPECT_EQ(status(s).lost_records, 5u);
+}
+
+TEST_F(agent_session_test, sequence_gaps_count_lost_records_per_odid) {
+  auto s = spawn_session(info);
+  auto t = plain_v4(256);
+  auto recs = [](int n) {
+    return std::vector<bytes>(static_cast<std::size_t>(n), plain_v4_record(1));
+  };
+  // Template records do not count (RFC 7011 3.1): a template-only message at 0, then
+  // data at 0.
+  send(s, message(1, 0, [&](auto& b) { template_set(b, {t}); }));
+  send(s, message(1, 0, [&](auto& b) { data_set(b, 256, recs(3)); }));
+  send(s, message(1, 3, [&](auto& b) { data_set(b, 256, recs(2)); }));
+  EXPECT_EQ(status(s).lost_records, 0u);
+  send(s, message(1, 10, [&](auto& b) { data_set(b, 256, recs(1)); })); // expected 5
+  EXPECT_EQ(status(s).lost_records, 5u);
+  EXPECT_EQ(status(s).out_of_order_messages, 0u);
+  send(s, message(1, 8, [&](auto& b) { data_set(b, 256, recs(1)); })); // behind 11
+  EXPECT_EQ(status(s).lost_records, 5u);
+  EXPECT_EQ(status(s).out_of_order_messages, 1u);
+  send(s, message(1, 11, [&](auto& b) { data_set(b, 256, recs(1)); }));
+  EXPECT_EQ(status(s).lost_records, 5u);
+  // Another ODID has its own count; its first message only sets the expectation.
+  send(s, message(2, 1000, [&](auto& b) {
+         template_set(b, {t});
+         data_set(b, 256, recs(2));
+       }));
+  send(s, message(2, 1004, [&](auto& b) { data_set(b, 256, recs(1)); }));
+  EXPECT_EQ(status(s).lost_records, 7u);
+  // Modulo 2^32.
+  send(s, message(3, 0xffffffffu, [&](auto& b) {
+         template_set(b, {t});
+         data_set(b, 256, recs(2));
+       }));
+  send(s, message(3, 1, [&](auto& b) { data_set(b, 256, recs(1)); }));
+  EXPECT_EQ(status(s).lost_records, 7u);
+  EXPECT_EQ(status(s).out_of_order_messages, 1u);
+}
+
+TEST_F(agent_session_test, a_template_flood_is_refused_without_harming_another_session) {
+  ipfix::template_store_config small;
+  small.max_templates = 4;
+  auto a = spawn_session(info, small);
+  auto other = ipv4_session(2, 192, 0, 2, 8);
+  auto b = spawn_session(other);
+  std::vector<template_def> flood;
+  for (std::uint16_t i = 0; i < 10; ++i)
+    flood.push_back(make_def(static_cast<std::uint16_t>(256 + i),
+                             {iana(86, 8), iana(static_cast<std::uint16_t>(1000 + i), 4)}));
+  send(a, message(1, 0, [&](auto& mb) {
+         mb.begin_set(ipfix::template_set_id);
+         for (auto& d : flood)
+           mb.add_template(d);
+         mb.end_set();
+       }));
+  EXPECT_EQ(status(a).templates, 4u);
+  EXPECT_EQ(status(a).template_events, 6u); // six limit hits
+  EXPECT_EQ(table->size(), 4u);
+  // Data for an accepted and a refused template.
+  send(a, message(1, 0, [&](auto& mb) {
+         data_set(mb, 256, {bytes(12, 1)});
+         data_set(mb, 265, {bytes(12, 2)});
+       }));
+  ASSERT_EQ(batches().size(), 1u);
+  ASSERT_EQ(batches()[0].slices.size(), 1u);
+  EXPECT_EQ(batches()[0].slices[0].plan->input.id, 256u);
+  EXPECT_EQ(status(a).unknown_template_sets, 1u);
+  // The other session still accepts templates, the refused one included.
+  send(b, message(1, 0, [&](auto& mb) {
+         template_set(mb, {flood[9], flood[0]});
+         data_set(mb, 265, {bytes(12, 3)});
+         data_set(mb, 256, {bytes(12, 4)});
+       }));
+  ASSERT_EQ(batches().size(), 2u);
+  ASSERT_EQ(batches()[1].slices.size(), 2u);
+  EXPECT_EQ(batches()[1].session, other);
+  EXPECT_EQ(status(b).templates, 2u);
+  EXPECT_EQ(status(b).template_events, 0u);
+  EXPECT_EQ(status(b).unknown_template_sets, 0u);
+  // flood[0] is shared with session a; flood[9] is new.
+  EXPECT_EQ(batches()[1].slices[1].plan->output, batches()[0].slices[0].plan->output);
+  EXPECT_EQ(table->size(), 5u);
+}
+
+TEST_F(agent_session_test, a_withdrawal_removes_the_plan) {
+  auto s = spawn_session(info);
+  auto a = plain_v4(256);
+  auto b = make_def(257, {iana(86, 8)});
+  auto data = [&](std::uint32_t seq) {
+    return message(1, seq, [&](auto& mb) {
+      data_set(mb, 256, {plain_v4_record(1)});
+      data_set(mb, 257, {bytes(8, 7)});
+    });
+  };
+  send(s, message(1, 0, [&](auto& mb) { template_set(mb, {a, b}); }));
+  send(s, data(0));
+  ASSERT_EQ(batches().size(), 1u);
+  EXPECT_EQ(batches()[0].slices.size(), 2u);
+  // RFC 7011 8.1: field count 0 withdraws one template.
+  send(s, message(1, 2, [&](auto& mb) {
+         mb.begin_set(ipfix::template_set_id);
+         mb.add_withdrawal(256);
+         mb.end_set();
+       }));
+  EXPECT_EQ(status(s).templates, 1u);
+  send(s, data(2));
+  ASSERT_EQ(batches().size(), 2u);
+  ASSERT_EQ(batches()[1].slices.size(), 1u);
+  EXPECT_EQ(batches()[1].slices[0].plan->input.id, 257u);
+  EXPECT_EQ(status(s).unknown_template_sets, 1u);
+  // A withdrawal of an id that is not live is counted as a template event.
+  send(s, message(1, 4, [&](auto& mb) {
+         mb.begin_set(ipfix::template_set_id);
+         mb.add_withdrawal(400);
+         mb.end_set();
+       }));
+  EXPECT_EQ(status(s).template_events, 1u);
+  // Template id 2 in set 2 withdraws all templates.
+  send(s, message(1, 4, [&](auto& mb) {
+         mb.begin_set(ipfix::template_set_id);
+         mb.add_withdrawal(ipfix::template_set_id);
+         mb.end_set();
+       }));
+  EXPECT_EQ(status(s).templates, 0u);
+  send(s, data(4));
+  EXPECT_EQ(batches().size(), 2u);
+  EXPECT_EQ(status(s).unknown_template_sets, 3u);
+  // The id may be defined again, with another layout.
+  auto a2 = make_def(256, {iana(86, 8), iana(2, 8)});
+  send(s, message(1, 4, [&](auto& mb) {
+         template_set(mb, {a2});
+         data_set(mb, 256, {bytes(16, 3)});
+       }));
+  ASSERT_EQ(batches().size(), 3u);
+  EXPECT_EQ(batches()[2].slices[0].plan->input, a2);
+  EXPECT_EQ(status(s).template_events, 1u);
+}
+
+TEST_F(agent_session_test, withdrawals_are_ignored_over_udp) {
+  ipfix::template_store_config udp;
+  udp.transport = ipfix::transport_kind::udp;
+  auto s = spawn_session(info, udp);
+  send(s, message(1, 0, [&](auto& mb) { template_set(mb, {plain_v4(256)}); }));
+  send(s, message(1, 0, [&](auto& mb) {
+         mb.begin_set(ipfix::template_set_id);
+         mb.add_withdrawal(256);
+         mb.end_set();
+         data_set(mb, 256, {plain_v4_record(1)});
+       }));
+  ASSERT_EQ(batches().size(), 1u);
+  EXPECT_EQ(status(s).templates, 1u);
+  EXPECT_EQ(status(s).template_events, 1u); // ignored_withdrawal
+  // RFC 7011 8.4: a new definition replaces the old one.
+  auto narrow = make_def(256, {iana(86, 8)});
+  send(s, message(1, 1, [&](auto& mb) {
+         template_set(mb, {narrow});
+         data_set(mb, 256, {bytes(16, 5)});
+       }));
+  ASSERT_EQ(batches().size(), 2u);
+  EXPECT_EQ(batches()[1].slices[0].plan->input, narrow);
+  EXPECT_EQ(batches()[1].slices[0].records, 2u);
+  EXPECT_EQ(status(s).template_events, 1u);
+}
+
+TEST_F(agent_session_test, a_redefinition_over_tcp_is_counted_and_used) {
+  auto s = spawn_session(info);
+  send(s, message(1, 0, [&](auto& mb) {
+         template_set(mb, {plain_v4(256)});
+         template_set(mb, {plain_v4(256)}); // a refresh: harmless
+       }));
+  EXPECT_EQ(status(s).template_events, 0u);
+  auto narrow = make_def(256, {iana(86, 8)});
+  send(s, message(1, 0, [&](auto& mb) {
+         template_set(mb, {narrow}); // no withdrawal first: an exporter error (RFC 7011 8)
+         data_set(mb, 256, {bytes(16, 1)});
+       }));
+  EXPECT_EQ(status(s).template_events, 1u);
+  EXPECT_EQ(status(s).templates, 1u);
+  ASSERT_EQ(batches().size(), 1u);
+  EXPECT_EQ(batches()[0].slices[0].plan->input, narrow);
+  EXPECT_EQ(batches()[0].slices[0].records, 2u);
+}
+
+TEST_F(agent_session_test, identical_templates_share_one_output_template) {
+  auto s1 = spawn_session(info);
+  auto s2 = spawn_session(ipv4_session(2, 192, 0, 2, 8));
+  auto t = plain_v4(256);
+  auto same_fields_other_id = plain_v4(300);
+  send(s1, message(1, 0, [&](auto& mb) {
+         template_set(mb, {t});
+         data_set(mb, 256, {plain_v4_record(1)});
+       }));
+  send(s2, message(9, 0, [&](auto& mb) {
+         template_set(mb, {same_fields_other_id, make_def(301, {iana(86, 8)})});
+         data_set(mb, 300, {plain_v4_record(2)});
+         data_set(mb, 301, {bytes(8, 1)});
+       }));
+  ASSERT_EQ(batches().size(), 2u);
+  auto& p1 = batches()[0].slices[0].plan;
+  auto& p2 = batches()[1].slices[0].plan;
+  EXPECT_NE(p1, p2); // plans are per (session, ODID, id)
+  EXPECT_EQ(p2->odid, 9u);
+  EXPECT_EQ(p1->output, p2->output);
+  EXPECT_EQ(p1->output->id, 256u);
+  EXPECT_EQ(p1->output->def.id, 256u);
+  EXPECT_EQ(batches()[1].slices[1].plan->output->id, 257u);
+  EXPECT_EQ(table->size(), 2u);
+}
+
+TEST_F(agent_session_test, output_ids_are_recycled_only_when_nothing_uses_them) {
+  auto s = spawn_session(info);
+  send(s, message(1, 0, [&](auto& mb) {
+         template_set(mb, {plain_v4(256)});
+         data_set(mb, 256, {plain_v4_record(1)});
+       }));
+  ASSERT_EQ(batches().size(), 1u);
+  caf::anon_send(s, caf::close_atom_v, std::string{"eof"});
+  s = agent_session_actor{};
+  run();
+  // The probe still holds a batch whose plan holds the output template.
+  EXPECT_EQ(table->size(), 1u);
+  batches().clear();
+  EXPECT_EQ(table->size(), 0u);
+  auto s2 = spawn_session(info);
+  send(s2, message(1, 0, [&](auto& mb) {
+         template_set(mb, {make_def(256, {iana(86, 8)})});
+         data_set(mb, 256, {bytes(8, 1)});
+       }));
+  ASSERT_EQ(batches().size(), 1u);
+  EXPECT_EQ(batches()[0].slices[0].plan->output->id, 256u); // the freed id again
+}
+
+TEST_F(agent_session_test, options_templates_pass_through_with_nothing_appended) {
+  auto s = spawn_session(info);
+  // Scope: observationDomainId; then exportedMessageTotalCount.
+  auto opt = make_def(258, {iana(149, 4), iana(41, 8)}, 1);
+  auto rec = bytes{0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 42};
+  send(s, message(1, 0, [&](auto& mb) {
+         template_set(mb, {opt});
+         data_set(mb, 258, {rec});
+       }));
+  ASSERT_EQ(batches().size(), 1u);
+  auto& plan = *batches()[0].slices[0].plan;
+  EXPECT_EQ(plan.input, opt);
+  EXPECT_FALSE(plan.append.any());
+  EXPECT_FALSE(plan.antrea);
+  EXPECT_EQ(plan.output->def.fields, opt.fields);
+  EXPECT_EQ(plan.output->def.scope_count, 1u);
+  EXPECT_EQ(bodies(batches()[0])[0], rec);
+  // A data template with the same fields is another output template.
+  send(s, message(1, 0, [&](auto& mb) {
+         template_set(mb, {make_def(259, {iana(149, 4), iana(41, 8)})});
+         data_set(mb, 259, {rec});
+       }));
+  ASSERT_EQ(batches().size(), 2u);
+  EXPECT_NE(batches()[1].slices[0].plan->output, plan.output);
+  EXPECT_EQ(batches()[1].slices[0].plan->output->def.fields.size(), 5u);
+}
+
+TEST_F(agent_session_test, close_ends_the_session_once) {
+  int ended = 0;
+  auto s = spawn_session(info, {}, {}, [&] { ++ended; });
+  EXPECT_EQ(ended, 0);
+  caf::anon_send(s, caf::close_atom_v, std::string{"eof"});
+  run();
+  EXPECT_EQ(ended, 1);
+  s = agent_session_actor{};
+  run();
+  EXPECT_EQ(ended, 1);
+}
+
+// FIXME: defect. Over UDP a template that expires (RFC 7011 8.4) is removed from the
+// template store, but agent_session never drops the plan built from it, so data for an
+// expired template keeps being forwarded (and status.templates disagrees with the plans).
+// Here the store's limit (1) makes the UDP store expire template 256 (lifetime 0) to make
+// room for 257; data for 256 is still forwarded. Enable once fixed.
+TEST_F(agent_session_test, DISABLED_data_for_an_expired_udp_template_is_unknown) {
+  ipfix::template_store_config udp;
+  udp.transport = ipfix::transport_kind::udp;
+  udp.max_templates = 1;
+  udp.udp_lifetime = std::chrono::seconds{0};
+  auto s = spawn_session(info, udp);
+  send(s, message(1, 0, [&](auto& mb) { template_set(mb, {plain_v4(256)}); }));
+  send(s, message(1, 0, [&](auto& mb) { template_set(mb, {make_def(257, {iana(86, 8)})}); }));
+  EXPECT_EQ(status(s).templates, 1u);
+  send(s, message(1, 0, [&](auto& mb) { data_set(mb, 256, {plain_v4_record(1)}); }));
+  EXPECT_TRUE(batches().empty());
+  EXPECT_EQ(status(s).unknown_template_sets, 1u);
+}
+
+// FIXME: defect. handle_frames trusts each message's length field: a message whose
+// length is below 16 (here 0) never advances `pos`, so the actor loops forever on one
+// chunk (a UDP datagram, once UDP is wired, or any caller that does not pre-frame). A
+// length past the chunk reads past `size()` (span::subspan precondition). Run with
+// --gtest_also_run_disabled_tests under `timeout` to reproduce the hang.
+TEST_F(agent_session_test, DISABLED_a_message_length_below_the_header_does_not_hang) {
+  auto s = spawn_session(info);
+  auto good = message(1, 0, [&](auto& mb) {
+    template_set(mb, {plain_v4(256)});
+    data_set(mb, 256, {plain_v4_record(1)});
+  });
+  auto bad = message(1, 1, [&](auto& mb) { data_set(mb, 256, {plain_v4_record(2)}); });
+  bad[2] = 0;
+  bad[3] = 0;
+  send(s, concat({good, bad}));
+  EXPECT_EQ(status(s).malformed, 1u);
+  ASSERT_EQ(batches().size(), 1u);
+  EXPECT_EQ(batches()[0].slices.size(), 1u);
+}
+
+// FIXME: defect (same cause): a last message whose length runs past the chunk makes
+// handle_frames take `bytes.subspan(pos, len)` beyond `size()`; message_view::parse then
+// accepts the message, and its data set (here 8 octets past the chunk) is forwarded for
+// the enricher to copy: an out-of-bounds read.
+TEST_F(agent_session_test, DISABLED_a_message_running_past_the_chunk_is_malformed) {
+  auto s = spawn_session(info);
+  auto good = message(1, 0, [&](auto& mb) {
+    template_set(mb, {plain_v4(256)});
+    data_set(mb, 256, {plain_v4_record(1)});
+  });
+  auto cut = message(1, 1, [&](auto& mb) { data_set(mb, 256, {plain_v4_record(2)}); });
+  cut.resize(cut.size() - 8);
+  send(s, concat({good, cut}));
+  EXPECT_EQ(status(s).malformed, 1u);
+  ASSERT_EQ(batches().size(), 1u);
+  EXPECT_EQ(batches()[0].slices.size(), 1u);
+}
+
+} // namespace
+} // namespace fa::actors::test

@@ -1,0 +1,682 @@
+// enricher on the deterministic scheduler: data_batch in, enriched_batch out to two
+// probe destinations (antrea-proxy-semantics.md 2, 3 and 4).
+
+#include "actors/enricher.hpp"
+
+#include "test/actors/test_util.hpp"
+
+#include <gtest/gtest.h>
+
+namespace fa::actors::test {
+namespace {
+
+struct slice_input {
+  messages::template_plan_ptr plan;
+  std::vector<bytes> records;
+};
+
+/// A batch whose slices point into one chunk holding every record, in order.
+messages::data_batch make_batch(messages::session_info_ptr session,
+                                const std::vector<slice_input>& slices,
+                                messages::session_budgets budgets = {}) {
+  bytes all;
+  std::vector<std::pair<std::size_t, std::size_t>> ranges;
+  for (auto& s : slices) {
+    auto start = all.size();
+    for (auto& r : s.records)
+      append(all, r);
+    ranges.emplace_back(start, all.size() - start);
+  }
+  messages::data_batch b;
+  b.session = std::move(session);
+  b.data = make_chunk(all, std::move(budgets));
+  for (std::size_t i = 0; i < slices.size(); ++i)
+    b.slices.push_back({slices[i].plan,
+                        ipfix::bytes_view{b.data->data() + ranges[i].first, ranges[i].second},
+                        static_cast<std::uint32_t>(slices[i].records.size())});
+  return b;
+}
+
+class enricher_test : public actor_fixture {
+ protected:
+  enricher_test() {
+    d1 = sys.spawn(destination_probe);
+    d2 = sys.spawn(destination_probe);
+    opts.cluster_id = "cluster-a";
+    run();
+  }
+
+  enricher_actor spawn_enricher(std::size_t max_set_body = 65535 - 20) {
+    enricher_config c;
+    c.destinations = {d1, d2};
+    c.enrichment = opts;
+    c.max_set_body = max_set_body;
+    auto e = sys.spawn(enricher, std::move(c));
+    run();
+    return e;
+  }
+
+  messages::template_plan_ptr plan(const template_def& def, std::uint32_t odid = 0x01020304) {
+    auto p = plan_template(def, odid, opts, *table);
+    EXPECT_NE(p, nullptr);
+    return p;
+  }
+
+  void send(const enricher_actor& e, messages::data_batch b) {
+    caf::anon_send(e, std::move(b));
+    run();
+  }
+
+  void push_pods(const enricher_actor& e, std::shared_ptr<labels::pod_snapshot> pods) {
+    caf::anon_send(e, messages::label_snapshot{std::move(pods)});
+    run();
+  }
+
+  std::vector<std::shared_ptr<const messages::enriched_payload>>& out(const destination_actor& d) {
+    return state_of<destination_probe_state>(d).payloads;
+  }
+
+  /// The records the first destination got, over every payload.
+  std::vector<output_record> received() {
+    std::vector<output_record> all;
+    for (auto& p : out(d1))
+      for (auto& r : records_of(*p))
+        all.push_back(std::move(r));
+    return all;
+  }
+
+  const messages::enricher_status& status(const enricher_actor& e) {
+    return state_of<enricher_state>(e).status;
+  }
+
+  enrichment_options opts;
+  std::shared_ptr<output_template_table> table = std::make_shared<output_template_table>();
+  destination_actor d1, d2;
+  messages::session_info_ptr peer4 = ipv4_session(1, 192, 0, 2, 7);
+  messages::session_info_ptr peer6 = ipv6_session(2, v6(0xfd00, 7));
+};
+
+/// What the enricher appends to an Antrea record: labels, clusterId, 405, 403, 404,
+/// flowDirection.
+bytes antrea_suffix(std::string_view src_labels, std::string_view dst_labels,
+                    std::string_view cluster, std::uint32_t odid,
+                    std::array<std::uint8_t, 4> exporter_v4,
+                    std::array<std::uint8_t, 16> exporter_v6, std::uint8_t direction) {
+  bytes s;
+  append_varlen(s, src_labels);
+  append_varlen(s, dst_labels);
+  append_varlen(s, cluster);
+  append_u32(s, odid);
+  s.insert(s.end(), exporter_v4.begin(), exporter_v4.end());
+  s.insert(s.end(), exporter_v6.begin(), exporter_v6.end());
+  s.push_back(direction);
+  return s;
+}
+
+flow inter_node_from_source() {
+  flow f;
+  f.src = v4(10, 244, 1, 5);
+  f.dst = v4(10, 244, 2, 7);
+  f.src_pod = "web-1";
+  f.src_ns = "default";
+  f.flow_type = 2;
+  f.packets = 11;
+  return f;
+}
+
+TEST_F(enricher_test, appends_antrea_fields_in_order_for_an_ipv4_exporter) {
+  auto e = spawn_enricher();
+  auto def = antrea_def(256);
+  auto p = plan(def);
+  auto rec = antrea_record(inter_node_from_source());
+  send(e, make_batch(peer4, {{p, {rec}}}));
+  // The output template: the input fields, then Antrea's appended fields in order.
+  auto want_fields = def.fields;
+  for (auto f : {antrea(143), antrea(144), antrea(158), iana(405, 4), iana(403, 4), iana(404, 16),
+                 iana(61, 1)})
+    want_fields.push_back(f);
+  EXPECT_EQ(p->output->def.fields, want_fields);
+  ASSERT_EQ(out(d1).size(), 1u);
+  auto& payload = *out(d1)[0];
+  ASSERT_EQ(payload.sets.size(), 1u);
+  EXPECT_EQ(payload.sets[0].tmpl, p->output);
+  EXPECT_EQ(payload.sets[0].offset, 0u);
+  EXPECT_EQ(payload.sets[0].records, 1u);
+  EXPECT_EQ(payload.records, 1u);
+  EXPECT_EQ(payload.session, peer4);
+  auto want = rec;
+  append(want, antrea_suffix("", "", "cluster-a", 0x01020304, {192, 0, 2, 7}, {}, 1));
+  EXPECT_EQ(payload.sets[0].length, want.size());
+  EXPECT_EQ(payload.bytes, want);
+  auto got = received();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].data, want);
+  EXPECT_EQ(status(e).batches, 1u);
+  EXPECT_EQ(status(e).records_in, 1u);
+  EXPECT_EQ(status(e).records_out, 1u);
+}
+
+TEST_F(enricher_test, an_ipv6_exporter_gets_zero_ipv4_and_its_own_ipv6) {
+  auto e = spawn_enricher();
+  auto p = plan(antrea_def(256, 6), 805306368);
+  flow f;
+  f.src = v6(0xfd00, 0x10);
+  f.dst = v6(0xfd00, 0x20);
+  f.dst_pod = "db-0";
+  f.dst_ns = "data";
+  f.flow_type = 4; // FromExternal, destination named: ingress
+  auto rec = antrea_record(f, 6);
+  send(e, make_batch(peer6, {{p, {rec}}}));
+  auto got = received();
+  ASSERT_EQ(got.size(), 1u);
+  auto want = rec;
+  append(want, antrea_suffix("", "", "cluster-a", 805306368, {0, 0, 0, 0}, v6(0xfd00, 7), 0));
+  EXPECT_EQ(got[0].data, want);
+}
+
+TEST_F(enricher_test, provenance_only_for_a_foreign_template) {
+  auto e = spawn_enricher();
+  auto p = plan(plain_v4(256), 42);
+  EXPECT_FALSE(p->antrea);
+  auto r = plain_v4_record(9);
+  send(e, make_batch(peer4, {{p, {r}}}));
+  auto got = received();
+  ASSERT_EQ(got.size(), 1u);
+  auto want = r;
+  append_u32(want, 42);
+  append(want, {192, 0, 2, 7});
+  append(want, bytes(16, 0));
+  EXPECT_EQ(got[0].data, want);
+}
+
+TEST_F(enricher_test, flow_direction_follows_antreas_table) {
+  constexpr std::uint8_t intra = 1, inter = 2, to_ext = 3, from_ext = 4;
+  struct row {
+    std::uint8_t type;
+    bool src, dst;
+    std::uint8_t want;
+  };
+  const std::vector<row> rows = {
+      {inter, true, false, 1},    {inter, false, true, 0},      {inter, true, true, 255},
+      {inter, false, false, 255}, {to_ext, true, false, 1},     {to_ext, true, true, 1},
+      {to_ext, false, true, 255}, {to_ext, false, false, 255},  {from_ext, false, true, 0},
+      {from_ext, true, true, 0},  {from_ext, true, false, 255}, {from_ext, false, false, 255},
+      {intra, true, true, 255},   {intra, true, false, 255},    {intra, false, true, 255},
+      {0, true, false, 255},      {5, false, true, 255},        {255, true, false, 255},
+  };
+  for (auto& r : rows)
+    EXPECT_EQ(flow_direction(r.type, r.src, r.dst), r.want)
+        << "flowType " << int{r.type} << " src " << r.src << " dst " << r.dst;
+  // The same rows through records: the last octet of each output record.
+  auto e = spawn_enricher();
+  auto p = plan(antrea_def(256));
+  std::vector<bytes> recs;
+  for (auto& r : rows) {
+    flow f;
+    f.src = v4(10, 244, 1, 1);
+    f.dst = v4(10, 244, 2, 2);
+    f.flow_type = r.type;
+    // A namespace alone does not make a name.
+    f.src_ns = "ns";
+    f.dst_ns = "ns";
+    if (r.src)
+      f.src_pod = "a";
+    if (r.dst)
+      f.dst_pod = "b";
+    recs.push_back(antrea_record(f));
+  }
+  send(e, make_batch(peer4, {{p, recs}}));
+  auto got = received();
+  ASSERT_EQ(got.size(), rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(got[i].data.back(), rows[i].want) << "row " << i;
+    EXPECT_TRUE(std::equal(recs[i].begin(), recs[i].end(), got[i].data.begin())) << "row " << i;
+  }
+}
+
+TEST_F(enricher_test, flow_direction_is_unknown_without_a_flow_type_field) {
+  auto e = spawn_enricher();
+  auto def = antrea_def(256);
+  def.fields.erase(def.fields.begin() + 7); // flowType
+  auto p = plan(def);
+  ASSERT_TRUE(p->append.flow_direction);
+  bytes rec;
+  {
+    ipfix::message_builder b(rec);
+    b.put_u32(1'700'000'100);
+    b.put_bytes(bytes{10, 0, 0, 1, 10, 0, 0, 2});
+    b.put_string("a");
+    b.put_string("ns");
+    b.put_string("");
+    b.put_string("");
+    b.put_u64(1);
+  }
+  send(e, make_batch(peer4, {{p, {rec}}}));
+  auto got = received();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].data.back(), 255);
+}
+
+std::shared_ptr<const labels::pod_entry> pod(std::string name, std::string labels_json,
+                                             std::int64_t creation,
+                                             std::optional<std::int64_t> deletion = {}) {
+  labels::pod_entry p;
+  p.name = std::move(name);
+  p.pod_namespace = "default";
+  p.node_name = "kind-worker";
+  p.labels_json = std::move(labels_json);
+  p.creation = creation;
+  p.deletion = deletion;
+  return std::make_shared<const labels::pod_entry>(std::move(p));
+}
+
+labels::ip_key key4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) {
+  std::uint8_t x[4] = {a, b, c, d};
+  return labels::ipv4_key(x);
+}
+
+TEST_F(enricher_test, labels_come_from_the_pushed_snapshot) {
+  auto e = spawn_enricher();
+  auto p = plan(antrea_def(256));
+  auto f = inter_node_from_source();
+  auto rec = antrea_record(f);
+  // No snapshot yet: both labels are "".
+  send(e, make_batch(peer4, {{p, {rec}}}));
+  EXPECT_EQ(status(e).label_lookups, 0u);
+  auto pods = std::make_shared<labels::pod_snapshot>();
+  pods->add(key4(10, 244, 1, 5), pod("web-1", R"({"app":"web","tier":"front"})", 100));
+  pods->add(key4(10, 244, 9, 9), pod("other", R"({"app":"other"})", 100));
+  push_pods(e, pods);
+  send(e, make_batch(peer4, {{p, {rec}}}));
+  // An unlabelled Pod is "{}", not "".
+  auto pods2 = std::make_shared<labels::pod_snapshot>();
+  pods2->add(key4(10, 244, 2, 7), pod("db", "{}", 100));
+  push_pods(e, pods2);
+  send(e, make_batch(peer4, {{p, {rec}}}));
+  auto got = received();
+  ASSERT_EQ(got.size(), 3u);
+  auto want = [&](std::string_view src, std::string_view dst) {
+    auto w = rec;
+    append(w, antrea_suffix(src, dst, "cluster-a", 0x01020304, {192, 0, 2, 7}, {}, 1));
+    return w;
+  };
+  EXPECT_EQ(got[0].data, want("", ""));
+  EXPECT_EQ(got[1].data, want(R"({"app":"web","tier":"front"})", ""));
+  EXPECT_EQ(got[2].data, want("", "{}"));
+  EXPECT_EQ(status(e).label_lookups, 4u);
+  EXPECT_EQ(status(e).label_hits, 2u);
+}
+
+TEST_F(enricher_test, ipv6_addresses_are_looked_up_too) {
+  auto e = spawn_enricher();
+  auto p = plan(antrea_def(256, 6));
+  flow f;
+  f.src = v6(0xfd00, 0x10);
+  f.dst = v6(0xfd00, 0x20);
+  f.src_pod = "a";
+  f.flow_type = 3;
+  auto pods = std::make_shared<labels::pod_snapshot>();
+  pods->add(labels::ipv6_key(f.dst.data()), pod("v6pod", R"({"k":"v"})", 1));
+  // The IPv4-mapped form of 10.244.1.5 must not match an IPv6 record.
+  pods->add(key4(10, 244, 1, 5), pod("v4pod", R"({"k":"4"})", 1));
+  push_pods(e, pods);
+  auto rec = antrea_record(f, 6);
+  send(e, make_batch(peer4, {{p, {rec}}}));
+  auto got = received();
+  ASSERT_EQ(got.size(), 1u);
+  auto want = rec;
+  append(want, antrea_suffix("", R"({"k":"v"})", "cluster-a", 0x01020304, {192, 0, 2, 7}, {}, 1));
+  EXPECT_EQ(got[0].data, want);
+}
+
+TEST_F(enricher_test, several_candidates_are_chosen_by_the_flow_start_time) {
+  auto e = spawn_enricher();
+  auto pods = std::make_shared<labels::pod_snapshot>();
+  // 10.244.1.5 was reused: an old Pod deleted at 2000, a new one created at 2500.
+  pods->add(key4(10, 244, 1, 5), pod("old", R"({"v":"old"})", 1000, 2000));
+  pods->add(key4(10, 244, 1, 5), pod("new", R"({"v":"new"})", 2500));
+  // One candidate is returned whatever the time (clock skew).
+  pods->add(key4(10, 244, 2, 7), pod("only", R"({"v":"only"})", 5000, 5001));
+  push_pods(e, pods);
+  auto secs = plan(antrea_def(256));
+  auto millis = plan(antrea_def(257, 4, 152));
+  struct row {
+    std::uint64_t start;
+    bool millis;
+    std::string_view want;
+  };
+  const std::vector<row> rows = {
+      {1500, false, R"({"v":"old"})"},
+      {3000, false, R"({"v":"new"})"},
+      {2200, false, ""},
+      {2000, false, ""}, // deletion is exclusive
+      {1000, false, ""}, // creation is exclusive
+      {2501, false, R"({"v":"new"})"},
+      {1'500'999, true, R"({"v":"old"})"},
+      {2'600'000, true, R"({"v":"new"})"},
+      {2'200'000, true, ""},
+  };
+  for (auto& r : rows) {
+    auto f = inter_node_from_source();
+    f.start = r.start;
+    auto rec = antrea_record(f, 4, r.millis ? 152 : 150);
+    send(e, make_batch(peer4, {{r.millis ? millis : secs, {rec}}}));
+  }
+  auto got = received();
+  ASSERT_EQ(got.size(), rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    auto f = inter_node_from_source();
+    f.start = rows[i].start;
+    auto want = antrea_record(f, 4, rows[i].millis ? 152 : 150);
+    append(want, antrea_suffix(rows[i].want, R"({"v":"only"})", "cluster-a", 0x01020304,
+                               {192, 0, 2, 7}, {}, 1));
+    EXPECT_EQ(got[i].data, want) << "row " << i;
+  }
+  EXPECT_EQ(status(e).label_lookups, 2 * rows.size());
+  EXPECT_EQ(status(e).label_hits, rows.size() + 5);
+}
+
+TEST_F(enricher_test, pod_labels_disabled_keeps_the_fields_empty) {
+  opts.pod_labels = false;
+  auto e = spawn_enricher();
+  auto pods = std::make_shared<labels::pod_snapshot>();
+  pods->add(key4(10, 244, 1, 5), pod("web-1", R"({"app":"web"})", 100));
+  push_pods(e, pods);
+  auto p = plan(antrea_def(256));
+  auto rec = antrea_record(inter_node_from_source());
+  send(e, make_batch(peer4, {{p, {rec}}}));
+  auto got = received();
+  ASSERT_EQ(got.size(), 1u);
+  auto want = rec;
+  append(want, antrea_suffix("", "", "cluster-a", 0x01020304, {192, 0, 2, 7}, {}, 1));
+  EXPECT_EQ(got[0].data, want);
+  EXPECT_EQ(status(e).label_lookups, 0u);
+}
+
+TEST_F(enricher_test, labels_for_foreign_records_when_configured) {
+  opts.labels_for_foreign_records = true;
+  auto e = spawn_enricher();
+  auto pods = std::make_shared<labels::pod_snapshot>();
+  pods->add(key4(10, 0, 1, 3), pod("dst", R"({"x":"y"})", 100));
+  push_pods(e, pods);
+  auto p = plan(plain_v4(256), 7);
+  // Labels and provenance; no clusterId and no flowDirection (not an Antrea template).
+  auto want_fields = plain_v4(256).fields;
+  for (auto f : {antrea(143), antrea(144), iana(405, 4), iana(403, 4), iana(404, 16)})
+    want_fields.push_back(f);
+  EXPECT_EQ(p->output->def.fields, want_fields);
+  auto r = plain_v4_record(1, 3);
+  send(e, make_batch(peer4, {{p, {r}}}));
+  auto got = received();
+  ASSERT_EQ(got.size(), 1u);
+  auto want = r;
+  append_varlen(want, "");
+  append_varlen(want, R"({"x":"y"})");
+  append_u32(want, 7);
+  append(want, {192, 0, 2, 7});
+  append(want, bytes(16, 0));
+  EXPECT_EQ(got[0].data, want);
+}
+
+TEST_F(enricher_test, records_without_addresses_or_start_time_are_dropped_and_counted) {
+  auto e = spawn_enricher();
+  auto no_addr = plan(make_def(256, {iana(150, 4), antrea(101), antrea(137, 1)}));
+  auto mixed = plan(make_def(257, {iana(150, 4), iana(8, 4), iana(28, 16), antrea(137, 1)}));
+  auto no_time = plan(antrea_def(258, 4, 0));
+  auto good = plan(antrea_def(259));
+  bytes r_no_addr = {0x65, 0x53, 0xf1, 0x00, 1, 'a', 2};
+  bytes r_mixed(4 + 4 + 16 + 1, 3);
+  auto f = inter_node_from_source();
+  auto r_no_time = antrea_record(f, 4, 0);
+  auto r_good = antrea_record(f);
+  send(e, make_batch(peer4, {{no_addr, {r_no_addr, r_no_addr}},
+                             {good, {r_good}},
+                             {mixed, {r_mixed}},
+                             {no_time, {r_no_time, r_no_time, r_no_time}}}));
+  EXPECT_EQ(status(e).dropped_invalid_addresses, 3u);
+  EXPECT_EQ(status(e).dropped_no_start_time, 3u);
+  EXPECT_EQ(status(e).records_in, 7u);
+  EXPECT_EQ(status(e).records_out, 1u);
+  auto got = received();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].template_id, good->output->id);
+  // A batch with nothing left is not sent at all.
+  send(e, make_batch(peer4, {{no_time, {r_no_time}}}));
+  EXPECT_EQ(out(d1).size(), 1u);
+  EXPECT_EQ(out(d2).size(), 1u);
+  EXPECT_EQ(status(e).dropped_no_start_time, 4u);
+  EXPECT_EQ(status(e).batches, 2u);
+  // Without Antrea semantics nothing is dropped (the record passes with provenance).
+  auto foreign = plan(make_def(260, {iana(150, 4), iana(86, 8)}));
+  send(e, make_batch(peer4, {{foreign, {bytes(12, 1)}}}));
+  EXPECT_EQ(out(d1).size(), 2u);
+  EXPECT_EQ(status(e).dropped_invalid_addresses, 3u);
+}
+
+TEST_F(enricher_test, output_sets_never_exceed_max_set_body) {
+  auto e = spawn_enricher(80);
+  auto p = plan(plain_v4(256)); // 16 + 24 octets per output record: two fill a set
+  std::vector<bytes> recs;
+  for (std::uint64_t i = 0; i < 5; ++i)
+    recs.push_back(plain_v4_record(i));
+  send(e, make_batch(peer4, {{p, recs}}));
+  ASSERT_EQ(out(d1).size(), 1u);
+  auto& payload = *out(d1)[0];
+  ASSERT_EQ(payload.sets.size(), 3u);
+  std::uint32_t offset = 0;
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(payload.sets[i].offset, offset);
+    EXPECT_EQ(payload.sets[i].records, i < 2 ? 2u : 1u);
+    EXPECT_EQ(payload.sets[i].length, i < 2 ? 80u : 40u);
+    EXPECT_LE(payload.sets[i].length, 80u);
+    offset += payload.sets[i].length;
+  }
+  EXPECT_EQ(payload.bytes.size(), 200u);
+  auto got = received();
+  ASSERT_EQ(got.size(), 5u);
+  for (std::size_t i = 0; i < 5; ++i)
+    EXPECT_TRUE(std::equal(recs[i].begin(), recs[i].end(), got[i].data.begin())) << i;
+}
+
+TEST_F(enricher_test, antrea_sets_with_labels_are_split_within_max_set_body) {
+  auto e = spawn_enricher(256);
+  auto pods = std::make_shared<labels::pod_snapshot>();
+  pods->add(key4(10, 244, 1, 5), pod("web-1", R"({"app":"web","tier":"front"})", 100));
+  push_pods(e, pods);
+  auto p = plan(antrea_def(256));
+  std::vector<bytes> recs;
+  for (std::uint64_t i = 0; i < 9; ++i) {
+    auto f = inter_node_from_source();
+    f.packets = i;
+    recs.push_back(antrea_record(f));
+  }
+  send(e, make_batch(peer4, {{p, recs}}));
+  ASSERT_EQ(out(d1).size(), 1u);
+  auto& payload = *out(d1)[0];
+  std::size_t total = 0;
+  for (auto& s : payload.sets) {
+    EXPECT_LE(s.length, 256u);
+    total += s.records;
+  }
+  EXPECT_GT(payload.sets.size(), 1u);
+  EXPECT_EQ(total, 9u);
+  auto got = received();
+  ASSERT_EQ(got.size(), 9u);
+  for (std::size_t i = 0; i < 9; ++i)
+    EXPECT_TRUE(std::equal(recs[i].begin(), recs[i].end(), got[i].data.begin())) << i;
+}
+
+TEST_F(enricher_test, a_record_too_large_for_a_set_is_dropped_and_counted) {
+  auto e = spawn_enricher(64);
+  // packetTotalCount, interfaceName (variable length): not Antrea.
+  auto p = plan(make_def(256, {iana(86, 8), iana(82, ipfix::varlen)}));
+  auto rec = [](std::size_t name_len) {
+    bytes r(8, 1);
+    append_varlen(r, std::string(name_len, 'x'));
+    return r;
+  };
+  // 8 + 1 + 30 + 24 = 63 fits; 8 + 1 + 40 + 24 = 73 does not.
+  send(e, make_batch(peer4, {{p, {rec(30), rec(40), rec(2)}}}));
+  EXPECT_EQ(status(e).dropped_too_large, 1u);
+  EXPECT_EQ(status(e).records_out, 2u);
+  auto got = received();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].data.size(), 63u);
+  EXPECT_EQ(got[1].data.size(), 35u);
+  for (auto& s : out(d1)[0]->sets)
+    EXPECT_LE(s.length, 64u);
+}
+
+TEST_F(enricher_test, record_order_is_kept_across_slices_and_templates) {
+  auto e = spawn_enricher();
+  auto a = plan(plain_v4(256));
+  auto b = plan(make_def(257, {iana(86, 8)}));
+  auto counter = [](std::uint64_t n) {
+    bytes r(8);
+    ipfix::write_u64(r.data(), n);
+    return r;
+  };
+  send(e, make_batch(peer4, {{a, {plain_v4_record(1), plain_v4_record(2)}},
+                             {b, {counter(3)}},
+                             {a, {plain_v4_record(4), plain_v4_record(5)}}}));
+  ASSERT_EQ(out(d1).size(), 1u);
+  auto& payload = *out(d1)[0];
+  ASSERT_EQ(payload.sets.size(), 3u);
+  EXPECT_EQ(payload.sets[0].tmpl, a->output);
+  EXPECT_EQ(payload.sets[1].tmpl, b->output);
+  EXPECT_EQ(payload.sets[2].tmpl, a->output);
+  auto got = received();
+  ASSERT_EQ(got.size(), 5u);
+  std::vector<std::uint64_t> order;
+  for (auto& r : got)
+    order.push_back(ipfix::read_u64(r.data.data() + (r.template_id == a->output->id ? 8 : 0)));
+  EXPECT_EQ(order, (std::vector<std::uint64_t>{1, 2, 3, 4, 5}));
+  // Later batches come after earlier ones.
+  send(e, make_batch(peer4, {{b, {counter(6)}}}));
+  send(e, make_batch(peer4, {{b, {counter(7)}}}));
+  ASSERT_EQ(out(d1).size(), 3u);
+  EXPECT_EQ(ipfix::read_u64(out(d1)[1]->bytes.data()), 6u);
+  EXPECT_EQ(ipfix::read_u64(out(d1)[2]->bytes.data()), 7u);
+}
+
+TEST_F(enricher_test, every_destination_gets_the_same_payload) {
+  auto e = spawn_enricher();
+  auto p = plan(plain_v4(256));
+  messages::session_budgets budgets{std::make_shared<messages::byte_budget>(1000),
+                                    std::make_shared<messages::byte_budget>(5000)};
+  send(e, make_batch(peer4, {{p, {plain_v4_record(1)}}}, budgets));
+  ASSERT_EQ(out(d1).size(), 1u);
+  ASSERT_EQ(out(d2).size(), 1u);
+  EXPECT_EQ(out(d1)[0], out(d2)[0]); // shared, not copied per destination
+  EXPECT_EQ(out(d1)[0]->session, peer4);
+  // One credit for the payload, charged to the input's budgets.
+  ASSERT_NE(out(d1)[0]->credit, nullptr);
+  EXPECT_EQ(out(d1)[0]->credit->budgets().session, budgets.session);
+  EXPECT_EQ(out(d1)[0]->credit->budgets().global, budgets.global);
+}
+
+TEST_F(enricher_test, options_records_pass_through_unchanged) {
+  auto e = spawn_enricher();
+  auto opt = make_def(258, {iana(149, 4), iana(41, 8)}, 1);
+  auto p = plan(opt);
+  EXPECT_EQ(p->output->def.fields, opt.fields);
+  EXPECT_EQ(p->output->def.scope_count, 1u);
+  bytes r = {0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 42};
+  send(e, make_batch(peer4, {{p, {r, r}}}));
+  auto got = received();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].data, r);
+  EXPECT_EQ(got[1].data, r);
+}
+
+TEST_F(enricher_test, nothing_is_appended_or_dropped_when_enrichment_is_off) {
+  opts.provenance = false;
+  opts.antrea = false;
+  auto e = spawn_enricher();
+  auto def = antrea_def(256, 4, 0); // no start time: dropped only with Antrea semantics
+  auto p = plan(def);
+  EXPECT_EQ(p->output->def.fields, def.fields);
+  EXPECT_FALSE(p->antrea);
+  auto rec = antrea_record(inter_node_from_source(), 4, 0);
+  send(e, make_batch(peer4, {{p, {rec}}}));
+  auto got = received();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].data, rec);
+  EXPECT_EQ(status(e).dropped_no_start_time, 0u);
+}
+
+TEST_F(enricher_test, provenance_already_present_is_kept_as_received) {
+  auto e = spawn_enricher();
+  // Behind another mediator: the record already carries 405.
+  auto def = make_def(256, {iana(86, 8), iana(405, 4)});
+  auto p = plan(def, 99);
+  auto want_fields = def.fields;
+  want_fields.push_back(iana(403, 4));
+  want_fields.push_back(iana(404, 16));
+  EXPECT_EQ(p->output->def.fields, want_fields);
+  bytes r(8, 0);
+  append_u32(r, 12345);
+  send(e, make_batch(peer4, {{p, {r}}}));
+  auto got = received();
+  ASSERT_EQ(got.size(), 1u);
+  auto want = r;
+  append(want, {192, 0, 2, 7});
+  append(want, bytes(16, 0));
+  EXPECT_EQ(got[0].data, want);
+}
+
+// FIXME: defect. antrea-proxy-semantics.md 2 step 3 (and DESIGN 2): for InterNode
+// records with an empty sourcePodName/destinationPodName the enricher must fill the
+// name, namespace (and node) from the Pod index. enrichment_options::fill_k8s_names is
+// never read and enrich_slice copies the record bytes unchanged. Enable once fixed.
+TEST_F(enricher_test, DISABLED_fills_missing_k8s_names_of_inter_node_records) {
+  auto e = spawn_enricher();
+  auto pods = std::make_shared<labels::pod_snapshot>();
+  pods->add(key4(10, 244, 1, 5), pod("client-7", R"({"app":"client"})", 100));
+  push_pods(e, pods);
+  auto p = plan(antrea_def(256));
+  flow f = inter_node_from_source();
+  f.src_pod.clear();
+  f.src_ns.clear();
+  f.dst_pod = "server-1";
+  f.dst_ns = "default";
+  send(e, make_batch(peer4, {{p, {antrea_record(f)}}}));
+  auto got = received();
+  ASSERT_EQ(got.size(), 1u);
+  flow filled = f;
+  filled.src_pod = "client-7";
+  filled.src_ns = "default";
+  auto want = antrea_record(filled);
+  // flowDirection is decided before the names are filled: ingress (0).
+  append(want,
+         antrea_suffix(R"({"app":"client"})", "", "cluster-a", 0x01020304, {192, 0, 2, 7}, {}, 0));
+  EXPECT_EQ(got[0].data, want);
+}
+
+// Label fields take 1 prefix octet below 255 octets: a record that fits max_set_body
+// exactly is kept (an earlier estimate of 3 prefix octets each dropped it).
+TEST_F(enricher_test, a_record_that_fits_max_set_body_exactly_is_kept) {
+  opts.cluster_id = "1234567890a";
+  auto e = spawn_enricher(64);
+  auto p = plan(antrea_def(256));
+  flow f;
+  f.src = v4(10, 0, 0, 1);
+  f.dst = v4(10, 0, 0, 2);
+  auto rec = antrea_record(f); // 25 octets; + 2 + 12 + 24 + 1 = 64
+  send(e, make_batch(peer4, {{p, {rec}}}));
+  EXPECT_EQ(status(e).dropped_too_large, 0u);
+  auto got = received();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].data.size(), 64u);
+  // One octet more does not fit.
+  send(e, make_batch(peer4, {{p, {antrea_record(f), [&] {
+                                    auto g = f;
+                                    g.src_ns = "x";
+                                    return antrea_record(g);
+                                  }()}}}));
+  EXPECT_EQ(status(e).dropped_too_large, 1u);
+  EXPECT_EQ(received().size(), 2u);
+}
+
+} // namespace
+} // namespace fa::actors::test

@@ -1,0 +1,411 @@
+// exporter_session on the deterministic scheduler with a real io_context that this
+// thread runs: loopback sockets only, every wait bounded by a deadline. Actor time (the
+// flush and backoff timers) is CAF's test clock, so backoff is observed exactly.
+
+#include "actors/exporter_session.hpp"
+
+#include "test/actors/test_util.hpp"
+
+#include <gtest/gtest.h>
+
+namespace fa::actors::test {
+namespace {
+
+using namespace std::chrono_literals;
+using asio::ip::tcp;
+
+/// Declared before the actor system so that it outlives every exporter's connection.
+struct io_holder {
+  asio::io_context io;
+};
+
+class exporter_test : public io_holder, public actor_fixture {
+ protected:
+  exporter_test() {
+    // A port that refuses connections until `listen()`: bound, not listening.
+    port_owner.open(tcp::v4());
+    port_owner.bind({asio::ip::address_v4::loopback(), 0});
+    port = port_owner.local_endpoint().port();
+  }
+
+  ~exporter_test() override {
+    for (auto& x : spawned)
+      caf::anon_send_exit(x, caf::exit_reason::user_shutdown);
+    run();
+    spawned.clear();
+    run();
+    asio::error_code ec;
+    peer.close(ec);
+    port_owner.close(ec);
+    if (io.stopped())
+      io.restart();
+    io.poll();
+  }
+
+  exporter_session_config config(on_full_policy policy = on_full_policy::block) {
+    exporter_session_config c;
+    c.name = "test";
+    c.url = "ipfix+tcp://127.0.0.1:" + std::to_string(port);
+    c.host = "127.0.0.1";
+    c.port = port;
+    c.observation_domain_id = 0xabcdef;
+    c.max_message_size = 512;
+    c.flush_interval = 10ms;
+    c.on_full = policy;
+    c.reconnect_min = 100ms;
+    c.reconnect_max = 400ms;
+    c.io = &io;
+    return c;
+  }
+
+  exporter_session_actor spawn_exporter(exporter_session_config c) {
+    auto x = sys.spawn(exporter_session, std::move(c));
+    spawned.push_back(x);
+    run();
+    return x;
+  }
+
+  exporter_session_state& state(const exporter_session_actor& x) {
+    return state_of<exporter_session_state>(x);
+  }
+
+  const messages::destination_status& status(const exporter_session_actor& x) {
+    return state(x).status;
+  }
+
+  /// Runs the io_context on this thread until `pred()` holds; false after 10 s.
+  template <class Pred>
+  bool pump_until(Pred pred) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() >= deadline)
+        return false;
+      if (io.stopped())
+        io.restart();
+      io.run_one_for(20ms);
+    }
+    return true;
+  }
+
+  /// Waits for the next callback of the connection and delivers it to the actor.
+  bool next_event() {
+    if (!pump_until([&] { return sched.has_job(); }))
+      return false;
+    run();
+    return true;
+  }
+
+  void listen_and_accept() {
+    port_owner.listen();
+    accept_next();
+  }
+
+  void accept_next() {
+    accepted = false;
+    port_owner.async_accept([this](asio::error_code ec, tcp::socket s) {
+      if (!ec) {
+        peer = std::move(s);
+        accepted = true;
+      }
+    });
+  }
+
+  /// Reads one IPFIX message from the accepted connection (bounded).
+  bytes read_message() {
+    bytes hdr(ipfix::message_header_size);
+    if (!pump_until([&] {
+          asio::error_code ec;
+          return peer.available(ec) >= hdr.size();
+        })) {
+      ADD_FAILURE() << "no message arrived";
+      return {};
+    }
+    asio::read(peer, asio::buffer(hdr));
+    auto len = ipfix::read_u16(hdr.data() + 2);
+    bytes msg = hdr;
+    msg.resize(len);
+    if (!pump_until([&] {
+          asio::error_code ec;
+          return peer.available(ec) >= len - hdr.size();
+        })) {
+      ADD_FAILURE() << "message cut short";
+      return {};
+    }
+    asio::read(peer, asio::buffer(msg.data() + hdr.size(), len - hdr.size()));
+    return msg;
+  }
+
+  /// A payload with one set per entry of `records_per_set`, 8-octet records of a
+  /// one-field template, with a credit of 10 octets on `budget` when given.
+  std::shared_ptr<const messages::enriched_payload>
+  payload(std::vector<std::uint32_t> records_per_set, messages::byte_budget_ptr budget = nullptr) {
+    auto p = std::make_shared<messages::enriched_payload>();
+    for (auto n : records_per_set) {
+      messages::enriched_set s;
+      s.tmpl = tmpl;
+      s.offset = static_cast<std::uint32_t>(p->bytes.size());
+      for (std::uint32_t i = 0; i < n; ++i) {
+        std::uint8_t b[8];
+        ipfix::write_u64(b, ++counter);
+        p->bytes.insert(p->bytes.end(), b, b + 8);
+      }
+      s.length = n * 8;
+      s.records = n;
+      p->sets.push_back(s);
+      p->records += n;
+    }
+    if (budget)
+      p->credit =
+          std::make_unique<messages::credit>(messages::session_budgets{budget, nullptr}, 10);
+    return p;
+  }
+
+  void send(const exporter_session_actor& x, std::shared_ptr<const messages::enriched_payload> p) {
+    caf::anon_send(x, messages::enriched_batch{std::move(p)});
+    run();
+  }
+
+  tcp::acceptor port_owner{io};
+  tcp::socket peer{io};
+  bool accepted = false;
+  std::uint16_t port = 0;
+  std::shared_ptr<output_template_table> table = std::make_shared<output_template_table>();
+  messages::output_template_ptr tmpl = table->intern(make_def(0, {iana(86, 8)}));
+  std::uint64_t counter = 0;
+  std::vector<exporter_session_actor> spawned;
+};
+
+struct parsed_set {
+  std::uint16_t id;
+  bytes body;
+};
+
+struct parsed_message {
+  ipfix::message_header header;
+  std::vector<parsed_set> sets;
+};
+
+parsed_message parse(const bytes& m) {
+  parsed_message out;
+  ipfix::message_view view;
+  EXPECT_EQ(ipfix::message_view::parse(m, view), ipfix::parse_error::none);
+  out.header = view.header();
+  view.for_each_set([&](const ipfix::set_view& s) {
+    out.sets.push_back({s.id, bytes(s.body.begin(), s.body.end())});
+  });
+  return out;
+}
+
+TEST_F(exporter_test, reconnect_backoff_doubles_up_to_the_maximum) {
+  auto x = spawn_exporter(config());
+  EXPECT_EQ(status(x).state, "connecting");
+  EXPECT_EQ(status(x).reconnects, 0u);
+  const std::chrono::milliseconds want[] = {100ms, 200ms, 400ms, 400ms, 400ms};
+  std::uint64_t n = 0;
+  for (auto w : want) {
+    ASSERT_TRUE(next_event()) << "no connection failure reported";
+    ++n;
+    EXPECT_EQ(status(x).reconnects, n);
+    EXPECT_EQ(status(x).state, "backoff");
+    EXPECT_EQ(status(x).connections, 0u);
+    // The only pending timer is the reconnect, exactly one backoff ahead.
+    EXPECT_EQ(sched.clock().schedule().size(), 1u);
+    EXPECT_EQ(next_timeout_in(), w) << "attempt " << n;
+    // Nothing happens before the timer fires.
+    EXPECT_FALSE(sched.has_job());
+    ASSERT_TRUE(sched.trigger_timeout());
+    run();
+    EXPECT_EQ(status(x).state, "connecting");
+  }
+  // Once a connection succeeds, the next failure backs off from the minimum again.
+  listen_and_accept();
+  ASSERT_TRUE(next_event());
+  EXPECT_EQ(status(x).state, "connected");
+  EXPECT_EQ(status(x).connections, 1u);
+  ASSERT_TRUE(pump_until([&] { return accepted; }));
+  peer.close();
+  ASSERT_TRUE(next_event());
+  EXPECT_EQ(status(x).state, "backoff");
+  EXPECT_EQ(status(x).reconnects, n + 1);
+  EXPECT_EQ(next_timeout_in(), 100ms);
+}
+
+TEST_F(exporter_test, drop_policy_bounds_the_queue_and_counts_dropped_records) {
+  auto c = config(on_full_policy::drop);
+  c.queue_size = 96;
+  auto x = spawn_exporter(c);
+  auto budget = std::make_shared<messages::byte_budget>(1000);
+  // Never connected (the io_context is not run): everything queues or drops.
+  struct step {
+    std::vector<std::uint32_t> sets;
+    std::uint64_t dropped, queued;
+  };
+  const std::vector<step> steps = {
+      {{5}, 0, 40},    // 40
+      {{2, 3}, 0, 80}, // 80
+      {{5}, 5, 80},    // 120 > 96: dropped
+      {{2}, 5, 96},    // 96: exactly full
+      {{1}, 6, 96},    // 104 > 96: dropped
+      {{13}, 19, 96},  // 200: dropped
+  };
+  for (auto& s : steps) {
+    send(x, payload(s.sets, budget));
+    EXPECT_EQ(status(x).dropped_records, s.dropped);
+    EXPECT_EQ(status(x).queued_bytes, s.queued);
+    EXPECT_LE(status(x).queued_bytes, c.queue_size);
+  }
+  EXPECT_EQ(status(x).queued_batches, 3u);
+  EXPECT_EQ(status(x).sent_records, 0u);
+  // Dropped batches gave their credit back; queued ones keep theirs (3 x 10 octets).
+  EXPECT_EQ(budget->available(), 1000 - 30);
+}
+
+TEST_F(exporter_test, block_policy_drops_nothing_and_keeps_the_credits) {
+  auto c = config(on_full_policy::block);
+  c.queue_size = 100;
+  auto x = spawn_exporter(c);
+  auto budget = std::make_shared<messages::byte_budget>(1000);
+  std::uint64_t bytes_total = 0;
+  for (std::uint32_t n : {5u, 5u, 5u, 2u, 1u, 13u}) {
+    send(x, payload({n}, budget));
+    bytes_total += 8 * n;
+  }
+  EXPECT_EQ(status(x).dropped_records, 0u);
+  EXPECT_EQ(status(x).queued_bytes, bytes_total);
+  EXPECT_EQ(status(x).queued_batches, 6u);
+  // Upstream stays paused: every credit is still spent.
+  EXPECT_EQ(budget->available(), 1000 - 60);
+}
+
+TEST_F(exporter_test, writes_templates_first_with_own_sequence_numbers_and_odid) {
+  listen_and_accept();
+  auto c = config();
+  c.reconnect_min = 50ms;
+  auto x = spawn_exporter(c);
+  ASSERT_TRUE(next_event());
+  ASSERT_EQ(status(x).state, "connected");
+  ASSERT_TRUE(pump_until([&] { return accepted; }));
+  auto budget = std::make_shared<messages::byte_budget>(1000);
+
+  // A small batch waits for the flush interval (CAF's test clock).
+  send(x, payload({2}, budget));
+  EXPECT_EQ(next_timeout_in(), 10ms);
+  ASSERT_TRUE(sched.trigger_timeout());
+  run();
+  ASSERT_TRUE(next_event()); // written
+  EXPECT_EQ(status(x).sent_records, 2u);
+  EXPECT_EQ(status(x).queued_bytes, 0u);
+  EXPECT_EQ(budget->available(), 1000); // written: the credit is back
+  auto m1 = parse(read_message());
+  EXPECT_EQ(m1.header.version, 10);
+  EXPECT_EQ(m1.header.sequence, 0u);
+  EXPECT_EQ(m1.header.observation_domain_id, 0xabcdefu);
+  ASSERT_EQ(m1.sets.size(), 2u);
+  EXPECT_EQ(m1.sets[0].id, ipfix::template_set_id);
+  bytes want_template;
+  ipfix::encode_template_record(tmpl->def, want_template);
+  EXPECT_EQ(m1.sets[0].body, want_template);
+  EXPECT_EQ(m1.sets[1].id, tmpl->id);
+  EXPECT_EQ(m1.sets[1].body.size(), 16u);
+  EXPECT_EQ(ipfix::read_u64(m1.sets[1].body.data()), 1u);
+
+  // 3 sets of 25 records (200 octets each) with max_message_size 512: two full sets go
+  // out at once, the last one at the next flush. No template again.
+  send(x, payload({25, 25, 25}));
+  ASSERT_TRUE(next_event()); // written
+  auto m2 = parse(read_message());
+  EXPECT_EQ(m2.header.sequence, 2u);
+  EXPECT_LE(m2.header.length, 512u);
+  ASSERT_EQ(m2.sets.size(), 2u);
+  EXPECT_EQ(m2.sets[0].id, tmpl->id);
+  EXPECT_EQ(m2.sets[1].id, tmpl->id);
+  EXPECT_EQ(ipfix::read_u64(m2.sets[0].body.data()), 3u);
+  EXPECT_EQ(status(x).sent_records, 52u);
+  ASSERT_TRUE(sched.trigger_timeout()); // flush
+  run();
+  ASSERT_TRUE(next_event());
+  auto m3 = parse(read_message());
+  EXPECT_EQ(m3.header.sequence, 52u);
+  ASSERT_EQ(m3.sets.size(), 1u);
+  EXPECT_EQ(ipfix::read_u64(m3.sets[0].body.data()), 53u);
+  EXPECT_EQ(status(x).sent_records, 77u);
+  EXPECT_EQ(status(x).sent_messages, 3u);
+  EXPECT_EQ(status(x).templates_announced, 1u);
+
+  // A new connection is a new transport session: templates again, sequence from 0.
+  accept_next();
+  peer.close();
+  ASSERT_TRUE(next_event()); // disconnected
+  EXPECT_EQ(status(x).state, "backoff");
+  EXPECT_EQ(next_timeout_in(), 50ms);
+  ASSERT_TRUE(sched.trigger_timeout());
+  run();
+  ASSERT_TRUE(next_event()); // connected
+  EXPECT_EQ(status(x).connections, 2u);
+  ASSERT_TRUE(pump_until([&] { return accepted; }));
+  // A drain forces the partial message out and is answered once it is written.
+  send(x, payload({1}));
+  caf::scoped_actor self{sys, true};
+  auto drained = self->request(x, caf::infinite, drain_atom_v);
+  run();
+  ASSERT_TRUE(next_event()); // written
+  bool answered = false;
+  drained.receive([&](bool ok) { answered = ok; },
+                  [&](caf::error& err) { ADD_FAILURE() << sys.render(err); });
+  EXPECT_TRUE(answered);
+  auto m4 = parse(read_message());
+  EXPECT_EQ(m4.header.sequence, 0u);
+  ASSERT_EQ(m4.sets.size(), 2u);
+  EXPECT_EQ(m4.sets[0].id, ipfix::template_set_id);
+  EXPECT_EQ(ipfix::read_u64(m4.sets[1].body.data()), 78u);
+  EXPECT_EQ(status(x).templates_announced, 2u);
+}
+
+// FIXME: defect. start_write checks `msg_size + tmpl_bytes + set_bytes > mms` only to
+// close an open message; a fresh message takes the set whatever its size. A set of the
+// largest body the enricher makes (max_message_size - 20) plus its template announcement
+// yields a message over max_message_size: 520 octets here with 512, and past 65535 the
+// 16-bit length wraps and corrupts the TCP stream. The template set must go in an earlier
+// message (or the enricher must leave room for it).
+TEST_F(exporter_test, DISABLED_a_full_set_with_its_template_fits_max_message_size) {
+  listen_and_accept();
+  auto x = spawn_exporter(config());
+  ASSERT_TRUE(next_event());
+  ASSERT_TRUE(pump_until([&] { return accepted; }));
+  send(x, payload({61})); // 488 octets: a 492-octet set, as the enricher allows for 512
+  if (sched.has_pending_timeout()) {
+    sched.trigger_timeout();
+    run();
+  }
+  std::uint64_t records = 0;
+  while (records < 61) {
+    if (!sched.has_job() && !next_event())
+      break;
+    run();
+    auto m = read_message();
+    ASSERT_FALSE(m.empty());
+    auto pm = parse(m);
+    EXPECT_LE(pm.header.length, 512u);
+    for (auto& s : pm.sets)
+      if (s.id == tmpl->id)
+        records += s.body.size() / 8;
+    if (sched.has_pending_timeout()) {
+      sched.trigger_timeout();
+      run();
+    }
+  }
+  EXPECT_EQ(records, 61u);
+}
+
+TEST_F(exporter_test, a_bad_config_stops_the_actor) {
+  auto c = config();
+  c.max_message_size = 100;
+  auto x = sys.spawn(exporter_session, c);
+  run();
+  auto* ptr = caf::actor_cast<caf::abstract_actor*>(x);
+  ASSERT_NE(ptr, nullptr);
+  EXPECT_TRUE(ptr->getf(caf::abstract_actor::is_terminated_flag));
+}
+
+} // namespace
+} // namespace fa::actors::test
