@@ -80,8 +80,20 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
   std::size_t pos = 0;
   std::uint64_t records_total = 0;
   std::uint64_t messages_total = 0;
-  while (pos + ipfix::message_header_size <= bytes.size()) {
-    auto len = ipfix::read_u16(bytes.data() + pos + 2);
+  auto now = ipfix::clock_type::now();
+  const bool udp = st.templates.config().transport == ipfix::transport_kind::udp;
+  while (pos < bytes.size()) {
+    // Never trust a length before checking it (RFC 7011 9.1): a length that does not
+    // advance, or runs past the chunk, ends the chunk.
+    std::size_t len = bytes.size() - pos >= ipfix::message_header_size
+                        ? ipfix::read_u16(bytes.data() + pos + 2)
+                        : 0;
+    if (len < ipfix::message_header_size || len > bytes.size() - pos) {
+      count_malformed(self, len == 0 && bytes.size() - pos < ipfix::message_header_size
+                              ? ipfix::parse_error::short_header
+                              : ipfix::parse_error::bad_message_length);
+      break;
+    }
     auto msg_bytes = bytes.subspan(pos, len);
     pos += len;
     ++messages_total;
@@ -102,6 +114,12 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
         return;
       }
       auto i = st.plans.find(plan_key(odid, set.id));
+      // RFC 7011 8.4: a UDP template not refreshed in time has expired; its plan goes too.
+      if (udp && i != st.plans.end() && !st.templates.find(odid, set.id, now)) {
+        st.plans.erase(i);
+        i = st.plans.end();
+        st.status.templates = st.templates.size();
+      }
       if (i == st.plans.end()) {
         // RFC 7011 11.4: over TCP the template always precedes its data, so this is an
         // exporter error; the set is dropped and counted.
@@ -185,7 +203,16 @@ agent_session(agent_session_actor::stateful_pointer<agent_session_state> self,
       [=](messages::frames& f) { handle_frames(self, std::move(f.data)); },
       // RFC 7011 8: the end of a TCP session withdraws all of its templates; they die
       // with the state, and output ids are recycled once no batch uses them.
-      [=](caf::close_atom, const std::string&) { self->quit(); },
+      [=](caf::close_atom, const std::string& reason) {
+        // A stream the framer could not trust is malformed input of this session.
+        if (reason == "bad_version" || reason == "bad_message_length" ||
+            reason == "message_too_large") {
+          ++self->state.status.malformed;
+          if (self->state.cfg.metrics)
+            self->state.cfg.metrics->malformed(reason).Increment();
+        }
+        self->quit();
+      },
       [=](caf::get_atom) { return self->state.status; },
   };
 }

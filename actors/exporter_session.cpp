@@ -106,6 +106,14 @@ void start_write(state_ptr self, bool flush_due) {
   auto add_owned = [&](std::size_t from) {
     pieces.push_back({nullptr, from, owned.size() - from});
   };
+  auto open_message = [&] {
+    msg_start = owned.size();
+    owned.resize(owned.size() + ipfix::message_header_size);
+    add_owned(msg_start);
+    msg_size = ipfix::message_header_size;
+    msg_seq = st.sequence;
+    msg_open = true;
+  };
   bool stop = false;
   for (std::size_t qi = 0; qi < st.queue.size() && !stop; ++qi) {
     auto& entry = st.queue[qi];
@@ -129,12 +137,7 @@ void start_write(state_ptr self, bool flush_due) {
           stop = true;
           break;
         }
-        msg_start = owned.size();
-        owned.resize(owned.size() + ipfix::message_header_size);
-        add_owned(msg_start);
-        msg_size = ipfix::message_header_size;
-        msg_seq = st.sequence;
-        msg_open = true;
+        open_message();
       }
       auto from = owned.size();
       if (announce) {
@@ -155,6 +158,16 @@ void start_write(state_ptr self, bool flush_due) {
                          static_cast<std::uint16_t>(owned.size() - set_at));
         st.announced[s.tmpl->id] = s.tmpl;
         ++st.status.templates_announced;
+        if (msg_size + tmpl_bytes + set_bytes > mms) {
+          // The template and a set of the largest size the enricher makes do not fit
+          // one message together: the template goes alone, the set follows.
+          add_owned(from);
+          msg_size += tmpl_bytes;
+          tmpl_bytes = 0;
+          close_message();
+          open_message();
+          from = owned.size();
+        }
       }
       auto hdr = owned.size();
       owned.resize(owned.size() + ipfix::set_header_size);

@@ -198,7 +198,8 @@ void supervisor::accept(asio::ip::tcp::socket socket) {
                                         static_cast<std::int64_t>(cfg_.collector.session_budget)),
                                     receive_budget_};
   constexpr std::size_t max_read = 256 * 1024;
-  auto conn = std::make_shared<net::tcp_connection>(std::move(socket), budgets, max_read);
+  auto conn = std::make_shared<net::tcp_connection>(std::move(socket), budgets, max_read,
+                                                    cfg_.collector.max_message_size);
   actors::agent_session_config ac;
   ac.info = info;
   ac.enricher = enrichers_[mix(id) % enrichers_.size()];

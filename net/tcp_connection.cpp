@@ -7,11 +7,12 @@
 namespace fa::net {
 
 tcp_connection::tcp_connection(asio::ip::tcp::socket socket, messages::session_budgets budgets,
-                               std::size_t max_read)
+                               std::size_t max_read, std::size_t max_message_size)
     : socket_(std::move(socket))
     , strand_(asio::make_strand(socket_.get_executor()))
     , budgets_(std::move(budgets))
-    , max_read_(max_read) {
+    , max_read_(max_read)
+    , max_message_size_(max_message_size) {
   asio::error_code ec;
   remote_ = socket_.remote_endpoint(ec);
   socket_.non_blocking(true, ec);
@@ -67,7 +68,7 @@ void tcp_connection::read_available() {
     return;
   }
   std::size_t total = tail_.size() + n;
-  auto scan = scan_frames({buf->data(), total});
+  auto scan = scan_frames({buf->data(), total}, max_message_size_);
   if (!scan.error.empty()) {
     finish(std::string{scan.error});
     return;

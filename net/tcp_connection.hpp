@@ -22,7 +22,7 @@ class tcp_connection : public std::enable_shared_from_this<tcp_connection> {
   using closed_handler = std::function<void(const std::string& reason)>;
 
   tcp_connection(asio::ip::tcp::socket socket, messages::session_budgets budgets,
-                 std::size_t max_read);
+                 std::size_t max_read, std::size_t max_message_size);
 
   /// Starts reading. Handlers run on the connection's strand; `closed` runs exactly once.
   void start(frames_handler on_frames, closed_handler on_closed);
@@ -42,6 +42,7 @@ class tcp_connection : public std::enable_shared_from_this<tcp_connection> {
   asio::strand<asio::any_io_executor> strand_;
   messages::session_budgets budgets_;
   std::size_t max_read_;
+  std::size_t max_message_size_;
   asio::ip::tcp::endpoint remote_;
   std::vector<std::uint8_t> tail_; ///< start of a message not yet complete
   frames_handler on_frames_;

@@ -16,9 +16,11 @@ struct frame_scan {
   std::string_view error;   ///< non-empty: the stream cannot be framed any more
 };
 
-/// Scans `bytes` for whole messages. A bad version or a length below the header size
-/// makes the stream unframeable: the session must be closed (RFC 7011 10.4.1).
-inline frame_scan scan_frames(ipfix::bytes_view bytes) {
+/// Scans `bytes` for whole messages. A bad version, a length below the header size or
+/// above `max_length` (the configured limit) makes the stream unframeable: the session
+/// must be closed (RFC 7011 10.4.1).
+inline frame_scan scan_frames(ipfix::bytes_view bytes,
+                              std::size_t max_length = ipfix::max_message_size) {
   frame_scan r;
   std::size_t pos = 0;
   while (bytes.size() - pos >= ipfix::message_header_size) {
@@ -30,6 +32,10 @@ inline frame_scan scan_frames(ipfix::bytes_view bytes) {
     std::size_t len = ipfix::read_u16(p + 2);
     if (len < ipfix::message_header_size) {
       r.error = "bad_message_length";
+      break;
+    }
+    if (len > max_length) {
+      r.error = "message_too_large";
       break;
     }
     if (len > bytes.size() - pos) {

@@ -524,12 +524,10 @@ TEST_F(agent_session_test, close_ends_the_session_once) {
   EXPECT_EQ(ended, 1);
 }
 
-// FIXME: defect. Over UDP a template that expires (RFC 7011 8.4) is removed from the
-// template store, but agent_session never drops the plan built from it, so data for an
-// expired template keeps being forwarded (and status.templates disagrees with the plans).
-// Here the store's limit (1) makes the UDP store expire template 256 (lifetime 0) to make
-// room for 257; data for 256 is still forwarded. Enable once fixed.
-TEST_F(agent_session_test, DISABLED_data_for_an_expired_udp_template_is_unknown) {
+// Over UDP a template that expires (RFC 7011 8.4) takes its plan with it: data for it is
+// counted as unknown-template data. Here the store's limit (1) makes the UDP store expire
+// template 256 (lifetime 0) to make room for 257.
+TEST_F(agent_session_test, data_for_an_expired_udp_template_is_unknown) {
   ipfix::template_store_config udp;
   udp.transport = ipfix::transport_kind::udp;
   udp.max_templates = 1;
@@ -543,12 +541,9 @@ TEST_F(agent_session_test, DISABLED_data_for_an_expired_udp_template_is_unknown)
   EXPECT_EQ(status(s).unknown_template_sets, 1u);
 }
 
-// FIXME: defect. handle_frames trusts each message's length field: a message whose
-// length is below 16 (here 0) never advances `pos`, so the actor loops forever on one
-// chunk (a UDP datagram, once UDP is wired, or any caller that does not pre-frame). A
-// length past the chunk reads past `size()` (span::subspan precondition). Run with
-// --gtest_also_run_disabled_tests under `timeout` to reproduce the hang.
-TEST_F(agent_session_test, DISABLED_a_message_length_below_the_header_does_not_hang) {
+// A message whose length is below 16 (here 0) is malformed and ends the chunk; it must
+// not stall the actor (RFC 7011 9.1: never trust a length before checking it).
+TEST_F(agent_session_test, a_message_length_below_the_header_does_not_hang) {
   auto s = spawn_session(info);
   auto good = message(1, 0, [&](auto& mb) {
     template_set(mb, {plain_v4(256)});
@@ -563,11 +558,9 @@ TEST_F(agent_session_test, DISABLED_a_message_length_below_the_header_does_not_h
   EXPECT_EQ(batches()[0].slices.size(), 1u);
 }
 
-// FIXME: defect (same cause): a last message whose length runs past the chunk makes
-// handle_frames take `bytes.subspan(pos, len)` beyond `size()`; message_view::parse then
-// accepts the message, and its data set (here 8 octets past the chunk) is forwarded for
-// the enricher to copy: an out-of-bounds read.
-TEST_F(agent_session_test, DISABLED_a_message_running_past_the_chunk_is_malformed) {
+// A last message whose length runs past the chunk is malformed, and nothing past the
+// chunk is read or forwarded.
+TEST_F(agent_session_test, a_message_running_past_the_chunk_is_malformed) {
   auto s = spawn_session(info);
   auto good = message(1, 0, [&](auto& mb) {
     template_set(mb, {plain_v4(256)});

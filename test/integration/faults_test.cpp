@@ -180,3 +180,53 @@ TEST(faults, dead_destination_with_drop_counts_every_record) {
                    {{"destination", "col"}, {"reason", "queue_full"}}),
             static_cast<double>(d.dropped_records));
 }
+
+// Sessions beyond max_sessions are refused and counted; the admitted ones work.
+TEST(faults, sessions_beyond_the_limit_are_refused_and_counted) {
+  auto dir = fa::test::scratch_dir("max_sessions");
+  collector col{dir, {"--expect-total", "200"}};
+  auto cfg = fa::test::test_config(tcp_destination(col.port()));
+  cfg.collector.max_sessions = 2;
+  running limited{cfg};
+  auto gen = fa::test::start_loadgen(limited.port, {"--sessions", "2", "--records", "100",
+                                                    "--rate", "200", "--seed", "1"});
+  ASSERT_TRUE(fa::test::eventually([&] { return limited.sup.open_sessions() == 2; }));
+  std::vector<std::uint8_t> hello(16, 0);
+  fa::test::send_raw(limited.port, hello); // refused: closed without being read
+  EXPECT_TRUE(fa::test::eventually([&] {
+    return metric(limited.sup, "flow_aggregator_sessions_rejected_total",
+                  {{"reason", "max_sessions"}}) == 1;
+  }));
+  ASSERT_EQ(gen->wait(60s), 0);
+  auto r = col.report();
+  EXPECT_EQ(r.value("records", 0), 200);
+  EXPECT_EQ(metric(limited.sup, "flow_aggregator_sessions_accepted_total"), 2);
+}
+
+// A message longer than collector.max_message_size closes that session (its stream can
+// no longer be framed safely) and is counted as malformed; other sessions go on.
+TEST(faults, message_over_the_size_limit_closes_only_that_session) {
+  auto dir = fa::test::scratch_dir("message_size");
+  collector col{dir, {"--expect-total", "500"}};
+  auto cfg = fa::test::test_config(tcp_destination(col.port()));
+  cfg.collector.max_message_size = 1024;
+  running fa{cfg};
+  std::vector<std::uint8_t> bytes;
+  fa::ipfix::message_builder b{bytes};
+  b.begin_message(0, 0, 5);
+  b.begin_set(fa::ipfix::template_set_id);
+  b.add_template(small_template(256));
+  b.end_set();
+  add_records(b, 256, 100, 0); // 16 + 4 + 20 + 4 + 1600 octets > 1024
+  b.end_message();
+  fa::test::send_raw(fa.port, bytes);
+  ASSERT_EQ(fa::test::run_loadgen(fa.port, {"--records", "500", "--records-per-message", "2",
+                                            "--seed", "1"}),
+            0);
+  auto r = col.report();
+  EXPECT_EQ(r.value("records", 0), 500);
+  EXPECT_TRUE(fa::test::eventually([&] {
+    return metric(fa.sup, "flow_aggregator_malformed_total", {{"reason", "message_too_large"}}) ==
+           1;
+  }));
+}
