@@ -86,12 +86,12 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
     // Never trust a length before checking it (RFC 7011 9.1): a length that does not
     // advance, or runs past the chunk, ends the chunk.
     std::size_t len = bytes.size() - pos >= ipfix::message_header_size
-                        ? ipfix::read_u16(bytes.data() + pos + 2)
-                        : 0;
+                          ? ipfix::read_u16(bytes.data() + pos + 2)
+                          : 0;
     if (len < ipfix::message_header_size || len > bytes.size() - pos) {
       count_malformed(self, len == 0 && bytes.size() - pos < ipfix::message_header_size
-                              ? ipfix::parse_error::short_header
-                              : ipfix::parse_error::bad_message_length);
+                                ? ipfix::parse_error::short_header
+                                : ipfix::parse_error::bad_message_length);
       break;
     }
     auto msg_bytes = bytes.subspan(pos, len);

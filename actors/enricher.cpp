@@ -3,6 +3,8 @@
 #include "ipfix/record.hpp"
 #include "ipfix/wire.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cstring>
 
 namespace fa::actors {
@@ -89,6 +91,50 @@ struct set_writer {
   }
 };
 
+/// Copies `rec` into `out` with the empty Pod name, namespace and Node fields of the
+/// given sides replaced by the Pod's (variable-length strings, RFC 7011 7). A field is
+/// located by the end of the field before it, so prefixes of either form are exact.
+template <class Field>
+void fill_names(const messages::template_plan& plan, ipfix::bytes_view rec, Field&& field,
+                const labels::pod_entry* src, const labels::pod_entry* dst,
+                std::vector<std::uint8_t>& out) {
+  struct replacement {
+    messages::field_index index;
+    std::string_view value;
+  };
+  std::array<replacement, 6> all{{{plan.source_pod_name, src ? src->name : ""},
+                                  {plan.source_pod_namespace, src ? src->pod_namespace : ""},
+                                  {plan.source_node_name, src ? src->node_name : ""},
+                                  {plan.destination_pod_name, dst ? dst->name : ""},
+                                  {plan.destination_pod_namespace, dst ? dst->pod_namespace : ""},
+                                  {plan.destination_node_name, dst ? dst->node_name : ""}}};
+  std::array<replacement, 6> todo{};
+  std::size_t n = 0;
+  for (std::size_t k = 0; k < all.size(); ++k) {
+    bool side = k < 3 ? src != nullptr : dst != nullptr;
+    auto i = all[k].index;
+    if (side && i >= 0 && plan.input.fields[static_cast<std::size_t>(i)].is_varlen())
+      todo[n++] = all[k];
+  }
+  std::sort(todo.begin(), todo.begin() + n,
+            [](const replacement& x, const replacement& y) { return x.index < y.index; });
+  out.clear();
+  std::size_t copied = 0;
+  for (std::size_t k = 0; k < n; ++k) {
+    auto i = todo[k].index;
+    std::size_t start = 0;
+    if (i > 0) {
+      auto prev = field(static_cast<messages::field_index>(i - 1));
+      start = std::size_t{prev.offset} + prev.length;
+    }
+    auto cur = field(i);
+    out.insert(out.end(), rec.begin() + copied, rec.begin() + start);
+    put_varlen(out, todo[k].value);
+    copied = std::size_t{cur.offset} + cur.length;
+  }
+  out.insert(out.end(), rec.begin() + copied, rec.end());
+}
+
 void enrich_slice(state_ptr self, const messages::session_info& session,
                   const messages::data_slice& slice, messages::enriched_payload& out) {
   auto& st = self->state;
@@ -116,8 +162,12 @@ void enrich_slice(state_ptr self, const messages::session_info& session,
   // Labels are at most two strings; the rest is fixed per slice.
   std::size_t fixed_extra = block.size() + (a.flow_direction ? 1 : 0);
   set_writer w{out, plan.output, st.cfg.max_set_body};
-  const labels::pod_snapshot* pods =
-      (a.pod_labels && st.cfg.enrichment.pod_labels && st.pods) ? st.pods.get() : nullptr;
+  const labels::pod_snapshot* index = st.pods && st.pods->num_ips() > 0 ? st.pods.get() : nullptr;
+  const bool want_labels = index && a.pod_labels && st.cfg.enrichment.pod_labels;
+  // antrea-proxy-semantics.md 2 step 3: InterNode records with an empty Pod name get the
+  // name, namespace and Node from the index.
+  const bool want_fill =
+      index && plan.antrea && st.cfg.enrichment.fill_k8s_names && plan.flow_type >= 0;
   // One walk per record over its variable-length fields finds both the record's end and
   // any field read below; the agent session has validated every record already.
   auto body = slice.body;
@@ -134,8 +184,16 @@ void enrich_slice(state_ptr self, const messages::session_info& session,
     auto field = [&](messages::field_index i) {
       return plan.layout.located(static_cast<std::size_t>(i), st.fields);
     };
+    auto named = [&](messages::field_index i) { return i >= 0 && field(i).length > 0; };
+    const bool src_named = named(plan.source_pod_name);
+    const bool dst_named = named(plan.destination_pod_name);
+    const std::uint8_t type = plan.flow_type >= 0 ? rec[field(plan.flow_type).offset] : 0;
+    const bool fill_src = want_fill && type == flow_type_inter_node && !src_named;
+    const bool fill_dst = want_fill && type == flow_type_inter_node && !dst_named;
     std::string_view src_labels, dst_labels;
-    if (pods) {
+    const labels::pod_entry* src_pod = nullptr;
+    const labels::pod_entry* dst_pod = nullptr;
+    if (want_labels || fill_src || fill_dst) {
       std::int64_t t = 0;
       if (plan.flow_start_seconds >= 0) {
         t = ipfix::read_u32(rec.data() + field(plan.flow_start_seconds).offset);
@@ -149,15 +207,21 @@ void enrich_slice(state_ptr self, const messages::session_info& session,
         auto* p = rec.data() + field(i).offset;
         return v4 ? labels::ipv4_key(p) : labels::ipv6_key(p);
       };
-      st.status.label_lookups += 2;
-      if (auto* pod = pods->lookup(key(src_i), t)) {
-        src_labels = pod->labels_json;
-        ++st.status.label_hits;
+      src_pod = index->lookup(key(src_i), t);
+      dst_pod = index->lookup(key(dst_i), t);
+      if (want_labels) {
+        st.status.label_lookups += 2;
+        st.status.label_hits += (src_pod ? 1 : 0) + (dst_pod ? 1 : 0);
+        src_labels = src_pod ? std::string_view{src_pod->labels_json} : std::string_view{};
+        dst_labels = dst_pod ? std::string_view{dst_pod->labels_json} : std::string_view{};
       }
-      if (auto* pod = pods->lookup(key(dst_i), t)) {
-        dst_labels = pod->labels_json;
-        ++st.status.label_hits;
-      }
+    }
+    // flowDirection is decided from the names as received, before any are filled.
+    const std::uint8_t direction = flow_direction(type, src_named, dst_named);
+    if ((fill_src && src_pod) || (fill_dst && dst_pod)) {
+      fill_names(plan, rec, field, fill_src ? src_pod : nullptr, fill_dst ? dst_pod : nullptr,
+                 st.rewritten);
+      rec = {st.rewritten.data(), st.rewritten.size()};
     }
     std::size_t labels_size =
         a.pod_labels ? varlen_size(src_labels.size()) + varlen_size(dst_labels.size()) : 0;
@@ -181,11 +245,8 @@ void enrich_slice(state_ptr self, const messages::session_info& session,
       std::memcpy(p, block.data(), block.size());
       p += block.size();
     }
-    if (a.flow_direction) {
-      std::uint8_t type = plan.flow_type >= 0 ? rec[field(plan.flow_type).offset] : 0;
-      auto named = [&](messages::field_index i) { return i >= 0 && field(i).length > 0; };
-      *p = flow_direction(type, named(plan.source_pod_name), named(plan.destination_pod_name));
-    }
+    if (a.flow_direction)
+      *p = direction;
     w.end_record();
     ++out.records;
   }

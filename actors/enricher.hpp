@@ -28,6 +28,7 @@ struct enricher_state {
   labels::pod_snapshot_ptr pods;
   messages::enricher_status status;
   std::vector<ipfix::field_slice> fields; ///< variable-length values of one record (scratch)
+  std::vector<std::uint8_t> rewritten;    ///< a record with filled names (scratch)
   prometheus::Counter* dropped_addresses = nullptr;
   prometheus::Counter* dropped_start_time = nullptr;
   prometheus::Counter* dropped_too_large = nullptr;

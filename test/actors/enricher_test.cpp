@@ -276,6 +276,7 @@ labels::ip_key key4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t
 }
 
 TEST_F(enricher_test, labels_come_from_the_pushed_snapshot) {
+  opts.fill_k8s_names = false; // labels only: names are filled in their own test
   auto e = spawn_enricher();
   auto p = plan(antrea_def(256));
   auto f = inter_node_from_source();
@@ -330,6 +331,7 @@ TEST_F(enricher_test, ipv6_addresses_are_looked_up_too) {
 }
 
 TEST_F(enricher_test, several_candidates_are_chosen_by_the_flow_start_time) {
+  opts.fill_k8s_names = false; // labels only: names are filled in their own test
   auto e = spawn_enricher();
   auto pods = std::make_shared<labels::pod_snapshot>();
   // 10.244.1.5 was reused: an old Pod deleted at 2000, a new one created at 2500.
@@ -629,7 +631,7 @@ TEST_F(enricher_test, provenance_already_present_is_kept_as_received) {
 // records with an empty sourcePodName/destinationPodName the enricher must fill the
 // name, namespace (and node) from the Pod index. enrichment_options::fill_k8s_names is
 // never read and enrich_slice copies the record bytes unchanged. Enable once fixed.
-TEST_F(enricher_test, DISABLED_fills_missing_k8s_names_of_inter_node_records) {
+TEST_F(enricher_test, fills_missing_k8s_names_of_inter_node_records) {
   auto e = spawn_enricher();
   auto pods = std::make_shared<labels::pod_snapshot>();
   pods->add(key4(10, 244, 1, 5), pod("client-7", R"({"app":"client"})", 100));
