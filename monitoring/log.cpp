@@ -1,5 +1,7 @@
 #include "monitoring/log.hpp"
 
+#include "ipfix/record_json.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -28,45 +30,13 @@ const char* level_name(log_level l) {
   return "info";
 }
 
-void append_json_string(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-    case '"':
-      out += "\\\"";
-      break;
-    case '\\':
-      out += "\\\\";
-      break;
-    case '\n':
-      out += "\\n";
-      break;
-    case '\r':
-      out += "\\r";
-      break;
-    case '\t':
-      out += "\\t";
-      break;
-    default:
-      if (c < 0x20) {
-        char buf[8];
-        std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-        out += buf;
-      } else {
-        out.push_back(static_cast<char>(c));
-      }
-    }
-  }
-  out.push_back('"');
-}
-
 // Text values with spaces, quotes or '=' are quoted so lines stay machine-splittable.
 void append_text_value(std::string& out, std::string_view s) {
   bool plain = !s.empty() && s.find_first_of(" \"=\t\n") == std::string_view::npos;
   if (plain)
     out.append(s);
   else
-    append_json_string(out, s);
+    ipfix::append_json_string(out, s);
 }
 
 std::string timestamp() {
@@ -103,12 +73,12 @@ void log(log_level level, std::string_view event, std::initializer_list<log_fiel
   line.reserve(128);
   if (current_format.load() == log_format::json) {
     line += "{\"ts\":\"" + timestamp() + "\",\"level\":\"" + level_name(level) + "\",\"event\":";
-    append_json_string(line, event);
+    ipfix::append_json_string(line, event);
     for (auto& [k, v] : fields) {
       line.push_back(',');
-      append_json_string(line, k);
+      ipfix::append_json_string(line, k);
       line.push_back(':');
-      append_json_string(line, v);
+      ipfix::append_json_string(line, v);
     }
     line += "}\n";
   } else {

@@ -11,14 +11,10 @@
 using namespace std::chrono_literals;
 using fa::test::collector;
 using fa::test::metric;
+using fa::test::running;
+using fa::test::tcp_destination;
 
 namespace {
-
-std::string tcp_destination(std::uint16_t port, const std::string& extra = "") {
-  return "[[destination]]\nname = \"col\"\nurl = \"ipfix+tcp://127.0.0.1:" + std::to_string(port) +
-         "\"\nflush_interval = \"5ms\"\nreconnect_min = \"50ms\"\nreconnect_max = \"200ms\"\n" +
-         extra;
-}
 
 /// sourceIPv4Address, destinationIPv4Address, octetDeltaCount: 16-octet records.
 fa::ipfix::template_def small_template(std::uint16_t id) {
@@ -40,18 +36,6 @@ std::uint16_t unused_port() {
   asio::ip::tcp::acceptor a{ctx, {asio::ip::address_v4::loopback(), 0}};
   return a.local_endpoint().port();
 }
-
-struct running {
-  explicit running(fa::config::config cfg)
-      : sup(std::move(cfg)) {
-    auto err = sup.start();
-    EXPECT_FALSE(err) << *err;
-    port = sup.listen_ports().at(0);
-  }
-  ~running() { sup.stop(5s); }
-  fa::app::supervisor sup;
-  std::uint16_t port = 0;
-};
 
 } // namespace
 
@@ -188,8 +172,8 @@ TEST(faults, sessions_beyond_the_limit_are_refused_and_counted) {
   auto cfg = fa::test::test_config(tcp_destination(col.port()));
   cfg.collector.max_sessions = 2;
   running limited{cfg};
-  auto gen = fa::test::start_loadgen(limited.port, {"--sessions", "2", "--records", "100",
-                                                    "--rate", "200", "--seed", "1"});
+  auto gen = fa::test::start_loadgen(
+      limited.port, {"--sessions", "2", "--records", "100", "--rate", "200", "--seed", "1"});
   ASSERT_TRUE(fa::test::eventually([&] { return limited.sup.open_sessions() == 2; }));
   std::vector<std::uint8_t> hello(16, 0);
   fa::test::send_raw(limited.port, hello); // refused: closed without being read
@@ -220,8 +204,8 @@ TEST(faults, message_over_the_size_limit_closes_only_that_session) {
   add_records(b, 256, 100, 0); // 16 + 4 + 20 + 4 + 1600 octets > 1024
   b.end_message();
   fa::test::send_raw(fa.port, bytes);
-  ASSERT_EQ(fa::test::run_loadgen(fa.port, {"--records", "500", "--records-per-message", "2",
-                                            "--seed", "1"}),
+  ASSERT_EQ(fa::test::run_loadgen(
+                fa.port, {"--records", "500", "--records-per-message", "2", "--seed", "1"}),
             0);
   auto r = col.report();
   EXPECT_EQ(r.value("records", 0), 500);

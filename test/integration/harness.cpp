@@ -22,6 +22,20 @@ config::config test_config(const std::string& destinations_toml, const std::stri
   return r.cfg.value_or(config::config{});
 }
 
+std::string tcp_destination(std::uint16_t port, const std::string& extra) {
+  return "[[destination]]\nname = \"col\"\nurl = \"ipfix+tcp://127.0.0.1:" + std::to_string(port) +
+         "\"\nflush_interval = \"5ms\"\nreconnect_min = \"50ms\"\nreconnect_max = \"200ms\"\n" +
+         extra;
+}
+
+running::running(config::config cfg)
+    : sup(std::move(cfg)) {
+  auto err = sup.start();
+  EXPECT_FALSE(err) << *err;
+  auto ports = sup.listen_ports();
+  port = ports.empty() ? 0 : ports.front();
+}
+
 collector::collector(const std::string& dir, std::vector<std::string> args, std::uint16_t port) {
   static int n = 0;
   auto tag = std::to_string(++n);

@@ -22,6 +22,18 @@ namespace fa::test {
 config::config test_config(const std::string& destinations_toml,
                            const std::string& extra_toml = "");
 
+/// A `[[destination]]` named "col" forwarding over TCP to 127.0.0.1:`port`, with quick
+/// flushes and reconnects for tests; `extra` adds keys to it.
+std::string tcp_destination(std::uint16_t port, const std::string& extra = "");
+
+/// flow-aggregator in-process: started on construction, stopped on destruction.
+struct running {
+  explicit running(config::config cfg);
+  ~running() { sup.stop(std::chrono::seconds{5}); }
+  app::supervisor sup;
+  std::uint16_t port = 0;
+};
+
 /// ipfix-collector as a child process, listening on 127.0.0.1:0 (or a given port).
 class collector {
  public:

@@ -11,26 +11,10 @@
 using namespace std::chrono_literals;
 using fa::test::collector;
 using fa::test::metric;
+using fa::test::running;
+using fa::test::tcp_destination;
 
 namespace {
-
-std::string tcp_destination(std::uint16_t port, const std::string& extra = "") {
-  return "[[destination]]\nname = \"col\"\nurl = \"ipfix+tcp://127.0.0.1:" + std::to_string(port) +
-         "\"\nflush_interval = \"5ms\"\nreconnect_min = \"50ms\"\nreconnect_max = \"200ms\"\n" +
-         extra;
-}
-
-struct running {
-  explicit running(fa::config::config cfg)
-      : sup(std::move(cfg)) {
-    auto err = sup.start();
-    EXPECT_FALSE(err) << *err;
-    port = sup.listen_ports().at(0);
-  }
-  ~running() { sup.stop(5s); }
-  fa::app::supervisor sup;
-  std::uint16_t port = 0;
-};
 
 void expect_clean(const nlohmann::json& r) {
   EXPECT_EQ(r.value("mismatched", -1), 0) << r.dump();
