@@ -102,12 +102,14 @@ void fill_names(const messages::template_plan& plan, ipfix::bytes_view rec, Fiel
     messages::field_index index;
     std::string_view value;
   };
-  std::array<replacement, 6> all{{{plan.source_pod_name, src ? src->name : ""},
-                                  {plan.source_pod_namespace, src ? src->pod_namespace : ""},
-                                  {plan.source_node_name, src ? src->node_name : ""},
-                                  {plan.destination_pod_name, dst ? dst->name : ""},
-                                  {plan.destination_pod_namespace, dst ? dst->pod_namespace : ""},
-                                  {plan.destination_node_name, dst ? dst->node_name : ""}}};
+  std::array<replacement, 6> all{
+      {{plan.source_pod_name, src ? std::string_view{src->name} : std::string_view{}},
+       {plan.source_pod_namespace, src ? std::string_view{src->pod_namespace} : std::string_view{}},
+       {plan.source_node_name, src ? std::string_view{src->node_name} : std::string_view{}},
+       {plan.destination_pod_name, dst ? std::string_view{dst->name} : std::string_view{}},
+       {plan.destination_pod_namespace,
+        dst ? std::string_view{dst->pod_namespace} : std::string_view{}},
+       {plan.destination_node_name, dst ? std::string_view{dst->node_name} : std::string_view{}}}};
   std::array<replacement, 6> todo{};
   std::size_t n = 0;
   for (std::size_t k = 0; k < all.size(); ++k) {

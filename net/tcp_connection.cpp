@@ -56,7 +56,8 @@ void tcp_connection::read_available() {
   // Readable with nothing available means end of stream or an error: let read_some say.
   std::size_t want = std::min(std::max<std::size_t>(avail, 1), max_read_);
   auto buf = std::make_shared<messages::chunk>(tail_.size() + want, budgets_);
-  std::memcpy(buf->data(), tail_.data(), tail_.size());
+  if (!tail_.empty()) // memcpy from an empty vector's null pointer is undefined
+    std::memcpy(buf->data(), tail_.data(), tail_.size());
   std::size_t n = socket_.read_some(
       asio::buffer(buf->data() + tail_.size(), buf->capacity() - tail_.size()), ec);
   if (ec == asio::error::would_block) {

@@ -76,16 +76,19 @@ static std::string env_or(const char* name, const char* fallback) {
   return v && *v ? v : fallback;
 }
 
+// The environment wins (ctest sets it); the build's own paths are compiled in for a test
+// binary run by hand.
 std::string binary(const std::string& relative) {
-  return env_or("FA_BINARY_DIR", ".") + "/" + relative;
+  return env_or("FA_BINARY_DIR", FA_DEFAULT_BINARY_DIR) + "/" + relative;
 }
 
 std::string source(const std::string& relative) {
-  return env_or("FA_SOURCE_DIR", ".") + "/" + relative;
+  return env_or("FA_SOURCE_DIR", FA_DEFAULT_SOURCE_DIR) + "/" + relative;
 }
 
 std::string scratch_dir(const std::string& name) {
-  auto dir = std::filesystem::path{env_or("FA_BINARY_DIR", "/tmp")} / "test-scratch" / name;
+  auto dir =
+      std::filesystem::path{env_or("FA_BINARY_DIR", FA_DEFAULT_BINARY_DIR)} / "test-scratch" / name;
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir.string();
