@@ -354,7 +354,7 @@ std::uint64_t supervisor::stop(std::chrono::milliseconds drain_timeout) {
   system_->await_all_actors_done();
   exposer_.reset();
   // 6. Threads last: actors may have posted work to the io_context until now.
-  io_.stop();
+  io_.drain(std::chrono::seconds{2});
   listeners_.clear();
   return left;
 }

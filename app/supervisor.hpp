@@ -71,9 +71,11 @@ class supervisor {
   std::optional<std::string> start_destinations();
 
   config::config cfg_;
+  /// Declared before the actor system so it is destroyed after it: actor states own
+  /// sockets and timers of this io_context.
+  net::io_runtime io_;
   caf::actor_system_config caf_cfg_;
   std::unique_ptr<caf::actor_system> system_;
-  net::io_runtime io_;
   monitoring::metrics metrics_;
   std::shared_ptr<actors::output_template_table> table_;
   messages::byte_budget_ptr receive_budget_; ///< shared by every session (DESIGN 3)

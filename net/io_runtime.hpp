@@ -4,6 +4,7 @@
 
 #include <asio.hpp>
 
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -22,6 +23,17 @@ class io_runtime {
   void start(std::size_t num_threads) {
     for (std::size_t i = 0; i < std::max<std::size_t>(1, num_threads); ++i)
       threads_.emplace_back([this] { ctx_.run(); });
+  }
+
+  /// Lets the handlers still queued (closes, cancellations) run to completion, for at
+  /// most `timeout`, then stops. Sockets and timers whose last owner is a handler are
+  /// thus destroyed while their io_context is fully alive.
+  void drain(std::chrono::milliseconds timeout) {
+    guard_.reset();
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!ctx_.stopped() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds{1});
+    stop();
   }
 
   /// Stops the context and joins the threads; handlers not yet run are dropped.
