@@ -118,8 +118,10 @@ void fill_names(const messages::template_plan& plan, ipfix::bytes_view rec, Fiel
     if (side && i >= 0 && plan.input.fields[static_cast<std::size_t>(i)].is_varlen())
       todo[n++] = all[k];
   }
-  std::sort(todo.begin(), todo.begin() + n,
-            [](const replacement& x, const replacement& y) { return x.index < y.index; });
+  // At most six entries: an insertion sort by field index keeps them in record order.
+  for (std::size_t k = 1; k < n; ++k)
+    for (std::size_t j = k; j > 0 && todo[j].index < todo[j - 1].index; --j)
+      std::swap(todo[j], todo[j - 1]);
   out.clear();
   std::size_t copied = 0;
   for (std::size_t k = 0; k < n; ++k) {
