@@ -25,7 +25,7 @@ build-test: deps
 	cmake --build $(TEST_DIR) -j $(JOBS)
 
 run: build
-	$(RELEASE_DIR)/flow-aggregator run -c $(CONFIG)
+	$(RELEASE_DIR)/app/flow-aggregator run -c $(CONFIG)
 
 test: build-test
 	cd $(TEST_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
