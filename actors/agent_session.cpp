@@ -35,6 +35,17 @@ void count_malformed(state_ptr self, ipfix::parse_error err) {
     st.cfg.metrics->malformed(ipfix::to_string(err)).Increment();
 }
 
+/// Keeps status.templates and the per-transport gauge of live templates in step with
+/// the store; the gauge moves by the difference, so sessions add up.
+void publish_template_count(state_ptr self) {
+  auto& st = self->state;
+  auto now = st.templates.size();
+  if (st.metrics.templates_in)
+    st.metrics.templates_in->Increment(static_cast<double>(now) -
+                                       static_cast<double>(st.status.templates));
+  st.status.templates = now;
+}
+
 void note_template_event(state_ptr self, ipfix::template_event ev) {
   auto& st = self->state;
   using ipfix::template_event;
@@ -69,7 +80,7 @@ void apply_template_set(state_ptr self, std::uint32_t odid, const ipfix::set_vie
   });
   if (err != ipfix::parse_error::none)
     count_malformed(self, err);
-  st.status.templates = st.templates.size();
+  publish_template_count(self);
 }
 
 void handle_frames(state_ptr self, messages::chunk_ptr data) {
@@ -118,7 +129,7 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
       if (udp && i != st.plans.end() && !st.templates.find(odid, set.id, now)) {
         st.plans.erase(i);
         i = st.plans.end();
-        st.status.templates = st.templates.size();
+        publish_template_count(self);
       }
       if (i == st.plans.end()) {
         // RFC 7011 11.4: over TCP the template always precedes its data, so this is an
@@ -211,6 +222,9 @@ agent_session(agent_session_actor::stateful_pointer<agent_session_state> self,
           if (self->state.cfg.metrics)
             self->state.cfg.metrics->malformed(reason).Increment();
         }
+        // RFC 7011 8: the end of the session withdraws its templates.
+        self->state.templates.clear();
+        publish_template_count(self);
         self->quit();
       },
       [=](caf::get_atom) { return self->state.status; },

@@ -200,6 +200,7 @@ void start_write(state_ptr self, bool flush_due) {
   st.inflight_sets = sets;
   st.inflight_records = records;
   st.inflight_messages = messages;
+  st.inflight_bytes = bytes;
   st.unsent_bytes -= bytes;
   if (st.unsent_bytes > 0)
     st.oldest_unsent = self->clock().now();
@@ -230,6 +231,7 @@ void commit_inflight(state_ptr self, std::uint64_t octets) {
   st.inflight_sets = 0;
   st.inflight_records = 0;
   st.inflight_messages = 0;
+  st.inflight_bytes = 0;
   st.writing = false;
   publish_queue(self);
 }
@@ -332,12 +334,8 @@ exporter_session(exporter_session_actor::stateful_pointer<exporter_session_state
           return;
         if (st.writing) {
           // The write in flight may be lost: send those sets again on the next connection.
-          for (std::size_t i = 0, n = st.inflight_sets, qi = 0; i < n && qi < st.queue.size();) {
-            auto& e = st.queue[qi];
-            for (auto si = e.next_set; si < e.payload->sets.size() && i < n; ++si, ++i)
-              st.unsent_bytes += e.payload->sets[si].length;
-            ++qi;
-          }
+          st.unsent_bytes += st.inflight_bytes;
+          st.inflight_bytes = 0;
           st.inflight_sets = 0;
           st.writing = false;
           if (st.unsent_bytes > 0)

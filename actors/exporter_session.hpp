@@ -67,6 +67,7 @@ struct exporter_session_state {
   std::size_t unsent_bytes = 0;  ///< octets not part of the write in flight
   std::size_t inflight_sets = 0; ///< sets (from the queue front) in the write in flight
   std::uint64_t inflight_records = 0;
+  std::size_t inflight_bytes = 0; ///< set octets in the write in flight
   std::uint64_t inflight_messages = 0;
   caf::actor_clock::time_point oldest_unsent{}; ///< when the oldest unsent set was queued
   std::uint64_t flush_gen = 0;

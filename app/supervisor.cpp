@@ -132,7 +132,7 @@ std::optional<std::string> supervisor::start() {
     if (d.url.is_ipfix())
       max_set_body =
           std::min<std::size_t>(max_set_body, config::effective_max_message_size(d) - 20);
-  actors::enrichment_options eo;
+  auto& eo = enrichment_;
   eo.provenance = cfg_.enrichment.provenance;
   eo.antrea = cfg_.enrichment.antrea;
   eo.pod_labels = cfg_.enrichment.pod_labels;
@@ -204,12 +204,7 @@ void supervisor::accept(asio::ip::tcp::socket socket) {
   ac.info = info;
   ac.enricher = enrichers_[mix(id) % enrichers_.size()];
   ac.table = table_;
-  ac.enrichment.provenance = cfg_.enrichment.provenance;
-  ac.enrichment.antrea = cfg_.enrichment.antrea;
-  ac.enrichment.pod_labels = cfg_.enrichment.pod_labels;
-  ac.enrichment.fill_k8s_names = cfg_.enrichment.fill_k8s_names;
-  ac.enrichment.labels_for_foreign_records = cfg_.enrichment.labels_for_foreign_records;
-  ac.enrichment.cluster_id = cfg_.cluster_id;
+  ac.enrichment = enrichment_;
   ac.templates.transport = ipfix::transport_kind::tcp;
   ac.templates.max_templates = cfg_.collector.max_templates_per_session;
   std::weak_ptr<net::tcp_connection> weak_conn = conn;

@@ -4,6 +4,7 @@
 // strong actor handle and the listeners, and shuts everything down in order:
 // listeners, sessions, enrichers, destinations (drained), actors, threads.
 
+#include "actors/enrichment_options.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/output_template_table.hpp"
 #include "config/config.hpp"
@@ -78,6 +79,7 @@ class supervisor {
   std::unique_ptr<caf::actor_system> system_;
   monitoring::metrics metrics_;
   std::shared_ptr<actors::output_template_table> table_;
+  actors::enrichment_options enrichment_;    ///< from [enrichment] and cluster_id, set by start()
   messages::byte_budget_ptr receive_budget_; ///< shared by every session (DESIGN 3)
   actors::template_registry_actor registry_;
   actors::label_cache_actor labels_;

@@ -52,6 +52,11 @@ TEST(pipeline, hundred_sessions_arrive_exactly_once) {
   EXPECT_EQ(metric(fa.sup, "flow_aggregator_records_received_total"), sessions * records);
   EXPECT_EQ(metric(fa.sup, "flow_aggregator_records_sent_total"), sessions * records);
   EXPECT_EQ(metric(fa.sup, "flow_aggregator_sessions_accepted_total"), sessions);
+  // Each session's template is withdrawn when it ends (RFC 7011 8): the gauge returns to 0.
+  EXPECT_TRUE(fa::test::eventually([&] {
+    return metric(fa.sup, "flow_aggregator_sessions_closed_total") == sessions &&
+           metric(fa.sup, "flow_aggregator_templates_in") == 0;
+  })) << metric(fa.sup, "flow_aggregator_templates_in");
 }
 
 // Sessions with different templates get different downstream templates; each session's
