@@ -1,0 +1,252 @@
+#include "labels/pod_index.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace fa::labels {
+namespace {
+
+pod_info pod(std::string uid, std::string name, std::vector<std::string> ips,
+             std::int64_t creation) {
+  pod_info p;
+  p.uid = std::move(uid);
+  p.pod_namespace = "default";
+  p.name = std::move(name);
+  p.node_name = "node-1";
+  p.labels = {{"app", p.name}};
+  p.creation = creation;
+  p.ips = std::move(ips);
+  p.phase = "Running";
+  return p;
+}
+
+ip_key ip(const std::string& text) {
+  auto k = parse_ip(text);
+  EXPECT_TRUE(k) << text;
+  return k.value_or(ip_key{});
+}
+
+// The name of the Pod that had `addr` at `t`, or "" when none.
+std::string who(const pod_index& index, const std::string& addr, std::int64_t t) {
+  const auto* e = index.snapshot()->lookup(ip(addr), t);
+  return e ? e->name : "";
+}
+
+TEST(parse_ip, v4_mapped_and_v6) {
+  auto k = ip("10.1.2.3");
+  ip_key want{};
+  want[10] = want[11] = 0xff;
+  want[12] = 10;
+  want[13] = 1;
+  want[14] = 2;
+  want[15] = 3;
+  EXPECT_EQ(k, want);
+  EXPECT_EQ(ip("::ffff:10.1.2.3"), want);
+  auto v6 = ip("fd00::1");
+  EXPECT_EQ(v6[0], 0xfd);
+  EXPECT_EQ(v6[15], 1);
+  EXPECT_FALSE(parse_ip("10.1.2"));
+  EXPECT_FALSE(parse_ip(""));
+}
+
+TEST(pod_index, lookup_fields_and_labels_json) {
+  pod_index index;
+  auto p = pod("u1", "web", {"10.0.0.5"}, 100);
+  p.labels = {{"tier", "front"}, {"app", "web<1>"}, {"tier", "back"}};
+  index.upsert(p, 150);
+  const auto* e = index.snapshot()->lookup(ip("10.0.0.5"), 200);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->name, "web");
+  EXPECT_EQ(e->pod_namespace, "default");
+  EXPECT_EQ(e->node_name, "node-1");
+  EXPECT_EQ(e->creation, 100);
+  EXPECT_FALSE(e->deletion);
+  EXPECT_EQ(e->labels_json, R"({"app":"web\u003c1\u003e","tier":"back"})");
+  EXPECT_EQ(index.snapshot()->lookup(ip("10.0.0.6"), 200), nullptr);
+}
+
+TEST(pod_index, no_labels_is_empty_object) {
+  pod_index index;
+  auto p = pod("u1", "bare", {"10.0.0.5"}, 100);
+  p.labels.clear();
+  index.upsert(p, 100);
+  EXPECT_EQ(index.snapshot()->lookup(ip("10.0.0.5"), 100)->labels_json, "{}");
+}
+
+TEST(pod_index, labels_encoded_on_upsert_and_shared_by_snapshots) {
+  pod_index index;
+  index.upsert(pod("u1", "a", {"10.0.0.1"}, 100), 100);
+  auto s1 = index.snapshot();
+  const auto* e1 = s1->lookup(ip("10.0.0.1"), 100);
+  ASSERT_NE(e1, nullptr);
+  EXPECT_EQ(e1->labels_json, R"({"app":"a"})");
+  // Another snapshot of the same state holds the same entry: nothing re-encoded.
+  index.upsert(pod("u2", "b", {"10.0.0.2"}, 100), 100);
+  auto s2 = index.snapshot();
+  EXPECT_NE(s1, s2);
+  EXPECT_EQ(s2->lookup(ip("10.0.0.1"), 100), e1);
+  // A label change is visible after the next upsert.
+  auto changed = pod("u1", "a", {"10.0.0.1"}, 100);
+  changed.labels = {{"app", "a"}, {"v", "2"}};
+  index.upsert(changed, 110);
+  EXPECT_EQ(index.snapshot()->lookup(ip("10.0.0.1"), 100)->labels_json, R"({"app":"a","v":"2"})");
+  // The old snapshot is immutable.
+  EXPECT_EQ(s1->lookup(ip("10.0.0.1"), 100)->labels_json, R"({"app":"a"})");
+}
+
+TEST(pod_index, snapshot_cached_until_change) {
+  pod_index index;
+  index.upsert(pod("u1", "a", {"10.0.0.1"}, 100), 100);
+  auto s1 = index.snapshot();
+  EXPECT_EQ(index.snapshot(), s1);
+  index.remove("u1", 200);
+  auto s2 = index.snapshot();
+  EXPECT_NE(s2, s1);
+  EXPECT_FALSE(s1->lookup(ip("10.0.0.1"), 0)->deletion);
+  EXPECT_EQ(s2->lookup(ip("10.0.0.1"), 0)->deletion, 200);
+}
+
+TEST(pod_index, ip_reuse_resolved_by_time) {
+  pod_index index;
+  index.upsert(pod("old", "old-pod", {"10.0.0.7"}, 100), 100);
+  index.remove("old", 200);
+  index.upsert(pod("new", "new-pod", {"10.0.0.7"}, 210), 210);
+  EXPECT_EQ(index.size(), 2u);
+  EXPECT_EQ(index.num_ips(), 1u);
+  EXPECT_EQ(who(index, "10.0.0.7", 150), "old-pod");
+  EXPECT_EQ(who(index, "10.0.0.7", 199), "old-pod");
+  EXPECT_EQ(who(index, "10.0.0.7", 205), ""); // between the two: no Pod had it
+  EXPECT_EQ(who(index, "10.0.0.7", 211), "new-pod");
+  EXPECT_EQ(who(index, "10.0.0.7", 100), ""); // creation < t is strict
+  EXPECT_EQ(who(index, "10.0.0.7", 90), "");
+}
+
+TEST(pod_index, single_candidate_whatever_t) {
+  pod_index index;
+  index.upsert(pod("u1", "only", {"10.0.0.9"}, 1000), 1000);
+  EXPECT_EQ(who(index, "10.0.0.9", 0), "only"); // before creation (clock skew)
+  EXPECT_EQ(who(index, "10.0.0.9", 1000), "only");
+  index.remove("u1", 2000);
+  EXPECT_EQ(who(index, "10.0.0.9", 5000), "only"); // after deletion, still retained
+}
+
+TEST(pod_index, retention_expiry) {
+  pod_index index; // 300 s
+  EXPECT_EQ(index.retention(), 300);
+  index.upsert(pod("u1", "gone", {"10.0.0.1"}, 100), 100);
+  index.upsert(pod("u2", "live", {"10.0.0.2"}, 100), 100);
+  index.remove("u1", 1000);
+  EXPECT_EQ(index.expire(1300), 0u); // exactly 5 minutes: still kept
+  EXPECT_EQ(who(index, "10.0.0.1", 1250), "gone");
+  EXPECT_EQ(index.expire(1301), 1u);
+  EXPECT_EQ(index.size(), 1u);
+  EXPECT_EQ(index.num_ips(), 1u);
+  EXPECT_EQ(who(index, "10.0.0.1", 1250), "");
+  EXPECT_EQ(who(index, "10.0.0.2", 100000), "live"); // live Pods never expire
+  EXPECT_EQ(index.expire(100000), 0u);
+}
+
+TEST(pod_index, retention_configurable) {
+  pod_index index(10);
+  index.upsert(pod("u1", "a", {"10.0.0.1"}, 100), 100);
+  index.remove("u1", 200);
+  index.remove("u1", 205); // a repeated delete does not move the deletion time
+  EXPECT_EQ(index.expire(210), 0u);
+  EXPECT_EQ(index.expire(211), 1u);
+  EXPECT_EQ(index.size(), 0u);
+  EXPECT_EQ(index.num_ips(), 0u);
+}
+
+TEST(pod_index, host_network_not_indexed) {
+  pod_index index;
+  auto p = pod("u1", "kube-proxy", {"192.168.1.10"}, 100);
+  p.host_network = true;
+  index.upsert(p, 100);
+  EXPECT_EQ(index.size(), 0u);
+  EXPECT_EQ(index.num_ips(), 0u);
+  EXPECT_EQ(who(index, "192.168.1.10", 200), "");
+  index.remove("u1", 300); // unknown to the index: no-op
+  EXPECT_EQ(index.size(), 0u);
+}
+
+TEST(pod_index, terminated_phase_counts_as_deleted) {
+  for (std::string phase : {"Succeeded", "Failed"}) {
+    SCOPED_TRACE(phase);
+    pod_index index;
+    index.upsert(pod("job", "job-pod", {"10.0.0.3"}, 100), 100);
+    auto done = pod("job", "job-pod", {}, 100); // podIPs cleared as it finished
+    done.phase = phase;
+    index.upsert(done, 400);
+    index.upsert(pod("next", "next-pod", {"10.0.0.3"}, 450), 450);
+    EXPECT_EQ(who(index, "10.0.0.3", 300), "job-pod");
+    EXPECT_EQ(who(index, "10.0.0.3", 460), "next-pod"); // the finished Job does not steal it
+    EXPECT_EQ(index.snapshot()->lookup(ip("10.0.0.3"), 300)->deletion, 400);
+    // Later updates of a terminated Pod do not revive it or move its deletion time.
+    index.upsert(done, 500);
+    EXPECT_EQ(index.snapshot()->lookup(ip("10.0.0.3"), 300)->deletion, 400);
+    EXPECT_EQ(index.expire(701), 1u);
+    EXPECT_EQ(who(index, "10.0.0.3", 300), "next-pod"); // single candidate
+  }
+}
+
+TEST(pod_index, first_seen_terminated) {
+  pod_index index;
+  auto p = pod("u1", "done", {"10.0.0.4"}, 100);
+  p.phase = "Succeeded";
+  index.upsert(p, 500);
+  EXPECT_EQ(index.snapshot()->lookup(ip("10.0.0.4"), 200)->deletion, 500);
+  EXPECT_EQ(index.expire(801), 1u);
+}
+
+TEST(pod_index, dual_stack_both_ips_resolve) {
+  pod_index index;
+  index.upsert(pod("u1", "dual", {"10.0.0.8", "fd00:10::8"}, 100), 100);
+  EXPECT_EQ(index.num_ips(), 2u);
+  EXPECT_EQ(who(index, "10.0.0.8", 200), "dual");
+  EXPECT_EQ(who(index, "fd00:10::8", 200), "dual");
+  EXPECT_EQ(index.snapshot()->lookup(ip("10.0.0.8"), 200),
+            index.snapshot()->lookup(ip("fd00:10::8"), 200));
+}
+
+TEST(pod_index, update_changing_ips) {
+  pod_index index;
+  index.upsert(pod("u1", "mover", {"10.0.0.1", "fd00::1"}, 100), 100);
+  index.upsert(pod("u1", "mover", {"10.0.0.2"}, 100), 150);
+  EXPECT_EQ(index.size(), 1u);
+  EXPECT_EQ(index.num_ips(), 1u);
+  EXPECT_EQ(who(index, "10.0.0.1", 200), "");
+  EXPECT_EQ(who(index, "fd00::1", 200), "");
+  EXPECT_EQ(who(index, "10.0.0.2", 200), "mover");
+  EXPECT_EQ(index.snapshot()->num_ips(), 1u);
+}
+
+TEST(pod_index, invalid_ips_skipped_and_counted) {
+  pod_index index;
+  index.upsert(pod("u1", "a", {"not-an-ip", "10.0.0.1", "10.0.0.256", ""}, 100), 100);
+  EXPECT_EQ(index.num_invalid_ips(), 3u);
+  EXPECT_EQ(index.num_ips(), 1u);
+  EXPECT_EQ(who(index, "10.0.0.1", 200), "a");
+}
+
+TEST(pod_index, same_address_twice_is_one_candidate) {
+  pod_index index;
+  index.upsert(pod("u1", "a", {"10.0.0.1", "::ffff:10.0.0.1"}, 100), 100);
+  index.upsert(pod("u2", "b", {"10.0.0.2"}, 100), 100);
+  index.remove("u1", 200);
+  // With a duplicate candidate for u1 the single-candidate rule would not apply.
+  EXPECT_EQ(index.num_ips(), 2u);
+  EXPECT_EQ(who(index, "10.0.0.1", 5000), "a");
+}
+
+TEST(pod_index, remove_unknown_is_noop) {
+  pod_index index;
+  index.upsert(pod("u1", "a", {"10.0.0.1"}, 100), 100);
+  auto s = index.snapshot();
+  index.remove("nope", 200);
+  EXPECT_EQ(index.snapshot(), s);
+  EXPECT_FALSE(index.snapshot()->lookup(ip("10.0.0.1"), 0)->deletion);
+}
+
+} // namespace
+} // namespace fa::labels
