@@ -64,9 +64,11 @@ std::string encode_sorted(const Range& sorted_unique) {
 
 } // namespace
 
-// Go 1.21 encoding/json encodeState.string with escapeHTML = true.
-// TODO: Go 1.22+ also short-escapes \b and \f, and writes U+FFFD as raw UTF-8 instead
-// of `\ufffd`; follow whichever Go the Antrea release we interoperate with is built by.
+// Go encoding/json encodeState.string with escapeHTML = true, as of Go 1.21, which is
+// what antrea-proxy-semantics.md 4 describes.
+// TODO: newer Go short-escapes \b and \f (Go 1.22 release notes), and later sources
+// append the replacement character as raw UTF-8 rather than `\ufffd`; pin these two
+// rules to the Go that builds the Antrea release we interoperate with.
 void append_json_string(std::string& out, std::string_view s) {
   out += '"';
   std::size_t start = 0;
