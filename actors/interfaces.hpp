@@ -54,6 +54,8 @@ using agent_session_actor = caf::typed_actor<
 using label_cache_actor = caf::typed_actor<
     // Adds an enricher to the subscribers; it gets the current snapshot at once.
     caf::reacts_to<caf::subscribe_atom, enricher_actor>,
+    // Periodic: re-read a changed source file, expire deleted Pods past retention.
+    caf::reacts_to<caf::tick_atom>,
     // Inspection: number of indexed IPs.
     caf::replies_to<caf::get_atom>::with<std::uint64_t>>;
 

@@ -140,7 +140,16 @@ std::optional<std::string> supervisor::start() {
   eo.labels_for_foreign_records = cfg_.enrichment.labels_for_foreign_records;
   eo.cluster_id = cfg_.cluster_id;
   registry_ = sys.spawn(actors::template_registry, table_);
-  labels_ = sys.spawn(actors::label_cache);
+  actors::label_cache_config lc;
+  lc.retention =
+      std::chrono::duration_cast<std::chrono::seconds>(cfg_.labels.deleted_pod_retention);
+  if (cfg_.labels.source == config::label_source::file) {
+    lc.source = actors::label_cache_config::source_kind::file;
+    lc.file = cfg_.labels.file;
+    labels_ = sys.spawn<caf::detached>(actors::label_cache, lc);
+  } else {
+    labels_ = sys.spawn(actors::label_cache, lc);
+  }
   auto hw = std::max(1u, std::thread::hardware_concurrency());
   auto n = config::resolved_enrichers(cfg_.runtime, hw);
   for (std::uint32_t i = 0; i < std::max(1u, n); ++i) {
@@ -270,6 +279,14 @@ std::vector<messages::session_status> supervisor::sessions() {
       handles.push_back(e.actor);
   }
   return collect<actors::agent_session_actor, messages::session_status>(*system_, handles);
+}
+
+std::uint64_t supervisor::label_ips() {
+  std::uint64_t n = 0;
+  caf::scoped_actor self{*system_};
+  self->request(labels_, std::chrono::seconds{5}, caf::get_atom_v)
+      .receive([&](std::uint64_t x) { n = x; }, [](caf::error&) {});
+  return n;
 }
 
 std::vector<messages::destination_status> supervisor::destinations() {

@@ -58,6 +58,8 @@ class supervisor {
   std::vector<messages::enricher_status> enrichers();
   std::size_t open_sessions() const { return open_sessions_.load(); }
   std::size_t output_templates() const { return table_->size(); }
+  /// IP addresses in the label cache's current snapshot.
+  std::uint64_t label_ips();
 
  private:
   struct session_entry {

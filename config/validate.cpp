@@ -227,10 +227,8 @@ std::vector<config_error> unsupported_features(const config& cfg) {
     if (kind == destination_kind::ipfix_tls)
       reject(key, url, "the ipfix+tls:// destination " + url, "\"ipfix+tcp://\" or \"jsonl:\"");
   }
-  if (cfg.labels.source == label_source::file)
-    reject("labels.source", "\"file\"", "\"file\"", "\"none\"");
   if (cfg.labels.source == label_source::kubernetes)
-    reject("labels.source", "\"kubernetes\"", "\"kubernetes\"", "\"none\"");
+    reject("labels.source", "\"kubernetes\"", "\"kubernetes\"", "\"none\" or \"file\"");
   if (cfg.fanout.mode == fanout_mode::hash)
     reject("fanout.mode", "\"hash\"", "\"hash\"", "\"all\"");
   return result;

@@ -22,7 +22,7 @@ namespace {
 using side_actors_test = actor_fixture;
 
 TEST_F(side_actors_test, label_cache_pushes_its_snapshot_to_a_new_subscriber_at_once) {
-  auto cache = sys.spawn(label_cache);
+  auto cache = sys.spawn(label_cache, label_cache_config{});
   auto e1 = sys.spawn(enricher_probe);
   auto e2 = sys.spawn(enricher_probe);
   run();

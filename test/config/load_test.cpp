@@ -763,8 +763,6 @@ INSTANTIATE_TEST_SUITE_P(
         unsupported_case{"[collector]\nlisten = [\"tcp://0.0.0.0:4739\"]\n[[destination]]\nname = "
                          "\"t\"\nurl = \"ipfix+tls://c:4740\"\n",
                          "destination[0].url", "\"ipfix+tls://c:4740\""},
-        unsupported_case{section("[labels]", "source = \"file\"\nfile = \"/pods.jsonl\""),
-                         "labels.source", "\"file\""},
         unsupported_case{section("[labels]", "source = \"kubernetes\""), "labels.source",
                          "\"kubernetes\""},
         unsupported_case{section("[fanout]", "mode = \"hash\""), "fanout.mode", "\"hash\""}));

@@ -50,7 +50,8 @@ collector::collector(const std::string& dir, std::vector<std::string> args, std:
                                 "--report",
                                 report_file_};
   argv.insert(argv.end(), args.begin(), args.end());
-  proc_ = std::make_unique<process>(argv, dir + "/collector" + tag + ".out", err_file_);
+  out_file_ = dir + "/collector" + tag + ".out";
+  proc_ = std::make_unique<process>(argv, out_file_, err_file_);
   auto line = wait_for_file(port_file, std::chrono::seconds{20});
   if (!line)
     throw std::runtime_error("collector did not start: " + read_file(err_file_));

@@ -39,6 +39,8 @@ class collector {
  public:
   collector(const std::string& dir, std::vector<std::string> args, std::uint16_t port = 0);
   std::uint16_t port() const { return port_; }
+  /// The collector's standard output (records as JSON lines with --print).
+  const std::string& out_file() const { return out_file_; }
   process& proc() { return *proc_; }
   /// Waits for the exit (bounded) and returns the JSON report.
   nlohmann::json report(std::chrono::milliseconds timeout = std::chrono::seconds{90});
@@ -48,6 +50,7 @@ class collector {
  private:
   std::string report_file_;
   std::string err_file_;
+  std::string out_file_;
   std::unique_ptr<process> proc_;
   std::uint16_t port_ = 0;
 };
