@@ -28,11 +28,15 @@ const char* transport_name(messages::transport t) {
 
 using state_ptr = agent_session_actor::stateful_pointer<agent_session_state>;
 
-void count_malformed(state_ptr self, ipfix::parse_error err) {
+void count_malformed(state_ptr self, std::string_view reason) {
   auto& st = self->state;
   ++st.status.malformed;
   if (st.cfg.metrics)
-    st.cfg.metrics->malformed(ipfix::to_string(err)).Increment();
+    st.cfg.metrics->malformed(reason).Increment();
+}
+
+void count_malformed(state_ptr self, ipfix::parse_error err) {
+  count_malformed(self, ipfix::to_string(err));
 }
 
 /// Keeps status.templates and the per-transport gauge of live templates in step with
@@ -217,11 +221,8 @@ agent_session(agent_session_actor::stateful_pointer<agent_session_state> self,
       [=](caf::close_atom, const std::string& reason) {
         // A stream the framer could not trust is malformed input of this session.
         if (reason == "bad_version" || reason == "bad_message_length" ||
-            reason == "message_too_large") {
-          ++self->state.status.malformed;
-          if (self->state.cfg.metrics)
-            self->state.cfg.metrics->malformed(reason).Increment();
-        }
+            reason == "message_too_large")
+          count_malformed(self, reason);
         // RFC 7011 8: the end of the session withdraws its templates.
         self->state.templates.clear();
         publish_template_count(self);

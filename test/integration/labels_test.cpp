@@ -51,6 +51,14 @@ std::vector<std::uint8_t> one_record(std::uint32_t src, std::uint32_t dst, std::
   return bytes;
 }
 
+/// Labels from the Pod file `pods`, also for records of non-Antrea templates (the test
+/// records carry only addresses and a counter).
+fa::config::config file_labels_config(std::uint16_t collector_port, const std::string& pods) {
+  return fa::test::test_config(tcp_destination(collector_port),
+                               "[labels]\nsource = \"file\"\nfile = \"" + pods +
+                                   "\"\n[enrichment]\nlabels_for_foreign_records = true\n");
+}
+
 } // namespace
 
 TEST(labels, file_source_labels_records_and_follows_changes) {
@@ -58,10 +66,7 @@ TEST(labels, file_source_labels_records_and_follows_changes) {
   auto pods = dir + "/pods.jsonl";
   write_file(pods, pod_line("u-1", "web-1", "10.0.0.1", R"({"app":"web"})"));
   collector col{dir, {"--print", "--expect-total", "2"}};
-  auto cfg = fa::test::test_config(tcp_destination(col.port()),
-                                   "[labels]\nsource = \"file\"\nfile = \"" + pods +
-                                       "\"\n[enrichment]\nlabels_for_foreign_records = true\n");
-  running fa{cfg};
+  running fa{file_labels_config(col.port(), pods)};
   ASSERT_TRUE(fa::test::eventually([&] { return fa.sup.label_ips() == 1; }, 10s));
   fa::test::send_raw(fa.port, one_record(0x0a000001, 0x0a000002, 0));
   // A second Pod, without labels, and new labels for the first.
@@ -90,10 +95,7 @@ TEST(labels, a_bad_file_keeps_the_previous_index) {
   auto pods = dir + "/pods.jsonl";
   write_file(pods, pod_line("u-1", "web-1", "10.0.0.1", R"({"app":"web"})"));
   collector col{dir, {"--print", "--expect-total", "1"}};
-  auto cfg = fa::test::test_config(tcp_destination(col.port()),
-                                   "[labels]\nsource = \"file\"\nfile = \"" + pods +
-                                       "\"\n[enrichment]\nlabels_for_foreign_records = true\n");
-  running fa{cfg};
+  running fa{file_labels_config(col.port(), pods)};
   ASSERT_TRUE(fa::test::eventually([&] { return fa.sup.label_ips() == 1; }, 10s));
   write_file(pods,
              pod_line("u-2", "db-0", "10.0.0.2", "{}") + "{\"kind\":\"Pod\",\"metadata\":{}}\n");
