@@ -1,9 +1,9 @@
 #include "app/supervisor.hpp"
 
+#include "app/destinations.hpp"
+
 #include "actors/agent_session.hpp"
 #include "actors/enricher.hpp"
-#include "actors/exporter_session.hpp"
-#include "actors/jsonl_sink.hpp"
 #include "actors/label_cache.hpp"
 #include "actors/template_registry.hpp"
 #include "ipfix/message.hpp"
@@ -28,16 +28,22 @@ std::uint64_t mix(std::uint64_t x) {
   return x ^ (x >> 31);
 }
 
-std::chrono::milliseconds to_ms(config::duration d) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(d);
+std::string_view transport_name(messages::transport proto) {
+  switch (proto) {
+  case messages::transport::udp:
+    return "udp";
+  case messages::transport::tls:
+    return "tls";
+  default:
+    return "tcp";
+  }
 }
 
-messages::session_info_ptr make_session_info(std::uint64_t id,
-                                             const asio::ip::tcp::endpoint& remote) {
+messages::session_info_ptr make_session_info(std::uint64_t id, messages::transport proto,
+                                             asio::ip::address addr, std::uint16_t port) {
   auto info = std::make_shared<messages::session_info>();
   info->id = id;
-  info->proto = messages::transport::tcp;
-  auto addr = remote.address();
+  info->proto = proto;
   if (addr.is_v6() && addr.to_v6().is_v4_mapped())
     addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
   if (addr.is_v4()) {
@@ -46,13 +52,13 @@ messages::session_info_ptr make_session_info(std::uint64_t id,
     info->peer_v6[10] = 0xff;
     info->peer_v6[11] = 0xff;
     std::copy(b.begin(), b.end(), info->peer_v6.begin() + 12);
-    info->peer_text = addr.to_string() + ":" + std::to_string(remote.port());
+    info->peer_text = addr.to_string() + ":" + std::to_string(port);
   } else {
     auto b = addr.to_v6().to_bytes();
     std::copy(b.begin(), b.end(), info->peer_v6.begin());
-    info->peer_text = "[" + addr.to_string() + "]:" + std::to_string(remote.port());
+    info->peer_text = "[" + addr.to_string() + "]:" + std::to_string(port);
   }
-  info->peer_port = remote.port();
+  info->peer_port = port;
   return info;
 }
 
@@ -87,37 +93,11 @@ supervisor::~supervisor() {
 }
 
 std::optional<std::string> supervisor::start_destinations() {
-  auto& sys = *system_;
   for (auto& d : cfg_.destinations) {
-    switch (d.url.kind) {
-    case config::destination_kind::jsonl: {
-      actors::jsonl_sink_config jc{d.name, d.url.path, &metrics_};
-      destinations_.push_back(sys.spawn<caf::detached>(actors::jsonl_sink, jc));
-      break;
-    }
-    case config::destination_kind::ipfix_tcp: {
-      actors::exporter_session_config ec;
-      ec.name = d.name;
-      ec.url = config::to_string(d.url);
-      ec.host = d.url.host;
-      ec.port = d.url.port;
-      ec.observation_domain_id = config::export_odid(cfg_, d);
-      ec.max_message_size = config::effective_max_message_size(d);
-      ec.flush_interval = to_ms(d.flush_interval);
-      ec.queue_size = d.queue_size;
-      ec.on_full = d.on_full == config::on_full_policy::drop ? actors::on_full_policy::drop
-                                                             : actors::on_full_policy::block;
-      ec.reconnect_min = to_ms(d.reconnect_min);
-      ec.reconnect_max = to_ms(d.reconnect_max);
-      ec.io = &io_.context();
-      ec.metrics = &metrics_;
-      destinations_.push_back(sys.spawn(actors::exporter_session, ec));
-      break;
-    }
-    default:
-      // config validation refuses transports this version does not have.
-      return "destination " + d.name + ": transport not supported in this version";
-    }
+    auto made = spawn_destination(*system_, cfg_, d, io_.context(), metrics_);
+    if (auto* err = std::get_if<std::string>(&made))
+      return *err;
+    destinations_.push_back(std::get<actors::destination_actor>(made));
   }
   return std::nullopt;
 }
@@ -188,37 +168,39 @@ std::optional<std::string> supervisor::start() {
   return std::nullopt;
 }
 
-void supervisor::accept(asio::ip::tcp::socket socket) {
-  if (open_sessions_.load() >= cfg_.collector.max_sessions) {
-    metrics_.sessions_rejected("max_sessions").Increment();
-    asio::error_code ec;
-    log(log_level::warn, "session refused",
-        {{"reason", "max_sessions"}, {"limit", std::to_string(cfg_.collector.max_sessions)}});
-    socket.close(ec);
-    return;
-  }
-  asio::error_code ec;
-  auto remote = socket.remote_endpoint(ec);
-  if (ec)
-    return; // the peer went away before we looked
+bool supervisor::admit(messages::transport proto) {
+  if (open_sessions_.load() < cfg_.collector.max_sessions)
+    return true;
+  metrics_.sessions_rejected("max_sessions").Increment();
+  log(log_level::warn, "session refused",
+      {{"reason", "max_sessions"},
+       {"transport", std::string{transport_name(proto)}},
+       {"limit", std::to_string(cfg_.collector.max_sessions)}});
+  return false;
+}
+
+messages::session_budgets supervisor::new_session_budgets() const {
+  return {std::make_shared<messages::byte_budget>(
+              static_cast<std::int64_t>(cfg_.collector.session_budget)),
+          receive_budget_};
+}
+
+supervisor::opened_session supervisor::open_session(messages::transport proto,
+                                                    const asio::ip::address& addr,
+                                                    std::uint16_t port, net::inbound_ptr in) {
   auto id = ++next_session_id_;
-  auto info = make_session_info(id, remote);
-  messages::session_budgets budgets{std::make_shared<messages::byte_budget>(
-                                        static_cast<std::int64_t>(cfg_.collector.session_budget)),
-                                    receive_budget_};
-  constexpr std::size_t max_read = 256 * 1024;
-  auto conn = std::make_shared<net::tcp_connection>(std::move(socket), budgets, max_read,
-                                                    cfg_.collector.max_message_size);
+  auto info = make_session_info(id, proto, addr, port);
   actors::agent_session_config ac;
   ac.info = info;
   ac.enricher = enrichers_[mix(id) % enrichers_.size()];
   ac.table = table_;
   ac.enrichment = enrichment_;
-  ac.templates.transport = ipfix::transport_kind::tcp;
+  ac.templates.transport =
+      proto == messages::transport::udp ? ipfix::transport_kind::udp : ipfix::transport_kind::tcp;
   ac.templates.max_templates = cfg_.collector.max_templates_per_session;
-  std::weak_ptr<net::tcp_connection> weak_conn = conn;
-  ac.close_connection = [weak_conn](std::string reason) {
-    if (auto c = weak_conn.lock())
+  std::weak_ptr<net::inbound> weak_in = in;
+  ac.close_connection = [weak_in](std::string reason) {
+    if (auto c = weak_in.lock())
       c->close(std::move(reason));
   };
   ac.on_end = [this, id] { session_ended(id); };
@@ -226,35 +208,64 @@ void supervisor::accept(asio::ip::tcp::socket socket) {
   auto actor = system_->spawn(actors::agent_session, std::move(ac));
   {
     std::lock_guard guard{sessions_mtx_};
-    sessions_[id] = {conn, actor};
+    sessions_[id] = {std::move(in), actor, proto};
   }
   ++open_sessions_;
-  metrics_.sessions_accepted("tcp").Increment();
-  metrics_.sessions_open("tcp").Increment();
-  log(log_level::debug, "session opened", {{"id", std::to_string(id)}, {"peer", info->peer_text}});
-  conn->start(
-      [actor](messages::chunk_ptr c) { caf::anon_send(actor, messages::frames{std::move(c)}); },
-      [actor, id, peer = info->peer_text](const std::string& reason) {
-        log(log_level::debug, "session closed",
-            {{"id", std::to_string(id)}, {"peer", peer}, {"reason", reason}});
-        caf::anon_send(actor, caf::close_atom_v, reason);
-      });
+  auto transport = transport_name(proto);
+  metrics_.sessions_accepted(transport).Increment();
+  metrics_.sessions_open(transport).Increment();
+  log(log_level::debug, "session opened",
+      {{"id", std::to_string(id)},
+       {"transport", std::string{transport}},
+       {"peer", info->peer_text}});
+  return {id, actor, info};
+}
+
+net::tcp_connection::frames_handler supervisor::frames_to(actors::agent_session_actor actor) {
+  return [actor](messages::chunk_ptr c) { caf::anon_send(actor, messages::frames{std::move(c)}); };
+}
+
+net::tcp_connection::closed_handler supervisor::close_to(const opened_session& s) {
+  return [actor = s.actor, id = s.id, peer = s.info->peer_text](const std::string& reason) {
+    log(log_level::debug, "session closed",
+        {{"id", std::to_string(id)}, {"peer", peer}, {"reason", reason}});
+    caf::anon_send(actor, caf::close_atom_v, reason);
+  };
+}
+
+void supervisor::accept(asio::ip::tcp::socket socket) {
+  asio::error_code ec;
+  if (!admit(messages::transport::tcp)) {
+    socket.close(ec);
+    return;
+  }
+  auto remote = socket.remote_endpoint(ec);
+  if (ec)
+    return; // the peer went away before we looked
+  constexpr std::size_t max_read = 256 * 1024;
+  auto conn = std::make_shared<net::tcp_connection>(std::move(socket), new_session_budgets(),
+                                                    max_read, cfg_.collector.max_message_size);
+  auto s = open_session(messages::transport::tcp, remote.address(), remote.port(), conn);
+  conn->start(frames_to(s.actor), close_to(s));
 }
 
 void supervisor::session_ended(std::uint64_t id) {
-  net::tcp_connection_ptr conn;
+  net::inbound_ptr in;
+  auto proto = messages::transport::tcp;
   {
     std::lock_guard guard{sessions_mtx_};
     if (auto i = sessions_.find(id); i != sessions_.end()) {
-      conn = std::move(i->second.connection);
+      in = std::move(i->second.in);
+      proto = i->second.proto;
       sessions_.erase(i);
     }
   }
-  if (conn)
-    conn->close("session ended"); // a no-op when the connection closed first
+  if (in)
+    in->close("session ended"); // a no-op when the transport closed first
   --open_sessions_;
-  metrics_.sessions_closed("tcp").Increment();
-  metrics_.sessions_open("tcp").Decrement();
+  auto transport = transport_name(proto);
+  metrics_.sessions_closed(transport).Increment();
+  metrics_.sessions_open(transport).Decrement();
 }
 
 std::vector<std::uint16_t> supervisor::listen_ports() const {
@@ -308,7 +319,7 @@ std::uint64_t supervisor::stop(std::chrono::milliseconds drain_timeout) {
   {
     std::lock_guard guard{sessions_mtx_};
     for (auto& [_, e] : sessions_)
-      e.connection->close("shutdown");
+      e.in->close("shutdown");
   }
   auto deadline = std::chrono::steady_clock::now() + drain_timeout;
   while (open_sessions_.load() > 0 && std::chrono::steady_clock::now() < deadline)

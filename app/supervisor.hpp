@@ -65,9 +65,28 @@ class supervisor {
   struct session_entry {
     /// Strong: a connection paused by its budget has no read pending, and nothing else
     /// keeps it alive until the session ends.
-    net::tcp_connection_ptr connection;
+    net::inbound_ptr in;
     actors::agent_session_actor actor;
+    messages::transport proto = messages::transport::tcp;
   };
+
+  struct opened_session {
+    std::uint64_t id = 0;
+    actors::agent_session_actor actor;
+    messages::session_info_ptr info;
+  };
+
+  /// False (counted, logged) when max_sessions sessions are open.
+  bool admit(messages::transport proto);
+  /// A session's own budget, drawing on the process-wide one (DESIGN 3).
+  messages::session_budgets new_session_budgets() const;
+  /// Registers the session of an exporter at `addr`:`port` received through `in` and
+  /// spawns its agent_session. The caller then feeds `frames_to(actor)` and calls
+  /// `close_to(session)` exactly once when the transport ends.
+  opened_session open_session(messages::transport proto, const asio::ip::address& addr,
+                              std::uint16_t port, net::inbound_ptr in);
+  static net::tcp_connection::frames_handler frames_to(actors::agent_session_actor actor);
+  static net::tcp_connection::closed_handler close_to(const opened_session& s);
 
   void accept(asio::ip::tcp::socket socket);
   void session_ended(std::uint64_t id);

@@ -149,6 +149,9 @@ struct tls_config {
   std::string key = "/etc/flow-aggregator/tls/tls.key";
   std::string client_ca;                  ///< set => client certificates required (mTLS)
   std::vector<std::string> allowed_names; ///< empty = any name the CA signed
+  duration handshake_timeout = std::chrono::seconds{10}; ///< a handshake not done by then fails
+  std::uint32_t max_handshakes = 64; ///< handshakes in progress at once; more wait in accept
+  std::string min_version = "1.2";   ///< "1.2" or "1.3"
 
   bool operator==(const tls_config&) const = default;
 };
@@ -167,6 +170,10 @@ struct collector_config {
   std::uint32_t max_templates_per_session = 4096;
   /// RFC 7011 8.4: templates received over UDP expire unless refreshed.
   duration template_lifetime = std::chrono::seconds{1800};
+  /// SO_RCVBUF of udp:// listeners; 0 = the system default.
+  byte_size udp_receive_buffer = 8 * 1024 * 1024;
+  /// A UDP exporter (address, port) silent this long has its session closed.
+  duration udp_idle_timeout = std::chrono::minutes{30};
   tls_config tls;
 
   bool operator==(const collector_config&) const = default;
@@ -183,12 +190,21 @@ struct destination_config {
   duration flush_interval = std::chrono::milliseconds{10};
   /// RFC 7011 8.4: templates are re-sent this often over UDP.
   duration template_refresh = std::chrono::seconds{600};
+  /// UDP: templates are also re-sent every this many messages; 0 = only by time.
+  std::uint32_t template_refresh_messages = 0;
   byte_size queue_size = 64 * 1024 * 1024;
   on_full_policy on_full = on_full_policy::block;
   /// Reconnect backoff doubles from `reconnect_min` up to `reconnect_max`; RFC 7011
   /// 10.4.4: after repeated failures, no more than once per minute by default.
   duration reconnect_min = std::chrono::seconds{1};
   duration reconnect_max = std::chrono::seconds{60};
+  /// ipfix+tls: CA bundle that verifies the collector; "" = the system's CAs.
+  std::string tls_ca;
+  std::string tls_cert; ///< ipfix+tls: client certificate (mutual TLS); "" = none
+  std::string tls_key;  ///< ipfix+tls: client key, with tls_cert
+  /// ipfix+tls: the name verified and sent as SNI; "" = the URL's host.
+  std::string tls_server_name;
+  std::string tls_min_version = "1.2"; ///< "1.2" or "1.3"
 
   bool operator==(const destination_config&) const = default;
 };
@@ -222,9 +238,13 @@ struct labels_config {
 
 /// `[kubernetes]`: the API client for labels.source = "kubernetes".
 struct kubernetes_config {
-  std::string api_server; ///< empty = in-cluster
-  std::string token_file; ///< empty = in-cluster service account token
-  std::string ca_file;    ///< empty = in-cluster CA
+  std::string api_server;  ///< empty = in-cluster
+  std::string token_file;  ///< empty = in-cluster service account token
+  std::string ca_file;     ///< empty = in-cluster CA
+  std::string client_cert; ///< optional client certificate (instead of, or with, a token)
+  std::string client_key;  ///< key of client_cert
+  /// A watch that delivers nothing (not even a bookmark) this long is restarted.
+  duration watch_idle_timeout = std::chrono::minutes{2};
 
   bool operator==(const kubernetes_config&) const = default;
 };

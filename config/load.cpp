@@ -440,6 +440,8 @@ class loader {
     read_size(table, path, "receive_budget", out.receive_budget);
     read_uint(table, path, "max_templates_per_session", out.max_templates_per_session);
     read_duration(table, path, "template_lifetime", out.template_lifetime);
+    read_size(table, path, "udp_receive_buffer", out.udp_receive_buffer);
+    read_duration(table, path, "udp_idle_timeout", out.udp_idle_timeout);
     const auto* tls = table != nullptr ? section(*table, path, "tls") : nullptr;
     const std::string tls_path = "collector.tls";
     read_string(tls, tls_path, "cert", out.tls.cert);
@@ -449,6 +451,9 @@ class loader {
                       [&](const std::string&, const toml::node&, const std::string& text) {
                         out.tls.allowed_names.push_back(text);
                       });
+    read_duration(tls, tls_path, "handshake_timeout", out.tls.handshake_timeout);
+    read_uint(tls, tls_path, "max_handshakes", out.tls.max_handshakes);
+    read_string(tls, tls_path, "min_version", out.tls.min_version);
   }
 
   void read_destinations(const toml::table& root, std::vector<destination_config>& out) {
@@ -503,10 +508,16 @@ class loader {
     read_message_size(&table, path, "max_message_size", out.max_message_size);
     read_duration(&table, path, "flush_interval", out.flush_interval);
     read_duration(&table, path, "template_refresh", out.template_refresh);
+    read_uint(&table, path, "template_refresh_messages", out.template_refresh_messages);
     read_size(&table, path, "queue_size", out.queue_size);
     read_enum(&table, path, "on_full", out.on_full);
     read_duration(&table, path, "reconnect_min", out.reconnect_min);
     read_duration(&table, path, "reconnect_max", out.reconnect_max);
+    read_string(&table, path, "tls_ca", out.tls_ca);
+    read_string(&table, path, "tls_cert", out.tls_cert);
+    read_string(&table, path, "tls_key", out.tls_key);
+    read_string(&table, path, "tls_server_name", out.tls_server_name);
+    read_string(&table, path, "tls_min_version", out.tls_min_version);
   }
 
   void read_enrichment(const toml::table* table, enrichment_config& out) {
@@ -530,6 +541,9 @@ class loader {
     read_string(table, path, "api_server", out.api_server);
     read_string(table, path, "token_file", out.token_file);
     read_string(table, path, "ca_file", out.ca_file);
+    read_string(table, path, "client_cert", out.client_cert);
+    read_string(table, path, "client_key", out.client_key);
+    read_duration(table, path, "watch_idle_timeout", out.watch_idle_timeout);
   }
 
   void read_admin(const toml::table* table, admin_config& out) {

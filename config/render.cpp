@@ -124,12 +124,17 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
   out.size("receive_budget", col.receive_budget);
   out.integer("max_templates_per_session", col.max_templates_per_session);
   out.time("template_lifetime", col.template_lifetime);
+  out.size("udp_receive_buffer", col.udp_receive_buffer);
+  out.time("udp_idle_timeout", col.udp_idle_timeout);
 
   out.table("[collector.tls]");
   out.str("cert", col.tls.cert);
   out.secret_path("key", col.tls.key);
   out.str("client_ca", col.tls.client_ca);
   out.strings("allowed_names", col.tls.allowed_names);
+  out.time("handshake_timeout", col.tls.handshake_timeout);
+  out.integer("max_handshakes", col.tls.max_handshakes);
+  out.str("min_version", col.tls.min_version);
 
   for (const auto& dst : cfg.destinations) {
     out.table("[[destination]]");
@@ -149,10 +154,16 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
                     : std::string{});
     out.time("flush_interval", dst.flush_interval);
     out.time("template_refresh", dst.template_refresh);
+    out.integer("template_refresh_messages", dst.template_refresh_messages);
     out.size("queue_size", dst.queue_size);
     out.str("on_full", to_string(dst.on_full));
     out.time("reconnect_min", dst.reconnect_min);
     out.time("reconnect_max", dst.reconnect_max);
+    out.str("tls_ca", dst.tls_ca);
+    out.str("tls_cert", dst.tls_cert);
+    out.secret_path("tls_key", dst.tls_key);
+    out.str("tls_server_name", dst.tls_server_name);
+    out.str("tls_min_version", dst.tls_min_version);
   }
 
   out.table("[fanout]");
@@ -175,6 +186,9 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
   out.str("api_server", cfg.kubernetes.api_server);
   out.secret_path("token_file", cfg.kubernetes.token_file);
   out.str("ca_file", cfg.kubernetes.ca_file);
+  out.str("client_cert", cfg.kubernetes.client_cert);
+  out.secret_path("client_key", cfg.kubernetes.client_key);
+  out.time("watch_idle_timeout", cfg.kubernetes.watch_idle_timeout);
 
   out.table("[admin]");
   out.str("listen", cfg.admin.listen ? to_string(*cfg.admin.listen) : std::string{});

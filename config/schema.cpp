@@ -21,10 +21,15 @@ constexpr std::array collector_keys{
     "receive_budget"sv,
     "max_templates_per_session"sv,
     "template_lifetime"sv,
+    "udp_receive_buffer"sv,
+    "udp_idle_timeout"sv,
     "tls"sv,
 };
 
-constexpr std::array tls_keys{"cert"sv, "key"sv, "client_ca"sv, "allowed_names"sv};
+constexpr std::array tls_keys{
+    "cert"sv,           "key"sv,         "client_ca"sv, "allowed_names"sv, "handshake_timeout"sv,
+    "max_handshakes"sv, "min_version"sv,
+};
 
 constexpr std::array destination_keys{
     "name"sv,
@@ -33,10 +38,16 @@ constexpr std::array destination_keys{
     "max_message_size"sv,
     "flush_interval"sv,
     "template_refresh"sv,
+    "template_refresh_messages"sv,
     "queue_size"sv,
     "on_full"sv,
     "reconnect_min"sv,
     "reconnect_max"sv,
+    "tls_ca"sv,
+    "tls_cert"sv,
+    "tls_key"sv,
+    "tls_server_name"sv,
+    "tls_min_version"sv,
 };
 
 constexpr std::array fanout_keys{"mode"sv};
@@ -47,7 +58,10 @@ constexpr std::array enrichment_keys{
 
 constexpr std::array labels_keys{"source"sv, "file"sv, "deleted_pod_retention"sv};
 
-constexpr std::array kubernetes_keys{"api_server"sv, "token_file"sv, "ca_file"sv};
+constexpr std::array kubernetes_keys{
+    "api_server"sv,  "token_file"sv, "ca_file"sv,
+    "client_cert"sv, "client_key"sv, "watch_idle_timeout"sv,
+};
 
 constexpr std::array admin_keys{"listen"sv, "token_file"sv};
 

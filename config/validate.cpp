@@ -53,6 +53,11 @@ struct checker {
           "expected a duration of zero or more, such as \"0s\" or \"5m\"");
   }
 
+  void tls_version(const std::string& key, const std::string& x) {
+    if (x != "1.2" && x != "1.3")
+      add(error_kind::invalid_value, key, toml_quote(x), "expected \"1.2\" or \"1.3\"");
+  }
+
   void required(const std::string& key, const std::string& x, std::string_view why) {
     if (x.empty())
       add(error_kind::missing_key, key, {}, "a value is required " + std::string{why});
@@ -113,6 +118,15 @@ void check_collector(checker& out, const collector_config& x) {
     out.required("collector.tls.cert", x.tls.cert, "for tls:// listeners: a PEM certificate file");
     out.required("collector.tls.key", x.tls.key, "for tls:// listeners: a PEM private key file");
   }
+  out.positive("collector.udp_idle_timeout", x.udp_idle_timeout);
+  out.range("collector.udp_receive_buffer", x.udp_receive_buffer, 0, 1u << 30);
+  out.positive("collector.tls.handshake_timeout", x.tls.handshake_timeout);
+  out.range("collector.tls.max_handshakes", x.tls.max_handshakes, 1, 65536);
+  out.tls_version("collector.tls.min_version", x.tls.min_version);
+  if (!x.tls.allowed_names.empty() && x.tls.client_ca.empty())
+    out.add(error_kind::invalid_value, "collector.tls.allowed_names", {},
+            "allowed_names needs collector.tls.client_ca: without it no client certificate "
+            "is asked for, so there is no name to check");
 }
 
 void check_destination(checker& out, const destination_config& x, std::size_t i) {
@@ -148,6 +162,10 @@ void check_destination(checker& out, const destination_config& x, std::size_t i)
   if (x.reconnect_max < x.reconnect_min)
     out.add(error_kind::invalid_value, key("reconnect_max"), quoted_duration(x.reconnect_max),
             "expected at least reconnect_min (" + format_duration(x.reconnect_min) + ")");
+  out.tls_version(key("tls_min_version"), x.tls_min_version);
+  if (x.tls_cert.empty() != x.tls_key.empty())
+    out.add(error_kind::missing_key, key(x.tls_cert.empty() ? "tls_cert" : "tls_key"), {},
+            "tls_cert and tls_key go together: a client certificate needs its key");
   auto message_size = effective_max_message_size(x);
   if (x.queue_size < message_size)
     out.add(error_kind::invalid_value, key("queue_size"), toml_quote(format_size(x.queue_size)),
@@ -187,6 +205,11 @@ std::vector<config_error> validate(const config& cfg) {
     out.required("labels.file", cfg.labels.file,
                  "when labels.source = \"file\": a JSON-lines file of Pods");
   out.not_negative("labels.deleted_pod_retention", cfg.labels.deleted_pod_retention);
+  out.positive("kubernetes.watch_idle_timeout", cfg.kubernetes.watch_idle_timeout);
+  if (cfg.kubernetes.client_cert.empty() != cfg.kubernetes.client_key.empty())
+    out.add(error_kind::missing_key,
+            cfg.kubernetes.client_cert.empty() ? "kubernetes.client_cert" : "kubernetes.client_key",
+            {}, "client_cert and client_key go together");
   out.range("runtime.workers", cfg.runtime.workers, 0, max_threads);
   out.range("runtime.io_threads", cfg.runtime.io_threads, 1, max_threads);
   out.range("runtime.enrichers", cfg.runtime.enrichers, 0, max_enrichers);

@@ -6,6 +6,7 @@
 // spent, which pushes back on the exporter over TCP (DESIGN 3).
 
 #include "messages/chunk.hpp"
+#include "net/inbound.hpp"
 
 #include <asio.hpp>
 
@@ -16,7 +17,7 @@
 
 namespace fa::net {
 
-class tcp_connection : public std::enable_shared_from_this<tcp_connection> {
+class tcp_connection : public inbound, public std::enable_shared_from_this<tcp_connection> {
  public:
   using frames_handler = std::function<void(messages::chunk_ptr)>;
   using closed_handler = std::function<void(const std::string& reason)>;
@@ -28,7 +29,7 @@ class tcp_connection : public std::enable_shared_from_this<tcp_connection> {
   void start(frames_handler on_frames, closed_handler on_closed);
 
   /// Closes the connection from any thread; `closed` is called with `reason`.
-  void close(std::string reason);
+  void close(std::string reason) override;
 
   asio::ip::tcp::endpoint remote() const { return remote_; }
 

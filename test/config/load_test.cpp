@@ -127,12 +127,17 @@ session_budget = "1MiB"
 receive_budget = "16MiB"
 max_templates_per_session = 100
 template_lifetime = "15m"
+udp_receive_buffer = "16MiB"
+udp_idle_timeout = "10m"
 
 [collector.tls]
 cert = "/c.crt"
 key = "/c.key"
 client_ca = "/ca.crt"
 allowed_names = ["node-a", "node-b"]
+handshake_timeout = "3s"
+max_handshakes = 8
+min_version = "1.3"
 
 [[destination]]
 name = "a"
@@ -145,6 +150,12 @@ queue_size = 1048576
 on_full = "drop"
 reconnect_min = "500ms"
 reconnect_max = "2m"
+template_refresh_messages = 100
+tls_ca = "/dca.crt"
+tls_cert = "/dc.crt"
+tls_key = "/dc.key"
+tls_server_name = "collector.internal"
+tls_min_version = "1.3"
 
 [[destination]]
 name = "b"
@@ -170,6 +181,9 @@ deleted_pod_retention = "1h"
 api_server = "https://k8s.example:6443"
 token_file = "/t"
 ca_file = "/ca"
+client_cert = "/kc.crt"
+client_key = "/kc.key"
+watch_idle_timeout = "90s"
 
 [admin]
 listen = "[::1]:0"
@@ -201,6 +215,11 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(c.collector.tls.key, "/c.key");
   EXPECT_EQ(c.collector.tls.client_ca, "/ca.crt");
   EXPECT_EQ(c.collector.tls.allowed_names, (std::vector<std::string>{"node-a", "node-b"}));
+  EXPECT_EQ(c.collector.udp_receive_buffer, 16u << 20);
+  EXPECT_EQ(c.collector.udp_idle_timeout, 10min);
+  EXPECT_EQ(c.collector.tls.handshake_timeout, 3s);
+  EXPECT_EQ(c.collector.tls.max_handshakes, 8u);
+  EXPECT_EQ(c.collector.tls.min_version, "1.3");
   ASSERT_EQ(c.destinations.size(), 2u);
   const auto& a = c.destinations[0];
   EXPECT_EQ(a.name, "a");
@@ -215,6 +234,12 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(a.on_full, on_full_policy::drop);
   EXPECT_EQ(a.reconnect_min, 500ms);
   EXPECT_EQ(a.reconnect_max, 2min);
+  EXPECT_EQ(a.template_refresh_messages, 100u);
+  EXPECT_EQ(a.tls_ca, "/dca.crt");
+  EXPECT_EQ(a.tls_cert, "/dc.crt");
+  EXPECT_EQ(a.tls_key, "/dc.key");
+  EXPECT_EQ(a.tls_server_name, "collector.internal");
+  EXPECT_EQ(a.tls_min_version, "1.3");
   const auto& b = c.destinations[1];
   EXPECT_EQ(b.name, "b");
   EXPECT_EQ(b.url.kind, destination_kind::jsonl);
@@ -230,6 +255,9 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(c.kubernetes.api_server, "https://k8s.example:6443");
   EXPECT_EQ(c.kubernetes.token_file, "/t");
   EXPECT_EQ(c.kubernetes.ca_file, "/ca");
+  EXPECT_EQ(c.kubernetes.client_cert, "/kc.crt");
+  EXPECT_EQ(c.kubernetes.client_key, "/kc.key");
+  EXPECT_EQ(c.kubernetes.watch_idle_timeout, 90s);
   EXPECT_EQ(c.admin.listen, (host_port{"::1", 0}));
   EXPECT_EQ(c.admin.token_file, "/admin-token");
   EXPECT_EQ(c.runtime.workers, 4u);

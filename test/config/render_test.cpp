@@ -23,7 +23,9 @@ config sample() {
   cfg.collector.max_message_size = 9000;
   cfg.collector.session_budget = 1'000'000; // no binary unit: rendered as an integer
   cfg.collector.template_lifetime = 90s;
+  cfg.collector.tls.client_ca = "/ca.crt";
   cfg.collector.tls.allowed_names = {"a", "b\"c"};
+  cfg.collector.tls.min_version = "1.3";
   auto a = destination("a", {destination_kind::ipfix_tcp, "fe80::1", 4739, ""});
   a.observation_domain_id = 7;
   a.flush_interval = 250us;

@@ -188,4 +188,22 @@ TEST(config_error, renders_the_parts_it_has) {
   EXPECT_EQ(to_string(error_kind::unknown_key), "unknown_key");
 }
 
+TEST(validate, tls_settings) {
+  auto cfg = valid_config();
+  cfg.collector.tls.min_version = "1.1";
+  cfg.collector.tls.allowed_names = {"node-a"};
+  cfg.destinations[0].tls_min_version = "tls1.3";
+  cfg.destinations[0].tls_cert = "/c.crt";
+  auto errors = validate(cfg);
+  EXPECT_NE(nullptr, find_key(errors, "collector.tls.min_version"));
+  EXPECT_NE(nullptr, find_key(errors, "collector.tls.allowed_names"));
+  EXPECT_NE(nullptr, find_key(errors, "destination[0].tls_min_version"));
+  EXPECT_NE(nullptr, find_key(errors, "destination[0].tls_key"));
+  cfg.collector.tls.client_ca = "/ca.crt";
+  cfg.collector.tls.min_version = "1.3";
+  cfg.destinations[0].tls_min_version = "1.2";
+  cfg.destinations[0].tls_key = "/c.key";
+  EXPECT_TRUE(validate(cfg).empty()) << to_string(validate(cfg));
+}
+
 } // namespace
