@@ -58,7 +58,7 @@ struct exporter_session_state {
   };
 
   exporter_session_config cfg;
-  net::tcp_client_ptr client;
+  net::client_ptr client;
   std::uint64_t gen = 0;
   bool connected = false;
   bool writing = false;
