@@ -147,22 +147,33 @@ std::optional<std::string> supervisor::start() {
     }
   }
   for (auto& ep : cfg_.collector.listen) {
-    if (ep.transport != config::transport_kind::tcp)
-      return "listener " + config::to_string(ep) + ": transport not supported in this version";
     asio::error_code ec;
     auto addr = asio::ip::make_address(ep.host, ec);
     if (ec)
       return "listener " + config::to_string(ep) + ": not an IP address";
+    std::variant<net::listener_ptr, std::string> made;
     try {
-      listeners_.push_back(std::make_unique<net::tcp_listener>(
-          io_.context(), asio::ip::tcp::endpoint{addr, ep.port},
-          [this](asio::ip::tcp::socket s) { accept(std::move(s)); }));
+      switch (ep.transport) {
+      case config::transport_kind::udp:
+        made = start_udp_listener(addr, ep.port);
+        break;
+      case config::transport_kind::tls:
+        made = start_tls_listener(addr, ep.port);
+        break;
+      default:
+        made = std::make_shared<net::tcp_listener>(
+            io_.context(), asio::ip::tcp::endpoint{addr, ep.port},
+            [this](asio::ip::tcp::socket s) { accept(std::move(s)); });
+      }
     } catch (const std::system_error& e) {
       return "listener " + config::to_string(ep) + ": " + e.what();
     }
+    if (auto* err = std::get_if<std::string>(&made))
+      return "listener " + config::to_string(ep) + ": " + *err;
+    listeners_.push_back(std::get<net::listener_ptr>(made));
     log(log_level::info, "listening",
-        {{"transport", "tcp"},
-         {"address", listeners_.back()->local().address().to_string()},
+        {{"transport", std::string{config::to_string(ep.transport)}},
+         {"address", listeners_.back()->address().to_string()},
          {"port", std::to_string(listeners_.back()->port())}});
   }
   return std::nullopt;

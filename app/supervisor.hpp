@@ -21,6 +21,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace prometheus {
@@ -89,6 +90,12 @@ class supervisor {
   static net::tcp_connection::closed_handler close_to(const opened_session& s);
 
   void accept(asio::ip::tcp::socket socket);
+  /// udp:// listener: one session per exporter (address, port); app/udp_sessions.cpp.
+  std::variant<net::listener_ptr, std::string> start_udp_listener(const asio::ip::address& addr,
+                                                                  std::uint16_t port);
+  /// tls:// listener: handshake, then a TCP-like session; app/tls_sessions.cpp.
+  std::variant<net::listener_ptr, std::string> start_tls_listener(const asio::ip::address& addr,
+                                                                  std::uint16_t port);
   void session_ended(std::uint64_t id);
   std::optional<std::string> start_destinations();
 
@@ -106,7 +113,7 @@ class supervisor {
   actors::label_cache_actor labels_;
   std::vector<actors::enricher_actor> enrichers_;
   std::vector<actors::destination_actor> destinations_;
-  std::vector<std::unique_ptr<net::tcp_listener>> listeners_;
+  std::vector<net::listener_ptr> listeners_;
   std::unique_ptr<prometheus::Exposer> exposer_;
 
   mutable std::mutex sessions_mtx_;

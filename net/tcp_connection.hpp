@@ -7,6 +7,7 @@
 
 #include "messages/chunk.hpp"
 #include "net/inbound.hpp"
+#include "net/listener.hpp"
 
 #include <asio.hpp>
 
@@ -54,18 +55,19 @@ class tcp_connection : public inbound, public std::enable_shared_from_this<tcp_c
 using tcp_connection_ptr = std::shared_ptr<tcp_connection>;
 
 /// Accepts connections and hands each socket to `on_accept` (on an io thread).
-class tcp_listener {
+class tcp_listener : public listener {
  public:
   using accept_handler = std::function<void(asio::ip::tcp::socket)>;
 
   tcp_listener(asio::io_context& ctx, const asio::ip::tcp::endpoint& ep, accept_handler h);
 
   /// The bound port (useful with port 0).
-  std::uint16_t port() const { return port_; }
+  std::uint16_t port() const override { return port_; }
+  asio::ip::address address() const override { return local_.address(); }
   asio::ip::tcp::endpoint local() const { return local_; }
 
   /// Stops accepting; established connections are not touched.
-  void stop();
+  void stop() override;
 
  private:
   void accept_next();

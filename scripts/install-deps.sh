@@ -11,7 +11,7 @@ packages=(
   clang clang-format libclang-rt-14-dev
   tshark libfixbuf-tools python3-ipfix python3
   softflowd pmacct nfdump
-  iproute2 procps
+  openssl iproute2 procps
 )
 
 missing=()

@@ -1,0 +1,10 @@
+#include "app/supervisor.hpp"
+
+namespace fa::app {
+
+std::variant<net::listener_ptr, std::string>
+supervisor::start_tls_listener(const asio::ip::address&, std::uint16_t) {
+  return std::string{"tls:// listeners are not built yet"};
+}
+
+} // namespace fa::app
