@@ -280,8 +280,11 @@ exporter_session(exporter_session_actor::stateful_pointer<exporter_session_state
   h.written = [to_self](std::uint64_t gen, std::size_t n) {
     to_self(written_atom_v, gen, static_cast<std::uint64_t>(n));
   };
-  st.client = std::make_shared<net::tcp_client>(*cfg.io, cfg.host, cfg.port, std::move(h),
-                                                cfg.connect_timeout);
+  if (cfg.make_client)
+    st.client = cfg.make_client(std::move(h));
+  else
+    st.client = std::make_shared<net::tcp_client>(*cfg.io, cfg.host, cfg.port, std::move(h),
+                                                  cfg.connect_timeout);
   st.cfg = std::move(cfg);
   self->attach_functor([client = st.client] { client->stop(); });
   connect_next(self);

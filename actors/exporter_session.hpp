@@ -46,6 +46,8 @@ struct exporter_session_config {
   std::size_t max_write = 1u << 20;
   asio::io_context* io = nullptr;
   monitoring::metrics* metrics = nullptr;
+  /// Makes the connection (TLS, UDP); unset = plain TCP to host:port.
+  std::function<net::client_ptr(net::client_handlers)> make_client;
 };
 
 struct exporter_session_state {
