@@ -20,23 +20,49 @@ std::optional<ip_key> parse_ip(const std::string& text) {
 pod_index::pod_index(std::int64_t retention_seconds)
     : retention_(retention_seconds) {}
 
-void pod_index::index_ips(const std::vector<ip_key>& ips) {
-  for (const auto& ip : ips)
-    ++ip_refs_[ip];
+pod_snapshot::shard& pod_index::writable_shard(const ip_key& ip) {
+  auto i = pod_snapshot::shard_of(ip);
+  auto& s = shards_[i];
+  if (!s) {
+    s = std::make_shared<pod_snapshot::shard>();
+  } else if (published_[i]) {
+    // Copy-on-write: the published snapshot keeps the old shard unchanged.
+    s = std::make_shared<pod_snapshot::shard>(*s);
+    ++num_shard_copies_;
+  }
+  published_[i] = false;
+  cached_.reset();
+  return *s;
 }
 
-void pod_index::unindex_ips(const std::vector<ip_key>& ips) {
-  for (const auto& ip : ips) {
-    auto i = ip_refs_.find(ip);
-    if (i != ip_refs_.end() && --i->second == 0)
-      ip_refs_.erase(i);
+void pod_index::put(const ip_key& ip, const pod_entry_ptr& old_entry, const pod_entry_ptr& entry) {
+  auto& c = writable_shard(ip)[ip];
+  if (c.empty())
+    ++num_ips_;
+  auto i = old_entry ? std::find(c.begin(), c.end(), old_entry) : c.end();
+  if (i != c.end())
+    *i = entry;
+  else
+    c.push_back(entry);
+}
+
+void pod_index::drop(const ip_key& ip, const pod_entry_ptr& entry) {
+  auto& s = writable_shard(ip);
+  auto i = s.find(ip);
+  if (i == s.end())
+    return;
+  auto& c = i->second;
+  c.erase(std::remove(c.begin(), c.end(), entry), c.end());
+  if (c.empty()) {
+    s.erase(i);
+    --num_ips_;
   }
 }
 
 void pod_index::erase(std::unordered_map<std::string, record>::iterator i) {
-  unindex_ips(i->second.ips);
+  for (const auto& ip : i->second.ips)
+    drop(ip, i->second.entry);
   pods_.erase(i);
-  cached_.reset();
 }
 
 void pod_index::upsert(const pod_info& pod, std::int64_t now) {
@@ -69,18 +95,26 @@ void pod_index::upsert(const pod_info& pod, std::int64_t now) {
   bool terminated = pod.phase == "Succeeded" || pod.phase == "Failed";
   if (terminated) {
     e.deletion = now;
+    deletions_.emplace(now, pod.uid);
     // The kubelet may clear podIPs as the Pod finishes; late records for the IPs it
     // held must still resolve to it.
     if (ips.empty() && existing != pods_.end())
       ips = existing->second.ips;
   }
-  if (existing != pods_.end())
-    unindex_ips(existing->second.ips);
-  index_ips(ips);
+  auto entry = std::make_shared<const pod_entry>(std::move(e));
+  pod_entry_ptr old_entry;
+  if (existing != pods_.end()) {
+    old_entry = existing->second.entry;
+    for (const auto& ip : existing->second.ips)
+      if (std::find(ips.begin(), ips.end(), ip) == ips.end())
+        drop(ip, old_entry);
+  }
+  // In place of the old entry, so that a Pod keeps its rank among an address's candidates.
+  for (const auto& ip : ips)
+    put(ip, old_entry, entry);
   auto& r = pods_[pod.uid];
-  r.entry = std::make_shared<const pod_entry>(std::move(e));
+  r.entry = std::move(entry);
   r.ips = std::move(ips);
-  cached_.reset();
 }
 
 void pod_index::remove(std::string_view uid, std::int64_t now) {
@@ -89,34 +123,42 @@ void pod_index::remove(std::string_view uid, std::int64_t now) {
     return;
   auto e = *i->second.entry; // copies strings; the labels are not encoded again
   e.deletion = now;
-  i->second.entry = std::make_shared<const pod_entry>(std::move(e));
-  cached_.reset();
+  auto entry = std::make_shared<const pod_entry>(std::move(e));
+  for (const auto& ip : i->second.ips)
+    put(ip, i->second.entry, entry);
+  i->second.entry = std::move(entry);
+  deletions_.emplace(now, i->first);
 }
 
 std::size_t pod_index::expire(std::int64_t now) {
   std::size_t n = 0;
-  for (auto i = pods_.begin(); i != pods_.end();) {
-    const auto& del = i->second.entry->deletion;
-    if (del && now - *del > retention_) {
-      auto next = std::next(i);
-      erase(i);
-      i = next;
-      ++n;
-    } else {
-      ++i;
-    }
+  while (!deletions_.empty() && now - deletions_.begin()->first > retention_) {
+    auto [when, uid] = *deletions_.begin();
+    deletions_.erase(deletions_.begin());
+    auto i = pods_.find(uid);
+    // A hostNetwork update may have erased the Pod already.
+    if (i == pods_.end() || i->second.entry->deletion != when)
+      continue;
+    erase(i);
+    ++n;
   }
   return n;
+}
+
+std::vector<std::string> pod_index::live_uids() const {
+  std::vector<std::string> out;
+  for (const auto& [uid, r] : pods_)
+    if (!r.entry->deletion)
+      out.push_back(uid);
+  return out;
 }
 
 pod_snapshot_ptr pod_index::snapshot() const {
   if (cached_)
     return cached_;
-  auto s = std::make_shared<pod_snapshot>();
-  for (const auto& [uid, r] : pods_)
-    for (const auto& ip : r.ips)
-      s->add(ip, r.entry);
-  cached_ = std::move(s);
+  // The snapshot shares every shard; the next change of one copies it first.
+  published_.fill(true);
+  cached_ = std::make_shared<const pod_snapshot>(shards_, num_ips_);
   return cached_;
 }
 

@@ -7,6 +7,7 @@
 #include "labels/pod_snapshot.hpp"
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -50,19 +51,26 @@ class pod_index {
   void remove(std::string_view uid, std::int64_t now);
 
   /// Drops the Pods deleted more than the retention period before `now`; returns how many.
+  /// Costs what expires (a queue ordered by deletion time), not a scan of the index.
   std::size_t expire(std::int64_t now);
 
   /// The current state as an immutable snapshot for enrichers. Cached until the next
-  /// change. Building one costs O(Pods + IPs): the whole index is copied (entries are
-  /// shared, not copied).
-  /// TODO: sharded copy-on-write, so that a change costs what changed.
+  /// change. Building one costs the shard table plus the shards changed since the last
+  /// snapshot: a shard a published snapshot holds is copied once, on its first change
+  /// after that (copy-on-write), never in place.
   pod_snapshot_ptr snapshot() const;
 
   /// Indexed Pods, live and deleted-but-retained.
   std::size_t size() const { return pods_.size(); }
 
   /// Distinct IPs over all indexed Pods.
-  std::size_t num_ips() const { return ip_refs_.size(); }
+  std::size_t num_ips() const { return num_ips_; }
+
+  /// The uids of the Pods not (yet) deleted: a relist deletes those it no longer holds.
+  std::vector<std::string> live_uids() const;
+
+  /// Shards copied since construction because a published snapshot held them.
+  std::uint64_t num_shard_copies() const { return num_shard_copies_; }
 
   /// Pod IPs that could not be parsed, since construction.
   std::uint64_t num_invalid_ips() const { return num_invalid_ips_; }
@@ -75,14 +83,23 @@ class pod_index {
     std::vector<ip_key> ips;
   };
 
-  void index_ips(const std::vector<ip_key>& ips);
-  void unindex_ips(const std::vector<ip_key>& ips);
+  /// The shard holding `ip`, ready to be changed: copied first if a snapshot holds it.
+  pod_snapshot::shard& writable_shard(const ip_key& ip);
+  /// Replaces `old_entry` (or adds, when absent) by `entry` among the candidates of `ip`.
+  void put(const ip_key& ip, const pod_entry_ptr& old_entry, const pod_entry_ptr& entry);
+  /// Removes `entry` from the candidates of `ip`.
+  void drop(const ip_key& ip, const pod_entry_ptr& entry);
   void erase(std::unordered_map<std::string, record>::iterator i);
 
   std::int64_t retention_;
-  std::unordered_map<std::string, record> pods_;                 // by uid
-  std::unordered_map<ip_key, std::size_t, ip_key_hash> ip_refs_; // Pods per IP
+  std::unordered_map<std::string, record> pods_; // by uid
+  pod_snapshot::shard_table shards_;
+  /// Shards the cached snapshot holds; cleared for a shard when it is copied.
+  mutable std::array<bool, pod_snapshot::num_shards> published_{};
+  std::size_t num_ips_ = 0;
+  std::multimap<std::int64_t, std::string> deletions_; // deletion time -> uid
   std::uint64_t num_invalid_ips_ = 0;
+  std::uint64_t num_shard_copies_ = 0;
   mutable pod_snapshot_ptr cached_;
 };
 

@@ -26,17 +26,47 @@ std::size_t ip_key_hash::operator()(const ip_key& k) const noexcept {
   return static_cast<std::size_t>(h);
 }
 
-const pod_entry* pod_snapshot::lookup(const ip_key& ip, std::int64_t t) const {
-  auto i = by_ip_.find(ip);
-  if (i == by_ip_.end() || i->second.empty())
+std::size_t pod_snapshot::shard_of(const ip_key& ip) noexcept {
+  // FNV-1a leaves the last octet (the one that varies most inside a Pod CIDR) mostly in
+  // the low bits, which the hash map uses for its buckets; a murmur-style finaliser
+  // spreads it over the bits the shard index takes, so shards stay even.
+  std::uint64_t h = ip_key_hash{}(ip);
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return static_cast<std::size_t>(h >> 56) % num_shards;
+}
+
+const pod_snapshot::candidates* pod_snapshot::find(const ip_key& ip) const {
+  const auto& s = shards_[shard_of(ip)];
+  if (!s)
     return nullptr;
-  const auto& candidates = i->second;
-  if (candidates.size() == 1)
-    return candidates.front().get();
-  for (const auto& p : candidates)
+  auto i = s->find(ip);
+  return i == s->end() || i->second.empty() ? nullptr : &i->second;
+}
+
+const pod_entry* pod_snapshot::lookup(const ip_key& ip, std::int64_t t) const {
+  const auto* c = find(ip);
+  if (!c)
+    return nullptr;
+  if (c->size() == 1)
+    return c->front().get();
+  for (const auto& p : *c)
     if (p->creation < t && (!p->deletion || t < *p->deletion))
       return p.get();
   return nullptr;
+}
+
+void pod_snapshot::add(const ip_key& ip, pod_entry_ptr pod) {
+  auto& s = shards_[shard_of(ip)];
+  if (!s)
+    s = std::make_shared<shard>();
+  else if (s.use_count() > 1)
+    s = std::make_shared<shard>(*s);
+  auto& c = (*s)[ip];
+  if (c.empty())
+    ++num_ips_;
+  c.push_back(std::move(pod));
 }
 
 } // namespace fa::labels

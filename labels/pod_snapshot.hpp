@@ -3,6 +3,11 @@
 // An immutable view of the Pod index that enrichers read without locks or messages
 // (DESIGN 2: snapshots, not requests). The lookup rules are Antrea's
 // (antrea-proxy-semantics.md 3).
+//
+// The addresses are spread over `num_shards` hash maps, each behind its own shared
+// pointer. A new snapshot shares every shard it did not change with the previous one, so
+// publishing a change costs what changed (one shard per changed address) plus the shard
+// table, not the size of the cluster (issue 4: 100,000 Pods is a normal cluster).
 
 #include <array>
 #include <cstdint>
@@ -39,18 +44,44 @@ using pod_entry_ptr = std::shared_ptr<const pod_entry>;
 
 class pod_snapshot {
  public:
+  /// 256 shards: with 100,000 Pods one shard holds ~400 addresses, and the shard table
+  /// (copied once per published snapshot) is 4 KiB of pointers.
+  static constexpr std::size_t num_shards = 256;
+
+  /// The Pods that held one address, oldest first.
+  using candidates = std::vector<pod_entry_ptr>;
+  using shard = std::unordered_map<ip_key, candidates, ip_key_hash>;
+  using shard_table = std::array<std::shared_ptr<shard>, num_shards>;
+
+  pod_snapshot() = default;
+  /// A snapshot over shards that nobody mutates any more (the Pod index's published ones).
+  pod_snapshot(shard_table shards, std::size_t num_ips)
+      : shards_(std::move(shards))
+      , num_ips_(num_ips) {}
+
   /// The Pod that had `ip` at time `t` (seconds), or nullptr:
   /// no candidate -> none; one candidate -> it, whatever t is (tolerates clock skew);
   /// several -> the one with creation < t and (not deleted or t < deletion).
   const pod_entry* lookup(const ip_key& ip, std::int64_t t) const;
 
-  std::size_t num_ips() const { return by_ip_.size(); }
+  /// Every Pod that held `ip` (for inspection), or nullptr.
+  const candidates* find(const ip_key& ip) const;
 
-  /// Adds a candidate for `ip` (used by whoever builds snapshots: the label cache).
-  void add(const ip_key& ip, pod_entry_ptr pod) { by_ip_[ip].push_back(std::move(pod)); }
+  std::size_t num_ips() const { return num_ips_; }
+
+  /// Adds a candidate for `ip` to a snapshot under construction (tests build small ones
+  /// this way). Copies the shard first when another snapshot shares it.
+  void add(const ip_key& ip, pod_entry_ptr pod);
+
+  /// Which shard holds `ip`.
+  static std::size_t shard_of(const ip_key& ip) noexcept;
+
+  /// The shard at `i` (nullptr when empty); tests check which shards two snapshots share.
+  const shard* shard_at(std::size_t i) const { return shards_[i].get(); }
 
  private:
-  std::unordered_map<ip_key, std::vector<pod_entry_ptr>, ip_key_hash> by_ip_;
+  shard_table shards_;
+  std::size_t num_ips_ = 0;
 };
 
 using pod_snapshot_ptr = std::shared_ptr<const pod_snapshot>;

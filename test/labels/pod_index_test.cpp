@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <set>
 #include <string>
 
 namespace fa::labels {
@@ -246,6 +248,95 @@ TEST(pod_index, remove_unknown_is_noop) {
   index.remove("nope", 200);
   EXPECT_EQ(index.snapshot(), s);
   EXPECT_FALSE(index.snapshot()->lookup(ip("10.0.0.1"), 0)->deletion);
+}
+
+// Shards of `a` that `b` does not share (copied or changed between the two snapshots).
+std::size_t shards_not_shared(const pod_snapshot& a, const pod_snapshot& b) {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < pod_snapshot::num_shards; ++i)
+    n += a.shard_at(i) != b.shard_at(i) ? 1 : 0;
+  return n;
+}
+
+std::string addr(std::size_t i) {
+  return "10." + std::to_string(i / 65536 % 256) + "." + std::to_string(i / 256 % 256) + "." +
+         std::to_string(i % 256);
+}
+
+// Issue 4: publishing a change costs what changed, not the cluster. 20,000 Pods spread
+// over every shard; one label change makes a snapshot that shares all shards but one with
+// the previous snapshot, which itself stays as it was.
+TEST(pod_index, snapshot_after_a_change_shares_all_other_shards) {
+  pod_index index;
+  for (std::size_t i = 0; i < 20000; ++i)
+    index.upsert(pod("u" + std::to_string(i), "p" + std::to_string(i), {addr(i)}, 100), 100);
+  auto s1 = index.snapshot();
+  for (std::size_t i = 0; i < pod_snapshot::num_shards; ++i)
+    ASSERT_NE(s1->shard_at(i), nullptr) << "shard " << i << " empty: addresses not spread";
+  auto copies = index.num_shard_copies();
+  auto changed = pod("u77", "p77", {addr(77)}, 100);
+  changed.labels = {{"app", "p77"}, {"v", "2"}};
+  index.upsert(changed, 200);
+  auto s2 = index.snapshot();
+  EXPECT_EQ(shards_not_shared(*s1, *s2), 1u);
+  EXPECT_EQ(index.num_shard_copies(), copies + 1);
+  EXPECT_EQ(s1->lookup(ip(addr(77)), 300)->labels_json, R"({"app":"p77"})");
+  EXPECT_EQ(s2->lookup(ip(addr(77)), 300)->labels_json, R"({"app":"p77","v":"2"})");
+  EXPECT_EQ(s2->num_ips(), 20000u);
+  // Several changes between two snapshots copy each touched shard once.
+  index.remove("u1", 300);
+  index.remove("u2", 300);
+  index.upsert(pod("u1b", "p1b", {addr(1)}, 310), 310);
+  auto s3 = index.snapshot();
+  auto touched = std::set<std::size_t>{pod_snapshot::shard_of(ip(addr(1))),
+                                       pod_snapshot::shard_of(ip(addr(2)))};
+  EXPECT_EQ(shards_not_shared(*s2, *s3), touched.size());
+  EXPECT_EQ(index.num_shard_copies(), copies + 1 + touched.size());
+  EXPECT_EQ(who(index, addr(1), 250), "p1");
+  EXPECT_EQ(who(index, addr(1), 311), "p1b");
+  EXPECT_EQ(s2->lookup(ip(addr(1)), 305)->deletion, std::nullopt);
+}
+
+// Expiry walks a queue ordered by deletion time: Pods deleted at different times expire
+// one by one, and a Pod erased meanwhile (turned hostNetwork) does not confuse it.
+TEST(pod_index, expiry_in_deletion_order) {
+  pod_index index(60);
+  for (int i = 0; i < 5; ++i)
+    index.upsert(pod("u" + std::to_string(i), "p", {addr(i)}, 100), 100);
+  index.remove("u3", 1030);
+  index.remove("u1", 1010);
+  index.remove("u2", 1020);
+  auto host = pod("u2", "p", {addr(2)}, 100);
+  host.host_network = true;
+  index.upsert(host, 1025); // erased at once
+  EXPECT_EQ(index.size(), 4u);
+  EXPECT_EQ(index.expire(1070), 0u);
+  EXPECT_EQ(index.expire(1071), 1u); // u1
+  EXPECT_EQ(index.expire(1085), 0u); // u2 is gone already
+  EXPECT_EQ(index.expire(1091), 1u); // u3
+  EXPECT_EQ(index.size(), 2u);
+  auto live = index.live_uids();
+  std::sort(live.begin(), live.end());
+  EXPECT_EQ(live, (std::vector<std::string>{"u0", "u4"}));
+}
+
+// IP reuse with the deleted Pod updated after the new one appeared: the candidates keep
+// their order and each update replaces its own Pod only.
+TEST(pod_index, ip_reuse_updates_keep_each_candidate) {
+  pod_index index;
+  index.upsert(pod("old", "old-pod", {"10.0.0.7"}, 100), 100);
+  index.upsert(pod("new", "new-pod", {"10.0.0.7"}, 150), 150); // before the delete is seen
+  index.remove("old", 160);
+  auto relabeled = pod("new", "new-pod", {"10.0.0.7"}, 150);
+  relabeled.labels = {{"app", "new-pod"}, {"rev", "2"}};
+  index.upsert(relabeled, 170);
+  EXPECT_EQ(index.num_ips(), 1u);
+  EXPECT_EQ(index.snapshot()->find(ip("10.0.0.7"))->size(), 2u);
+  EXPECT_EQ(who(index, "10.0.0.7", 120), "old-pod");
+  const auto* e = index.snapshot()->lookup(ip("10.0.0.7"), 200);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->name, "new-pod");
+  EXPECT_EQ(e->labels_json, R"({"app":"new-pod","rev":"2"})");
 }
 
 } // namespace
