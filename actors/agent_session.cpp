@@ -55,7 +55,7 @@ void note_template_event(state_ptr self, ipfix::template_event ev) {
   using ipfix::template_event;
   if (ev != template_event::added && ev != template_event::refreshed &&
       ev != template_event::replaced && ev != template_event::withdrawn &&
-      ev != template_event::withdrawn_all)
+      ev != template_event::withdrawn_all && ev != template_event::expired)
     ++st.status.template_events;
   if (st.cfg.metrics)
     st.cfg.metrics->template_event(ipfix::to_string(ev)).Increment();
@@ -192,6 +192,26 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
   }
 }
 
+// RFC 7011 8.4: UDP templates not refreshed within their lifetime expire. Data for them
+// is already refused when it arrives; this also forgets them (plans, the live-template
+// gauge, status) when their exporter moved on. At most a few times per lifetime, and
+// only when the session hears from its reader, never per record.
+void expire_udp_templates(state_ptr self, ipfix::clock_type::time_point now) {
+  auto& st = self->state;
+  if (st.templates.config().transport != ipfix::transport_kind::udp || now < st.next_expiry)
+    return;
+  st.next_expiry = now + std::min<ipfix::clock_type::duration>(
+                             st.templates.config().udp_lifetime / 4, std::chrono::seconds{1});
+  auto gone = st.templates.expire(now);
+  if (gone.empty())
+    return;
+  for (auto [odid, id] : gone) {
+    st.plans.erase(plan_key(odid, id));
+    note_template_event(self, ipfix::template_event::expired);
+  }
+  publish_template_count(self);
+}
+
 } // namespace
 
 agent_session_actor::behavior_type
@@ -215,7 +235,15 @@ agent_session(agent_session_actor::stateful_pointer<agent_session_state> self,
     self->attach_functor([on_end = cfg.on_end] { on_end(); });
   st.cfg = std::move(cfg);
   return {
-      [=](messages::frames& f) { handle_frames(self, std::move(f.data)); },
+      [=](messages::frames& f) {
+        auto& st = self->state;
+        // Counted in the metrics by the UDP reader already (net/udp_listener).
+        st.status.budget_drops += f.budget_drops;
+        st.status.malformed += f.malformed_datagrams;
+        expire_udp_templates(self, ipfix::clock_type::now());
+        if (f.data)
+          handle_frames(self, std::move(f.data));
+      },
       // RFC 7011 8: the end of a TCP session withdraws all of its templates; they die
       // with the state, and output ids are recycled once no batch uses them.
       [=](caf::close_atom, const std::string& reason) {

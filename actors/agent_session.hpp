@@ -38,6 +38,7 @@ struct agent_session_state {
   std::unordered_map<std::uint64_t, messages::template_plan_ptr> plans; ///< (odid << 16) | id
   messages::session_status status;
   monitoring::session_metrics metrics;
+  ipfix::clock_type::time_point next_expiry{}; ///< UDP: next template expiry sweep
   static inline const char* name = "agent_session";
 };
 

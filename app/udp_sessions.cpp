@@ -1,10 +1,84 @@
+// udp:// listeners (RFC 7011 10.3): every exporter (address, port) is a session of its
+// own, opened on its first valid datagram through the same path as a TCP connection
+// (admit, open_session) and closed by inbound::close: by the idle sweep, by its session,
+// or by stop().
+
 #include "app/supervisor.hpp"
+
+#include "monitoring/log.hpp"
+#include "net/udp_listener.hpp"
 
 namespace fa::app {
 
+using monitoring::log;
+using monitoring::log_level;
+
 std::variant<net::listener_ptr, std::string>
-supervisor::start_udp_listener(const asio::ip::address&, std::uint16_t) {
-  return std::string{"udp:// listeners are not built yet"};
+supervisor::start_udp_listener(const asio::ip::address& addr, std::uint16_t port) {
+  net::udp_listener_config lc;
+  lc.receive_buffer = cfg_.collector.udp_receive_buffer;
+  lc.idle_timeout = cfg_.collector.udp_idle_timeout;
+
+  // STYLE: metrics are state. Malformed datagrams count with the codec's malformed
+  // reasons; the other drops in udp_datagrams_dropped_total.
+  std::array<prometheus::Counter*, net::num_udp_drops> dropped{};
+  for (std::size_t i = 0; i < net::num_udp_drops; ++i) {
+    auto d = static_cast<net::udp_drop>(i);
+    dropped[i] = net::is_malformed(d) ? &metrics_.malformed(net::to_string(d))
+                                      : &metrics_.udp_dropped(net::to_string(d));
+  }
+  auto* received = &metrics_.udp_datagrams();
+  auto on_counts = [received, dropped](std::uint64_t n, const net::udp_drop_counts& drops) {
+    received->Increment(static_cast<double>(n));
+    for (std::size_t i = 0; i < drops.size(); ++i)
+      if (drops[i] != 0)
+        dropped[i]->Increment(static_cast<double>(drops[i]));
+  };
+
+  // Runs on the listener's strand only, so its refusal clock needs no lock.
+  auto last_refusal_log = std::chrono::steady_clock::time_point{};
+  auto on_accept =
+      [this, last_refusal_log](
+          const net::udp_peer_ptr& peer) mutable -> std::optional<net::udp_peer_setup> {
+    constexpr auto proto = messages::transport::udp;
+    if (open_sessions_.load() >= cfg_.collector.max_sessions) {
+      // admit() counts and logs every refusal; a refused UDP exporter asks again with
+      // every datagram, so it is asked at most once a second (each datagram still counts
+      // in udp_datagrams_dropped_total{reason="refused"}).
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_refusal_log >= std::chrono::seconds{1}) {
+        last_refusal_log = now;
+        admit(proto);
+      }
+      return std::nullopt;
+    }
+    if (!admit(proto))
+      return std::nullopt;
+    auto s = open_session(proto, peer->remote().address(), peer->remote().port(), peer);
+    net::udp_peer_setup setup;
+    setup.on_frames = [actor = s.actor](messages::chunk_ptr c, net::udp_peer_report r) {
+      caf::anon_send(actor, messages::frames{std::move(c), r.budget_drops, r.malformed});
+    };
+    setup.on_closed = close_to(s);
+    setup.budgets = new_session_budgets();
+    return setup;
+  };
+
+  auto l = std::make_shared<net::udp_listener>(io_.context(), asio::ip::udp::endpoint{addr, port},
+                                               lc, std::move(on_accept), std::move(on_counts));
+  l->start();
+  auto name = (addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string()) + ":" +
+              std::to_string(l->port());
+  metrics_.udp_receive_buffer(name).Set(static_cast<double>(l->effective_receive_buffer()));
+  // Linux reports twice the size it was given (the rest is its bookkeeping): below the
+  // configured size means net.core.rmem_max capped it (no CAP_NET_ADMIN).
+  bool capped = lc.receive_buffer > 0 && l->effective_receive_buffer() < lc.receive_buffer;
+  log(capped ? log_level::warn : log_level::info, "udp receive buffer",
+      {{"listener", name},
+       {"configured", std::to_string(lc.receive_buffer)},
+       {"effective", std::to_string(l->effective_receive_buffer())},
+       {"note", capped ? "capped by net.core.rmem_max; raise it or run with CAP_NET_ADMIN" : ""}});
+  return net::listener_ptr{l};
 }
 
 } // namespace fa::app

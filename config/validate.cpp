@@ -236,8 +236,6 @@ std::vector<config_error> unsupported_features(const config& cfg) {
     const auto& ep = cfg.collector.listen[i];
     auto url = toml_quote(to_string(ep));
     auto key = element_path("collector.listen", i);
-    if (ep.transport == transport_kind::udp)
-      reject(key, url, "the udp:// listener " + url, "\"tcp://\"");
     if (ep.transport == transport_kind::tls)
       reject(key, url, "the tls:// listener " + url, "\"tcp://\"");
   }

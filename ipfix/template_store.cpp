@@ -26,6 +26,8 @@ std::string_view to_string(template_event e) {
     return "ignored_withdrawal";
   case template_event::limit_reached:
     return "limit_reached";
+  case template_event::expired:
+    return "expired";
   }
   return "unknown";
 }

@@ -26,6 +26,7 @@ enum class template_event : std::uint8_t {
   unknown_withdrawal, ///< TCP: withdrawal of an id that is not live; ignored, logged
   ignored_withdrawal, ///< UDP: withdrawals are ignored (RFC 7011 8.4)
   limit_reached,      ///< the per-session template limit refused a new id
+  expired,            ///< UDP: not refreshed within the lifetime (RFC 7011 8.4); from `expire`
 };
 
 std::string_view to_string(template_event e);
@@ -38,7 +39,7 @@ struct template_store_config {
   std::size_t max_templates = 4096; ///< over all ODIDs of the session
   /// UDP only: a template not refreshed for this long expires (RFC 7011 8.4 asks for
   /// at least 3x the exporter's refresh interval).
-  std::chrono::seconds udp_lifetime{1800};
+  clock_type::duration udp_lifetime = std::chrono::seconds{1800};
 };
 
 /// Templates keyed by (ODID, template id). Definitions are shared immutable pointers

@@ -17,7 +17,12 @@ namespace fa::messages {
 
 /// listener -> agent_session: one read's worth of whole IPFIX messages.
 struct frames {
-  chunk_ptr data;
+  chunk_ptr data; ///< null when a UDP reader only reports counts
+  /// UDP: datagrams of this session the reader dropped since its last report because a
+  /// budget was spent (DESIGN 3) or they were malformed (RFC 7011 10.3.3). The reader
+  /// has counted them in the metrics already; the session adds them to its status.
+  std::uint64_t budget_drops = 0;
+  std::uint64_t malformed_datagrams = 0;
 };
 
 /// One data set of a received message, validated: `records` records of `plan`.

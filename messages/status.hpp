@@ -22,7 +22,10 @@ struct session_status {
   std::uint64_t malformed = 0; ///< messages or sets discarded as malformed
   std::uint64_t unknown_template_sets = 0;
   std::uint64_t template_events = 0; ///< redefinitions, unknown withdrawals, limit hits
-  std::int64_t since = 0;            ///< unix seconds
+  /// UDP: datagrams dropped on receipt because the session's or the process's byte
+  /// budget was spent (UDP cannot push back; DESIGN 3).
+  std::uint64_t budget_drops = 0;
+  std::int64_t since = 0; ///< unix seconds
 };
 
 struct destination_status {
@@ -56,7 +59,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, session_status& x) {
   return f(x.id, x.transport, x.peer, x.odids, x.templates, x.messages, x.records, x.bytes,
            x.lost_records, x.out_of_order_messages, x.malformed, x.unknown_template_sets,
-           x.template_events, x.since);
+           x.template_events, x.budget_drops, x.since);
 }
 
 template <class Inspector>

@@ -43,7 +43,13 @@ metrics::metrics()
     , dropped_(FA_COUNTER("records_dropped_total", "Records dropped at a destination, by reason"))
     , reconnects_(FA_COUNTER("destination_reconnects_total", "Connection attempts after a failure"))
     , queue_bytes_(FA_GAUGE("destination_queue_bytes", "Octets queued for a destination"))
-    , up_(FA_GAUGE("destination_up", "1 when the destination's connection is up")) {}
+    , up_(FA_GAUGE("destination_up", "1 when the destination's connection is up"))
+    , udp_datagrams_(
+          FA_COUNTER("udp_datagrams_received_total", "Datagrams received by udp:// listeners"))
+    , udp_dropped_(
+          FA_COUNTER("udp_datagrams_dropped_total", "Datagrams not handed to a session, by reason"))
+    , udp_rcvbuf_(FA_GAUGE("udp_receive_buffer_bytes",
+                           "Socket receive buffer granted to a udp:// listener")) {}
 
 #undef FA_COUNTER
 #undef FA_GAUGE
@@ -88,6 +94,15 @@ prometheus::Gauge& metrics::sessions_open(std::string_view transport) {
 }
 prometheus::Gauge& metrics::templates_out() {
   return templates_out_.Add({});
+}
+prometheus::Counter& metrics::udp_datagrams() {
+  return udp_datagrams_.Add({});
+}
+prometheus::Counter& metrics::udp_dropped(std::string_view reason) {
+  return udp_dropped_.Add({{"reason", std::string{reason}}});
+}
+prometheus::Gauge& metrics::udp_receive_buffer(std::string_view listener) {
+  return udp_rcvbuf_.Add({{"listener", std::string{listener}}});
 }
 
 } // namespace fa::monitoring

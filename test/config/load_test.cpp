@@ -781,8 +781,6 @@ INSTANTIATE_TEST_SUITE_P(
     later, unsupported,
     testing::Values(
         unsupported_case{top("mode = \"aggregate\""), "mode", "\"aggregate\""},
-        unsupported_case{listen("[\"udp://[::]:4739\"]"), "collector.listen[0]",
-                         "\"udp://[::]:4739\""},
         unsupported_case{listen("[\"tcp://0.0.0.0:4739\", \"tls://0.0.0.0:4740\"]"),
                          "collector.listen[1]", "\"tls://0.0.0.0:4740\""},
         unsupported_case{"[collector]\nlisten = [\"tcp://0.0.0.0:4739\"]\n[[destination]]\nname = "
