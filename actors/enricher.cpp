@@ -264,6 +264,55 @@ void enrich_slice(state_ptr self, const messages::session_info& session,
 
 } // namespace
 
+namespace {
+
+constexpr std::uint64_t fnv_offset = 0xcbf29ce484222325ULL;
+constexpr std::uint64_t fnv_prime = 0x100000001b3ULL;
+
+/// splitmix64's finaliser: every input bit affects every output bit.
+std::uint64_t mix64(std::uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return x;
+}
+
+std::uint64_t fnv1a(const std::uint8_t* p, std::size_t n) {
+  std::uint64_t h = fnv_offset;
+  for (std::size_t i = 0; i < n; ++i) {
+    h ^= p[i];
+    h *= fnv_prime;
+  }
+  return h;
+}
+
+} // namespace
+
+std::uint64_t destination_seed(std::string_view name) {
+  return mix64(fnv1a(reinterpret_cast<const std::uint8_t*>(name.data()), name.size()));
+}
+
+std::uint64_t exporter_key(const std::array<std::uint8_t, 16>& address) {
+  return mix64(fnv1a(address.data(), address.size()));
+}
+
+std::size_t rendezvous_pick(const std::vector<std::uint64_t>& seeds, std::uint64_t key) {
+  std::size_t best = 0;
+  std::uint64_t best_weight = 0;
+  for (std::size_t i = 0; i < seeds.size(); ++i) {
+    // The weight of (destination, exporter): a strong mix of both hashes. The index
+    // breaks (practically impossible) ties, so the choice is always deterministic.
+    auto w = mix64(seeds[i] ^ key);
+    if (i == 0 || w > best_weight) {
+      best = i;
+      best_weight = w;
+    }
+  }
+  return best;
+}
+
 std::uint8_t flow_direction(std::uint8_t flow_type, bool source_pod_named,
                             bool destination_pod_named) {
   switch (flow_type) {
@@ -294,6 +343,15 @@ enricher_actor::behavior_type enricher(enricher_actor::stateful_pointer<enricher
     st.dropped_start_time = &cfg.metrics->enrich_dropped("no_start_time");
     st.dropped_too_large = &cfg.metrics->enrich_dropped("too_large");
   }
+  if (cfg.fanout == fanout_mode::hash) {
+    if (cfg.destination_names.size() != cfg.destinations.size() || cfg.destinations.empty()) {
+      self->quit(caf::make_error(caf::sec::invalid_argument,
+                                 "enricher: fanout hash needs one name per destination"));
+      return enricher_actor::behavior_type::make_empty_behavior();
+    }
+    for (auto& n : cfg.destination_names)
+      st.destination_seeds.push_back(destination_seed(n));
+  }
   st.cfg = std::move(cfg);
   return {
       [=](messages::data_batch& batch) {
@@ -318,6 +376,15 @@ enricher_actor::behavior_type enricher(enricher_actor::stateful_pointer<enricher
         batch.data.reset();
         payload->session = batch.session;
         messages::enriched_batch out{std::move(payload)};
+        if (st.cfg.fanout == fanout_mode::hash) {
+          // Once per batch, never per record: every batch of a session has the same
+          // exporter address, so all its records go to the same destination.
+          const auto& session = out.payload->session;
+          auto key = session ? exporter_key(session->peer_v6) : std::uint64_t{0};
+          auto i = rendezvous_pick(st.destination_seeds, key);
+          self->send(st.cfg.destinations[i], std::move(out));
+          return;
+        }
         for (auto& d : st.cfg.destinations)
           self->send(d, out);
       },

@@ -9,9 +9,18 @@
 #include "actors/interfaces.hpp"
 #include "monitoring/metrics.hpp"
 
+#include <array>
+#include <string>
+#include <string_view>
 #include <vector>
 
 namespace fa::actors {
+
+/// How batches are spread over the destinations (`[fanout] mode`).
+enum class fanout_mode : std::uint8_t {
+  all,  ///< every destination gets every batch
+  hash, ///< each exporter (by address) sticks to one destination
+};
 
 struct enricher_config {
   std::vector<destination_actor> destinations;
@@ -20,6 +29,11 @@ struct enricher_config {
   /// size minus the message and set headers, so every set fits a message whole.
   std::size_t max_set_body = 65535 - 20;
   monitoring::metrics* metrics = nullptr;
+  fanout_mode fanout = fanout_mode::all;
+  /// fanout hash: the destinations' names, in the order of `destinations`; each one's
+  /// rendezvous seed is derived from its name, so the choice survives restarts and
+  /// reordering of the config.
+  std::vector<std::string> destination_names{};
 };
 
 struct enricher_state {
@@ -32,11 +46,25 @@ struct enricher_state {
   prometheus::Counter* dropped_addresses = nullptr;
   prometheus::Counter* dropped_start_time = nullptr;
   prometheus::Counter* dropped_too_large = nullptr;
+  std::vector<std::uint64_t> destination_seeds; ///< fanout hash: one per destination
   static inline const char* name = "enricher";
 };
 
 enricher_actor::behavior_type enricher(enricher_actor::stateful_pointer<enricher_state> self,
                                        enricher_config cfg);
+
+/// The rendezvous seed of a destination: a 64-bit hash of its name (FNV-1a, mixed).
+std::uint64_t destination_seed(std::string_view name);
+
+/// The key fanout hash spreads by: the exporter's address only (IPv4 in IPv4-mapped
+/// form), not its port, so an exporter's TCP reconnects and its UDP sessions land on
+/// the same destination.
+std::uint64_t exporter_key(const std::array<std::uint8_t, 16>& address);
+
+/// Rendezvous (highest-random-weight) hashing: the index of the seed whose weight for
+/// `key` is highest. Adding a destination moves only the exporters it wins, about 1/n
+/// of them; removing one moves only its own. `seeds` must not be empty.
+std::size_t rendezvous_pick(const std::vector<std::uint64_t>& seeds, std::uint64_t key);
 
 /// flowDirection by Antrea's rules (antrea-proxy-semantics.md 2), decided from the
 /// names as received, before any are filled in.

@@ -85,6 +85,10 @@ void start_write(state_ptr self, bool flush_due) {
       static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(
                                      std::chrono::system_clock::now().time_since_epoch())
                                      .count());
+  const bool udp = st.cfg.datagram;
+  const auto now = self->clock().now();
+  std::vector<std::uint32_t> datagrams; // UDP: pieces per message
+  std::size_t msg_first_piece = 0;
   bool msg_open = false;
   std::size_t msg_start = 0, msg_size = 0, job_size = 0, remaining = st.unsent_bytes;
   std::uint32_t msg_seq = 0;
@@ -102,11 +106,26 @@ void start_write(state_ptr self, bool flush_due) {
     job_size += msg_size;
     ++messages;
     msg_open = false;
+    if (udp) {
+      datagrams.push_back(static_cast<std::uint32_t>(pieces.size() - msg_first_piece));
+      ++st.messages_since_refresh;
+    }
   };
   auto add_owned = [&](std::size_t from) {
     pieces.push_back({nullptr, from, owned.size() - from});
   };
   auto open_message = [&] {
+    // RFC 7011 8.4: over UDP, templates are sent again periodically; clearing what the
+    // collector is assumed to know makes this message (and the next ones) announce
+    // every template before its data again.
+    if (udp && (now - st.last_refresh >= st.cfg.template_refresh ||
+                (st.cfg.template_refresh_messages > 0 &&
+                 st.messages_since_refresh >= st.cfg.template_refresh_messages))) {
+      st.announced.clear();
+      st.last_refresh = now;
+      st.messages_since_refresh = 0;
+    }
+    msg_first_piece = pieces.size();
     msg_start = owned.size();
     owned.resize(owned.size() + ipfix::message_header_size);
     add_owned(msg_start);
@@ -122,12 +141,18 @@ void start_write(state_ptr self, bool flush_due) {
     bool used = false;
     for (std::size_t si = first; si < sets_of.size(); ++si) {
       auto& s = sets_of[si];
-      auto ann = st.announced.find(s.tmpl->id);
-      bool announce = ann == st.announced.end() || ann->second != s.tmpl;
-      bool withdraw = ann != st.announced.end() && ann->second != s.tmpl &&
-                      !ann->second->def.same_layout(s.tmpl->def);
-      std::size_t tmpl_bytes =
-          announce ? ipfix::set_header_size + (withdraw ? 4 : 0) + s.tmpl->def.encoded_size() : 0;
+      bool announce = false, withdraw = false;
+      std::size_t tmpl_bytes = 0;
+      auto decide = [&] {
+        auto ann = st.announced.find(s.tmpl->id);
+        announce = ann == st.announced.end() || ann->second != s.tmpl;
+        // RFC 7011 8.4: never a withdrawal over UDP; the new definition replaces the old.
+        withdraw = !udp && ann != st.announced.end() && ann->second != s.tmpl &&
+                   !ann->second->def.same_layout(s.tmpl->def);
+        tmpl_bytes =
+            announce ? ipfix::set_header_size + (withdraw ? 4 : 0) + s.tmpl->def.encoded_size() : 0;
+      };
+      decide();
       std::size_t set_bytes = ipfix::set_header_size + s.length;
       if (msg_open && msg_size + tmpl_bytes + set_bytes > mms)
         close_message();
@@ -138,6 +163,7 @@ void start_write(state_ptr self, bool flush_due) {
           break;
         }
         open_message();
+        decide(); // a template refresh may have started with this message
       }
       auto from = owned.size();
       if (announce) {
@@ -196,6 +222,8 @@ void start_write(state_ptr self, bool flush_due) {
   for (auto& p : pieces)
     job->buffers.emplace_back(p.external ? p.external : owned.data() + p.offset, p.length);
   job->keepalive = mem;
+  if (udp)
+    job->datagrams = std::move(datagrams); // RFC 7011 10.3.3: one message per datagram
   st.writing = true;
   st.inflight_sets = sets;
   st.inflight_records = records;
@@ -256,8 +284,10 @@ exporter_session_actor::behavior_type
 exporter_session(exporter_session_actor::stateful_pointer<exporter_session_state> self,
                  exporter_session_config cfg) {
   auto& st = self->state;
+  // A UDP message must fit one datagram: 65507 octets of IPv4 UDP payload.
+  const std::size_t max_size = cfg.datagram ? 65507 : ipfix::max_message_size;
   if (!cfg.io || cfg.host.empty() || cfg.max_message_size < 512 ||
-      cfg.max_message_size > ipfix::max_message_size) {
+      cfg.max_message_size > max_size || (cfg.datagram && cfg.template_refresh.count() <= 0)) {
     self->quit(caf::make_error(caf::sec::invalid_argument, "exporter_session: bad config"));
     return exporter_session_actor::behavior_type::make_empty_behavior();
   }
@@ -282,6 +312,8 @@ exporter_session(exporter_session_actor::stateful_pointer<exporter_session_state
   };
   if (cfg.make_client)
     st.client = cfg.make_client(std::move(h));
+  else if (cfg.datagram)
+    st.client = std::make_shared<net::udp_client>(*cfg.io, cfg.host, cfg.port, std::move(h));
   else
     st.client = std::make_shared<net::tcp_client>(*cfg.io, cfg.host, cfg.port, std::move(h),
                                                   cfg.connect_timeout);
@@ -325,6 +357,8 @@ exporter_session(exporter_session_actor::stateful_pointer<exporter_session_state
         st.backoff = std::chrono::milliseconds{0};
         st.sequence = 0; // a new transport session starts its own count
         st.announced.clear();
+        st.last_refresh = self->clock().now();
+        st.messages_since_refresh = 0;
         ++st.status.connections;
         set_state(self, "connected");
         if (st.metrics.up)

@@ -1,13 +1,20 @@
 #pragma once
 
-// exporter_session (DESIGN 2): owns one downstream IPFIX-over-TCP connection. Packs
-// enriched sets into messages of at most max_message_size, writes them with
+// exporter_session (DESIGN 2): owns one downstream IPFIX connection (TCP, TLS or UDP).
+// Packs enriched sets into messages of at most max_message_size, writes them with
 // scatter/gather, keeps its own sequence numbers, announces templates before first
 // use and after every reconnect, and reconnects with backoff (RFC 7011 10.4.4).
+//
+// Over UDP (`datagram`), every message is one datagram (RFC 7011 10.3.3), templates are
+// never withdrawn (RFC 7011 8.4: a changed definition is simply announced again) and
+// are re-announced every `template_refresh` and every `template_refresh_messages`
+// messages (RFC 7011 8.4, 10.3.6), so a collector that lost them or restarted can
+// decode again.
 
 #include "actors/interfaces.hpp"
 #include "monitoring/metrics.hpp"
 #include "net/tcp_client.hpp"
+#include "net/udp_client.hpp"
 
 #include <chrono>
 #include <deque>
@@ -46,7 +53,14 @@ struct exporter_session_config {
   std::size_t max_write = 1u << 20;
   asio::io_context* io = nullptr;
   monitoring::metrics* metrics = nullptr;
-  /// Makes the connection (TLS, UDP); unset = plain TCP to host:port.
+  /// UDP: one message per datagram, no withdrawals, periodic template refresh.
+  bool datagram = false;
+  /// UDP: templates are announced again when this much time passed since the last
+  /// refresh (RFC 7011 8.4 / 10.3.6).
+  std::chrono::milliseconds template_refresh{600000};
+  /// UDP: ... and after this many messages; 0 = by time only.
+  std::uint32_t template_refresh_messages = 0;
+  /// Makes the connection (TLS); unset = plain TCP to host:port, or UDP with `datagram`.
   std::function<net::client_ptr(net::client_handlers)> make_client;
 };
 
@@ -77,6 +91,9 @@ struct exporter_session_state {
   std::chrono::milliseconds backoff{0};
   std::uint32_t sequence = 0; ///< data records sent on this connection (RFC 7011 3.1)
   std::unordered_map<std::uint16_t, messages::output_template_ptr> announced;
+  /// UDP: when the templates were last announced afresh, and messages sent since.
+  caf::actor_clock::time_point last_refresh{};
+  std::uint64_t messages_since_refresh = 0;
   std::vector<caf::typed_response_promise<bool>> drains;
   messages::destination_status status;
   monitoring::destination_metrics metrics;

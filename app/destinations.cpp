@@ -22,7 +22,8 @@ spawn_destination(caf::actor_system& sys, const config::config& cfg,
     actors::jsonl_sink_config jc{d.name, d.url.path, &metrics};
     return sys.spawn<caf::detached>(actors::jsonl_sink, jc);
   }
-  case config::destination_kind::ipfix_tcp: {
+  case config::destination_kind::ipfix_tcp:
+  case config::destination_kind::ipfix_udp: {
     actors::exporter_session_config ec;
     ec.name = d.name;
     ec.url = config::to_string(d.url);
@@ -38,6 +39,10 @@ spawn_destination(caf::actor_system& sys, const config::config& cfg,
     ec.reconnect_max = to_ms(d.reconnect_max);
     ec.io = &io;
     ec.metrics = &metrics;
+    // ipfix+udp: one message per datagram, template refresh (RFC 7011 10.3, 8.4).
+    ec.datagram = d.url.kind == config::destination_kind::ipfix_udp;
+    ec.template_refresh = to_ms(d.template_refresh);
+    ec.template_refresh_messages = d.template_refresh_messages;
     return sys.spawn(actors::exporter_session, ec);
   }
   default:

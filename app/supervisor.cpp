@@ -134,6 +134,11 @@ std::optional<std::string> supervisor::start() {
   auto n = config::resolved_enrichers(cfg_.runtime, hw);
   for (std::uint32_t i = 0; i < std::max(1u, n); ++i) {
     actors::enricher_config ec{destinations_, eo, max_set_body, &metrics_};
+    if (cfg_.fanout.mode == config::fanout_mode::hash) {
+      ec.fanout = actors::fanout_mode::hash;
+      for (auto& d : cfg_.destinations)
+        ec.destination_names.push_back(d.name);
+    }
     auto e = sys.spawn(actors::enricher, ec);
     caf::anon_send(labels_, caf::subscribe_atom_v, e);
     enrichers_.push_back(e);

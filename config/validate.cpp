@@ -243,15 +243,11 @@ std::vector<config_error> unsupported_features(const config& cfg) {
     auto url = toml_quote(to_string(cfg.destinations[i].url));
     auto kind = cfg.destinations[i].url.kind;
     auto key = element_path("destination", i, "url");
-    if (kind == destination_kind::ipfix_udp)
-      reject(key, url, "the ipfix+udp:// destination " + url, "\"ipfix+tcp://\" or \"jsonl:\"");
     if (kind == destination_kind::ipfix_tls)
       reject(key, url, "the ipfix+tls:// destination " + url, "\"ipfix+tcp://\" or \"jsonl:\"");
   }
   if (cfg.labels.source == label_source::kubernetes)
     reject("labels.source", "\"kubernetes\"", "\"kubernetes\"", "\"none\" or \"file\"");
-  if (cfg.fanout.mode == fanout_mode::hash)
-    reject("fanout.mode", "\"hash\"", "\"hash\"", "\"all\"");
   return result;
 }
 

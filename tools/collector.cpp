@@ -30,6 +30,7 @@ namespace {
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 using asio::ip::tcp;
+using asio::ip::udp;
 
 std::uint64_t monotonic_ns() {
   timespec ts{};
@@ -89,6 +90,8 @@ struct totals {
   std::uint64_t mismatched = 0;
   std::uint64_t duplicates = 0;
   std::uint64_t options_records = 0;
+  std::uint64_t datagrams = 0;
+  std::uint64_t max_datagram = 0;
   std::map<std::string, std::uint64_t> malformed;
   std::unordered_set<std::uint16_t> template_ids;
   std::unordered_map<std::uint32_t, std::uint64_t> header_odids;
@@ -114,7 +117,18 @@ class connection : public std::enable_shared_from_this<connection> {
       , cap_(buffer_size)
       , store_(ipfix::template_store_config{}) {}
 
+  /// A UDP transport session (RFC 7011 10.3.1: one exporter address and port): no
+  /// socket of its own; the collector hands it each datagram.
+  connection(collector& owner, asio::io_context& ioc)
+      : owner_(owner)
+      , socket_(ioc)
+      , cap_(0)
+      , store_(ipfix::template_store_config{ipfix::transport_kind::udp}) {}
+
   void start() { read(); }
+
+  /// UDP: one datagram, which must hold exactly one message (RFC 7011 10.3.3).
+  void on_datagram(const std::uint8_t* p, std::size_t len);
 
   /// Graceful stop: the peer sees EOF and, if well behaved, stops and closes; we keep
   /// reading until it does.
@@ -234,6 +248,7 @@ class collector {
 
  private:
   void accept();
+  void receive_udp();
   void tick();
   void start_drain();
   void wait_signal();
@@ -248,6 +263,11 @@ class collector {
   asio::steady_timer tick_;
   asio::steady_timer drain_timer_;
   std::unordered_map<connection*, std::shared_ptr<connection>> conns_;
+  udp::socket udp_{ioc_};
+  udp::endpoint udp_sender_;
+  std::vector<std::uint8_t> udp_buf_ = std::vector<std::uint8_t>(65536);
+  /// UDP transport sessions by exporter address and port (RFC 7011 10.3.1).
+  std::map<udp::endpoint, std::shared_ptr<connection>> udp_sessions_;
   totals t_;
   std::uint32_t last_odid_ = 0;
   odid_state* last_odid_state_ = nullptr;
@@ -319,6 +339,28 @@ void connection::on_read(std::error_code ec, std::size_t n) {
   read();
 }
 
+void connection::on_datagram(const std::uint8_t* p, std::size_t len) {
+  auto& t = owner_.stats();
+  t.bytes += len;
+  ++t.datagrams;
+  t.max_datagram = std::max<std::uint64_t>(t.max_datagram, len);
+  now_ = steady::now();
+  if (owner_.cfg().stamp)
+    now_ns_ = monotonic_ns();
+  if (owner_.cfg().max_datagram > 0 && len > owner_.cfg().max_datagram)
+    owner_.count_malformed("datagram_too_large");
+  // RFC 7011 10.3.3: a datagram is one whole message, never part of one or several.
+  if (len < ipfix::message_header_size || ipfix::read_u16(p + 2) != len) {
+    owner_.count_malformed("datagram_not_one_message");
+    return;
+  }
+  if (ipfix::read_u16(p) != ipfix::ipfix_version) {
+    owner_.count_malformed(ipfix::to_string(ipfix::parse_error::bad_version));
+    return;
+  }
+  process_message(p, len);
+}
+
 const connection::plan* connection::find_plan(std::uint32_t odid, std::uint16_t id) {
   const auto* def = store_.find(odid, id, now_);
   if (def == nullptr)
@@ -365,8 +407,10 @@ void connection::process_message(const std::uint8_t* p, std::size_t len) {
           t.template_ids.insert(rec.def.id);
         auto ev = store_.apply(odid, set.id, rec, now_);
         // Exporter errors a strict collector reports (RFC 7011 8).
+        // RFC 7011 8.4: withdrawals must not be sent over UDP.
         if (ev == ipfix::template_event::redefined ||
             ev == ipfix::template_event::unknown_withdrawal ||
+            ev == ipfix::template_event::ignored_withdrawal ||
             ev == ipfix::template_event::limit_reached)
           owner_.count_malformed(std::string("template_") + std::string(ipfix::to_string(ev)));
       });
@@ -485,6 +529,31 @@ void collector::accept() {
   });
 }
 
+void collector::receive_udp() {
+  udp_.async_receive_from(
+      asio::buffer(udp_buf_), udp_sender_, [this](std::error_code ec, std::size_t n) {
+        if (stopping_ || draining_ || ec == asio::error::operation_aborted)
+          return;
+        if (!ec) {
+          auto& session = udp_sessions_[udp_sender_];
+          if (!session) {
+            if (!t_.any_connection) {
+              t_.any_connection = true;
+              t_.first_connection = steady::now();
+            }
+            ++t_.connections;
+            session = std::make_shared<connection>(*this, ioc_);
+          }
+          session->on_datagram(udp_buf_.data(), n);
+          if (total_reached())
+            return stop_now();
+        } else if (ec != asio::error::connection_refused) {
+          std::fprintf(stderr, "ipfix-collector: UDP receive failed: %s\n", ec.message().c_str());
+        }
+        receive_udp();
+      });
+}
+
 void collector::tick() {
   tick_.expires_after(50ms);
   tick_.async_wait([this](std::error_code ec) {
@@ -518,7 +587,7 @@ void collector::start_drain() {
   draining_ = true;
   std::error_code ignored;
   acceptor_.close(ignored);
-  if (conns_.empty())
+  if (conns_.empty()) // UDP: no connections, nothing in flight to wait for
     return stop_now();
   for (auto& [ptr, c] : conns_)
     c->shutdown_send();
@@ -540,6 +609,7 @@ void collector::stop_now() {
   stopping_ = true;
   std::error_code ignored;
   acceptor_.close(ignored);
+  udp_.close(ignored);
   signals_.cancel(ignored);
   tick_.cancel();
   drain_timer_.cancel();
@@ -590,6 +660,8 @@ std::string collector::report_json(double seconds) const {
     s += std::to_string(v);
   };
   put("connections", t_.connections);
+  put("datagrams", t_.datagrams);
+  put("max_datagram", t_.max_datagram);
   put("messages", t_.messages);
   put("records", t_.records);
   put("bytes", t_.bytes);
@@ -704,20 +776,38 @@ int collector::run() {
     else
       *expect_v6_ = exp.to_v6().to_bytes();
   }
-  tcp::endpoint endpoint(address, cfg_.listen.port);
-  acceptor_.open(endpoint.protocol(), ec);
-  if (!ec)
-    acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec)
-    acceptor_.bind(endpoint, ec);
-  if (!ec)
-    acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  std::uint16_t port = 0;
+  if (cfg_.udp) {
+    udp::endpoint endpoint(address, cfg_.listen.port);
+    udp_.open(endpoint.protocol(), ec);
+    if (!ec)
+      udp_.set_option(udp::socket::reuse_address(true), ec);
+    if (!ec) {
+      // Bursts beyond the socket buffer are lost in the kernel; ask for plenty (the
+      // kernel caps it at net.core.rmem_max).
+      std::error_code ignore;
+      udp_.set_option(asio::socket_base::receive_buffer_size(16 << 20), ignore);
+      udp_.bind(endpoint, ec);
+    }
+    if (!ec)
+      port = udp_.local_endpoint().port();
+  } else {
+    tcp::endpoint endpoint(address, cfg_.listen.port);
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec)
+      acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec)
+      acceptor_.bind(endpoint, ec);
+    if (!ec)
+      acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (!ec)
+      port = acceptor_.local_endpoint().port();
+  }
   if (ec) {
     std::fprintf(stderr, "ipfix-collector: cannot listen on %s:%u: %s\n", cfg_.listen.host.c_str(),
                  cfg_.listen.port, ec.message().c_str());
     return 1;
   }
-  auto port = acceptor_.local_endpoint().port();
   if (!cfg_.save.empty()) {
     save_ = std::fopen(cfg_.save.c_str(), "wb");
     if (save_ == nullptr) {
@@ -735,11 +825,14 @@ int collector::run() {
     }
   }
   if (!cfg_.quiet)
-    std::fprintf(stderr, "ipfix-collector: listening on %s port %u\n", cfg_.listen.host.c_str(),
-                 port);
+    std::fprintf(stderr, "ipfix-collector: listening on %s %s port %u\n", cfg_.udp ? "UDP" : "TCP",
+                 cfg_.listen.host.c_str(), port);
   if (cfg_.duration)
     deadline_ = steady::now() + std::chrono::duration_cast<steady::duration>(*cfg_.duration);
-  accept();
+  if (cfg_.udp)
+    receive_udp();
+  else
+    accept();
   wait_signal();
   tick();
   ioc_.run();

@@ -1,8 +1,9 @@
 #pragma once
 
-// The engine of ipfix-collector: a strict IPFIX-over-TCP collecting process for tests,
-// demos and benchmarks. One thread; every connection keeps its own templates
-// (RFC 7011 8) and sequence expectations (RFC 7011 3.1) per ODID.
+// The engine of ipfix-collector: a strict IPFIX collecting process over TCP or UDP for
+// tests, demos and benchmarks. One thread; every transport session (a TCP connection,
+// or a UDP exporter address and port) keeps its own templates (RFC 7011 8) and
+// sequence expectations (RFC 7011 3.1) per ODID.
 
 #include "tools/cli.hpp"
 
@@ -31,9 +32,17 @@ struct collector_config {
   std::string report;
   std::size_t read_buffer = 256 << 10;
   bool quiet = false;
+  /// Receive IPFIX over UDP (RFC 7011 10.3) instead of TCP: every datagram must be
+  /// exactly one message; withdrawals are exporter errors (RFC 7011 8.4).
+  bool udp = false;
+  /// UDP: datagrams larger than this are counted malformed ("datagram_too_large");
+  /// 0 = not checked.
+  std::size_t max_datagram = 0;
 };
 
-/// Runs until a stop condition; writes the report and summary. Report keys: connections,
+/// Runs until a stop condition; writes the report and summary. Report keys: connections
+/// (UDP: transport sessions, one per exporter address and port), datagrams and
+/// max_datagram (UDP: count and largest size),
 /// messages, records, bytes, template_records, templates_distinct (distinct template ids),
 /// malformed (reason -> count), unknown_template_records (data *sets* without a template:
 /// their records cannot be delimited), sequence_errors (messages whose sequence number is

@@ -1,4 +1,5 @@
-// ipfix-collector: a strict IPFIX-over-TCP collector for tests, demos and benchmarks.
+// ipfix-collector: a strict IPFIX collector (TCP, or UDP with --udp) for tests, demos and
+// benchmarks.
 
 #include "tools/cli.hpp"
 #include "tools/collector.hpp"
@@ -12,7 +13,8 @@ collector_config parse_args(int argc, char** argv) {
   collector_config cfg;
   arg_parser p(
       "ipfix-collector",
-      "Collects IPFIX over TCP from many connections, validates every message, set, template "
+      "Collects IPFIX over TCP (or UDP with --udp) from many exporters, validates every message, "
+      "set, template "
       "and\nrecord strictly, checks sequence numbers per connection and ODID, and counts. With "
       "--verify\nit checks the content ipfix-loadgen sent byte for byte (also behind a mediator "
       "that appends\nfields). Stops on --expect-total, --idle-exit, --duration, or SIGTERM/SIGINT "
@@ -106,6 +108,17 @@ collector_config parse_args(int argc, char** argv) {
                return false;
              cfg.read_buffer = static_cast<std::size_t>(*s);
              return true;
+           });
+  p.flag("udp",
+         "receive IPFIX over UDP (RFC 7011 10.3): each datagram must be exactly one\n"
+         "message; each exporter address and port is one transport session",
+         [&] { cfg.udp = true; });
+  p.option("max-datagram", "N", "with --udp: count datagrams larger than N octets as malformed",
+           "a number of octets", [&](std::string_view v) {
+             auto n = parse_uint(v);
+             if (n)
+               cfg.max_datagram = static_cast<std::size_t>(*n);
+             return n.has_value() && *n > 0;
            });
   p.flag("quiet", "no messages on stderr but errors", [&] { cfg.quiet = true; });
   p.parse(argc, argv);

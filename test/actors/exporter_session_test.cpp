@@ -8,6 +8,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
+#include <set>
+#include <thread>
+
 namespace fa::actors::test {
 namespace {
 
@@ -404,6 +409,307 @@ TEST_F(exporter_test, a_bad_config_stops_the_actor) {
   auto* ptr = caf::actor_cast<caf::abstract_actor*>(x);
   ASSERT_NE(ptr, nullptr);
   EXPECT_TRUE(ptr->getf(caf::abstract_actor::is_terminated_flag));
+}
+
+// -- UDP (RFC 7011 10.3) -----------------------------------------------------------------
+
+/// What a strict UDP collector sees in a run of datagrams.
+struct datagram_scan {
+  std::vector<std::size_t> sizes;
+  std::vector<bool> has_template;        ///< per datagram: announces a template
+  std::vector<std::uint64_t> first_data; ///< per datagram: first record value (0 = none)
+  std::uint64_t records = 0;
+  std::uint64_t withdrawals = 0;
+  std::uint64_t undecodable_sets = 0; ///< data sets whose template was not announced before
+  std::uint64_t bad_datagrams = 0;    ///< not exactly one well-formed message
+  std::vector<std::uint32_t> sequences;
+};
+
+/// Checks each datagram as a UDP collector must (RFC 7011 10.3.3: exactly one message
+/// per datagram) and that every data set's template came in the same or an earlier
+/// datagram (RFC 7011 8.4).
+datagram_scan scan(const std::vector<bytes>& datagrams,
+                   std::map<std::uint16_t, std::size_t> record_sizes) {
+  datagram_scan out;
+  std::set<std::uint16_t> known;
+  for (auto& d : datagrams) {
+    out.sizes.push_back(d.size());
+    ipfix::message_view view;
+    if (ipfix::message_view::parse(d, view) != ipfix::parse_error::none ||
+        view.header().length != d.size()) {
+      ++out.bad_datagrams;
+      out.has_template.push_back(false);
+      out.first_data.push_back(0);
+      continue;
+    }
+    out.sequences.push_back(view.header().sequence);
+    bool tmpl_here = false;
+    std::uint64_t first = 0;
+    view.for_each_set([&](const ipfix::set_view& s) {
+      if (s.id == ipfix::template_set_id || s.id == ipfix::options_template_set_id) {
+        tmpl_here = true;
+        ipfix::parse_template_set(s.id, s.body, [&](ipfix::template_record&& r) {
+          if (r.withdrawal)
+            ++out.withdrawals;
+          else
+            known.insert(r.def.id);
+        });
+        return;
+      }
+      if (!known.count(s.id)) {
+        ++out.undecodable_sets;
+        return;
+      }
+      auto size = record_sizes.at(s.id);
+      if (first == 0 && s.body.size() >= 8)
+        first = ipfix::read_u64(s.body.data());
+      out.records += s.body.size() / size;
+    });
+    out.has_template.push_back(tmpl_here);
+    out.first_data.push_back(first);
+  }
+  return out;
+}
+
+class udp_exporter_test : public exporter_test {
+ protected:
+  udp_exporter_test() { open_receiver(0); }
+
+  ~udp_exporter_test() override {
+    asio::error_code ec;
+    rx.close(ec);
+  }
+
+  /// Binds the collector's socket on 127.0.0.1:`p` (0 = any port).
+  void open_receiver(std::uint16_t p) {
+    rx.open(asio::ip::udp::v4());
+    rx.set_option(asio::socket_base::reuse_address(true));
+    rx.set_option(asio::socket_base::receive_buffer_size(4 << 20));
+    rx.bind({asio::ip::address_v4::loopback(), p});
+    udp_port = rx.local_endpoint().port();
+  }
+
+  exporter_session_config udp_config() {
+    auto c = config();
+    c.url = "ipfix+udp://127.0.0.1:" + std::to_string(udp_port);
+    c.port = udp_port;
+    c.datagram = true;
+    c.flush_interval = 0ms; // every batch is written at once: no flush timers to drive
+    c.template_refresh = 600s;
+    return c;
+  }
+
+  /// Delivers the connection's callbacks until the queue is empty (bounded).
+  void write_all(const exporter_session_actor& x) {
+    for (int i = 0; i < 1000 && !state(x).queue.empty(); ++i)
+      if (!next_event())
+        break;
+  }
+
+  /// Everything the collector's socket holds now.
+  std::vector<bytes> receive() {
+    std::vector<bytes> out;
+    asio::error_code ec;
+    while (rx.available(ec) > 0 && !ec) {
+      bytes d(65536);
+      auto n = rx.receive(asio::buffer(d), 0, ec);
+      if (ec)
+        break;
+      d.resize(n);
+      out.push_back(std::move(d));
+    }
+    return out;
+  }
+
+  std::shared_ptr<const messages::enriched_payload>
+  payload_of(const messages::output_template_ptr& t, std::vector<std::uint32_t> records_per_set) {
+    auto p = std::make_shared<messages::enriched_payload>();
+    for (auto n : records_per_set) {
+      messages::enriched_set s;
+      s.tmpl = t;
+      s.offset = static_cast<std::uint32_t>(p->bytes.size());
+      for (std::uint32_t i = 0; i < n; ++i) {
+        std::uint8_t b[8];
+        ipfix::write_u64(b, ++counter);
+        p->bytes.insert(p->bytes.end(), b, b + 8);
+      }
+      s.length = n * 8;
+      s.records = n;
+      p->sets.push_back(s);
+      p->records += n;
+    }
+    return p;
+  }
+
+  std::map<std::uint16_t, std::size_t> sizes() const { return {{tmpl->id, 8}}; }
+
+  asio::ip::udp::socket rx{io};
+  std::uint16_t udp_port = 0;
+};
+
+TEST_F(udp_exporter_test, datagrams_fit_max_message_size_and_are_decodable_alone) {
+  auto x = spawn_exporter(udp_config());
+  ASSERT_TRUE(next_event());
+  ASSERT_EQ(status(x).state, "connected");
+  // Sets of every size up to the enricher's largest for 512 (61 records = 488 octets).
+  std::uint64_t sent = 0;
+  for (std::uint32_t n : {1u, 61u, 7u, 30u, 61u, 2u, 45u, 60u, 3u, 61u}) {
+    send(x, payload({n, n / 2 + 1}));
+    sent += n + n / 2 + 1;
+    write_all(x);
+  }
+  EXPECT_EQ(status(x).sent_records, sent);
+  auto d = receive();
+  auto sc = scan(d, sizes());
+  EXPECT_EQ(sc.bad_datagrams, 0u);
+  EXPECT_EQ(sc.undecodable_sets, 0u);
+  EXPECT_EQ(sc.withdrawals, 0u);
+  EXPECT_EQ(sc.records, sent);
+  EXPECT_EQ(d.size(), status(x).sent_messages);
+  for (auto size : sc.sizes)
+    EXPECT_LE(size, 512u);
+  // Several datagrams are full-sized: the packing is tight, not one set per datagram.
+  EXPECT_GT(*std::max_element(sc.sizes.begin(), sc.sizes.end()), 480u);
+  // RFC 7011 3.1: each message's sequence number counts the data records before it.
+  ASSERT_FALSE(sc.sequences.empty());
+  EXPECT_EQ(sc.sequences.front(), 0u);
+}
+
+TEST_F(udp_exporter_test, templates_are_refreshed_every_n_messages) {
+  auto c = udp_config();
+  c.template_refresh_messages = 3;
+  auto x = spawn_exporter(c);
+  ASSERT_TRUE(next_event());
+  // 61 records (488 octets) fill a 512-octet message: one set per message.
+  for (int i = 0; i < 10; ++i) {
+    send(x, payload({61}));
+    write_all(x);
+  }
+  auto d = receive();
+  auto sc = scan(d, sizes());
+  ASSERT_EQ(sc.bad_datagrams, 0u);
+  EXPECT_EQ(sc.undecodable_sets, 0u);
+  EXPECT_EQ(sc.records, 610u);
+  // The first message announces the template; the template with a full set does not
+  // fit 512 octets, so it goes alone. Then every third message announces it again.
+  std::vector<std::size_t> with_template;
+  for (std::size_t i = 0; i < sc.has_template.size(); ++i)
+    if (sc.has_template[i])
+      with_template.push_back(i);
+  ASSERT_GE(with_template.size(), 4u) << "the template was not refreshed by message count";
+  for (std::size_t k = 1; k < with_template.size(); ++k)
+    EXPECT_EQ(with_template[k] - with_template[k - 1], 3u) << "refresh " << k;
+  EXPECT_EQ(sc.withdrawals, 0u);
+  EXPECT_EQ(status(x).templates_announced, with_template.size());
+}
+
+TEST_F(udp_exporter_test, templates_are_refreshed_after_template_refresh) {
+  auto c = udp_config();
+  c.template_refresh = 30s;
+  auto x = spawn_exporter(c);
+  ASSERT_TRUE(next_event());
+  send(x, payload({2}));
+  write_all(x);
+  sched.advance_time(29s);
+  send(x, payload({2}));
+  write_all(x);
+  sched.advance_time(2s); // 31 s since the connection's first announcement
+  send(x, payload({2}));
+  write_all(x);
+  send(x, payload({2}));
+  write_all(x);
+  auto sc = scan(receive(), sizes());
+  ASSERT_EQ(sc.has_template.size(), 4u);
+  EXPECT_EQ(sc.has_template, (std::vector<bool>{true, false, true, false}));
+  EXPECT_EQ(sc.undecodable_sets, 0u);
+  EXPECT_EQ(sc.records, 8u);
+}
+
+TEST_F(udp_exporter_test, a_changed_definition_is_announced_again_never_withdrawn) {
+  auto x = spawn_exporter(udp_config());
+  ASSERT_TRUE(next_event());
+  // The same id with another definition (the registry recycled it).
+  auto t1 = std::make_shared<messages::output_template>(
+      messages::output_template{400, make_def(400, {iana(86, 8)})});
+  auto t2 = std::make_shared<messages::output_template>(
+      messages::output_template{400, make_def(400, {iana(2, 4), iana(8, 4)})});
+  send(x, payload_of(t1, {3}));
+  write_all(x);
+  send(x, payload_of(t2, {4}));
+  write_all(x);
+  auto d = receive();
+  auto sc = scan(d, {{400, 8}});
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(sc.has_template, (std::vector<bool>{true, true}));
+  EXPECT_EQ(sc.withdrawals, 0u); // RFC 7011 8.4
+  EXPECT_EQ(sc.records, 7u);
+  // The second datagram carries the new definition.
+  ipfix::message_view view;
+  ASSERT_EQ(ipfix::message_view::parse(d[1], view), ipfix::parse_error::none);
+  std::vector<ipfix::template_def> defs;
+  view.for_each_set([&](const ipfix::set_view& s) {
+    if (s.id == ipfix::template_set_id)
+      ipfix::parse_template_set(s.id, s.body,
+                                [&](ipfix::template_record&& r) { defs.push_back(r.def); });
+  });
+  ASSERT_EQ(defs.size(), 1u);
+  EXPECT_EQ(defs[0].fields.size(), 2u);
+}
+
+// A collector that is gone answers with ICMP port unreachable. The write that drew it
+// has left and is lost (UDP); the kernel reports ECONNREFUSED on the next send, so that
+// write fails: the exporter backs off, and on the next connection sends every datagram
+// of the failed write again, templates first.
+TEST_F(udp_exporter_test, refused_sends_back_off_and_are_sent_again) {
+  auto c = udp_config();
+  c.reconnect_min = 100ms;
+  auto x = spawn_exporter(c);
+  ASSERT_TRUE(next_event());
+  ASSERT_EQ(status(x).state, "connected");
+  rx.close(); // the collector stops: its port is closed
+  send(x, payload({1}));
+  ASSERT_TRUE(next_event()); // written: UDP cannot know yet
+  EXPECT_EQ(status(x).sent_records, 1u);
+  // Wait (bounded) until the kernel has answered datagrams to the closed port with ICMP:
+  // a probe socket of our own sees ECONNREFUSED once its own ICMP is back.
+  {
+    asio::ip::udp::socket probe{io};
+    probe.open(asio::ip::udp::v4());
+    probe.connect({asio::ip::address_v4::loopback(), udp_port});
+    probe.non_blocking(true);
+    std::uint8_t one = 0;
+    probe.send(asio::buffer(&one, 1));
+    asio::error_code ec;
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    do {
+      probe.receive(asio::buffer(&one, 1), 0, ec);
+      if (ec == asio::error::would_block)
+        std::this_thread::sleep_for(1ms);
+    } while (ec == asio::error::would_block && std::chrono::steady_clock::now() < deadline);
+    ASSERT_EQ(ec, asio::error::connection_refused) << ec.message();
+  }
+  send(x, payload({61, 61, 61})); // three datagrams: this write fails
+  ASSERT_TRUE(next_event());
+  EXPECT_EQ(status(x).state, "backoff");
+  EXPECT_EQ(status(x).reconnects, 1u);
+  EXPECT_EQ(status(x).sent_records, 1u) << "a refused write was counted as sent";
+  EXPECT_EQ(status(x).queued_records, 183u);
+  EXPECT_EQ(next_timeout_in(), 100ms);
+  // The collector comes back on the same port; the backoff timer reconnects.
+  open_receiver(udp_port);
+  ASSERT_TRUE(sched.trigger_timeout());
+  run();
+  ASSERT_TRUE(next_event()); // connected; the queued write starts again
+  EXPECT_EQ(status(x).connections, 2u);
+  write_all(x);
+  EXPECT_EQ(status(x).sent_records, 184u);
+  auto sc = scan(receive(), sizes());
+  EXPECT_EQ(sc.bad_datagrams, 0u);
+  EXPECT_EQ(sc.undecodable_sets, 0u) << "templates were not announced again";
+  EXPECT_EQ(sc.records, 183u);
+  ASSERT_FALSE(sc.first_data.empty());
+  EXPECT_EQ(sc.has_template.front(), true);
+  EXPECT_EQ(sc.sequences.front(), 0u); // a new socket is a new transport session
 }
 
 } // namespace

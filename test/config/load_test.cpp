@@ -784,14 +784,10 @@ INSTANTIATE_TEST_SUITE_P(
         unsupported_case{listen("[\"tcp://0.0.0.0:4739\", \"tls://0.0.0.0:4740\"]"),
                          "collector.listen[1]", "\"tls://0.0.0.0:4740\""},
         unsupported_case{"[collector]\nlisten = [\"tcp://0.0.0.0:4739\"]\n[[destination]]\nname = "
-                         "\"u\"\nurl = \"ipfix+udp://c:4739\"\n",
-                         "destination[0].url", "\"ipfix+udp://c:4739\""},
-        unsupported_case{"[collector]\nlisten = [\"tcp://0.0.0.0:4739\"]\n[[destination]]\nname = "
                          "\"t\"\nurl = \"ipfix+tls://c:4740\"\n",
                          "destination[0].url", "\"ipfix+tls://c:4740\""},
         unsupported_case{section("[labels]", "source = \"kubernetes\""), "labels.source",
-                         "\"kubernetes\""},
-        unsupported_case{section("[fanout]", "mode = \"hash\""), "fanout.mode", "\"hash\""}));
+                         "\"kubernetes\""}));
 
 TEST(load, later_settings_that_change_nothing_yet_are_accepted) {
   auto r = load(section("[enrichment]", "labels_for_foreign_records = true"));

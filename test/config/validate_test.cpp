@@ -134,13 +134,12 @@ TEST(validate, unsupported_features_lists_each_one) {
     keys.push_back(e.key);
   }
   EXPECT_EQ(keys, (std::vector<std::string>{"mode", "collector.listen[1]", "collector.listen[2]",
-                                            "destination[1].url", "destination[2].url",
-                                            "labels.source", "fanout.mode"}));
+                                            "destination[2].url", "labels.source"}));
   // validate() includes them.
   auto all = validate(cfg);
   EXPECT_EQ(std::count_if(all.begin(), all.end(),
                           [](const auto& e) { return e.kind == error_kind::unsupported; }),
-            7);
+            5);
 }
 
 TEST(validate, derived_values) {

@@ -1,0 +1,173 @@
+#include "net/udp_client.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+namespace fa::net {
+
+namespace {
+
+/// Datagrams per `sendmmsg` call: the kernel caps a call at UIO_MAXIOV (1024) anyway.
+constexpr std::size_t max_batch = 256;
+
+std::string describe(int err) {
+  if (err == ECONNREFUSED)
+    return "collector refused (ICMP port unreachable)";
+  return std::strerror(err);
+}
+
+} // namespace
+
+struct udp_client::pending_send {
+  std::shared_ptr<write_job> job; ///< keeps the buffers alive
+  std::vector<iovec> iov;         ///< one per buffer
+  std::vector<mmsghdr> msgs;      ///< one per datagram
+  std::size_t next = 0;           ///< the first datagram not sent yet
+  std::size_t total = 0;          ///< octets of all datagrams
+};
+
+udp_client::udp_client(asio::io_context& ctx, std::string host, std::uint16_t port, handlers h)
+    : strand_(asio::make_strand(ctx.get_executor()))
+    , resolver_(strand_)
+    , socket_(strand_)
+    , host_(std::move(host))
+    , port_(port)
+    , h_(std::move(h)) {}
+
+void udp_client::close_socket() {
+  asio::error_code ec;
+  resolver_.cancel();
+  socket_.close(ec);
+  up_ = false;
+}
+
+void udp_client::fail(std::uint64_t gen, const std::string& reason) {
+  if (gen != gen_ || stopped_)
+    return;
+  close_socket();
+  ++gen_; // later callbacks of this socket are stale
+  if (h_.disconnected)
+    h_.disconnected(gen, reason);
+}
+
+void udp_client::connect(std::uint64_t gen) {
+  asio::post(strand_, [self = shared_from_this(), gen] {
+    if (self->stopped_)
+      return;
+    self->close_socket();
+    self->gen_ = gen;
+    self->resolver_.async_resolve(
+        self->host_, std::to_string(self->port_),
+        [self, gen](asio::error_code ec, asio::ip::udp::resolver::results_type results) {
+          if (gen != self->gen_ || self->stopped_)
+            return;
+          if (ec || results.empty()) {
+            self->fail(gen, "resolve: " + (ec ? ec.message() : std::string{"no address"}));
+            return;
+          }
+          auto ep = results.begin()->endpoint();
+          self->socket_.open(ep.protocol(), ec);
+          if (!ec)
+            self->socket_.non_blocking(true, ec);
+          // connect() on UDP only fixes the peer: sends need no address, and the kernel
+          // reports the collector's ICMP port unreachable to this socket (ECONNREFUSED).
+          if (!ec)
+            self->socket_.connect(ep, ec);
+          if (ec) {
+            self->fail(gen, "connect: " + ec.message());
+            return;
+          }
+          self->up_ = true;
+          if (self->h_.connected)
+            self->h_.connected(gen);
+        });
+  });
+}
+
+void udp_client::write(std::uint64_t gen, std::shared_ptr<write_job> job) {
+  asio::post(strand_, [self = shared_from_this(), gen, job = std::move(job)] {
+    if (gen != self->gen_ || !self->up_)
+      return; // the exporter learns of the loss through `disconnected`
+    self->pump(gen, self->prepare(std::move(job)));
+  });
+}
+
+std::shared_ptr<udp_client::pending_send> udp_client::prepare(std::shared_ptr<write_job> job) {
+  // One iovec per buffer, one mmsghdr per datagram (RFC 7011 10.3.3: one message per
+  // datagram, as the exporter cut them).
+  auto p = std::make_shared<pending_send>();
+  p->total = job->size();
+  p->iov.reserve(job->buffers.size());
+  for (auto& b : job->buffers)
+    p->iov.push_back({const_cast<void*>(b.data()), b.size()});
+  const std::size_t datagrams = job->datagrams.empty() ? 1 : job->datagrams.size();
+  p->msgs.resize(datagrams);
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < datagrams; ++i) {
+    std::memset(&p->msgs[i], 0, sizeof(mmsghdr));
+    std::size_t n = job->datagrams.empty() ? p->iov.size() : job->datagrams[i];
+    n = std::min(n, p->iov.size() - at);
+    p->msgs[i].msg_hdr.msg_iov = p->iov.data() + at;
+    p->msgs[i].msg_hdr.msg_iovlen = n;
+    at += n;
+  }
+  p->job = std::move(job);
+  return p;
+}
+
+// Sends from datagram `p->next` on; when the send buffer is full (EAGAIN) it waits until
+// the socket is writable and continues from there.
+void udp_client::pump(std::uint64_t gen, std::shared_ptr<pending_send> p) {
+  const int fd = socket_.native_handle();
+  while (p->next < p->msgs.size()) {
+    auto batch = std::min(max_batch, p->msgs.size() - p->next);
+    int sent = ::sendmmsg(fd, p->msgs.data() + p->next, static_cast<unsigned>(batch), 0);
+    if (sent > 0) {
+      p->next += static_cast<std::size_t>(sent);
+      continue;
+    }
+    int err = sent == 0 ? EAGAIN : errno;
+    if (err == EINTR)
+      continue;
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+      socket_.async_wait(asio::socket_base::wait_write,
+                         [self = shared_from_this(), gen, p](asio::error_code ec) {
+                           if (gen != self->gen_ || !self->up_)
+                             return;
+                           if (ec) {
+                             self->fail(gen, "send: " + ec.message());
+                             return;
+                           }
+                           self->pump(gen, p);
+                         });
+      return;
+    }
+    // ECONNREFUSED: the collector's port is closed. No `written`: the exporter sends the
+    // whole job again on its next connection (at least once; see the header).
+    fail(gen, "send: " + describe(err));
+    return;
+  }
+  if (h_.written)
+    h_.written(gen, p->total);
+}
+
+void udp_client::shutdown(std::uint64_t gen) {
+  asio::post(strand_, [self = shared_from_this(), gen] {
+    if (gen != self->gen_ || !self->up_)
+      return;
+    // Nothing to tell the peer over UDP; writes already handed to the kernel go out.
+  });
+}
+
+void udp_client::stop() {
+  asio::post(strand_, [self = shared_from_this()] {
+    self->stopped_ = true;
+    self->close_socket();
+  });
+}
+
+} // namespace fa::net
