@@ -18,6 +18,7 @@ supervisor::start_udp_listener(const asio::ip::address& addr, std::uint16_t port
   net::udp_listener_config lc;
   lc.receive_buffer = cfg_.collector.udp_receive_buffer;
   lc.idle_timeout = cfg_.collector.udp_idle_timeout;
+  lc.max_message_size = cfg_.collector.max_message_size;
 
   // STYLE: metrics are state. Malformed datagrams count with the codec's malformed
   // reasons; the other drops in udp_datagrams_dropped_total.

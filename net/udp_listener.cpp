@@ -23,6 +23,8 @@ std::string_view to_string(udp_drop d) {
     return "datagram_length_mismatch";
   case udp_drop::truncated:
     return "datagram_truncated";
+  case udp_drop::too_large:
+    return "message_too_large";
   case udp_drop::budget:
     return "budget";
   case udp_drop::refused:
@@ -297,6 +299,8 @@ std::size_t udp_listener::receive_batch(std::chrono::steady_clock::time_point no
       bad = udp_drop::bad_version;
     else if (ipfix::read_u16(p + 2) != len)
       bad = udp_drop::length_mismatch;
+    else if (len > cfg_.max_message_size)
+      bad = udp_drop::too_large;
     udp_peer* peer = nullptr;
     if (last != nullptr && key == last_key) {
       peer = last;

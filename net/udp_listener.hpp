@@ -38,11 +38,12 @@ enum class udp_drop : std::uint8_t {
   bad_version,     ///< version is not 10 (RFC 7011 3.1)
   length_mismatch, ///< header length differs from the datagram size (RFC 7011 10.3.3)
   truncated,       ///< larger than the receive slot (MSG_TRUNC); cannot happen with 64 KiB slots
+  too_large,       ///< larger than collector.max_message_size
   budget,          ///< the session's or the process's byte budget was spent (DESIGN 3)
   refused,         ///< a new exporter was refused (max_sessions)
   socket_overflow, ///< the kernel dropped it: the socket receive buffer was full (SO_RXQ_OVFL)
 };
-inline constexpr std::size_t num_udp_drops = 7;
+inline constexpr std::size_t num_udp_drops = 8;
 using udp_drop_counts = std::array<std::uint64_t, num_udp_drops>; ///< indexed by udp_drop
 
 /// Stable snake_case names, used as metric labels. The three malformed reasons match
@@ -52,7 +53,7 @@ std::string_view to_string(udp_drop d);
 /// True for the reasons that mean malformed input (RFC 7011 9.1).
 constexpr bool is_malformed(udp_drop d) {
   return d == udp_drop::short_header || d == udp_drop::bad_version ||
-         d == udp_drop::length_mismatch || d == udp_drop::truncated;
+         d == udp_drop::length_mismatch || d == udp_drop::truncated || d == udp_drop::too_large;
 }
 
 /// What the reader counted for one session since it last reported: the listener has
@@ -109,6 +110,9 @@ struct udp_listener_config {
   std::size_t receive_buffer = 8 * 1024 * 1024;
   /// An exporter silent this long has its session closed.
   std::chrono::nanoseconds idle_timeout = std::chrono::minutes{30};
+  /// Largest message accepted (collector.max_message_size); larger datagrams are
+  /// malformed (`too_large`).
+  std::size_t max_message_size = 65535;
   /// Datagrams per recvmmsg call.
   std::size_t batch = 64;
 };

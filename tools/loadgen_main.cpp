@@ -585,6 +585,23 @@ loadgen_config parse_args(int argc, char** argv) {
                cfg.template_refresh = *d;
              return d && d->count() > 0;
            });
+  p.option("transport", "T",
+           "tcp (default) or udp: one datagram per message, --max-datagram\n"
+           "octets at most, sent in sendmmsg batches; pace with --rate",
+           "tcp or udp", [&](std::string_view v) {
+             cfg.udp = v == "udp";
+             return v == "udp" || v == "tcp";
+           });
+  p.option("max-datagram", "SIZE",
+           "UDP: largest message, i.e. datagram payload (default 1400, RFC 7011\n10.3.3)",
+           "64..65507", uint_opt(cfg.max_datagram, 64, 65507));
+  p.option("template-refresh", "TIME", "UDP: re-send the template this often (default 1s)",
+           "a duration like 1s", [&](std::string_view v) {
+             auto d = parse_duration(v);
+             if (d && d->count() > 0)
+               cfg.template_refresh = *d;
+             return d && d->count() > 0;
+           });
   p.parse(argc, argv);
   if (!cfg.records && !cfg.duration)
     cfg.records = 100000;
@@ -858,6 +875,257 @@ int run_udp(const loadgen_config& cfg, const asio::ip::address& address) {
   return 0;
 }
 
+// -- UDP (RFC 7011 10.3) ---------------------------------------------------------------
+//
+// Each session is one connected UDP socket (its own source port, so the collector sees
+// one exporter per session) sending one message per datagram, never larger than
+// --max-datagram (RFC 7011 10.3.3). Datagrams leave in batches of up to 64 per sendmmsg
+// call. The template goes first and again every --template-refresh (RFC 7011 8.4). A
+// blocking send is fine here: each io thread runs its share of the sessions in a loop.
+
+std::atomic<bool> udp_stop{false};
+
+extern "C" void udp_on_signal(int) {
+  udp_stop.store(true);
+}
+
+struct udp_exporter {
+  udp_exporter(const loadgen_config& cfg, std::uint32_t odid)
+      : odid(odid)
+      , factory(cfg, odid) {}
+  int fd = -1;
+  std::uint32_t odid;
+  message_factory factory;
+  byte_buffer buf;
+  std::vector<std::size_t> stamps;
+  std::vector<mmsghdr> hdrs;
+  std::vector<iovec> iovs;
+  session_stats stats;
+  bool done = false;
+  bool template_sent = false;
+  steady::time_point last_template{};
+  double forgiven = 0; ///< paced: records of debt older than 50 ms, forgotten
+};
+
+/// Sends the whole messages in `buf` (each one datagram) with sendmmsg, 64 at a time.
+/// Returns an error text, or "" when all were sent.
+std::string udp_send_messages(udp_exporter& e) {
+  constexpr std::size_t max_batch = 64;
+  e.hdrs.clear();
+  e.iovs.clear();
+  for (std::size_t off = 0; off + ipfix::message_header_size <= e.buf.size();) {
+    auto len = ipfix::read_u16(e.buf.data() + off + 2);
+    e.iovs.push_back({e.buf.data() + off, len});
+    off += len;
+  }
+  e.hdrs.resize(e.iovs.size());
+  for (std::size_t i = 0; i < e.iovs.size(); ++i) {
+    e.hdrs[i] = mmsghdr{};
+    e.hdrs[i].msg_hdr.msg_iov = &e.iovs[i];
+    e.hdrs[i].msg_hdr.msg_iovlen = 1;
+  }
+  std::size_t sent = 0;
+  int retries = 0;
+  while (sent < e.hdrs.size()) {
+    auto want = static_cast<unsigned>(std::min(max_batch, e.hdrs.size() - sent));
+    int n = ::sendmmsg(e.fd, e.hdrs.data() + sent, want, 0);
+    if (n < 0) {
+      // ENOBUFS/EAGAIN: the local queue is full for a moment; retry, bounded.
+      if (errno == EINTR || ((errno == ENOBUFS || errno == EAGAIN) && ++retries < 1000)) {
+        std::this_thread::sleep_for(100us);
+        continue;
+      }
+      return std::string("send failed: ") + std::strerror(errno);
+    }
+    for (int i = 0; i < n; ++i)
+      e.stats.bytes += e.iovs[sent + static_cast<std::size_t>(i)].iov_len;
+    e.stats.messages += static_cast<std::uint64_t>(n);
+    sent += static_cast<std::size_t>(n);
+  }
+  return {};
+}
+
+/// One io thread's sessions, until each has sent everything or the run ends.
+void udp_run_sessions(const loadgen_config& cfg, std::vector<udp_exporter*> mine,
+                      std::optional<steady::time_point> deadline, steady::time_point start) {
+  const double rate = cfg.rate > 0 ? cfg.rate / cfg.sessions : 0; // records/s per session
+  // Unpaced: about 64 datagrams per call; paced: what is due.
+  const std::uint64_t per_round = std::uint64_t{64} * cfg.records_per_message;
+  for (;;) {
+    bool active = false, progress = false;
+    auto now = steady::now();
+    for (auto* e : mine) {
+      if (e->done)
+        continue;
+      auto& st = e->stats;
+      if (udp_stop.load()) {
+        e->done = true;
+        continue;
+      }
+      if ((cfg.records && st.records >= *cfg.records) || (deadline && now >= *deadline)) {
+        st.complete = true; // --duration ends a run normally too
+        e->done = true;
+        continue;
+      }
+      active = true;
+      if (!e->template_sent || now - e->last_template >= cfg.template_refresh) {
+        e->buf.clear();
+        e->factory.append_template_message(e->buf);
+        if (auto err = udp_send_messages(*e); !err.empty()) {
+          st.error = err;
+          e->done = true;
+          continue;
+        }
+        e->template_sent = true;
+        e->last_template = now;
+      }
+      std::uint64_t n = per_round;
+      if (cfg.records)
+        n = std::min(n, *cfg.records - st.records);
+      if (rate > 0) {
+        double due = rate * std::chrono::duration<double>(now - start).count() - e->forgiven;
+        // A session that fell behind forgets debts older than 50 ms instead of bursting.
+        if (due - static_cast<double>(st.records) > rate * 0.05 + cfg.records_per_message) {
+          e->forgiven += due - static_cast<double>(st.records) - rate * 0.05;
+          due = static_cast<double>(st.records) + rate * 0.05;
+        }
+        auto owed = due > static_cast<double>(st.records)
+                        ? static_cast<std::uint64_t>(due - static_cast<double>(st.records))
+                        : 0;
+        n = std::min(n, owed);
+      }
+      if (n == 0)
+        continue;
+      e->buf.clear();
+      e->stamps.clear();
+      auto c =
+          e->factory.append_records(e->buf, n, cfg.stamp ? &e->stamps : nullptr, cfg.max_datagram);
+      if (cfg.stamp) {
+        auto ns = monotonic_ns();
+        for (auto off : e->stamps)
+          ipfix::write_u64(e->buf.data() + off, ns);
+      }
+      if (auto err = udp_send_messages(*e); !err.empty()) {
+        st.error = "send to the target (ODID " + std::to_string(e->odid) + ") failed after " +
+                   std::to_string(st.records) + " records: " + err;
+        e->done = true;
+        continue;
+      }
+      st.records += c.records;
+      st.last_write = steady::now();
+      progress = true;
+    }
+    if (!active)
+      return;
+    if (!progress)
+      std::this_thread::sleep_for(1ms); // paced and nothing due yet
+  }
+}
+
+int run_udp(const loadgen_config& cfg, const asio::ip::address& address) {
+  // RFC 7011 10.3.3: every message must fit one datagram, the template message too.
+  auto def = make_template(cfg.kind, cfg.template_id);
+  std::size_t template_size = ipfix::message_header_size + ipfix::set_header_size + 4;
+  for (auto& f : def.fields)
+    template_size += f.encoded_size();
+  auto need = std::max(template_size, ipfix::message_header_size + ipfix::set_header_size +
+                                          max_record_size(cfg.kind));
+  if (cfg.max_datagram < need) {
+    std::fprintf(stderr,
+                 "ipfix-loadgen: --max-datagram %u is too small for template %s: at least %zu "
+                 "octets are needed\n",
+                 cfg.max_datagram, std::string(to_string(cfg.kind)).c_str(), need);
+    return 2;
+  }
+  sockaddr_storage target{};
+  socklen_t target_len = 0;
+  if (address.is_v4()) {
+    auto& a = reinterpret_cast<sockaddr_in&>(target);
+    a.sin_family = AF_INET;
+    a.sin_port = htons(cfg.target.port);
+    auto b = address.to_v4().to_bytes();
+    std::memcpy(&a.sin_addr, b.data(), 4);
+    target_len = sizeof(sockaddr_in);
+  } else {
+    auto& a = reinterpret_cast<sockaddr_in6&>(target);
+    a.sin6_family = AF_INET6;
+    a.sin6_port = htons(cfg.target.port);
+    auto b = address.to_v6().to_bytes();
+    std::memcpy(&a.sin6_addr, b.data(), 16);
+    a.sin6_scope_id = address.to_v6().scope_id();
+    target_len = sizeof(sockaddr_in6);
+  }
+  std::vector<std::unique_ptr<udp_exporter>> exporters;
+  for (std::uint32_t i = 0; i < cfg.sessions; ++i) {
+    auto e = std::make_unique<udp_exporter>(cfg, cfg.odid_base + i);
+    e->fd = ::socket(target.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (e->fd < 0 || ::connect(e->fd, reinterpret_cast<sockaddr*>(&target), target_len) != 0) {
+      std::fprintf(stderr, "ipfix-loadgen: UDP socket to %s:%u: %s\n", cfg.target.host.c_str(),
+                   cfg.target.port, std::strerror(errno));
+      return 1;
+    }
+    exporters.push_back(std::move(e));
+  }
+  std::signal(SIGINT, udp_on_signal);
+  std::signal(SIGTERM, udp_on_signal);
+  auto start = steady::now();
+  std::optional<steady::time_point> deadline;
+  if (cfg.duration)
+    deadline = start + std::chrono::duration_cast<steady::duration>(*cfg.duration);
+  auto threads_n = std::min<std::size_t>(cfg.io_threads, exporters.size());
+  std::vector<std::vector<udp_exporter*>> shares(threads_n);
+  for (std::size_t i = 0; i < exporters.size(); ++i)
+    shares[i % threads_n].push_back(exporters[i].get());
+  std::vector<std::thread> threads;
+  for (std::size_t t = 1; t < threads_n; ++t)
+    threads.emplace_back(udp_run_sessions, std::cref(cfg), shares[t], deadline, start);
+  udp_run_sessions(cfg, shares[0], deadline, start);
+  for (auto& t : threads)
+    t.join();
+
+  session_stats total;
+  steady::time_point last = start;
+  bool complete = true;
+  int failures = 0;
+  std::string first_error;
+  for (auto& e : exporters) {
+    ::close(e->fd);
+    auto& st = e->stats;
+    total.records += st.records;
+    total.messages += st.messages;
+    total.bytes += st.bytes;
+    last = std::max(last, st.last_write);
+    complete = complete && st.complete;
+    if (!st.error.empty() && failures++ == 0)
+      first_error = st.error;
+  }
+  double seconds = std::chrono::duration<double>(last - start).count();
+  if (!cfg.report.empty()) {
+    if (auto err = write_file_atomically(cfg.report, report_json(cfg, total, seconds, complete));
+        !err.empty())
+      std::fprintf(stderr, "ipfix-loadgen: %s\n", err.c_str());
+  }
+  if (!cfg.quiet)
+    std::fprintf(stderr,
+                 "ipfix-loadgen: %u sessions, %llu records, %llu messages, %llu bytes in %.3f s: "
+                 "%.0f records/s (%s)\n",
+                 cfg.sessions, static_cast<unsigned long long>(total.records),
+                 static_cast<unsigned long long>(total.messages),
+                 static_cast<unsigned long long>(total.bytes), seconds,
+                 seconds > 0 ? static_cast<double>(total.records) / seconds : 0.0,
+                 std::string(to_string(cfg.kind)).c_str());
+  if (failures > 0) {
+    std::fprintf(stderr, "ipfix-loadgen: %d of %u sessions failed; first: %s\n", failures,
+                 cfg.sessions, first_error.c_str());
+    return 1;
+  }
+  if (udp_stop.load() && !complete) {
+    std::fprintf(stderr, "ipfix-loadgen: interrupted before all was sent\n");
+    return 130;
+  }
+  return 0;
+}
+
 int run(const loadgen_config& cfg) {
   std::signal(SIGPIPE, SIG_IGN);
   std::error_code ec;
@@ -867,6 +1135,8 @@ int run(const loadgen_config& cfg) {
                  cfg.target.host.c_str());
     return 2;
   }
+  if (cfg.udp)
+    return run_udp(cfg, address);
   if (cfg.udp)
     return run_udp(cfg, address);
   tcp::endpoint target(address, cfg.target.port);

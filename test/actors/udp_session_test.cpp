@@ -415,6 +415,20 @@ TEST_F(udp_listener_test, a_datagram_that_is_not_one_message_is_malformed) {
   EXPECT_EQ(listener->dropped(net::udp_drop::length_mismatch), 3u);
 }
 
+// collector.max_message_size holds for UDP too: a larger message is malformed.
+TEST_F(udp_listener_test, a_message_above_the_maximum_size_is_malformed) {
+  net::udp_listener_config cfg;
+  cfg.max_message_size = 512;
+  start("127.0.0.1", cfg);
+  sender s;
+  s.send(listener->port(), datagram(513));
+  s.send(listener->port(), datagram(512));
+  ASSERT_TRUE(rec.wait([&] { return rec.peers.size() == 1 && !rec.peers[0]->chunks.empty(); }));
+  std::lock_guard g{rec.mtx};
+  EXPECT_EQ(rec.drops(net::udp_drop::too_large), 1u);
+  EXPECT_EQ(total_chunk_bytes(*rec.peers[0]), 512u);
+}
+
 // DESIGN 3: UDP cannot push back. While the session's budget is spent its datagrams are
 // dropped and counted (metric and session status); once the holders release their
 // chunks, datagrams flow again.
