@@ -212,26 +212,6 @@ void expire_udp_templates(state_ptr self, ipfix::clock_type::time_point now) {
   publish_template_count(self);
 }
 
-// RFC 7011 8.4: UDP templates not refreshed within their lifetime expire. Data for them
-// is already refused when it arrives; this also forgets them (plans, the live-template
-// gauge, status) when their exporter moved on. At most a few times per lifetime, and
-// only when the session hears from its reader, never per record.
-void expire_udp_templates(state_ptr self, ipfix::clock_type::time_point now) {
-  auto& st = self->state;
-  if (st.templates.config().transport != ipfix::transport_kind::udp || now < st.next_expiry)
-    return;
-  st.next_expiry = now + std::min<ipfix::clock_type::duration>(
-                             st.templates.config().udp_lifetime / 4, std::chrono::seconds{1});
-  auto gone = st.templates.expire(now);
-  if (gone.empty())
-    return;
-  for (auto [odid, id] : gone) {
-    st.plans.erase(plan_key(odid, id));
-    note_template_event(self, ipfix::template_event::expired);
-  }
-  publish_template_count(self);
-}
-
 } // namespace
 
 agent_session_actor::behavior_type

@@ -39,7 +39,6 @@ struct agent_session_state {
   messages::session_status status;
   monitoring::session_metrics metrics;
   ipfix::clock_type::time_point next_expiry{}; ///< UDP: next template expiry sweep
-  ipfix::clock_type::time_point next_expiry{}; ///< UDP: next template expiry sweep
   static inline const char* name = "agent_session";
 };
 

@@ -216,8 +216,6 @@ supervisor::opened_session supervisor::open_session(messages::transport proto,
   ac.templates.max_templates = cfg_.collector.max_templates_per_session;
   // RFC 7011 8.4 (UDP only): templates not refreshed within this lifetime expire.
   ac.templates.udp_lifetime = cfg_.collector.template_lifetime;
-  // RFC 7011 8.4 (UDP only): templates not refreshed within this lifetime expire.
-  ac.templates.udp_lifetime = cfg_.collector.template_lifetime;
   std::weak_ptr<net::inbound> weak_in = in;
   ac.close_connection = [weak_in](std::string reason) {
     if (auto c = weak_in.lock())

@@ -28,8 +28,6 @@ std::string_view to_string(template_event e) {
     return "limit_reached";
   case template_event::expired:
     return "expired";
-  case template_event::expired:
-    return "expired";
   }
   return "unknown";
 }

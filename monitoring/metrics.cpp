@@ -104,14 +104,5 @@ prometheus::Counter& metrics::udp_dropped(std::string_view reason) {
 prometheus::Gauge& metrics::udp_receive_buffer(std::string_view listener) {
   return udp_rcvbuf_.Add({{"listener", std::string{listener}}});
 }
-prometheus::Counter& metrics::udp_datagrams() {
-  return udp_datagrams_.Add({});
-}
-prometheus::Counter& metrics::udp_dropped(std::string_view reason) {
-  return udp_dropped_.Add({{"reason", std::string{reason}}});
-}
-prometheus::Gauge& metrics::udp_receive_buffer(std::string_view listener) {
-  return udp_rcvbuf_.Add({{"listener", std::string{listener}}});
-}
 
 } // namespace fa::monitoring

@@ -66,12 +66,6 @@ class metrics {
   prometheus::Counter& udp_dropped(std::string_view reason);
   /// The receive buffer the kernel granted a udp:// listener (SO_RCVBUF as read back).
   prometheus::Gauge& udp_receive_buffer(std::string_view listener);
-  /// udp:// listeners: datagrams received, and those not handed to a session by reason
-  /// (budget, refused, socket_overflow; malformed ones also count in `malformed`).
-  prometheus::Counter& udp_datagrams();
-  prometheus::Counter& udp_dropped(std::string_view reason);
-  /// The receive buffer the kernel granted a udp:// listener (SO_RCVBUF as read back).
-  prometheus::Gauge& udp_receive_buffer(std::string_view listener);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -97,9 +91,6 @@ class metrics {
   prometheus::Family<prometheus::Counter>& reconnects_;
   prometheus::Family<prometheus::Gauge>& queue_bytes_;
   prometheus::Family<prometheus::Gauge>& up_;
-  prometheus::Family<prometheus::Counter>& udp_datagrams_;
-  prometheus::Family<prometheus::Counter>& udp_dropped_;
-  prometheus::Family<prometheus::Gauge>& udp_rcvbuf_;
   prometheus::Family<prometheus::Counter>& udp_datagrams_;
   prometheus::Family<prometheus::Counter>& udp_dropped_;
   prometheus::Family<prometheus::Gauge>& udp_rcvbuf_;
