@@ -54,10 +54,16 @@ using agent_session_actor = caf::typed_actor<
 using label_cache_actor = caf::typed_actor<
     // Adds an enricher to the subscribers; it gets the current snapshot at once.
     caf::reacts_to<caf::subscribe_atom, enricher_actor>,
+    // From the Kubernetes source thread: a LIST page or a run of WATCH events.
+    caf::reacts_to<messages::pod_updates>,
+    // Debounced: publish the snapshot once after a run of Pod events.
+    caf::reacts_to<caf::publish_atom>,
     // Periodic: re-read a changed source file, expire deleted Pods past retention.
     caf::reacts_to<caf::tick_atom>,
     // Inspection: number of indexed IPs.
-    caf::replies_to<caf::get_atom>::with<std::uint64_t>>;
+    caf::replies_to<caf::get_atom>::with<std::uint64_t>,
+    // Inspection: status, readiness, and the Pods that held the given IP ("" = no lookup).
+    caf::replies_to<caf::get_atom, std::string>::with<messages::label_status>>;
 
 /// template_registry: owns the output template table (ids shared across sessions).
 using template_registry_actor = caf::typed_actor<

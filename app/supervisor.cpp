@@ -127,6 +127,20 @@ std::optional<std::string> supervisor::start() {
     lc.source = actors::label_cache_config::source_kind::file;
     lc.file = cfg_.labels.file;
     labels_ = sys.spawn<caf::detached>(actors::label_cache, lc);
+  } else if (cfg_.labels.source == config::label_source::kubernetes) {
+    // In-cluster defaults are resolved here, so that a missing API server fails the start.
+    const auto& k = cfg_.kubernetes;
+    auto api = labels::resolve_kube_api(
+        {k.api_server, k.token_file, k.ca_file, k.client_cert, k.client_key},
+        [](const char* name) -> const char* { return std::getenv(name); });
+    if (auto* err = std::get_if<std::string>(&api))
+      return *err;
+    lc.source = actors::label_cache_config::source_kind::kubernetes;
+    lc.api = std::get<labels::kube_api_config>(api);
+    lc.api.watch_idle_timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(k.watch_idle_timeout);
+    // The list + watch runs on the source's own thread: the actor never blocks.
+    labels_ = sys.spawn(actors::label_cache, lc);
   } else {
     labels_ = sys.spawn(actors::label_cache, lc);
   }
@@ -316,6 +330,14 @@ std::uint64_t supervisor::label_ips() {
   self->request(labels_, std::chrono::seconds{5}, caf::get_atom_v)
       .receive([&](std::uint64_t x) { n = x; }, [](caf::error&) {});
   return n;
+}
+
+messages::label_status supervisor::label_status(const std::string& ip) {
+  messages::label_status out;
+  caf::scoped_actor self{*system_};
+  self->request(labels_, std::chrono::seconds{5}, caf::get_atom_v, ip)
+      .receive([&](messages::label_status& x) { out = std::move(x); }, [](caf::error&) {});
+  return out;
 }
 
 std::vector<messages::destination_status> supervisor::destinations() {

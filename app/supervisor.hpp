@@ -61,6 +61,8 @@ class supervisor {
   std::size_t output_templates() const { return table_->size(); }
   /// IP addresses in the label cache's current snapshot.
   std::uint64_t label_ips();
+  /// The label cache's status and readiness, with the Pods that held `ip` ("" = none).
+  messages::label_status label_status(const std::string& ip = "");
 
  private:
   struct session_entry {

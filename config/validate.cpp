@@ -246,8 +246,6 @@ std::vector<config_error> unsupported_features(const config& cfg) {
     if (kind == destination_kind::ipfix_tls)
       reject(key, url, "the ipfix+tls:// destination " + url, "\"ipfix+tcp://\" or \"jsonl:\"");
   }
-  if (cfg.labels.source == label_source::kubernetes)
-    reject("labels.source", "\"kubernetes\"", "\"kubernetes\"", "\"none\" or \"file\"");
   return result;
 }
 

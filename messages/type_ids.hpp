@@ -7,9 +7,14 @@
 
 #include "labels/pod_snapshot.hpp"
 #include "messages/batches.hpp"
+#include "messages/label_status.hpp"
 #include "messages/status.hpp"
 
 #include <caf/all.hpp>
+
+namespace fa::labels {
+struct pod_update;
+} // namespace fa::labels
 
 namespace fa::messages {
 
@@ -18,12 +23,19 @@ struct label_snapshot {
   labels::pod_snapshot_ptr pods;
 };
 
+/// Kubernetes source thread -> label_cache: one LIST page or a run of WATCH events
+/// (labels/pod_watcher.hpp), moved, never copied.
+struct pod_updates {
+  std::shared_ptr<labels::pod_update> update;
+};
+
 } // namespace fa::messages
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(fa::messages::frames)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(fa::messages::data_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(fa::messages::enriched_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(fa::messages::label_snapshot)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(fa::messages::pod_updates)
 
 CAF_BEGIN_TYPE_ID_BLOCK(fa, caf::first_custom_type_id)
 
@@ -35,6 +47,8 @@ CAF_ADD_TYPE_ID(fa, (fa::messages::session_status))
 CAF_ADD_TYPE_ID(fa, (fa::messages::destination_status))
 CAF_ADD_TYPE_ID(fa, (fa::messages::enricher_status))
 CAF_ADD_TYPE_ID(fa, (std::vector<fa::messages::session_status>))
+CAF_ADD_TYPE_ID(fa, (fa::messages::pod_updates))
+CAF_ADD_TYPE_ID(fa, (fa::messages::label_status))
 
 // Atom text is the identity and at most 10 characters (STYLE: CAF pitfalls).
 CAF_ADD_ATOM(fa, fa::atoms, connected_atom, "connected")

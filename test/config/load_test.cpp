@@ -785,9 +785,7 @@ INSTANTIATE_TEST_SUITE_P(
                          "collector.listen[1]", "\"tls://0.0.0.0:4740\""},
         unsupported_case{"[collector]\nlisten = [\"tcp://0.0.0.0:4739\"]\n[[destination]]\nname = "
                          "\"t\"\nurl = \"ipfix+tls://c:4740\"\n",
-                         "destination[0].url", "\"ipfix+tls://c:4740\""},
-        unsupported_case{section("[labels]", "source = \"kubernetes\""), "labels.source",
-                         "\"kubernetes\""}));
+                         "destination[0].url", "\"ipfix+tls://c:4740\""}));
 
 TEST(load, later_settings_that_change_nothing_yet_are_accepted) {
   auto r = load(section("[enrichment]", "labels_for_foreign_records = true"));
