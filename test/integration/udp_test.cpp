@@ -179,5 +179,20 @@ TEST(udp, a_spent_session_budget_drops_and_counts_datagrams) {
   EXPECT_EQ(metric(fa.sup, "flow_aggregator_udp_datagrams_received_total"),
             metric(fa.sup, "flow_aggregator_messages_received_total", {{"transport", "udp"}}) +
                 static_cast<double>(in_status));
+  // --max-datagram 512 against max_message_size 512: no datagram was too large.
+  EXPECT_EQ(metric(fa.sup, "flow_aggregator_malformed_total"), 0);
   fa.sup.stop(200ms); // the destination is down: no point waiting to drain
+}
+
+// RFC 7011 10.3.3: the load generator refuses a datagram size its template or records
+// cannot fit, with a clear message, before sending anything.
+TEST(udp, loadgen_refuses_a_datagram_size_too_small) {
+  auto dir = fa::test::scratch_dir("udp_loadgen_small");
+  std::string out;
+  auto rc = fa::test::run_command({fa::test::binary("tools/ipfix-loadgen"), "--transport", "udp",
+                                   "--target", "127.0.0.1:9", "--template", "antrea-v4",
+                                   "--max-datagram", "200", "--records", "1"},
+                                  out, 30s);
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("--max-datagram 200 is too small"), std::string::npos) << out;
 }
