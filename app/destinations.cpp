@@ -2,6 +2,8 @@
 
 #include "actors/exporter_session.hpp"
 #include "actors/jsonl_sink.hpp"
+#include "monitoring/log.hpp"
+#include "net/tls_client.hpp"
 
 namespace fa::app {
 
@@ -9,6 +11,36 @@ namespace {
 
 std::chrono::milliseconds to_ms(config::duration d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d);
+}
+
+/// ipfix+tls (RFC 7011 11): the connection is a TLS client that verifies the collector
+/// (and shows our certificate when one is configured). The context is built here, once,
+/// so that a missing or bad file stops the start with an error naming it.
+std::optional<std::string> use_tls(const config::destination_config& d, asio::io_context& io,
+                                   monitoring::metrics& metrics,
+                                   actors::exporter_session_config& ec) {
+  net::tls_client_options o;
+  o.ca = d.tls_ca;
+  o.cert = d.tls_cert;
+  o.key = d.tls_key;
+  o.min_version = d.tls_min_version;
+  auto made = net::make_client_context(o);
+  if (auto* err = std::get_if<std::string>(&made))
+    return *err;
+  auto server_name = d.tls_server_name.empty() ? d.url.host : d.tls_server_name;
+  ec.make_client = [&io, &metrics, ctx = std::get<net::ssl_context_ptr>(std::move(made)),
+                    host = d.url.host, port = d.url.port, server_name, name = d.name,
+                    timeout = ec.connect_timeout](net::client_handlers h) -> net::client_ptr {
+    auto on_failure = [&metrics, name](std::string_view reason, const std::string& detail) {
+      // Retried with backoff by the exporter session, so this is bounded in rate.
+      metrics.destination_tls_failures(name, reason).Increment();
+      monitoring::log(monitoring::log_level::warn, "tls handshake with collector failed",
+                      {{"destination", name}, {"reason", std::string{reason}}, {"detail", detail}});
+    };
+    return std::make_shared<net::tls_client>(io, ctx, host, port, server_name, std::move(h),
+                                             std::move(on_failure), timeout);
+  };
+  return std::nullopt;
 }
 
 } // namespace
@@ -23,7 +55,8 @@ spawn_destination(caf::actor_system& sys, const config::config& cfg,
     return sys.spawn<caf::detached>(actors::jsonl_sink, jc);
   }
   case config::destination_kind::ipfix_tcp:
-  case config::destination_kind::ipfix_udp: {
+  case config::destination_kind::ipfix_udp:
+  case config::destination_kind::ipfix_tls: {
     actors::exporter_session_config ec;
     ec.name = d.name;
     ec.url = config::to_string(d.url);
@@ -43,6 +76,9 @@ spawn_destination(caf::actor_system& sys, const config::config& cfg,
     ec.datagram = d.url.kind == config::destination_kind::ipfix_udp;
     ec.template_refresh = to_ms(d.template_refresh);
     ec.template_refresh_messages = d.template_refresh_messages;
+    if (d.url.kind == config::destination_kind::ipfix_tls)
+      if (auto err = use_tls(d, io, metrics, ec))
+        return "destination " + d.name + ": " + *err;
     return sys.spawn(actors::exporter_session, ec);
   }
   default:

@@ -74,6 +74,7 @@ int run(const cli& c) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP); // reload the tls:// certificate, key and CA
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   fa::app::supervisor sup{cfg};
   if (auto err = sup.start()) {
@@ -86,7 +87,9 @@ int run(const cli& c) {
                        {"cluster_id_source", where},
                        {"admin_port", std::to_string(sup.admin_port())}});
   int sig = 0;
-  sigwait(&set, &sig);
+  // SIGHUP reloads TLS files (a failure is logged and changes nothing); the others stop.
+  while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
+    sup.reload_tls();
   fa::monitoring::log(fa::monitoring::log_level::info, "stopping",
                       {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   auto left = sup.stop(std::chrono::seconds{10});

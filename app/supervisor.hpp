@@ -28,6 +28,10 @@ namespace prometheus {
 class Exposer;
 }
 
+namespace fa::net {
+class tls_server_context;
+}
+
 namespace fa::app {
 
 class supervisor {
@@ -44,6 +48,11 @@ class supervisor {
   /// Ordered shutdown; waits at most `drain_timeout` for queued records to leave.
   /// Returns the number of records still queued when it gave up (0 = clean).
   std::uint64_t stop(std::chrono::milliseconds drain_timeout = std::chrono::seconds{10});
+
+  /// SIGHUP: re-reads the tls:// listeners' certificate, key and client CA for new
+  /// handshakes; established sessions keep theirs. On an error (a missing or bad file)
+  /// returns it and keeps the current files. No tls:// listener: nothing to do.
+  std::optional<std::string> reload_tls();
 
   /// The ports the listeners are bound to, in config order (port 0 resolved).
   std::vector<std::uint16_t> listen_ports() const;
@@ -116,6 +125,8 @@ class supervisor {
   std::vector<actors::enricher_actor> enrichers_;
   std::vector<actors::destination_actor> destinations_;
   std::vector<net::listener_ptr> listeners_;
+  /// The tls:// listeners' context, shared by all of them; app/tls_sessions.cpp.
+  std::shared_ptr<net::tls_server_context> tls_server_;
   std::unique_ptr<prometheus::Exposer> exposer_;
 
   mutable std::mutex sessions_mtx_;

@@ -1,10 +1,122 @@
+// tls:// listeners (RFC 7011 10.4.2 and 11): exporters connect with TLS; after the
+// handshake each connection is a session like a TCP one.
+
 #include "app/supervisor.hpp"
+
+#include "monitoring/log.hpp"
+#include "net/tls_connection.hpp"
+#include "net/tls_context.hpp"
+
+#include <atomic>
 
 namespace fa::app {
 
+using monitoring::log;
+using monitoring::log_level;
+
+namespace {
+
+net::tls_server_options server_options(const config::tls_config& t) {
+  net::tls_server_options o;
+  o.cert = t.cert;
+  o.key = t.key;
+  o.client_ca = t.client_ca;
+  o.allowed_names = t.allowed_names;
+  o.min_version = t.min_version;
+  return o;
+}
+
+/// Failed handshakes are logged at most `burst` times per `window` (STYLE: bad input is
+/// logged with a rate limit): a scanner or a misconfigured fleet must not flood the
+/// log. The counter by reason sees every one.
+class log_limiter {
+ public:
+  /// True when this event may be logged; `suppressed` then holds how many were not
+  /// since the last one that was.
+  bool admit(std::uint64_t& suppressed) {
+    auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    auto start = window_start_.load();
+    if (now - start > window.count() && window_start_.compare_exchange_strong(start, now))
+      used_ = 0;
+    if (used_.fetch_add(1) < burst) {
+      suppressed = suppressed_.exchange(0);
+      return true;
+    }
+    ++suppressed_;
+    return false;
+  }
+
+ private:
+  static constexpr int burst = 10;
+  static constexpr std::chrono::steady_clock::duration window = std::chrono::seconds{10};
+  std::atomic<std::chrono::steady_clock::rep> window_start_{0};
+  std::atomic<int> used_{0};
+  std::atomic<std::uint64_t> suppressed_{0};
+};
+
+log_limiter handshake_log;
+
+} // namespace
+
 std::variant<net::listener_ptr, std::string>
-supervisor::start_tls_listener(const asio::ip::address&, std::uint16_t) {
-  return std::string{"tls:// listeners are not built yet"};
+supervisor::start_tls_listener(const asio::ip::address& addr, std::uint16_t port) {
+  if (!tls_server_) {
+    auto made = net::tls_server_context::make(server_options(cfg_.collector.tls));
+    if (auto* err = std::get_if<std::string>(&made))
+      return *err;
+    tls_server_ = std::get<net::tls_server_context_ptr>(std::move(made));
+  }
+  net::tls_listener_options o;
+  o.max_handshakes = cfg_.collector.tls.max_handshakes;
+  o.handshake_timeout =
+      std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.collector.tls.handshake_timeout);
+  o.max_read = 256 * 1024;
+  o.max_message_size = cfg_.collector.max_message_size;
+  net::tls_listener_handlers h;
+  h.established = [this](net::tls_connection_ptr conn) {
+    if (!admit(messages::transport::tls)) {
+      conn->close("max_sessions");
+      return;
+    }
+    auto remote = conn->remote();
+    auto s = open_session(messages::transport::tls, remote.address(), remote.port(), conn);
+    log(log_level::debug, "tls session",
+        {{"id", std::to_string(s.id)}, {"peer", s.info->peer_text}, {"names", conn->peer_names()}});
+    conn->start(new_session_budgets(), frames_to(s.actor), close_to(s));
+  };
+  h.failed = [this](std::string_view reason, const net::tls_connection& conn,
+                    const std::string& detail) {
+    metrics_.tls_handshake_failures(reason).Increment();
+    std::uint64_t suppressed = 0;
+    if (handshake_log.admit(suppressed)) {
+      auto r = conn.remote();
+      log(log_level::warn, "tls handshake failed",
+          {{"reason", std::string{reason}},
+           {"peer", r.address().to_string() + ":" + std::to_string(r.port())},
+           {"detail", detail},
+           {"suppressed_before", std::to_string(suppressed)}});
+    }
+  };
+  auto* gauge = &metrics_.tls_handshakes_in_progress();
+  h.in_progress = [gauge](int delta) { gauge->Increment(delta); };
+  auto l = std::make_shared<net::tls_listener>(io_.context(), asio::ip::tcp::endpoint{addr, port},
+                                               tls_server_, o, std::move(h));
+  l->start();
+  return l;
+}
+
+std::optional<std::string> supervisor::reload_tls() {
+  if (!tls_server_)
+    return std::nullopt;
+  if (auto err = tls_server_->reload()) {
+    metrics_.tls_reloads("error").Increment();
+    log(log_level::error, "tls reload failed, keeping the current certificate", {{"error", *err}});
+    return err;
+  }
+  metrics_.tls_reloads("ok").Increment();
+  log(log_level::info, "tls reloaded",
+      {{"cert", cfg_.collector.tls.cert}, {"client_ca", cfg_.collector.tls.client_ca}});
+  return std::nullopt;
 }
 
 } // namespace fa::app

@@ -232,20 +232,6 @@ std::vector<config_error> unsupported_features(const config& cfg) {
   };
   if (cfg.mode == run_mode::aggregate)
     reject("mode", "\"aggregate\"", "\"aggregate\"", "\"proxy\"");
-  for (std::size_t i = 0; i < cfg.collector.listen.size(); ++i) {
-    const auto& ep = cfg.collector.listen[i];
-    auto url = toml_quote(to_string(ep));
-    auto key = element_path("collector.listen", i);
-    if (ep.transport == transport_kind::tls)
-      reject(key, url, "the tls:// listener " + url, "\"tcp://\"");
-  }
-  for (std::size_t i = 0; i < cfg.destinations.size(); ++i) {
-    auto url = toml_quote(to_string(cfg.destinations[i].url));
-    auto kind = cfg.destinations[i].url.kind;
-    auto key = element_path("destination", i, "url");
-    if (kind == destination_kind::ipfix_tls)
-      reject(key, url, "the ipfix+tls:// destination " + url, "\"ipfix+tcp://\" or \"jsonl:\"");
-  }
   return result;
 }
 

@@ -18,6 +18,15 @@ auto& family(Builder b, prometheus::Registry& r, const char* name, const char* h
 
 metrics::metrics()
     : registry_(std::make_shared<prometheus::Registry>())
+    , tls_failures_(FA_COUNTER("tls_handshake_failures_total",
+                               "TLS handshakes refused on tls:// listeners, by reason"))
+    , tls_in_progress_(FA_GAUGE("tls_handshakes_in_progress",
+                                "TLS handshakes in progress on tls:// listeners"))
+    , destination_tls_failures_(
+          FA_COUNTER("destination_tls_failures_total",
+                     "TLS handshakes with a destination's collector that failed, by reason"))
+    , tls_reloads_(FA_COUNTER("tls_reloads_total",
+                              "Reloads of the tls:// certificate, key and CA, by result"))
     , messages_(FA_COUNTER("messages_received_total", "IPFIX messages received"))
     , records_(FA_COUNTER("records_received_total", "Data records received"))
     , bytes_(FA_COUNTER("received_bytes_total", "Octets of IPFIX messages received"))
@@ -69,6 +78,21 @@ destination_metrics metrics::destination(std::string_view name) {
   return {&sent_records_.Add(l), &sent_messages_.Add(l), &sent_bytes_.Add(l),
           dropped("queue_full"), dropped("too_large"),   dropped("shutdown"),
           &reconnects_.Add(l),   &queue_bytes_.Add(l),   &up_.Add(l)};
+}
+
+prometheus::Counter& metrics::tls_handshake_failures(std::string_view reason) {
+  return tls_failures_.Add({{"reason", std::string{reason}}});
+}
+prometheus::Gauge& metrics::tls_handshakes_in_progress() {
+  return tls_in_progress_.Add({});
+}
+prometheus::Counter& metrics::destination_tls_failures(std::string_view destination,
+                                                       std::string_view reason) {
+  return destination_tls_failures_.Add(
+      {{"destination", std::string{destination}}, {"reason", std::string{reason}}});
+}
+prometheus::Counter& metrics::tls_reloads(std::string_view result) {
+  return tls_reloads_.Add({{"result", std::string{result}}});
 }
 
 prometheus::Counter& metrics::malformed(std::string_view reason) {

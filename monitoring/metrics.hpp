@@ -49,6 +49,17 @@ class metrics {
   session_metrics session(std::string_view transport);
   destination_metrics destination(std::string_view name);
 
+  /// tls:// listeners: handshakes refused, by reason (the fixed set of
+  /// net::handshake_failure_reason).
+  prometheus::Counter& tls_handshake_failures(std::string_view reason);
+  /// tls:// listeners: handshakes in progress (at most collector.tls.max_handshakes each).
+  prometheus::Gauge& tls_handshakes_in_progress();
+  /// ipfix+tls destinations: handshakes with the collector that failed, by reason.
+  prometheus::Counter& destination_tls_failures(std::string_view destination,
+                                                std::string_view reason);
+  /// Reloads of the tls:// listeners' certificate, key and CA (SIGHUP), by result.
+  prometheus::Counter& tls_reloads(std::string_view result);
+
   /// Malformed input, by the codec's reason (a fixed set).
   prometheus::Counter& malformed(std::string_view reason);
   /// Template events (added, redefined, unknown_withdrawal, ...).
@@ -69,6 +80,10 @@ class metrics {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& tls_failures_;
+  prometheus::Family<prometheus::Gauge>& tls_in_progress_;
+  prometheus::Family<prometheus::Counter>& destination_tls_failures_;
+  prometheus::Family<prometheus::Counter>& tls_reloads_;
   prometheus::Family<prometheus::Counter>& messages_;
   prometheus::Family<prometheus::Counter>& records_;
   prometheus::Family<prometheus::Counter>& bytes_;

@@ -780,12 +780,7 @@ TEST_P(unsupported, is_rejected_with_a_clear_message) {
 INSTANTIATE_TEST_SUITE_P(
     later, unsupported,
     testing::Values(
-        unsupported_case{top("mode = \"aggregate\""), "mode", "\"aggregate\""},
-        unsupported_case{listen("[\"tcp://0.0.0.0:4739\", \"tls://0.0.0.0:4740\"]"),
-                         "collector.listen[1]", "\"tls://0.0.0.0:4740\""},
-        unsupported_case{"[collector]\nlisten = [\"tcp://0.0.0.0:4739\"]\n[[destination]]\nname = "
-                         "\"t\"\nurl = \"ipfix+tls://c:4740\"\n",
-                         "destination[0].url", "\"ipfix+tls://c:4740\""}));
+        unsupported_case{top("mode = \"aggregate\""), "mode", "\"aggregate\""}));
 
 TEST(load, later_settings_that_change_nothing_yet_are_accepted) {
   auto r = load(section("[enrichment]", "labels_for_foreign_records = true"));

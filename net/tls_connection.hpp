@@ -1,0 +1,140 @@
+#pragma once
+
+// IPFIX over TLS, collecting side (RFC 7011 10.4.2 and 11): the exporter is the TLS
+// client. A connection first completes its handshake within a deadline, then reads and
+// frames whole messages like a TCP connection (net/tcp_connection.hpp): it reads what is
+// there, pauses when its session's budget is spent (backpressure, DESIGN 3), and pins no
+// buffer while idle.
+
+#include "messages/chunk.hpp"
+#include "net/inbound.hpp"
+#include "net/listener.hpp"
+#include "net/tls_context.hpp"
+
+#include <asio.hpp>
+#include <asio/ssl.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace fa::net {
+
+class tls_connection : public inbound, public std::enable_shared_from_this<tls_connection> {
+ public:
+  using frames_handler = std::function<void(messages::chunk_ptr)>;
+  using closed_handler = std::function<void(const std::string& reason)>;
+  /// `failure` is empty on success, else a reason from `handshake_failure_reason`
+  /// ("aborted" when the connection was closed from outside).
+  using handshake_handler =
+      std::function<void(std::string_view failure, const std::string& detail)>;
+
+  /// `socket` should run on its own strand (the listener accepts it on one): every
+  /// handler of this connection runs there.
+  tls_connection(asio::ip::tcp::socket socket, ssl_context_ptr ctx, std::size_t max_read,
+                 std::size_t max_message_size);
+
+  /// Runs the server handshake; `done` is called once, on the connection's strand.
+  void handshake(std::chrono::milliseconds timeout, handshake_handler done);
+
+  /// After a successful handshake: reads into chunks charged to `budgets`. Handlers run
+  /// on the connection's strand; `closed` runs exactly once.
+  void start(messages::session_budgets budgets, frames_handler on_frames, closed_handler on_closed);
+
+  /// Closes from any thread: during the handshake it fails with "aborted"; afterwards
+  /// `closed` is called with `reason`.
+  void close(std::string reason) override;
+
+  asio::ip::tcp::endpoint remote() const { return remote_; }
+  /// The peer certificate's names (CN, DNS SANs), for logs; empty without one.
+  std::string peer_names() const;
+
+ private:
+  void handshake_done(const asio::error_code& ec);
+  void wait_readable();
+  void resume_reading();
+  void read_available();
+  void finish(std::string reason);
+
+  ssl_context_ptr ctx_; ///< this connection's context, kept across a reload
+  asio::ssl::stream<asio::ip::tcp::socket> stream_;
+  asio::any_io_executor strand_;
+  asio::steady_timer timer_;
+  messages::session_budgets budgets_;
+  std::size_t max_read_;
+  std::size_t max_message_size_;
+  asio::ip::tcp::endpoint remote_;
+  std::vector<std::uint8_t> tail_; ///< start of a message not yet complete
+  handshake_handler on_handshake_;
+  frames_handler on_frames_;
+  closed_handler on_closed_;
+  bool handshaking_ = false;
+  bool established_ = false;
+  bool timed_out_ = false;
+  bool closed_ = false;
+};
+
+using tls_connection_ptr = std::shared_ptr<tls_connection>;
+
+struct tls_listener_options {
+  std::uint32_t max_handshakes = 64;
+  std::chrono::milliseconds handshake_timeout{10000};
+  std::size_t max_read = 256 * 1024;
+  std::size_t max_message_size = 65535;
+};
+
+struct tls_listener_handlers {
+  /// A handshake succeeded: the connection waits for `start` (or `close`).
+  std::function<void(tls_connection_ptr)> established;
+  /// A handshake failed (never called for "aborted": the listener was stopped).
+  std::function<void(std::string_view reason, const tls_connection&, const std::string& detail)>
+      failed;
+  /// +1 when a handshake starts, -1 when it ends (a gauge over every listener).
+  std::function<void(int)> in_progress;
+};
+
+/// Accepts exporters and runs their handshakes, at most `max_handshakes` at once: while
+/// that many are in progress it accepts nothing, and further connections wait in the
+/// kernel's accept queue, so a flood of slow handshakes costs bounded memory and CPU.
+class tls_listener : public listener, public std::enable_shared_from_this<tls_listener> {
+ public:
+  tls_listener(asio::io_context& ctx, const asio::ip::tcp::endpoint& ep, tls_server_context_ptr tls,
+               tls_listener_options options, tls_listener_handlers handlers);
+
+  /// Starts accepting (separate from construction: it needs `shared_from_this`).
+  void start();
+
+  std::uint16_t port() const override { return port_; }
+  asio::ip::address address() const override { return local_.address(); }
+
+  /// Stops accepting and aborts the handshakes in progress; established sessions are
+  /// not touched.
+  void stop() override;
+
+ private:
+  void accept_next();
+  void accepted(asio::ip::tcp::socket socket);
+  void handshake_finished(const tls_connection* c);
+
+  asio::io_context& io_;
+  asio::strand<asio::io_context::executor_type> strand_;
+  asio::ip::tcp::acceptor acceptor_;
+  asio::steady_timer retry_;
+  tls_server_context_ptr tls_;
+  tls_listener_options options_;
+  tls_listener_handlers handlers_;
+  asio::ip::tcp::endpoint local_;
+  std::uint16_t port_ = 0;
+  std::unordered_map<const tls_connection*, std::weak_ptr<tls_connection>> handshaking_;
+  bool accepting_ = false;
+  std::atomic<bool> stopped_{false};
+};
+
+using tls_listener_ptr = std::shared_ptr<tls_listener>;
+
+} // namespace fa::net
