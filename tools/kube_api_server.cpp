@@ -1,10 +1,7 @@
-#include "test/labels/kube_api_server.hpp"
-
-#include "test/support/process.hpp"
+#include "tools/kube_api_server.hpp"
 
 #include <asio.hpp>
 #include <asio/ssl.hpp>
-#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <deque>
@@ -12,7 +9,7 @@
 #include <set>
 #include <thread>
 
-namespace fa::test {
+namespace fa::tools {
 
 namespace {
 
@@ -116,42 +113,6 @@ std::string event_line(const std::string& type, const std::string& object) {
 }
 
 } // namespace
-
-test_pki make_test_pki(const std::string& dir) {
-  test_pki p{dir + "/ca.crt", dir + "/server.crt", dir + "/server.key", dir + "/client.crt",
-             dir + "/client.key"};
-  auto ext = dir + "/server.ext";
-  {
-    std::FILE* f = std::fopen(ext.c_str(), "w");
-    std::fputs("subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\n"
-               "extendedKeyUsage=serverAuth\n",
-               f);
-    std::fclose(f);
-  }
-  std::vector<std::vector<std::string>> steps = {
-      {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-       "-nodes", "-keyout", dir + "/ca.key", "-out", p.ca_cert, "-days", "2", "-subj",
-       "/CN=test-kubernetes-ca"},
-      {"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-       "-keyout", p.server_key, "-out", dir + "/server.csr", "-subj", "/CN=kube-apiserver"},
-      {"openssl", "x509", "-req", "-in", dir + "/server.csr", "-CA", p.ca_cert, "-CAkey",
-       dir + "/ca.key", "-CAcreateserial", "-out", p.server_cert, "-days", "2", "-extfile", ext},
-      {"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-       "-keyout", p.client_key, "-out", dir + "/client.csr", "-subj",
-       "/O=system:serviceaccounts/CN=flow-aggregator"},
-      {"openssl", "x509", "-req", "-in", dir + "/client.csr", "-CA", p.ca_cert, "-CAkey",
-       dir + "/ca.key", "-CAcreateserial", "-out", p.client_cert, "-days", "2"},
-  };
-  for (auto& argv : steps) {
-    std::string out;
-    int rc = run_command(argv, out, std::chrono::seconds{30});
-    if (rc != 0) {
-      ADD_FAILURE() << argv[0] << " " << argv[1] << " failed (" << rc << "): " << out;
-      return {};
-    }
-  }
-  return p;
-}
 
 json pod_object(const pod_spec& p, const std::string& resource_version) {
   // The shape of `kubectl get pod -o json` for a Deployment's Pod (managedFields dropped).
@@ -585,6 +546,10 @@ struct kube_api_server::impl {
   void record(const std::string& type, const std::string& object) {
     auto line = event_line(type, object);
     history.push_back({rv, line});
+    while (history.size() > opts.max_history) {
+      oldest_rv = history.front().rv;
+      history.pop_front();
+    }
     broadcast(line);
   }
 };
@@ -617,6 +582,20 @@ std::uint64_t kube_api_server::apply(const pod_spec& p) {
     stored.rv = ++s.rv;
     s.record(added ? "ADDED" : "MODIFIED", pod_object(p, std::to_string(stored.rv)).dump());
     return s.rv;
+  });
+}
+
+void kube_api_server::preload(std::vector<pod_spec> list) {
+  impl_->run([&] {
+    auto& s = *impl_;
+    ++s.rv;
+    for (auto& p : list) {
+      auto uid = p.uid;
+      s.pods[uid] = {std::move(p), s.rv};
+    }
+    // Their creation is history no watch can ask for.
+    s.history.clear();
+    s.oldest_rv = s.rv;
   });
 }
 
@@ -706,4 +685,4 @@ std::size_t kube_api_server::open_watches() {
   });
 }
 
-} // namespace fa::test
+} // namespace fa::tools

@@ -1,7 +1,7 @@
 #pragma once
 
-// A Kubernetes API server for tests, speaking the real protocol for Pods over HTTPS
-// (HTTP/1.1, TLS from a CA made with the openssl CLI at test time):
+// A Kubernetes API server for tests and the labels benchmark, speaking the real protocol for Pods
+// over HTTPS (HTTP/1.1 over TLS; the tests make the CA with the openssl CLI at test time):
 // - GET /api/v1/pods?limit=N[&continue=T]: PodList pages from one consistent state, with
 //   metadata.resourceVersion and metadata.continue;
 // - GET /api/v1/pods?watch=true&resourceVersion=R[&allowWatchBookmarks=true]
@@ -25,20 +25,7 @@
 #include <string>
 #include <vector>
 
-namespace fa::test {
-
-/// Files of a test PKI made with the openssl CLI: a CA, a server certificate for
-/// 127.0.0.1, ::1 and localhost signed by it, and a client certificate.
-struct test_pki {
-  std::string ca_cert;
-  std::string server_cert;
-  std::string server_key;
-  std::string client_cert;
-  std::string client_key;
-};
-
-/// Generates the PKI in `dir` (fails the calling test on errors; returns empty paths).
-test_pki make_test_pki(const std::string& dir);
+namespace fa::tools {
 
 /// What varies between test Pods; pod_object renders the rest as the API does.
 struct pod_spec {
@@ -68,6 +55,9 @@ class kube_api_server {
     std::string key_file;
     std::string token = "test-token";
     std::uint16_t port = 0; ///< 0 = ephemeral
+    /// Events kept for watches that resume; older resourceVersions get 410 (etcd
+    /// compaction does the same).
+    std::size_t max_history = 100000;
   };
 
   explicit kube_api_server(options opts);
@@ -87,6 +77,9 @@ class kube_api_server {
   // State. Each change is one resourceVersion and one event to every open watch.
   /// Creates (ADDED) or replaces (MODIFIED) the Pod with `p.uid`; returns the new RV.
   std::uint64_t apply(const pod_spec& p);
+  /// Adds Pods that existed before any watch could see them (no events): a big cluster
+  /// in one step.
+  void preload(std::vector<pod_spec> pods);
   /// Deletes the Pod with `uid` (DELETED, with its last state); returns the new RV.
   std::uint64_t remove(const std::string& uid);
   /// Other objects changed: the resourceVersion moves on with no Pod event.
@@ -121,4 +114,4 @@ class kube_api_server {
   std::atomic<std::uint64_t> lists_{0}, list_pages_{0}, watches_{0}, unauthorized_{0}, gone_{0};
 };
 
-} // namespace fa::test
+} // namespace fa::tools

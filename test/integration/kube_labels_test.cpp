@@ -5,7 +5,8 @@
 
 #include "ipfix/message_builder.hpp"
 #include "test/integration/harness.hpp"
-#include "test/labels/kube_api_server.hpp"
+#include "test/labels/test_pki.hpp"
+#include "tools/kube_api_server.hpp"
 
 #include <gtest/gtest.h>
 
@@ -14,10 +15,10 @@
 
 using namespace std::chrono_literals;
 using fa::test::collector;
-using fa::test::kube_api_server;
-using fa::test::pod_spec;
 using fa::test::running;
 using fa::test::tcp_destination;
+using fa::tools::kube_api_server;
+using fa::tools::pod_spec;
 
 namespace {
 
@@ -25,7 +26,7 @@ struct api_fixture {
   explicit api_fixture(const std::string& dir)
       : pki(fa::test::make_test_pki(dir))
       , token_file(dir + "/token")
-      , server(kube_api_server::options{pki.server_cert, pki.server_key, "s3cret", 0}) {
+      , server(kube_api_server::options{pki.server_cert, pki.server_key, "s3cret", 0, 100000}) {
     write_token("s3cret");
   }
   void write_token(const std::string& token) {

@@ -3,8 +3,9 @@
 // chunked watch streams, bookmarks, 410 Gone both ways, restarts, idle watches, tokens.
 
 #include "labels/pod_watcher.hpp"
-#include "test/labels/kube_api_server.hpp"
+#include "test/labels/test_pki.hpp"
 #include "test/support/process.hpp"
+#include "tools/kube_api_server.hpp"
 
 #include <gtest/gtest.h>
 
@@ -16,8 +17,8 @@ namespace fa::labels {
 namespace {
 
 using namespace std::chrono_literals;
-using fa::test::kube_api_server;
-using fa::test::pod_spec;
+using fa::tools::kube_api_server;
+using fa::tools::pod_spec;
 
 template <class Pred>
 bool eventually(Pred pred, std::chrono::milliseconds timeout = 20s) {
@@ -63,7 +64,7 @@ class kube_watch : public testing::Test {
         *dir_ + "/" + testing::UnitTest::GetInstance()->current_test_info()->name() + ".token";
     write_token("test-token");
     server_ = std::make_unique<kube_api_server>(
-        kube_api_server::options{pki_->server_cert, pki_->server_key, "test-token", 0});
+        kube_api_server::options{pki_->server_cert, pki_->server_key, "test-token", 0, 100000});
   }
 
   void TearDown() override {
@@ -331,7 +332,7 @@ TEST_F(kube_watch, stop_ends_an_open_watch_promptly) {
 TEST(parse_watch_line, events) {
   watch_line ev;
   std::string err;
-  auto pod = fa::test::pod_object(web(3), "4711").dump();
+  auto pod = fa::tools::pod_object(web(3), "4711").dump();
   ASSERT_TRUE(parse_watch_line(R"({"type":"MODIFIED","object":)" + pod + "}", ev, err)) << err;
   EXPECT_EQ(ev.type, "MODIFIED");
   EXPECT_EQ(ev.resource_version, "4711");
