@@ -1,5 +1,6 @@
 #include "app/supervisor.hpp"
 
+#include "app/admin_api.hpp"
 #include "app/destinations.hpp"
 
 #include "actors/agent_session.hpp"
@@ -8,8 +9,6 @@
 #include "actors/template_registry.hpp"
 #include "ipfix/message.hpp"
 #include "monitoring/log.hpp"
-
-#include <prometheus/exposer.h>
 
 #include <thread>
 
@@ -158,9 +157,14 @@ std::optional<std::string> supervisor::start() {
     enrichers_.push_back(e);
   }
   if (cfg_.admin.listen) {
+    admin_server_options ao;
+    ao.listen = config::to_string(*cfg_.admin.listen);
+    if (!cfg_.admin.token_file.empty()) {
+      if (auto err = read_token_file(cfg_.admin.token_file, ao.token))
+        return "admin.token_file " + cfg_.admin.token_file + ": " + *err;
+    }
     try {
-      exposer_ = std::make_unique<prometheus::Exposer>(config::to_string(*cfg_.admin.listen));
-      exposer_->RegisterCollectable(metrics_.registry());
+      admin_ = std::make_unique<admin_server>(std::move(ao), admin_routes(*this));
     } catch (const std::exception& e) {
       return "admin listen " + config::to_string(*cfg_.admin.listen) + ": " + e.what();
     }
@@ -195,6 +199,7 @@ std::optional<std::string> supervisor::start() {
          {"address", listeners_.back()->address().to_string()},
          {"port", std::to_string(listeners_.back()->port())}});
   }
+  listening_ = true;
   return std::nullopt;
 }
 
@@ -308,10 +313,7 @@ std::vector<std::uint16_t> supervisor::listen_ports() const {
 }
 
 std::uint16_t supervisor::admin_port() const {
-  if (!exposer_)
-    return 0;
-  auto ports = exposer_->GetListeningPorts();
-  return ports.empty() ? 0 : static_cast<std::uint16_t>(ports.front());
+  return admin_ ? admin_->port() : 0;
 }
 
 std::vector<messages::session_status> supervisor::sessions() {
@@ -352,6 +354,7 @@ std::uint64_t supervisor::stop(std::chrono::milliseconds drain_timeout) {
   if (stopped_)
     return 0;
   stopped_ = true;
+  listening_ = false;
   // 1. No new sessions.
   for (auto& l : listeners_)
     l->stop();
@@ -406,6 +409,8 @@ std::uint64_t supervisor::stop(std::chrono::milliseconds drain_timeout) {
     kill(registry_);
     kill(labels_);
   }
+  // The admin handlers read the handles below: stop serving before they are cleared.
+  admin_.reset();
   enrichers_.clear();
   destinations_.clear();
   registry_ = nullptr;
@@ -415,7 +420,6 @@ std::uint64_t supervisor::stop(std::chrono::milliseconds drain_timeout) {
     sessions_.clear();
   }
   system_->await_all_actors_done();
-  exposer_.reset();
   // 6. Threads last: actors may have posted work to the io_context until now.
   io_.drain(std::chrono::seconds{2});
   listeners_.clear();

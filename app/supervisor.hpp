@@ -7,6 +7,7 @@
 #include "actors/enrichment_options.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/output_template_table.hpp"
+#include "app/admin_server.hpp"
 #include "config/config.hpp"
 #include "monitoring/metrics.hpp"
 #include "net/io_runtime.hpp"
@@ -23,10 +24,6 @@
 #include <string>
 #include <variant>
 #include <vector>
-
-namespace prometheus {
-class Exposer;
-}
 
 namespace fa::net {
 class tls_server_context;
@@ -56,6 +53,8 @@ class supervisor {
 
   /// The ports the listeners are bound to, in config order (port 0 resolved).
   std::vector<std::uint16_t> listen_ports() const;
+  /// Every configured listener is bound and the supervisor is not stopping.
+  bool listening() const { return listening_.load(); }
   /// The admin port, or 0 when the admin endpoint is off.
   std::uint16_t admin_port() const;
 
@@ -127,7 +126,8 @@ class supervisor {
   std::vector<net::listener_ptr> listeners_;
   /// The tls:// listeners' context, shared by all of them; app/tls_sessions.cpp.
   std::shared_ptr<net::tls_server_context> tls_server_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<admin_server> admin_;
+  std::atomic<bool> listening_{false};
 
   mutable std::mutex sessions_mtx_;
   std::map<std::uint64_t, session_entry> sessions_;

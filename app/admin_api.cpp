@@ -1,0 +1,167 @@
+#include "app/admin_api.hpp"
+
+#include "app/supervisor.hpp"
+#include "config/render.hpp"
+
+#include <nlohmann/json.hpp>
+#include <prometheus/text_serializer.h>
+#include <toml++/toml.h>
+
+#include <sstream>
+
+namespace fa::app {
+
+namespace {
+
+using nlohmann::json;
+
+http_response json_response(const json& body, int status = 200) {
+  http_response r;
+  r.status = status;
+  r.body = body.dump(2);
+  r.body += '\n';
+  return r;
+}
+
+json to_json(const messages::session_status& s) {
+  return {{"id", s.id},
+          {"transport", s.transport},
+          {"peer", s.peer},
+          {"observation_domains", s.odids},
+          {"templates", s.templates},
+          {"messages", s.messages},
+          {"records", s.records},
+          {"bytes", s.bytes},
+          {"lost_records", s.lost_records},
+          {"out_of_order_messages", s.out_of_order_messages},
+          {"malformed", s.malformed},
+          {"unknown_template_sets", s.unknown_template_sets},
+          {"template_events", s.template_events},
+          {"budget_drops", s.budget_drops},
+          {"since", s.since}};
+}
+
+json to_json(const messages::destination_status& d) {
+  return {{"name", d.name},
+          {"url", d.url},
+          {"state", d.state},
+          {"queued_bytes", d.queued_bytes},
+          {"queued_batches", d.queued_batches},
+          {"queued_records", d.queued_records},
+          {"sent_records", d.sent_records},
+          {"sent_messages", d.sent_messages},
+          {"sent_bytes", d.sent_bytes},
+          {"dropped_records", d.dropped_records},
+          {"reconnects", d.reconnects},
+          {"connections", d.connections},
+          {"templates_announced", d.templates_announced}};
+}
+
+json to_json(const messages::label_status& l) {
+  json pods = json::array();
+  for (const auto& p : l.lookup)
+    pods.push_back({{"name", p.name},
+                    {"namespace", p.pod_namespace},
+                    {"node", p.node_name},
+                    {"labels", json::parse(p.labels_json.empty() ? "{}" : p.labels_json)},
+                    {"created", p.creation},
+                    {"deleted", p.deletion},
+                    {"match", p.match}});
+  json out = {{"source", l.source},
+              {"ready", l.ready},
+              {"synced", l.synced},
+              {"pods", l.pods},
+              {"ips", l.ips},
+              {"last_sync", l.last_sync},
+              {"last_change", l.last_change},
+              {"resource_version", l.resource_version},
+              {"lists", l.lists},
+              {"relists_gone", l.relists_gone},
+              {"watch_restarts", l.watch_restarts},
+              {"idle_restarts", l.idle_restarts},
+              {"watch_events", l.watch_events},
+              {"bookmarks", l.bookmarks},
+              {"errors", l.errors},
+              {"unauthorized", l.unauthorized},
+              {"bad_objects", l.bad_objects},
+              {"reloads", l.reloads},
+              {"rejected_reloads", l.rejected_reloads},
+              {"invalid_ips", l.invalid_ips},
+              {"snapshots", l.snapshots},
+              {"expired", l.expired},
+              {"last_error", l.last_error}};
+  if (!l.lookup_ip.empty())
+    out["lookup"] = {{"ip", l.lookup_ip}, {"pods", pods}};
+  return out;
+}
+
+/// The effective configuration as JSON: rendered to TOML with secrets redacted (the one
+/// place that knows which keys are secret), then re-read and emitted as JSON.
+json config_json(const config::config& cfg) {
+  auto text = config::render_effective(cfg, true);
+  auto table = toml::parse(text);
+  std::ostringstream out;
+  out << toml::json_formatter{table};
+  return json::parse(out.str());
+}
+
+} // namespace
+
+readiness check_readiness(supervisor& s) {
+  readiness r;
+  r.listeners = s.listening();
+  r.labels =
+      s.effective_config().labels.source == config::label_source::none || s.label_status().ready;
+  for (const auto& d : s.destinations())
+    r.destination = r.destination || d.state == "connected";
+  return r;
+}
+
+std::map<std::string, http_handler> admin_routes(supervisor& s) {
+  std::map<std::string, http_handler> routes;
+  routes["/metrics"] = [&s](const http_request&) {
+    http_response r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = prometheus::TextSerializer{}.Serialize(s.metrics().registry()->Collect());
+    return r;
+  };
+  routes["/healthz"] = [](const http_request&) {
+    http_response r;
+    r.content_type = "text/plain";
+    r.body = "ok\n";
+    return r;
+  };
+  routes["/readyz"] = [&s](const http_request&) {
+    auto r = check_readiness(s);
+    return json_response({{"ready", r.ready()},
+                          {"listeners", r.listeners},
+                          {"labels", r.labels},
+                          {"destination", r.destination}},
+                         r.ready() ? 200 : 503);
+  };
+  routes["/api/v1/sessions"] = [&s](const http_request&) {
+    json out = json::array();
+    for (const auto& x : s.sessions())
+      out.push_back(to_json(x));
+    return json_response(out);
+  };
+  routes["/api/v1/destinations"] = [&s](const http_request&) {
+    json out = json::array();
+    for (const auto& x : s.destinations())
+      out.push_back(to_json(x));
+    return json_response(out);
+  };
+  routes["/api/v1/labels"] = [&s](const http_request& req) {
+    return json_response(to_json(s.label_status(query_param(req.query, "ip"))));
+  };
+  routes["/api/v1/config"] = [&s](const http_request&) {
+    return json_response(config_json(s.effective_config()));
+  };
+  json index = json::array();
+  for (const auto& [path, _] : routes)
+    index.push_back(path);
+  routes["/api/v1"] = [index](const http_request&) { return json_response(index); };
+  return routes;
+}
+
+} // namespace fa::app
