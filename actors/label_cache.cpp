@@ -122,7 +122,7 @@ void check_file(state_ptr self) {
 
 /// Applies a LIST page or WATCH events (labels::pod_update_applier has the rules) and
 /// publishes: at once after the first full list (ready means the enrichers hold it),
-/// debounced otherwise.
+/// debounced after that.
 void apply(state_ptr self, labels::pod_update& u) {
   auto& st = self->state;
   auto now = unix_now();
@@ -143,7 +143,10 @@ void apply(state_ptr self, labels::pod_update& u) {
       return;
     }
   }
-  publish_soon(self);
+  // Before the first full list nothing is published: every page would copy every shard
+  // again, and a partial index is not what "ready" promises.
+  if (st.synced)
+    publish_soon(self);
 }
 
 messages::label_status status(state_ptr self, const std::string& ip) {

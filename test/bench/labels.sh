@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Labels benchmark (issue 4): loadgen -> flow-aggregator -> collector over loopback, the
+# same path as test/bench/run.sh, once with Pod labels from the Kubernetes API and once
+# with labels off, alternating in one run so the ratio is fair on a shared machine.
+# With labels on, the API server (kube-api-test-server, over TLS) holds 100,000 Pods
+# whose addresses cover every Pod address the loadgen sends, and changes the labels of
+# 100 of those Pods per second throughout: the enrichers keep getting new snapshots while
+# they look up two addresses per record.
+# Usage: test/bench/labels.sh BUILD_DIR [SESSIONS] [RECORDS_PER_SESSION]
+#   env: BENCH_PODS (100000), BENCH_UPDATES (100 per second), BENCH_REPEATS (3),
+#        BENCH_TEMPLATE (antrea-v4)
+set -euo pipefail
+
+build=${1:-build/release}
+sessions=${2:-10}
+records=${3:-400000}
+pods=${BENCH_PODS:-100000}
+updates=${BENCH_UPDATES:-100}
+repeats=${BENCH_REPEATS:-3}
+template=${BENCH_TEMPLATE:-antrea-v4}
+bin_fa=$build/app/flow-aggregator
+bin_gen=$build/tools/ipfix-loadgen
+bin_col=$build/tools/ipfix-collector
+bin_api=$build/tools/kube-api-test-server
+work=$(mktemp -d /tmp/fa-bench-labels.XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+for b in "$bin_fa" "$bin_gen" "$bin_col" "$bin_api"; do
+  [ -x "$b" ] || { echo "bench: $b not built" >&2; exit 1; }
+done
+
+json() { python3 -c "import json,sys; d=json.load(open('$1')); print(eval('d' + sys.argv[1]))" "$2"; }
+
+# A CA and a server certificate for 127.0.0.1, as a cluster's API server has.
+pki() {
+  local d=$work/pki; mkdir -p "$d"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$d/ca.key" \
+    -out "$d/ca.crt" -days 1 -subj /CN=bench-ca 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$d/server.key" \
+    -out "$d/server.csr" -subj /CN=kube-apiserver 2>/dev/null
+  echo "subjectAltName=IP:127.0.0.1" > "$d/ext"
+  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+    -out "$d/server.crt" -days 1 -extfile "$d/ext" 2>/dev/null
+  printf 'bench-token' > "$d/token"
+}
+
+start_api() {
+  "$bin_api" --cert "$work/pki/server.crt" --key "$work/pki/server.key" --token bench-token \
+    --pods "$pods" --updates-per-second "$updates" --port-file "$work/api.port" \
+    2>"$work/api.err" &
+  api_pid=$!
+  for _ in $(seq 600); do [ -s "$work/api.port" ] && break; sleep 0.1; done
+  [ -s "$work/api.port" ] || { echo "bench: the API server did not start" >&2; cat "$work/api.err" >&2; exit 1; }
+  api_port=$(cat "$work/api.port")
+}
+
+start_collector() { # $1 = name
+  rm -f "$work/$1.port"
+  "$bin_col" --listen 127.0.0.1:0 --port-file "$work/$1.port" --idle-exit 1s --quiet \
+    --report "$work/$1.json" >/dev/null 2>"$work/$1.err" &
+  col_pid=$!
+  for _ in $(seq 200); do [ -s "$work/$1.port" ] && break; sleep 0.05; done
+  col_port=$(cat "$work/$1.port")
+}
+
+start_fa() { # $1 = destination port, $2 = on|off
+  local labels="source = \"none\""
+  if [ "$2" = on ]; then
+    labels="source = \"kubernetes\"
+[kubernetes]
+api_server = \"https://127.0.0.1:$api_port\"
+token_file = \"$work/pki/token\"
+ca_file = \"$work/pki/ca.crt\""
+  fi
+  cat > "$work/fa.toml" <<TOML
+cluster_id = "0b1f3a52-1c1e-4b9e-9a53-6c7d2a1e0f11"
+[collector]
+listen = ["tcp://127.0.0.1:0"]
+max_sessions = 20000
+[[destination]]
+name = "bench"
+url = "ipfix+tcp://127.0.0.1:$1"
+[enrichment]
+provenance = true
+antrea = true
+pod_labels = true
+fill_k8s_names = true
+[admin]
+listen = ""
+[labels]
+$labels
+TOML
+  rm -f "$work/fa.err"
+  FA_STATE_DIR=$work "$bin_fa" run -c "$work/fa.toml" 2>"$work/fa.err" &
+  fa_pid=$!
+  for _ in $(seq 200); do grep -q ' port=' "$work/fa.err" 2>/dev/null && break; sleep 0.05; done
+  fa_port=$(grep -o ' port=[0-9]*' "$work/fa.err" | head -1 | cut -d= -f2)
+  if [ "$2" = on ]; then
+    # Ready = the first full list of every Pod is indexed and published.
+    for _ in $(seq 1200); do grep -q 'kubernetes Pods listed' "$work/fa.err" && break; sleep 0.1; done
+    grep -q 'kubernetes Pods listed' "$work/fa.err" || { echo "bench: labels never synced" >&2; cat "$work/fa.err" >&2; exit 1; }
+  fi
+}
+
+stop_fa() {
+  fa_rss=$(awk '/VmHWM/ {print $2}' /proc/$fa_pid/status)
+  kill -TERM $fa_pid; wait $fa_pid || true
+}
+
+run() { # $1 = on|off -> "records/s rss_kib"
+  start_collector "via_$1"
+  start_fa $col_port $1
+  "$bin_gen" --target 127.0.0.1:$fa_port --template "$template" --seed 1 --quiet \
+    --pregen-limit 4GiB --sessions $sessions --records $records
+  wait $col_pid || true
+  stop_fa
+  local got; got=$(json "$work/via_$1.json" "['records']")
+  [ "$got" -eq $((sessions * records)) ] || echo "bench: $((sessions * records - got)) records missing (labels $1)" >&2
+  echo "$(json "$work/via_$1.json" "['records_per_s']") $fa_rss"
+}
+
+pki
+start_api
+echo "bench: $template, $sessions sessions x $records records, $repeats rounds; labels on = $pods Pods, $updates updates/s" >&2
+best_off=0; best_on=0
+for r in $(seq $repeats); do
+  read -r off rss_off <<<"$(run off)"
+  read -r on rss_on <<<"$(run on)"
+  echo "  round $r: labels off $off rec/s (rss ${rss_off} KiB), labels on $on rec/s (rss ${rss_on} KiB)" >&2
+  best_off=$(python3 -c "print(max($best_off, $off))")
+  best_on=$(python3 -c "print(max($best_on, $on))")
+done
+kill -TERM $api_pid; wait $api_pid || true
+tail -1 "$work/api.err" >&2
+python3 - <<PY
+off, on = $best_off, $best_on
+print()
+print("| measure | value |")
+print("|---|---|")
+print(f"| labels off, records/s | {off:,.0f} |")
+print(f"| labels on ($pods Pods, $updates updates/s), records/s | {on:,.0f} |")
+print(f"| ratio (labels on / off) | {on/off:.3f} |")
+print(f"| flow-aggregator peak RSS, labels off / on | {$rss_off/1024:.0f} MiB / {$rss_on/1024:.0f} MiB |")
+PY
