@@ -157,7 +157,9 @@ void start_write(state_ptr self, bool flush_due) {
       if (msg_open && msg_size + tmpl_bytes + set_bytes > mms)
         close_message();
       if (!msg_open) {
-        if (job_size >= st.cfg.max_write ||
+        // UDP after a refusal: one message first. If the collector is still down, only
+        // that datagram is lost (its ICMP error fails the next write, which is kept).
+        if (job_size >= st.cfg.max_write || (udp && st.probe && messages > 0) ||
             (!flush_due && remaining + ipfix::message_header_size < mms)) {
           stop = true;
           break;
@@ -380,6 +382,7 @@ exporter_session(exporter_session_actor::stateful_pointer<exporter_session_state
         }
         st.connected = false;
         st.announced.clear();
+        st.probe = st.cfg.datagram;
         if (st.metrics.up)
           st.metrics.up->Set(0);
         // RFC 7011 10.4.4: back off; by default no more than once a minute after repeated
@@ -397,6 +400,7 @@ exporter_session(exporter_session_actor::stateful_pointer<exporter_session_state
         if (gen != st.gen)
           return;
         commit_inflight(self, octets);
+        st.probe = false;
         answer_drains(self);
         try_send(self);
       },

@@ -94,6 +94,8 @@ struct exporter_session_state {
   /// UDP: when the templates were last announced afresh, and messages sent since.
   caf::actor_clock::time_point last_refresh{};
   std::uint64_t messages_since_refresh = 0;
+  /// UDP: the connection follows a failure; its first write is a single message.
+  bool probe = false;
   std::vector<caf::typed_response_promise<bool>> drains;
   messages::destination_status status;
   monitoring::destination_metrics metrics;
