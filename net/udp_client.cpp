@@ -155,12 +155,8 @@ void udp_client::pump(std::uint64_t gen, std::shared_ptr<pending_send> p) {
     h_.written(gen, p->total);
 }
 
-void udp_client::shutdown(std::uint64_t gen) {
-  asio::post(strand_, [self = shared_from_this(), gen] {
-    if (gen != self->gen_ || !self->up_)
-      return;
-    // Nothing to tell the peer over UDP; writes already handed to the kernel go out.
-  });
+void udp_client::shutdown(std::uint64_t) {
+  // UDP has no half-close: datagrams already handed to the kernel go out by themselves.
 }
 
 void udp_client::stop() {
