@@ -5,7 +5,14 @@
 
 #include "test/integration/harness.hpp"
 
+#include "ipfix/wire.hpp"
+
 #include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 using namespace std::chrono_literals;
 using fa::test::collector;
@@ -104,6 +111,43 @@ void exporters_arrive_enriched(const std::string& name, const std::string& liste
       20s));
 }
 
+/// A UDP socket on 127.0.0.1 (its own source port: one exporter) sending raw datagrams.
+class raw_exporter {
+ public:
+  raw_exporter() {
+    fd_ = ::socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  }
+  ~raw_exporter() { ::close(fd_); }
+  raw_exporter(const raw_exporter&) = delete;
+  raw_exporter& operator=(const raw_exporter&) = delete;
+
+  void send(std::uint16_t port, const std::vector<std::uint8_t>& b) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    EXPECT_EQ(::sendto(fd_, b.data(), b.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof a),
+              static_cast<ssize_t>(b.size()));
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+/// A message with no sets: a header only (16 octets), valid on its own.
+std::vector<std::uint8_t> empty_message(std::uint32_t seq = 0) {
+  std::vector<std::uint8_t> m(16, 0);
+  fa::ipfix::write_u16(m.data(), 10);
+  fa::ipfix::write_u16(m.data() + 2, 16);
+  fa::ipfix::write_u32(m.data() + 8, seq);
+  fa::ipfix::write_u32(m.data() + 12, 5);
+  return m;
+}
+
 } // namespace
 
 TEST(udp, ipv4_exporters_arrive_enriched) {
@@ -195,4 +239,53 @@ TEST(udp, loadgen_refuses_a_datagram_size_too_small) {
                                   out, 30s);
   EXPECT_EQ(rc, 2) << out;
   EXPECT_NE(out.find("--max-datagram 200 is too small"), std::string::npos) << out;
+}
+
+// RFC 7011 10.3.3 through the whole service: a datagram holding two messages is
+// malformed (metric by reason), opens no session, and once the exporter has a session
+// its malformed datagrams show in that session's status too.
+TEST(udp, a_datagram_that_is_not_one_message_is_counted_by_reason) {
+  running fa{udp_config("[\"udp://127.0.0.1:0\"]", tcp_destination(9))};
+  raw_exporter ex;
+  auto two = empty_message(0);
+  auto second = empty_message(0);
+  two.insert(two.end(), second.begin(), second.end());
+  ex.send(fa.port, two);
+  ASSERT_TRUE(fa::test::eventually([&] {
+    return metric(fa.sup, "flow_aggregator_malformed_total",
+                  {{"reason", "datagram_length_mismatch"}}) == 1;
+  }));
+  EXPECT_EQ(metric(fa.sup, "flow_aggregator_sessions_accepted_total", {{"transport", "udp"}}), 0);
+  ex.send(fa.port, empty_message(0));
+  ex.send(fa.port, two);
+  ASSERT_TRUE(fa::test::eventually([&] {
+    auto s = fa.sup.sessions();
+    return s.size() == 1 && s[0].messages == 1 && s[0].malformed == 1;
+  }));
+  EXPECT_EQ(
+      metric(fa.sup, "flow_aggregator_malformed_total", {{"reason", "datagram_length_mismatch"}}),
+      2);
+  fa.sup.stop(200ms);
+}
+
+// max_sessions holds for UDP exporters: one beyond it gets no session, and each of its
+// datagrams is counted as refused.
+TEST(udp, exporters_beyond_max_sessions_are_refused_and_counted) {
+  running fa{udp_config("[\"udp://127.0.0.1:0\"]", tcp_destination(9), "max_sessions = 1")};
+  raw_exporter first, second;
+  first.send(fa.port, empty_message(0));
+  ASSERT_TRUE(fa::test::eventually([&] { return fa.sup.sessions().size() == 1; }));
+  second.send(fa.port, empty_message(0));
+  second.send(fa.port, empty_message(0));
+  ASSERT_TRUE(fa::test::eventually([&] {
+    return metric(fa.sup, "flow_aggregator_udp_datagrams_dropped_total", {{"reason", "refused"}}) ==
+           2;
+  }));
+  // admit() counts and logs a refusal at most once a second per listener.
+  auto rejected =
+      metric(fa.sup, "flow_aggregator_sessions_rejected_total", {{"reason", "max_sessions"}});
+  EXPECT_GE(rejected, 1);
+  EXPECT_LE(rejected, 2);
+  EXPECT_EQ(fa.sup.sessions().size(), 1u);
+  fa.sup.stop(200ms);
 }
