@@ -138,7 +138,7 @@ void pod_watcher::stop() {
 }
 
 pod_watcher_stats pod_watcher::stats() const {
-  std::lock_guard guard{const_cast<std::mutex&>(mtx_)};
+  std::lock_guard guard{mtx_};
   return stats_;
 }
 

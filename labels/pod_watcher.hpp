@@ -110,7 +110,7 @@ class pod_watcher {
   sink out_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
-  std::mutex mtx_; // guards stats_ and the backoff wait
+  mutable std::mutex mtx_; // guards stats_ and the backoff wait
   std::condition_variable wake_;
   pod_watcher_stats stats_;
   std::string rv_; // only the loop thread touches it

@@ -320,6 +320,11 @@ struct kube_api_server::impl {
       , token(opts.token) {
     tls.use_certificate_chain_file(opts.cert_file);
     tls.use_private_key_file(opts.key_file, asio::ssl::context::pem);
+    if (!opts.client_ca.empty()) {
+      // Ask for a certificate, but let token clients in without one.
+      tls.load_verify_file(opts.client_ca);
+      tls.set_verify_mode(asio::ssl::verify_peer);
+    }
     thread = std::thread{[this] { io.run(); }};
   }
 
@@ -414,7 +419,15 @@ struct kube_api_server::impl {
         pos = amp + 1;
       }
     }
-    if (auth != "Bearer " + token) {
+    bool cert_ok = false;
+    if (!opts.client_ca.empty()) {
+      X509* peer = SSL_get1_peer_certificate(c->s.native_handle());
+      cert_ok = peer && SSL_get_verify_result(c->s.native_handle()) == X509_V_OK;
+      X509_free(peer);
+    }
+    if (cert_ok)
+      ++owner.cert_auth_;
+    if (!cert_ok && auth != "Bearer " + token) {
       ++owner.unauthorized_;
       c->send(response(401, status_object(401, "Unauthorized", "Unauthorized").dump()));
       c->read_request();

@@ -9,7 +9,8 @@
 //   DELETED, BOOKMARK), replaying the retained history after R first;
 // - a resourceVersion older than the retained history: 410 Gone, as the HTTP status or
 //   as an ERROR event carrying a Status object (both happen with a real API server);
-// - `Authorization: Bearer <token>` checked; 401 with a Status object otherwise.
+// - `Authorization: Bearer <token>` checked, or a client certificate from `client_ca`;
+//   401 with a Status object otherwise.
 // Pods are rendered in the full shape the API returns (metadata with uid,
 // resourceVersion, creationTimestamp, labels, ownerReferences; spec; status with
 // conditions, podIP(s), hostIP). Every method is thread-safe; state changes run on the
@@ -58,6 +59,9 @@ class kube_api_server {
     /// Events kept for watches that resume; older resourceVersions get 410 (etcd
     /// compaction does the same).
     std::size_t max_history = 100000;
+    /// Set: a client certificate signed by this CA authenticates too (as with the API
+    /// server's --client-ca-file); a bearer token is then optional.
+    std::string client_ca;
   };
 
   explicit kube_api_server(options opts);
@@ -103,6 +107,7 @@ class kube_api_server {
   std::uint64_t list_pages() const { return list_pages_.load(); }
   std::uint64_t watches() const { return watches_.load(); }
   std::uint64_t unauthorized() const { return unauthorized_.load(); }
+  std::uint64_t cert_authenticated() const { return cert_auth_.load(); } ///< requests
   std::uint64_t gone() const { return gone_.load(); } ///< 410 answers and ERROR events
   std::size_t open_watches();
 
@@ -111,7 +116,8 @@ class kube_api_server {
  private:
   std::unique_ptr<impl> impl_;
   std::uint16_t port_ = 0;
-  std::atomic<std::uint64_t> lists_{0}, list_pages_{0}, watches_{0}, unauthorized_{0}, gone_{0};
+  std::atomic<std::uint64_t> lists_{0}, list_pages_{0}, watches_{0}, unauthorized_{0}, gone_{0},
+      cert_auth_{0};
 };
 
 } // namespace fa::tools

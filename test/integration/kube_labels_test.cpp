@@ -26,8 +26,15 @@ struct api_fixture {
   explicit api_fixture(const std::string& dir)
       : pki(fa::test::make_test_pki(dir))
       , token_file(dir + "/token")
-      , server(kube_api_server::options{pki.server_cert, pki.server_key, "s3cret", 0, 100000}) {
+      , server(options(pki)) {
     write_token("s3cret");
+  }
+  static kube_api_server::options options(const fa::test::test_pki& pki) {
+    kube_api_server::options o;
+    o.cert_file = pki.server_cert;
+    o.key_file = pki.server_key;
+    o.token = "s3cret";
+    return o;
   }
   void write_token(const std::string& token) {
     auto tmp = token_file + ".tmp";

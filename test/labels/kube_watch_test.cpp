@@ -63,8 +63,12 @@ class kube_watch : public testing::Test {
     token_file_ =
         *dir_ + "/" + testing::UnitTest::GetInstance()->current_test_info()->name() + ".token";
     write_token("test-token");
-    server_ = std::make_unique<kube_api_server>(
-        kube_api_server::options{pki_->server_cert, pki_->server_key, "test-token", 0, 100000});
+    kube_api_server::options o;
+    o.cert_file = pki_->server_cert;
+    o.key_file = pki_->server_key;
+    o.token = "test-token";
+    o.client_ca = pki_->ca_cert;
+    server_ = std::make_unique<kube_api_server>(o);
   }
 
   void TearDown() override {
@@ -307,6 +311,31 @@ TEST_F(kube_watch, bad_token_is_refused_until_the_file_changes) {
   write_token("test-token");
   ASSERT_TRUE(eventually([&] { return synced(); }));
   EXPECT_EQ(who("10.244.1.1"), "web-7d4b9c8f6d-10001 " + web_labels);
+}
+
+// A client certificate alone authenticates (kubernetes.client_cert / client_key).
+TEST_F(kube_watch, client_certificate_authenticates_without_a_token) {
+  server_->apply(web(1));
+  auto c = api();
+  c.token_file.clear();
+  c.client_cert = pki_->client_cert;
+  c.client_key = pki_->client_key;
+  start(c);
+  ASSERT_TRUE(eventually([&] { return synced(); }));
+  EXPECT_EQ(who("10.244.1.1"), "web-7d4b9c8f6d-10001 " + web_labels);
+  EXPECT_GE(server_->cert_authenticated(), 2u); // the list and the watch
+  EXPECT_EQ(server_->unauthorized(), 0u);
+}
+
+// Neither a token nor a certificate: 401, nothing indexed.
+TEST_F(kube_watch, no_credentials_are_refused) {
+  server_->apply(web(1));
+  auto c = api();
+  c.token_file.clear();
+  start(c);
+  ASSERT_TRUE(eventually([&] { return server_->unauthorized() >= 2; }));
+  EXPECT_FALSE(synced());
+  EXPECT_EQ(server_->cert_authenticated(), 0u);
 }
 
 // The server's certificate must chain to the configured CA.
