@@ -11,6 +11,7 @@
 //   cflow.original_observation_domain_id).
 // A missing tool skips its test with the reason.
 
+#include "ipfix/message_builder.hpp"
 #include "test/support/process.hpp"
 
 #include <gtest/gtest.h>
@@ -84,6 +85,20 @@ std::uint16_t free_udp_port() {
   asio::io_context io;
   asio::ip::udp::socket s{io, {asio::ip::address_v4::loopback(), 0}};
   return s.local_endpoint().port();
+}
+
+/// True when no UDP socket bound to 127.0.0.1:`port` has unread datagrams
+/// (/proc/net/udp: "local_address tx_queue:rx_queue" in hex).
+bool udp_queue_empty(std::uint16_t port) {
+  char local[32];
+  std::snprintf(local, sizeof local, "0100007F:%04X", port);
+  for (auto& l : lines(read_file("/proc/net/udp"))) {
+    auto cols = split(l, ' ');
+    cols.erase(std::remove(cols.begin(), cols.end(), std::string{}), cols.end());
+    if (cols.size() > 4 && cols[1] == local)
+      return cols[4].substr(cols[4].find(':') + 1) == "00000000";
+  }
+  return true;
 }
 
 template <class Pred>
@@ -269,7 +284,8 @@ TEST_F(collectors, nfcapd_stores_every_record) {
   ASSERT_NO_FATAL_FAILURE(run_loads());
   ASSERT_NO_FATAL_FAILURE(stop_fa());
   // nfcapd writes its file and a statistics line when it stops.
-  std::this_thread::sleep_for(500ms); // the last datagrams are read before the signal
+  // nfcapd stops reading at the signal: first let it read every datagram queued for it.
+  EXPECT_TRUE(eventually([&] { return udp_queue_empty(port); }, 20s));
   tool.signal(SIGTERM);
   auto rc = tool.wait(20s);
   ASSERT_TRUE(rc) << "nfcapd did not stop";
@@ -312,9 +328,10 @@ TEST_F(collectors, tshark_decodes_the_udp_datagrams) {
   ASSERT_TRUE(port_text) << "ipfix-collector did not start";
   auto port = std::stoi(*port_text);
   auto pcap = file("capture.pcap");
-  process cap{{"dumpcap", "-q", "-i", "lo", "-f", "udp port " + std::to_string(port), "-w", pcap},
-              file("capture.out"),
-              file("capture.err")};
+  process cap{
+      {"dumpcap", "-q", "-P", "-i", "lo", "-f", "udp port " + std::to_string(port), "-w", pcap},
+      file("capture.out"),
+      file("capture.err")};
   // dumpcap says so on stderr once the capture runs.
   bool capturing = eventually(
       [&] { return contains(read_file(file("capture.err")), "Capturing on") || !cap.running(); },
@@ -335,8 +352,17 @@ TEST_F(collectors, tshark_decodes_the_udp_datagrams) {
   EXPECT_EQ(report.at("unknown_template_records"), 0);
   EXPECT_EQ(report.at("sequence_errors"), 0);
   EXPECT_LE(report.at("max_datagram").get<std::size_t>(), max_message);
-  // Give dumpcap a moment to write the last packets, then stop it.
-  std::this_thread::sleep_for(300ms);
+  // Stop dumpcap once its file holds every datagram (pcap: 24-octet file header; per
+  // packet 16 octets of record header, 14 Ethernet, 20 IPv4, 8 UDP), or after 10 s if it
+  // buffers: then SIGINT makes it write the rest, and a missed packet fails the count.
+  const auto want_size = 24 + 58 * report.at("datagrams").get<std::uint64_t>() +
+                         report.at("bytes").get<std::uint64_t>();
+  eventually(
+      [&] {
+        std::error_code ec;
+        return fs::file_size(pcap, ec) >= want_size && !ec;
+      },
+      10s);
   cap.signal(SIGINT);
   ASSERT_TRUE(cap.wait(20s));
 
@@ -390,6 +416,75 @@ TEST_F(collectors, tshark_decodes_the_udp_datagrams) {
   EXPECT_EQ(wrong_odid, 0u);
   EXPECT_EQ(per_odid, expected_per_odid()) << "records per originalObservationDomainId";
   EXPECT_EQ(wrong_exporter, 0u) << "403/404 values other than 127.0.0.1 / ::";
+}
+
+// ipfix-collector --udp is as strict as the checks above rely on: a datagram that is not
+// exactly one message, one larger than --max-datagram, and a template withdrawal (RFC
+// 7011 8.4: never over UDP) are each reported; valid records around them still count.
+TEST_F(collectors, ipfix_collector_udp_flags_what_a_udp_exporter_must_not_send) {
+  process col{{binary("tools/ipfix-collector"), "--udp", "--listen", "127.0.0.1:0", "--port-file",
+               file("collector.port"), "--report", file("collector.json"), "--max-datagram", "600",
+               "--expect-total", "43"},
+              file("tool.out"),
+              file("tool.err")};
+  auto port_text = wait_for_file(file("collector.port"), 20s);
+  ASSERT_TRUE(port_text) << "ipfix-collector did not start";
+  const fa::ipfix::template_def t{256, 0, {{8, 4, 0}, {12, 4, 0}, {1, 8, 0}}};
+  std::uint32_t seq = 0;
+  auto message = [&](int records, bool with_template, bool withdraw = false) {
+    std::vector<std::uint8_t> out;
+    fa::ipfix::message_builder b{out};
+    b.begin_message(0, seq, 9);
+    if (with_template || withdraw) {
+      b.begin_set(fa::ipfix::template_set_id);
+      if (withdraw)
+        b.add_withdrawal(256);
+      else
+        b.add_template(t);
+      b.end_set();
+    }
+    if (records > 0) {
+      b.begin_set(256);
+      for (int i = 0; i < records; ++i) {
+        b.put_u32(1);
+        b.put_u32(2);
+        b.put_u64(static_cast<std::uint64_t>(i));
+      }
+      b.end_set();
+    }
+    b.end_message();
+    seq += static_cast<std::uint32_t>(records);
+    return out;
+  };
+  // The bad ones first; the records last (in order on loopback), so --expect-total ends
+  // the run after everything was read.
+  std::vector<std::vector<std::uint8_t>> datagrams;
+  datagrams.push_back(message(0, false, true)); // a withdrawal
+  auto two = message(0, true);                  // two messages in one datagram
+  auto second = message(0, true);
+  two.insert(two.end(), second.begin(), second.end());
+  datagrams.push_back(two);
+  auto cut = message(0, true); // truncated: the header claims more than arrived
+  cut.resize(cut.size() - 5);
+  datagrams.push_back(cut);
+  datagrams.push_back(message(3, true));   // fine: 3 records
+  datagrams.push_back(message(40, false)); // 676 octets > --max-datagram 600, yet decoded
+  asio::io_context io;
+  asio::ip::udp::socket s{io, asio::ip::udp::v4()};
+  s.connect({asio::ip::address_v4::loopback(), static_cast<std::uint16_t>(std::stoi(*port_text))});
+  for (auto& d : datagrams)
+    s.send(asio::buffer(d));
+  // --expect-total 43: the collector stops by itself once it has read the last datagram.
+  auto rc = col.wait(20s);
+  ASSERT_TRUE(rc);
+  EXPECT_EQ(*rc, 1) << "ipfix-collector must fail on these datagrams";
+  auto r = nlohmann::json::parse(read_file(file("collector.json")));
+  auto malformed = r.at("malformed");
+  EXPECT_EQ(malformed.value("datagram_not_one_message", 0), 2) << r.dump();
+  EXPECT_EQ(malformed.value("datagram_too_large", 0), 1) << r.dump();
+  EXPECT_EQ(malformed.value("template_ignored_withdrawal", 0), 1) << r.dump();
+  EXPECT_EQ(r.at("records"), 3 + 40);
+  EXPECT_EQ(r.at("datagrams"), 5);
 }
 
 } // namespace
