@@ -160,7 +160,9 @@ void tls_connection::resume_reading() {
 // until the socket has nothing more: at that point OpenSSL has consumed every received
 // octet (a read that wants input has drained its buffers), so waiting on the socket
 // again cannot strand data. An idle session therefore pins no buffer, as over TCP.
-// The chunk is sized from the ciphertext waiting plus one record OpenSSL may hold.
+// The chunk is sized from the ciphertext waiting plus one record OpenSSL may hold. A
+// read may have to write (a TLS 1.3 KeyUpdate answer, a few octets); our send buffer is
+// empty, as we send nothing else, so that write does not meet a full socket.
 void tls_connection::read_available() {
   if (closed_)
     return;

@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <asio.hpp>
+
 #include <openssl/pem.h>
 
 #include <arpa/inet.h>
@@ -16,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -31,9 +34,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-/// One PKI for the whole binary: making it costs a dozen openssl runs.
+/// One PKI for the whole process: making it costs a dozen openssl runs. ctest runs each
+/// test in a process of its own, possibly side by side: each gets its own directory.
 const fa::test::tls_pki& pki() {
-  static fa::test::tls_pki p{fa::test::scratch_dir("tls-pki")};
+  static fa::test::tls_pki p{fa::test::scratch_dir("tls-pki-" + std::to_string(::getpid()))};
   return p;
 }
 
@@ -41,15 +45,16 @@ std::string toml_string(const std::string& s) {
   return "\"" + s + "\"";
 }
 
-/// A config with one tls:// listener on 127.0.0.1:0; `tls` adds keys to [collector.tls].
+/// A config with one tls:// listener on 127.0.0.1:0; `tls` adds keys to [collector.tls],
+/// `collector` to [collector], `extra` top-level keys and tables.
 fa::config::config tls_config(const std::string& destinations, const std::string& tls = "",
-                              const std::string& extra = "") {
+                              const std::string& extra = "", const std::string& collector = "") {
   auto s = pki().server();
   std::string text = "cluster_id = \"0b1f3a52-1c1e-4b9e-9a53-6c7d2a1e0f11\"\n" + extra +
-                     "\n[collector]\nlisten = [\"tls://127.0.0.1:0\"]\n[collector.tls]\ncert = " +
-                     toml_string(s.cert) + "\nkey = " + toml_string(s.key) +
-                     "\nclient_ca = " + toml_string(pki().ca()) + "\n" + tls + "\n" + destinations +
-                     "\n[admin]\nlisten = \"\"\n";
+                     "\n[collector]\nlisten = [\"tls://127.0.0.1:0\"]\n" + collector +
+                     "\n[collector.tls]\ncert = " + toml_string(s.cert) +
+                     "\nkey = " + toml_string(s.key) + "\nclient_ca = " + toml_string(pki().ca()) +
+                     "\n" + tls + "\n" + destinations + "\n[admin]\nlisten = \"\"\n";
   auto r = fa::config::load_string(text, "tls-test.toml");
   for (auto& e : r.errors)
     ADD_FAILURE() << fa::config::to_string(e);
@@ -366,6 +371,102 @@ TEST(tls_in, reload_swaps_the_certificate_for_new_connections_only) {
   EXPECT_EQ(r.value("records", 0), long_records + short_records) << r.dump();
   EXPECT_EQ(r.value("verified", 0), long_records + short_records) << r.dump();
   EXPECT_EQ(metric(fa.sup, "flow_aggregator_tls_reloads_total", {{"result", "ok"}}), 1);
+}
+
+// DESIGN 3 over TLS: with the destination down and on_full = "block", the reader stops
+// once the budgets are spent (TCP flow control under TLS then holds the exporter back),
+// so flow-aggregator takes in a bounded amount; when the collector appears, everything
+// arrives, nothing lost.
+TEST(tls_in, a_blocked_destination_pushes_back_on_the_exporter) {
+  auto dir = fa::test::scratch_dir("tls_in_backpressure");
+  constexpr int records = 100000; // about 25 MB of Antrea records
+  auto col_port = [] {
+    asio::io_context io;
+    asio::ip::tcp::acceptor a{io, {asio::ip::make_address("127.0.0.1"), 0}};
+    return a.local_endpoint().port();
+  }();
+  running fa{tls_config(fa::test::tcp_destination(col_port, "queue_size = \"256KiB\"\n"), "", "",
+                        "session_budget = \"256KiB\"\nreceive_budget = \"1MiB\"\n")};
+  auto exporter = fa::test::start_loadgen(
+      fa.port, tls_args("agent-a") + std::vector<std::string>{"--records", std::to_string(records),
+                                                              "--template", "antrea-v4", "--seed",
+                                                              "12", "--close-timeout", "60s"});
+  auto received = [&] { return metric(fa.sup, "flow_aggregator_received_bytes_total"); };
+  ASSERT_TRUE(eventually([&] { return received() > 0; }));
+  // Bounded: the process budget, one read beyond it, and what the queue holds.
+  constexpr double bound = (1 << 20) + (256 << 10) + (256 << 10) + 65535;
+  auto deadline = std::chrono::steady_clock::now() + 2s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    ASSERT_LE(received(), bound);
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(exporter->running()) << "the exporter finished: nothing pushed back";
+  collector col{dir,
+                {"--verify", "12", "--expect-exporter", "127.0.0.1", "--expect-total",
+                 std::to_string(records)},
+                col_port};
+  EXPECT_EQ(exporter->wait(120s), 0);
+  auto r = col.report();
+  EXPECT_EQ(r.value("records", 0), records) << r.dump();
+  EXPECT_EQ(r.value("verified", 0), records) << r.dump();
+  EXPECT_EQ(metric(fa.sup, "flow_aggregator_records_dropped_total"), 0);
+}
+
+// The real binary: SIGHUP reloads the tls:// certificate (app/main.cpp), and a new
+// client then needs the new CA.
+TEST(tls_in, sighup_reloads_the_certificate_of_the_running_binary) {
+  auto dir = fa::test::scratch_dir("tls_in_sighup");
+  auto& p = const_cast<fa::test::tls_pki&>(pki());
+  auto next = p.issue("server-hup", "localhost", {"DNS:localhost", "IP:127.0.0.1"},
+                      fa::test::tls_pki::usage::server, "other-ca");
+  auto cert = dir + "/tls.crt", key = dir + "/tls.key";
+  replace_file(p.server().cert, cert);
+  replace_file(p.server().key, key);
+  {
+    std::ofstream cfg{dir + "/fa.toml"};
+    cfg << "cluster_id = \"0b1f3a52-1c1e-4b9e-9a53-6c7d2a1e0f11\"\n[collector]\nlisten = "
+           "[\"tls://127.0.0.1:0\"]\n[collector.tls]\ncert = "
+        << toml_string(cert) << "\nkey = " << toml_string(key)
+        << "\nclient_ca = " << toml_string(p.ca())
+        << "\n[[destination]]\nname = \"j\"\nurl = " << toml_string("jsonl:" + dir + "/out.jsonl")
+        << "\n[admin]\nlisten = \"\"\n";
+  }
+  auto log = dir + "/fa.err";
+  fa::test::process fa{{fa::test::binary("app/flow-aggregator"), "run", "-c", dir + "/fa.toml"},
+                       dir + "/fa.out",
+                       log};
+  std::uint16_t port = 0;
+  ASSERT_TRUE(eventually([&] {
+    auto text = fa::test::read_file(log);
+    auto at = text.find("event=listening transport=tls");
+    auto p = text.find(" port=", at == std::string::npos ? text.size() : at);
+    if (at == std::string::npos || p == std::string::npos)
+      return false;
+    port = static_cast<std::uint16_t>(std::stoi(text.substr(p + 6)));
+    return true;
+  })) << fa::test::read_file(log);
+  auto send = [&](const std::string& ca, const std::string& odid) {
+    return fa::test::run_loadgen(
+        port, tls_args("agent-a", ca) +
+                  std::vector<std::string>{"--records", "100", "--odid-base", odid});
+  };
+  ASSERT_EQ(send(p.ca(), "1"), 0);
+  replace_file(next.cert, cert);
+  replace_file(next.key, key);
+  fa.signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] {
+    return fa::test::read_file(log).find("event=\"tls reloaded\"") != std::string::npos;
+  })) << fa::test::read_file(log);
+  EXPECT_EQ(send(p.ca(), "2"), 1) << "the old certificate is still served";
+  EXPECT_EQ(send(p.other_ca(), "3"), 0);
+  fa.signal(SIGTERM);
+  EXPECT_EQ(fa.wait(30s), 0) << fa::test::read_file(log);
+  EXPECT_TRUE(eventually(
+      [&] {
+        return fa::test::read_file(dir + "/out.jsonl").find("\"originalObservationDomainId\":3") !=
+               std::string::npos;
+      },
+      5s));
 }
 
 // ---------------------------------------------------------------------------------------
