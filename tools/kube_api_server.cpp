@@ -108,6 +108,13 @@ std::string chunk(const std::string& data) {
   return len + data + "\r\n";
 }
 
+/// A Pod as a list item: the API leaves kind and apiVersion to the list.
+std::shared_ptr<const std::string> list_item(json obj) {
+  obj.erase("kind");
+  obj.erase("apiVersion");
+  return std::make_shared<const std::string>(obj.dump());
+}
+
 std::string event_line(const std::string& type, const std::string& object) {
   return "{\"type\":\"" + type + "\",\"object\":" + object + "}\n";
 }
@@ -199,6 +206,9 @@ struct kube_api_server::impl {
   struct stored_pod {
     pod_spec spec;
     std::uint64_t rv = 0;
+    /// As a list item (no kind/apiVersion, as the API returns items), rendered once per
+    /// change: a LIST of 100,000 Pods only copies pointers.
+    std::shared_ptr<const std::string> item;
   };
   struct event {
     std::uint64_t rv;
@@ -206,7 +216,7 @@ struct kube_api_server::impl {
   };
   struct list_state {
     std::uint64_t rv;
-    std::vector<std::string> items; // rendered, sorted by namespace/name
+    std::vector<std::shared_ptr<const std::string>> items; // sorted by namespace/name
   };
 
   kube_api_server& owner;
@@ -341,7 +351,7 @@ struct kube_api_server::impl {
     std::packaged_task<decltype(f())()> task{std::move(f)};
     auto fut = task.get_future();
     asio::post(io, [&task] { task(); });
-    if (fut.wait_for(std::chrono::seconds{10}) != std::future_status::ready)
+    if (fut.wait_for(std::chrono::seconds{60}) != std::future_status::ready)
       throw std::runtime_error("kube_api_server: the server thread did not answer");
     return fut.get();
   }
@@ -479,13 +489,9 @@ struct kube_api_server::impl {
         return std::tie(a->spec.pod_namespace, a->spec.name) <
                std::tie(b->spec.pod_namespace, b->spec.name);
       });
-      for (auto* p : sorted) {
-        // Items of a list carry no kind/apiVersion, as the API returns them.
-        auto obj = pod_object(p->spec, std::to_string(p->rv));
-        obj.erase("kind");
-        obj.erase("apiVersion");
-        l.items.push_back(obj.dump());
-      }
+      l.items.reserve(sorted.size());
+      for (auto* p : sorted)
+        l.items.push_back(p->item);
     }
     auto& l = lists[id];
     std::size_t end = limit == 0 ? l.items.size() : std::min(l.items.size(), offset + limit);
@@ -493,7 +499,7 @@ struct kube_api_server::impl {
     for (std::size_t i = offset; i < end; ++i) {
       if (i > offset)
         items += ',';
-      items += l.items[i];
+      items += *l.items[i];
     }
     json meta = {{"resourceVersion", std::to_string(l.rv)}};
     if (end < l.items.size()) {
@@ -593,18 +599,26 @@ std::uint64_t kube_api_server::apply(const pod_spec& p) {
     auto& stored = s.pods[p.uid];
     stored.spec = p;
     stored.rv = ++s.rv;
-    s.record(added ? "ADDED" : "MODIFIED", pod_object(p, std::to_string(stored.rv)).dump());
+    auto obj = pod_object(p, std::to_string(stored.rv));
+    s.record(added ? "ADDED" : "MODIFIED", obj.dump());
+    stored.item = list_item(std::move(obj));
     return s.rv;
   });
 }
 
 void kube_api_server::preload(std::vector<pod_spec> list) {
+  // Rendered here, not on the server thread, which keeps serving meanwhile.
+  auto rv = resource_version() + 1;
+  std::vector<std::shared_ptr<const std::string>> items;
+  items.reserve(list.size());
+  for (auto& p : list)
+    items.push_back(list_item(pod_object(p, std::to_string(rv))));
   impl_->run([&] {
     auto& s = *impl_;
-    ++s.rv;
-    for (auto& p : list) {
-      auto uid = p.uid;
-      s.pods[uid] = {std::move(p), s.rv};
+    s.rv = std::max(s.rv + 1, rv);
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      auto uid = list[i].uid;
+      s.pods[uid] = {std::move(list[i]), s.rv, std::move(items[i])};
     }
     // Their creation is history no watch can ask for.
     s.history.clear();
