@@ -819,7 +819,11 @@ void udp_run_sessions(const loadgen_config& cfg, std::vector<udp_exporter*> mine
         auto owed = due > static_cast<double>(st.records)
                         ? static_cast<std::uint64_t>(due - static_cast<double>(st.records))
                         : 0;
-        n = std::min(n, owed);
+        // Wait until a full message (or 5 ms of records, if fewer) is due: paced
+        // datagrams then carry as many records as unpaced ones, not one or two.
+        auto least = std::clamp<std::uint64_t>(static_cast<std::uint64_t>(rate * 0.005), 1,
+                                               cfg.records_per_message);
+        n = owed >= std::min(least, n) ? std::min(n, owed) : 0;
       }
       if (n == 0)
         continue;
