@@ -87,10 +87,13 @@ supervisor::start_tls_listener(const asio::ip::address& addr, std::uint16_t port
   h.failed = [this](std::string_view reason, const net::tls_connection& conn,
                     const std::string& detail) {
     metrics_.tls_handshake_failures(reason).Increment();
+    // A peer that connects and leaves (a TCP health check, a port scan) is routine:
+    // counted, logged at debug only.
+    auto level = reason == "peer_closed" ? log_level::debug : log_level::warn;
     std::uint64_t suppressed = 0;
-    if (handshake_log.admit(suppressed)) {
+    if (monitoring::log_enabled(level) && handshake_log.admit(suppressed)) {
       auto r = conn.remote();
-      log(log_level::warn, "tls handshake failed",
+      log(level, "tls handshake failed",
           {{"reason", std::string{reason}},
            {"peer", r.address().to_string() + ":" + std::to_string(r.port())},
            {"detail", detail},
