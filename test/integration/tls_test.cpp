@@ -48,10 +48,11 @@ std::string toml_string(const std::string& s) {
 /// A config with one tls:// listener on 127.0.0.1:0; `tls` adds keys to [collector.tls],
 /// `collector` to [collector], `extra` top-level keys and tables.
 fa::config::config tls_config(const std::string& destinations, const std::string& tls = "",
-                              const std::string& extra = "", const std::string& collector = "") {
+                              const std::string& extra = "", const std::string& collector = "",
+                              const std::string& listen = "tls://127.0.0.1:0") {
   auto s = pki().server();
   std::string text = "cluster_id = \"0b1f3a52-1c1e-4b9e-9a53-6c7d2a1e0f11\"\n" + extra +
-                     "\n[collector]\nlisten = [\"tls://127.0.0.1:0\"]\n" + collector +
+                     "\n[collector]\nlisten = [\"" + listen + "\"]\n" + collector +
                      "\n[collector.tls]\ncert = " + toml_string(s.cert) +
                      "\nkey = " + toml_string(s.key) + "\nclient_ca = " + toml_string(pki().ca()) +
                      "\n" + tls + "\n" + destinations + "\n[admin]\nlisten = \"\"\n";
@@ -477,14 +478,17 @@ namespace {
 /// The TLS collector for export tests: a second flow-aggregator with a tls:// listener
 /// that requires client certificates named agent-a, forwarding to `col` unchanged (no
 /// enrichment of its own, so the first one's 403/405 reach the collector).
-fa::config::config tls_collector_config(std::uint16_t col_port) {
+fa::config::config tls_collector_config(std::uint16_t col_port,
+                                        const std::string& listen = "tls://127.0.0.1:0") {
   return tls_config(fa::test::tcp_destination(col_port), "allowed_names = [\"agent-a\"]",
-                    "[enrichment]\nprovenance = false\nantrea = false\n");
+                    "[enrichment]\nprovenance = false\nantrea = false\n", "", listen);
 }
 
-std::string tls_destination(std::uint16_t port, const std::string& extra) {
+std::string tls_destination(std::uint16_t port, const std::string& extra,
+                            const std::string& host = "127.0.0.1") {
   auto a = pki().client("agent-a");
-  return "[[destination]]\nname = \"tls\"\nurl = \"ipfix+tls://127.0.0.1:" + std::to_string(port) +
+  return "[[destination]]\nname = \"tls\"\nurl = \"ipfix+tls://" + host + ":" +
+         std::to_string(port) +
          "\"\nflush_interval = \"5ms\"\nreconnect_min = \"100ms\"\nreconnect_max = \"400ms\"\n"
          "tls_ca = " +
          toml_string(pki().ca()) + "\ntls_cert = " + toml_string(a.cert) +
@@ -547,4 +551,27 @@ TEST(tls_out, collector_with_another_name_is_refused_and_retried) {
   EXPECT_EQ(metric(tls_col.sup, "flow_aggregator_sessions_accepted_total"), 0);
   col.stop();
   col.report();
+}
+
+// IPv6 end to end: an exporter connects over TLS to [::1] (404 = ::1), and the export
+// goes to [::1] too, the collector's certificate verified by its IP subjectAltName ::1.
+TEST(tls_out, ipv6_in_and_out_verified_by_ip_address) {
+  auto dir = fa::test::scratch_dir("tls_v6");
+  constexpr int records = 1000;
+  collector col{
+      dir,
+      {"--verify", "6", "--expect-exporter", "::1", "--expect-total", std::to_string(records)}};
+  running tls_col{tls_collector_config(col.port(), "tls://[::1]:0")};
+  running fa{tls_config(tls_destination(tls_col.port, "", "[::1]"), "", "", "", "tls://[::1]:0")};
+  fa::test::process exporter{
+      std::vector<std::string>{fa::test::binary("tools/ipfix-loadgen"), "--target",
+                               "[::1]:" + std::to_string(fa.port), "--quiet", "--records",
+                               std::to_string(records), "--template", "antrea-v6", "--seed", "6"} +
+          tls_args("agent-a"),
+      "", dir + "/loadgen.err"};
+  EXPECT_EQ(exporter.wait(60s), 0) << fa::test::read_file(dir + "/loadgen.err");
+  auto r = col.report();
+  EXPECT_EQ(r.value("records", 0), records) << r.dump();
+  EXPECT_EQ(r.value("verified", 0), records) << r.dump();
+  EXPECT_EQ(metric(fa.sup, "flow_aggregator_destination_tls_failures_total"), 0);
 }
