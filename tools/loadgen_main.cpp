@@ -1,7 +1,7 @@
-// ipfix-loadgen: many concurrent IPFIX-over-TCP exporter sessions with
-// deterministic content (tools/loadgen_content.hpp), for tests and benchmarks
-// of the mediator. With --tls-ca the sessions speak TLS (RFC 7011 11); --write
-// saves the messages to a file instead of sending them.
+// ipfix-loadgen: many concurrent IPFIX-over-TCP exporter sessions with deterministic
+// content (tools/loadgen_content.hpp), for tests and benchmarks of the mediator.
+// With --tls-ca the sessions speak TLS (RFC 7011 11); --write saves the messages to a
+// file instead of sending them.
 
 #include "tools/cli.hpp"
 #include "tools/loadgen_content.hpp"
@@ -42,8 +42,7 @@ struct loadgen_config {
   std::uint32_t sessions = 1;
   std::optional<std::uint64_t> records; ///< per session
   std::optional<std::chrono::nanoseconds> duration;
-  double rate =
-      0; ///< total records/s over all sessions; 0 = as fast as possible
+  double rate = 0; ///< total records/s over all sessions; 0 = as fast as possible
   std::uint32_t records_per_message = 32;
   template_kind kind = template_kind::minimal;
   std::uint64_t seed = 1;
@@ -52,22 +51,19 @@ struct loadgen_config {
   std::chrono::nanoseconds connect_timeout = 5s;
   std::chrono::nanoseconds close_timeout = 5s;
   std::string report;
-  // --tls-ca (RFC 7011 11): sessions are TLS clients that verify the target
-  // against the CA and present --tls-cert when given.
+  // --tls-ca (RFC 7011 11): sessions are TLS clients that verify the target against the
+  // CA and present --tls-cert when given.
   bool tls = false;
   std::string tls_ca, tls_cert, tls_key, tls_server_name;
-  std::string
-      write_file; ///< --write: the sessions' messages go to this file, in order
+  std::string write_file; ///< --write: the sessions' messages go to this file, in order
   unsigned io_threads = 1;
   std::uint64_t pregen_limit = 512ULL << 20;
   std::uint16_t template_id = 256;
   bool quiet = false;
   // --transport udp (RFC 7011 10.3): each message is one datagram.
   bool udp = false;
-  std::uint32_t max_datagram =
-      1400; ///< UDP: largest message (= datagram payload)
-  std::chrono::nanoseconds template_refresh =
-      1s; ///< UDP: templates re-sent this often
+  std::uint32_t max_datagram = 1400;              ///< UDP: largest message (= datagram payload)
+  std::chrono::nanoseconds template_refresh = 1s; ///< UDP: templates re-sent this often
 };
 
 std::uint64_t monotonic_ns() {
@@ -77,16 +73,16 @@ std::uint64_t monotonic_ns() {
          static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-/// A growable byte buffer that does not zero what it reserves: records are
-/// written straight into it.
+/// A growable byte buffer that does not zero what it reserves: records are written
+/// straight into it.
 class byte_buffer {
-public:
-  std::uint8_t *data() { return data_.get(); }
-  const std::uint8_t *data() const { return data_.get(); }
+ public:
+  std::uint8_t* data() { return data_.get(); }
+  const std::uint8_t* data() const { return data_.get(); }
   std::size_t size() const { return size_; }
   void clear() { size_ = 0; }
   /// Makes room for `n` more octets and returns where they start.
-  std::uint8_t *tail(std::size_t n) {
+  std::uint8_t* tail(std::size_t n) {
     if (capacity_ - size_ < n) {
       auto cap = std::max(capacity_ * 2, size_ + n);
       std::unique_ptr<std::uint8_t[]> bigger(new std::uint8_t[cap]);
@@ -99,7 +95,7 @@ public:
   }
   void commit(std::size_t n) { size_ += n; }
 
-private:
+ private:
   std::unique_ptr<std::uint8_t[]> data_;
   std::size_t size_ = 0;
   std::size_t capacity_ = 0;
@@ -113,32 +109,33 @@ struct chunk {
   std::uint64_t messages = 0;
 };
 
-/// Builds the messages of one session: sequence numbers count the data records
-/// sent before each message (RFC 7011 3.1).
+/// Builds the messages of one session: sequence numbers count the data records sent
+/// before each message (RFC 7011 3.1).
 class message_factory {
-public:
-  message_factory(const loadgen_config &cfg, std::uint32_t odid)
-      : cfg_(cfg), odid_(odid), max_record_(max_record_size(cfg.kind)),
-        octet_delta_(octet_delta_offset(cfg.kind)) {}
+ public:
+  message_factory(const loadgen_config& cfg, std::uint32_t odid)
+      : cfg_(cfg)
+      , odid_(odid)
+      , max_record_(max_record_size(cfg.kind))
+      , octet_delta_(octet_delta_offset(cfg.kind)) {}
 
   /// The template message (set id 2) that opens the session.
-  void append_template_message(byte_buffer &buf) const {
+  void append_template_message(byte_buffer& buf) const {
     auto def = make_template(cfg_.kind, cfg_.template_id);
     std::size_t set_len = ipfix::set_header_size + 4;
-    for (auto &f : def.fields)
+    for (auto& f : def.fields)
       set_len += f.encoded_size();
     auto len = ipfix::message_header_size + set_len;
-    auto *p = buf.tail(len);
+    auto* p = buf.tail(len);
     write_header(p, len, static_cast<std::uint32_t>(seq_));
     ipfix::write_u16(p + 16, ipfix::template_set_id);
     ipfix::write_u16(p + 18, static_cast<std::uint16_t>(set_len));
     ipfix::write_u16(p + 20, def.id);
     ipfix::write_u16(p + 22, static_cast<std::uint16_t>(def.fields.size()));
-    auto *q = p + 24;
-    for (auto &f : def.fields) {
+    auto* q = p + 24;
+    for (auto& f : def.fields) {
       // RFC 7011 3.2: the enterprise bit, then the enterprise number.
-      ipfix::write_u16(q, static_cast<std::uint16_t>(
-                              f.id | (f.enterprise != 0 ? 0x8000 : 0)));
+      ipfix::write_u16(q, static_cast<std::uint16_t>(f.id | (f.enterprise != 0 ? 0x8000 : 0)));
       ipfix::write_u16(q + 2, f.length);
       q += 4;
       if (f.enterprise != 0) {
@@ -149,26 +146,23 @@ public:
     buf.commit(len);
   }
 
-  /// Appends messages holding the next `records` records. Returns the chunk;
-  /// when `stamps` is not null it receives each record's octetDeltaCount offset
-  /// in `buf`. `limit` bounds each message (UDP: the datagram size); a record
-  /// that would not fit starts the next message.
-  chunk append_records(byte_buffer &buf, std::uint64_t records,
-                       std::vector<std::size_t> *stamps,
+  /// Appends messages holding the next `records` records. Returns the chunk; when
+  /// `stamps` is not null it receives each record's octetDeltaCount offset in `buf`.
+  /// `limit` bounds each message (UDP: the datagram size); a record that would not fit
+  /// starts the next message.
+  chunk append_records(byte_buffer& buf, std::uint64_t records, std::vector<std::size_t>* stamps,
                        std::size_t limit = ipfix::max_message_size) {
     chunk c;
     c.begin = buf.size();
     auto export_time = static_cast<std::uint32_t>(std::time(nullptr));
     while (records > 0) {
       auto want = std::min<std::uint64_t>(records, cfg_.records_per_message);
-      auto *p = buf.tail(ipfix::message_header_size + ipfix::set_header_size +
-                         want * max_record_);
+      auto* p = buf.tail(ipfix::message_header_size + ipfix::set_header_size + want * max_record_);
       std::size_t pos = ipfix::message_header_size + ipfix::set_header_size;
       std::uint64_t n = 0;
       // RFC 7011 10: a message never exceeds 65535 octets.
       while (n < want && pos + max_record_ <= ipfix::max_message_size) {
-        auto len =
-            write_record(cfg_.kind, cfg_.seed, odid_, next_index_, p + pos);
+        auto len = write_record(cfg_.kind, cfg_.seed, odid_, next_index_, p + pos);
         if (pos + len > limit)
           break; // not committed: the next message starts with this record
         if (stamps != nullptr)
@@ -178,12 +172,10 @@ public:
         ++n;
       }
       if (n == 0)
-        break; // a record larger than `limit`: the caller checked this cannot
-               // happen
+        break; // a record larger than `limit`: the caller checked this cannot happen
       write_header(p, pos, export_time);
       ipfix::write_u16(p + 16, cfg_.template_id);
-      ipfix::write_u16(
-          p + 18, static_cast<std::uint16_t>(pos - ipfix::message_header_size));
+      ipfix::write_u16(p + 18, static_cast<std::uint16_t>(pos - ipfix::message_header_size));
       buf.commit(pos);
       seq_ += n;
       records -= n;
@@ -196,9 +188,8 @@ public:
 
   std::uint64_t generated() const { return next_index_; }
 
-private:
-  void write_header(std::uint8_t *p, std::size_t len,
-                    std::uint32_t export_time) const {
+ private:
+  void write_header(std::uint8_t* p, std::size_t len, std::uint32_t export_time) const {
     ipfix::write_u16(p, ipfix::ipfix_version);
     ipfix::write_u16(p + 2, static_cast<std::uint16_t>(len));
     ipfix::write_u32(p + 4, export_time);
@@ -206,7 +197,7 @@ private:
     ipfix::write_u32(p + 12, odid_);
   }
 
-  const loadgen_config &cfg_;
+  const loadgen_config& cfg_;
   std::uint32_t odid_;
   std::size_t max_record_;
   std::size_t octet_delta_;
@@ -225,50 +216,52 @@ struct session_stats {
   steady::time_point last_write{};
 };
 
-/// Shared run state: the stop request (signal or deadline), the start time, and
-/// the number of sessions still running (the last one to end calls `all_done`).
+/// Shared run state: the stop request (signal or deadline), the start time, and the
+/// number of sessions still running (the last one to end calls `all_done`).
 struct run_state {
   std::atomic<bool> stop{false};
   steady::time_point start{};
   std::optional<steady::time_point> deadline;
   std::atomic<std::uint32_t> active{0};
   std::function<void()> all_done;
-  asio::ssl::context *tls = nullptr; ///< set: sessions speak TLS
+  asio::ssl::context* tls = nullptr; ///< set: sessions speak TLS
 };
 
 class session : public std::enable_shared_from_this<session> {
-public:
-  session(asio::io_context &ioc, const loadgen_config &cfg, run_state &run,
-          std::uint32_t odid, tcp::endpoint target)
-      : cfg_(cfg), run_(run), odid_(odid), target_(target),
-        strand_(asio::make_strand(ioc)), socket_(strand_), timer_(strand_),
-        factory_(cfg, odid) {
-    // A write carries whole messages of --records-per-message records: about 5
-    // ms of records when paced (smooth, without tiny writes), about 256 KiB
-    // otherwise (many messages per system call).
+ public:
+  session(asio::io_context& ioc, const loadgen_config& cfg, run_state& run, std::uint32_t odid,
+          tcp::endpoint target)
+      : cfg_(cfg)
+      , run_(run)
+      , odid_(odid)
+      , target_(target)
+      , strand_(asio::make_strand(ioc))
+      , socket_(strand_)
+      , timer_(strand_)
+      , factory_(cfg, odid) {
+    // A write carries whole messages of --records-per-message records: about 5 ms of
+    // records when paced (smooth, without tiny writes), about 256 KiB otherwise (many
+    // messages per system call).
     std::uint64_t k = cfg_.records_per_message;
     std::uint64_t messages = 0;
     if (cfg_.rate > 0) {
       rate_ = cfg_.rate / cfg_.sessions;
       messages = static_cast<std::uint64_t>(rate_ * 0.005) / k;
     } else {
-      auto per_record =
-          std::max<std::size_t>(1, max_record_size(cfg_.kind) / 2);
+      auto per_record = std::max<std::size_t>(1, max_record_size(cfg_.kind) / 2);
       messages = (std::uint64_t{256} << 10) / per_record / k;
     }
     chunk_records_ = std::clamp<std::uint64_t>(messages, 1, 1024) * k;
   }
 
-  /// Builds the whole byte stream up front (when --records is given and it
-  /// fits).
+  /// Builds the whole byte stream up front (when --records is given and it fits).
   void pregenerate() {
     pregen_ = true;
     factory_.append_template_message(stream_);
     template_size_ = stream_.size();
     auto left = *cfg_.records;
     while (left > 0) {
-      auto c = factory_.append_records(stream_, std::min(left, chunk_records_),
-                                       nullptr);
+      auto c = factory_.append_records(stream_, std::min(left, chunk_records_), nullptr);
       left -= c.records;
       chunks_.push_back(c);
     }
@@ -278,11 +271,11 @@ public:
     asio::post(strand_, [self = shared_from_this()] { self->connect(); });
   }
 
-  const session_stats &stats() const { return stats_; }
+  const session_stats& stats() const { return stats_; }
   /// The pre-generated byte stream (--write).
-  const byte_buffer &bytes() const { return stream_; }
+  const byte_buffer& bytes() const { return stream_; }
 
-private:
+ private:
   void connect() {
     timer_.expires_after(cfg_.connect_timeout);
     timer_.async_wait([self = shared_from_this()](std::error_code ec) {
@@ -292,19 +285,16 @@ private:
         self->socket_.close(ignored);
       }
     });
-    socket_.async_connect(target_,
-                          [self = shared_from_this()](std::error_code ec) {
-                            self->on_connect(ec);
-                          });
+    socket_.async_connect(
+        target_, [self = shared_from_this()](std::error_code ec) { self->on_connect(ec); });
   }
 
   void on_connect(std::error_code ec) {
     connected_ = !ec && !connect_timed_out_;
     timer_.cancel();
     if (!connected_) {
-      stats_.error =
-          "connect to " + endpoint_text() + " failed: " +
-          (connect_timed_out_ ? std::string("timed out") : ec.message());
+      stats_.error = "connect to " + endpoint_text() +
+                     " failed: " + (connect_timed_out_ ? std::string("timed out") : ec.message());
       return ended();
     }
     std::error_code ignored;
@@ -315,14 +305,11 @@ private:
   }
 
   /// TLS client handshake (the exporter is the client, RFC 7011 11), bounded by
-  /// --connect-timeout. The target must prove the name --tls-server-name
-  /// (default: the target host), sent as SNI when it is a host name (RFC 6066
-  /// 3).
+  /// --connect-timeout. The target must prove the name --tls-server-name (default: the
+  /// target host), sent as SNI when it is a host name (RFC 6066 3).
   void handshake() {
-    tls_ =
-        std::make_unique<asio::ssl::stream<tcp::socket &>>(socket_, *run_.tls);
-    const auto &name =
-        cfg_.tls_server_name.empty() ? cfg_.target.host : cfg_.tls_server_name;
+    tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *run_.tls);
+    const auto& name = cfg_.tls_server_name.empty() ? cfg_.target.host : cfg_.tls_server_name;
     std::error_code ec;
     asio::ip::make_address(name, ec);
     if (ec)
@@ -346,7 +333,7 @@ private:
   }
 
   template <class Buffers, class Handler>
-  void write_all(const Buffers &buffers, Handler &&handler) {
+  void write_all(const Buffers& buffers, Handler&& handler) {
     if (tls_)
       asio::async_write(*tls_, buffers, std::forward<Handler>(handler));
     else
@@ -354,7 +341,7 @@ private:
   }
 
   template <class Buffers, class Handler>
-  void read_some(const Buffers &buffers, Handler &&handler) {
+  void read_some(const Buffers& buffers, Handler&& handler) {
     if (tls_)
       tls_->async_read_some(buffers, std::forward<Handler>(handler));
     else
@@ -367,19 +354,18 @@ private:
     if (!pregen_)
       factory_.append_template_message(stream_);
     // The template message goes out alone, before any data (RFC 7011 8).
-    write_all(
-        asio::buffer(stream_.data(), pregen_ ? template_size_ : stream_.size()),
-        [self = shared_from_this()](std::error_code ec, std::size_t n) {
-          if (ec)
-            return self->fail("write", ec);
-          self->stats_.bytes += n;
-          ++self->stats_.messages; // the template message
-          self->send_next();
-        });
+    write_all(asio::buffer(stream_.data(), pregen_ ? template_size_ : stream_.size()),
+              [self = shared_from_this()](std::error_code ec, std::size_t n) {
+                if (ec)
+                  return self->fail("write", ec);
+                self->stats_.bytes += n;
+                ++self->stats_.messages; // the template message
+                self->send_next();
+              });
   }
 
-  /// Reads (and discards) until the peer closes: a collector signals a graceful
-  /// stop by shutting down its side, and we must then stop sending.
+  /// Reads (and discards) until the peer closes: a collector signals a graceful stop
+  /// by shutting down its side, and we must then stop sending.
   void read_loop() {
     read_some(asio::buffer(read_buf_),
               [self = shared_from_this()](std::error_code ec, std::size_t) {
@@ -396,9 +382,7 @@ private:
               });
   }
 
-  bool all_sent() const {
-    return cfg_.records && stats_.records >= *cfg_.records;
-  }
+  bool all_sent() const { return cfg_.records && stats_.records >= *cfg_.records; }
 
   void send_next() {
     if (closing_) // failed, or already finishing
@@ -419,11 +403,10 @@ private:
       return finish();
     }
     if (rate_ > 0) {
-      // The chunk goes out when its first record is due; a session that fell
-      // behind forgets debts older than 50 ms instead of bursting to catch up.
+      // The chunk goes out when its first record is due; a session that fell behind
+      // forgets debts older than 50 ms instead of bursting to catch up.
       auto due = t0_ + std::chrono::duration_cast<steady::duration>(
-                           std::chrono::duration<double>(
-                               static_cast<double>(scheduled_) / rate_));
+                           std::chrono::duration<double>(static_cast<double>(scheduled_) / rate_));
       if (now > due + 50ms) {
         t0_ += (now - due) - 50ms;
         due = now - 50ms;
@@ -434,9 +417,7 @@ private:
         if (run_.deadline)
           wake = std::min(wake, *run_.deadline);
         timer_.expires_at(wake);
-        timer_.async_wait([self = shared_from_this()](std::error_code) {
-          self->send_next();
-        });
+        timer_.async_wait([self = shared_from_this()](std::error_code) { self->send_next(); });
         return;
       }
     }
@@ -457,26 +438,24 @@ private:
       }
     }
     scheduled_ += c.records;
-    write_all(
-        asio::buffer(stream_.data() + c.begin, c.size),
-        [self = shared_from_this(), c](std::error_code ec, std::size_t n) {
-          if (ec)
-            return self->fail("write", ec);
-          self->stats_.bytes += n;
-          self->stats_.records += c.records;
-          self->stats_.messages += c.messages;
-          self->stats_.last_write = steady::now();
-          self->send_next();
-        });
+    write_all(asio::buffer(stream_.data() + c.begin, c.size),
+              [self = shared_from_this(), c](std::error_code ec, std::size_t n) {
+                if (ec)
+                  return self->fail("write", ec);
+                self->stats_.bytes += n;
+                self->stats_.records += c.records;
+                self->stats_.messages += c.messages;
+                self->stats_.last_write = steady::now();
+                self->send_next();
+              });
   }
 
-  /// Closes cleanly: shut down our side, then wait (bounded) for the peer's
-  /// close so the collector has read everything before we go.
+  /// Closes cleanly: shut down our side, then wait (bounded) for the peer's close so
+  /// the collector has read everything before we go.
   void finish() {
     closing_ = true;
     std::error_code ignored;
-    if (tls_) // close_notify (RFC 8446 6.1): the collector reads up to it, then
-              // closes
+    if (tls_) // close_notify (RFC 8446 6.1): the collector reads up to it, then closes
       tls_->async_shutdown([self = shared_from_this()](std::error_code) {});
     else
       socket_.shutdown(tcp::socket::shutdown_send, ignored);
@@ -506,11 +485,10 @@ private:
       run_.all_done();
   }
 
-  void fail(const char *what, std::error_code ec) {
+  void fail(const char* what, std::error_code ec) {
     if (stats_.error.empty())
       stats_.error = std::string(what) + " to " + endpoint_text() + " (ODID " +
-                     std::to_string(odid_) + ") failed after " +
-                     std::to_string(stats_.records) +
+                     std::to_string(odid_) + ") failed after " + std::to_string(stats_.records) +
                      " records: " + ec.message();
     closing_ = true;
     timer_.cancel();
@@ -524,22 +502,21 @@ private:
     return a + ":" + std::to_string(target_.port());
   }
 
-  const loadgen_config &cfg_;
-  run_state &run_;
+  const loadgen_config& cfg_;
+  run_state& run_;
   std::uint32_t odid_;
   tcp::endpoint target_;
   asio::strand<asio::io_context::executor_type> strand_;
   tcp::socket socket_;
-  std::unique_ptr<asio::ssl::stream<tcp::socket &>> tls_; ///< --tls-ca only
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_; ///< --tls-ca only
   bool handshake_done_ = false;
   asio::steady_timer timer_;
   message_factory factory_;
   session_stats stats_;
 
-  byte_buffer stream_; ///< live: the current chunk; pregen: everything
-  std::vector<std::size_t>
-      stamps_;                ///< octetDeltaCount offsets in the current chunk
-  std::vector<chunk> chunks_; ///< pregen only
+  byte_buffer stream_;              ///< live: the current chunk; pregen: everything
+  std::vector<std::size_t> stamps_; ///< octetDeltaCount offsets in the current chunk
+  std::vector<chunk> chunks_;       ///< pregen only
   std::size_t next_chunk_ = 0;
   std::size_t template_size_ = 0;
   bool pregen_ = false;
@@ -557,15 +534,13 @@ private:
   bool ended_ = false;
 };
 
-loadgen_config parse_args(int argc, char **argv) {
+loadgen_config parse_args(int argc, char** argv) {
   loadgen_config cfg;
-  arg_parser p("ipfix-loadgen", "Sends IPFIX over TCP from many concurrent "
-                                "exporter sessions. Each session sends "
-                                "its template,\nthen data records whose every "
-                                "field is a function of (seed, "
-                                "ODID, index), so ipfix-collector\n--verify "
-                                "can check them byte for byte.");
-  auto uint_opt = [](auto &target, std::uint64_t lo, std::uint64_t hi) {
+  arg_parser p("ipfix-loadgen",
+               "Sends IPFIX over TCP from many concurrent exporter sessions. Each session sends "
+               "its template,\nthen data records whose every field is a function of (seed, "
+               "ODID, index), so ipfix-collector\n--verify can check them byte for byte.");
+  auto uint_opt = [](auto& target, std::uint64_t lo, std::uint64_t hi) {
     return [&target, lo, hi](std::string_view v) {
       auto n = parse_uint(v);
       if (!n || *n < lo || *n > hi)
@@ -574,18 +549,16 @@ loadgen_config parse_args(int argc, char **argv) {
       return true;
     };
   };
-  p.option("target", "HOST:PORT",
-           "collector or mediator to send to (default 127.0.0.1:4739)",
+  p.option("target", "HOST:PORT", "collector or mediator to send to (default 127.0.0.1:4739)",
            "127.0.0.1:4739 or [::1]:4739", [&](std::string_view v) {
              auto hp = parse_host_port(v);
              if (hp)
                cfg.target = *hp;
              return hp.has_value();
            });
-  p.option("sessions", "N", "concurrent TCP exporter sessions (default 1)",
-           "1..100000", uint_opt(cfg.sessions, 1, 100000));
-  p.option("records", "N",
-           "data records per session (default 100000 unless --duration)",
+  p.option("sessions", "N", "concurrent TCP exporter sessions (default 1)", "1..100000",
+           uint_opt(cfg.sessions, 1, 100000));
+  p.option("records", "N", "data records per session (default 100000 unless --duration)",
            "a number", [&](std::string_view v) {
              cfg.records = parse_uint(v);
              return cfg.records.has_value();
@@ -597,8 +570,7 @@ loadgen_config parse_args(int argc, char **argv) {
              cfg.duration = parse_duration(v);
              return cfg.duration && cfg.duration->count() > 0;
            });
-  p.option("rate", "R",
-           "total records/s over all sessions, paced smoothly (0 = unlimited)",
+  p.option("rate", "R", "total records/s over all sessions, paced smoothly (0 = unlimited)",
            "a number >= 0", [&](std::string_view v) {
              auto r = parse_number(v);
              if (r)
@@ -609,29 +581,24 @@ loadgen_config parse_args(int argc, char **argv) {
            "data records per message (default 32; messages never "
            "exceed\n65535 octets)",
            "1..65535", uint_opt(cfg.records_per_message, 1, 65535));
-  p.option("template", "KIND",
-           "antrea-v4, antrea-v6 or minimal (default minimal)",
+  p.option("template", "KIND", "antrea-v4, antrea-v6 or minimal (default minimal)",
            "antrea-v4, antrea-v6 or minimal", [&](std::string_view v) {
              auto k = parse_template_kind(v);
              if (k)
                cfg.kind = *k;
              return k.has_value();
            });
-  p.option("template-id", "ID", "template id to use (default 256)",
-           "256..65535", uint_opt(cfg.template_id, 256, 65535));
-  p.option(
-      "seed", "S",
-      "content seed (default 1); give the same to ipfix-collector --verify",
-      "a number", uint_opt(cfg.seed, 0, UINT64_MAX));
-  p.option("odid-base", "B",
-           "session i uses observation domain id B + i (default 1000)",
+  p.option("template-id", "ID", "template id to use (default 256)", "256..65535",
+           uint_opt(cfg.template_id, 256, 65535));
+  p.option("seed", "S", "content seed (default 1); give the same to ipfix-collector --verify",
+           "a number", uint_opt(cfg.seed, 0, UINT64_MAX));
+  p.option("odid-base", "B", "session i uses observation domain id B + i (default 1000)",
            "a 32-bit number", uint_opt(cfg.odid_base, 0, UINT32_MAX));
   p.flag("stamp",
          "write CLOCK_MONOTONIC nanoseconds at send time into every record's\n"
          "octetDeltaCount (ipfix-collector --stamp measures latency)",
          [&] { cfg.stamp = true; });
-  p.option("connect-timeout", "TIME",
-           "give up connecting after this long (default 5s)",
+  p.option("connect-timeout", "TIME", "give up connecting after this long (default 5s)",
            "a duration like 5s", [&](std::string_view v) {
              auto d = parse_duration(v);
              if (d)
@@ -654,12 +621,11 @@ loadgen_config parse_args(int argc, char **argv) {
              cfg.report = std::string(v);
              return !v.empty();
            });
-  p.option("io-threads", "N", "threads running the sessions (default 1)",
-           "1..64", uint_opt(cfg.io_threads, 1, 64));
+  p.option("io-threads", "N", "threads running the sessions (default 1)", "1..64",
+           uint_opt(cfg.io_threads, 1, 64));
   p.option("pregen-limit", "SIZE",
            "with --records, without --rate and --stamp, build all "
-           "messages\nbefore connecting when they fit in SIZE (default 512MiB; "
-           "0 disables)",
+           "messages\nbefore connecting when they fit in SIZE (default 512MiB; 0 disables)",
            "a size like 512MiB", [&](std::string_view v) {
              auto s = parse_size(v);
              if (s)
@@ -667,21 +633,19 @@ loadgen_config parse_args(int argc, char **argv) {
              return s.has_value();
            });
   p.flag("quiet", "no summary line on stderr", [&] { cfg.quiet = true; });
-  auto text_opt = [](std::string &target) {
+  auto text_opt = [](std::string& target) {
     return [&target](std::string_view v) {
       target = std::string(v);
       return !v.empty();
     };
   };
   p.option("tls-ca", "FILE",
-           "speak TLS (RFC 7011 11); verify the target's certificate "
-           "with\nthis PEM CA",
+           "speak TLS (RFC 7011 11); verify the target's certificate with\nthis PEM CA",
            "a file name", [&](std::string_view v) {
              cfg.tls = true;
              return text_opt(cfg.tls_ca)(v);
            });
-  p.option("tls-cert", "FILE",
-           "TLS: client certificate (PEM) for mutual authentication",
+  p.option("tls-cert", "FILE", "TLS: client certificate (PEM) for mutual authentication",
            "a file name", text_opt(cfg.tls_cert));
   p.option("tls-key", "FILE", "TLS: the key of --tls-cert (PEM)", "a file name",
            text_opt(cfg.tls_key));
@@ -689,11 +653,10 @@ loadgen_config parse_args(int argc, char **argv) {
            "TLS: the name the target's certificate must hold, sent as SNI\n"
            "(default: the --target host)",
            "a host name or address", text_opt(cfg.tls_server_name));
-  p.option(
-      "write", "FILE",
-      "write each session's messages (template first) to FILE, one session\n"
-      "after the other, instead of sending them (needs --records)",
-      "a file name", text_opt(cfg.write_file));
+  p.option("write", "FILE",
+           "write each session's messages (template first) to FILE, one session\n"
+           "after the other, instead of sending them (needs --records)",
+           "a file name", text_opt(cfg.write_file));
   p.option("transport", "T",
            "tcp (default) or udp: one datagram per message, --max-datagram\n"
            "octets at most, sent in sendmmsg batches; pace with --rate",
@@ -702,11 +665,9 @@ loadgen_config parse_args(int argc, char **argv) {
              return v == "udp" || v == "tcp";
            });
   p.option("max-datagram", "SIZE",
-           "UDP: largest message, i.e. datagram payload (default 1400, RFC "
-           "7011\n10.3.3)",
+           "UDP: largest message, i.e. datagram payload (default 1400, RFC 7011\n10.3.3)",
            "64..65507", uint_opt(cfg.max_datagram, 64, 65507));
-  p.option("template-refresh", "TIME",
-           "UDP: re-send the template this often (default 1s)",
+  p.option("template-refresh", "TIME", "UDP: re-send the template this often (default 1s)",
            "a duration like 1s", [&](std::string_view v) {
              auto d = parse_duration(v);
              if (d && d->count() > 0)
@@ -718,8 +679,7 @@ loadgen_config parse_args(int argc, char **argv) {
     cfg.records = 100000;
   if (std::uint64_t{cfg.odid_base} + cfg.sessions - 1 > UINT32_MAX)
     p.fail("--odid-base + --sessions exceeds the 32-bit ODID range");
-  if (!cfg.tls && (!cfg.tls_cert.empty() || !cfg.tls_key.empty() ||
-                   !cfg.tls_server_name.empty()))
+  if (!cfg.tls && (!cfg.tls_cert.empty() || !cfg.tls_key.empty() || !cfg.tls_server_name.empty()))
     p.fail("--tls-cert, --tls-key and --tls-server-name need --tls-ca");
   if (cfg.tls_cert.empty() != cfg.tls_key.empty())
     p.fail("--tls-cert and --tls-key go together");
@@ -728,39 +688,38 @@ loadgen_config parse_args(int argc, char **argv) {
   return cfg;
 }
 
-std::string report_json(const loadgen_config &cfg, const session_stats &total,
-                        double seconds, bool complete) {
+std::string report_json(const loadgen_config& cfg, const session_stats& total, double seconds,
+                        bool complete) {
   char buf[512];
-  std::snprintf(
-      buf, sizeof buf,
-      "{\"sessions\":%u,\"records\":%llu,\"messages\":%llu,\"bytes\":%llu,"
-      "\"seconds\":%.6f,\"records_per_s\":%.1f,\"complete\":%s}\n",
-      cfg.sessions, static_cast<unsigned long long>(total.records),
-      static_cast<unsigned long long>(total.messages),
-      static_cast<unsigned long long>(total.bytes), seconds,
-      seconds > 0 ? static_cast<double>(total.records) / seconds : 0.0,
-      complete ? "true" : "false");
+  std::snprintf(buf, sizeof buf,
+                "{\"sessions\":%u,\"records\":%llu,\"messages\":%llu,\"bytes\":%llu,"
+                "\"seconds\":%.6f,\"records_per_s\":%.1f,\"complete\":%s}\n",
+                cfg.sessions, static_cast<unsigned long long>(total.records),
+                static_cast<unsigned long long>(total.messages),
+                static_cast<unsigned long long>(total.bytes), seconds,
+                seconds > 0 ? static_cast<double>(total.records) / seconds : 0.0,
+                complete ? "true" : "false");
   return buf;
 }
 
-// -- UDP (RFC 7011 10.3)
-// ---------------------------------------------------------------
+// -- UDP (RFC 7011 10.3) ---------------------------------------------------------------
 //
-// Each session is one connected UDP socket (its own source port, so the
-// collector sees one exporter per session) sending one message per datagram,
-// never larger than
-// --max-datagram (RFC 7011 10.3.3). Datagrams leave in batches of up to 64 per
-// sendmmsg call. The template goes first and again every --template-refresh
-// (RFC 7011 8.4). A blocking send is fine here: each io thread runs its share
-// of the sessions in a loop.
+// Each session is one connected UDP socket (its own source port, so the collector sees
+// one exporter per session) sending one message per datagram, never larger than
+// --max-datagram (RFC 7011 10.3.3). Datagrams leave in batches of up to 64 per sendmmsg
+// call. The template goes first and again every --template-refresh (RFC 7011 8.4). A
+// blocking send is fine here: each io thread runs its share of the sessions in a loop.
 
 std::atomic<bool> udp_stop{false};
 
-extern "C" void udp_on_signal(int) { udp_stop.store(true); }
+extern "C" void udp_on_signal(int) {
+  udp_stop.store(true);
+}
 
 struct udp_exporter {
-  udp_exporter(const loadgen_config &cfg, std::uint32_t odid)
-      : odid(odid), factory(cfg, odid) {}
+  udp_exporter(const loadgen_config& cfg, std::uint32_t odid)
+      : odid(odid)
+      , factory(cfg, odid) {}
   int fd = -1;
   std::uint32_t odid;
   message_factory factory;
@@ -775,9 +734,9 @@ struct udp_exporter {
   double forgiven = 0; ///< paced: records of debt older than 50 ms, forgotten
 };
 
-/// Sends the whole messages in `buf` (each one datagram) with sendmmsg, 64 at a
-/// time. Returns an error text, or "" when all were sent.
-std::string udp_send_messages(udp_exporter &e) {
+/// Sends the whole messages in `buf` (each one datagram) with sendmmsg, 64 at a time.
+/// Returns an error text, or "" when all were sent.
+std::string udp_send_messages(udp_exporter& e) {
   constexpr std::size_t max_batch = 64;
   e.hdrs.clear();
   e.iovs.clear();
@@ -795,13 +754,11 @@ std::string udp_send_messages(udp_exporter &e) {
   std::size_t sent = 0;
   int retries = 0;
   while (sent < e.hdrs.size()) {
-    auto want =
-        static_cast<unsigned>(std::min(max_batch, e.hdrs.size() - sent));
+    auto want = static_cast<unsigned>(std::min(max_batch, e.hdrs.size() - sent));
     int n = ::sendmmsg(e.fd, e.hdrs.data() + sent, want, 0);
     if (n < 0) {
       // ENOBUFS/EAGAIN: the local queue is full for a moment; retry, bounded.
-      if (errno == EINTR ||
-          ((errno == ENOBUFS || errno == EAGAIN) && ++retries < 1000)) {
+      if (errno == EINTR || ((errno == ENOBUFS || errno == EAGAIN) && ++retries < 1000)) {
         std::this_thread::sleep_for(100us);
         continue;
       }
@@ -816,27 +773,23 @@ std::string udp_send_messages(udp_exporter &e) {
 }
 
 /// One io thread's sessions, until each has sent everything or the run ends.
-void udp_run_sessions(const loadgen_config &cfg,
-                      std::vector<udp_exporter *> mine,
-                      std::optional<steady::time_point> deadline,
-                      steady::time_point start) {
-  const double rate =
-      cfg.rate > 0 ? cfg.rate / cfg.sessions : 0; // records/s per session
+void udp_run_sessions(const loadgen_config& cfg, std::vector<udp_exporter*> mine,
+                      std::optional<steady::time_point> deadline, steady::time_point start) {
+  const double rate = cfg.rate > 0 ? cfg.rate / cfg.sessions : 0; // records/s per session
   // Unpaced: about 64 datagrams per call; paced: what is due.
   const std::uint64_t per_round = std::uint64_t{64} * cfg.records_per_message;
   for (;;) {
     bool active = false, progress = false;
     auto now = steady::now();
-    for (auto *e : mine) {
+    for (auto* e : mine) {
       if (e->done)
         continue;
-      auto &st = e->stats;
+      auto& st = e->stats;
       if (udp_stop.load()) {
         e->done = true;
         continue;
       }
-      if ((cfg.records && st.records >= *cfg.records) ||
-          (deadline && now >= *deadline)) {
+      if ((cfg.records && st.records >= *cfg.records) || (deadline && now >= *deadline)) {
         st.complete = true; // --duration ends a run normally too
         e->done = true;
         continue;
@@ -857,42 +810,35 @@ void udp_run_sessions(const loadgen_config &cfg,
       if (cfg.records)
         n = std::min(n, *cfg.records - st.records);
       if (rate > 0) {
-        double due = rate * std::chrono::duration<double>(now - start).count() -
-                     e->forgiven;
-        // A session that fell behind forgets debts older than 50 ms instead of
-        // bursting.
-        if (due - static_cast<double>(st.records) >
-            rate * 0.05 + cfg.records_per_message) {
+        double due = rate * std::chrono::duration<double>(now - start).count() - e->forgiven;
+        // A session that fell behind forgets debts older than 50 ms instead of bursting.
+        if (due - static_cast<double>(st.records) > rate * 0.05 + cfg.records_per_message) {
           e->forgiven += due - static_cast<double>(st.records) - rate * 0.05;
           due = static_cast<double>(st.records) + rate * 0.05;
         }
         auto owed = due > static_cast<double>(st.records)
-                        ? static_cast<std::uint64_t>(
-                              due - static_cast<double>(st.records))
+                        ? static_cast<std::uint64_t>(due - static_cast<double>(st.records))
                         : 0;
-        // Wait until a full message (or 5 ms of records, if fewer) is due:
-        // paced datagrams then carry as many records as unpaced ones, not one
-        // or two.
-        auto least =
-            std::clamp<std::uint64_t>(static_cast<std::uint64_t>(rate * 0.005),
-                                      1, cfg.records_per_message);
+        // Wait until a full message (or 5 ms of records, if fewer) is due: paced
+        // datagrams then carry as many records as unpaced ones, not one or two.
+        auto least = std::clamp<std::uint64_t>(static_cast<std::uint64_t>(rate * 0.005), 1,
+                                               cfg.records_per_message);
         n = owed >= std::min(least, n) ? std::min(n, owed) : 0;
       }
       if (n == 0)
         continue;
       e->buf.clear();
       e->stamps.clear();
-      auto c = e->factory.append_records(
-          e->buf, n, cfg.stamp ? &e->stamps : nullptr, cfg.max_datagram);
+      auto c =
+          e->factory.append_records(e->buf, n, cfg.stamp ? &e->stamps : nullptr, cfg.max_datagram);
       if (cfg.stamp) {
         auto ns = monotonic_ns();
         for (auto off : e->stamps)
           ipfix::write_u64(e->buf.data() + off, ns);
       }
       if (auto err = udp_send_messages(*e); !err.empty()) {
-        st.error = "send to the target (ODID " + std::to_string(e->odid) +
-                   ") failed after " + std::to_string(st.records) +
-                   " records: " + err;
+        st.error = "send to the target (ODID " + std::to_string(e->odid) + ") failed after " +
+                   std::to_string(st.records) + " records: " + err;
         e->done = true;
         continue;
       }
@@ -907,37 +853,32 @@ void udp_run_sessions(const loadgen_config &cfg,
   }
 }
 
-int run_udp(const loadgen_config &cfg, const asio::ip::address &address) {
-  // RFC 7011 10.3.3: every message must fit one datagram, the template message
-  // too.
+int run_udp(const loadgen_config& cfg, const asio::ip::address& address) {
+  // RFC 7011 10.3.3: every message must fit one datagram, the template message too.
   auto def = make_template(cfg.kind, cfg.template_id);
-  std::size_t template_size =
-      ipfix::message_header_size + ipfix::set_header_size + 4;
-  for (auto &f : def.fields)
+  std::size_t template_size = ipfix::message_header_size + ipfix::set_header_size + 4;
+  for (auto& f : def.fields)
     template_size += f.encoded_size();
-  auto need = std::max(template_size, ipfix::message_header_size +
-                                          ipfix::set_header_size +
+  auto need = std::max(template_size, ipfix::message_header_size + ipfix::set_header_size +
                                           max_record_size(cfg.kind));
   if (cfg.max_datagram < need) {
     std::fprintf(stderr,
-                 "ipfix-loadgen: --max-datagram %u is too small for template "
-                 "%s: at least %zu "
+                 "ipfix-loadgen: --max-datagram %u is too small for template %s: at least %zu "
                  "octets are needed\n",
-                 cfg.max_datagram, std::string(to_string(cfg.kind)).c_str(),
-                 need);
+                 cfg.max_datagram, std::string(to_string(cfg.kind)).c_str(), need);
     return 2;
   }
   sockaddr_storage target{};
   socklen_t target_len = 0;
   if (address.is_v4()) {
-    auto &a = reinterpret_cast<sockaddr_in &>(target);
+    auto& a = reinterpret_cast<sockaddr_in&>(target);
     a.sin_family = AF_INET;
     a.sin_port = htons(cfg.target.port);
     auto b = address.to_v4().to_bytes();
     std::memcpy(&a.sin_addr, b.data(), 4);
     target_len = sizeof(sockaddr_in);
   } else {
-    auto &a = reinterpret_cast<sockaddr_in6 &>(target);
+    auto& a = reinterpret_cast<sockaddr_in6&>(target);
     a.sin6_family = AF_INET6;
     a.sin6_port = htons(cfg.target.port);
     auto b = address.to_v6().to_bytes();
@@ -949,11 +890,9 @@ int run_udp(const loadgen_config &cfg, const asio::ip::address &address) {
   for (std::uint32_t i = 0; i < cfg.sessions; ++i) {
     auto e = std::make_unique<udp_exporter>(cfg, cfg.odid_base + i);
     e->fd = ::socket(target.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (e->fd < 0 || ::connect(e->fd, reinterpret_cast<sockaddr *>(&target),
-                               target_len) != 0) {
-      std::fprintf(stderr, "ipfix-loadgen: UDP socket to %s:%u: %s\n",
-                   cfg.target.host.c_str(), cfg.target.port,
-                   std::strerror(errno));
+    if (e->fd < 0 || ::connect(e->fd, reinterpret_cast<sockaddr*>(&target), target_len) != 0) {
+      std::fprintf(stderr, "ipfix-loadgen: UDP socket to %s:%u: %s\n", cfg.target.host.c_str(),
+                   cfg.target.port, std::strerror(errno));
       return 1;
     }
     exporters.push_back(std::move(e));
@@ -963,18 +902,16 @@ int run_udp(const loadgen_config &cfg, const asio::ip::address &address) {
   auto start = steady::now();
   std::optional<steady::time_point> deadline;
   if (cfg.duration)
-    deadline =
-        start + std::chrono::duration_cast<steady::duration>(*cfg.duration);
+    deadline = start + std::chrono::duration_cast<steady::duration>(*cfg.duration);
   auto threads_n = std::min<std::size_t>(cfg.io_threads, exporters.size());
-  std::vector<std::vector<udp_exporter *>> shares(threads_n);
+  std::vector<std::vector<udp_exporter*>> shares(threads_n);
   for (std::size_t i = 0; i < exporters.size(); ++i)
     shares[i % threads_n].push_back(exporters[i].get());
   std::vector<std::thread> threads;
   for (std::size_t t = 1; t < threads_n; ++t)
-    threads.emplace_back(udp_run_sessions, std::cref(cfg), shares[t], deadline,
-                         start);
+    threads.emplace_back(udp_run_sessions, std::cref(cfg), shares[t], deadline, start);
   udp_run_sessions(cfg, shares[0], deadline, start);
-  for (auto &t : threads)
+  for (auto& t : threads)
     t.join();
 
   session_stats total;
@@ -982,9 +919,9 @@ int run_udp(const loadgen_config &cfg, const asio::ip::address &address) {
   bool complete = true;
   int failures = 0;
   std::string first_error;
-  for (auto &e : exporters) {
+  for (auto& e : exporters) {
     ::close(e->fd);
-    auto &st = e->stats;
+    auto& st = e->stats;
     total.records += st.records;
     total.messages += st.messages;
     total.bytes += st.bytes;
@@ -995,25 +932,22 @@ int run_udp(const loadgen_config &cfg, const asio::ip::address &address) {
   }
   double seconds = std::chrono::duration<double>(last - start).count();
   if (!cfg.report.empty()) {
-    if (auto err = write_file_atomically(
-            cfg.report, report_json(cfg, total, seconds, complete));
+    if (auto err = write_file_atomically(cfg.report, report_json(cfg, total, seconds, complete));
         !err.empty())
       std::fprintf(stderr, "ipfix-loadgen: %s\n", err.c_str());
   }
   if (!cfg.quiet)
     std::fprintf(stderr,
-                 "ipfix-loadgen: %u sessions, %llu records, %llu messages, "
-                 "%llu bytes in %.3f s: "
+                 "ipfix-loadgen: %u sessions, %llu records, %llu messages, %llu bytes in %.3f s: "
                  "%.0f records/s (%s)\n",
                  cfg.sessions, static_cast<unsigned long long>(total.records),
                  static_cast<unsigned long long>(total.messages),
                  static_cast<unsigned long long>(total.bytes), seconds,
-                 seconds > 0 ? static_cast<double>(total.records) / seconds
-                             : 0.0,
+                 seconds > 0 ? static_cast<double>(total.records) / seconds : 0.0,
                  std::string(to_string(cfg.kind)).c_str());
   if (failures > 0) {
-    std::fprintf(stderr, "ipfix-loadgen: %d of %u sessions failed; first: %s\n",
-                 failures, cfg.sessions, first_error.c_str());
+    std::fprintf(stderr, "ipfix-loadgen: %d of %u sessions failed; first: %s\n", failures,
+                 cfg.sessions, first_error.c_str());
     return 1;
   }
   if (udp_stop.load() && !complete) {
@@ -1023,19 +957,15 @@ int run_udp(const loadgen_config &cfg, const asio::ip::address &address) {
   return 0;
 }
 
-/// The TLS client context, or null after saying on stderr which file is
-/// unusable.
-std::unique_ptr<asio::ssl::context>
-make_tls_context(const loadgen_config &cfg) {
-  auto ctx =
-      std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+/// The TLS client context, or null after saying on stderr which file is unusable.
+std::unique_ptr<asio::ssl::context> make_tls_context(const loadgen_config& cfg) {
+  auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
   // RFC 7011 11.1: TLS 1.2 or later.
   SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
   ctx->set_verify_mode(asio::ssl::verify_peer);
   std::error_code ec;
-  auto bad = [&ec](const char *opt, const std::string &file) {
-    std::fprintf(stderr, "ipfix-loadgen: %s %s: %s\n", opt, file.c_str(),
-                 ec.message().c_str());
+  auto bad = [&ec](const char* opt, const std::string& file) {
+    std::fprintf(stderr, "ipfix-loadgen: %s %s: %s\n", opt, file.c_str(), ec.message().c_str());
     return nullptr;
   };
   if (ctx->load_verify_file(cfg.tls_ca, ec); ec)
@@ -1049,38 +979,35 @@ make_tls_context(const loadgen_config &cfg) {
   return ctx;
 }
 
-/// --write: every session's messages, pre-generated, into one file (RFC 5655
-/// format: concatenated messages).
-int write_sessions(const loadgen_config &cfg,
-                   const std::vector<std::shared_ptr<session>> &all) {
-  std::FILE *out = std::fopen(cfg.write_file.c_str(), "wb");
+/// --write: every session's messages, pre-generated, into one file (RFC 5655 format:
+/// concatenated messages).
+int write_sessions(const loadgen_config& cfg, const std::vector<std::shared_ptr<session>>& all) {
+  std::FILE* out = std::fopen(cfg.write_file.c_str(), "wb");
   if (out == nullptr) {
-    std::fprintf(stderr, "ipfix-loadgen: --write %s: %s\n",
-                 cfg.write_file.c_str(), std::strerror(errno));
+    std::fprintf(stderr, "ipfix-loadgen: --write %s: %s\n", cfg.write_file.c_str(),
+                 std::strerror(errno));
     return 1;
   }
   bool ok = true;
-  for (auto &s : all) {
+  for (auto& s : all) {
     s->pregenerate();
-    auto &b = s->bytes();
+    auto& b = s->bytes();
     ok = ok && std::fwrite(b.data(), 1, b.size(), out) == b.size();
   }
   ok = std::fclose(out) == 0 && ok;
   if (!ok) {
-    std::fprintf(stderr, "ipfix-loadgen: --write %s: write failed\n",
-                 cfg.write_file.c_str());
+    std::fprintf(stderr, "ipfix-loadgen: --write %s: write failed\n", cfg.write_file.c_str());
     return 1;
   }
   return 0;
 }
 
-int run(const loadgen_config &cfg) {
+int run(const loadgen_config& cfg) {
   std::signal(SIGPIPE, SIG_IGN);
   std::error_code ec;
   auto address = asio::ip::make_address(cfg.target.host, ec);
   if (ec) {
-    std::fprintf(stderr,
-                 "ipfix-loadgen: --target host '%s' is not an IP address\n",
+    std::fprintf(stderr, "ipfix-loadgen: --target host '%s' is not an IP address\n",
                  cfg.target.host.c_str());
     return 2;
   }
@@ -1097,14 +1024,13 @@ int run(const loadgen_config &cfg) {
   std::vector<std::shared_ptr<session>> sessions;
   sessions.reserve(cfg.sessions);
   for (std::uint32_t i = 0; i < cfg.sessions; ++i)
-    sessions.push_back(
-        std::make_shared<session>(ioc, cfg, run, cfg.odid_base + i, target));
+    sessions.push_back(std::make_shared<session>(ioc, cfg, run, cfg.odid_base + i, target));
   if (!cfg.write_file.empty())
     return write_sessions(cfg, sessions);
 
-  // Pre-generating takes generation off the send path, which matters when the
-  // tool shares the machine with the system under test. Paced runs generate as
-  // they go: their generation cost is spread over the run.
+  // Pre-generating takes generation off the send path, which matters when the tool
+  // shares the machine with the system under test.
+  // Paced runs generate as they go: their generation cost is spread over the run.
   if (cfg.records && !cfg.stamp && cfg.rate == 0 && cfg.pregen_limit > 0) {
     std::vector<std::uint8_t> sample;
     for (std::uint64_t i = 0; i < 64; ++i)
@@ -1113,11 +1039,10 @@ int run(const loadgen_config &cfg) {
                     static_cast<double>(*cfg.records) * cfg.sessions;
     if (estimate <= static_cast<double>(cfg.pregen_limit)) {
       auto t = steady::now();
-      for (auto &s : sessions)
+      for (auto& s : sessions)
         s->pregenerate();
       if (!cfg.quiet && estimate >= 1e6)
-        std::fprintf(stderr, "ipfix-loadgen: pre-generated %.1f MB in %.3f s\n",
-                     estimate / 1e6,
+        std::fprintf(stderr, "ipfix-loadgen: pre-generated %.1f MB in %.3f s\n", estimate / 1e6,
                      std::chrono::duration<double>(steady::now() - t).count());
     }
   }
@@ -1129,20 +1054,18 @@ int run(const loadgen_config &cfg) {
   });
   run.start = steady::now();
   if (cfg.duration)
-    run.deadline =
-        run.start + std::chrono::duration_cast<steady::duration>(*cfg.duration);
-  // The pending signal wait keeps run() going; the last session to end cancels
-  // it.
+    run.deadline = run.start + std::chrono::duration_cast<steady::duration>(*cfg.duration);
+  // The pending signal wait keeps run() going; the last session to end cancels it.
   run.active = cfg.sessions;
   run.all_done = [&] { asio::post(ioc, [&] { signals.cancel(); }); };
-  for (auto &s : sessions)
+  for (auto& s : sessions)
     s->start();
 
   std::vector<std::thread> threads;
   for (unsigned i = 1; i < cfg.io_threads; ++i)
     threads.emplace_back([&] { ioc.run(); });
   ioc.run();
-  for (auto &t : threads)
+  for (auto& t : threads)
     t.join();
 
   session_stats total;
@@ -1150,8 +1073,8 @@ int run(const loadgen_config &cfg) {
   bool complete = true;
   int failures = 0, stopped = 0, no_close = 0;
   std::string first_error;
-  for (auto &s : sessions) {
-    auto &st = s->stats();
+  for (auto& s : sessions) {
+    auto& st = s->stats();
     total.records += st.records;
     total.messages += st.messages;
     total.bytes += st.bytes;
@@ -1168,37 +1091,30 @@ int run(const loadgen_config &cfg) {
   }
   double seconds = std::chrono::duration<double>(last - run.start).count();
   if (!cfg.report.empty()) {
-    if (auto err = write_file_atomically(
-            cfg.report, report_json(cfg, total, seconds, complete));
+    if (auto err = write_file_atomically(cfg.report, report_json(cfg, total, seconds, complete));
         !err.empty())
       std::fprintf(stderr, "ipfix-loadgen: %s\n", err.c_str());
   }
   if (!cfg.quiet)
     std::fprintf(stderr,
-                 "ipfix-loadgen: %u sessions, %llu records, %llu messages, "
-                 "%llu bytes in %.3f s: "
+                 "ipfix-loadgen: %u sessions, %llu records, %llu messages, %llu bytes in %.3f s: "
                  "%.0f records/s (%s)\n",
                  cfg.sessions, static_cast<unsigned long long>(total.records),
                  static_cast<unsigned long long>(total.messages),
                  static_cast<unsigned long long>(total.bytes), seconds,
-                 seconds > 0 ? static_cast<double>(total.records) / seconds
-                             : 0.0,
+                 seconds > 0 ? static_cast<double>(total.records) / seconds : 0.0,
                  std::string(to_string(cfg.kind)).c_str());
   if (no_close > 0)
-    std::fprintf(
-        stderr,
-        "ipfix-loadgen: warning: %d sessions' peers did not close in time\n",
-        no_close);
+    std::fprintf(stderr, "ipfix-loadgen: warning: %d sessions' peers did not close in time\n",
+                 no_close);
   if (failures > 0) {
-    std::fprintf(stderr, "ipfix-loadgen: %d of %u sessions failed; first: %s\n",
-                 failures, cfg.sessions, first_error.c_str());
+    std::fprintf(stderr, "ipfix-loadgen: %d of %u sessions failed; first: %s\n", failures,
+                 cfg.sessions, first_error.c_str());
     return 1;
   }
   if (stopped > 0) {
-    std::fprintf(
-        stderr,
-        "ipfix-loadgen: the peer closed %d sessions before all was sent\n",
-        stopped);
+    std::fprintf(stderr, "ipfix-loadgen: the peer closed %d sessions before all was sent\n",
+                 stopped);
     return 3;
   }
   if (run.stop && !complete) {
@@ -1211,7 +1127,7 @@ int run(const loadgen_config &cfg) {
 } // namespace
 } // namespace fa::tools
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   auto cfg = fa::tools::parse_args(argc, argv);
   return fa::tools::run(cfg);
 }
