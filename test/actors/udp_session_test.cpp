@@ -533,6 +533,36 @@ TEST_F(udp_listener_test, close_and_refusal) {
   EXPECT_EQ(rec.peers.size(), 1u);
 }
 
+// Datagrams the kernel drops for want of receive buffer (before we could read them) are
+// counted too: each datagram carries the socket's running drop count (SO_RXQ_OVFL).
+TEST_F(udp_listener_test, kernel_drops_are_counted) {
+  net::udp_listener_config cfg;
+  cfg.receive_buffer = 4096; // room for a few datagrams only
+  cfg.batch = 256;           // whatever it held is read in one recvmmsg call
+  listener = std::make_shared<net::udp_listener>(
+      ctx, asio::ip::udp::endpoint{asio::ip::make_address("127.0.0.1"), 0}, cfg, rec.on_accept(),
+      rec.on_counts());
+  listener->start();
+  // Nothing reads yet (the io thread is not running): most of these overflow the buffer.
+  constexpr std::uint64_t sent = 200;
+  sender s;
+  for (std::uint32_t i = 0; i < sent; ++i)
+    s.send(listener->port(), datagram(1000, i));
+  thread = std::thread{[this] { ctx.run(); }};
+  // What the buffer held is read in one go; the drops show with the next datagram.
+  ASSERT_TRUE(rec.wait([&] { return rec.received > 0; }));
+  std::uint64_t held = 0;
+  {
+    std::lock_guard g{rec.mtx};
+    held = rec.received;
+  }
+  ASSERT_LT(held, sent) << "the buffer should not hold them all";
+  s.send(listener->port(), datagram(1000, 999));
+  ASSERT_TRUE(rec.wait([&] { return rec.received == held + 1; }));
+  std::lock_guard g{rec.mtx};
+  EXPECT_EQ(rec.drops(net::udp_drop::socket_overflow), sent - held);
+}
+
 // "[::]" is dual-stack: IPv4 and IPv6 exporters on one socket, two sessions.
 TEST_F(udp_listener_test, dual_stack_receives_ipv4_and_ipv6) {
   start("::");
