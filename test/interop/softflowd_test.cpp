@@ -223,6 +223,10 @@ TEST(softflowd, flows_arrive_enriched_over_udp_and_tcp) {
   ASSERT_TRUE(fa::test::eventually(
       [&] { return metric(fa.sup, "flow_aggregator_records_sent_total") == received; }));
   // softflowd's sequence numbers run a message behind: gaps are counted, nothing breaks.
+  RecordProperty("records_lost_upstream",
+                 std::to_string(metric(fa.sup, "flow_aggregator_records_lost_upstream_total")));
+  RecordProperty("messages_out_of_order",
+                 std::to_string(metric(fa.sup, "flow_aggregator_messages_out_of_order_total")));
   EXPECT_EQ(metric(fa.sup, "flow_aggregator_malformed_total"), 0);
   EXPECT_EQ(metric(fa.sup, "flow_aggregator_data_sets_unknown_template_total"), 0);
   EXPECT_EQ(metric(fa.sup, "flow_aggregator_udp_datagrams_dropped_total"), 0);
