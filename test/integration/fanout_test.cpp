@@ -167,6 +167,39 @@ class exporter {
     ::close(fd);
   }
 
+  /// One UDP transport session (its own source port): one datagram, template and
+  /// `records` records (RFC 7011 10.3.3: one message per datagram).
+  void send_datagram(std::uint16_t port, std::uint32_t records, std::uint64_t first) {
+    std::vector<std::uint8_t> bytes;
+    fa::ipfix::message_builder b{bytes};
+    b.begin_message(0, 0, odid());
+    b.begin_set(fa::ipfix::template_set_id);
+    b.add_template({256, 0, {{8, 4, 0}, {12, 4, 0}, {1, 8, 0}}});
+    b.end_set();
+    b.begin_set(256);
+    for (std::uint32_t i = 0; i < records; ++i) {
+      b.put_u32(v4_);
+      b.put_u32(0x0a0a0a0a);
+      b.put_u64(first + i);
+    }
+    b.end_set();
+    b.end_message();
+    int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    src.sin_addr.s_addr = htonl(v4_);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof(src)), 0);
+    sockaddr_in dst{};
+    dst.sin_family = AF_INET;
+    dst.sin_port = htons(port);
+    dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    auto n =
+        ::sendto(fd, bytes.data(), bytes.size(), 0, reinterpret_cast<sockaddr*>(&dst), sizeof(dst));
+    ::close(fd);
+    ASSERT_EQ(n, static_cast<ssize_t>(bytes.size()));
+  }
+
   std::uint32_t odid() const { return v4_ & 0xff; }
   std::uint32_t address() const { return v4_; }
 
@@ -199,9 +232,9 @@ std::uint64_t records_out(running& fa) {
 
 } // namespace
 
-// Twelve exporters, each over two TCP sessions (a reconnect), with fanout "hash" over
-// four destinations: every record of an exporter reaches exactly the destination the
-// rendezvous hash names, and nothing else does.
+// Twelve exporters, each over two TCP sessions (a reconnect) and a UDP session, with
+// fanout "hash" over four destinations: every record of an exporter, whatever the
+// transport session, reaches exactly the destination the rendezvous hash names.
 TEST(fanout_hash, each_exporter_sticks_to_its_rendezvous_destination) {
   auto dir = fa::test::scratch_dir("fanout_hash");
   std::vector<std::unique_ptr<collector>> cols;
@@ -210,16 +243,22 @@ TEST(fanout_hash, each_exporter_sticks_to_its_rendezvous_destination) {
     cols.push_back(std::make_unique<collector>(dir, std::vector<std::string>{"--print"}));
     dests += destination(name, cols.back()->port(), "");
   }
-  running fa{fa::test::test_config(dests, "[fanout]\nmode = \"hash\"\n")};
+  auto cfg = fa::test::test_config(dests, "[fanout]\nmode = \"hash\"\n");
+  cfg.collector.listen.push_back({fa::config::transport_kind::udp, "127.0.0.1", 0});
+  running fa{cfg};
   ASSERT_NE(fa.port, 0);
-  constexpr std::uint32_t per_session = 120;
+  auto ports = fa.sup.listen_ports();
+  ASSERT_EQ(ports.size(), 2u);
+  constexpr std::uint32_t per_session = 120, per_datagram = 60;
   std::vector<exporter> exporters;
   for (std::uint32_t k = 0; k < 12; ++k)
     exporters.emplace_back(0x7f000000u + 10 + k); // 127.0.0.10 ..
   for (int round = 0; round < 2; ++round)
     for (auto& e : exporters)
       ASSERT_NO_FATAL_FAILURE(e.send_session(fa.port, per_session, round * per_session));
-  const std::uint64_t total = exporters.size() * 2 * per_session;
+  for (auto& e : exporters)
+    ASSERT_NO_FATAL_FAILURE(e.send_datagram(ports[1], per_datagram, 2 * per_session));
+  const std::uint64_t total = exporters.size() * (2 * per_session + per_datagram);
   ASSERT_TRUE(fa::test::eventually([&] {
     std::uint64_t sent = 0;
     for (auto& d : fa.sup.destinations())
@@ -250,7 +289,7 @@ TEST(fanout_hash, each_exporter_sticks_to_its_rendezvous_destination) {
     auto& got = where[text];
     ASSERT_EQ(got.size(), 1u) << text << " went to more than one destination";
     EXPECT_EQ(got.begin()->first, pick(four, e.address())) << text;
-    EXPECT_EQ(got.begin()->second, 2 * per_session) << text;
+    EXPECT_EQ(got.begin()->second, 2 * per_session + per_datagram) << text;
   }
   EXPECT_GE(used.size(), 2u) << "twelve exporters all hashed to one destination";
 }
