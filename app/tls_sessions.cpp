@@ -80,8 +80,11 @@ supervisor::start_tls_listener(const asio::ip::address& addr, std::uint16_t port
     }
     auto remote = conn->remote();
     auto s = open_session(messages::transport::tls, remote.address(), remote.port(), conn);
-    log(log_level::debug, "tls session",
-        {{"id", std::to_string(s.id)}, {"peer", s.info->peer_text}, {"names", conn->peer_names()}});
+    if (monitoring::log_enabled(log_level::debug))
+      log(log_level::debug, "tls session",
+          {{"id", std::to_string(s.id)},
+           {"peer", s.info->peer_text},
+           {"names", conn->peer_names()}});
     conn->start(new_session_budgets(), frames_to(s.actor), close_to(s));
   };
   h.failed = [this](std::string_view reason, const net::tls_connection& conn,
