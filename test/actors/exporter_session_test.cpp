@@ -716,5 +716,37 @@ TEST_F(udp_exporter_test, refused_sends_back_off_and_are_sent_again) {
   EXPECT_EQ(sc.sequences.front(), 0u); // a new socket is a new transport session
 }
 
+// The collector may be an IPv6 address: the socket takes the family of what the host
+// resolves to.
+TEST_F(udp_exporter_test, an_ipv6_collector_gets_the_same_datagrams) {
+  asio::ip::udp::socket rx6{io};
+  asio::error_code ec;
+  rx6.open(asio::ip::udp::v6(), ec);
+  if (!ec)
+    rx6.bind({asio::ip::address_v6::loopback(), 0}, ec);
+  if (ec)
+    GTEST_SKIP() << "no IPv6 loopback: " << ec.message();
+  auto c = udp_config();
+  c.host = "::1";
+  c.port = rx6.local_endpoint().port();
+  auto x = spawn_exporter(c);
+  ASSERT_TRUE(next_event());
+  ASSERT_EQ(status(x).state, "connected");
+  send(x, payload({61, 10}));
+  write_all(x);
+  std::vector<bytes> d;
+  while (rx6.available(ec) > 0 && !ec) {
+    bytes b(65536);
+    b.resize(rx6.receive(asio::buffer(b)));
+    d.push_back(std::move(b));
+  }
+  auto sc = scan(d, sizes());
+  EXPECT_EQ(sc.bad_datagrams, 0u);
+  EXPECT_EQ(sc.undecodable_sets, 0u);
+  EXPECT_EQ(sc.records, 71u);
+  for (auto size : sc.sizes)
+    EXPECT_LE(size, 512u);
+}
+
 } // namespace
 } // namespace fa::actors::test
