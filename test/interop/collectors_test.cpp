@@ -20,6 +20,7 @@
 #include <asio.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -151,6 +152,7 @@ class collectors : public ::testing::Test {
   }
 
   void TearDown() override {
+    kill_strays();
     if (HasFailure())
       for (auto name : {"fa.err", "tool.err", "tool.out", "capture.err"})
         if (fs::exists(file(name)))
@@ -159,6 +161,23 @@ class collectors : public ::testing::Test {
   }
 
   std::string file(const std::string& name) const { return dir_ + "/" + name; }
+
+  /// Kills what a tool forked and left behind (nfacctd's core has outlived its signals
+  /// and the test): any process whose standard output is this test's tool.out. Bounded:
+  /// one pass over /proc.
+  void kill_strays() {
+    const auto out = fs::weakly_canonical(file("tool.out")).string();
+    std::error_code ec;
+    for (auto& entry : fs::directory_iterator{"/proc", ec}) {
+      auto name = entry.path().filename().string();
+      if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit))
+        continue;
+      std::error_code link_ec;
+      auto target = fs::read_symlink(entry.path() / "fd" / "1", link_ec);
+      if (!link_ec && target.string() == out)
+        ::kill(static_cast<pid_t>(std::stol(name)), SIGKILL);
+    }
+  }
 
   /// Starts flow-aggregator: a TCP listener, one ipfix+udp destination to `udp_port`.
   void start_fa(std::uint16_t udp_port) {
