@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <optional>
 
 namespace fa::actors {
 
@@ -66,6 +67,11 @@ std::vector<std::uint8_t> constant_block(const messages::template_plan& plan,
 }
 
 struct set_writer {
+  set_writer(messages::enriched_payload& p, const messages::output_template_ptr& t, std::size_t max)
+      : payload(p)
+      , tmpl(t)
+      , max_body(max) {}
+
   messages::enriched_payload& payload;
   const messages::output_template_ptr& tmpl;
   std::size_t max_body;
@@ -140,7 +146,8 @@ void fill_names(const messages::template_plan& plan, ipfix::bytes_view rec, Fiel
 }
 
 void enrich_slice(state_ptr self, const messages::session_info& session,
-                  const messages::data_slice& slice, messages::enriched_payload& out) {
+                  const messages::data_slice& slice, messages::enriched_payload& out,
+                  set_writer& w) {
   auto& st = self->state;
   const auto& plan = *slice.plan;
   auto& a = plan.append;
@@ -165,7 +172,6 @@ void enrich_slice(state_ptr self, const messages::session_info& session,
   st.fields.resize(plan.layout.num_varlen());
   // Labels are at most two strings; the rest is fixed per slice.
   std::size_t fixed_extra = block.size() + (a.flow_direction ? 1 : 0);
-  set_writer w{out, plan.output, st.cfg.max_set_body};
   const labels::pod_snapshot* index = st.pods && st.pods->num_ips() > 0 ? st.pods.get() : nullptr;
   const bool want_labels = index && a.pod_labels && st.cfg.enrichment.pod_labels;
   // antrea-proxy-semantics.md 2 step 3: InterNode records with an empty Pod name get the
@@ -254,7 +260,6 @@ void enrich_slice(state_ptr self, const messages::session_info& session,
     w.end_record();
     ++out.records;
   }
-  w.close();
   if (drop > 0) {
     st.status.dropped_too_large += drop;
     if (st.dropped_too_large)
@@ -364,8 +369,20 @@ enricher_actor::behavior_type enricher(enricher_actor::stateful_pointer<enricher
           in_records += s.records;
         }
         payload->bytes.reserve(in_size + in_records * 64);
-        for (auto& s : batch.slices)
-          enrich_slice(self, *batch.session, s, *payload);
+        // Consecutive slices with the same output template share sets: a UDP exporter's
+        // datagrams (and small TCP messages) then leave in full sets and full messages,
+        // not one short set per input set.
+        std::optional<set_writer> w;
+        for (auto& s : batch.slices) {
+          if (!w || w->tmpl != s.plan->output) {
+            if (w)
+              w->close();
+            w.emplace(*payload, s.plan->output, st.cfg.max_set_body);
+          }
+          enrich_slice(self, *batch.session, s, *payload, *w);
+        }
+        if (w)
+          w->close();
         ++st.status.batches;
         st.status.records_in += in_records;
         st.status.records_out += payload->records;

@@ -480,6 +480,38 @@ TEST_F(enricher_test, output_sets_never_exceed_max_set_body) {
     EXPECT_TRUE(std::equal(recs[i].begin(), recs[i].end(), got[i].data.begin())) << i;
 }
 
+TEST_F(enricher_test, consecutive_slices_of_one_template_share_full_sets) {
+  // Three input sets (say, three UDP datagrams) of one record each and a fourth of two:
+  // the output is packed into full sets across the slice boundaries, not one per input.
+  auto e = spawn_enricher(80);
+  auto p = plan(plain_v4(256)); // 40 octets per output record: two fill a set
+  // Same record size, another layout (addresses swapped): another output template.
+  auto other = plan(make_def(257, {iana(12, 4), iana(8, 4), iana(86, 8)}));
+  ASSERT_NE(other->output, p->output);
+  std::vector<bytes> recs;
+  for (std::uint64_t i = 0; i < 6; ++i)
+    recs.push_back(plain_v4_record(i));
+  send(e, make_batch(peer4, {{p, {recs[0]}},
+                             {p, {recs[1]}},
+                             {p, {recs[2]}},
+                             {other, {recs[3]}},
+                             {p, {recs[4], recs[5]}}}));
+  ASSERT_EQ(out(d1).size(), 1u);
+  auto& payload = *out(d1)[0];
+  // [0 1] [2] (the template changes) [3] (again) [4 5]
+  ASSERT_EQ(payload.sets.size(), 4u);
+  EXPECT_EQ(payload.sets[0].records, 2u);
+  EXPECT_EQ(payload.sets[1].records, 1u);
+  EXPECT_EQ(payload.sets[2].records, 1u);
+  EXPECT_EQ(payload.sets[2].tmpl, other->output);
+  EXPECT_EQ(payload.sets[3].records, 2u);
+  EXPECT_EQ(payload.sets[3].tmpl, p->output);
+  auto got = received();
+  ASSERT_EQ(got.size(), 6u);
+  for (std::size_t i = 0; i < 6; ++i)
+    EXPECT_TRUE(std::equal(recs[i].begin(), recs[i].end(), got[i].data.begin())) << i;
+}
+
 TEST_F(enricher_test, antrea_sets_with_labels_are_split_within_max_set_body) {
   auto e = spawn_enricher(256);
   auto pods = std::make_shared<labels::pod_snapshot>();
