@@ -11,6 +11,9 @@ namespace fa::net {
 
 namespace {
 
+/// SO_SNDBUF of the exporting socket.
+constexpr int send_buffer_size = 4 << 20;
+
 /// Datagrams per `sendmmsg` call: the kernel caps a call at UIO_MAXIOV (1024) anyway.
 constexpr std::size_t max_batch = 256;
 
@@ -73,6 +76,17 @@ void udp_client::connect(std::uint64_t gen) {
           self->socket_.open(ep.protocol(), ec);
           if (!ec)
             self->socket_.non_blocking(true, ec);
+          if (!ec) {
+            // On loopback and fast links a datagram holds send-buffer space until the
+            // receiver reads it: room for bursts keeps the exporter from stalling (as
+            // root past net.core.wmem_max; otherwise the kernel caps it, which is fine).
+            int size = send_buffer_size;
+            if (::setsockopt(self->socket_.native_handle(), SOL_SOCKET, SO_SNDBUFFORCE, &size,
+                             sizeof size) != 0) {
+              asio::error_code ignore;
+              self->socket_.set_option(asio::socket_base::send_buffer_size(size), ignore);
+            }
+          }
           // connect() on UDP only fixes the peer: sends need no address, and the kernel
           // reports the collector's ICMP port unreachable to this socket (ECONNREFUSED).
           if (!ec)
