@@ -36,27 +36,26 @@ pod_snapshot::shard& pod_index::writable_shard(const ip_key& ip) {
 }
 
 void pod_index::put(const ip_key& ip, const pod_entry_ptr& old_entry, const pod_entry_ptr& entry) {
-  auto& c = writable_shard(ip)[ip];
-  if (c.empty())
-    ++num_ips_;
-  auto i = old_entry ? std::find(c.begin(), c.end(), old_entry) : c.end();
-  if (i != c.end())
-    *i = entry;
-  else
-    c.push_back(entry);
+  writable_shard(ip).update(ip, [&](pod_candidates& c) {
+    if (c.empty())
+      ++num_ips_;
+    auto i = old_entry ? std::find(c.begin(), c.end(), old_entry) : c.end();
+    if (i != c.end())
+      *i = entry;
+    else
+      c.push_back(entry);
+  });
 }
 
 void pod_index::drop(const ip_key& ip, const pod_entry_ptr& entry) {
   auto& s = writable_shard(ip);
-  auto i = s.find(ip);
-  if (i == s.end())
+  if (!s.find(ip))
     return;
-  auto& c = i->second;
-  c.erase(std::remove(c.begin(), c.end(), entry), c.end());
-  if (c.empty()) {
-    s.erase(i);
-    --num_ips_;
-  }
+  s.update(ip, [&](pod_candidates& c) {
+    c.erase(std::remove(c.begin(), c.end(), entry), c.end());
+    if (c.empty())
+      --num_ips_;
+  });
 }
 
 void pod_index::erase(std::unordered_map<std::string, record>::iterator i) {

@@ -26,32 +26,114 @@ std::size_t ip_key_hash::operator()(const ip_key& k) const noexcept {
   return static_cast<std::size_t>(h);
 }
 
+const pod_candidates* ip_table::find(const ip_key& ip) const noexcept {
+  const auto* s = find_slot(ip);
+  return s ? &candidates_of(s) : nullptr;
+}
+
+std::size_t ip_table::locate(const ip_key& ip) {
+  if ((size_ + 1) * 4 > slots_.size() * 3)
+    grow();
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = ip_hash(ip) & mask;; i = (i + 1) & mask) {
+    auto& s = slots_[i];
+    if (!s.used) {
+      s.used = true;
+      s.key = ip;
+      ++size_;
+      return i;
+    }
+    if (s.key == ip)
+      return i;
+  }
+}
+
+void ip_table::sync(std::size_t i) {
+  auto& v = values_[i];
+  if (v.empty()) {
+    erase(slots_[i].key);
+    return;
+  }
+  slots_[i].first = v.front().get();
+  slots_[i].count = static_cast<std::uint32_t>(v.size());
+}
+
+void ip_table::grow() {
+  auto old_slots = std::move(slots_);
+  auto old_values = std::move(values_);
+  auto n = old_slots.empty() ? std::size_t{16} : old_slots.size() * 2;
+  slots_ = std::vector<slot>(n);
+  values_ = std::vector<pod_candidates>(n);
+  size_ = 0;
+  for (std::size_t i = 0; i < old_slots.size(); ++i)
+    if (old_slots[i].used) {
+      auto j = locate(old_slots[i].key);
+      values_[j] = std::move(old_values[i]);
+      slots_[j].first = old_slots[i].first;
+      slots_[j].count = old_slots[i].count;
+    }
+}
+
+void ip_table::erase(const ip_key& ip) {
+  if (slots_.empty())
+    return;
+  const std::size_t mask = slots_.size() - 1;
+  std::size_t i = ip_hash(ip) & mask;
+  for (;; i = (i + 1) & mask) {
+    if (!slots_[i].used)
+      return;
+    if (slots_[i].key == ip)
+      break;
+  }
+  // Backward shift: move later entries of the probe run into the hole when their home
+  // slot is not between the hole and themselves (Knuth 6.4, algorithm R).
+  for (std::size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
+    if (!slots_[j].used)
+      break;
+    std::size_t home = ip_hash(slots_[j].key) & mask;
+    bool movable = i <= j ? (home <= i || home > j) : (home <= i && home > j);
+    if (movable) {
+      slots_[i] = slots_[j];
+      values_[i] = std::move(values_[j]);
+      i = j;
+    }
+  }
+  slots_[i] = slot{};
+  values_[i] = pod_candidates{};
+  --size_;
+}
+
 std::size_t pod_snapshot::shard_of(const ip_key& ip) noexcept {
-  // FNV-1a leaves the last octet (the one that varies most inside a Pod CIDR) mostly in
-  // the low bits, which the hash map uses for its buckets; a murmur-style finaliser
-  // spreads it over the bits the shard index takes, so shards stay even.
-  std::uint64_t h = ip_key_hash{}(ip);
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  return static_cast<std::size_t>(h >> 56) % num_shards;
+  // The top bits; the table inside takes the low ones.
+  return shard_of_hash(ip_hash(ip));
+}
+
+pod_snapshot::pod_snapshot(shard_table shards, std::size_t num_ips)
+    : shards_(std::move(shards))
+    , num_ips_(num_ips) {
+  for (std::size_t i = 0; i < num_shards; ++i)
+    refresh_view(i);
+}
+
+void pod_snapshot::refresh_view(std::size_t i) {
+  views_[i] =
+      shards_[i] ? shard_view{shards_[i]->slot_data(), shards_[i]->slot_mask()} : shard_view{};
 }
 
 const pod_snapshot::candidates* pod_snapshot::find(const ip_key& ip) const {
   const auto& s = shards_[shard_of(ip)];
-  if (!s)
-    return nullptr;
-  auto i = s->find(ip);
-  return i == s->end() || i->second.empty() ? nullptr : &i->second;
+  return s ? s->find(ip) : nullptr;
 }
 
 const pod_entry* pod_snapshot::lookup(const ip_key& ip, std::int64_t t) const {
-  const auto* c = find(ip);
-  if (!c)
+  auto h = ip_hash(ip);
+  auto i = shard_of_hash(h);
+  const auto* slot = ip_table::probe(views_[i].slots, views_[i].mask, ip, h);
+  if (!slot)
     return nullptr;
-  if (c->size() == 1)
-    return c->front().get();
-  for (const auto& p : *c)
+  if (slot->count == 1)
+    return slot->first;
+  for (const auto& p : shards_[i]->candidates_of(slot))
     if (p->creation < t && (!p->deletion || t < *p->deletion))
       return p.get();
   return nullptr;
@@ -63,10 +145,12 @@ void pod_snapshot::add(const ip_key& ip, pod_entry_ptr pod) {
     s = std::make_shared<shard>();
   else if (s.use_count() > 1)
     s = std::make_shared<shard>(*s);
-  auto& c = (*s)[ip];
-  if (c.empty())
-    ++num_ips_;
-  c.push_back(std::move(pod));
+  s->update(ip, [&](pod_candidates& c) {
+    if (c.empty())
+      ++num_ips_;
+    c.push_back(std::move(pod));
+  });
+  refresh_view(shard_of(ip));
 }
 
 } // namespace fa::labels

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <string>
 
@@ -337,6 +338,52 @@ TEST(pod_index, ip_reuse_updates_keep_each_candidate) {
   ASSERT_NE(e, nullptr);
   EXPECT_EQ(e->name, "new-pod");
   EXPECT_EQ(e->labels_json, R"({"app":"new-pod","rev":"2"})");
+}
+
+} // namespace
+} // namespace fa::labels
+
+namespace fa::labels {
+namespace {
+
+// The shard table against std::map under random inserts and erases (backward-shift
+// deletion must keep every remaining key reachable).
+TEST(ip_table, matches_a_reference_map) {
+  ip_table t;
+  std::map<ip_key, int> ref;
+  std::uint64_t x = 88172645463325252ull;
+  auto next = [&] { // xorshift64
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  for (int round = 0; round < 20000; ++round) {
+    std::uint8_t v4[4] = {10, 244, static_cast<std::uint8_t>(next() % 8),
+                          static_cast<std::uint8_t>(next() % 64)};
+    auto k = ipv4_key(v4);
+    if (next() % 3 == 0) {
+      t.erase(k);
+      ref.erase(k);
+    } else {
+      t.update(k, [](pod_candidates& c) {
+        if (c.empty())
+          c.push_back(std::make_shared<const pod_entry>());
+      });
+      ref[k] = 1;
+    }
+    ASSERT_EQ(t.size(), ref.size());
+  }
+  for (int a = 0; a < 8; ++a)
+    for (int b = 0; b < 64; ++b) {
+      std::uint8_t v4[4] = {10, 244, static_cast<std::uint8_t>(a), static_cast<std::uint8_t>(b)};
+      auto k = ipv4_key(v4);
+      EXPECT_EQ(t.find(k) != nullptr, ref.count(k) == 1) << a << "." << b;
+      if (auto* slot = t.find_slot(k)) {
+        EXPECT_EQ(slot->count, 1u);
+        EXPECT_EQ(slot->first, t.find(k)->front().get());
+      }
+    }
 }
 
 } // namespace
