@@ -5,7 +5,6 @@
 
 #include "app/admin_server.hpp"
 
-#include <curl/curl.h>
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -17,35 +16,6 @@ using nlohmann::json;
 
 namespace fa::test {
 namespace {
-
-struct http_result {
-  long status = 0;
-  std::string body;
-};
-
-http_result http_get(std::uint16_t port, const std::string& path, const std::string& token = "") {
-  http_result r;
-  CURL* curl = curl_easy_init();
-  auto url = "http://127.0.0.1:" + std::to_string(port) + path;
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
-  curl_easy_setopt(
-      curl, CURLOPT_WRITEFUNCTION, +[](char* p, std::size_t size, std::size_t n, void* out) {
-        static_cast<std::string*>(out)->append(p, size * n);
-        return size * n;
-      });
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r.body);
-  curl_slist* headers = nullptr;
-  if (!token.empty()) {
-    headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  }
-  if (curl_easy_perform(curl) == CURLE_OK)
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
-  return r;
-}
 
 std::string temp_dir() {
   auto dir = std::filesystem::temp_directory_path() /

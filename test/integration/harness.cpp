@@ -1,5 +1,7 @@
 #include "test/integration/harness.hpp"
 
+#include <curl/curl.h>
+
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -132,6 +134,30 @@ void send_raw(std::uint16_t port, const std::vector<std::uint8_t>& bytes) {
   while (::recv(fd, buf, sizeof(buf), 0) > 0) {
   }
   ::close(fd);
+}
+
+http_result http_get(std::uint16_t port, const std::string& path, const std::string& token) {
+  http_result r;
+  CURL* curl = curl_easy_init();
+  auto url = "http://127.0.0.1:" + std::to_string(port) + path;
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
+  curl_easy_setopt(
+      curl, CURLOPT_WRITEFUNCTION, +[](char* p, std::size_t size, std::size_t n, void* out) {
+        static_cast<std::string*>(out)->append(p, size * n);
+        return size * n;
+      });
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r.body);
+  curl_slist* headers = nullptr;
+  if (!token.empty()) {
+    headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  }
+  if (curl_easy_perform(curl) == CURLE_OK)
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  return r;
 }
 
 } // namespace fa::test

@@ -70,6 +70,14 @@ double metric(app::supervisor& sup, const std::string& name,
 /// Sends raw bytes over a fresh TCP connection to 127.0.0.1:`port`, then closes.
 void send_raw(std::uint16_t port, const std::vector<std::uint8_t>& bytes);
 
+struct http_result {
+  long status = 0; ///< 0 = no answer
+  std::string body;
+};
+
+/// GET http://127.0.0.1:`port``path` (libcurl, 10 s timeout), with a bearer token if given.
+http_result http_get(std::uint16_t port, const std::string& path, const std::string& token = "");
+
 /// Polls `pred` every 10 ms until it holds or `timeout` passes.
 template <class Pred>
 bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds{30}) {
