@@ -23,6 +23,6 @@ COPY --from=build /out/ /
 USER flow-aggregator
 ENV FA_STATE_DIR=/var/lib/flow-aggregator
 EXPOSE 4739/tcp 4739/udp 4740/tcp 10348/tcp
-HEALTHCHECK --interval=15s --timeout=3s CMD curl -fsS http://127.0.0.1:10348/metrics >/dev/null || exit 1
+HEALTHCHECK --interval=15s --timeout=3s CMD curl -fsS http://127.0.0.1:10348/healthz >/dev/null || exit 1
 ENTRYPOINT ["/usr/bin/flow-aggregator"]
 CMD ["run", "-c", "/etc/flow-aggregator/config.toml"]

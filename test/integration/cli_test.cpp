@@ -94,3 +94,26 @@ TEST(cli, run_writes_enriched_records_as_json_lines) {
   fa.signal(SIGTERM);
   EXPECT_EQ(fa.wait(30s), 0);
 }
+
+// The TOML shipped in deploy/kubernetes/configmap.yaml is a valid configuration.
+TEST(cli, the_kubernetes_configmap_passes_check_config) {
+  auto dir = fa::test::scratch_dir("cli_configmap");
+  std::ifstream in{fa::test::source("deploy/kubernetes/configmap.yaml")};
+  ASSERT_TRUE(in);
+  std::string line, toml;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    if (line.find("config.toml: |") != std::string::npos) {
+      inside = true;
+      continue;
+    }
+    if (inside) // the block scalar: indented by four spaces (or empty lines)
+      toml += (line.size() >= 4 ? line.substr(4) : std::string{}) + "\n";
+  }
+  ASSERT_NE(toml.find("[collector]"), std::string::npos) << toml;
+  auto file = write(dir + "/config.toml", toml);
+  std::string out;
+  auto rc = fa::test::run_command(
+      {fa::test::binary("app/flow-aggregator"), "check-config", "-c", file}, out);
+  EXPECT_EQ(rc, 0) << out;
+}
