@@ -1,6 +1,8 @@
-// flow-aggregator: run, check-config, version (DESIGN 7).
+// flow-aggregator: run, check-config, inspect, version (DESIGN 7).
 
+#include "app/admin_server.hpp"
 #include "app/cluster_identity.hpp"
+#include "app/inspect.hpp"
 #include "app/supervisor.hpp"
 #include "config/default_config.hpp"
 #include "config/load.hpp"
@@ -22,16 +24,28 @@ constexpr std::string_view usage = R"(usage: flow-aggregator COMMAND [OPTIONS]
 commands:
   run [-c FILE]           collect, enrich and forward IPFIX (default: the embedded config)
   check-config -c FILE    validate FILE, print the effective config, exit 1 on errors
+  inspect VIEW            print a running instance's sessions, destinations or labels
+                          from its admin API
   version                 print the version
 
 options:
-  -c, --config FILE       TOML configuration file
+  -c, --config FILE       TOML configuration file (inspect: where the admin API listens
+                          and its token file)
+  -o, --output FORMAT     inspect: table (default) or json
+  --admin HOST:PORT       inspect: the admin API (default: [admin] listen of the config)
+  --token-file FILE       inspect: bearer token (default: [admin] token_file)
+  --ip ADDRESS            inspect labels: the Pods that held ADDRESS
   -h, --help              this text
 )";
 
 struct cli {
   std::string command;
   std::string config_file;
+  std::string view;
+  std::string output = "table";
+  std::string admin;
+  std::string token_file;
+  std::string ip;
 };
 
 int fail_usage(std::string_view why) {
@@ -109,6 +123,41 @@ int check_config(const cli& c) {
   return 0;
 }
 
+int inspect(const cli& c) {
+  if (c.view.empty())
+    return fail_usage("inspect needs a view: sessions, destinations or labels");
+  if (c.output != "table" && c.output != "json")
+    return fail_usage("-o takes table or json");
+  fa::app::inspect_options o;
+  o.what = c.view;
+  o.json = c.output == "json";
+  o.ip = c.ip;
+  auto loaded = load(c);
+  if (report_errors(loaded))
+    return 1;
+  const auto& admin = loaded.cfg->admin;
+  o.admin = c.admin;
+  if (o.admin.empty()) {
+    if (!admin.listen)
+      return fail_usage("the config turns the admin API off ([admin] listen = \"\"); pass --admin");
+    auto where = *admin.listen;
+    // A wildcard bind is reached on loopback.
+    if (where.host == "0.0.0.0")
+      where.host = "127.0.0.1";
+    if (where.host == "::")
+      where.host = "::1";
+    o.admin = fa::config::to_string(where);
+  }
+  auto token_file = c.token_file.empty() ? admin.token_file : c.token_file;
+  if (!token_file.empty()) {
+    if (auto err = fa::app::read_token_file(token_file, o.token)) {
+      std::cerr << "flow-aggregator inspect: token file " << token_file << ": " << *err << "\n";
+      return 1;
+    }
+  }
+  return fa::app::inspect(o);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -122,8 +171,19 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc)
         return fail_usage("-c needs a file");
       c.config_file = argv[++i];
+    } else if (a == "-o" || a == "--output" || a == "--admin" || a == "--token-file" ||
+               a == "--ip") {
+      if (i + 1 >= argc)
+        return fail_usage(std::string{a} + " needs a value");
+      std::string v = argv[++i];
+      (a == "--admin"        ? c.admin
+       : a == "--token-file" ? c.token_file
+       : a == "--ip"         ? c.ip
+                             : c.output) = v;
     } else if (c.command.empty() && !a.starts_with("-")) {
       c.command = a;
+    } else if (c.command == "inspect" && c.view.empty() && !a.starts_with("-")) {
+      c.view = a;
     } else {
       return fail_usage("unknown argument '" + std::string{a} + "'");
     }
@@ -132,6 +192,8 @@ int main(int argc, char** argv) {
     return run(c);
   if (c.command == "check-config")
     return check_config(c);
+  if (c.command == "inspect")
+    return inspect(c);
   if (c.command == "version") {
     std::cout << "flow-aggregator " << FA_VERSION << "\n";
     return 0;

@@ -117,3 +117,65 @@ TEST(cli, the_kubernetes_configmap_passes_check_config) {
       {fa::test::binary("app/flow-aggregator"), "check-config", "-c", file}, out);
   EXPECT_EQ(rc, 0) << out;
 }
+
+// `inspect` against a running instance: tables with the live sessions, JSON with -o json,
+// the admin address and token taken from the same config, clear errors otherwise.
+TEST(cli, inspect_prints_sessions_and_destinations_of_a_running_instance) {
+  auto dir = fa::test::scratch_dir("cli_inspect");
+  std::ofstream{dir + "/token"} << "inspect-token\n";
+  fa::test::collector col{dir, {}};
+  auto cfg =
+      write(dir + "/fa.toml",
+            "cluster_id = \"cluster-a\"\n[collector]\nlisten = [\"tcp://127.0.0.1:0\"]\n"
+            "[[destination]]\nname = \"downstream\"\nurl = \"ipfix+tcp://127.0.0.1:" +
+                std::to_string(col.port()) +
+                "\"\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"" + dir + "/token\"\n");
+  ::setenv("FA_STATE_DIR", dir.c_str(), 1);
+  fa::test::process fa{{fa::test::binary("app/flow-aggregator"), "run", "-c", cfg},
+                       dir + "/fa.out",
+                       dir + "/fa.err"};
+  std::smatch port, admin;
+  std::string log;
+  ASSERT_TRUE(fa::test::eventually(
+      [&] {
+        log = fa::test::read_file(dir + "/fa.err");
+        return std::regex_search(log, port, std::regex{" port=([0-9]+)"}) &&
+               std::regex_search(log, admin, std::regex{"admin_port=([0-9]+)"});
+      },
+      20s))
+      << log;
+  auto where = "127.0.0.1:" + admin[1].str();
+  auto gen = fa::test::start_loadgen(static_cast<std::uint16_t>(std::stoi(port[1])),
+                                     {"--sessions", "3", "--records", "600", "--rate", "300"});
+  auto inspect = [&](std::vector<std::string> args, std::string& out) {
+    std::vector<std::string> argv{fa::test::binary("app/flow-aggregator"), "inspect"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return fa::test::run_command(argv, out);
+  };
+  std::string out;
+  // The token file named in the config is used; --admin points at the ephemeral port.
+  ASSERT_TRUE(fa::test::eventually([&] {
+    return inspect({"sessions", "-c", cfg, "--admin", where}, out) == 0 && count_lines(out) == 4;
+  })) << out;
+  EXPECT_EQ(out.rfind("ID", 0), 0u) << out;
+  EXPECT_NE(out.find("TRANSPORT"), std::string::npos) << out;
+  EXPECT_NE(out.find("127.0.0.1:"), std::string::npos) << out;
+  ASSERT_EQ(inspect({"destinations", "-c", cfg, "--admin", where, "-o", "json"}, out), 0) << out;
+  auto dests = nlohmann::json::parse(out);
+  ASSERT_EQ(dests.size(), 1u);
+  EXPECT_EQ(dests[0]["name"], "downstream");
+  EXPECT_EQ(inspect({"destinations", "-c", cfg, "--admin", where}, out), 0);
+  EXPECT_NE(out.find("downstream"), std::string::npos) << out;
+  EXPECT_NE(out.find("connected"), std::string::npos) << out;
+  // Without the token: refused, and the message says what to do.
+  EXPECT_EQ(inspect({"sessions", "--admin", where}, out), 1);
+  EXPECT_NE(out.find("--token-file"), std::string::npos) << out;
+  EXPECT_EQ(inspect({"frobs", "--admin", where}, out), 2);
+  gen->wait(60s);
+  fa.signal(SIGTERM);
+  EXPECT_EQ(fa.wait(30s), 0);
+  // Nothing listens any more: a clear error, exit 1.
+  EXPECT_EQ(inspect({"sessions", "--admin", where}, out), 1);
+  EXPECT_NE(out.find("cannot reach the admin API"), std::string::npos) << out;
+  col.stop();
+}

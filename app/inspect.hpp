@@ -1,0 +1,22 @@
+#pragma once
+
+// `flow-aggregator inspect`: reads the admin API (/api/v1) of a running flow-aggregator
+// and prints aligned tables, or the JSON as it came.
+
+#include <string>
+
+namespace fa::app {
+
+struct inspect_options {
+  std::string what;  ///< sessions, destinations, labels
+  std::string admin; ///< "127.0.0.1:10348", "[::1]:10348"
+  std::string token; ///< "" = none
+  std::string ip;    ///< labels: look this address up
+  bool json = false; ///< -o json
+};
+
+/// Prints the view on stdout; errors on stderr. Returns the exit code: 0, 1 when the API
+/// cannot be reached or refuses, 2 for an unknown view.
+int inspect(const inspect_options& opts);
+
+} // namespace fa::app
