@@ -256,7 +256,28 @@ agent_session(agent_session_actor::stateful_pointer<agent_session_state> self,
         publish_template_count(self);
         self->quit();
       },
-      [=](caf::get_atom) { return self->state.status; },
+      [=](caf::get_atom) {
+        // Inspection only (the admin API's templates view): built per request.
+        auto status = self->state.status;
+        for (const auto& [key, plan] : self->state.plans) {
+          messages::template_mapping m;
+          m.odid = plan->odid;
+          m.input_id = plan->input.id;
+          m.output_id = plan->output ? plan->output->id : 0;
+          m.options = plan->input.is_options();
+          m.antrea = plan->antrea;
+          for (const auto& f : plan->input.fields)
+            m.input.push_back({f.enterprise, f.id, f.length});
+          if (plan->output)
+            for (std::size_t i = plan->input.fields.size(); i < plan->output->def.fields.size();
+                 ++i) {
+              const auto& f = plan->output->def.fields[i];
+              m.appended.push_back({f.enterprise, f.id, f.length});
+            }
+          status.template_mappings.push_back(std::move(m));
+        }
+        return status;
+      },
   };
 }
 

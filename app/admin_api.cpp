@@ -2,6 +2,7 @@
 
 #include "app/supervisor.hpp"
 #include "config/render.hpp"
+#include "ipfix/elements.hpp"
 
 #include <nlohmann/json.hpp>
 #include <prometheus/text_serializer.h>
@@ -39,6 +40,35 @@ json to_json(const messages::session_status& s) {
           {"template_events", s.template_events},
           {"budget_drops", s.budget_drops},
           {"since", s.since}};
+}
+
+json to_json(const std::vector<messages::template_field>& fields) {
+  json out = json::array();
+  for (const auto& f : fields) {
+    json x = {{"name", ipfix::element_name(f.enterprise, f.id)}, {"id", f.id}};
+    if (f.enterprise != 0)
+      x["enterprise"] = f.enterprise;
+    x["length"] = f.length == 65535 ? json("variable") : json(f.length);
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
+json templates_json(const std::vector<messages::session_status>& sessions) {
+  json out = json::array();
+  for (const auto& s : sessions)
+    for (const auto& m : s.template_mappings)
+      out.push_back({{"session", s.id},
+                     {"peer", s.peer},
+                     {"transport", s.transport},
+                     {"observation_domain", m.odid},
+                     {"input_template", m.input_id},
+                     {"output_template", m.output_id},
+                     {"options", m.options},
+                     {"antrea", m.antrea},
+                     {"input_fields", to_json(m.input)},
+                     {"appended_fields", to_json(m.appended)}});
+  return out;
 }
 
 json to_json(const messages::destination_status& d) {
@@ -144,6 +174,9 @@ std::map<std::string, http_handler> admin_routes(supervisor& s) {
     for (const auto& x : s.sessions())
       out.push_back(to_json(x));
     return json_response(out);
+  };
+  routes["/api/v1/templates"] = [&s](const http_request&) {
+    return json_response(templates_json(s.sessions()));
   };
   routes["/api/v1/destinations"] = [&s](const http_request&) {
     json out = json::array();

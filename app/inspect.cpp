@@ -174,9 +174,15 @@ int inspect(const inspect_options& opts) {
                                                 {"SENT", "sent_records"},
                                                 {"DROPPED", "dropped_records"},
                                                 {"RECONNECTS", "reconnects"}};
-  if (opts.what != "sessions" && opts.what != "destinations" && opts.what != "labels") {
+  static const std::vector<column> templates{
+      {"SESSION", "session"},         {"PEER", "peer"},
+      {"ODID", "observation_domain"}, {"IN", "input_template"},
+      {"OUT", "output_template"},     {"ANTREA", "antrea"},
+      {"FIELDS", "input_count"},      {"APPENDED", "appended_names"}};
+  if (opts.what != "sessions" && opts.what != "destinations" && opts.what != "labels" &&
+      opts.what != "templates") {
     std::cerr << "flow-aggregator inspect: unknown view '" << opts.what
-              << "'; use sessions, destinations or labels\n";
+              << "'; use sessions, templates, destinations or labels\n";
     return 2;
   }
   auto url = "http://" + opts.admin + "/api/v1/" + opts.what;
@@ -210,7 +216,16 @@ int inspect(const inspect_options& opts) {
     print_table(body, sessions);
   else if (opts.what == "destinations")
     print_table(body, destinations);
-  else
+  else if (opts.what == "templates") {
+    for (auto& t : body) {
+      t["input_count"] = t["input_fields"].size();
+      json names = json::array();
+      for (const auto& f : t["appended_fields"])
+        names.push_back(f["name"]);
+      t["appended_names"] = names;
+    }
+    print_table(body, templates);
+  } else
     print_labels(body);
   return 0;
 }

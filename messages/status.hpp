@@ -8,6 +8,24 @@
 
 namespace fa::messages {
 
+/// One field of a template, by its numbers (names are looked up where they are shown).
+struct template_field {
+  std::uint32_t enterprise = 0;
+  std::uint16_t id = 0;
+  std::uint16_t length = 0; ///< 65535 = variable length (RFC 7011 7)
+};
+
+/// An input template of a session and the output template it is forwarded with.
+struct template_mapping {
+  std::uint32_t odid = 0;
+  std::uint16_t input_id = 0;
+  std::uint16_t output_id = 0;
+  bool options = false;
+  bool antrea = false; ///< Antrea semantics apply (PEN 56506 elements)
+  std::vector<template_field> input;
+  std::vector<template_field> appended; ///< after the input fields, in this order
+};
+
 struct session_status {
   std::uint64_t id = 0;
   std::string transport;
@@ -26,6 +44,8 @@ struct session_status {
   /// budget was spent (UDP cannot push back; DESIGN 3).
   std::uint64_t budget_drops = 0;
   std::int64_t since = 0; ///< unix seconds
+  /// Filled only on request (the templates view), not kept up to date per message.
+  std::vector<template_mapping> template_mappings;
 };
 
 struct destination_status {
@@ -56,10 +76,20 @@ struct enricher_status {
 };
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, template_field& x) {
+  return f(x.enterprise, x.id, x.length);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, template_mapping& x) {
+  return f(x.odid, x.input_id, x.output_id, x.options, x.antrea, x.input, x.appended);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, session_status& x) {
   return f(x.id, x.transport, x.peer, x.odids, x.templates, x.messages, x.records, x.bytes,
            x.lost_records, x.out_of_order_messages, x.malformed, x.unknown_template_sets,
-           x.template_events, x.budget_drops, x.since);
+           x.template_events, x.budget_drops, x.since, x.template_mappings);
 }
 
 template <class Inspector>

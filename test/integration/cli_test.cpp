@@ -160,6 +160,23 @@ TEST(cli, inspect_prints_sessions_and_destinations_of_a_running_instance) {
   EXPECT_EQ(out.rfind("ID", 0), 0u) << out;
   EXPECT_NE(out.find("TRANSPORT"), std::string::npos) << out;
   EXPECT_NE(out.find("127.0.0.1:"), std::string::npos) << out;
+  // Templates: input -> output with element names; the appended provenance fields last.
+  ASSERT_EQ(inspect({"templates", "-c", cfg, "--admin", where, "-o", "json"}, out), 0) << out;
+  auto templates = nlohmann::json::parse(out);
+  ASSERT_EQ(templates.size(), 3u) << out; // one per open session
+  auto& t = templates[0];
+  EXPECT_EQ(t["input_template"], 256);
+  EXPECT_NE(t["output_template"], 0);
+  EXPECT_EQ(t["input_fields"][0]["name"], "sourceIPv4Address") << t.dump();
+  std::vector<std::string> appended;
+  for (auto& f : t["appended_fields"])
+    appended.push_back(f["name"]);
+  EXPECT_EQ(appended, (std::vector<std::string>{"originalObservationDomainId",
+                                                "originalExporterIPv4Address",
+                                                "originalExporterIPv6Address"}))
+      << t.dump();
+  ASSERT_EQ(inspect({"templates", "-c", cfg, "--admin", where}, out), 0);
+  EXPECT_NE(out.find("originalExporterIPv4Address"), std::string::npos) << out;
   ASSERT_EQ(inspect({"destinations", "-c", cfg, "--admin", where, "-o", "json"}, out), 0) << out;
   auto dests = nlohmann::json::parse(out);
   ASSERT_EQ(dests.size(), 1u);
