@@ -22,14 +22,10 @@ bin_fa=$build/app/flow-aggregator
 bin_gen=$build/tools/ipfix-loadgen
 bin_col=$build/tools/ipfix-collector
 bin_api=$build/tools/kube-api-test-server
-work=$(mktemp -d /tmp/fa-bench-labels.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
-for b in "$bin_fa" "$bin_gen" "$bin_col" "$bin_api"; do
-  [ -x "$b" ] || { echo "bench: $b not built" >&2; exit 1; }
-done
+source "$(dirname "$0")/common.sh"
+bench_setup labels "$bin_fa" "$bin_gen" "$bin_col" "$bin_api"
 
-json() { python3 -c "import json,sys; d=json.load(open('$1')); print(eval('d' + sys.argv[1]))" "$2"; }
 
 # A CA and a server certificate for 127.0.0.1, as a cluster's API server has.
 pki() {

@@ -12,14 +12,10 @@ repeats=${BENCH_REPEATS:-3}
 bin_fa=$build/app/flow-aggregator
 bin_gen=$build/tools/ipfix-loadgen
 bin_col=$build/tools/ipfix-collector
-work=$(mktemp -d /tmp/fa-bench.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
-for b in "$bin_fa" "$bin_gen" "$bin_col"; do
-  [ -x "$b" ] || { echo "bench: $b not built" >&2; exit 1; }
-done
+source "$(dirname "$0")/common.sh"
+bench_setup tcp "$bin_fa" "$bin_gen" "$bin_col"
 
-json() { python3 -c "import json,sys; d=json.load(open('$1')); print(eval('d' + sys.argv[1]))" "$2"; }
 
 start_collector() { # $1 = name, rest = extra args
   local name=$1; shift

@@ -19,15 +19,11 @@ template=${BENCH_TEMPLATE:-antrea-v4}
 bin_fa=$build/app/flow-aggregator
 bin_gen=$build/tools/ipfix-loadgen
 bin_col=$build/tools/ipfix-collector
-work=$(mktemp -d /tmp/fa-bench-udp.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
-for b in "$bin_fa" "$bin_gen" "$bin_col"; do
-  [ -x "$b" ] || { echo "bench: $b not built" >&2; exit 1; }
-done
+source "$(dirname "$0")/common.sh"
+bench_setup udp "$bin_fa" "$bin_gen" "$bin_col"
 command -v nfacctd >/dev/null || { echo "bench: nfacctd (pmacct) not installed" >&2; exit 1; }
 
-json() { python3 -c "import json,sys; d=json.load(open('$1')); print(eval('d' + sys.argv[1]))" "$2"; }
 
 free_udp_port() {
   python3 -c "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"
