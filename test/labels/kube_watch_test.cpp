@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <fstream>
 #include <mutex>
 #include <thread>
@@ -50,7 +52,9 @@ pod_spec web(int i, std::map<std::string, std::string> labels = {}) {
 class kube_watch : public testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string{fa::test::scratch_dir("kube_watch_pki")};
+    // One directory per process: ctest runs each test in its own process, in parallel,
+    // and a shared one would be wiped by the next test's set-up while in use.
+    dir_ = new std::string{fa::test::scratch_dir("kube_watch_pki_" + std::to_string(::getpid()))};
     pki_ = new fa::test::test_pki{fa::test::make_test_pki(*dir_)};
   }
   static void TearDownTestSuite() {
