@@ -12,3 +12,13 @@ bench_setup() { # $1 = scratch name, rest = binaries that must be built
 
 # json FILE EXPR: prints d EXPR of the JSON document in FILE, e.g. json r.json "['records']".
 json() { python3 -c "import json,sys; d=json.load(open('$1')); print(eval('d' + sys.argv[1]))" "$2"; }
+
+# run_fa: starts flow-aggregator ($bin_fa) on $work/fa.toml, written by the caller, and
+# sets fa_pid and fa_port (its first listener's port, from the log).
+run_fa() {
+  rm -f "$work/fa.err"
+  FA_STATE_DIR=$work "$bin_fa" run -c "$work/fa.toml" 2>"$work/fa.err" &
+  fa_pid=$!
+  for _ in $(seq 200); do grep -q ' port=' "$work/fa.err" 2>/dev/null && break; sleep 0.05; done
+  fa_port=$(grep -o ' port=[0-9]*' "$work/fa.err" | head -1 | cut -d= -f2)
+}

@@ -43,11 +43,7 @@ pod_labels = true
 [admin]
 listen = ""
 TOML
-  rm -f "$work/fa.err"
-  FA_STATE_DIR=$work "$bin_fa" run -c "$work/fa.toml" 2>"$work/fa.err" &
-  fa_pid=$!
-  for _ in $(seq 200); do grep -q ' port=' "$work/fa.err" 2>/dev/null && break; sleep 0.05; done
-  fa_port=$(grep -o ' port=[0-9]*' "$work/fa.err" | head -1 | cut -d= -f2)
+  run_fa
 }
 
 stop_fa() {

@@ -29,7 +29,7 @@ openssl x509 -req -in "$work/server.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key
 
 run_once() { # $1 = tcp|tls; prints records/s at the collector
   local mode=$1
-  rm -f "$work/col.port" "$work/col.json" "$work/fa.err"
+  rm -f "$work/col.port" "$work/col.json"
   "$bin_col" --listen 127.0.0.1:0 --port-file "$work/col.port" --idle-exit 1s --quiet \
     --report "$work/col.json" >/dev/null 2>"$work/col.err" &
   local col_pid=$!
@@ -47,11 +47,8 @@ url = "ipfix+tcp://127.0.0.1:$(cat "$work/col.port")"
 [admin]
 listen = ""
 TOML
-  FA_STATE_DIR=$work "$bin_fa" run -c "$work/fa.toml" 2>"$work/fa.err" &
-  local fa_pid=$!
-  for _ in $(seq 200); do grep -q ' port=' "$work/fa.err" 2>/dev/null && break; sleep 0.05; done
-  local port
-  port=$(grep -o ' port=[0-9]*' "$work/fa.err" | head -1 | cut -d= -f2)
+  run_fa
+  local port=$fa_port
   local tls_args=()
   [ "$mode" = tls ] && tls_args=(--tls-ca "$work/ca.crt")
   "$bin_gen" --target 127.0.0.1:$port --template "$template" --seed 1 --quiet \

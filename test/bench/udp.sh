@@ -54,11 +54,9 @@ url = "$1://127.0.0.1:$col_port"
 [admin]
 listen = ""
 TOML
-  rm -f "$work/fa.err"
-  FA_STATE_DIR=$work "$bin_fa" run -c "$work/fa.toml" 2>"$work/fa.err" &
-  mid_pid=$!
-  for _ in $(seq 200); do grep -q ' port=' "$work/fa.err" 2>/dev/null && break; sleep 0.05; done
-  mid_port=$(grep -o ' port=[0-9]*' "$work/fa.err" | head -1 | cut -d= -f2)
+  run_fa
+  mid_pid=$fa_pid
+  mid_port=$fa_port
 }
 
 start_tee() {
