@@ -50,6 +50,18 @@ using byte_budget_ptr = std::shared_ptr<byte_budget>;
 struct session_budgets {
   byte_budget_ptr session;
   byte_budget_ptr global; ///< may be null
+
+  /// DESIGN 3, checked by a reader before every read: when either budget is spent,
+  /// parks `make_resume()` until that budget has room again and returns true (do not
+  /// read); false = both have room, read now. Woken, the reader calls this again. The
+  /// callback is only made when it is needed, so an unpaused read costs two loads.
+  template <class MakeResume>
+  bool wait_if_spent(MakeResume&& make_resume) const {
+    for (auto* b : {session.get(), global.get()})
+      if (b && b->spent() && b->wait(make_resume()))
+        return true;
+    return false;
+  }
 };
 
 /// RAII: `n` octets charged to both budgets until destroyed.

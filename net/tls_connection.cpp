@@ -141,17 +141,14 @@ void tls_connection::wait_readable() {
 void tls_connection::resume_reading() {
   if (closed_)
     return;
-  for (auto* b : {budgets_.session.get(), budgets_.global.get()}) {
-    if (b && b->spent()) {
-      auto weak = weak_from_this();
-      auto resume = [weak] {
-        if (auto self = weak.lock())
-          asio::post(self->strand_, [self] { self->resume_reading(); });
-      };
-      if (b->wait(std::move(resume)))
-        return;
-    }
-  }
+  auto make_resume = [this] {
+    return [weak = weak_from_this()] {
+      if (auto self = weak.lock())
+        asio::post(self->strand_, [self] { self->resume_reading(); });
+    };
+  };
+  if (budgets_.wait_if_spent(make_resume))
+    return;
   read_available();
 }
 
