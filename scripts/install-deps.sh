@@ -3,16 +3,25 @@
 # benchmark need. Idempotent: when everything is present it only runs dpkg-query.
 set -euo pipefail
 
-packages=(
+# What compiling flow-aggregator needs; `install-deps.sh --build` installs only these (the
+# container image's build stage).
+build_packages=(
   build-essential cmake ninja-build pkg-config git
   libcaf-dev libasio-dev libtomlplusplus-dev prometheus-cpp-dev
-  libgtest-dev libgmock-dev googletest
   libssl-dev libcurl4-openssl-dev nlohmann-json3-dev libcivetweb-dev
+)
+packages=(
+  "${build_packages[@]}"
+  libgtest-dev libgmock-dev googletest
   clang clang-format libclang-rt-14-dev
   tshark libfixbuf-tools python3-ipfix python3
   softflowd pmacct nfdump
   openssl iproute2 procps
 )
+
+if [ "${1:-}" = "--build" ]; then
+  packages=("${build_packages[@]}")
+fi
 
 missing=()
 for p in "${packages[@]}"; do
