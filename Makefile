@@ -3,6 +3,7 @@
 #   make test   install deps, build with ASan+UBSan (clang, fuzzers included), run ctest
 #   make bench  install deps, build Release, run the benchmarks (TCP, UDP vs nfacctd tee, TLS, 100k Pods)
 #   make fuzz   run the libFuzzer target for FUZZ_SECONDS (default 300)
+#   make container-test  build the container image with buildah, run it, send traffic through
 
 JOBS ?= $(shell nproc)
 RELEASE_DIR ?= build/release
@@ -10,7 +11,7 @@ TEST_DIR ?= build/test
 FUZZ_SECONDS ?= 300
 CONFIG ?= config/default.toml
 
-.PHONY: deps build build-test run test bench fuzz format clean
+.PHONY: deps build build-test run test bench fuzz container-test format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -39,6 +40,11 @@ bench: build
 fuzz: build-test
 	$(TEST_DIR)/test/fuzz/fuzz_ipfix_message -max_total_time=$(FUZZ_SECONDS) \
 	  -print_final_stats=1 $(TEST_DIR)/fuzz-corpus
+
+# Builds the image with buildah (no daemon), runs it and sends IPFIX through it
+# (scripts/container-test.sh; its own packages come from scripts/container-deps.sh).
+container-test: deps
+	JOBS=$(JOBS) bash scripts/container-test.sh $(RELEASE_DIR)
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
