@@ -3,6 +3,7 @@
 #include "actors/template_planner.hpp"
 #include "ipfix/message.hpp"
 #include "ipfix/record.hpp"
+#include "monitoring/log.hpp"
 
 #include <chrono>
 
@@ -33,6 +34,45 @@ void count_malformed(state_ptr self, std::string_view reason) {
   ++st.status.malformed;
   if (st.cfg.metrics)
     st.cfg.metrics->malformed(reason).Increment();
+  if (!monitoring::log_enabled(monitoring::log_level::warn))
+    return;
+  if (auto suppressed = st.malformed_log.admit())
+    monitoring::log(monitoring::log_level::warn, "malformed input discarded",
+                    {{"session", std::to_string(st.status.id)},
+                     {"peer", st.status.peer},
+                     {"reason", std::string{reason}},
+                     {"malformed", std::to_string(st.status.malformed)},
+                     {"suppressed", std::to_string(*suppressed)}});
+}
+
+/// Rate-limited warnings (monitoring/rate_limited_log.hpp): an exporter repeats its
+/// mistakes in every message; the metrics count each one, the log says it now and then.
+void warn_unknown_template(state_ptr self, std::uint32_t odid, std::uint16_t id) {
+  auto& st = self->state;
+  if (!monitoring::log_enabled(monitoring::log_level::warn))
+    return;
+  if (auto suppressed = st.unknown_template_log.admit())
+    monitoring::log(monitoring::log_level::warn, "data set for an unknown template dropped",
+                    {{"session", std::to_string(st.status.id)},
+                     {"peer", st.status.peer},
+                     {"odid", std::to_string(odid)},
+                     {"template_id", std::to_string(id)},
+                     {"suppressed", std::to_string(*suppressed)}});
+}
+
+void warn_sequence(state_ptr self, std::uint32_t odid, const ipfix::sequence_check& check) {
+  auto& st = self->state;
+  if (!monitoring::log_enabled(monitoring::log_level::warn))
+    return;
+  if (auto suppressed = st.sequence_log.admit())
+    monitoring::log(monitoring::log_level::warn,
+                    check.lost ? "sequence gap: records lost upstream" : "message out of order",
+                    {{"session", std::to_string(st.status.id)},
+                     {"peer", st.status.peer},
+                     {"odid", std::to_string(odid)},
+                     {"lost", std::to_string(check.lost)},
+                     {"lost_total", std::to_string(st.status.lost_records)},
+                     {"suppressed", std::to_string(*suppressed)}});
 }
 
 void count_malformed(state_ptr self, ipfix::parse_error err) {
@@ -85,6 +125,21 @@ void apply_template_set(state_ptr self, std::uint32_t odid, const ipfix::set_vie
   if (err != ipfix::parse_error::none)
     count_malformed(self, err);
   publish_template_count(self);
+}
+
+/// UDP: datagrams the reader discarded as malformed (counted by reason there, in
+/// net/udp_listener) are warned about here, with the session's rate limit.
+void count_malformed_datagrams(state_ptr self, std::uint64_t n) {
+  auto& st = self->state;
+  if (!monitoring::log_enabled(monitoring::log_level::warn))
+    return;
+  if (auto suppressed = st.malformed_log.admit())
+    monitoring::log(monitoring::log_level::warn, "malformed datagrams discarded",
+                    {{"session", std::to_string(st.status.id)},
+                     {"peer", st.status.peer},
+                     {"datagrams", std::to_string(n)},
+                     {"malformed", std::to_string(st.status.malformed)},
+                     {"suppressed", std::to_string(*suppressed)}});
 }
 
 void handle_frames(state_ptr self, messages::chunk_ptr data) {
@@ -141,6 +196,7 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
         ++st.status.unknown_template_sets;
         if (st.metrics.unknown_template_sets)
           st.metrics.unknown_template_sets->Increment();
+        warn_unknown_template(self, odid, set.id);
         return;
       }
       auto& plan = i->second;
@@ -174,6 +230,10 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
       st.metrics.lost_records->Increment(static_cast<double>(check.lost));
     if (st.metrics.out_of_order && check.out_of_order)
       st.metrics.out_of_order->Increment();
+    if (st.exporter.lost_records && check.lost)
+      st.exporter.lost_records->Increment(static_cast<double>(check.lost));
+    if (check.lost || check.out_of_order)
+      warn_sequence(self, odid, check);
     records_total += records_in_message;
     if (std::find(st.status.odids.begin(), st.status.odids.end(), odid) == st.status.odids.end())
       st.status.odids.push_back(odid);
@@ -185,6 +245,11 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
     st.metrics.messages->Increment(static_cast<double>(messages_total));
     st.metrics.records->Increment(static_cast<double>(records_total));
     st.metrics.bytes->Increment(static_cast<double>(bytes.size()));
+  }
+  if (st.exporter.messages) {
+    st.exporter.messages->Increment(static_cast<double>(messages_total));
+    st.exporter.records->Increment(static_cast<double>(records_total));
+    st.exporter.bytes->Increment(static_cast<double>(bytes.size()));
   }
   if (!batch.slices.empty()) {
     batch.data = std::move(data);
@@ -231,8 +296,22 @@ agent_session(agent_session_actor::stateful_pointer<agent_session_state> self,
                         .count();
   if (cfg.metrics)
     st.metrics = cfg.metrics->session(st.status.transport);
-  if (cfg.on_end)
-    self->attach_functor([on_end = cfg.on_end] { on_end(); });
+  if (cfg.metrics)
+    st.exporter = cfg.metrics->exporter(monitoring::exporter_address(st.status.peer));
+  // sessions_closed_total by reason: the transport's, or "shutdown" for a session
+  // stopped without one (the supervisor's stop). Counted before on_end, so the session
+  // is closed in the metrics when the supervisor forgets it.
+  st.end_reason = std::make_shared<std::string>();
+  if (cfg.on_end || cfg.metrics)
+    self->attach_functor([on_end = cfg.on_end, m = cfg.metrics, transport = st.status.transport,
+                          reason = st.end_reason] {
+      if (m)
+        m->sessions_closed(transport, reason->empty() ? std::string_view{"shutdown"}
+                                                      : monitoring::session_close_reason(*reason))
+            .Increment();
+      if (on_end)
+        on_end();
+    });
   st.cfg = std::move(cfg);
   return {
       [=](messages::frames& f) {
@@ -240,6 +319,8 @@ agent_session(agent_session_actor::stateful_pointer<agent_session_state> self,
         // Counted in the metrics by the UDP reader already (net/udp_listener).
         st.status.budget_drops += f.budget_drops;
         st.status.malformed += f.malformed_datagrams;
+        if (f.malformed_datagrams > 0)
+          count_malformed_datagrams(self, f.malformed_datagrams);
         expire_udp_templates(self, ipfix::clock_type::now());
         if (f.data)
           handle_frames(self, std::move(f.data));
@@ -247,6 +328,8 @@ agent_session(agent_session_actor::stateful_pointer<agent_session_state> self,
       // RFC 7011 8: the end of a TCP session withdraws all of its templates; they die
       // with the state, and output ids are recycled once no batch uses them.
       [=](caf::close_atom, const std::string& reason) {
+        if (self->state.end_reason && self->state.end_reason->empty())
+          *self->state.end_reason = reason;
         // A stream the framer could not trust is malformed input of this session.
         if (reason == "bad_version" || reason == "bad_message_length" ||
             reason == "message_too_large")

@@ -10,6 +10,7 @@
 #include "ipfix/sequence_tracker.hpp"
 #include "ipfix/template_store.hpp"
 #include "monitoring/metrics.hpp"
+#include "monitoring/rate_limited_log.hpp"
 
 #include <functional>
 #include <unordered_map>
@@ -38,6 +39,14 @@ struct agent_session_state {
   std::unordered_map<std::uint64_t, messages::template_plan_ptr> plans; ///< (odid << 16) | id
   messages::session_status status;
   monitoring::session_metrics metrics;
+  /// This exporter's series (by address; removed after its last session ends).
+  monitoring::exporter_metrics exporter;
+  /// Warnings about bad input, each kind at most once per 10 s (STYLE, errors).
+  monitoring::log_rate_limiter malformed_log;
+  monitoring::log_rate_limiter sequence_log;
+  monitoring::log_rate_limiter unknown_template_log;
+  /// The transport's close reason, read when the actor ends (sessions_closed_total).
+  std::shared_ptr<std::string> end_reason;
   ipfix::clock_type::time_point next_expiry{}; ///< UDP: next template expiry sweep
   static inline const char* name = "agent_session";
 };

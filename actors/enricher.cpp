@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstring>
 #include <optional>
 
@@ -347,6 +348,9 @@ enricher_actor::behavior_type enricher(enricher_actor::stateful_pointer<enricher
     st.dropped_addresses = &cfg.metrics->enrich_dropped("invalid_addresses");
     st.dropped_start_time = &cfg.metrics->enrich_dropped("no_start_time");
     st.dropped_too_large = &cfg.metrics->enrich_dropped("too_large");
+    st.lookup_hits = &cfg.metrics->label_lookups("hit");
+    st.lookup_misses = &cfg.metrics->label_lookups("miss");
+    st.batch_seconds = &cfg.metrics->enrich_batch_seconds();
   }
   if (cfg.fanout == fanout_mode::hash) {
     if (cfg.destination_names.size() != cfg.destinations.size() || cfg.destinations.empty()) {
@@ -361,6 +365,11 @@ enricher_actor::behavior_type enricher(enricher_actor::stateful_pointer<enricher
   return {
       [=](messages::data_batch& batch) {
         auto& st = self->state;
+        // Metrics once per batch (STYLE: histograms at batch granularity): the lookups
+        // are counted per record in the status, and added to the counters from there.
+        const auto started = std::chrono::steady_clock::now();
+        const auto lookups_before = st.status.label_lookups;
+        const auto hits_before = st.status.label_hits;
         auto payload = std::make_shared<messages::enriched_payload>();
         std::size_t in_size = 0;
         std::uint64_t in_records = 0;
@@ -386,6 +395,16 @@ enricher_actor::behavior_type enricher(enricher_actor::stateful_pointer<enricher
         ++st.status.batches;
         st.status.records_in += in_records;
         st.status.records_out += payload->records;
+        if (st.batch_seconds) {
+          auto hits = st.status.label_hits - hits_before;
+          auto lookups = st.status.label_lookups - lookups_before;
+          if (hits > 0)
+            st.lookup_hits->Increment(static_cast<double>(hits));
+          if (lookups > hits)
+            st.lookup_misses->Increment(static_cast<double>(lookups - hits));
+          st.batch_seconds->Observe(
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        }
         if (payload->sets.empty())
           return;
         payload->credit =

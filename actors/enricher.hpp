@@ -46,6 +46,9 @@ struct enricher_state {
   prometheus::Counter* dropped_addresses = nullptr;
   prometheus::Counter* dropped_start_time = nullptr;
   prometheus::Counter* dropped_too_large = nullptr;
+  prometheus::Counter* lookup_hits = nullptr;   ///< added once per batch
+  prometheus::Counter* lookup_misses = nullptr; ///< added once per batch
+  prometheus::Histogram* batch_seconds = nullptr;
   std::vector<std::uint64_t> destination_seeds; ///< fanout hash: one per destination
   static inline const char* name = "enricher";
 };

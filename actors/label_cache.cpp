@@ -149,6 +149,34 @@ void apply(state_ptr self, labels::pod_update& u) {
     publish_soon(self);
 }
 
+messages::label_status status(state_ptr self, const std::string& ip);
+
+/// The label cache's metrics, from the same numbers as its status: once per tick and per
+/// published snapshot, never per record.
+void export_metrics(state_ptr self) {
+  auto& st = self->state;
+  if (!st.cfg.metrics)
+    return;
+  auto s = status(self, "");
+  monitoring::label_cache_values v;
+  v.ready = s.ready;
+  v.pods = s.pods;
+  v.ips = s.ips;
+  v.last_sync = s.last_sync;
+  v.lists = s.lists;
+  v.relists_gone = s.relists_gone;
+  v.watch_restarts = s.watch_restarts;
+  v.idle_restarts = s.idle_restarts;
+  v.watch_events = s.watch_events;
+  v.errors = s.errors;
+  v.bad_objects = s.bad_objects;
+  v.reloads = s.reloads;
+  v.rejected_reloads = s.rejected_reloads;
+  v.snapshots = s.snapshots;
+  v.expired = s.expired;
+  st.cfg.metrics->label_cache().update(v);
+}
+
 messages::label_status status(state_ptr self, const std::string& ip) {
   auto& st = self->state;
   messages::label_status s;
@@ -227,6 +255,7 @@ label_cache(label_cache_actor::stateful_pointer<label_cache_state> self, label_c
   }
   if (st.cfg.source != source_kind::none)
     self->delayed_send(self, st.cfg.poll, caf::tick_atom_v);
+  export_metrics(self);
   return {
       [=](caf::subscribe_atom, enricher_actor e) {
         self->send(e, messages::label_snapshot{self->state.current});
@@ -239,6 +268,7 @@ label_cache(label_cache_actor::stateful_pointer<label_cache_state> self, label_c
       [=](caf::publish_atom) {
         self->state.publish_pending = false;
         publish(self);
+        export_metrics(self);
       },
       [=](caf::tick_atom) {
         auto& st = self->state;
@@ -248,6 +278,7 @@ label_cache(label_cache_actor::stateful_pointer<label_cache_state> self, label_c
           st.expired += n;
           publish(self);
         }
+        export_metrics(self);
         self->delayed_send(self, st.cfg.poll, caf::tick_atom_v);
       },
       [=](caf::get_atom) { return static_cast<std::uint64_t>(self->state.current->num_ips()); },

@@ -16,6 +16,7 @@
 #include "labels/kube_client.hpp"
 #include "labels/pod_index.hpp"
 #include "labels/pod_watcher.hpp"
+#include "monitoring/metrics.hpp"
 
 #include <chrono>
 #include <filesystem>
@@ -35,6 +36,8 @@ struct label_cache_config {
   std::chrono::milliseconds poll{1000}; ///< file checks and retention expiry
   /// Pod events within this long of the first one share one snapshot.
   std::chrono::milliseconds debounce{50};
+  /// Pods, IPs, sync time, restarts and errors, updated per tick and per snapshot.
+  monitoring::metrics* metrics = nullptr;
 };
 
 struct label_cache_state {

@@ -120,6 +120,7 @@ std::optional<std::string> supervisor::start() {
   eo.cluster_id = cfg_.cluster_id;
   registry_ = sys.spawn(actors::template_registry, table_);
   actors::label_cache_config lc;
+  lc.metrics = &metrics_;
   lc.retention =
       std::chrono::duration_cast<std::chrono::seconds>(cfg_.labels.deleted_pod_retention);
   if (cfg_.labels.source == config::label_source::file) {
@@ -301,7 +302,7 @@ void supervisor::session_ended(std::uint64_t id) {
     in->close("session ended"); // a no-op when the transport closed first
   --open_sessions_;
   auto transport = transport_name(proto);
-  metrics_.sessions_closed(transport).Increment();
+  // sessions_closed_total (by transport and reason) is counted by the session itself.
   metrics_.sessions_open(transport).Decrement();
 }
 

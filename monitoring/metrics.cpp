@@ -1,8 +1,24 @@
 #include "monitoring/metrics.hpp"
 
+#include "monitoring/process_metrics.hpp"
+
+#include <mutex>
+#include <unordered_map>
+
 namespace fa::monitoring {
 
 namespace {
+
+/// The registry /metrics serializes, plus the process_* families read at scrape time.
+class process_registry final : public prometheus::Registry {
+ public:
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    auto out = Registry::Collect();
+    for (auto& f : process_families(read_process_sample()))
+      out.push_back(std::move(f));
+    return out;
+  }
+};
 
 template <class Builder>
 auto& family(Builder b, prometheus::Registry& r, const char* name, const char* help) {
@@ -11,13 +27,95 @@ auto& family(Builder b, prometheus::Registry& r, const char* name, const char* h
 
 } // namespace
 
+// --- exporters ---
+
+/// The per-exporter series: created on an address's first session, removed after its
+/// last (Family::Remove), at most `cap` addresses at a time plus "other". Guarded by a
+/// mutex taken when a session starts or ends, never when counting.
+class exporter_table : public std::enable_shared_from_this<exporter_table> {
+ public:
+  exporter_table(std::shared_ptr<prometheus::Registry> r, std::size_t cap)
+      : registry_(std::move(r))
+      , messages_(family(prometheus::BuildCounter(), *registry_,
+                         "flow_aggregator_exporter_messages_received_total",
+                         "IPFIX messages received from one exporter (address)"))
+      , records_(family(prometheus::BuildCounter(), *registry_,
+                        "flow_aggregator_exporter_records_received_total",
+                        "Data records received from one exporter (address)"))
+      , bytes_(family(prometheus::BuildCounter(), *registry_,
+                      "flow_aggregator_exporter_received_bytes_total",
+                      "Octets of IPFIX messages received from one exporter (address)"))
+      , lost_(family(prometheus::BuildCounter(), *registry_,
+                     "flow_aggregator_exporter_records_lost_upstream_total",
+                     "Data records one exporter's sequence numbers say are missing (RFC 7011 "
+                     "10.3)"))
+      , cap_(cap) {}
+
+  exporter_metrics acquire(std::string_view address) {
+    std::lock_guard guard{mtx_};
+    std::string key{address};
+    auto i = entries_.find(key);
+    if (i == entries_.end()) {
+      std::size_t named = entries_.size() - entries_.count(other);
+      if (named >= cap_) {
+        key = other;
+        i = entries_.find(key);
+      }
+    }
+    if (i == entries_.end()) {
+      prometheus::Labels l{{"exporter", key}};
+      entry e{0, &messages_.Add(l), &records_.Add(l), &bytes_.Add(l), &lost_.Add(l)};
+      i = entries_.emplace(key, e).first;
+    }
+    ++i->second.holders;
+    exporter_metrics m;
+    m.messages = i->second.messages;
+    m.records = i->second.records;
+    m.bytes = i->second.bytes;
+    m.lost_records = i->second.lost;
+    m.table_ = shared_from_this();
+    m.key_ = std::move(key);
+    return m;
+  }
+
+  void release(const std::string& key) {
+    std::lock_guard guard{mtx_};
+    auto i = entries_.find(key);
+    if (i == entries_.end() || --i->second.holders > 0)
+      return;
+    messages_.Remove(i->second.messages);
+    records_.Remove(i->second.records);
+    bytes_.Remove(i->second.bytes);
+    lost_.Remove(i->second.lost);
+    entries_.erase(i);
+  }
+
+ private:
+  static constexpr const char* other = "other";
+  struct entry {
+    std::size_t holders = 0;
+    prometheus::Counter* messages = nullptr;
+    prometheus::Counter* records = nullptr;
+    prometheus::Counter* bytes = nullptr;
+    prometheus::Counter* lost = nullptr;
+  };
+  std::shared_ptr<prometheus::Registry> registry_; ///< owns the families below
+  prometheus::Family<prometheus::Counter>& messages_;
+  prometheus::Family<prometheus::Counter>& records_;
+  prometheus::Family<prometheus::Counter>& bytes_;
+  prometheus::Family<prometheus::Counter>& lost_;
+  std::size_t cap_;
+  std::mutex mtx_;
+  std::unordered_map<std::string, entry> entries_;
+};
+
 #define FA_COUNTER(name, help)                                                                     \
   family(prometheus::BuildCounter(), *registry_, "flow_aggregator_" name, help)
 #define FA_GAUGE(name, help)                                                                       \
   family(prometheus::BuildGauge(), *registry_, "flow_aggregator_" name, help)
 
-metrics::metrics()
-    : registry_(std::make_shared<prometheus::Registry>())
+metrics::metrics(std::size_t max_exporters)
+    : registry_(std::make_shared<process_registry>())
     , tls_failures_(FA_COUNTER("tls_handshake_failures_total",
                                "TLS handshakes refused on tls:// listeners, by reason"))
     , tls_in_progress_(
@@ -43,7 +141,8 @@ metrics::metrics()
                                  "Records dropped during enrichment, by reason"))
     , accepted_(FA_COUNTER("sessions_accepted_total", "Exporter sessions accepted"))
     , rejected_(FA_COUNTER("sessions_rejected_total", "Exporter sessions refused, by reason"))
-    , closed_(FA_COUNTER("sessions_closed_total", "Exporter sessions ended"))
+    , closed_(
+          FA_COUNTER("sessions_closed_total", "Exporter sessions ended, by transport and reason"))
     , open_(FA_GAUGE("sessions_open", "Exporter sessions open"))
     , templates_out_(FA_GAUGE("templates_out", "Output templates in use"))
     , sent_records_(FA_COUNTER("records_sent_total", "Data records written to a destination"))
@@ -58,7 +157,15 @@ metrics::metrics()
     , udp_dropped_(
           FA_COUNTER("udp_datagrams_dropped_total", "Datagrams not handed to a session, by reason"))
     , udp_rcvbuf_(FA_GAUGE("udp_receive_buffer_bytes",
-                           "Socket receive buffer granted to a udp:// listener")) {}
+                           "Socket receive buffer granted to a udp:// listener"))
+    , label_lookups_(
+          FA_COUNTER("label_lookups_total",
+                     "Pod label lookups of record addresses by the enrichers, by result"))
+    , enrich_seconds_(family(prometheus::BuildHistogram(), *registry_,
+                             "flow_aggregator_enrich_batch_duration_seconds",
+                             "Time an enricher spent on one batch of records"))
+    , exporters_(std::make_shared<exporter_table>(registry_, max_exporters))
+    , label_cache_(std::make_unique<label_cache_metrics>(*registry_)) {}
 
 #undef FA_COUNTER
 #undef FA_GAUGE
@@ -110,8 +217,8 @@ prometheus::Counter& metrics::sessions_accepted(std::string_view transport) {
 prometheus::Counter& metrics::sessions_rejected(std::string_view reason) {
   return rejected_.Add({{"reason", std::string{reason}}});
 }
-prometheus::Counter& metrics::sessions_closed(std::string_view transport) {
-  return closed_.Add({{"transport", std::string{transport}}});
+prometheus::Counter& metrics::sessions_closed(std::string_view transport, std::string_view reason) {
+  return closed_.Add({{"transport", std::string{transport}}, {"reason", std::string{reason}}});
 }
 prometheus::Gauge& metrics::sessions_open(std::string_view transport) {
   return open_.Add({{"transport", std::string{transport}}});
@@ -127,6 +234,146 @@ prometheus::Counter& metrics::udp_dropped(std::string_view reason) {
 }
 prometheus::Gauge& metrics::udp_receive_buffer(std::string_view listener) {
   return udp_rcvbuf_.Add({{"listener", std::string{listener}}});
+}
+prometheus::Counter& metrics::label_lookups(std::string_view result) {
+  return label_lookups_.Add({{"result", std::string{result}}});
+}
+prometheus::Histogram& metrics::enrich_batch_seconds() {
+  // 10 us .. 100 ms: a batch is one chunk of a session's messages (a few hundred
+  // records at most); slower ones land in +Inf.
+  return enrich_seconds_.Add(
+      {}, prometheus::Histogram::BucketBoundaries{0.00001, 0.000025, 0.00005, 0.0001, 0.00025,
+                                                  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1});
+}
+
+exporter_metrics metrics::exporter(std::string_view address) {
+  return exporters_->acquire(address);
+}
+
+exporter_metrics::exporter_metrics(exporter_metrics&& other) noexcept
+    : messages(std::exchange(other.messages, nullptr))
+    , records(std::exchange(other.records, nullptr))
+    , bytes(std::exchange(other.bytes, nullptr))
+    , lost_records(std::exchange(other.lost_records, nullptr))
+    , table_(std::move(other.table_))
+    , key_(std::move(other.key_)) {}
+
+exporter_metrics& exporter_metrics::operator=(exporter_metrics&& other) noexcept {
+  if (this != &other) {
+    release();
+    messages = std::exchange(other.messages, nullptr);
+    records = std::exchange(other.records, nullptr);
+    bytes = std::exchange(other.bytes, nullptr);
+    lost_records = std::exchange(other.lost_records, nullptr);
+    table_ = std::move(other.table_);
+    key_ = std::move(other.key_);
+  }
+  return *this;
+}
+
+exporter_metrics::~exporter_metrics() {
+  release();
+}
+
+void exporter_metrics::release() {
+  if (table_)
+    table_->release(key_);
+  table_.reset();
+  messages = records = bytes = lost_records = nullptr;
+}
+
+// --- label cache ---
+
+label_cache_metrics::label_cache_metrics(prometheus::Registry& r) {
+  auto gauge = [&](const char* name, const char* help) {
+    return &family(prometheus::BuildGauge(), r, name, help).Add({});
+  };
+  auto counter_family = [&](const char* name, const char* help) -> auto& {
+    return family(prometheus::BuildCounter(), r, name, help);
+  };
+  auto counter = [&](const char* name, const char* help) {
+    return label_cache_metrics::counter{&counter_family(name, help).Add({})};
+  };
+  ready_ = gauge("flow_aggregator_label_cache_ready",
+                 "1 when the label cache holds its source's Pods (file loaded, or Kubernetes "
+                 "listed)");
+  pods_ = gauge("flow_aggregator_label_cache_pods", "Pods in the label cache (deleted ones kept "
+                                                    "for the retention time included)");
+  ips_ = gauge("flow_aggregator_label_cache_ips", "IP addresses in the label cache");
+  last_sync_ = gauge("flow_aggregator_label_cache_last_sync_timestamp_seconds",
+                     "Unix time of the last full Pod LIST or labels file load (0 = never)");
+  lists_ = counter("flow_aggregator_label_cache_lists_total",
+                   "Complete Pod LISTs from the Kubernetes API (the first sync included)");
+  relists_gone_ = counter("flow_aggregator_label_cache_relists_total",
+                          "Relists forced by 410 Gone (the watch's resource version expired)");
+  watch_restarts_ = counter("flow_aggregator_label_cache_watch_restarts_total",
+                            "Pod watches that ended and were started again");
+  idle_restarts_ = counter("flow_aggregator_label_cache_idle_watch_restarts_total",
+                           "Pod watches restarted after watch_idle_timeout of silence");
+  watch_events_ = counter("flow_aggregator_label_cache_watch_events_total",
+                          "Pod ADDED/MODIFIED/DELETED events read from the watch");
+  errors_ = counter("flow_aggregator_label_cache_errors_total",
+                    "Failed Kubernetes API requests (each retried with backoff)");
+  bad_objects_ = counter("flow_aggregator_label_cache_bad_objects_total",
+                         "Pod objects or events that did not parse, skipped");
+  auto& loads = counter_family("flow_aggregator_label_cache_file_loads_total",
+                               "Labels file reads, by result (ok, rejected)");
+  reloads_ok_ = {&loads.Add({{"result", "ok"}})};
+  reloads_rejected_ = {&loads.Add({{"result", "rejected"}})};
+  snapshots_ = counter("flow_aggregator_label_cache_snapshots_total",
+                       "Pod snapshots published to the enrichers");
+  expired_ = counter("flow_aggregator_label_cache_expired_pods_total",
+                     "Deleted Pods dropped after the retention time");
+}
+
+void label_cache_metrics::counter::set(std::uint64_t v) {
+  // A smaller value comes from a new label cache (its counts start at 0 again).
+  auto delta = v >= last ? v - last : v;
+  if (delta > 0)
+    c->Increment(static_cast<double>(delta));
+  last = v;
+}
+
+void label_cache_metrics::update(const label_cache_values& v) {
+  ready_->Set(v.ready ? 1 : 0);
+  pods_->Set(static_cast<double>(v.pods));
+  ips_->Set(static_cast<double>(v.ips));
+  last_sync_->Set(static_cast<double>(v.last_sync));
+  lists_.set(v.lists);
+  relists_gone_.set(v.relists_gone);
+  watch_restarts_.set(v.watch_restarts);
+  idle_restarts_.set(v.idle_restarts);
+  watch_events_.set(v.watch_events);
+  errors_.set(v.errors);
+  bad_objects_.set(v.bad_objects);
+  reloads_ok_.set(v.reloads);
+  reloads_rejected_.set(v.rejected_reloads);
+  snapshots_.set(v.snapshots);
+  expired_.set(v.expired);
+}
+
+// --- names ---
+
+std::string_view session_close_reason(std::string_view r) {
+  // net/tcp_connection.cpp, net/tls_connection.cpp, net/udp_listener.cpp and the
+  // framer (net/tcp_framer.hpp) name these; anything else is a socket error text.
+  if (r == "eof" || r == "eof_mid_message" || r == "eof_without_close_notify" ||
+      r == "idle_timeout" || r == "shutdown" || r == "closed")
+    return r;
+  if (r == "bad_version" || r == "bad_message_length" || r == "message_too_large")
+    return "malformed";
+  if (r == "session ended")
+    return "closed";
+  return "error";
+}
+
+std::string_view exporter_address(std::string_view peer) {
+  if (!peer.empty() && peer.front() == '[') {
+    auto end = peer.find(']');
+    return end == std::string_view::npos ? peer.substr(1) : peer.substr(1, end - 1);
+  }
+  auto colon = peer.rfind(':');
+  return colon == std::string_view::npos ? peer : peer.substr(0, colon);
 }
 
 } // namespace fa::monitoring

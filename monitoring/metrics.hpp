@@ -3,17 +3,102 @@
 // Prometheus metrics of the service. Families and label sets are resolved once, when a
 // component starts, and components keep plain Counter*/Gauge* in their state (STYLE:
 // metrics are state). Label values are bounded sets: transports, reasons from fixed
-// enums, configured destination names.
+// enums, configured destination names, and exporter addresses up to a cap (beyond it
+// they share exporter="other"). /metrics also carries the standard process_* metrics,
+// read from /proc/self at scrape time (monitoring/process_metrics.hpp).
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 
 namespace fa::monitoring {
+
+class exporter_table;
+
+/// Counters of one exporter (label `exporter`, its address without the port), shared by
+/// all of its sessions (a UDP exporter may use several source ports, an agent reconnects).
+/// Holding one keeps the exporter's series; when the last holder of an address goes, its
+/// series are removed from /metrics (bounded cardinality: closed sessions leave nothing).
+/// Move-only; the table it came from is kept alive by it.
+class exporter_metrics {
+ public:
+  exporter_metrics() = default;
+  exporter_metrics(exporter_metrics&& other) noexcept;
+  exporter_metrics& operator=(exporter_metrics&& other) noexcept;
+  exporter_metrics(const exporter_metrics&) = delete;
+  exporter_metrics& operator=(const exporter_metrics&) = delete;
+  ~exporter_metrics();
+
+  prometheus::Counter* messages = nullptr;
+  prometheus::Counter* records = nullptr;
+  prometheus::Counter* bytes = nullptr;
+  prometheus::Counter* lost_records = nullptr;
+  /// The label value in use: the address, or "other" beyond the cap.
+  const std::string& label() const { return key_; }
+
+ private:
+  friend class exporter_table;
+  void release();
+  std::shared_ptr<exporter_table> table_;
+  std::string key_;
+};
+
+/// What the label cache reports (messages::label_status, flattened so that monitoring
+/// does not depend on the actors' messages).
+struct label_cache_values {
+  bool ready = false;
+  std::uint64_t pods = 0;
+  std::uint64_t ips = 0;
+  std::int64_t last_sync = 0; ///< unix seconds, 0 = never
+  std::uint64_t lists = 0;
+  std::uint64_t relists_gone = 0;
+  std::uint64_t watch_restarts = 0;
+  std::uint64_t idle_restarts = 0;
+  std::uint64_t watch_events = 0;
+  std::uint64_t errors = 0;
+  std::uint64_t bad_objects = 0;
+  std::uint64_t reloads = 0;
+  std::uint64_t rejected_reloads = 0;
+  std::uint64_t snapshots = 0;
+  std::uint64_t expired = 0;
+};
+
+/// The label cache's gauges and counters. `update` is called by the label cache actor
+/// only (once per tick and per published snapshot, never per record), so the last
+/// values it turned into counter increments need no lock. Values that went down mean a
+/// new label cache (a reload of the label source): counting starts again from them.
+class label_cache_metrics {
+ public:
+  explicit label_cache_metrics(prometheus::Registry& r);
+  void update(const label_cache_values& v);
+
+ private:
+  struct counter {
+    prometheus::Counter* c = nullptr;
+    std::uint64_t last = 0;
+    void set(std::uint64_t v);
+  };
+  prometheus::Gauge* ready_;
+  prometheus::Gauge* pods_;
+  prometheus::Gauge* ips_;
+  prometheus::Gauge* last_sync_;
+  counter lists_, relists_gone_, watch_restarts_, idle_restarts_, watch_events_, errors_,
+      bad_objects_, reloads_ok_, reloads_rejected_, snapshots_, expired_;
+};
+
+/// The reason label of sessions_closed_total for a transport's close reason: a fixed
+/// set (eof, eof_mid_message, eof_without_close_notify, malformed, idle_timeout,
+/// shutdown, closed, error), so that socket error texts never become label values.
+std::string_view session_close_reason(std::string_view transport_reason);
+
+/// The exporter label of a peer text ("10.0.0.1:4739" or "[fd00::1]:4739"): the address.
+std::string_view exporter_address(std::string_view peer_text);
 
 /// Per-transport counters an agent session increments (per message or per set, never
 /// per record).
@@ -42,12 +127,18 @@ struct destination_metrics {
 
 class metrics {
  public:
-  metrics();
+  /// Exporters with series of their own; more share exporter="other".
+  static constexpr std::size_t default_max_exporters = 100;
+
+  explicit metrics(std::size_t max_exporters = default_max_exporters);
 
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
   session_metrics session(std::string_view transport);
   destination_metrics destination(std::string_view name);
+  /// The series of the exporter at `address` (or of "other" when `max_exporters`
+  /// addresses have series already). Takes a lock: once per session, never per record.
+  exporter_metrics exporter(std::string_view address);
 
   /// tls:// listeners: handshakes refused, by reason (the fixed set of
   /// net::handshake_failure_reason).
@@ -68,7 +159,8 @@ class metrics {
   prometheus::Counter& enrich_dropped(std::string_view reason);
   prometheus::Counter& sessions_accepted(std::string_view transport);
   prometheus::Counter& sessions_rejected(std::string_view reason);
-  prometheus::Counter& sessions_closed(std::string_view transport);
+  /// Sessions ended, by transport and by `session_close_reason`.
+  prometheus::Counter& sessions_closed(std::string_view transport, std::string_view reason);
   prometheus::Gauge& sessions_open(std::string_view transport);
   prometheus::Gauge& templates_out();
   /// udp:// listeners: datagrams received, and those not handed to a session by reason
@@ -77,6 +169,12 @@ class metrics {
   prometheus::Counter& udp_dropped(std::string_view reason);
   /// The receive buffer the kernel granted a udp:// listener (SO_RCVBUF as read back).
   prometheus::Gauge& udp_receive_buffer(std::string_view listener);
+  /// The label cache's Pods, IPs, sync time, watch restarts, relists and errors.
+  label_cache_metrics& label_cache() { return *label_cache_; }
+  /// Pod label lookups of the enrichers, by result ("hit" or "miss").
+  prometheus::Counter& label_lookups(std::string_view result);
+  /// Time an enricher spends on one batch (observed once per batch).
+  prometheus::Histogram& enrich_batch_seconds();
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -109,6 +207,10 @@ class metrics {
   prometheus::Family<prometheus::Counter>& udp_datagrams_;
   prometheus::Family<prometheus::Counter>& udp_dropped_;
   prometheus::Family<prometheus::Gauge>& udp_rcvbuf_;
+  prometheus::Family<prometheus::Counter>& label_lookups_;
+  prometheus::Family<prometheus::Histogram>& enrich_seconds_;
+  std::shared_ptr<exporter_table> exporters_;
+  std::unique_ptr<label_cache_metrics> label_cache_;
 };
 
 } // namespace fa::monitoring
