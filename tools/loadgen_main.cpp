@@ -64,6 +64,9 @@ struct loadgen_config {
   bool udp = false;
   std::uint32_t max_datagram = 1400;              ///< UDP: largest message (= datagram payload)
   std::chrono::nanoseconds template_refresh = 1s; ///< UDP: templates re-sent this often
+  /// UDP: records per session encoded once and sent round and round (0: every record,
+  /// when they fit --pregen-limit; otherwise each datagram is encoded as it is sent).
+  std::uint64_t udp_ring = 0;
 };
 
 std::uint64_t monotonic_ns() {
@@ -667,6 +670,13 @@ loadgen_config parse_args(int argc, char** argv) {
   p.option("max-datagram", "SIZE",
            "UDP: largest message, i.e. datagram payload (default 1400, RFC 7011\n10.3.3)",
            "64..65507", uint_opt(cfg.max_datagram, 64, 65507));
+  p.option("udp-ring", "N",
+           "UDP: encode N records per session once and send them round and round,\n"
+           "patching only the message headers (sequence number, export time): a\n"
+           "cheap sender for benchmarks. Content then repeats every N records, so\n"
+           "ipfix-collector --verify fails past N. Default: all of --records when\n"
+           "they fit --pregen-limit (exact content), else encoded while sending",
+           "a number >= 1", uint_opt(cfg.udp_ring, 1, UINT64_MAX));
   p.option("template-refresh", "TIME", "UDP: re-send the template this often (default 1s)",
            "a duration like 1s", [&](std::string_view v) {
              auto d = parse_duration(v);
@@ -706,15 +716,36 @@ std::string report_json(const loadgen_config& cfg, const session_stats& total, d
 //
 // Each session is one connected UDP socket (its own source port, so the collector sees
 // one exporter per session) sending one message per datagram, never larger than
-// --max-datagram (RFC 7011 10.3.3). Datagrams leave in batches of up to 64 per sendmmsg
-// call. The template goes first and again every --template-refresh (RFC 7011 8.4). A
-// blocking send is fine here: each io thread runs its share of the sessions in a loop.
+// --max-datagram (RFC 7011 10.3.3). Datagrams leave in large sendmmsg batches. The
+// template goes first and again every --template-refresh (RFC 7011 8.4). A blocking send
+// is fine here: each io thread runs its share of the sessions in a loop.
+//
+// The sender shares the machine with what it measures, so its CPU per datagram matters:
+// a session's datagrams are encoded once (a ring: all of --records, or --udp-ring
+// records sent round and round) and sending one only patches its header's export time
+// and sequence number (RFC 7011 3.1). --stamp, which writes every record, encodes each
+// datagram as it is sent.
 
 std::atomic<bool> udp_stop{false};
 
 extern "C" void udp_on_signal(int) {
   udp_stop.store(true);
 }
+
+/// Datagrams per sendmmsg call (the kernel takes at most UIO_MAXIOV = 1024).
+constexpr std::size_t udp_max_batch = 512;
+
+/// A session's datagrams, encoded once.
+struct udp_ring {
+  struct datagram {
+    std::uint32_t offset = 0;
+    std::uint32_t length = 0;
+    std::uint32_t records = 0;
+    std::uint64_t first = 0; ///< index of its first record
+  };
+  byte_buffer bytes;
+  std::vector<datagram> datagrams;
+};
 
 struct udp_exporter {
   udp_exporter(const loadgen_config& cfg, std::uint32_t odid)
@@ -731,20 +762,36 @@ struct udp_exporter {
   bool done = false;
   bool template_sent = false;
   steady::time_point last_template{};
-  double forgiven = 0; ///< paced: records of debt older than 50 ms, forgotten
+  double forgiven = 0;            ///< paced: records of debt older than 50 ms, forgotten
+  std::unique_ptr<udp_ring> ring; ///< null: datagrams are encoded as they are sent
+  std::size_t ring_pos = 0;       ///< the ring's next datagram
+  byte_buffer tail;               ///< ring: a last datagram holding fewer records
 };
 
-/// Sends the whole messages in `buf` (each one datagram) with sendmmsg, 64 at a time.
-/// Returns an error text, or "" when all were sent.
-std::string udp_send_messages(udp_exporter& e) {
-  constexpr std::size_t max_batch = 64;
-  e.hdrs.clear();
-  e.iovs.clear();
-  for (std::size_t off = 0; off + ipfix::message_header_size <= e.buf.size();) {
-    auto len = ipfix::read_u16(e.buf.data() + off + 2);
-    e.iovs.push_back({e.buf.data() + off, len});
+/// Encodes `records` records (indexes 0..records-1) into datagrams, once.
+std::unique_ptr<udp_ring> build_ring(const loadgen_config& cfg, std::uint32_t odid,
+                                     std::uint64_t records) {
+  auto r = std::make_unique<udp_ring>();
+  message_factory f(cfg, odid);
+  f.append_records(r->bytes, records, nullptr, cfg.max_datagram);
+  // Each message's sequence number counts the records before it (RFC 7011 3.1): from
+  // 0, so it is the index of the message's first record (records < 2^32 here).
+  for (std::size_t off = 0; off + ipfix::message_header_size <= r->bytes.size();) {
+    const auto* p = r->bytes.data() + off;
+    auto len = ipfix::read_u16(p + 2);
+    r->datagrams.push_back({static_cast<std::uint32_t>(off), len, 0, ipfix::read_u32(p + 8)});
     off += len;
   }
+  for (std::size_t i = 0; i < r->datagrams.size(); ++i) {
+    auto next = i + 1 < r->datagrams.size() ? r->datagrams[i + 1].first : records;
+    r->datagrams[i].records = static_cast<std::uint32_t>(next - r->datagrams[i].first);
+  }
+  return r;
+}
+
+/// Sends the datagrams described by `e.iovs` (one iovec each) with sendmmsg, in batches.
+/// Returns an error text, or "" when all were sent.
+std::string udp_send_iovs(udp_exporter& e) {
   e.hdrs.resize(e.iovs.size());
   for (std::size_t i = 0; i < e.iovs.size(); ++i) {
     e.hdrs[i] = mmsghdr{};
@@ -754,7 +801,7 @@ std::string udp_send_messages(udp_exporter& e) {
   std::size_t sent = 0;
   int retries = 0;
   while (sent < e.hdrs.size()) {
-    auto want = static_cast<unsigned>(std::min(max_batch, e.hdrs.size() - sent));
+    auto want = static_cast<unsigned>(std::min(udp_max_batch, e.hdrs.size() - sent));
     int n = ::sendmmsg(e.fd, e.hdrs.data() + sent, want, 0);
     if (n < 0) {
       // ENOBUFS/EAGAIN: the local queue is full for a moment; retry, bounded.
@@ -772,12 +819,81 @@ std::string udp_send_messages(udp_exporter& e) {
   return {};
 }
 
+/// Sends the whole messages in `e.buf` (each one datagram).
+std::string udp_send_messages(udp_exporter& e) {
+  e.iovs.clear();
+  for (std::size_t off = 0; off + ipfix::message_header_size <= e.buf.size();) {
+    auto len = ipfix::read_u16(e.buf.data() + off + 2);
+    e.iovs.push_back({e.buf.data() + off, len});
+    off += len;
+  }
+  return udp_send_iovs(e);
+}
+
+std::uint32_t export_time_now() {
+  return static_cast<std::uint32_t>(std::time(nullptr));
+}
+
+/// Ring: sends whole datagrams holding at most `budget` records, and no more than
+/// `left` (the session's records still to send): when fewer than the next datagram's
+/// records are left, a shorter copy of it ends the session. Returns the records sent.
+std::uint64_t udp_send_ring(const loadgen_config& cfg, udp_exporter& e, std::uint64_t budget,
+                            std::uint64_t left, std::string& err) {
+  auto& r = *e.ring;
+  const auto now = export_time_now();
+  const auto seq0 = e.stats.records;
+  std::uint64_t taken = 0;
+  e.iovs.clear();
+  while (e.iovs.size() < udp_max_batch) {
+    const auto& d = r.datagrams[e.ring_pos];
+    const auto can = std::min(budget, left) - taken;
+    if (d.records <= can) {
+      // RFC 7011 3.1: the export time, and the records sent before this message.
+      auto* p = r.bytes.data() + d.offset;
+      ipfix::write_u32(p + 4, now);
+      ipfix::write_u32(p + 8, static_cast<std::uint32_t>(seq0 + taken));
+      e.iovs.push_back({p, d.length});
+      taken += d.records;
+      if (++e.ring_pos == r.datagrams.size()) {
+        e.ring_pos = 0;
+        break; // a datagram is patched once per call: the next call sends it again
+      }
+      continue;
+    }
+    if (left - taken < d.records && left - taken <= budget - taken && left > taken) {
+      // The session's last records: the first `k` of this datagram.
+      auto k = left - taken;
+      e.tail.clear();
+      auto* p = e.tail.tail(ipfix::message_header_size + ipfix::set_header_size +
+                            k * max_record_size(cfg.kind));
+      std::size_t pos = ipfix::message_header_size + ipfix::set_header_size;
+      for (std::uint64_t i = 0; i < k; ++i)
+        pos += write_record(cfg.kind, cfg.seed, e.odid, d.first + i, p + pos);
+      ipfix::write_u16(p, ipfix::ipfix_version);
+      ipfix::write_u16(p + 2, static_cast<std::uint16_t>(pos));
+      ipfix::write_u32(p + 4, now);
+      ipfix::write_u32(p + 8, static_cast<std::uint32_t>(seq0 + taken));
+      ipfix::write_u32(p + 12, e.odid);
+      ipfix::write_u16(p + 16, cfg.template_id);
+      ipfix::write_u16(p + 18, static_cast<std::uint16_t>(pos - ipfix::message_header_size));
+      e.tail.commit(pos);
+      e.iovs.push_back({p, pos});
+      taken += k;
+    }
+    break;
+  }
+  if (e.iovs.empty())
+    return 0;
+  err = udp_send_iovs(e);
+  return err.empty() ? taken : 0;
+}
+
 /// One io thread's sessions, until each has sent everything or the run ends.
 void udp_run_sessions(const loadgen_config& cfg, std::vector<udp_exporter*> mine,
                       std::optional<steady::time_point> deadline, steady::time_point start) {
   const double rate = cfg.rate > 0 ? cfg.rate / cfg.sessions : 0; // records/s per session
-  // Unpaced: about 64 datagrams per call; paced: what is due.
-  const std::uint64_t per_round = std::uint64_t{64} * cfg.records_per_message;
+  // Unpaced: a large batch of datagrams per call; paced: what is due.
+  const std::uint64_t per_round = std::uint64_t{udp_max_batch} * cfg.records_per_message;
   for (;;) {
     bool active = false, progress = false;
     auto now = steady::now();
@@ -798,6 +914,8 @@ void udp_run_sessions(const loadgen_config& cfg, std::vector<udp_exporter*> mine
       if (!e->template_sent || now - e->last_template >= cfg.template_refresh) {
         e->buf.clear();
         e->factory.append_template_message(e->buf);
+        // RFC 7011 3.1: the records sent so far (a ring does not advance the factory).
+        ipfix::write_u32(e->buf.data() + 8, static_cast<std::uint32_t>(st.records));
         if (auto err = udp_send_messages(*e); !err.empty()) {
           st.error = err;
           e->done = true;
@@ -827,22 +945,33 @@ void udp_run_sessions(const loadgen_config& cfg, std::vector<udp_exporter*> mine
       }
       if (n == 0)
         continue;
-      e->buf.clear();
-      e->stamps.clear();
-      auto c =
-          e->factory.append_records(e->buf, n, cfg.stamp ? &e->stamps : nullptr, cfg.max_datagram);
-      if (cfg.stamp) {
-        auto ns = monotonic_ns();
-        for (auto off : e->stamps)
-          ipfix::write_u64(e->buf.data() + off, ns);
+      std::string err;
+      std::uint64_t sent = 0;
+      if (e->ring) {
+        auto left = cfg.records ? *cfg.records - st.records : UINT64_MAX;
+        sent = udp_send_ring(cfg, *e, n, left, err);
+      } else {
+        e->buf.clear();
+        e->stamps.clear();
+        auto c = e->factory.append_records(e->buf, n, cfg.stamp ? &e->stamps : nullptr,
+                                           cfg.max_datagram);
+        if (cfg.stamp) {
+          auto ns = monotonic_ns();
+          for (auto off : e->stamps)
+            ipfix::write_u64(e->buf.data() + off, ns);
+        }
+        err = udp_send_messages(*e);
+        sent = err.empty() ? c.records : 0;
       }
-      if (auto err = udp_send_messages(*e); !err.empty()) {
+      if (!err.empty()) {
         st.error = "send to the target (ODID " + std::to_string(e->odid) + ") failed after " +
                    std::to_string(st.records) + " records: " + err;
         e->done = true;
         continue;
       }
-      st.records += c.records;
+      if (sent == 0)
+        continue; // paced: less than the ring's next datagram is due
+      st.records += sent;
       st.last_write = steady::now();
       progress = true;
     }
@@ -886,9 +1015,24 @@ int run_udp(const loadgen_config& cfg, const asio::ip::address& address) {
     a.sin6_scope_id = address.to_v6().scope_id();
     target_len = sizeof(sockaddr_in6);
   }
+  // Records per session encoded once (see above): --udp-ring, or all of --records when
+  // they fit --pregen-limit; none with --stamp (every record carries its send time).
+  std::uint64_t ring_records = 0;
+  if (!cfg.stamp) {
+    if (cfg.udp_ring > 0)
+      ring_records = cfg.records ? std::min(*cfg.records, cfg.udp_ring) : cfg.udp_ring;
+    else if (cfg.records && static_cast<double>(*cfg.records) * cfg.sessions *
+                                    static_cast<double>(max_record_size(cfg.kind)) <=
+                                static_cast<double>(cfg.pregen_limit))
+      ring_records = *cfg.records;
+    // The ring's sequence numbers are its record indexes.
+    ring_records = std::min<std::uint64_t>(ring_records, UINT32_MAX);
+  }
   std::vector<std::unique_ptr<udp_exporter>> exporters;
   for (std::uint32_t i = 0; i < cfg.sessions; ++i) {
     auto e = std::make_unique<udp_exporter>(cfg, cfg.odid_base + i);
+    if (ring_records > 0)
+      e->ring = build_ring(cfg, e->odid, ring_records);
     e->fd = ::socket(target.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (e->fd < 0 || ::connect(e->fd, reinterpret_cast<sockaddr*>(&target), target_len) != 0) {
       std::fprintf(stderr, "ipfix-loadgen: UDP socket to %s:%u: %s\n", cfg.target.host.c_str(),
