@@ -1,5 +1,6 @@
 #include "actors/agent_session.hpp"
 
+#include "actors/actor_stats.hpp"
 #include "actors/template_planner.hpp"
 #include "ipfix/message.hpp"
 #include "ipfix/record.hpp"
@@ -313,7 +314,8 @@ agent_session(agent_session_actor::stateful_pointer<agent_session_state> self,
         on_end();
     });
   st.cfg = std::move(cfg);
-  return {
+  return counted_behavior{
+      self,
       [=](messages::frames& f) {
         auto& st = self->state;
         // Counted in the metrics by the UDP reader already (net/udp_listener).

@@ -1,5 +1,6 @@
 #include "actors/enricher.hpp"
 
+#include "actors/actor_stats.hpp"
 #include "ipfix/record.hpp"
 #include "ipfix/wire.hpp"
 
@@ -362,7 +363,8 @@ enricher_actor::behavior_type enricher(enricher_actor::stateful_pointer<enricher
       st.destination_seeds.push_back(destination_seed(n));
   }
   st.cfg = std::move(cfg);
-  return {
+  return counted_behavior{
+      self,
       [=](messages::data_batch& batch) {
         auto& st = self->state;
         // Metrics once per batch (STYLE: histograms at batch granularity): the lookups

@@ -1,5 +1,6 @@
 #include "actors/exporter_session.hpp"
 
+#include "actors/actor_stats.hpp"
 #include "ipfix/message.hpp"
 #include "ipfix/template.hpp"
 #include "ipfix/wire.hpp"
@@ -322,7 +323,8 @@ exporter_session(exporter_session_actor::stateful_pointer<exporter_session_state
   st.cfg = std::move(cfg);
   self->attach_functor([client = st.client] { client->stop(); });
   connect_next(self);
-  return {
+  return counted_behavior{
+      self,
       [=](messages::enriched_batch& b) {
         auto& st = self->state;
         auto size = payload_size(*b.payload);

@@ -18,6 +18,8 @@ using fa::atoms::drain_atom_v;
 using fa::atoms::expire_atom;
 using fa::atoms::reconnect_atom;
 using fa::atoms::reconnect_atom_v;
+using fa::atoms::stats_atom;
+using fa::atoms::stats_atom_v;
 using fa::atoms::written_atom;
 using fa::atoms::written_atom_v;
 
@@ -29,7 +31,9 @@ using destination_actor = caf::typed_actor<
     // Replies true once everything queued before it was written.
     caf::replies_to<drain_atom>::with<bool>,
     // Inspection.
-    caf::replies_to<caf::get_atom>::with<messages::destination_status>>;
+    caf::replies_to<caf::get_atom>::with<messages::destination_status>,
+    // Inspection: messages handled, mailbox size (actors/actor_stats.hpp, every actor).
+    caf::replies_to<caf::get_atom, stats_atom>::with<messages::actor_stats>>;
 
 /// enricher[k]: appends fields to the records of the sessions pinned to it.
 using enricher_actor = caf::typed_actor<
@@ -38,7 +42,9 @@ using enricher_actor = caf::typed_actor<
     // A new Pod index snapshot from the label cache.
     caf::reacts_to<messages::label_snapshot>,
     // Inspection.
-    caf::replies_to<caf::get_atom>::with<messages::enricher_status>>;
+    caf::replies_to<caf::get_atom>::with<messages::enricher_status>,
+    // Inspection: messages handled, mailbox size (actors/actor_stats.hpp, every actor).
+    caf::replies_to<caf::get_atom, stats_atom>::with<messages::actor_stats>>;
 
 /// agent_session (one per transport session): validates, keeps templates and sequence
 /// numbers, slices data sets into batches.
@@ -48,7 +54,9 @@ using agent_session_actor = caf::typed_actor<
     // The connection ended (reason); the session withdraws its templates and quits.
     caf::reacts_to<caf::close_atom, std::string>,
     // Inspection.
-    caf::replies_to<caf::get_atom>::with<messages::session_status>>;
+    caf::replies_to<caf::get_atom>::with<messages::session_status>,
+    // Inspection: messages handled, mailbox size (actors/actor_stats.hpp, every actor).
+    caf::replies_to<caf::get_atom, stats_atom>::with<messages::actor_stats>>;
 
 /// label_cache: owns the Pod index and pushes snapshots to enrichers.
 using label_cache_actor = caf::typed_actor<
@@ -63,11 +71,15 @@ using label_cache_actor = caf::typed_actor<
     // Inspection: number of indexed IPs.
     caf::replies_to<caf::get_atom>::with<std::uint64_t>,
     // Inspection: status, readiness, and the Pods that held the given IP ("" = no lookup).
-    caf::replies_to<caf::get_atom, std::string>::with<messages::label_status>>;
+    caf::replies_to<caf::get_atom, std::string>::with<messages::label_status>,
+    // Inspection: messages handled, mailbox size (actors/actor_stats.hpp, every actor).
+    caf::replies_to<caf::get_atom, stats_atom>::with<messages::actor_stats>>;
 
 /// template_registry: owns the output template table (ids shared across sessions).
 using template_registry_actor = caf::typed_actor<
     // Inspection: number of live output templates.
-    caf::replies_to<caf::get_atom>::with<std::uint64_t>>;
+    caf::replies_to<caf::get_atom>::with<std::uint64_t>,
+    // Inspection: messages handled, mailbox size (actors/actor_stats.hpp, every actor).
+    caf::replies_to<caf::get_atom, stats_atom>::with<messages::actor_stats>>;
 
 } // namespace fa::actors

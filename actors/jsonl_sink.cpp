@@ -1,5 +1,6 @@
 #include "actors/jsonl_sink.hpp"
 
+#include "actors/actor_stats.hpp"
 #include "ipfix/record.hpp"
 #include "ipfix/record_json.hpp"
 
@@ -34,7 +35,8 @@ jsonl_sink(destination_actor::stateful_pointer<jsonl_sink_state> self, jsonl_sin
     st.metrics = cfg.metrics->destination(cfg.name);
     st.metrics.up->Set(1);
   }
-  return {
+  return counted_behavior{
+      self,
       [=](messages::enriched_batch& b) {
         auto& st = self->state;
         auto& p = *b.payload;

@@ -1,5 +1,6 @@
 #include "actors/label_cache.hpp"
 
+#include "actors/actor_stats.hpp"
 #include "labels/pod_json.hpp"
 #include "labels/pod_watcher.hpp"
 #include "monitoring/log.hpp"
@@ -256,7 +257,8 @@ label_cache(label_cache_actor::stateful_pointer<label_cache_state> self, label_c
   if (st.cfg.source != source_kind::none)
     self->delayed_send(self, st.cfg.poll, caf::tick_atom_v);
   export_metrics(self);
-  return {
+  return counted_behavior{
+      self,
       [=](caf::subscribe_atom, enricher_actor e) {
         self->send(e, messages::label_snapshot{self->state.current});
         self->state.subscribers.push_back(std::move(e));

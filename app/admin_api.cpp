@@ -125,6 +125,21 @@ json to_json(const messages::label_status& l) {
   return out;
 }
 
+/// A row of the ACTORS view. Numbers are null when the actor did not answer in time.
+json to_json(const actor_row& a) {
+  json out = {{"name", a.name},
+              {"role", a.role},
+              {"id", a.id},
+              {"answered", a.answered},
+              {"type", a.answered ? json(a.stats.type) : json()},
+              {"mailbox", a.answered ? json(a.stats.mailbox) : json()},
+              {"handled", a.answered ? json(a.stats.handled) : json()},
+              {"since", a.answered ? json(a.stats.since) : json()}};
+  if (!a.answered)
+    out["error"] = a.error;
+  return out;
+}
+
 /// The effective configuration as JSON: rendered to TOML with secrets redacted (the one
 /// place that knows which keys are secret), then re-read and emitted as JSON.
 json config_json(const config::config& cfg) {
@@ -186,6 +201,12 @@ std::map<std::string, http_handler> admin_routes(supervisor& s) {
   };
   routes["/api/v1/labels"] = [&s](const http_request& req) {
     return json_response(to_json(s.label_status(query_param(req.query, "ip"))));
+  };
+  routes["/api/v1/actors"] = [&s](const http_request&) {
+    json out = json::array();
+    for (const auto& x : s.actors())
+      out.push_back(to_json(x));
+    return json_response(out);
   };
   routes["/api/v1/config"] = [&s](const http_request&) {
     return json_response(config_json(s.effective_config()));

@@ -93,8 +93,11 @@ void print_table(const json& rows, const std::vector<column>& cols) {
     auto& line = cells.emplace_back();
     for (std::size_t i = 0; i < cols.size(); ++i) {
       std::string key = cols[i].key;
-      auto text = key == "since" || key == "last_sync" ? age(row.value(key, std::int64_t{0}))
-                                                       : cell(row.value(key, json{}));
+      auto value = row.value(key, json{});
+      // A time is null where it is unknown (an actor that did not answer): shown as "-".
+      auto text = key == "since" || key == "last_sync"
+                      ? age(value.is_number() ? value.get<std::int64_t>() : 0)
+                      : cell(value);
       width[i] = std::max(width[i], text.size());
       line.push_back(std::move(text));
     }
@@ -179,10 +182,13 @@ int inspect(const inspect_options& opts) {
       {"ODID", "observation_domain"}, {"IN", "input_template"},
       {"OUT", "output_template"},     {"ANTREA", "antrea"},
       {"FIELDS", "input_count"},      {"APPENDED", "appended_names"}};
+  static const std::vector<column> actors{
+      {"NAME", "name"},       {"ROLE", "role"},       {"ID", "id"},    {"TYPE", "type"},
+      {"MAILBOX", "mailbox"}, {"HANDLED", "handled"}, {"AGE", "since"}};
   if (opts.what != "sessions" && opts.what != "destinations" && opts.what != "labels" &&
-      opts.what != "templates") {
+      opts.what != "templates" && opts.what != "actors") {
     std::cerr << "flow-aggregator inspect: unknown view '" << opts.what
-              << "'; use sessions, templates, destinations or labels\n";
+              << "'; use sessions, templates, destinations, labels or actors\n";
     return 2;
   }
   auto url = "http://" + opts.admin + "/api/v1/" + opts.what;
@@ -216,6 +222,8 @@ int inspect(const inspect_options& opts) {
     print_table(body, sessions);
   else if (opts.what == "destinations")
     print_table(body, destinations);
+  else if (opts.what == "actors")
+    print_table(body, actors); // an actor that did not answer in time shows "-"
   else if (opts.what == "templates") {
     for (auto& t : body) {
       t["input_count"] = t["input_fields"].size();

@@ -8,7 +8,7 @@
 namespace fa::app {
 
 struct inspect_options {
-  std::string what;  ///< sessions, destinations, labels
+  std::string what;  ///< sessions, templates, destinations, labels, actors
   std::string admin; ///< "127.0.0.1:10348", "[::1]:10348"
   std::string token; ///< "" = none
   std::string ip;    ///< labels: look this address up

@@ -24,8 +24,8 @@ constexpr std::string_view usage = R"(usage: flow-aggregator COMMAND [OPTIONS]
 commands:
   run [-c FILE]           collect, enrich and forward IPFIX (default: the embedded config)
   check-config -c FILE    validate FILE, print the effective config, exit 1 on errors
-  inspect VIEW            print a running instance's sessions, templates, destinations
-                          or labels from its admin API
+  inspect VIEW            print a running instance's sessions, templates, destinations,
+                          labels or actors from its admin API
   version                 print the version
 
 options:
@@ -125,7 +125,7 @@ int check_config(const cli& c) {
 
 int inspect(const cli& c) {
   if (c.view.empty())
-    return fail_usage("inspect needs a view: sessions, templates, destinations or labels");
+    return fail_usage("inspect needs a view: sessions, templates, destinations, labels or actors");
   if (c.output != "table" && c.output != "json")
     return fail_usage("-o takes table or json");
   fa::app::inspect_options o;

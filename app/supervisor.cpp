@@ -246,7 +246,7 @@ supervisor::opened_session supervisor::open_session(messages::transport proto,
   auto actor = system_->spawn(actors::agent_session, std::move(ac));
   {
     std::lock_guard guard{sessions_mtx_};
-    sessions_[id] = {std::move(in), actor, proto};
+    sessions_[id] = {std::move(in), actor, proto, info->peer_text};
   }
   ++open_sessions_;
   auto transport = transport_name(proto);

@@ -7,6 +7,7 @@
 #include "actors/enrichment_options.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/output_template_table.hpp"
+#include "app/actor_list.hpp"
 #include "app/admin_server.hpp"
 #include "config/config.hpp"
 #include "monitoring/metrics.hpp"
@@ -65,6 +66,9 @@ class supervisor {
   std::vector<messages::session_status> sessions();
   std::vector<messages::destination_status> destinations();
   std::vector<messages::enricher_status> enrichers();
+  /// Every live actor, each asked for its own stats (at high priority, all at once);
+  /// those that do not answer within `timeout` are listed unanswered. app/actor_list.cpp.
+  std::vector<actor_row> actors(std::chrono::milliseconds timeout = std::chrono::seconds{5});
   std::size_t open_sessions() const { return open_sessions_.load(); }
   std::size_t output_templates() const { return table_->size(); }
   /// IP addresses in the label cache's current snapshot.
@@ -79,6 +83,7 @@ class supervisor {
     net::inbound_ptr in;
     actors::agent_session_actor actor;
     messages::transport proto = messages::transport::tcp;
+    std::string peer; ///< "10.0.0.1:5000", "[fd00::1]:5000" (the actors view names it so)
   };
 
   struct opened_session {

@@ -265,6 +265,10 @@ struct runtime_config {
   std::uint32_t enrichers = 0;  ///< enricher actors; 0 = number of workers
   fa::config::log_level log_level = log_level::info;
   fa::config::log_format log_format = log_format::text;
+  /// SIGTERM/SIGINT: how long queued records may take to reach the destinations before
+  /// the process gives up on them (also the bound for draining a destination a reload
+  /// removes).
+  duration shutdown_timeout = std::chrono::seconds{10};
 
   bool operator==(const runtime_config&) const = default;
 };

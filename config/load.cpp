@@ -572,6 +572,7 @@ class loader {
     read_uint(table, path, "enrichers", out.enrichers);
     read_enum(table, path, "log_level", out.log_level);
     read_enum(table, path, "log_format", out.log_format);
+    read_duration(table, path, "shutdown_timeout", out.shutdown_timeout);
   }
 
   std::vector<config_error> errors_;

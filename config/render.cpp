@@ -201,6 +201,7 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
   out.integer("enrichers", rt.enrichers);
   out.str("log_level", to_string(rt.log_level));
   out.str("log_format", to_string(rt.log_format));
+  out.time("shutdown_timeout", rt.shutdown_timeout);
   return out.take();
 }
 

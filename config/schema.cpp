@@ -66,7 +66,7 @@ constexpr std::array kubernetes_keys{
 constexpr std::array admin_keys{"listen"sv, "token_file"sv};
 
 constexpr std::array runtime_keys{
-    "workers"sv, "io_threads"sv, "enrichers"sv, "log_level"sv, "log_format"sv,
+    "workers"sv, "io_threads"sv, "enrichers"sv, "log_level"sv, "log_format"sv, "shutdown_timeout"sv,
 };
 
 constexpr std::array sections{

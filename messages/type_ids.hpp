@@ -6,6 +6,7 @@
 // serialisable.
 
 #include "labels/pod_snapshot.hpp"
+#include "messages/actor_stats.hpp"
 #include "messages/batches.hpp"
 #include "messages/label_status.hpp"
 #include "messages/status.hpp"
@@ -49,6 +50,7 @@ CAF_ADD_TYPE_ID(fa, (fa::messages::enricher_status))
 CAF_ADD_TYPE_ID(fa, (std::vector<fa::messages::session_status>))
 CAF_ADD_TYPE_ID(fa, (fa::messages::pod_updates))
 CAF_ADD_TYPE_ID(fa, (fa::messages::label_status))
+CAF_ADD_TYPE_ID(fa, (fa::messages::actor_stats))
 
 // Atom text is the identity and at most 10 characters (STYLE: CAF pitfalls).
 CAF_ADD_ATOM(fa, fa::atoms, connected_atom, "connected")
@@ -57,5 +59,6 @@ CAF_ADD_ATOM(fa, fa::atoms, disconnected_atom, "disconn")
 CAF_ADD_ATOM(fa, fa::atoms, reconnect_atom, "reconnect")
 CAF_ADD_ATOM(fa, fa::atoms, drain_atom, "drain")
 CAF_ADD_ATOM(fa, fa::atoms, expire_atom, "expire")
+CAF_ADD_ATOM(fa, fa::atoms, stats_atom, "stats")
 
 CAF_END_TYPE_ID_BLOCK(fa)

@@ -158,6 +158,13 @@ metrics::metrics(std::size_t max_exporters)
           FA_COUNTER("udp_datagrams_dropped_total", "Datagrams not handed to a session, by reason"))
     , udp_rcvbuf_(FA_GAUGE("udp_receive_buffer_bytes",
                            "Socket receive buffer granted to a udp:// listener"))
+    , config_reloads_(FA_COUNTER("config_reloads_total",
+                                 "Config reloads (SIGHUP or a changed file), by result"))
+    , config_last_success_(FA_GAUGE("config_last_reload_success_timestamp_seconds",
+                                    "Unix time of the last successful config load or reload"))
+    , config_restart_required_(
+          FA_GAUGE("config_restart_required",
+                   "1 for each config key whose changed value needs a restart to apply"))
     , label_lookups_(
           FA_COUNTER("label_lookups_total",
                      "Pod label lookups of record addresses by the enrichers, by result"))
@@ -374,6 +381,19 @@ std::string_view exporter_address(std::string_view peer) {
   }
   auto colon = peer.rfind(':');
   return colon == std::string_view::npos ? peer : peer.substr(0, colon);
+}
+prometheus::Counter& metrics::records_dropped(std::string_view destination,
+                                              std::string_view reason) {
+  return dropped_.Add({{"destination", std::string{destination}}, {"reason", std::string{reason}}});
+}
+prometheus::Counter& metrics::config_reloads(std::string_view result) {
+  return config_reloads_.Add({{"result", std::string{result}}});
+}
+prometheus::Gauge& metrics::config_last_reload_success() {
+  return config_last_success_.Add({});
+}
+prometheus::Gauge& metrics::config_restart_required(std::string_view key) {
+  return config_restart_required_.Add({{"key", std::string{key}}});
 }
 
 } // namespace fa::monitoring

@@ -176,6 +176,16 @@ class metrics {
   /// Time an enricher spends on one batch (observed once per batch).
   prometheus::Histogram& enrich_batch_seconds();
 
+  /// Records a destination dropped, by reason, outside its own counters (e.g. "removed":
+  /// what a destination removed by a reload could not send within the drain bound).
+  prometheus::Counter& records_dropped(std::string_view destination, std::string_view reason);
+  /// Config reloads (SIGHUP or a changed file), by result: success or failure.
+  prometheus::Counter& config_reloads(std::string_view result);
+  /// Unix time of the last successful config reload (the start counts as one).
+  prometheus::Gauge& config_last_reload_success();
+  /// 1 for each key whose new value waits for a restart, 0 once it no longer differs.
+  prometheus::Gauge& config_restart_required(std::string_view key);
+
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& tls_failures_;
@@ -207,6 +217,9 @@ class metrics {
   prometheus::Family<prometheus::Counter>& udp_datagrams_;
   prometheus::Family<prometheus::Counter>& udp_dropped_;
   prometheus::Family<prometheus::Gauge>& udp_rcvbuf_;
+  prometheus::Family<prometheus::Counter>& config_reloads_;
+  prometheus::Family<prometheus::Gauge>& config_last_success_;
+  prometheus::Family<prometheus::Gauge>& config_restart_required_;
   prometheus::Family<prometheus::Counter>& label_lookups_;
   prometheus::Family<prometheus::Histogram>& enrich_seconds_;
   std::shared_ptr<exporter_table> exporters_;

@@ -12,12 +12,13 @@
 #      seconds instead of bootstrapping again.
 # Needs root (debootstrap; buildah's vfs storage) and the packages of container-deps.sh.
 set -euo pipefail
+# shellcheck source=scripts/container-common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/container-common.sh"
 
-export STORAGE_DRIVER=${STORAGE_DRIVER:-vfs}
 BASE=${FA_BASE_IMAGE:-docker.io/library/debian:bookworm-slim}
 SUITE=${FA_BASE_SUITE:-bookworm}
 MIRROR=${FA_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-CACHE=${FA_CONTAINER_CACHE:-/var/tmp/flow-aggregator-container}
+CACHE=$FA_CONTAINER_CACHE
 MAX_AGE_DAYS=${FA_BASE_MAX_AGE_DAYS:-7}
 LABEL=org.flow-aggregator.base.bootstrapped
 
@@ -45,7 +46,7 @@ if buildah inspect --type image "$BASE" >/dev/null 2>&1; then
 fi
 
 # 2. A registry? The lookup fails within a second when there is no network to it.
-if timeout 300 buildah pull --quiet "$BASE" >/dev/null 2>&1; then
+if timeout 300 "${buildah_cmd[@]}" pull --quiet "$BASE" >/dev/null 2>&1; then
   say "pulled $BASE"
   exit 0
 fi

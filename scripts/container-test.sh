@@ -20,18 +20,22 @@
 #                     (default: build them in RELEASE_DIR)
 #   FA_NO_CACHE=1     rebuild every layer
 #   FA_SKIP_BUILD=1   test FA_IMAGE as it is in buildah's storage, without building
+#   FA_BUILD_TIMEOUT  longest the image build may take, in seconds (default 3600)
+#   FA_CONTAINER_CACHE  base image tarballs and buildah's vfs storage
+#                     (default /var/tmp/flow-aggregator-container; scripts/container-common.sh)
 # The base image comes from scripts/container-base.sh (pulled, or bootstrapped with
-# debootstrap and cached under /var/tmp/flow-aggregator-container when no registry answers).
+# debootstrap and cached when no registry answers).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if [ "$(id -u)" -ne 0 ]; then
   # debootstrap and buildah's vfs storage as root; rootless buildah would need subuid setup.
-  exec sudo --preserve-env=FA_IMAGE,JOBS,FA_CONTAINER_REF,FA_TOOLS_DIR,FA_NO_CACHE,FA_SKIP_BUILD \
+  exec sudo --preserve-env=FA_IMAGE,JOBS,FA_CONTAINER_REF,FA_TOOLS_DIR,FA_NO_CACHE,FA_SKIP_BUILD,FA_CONTAINER_CACHE,FA_BUILDAH_ROOT,FA_BUILDAH_RUNROOT,FA_BASE_MAX_AGE_DAYS,FA_BUILD_TIMEOUT \
     bash "$repo/scripts/container-test.sh" "$@"
 fi
 
-export STORAGE_DRIVER=vfs BUILDAH_ISOLATION=chroot
+# shellcheck source=scripts/container-common.sh
+. "$repo/scripts/container-common.sh"
 IMAGE=${FA_IMAGE:-localhost/flow-aggregator:test}
 JOBS=${JOBS:-2}
 release_dir=${1:-build/release}
@@ -151,9 +155,10 @@ else
     --build-arg "JOBS=$JOBS" -f "$context/Dockerfile" -t "$IMAGE")
   [ "${FA_NO_CACHE:-}" = 1 ] && bud_args+=(--no-cache)
   build_started=$(date +%s)
-  if ! buildah bud "${bud_args[@]}" "$context" >"$work/bud.log" 2>&1; then
+  build_timeout=${FA_BUILD_TIMEOUT:-3600}
+  if ! timeout "$build_timeout" "${buildah_cmd[@]}" bud "${bud_args[@]}" "$context" >"$work/bud.log" 2>&1; then
     tail -n 40 "$work/bud.log" >&2
-    fail "buildah bud failed (last lines above)"
+    fail "buildah bud failed or took longer than ${build_timeout}s (last lines above)"
   fi
   step "built $IMAGE in $(($(date +%s) - build_started))s"
 fi
@@ -178,7 +183,8 @@ case " ${cmd[*]} " in
 esac
 
 ctr=$(buildah from --pull-never --name "fa-container-test-$$" "$IMAGE")
-in_ctr() { buildah run --isolation chroot --network host "$ctr" -- "$@"; }
+# One command in the container, bounded in time.
+in_ctr() { timeout 60 "${buildah_cmd[@]}" run --isolation chroot --network host "$ctr" -- "$@"; }
 
 # Only runtime libraries: every library the binary needs resolves, and nothing to build with.
 ldd_out=$(in_ctr ldd /usr/bin/flow-aggregator) || fail "ldd /usr/bin/flow-aggregator failed in the image"
@@ -267,7 +273,10 @@ if [ "${health[0]}" = "CMD-SHELL" ]; then
 else
   in_ctr "${health[@]:1}" || fail "the image's HEALTHCHECK (${health[*]:1}) failed"
 fi
-step "running as uid 10001 in $root; /healthz ok, /readyz 200, HEALTHCHECK passes"
+# The state directory is the non-root user's: the cluster id is kept there.
+grep -q 'stored in /var/lib/flow-aggregator/cluster-id' "$work/fa.stderr" ||
+  fail "the cluster id was not stored in /var/lib/flow-aggregator (is it writable by uid 10001?)"
+step "running as uid 10001 in $root; /healthz ok, /readyz 200, HEALTHCHECK passes, state dir writable"
 
 step "sending $TOTAL records: $TCP_SESSIONS TCP sessions and $UDP_SESSIONS UDP session, $RECORDS records each"
 timeout 120 "$loadgen" --target "127.0.0.1:$IPFIX_PORT" --sessions "$TCP_SESSIONS" --records "$RECORDS" \
@@ -305,7 +314,7 @@ out=$(metric_sum flow_aggregator_records_sent_total 'destination="host-collector
 step "/metrics: $families flow_aggregator_ families, records received $in, sent to host-collector $out"
 
 # inspect, from inside the container, finds the admin API through the config.
-buildah run --isolation chroot --network host \
+timeout 60 "${buildah_cmd[@]}" run --isolation chroot --network host \
   --volume "$work/config.toml:/etc/flow-aggregator/config.toml:ro" "$ctr" -- \
   /usr/bin/flow-aggregator inspect destinations -c /etc/flow-aggregator/config.toml >"$work/inspect.txt" 2>&1 ||
   fail "flow-aggregator inspect destinations failed in the container: $(cat "$work/inspect.txt")"

@@ -4,6 +4,7 @@
 // "Tests"), probe actors that record what they receive, and small builders for input
 // messages and batches. Packets are built with message_builder, not hex blobs.
 
+#include "actors/actor_stats.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/output_template_table.hpp"
 #include "actors/template_planner.hpp"
@@ -114,7 +115,8 @@ struct enricher_probe_state {
 /// Stands in for an enricher: keeps every batch (and so its chunk) until cleared.
 inline enricher_actor::behavior_type
 enricher_probe(enricher_actor::stateful_pointer<enricher_probe_state> self) {
-  return {
+  return counted_behavior{
+      self,
       [=](messages::data_batch& b) { self->state.batches.push_back(std::move(b)); },
       [=](messages::label_snapshot& s) { self->state.snapshots.push_back(std::move(s.pods)); },
       [=](caf::get_atom) { return messages::enricher_status{}; },
@@ -130,7 +132,8 @@ struct destination_probe_state {
 /// Stands in for a destination: keeps every payload (and so its credit) until cleared.
 inline destination_actor::behavior_type
 destination_probe(destination_actor::stateful_pointer<destination_probe_state> self) {
-  return {
+  return counted_behavior{
+      self,
       [=](messages::enriched_batch& b) { self->state.payloads.push_back(std::move(b.payload)); },
       [=](drain_atom) { return true; },
       [=](caf::get_atom) { return messages::destination_status{}; },

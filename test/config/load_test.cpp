@@ -195,6 +195,7 @@ io_threads = 2
 enrichers = 8
 log_level = "debug"
 log_format = "json"
+shutdown_timeout = "45s"
 )";
 
 TEST(load, every_key_parses) {
@@ -265,6 +266,7 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(c.runtime.enrichers, 8u);
   EXPECT_EQ(c.runtime.log_level, log_level::debug);
   EXPECT_EQ(c.runtime.log_format, log_format::json);
+  EXPECT_EQ(c.runtime.shutdown_timeout, 45s);
 }
 
 TEST(load, the_every_key_test_covers_the_whole_schema) {
