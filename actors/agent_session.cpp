@@ -341,6 +341,19 @@ agent_session(agent_session_actor::stateful_pointer<agent_session_state> self,
         publish_template_count(self);
         self->quit();
       },
+      // Config reload: every live template is planned again with the new options, so the
+      // next data sets leave with the new output layout. Its output template gets its own
+      // id, which the destinations announce before its first record (RFC 7011 8). A
+      // template that cannot be planned again (no free id) keeps its current plan.
+      [=](messages::enrichment_update& u) {
+        auto& st = self->state;
+        if (!u.options)
+          return;
+        st.cfg.enrichment = *u.options;
+        for (auto& [key, plan] : st.plans)
+          if (auto next = plan_template(plan->input, plan->odid, st.cfg.enrichment, *st.cfg.table))
+            plan = std::move(next);
+      },
       [=](caf::get_atom) {
         // Inspection only (the admin API's templates view): built per request.
         auto status = self->state.status;

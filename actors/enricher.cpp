@@ -427,6 +427,23 @@ enricher_actor::behavior_type enricher(enricher_actor::stateful_pointer<enricher
           self->send(d, out);
       },
       [=](messages::label_snapshot& snap) { self->state.pods = std::move(snap.pods); },
+      // Config reload: batches handled from here on go to the new destinations with the
+      // new options. A bad update (hash without one name per destination) is refused
+      // whole and the current configuration stays.
+      [=](messages::enricher_reconfig& r) {
+        auto& st = self->state;
+        if (!r.cfg || r.cfg->destinations.empty() || r.cfg->max_set_body < 64 ||
+            (r.cfg->fanout == fanout_mode::hash &&
+             r.cfg->destination_names.size() != r.cfg->destinations.size()))
+          return;
+        st.destination_seeds.clear();
+        if (r.cfg->fanout == fanout_mode::hash)
+          for (auto& n : r.cfg->destination_names)
+            st.destination_seeds.push_back(destination_seed(n));
+        auto metrics = st.cfg.metrics;
+        st.cfg = *r.cfg;
+        st.cfg.metrics = metrics;
+      },
       [=](caf::get_atom) { return self->state.status; },
   };
 }

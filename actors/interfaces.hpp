@@ -41,6 +41,8 @@ using enricher_actor = caf::typed_actor<
     caf::reacts_to<messages::data_batch>,
     // A new Pod index snapshot from the label cache.
     caf::reacts_to<messages::label_snapshot>,
+    // Config reload: new destinations, fanout, enrichment options; later batches use them.
+    caf::reacts_to<messages::enricher_reconfig>,
     // Inspection.
     caf::replies_to<caf::get_atom>::with<messages::enricher_status>,
     // Inspection: messages handled, mailbox size (actors/actor_stats.hpp, every actor).
@@ -53,6 +55,8 @@ using agent_session_actor = caf::typed_actor<
     caf::reacts_to<messages::frames>,
     // The connection ended (reason); the session withdraws its templates and quits.
     caf::reacts_to<caf::close_atom, std::string>,
+    // Config reload: new [enrichment] options; every template is planned again.
+    caf::reacts_to<messages::enrichment_update>,
     // Inspection.
     caf::replies_to<caf::get_atom>::with<messages::session_status>,
     // Inspection: messages handled, mailbox size (actors/actor_stats.hpp, every actor).

@@ -3,11 +3,14 @@
 #include "app/admin_server.hpp"
 #include "app/cluster_identity.hpp"
 #include "app/inspect.hpp"
+#include "app/reload.hpp"
 #include "app/supervisor.hpp"
 #include "config/default_config.hpp"
 #include "config/load.hpp"
 #include "config/render.hpp"
 #include "monitoring/log.hpp"
+
+#include <prometheus/registry.h>
 
 #include <csignal>
 #include <cstdio>
@@ -67,6 +70,16 @@ fa::monitoring::log_level to_log_level(fa::config::log_level l) {
   return static_cast<fa::monitoring::log_level>(static_cast<int>(l));
 }
 
+/// The sum of a counter family over all its label sets (read once, at exit).
+std::uint64_t counter_total(fa::monitoring::metrics& m, const std::string& name) {
+  double total = 0;
+  for (const auto& family : m.registry()->Collect())
+    if (family.name == name)
+      for (const auto& x : family.metric)
+        total += x.counter.value;
+  return static_cast<std::uint64_t>(total);
+}
+
 int run(const cli& c) {
   // Receive chunks and enriched payloads are 64-256 KiB. Above glibc's default mmap
   // threshold each would be a fresh mmap, zeroed page by page by the kernel; kept on
@@ -88,7 +101,7 @@ int run(const cli& c) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP); // reload the tls:// certificate, key and CA
+  sigaddset(&set, SIGHUP); // reload the config and the tls:// certificate, key and CA
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   fa::app::supervisor sup{cfg};
   if (auto err = sup.start()) {
@@ -100,15 +113,50 @@ int run(const cli& c) {
                       {{"cluster_id", cfg.cluster_id},
                        {"cluster_id_source", where},
                        {"admin_port", std::to_string(sup.admin_port())}});
+  // SIGHUP reloads the TLS files and the config file; the config file is also polled
+  // once a second (app/reload.hpp), so an edit or a ConfigMap update applies by itself.
+  // A failure is logged and counted and changes nothing. SIGTERM and SIGINT stop.
+  std::optional<fa::app::config_file_watch> watch;
+  if (!c.config_file.empty())
+    watch.emplace(c.config_file);
   int sig = 0;
-  // SIGHUP reloads TLS files (a failure is logged and changes nothing); the others stop.
-  while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
-    sup.reload_tls();
+  for (;;) {
+    const timespec poll{1, 0};
+    sig = sigtimedwait(&set, nullptr, &poll);
+    if (sig == SIGTERM || sig == SIGINT)
+      break;
+    if (sig == SIGHUP) {
+      sup.reload_tls();
+      if (watch) {
+        fa::app::reload_file(sup, c.config_file, "SIGHUP");
+        watch->settle();
+      }
+      continue;
+    }
+    // A timeout (or EINTR): look at the file.
+    if (watch && watch->changed())
+      fa::app::reload_file(sup, c.config_file, "file_change");
+  }
   fa::monitoring::log(fa::monitoring::log_level::info, "stopping",
                       {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
-  auto left = sup.stop(std::chrono::seconds{10});
-  fa::monitoring::log(fa::monitoring::log_level::info, "stopped",
-                      {{"undelivered_bytes", std::to_string(left)}});
+  // Listeners stop, sessions read no more and hand over what they have, enrichers and
+  // destinations drain within runtime.shutdown_timeout (supervisor::stop).
+  auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+      sup.effective_config().runtime.shutdown_timeout);
+  auto left = sup.stop(timeout);
+  // The totals a zero-loss check compares with what the collectors got: records read
+  // from exporters in complete messages, records written to destinations, and drops.
+  auto& m = sup.metrics();
+  fa::monitoring::log(
+      fa::monitoring::log_level::info, "stopped",
+      {{"undelivered_bytes", std::to_string(left)},
+       {"records_received",
+        std::to_string(counter_total(m, "flow_aggregator_records_received_total"))},
+       {"records_sent", std::to_string(counter_total(m, "flow_aggregator_records_sent_total"))},
+       {"records_dropped",
+        std::to_string(counter_total(m, "flow_aggregator_records_dropped_total"))},
+       {"enrich_dropped",
+        std::to_string(counter_total(m, "flow_aggregator_enrich_dropped_records_total"))}});
   return left == 0 ? 0 : 1;
 }
 

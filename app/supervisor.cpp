@@ -201,6 +201,13 @@ std::optional<std::string> supervisor::start() {
          {"port", std::to_string(listeners_.back()->port())}});
   }
   listening_ = true;
+  // The reload series exist from the start (0), so a rate over them is defined.
+  metrics_.config_reloads("success");
+  metrics_.config_reloads("failure");
+  metrics_.config_last_reload_success().Set(static_cast<double>(
+      std::chrono::duration_cast<std::chrono::seconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count()));
   return std::nullopt;
 }
 
@@ -230,6 +237,9 @@ supervisor::opened_session supervisor::open_session(messages::transport proto,
   ac.info = info;
   ac.enricher = enrichers_[mix(id) % enrichers_.size()];
   ac.table = table_;
+  // Held until the session is registered: a reload that changes the options either
+  // happened before (this session starts with them) or finds it and sends them.
+  std::unique_lock live{live_mtx_};
   ac.enrichment = enrichment_;
   ac.templates.transport =
       proto == messages::transport::udp ? ipfix::transport_kind::udp : ipfix::transport_kind::tcp;
@@ -248,6 +258,7 @@ supervisor::opened_session supervisor::open_session(messages::transport proto,
     std::lock_guard guard{sessions_mtx_};
     sessions_[id] = {std::move(in), actor, proto, info->peer_text};
   }
+  live.unlock();
   ++open_sessions_;
   auto transport = transport_name(proto);
   metrics_.sessions_accepted(transport).Increment();
@@ -329,22 +340,42 @@ std::vector<messages::session_status> supervisor::sessions() {
 
 std::uint64_t supervisor::label_ips() {
   std::uint64_t n = 0;
+  actors::label_cache_actor labels;
+  {
+    std::lock_guard guard{live_mtx_};
+    labels = labels_;
+  }
   caf::scoped_actor self{*system_};
-  self->request(labels_, std::chrono::seconds{5}, caf::get_atom_v)
+  self->request(labels, std::chrono::seconds{5}, caf::get_atom_v)
       .receive([&](std::uint64_t x) { n = x; }, [](caf::error&) {});
   return n;
 }
 
 messages::label_status supervisor::label_status(const std::string& ip) {
   messages::label_status out;
+  actors::label_cache_actor labels;
+  {
+    std::lock_guard guard{live_mtx_};
+    labels = labels_;
+  }
   caf::scoped_actor self{*system_};
-  self->request(labels_, std::chrono::seconds{5}, caf::get_atom_v, ip)
+  self->request(labels, std::chrono::seconds{5}, caf::get_atom_v, ip)
       .receive([&](messages::label_status& x) { out = std::move(x); }, [](caf::error&) {});
   return out;
 }
 
 std::vector<messages::destination_status> supervisor::destinations() {
-  return collect<actors::destination_actor, messages::destination_status>(*system_, destinations_);
+  std::vector<actors::destination_actor> handles;
+  {
+    std::lock_guard guard{live_mtx_};
+    handles = destinations_;
+  }
+  return collect<actors::destination_actor, messages::destination_status>(*system_, handles);
+}
+
+config::config supervisor::effective_config() const {
+  std::lock_guard guard{live_mtx_};
+  return cfg_;
 }
 
 std::vector<messages::enricher_status> supervisor::enrichers() {

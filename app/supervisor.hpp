@@ -4,6 +4,7 @@
 // strong actor handle and the listeners, and shuts everything down in order:
 // listeners, sessions, enrichers, destinations (drained), actors, threads.
 
+#include "actors/enricher.hpp"
 #include "actors/enrichment_options.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/output_template_table.hpp"
@@ -52,6 +53,24 @@ class supervisor {
   /// returns it and keeps the current files. No tls:// listener: nothing to do.
   std::optional<std::string> reload_tls();
 
+  /// What a config reload did.
+  struct reload_outcome {
+    std::optional<std::string> error;          ///< set: nothing was changed
+    std::vector<std::string> applied;          ///< keys applied live
+    std::vector<std::string> restart_required; ///< keys whose new value waits for a restart
+  };
+
+  /// Applies a validated config (its cluster_id resolved) to the running process
+  /// without dropping exporter sessions (app/reload.hpp lists what applies live):
+  /// destinations are added, removed (drained within runtime.shutdown_timeout, what is
+  /// left counted as dropped, reason "removed") or replaced; enrichers get the new
+  /// destination list and options; sessions plan their templates again when
+  /// [enrichment] changed; the label cache restarts with a changed source; the log
+  /// level and format change at once. Keys that need a restart keep their running
+  /// value and are reported. Called from one thread (the signal loop), never
+  /// concurrently with `stop`.
+  reload_outcome reload(const config::config& next);
+
   /// The ports the listeners are bound to, in config order (port 0 resolved).
   std::vector<std::uint16_t> listen_ports() const;
   /// Every configured listener is bound and the supervisor is not stopping.
@@ -61,7 +80,9 @@ class supervisor {
 
   monitoring::metrics& metrics() { return metrics_; }
   caf::actor_system& system() { return *system_; }
-  const config::config& effective_config() const { return cfg_; }
+  /// The configuration in effect: the start's, with what reloads applied (a copy: a
+  /// reload may change it while the admin API reads it).
+  config::config effective_config() const;
 
   std::vector<messages::session_status> sessions();
   std::vector<messages::destination_status> destinations();
@@ -113,8 +134,27 @@ class supervisor {
                                                                   std::uint16_t port);
   void session_ended(std::uint64_t id);
   std::optional<std::string> start_destinations();
+  /// A label cache for `cfg`'s [labels] and [kubernetes] (not yet subscribed to).
+  std::variant<actors::label_cache_actor, std::string> spawn_label_cache(const config::config& cfg);
+  /// What the enrichers need from `cfg`: its destinations (`handles`, in config order),
+  /// fanout, enrichment options and set size limit.
+  actors::enricher_config enricher_setup(const config::config& cfg,
+                                         const std::vector<actors::destination_actor>& handles);
+  /// Drains a destination a reload removed, within `timeout`; counts and returns the
+  /// records it could not send, then stops it.
+  std::uint64_t retire_destination(const actors::destination_actor& d, const std::string& name,
+                                   std::chrono::milliseconds timeout);
 
+  /// The running config. The sections a reload changes ([[destination]], fanout,
+  /// enrichment, labels, kubernetes, runtime log and shutdown keys) are written and read
+  /// under `live_mtx_` after start; the rest is never written after start, so the I/O
+  /// threads read it without a lock.
   config::config cfg_;
+  /// Guards, after start: cfg_'s live sections, enrichment_, destinations_, labels_.
+  /// Lock order: live_mtx_ before sessions_mtx_.
+  mutable std::mutex live_mtx_;
+  /// Keys reported as waiting for a restart (their gauge is 1).
+  std::vector<std::string> restart_pending_;
   /// Declared before the actor system so it is destroyed after it: actor states own
   /// sockets and timers of this io_context.
   net::io_runtime io_;
@@ -122,7 +162,7 @@ class supervisor {
   std::unique_ptr<caf::actor_system> system_;
   monitoring::metrics metrics_;
   std::shared_ptr<actors::output_template_table> table_;
-  actors::enrichment_options enrichment_;    ///< from [enrichment] and cluster_id, set by start()
+  actors::enrichment_options enrichment_; ///< from [enrichment] and cluster_id, set by start()
   messages::byte_budget_ptr receive_budget_; ///< shared by every session (DESIGN 3)
   actors::template_registry_actor registry_;
   actors::label_cache_actor labels_;

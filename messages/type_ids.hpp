@@ -17,6 +17,11 @@ namespace fa::labels {
 struct pod_update;
 } // namespace fa::labels
 
+namespace fa::actors {
+struct enricher_config;
+struct enrichment_options;
+} // namespace fa::actors
+
 namespace fa::messages {
 
 /// label_cache -> enricher: the current Pod index.
@@ -30,6 +35,18 @@ struct pod_updates {
   std::shared_ptr<labels::pod_update> update;
 };
 
+/// supervisor -> enricher on a config reload: the new destinations (and their names
+/// for fanout hash), fanout mode, enrichment options and set size limit.
+struct enricher_reconfig {
+  std::shared_ptr<const actors::enricher_config> cfg;
+};
+
+/// supervisor -> agent_session on a config reload: the new [enrichment] options; the
+/// session plans its templates again, so its next records use the new output layout.
+struct enrichment_update {
+  std::shared_ptr<const actors::enrichment_options> options;
+};
+
 } // namespace fa::messages
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(fa::messages::frames)
@@ -37,6 +54,8 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(fa::messages::data_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(fa::messages::enriched_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(fa::messages::label_snapshot)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(fa::messages::pod_updates)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(fa::messages::enricher_reconfig)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(fa::messages::enrichment_update)
 
 CAF_BEGIN_TYPE_ID_BLOCK(fa, caf::first_custom_type_id)
 
@@ -51,6 +70,8 @@ CAF_ADD_TYPE_ID(fa, (std::vector<fa::messages::session_status>))
 CAF_ADD_TYPE_ID(fa, (fa::messages::pod_updates))
 CAF_ADD_TYPE_ID(fa, (fa::messages::label_status))
 CAF_ADD_TYPE_ID(fa, (fa::messages::actor_stats))
+CAF_ADD_TYPE_ID(fa, (fa::messages::enricher_reconfig))
+CAF_ADD_TYPE_ID(fa, (fa::messages::enrichment_update))
 
 // Atom text is the identity and at most 10 characters (STYLE: CAF pitfalls).
 CAF_ADD_ATOM(fa, fa::atoms, connected_atom, "connected")
