@@ -105,6 +105,25 @@ wait_for() {
   done
 }
 
+# Every source change leaves the previous build's layers behind (about 1 GB on vfs). After
+# a build, images nothing refers to (no name, no child) and that this build did not make or
+# take from its cache are removed; removing one can leave its parent unreferenced, hence the
+# rounds. The base image and the layers this build used stay, so a rerun is still cached.
+prune_old_builds() {
+  local used ids id removed
+  used=$(grep -oE '^--> (Using cache )?[0-9a-f]{11,64}' "$work/bud.log" | grep -oE '[0-9a-f]{11,64}$' |
+    cut -c1-11 | sort -u)
+  for _ in $(seq 20); do
+    removed=0
+    ids=$(buildah images -a --noheading --filter dangling=true --format '{{.ID}}' | cut -c1-11 | sort -u)
+    for id in $ids; do
+      grep -qx "$id" <<<"$used" && continue
+      buildah rmi "$id" >/dev/null 2>&1 && removed=$((removed + 1))
+    done
+    [ "$removed" -gt 0 ] || break
+  done
+}
+
 # ---- tools and packages -----------------------------------------------------------------
 bash "$repo/scripts/container-deps.sh"
 for t in curl ss python3; do
@@ -161,6 +180,7 @@ else
     fail "buildah bud failed or took longer than ${build_timeout}s (last lines above)"
   fi
   step "built $IMAGE in $(($(date +%s) - build_started))s"
+  prune_old_builds
 fi
 size=$(buildah images --format '{{.Size}}' "$IMAGE" | head -n1)
 step "image size: $size"
