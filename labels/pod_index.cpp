@@ -100,6 +100,7 @@ void pod_index::upsert(const pod_info& pod, std::int64_t now) {
     if (ips.empty() && existing != pods_.end())
       ips = existing->second.ips;
   }
+  seal(e);
   auto entry = std::make_shared<const pod_entry>(std::move(e));
   pod_entry_ptr old_entry;
   if (existing != pods_.end()) {
@@ -120,7 +121,7 @@ void pod_index::remove(std::string_view uid, std::int64_t now) {
   auto i = pods_.find(std::string{uid});
   if (i == pods_.end() || i->second.entry->deletion)
     return;
-  auto e = *i->second.entry; // copies strings; the labels are not encoded again
+  auto e = *i->second.entry; // copies strings and the sealed block; nothing is encoded again
   e.deletion = now;
   auto entry = std::make_shared<const pod_entry>(std::move(e));
   for (const auto& ip : i->second.ips)

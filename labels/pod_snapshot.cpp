@@ -4,6 +4,21 @@
 
 namespace fa::labels {
 
+void seal(pod_entry& e) {
+  const std::string_view parts[4] = {e.labels_json, e.name, e.pod_namespace, e.node_name};
+  std::uint32_t n[4];
+  std::size_t total = sizeof n;
+  for (std::size_t k = 0; k < 4; ++k) {
+    n[k] = static_cast<std::uint32_t>(parts[k].size());
+    total += parts[k].size();
+  }
+  e.wire.clear();
+  e.wire.reserve(total);
+  e.wire.append(reinterpret_cast<const char*>(n), sizeof n);
+  for (auto p : parts)
+    e.wire.append(p);
+}
+
 ip_key ipv4_key(const std::uint8_t* four_octets) {
   ip_key k{};
   k[10] = 0xff;
@@ -37,13 +52,12 @@ std::size_t ip_table::locate(const ip_key& ip) {
   const std::size_t mask = slots_.size() - 1;
   for (std::size_t i = ip_hash(ip) & mask;; i = (i + 1) & mask) {
     auto& s = slots_[i];
-    if (!s.used) {
-      s.used = true;
+    if (!s.first) {
       s.key = ip;
       ++size_;
       return i;
     }
-    if (s.key == ip)
+    if (same_key(s.key, ip))
       return i;
   }
 }
@@ -51,26 +65,27 @@ std::size_t ip_table::locate(const ip_key& ip) {
 void ip_table::sync(std::size_t i) {
   auto& v = values_[i];
   if (v.empty()) {
-    erase(slots_[i].key);
+    erase_at(i);
     return;
   }
-  slots_[i].first = v.front().get();
-  slots_[i].count = static_cast<std::uint32_t>(v.size());
+  const auto& first = *v.front();
+  slots_[i].first = &first;
+  slots_[i].wire = v.size() == 1 && !first.wire.empty() ? first.wire.data() : nullptr;
 }
 
 void ip_table::grow() {
   auto old_slots = std::move(slots_);
   auto old_values = std::move(values_);
   auto n = old_slots.empty() ? std::size_t{16} : old_slots.size() * 2;
-  slots_ = std::vector<slot>(n);
+  slots_ = decltype(slots_)(n);
   values_ = std::vector<pod_candidates>(n);
   size_ = 0;
   for (std::size_t i = 0; i < old_slots.size(); ++i)
-    if (old_slots[i].used) {
+    if (old_slots[i].first) {
       auto j = locate(old_slots[i].key);
       values_[j] = std::move(old_values[i]);
       slots_[j].first = old_slots[i].first;
-      slots_[j].count = old_slots[i].count;
+      slots_[j].wire = old_slots[i].wire;
     }
 }
 
@@ -78,17 +93,22 @@ void ip_table::erase(const ip_key& ip) {
   if (slots_.empty())
     return;
   const std::size_t mask = slots_.size() - 1;
-  std::size_t i = ip_hash(ip) & mask;
-  for (;; i = (i + 1) & mask) {
-    if (!slots_[i].used)
+  for (std::size_t i = ip_hash(ip) & mask;; i = (i + 1) & mask) {
+    if (!slots_[i].first)
       return;
-    if (slots_[i].key == ip)
-      break;
+    if (same_key(slots_[i].key, ip)) {
+      erase_at(i);
+      return;
+    }
   }
+}
+
+void ip_table::erase_at(std::size_t i) {
+  const std::size_t mask = slots_.size() - 1;
   // Backward shift: move later entries of the probe run into the hole when their home
   // slot is not between the hole and themselves (Knuth 6.4, algorithm R).
   for (std::size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
-    if (!slots_[j].used)
+    if (!slots_[j].first)
       break;
     std::size_t home = ip_hash(slots_[j].key) & mask;
     bool movable = i <= j ? (home <= i || home > j) : (home <= i && home > j);
@@ -125,18 +145,22 @@ const pod_snapshot::candidates* pod_snapshot::find(const ip_key& ip) const {
   return s ? s->find(ip) : nullptr;
 }
 
-const pod_entry* pod_snapshot::lookup(const ip_key& ip, std::int64_t t) const {
-  auto h = ip_hash(ip);
-  auto i = shard_of_hash(h);
-  const auto* slot = ip_table::probe(views_[i].slots, views_[i].mask, ip, h);
-  if (!slot)
-    return nullptr;
-  if (slot->count == 1)
-    return slot->first;
-  for (const auto& p : shards_[i]->candidates_of(slot))
-    if (p->creation < t && (!p->deletion || t < *p->deletion))
-      return p.get();
-  return nullptr;
+pod_snapshot::found pod_snapshot::pick(std::size_t i, const ip_table::slot* s,
+                                       std::int64_t t) const noexcept {
+  const auto& c = shards_[i]->candidates_of(s);
+  const pod_entry* e = nullptr;
+  if (c.size() == 1) {
+    e = c.front().get();
+  } else {
+    for (const auto& p : c)
+      if (p->creation < t && (!p->deletion || t < *p->deletion)) {
+        e = p.get();
+        break;
+      }
+  }
+  if (!e)
+    return {};
+  return {e, e->wire.empty() ? nullptr : e->wire.data()};
 }
 
 void pod_snapshot::add(const ip_key& ip, pod_entry_ptr pod) {

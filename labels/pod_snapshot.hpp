@@ -9,12 +9,15 @@
 // publishing a change costs what changed (one shard per changed address) plus the shard
 // table, not the size of the cluster (issue 4: 100,000 Pods is a normal cluster).
 
+#include "labels/lookup_arena.hpp"
+
 #include <array>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -47,6 +50,9 @@ inline std::uint64_t ip_hash(const ip_key& k) noexcept {
   return mix(a ^ mix(b));
 }
 
+/// A Pod's block for the enrichers, in the lookup arena (huge pages).
+using wire_string = std::basic_string<char, std::char_traits<char>, lookup_allocator<char>>;
+
 struct pod_entry {
   std::string name;
   std::string pod_namespace;
@@ -56,7 +62,47 @@ struct pod_entry {
   std::string labels_json;
   std::int64_t creation = 0;            ///< seconds since the epoch
   std::optional<std::int64_t> deletion; ///< when the delete or terminal phase was observed
+  /// The four strings again, in one block: what an enricher copies into a record, read
+  /// through one pointer from the address's slot. Layout: four native-endian 32-bit
+  /// lengths (labels JSON, name, namespace, Node), then the four values back to back.
+  /// Built by `seal`; empty for an entry that was not sealed (enrichers then read the
+  /// strings above, more slowly).
+  wire_string wire;
 };
+
+/// Builds `e.wire` from its strings, once per Pod event.
+void seal(pod_entry& e);
+
+/// The strings a record takes from a Pod, as views into its entry.
+struct pod_view {
+  std::string_view labels_json;
+  std::string_view name;
+  std::string_view pod_namespace;
+  std::string_view node_name;
+};
+
+/// The views of a sealed entry's `wire` block.
+inline pod_view wire_view(const char* wire) noexcept {
+  std::uint32_t n[4];
+  std::memcpy(n, wire, sizeof n);
+  const char* p = wire + sizeof n;
+  pod_view v;
+  v.labels_json = {p, n[0]};
+  p += n[0];
+  v.name = {p, n[1]};
+  p += n[1];
+  v.pod_namespace = {p, n[2]};
+  p += n[2];
+  v.node_name = {p, n[3]};
+  return v;
+}
+
+/// The views of any entry: from `wire` when sealed, else from the strings.
+inline pod_view view_of(const pod_entry& e) noexcept {
+  if (!e.wire.empty())
+    return wire_view(e.wire.data());
+  return {e.labels_json, e.name, e.pod_namespace, e.node_name};
+}
 
 using pod_entry_ptr = std::shared_ptr<const pod_entry>;
 
@@ -66,17 +112,19 @@ using pod_candidates = std::vector<pod_entry_ptr>;
 /// One shard: an open-addressing hash table (linear probing, power-of-two capacity, at
 /// most 3/4 full) from address to candidates. It is on the per-record path, twice per
 /// record, so a lookup touches as little memory as possible: one hash, then 32-octet
-/// slots (two per cache line) that hold the key, the first candidate and the count. The
-/// single-candidate case (nearly every address) needs nothing else; the owning
-/// candidate lists sit in a parallel array that only updates and the multi-candidate
-/// rule read.
+/// slots (two per cache line) that hold the key, the first candidate and, when that is
+/// the only candidate, its `wire` block. The single-candidate case (nearly every
+/// address) then needs the slot and the block and nothing else; the owning candidate
+/// lists sit in a parallel array that only updates and the multi-candidate rule read.
 class ip_table {
  public:
   struct slot {
     ip_key key{};
+    /// The first candidate; nullptr marks a free slot.
     const pod_entry* first = nullptr;
-    std::uint32_t count = 0;
-    bool used = false;
+    /// `first->wire` when `first` is the only candidate and is sealed, else nullptr
+    /// (the lookup then takes the candidate list).
+    const char* wire = nullptr;
   };
 
   /// The slot of `ip`, or nullptr.
@@ -91,11 +139,20 @@ class ip_table {
     if (!slots)
       return nullptr;
     for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
-      if (!slots[i].used)
+      if (!slots[i].first)
         return nullptr;
-      if (slots[i].key == ip)
+      if (same_key(slots[i].key, ip))
         return &slots[i];
     }
+  }
+  /// Two 8-octet compares, inline (std::array's == calls memcmp).
+  static bool same_key(const ip_key& a, const ip_key& b) noexcept {
+    std::uint64_t a0, a1, b0, b1;
+    std::memcpy(&a0, a.data(), 8);
+    std::memcpy(&a1, a.data() + 8, 8);
+    std::memcpy(&b0, b.data(), 8);
+    std::memcpy(&b1, b.data() + 8, 8);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
   }
   const slot* slot_data() const noexcept { return slots_.empty() ? nullptr : slots_.data(); }
   std::size_t slot_mask() const noexcept { return slots_.empty() ? 0 : slots_.size() - 1; }
@@ -115,22 +172,30 @@ class ip_table {
   }
   /// Removes `ip` (backward-shift deletion: no tombstones). No-op when absent.
   void erase(const ip_key& ip);
+  /// Number of addresses held.
   std::size_t size() const noexcept { return size_; }
 
  private:
-  std::size_t locate(const ip_key& ip); ///< slot index, inserted when absent
-  void sync(std::size_t i);             ///< refreshes slot i from its candidates
+  /// Slot index of `ip`; when absent, a slot reserved for it (key set, `first` still
+  /// nullptr until `sync`).
+  std::size_t locate(const ip_key& ip);
+  void sync(std::size_t i);     ///< refreshes slot i from its candidates (frees it if none)
+  void erase_at(std::size_t i); ///< frees slot i and shifts its probe run back
   void grow();
-  std::vector<slot> slots_;
+  /// In the lookup arena: read at random on every record (lookup_arena.hpp).
+  std::vector<slot, lookup_allocator<slot>> slots_;
   std::vector<pod_candidates> values_; ///< parallel to slots_
   std::size_t size_ = 0;
 };
 
 class pod_snapshot {
  public:
-  /// 256 shards: with 100,000 Pods one shard holds ~400 addresses, and the shard table
-  /// (copied once per published snapshot) is 4 KiB of pointers.
-  static constexpr std::size_t num_shards = 256;
+  /// 1,024 shards: with 100,000 Pods one shard holds ~100 addresses, so a Pod event
+  /// copies ~100 candidate lists (at 100 events/s, 256 shards of ~400 cost several
+  /// percent of a core in copies and releases); the shard table, copied once per
+  /// published snapshot (at most every debounce interval), is 32 KiB with the views.
+  static constexpr std::size_t shard_bits = 10;
+  static constexpr std::size_t num_shards = std::size_t{1} << shard_bits;
 
   using candidates = pod_candidates;
   using shard = ip_table;
@@ -143,7 +208,43 @@ class pod_snapshot {
   /// The Pod that had `ip` at time `t` (seconds), or nullptr:
   /// no candidate -> none; one candidate -> it, whatever t is (tolerates clock skew);
   /// several -> the one with creation < t and (not deleted or t < deletion).
-  const pod_entry* lookup(const ip_key& ip, std::int64_t t) const;
+  const pod_entry* lookup(const ip_key& ip, std::int64_t t) const {
+    return find_pod(ip, ip_hash(ip), t).entry;
+  }
+
+  /// What a lookup found: the entry, and its `wire` block when it has one.
+  struct found {
+    const pod_entry* entry = nullptr;
+    const char* wire = nullptr;
+    explicit operator bool() const noexcept { return entry != nullptr; }
+    /// The strings of the entry; only when found.
+    pod_view view() const noexcept { return wire ? wire_view(wire) : view_of(*entry); }
+  };
+
+  /// `lookup` with `hash = ip_hash(ip)` computed by the caller, returning the block too:
+  /// the enrichers' path. Inline, so a batch of lookups is a loop without calls.
+  found find_pod(const ip_key& ip, std::uint64_t hash, std::int64_t t) const noexcept {
+    const auto& v = views_[shard_of_hash(hash)];
+    const auto* s = ip_table::probe(v.slots, v.mask, ip, hash);
+    if (!s)
+      return {};
+    if (s->wire)
+      return {s->first, s->wire};
+    return pick(shard_of_hash(hash), s, t);
+  }
+
+  /// Starts loading the slot where the probe for `hash` begins (and the next cache
+  /// line, where a probe run spills), so that a batch can issue the loads of many
+  /// lookups before it waits for any: the lookups then overlap their cache misses
+  /// instead of paying them one after another.
+  void prefetch(std::uint64_t hash) const noexcept {
+    const auto& v = views_[shard_of_hash(hash)];
+    if (!v.slots)
+      return;
+    const auto* s = v.slots + (hash & v.mask);
+    __builtin_prefetch(s);
+    __builtin_prefetch(reinterpret_cast<const char*>(s) + 64);
+  }
 
   /// Every Pod that held `ip` (for inspection), or nullptr.
   const candidates* find(const ip_key& ip) const;
@@ -157,7 +258,7 @@ class pod_snapshot {
   /// Which shard holds `ip`.
   static std::size_t shard_of(const ip_key& ip) noexcept;
   static std::size_t shard_of_hash(std::uint64_t hash) noexcept {
-    return static_cast<std::size_t>(hash >> 56) % num_shards;
+    return static_cast<std::size_t>(hash >> (64 - shard_bits));
   }
 
   /// The shard at `i` (nullptr when empty); tests check which shards two snapshots share.
@@ -171,6 +272,8 @@ class pod_snapshot {
     std::size_t mask = 0;
   };
   void refresh_view(std::size_t i);
+  /// The multi-candidate rule (or an entry without a block), for slot `s` of shard `i`.
+  found pick(std::size_t i, const ip_table::slot* s, std::int64_t t) const noexcept;
   shard_table shards_;
   std::array<shard_view, num_shards> views_{};
   std::size_t num_ips_ = 0;

@@ -1,3 +1,4 @@
+#include "labels/lookup_arena.hpp"
 #include "labels/pod_index.hpp"
 
 #include <gtest/gtest.h>
@@ -380,10 +381,121 @@ TEST(ip_table, matches_a_reference_map) {
       auto k = ipv4_key(v4);
       EXPECT_EQ(t.find(k) != nullptr, ref.count(k) == 1) << a << "." << b;
       if (auto* slot = t.find_slot(k)) {
-        EXPECT_EQ(slot->count, 1u);
         EXPECT_EQ(slot->first, t.find(k)->front().get());
+        EXPECT_EQ(slot->wire, nullptr); // entries not sealed: lookups take the candidates
       }
     }
+}
+
+} // namespace
+} // namespace fa::labels
+
+namespace fa::labels {
+namespace {
+
+// The enrichers' path: an indexed Pod is sealed, and one lookup gives its block, whose
+// views are the entry's strings.
+TEST(pod_snapshot, find_pod_returns_the_sealed_block) {
+  pod_index index;
+  auto p = pod("u1", "web-7", {"10.0.0.5"}, 100);
+  p.pod_namespace = "shop";
+  p.node_name = "worker-3";
+  index.upsert(p, 100);
+  auto s = index.snapshot();
+  auto k = ip("10.0.0.5");
+  auto f = s->find_pod(k, ip_hash(k), 50);
+  ASSERT_TRUE(f);
+  ASSERT_NE(f.wire, nullptr);
+  EXPECT_EQ(f.entry, s->lookup(k, 50));
+  EXPECT_EQ(f.wire, f.entry->wire.data());
+  auto v = f.view();
+  EXPECT_EQ(v.labels_json, R"({"app":"web-7"})");
+  EXPECT_EQ(v.name, "web-7");
+  EXPECT_EQ(v.pod_namespace, "shop");
+  EXPECT_EQ(v.node_name, "worker-3");
+  auto none = ip("10.0.0.6");
+  EXPECT_FALSE(s->find_pod(none, ip_hash(none), 50));
+}
+
+// A reused address has no block in its slot: the candidate rule picks the Pod by time,
+// and the block returned is that Pod's (antrea-proxy-semantics.md 3).
+TEST(pod_snapshot, a_reused_address_picks_by_time_and_returns_that_pods_block) {
+  pod_index index;
+  index.upsert(pod("old", "old-pod", {"10.0.0.1"}, 100), 100);
+  index.remove("old", 200);
+  index.upsert(pod("new", "new-pod", {"10.0.0.1"}, 250), 250);
+  auto s = index.snapshot();
+  auto k = ip("10.0.0.1");
+  EXPECT_EQ(s->find(k)->size(), 2u);
+  auto h = ip_hash(k);
+  auto at150 = s->find_pod(k, h, 150);
+  ASSERT_TRUE(at150);
+  EXPECT_EQ(at150.view().name, "old-pod");
+  EXPECT_EQ(at150.wire, at150.entry->wire.data());
+  auto at300 = s->find_pod(k, h, 300);
+  ASSERT_TRUE(at300);
+  EXPECT_EQ(at300.view().labels_json, R"({"app":"new-pod"})");
+  EXPECT_FALSE(s->find_pod(k, h, 220)); // between deletion and creation
+}
+
+// An entry built without seal() (as tests and tools may) still resolves, from its
+// strings.
+TEST(pod_snapshot, an_unsealed_entry_is_found_through_its_strings) {
+  pod_snapshot s;
+  pod_entry e;
+  e.name = "n";
+  e.pod_namespace = "ns";
+  e.node_name = "node";
+  e.labels_json = "{}";
+  s.add(ip("10.0.0.9"), std::make_shared<const pod_entry>(e));
+  auto k = ip("10.0.0.9");
+  auto f = s.find_pod(k, ip_hash(k), 0);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f.wire, nullptr);
+  auto v = f.view();
+  EXPECT_EQ(v.name, "n");
+  EXPECT_EQ(v.pod_namespace, "ns");
+  EXPECT_EQ(v.node_name, "node");
+  EXPECT_EQ(v.labels_json, "{}");
+  // Sealed, the same strings come from the block.
+  seal(e);
+  auto w = wire_view(e.wire.data());
+  EXPECT_EQ(w.name, "n");
+  EXPECT_EQ(w.pod_namespace, "ns");
+  EXPECT_EQ(w.node_name, "node");
+  EXPECT_EQ(w.labels_json, "{}");
+}
+
+TEST(lookup_arena, blocks_are_aligned_keep_their_content_and_are_reused) {
+  const std::size_t sizes[] = {1, 15, 16, 17, 130, 512, 513, 1024, 4096, 32768, 1 << 20};
+  std::vector<std::pair<unsigned char*, std::size_t>> blocks;
+  for (int round = 0; round < 3; ++round)
+    for (auto n : sizes) {
+      auto* p = static_cast<unsigned char*>(lookup_arena_allocate(n));
+      auto align = n >= 1024 ? 64u : 16u;
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % align, 0u) << n;
+      std::fill(p, p + n, static_cast<unsigned char>(n + blocks.size()));
+      blocks.emplace_back(p, n);
+    }
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    auto [p, n] = blocks[i];
+    auto want = static_cast<unsigned char>(n + i);
+    EXPECT_TRUE(std::all_of(p, p + n, [&](unsigned char c) { return c == want; })) << n;
+  }
+  auto reserved = lookup_arena_reserved();
+  EXPECT_GT(reserved, 0u);
+  // Released blocks come back for the next request of their class: no new region.
+  for (auto [p, n] : blocks)
+    lookup_arena_deallocate(p, n);
+  for (auto [p, n] : blocks) {
+    auto* q = lookup_arena_allocate(n);
+    lookup_arena_deallocate(q, n);
+  }
+  EXPECT_EQ(lookup_arena_reserved(), reserved);
+  // Larger than any class: still a usable block.
+  auto* big = static_cast<unsigned char*>(lookup_arena_allocate((1 << 20) + 1));
+  big[1 << 20] = 7;
+  lookup_arena_deallocate(big, (1 << 20) + 1);
 }
 
 } // namespace
