@@ -119,6 +119,7 @@ enricher_probe(enricher_actor::stateful_pointer<enricher_probe_state> self) {
       self,
       [=](messages::data_batch& b) { self->state.batches.push_back(std::move(b)); },
       [=](messages::label_snapshot& s) { self->state.snapshots.push_back(std::move(s.pods)); },
+      [=](messages::enricher_reconfig&) {}, // config reloads are not probed here
       [=](caf::get_atom) { return messages::enricher_status{}; },
   };
 }
