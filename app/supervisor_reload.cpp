@@ -223,8 +223,18 @@ supervisor::reload_outcome supervisor::reload(const config::config& next) {
   // 5. Retired destinations drain like on shutdown, within runtime.shutdown_timeout.
   auto bound =
       std::chrono::duration_cast<std::chrono::milliseconds>(target.runtime.shutdown_timeout);
-  for (auto& [d, name] : retired)
-    retire_destination(d, name, bound);
+  for (auto& r : retired) {
+    const auto& name = r.second;
+    retire_destination(r.first, name, bound);
+    // A name that is gone (not replaced) has no connection and no queue any more.
+    bool replaced = std::any_of(target.destinations.begin(), target.destinations.end(),
+                                [&](const auto& x) { return x.name == name; });
+    if (!replaced) {
+      auto m = metrics_.destination(name);
+      m.up->Set(0);
+      m.queue_bytes->Set(0);
+    }
+  }
 
   // 6. A changed label source: the old cache ends first, so that any snapshot it sent is
   // ahead of the new cache's in every enricher's mailbox; the new one then sends its

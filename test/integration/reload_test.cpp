@@ -4,6 +4,7 @@
 // invalid file is refused with check-config's errors, and keys that need a restart are
 // reported.
 
+#include "ipfix/message_builder.hpp"
 #include "test/integration/fa_process.hpp"
 
 #include <gtest/gtest.h>
@@ -132,6 +133,8 @@ TEST(reload, removes_a_destination_after_draining_it) {
   EXPECT_EQ(fa.metric("flow_aggregator_records_dropped_total",
                       {{"destination", "b"}, {"reason", "removed"}}),
             0);
+  EXPECT_EQ(fa.metric("flow_aggregator_destination_up", {{"destination", "b"}}), 0);
+  EXPECT_EQ(fa.metric("flow_aggregator_destination_up", {{"destination", "a"}}), 1);
   EXPECT_EQ(fa.terminate(), 0) << fa.log();
   a.stop();
   b.stop();
@@ -236,6 +239,77 @@ TEST(reload, enrichment_toggle_changes_the_next_records) {
   EXPECT_GT(without, 0u);
   EXPECT_EQ(back, 0u) << "records with the Antrea fields after the first one without";
   EXPECT_GE(report["templates_distinct"].get<int>(), 2);
+}
+
+/// One data record of a plain (non-Antrea) template: source and destination IPv4
+/// address and a counter.
+std::vector<std::uint8_t> one_record(std::uint32_t src, std::uint32_t dst, std::uint32_t seq) {
+  std::vector<std::uint8_t> bytes;
+  ipfix::message_builder b{bytes};
+  b.begin_message(0, seq, 5);
+  b.begin_set(ipfix::template_set_id);
+  b.add_template({256, 0, {{8, 4, 0}, {12, 4, 0}, {1, 8, 0}}});
+  b.end_set();
+  b.begin_set(256);
+  b.put_u32(src);
+  b.put_u32(dst);
+  b.put_u64(1500);
+  b.end_set();
+  b.end_message();
+  return bytes;
+}
+
+TEST(reload, label_source_change_restarts_the_label_cache) {
+  auto dir = scratch_dir("reload_labels");
+  ::setenv("FA_STATE_DIR", dir.c_str(), 1);
+  auto pods = dir + "/pods.json";
+  std::ofstream{pods}
+      << R"({"apiVersion":"v1","kind":"Pod","metadata":{"creationTimestamp":"2024-05-01T10:00:00Z",)"
+         R"("labels":{"app":"web"},"name":"web-1","namespace":"shop","resourceVersion":"1",)"
+         R"("uid":"u-1"},"spec":{"nodeName":"kind-worker"},"status":{"phase":"Running",)"
+         R"("podIP":"10.0.0.5","podIPs":[{"ip":"10.0.0.5"}]}})"
+      << "\n";
+  collector a{dir, {"--print"}};
+  fa_options o;
+  o.destinations = {{"a", a.port()}};
+  o.sections = "[enrichment]\nlabels_for_foreign_records = true\n";
+  fa_process fa{dir, dir + "/fa.toml", fa_config(o)};
+  EXPECT_EQ(fa.api("/api/v1/labels")["source"], "none");
+  send_raw(fa.port(), one_record(0x0a000005, 0x0a000006, 0));
+  ASSERT_TRUE(eventually([&] { return sent(fa, "a") == 1; }, 30s)) << fa.log();
+
+  o.sections += "[labels]\nsource = \"file\"\nfile = \"" + pods + "\"\n";
+  ASSERT_TRUE(fa.reload(fa_config(o))) << fa.log();
+  json labels;
+  EXPECT_TRUE(eventually(
+      [&] {
+        labels = fa.api("/api/v1/labels?ip=10.0.0.5");
+        return labels.value("ready", false) && labels.value("pods", 0) == 1;
+      },
+      30s))
+      << labels.dump();
+  EXPECT_EQ(labels["source"], "file");
+  EXPECT_EQ(labels["lookup"]["pods"][0]["name"], "web-1") << labels.dump();
+  EXPECT_TRUE(eventually([&] { return http_get(fa.admin(), "/readyz").status == 200; }, 30s));
+  // The enrichers hold the new cache's index: the next record gets the Pod's labels.
+  send_raw(fa.port(), one_record(0x0a000005, 0x0a000006, 0));
+  ASSERT_TRUE(eventually([&] { return sent(fa, "a") == 2; }, 30s)) << fa.log();
+
+  // Back to no source: the index is gone with the cache.
+  o.sections = "[enrichment]\nlabels_for_foreign_records = true\n";
+  ASSERT_TRUE(fa.reload(fa_config(o))) << fa.log();
+  EXPECT_EQ(fa.api("/api/v1/labels")["source"], "none");
+  send_raw(fa.port(), one_record(0x0a000005, 0x0a000006, 0));
+  ASSERT_TRUE(eventually([&] { return sent(fa, "a") == 3; }, 30s)) << fa.log();
+
+  EXPECT_EQ(fa.terminate(), 0);
+  a.stop();
+  a.report();
+  std::vector<std::string> seen;
+  std::istringstream in{read_file(a.out_file())};
+  for (std::string line; std::getline(in, line);)
+    seen.push_back(json::parse(line).value("sourcePodLabels", "?"));
+  EXPECT_EQ(seen, (std::vector<std::string>{"", R"({"app":"web"})", ""}));
 }
 
 TEST(reload, log_level_applies_at_once) {
