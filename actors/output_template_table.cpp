@@ -45,6 +45,8 @@ messages::output_template_ptr output_template_table::intern(const ipfix::templat
                                       delete p;
                                     }};
   by_layout_.insert_or_assign(raw->def, ptr);
+  if (gauge_)
+    gauge_->Set(static_cast<double>(by_layout_.size()));
   return ptr;
 }
 
@@ -55,6 +57,8 @@ void output_template_table::release(std::uint16_t id, const ipfix::template_def&
   if (i != by_layout_.end() && i->second.expired())
     by_layout_.erase(i);
   free_ids_.push_back(id);
+  if (gauge_)
+    gauge_->Set(static_cast<double>(by_layout_.size()));
 }
 
 std::size_t output_template_table::size() const {

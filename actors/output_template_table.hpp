@@ -8,6 +8,8 @@
 
 #include "messages/output_template.hpp"
 
+#include <prometheus/gauge.h>
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -26,6 +28,9 @@ class output_template_table : public std::enable_shared_from_this<output_templat
 
   /// Copies of the live templates, for inspection.
   std::vector<messages::output_template_ptr> live() const;
+  /// Keeps `gauge` (flow_aggregator_templates_out) at size(): set when a template is
+  /// interned or released, never per record. Call before the table is shared.
+  void count_in(prometheus::Gauge* gauge) { gauge_ = gauge; }
 
  private:
   void release(std::uint16_t id, const ipfix::template_def& layout);
@@ -39,6 +44,7 @@ class output_template_table : public std::enable_shared_from_this<output_templat
       by_layout_;
   std::vector<std::uint16_t> free_ids_;
   std::uint32_t next_id_ = 256;
+  prometheus::Gauge* gauge_ = nullptr;
 };
 
 } // namespace fa::actors

@@ -83,6 +83,7 @@ supervisor::supervisor(config::config cfg)
   caf_cfg_.set("logger.verbosity", caf::atom("quiet"));
   system_ = std::make_unique<caf::actor_system>(caf_cfg_);
   table_ = std::make_shared<actors::output_template_table>();
+  table_->count_in(&metrics_.templates_out());
   receive_budget_ = std::make_shared<messages::byte_budget>(
       static_cast<std::int64_t>(cfg_.collector.receive_budget));
 }

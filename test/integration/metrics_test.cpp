@@ -189,6 +189,9 @@ TEST(metrics, exporter_series_close_reasons_labels_histogram_process_and_limited
             16);
   EXPECT_EQ(sample(text, "flow_aggregator_exporter_records_lost_upstream_total", exporter), 0);
   EXPECT_EQ(sample(text, "flow_aggregator_sessions_open", {{"transport", "tcp"}}), 1);
+  // Templates active: the session's input template and the output one it maps to.
+  EXPECT_EQ(sample(text, "flow_aggregator_templates_in", {{"transport", "tcp"}}), 1);
+  EXPECT_EQ(sample(text, "flow_aggregator_templates_out"), 1);
 
   // Four sequence gaps of 4 records each (RFC 7011 10.3): counted every time, warned about
   // once (then at most once per 10 s, with the number left out).
@@ -221,6 +224,10 @@ TEST(metrics, exporter_series_close_reasons_labels_histogram_process_and_limited
     return !fa.has("flow_aggregator_exporter_records_received_total", exporter);
   })) << fa.metrics();
   EXPECT_FALSE(fa.has("flow_aggregator_exporter_records_lost_upstream_total", exporter));
+  // RFC 7011 8: the end of the session withdrew its templates. The output template stays
+  // allocated: the destination announced it and keeps it for its reconnects.
+  EXPECT_EQ(fa.value("flow_aggregator_templates_in", {{"transport", "tcp"}}), 0);
+  EXPECT_EQ(fa.value("flow_aggregator_templates_out"), 1);
 
   // A UDP exporter: its series appear, and go when the idle sweep closes the session.
   asio::ip::udp::socket usock{io, asio::ip::udp::endpoint{asio::ip::address_v4::loopback(), 0}};
