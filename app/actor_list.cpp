@@ -31,6 +31,7 @@ std::vector<actor_row> supervisor::actors(std::chrono::milliseconds timeout) {
   {
     // All requests leave before any answer is awaited: the wait is one timeout in all,
     // however many actors are stuck.
+    std::lock_guard live{live_mtx_};
     ask(registry_, "template_registry", "registry");
     ask(labels_, "label_cache", "label_cache");
     for (std::size_t i = 0; i < enrichers_.size(); ++i)
