@@ -4,10 +4,9 @@
 #include "app/supervisor.hpp"
 
 #include "monitoring/log.hpp"
+#include "monitoring/rate_limited_log.hpp"
 #include "net/tls_connection.hpp"
 #include "net/tls_context.hpp"
-
-#include <atomic>
 
 namespace fa::app {
 
@@ -26,35 +25,10 @@ net::tls_server_options server_options(const config::tls_config& t) {
   return o;
 }
 
-/// Failed handshakes are logged at most `burst` times per `window` (STYLE: bad input is
-/// logged with a rate limit): a scanner or a misconfigured fleet must not flood the
-/// log. The counter by reason sees every one.
-class log_limiter {
- public:
-  /// True when this event may be logged; `suppressed` then holds how many were not
-  /// since the last one that was.
-  bool admit(std::uint64_t& suppressed) {
-    auto now = std::chrono::steady_clock::now().time_since_epoch().count();
-    auto start = window_start_.load();
-    if (now - start > window.count() && window_start_.compare_exchange_strong(start, now))
-      used_ = 0;
-    if (used_.fetch_add(1) < burst) {
-      suppressed = suppressed_.exchange(0);
-      return true;
-    }
-    ++suppressed_;
-    return false;
-  }
-
- private:
-  static constexpr int burst = 10;
-  static constexpr std::chrono::steady_clock::duration window = std::chrono::seconds{10};
-  std::atomic<std::chrono::steady_clock::rep> window_start_{0};
-  std::atomic<int> used_{0};
-  std::atomic<std::uint64_t> suppressed_{0};
-};
-
-log_limiter handshake_log;
+/// Failed handshakes are logged at most 10 times per 10 s (STYLE: bad input is logged
+/// with a rate limit): a scanner or a misconfigured fleet must not flood the log. The
+/// counter by reason sees every one.
+monitoring::shared_log_rate_limiter handshake_log{10, std::chrono::seconds{10}};
 
 } // namespace
 
@@ -93,14 +67,15 @@ supervisor::start_tls_listener(const asio::ip::address& addr, std::uint16_t port
     // A peer that connects and leaves (a TCP health check, a port scan) is routine:
     // counted, logged at debug only.
     auto level = reason == "peer_closed" ? log_level::debug : log_level::warn;
-    std::uint64_t suppressed = 0;
-    if (monitoring::log_enabled(level) && handshake_log.admit(suppressed)) {
+    if (!monitoring::log_enabled(level))
+      return;
+    if (auto suppressed = handshake_log.admit()) {
       auto r = conn.remote();
       log(level, "tls handshake failed",
           {{"reason", std::string{reason}},
            {"peer", r.address().to_string() + ":" + std::to_string(r.port())},
            {"detail", detail},
-           {"suppressed_before", std::to_string(suppressed)}});
+           {"suppressed", std::to_string(*suppressed)}});
     }
   };
   auto* gauge = &metrics_.tls_handshakes_in_progress();

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 
 namespace fa::monitoring {
@@ -50,6 +51,27 @@ class log_rate_limiter {
   clock::time_point window_start_{};
   std::uint32_t used_ = 0;
   std::uint64_t suppressed_ = 0;
+};
+
+/// The same limit for events not tied to one session or thread (for example failed TLS
+/// handshakes, reported by many connections on the io threads): a mutex around one
+/// limiter, taken only when such an event happens, never per record.
+class shared_log_rate_limiter {
+ public:
+  using clock = log_rate_limiter::clock;
+
+  explicit shared_log_rate_limiter(std::uint32_t burst = 1,
+                                   clock::duration interval = std::chrono::seconds{10})
+      : limiter_(burst, interval) {}
+
+  std::optional<std::uint64_t> admit(clock::time_point now = clock::now()) {
+    std::lock_guard guard{mtx_};
+    return limiter_.admit(now);
+  }
+
+ private:
+  std::mutex mtx_;
+  log_rate_limiter limiter_;
 };
 
 } // namespace fa::monitoring

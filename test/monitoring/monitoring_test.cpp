@@ -8,8 +8,11 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <atomic>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 using namespace std::chrono_literals;
 
@@ -71,6 +74,24 @@ TEST(log_rate_limiter, a_burst_allows_that_many_per_window) {
   auto r = l.admit(t0 + 1s);
   ASSERT_TRUE(r);
   EXPECT_EQ(*r, 2u);
+}
+
+TEST(log_rate_limiter, the_shared_one_admits_the_burst_across_threads) {
+  shared_log_rate_limiter l{10, 1h};
+  std::atomic<int> admitted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 100; ++i)
+        if (l.admit())
+          ++admitted;
+    });
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(admitted.load(), 10);
+  auto later = l.admit(log_rate_limiter::clock::now() + 2h);
+  ASSERT_TRUE(later);
+  EXPECT_EQ(*later, 390u);
 }
 
 TEST(exporter_metrics, one_series_per_address_shared_and_removed_after_the_last_holder) {
