@@ -41,8 +41,10 @@ struct enricher_state {
   enricher_config cfg;
   labels::pod_snapshot_ptr pods;
   messages::enricher_status status;
-  std::vector<ipfix::field_slice> fields; ///< variable-length values of one record (scratch)
-  std::vector<std::uint8_t> rewritten;    ///< a record with filled names (scratch)
+  /// Variable-length values of the records in flight in enrich_slice (scratch).
+  std::vector<ipfix::field_slice> fields;
+  /// Output octets a record adds to its input, from the last batch: sizes the next one.
+  std::size_t extra_per_record = 64;
   prometheus::Counter* dropped_addresses = nullptr;
   prometheus::Counter* dropped_start_time = nullptr;
   prometheus::Counter* dropped_too_large = nullptr;

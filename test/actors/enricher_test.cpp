@@ -257,9 +257,12 @@ TEST_F(enricher_test, flow_direction_is_unknown_without_a_flow_type_field) {
   EXPECT_EQ(got[0].data.back(), 255);
 }
 
+/// A Pod entry as the index makes it (sealed: its strings also in one block), or, with
+/// `sealed` false, one with only the strings (the enricher reads those instead).
 std::shared_ptr<const labels::pod_entry> pod(std::string name, std::string labels_json,
                                              std::int64_t creation,
-                                             std::optional<std::int64_t> deletion = {}) {
+                                             std::optional<std::int64_t> deletion = {},
+                                             bool sealed = true) {
   labels::pod_entry p;
   p.name = std::move(name);
   p.pod_namespace = "default";
@@ -267,6 +270,8 @@ std::shared_ptr<const labels::pod_entry> pod(std::string name, std::string label
   p.labels_json = std::move(labels_json);
   p.creation = creation;
   p.deletion = deletion;
+  if (sealed)
+    labels::seal(p);
   return std::make_shared<const labels::pod_entry>(std::move(p));
 }
 
@@ -685,6 +690,63 @@ TEST_F(enricher_test, fills_missing_k8s_names_of_inter_node_records) {
   append(want,
          antrea_suffix(R"({"app":"client"})", "", "cluster-a", 0x01020304, {192, 0, 2, 7}, {}, 0));
   EXPECT_EQ(got[0].data, want);
+}
+
+// More records in one slice than the enricher keeps in flight (its lookups run ahead of
+// the record it writes): each record still gets its own Pods' labels and names, in order,
+// from sealed and unsealed entries alike.
+TEST_F(enricher_test, a_long_slice_gives_each_record_its_own_pods) {
+  auto e = spawn_enricher();
+  auto pods = std::make_shared<labels::pod_snapshot>();
+  // Sources 10.244.1.0-4 and destinations 10.244.2.0-2 are Pods; the others are not.
+  auto src_name = [](int h) { return "src-" + std::to_string(h); };
+  auto src_labels = [](int h) { return R"({"s":")" + std::to_string(h) + R"("})"; };
+  auto dst_labels = [](int h) { return R"({"d":")" + std::to_string(h) + R"("})"; };
+  for (int h = 0; h < 5; ++h)
+    pods->add(key4(10, 244, 1, static_cast<std::uint8_t>(h)),
+              pod(src_name(h), src_labels(h), 100, {}, h % 2 == 0));
+  for (int h = 0; h < 3; ++h)
+    pods->add(key4(10, 244, 2, static_cast<std::uint8_t>(h)),
+              pod("dst-" + std::to_string(h), dst_labels(h), 100, {}, h != 1));
+  push_pods(e, pods);
+  auto p = plan(antrea_def(256));
+  std::vector<bytes> records, want;
+  std::uint64_t hits = 0;
+  const int n = 53;
+  for (int i = 0; i < n; ++i) {
+    const int s = i % 7, d = i % 5;
+    flow f;
+    f.src = v4(10, 244, 1, static_cast<std::uint8_t>(s));
+    f.dst = v4(10, 244, 2, static_cast<std::uint8_t>(d));
+    f.packets = static_cast<std::uint64_t>(i);
+    f.dst_pod = "d";
+    f.dst_ns = "default";
+    // Every third record is InterNode from the destination's side: no source name.
+    f.flow_type = i % 3 == 0 ? 2 : 1;
+    if (f.flow_type == 1) {
+      f.src_pod = "s";
+      f.src_ns = "default";
+    }
+    records.push_back(antrea_record(f));
+    const bool src_pod = s < 5, dst_pod = d < 3;
+    hits += (src_pod ? 1 : 0) + (dst_pod ? 1 : 0);
+    flow filled = f;
+    if (f.flow_type == 2 && src_pod) {
+      filled.src_pod = src_name(s);
+      filled.src_ns = "default";
+    }
+    auto w = antrea_record(filled);
+    append(w, antrea_suffix(src_pod ? src_labels(s) : "", dst_pod ? dst_labels(d) : "", "cluster-a",
+                            0x01020304, {192, 0, 2, 7}, {}, f.flow_type == 2 ? 0 : 255));
+    want.push_back(std::move(w));
+  }
+  send(e, make_batch(peer4, {{p, records}}));
+  auto got = received();
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < want.size(); ++i)
+    EXPECT_EQ(got[i].data, want[i]) << "record " << i;
+  EXPECT_EQ(status(e).label_lookups, 2u * n);
+  EXPECT_EQ(status(e).label_hits, hits);
 }
 
 // Label fields take 1 prefix octet below 255 octets: a record that fits max_set_body
