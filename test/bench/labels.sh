@@ -111,8 +111,52 @@ run() { # $1 = on|off -> "records/s rss_kib"
   echo "$(json "$work/via_$1.json" "['records_per_s']") $fa_rss"
 }
 
+# The records carry real labels and names: a short run with labels on, every record
+# printed by the collector as JSON. Sources and destinations at Pod addresses (10.244/16)
+# must have their Pod's labels, and InterNode records their filled names.
+verify_labels() {
+  rm -f "$work/check.port"
+  "$bin_col" --listen 127.0.0.1:0 --port-file "$work/check.port" --idle-exit 1s --print \
+    >"$work/check.jsonl" 2>"$work/check.err" &
+  col_pid=$!
+  for _ in $(seq 200); do [ -s "$work/check.port" ] && break; sleep 0.05; done
+  start_fa "$(cat "$work/check.port")" on
+  "$bin_gen" --target 127.0.0.1:$fa_port --template "$template" --seed 2 --quiet \
+    --sessions 1 --records 2000
+  wait $col_pid || true
+  stop_fa
+  python3 - "$work/check.jsonl" <<'PY'
+import json, sys
+n = labelled = filled = 0
+bad = []
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    n += 1
+    for side in ("source", "destination"):
+        addr = r.get(side + "IPv4Address", "")
+        labels = r.get(side + "PodLabels")
+        if addr.startswith("10.244."):
+            if not labels or "app" not in json.loads(labels):
+                bad.append(f"{side} {addr}: labels {labels!r}")
+            else:
+                labelled += 1
+            if r.get("flowType") == 2:
+                if r.get(side + "PodName") and r.get(side + "PodNamespace"):
+                    filled += 1
+                else:
+                    bad.append(f"InterNode {side} {addr}: no Pod name")
+if n < 2000 or bad or labelled == 0 or filled == 0:
+    print(f"bench: label check failed: {n} records, {len(bad)} wrong, e.g. {bad[:3]}",
+          file=sys.stderr)
+    sys.exit(1)
+print(f"bench: label check: {n} records, {labelled} Pod addresses labelled, "
+      f"{filled} InterNode Pod names present", file=sys.stderr)
+PY
+}
+
 pki
 start_api
+verify_labels
 echo "bench: $template, $sessions sessions x $records records, $repeats rounds; labels on = $pods Pods, $updates updates/s" >&2
 best_off=0; best_on=0
 for r in $(seq $repeats); do
