@@ -243,6 +243,24 @@ TEST(metrics, exporter_series_close_reasons_labels_histogram_process_and_limited
     return !fa.has("flow_aggregator_exporter_records_received_total", exporter);
   })) << fa.metrics();
 
+  // A stream that cannot be framed (version 9, RFC 7011 3.1): closed as malformed, and
+  // warned about with its reason.
+  asio::ip::tcp::socket bad{io};
+  bad.connect({asio::ip::address_v4::loopback(), fa.tcp});
+  auto garbage = message(0, 1);
+  garbage[1] = 9;
+  asio::write(bad, asio::buffer(garbage));
+  ASSERT_TRUE(eventually([&] {
+    return fa.value("flow_aggregator_sessions_closed_total",
+                    {{"transport", "tcp"}, {"reason", "malformed"}}) == 1;
+  })) << fa.metrics();
+  EXPECT_EQ(fa.value("flow_aggregator_malformed_total", {{"reason", "bad_version"}}), 1);
+  EXPECT_TRUE(eventually([&] {
+    auto log = read_file(fa.err_file);
+    return log.find("malformed input discarded") != std::string::npos &&
+           log.find("reason=bad_version") != std::string::npos;
+  })) << read_file(fa.err_file);
+
   // Names and help: every family of ours has both, with the flow_aggregator_ prefix.
   text = fa.metrics();
   std::istringstream lines{text};
