@@ -172,7 +172,15 @@ metrics::metrics(std::size_t max_exporters)
                              "flow_aggregator_enrich_batch_duration_seconds",
                              "Time an enricher spent on one batch of records"))
     , exporters_(std::make_shared<exporter_table>(registry_, max_exporters))
-    , label_cache_(std::make_unique<label_cache_metrics>(*registry_)) {}
+    , label_cache_(std::make_unique<label_cache_metrics>(*registry_)) {
+  // The session series of every transport exist from the start at 0, so that rates and
+  // alerts over them are defined before the first exporter connects (3 label values).
+  for (const char* t : {"tcp", "udp", "tls"}) {
+    session(t);
+    sessions_accepted(t);
+    sessions_open(t);
+  }
+}
 
 #undef FA_COUNTER
 #undef FA_GAUGE
