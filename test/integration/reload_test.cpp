@@ -150,6 +150,45 @@ TEST(reload, removes_a_destination_after_draining_it) {
   EXPECT_EQ(rb["sequence_errors"], 0);
 }
 
+TEST(reload, removing_a_hash_destination_moves_its_exporter_without_loss) {
+  auto dir = scratch_dir("reload_remove_hash");
+  ::setenv("FA_STATE_DIR", dir.c_str(), 1);
+  constexpr int records = 16000;
+  collector a{dir, {"--verify", "1"}};
+  collector b{dir, {"--verify", "1"}};
+  fa_options o;
+  o.destinations = {{"a", a.port()}, {"b", b.port()}};
+  o.sections = "[fanout]\nmode = \"hash\"\n";
+  fa_process fa{dir, dir + "/fa.toml", fa_config(o)};
+  auto gen = paced_loadgen(fa.port(), records, dir);
+  // The one exporter sticks to one destination: remove that one.
+  ASSERT_TRUE(eventually([&] { return sent(fa, "a") + sent(fa, "b") > 500; }, 30s)) << fa.log();
+  const bool on_a = sent(fa, "a") > 0;
+  EXPECT_EQ(sent(fa, on_a ? "b" : "a"), 0u);
+  o.destinations.erase(o.destinations.begin() + (on_a ? 0 : 1));
+  ASSERT_TRUE(fa.reload(fa_config(o))) << fa.log();
+  EXPECT_TRUE(gen->running());
+  EXPECT_EQ(gen->wait(60s), 0);
+  EXPECT_EQ(fa.metric("flow_aggregator_sessions_accepted_total"), 1);
+  EXPECT_EQ(fa.terminate(), 0) << fa.log();
+  a.stop();
+  b.stop();
+  auto ra = a.report();
+  auto rb = b.report();
+  // The rest of its stream went to the remaining destination: together, every record
+  // exactly once.
+  auto& removed = on_a ? ra : rb;
+  auto& kept = on_a ? rb : ra;
+  EXPECT_GT(removed["records"].get<std::uint64_t>(), 0u);
+  EXPECT_GT(kept["records"].get<std::uint64_t>(), 0u);
+  EXPECT_EQ(ra["records"].get<std::uint64_t>() + rb["records"].get<std::uint64_t>(),
+            static_cast<std::uint64_t>(records));
+  EXPECT_EQ(ra["verified"], ra["records"]);
+  EXPECT_EQ(rb["verified"], rb["records"]);
+  EXPECT_EQ(ra["duplicates"], 0);
+  EXPECT_EQ(rb["duplicates"], 0);
+}
+
 TEST(reload, invalid_config_is_rejected_with_the_errors_of_check_config) {
   auto dir = scratch_dir("reload_invalid");
   ::setenv("FA_STATE_DIR", dir.c_str(), 1);
