@@ -42,7 +42,7 @@ fuzz: build-test
 	  -print_final_stats=1 $(TEST_DIR)/fuzz-corpus
 
 # Builds the image with buildah (no daemon), runs it and sends IPFIX through it
-# (scripts/container-test.sh; its own packages come from scripts/container-deps.sh).
+# (scripts/container-test.sh; its own packages come from scripts/install-deps.sh --container).
 container-test: deps
 	JOBS=$(JOBS) bash scripts/container-test.sh $(RELEASE_DIR)
 

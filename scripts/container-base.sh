@@ -10,7 +10,7 @@
 #      the label org.flow-aggregator.base.bootstrapped=YYYY-MM-DD. The root file system is
 #      cached as a tarball under $FA_CONTAINER_CACHE, one per day, so a rerun imports it in
 #      seconds instead of bootstrapping again.
-# Needs root (debootstrap; buildah's vfs storage) and the packages of container-deps.sh.
+# Needs root (debootstrap; buildah's vfs storage) and the packages of install-deps.sh --container.
 set -euo pipefail
 # shellcheck source=scripts/container-common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/container-common.sh"
@@ -56,7 +56,7 @@ say "cannot pull $BASE (no registry reachable): bootstrapping it from $MIRROR"
 mkdir -p "$CACHE"
 tarball="$CACHE/debian-$SUITE-slim-$today.tar"
 if [ ! -s "$tarball" ]; then
-  command -v debootstrap >/dev/null || die "debootstrap is not installed (scripts/container-deps.sh)"
+  command -v debootstrap >/dev/null || die "debootstrap is not installed (scripts/install-deps.sh --container)"
   work=$(mktemp -d "$CACHE/bootstrap.XXXXXX")
   trap 'rm -rf "$work"' EXIT
   root="$work/rootfs"

@@ -125,7 +125,7 @@ prune_old_builds() {
 }
 
 # ---- tools and packages -----------------------------------------------------------------
-bash "$repo/scripts/container-deps.sh"
+bash "$repo/scripts/install-deps.sh" --container
 for t in curl ss python3; do
   command -v $t >/dev/null || fail "$t is missing (scripts/install-deps.sh installs it)"
 done

@@ -19,9 +19,17 @@ packages=(
   openssl iproute2 procps
 )
 
-if [ "${1:-}" = "--build" ]; then
-  packages=("${build_packages[@]}")
-fi
+# `--container`: only what `make container-test` adds on top: buildah to build and run the
+# image without a daemon (vfs storage, chroot isolation: no runc, fuse-overlayfs or
+# slirp4netns), debootstrap to make the debian:bookworm-slim base locally when no registry
+# is reachable, and curl to probe the admin port. Kept apart so that `make test` and CI do
+# not install a container tool chain they never use.
+container_packages=(buildah debootstrap curl ca-certificates)
+
+case "${1:-}" in
+  --build) packages=("${build_packages[@]}") ;;
+  --container) packages=("${container_packages[@]}") ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
