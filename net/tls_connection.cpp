@@ -2,8 +2,11 @@
 
 #include "net/tcp_framer.hpp"
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <cerrno>
+#include <climits>
 #include <cstring>
 
 namespace fa::net {
@@ -14,25 +17,66 @@ namespace {
 /// such record decrypted or half-received between reads.
 constexpr std::size_t max_record_plaintext = 16 * 1024;
 
+/// OpenSSL's read-ahead buffer: ciphertext read from the socket per system call.
+constexpr std::size_t read_ahead_buffer = 64 * 1024;
+
+/// What asio::ssl::stream would report for a failed SSL call, so that callers (failure
+/// reasons, close reasons) see the same error codes: SSL_ERROR_SSL carries OpenSSL's
+/// error (the ssl category), a close_notify is eof, a TCP end without one is
+/// stream_truncated.
+asio::error_code ssl_error(SSL* ssl, int ret) {
+  switch (SSL_get_error(ssl, ret)) {
+  case SSL_ERROR_ZERO_RETURN:
+    return asio::error::eof;
+  case SSL_ERROR_SYSCALL:
+    if (auto e = ERR_get_error(); e != 0)
+      return {static_cast<int>(e), asio::error::get_ssl_category()};
+    if (errno != 0 && ret < 0)
+      return {errno, asio::error::get_system_category()};
+    return asio::ssl::error::stream_truncated;
+  case SSL_ERROR_SSL:
+    if (auto e = ERR_get_error(); e != 0) {
+      // OpenSSL 3 reports a TCP end without close_notify as an error of its own.
+      if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+        return asio::ssl::error::stream_truncated;
+      return {static_cast<int>(e), asio::error::get_ssl_category()};
+    }
+    return asio::ssl::error::unspecified_system_error;
+  default:
+    return asio::ssl::error::unspecified_system_error;
+  }
+}
+
 } // namespace
 
 tls_connection::tls_connection(asio::ip::tcp::socket socket, ssl_context_ptr ctx,
                                std::size_t max_read, std::size_t max_message_size)
     : ctx_(std::move(ctx))
-    , stream_(std::move(socket), *ctx_)
-    , strand_(stream_.get_executor())
+    , socket_(std::move(socket))
+    , ssl_(SSL_new(ctx_->native_handle()))
+    , strand_(socket_.get_executor())
     , timer_(strand_)
     , max_read_(max_read)
     , max_message_size_(max_message_size) {
   asio::error_code ec;
-  remote_ = stream_.lowest_layer().remote_endpoint(ec);
-  stream_.lowest_layer().set_option(asio::ip::tcp::no_delay(true), ec);
+  remote_ = socket_.remote_endpoint(ec);
+  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  // Every call is non-blocking: the handshake and the reads wait on the reactor.
+  socket_.non_blocking(true, ec);
+  if (ssl_) {
+    SSL_set_fd(ssl_.get(), socket_.native_handle());
+    SSL_set_accept_state(ssl_.get());
+    // Large reads (see the header); buffers are kept while the session lives, not
+    // released and allocated again around every read.
+    SSL_set_read_ahead(ssl_.get(), 1);
+    SSL_set_default_read_buffer_len(ssl_.get(), read_ahead_buffer);
+    SSL_clear_mode(ssl_.get(), SSL_MODE_RELEASE_BUFFERS);
+  }
 }
 
 std::string tls_connection::peer_names() const {
   std::string out;
-  for (auto& n : certificate_names(SSL_get0_peer_certificate(
-           const_cast<asio::ssl::stream<asio::ip::tcp::socket>&>(stream_).native_handle()))) {
+  for (auto& n : certificate_names(ssl_ ? SSL_get0_peer_certificate(ssl_.get()) : nullptr)) {
     if (!out.empty())
       out += ",";
     out += n;
@@ -56,11 +100,39 @@ void tls_connection::handshake(std::chrono::milliseconds timeout, handshake_hand
       // are bounded, tls_listener): closing the socket fails the handshake at once.
       self->timed_out_ = true;
       asio::error_code ignore;
-      self->stream_.lowest_layer().close(ignore);
+      self->socket_.close(ignore);
     });
-    self->stream_.async_handshake(asio::ssl::stream_base::server,
-                                  [self](const asio::error_code& ec) { self->handshake_done(ec); });
+    self->handshake_step();
   });
+}
+
+// One step of the server handshake: on WANT_READ/WANT_WRITE, wait for the socket and
+// step again (a timeout or close() closes the socket, which ends the wait).
+void tls_connection::handshake_step() {
+  if (!ssl_) {
+    handshake_done(asio::error::no_memory);
+    return;
+  }
+  ERR_clear_error();
+  errno = 0;
+  int r = SSL_do_handshake(ssl_.get());
+  if (r == 1) {
+    handshake_done({});
+    return;
+  }
+  int e = SSL_get_error(ssl_.get(), r);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+    socket_.async_wait(e == SSL_ERROR_WANT_READ ? asio::socket_base::wait_read
+                                                : asio::socket_base::wait_write,
+                       [self = shared_from_this()](asio::error_code ec) {
+                         if (ec || self->closed_ || self->timed_out_)
+                           self->handshake_done(ec ? ec : asio::error::operation_aborted);
+                         else
+                           self->handshake_step();
+                       });
+    return;
+  }
+  handshake_done(ssl_error(ssl_.get(), r));
 }
 
 void tls_connection::handshake_done(const asio::error_code& ec) {
@@ -71,13 +143,11 @@ void tls_connection::handshake_done(const asio::error_code& ec) {
   asio::error_code ignore;
   if (!ec && !closed_) {
     established_ = true;
-    // Reads (and the close_notify on close) are non-blocking: see read_available.
-    stream_.lowest_layer().non_blocking(true, ignore);
     if (done)
       done({}, {});
     return;
   }
-  auto* ssl = stream_.native_handle();
+  auto* ssl = ssl_.get();
   std::string_view reason = timed_out_ ? std::string_view{"timeout"}
                             : closed_  ? std::string_view{"aborted"}
                                        : handshake_failure_reason(ec, ssl);
@@ -85,7 +155,7 @@ void tls_connection::handshake_done(const asio::error_code& ec) {
                        : closed_  ? std::string{"closed during the handshake"}
                                   : handshake_failure_detail(ec, ssl);
   closed_ = true;
-  stream_.lowest_layer().close(ignore);
+  socket_.close(ignore);
   if (done)
     done(reason, detail);
 }
@@ -117,7 +187,7 @@ void tls_connection::close(std::string reason) {
     if (self->handshaking_) {
       self->closed_ = true; // handshake_done reports "aborted"
       asio::error_code ignore;
-      self->stream_.lowest_layer().close(ignore);
+      self->socket_.close(ignore);
       return;
     }
     self->finish(std::move(r));
@@ -127,7 +197,7 @@ void tls_connection::close(std::string reason) {
 void tls_connection::wait_readable() {
   if (closed_)
     return;
-  stream_.lowest_layer().async_wait(
+  socket_.async_wait(
       asio::socket_base::wait_read, [self = shared_from_this()](asio::error_code ec) {
         if (ec)
           self->finish(ec == asio::error::operation_aborted ? "closed" : ec.message());
@@ -154,38 +224,48 @@ void tls_connection::resume_reading() {
 
 // The socket's `available()` counts ciphertext and misses what OpenSSL already holds,
 // so the reader does not wait on the socket before every read. It reads (non-blocking)
-// until the socket has nothing more: at that point OpenSSL has consumed every received
-// octet (a read that wants input has drained its buffers), so waiting on the socket
-// again cannot strand data. An idle session therefore pins no buffer, as over TCP.
-// The chunk is sized from the ciphertext waiting plus one record OpenSSL may hold. A
-// read may have to write (a TLS 1.3 KeyUpdate answer, a few octets); our send buffer is
-// empty, as we send nothing else, so that write does not meet a full socket.
+// until OpenSSL wants more input and the socket has none: at that point OpenSSL has
+// consumed every received octet (its read-ahead buffer is empty), so waiting on the
+// socket again cannot strand data. An idle session therefore pins no buffer, as over
+// TCP. The chunk is sized from the ciphertext waiting plus what OpenSSL may hold (its
+// read-ahead buffer). A read may have to write (a TLS 1.3 KeyUpdate answer, a few
+// octets); our send buffer is empty, as we send nothing else, so that write does not
+// meet a full socket (should it, the reader waits until the socket is writable).
 void tls_connection::read_available() {
   if (closed_)
     return;
   asio::error_code ec;
-  std::size_t avail = stream_.lowest_layer().available(ec);
+  std::size_t avail = socket_.available(ec);
   if (ec) {
     finish(ec.message());
     return;
   }
-  std::size_t want = std::min(avail + max_record_plaintext, max_read_);
+  std::size_t want = std::min(avail + read_ahead_buffer + max_record_plaintext, max_read_);
   auto buf = std::make_shared<messages::chunk>(tail_.size() + want, budgets_);
   if (!tail_.empty()) // memcpy from an empty vector's null pointer is undefined
     std::memcpy(buf->data(), tail_.data(), tail_.size());
   std::size_t total = tail_.size();
-  bool drained = false;
+  bool drained = false, wants_write = false;
   while (total < buf->capacity()) {
-    std::size_t n =
-        stream_.read_some(asio::buffer(buf->data() + total, buf->capacity() - total), ec);
-    total += n;
-    if (ec == asio::error::would_block) {
-      ec.clear();
+    ERR_clear_error();
+    errno = 0;
+    auto room = static_cast<int>(std::min<std::size_t>(buf->capacity() - total, INT_MAX));
+    int n = SSL_read(ssl_.get(), buf->data() + total, room);
+    if (n > 0) {
+      total += static_cast<std::size_t>(n);
+      continue;
+    }
+    int e = SSL_get_error(ssl_.get(), n);
+    if (e == SSL_ERROR_WANT_READ) {
       drained = true;
       break;
     }
-    if (ec)
+    if (e == SSL_ERROR_WANT_WRITE) {
+      wants_write = true;
       break;
+    }
+    ec = ssl_error(ssl_.get(), n);
+    break;
   }
   // Whole messages received before an error or the peer's close still count.
   auto scan = scan_frames({buf->data(), total}, max_message_size_);
@@ -209,7 +289,15 @@ void tls_connection::read_available() {
     finish(clean && !tail_.empty() ? "eof_mid_message" : why);
     return;
   }
-  if (drained)
+  if (wants_write)
+    socket_.async_wait(
+        asio::socket_base::wait_write, [self = shared_from_this()](asio::error_code ec) {
+          if (ec)
+            self->finish(ec == asio::error::operation_aborted ? "closed" : ec.message());
+          else
+            self->resume_reading();
+        });
+  else if (drained)
     wait_readable();
   else // the chunk filled up: more may be buffered; let other handlers run first
     asio::post(strand_, [self = shared_from_this()] { self->resume_reading(); });
@@ -220,13 +308,15 @@ void tls_connection::finish(std::string reason) {
     return;
   closed_ = true;
   asio::error_code ec;
-  if (established_) {
+  if (established_ && socket_.is_open()) {
     // Our close_notify, without waiting for the peer's (the socket is non-blocking):
     // the exporter learns the close was deliberate.
-    stream_.shutdown(ec);
+    ERR_clear_error();
+    SSL_shutdown(ssl_.get());
+    ERR_clear_error();
   }
-  stream_.lowest_layer().shutdown(asio::socket_base::shutdown_both, ec);
-  stream_.lowest_layer().close(ec);
+  socket_.shutdown(asio::socket_base::shutdown_both, ec);
+  socket_.close(ec);
   tail_.clear();
   if (on_closed_) {
     auto f = std::move(on_closed_);
