@@ -205,10 +205,10 @@ std::optional<std::string> supervisor::start() {
   // The reload series exist from the start (0), so a rate over them is defined.
   metrics_.config_reloads("success");
   metrics_.config_reloads("failure");
-  metrics_.config_last_reload_success().Set(static_cast<double>(
-      std::chrono::duration_cast<std::chrono::seconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count()));
+  metrics_.config_last_reload_success().Set(
+      static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count()));
   return std::nullopt;
 }
 

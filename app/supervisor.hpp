@@ -162,7 +162,7 @@ class supervisor {
   std::unique_ptr<caf::actor_system> system_;
   monitoring::metrics metrics_;
   std::shared_ptr<actors::output_template_table> table_;
-  actors::enrichment_options enrichment_; ///< from [enrichment] and cluster_id, set by start()
+  actors::enrichment_options enrichment_;    ///< from [enrichment] and cluster_id, set by start()
   messages::byte_budget_ptr receive_budget_; ///< shared by every session (DESIGN 3)
   actors::template_registry_actor registry_;
   actors::label_cache_actor labels_;
