@@ -226,7 +226,7 @@ void tls_connection::resume_reading() {
 // so the reader does not wait on the socket before every read. It reads (non-blocking)
 // until OpenSSL wants more input and the socket has none: at that point OpenSSL has
 // consumed every received octet (its read-ahead buffer is empty), so waiting on the
-// socket again cannot strand data. An idle session therefore pins no buffer, as over
+// socket again cannot strand data. An idle session therefore pins no chunk, as over
 // TCP. The chunk is sized from the ciphertext waiting plus what OpenSSL may hold (its
 // read-ahead buffer). A read may have to write (a TLS 1.3 KeyUpdate answer, a few
 // octets); our send buffer is empty, as we send nothing else, so that write does not
@@ -240,7 +240,11 @@ void tls_connection::read_available() {
     finish(ec.message());
     return;
   }
-  std::size_t want = std::min(avail + read_ahead_buffer + max_record_plaintext, max_read_);
+  // After a drained read OpenSSL holds at most part of one record; after a read that
+  // filled its chunk, up to its whole read-ahead buffer. The chunk's capacity is charged
+  // to the budgets, so it is sized for what can come, not more.
+  std::size_t held = ssl_may_hold_buffer_ ? read_ahead_buffer : 0;
+  std::size_t want = std::min(avail + held + max_record_plaintext, max_read_);
   auto buf = std::make_shared<messages::chunk>(tail_.size() + want, budgets_);
   if (!tail_.empty()) // memcpy from an empty vector's null pointer is undefined
     std::memcpy(buf->data(), tail_.data(), tail_.size());
@@ -289,6 +293,7 @@ void tls_connection::read_available() {
     finish(clean && !tail_.empty() ? "eof_mid_message" : why);
     return;
   }
+  ssl_may_hold_buffer_ = !drained;
   if (wants_write)
     socket_.async_wait(
         asio::socket_base::wait_write, [self = shared_from_this()](asio::error_code ec) {

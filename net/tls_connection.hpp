@@ -10,7 +10,9 @@
 // readiness waits), not through asio::ssl::stream's memory BIO pair: the pair costs a
 // system call per 17 KiB and two more copies of every octet, which made TLS in cost
 // about twice TCP in. With read-ahead OpenSSL reads up to 64 KiB of records per call
-// and decrypts straight into the session's chunk.
+// and decrypts straight into the session's chunk. OpenSSL keeps that read buffer for
+// the session's life (asio's stream kept about 51 KiB of its own buffers too); the
+// session's chunks, as over TCP, are not kept while it is idle.
 
 #include "messages/chunk.hpp"
 #include "net/inbound.hpp"
@@ -84,6 +86,7 @@ class tls_connection : public inbound, public std::enable_shared_from_this<tls_c
   handshake_handler on_handshake_;
   frames_handler on_frames_;
   closed_handler on_closed_;
+  bool ssl_may_hold_buffer_ = true; ///< the last read stopped before OpenSSL was drained
   bool handshaking_ = false;
   bool established_ = false;
   bool timed_out_ = false;
