@@ -120,31 +120,10 @@ std::optional<std::string> supervisor::start() {
   eo.labels_for_foreign_records = cfg_.enrichment.labels_for_foreign_records;
   eo.cluster_id = cfg_.cluster_id;
   registry_ = sys.spawn(actors::template_registry, table_);
-  actors::label_cache_config lc;
-  lc.metrics = &metrics_;
-  lc.retention =
-      std::chrono::duration_cast<std::chrono::seconds>(cfg_.labels.deleted_pod_retention);
-  if (cfg_.labels.source == config::label_source::file) {
-    lc.source = actors::label_cache_config::source_kind::file;
-    lc.file = cfg_.labels.file;
-    labels_ = sys.spawn<caf::detached>(actors::label_cache, lc);
-  } else if (cfg_.labels.source == config::label_source::kubernetes) {
-    // In-cluster defaults are resolved here, so that a missing API server fails the start.
-    const auto& k = cfg_.kubernetes;
-    auto api = labels::resolve_kube_api(
-        {k.api_server, k.token_file, k.ca_file, k.client_cert, k.client_key},
-        [](const char* name) -> const char* { return std::getenv(name); });
-    if (auto* err = std::get_if<std::string>(&api))
-      return *err;
-    lc.source = actors::label_cache_config::source_kind::kubernetes;
-    lc.api = std::get<labels::kube_api_config>(api);
-    lc.api.watch_idle_timeout =
-        std::chrono::duration_cast<std::chrono::milliseconds>(k.watch_idle_timeout);
-    // The list + watch runs on the source's own thread: the actor never blocks.
-    labels_ = sys.spawn(actors::label_cache, lc);
-  } else {
-    labels_ = sys.spawn(actors::label_cache, lc);
-  }
+  auto made = spawn_label_cache(cfg_);
+  if (auto* err = std::get_if<std::string>(&made))
+    return *err;
+  labels_ = std::get<actors::label_cache_actor>(made);
   auto hw = std::max(1u, std::thread::hardware_concurrency());
   auto n = config::resolved_enrichers(cfg_.runtime, hw);
   for (std::uint32_t i = 0; i < std::max(1u, n); ++i) {

@@ -48,7 +48,8 @@ supervisor::spawn_label_cache(const config::config& cfg) {
     return sys.spawn<caf::detached>(actors::label_cache, lc);
   }
   if (cfg.labels.source == config::label_source::kubernetes) {
-    // In-cluster defaults are resolved here, so that a missing API server fails the reload.
+    // In-cluster defaults are resolved here, so that a missing API server fails the start
+    // or the reload. The list + watch then runs on its own thread: the actor never blocks.
     const auto& k = cfg.kubernetes;
     auto api = labels::resolve_kube_api(
         {k.api_server, k.token_file, k.ca_file, k.client_cert, k.client_key},
