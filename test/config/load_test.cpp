@@ -780,10 +780,9 @@ TEST_P(unsupported, is_rejected_with_a_clear_message) {
       << e.message;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    later, unsupported,
-    testing::Values(
-        unsupported_case{top("mode = \"aggregate\""), "mode", "\"aggregate\""}));
+INSTANTIATE_TEST_SUITE_P(later, unsupported,
+                         testing::Values(unsupported_case{top("mode = \"aggregate\""), "mode",
+                                                          "\"aggregate\""}));
 
 TEST(load, later_settings_that_change_nothing_yet_are_accepted) {
   auto r = load(section("[enrichment]", "labels_for_foreign_records = true"));
