@@ -107,18 +107,10 @@ std::optional<std::string> supervisor::start() {
   io_.start(cfg_.runtime.io_threads);
   if (auto err = start_destinations())
     return err;
-  std::size_t max_set_body = ipfix::max_message_size - 20;
-  for (auto& d : cfg_.destinations)
-    if (d.url.is_ipfix())
-      max_set_body =
-          std::min<std::size_t>(max_set_body, config::effective_max_message_size(d) - 20);
-  auto& eo = enrichment_;
-  eo.provenance = cfg_.enrichment.provenance;
-  eo.antrea = cfg_.enrichment.antrea;
-  eo.pod_labels = cfg_.enrichment.pod_labels;
-  eo.fill_k8s_names = cfg_.enrichment.fill_k8s_names;
-  eo.labels_for_foreign_records = cfg_.enrichment.labels_for_foreign_records;
-  eo.cluster_id = cfg_.cluster_id;
+  // The same derivation a reload uses: set bodies sized for the smallest IPFIX
+  // destination, the [enrichment] options, the fanout.
+  const auto ec = enricher_setup(cfg_, destinations_);
+  enrichment_ = ec.enrichment;
   registry_ = sys.spawn(actors::template_registry, table_);
   auto made = spawn_label_cache(cfg_);
   if (auto* err = std::get_if<std::string>(&made))
@@ -127,12 +119,6 @@ std::optional<std::string> supervisor::start() {
   auto hw = std::max(1u, std::thread::hardware_concurrency());
   auto n = config::resolved_enrichers(cfg_.runtime, hw);
   for (std::uint32_t i = 0; i < std::max(1u, n); ++i) {
-    actors::enricher_config ec{destinations_, eo, max_set_body, &metrics_};
-    if (cfg_.fanout.mode == config::fanout_mode::hash) {
-      ec.fanout = actors::fanout_mode::hash;
-      for (auto& d : cfg_.destinations)
-        ec.destination_names.push_back(d.name);
-    }
     auto e = sys.spawn(actors::enricher, ec);
     caf::anon_send(labels_, caf::subscribe_atom_v, e);
     enrichers_.push_back(e);

@@ -190,14 +190,7 @@ supervisor::reload_outcome supervisor::reload(const config::config& next) {
   {
     std::lock_guard guard{live_mtx_};
     destinations_ = handles;
-    cfg_.destinations = target.destinations;
-    cfg_.fanout = target.fanout;
-    cfg_.enrichment = target.enrichment;
-    cfg_.labels = target.labels;
-    cfg_.kubernetes = target.kubernetes;
-    cfg_.runtime.log_level = target.runtime.log_level;
-    cfg_.runtime.log_format = target.runtime.log_format;
-    cfg_.runtime.shutdown_timeout = target.runtime.shutdown_timeout;
+    cfg_ = live_part(cfg_, target);
     if (target.enrichment != running.enrichment) {
       // Sessions opened from here on start with the new options (open_session reads them
       // under this lock); those open now are told below.
