@@ -49,7 +49,8 @@ WORKDIR /var/lib/flow-aggregator
 USER 10001:10001
 # IPFIX over TCP and UDP (RFC 7011 10), IPFIX over TLS (RFC 7011 11), admin API.
 EXPOSE 4739/tcp 4739/udp 4740/tcp 10348/tcp
-# /healthz answers while the process runs, without the admin token.
+# /healthz answers while the process runs, without the admin token. With [admin] tls_cert
+# set the port speaks only HTTPS: override this check with an https:// URL and --cacert.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
     CMD ["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:10348/healthz"]
 # SIGTERM drains what is queued (runtime.shutdown_timeout) before exiting.

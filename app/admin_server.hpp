@@ -35,11 +35,16 @@ struct admin_server_options {
   std::string token;
   /// Paths served without the token (the probes: they reveal nothing).
   std::vector<std::string> open_paths{"/healthz", "/readyz"};
+  /// Both set: serve HTTPS only (TLS 1.2 or later) with this PEM certificate (chain) and
+  /// its PEM private key; both "": plain HTTP.
+  std::string tls_cert;
+  std::string tls_key;
 };
 
 class admin_server {
  public:
-  /// Starts serving; throws std::runtime_error saying why it cannot (port in use).
+  /// Starts serving; throws std::runtime_error saying why it cannot (port in use, a TLS
+  /// file unreadable or not a PEM certificate / key, key not matching the certificate).
   admin_server(admin_server_options opts, std::map<std::string, http_handler> routes);
   ~admin_server();
   admin_server(const admin_server&) = delete;
@@ -52,10 +57,12 @@ class admin_server {
   void set_token(std::string token);
 
   class dispatcher;
+  class tls_front;
 
  private:
   std::unique_ptr<dispatcher> dispatcher_;
   std::unique_ptr<CivetServer> server_;
+  std::unique_ptr<tls_front> front_; ///< set: HTTPS ends here (see admin_server.cpp)
 };
 
 /// Reads a bearer token file: its content without surrounding whitespace. Returns why

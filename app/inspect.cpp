@@ -26,12 +26,16 @@ struct reply {
   std::string error;
 };
 
-reply get(const std::string& url, const std::string& token) {
+reply get(const std::string& url, const std::string& token, const std::string& cacert) {
   reply r;
   CURL* curl = curl_easy_init();
   char errbuf[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
+  // https only (a redirect elsewhere is not followed); the peer and host are verified
+  // (libcurl's default), against `cacert` when given.
+  if (!cacert.empty())
+    curl_easy_setopt(curl, CURLOPT_CAINFO, cacert.c_str());
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(
       curl, CURLOPT_WRITEFUNCTION, +[](char* p, std::size_t size, std::size_t n, void* out) {
@@ -191,10 +195,20 @@ int inspect(const inspect_options& opts) {
               << "'; use sessions, templates, destinations, labels or actors\n";
     return 2;
   }
-  auto url = "http://" + opts.admin + "/api/v1/" + opts.what;
+  std::string base = opts.admin;
+  if (base.find("://") == std::string::npos) {
+    base = "http://" + base;
+  } else if (!base.starts_with("http://") && !base.starts_with("https://")) {
+    std::cerr << "flow-aggregator inspect: --admin " << opts.admin
+              << ": expected HOST:PORT, http://HOST:PORT or https://HOST:PORT\n";
+    return 2;
+  }
+  while (base.ends_with("/"))
+    base.pop_back();
+  auto url = base + "/api/v1/" + opts.what;
   if (opts.what == "labels" && !opts.ip.empty())
     url += "?ip=" + opts.ip;
-  auto r = get(url, opts.token);
+  auto r = get(url, opts.token, opts.cacert);
   if (!r.error.empty()) {
     std::cerr << "flow-aggregator inspect: cannot reach the admin API at " << opts.admin << ": "
               << r.error << " (is flow-aggregator running, with [admin] listen set?)\n";

@@ -35,7 +35,10 @@ options:
   -c, --config FILE       TOML configuration file (inspect: where the admin API listens
                           and its token file)
   -o, --output FORMAT     inspect: table (default) or json
-  --admin HOST:PORT       inspect: the admin API (default: [admin] listen of the config)
+  --admin HOST:PORT       inspect: the admin API (default: [admin] listen of the config);
+                          https://HOST:PORT for one serving TLS ([admin] tls_cert)
+  --cacert FILE           inspect over https: PEM CA to verify the server (default with
+                          the config's https: its [admin] tls_cert; else system CAs)
   --token-file FILE       inspect: bearer token (default: [admin] token_file)
   --ip ADDRESS            inspect labels: the Pods that held ADDRESS
   -h, --help              this text
@@ -49,6 +52,7 @@ struct cli {
   std::string admin;
   std::string token_file;
   std::string ip;
+  std::string cacert;
 };
 
 int fail_usage(std::string_view why) {
@@ -195,6 +199,20 @@ int inspect(const cli& c) {
     if (where.host == "::")
       where.host = "::1";
     o.admin = fa::config::to_string(where);
+    // [admin] tls_cert set: the server speaks only HTTPS. Without --cacert its own
+    // certificate is the trust anchor (fits a self-signed one; libcurl's OpenSSL also
+    // accepts a CA-issued leaf given this way, as a partial chain).
+    if (!admin.tls_cert.empty()) {
+      o.admin = "https://" + o.admin;
+      o.cacert = admin.tls_cert;
+    }
+  }
+  if (!c.cacert.empty()) {
+    if (!o.admin.starts_with("https://"))
+      return fail_usage(
+          "--cacert needs an https:// admin API (--admin https://HOST:PORT or [admin] "
+          "tls_cert in the config)");
+    o.cacert = c.cacert;
   }
   auto token_file = c.token_file.empty() ? admin.token_file : c.token_file;
   if (!token_file.empty()) {
@@ -220,13 +238,14 @@ int main(int argc, char** argv) {
         return fail_usage("-c needs a file");
       c.config_file = argv[++i];
     } else if (a == "-o" || a == "--output" || a == "--admin" || a == "--token-file" ||
-               a == "--ip") {
+               a == "--ip" || a == "--cacert") {
       if (i + 1 >= argc)
         return fail_usage(std::string{a} + " needs a value");
       std::string v = argv[++i];
       (a == "--admin"        ? c.admin
        : a == "--token-file" ? c.token_file
        : a == "--ip"         ? c.ip
+       : a == "--cacert"     ? c.cacert
                              : c.output) = v;
     } else if (c.command.empty() && !a.starts_with("-")) {
       c.command = a;

@@ -126,6 +126,8 @@ std::optional<std::string> supervisor::start() {
   if (cfg_.admin.listen) {
     admin_server_options ao;
     ao.listen = config::to_string(*cfg_.admin.listen);
+    ao.tls_cert = cfg_.admin.tls_cert;
+    ao.tls_key = cfg_.admin.tls_key;
     if (!cfg_.admin.token_file.empty()) {
       if (auto err = read_token_file(cfg_.admin.token_file, ao.token))
         return "admin.token_file " + cfg_.admin.token_file + ": " + *err;

@@ -254,6 +254,8 @@ struct admin_config {
   /// Absent = the admin server is disabled (`listen = ""`).
   std::optional<host_port> listen = host_port{"127.0.0.1", 10348};
   std::string token_file; ///< set => requests need this bearer token
+  std::string tls_cert;   ///< PEM certificate (chain); set (with tls_key) => HTTPS
+  std::string tls_key;    ///< PEM private key of tls_cert; a secret, never shown
 
   bool operator==(const admin_config&) const = default;
 };

@@ -563,6 +563,8 @@ class loader {
       }
     }
     read_string(table, path, "token_file", out.token_file);
+    read_string(table, path, "tls_cert", out.tls_cert);
+    read_string(table, path, "tls_key", out.tls_key);
   }
 
   void read_runtime(const toml::table* table, runtime_config& out) {

@@ -193,6 +193,8 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
   out.table("[admin]");
   out.str("listen", cfg.admin.listen ? to_string(*cfg.admin.listen) : std::string{});
   out.secret_path("token_file", cfg.admin.token_file);
+  out.str("tls_cert", cfg.admin.tls_cert);
+  out.secret_path("tls_key", cfg.admin.tls_key);
 
   const auto& rt = cfg.runtime;
   out.table("[runtime]");

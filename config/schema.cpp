@@ -63,7 +63,7 @@ constexpr std::array kubernetes_keys{
     "client_cert"sv, "client_key"sv, "watch_idle_timeout"sv,
 };
 
-constexpr std::array admin_keys{"listen"sv, "token_file"sv};
+constexpr std::array admin_keys{"listen"sv, "token_file"sv, "tls_cert"sv, "tls_key"sv};
 
 constexpr std::array runtime_keys{
     "workers"sv, "io_threads"sv, "enrichers"sv, "log_level"sv, "log_format"sv, "shutdown_timeout"sv,

@@ -210,6 +210,11 @@ std::vector<config_error> validate(const config& cfg) {
     out.add(error_kind::missing_key,
             cfg.kubernetes.client_cert.empty() ? "kubernetes.client_cert" : "kubernetes.client_key",
             {}, "client_cert and client_key go together");
+  if (cfg.admin.tls_cert.empty() != cfg.admin.tls_key.empty())
+    out.add(error_kind::missing_key,
+            cfg.admin.tls_cert.empty() ? "admin.tls_cert" : "admin.tls_key", {},
+            "admin.tls_cert and admin.tls_key go together: HTTPS needs both the certificate and "
+            "its key (or set both to \"\" for plain HTTP)");
   out.range("runtime.workers", cfg.runtime.workers, 0, max_threads);
   out.range("runtime.io_threads", cfg.runtime.io_threads, 1, max_threads);
   out.range("runtime.enrichers", cfg.runtime.enrichers, 0, max_enrichers);

@@ -99,6 +99,8 @@ TEST(load, minimal_file_gets_every_default) {
   EXPECT_EQ(c.kubernetes.ca_file, "");
   EXPECT_EQ(c.admin.listen, (host_port{"127.0.0.1", 10348}));
   EXPECT_EQ(c.admin.token_file, "");
+  EXPECT_EQ(c.admin.tls_cert, "");
+  EXPECT_EQ(c.admin.tls_key, "");
   EXPECT_EQ(c.runtime.workers, 0u);
   EXPECT_EQ(c.runtime.io_threads, 1u);
   EXPECT_EQ(c.runtime.enrichers, 0u);
@@ -188,6 +190,8 @@ watch_idle_timeout = "90s"
 [admin]
 listen = "[::1]:0"
 token_file = "/admin-token"
+tls_cert = "/admin.crt"
+tls_key = "/admin.key"
 
 [runtime]
 workers = 4
@@ -261,6 +265,8 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(c.kubernetes.watch_idle_timeout, 90s);
   EXPECT_EQ(c.admin.listen, (host_port{"::1", 0}));
   EXPECT_EQ(c.admin.token_file, "/admin-token");
+  EXPECT_EQ(c.admin.tls_cert, "/admin.crt");
+  EXPECT_EQ(c.admin.tls_key, "/admin.key");
   EXPECT_EQ(c.runtime.workers, 4u);
   EXPECT_EQ(c.runtime.io_threads, 2u);
   EXPECT_EQ(c.runtime.enrichers, 8u);

@@ -39,6 +39,8 @@ config sample() {
   cfg.kubernetes.token_file = "/var/run/secrets/token";
   cfg.admin.listen.reset();
   cfg.admin.token_file = "/etc/fa/admin-token";
+  cfg.admin.tls_cert = "/etc/fa/admin.crt";
+  cfg.admin.tls_key = "/etc/fa/admin.key";
   cfg.runtime.log_format = log_format::json;
   return cfg;
 }
@@ -66,6 +68,8 @@ TEST(render, marks_secret_paths_only_when_asked) {
             std::string::npos)
       << marked;
   EXPECT_NE(marked.find("token_file = \"/etc/fa/admin-token\"  # secret"), std::string::npos);
+  EXPECT_NE(marked.find("tls_key = \"/etc/fa/admin.key\"  # secret"), std::string::npos);
+  EXPECT_EQ(marked.find("tls_cert = \"/etc/fa/admin.crt\"  #"), std::string::npos);
   EXPECT_NE(marked.find("key = \"/etc/flow-aggregator/tls/tls.key\"  # secret"), std::string::npos);
   EXPECT_EQ(marked.find("cert = \"/etc/flow-aggregator/tls/tls.crt\"  #"), std::string::npos);
   auto plain = render_effective(sample(), false);

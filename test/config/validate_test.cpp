@@ -93,6 +93,24 @@ TEST(validate, tls_listeners_need_a_certificate_and_a_key) {
   EXPECT_TRUE(validate(cfg).empty()) << to_string(validate(cfg));
 }
 
+TEST(validate, admin_tls_cert_and_key_go_together) {
+  auto cfg = valid_config();
+  cfg.admin.tls_cert = "/admin.crt";
+  auto errors = validate(cfg);
+  ASSERT_NE(find_key(errors, "admin.tls_key"), nullptr) << to_string(errors);
+  EXPECT_EQ(find_key(errors, "admin.tls_key")->kind, error_kind::missing_key);
+  EXPECT_NE(to_string(errors).find("go together"), std::string::npos) << to_string(errors);
+  cfg.admin.tls_cert.clear();
+  cfg.admin.tls_key = "/admin.key";
+  errors = validate(cfg);
+  EXPECT_NE(find_key(errors, "admin.tls_cert"), nullptr) << to_string(errors);
+  cfg.admin.tls_cert = "/admin.crt"; // both: HTTPS
+  EXPECT_TRUE(validate(cfg).empty()) << to_string(validate(cfg));
+  cfg.admin.tls_cert.clear(); // neither: plain HTTP
+  cfg.admin.tls_key.clear();
+  EXPECT_TRUE(validate(cfg).empty()) << to_string(validate(cfg));
+}
+
 TEST(validate, file_labels_need_a_file) {
   auto cfg = valid_config();
   cfg.labels.source = label_source::file;

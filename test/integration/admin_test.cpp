@@ -4,12 +4,16 @@
 #include "test/integration/harness.hpp"
 
 #include "app/admin_server.hpp"
+#include "test/support/process.hpp"
+#include "test/support/tls_pki.hpp"
 
+#include <curl/curl.h>
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 
 using namespace std::chrono_literals;
 using nlohmann::json;
@@ -119,6 +123,127 @@ TEST(admin_api, config_is_shown_with_secrets_redacted) {
   EXPECT_EQ(c["admin"]["token_file"], token_file);
   EXPECT_EQ(r.body.find("tok-9f8e7d6c"), std::string::npos) << r.body;
   col.stop();
+}
+
+/// GET https://127.0.0.1:PORT/path, verifying the server against `ca` (peer and host,
+/// libcurl's defaults). status 0 = no HTTP answer (`error` says why).
+http_result https_get(std::uint16_t port, const std::string& path, const std::string& ca,
+                      std::string* error = nullptr) {
+  http_result r;
+  CURL* curl = curl_easy_init();
+  char errbuf[CURL_ERROR_SIZE] = {0};
+  auto url = "https://127.0.0.1:" + std::to_string(port) + path;
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
+  curl_easy_setopt(curl, CURLOPT_CAINFO, ca.c_str());
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(
+      curl, CURLOPT_WRITEFUNCTION, +[](char* p, std::size_t size, std::size_t n, void* out) {
+        static_cast<std::string*>(out)->append(p, size * n);
+        return size * n;
+      });
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r.body);
+  if (curl_easy_perform(curl) == CURLE_OK)
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
+  else if (error != nullptr)
+    *error = errbuf;
+  curl_easy_cleanup(curl);
+  return r;
+}
+
+// [admin] tls_cert/tls_key: the real binary serves the admin API over HTTPS only (TLS 1.2+),
+// verifiable against the issuing CA; `inspect --admin https://... --cacert CA` reads it.
+TEST(admin_api, serves_https_when_tls_cert_and_key_are_set) {
+  auto dir = scratch_dir("admin_tls");
+  std::filesystem::create_directories(dir + "/pki");
+  tls_pki pki{dir + "/pki"};
+  collector col{dir, {}};
+  auto server = pki.server();
+  std::ofstream{dir + "/fa.toml"} << "cluster_id = \"cluster-a\"\n[collector]\nlisten = "
+                                     "[\"tcp://127.0.0.1:0\"]\n[[destination]]\nname = "
+                                     "\"downstream\"\nurl = \"ipfix+tcp://127.0.0.1:"
+                                  << col.port() << "\"\n[admin]\nlisten = \"127.0.0.1:0\"\n"
+                                  << "tls_cert = \"" << server.cert << "\"\ntls_key = \""
+                                  << server.key << "\"\n";
+  ::setenv("FA_STATE_DIR", dir.c_str(), 1);
+  process fa{{binary("app/flow-aggregator"), "run", "-c", dir + "/fa.toml"},
+             dir + "/fa.out",
+             dir + "/fa.err"};
+  std::smatch admin;
+  std::string log;
+  ASSERT_TRUE(eventually(
+      [&] {
+        log = read_file(dir + "/fa.err");
+        return std::regex_search(log, admin, std::regex{"admin_port=([0-9]+)"});
+      },
+      20s))
+      << log;
+  auto port = static_cast<std::uint16_t>(std::stoi(admin[1]));
+  std::string error;
+  auto health = https_get(port, "/healthz", pki.ca(), &error);
+  EXPECT_EQ(health.status, 200) << error << "\n" << read_file(dir + "/fa.err");
+  auto sessions = https_get(port, "/api/v1/sessions", pki.ca());
+  ASSERT_EQ(sessions.status, 200) << sessions.body;
+  EXPECT_TRUE(json::parse(sessions.body).is_array());
+  // The key file is a secret: /api/v1/config names it and never shows what it holds.
+  auto cfg = https_get(port, "/api/v1/config", pki.ca());
+  ASSERT_EQ(cfg.status, 200);
+  EXPECT_EQ(json::parse(cfg.body)["admin"]["tls_key"], server.key);
+  EXPECT_EQ(cfg.body.find("PRIVATE KEY"), std::string::npos) << cfg.body;
+  // A client trusting another CA refuses the server; plain HTTP gets no HTTP answer.
+  EXPECT_EQ(https_get(port, "/healthz", pki.other_ca()).status, 0);
+  EXPECT_EQ(http_get(port, "/healthz").status, 0);
+
+  auto inspect = [&](std::vector<std::string> args, std::string& out) {
+    std::vector<std::string> argv{binary("app/flow-aggregator"), "inspect", "sessions"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_command(argv, out);
+  };
+  auto where = "https://127.0.0.1:" + std::to_string(port);
+  std::string out;
+  ASSERT_EQ(inspect({"--admin", where, "--cacert", pki.ca()}, out), 0) << out;
+  EXPECT_EQ(out.rfind("ID", 0), 0u) << out;
+  EXPECT_NE(out.find("TRANSPORT"), std::string::npos) << out;
+  // Verification is on: the wrong CA fails, with curl's reason.
+  EXPECT_EQ(inspect({"--admin", where, "--cacert", pki.other_ca()}, out), 1) << out;
+  EXPECT_NE(out.find("cannot reach the admin API"), std::string::npos) << out;
+  // --cacert makes no sense for plain HTTP.
+  EXPECT_EQ(inspect({"--admin", "127.0.0.1:" + std::to_string(port), "--cacert", pki.ca()}, out),
+            2);
+  fa.signal(SIGTERM);
+  EXPECT_TRUE(fa.wait(20s).has_value());
+  col.stop();
+}
+
+// Bad TLS files stop the start with a message naming the key and the file.
+TEST(admin_server, unreadable_or_wrong_tls_files_are_clear_errors) {
+  auto dir = temp_dir();
+  std::filesystem::create_directories(dir + "/pki");
+  tls_pki pki{dir + "/pki"};
+  auto server = pki.server();
+  auto start = [](std::string cert, std::string key) -> std::string {
+    app::admin_server_options o;
+    o.listen = "127.0.0.1:0";
+    o.tls_cert = std::move(cert);
+    o.tls_key = std::move(key);
+    try {
+      app::admin_server s{o, {}};
+      return s.port() != 0 ? "" : "no port";
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+  };
+  EXPECT_EQ(start(server.cert, server.key), "");
+  auto missing = start(dir + "/nope.crt", server.key);
+  EXPECT_NE(missing.find("admin.tls_cert (" + dir + "/nope.crt): cannot open"), std::string::npos)
+      << missing;
+  auto swapped = start(server.key, server.cert);
+  EXPECT_NE(swapped.find("admin.tls_cert"), std::string::npos) << swapped;
+  EXPECT_NE(swapped.find("not a usable PEM certificate"), std::string::npos) << swapped;
+  auto other = pki.client("agent-a");
+  auto mismatch = start(server.cert, other.key);
+  EXPECT_NE(mismatch.find("does not belong to the certificate admin.tls_cert"), std::string::npos)
+      << mismatch;
 }
 
 TEST(admin_server, query_parameters_and_token_comparison) {
