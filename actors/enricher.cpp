@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 #include <optional>
+#include <utility>
 
 namespace fa::actors {
 
@@ -299,20 +300,25 @@ void enrich_slice(state_ptr self, const messages::session_info& session,
     // The filled name fields replace the received ones (prefix and value, RFC 7011 7);
     // a field is located by the end of the field before it, so prefixes of either form
     // are exact.
+    // Where a filled field's bytes start (its prefix included) and end in the record.
+    auto span_of = [&](const auto& f) {
+      std::size_t start = 0;
+      if (f.index > 0) {
+        auto prev = field(static_cast<messages::field_index>(f.index - 1));
+        start = std::size_t{prev.offset} + prev.length;
+      }
+      auto cur = field(f.index);
+      return std::pair{start, std::size_t{cur.offset} + cur.length};
+    };
     std::size_t rec_size = j.length;
     if (fill_src || fill_dst)
       for (std::size_t k = 0; k < num_fills; ++k) {
         const auto& f = fills[k];
         if (!(f.destination ? fill_dst : fill_src))
           continue;
-        std::size_t start = 0;
-        if (f.index > 0) {
-          auto prev = field(static_cast<messages::field_index>(f.index - 1));
-          start = std::size_t{prev.offset} + prev.length;
-        }
-        auto cur = field(f.index);
+        auto [start, end] = span_of(f);
         rec_size += varlen_size(((f.destination ? dst : src).*f.value).size());
-        rec_size -= std::size_t{cur.offset} + cur.length - start;
+        rec_size -= end - start;
       }
     const std::string_view src_labels = want_labels ? src.labels_json : std::string_view{};
     const std::string_view dst_labels = want_labels ? dst.labels_json : std::string_view{};
@@ -334,16 +340,11 @@ void enrich_slice(state_ptr self, const messages::session_info& session,
         const auto& f = fills[k];
         if (!(f.destination ? fill_dst : fill_src))
           continue;
-        std::size_t start = 0;
-        if (f.index > 0) {
-          auto prev = field(static_cast<messages::field_index>(f.index - 1));
-          start = std::size_t{prev.offset} + prev.length;
-        }
-        auto cur = field(f.index);
+        auto [start, end] = span_of(f);
         std::memcpy(p, rec + copied, start - copied);
         p += start - copied;
         p = put_varlen(p, (f.destination ? dst : src).*f.value);
-        copied = std::size_t{cur.offset} + cur.length;
+        copied = end;
       }
       std::memcpy(p, rec + copied, j.length - copied);
       p += j.length - copied;
