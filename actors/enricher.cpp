@@ -536,22 +536,29 @@ enricher_actor::behavior_type enricher(enricher_actor::stateful_pointer<enricher
         }
         if (payload->sets.empty())
           return;
-        payload->credit =
-            std::make_unique<messages::credit>(batch.data->budgets(), payload->bytes.capacity());
+        auto credit = std::make_shared<const messages::credit>(batch.data->budgets(),
+                                                               payload->bytes.capacity());
         batch.data.reset();
         payload->session = batch.session;
-        messages::enriched_batch out{std::move(payload)};
+        messages::enriched_batch out{std::move(payload), nullptr};
+        auto hold_for = [&](std::size_t i) {
+          const auto& blocks = st.cfg.destination_blocks;
+          return i >= blocks.size() || blocks[i] ? credit : nullptr;
+        };
         if (st.cfg.fanout == fanout_mode::hash) {
           // Once per batch, never per record: every batch of a session has the same
           // exporter address, so all its records go to the same destination.
           const auto& session = out.payload->session;
           auto key = session ? exporter_key(session->peer_v6) : std::uint64_t{0};
           auto i = rendezvous_pick(st.destination_seeds, key);
+          out.hold = hold_for(i);
           self->send(st.cfg.destinations[i], std::move(out));
           return;
         }
-        for (auto& d : st.cfg.destinations)
-          self->send(d, out);
+        for (std::size_t i = 0; i < st.cfg.destinations.size(); ++i) {
+          out.hold = hold_for(i);
+          self->send(st.cfg.destinations[i], out);
+        }
       },
       [=](messages::label_snapshot& snap) { self->state.pods = std::move(snap.pods); },
       // Config reload: batches handled from here on go to the new destinations with the

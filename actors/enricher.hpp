@@ -34,6 +34,10 @@ struct enricher_config {
   /// rendezvous seed is derived from its name, so the choice survives restarts and
   /// reordering of the config.
   std::vector<std::string> destination_names{};
+  /// Per destination, in the order of `destinations`: on_full = "block", so it holds
+  /// each batch's credit until written (enriched_batch::hold). A destination without an
+  /// entry blocks.
+  std::vector<bool> destination_blocks{};
 };
 
 struct enricher_state {

@@ -337,7 +337,7 @@ exporter_session(exporter_session_actor::stateful_pointer<exporter_session_state
         }
         if (st.unsent_bytes == 0)
           st.oldest_unsent = self->clock().now();
-        st.queue.push_back({std::move(b.payload), 0});
+        st.queue.push_back({std::move(b.payload), std::move(b.hold), 0});
         st.queued_bytes += size;
         st.status.queued_records += st.queue.back().payload->records;
         st.unsent_bytes += size;

@@ -70,6 +70,7 @@ struct exporter_session_state {
   /// A queued batch and how many of its sets are already committed (written).
   struct queued {
     std::shared_ptr<const messages::enriched_payload> payload;
+    messages::payload_credit hold; ///< on_full = "block": released once written or dropped
     std::size_t next_set = 0;
   };
 

@@ -82,6 +82,8 @@ supervisor::enricher_setup(const config::config& cfg,
   eo.labels_for_foreign_records = cfg.enrichment.labels_for_foreign_records;
   eo.cluster_id = cfg.cluster_id;
   actors::enricher_config ec{handles, eo, max_set_body, &metrics_};
+  for (const auto& d : cfg.destinations)
+    ec.destination_blocks.push_back(d.on_full == config::on_full_policy::block);
   if (cfg.fanout.mode == config::fanout_mode::hash) {
     ec.fanout = actors::fanout_mode::hash;
     for (const auto& d : cfg.destinations)

@@ -52,16 +52,23 @@ struct enriched_payload {
   std::vector<std::uint8_t> bytes;
   std::vector<enriched_set> sets;
   std::uint64_t records = 0;
-  /// These bytes charged to the exporter session's budgets until every destination
-  /// wrote or dropped them (DESIGN 3, on_full = "block"); the input chunk is released
-  /// as soon as it is enriched.
-  std::unique_ptr<messages::credit> credit;
   session_info_ptr session;
 };
+
+/// The payload's octets charged to the exporter session's budgets (DESIGN 3); the input
+/// chunk is released as soon as it is enriched.
+using payload_credit = std::shared_ptr<const credit>;
 
 /// enricher -> exporter_session.
 struct enriched_batch {
   std::shared_ptr<const enriched_payload> payload;
+  /// Given only to destinations with on_full = "block", which keep it until they wrote
+  /// or dropped the batch: the session's reader then pauses while the slowest of them
+  /// catches up. A destination with on_full = "drop" gets none, as its own queue bound
+  /// limits what it keeps: were it to hold the credit, a dead one would pin the budget
+  /// before its queue ever filled, and stall every session and destination instead of
+  /// dropping.
+  payload_credit hold;
 };
 
 } // namespace fa::messages

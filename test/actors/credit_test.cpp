@@ -136,7 +136,7 @@ class credit_test : public actor_fixture {
   std::int64_t session_available() const { return budgets.session->available(); }
   std::int64_t global_available() const { return budgets.global->available(); }
 
-  std::vector<std::shared_ptr<const messages::enriched_payload>>& out(const destination_actor& d) {
+  std::vector<probe_batch>& out(const destination_actor& d) {
     return state_of<destination_probe_state>(d).payloads;
   }
 
@@ -156,7 +156,7 @@ TEST_F(credit_test, enriched_bytes_stay_spent_until_the_last_destination_drops_t
   ASSERT_EQ(out(d2).size(), 1u);
   // The input chunk is released once enriched; the payload's own credit stays, charged
   // to the session's budget and the global one.
-  auto& credit = out(d1)[0]->credit;
+  auto& credit = out(d1)[0].hold;
   ASSERT_NE(credit, nullptr);
   auto held = static_cast<std::int64_t>(credit->size());
   EXPECT_GE(credit->size(), out(d1)[0]->bytes.size());
@@ -210,7 +210,7 @@ TEST_F(credit_test, a_paused_reader_resumes_once_when_the_last_holder_drops) {
   caf::anon_send(s, messages::frames{std::move(chunk)});
   run();
   ASSERT_EQ(out(d1).size(), 1u);
-  ASSERT_GT(out(d1)[0]->credit->size(), 100u);
+  ASSERT_GT(out(d1)[0].hold->size(), 100u);
   EXPECT_EQ(resumed, 0); // the payload's credit keeps the budget spent
   out(d2).clear();
   EXPECT_EQ(resumed, 0);

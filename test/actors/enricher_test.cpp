@@ -72,7 +72,7 @@ class enricher_test : public actor_fixture {
     run();
   }
 
-  std::vector<std::shared_ptr<const messages::enriched_payload>>& out(const destination_actor& d) {
+  std::vector<probe_batch>& out(const destination_actor& d) {
     return state_of<destination_probe_state>(d).payloads;
   }
 
@@ -606,12 +606,51 @@ TEST_F(enricher_test, every_destination_gets_the_same_payload) {
   send(e, make_batch(peer4, {{p, {plain_v4_record(1)}}}, budgets));
   ASSERT_EQ(out(d1).size(), 1u);
   ASSERT_EQ(out(d2).size(), 1u);
-  EXPECT_EQ(out(d1)[0], out(d2)[0]); // shared, not copied per destination
+  EXPECT_EQ(out(d1)[0].payload, out(d2)[0].payload); // shared, not copied per destination
   EXPECT_EQ(out(d1)[0]->session, peer4);
-  // One credit for the payload, charged to the input's budgets.
-  ASSERT_NE(out(d1)[0]->credit, nullptr);
-  EXPECT_EQ(out(d1)[0]->credit->budgets().session, budgets.session);
-  EXPECT_EQ(out(d1)[0]->credit->budgets().global, budgets.global);
+  // One credit for the payload, charged to the input's budgets, held by both
+  // destinations (neither has on_full = "drop").
+  ASSERT_NE(out(d1)[0].hold, nullptr);
+  EXPECT_EQ(out(d1)[0].hold, out(d2)[0].hold);
+  EXPECT_EQ(out(d1)[0].hold->budgets().session, budgets.session);
+  EXPECT_EQ(out(d1)[0].hold->budgets().global, budgets.global);
+}
+
+// DESIGN 3: only destinations with on_full = "block" hold the credit. One with "drop"
+// keeps the payload within its own queue bound, so the session's budget is back as soon
+// as the blocking destinations are done with it, whatever the dropping one does.
+TEST_F(enricher_test, only_blocking_destinations_hold_the_credit) {
+  enricher_config c;
+  c.destinations = {d1, d2};
+  c.destination_blocks = {true, false};
+  c.enrichment = opts;
+  auto e = sys.spawn(enricher, std::move(c));
+  run();
+  auto p = plan(plain_v4(256));
+  messages::session_budgets budgets{std::make_shared<messages::byte_budget>(1000),
+                                    std::make_shared<messages::byte_budget>(5000)};
+  send(e, make_batch(peer4, {{p, {plain_v4_record(1)}}}, budgets));
+  ASSERT_EQ(out(d1).size(), 1u);
+  ASSERT_EQ(out(d2).size(), 1u);
+  ASSERT_NE(out(d1)[0].hold, nullptr);
+  EXPECT_EQ(out(d2)[0].hold, nullptr);
+  EXPECT_LT(budgets.session->available(), 1000);
+  out(d1).clear(); // the blocking destination wrote it; the dropping one still queues it
+  EXPECT_EQ(budgets.session->available(), 1000);
+  EXPECT_EQ(budgets.global->available(), 5000);
+  EXPECT_EQ(out(d2)[0]->records, 1u);
+
+  // Every destination dropping: nothing holds the budget once the batch is sent.
+  c = {};
+  c.destinations = {d1, d2};
+  c.destination_blocks = {false, false};
+  c.enrichment = opts;
+  auto e2 = sys.spawn(enricher, std::move(c));
+  run();
+  send(e2, make_batch(peer4, {{p, {plain_v4_record(2)}}}, budgets));
+  ASSERT_EQ(out(d1).size(), 1u);
+  EXPECT_EQ(out(d1)[0].hold, nullptr);
+  EXPECT_EQ(budgets.session->available(), 1000);
 }
 
 TEST_F(enricher_test, options_records_pass_through_unchanged) {

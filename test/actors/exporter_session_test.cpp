@@ -140,10 +140,10 @@ class exporter_test : public io_holder, public actor_fixture {
     return msg;
   }
 
-  /// A payload with one set per entry of `records_per_set`, 8-octet records of a
-  /// one-field template, with a credit of 10 octets on `budget` when given.
-  std::shared_ptr<const messages::enriched_payload>
-  payload(std::vector<std::uint32_t> records_per_set, messages::byte_budget_ptr budget = nullptr) {
+  /// A batch of one set per entry of `records_per_set`, 8-octet records of a one-field
+  /// template, holding a credit of 10 octets on `budget` when given.
+  messages::enriched_batch payload(std::vector<std::uint32_t> records_per_set,
+                                   messages::byte_budget_ptr budget = nullptr) {
     auto p = std::make_shared<messages::enriched_payload>();
     for (auto n : records_per_set) {
       messages::enriched_set s;
@@ -159,14 +159,15 @@ class exporter_test : public io_holder, public actor_fixture {
       p->sets.push_back(s);
       p->records += n;
     }
+    messages::enriched_batch b{std::move(p), nullptr};
     if (budget)
-      p->credit =
-          std::make_unique<messages::credit>(messages::session_budgets{budget, nullptr}, 10);
-    return p;
+      b.hold =
+          std::make_shared<const messages::credit>(messages::session_budgets{budget, nullptr}, 10);
+    return b;
   }
 
-  void send(const exporter_session_actor& x, std::shared_ptr<const messages::enriched_payload> p) {
-    caf::anon_send(x, messages::enriched_batch{std::move(p)});
+  void send(const exporter_session_actor& x, messages::enriched_batch b) {
+    caf::anon_send(x, std::move(b));
     run();
   }
 
@@ -633,9 +634,9 @@ TEST_F(udp_exporter_test, a_changed_definition_is_announced_again_never_withdraw
       messages::output_template{400, make_def(400, {iana(86, 8)})});
   auto t2 = std::make_shared<messages::output_template>(
       messages::output_template{400, make_def(400, {iana(2, 4), iana(8, 4)})});
-  send(x, payload_of(t1, {3}));
+  send(x, {payload_of(t1, {3}), nullptr});
   write_all(x);
-  send(x, payload_of(t2, {4}));
+  send(x, {payload_of(t2, {4}), nullptr});
   write_all(x);
   auto d = receive();
   auto sc = scan(d, {{400, 8}});

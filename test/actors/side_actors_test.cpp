@@ -123,7 +123,7 @@ TEST_F(jsonl_sink_test, writes_one_json_object_per_record) {
   p->sets.push_back({tmpl, 0, 32, 2});
   p->sets.push_back({tmpl, 32, 16, 1});
   p->records = 3;
-  caf::anon_send(sink, messages::enriched_batch{p});
+  caf::anon_send(sink, messages::enriched_batch{p, nullptr});
   run();
   auto st = request<messages::destination_status>(sink, caf::get_atom_v);
   EXPECT_EQ(st.sent_records, 3u);

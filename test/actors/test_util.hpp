@@ -124,9 +124,18 @@ enricher_probe(enricher_actor::stateful_pointer<enricher_probe_state> self) {
   };
 }
 
+/// What a destination probe received: the payload, and the credit when it was given one
+/// (on_full = "block").
+struct probe_batch {
+  std::shared_ptr<const messages::enriched_payload> payload;
+  messages::payload_credit hold;
+  const messages::enriched_payload* operator->() const { return payload.get(); }
+  const messages::enriched_payload& operator*() const { return *payload; }
+};
+
 struct destination_probe_state {
   destination_probe_state() = default;
-  std::vector<std::shared_ptr<const messages::enriched_payload>> payloads;
+  std::vector<probe_batch> payloads;
   static inline const char* name = "destination_probe";
 };
 
@@ -135,7 +144,9 @@ inline destination_actor::behavior_type
 destination_probe(destination_actor::stateful_pointer<destination_probe_state> self) {
   return counted_behavior{
       self,
-      [=](messages::enriched_batch& b) { self->state.payloads.push_back(std::move(b.payload)); },
+      [=](messages::enriched_batch& b) {
+        self->state.payloads.push_back({std::move(b.payload), std::move(b.hold)});
+      },
       [=](drain_atom) { return true; },
       [=](caf::get_atom) { return messages::destination_status{}; },
   };

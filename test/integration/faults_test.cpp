@@ -165,6 +165,37 @@ TEST(faults, dead_destination_with_drop_counts_every_record) {
             static_cast<double>(d.dropped_records));
 }
 
+// A dead destination with on_full = "drop" whose queue is larger than the receive budget
+// (as with the defaults, 64 MiB against 32 MiB): it must drop once its queue is full,
+// not hold the sessions' budget and stall every exporter and the live destination.
+TEST(faults, dead_drop_destination_does_not_stall_the_live_one) {
+  auto dir = fa::test::scratch_dir("dead_drop_budget");
+  constexpr int total = 4 * 10000;
+  collector col{dir, {"--verify", "12", "--expect-total", std::to_string(total)}};
+  auto cfg = fa::test::test_config(
+      tcp_destination(col.port()) +
+      "\n[[destination]]\nname = \"dead\"\nurl = "
+      "\"ipfix+tcp://127.0.0.1:" +
+      std::to_string(unused_port()) +
+      "\"\non_full = \"drop\"\nqueue_size = \"4MiB\"\nreconnect_min = \"50ms\"\n");
+  cfg.collector.session_budget = 256 * 1024;
+  cfg.collector.receive_budget = 1024 * 1024;
+  running fa{cfg};
+  // About 11 MiB of records: more than the dead queue and the receive budget together.
+  auto gen = fa::test::start_loadgen(fa.port, {"--sessions", "4", "--records", "10000",
+                                               "--template", "antrea-v4", "--seed", "12"});
+  ASSERT_EQ(gen->wait(60s), 0) << "the exporters were stalled";
+  auto r = col.report();
+  EXPECT_EQ(r.value("records", 0), total) << r.dump();
+  EXPECT_EQ(r.value("verified", 0), total);
+  auto dests = fa.sup.destinations();
+  ASSERT_EQ(dests.size(), 2u);
+  auto& dead = dests[1];
+  EXPECT_GT(dead.dropped_records, 0u);
+  EXPECT_LE(dead.queued_bytes, 4u << 20);
+  EXPECT_EQ(dead.dropped_records + dead.queued_records, static_cast<std::uint64_t>(total));
+}
+
 // Sessions beyond max_sessions are refused and counted; the admitted ones work.
 TEST(faults, sessions_beyond_the_limit_are_refused_and_counted) {
   auto dir = fa::test::scratch_dir("max_sessions");
