@@ -46,9 +46,12 @@ class enricher_test : public actor_fixture {
     run();
   }
 
-  enricher_actor spawn_enricher(std::size_t max_set_body = 65535 - 20) {
+  /// `blocks`: enricher_config::destination_blocks for d1, d2 (empty: both block).
+  enricher_actor spawn_enricher(std::size_t max_set_body = 65535 - 20,
+                                std::vector<bool> blocks = {}) {
     enricher_config c;
     c.destinations = {d1, d2};
+    c.destination_blocks = std::move(blocks);
     c.enrichment = opts;
     c.max_set_body = max_set_body;
     auto e = sys.spawn(enricher, std::move(c));
@@ -70,6 +73,12 @@ class enricher_test : public actor_fixture {
   void push_pods(const enricher_actor& e, std::shared_ptr<labels::pod_snapshot> pods) {
     caf::anon_send(e, messages::label_snapshot{std::move(pods)});
     run();
+  }
+
+  /// A session budget of 1,000 octets and a global one of 5,000.
+  static messages::session_budgets fresh_budgets() {
+    return {std::make_shared<messages::byte_budget>(1000),
+            std::make_shared<messages::byte_budget>(5000)};
   }
 
   std::vector<probe_batch>& out(const destination_actor& d) {
@@ -601,8 +610,7 @@ TEST_F(enricher_test, record_order_is_kept_across_slices_and_templates) {
 TEST_F(enricher_test, every_destination_gets_the_same_payload) {
   auto e = spawn_enricher();
   auto p = plan(plain_v4(256));
-  messages::session_budgets budgets{std::make_shared<messages::byte_budget>(1000),
-                                    std::make_shared<messages::byte_budget>(5000)};
+  auto budgets = fresh_budgets();
   send(e, make_batch(peer4, {{p, {plain_v4_record(1)}}}, budgets));
   ASSERT_EQ(out(d1).size(), 1u);
   ASSERT_EQ(out(d2).size(), 1u);
@@ -620,15 +628,9 @@ TEST_F(enricher_test, every_destination_gets_the_same_payload) {
 // keeps the payload within its own queue bound, so the session's budget is back as soon
 // as the blocking destinations are done with it, whatever the dropping one does.
 TEST_F(enricher_test, only_blocking_destinations_hold_the_credit) {
-  enricher_config c;
-  c.destinations = {d1, d2};
-  c.destination_blocks = {true, false};
-  c.enrichment = opts;
-  auto e = sys.spawn(enricher, std::move(c));
-  run();
+  auto e = spawn_enricher(65535 - 20, {true, false});
   auto p = plan(plain_v4(256));
-  messages::session_budgets budgets{std::make_shared<messages::byte_budget>(1000),
-                                    std::make_shared<messages::byte_budget>(5000)};
+  auto budgets = fresh_budgets();
   send(e, make_batch(peer4, {{p, {plain_v4_record(1)}}}, budgets));
   ASSERT_EQ(out(d1).size(), 1u);
   ASSERT_EQ(out(d2).size(), 1u);
@@ -641,12 +643,7 @@ TEST_F(enricher_test, only_blocking_destinations_hold_the_credit) {
   EXPECT_EQ(out(d2)[0]->records, 1u);
 
   // Every destination dropping: nothing holds the budget once the batch is sent.
-  c = {};
-  c.destinations = {d1, d2};
-  c.destination_blocks = {false, false};
-  c.enrichment = opts;
-  auto e2 = sys.spawn(enricher, std::move(c));
-  run();
+  auto e2 = spawn_enricher(65535 - 20, {false, false});
   send(e2, make_batch(peer4, {{p, {plain_v4_record(2)}}}, budgets));
   ASSERT_EQ(out(d1).size(), 1u);
   EXPECT_EQ(out(d1)[0].hold, nullptr);
