@@ -2,7 +2,6 @@
 // every live actor of a running service with what it reports about itself, and an
 // exporter's session actor leaves the list when the exporter closes.
 
-#include "ipfix/message_builder.hpp"
 #include "test/integration/harness.hpp"
 
 #include <gtest/gtest.h>
@@ -40,23 +39,8 @@ class exporter {
   }
 
   void send(int n) {
-    std::vector<std::uint8_t> bytes;
-    ipfix::message_builder b{bytes};
-    b.begin_message(static_cast<std::uint32_t>(std::time(nullptr)), sequence_, 7);
-    if (sequence_ == 0) {
-      b.begin_set(ipfix::template_set_id);
-      // sourceIPv4Address, destinationIPv4Address, octetDeltaCount
-      b.add_template({256, 0, {{8, 4, 0}, {12, 4, 0}, {1, 8, 0}}});
-      b.end_set();
-    }
-    b.begin_set(256);
-    for (int i = 0; i < n; ++i) {
-      b.put_u32(0x0a000001);
-      b.put_u32(0x0a000002);
-      b.put_u64(static_cast<std::uint64_t>(i));
-    }
-    b.end_set();
-    b.end_message();
+    auto bytes = flow_message(sequence_, 7, flow_records(n), sequence_ == 0,
+                              static_cast<std::uint32_t>(std::time(nullptr)));
     sequence_ += static_cast<std::uint32_t>(n);
     asio::write(socket_, asio::buffer(bytes));
   }

@@ -1,5 +1,7 @@
 #include "test/integration/harness.hpp"
 
+#include "ipfix/message_builder.hpp"
+
 #include <curl/curl.h>
 
 #include <gtest/gtest.h>
@@ -109,6 +111,35 @@ double metric(app::supervisor& sup, const std::string& name,
     }
   }
   return sum;
+}
+
+std::vector<flow_record> flow_records(int n, std::uint64_t first) {
+  std::vector<flow_record> out(static_cast<std::size_t>(n));
+  for (std::size_t i = 0; i < out.size(); ++i)
+    out[i].octets = first + i;
+  return out;
+}
+
+std::vector<std::uint8_t> flow_message(std::uint32_t seq, std::uint32_t odid,
+                                       const std::vector<flow_record>& records, bool with_template,
+                                       std::uint32_t export_time) {
+  std::vector<std::uint8_t> bytes;
+  ipfix::message_builder b{bytes};
+  b.begin_message(export_time, seq, odid);
+  if (with_template) {
+    b.begin_set(ipfix::template_set_id);
+    b.add_template({256, 0, {{8, 4, 0}, {12, 4, 0}, {1, 8, 0}}});
+    b.end_set();
+  }
+  b.begin_set(256);
+  for (const auto& r : records) {
+    b.put_u32(r.src);
+    b.put_u32(r.dst);
+    b.put_u64(r.octets);
+  }
+  b.end_set();
+  b.end_message();
+  return bytes;
 }
 
 void send_raw(std::uint16_t port, const std::vector<std::uint8_t>& bytes) {

@@ -67,6 +67,23 @@ std::unique_ptr<process> start_loadgen(std::uint16_t port, std::vector<std::stri
 double metric(app::supervisor& sup, const std::string& name,
               const std::vector<std::pair<std::string, std::string>>& labels = {});
 
+/// A record of template 256, the integration tests' plain (non-Antrea) template:
+/// sourceIPv4Address, destinationIPv4Address, octetDeltaCount (16 octets).
+struct flow_record {
+  std::uint32_t src = 0x0a000001; ///< 10.0.0.1
+  std::uint32_t dst = 0x0a000002; ///< 10.0.0.2
+  std::uint64_t octets = 1500;
+};
+
+/// `n` records from 10.0.0.1 to 10.0.0.2 with octets `first`, `first` + 1, ...
+std::vector<flow_record> flow_records(int n, std::uint64_t first = 0);
+
+/// One IPFIX message (RFC 7011 3.1) with sequence number `seq` and ODID `odid`: template
+/// 256 first when `with_template`, then `records` in one data set.
+std::vector<std::uint8_t> flow_message(std::uint32_t seq, std::uint32_t odid,
+                                       const std::vector<flow_record>& records,
+                                       bool with_template = true, std::uint32_t export_time = 0);
+
 /// Sends raw bytes over a fresh TCP connection to 127.0.0.1:`port`, then closes.
 void send_raw(std::uint16_t port, const std::vector<std::uint8_t>& bytes);
 

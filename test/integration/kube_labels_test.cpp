@@ -3,7 +3,6 @@
 // watch), and the records that reach the collector carry the labels and names of the
 // Pods their addresses belong to, following changes as they are watched.
 
-#include "ipfix/message_builder.hpp"
 #include "test/integration/harness.hpp"
 #include "test/labels/test_pki.hpp"
 #include "tools/kube_api_server.hpp"
@@ -63,19 +62,7 @@ pod_spec pod(const std::string& uid, const std::string& name, const std::string&
 }
 
 std::vector<std::uint8_t> one_record(std::uint32_t src, std::uint32_t dst) {
-  std::vector<std::uint8_t> bytes;
-  fa::ipfix::message_builder b{bytes};
-  b.begin_message(0, 0, 5);
-  b.begin_set(fa::ipfix::template_set_id);
-  b.add_template({256, 0, {{8, 4, 0}, {12, 4, 0}, {1, 8, 0}}});
-  b.end_set();
-  b.begin_set(256);
-  b.put_u32(src);
-  b.put_u32(dst);
-  b.put_u64(1500);
-  b.end_set();
-  b.end_message();
-  return bytes;
+  return fa::test::flow_message(0, 5, {{src, dst}});
 }
 
 std::vector<nlohmann::json> records_of(collector& col) {

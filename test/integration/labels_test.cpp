@@ -1,7 +1,6 @@
 // Pod labels from a file source (issue 4's file source): records whose addresses belong to
 // Pods in the file carry their labels; a changed file is picked up without a restart.
 
-#include "ipfix/message_builder.hpp"
 #include "test/integration/harness.hpp"
 
 #include <gtest/gtest.h>
@@ -35,20 +34,9 @@ void write_file(const std::string& path, const std::string& text) {
   std::rename(tmp.c_str(), path.c_str());
 }
 
-std::vector<std::uint8_t> one_record(std::uint32_t src, std::uint32_t dst, std::uint32_t seq) {
-  std::vector<std::uint8_t> bytes;
-  fa::ipfix::message_builder b{bytes};
-  b.begin_message(0, seq, 5);
-  b.begin_set(fa::ipfix::template_set_id);
-  b.add_template({256, 0, {{8, 4, 0}, {12, 4, 0}, {1, 8, 0}}});
-  b.end_set();
-  b.begin_set(256);
-  b.put_u32(src);
-  b.put_u32(dst);
-  b.put_u64(1500);
-  b.end_set();
-  b.end_message();
-  return bytes;
+/// One record from 10.0.0.1 to 10.0.0.2 with its template.
+std::vector<std::uint8_t> one_record() {
+  return fa::test::flow_message(0, 5, {fa::test::flow_record{}});
 }
 
 /// Labels from the Pod file `pods`, also for records of non-Antrea templates (the test
@@ -68,12 +56,12 @@ TEST(labels, file_source_labels_records_and_follows_changes) {
   collector col{dir, {"--print", "--expect-total", "2"}};
   running fa{file_labels_config(col.port(), pods)};
   ASSERT_TRUE(fa::test::eventually([&] { return fa.sup.label_ips() == 1; }, 10s));
-  fa::test::send_raw(fa.port, one_record(0x0a000001, 0x0a000002, 0));
+  fa::test::send_raw(fa.port, one_record());
   // A second Pod, without labels, and new labels for the first.
   write_file(pods, pod_line("u-1", "web-1", "10.0.0.1", R"({"tier":"front","app":"web"})") +
                        pod_line("u-2", "db-0", "10.0.0.2", "{}"));
   ASSERT_TRUE(fa::test::eventually([&] { return fa.sup.label_ips() == 2; }, 10s));
-  fa::test::send_raw(fa.port, one_record(0x0a000001, 0x0a000002, 0));
+  fa::test::send_raw(fa.port, one_record());
   auto r = col.report();
   ASSERT_EQ(r.value("records", 0), 2) << r.dump();
   std::istringstream lines{fa::test::read_file(col.out_file())};
@@ -101,7 +89,7 @@ TEST(labels, a_bad_file_keeps_the_previous_index) {
              pod_line("u-2", "db-0", "10.0.0.2", "{}") + "{\"kind\":\"Pod\",\"metadata\":{}}\n");
   std::this_thread::sleep_for(1500ms); // longer than the 1 s poll: the bad file was read
   EXPECT_EQ(fa.sup.label_ips(), 1u);
-  fa::test::send_raw(fa.port, one_record(0x0a000001, 0x0a000002, 0));
+  fa::test::send_raw(fa.port, one_record());
   auto r = col.report();
   ASSERT_EQ(r.value("records", 0), 1) << r.dump();
   auto first = fa::test::read_file(col.out_file());

@@ -3,7 +3,6 @@
 // and lookup metrics with a file label source, the enrichment histogram per batch, the
 // process_* metrics, and bad-input warnings rate-limited per session in the log.
 
-#include "ipfix/message_builder.hpp"
 #include "test/integration/harness.hpp"
 
 #include <gtest/gtest.h>
@@ -57,23 +56,7 @@ std::string pod_line(const std::string& uid, const std::string& name, const std:
 /// An IPFIX message: template 256 (when `with_template`), then `n` records from
 /// 10.0.0.1 (a Pod in the file) to 10.0.0.2 (none).
 std::vector<std::uint8_t> message(std::uint32_t seq, int n, bool with_template = true) {
-  std::vector<std::uint8_t> bytes;
-  ipfix::message_builder b{bytes};
-  b.begin_message(0, seq, 7);
-  if (with_template) {
-    b.begin_set(ipfix::template_set_id);
-    b.add_template({256, 0, {{8, 4, 0}, {12, 4, 0}, {1, 8, 0}}});
-    b.end_set();
-  }
-  b.begin_set(256);
-  for (int i = 0; i < n; ++i) {
-    b.put_u32(0x0a000001);
-    b.put_u32(0x0a000002);
-    b.put_u64(static_cast<std::uint64_t>(seq) + static_cast<std::uint64_t>(i));
-  }
-  b.end_set();
-  b.end_message();
-  return bytes;
+  return flow_message(seq, 7, flow_records(n, seq), with_template);
 }
 
 struct instance {

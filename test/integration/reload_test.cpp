@@ -4,7 +4,6 @@
 // invalid file is refused with check-config's errors, and keys that need a restart are
 // reported.
 
-#include "ipfix/message_builder.hpp"
 #include "test/integration/fa_process.hpp"
 
 #include <gtest/gtest.h>
@@ -280,22 +279,9 @@ TEST(reload, enrichment_toggle_changes_the_next_records) {
   EXPECT_GE(report["templates_distinct"].get<int>(), 2);
 }
 
-/// One data record of a plain (non-Antrea) template: source and destination IPv4
-/// address and a counter.
-std::vector<std::uint8_t> one_record(std::uint32_t src, std::uint32_t dst, std::uint32_t seq) {
-  std::vector<std::uint8_t> bytes;
-  ipfix::message_builder b{bytes};
-  b.begin_message(0, seq, 5);
-  b.begin_set(ipfix::template_set_id);
-  b.add_template({256, 0, {{8, 4, 0}, {12, 4, 0}, {1, 8, 0}}});
-  b.end_set();
-  b.begin_set(256);
-  b.put_u32(src);
-  b.put_u32(dst);
-  b.put_u64(1500);
-  b.end_set();
-  b.end_message();
-  return bytes;
+/// One record from 10.0.0.5 to 10.0.0.6 with its template.
+std::vector<std::uint8_t> one_record() {
+  return flow_message(0, 5, {{0x0a000005, 0x0a000006}});
 }
 
 TEST(reload, label_source_change_restarts_the_label_cache) {
@@ -314,7 +300,7 @@ TEST(reload, label_source_change_restarts_the_label_cache) {
   o.sections = "[enrichment]\nlabels_for_foreign_records = true\n";
   fa_process fa{dir, dir + "/fa.toml", fa_config(o)};
   EXPECT_EQ(fa.api("/api/v1/labels")["source"], "none");
-  send_raw(fa.port(), one_record(0x0a000005, 0x0a000006, 0));
+  send_raw(fa.port(), one_record());
   ASSERT_TRUE(eventually([&] { return sent(fa, "a") == 1; }, 30s)) << fa.log();
 
   o.sections += "[labels]\nsource = \"file\"\nfile = \"" + pods + "\"\n";
@@ -331,14 +317,14 @@ TEST(reload, label_source_change_restarts_the_label_cache) {
   EXPECT_EQ(labels["lookup"]["pods"][0]["name"], "web-1") << labels.dump();
   EXPECT_TRUE(eventually([&] { return http_get(fa.admin(), "/readyz").status == 200; }, 30s));
   // The enrichers hold the new cache's index: the next record gets the Pod's labels.
-  send_raw(fa.port(), one_record(0x0a000005, 0x0a000006, 0));
+  send_raw(fa.port(), one_record());
   ASSERT_TRUE(eventually([&] { return sent(fa, "a") == 2; }, 30s)) << fa.log();
 
   // Back to no source: the index is gone with the cache.
   o.sections = "[enrichment]\nlabels_for_foreign_records = true\n";
   ASSERT_TRUE(fa.reload(fa_config(o))) << fa.log();
   EXPECT_EQ(fa.api("/api/v1/labels")["source"], "none");
-  send_raw(fa.port(), one_record(0x0a000005, 0x0a000006, 0));
+  send_raw(fa.port(), one_record());
   ASSERT_TRUE(eventually([&] { return sent(fa, "a") == 3; }, 30s)) << fa.log();
 
   EXPECT_EQ(fa.terminate(), 0);
