@@ -76,6 +76,14 @@ enum class fanout_mode : std::uint8_t {
   hash, ///< each exporter session sticks to one destination
 };
 
+/// `aggregate.uncorrelated`: what becomes of an inter-Node flow whose other Node's record
+/// never arrives (reference antrea-aggregate-semantics.md e: Antrea deletes it unexported
+/// after three expiries).
+enum class uncorrelated_policy : std::uint8_t {
+  export_flow, ///< export it with what it has, marked uncorrelated, and count it
+  drop,        ///< Antrea's behaviour: delete it unexported, and count it
+};
+
 /// `labels.source`: where the Pod index comes from.
 enum class label_source : std::uint8_t { none, file, kubernetes };
 
@@ -92,6 +100,7 @@ std::string_view to_string(transport_kind x);
 std::string_view to_string(destination_kind x);
 std::string_view to_string(on_full_policy x);
 std::string_view to_string(fanout_mode x);
+std::string_view to_string(uncorrelated_policy x);
 std::string_view to_string(label_source x);
 std::string_view to_string(log_level x);
 std::string_view to_string(log_format x);
@@ -216,6 +225,25 @@ struct fanout_config {
   bool operator==(const fanout_config&) const = default;
 };
 
+/// `[aggregate]`: the flow table of `mode = "aggregate"` (DESIGN.md 9; reference
+/// antrea-aggregate-semantics.md e for the timeouts, whose defaults are Antrea's).
+struct aggregate_config {
+  /// A live flow is exported this often (Antrea's activeFlowRecordTimeout).
+  duration active_timeout = std::chrono::seconds{60};
+  /// A flow with no new record for this long is exported one last time and forgotten
+  /// (Antrea's inactiveFlowRecordTimeout).
+  duration inactive_timeout = std::chrono::seconds{90};
+  uncorrelated_policy uncorrelated = uncorrelated_policy::export_flow;
+  /// A hard bound on the flows held (all shards together); when full, the oldest flows
+  /// are exported early and evicted, counted. Never unlimited.
+  std::uint64_t max_flows = 2'000'000;
+  /// Aggregator shards (actors), each owning the flows whose key hashes to it; 0 = the
+  /// number of workers.
+  std::uint32_t shards = 0;
+
+  bool operator==(const aggregate_config&) const = default;
+};
+
 /// `[enrichment]`: which fields are appended to data templates.
 struct enrichment_config {
   bool provenance = true;                  ///< IANA 403/404/405 on every data template
@@ -283,6 +311,7 @@ struct config {
   collector_config collector;
   std::vector<destination_config> destinations;
   fanout_config fanout;
+  aggregate_config aggregate;
   enrichment_config enrichment;
   labels_config labels;
   kubernetes_config kubernetes;
@@ -305,6 +334,9 @@ std::uint32_t export_odid(const config& cfg, const destination_config& x) noexce
 
 /// `runtime.workers`, with 0 resolved to `hardware_threads` (at least 1).
 std::uint32_t resolved_workers(const runtime_config& x, unsigned hardware_threads) noexcept;
+
+/// `aggregate.shards`, with 0 resolved to the resolved number of workers.
+std::uint32_t resolved_shards(const config& x, unsigned hardware_threads) noexcept;
 
 /// `runtime.enrichers`, with 0 resolved to the resolved number of workers.
 std::uint32_t resolved_enrichers(const runtime_config& x, unsigned hardware_threads) noexcept;

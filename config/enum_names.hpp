@@ -57,6 +57,14 @@ struct enum_traits<on_full_policy> {
 };
 
 template <>
+struct enum_traits<uncorrelated_policy> {
+  static constexpr std::array<enum_name<uncorrelated_policy>, 2> names{{
+      {uncorrelated_policy::export_flow, "export"},
+      {uncorrelated_policy::drop, "drop"},
+  }};
+};
+
+template <>
 struct enum_traits<fanout_mode> {
   static constexpr std::array<enum_name<fanout_mode>, 2> names{{
       {fanout_mode::all, "all"},

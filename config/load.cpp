@@ -183,6 +183,7 @@ class loader {
     read_collector(section(root, "", "collector"), cfg.collector);
     read_destinations(root, cfg.destinations);
     read_enum(section(root, "", "fanout"), "fanout", "mode", cfg.fanout.mode);
+    read_aggregate(section(root, "", "aggregate"), cfg.aggregate);
     read_enrichment(section(root, "", "enrichment"), cfg.enrichment);
     read_labels(section(root, "", "labels"), cfg.labels);
     read_kubernetes(section(root, "", "kubernetes"), cfg.kubernetes);
@@ -527,6 +528,15 @@ class loader {
     read_bool(table, path, "pod_labels", out.pod_labels);
     read_bool(table, path, "fill_k8s_names", out.fill_k8s_names);
     read_bool(table, path, "labels_for_foreign_records", out.labels_for_foreign_records);
+  }
+
+  void read_aggregate(const toml::table* table, aggregate_config& out) {
+    const std::string path = "aggregate";
+    read_duration(table, path, "active_timeout", out.active_timeout);
+    read_duration(table, path, "inactive_timeout", out.inactive_timeout);
+    read_enum(table, path, "uncorrelated", out.uncorrelated);
+    read_uint(table, path, "max_flows", out.max_flows);
+    read_uint(table, path, "shards", out.shards);
   }
 
   void read_labels(const toml::table* table, labels_config& out) {

@@ -169,6 +169,14 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
   out.table("[fanout]");
   out.str("mode", to_string(cfg.fanout.mode));
 
+  const auto& agg = cfg.aggregate;
+  out.table("[aggregate]");
+  out.time("active_timeout", agg.active_timeout);
+  out.time("inactive_timeout", agg.inactive_timeout);
+  out.str("uncorrelated", to_string(agg.uncorrelated));
+  out.integer("max_flows", agg.max_flows);
+  out.integer("shards", agg.shards, agg.shards == 0 ? "0 = the number of workers" : "");
+
   const auto& enr = cfg.enrichment;
   out.table("[enrichment]");
   out.boolean("provenance", enr.provenance);

@@ -9,7 +9,7 @@ namespace {
 using namespace std::string_view_literals;
 
 constexpr std::array root_keys{
-    "mode"sv,       "cluster_id"sv, "collector"sv,  "destination"sv, "fanout"sv,
+    "mode"sv,       "cluster_id"sv, "collector"sv,  "destination"sv, "fanout"sv,  "aggregate"sv,
     "enrichment"sv, "labels"sv,     "kubernetes"sv, "admin"sv,       "runtime"sv,
 };
 
@@ -52,6 +52,10 @@ constexpr std::array destination_keys{
 
 constexpr std::array fanout_keys{"mode"sv};
 
+constexpr std::array aggregate_keys{
+    "active_timeout"sv, "inactive_timeout"sv, "uncorrelated"sv, "max_flows"sv, "shards"sv,
+};
+
 constexpr std::array enrichment_keys{
     "provenance"sv, "antrea"sv, "pod_labels"sv, "fill_k8s_names"sv, "labels_for_foreign_records"sv,
 };
@@ -75,6 +79,7 @@ constexpr std::array sections{
     schema_section{"collector.tls"sv, tls_keys},
     schema_section{"destination"sv, destination_keys},
     schema_section{"fanout"sv, fanout_keys},
+    schema_section{"aggregate"sv, aggregate_keys},
     schema_section{"enrichment"sv, enrichment_keys},
     schema_section{"labels"sv, labels_keys},
     schema_section{"kubernetes"sv, kubernetes_keys},

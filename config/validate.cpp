@@ -14,6 +14,12 @@ namespace {
 
 constexpr std::uint32_t max_threads = 1024;
 constexpr std::uint32_t max_enrichers = 65536;
+/// A bound the memory of any machine we run on cannot hold anyway (at ~0.5 KiB a flow,
+/// 1e9 flows is 0.5 TiB): a larger value is a typo, and "unlimited" is never offered.
+constexpr std::uint64_t max_aggregate_flows = 1'000'000'000;
+/// Antrea v2.7 raises timeouts below one second to one second (reference
+/// antrea-aggregate-semantics.md e); we say so instead of changing the value silently.
+constexpr duration min_aggregate_timeout = std::chrono::seconds{1};
 
 std::string quoted_duration(duration x) {
   return toml_quote(format_duration(x));
@@ -192,6 +198,18 @@ void check_destinations(checker& out, const std::vector<destination_config>& xs)
   }
 }
 
+void check_aggregate(checker& out, const aggregate_config& x) {
+  auto at_least_a_second = [&out](const std::string& key, duration d) {
+    if (d < min_aggregate_timeout)
+      out.add(error_kind::invalid_value, key, quoted_duration(d),
+              "expected a duration of at least \"1s\", such as \"60s\"");
+  };
+  at_least_a_second("aggregate.active_timeout", x.active_timeout);
+  at_least_a_second("aggregate.inactive_timeout", x.inactive_timeout);
+  out.range("aggregate.max_flows", x.max_flows, 1, max_aggregate_flows);
+  out.range("aggregate.shards", x.shards, 0, max_threads);
+}
+
 } // namespace
 
 std::vector<config_error> validate(const config& cfg) {
@@ -201,6 +219,7 @@ std::vector<config_error> validate(const config& cfg) {
             "expected printable text, such as a UUID, or \"\" to generate one");
   check_collector(out, cfg.collector);
   check_destinations(out, cfg.destinations);
+  check_aggregate(out, cfg.aggregate);
   if (cfg.labels.source == label_source::file)
     out.required("labels.file", cfg.labels.file,
                  "when labels.source = \"file\": a JSON-lines file of Pods");

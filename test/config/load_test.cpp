@@ -86,6 +86,11 @@ TEST(load, minimal_file_gets_every_default) {
   EXPECT_EQ(d.reconnect_min, 1s);
   EXPECT_EQ(d.reconnect_max, 60s);
   EXPECT_EQ(c.fanout.mode, fanout_mode::all);
+  EXPECT_EQ(c.aggregate.active_timeout, 60s);
+  EXPECT_EQ(c.aggregate.inactive_timeout, 90s);
+  EXPECT_EQ(c.aggregate.uncorrelated, uncorrelated_policy::export_flow);
+  EXPECT_EQ(c.aggregate.max_flows, 2'000'000u);
+  EXPECT_EQ(c.aggregate.shards, 0u);
   EXPECT_TRUE(c.enrichment.provenance);
   EXPECT_TRUE(c.enrichment.antrea);
   EXPECT_TRUE(c.enrichment.pod_labels);
@@ -166,6 +171,13 @@ observation_domain_id = 0
 
 [fanout]
 mode = "all"
+
+[aggregate]
+active_timeout = "5s"
+inactive_timeout = "7s"
+uncorrelated = "drop"
+max_flows = 1000
+shards = 3
 
 [enrichment]
 provenance = false
@@ -250,6 +262,11 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(b.url.kind, destination_kind::jsonl);
   EXPECT_EQ(b.url.path, "/tmp/flows.jsonl");
   EXPECT_EQ(b.observation_domain_id, std::nullopt); // 0 = derived
+  EXPECT_EQ(c.aggregate.active_timeout, 5s);
+  EXPECT_EQ(c.aggregate.inactive_timeout, 7s);
+  EXPECT_EQ(c.aggregate.uncorrelated, uncorrelated_policy::drop);
+  EXPECT_EQ(c.aggregate.max_flows, 1000u);
+  EXPECT_EQ(c.aggregate.shards, 3u);
   EXPECT_FALSE(c.enrichment.provenance);
   EXPECT_FALSE(c.enrichment.antrea);
   EXPECT_FALSE(c.enrichment.pod_labels);
@@ -381,6 +398,13 @@ INSTANTIATE_TEST_SUITE_P(
                    "expected \"proxy\" or \"aggregate\""},
         error_case{section("[fanout]", "mode = \"random\""), "fanout.mode", "mode = \"random\"",
                    "\"random\"", "expected \"all\" or \"hash\""},
+        error_case{section("[aggregate]", "uncorrelated = \"keep\""), "aggregate.uncorrelated",
+                   "uncorrelated = \"keep\"", "\"keep\"", "expected \"export\" or \"drop\""},
+        error_case{section("[aggregate]", "active_timeout = \"500ms\""), "aggregate.active_timeout",
+                   "active_timeout = \"500ms\"", "\"500ms\"",
+                   "expected a duration of at least \"1s\""},
+        error_case{section("[aggregate]", "max_flows = 0"), "aggregate.max_flows", "max_flows = 0",
+                   "0", "expected an integer from 1 to 1000000000"},
         error_case{section("[labels]", "source = \"etcd\""), "labels.source", "source = \"etcd\"",
                    "\"etcd\"", "expected \"none\", \"file\" or \"kubernetes\""},
         error_case{section("[runtime]", "log_level = \"verbose\""), "runtime.log_level",
