@@ -1,0 +1,272 @@
+#include "flows/aggregate_layout.hpp"
+
+#include "ipfix/elements.hpp"
+#include "ipfix/message.hpp"
+
+#include <algorithm>
+
+namespace fa::flows {
+
+namespace {
+
+using ipfix::antrea_pen;
+using ipfix::field_spec;
+using ipfix::iana_pen;
+using ipfix::reverse_pen;
+using ipfix::varlen;
+
+// IANA elements the rules read (RFC 5102 / IANA registry).
+namespace iana {
+constexpr std::uint16_t octet_delta_count = 1;
+constexpr std::uint16_t packet_delta_count = 2;
+constexpr std::uint16_t protocol_identifier = 4;
+constexpr std::uint16_t source_transport_port = 7;
+constexpr std::uint16_t destination_transport_port = 11;
+constexpr std::uint16_t octet_total_count = 85;
+constexpr std::uint16_t packet_total_count = 86;
+constexpr std::uint16_t flow_end_reason = 136;
+constexpr std::uint16_t flow_end_seconds = 151;
+constexpr std::uint16_t flow_end_milliseconds = 153;
+} // namespace iana
+
+// Antrea elements (PEN 56506, reference f and antrea-elements.csv).
+namespace antrea {
+constexpr std::uint16_t tcp_state = 136;
+constexpr std::uint16_t ingress_rule_action = 139;
+constexpr std::uint16_t egress_rule_action = 140;
+constexpr std::uint16_t proxy_snat_ipv4 = 170;
+constexpr std::uint16_t proxy_snat_ipv6 = 171;
+constexpr std::uint16_t proxy_snat_port = 172;
+} // namespace antrea
+
+/// The common counters in `counter` order: IANA ids, forward then reverse.
+constexpr std::uint16_t counter_ids[4] = {iana::packet_total_count, iana::octet_total_count,
+                                          iana::packet_delta_count, iana::octet_delta_count};
+
+/// Reference c, HEAD's list, in the table's order; the two label fields last (header).
+constexpr std::uint16_t correlated_ids[] = {
+    101, 100, 159, // sourcePodName, sourcePodNamespace, sourcePodUUID
+    104, 161,      // sourceNodeName, sourceNodeUUID
+    103, 102, 160, // destinationPodName, destinationPodNamespace, destinationPodUUID
+    105, 162,      // destinationNodeName, destinationNodeUUID
+    106, 107,      // destinationClusterIPv4 / IPv6
+    168, 169,      // destinationServiceIPv4 / IPv6
+    108, 109,      // destinationServicePort, destinationServicePortName
+    110, 111, 164, // ingressNetworkPolicyName, Namespace, UUID
+    139, 115, 141, // ingressNetworkPolicyRuleAction, Type, RuleName
+    112, 113, 165, // egressNetworkPolicyName, Namespace, UUID
+    140, 118, 142, // egressNetworkPolicyRuleAction, Type, RuleName
+    143, 144,      // sourcePodLabels, destinationPodLabels
+};
+
+/// The aggregation elements (reference f.1 rows 43-66, f.2 rows 44-67).
+constexpr field_spec u64(std::uint16_t id) {
+  return field_spec{id, 8, antrea_pen};
+}
+constexpr field_spec aggregation[] = {
+    u64(123),
+    u64(131),
+    u64(121),
+    u64(129),
+    u64(122),
+    u64(130),
+    u64(120),
+    u64(128),
+    u64(127),
+    u64(135),
+    u64(125),
+    u64(133),
+    u64(126),
+    u64(134),
+    u64(124),
+    u64(132),
+    {151, 4, antrea_pen},
+    {152, 4, antrea_pen}, // flowEndSecondsFrom{Source,Destination}Node
+    u64(145),
+    u64(147),
+    u64(148),
+    u64(146),
+    u64(149),
+    u64(150),
+};
+static_assert(std::size(aggregation) == 24);
+
+/// The enricher's appended fields in its order (actors/template_planner.cpp).
+constexpr element_ref appended_order[] = {
+    {antrea_pen, ipfix::antrea_ie::source_pod_labels, -1},
+    {antrea_pen, ipfix::antrea_ie::destination_pod_labels, -1},
+    {antrea_pen, ipfix::antrea_ie::cluster_id, -1},
+    {iana_pen, ipfix::ie::original_observation_domain_id, -1},
+    {iana_pen, ipfix::ie::original_exporter_ipv4_address, -1},
+    {iana_pen, ipfix::ie::original_exporter_ipv6_address, -1},
+    {iana_pen, ipfix::ie::flow_direction, -1},
+};
+
+bool is_aggregation_element(const field_spec& f) {
+  return f.enterprise == antrea_pen &&
+         ((f.id >= 120 && f.id <= 135) || (f.id >= 145 && f.id <= 152));
+}
+
+field_index first_of(const ipfix::template_def& t, std::uint32_t pen, std::uint16_t id) {
+  for (std::size_t i = 0; i < t.fields.size(); ++i)
+    if (t.fields[i].enterprise == pen && t.fields[i].id == id)
+      return static_cast<field_index>(i);
+  return -1;
+}
+
+/// The first field of element (pen, id) when it has `length` octets, else -1: only a
+/// full-size field is read as an address, port or time (RFC 7011 6.2 allows reduced
+/// sizes for integers only; the planner reads fields the same way).
+field_index sized(const ipfix::template_def& t, std::uint32_t pen, std::uint16_t id,
+                  std::uint16_t length) {
+  auto i = first_of(t, pen, id);
+  return i >= 0 && t.fields[static_cast<std::size_t>(i)].length == length ? i : -1;
+}
+
+void add_ref(const ipfix::template_def& t, std::vector<element_ref>& out, std::uint32_t pen,
+             std::uint16_t id) {
+  if (auto i = first_of(t, pen, id); i >= 0)
+    out.push_back({pen, id, i});
+}
+
+std::string_view check(const aggregate_layout& l, bool reduced_counter) {
+  const auto& in = l.input;
+  if (in.is_options())
+    return "options template";
+  if (std::none_of(in.fields.begin(), in.fields.end(),
+                   [](const field_spec& f) { return f.enterprise == antrea_pen; }))
+    return "no Antrea element";
+  if (std::any_of(in.fields.begin(), in.fields.end(), is_aggregation_element))
+    return "already carries aggregation elements";
+  if (l.flow_type < 0)
+    return "no flowType";
+  if ((l.source_ipv4 < 0 || l.destination_ipv4 < 0) &&
+      (l.source_ipv6 < 0 || l.destination_ipv6 < 0))
+    return "no source and destination address of one family";
+  if (l.source_port < 0 || l.destination_port < 0 || l.protocol < 0)
+    return "no transport ports or protocol";
+  if (l.flow_start_seconds < 0 && l.flow_start_milliseconds < 0)
+    return "no flowStartSeconds or flowStartMilliseconds";
+  if (l.flow_end_seconds < 0 && l.flow_end_milliseconds < 0)
+    return "no flowEndSeconds or flowEndMilliseconds";
+  if (reduced_counter)
+    return "reduced-size counter";
+  if (l.output.encoded_size() + ipfix::message_header_size + ipfix::set_header_size >
+      ipfix::max_message_size)
+    return "output template too large";
+  return {};
+}
+
+} // namespace
+
+field_index find_element(std::span<const element_ref> refs, std::uint32_t enterprise,
+                         std::uint16_t id) {
+  for (const auto& r : refs)
+    if (r.enterprise == enterprise && r.id == id)
+      return r.index;
+  return -1;
+}
+
+std::span<const field_spec> aggregation_specs() {
+  return aggregation;
+}
+
+std::size_t appended_start(const ipfix::template_def& enriched) {
+  std::size_t end = enriched.fields.size();
+  std::size_t next = std::size(appended_order); // candidates are appended_order[0, next)
+  while (end > 0 && next > 0) {
+    const auto& f = enriched.fields[end - 1];
+    std::size_t k = next;
+    while (k > 0 &&
+           !(appended_order[k - 1].enterprise == f.enterprise && appended_order[k - 1].id == f.id))
+      --k;
+    if (k == 0)
+      break;
+    next = k - 1;
+    --end;
+  }
+  return end;
+}
+
+std::shared_ptr<aggregate_layout> make_aggregate_layout(const ipfix::template_def& enriched) {
+  return make_aggregate_layout(enriched, appended_start(enriched));
+}
+
+std::shared_ptr<aggregate_layout> make_aggregate_layout(const ipfix::template_def& enriched,
+                                                        std::size_t agent_fields) {
+  auto p = std::make_shared<aggregate_layout>();
+  auto& l = *p;
+  const auto& t = enriched;
+  l.input = enriched;
+  l.record = ipfix::record_layout{enriched};
+  l.agent_fields = std::min(agent_fields, enriched.fields.size());
+
+  l.source_ipv4 = sized(t, iana_pen, ipfix::ie::source_ipv4_address, 4);
+  l.destination_ipv4 = sized(t, iana_pen, ipfix::ie::destination_ipv4_address, 4);
+  l.source_ipv6 = sized(t, iana_pen, ipfix::ie::source_ipv6_address, 16);
+  l.destination_ipv6 = sized(t, iana_pen, ipfix::ie::destination_ipv6_address, 16);
+  l.source_port = sized(t, iana_pen, iana::source_transport_port, 2);
+  l.destination_port = sized(t, iana_pen, iana::destination_transport_port, 2);
+  l.protocol = sized(t, iana_pen, iana::protocol_identifier, 1);
+  l.flow_type = sized(t, antrea_pen, ipfix::antrea_ie::flow_type, 1);
+  l.flow_start_seconds = sized(t, iana_pen, ipfix::ie::flow_start_seconds, 4);
+  l.flow_start_milliseconds = sized(t, iana_pen, ipfix::ie::flow_start_milliseconds, 8);
+  l.flow_end_seconds = sized(t, iana_pen, iana::flow_end_seconds, 4);
+  l.flow_end_milliseconds = sized(t, iana_pen, iana::flow_end_milliseconds, 8);
+  l.flow_end_reason = sized(t, iana_pen, iana::flow_end_reason, 1);
+  l.tcp_state = first_of(t, antrea_pen, antrea::tcp_state);
+  l.ingress_rule_action = sized(t, antrea_pen, antrea::ingress_rule_action, 1);
+  l.egress_rule_action = sized(t, antrea_pen, antrea::egress_rule_action, 1);
+  l.source_pod_name = first_of(t, antrea_pen, ipfix::antrea_ie::source_pod_name);
+  l.destination_pod_name = first_of(t, antrea_pen, ipfix::antrea_ie::destination_pod_name);
+  l.proxy_snat_ipv4 = sized(t, antrea_pen, antrea::proxy_snat_ipv4, 4);
+  l.proxy_snat_ipv6 = sized(t, antrea_pen, antrea::proxy_snat_ipv6, 16);
+  l.proxy_snat_port = sized(t, antrea_pen, antrea::proxy_snat_port, 2);
+  bool reduced_counter = false;
+  for (std::size_t c = 0; c < num_counters; ++c) {
+    auto pen = c < 4 ? iana_pen : reverse_pen;
+    auto i = first_of(t, pen, counter_ids[c % 4]);
+    if (i >= 0 && t.fields[static_cast<std::size_t>(i)].length != 8)
+      reduced_counter = true;
+    l.counters[c] = i;
+  }
+
+  for (auto id : correlated_ids)
+    add_ref(t, l.correlated, antrea_pen, id);
+  add_ref(t, l.from_external, iana_pen, ipfix::ie::source_ipv4_address);
+  add_ref(t, l.from_external, iana_pen, ipfix::ie::source_ipv6_address);
+  add_ref(t, l.from_external, iana_pen, iana::source_transport_port);
+  add_ref(t, l.from_external, antrea_pen, antrea::proxy_snat_ipv4);
+  add_ref(t, l.from_external, antrea_pen, antrea::proxy_snat_ipv6);
+  add_ref(t, l.from_external, antrea_pen, antrea::proxy_snat_port);
+  add_ref(t, l.from_external, antrea_pen, ipfix::antrea_ie::flow_type);
+  for (std::size_t k = 3; k < std::size(appended_order); ++k)
+    add_ref(t, l.source_observation, appended_order[k].enterprise, appended_order[k].id);
+
+  l.fixed_offsets.assign(t.fields.size(), -1);
+  std::int32_t offset = 0;
+  for (std::size_t i = 0; i < t.fields.size() && !t.fields[i].is_varlen(); ++i) {
+    l.fixed_offsets[i] = offset;
+    offset += t.fields[i].length;
+  }
+  auto fixed = [&](field_index i) {
+    return i < 0 || l.fixed_offsets[static_cast<std::size_t>(i)] >= 0;
+  };
+  l.hot_fixed = fixed(l.flow_end_seconds) && fixed(l.flow_end_milliseconds) &&
+                fixed(l.flow_end_reason) &&
+                std::all_of(l.counters.begin(), l.counters.end(), fixed);
+
+  l.output.scope_count = t.scope_count;
+  l.output.fields.assign(t.fields.begin(),
+                         t.fields.begin() + static_cast<std::ptrdiff_t>(l.agent_fields));
+  l.output.fields.insert(l.output.fields.end(), std::begin(aggregation), std::end(aggregation));
+  l.output.fields.insert(l.output.fields.end(),
+                         t.fields.begin() + static_cast<std::ptrdiff_t>(l.agent_fields),
+                         t.fields.end());
+
+  l.why_not = check(l, reduced_counter);
+  l.aggregatable = l.why_not.empty();
+  return p;
+}
+
+} // namespace fa::flows
