@@ -4,6 +4,7 @@
 #include "ipfix/message.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 namespace fa::flows {
 
@@ -188,6 +189,64 @@ std::size_t appended_start(const ipfix::template_def& enriched) {
   return end;
 }
 
+void compact_record(const aggregate_layout& l, ipfix::bytes_view record,
+                    std::span<const ipfix::field_slice> varlen, std::uint8_t* fixed,
+                    std::vector<std::uint8_t>& strings, ipfix::bytes_view& tcp_state) {
+  std::size_t at = 0;
+  for (const auto& run : l.fixed_runs) {
+    const std::size_t start =
+        run.after < 0 ? 0
+                      : std::size_t{varlen[static_cast<std::size_t>(run.after)].offset} +
+                            varlen[static_cast<std::size_t>(run.after)].length;
+    std::memcpy(fixed + at, record.data() + start, run.length);
+    at += run.length;
+  }
+  tcp_state = {};
+  for (std::size_t k = 0; k < varlen.size(); ++k) {
+    const auto v = record.subspan(varlen[k].offset, varlen[k].length);
+    if (static_cast<std::int16_t>(k) == l.tcp_state_rank) {
+      tcp_state = v;
+      continue;
+    }
+    std::uint8_t prefix[3];
+    const auto p = ipfix::write_varlen_prefix(prefix, v.size());
+    strings.insert(strings.end(), prefix, prefix + p);
+    strings.insert(strings.end(), v.begin(), v.end());
+  }
+}
+
+namespace {
+
+/// Reads the prefix of the string at `pos` (RFC 7011 7): advances past it, returns the
+/// value length. Stored strings were written by `compact_record`, so they are whole.
+std::size_t read_prefix(ipfix::bytes_view strings, std::size_t& pos) {
+  std::size_t len = strings[pos++];
+  if (len == 255) {
+    len = ipfix::read_u16(strings.data() + pos);
+    pos += 2;
+  }
+  return len;
+}
+
+} // namespace
+
+ipfix::bytes_view string_value(ipfix::bytes_view strings, std::size_t rank) {
+  std::size_t pos = 0;
+  for (std::size_t k = 0;; ++k) {
+    const std::size_t len = read_prefix(strings, pos);
+    if (k == rank)
+      return strings.subspan(pos, len);
+    pos += len;
+  }
+}
+
+std::size_t strings_length(ipfix::bytes_view strings, std::size_t count) {
+  std::size_t pos = 0;
+  for (std::size_t k = 0; k < count; ++k)
+    pos += read_prefix(strings, pos);
+  return pos;
+}
+
 std::shared_ptr<aggregate_layout> make_aggregate_layout(const ipfix::template_def& enriched) {
   return make_aggregate_layout(enriched, appended_start(enriched));
 }
@@ -243,18 +302,58 @@ std::shared_ptr<aggregate_layout> make_aggregate_layout(const ipfix::template_de
   for (std::size_t k = 3; k < std::size(appended_order); ++k)
     add_ref(t, l.source_observation, appended_order[k].enterprise, appended_order[k].id);
 
-  l.fixed_offsets.assign(t.fields.size(), -1);
-  std::int32_t offset = 0;
-  for (std::size_t i = 0; i < t.fields.size() && !t.fields[i].is_varlen(); ++i) {
-    l.fixed_offsets[i] = offset;
-    offset += t.fields[i].length;
+  // The stored form (aggregate_layout.hpp).
+  const std::size_t n = t.fields.size();
+  l.compact_offsets.assign(n, -1);
+  l.string_ranks.assign(n, -1);
+  l.tcp_state_apart =
+      l.tcp_state >= 0 && t.fields[static_cast<std::size_t>(l.tcp_state)].is_varlen();
+  std::int32_t fixed_at = 0;
+  std::int16_t varlen_rank = -1;
+  std::int16_t strings = 0;
+  aggregate_layout::fixed_run run;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& f = t.fields[i];
+    if (!f.is_varlen()) {
+      l.compact_offsets[i] = fixed_at;
+      fixed_at += f.length;
+      run.length = static_cast<std::uint16_t>(run.length + f.length);
+      continue;
+    }
+    if (run.length > 0)
+      l.fixed_runs.push_back(run);
+    run = {++varlen_rank, 0};
+    if (l.tcp_state_apart && static_cast<field_index>(i) == l.tcp_state)
+      l.tcp_state_rank = varlen_rank;
+    else
+      l.string_ranks[i] = strings++;
   }
-  auto fixed = [&](field_index i) {
-    return i < 0 || l.fixed_offsets[static_cast<std::size_t>(i)] >= 0;
+  if (run.length > 0)
+    l.fixed_runs.push_back(run);
+  l.fixed_size = static_cast<std::size_t>(fixed_at);
+  l.num_strings = static_cast<std::size_t>(strings);
+
+  // The output record: the agent's fields, the aggregation block, the appended fields.
+  using seg = aggregate_layout::segment;
+  auto push = [&](seg x) {
+    auto& v = l.segments;
+    if (!v.empty() && v.back().kind == x.kind && (x.kind == seg::fixed || x.kind == seg::strings))
+      v.back().count = static_cast<std::uint16_t>(v.back().count + x.count);
+    else
+      v.push_back(x);
   };
-  l.hot_fixed = fixed(l.flow_end_seconds) && fixed(l.flow_end_milliseconds) &&
-                fixed(l.flow_end_reason) &&
-                std::all_of(l.counters.begin(), l.counters.end(), fixed);
+  for (std::size_t i = 0; i <= n; ++i) {
+    if (i == l.agent_fields)
+      push({seg::aggregation, 0, 0});
+    if (i == n)
+      break;
+    if (l.compact_offsets[i] >= 0)
+      push({seg::fixed, static_cast<std::uint16_t>(l.compact_offsets[i]), t.fields[i].length});
+    else if (l.string_ranks[i] >= 0)
+      push({seg::strings, 0, 1});
+    else
+      push({seg::tcp_state, 0, 0});
+  }
 
   l.output.scope_count = t.scope_count;
   l.output.fields.assign(t.fields.begin(),

@@ -129,11 +129,40 @@ struct aggregate_layout {
   /// 403, 404, 405 and flowDirection: taken from the source Node's record (header).
   std::vector<element_ref> source_observation;
 
-  /// Per field: its offset when no variable-length field precedes it, else -1.
-  std::vector<std::int32_t> fixed_offsets;
-  /// flowEnd, flowEndReason and the eight counters all lie at fixed offsets (true for
-  /// Antrea's templates), so updating a stored record needs no walk over it.
-  bool hot_fixed = false;
+  // The stored form of a record (flow_table.hpp): the fixed-size fields in template
+  // order, `fixed_size` octets at fixed offsets (so updating one costs no walk); the
+  // variable-length fields but tcpState, each with its shortest prefix (RFC 7011 7), in
+  // template order, as one string (shared through a string_pool); tcpState's value apart,
+  // as it changes during a flow's life and the rest hardly ever does.
+
+  std::size_t fixed_size = 0;
+  /// Per field: its offset in the fixed area, or -1 for a variable-length field.
+  std::vector<std::int32_t> compact_offsets;
+  /// Per field: its rank in the strings, or -1 (fixed-size fields, tcpState).
+  std::vector<std::int16_t> string_ranks;
+  std::size_t num_strings = 0;
+  /// tcpState is a variable-length field, kept apart (a fixed-size one is a fixed field).
+  bool tcp_state_apart = false;
+  /// The record varlen rank of tcpState when kept apart (`record_layout::walk_varlen`).
+  std::int16_t tcp_state_rank = -1;
+
+  /// A run of fixed-size fields in a received record: it starts where variable-length
+  /// value `after` ends (-1: at the record start) and spans `length` octets. The runs in
+  /// order make up the fixed area.
+  struct fixed_run {
+    std::int16_t after = -1;
+    std::uint16_t length = 0;
+  };
+  std::vector<fixed_run> fixed_runs;
+
+  /// One piece of the aggregate output record, in order (flow_encoder).
+  struct segment {
+    enum kind_type : std::uint8_t { fixed, strings, tcp_state, aggregation };
+    kind_type kind = fixed;
+    std::uint16_t offset = 0; ///< fixed: in the fixed area
+    std::uint16_t count = 0;  ///< fixed: octets; strings: values
+  };
+  std::vector<segment> segments;
 };
 
 using aggregate_layout_ptr = std::shared_ptr<const aggregate_layout>;
@@ -159,6 +188,19 @@ std::size_t appended_start(const ipfix::template_def& enriched);
 /// template would not fit a message.
 std::shared_ptr<aggregate_layout> make_aggregate_layout(const ipfix::template_def& enriched,
                                                         std::size_t agent_fields);
+
+/// Writes the stored form of `record`, a record of `l` whose variable-length values
+/// `walk_varlen` found (`varlen`): the fixed area to `fixed` (`l.fixed_size` octets), the
+/// strings appended to `strings`; `tcp_state` gets tcpState's value when kept apart.
+void compact_record(const aggregate_layout& l, ipfix::bytes_view record,
+                    std::span<const ipfix::field_slice> varlen, std::uint8_t* fixed,
+                    std::vector<std::uint8_t>& strings, ipfix::bytes_view& tcp_state);
+
+/// The value of the string of rank `rank` in the strings of a stored record.
+ipfix::bytes_view string_value(ipfix::bytes_view strings, std::size_t rank);
+
+/// Octets of the first `count` values of `strings`, prefixes included.
+std::size_t strings_length(ipfix::bytes_view strings, std::size_t count);
 
 /// The same with `agent_fields = appended_start(enriched)`.
 std::shared_ptr<aggregate_layout> make_aggregate_layout(const ipfix::template_def& enriched);

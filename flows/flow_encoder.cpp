@@ -42,24 +42,45 @@ flow_encoder::flow_encoder(std::size_t max_set_body)
     : max_body_(max_set_body) {}
 
 std::uint8_t* flow_encoder::write(const flow_view& f, std::uint8_t* out) {
-  std::memcpy(out, f.record.data(), f.split);
-  out += f.split;
-  // Each value goes where the template says its element is (never v2.4-v2.6's order,
-  // reference f.3): the order comes from the same list the template is built from.
-  for (const auto& spec : aggregation_specs()) {
-    const std::uint64_t v = aggregation_value(*f.state, spec.id);
-    if (spec.length == 4) {
-      ipfix::write_u32(out, static_cast<std::uint32_t>(v));
-      out += 4;
-    } else {
-      ipfix::write_u64(out, v);
-      out += 8;
+  std::size_t strings_at = 0;
+  for (const auto& seg : f.layout->segments) {
+    switch (seg.kind) {
+    case aggregate_layout::segment::fixed:
+      std::memcpy(out, f.fixed.data() + seg.offset, seg.count);
+      out += seg.count;
+      break;
+    case aggregate_layout::segment::strings: {
+      const auto rest = f.strings.subspan(strings_at);
+      const std::size_t n = strings_length(rest, seg.count);
+      if (n > 0)
+        std::memcpy(out, rest.data(), n);
+      out += n;
+      strings_at += n;
+      break;
+    }
+    case aggregate_layout::segment::tcp_state:
+      out += ipfix::write_varlen_prefix(out, f.tcp_state.size());
+      if (!f.tcp_state.empty())
+        std::memcpy(out, f.tcp_state.data(), f.tcp_state.size());
+      out += f.tcp_state.size();
+      break;
+    case aggregate_layout::segment::aggregation:
+      // Each value goes where the template says its element is (never v2.4-v2.6's
+      // order, reference f.3): the order comes from the list the template is built from.
+      for (const auto& spec : aggregation_specs()) {
+        const std::uint64_t v = aggregation_value(*f.state, spec.id);
+        if (spec.length == 4) {
+          ipfix::write_u32(out, static_cast<std::uint32_t>(v));
+          out += 4;
+        } else {
+          ipfix::write_u64(out, v);
+          out += 8;
+        }
+      }
+      break;
     }
   }
-  const std::size_t rest = f.record.size() - f.split;
-  if (rest > 0)
-    std::memcpy(out, f.record.data() + f.split, rest);
-  return out + rest;
+  return out;
 }
 
 flow_encoder::stage& flow_encoder::stage_for(const aggregate_layout_ptr& layout) {

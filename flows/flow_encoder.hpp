@@ -28,7 +28,9 @@ class flow_encoder {
 
   /// Octets of the aggregate record of `f`.
   static std::size_t record_size(const flow_view& f) {
-    return f.record.size() + aggregation_block_size;
+    const std::size_t t = f.tcp_state.size();
+    return f.fixed.size() + f.strings.size() +
+           (f.layout->tcp_state_apart ? t + (t < 255 ? 1 : 3) : 0) + aggregation_block_size;
   }
 
   /// Writes the aggregate record of `f` at `out` (`record_size(f)` octets); returns the

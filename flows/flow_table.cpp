@@ -10,10 +10,21 @@ namespace fa::flows {
 
 namespace {
 
-constexpr std::uint64_t empty_slot = ~std::uint64_t{0};
 constexpr std::size_t page_bits = 12;
 constexpr std::size_t page_size = std::size_t{1} << page_bits;
-constexpr std::uint16_t no_tcp_state = 0xffff;
+
+constexpr std::size_t wheel_bits = 12;
+constexpr std::size_t wheel_size = std::size_t{1} << wheel_bits; ///< buckets
+constexpr std::int64_t bucket_ms = 64;                           ///< 4096 x 64 ms = 262 s
+
+/// The records `add_set` has in flight: a power of two above the last stage's lag.
+constexpr std::size_t ring_size = 16;
+/// Lags of the pipeline stages behind the walk: the index slot is loaded first, then
+/// the entry, then its fixed area and strings, each while other records are processed.
+constexpr std::size_t lag_probe = 4;
+constexpr std::size_t lag_load = 8;
+constexpr std::size_t lag_process = 12;
+static_assert(lag_process < ring_size);
 
 enum sched_kind : std::uint8_t { sched_free, sched_pending, sched_due, sched_active };
 
@@ -32,14 +43,13 @@ bool is_zero(const std::uint8_t* p, std::size_t n) {
   return true;
 }
 
-/// Octets of a variable-length value with its shortest prefix (RFC 7011 7).
-std::size_t varlen_size(std::size_t n) {
-  return n + (n < 255 ? 1 : 3);
-}
-
 constexpr bool is_total(std::size_t c) {
   return c == packet_total || c == octet_total || c == reverse_packet_total ||
          c == reverse_octet_total;
+}
+
+std::int64_t bucket_of(std::int64_t t) {
+  return t >= 0 ? t / bucket_ms : (t - bucket_ms + 1) / bucket_ms;
 }
 
 } // namespace
@@ -62,22 +72,21 @@ std::string_view to_string(export_reason r) {
   return "unknown";
 }
 
-/// One flow. Fixed size, in pages; the stored record lives in the arena.
+/// One flow: fixed size, in pages. The fields a record touches come first.
 struct flow_table::entry {
   flow_key key;
   std::uint16_t layout = 0; ///< slot in layouts_
+  std::uint32_t strings = string_pool::empty;
+  std::uint32_t tcp_state = string_pool::empty;
+  std::uint8_t* fixed = nullptr; ///< the fixed area, layout's fixed_size octets
+  std::int64_t last_seen = 0;    ///< last record added
+  std::int64_t sched_base = 0;   ///< pending: created or last retried; due: became ready;
+                                 ///< active: last exported
   std::uint32_t sched_prev = none;
   std::uint32_t sched_next = none; ///< also links free entries
-  std::uint32_t idle_prev = none;
-  std::uint32_t idle_next = none;
-  std::int64_t sched_base = 0; ///< pending: created or last retried; due: became ready;
-                               ///< active: last exported
-  std::int64_t last_seen = 0;  ///< last record added
-  std::uint8_t* record = nullptr;
-  std::uint16_t record_length = 0;
-  std::uint16_t split = 0;
-  std::uint16_t tcp_offset = no_tcp_state; ///< tcpState's value in the stored record
-  std::uint16_t tcp_length = 0;
+  std::uint32_t wheel_prev = none;
+  std::uint32_t wheel_next = none;
+  std::uint16_t wheel_slot = 0xffff; ///< 0xffff: in no bucket
   std::uint8_t sched = sched_free;
   flow_state state;
 };
@@ -86,8 +95,9 @@ struct flow_table::entry {
 struct flow_table::parsed {
   const aggregate_layout* layout = nullptr;
   ipfix::bytes_view rec;
-  std::span<const ipfix::field_slice> fields; ///< its variable-length fields
+  std::span<const ipfix::field_slice> fields; ///< its variable-length values
   flow_key key;
+  std::uint64_t hash = 0;
   std::uint8_t type = 0;
   std::uint8_t ingress_action = 0;
   std::uint8_t egress_action = 0;
@@ -115,6 +125,12 @@ struct flow_table::parsed {
   }
 };
 
+/// A record in `add_set`'s pipeline.
+struct flow_table::job {
+  parsed in;
+  std::uint32_t id = none; ///< the probe's guess; `process` looks up again
+};
+
 flow_table::flow_table(flow_table_config cfg) {
   reconfigure(cfg);
 }
@@ -122,6 +138,7 @@ flow_table::flow_table(flow_table_config cfg) {
 flow_table::~flow_table() = default;
 
 void flow_table::reconfigure(const flow_table_config& cfg) {
+  const auto old_inactive = cfg_.inactive_timeout;
   cfg_ = cfg;
   // A zero timeout would make poll's loops re-queue a flow at the deadline it just met.
   cfg_.active_timeout =
@@ -129,9 +146,13 @@ void flow_table::reconfigure(const flow_table_config& cfg) {
   cfg_.inactive_timeout =
       std::max<clock_type::duration>(cfg_.inactive_timeout, std::chrono::milliseconds{1});
   cfg_.max_flows = std::max<std::size_t>(cfg_.max_flows, 1);
+  // Flows are filed no later than their deadline; a shorter timeout moves deadlines
+  // earlier, so every flow is filed again (once per reload, not per record).
+  if (cfg_.inactive_timeout < old_inactive)
+    wheel_refile_all();
 }
 
-std::int64_t flow_table::ms(clock_type::time_point t) const {
+std::int64_t flow_table::ms(clock_type::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
@@ -146,22 +167,6 @@ std::int64_t flow_table::inactive_ms() const {
 // ---------------------------------------------------------------------------------------
 // Adding records.
 
-std::size_t flow_table::add_set(const aggregate_layout_ptr& layout, ipfix::bytes_view body,
-                                clock_type::time_point now, flow_sink& sink) {
-  ipfix::record_cursor cursor(body, layout->record);
-  ipfix::bytes_view rec;
-  std::size_t n = 0;
-  while (cursor.next(rec)) {
-    add(layout, rec, now, sink);
-    ++n;
-  }
-  if (cursor.error() != ipfix::parse_error::none) {
-    ++stats_.records;
-    ++stats_.malformed;
-  }
-  return n;
-}
-
 add_result flow_table::add(const aggregate_layout_ptr& layout, ipfix::bytes_view record,
                            clock_type::time_point now, flow_sink& sink) {
   ++stats_.records;
@@ -170,39 +175,98 @@ add_result flow_table::add(const aggregate_layout_ptr& layout, ipfix::bytes_view
     ++stats_.not_aggregatable;
     return add_result::not_aggregatable;
   }
+  const std::size_t nv = l.record.num_varlen();
+  if (fields_.size() < nv)
+    fields_.resize(nv);
+  std::span<ipfix::field_slice> fields{fields_.data(), nv};
+  ipfix::parse_error err = ipfix::parse_error::none;
   parsed in;
-  if (!parse(l, record, in)) {
+  if (record.empty() || l.record.walk_varlen(record, fields, err) != record.size() ||
+      !parse(l, record, fields, in)) {
     ++stats_.malformed;
     return add_result::malformed;
   }
-  const std::int64_t n = ms(now);
-  const std::uint64_t h = hash(in.key);
-  if (auto id = lookup(in.key, h); id != none)
-    return update(id, in, n);
-  // The aggregate record adds the aggregation block; it must still fit a set.
-  if (record.size() + aggregation_block_size > ipfix::max_record_length) {
-    ++stats_.malformed;
-    return add_result::malformed;
-  }
-  if (size_ >= cfg_.max_flows)
-    evict_one(sink);
-  auto slot = use_layout(layout);
-  if (slot == 0xffff) { // 65535 templates in use at once: not aggregated, counted
-    ++stats_.not_aggregatable;
-    return add_result::not_aggregatable;
-  }
-  create(slot, in, h, n);
-  return add_result::created;
+  return process(layout, in, ms(now), sink);
 }
 
-bool flow_table::parse(const aggregate_layout& l, ipfix::bytes_view record, parsed& in) {
+std::size_t flow_table::add_set(const aggregate_layout_ptr& layout, ipfix::bytes_view body,
+                                clock_type::time_point now, flow_sink& sink) {
+  const auto& l = *layout;
+  if (!l.aggregatable) {
+    ipfix::parse_error err = ipfix::parse_error::none;
+    const auto n = ipfix::count_records(body, l.record, err);
+    stats_.records += n;
+    stats_.not_aggregatable += n;
+    return n;
+  }
+  const std::int64_t n = ms(now);
   const std::size_t nv = l.record.num_varlen();
-  if (in_fields_.size() < nv)
-    in_fields_.resize(nv);
-  std::span<ipfix::field_slice> fields{in_fields_.data(), nv};
-  ipfix::parse_error err = ipfix::parse_error::none;
-  if (l.record.walk_varlen(record, fields, err) != record.size() || record.empty())
-    return false;
+  if (fields_.size() < nv * ring_size)
+    fields_.resize(nv * ring_size);
+  std::array<job, ring_size> ring;
+  const std::size_t min_length = l.record.min_length();
+  std::size_t pos = 0;
+  bool malformed = false;
+
+  // Stage 1: walk and parse a record, hash its key, start loading its index slot.
+  auto walk = [&](std::size_t i) {
+    if (malformed || min_length == 0 || body.size() - pos < min_length)
+      return false; // the end, or padding (RFC 7011 3.3.1)
+    auto rest = body.subspan(pos);
+    std::span<ipfix::field_slice> fields{fields_.data() + (i % ring_size) * nv, nv};
+    ipfix::parse_error err = ipfix::parse_error::none;
+    const std::size_t len = l.record.walk_varlen(rest, fields, err);
+    auto& j = ring[i % ring_size];
+    if (len == 0 || !parse(l, rest.first(len), fields, j.in)) {
+      malformed = true;
+      return false;
+    }
+    pos += len;
+    index_.prefetch(j.in.hash);
+    return true;
+  };
+  // Stage 2: find the flow (its slot is loaded by now) and start loading its entry.
+  auto probe = [&](std::size_t i) {
+    auto& j = ring[i % ring_size];
+    j.id = lookup(j.in.key, j.in.hash);
+    if (j.id != none)
+      prefetch_entry(j.id);
+  };
+  // Stage 3: the entry is loaded; start loading its fixed area and tcpState.
+  auto load = [&](std::size_t i) {
+    const auto& j = ring[i % ring_size];
+    if (j.id != none && j.id < high_water_)
+      prefetch_record(j.id);
+  };
+  // Stage 4: the record's work. Earlier records may have created or removed flows since
+  // the probe, so `process` looks the key up again (in cache by now).
+  auto work = [&](std::size_t i) {
+    ++stats_.records;
+    process(layout, ring[i % ring_size].in, n, sink);
+  };
+  auto step = [&](std::size_t i, std::size_t walked) {
+    if (i >= lag_probe && i - lag_probe < walked)
+      probe(i - lag_probe);
+    if (i >= lag_load && i - lag_load < walked)
+      load(i - lag_load);
+    if (i >= lag_process && i - lag_process < walked)
+      work(i - lag_process);
+  };
+  std::size_t i = 0;
+  for (; walk(i); ++i)
+    step(i, i + 1);
+  for (const std::size_t walked = i; i < walked + lag_process; ++i)
+    step(i, walked);
+  if (malformed) {
+    ++stats_.records;
+    ++stats_.malformed;
+  }
+  return i - lag_process + (malformed ? 1 : 0);
+}
+
+bool flow_table::parse(const aggregate_layout& l, ipfix::bytes_view record,
+                       std::span<const ipfix::field_slice> fields, parsed& in) const {
+  in = parsed{};
   in.layout = &l;
   in.rec = record;
   in.fields = fields;
@@ -253,6 +317,7 @@ bool flow_table::parse(const aggregate_layout& l, ipfix::bytes_view record, pars
       in.key.source_port = ipfix::read_u16(in.at(l.proxy_snat_port));
     }
   }
+  in.hash = hash(in.key);
   // Reference b.
   const bool deny = in.egress_action == rule_action::drop ||
                     in.egress_action == rule_action::reject ||
@@ -282,30 +347,58 @@ bool flow_table::parse(const aggregate_layout& l, ipfix::bytes_view record, pars
   return true;
 }
 
-void flow_table::create(std::uint16_t slot, const parsed& in, std::uint64_t h, std::int64_t now) {
+std::uint32_t flow_table::lookup(const flow_key& key, std::uint64_t h) const {
+  return index_.find(h, [&](std::uint32_t id) { return at(id).key == key; });
+}
+
+void flow_table::prefetch_entry(std::uint32_t id) const {
+  const auto* p = reinterpret_cast<const char*>(&at(id));
+  for (std::size_t off = 0; off < sizeof(entry); off += 64)
+    __builtin_prefetch(p + off);
+}
+
+void flow_table::prefetch_record(std::uint32_t id) const {
+  const entry& e = at(id);
+  if (e.fixed) {
+    __builtin_prefetch(e.fixed);
+    __builtin_prefetch(e.fixed + 64);
+  }
+  strings_.prefetch(e.tcp_state);
+}
+
+add_result flow_table::process(const aggregate_layout_ptr& layout, const parsed& in,
+                               std::int64_t now, flow_sink& sink) {
+  if (auto id = lookup(in.key, in.hash); id != none)
+    return update(id, in, now);
+  // The aggregate record adds the aggregation block; it must still fit a set.
+  if (in.rec.size() + aggregation_block_size > ipfix::max_record_length) {
+    ++stats_.malformed;
+    return add_result::malformed;
+  }
+  if (size_ >= cfg_.max_flows)
+    evict_one(sink);
+  auto slot = use_layout(layout);
+  if (slot == 0xffff) { // 65535 templates in use at once: not aggregated, counted
+    ++stats_.not_aggregatable;
+    return add_result::not_aggregatable;
+  }
+  create(slot, in, now);
+  return add_result::created;
+}
+
+void flow_table::create(std::uint16_t slot, const parsed& in, std::int64_t now) {
   const auto& l = *in.layout;
   const std::uint32_t id = allocate_entry();
   entry& e = at(id);
   e.key = in.key;
   e.layout = slot;
   ++layouts_[slot].flows;
-  e.record_length = static_cast<std::uint16_t>(in.rec.size());
-  e.record = arena_.allocate(in.rec.size());
-  std::memcpy(e.record, in.rec.data(), in.rec.size());
-  if (l.agent_fields == 0) {
-    e.split = 0;
-  } else {
-    auto last = in.slice(static_cast<field_index>(l.agent_fields - 1));
-    e.split = static_cast<std::uint16_t>(last.offset + last.length);
-  }
-  if (l.tcp_state >= 0) {
-    auto s = in.slice(l.tcp_state);
-    e.tcp_offset = s.offset;
-    e.tcp_length = s.length;
-  } else {
-    e.tcp_offset = no_tcp_state;
-    e.tcp_length = 0;
-  }
+  e.fixed = arena_.allocate(std::max<std::size_t>(l.fixed_size, 1));
+  strings_buf_.clear();
+  ipfix::bytes_view tcp;
+  compact_record(l, in.rec, in.fields, e.fixed, strings_buf_, tcp);
+  e.strings = strings_.intern(strings_buf_);
+  e.tcp_state = strings_.intern(tcp);
 
   // Reference d.2: the filled side or sides copy the record; the other side is zero.
   auto& st = e.state;
@@ -340,16 +433,15 @@ void flow_table::create(std::uint16_t slot, const parsed& in, std::uint64_t h, s
 
   e.last_seen = now;
   e.sched_base = now;
-  if (st.ready) {
-    e.sched = sched_due; // v2.7: a flow ready at creation is due now
-    sched_push(due_, id);
-    idle_push(idle_ready_, id);
-  } else {
-    e.sched = sched_pending;
-    sched_push(pending_, id);
-    idle_push(idle_pending_, id);
+  e.sched = st.ready ? sched_due : sched_pending; // v2.7: ready at creation is due now
+  sched_push(sched_list(e), id);
+  if (wheel_.empty()) {
+    wheel_.resize(wheel_size);
+    wheel_cursor_ = bucket_of(now);
+    wheel_first_ = wheel_cursor_;
   }
-  index_insert(id, h);
+  wheel_file(id, now + inactive_ms());
+  index_.insert(in.hash, id);
   ++size_;
   ++stats_.created;
 }
@@ -359,12 +451,10 @@ add_result flow_table::update(std::uint32_t id, const parsed& in, std::int64_t n
   auto& st = e.state;
   auto result = add_result::updated;
   // HEAD: every record, out-of-date ones included, marks the flow updated and pushes
-  // its inactive deadline (reference e).
+  // its inactive deadline (reference e); the wheel finds the new deadline when the old
+  // one comes due.
   st.updated = true;
   e.last_seen = now;
-  auto& idle = idle_list(e);
-  idle_unlink(idle, id);
-  idle_push(idle, id);
 
   bool src = true, dst = true;
   if (in.needs_correlation) {
@@ -378,11 +468,9 @@ add_result flow_table::update(std::uint32_t id, const parsed& in, std::int64_t n
       st.correlated = true;
       st.fields_filled = true;
       sched_unlink(pending_, id);
-      idle_unlink(idle_pending_, id);
       e.sched = sched_due; // v2.7 #7997: due as soon as it is ready
       e.sched_base = now;
       sched_push(due_, id);
-      idle_push(idle_ready_, id);
       ++stats_.correlated;
       result = add_result::correlated;
     }
@@ -397,55 +485,35 @@ add_result flow_table::update(std::uint32_t id, const parsed& in, std::int64_t n
   return result;
 }
 
-void flow_table::walk_stored(const entry& e) {
-  const auto& s = *layouts_[e.layout].layout;
-  const std::size_t nv = s.record.num_varlen();
-  if (stored_fields_.size() < nv)
-    stored_fields_.resize(nv);
-  ipfix::parse_error err = ipfix::parse_error::none;
-  // The stored record was accepted when it was added: the walk cannot fail.
-  s.record.walk_varlen({e.record, e.record_length}, {stored_fields_.data(), nv}, err);
-}
-
-ipfix::field_slice flow_table::stored_slice(const entry& e, const aggregate_layout& s,
-                                            field_index i, bool& walked) {
-  const auto k = static_cast<std::size_t>(i);
-  if (s.fixed_offsets[k] >= 0)
-    return {static_cast<std::uint16_t>(s.fixed_offsets[k]), s.input.fields[k].length};
-  if (!walked) {
-    walk_stored(e);
-    walked = true;
-  }
-  return s.record.located(k, {stored_fields_.data(), s.record.num_varlen()});
-}
-
 void flow_table::correlate(entry& e, const parsed& in) {
   const auto& s = *layouts_[e.layout].layout;
   const auto& l = *in.layout;
   const bool same = &s == &l;
-  bool walked = false;
+  struct edit {
+    std::int16_t rank;
+    ipfix::bytes_view value;
+  };
   std::array<edit, 64> edits;
   std::size_t num_edits = 0;
-  // Copies the incoming value of `ref` into the stored record: fixed-size values in
-  // place (same size only), variable-length ones through `rewrite`.
+  // Copies the incoming value of `ref` into the stored record: a fixed-size value into
+  // the fixed area (same size only), a string into the new strings.
   auto copy = [&](const element_ref& ref, std::span<const element_ref> in_refs, bool only_set) {
     const field_index j = same ? ref.index : find_element(in_refs, ref.enterprise, ref.id);
     if (j < 0)
       return;
-    const auto& in_spec = l.input.fields[static_cast<std::size_t>(j)];
+    const bool in_varlen = l.input.fields[static_cast<std::size_t>(j)].is_varlen();
     const auto value = in.value(j);
-    if (only_set && !is_set(value, in_spec.is_varlen()))
+    if (only_set && !is_set(value, in_varlen))
       return;
-    const auto& spec = s.input.fields[static_cast<std::size_t>(ref.index)];
-    if (spec.is_varlen()) {
-      if (num_edits < edits.size())
-        edits[num_edits++] = {ref.index, value};
+    const auto k = static_cast<std::size_t>(ref.index);
+    if (s.string_ranks[k] >= 0) {
+      if (in_varlen && num_edits < edits.size())
+        edits[num_edits++] = {s.string_ranks[k], value};
       return;
     }
-    if (value.size() != spec.length)
-      return; // a different size (IPv4 vs IPv6, reduced-size): the stored value stays
-    auto at = stored_slice(e, s, ref.index, walked);
-    std::memcpy(e.record + at.offset, value.data(), value.size());
+    // A different size (IPv4 vs IPv6, reduced-size) keeps the stored value.
+    if (s.compact_offsets[k] >= 0 && value.size() == s.input.fields[k].length)
+      std::memcpy(e.fixed + s.compact_offsets[k], value.data(), value.size());
   };
   // Reference c: the incoming value wins when it is set.
   for (const auto& ref : s.correlated)
@@ -459,66 +527,34 @@ void flow_table::correlate(entry& e, const parsed& in) {
   if (in.from_source)
     for (const auto& ref : s.source_observation)
       copy(ref, l.source_observation, false);
-  if (num_edits > 0) {
-    // `correlated` is in template order only by accident; rewrite wants field order.
-    std::sort(edits.begin(), edits.begin() + static_cast<std::ptrdiff_t>(num_edits),
-              [](const edit& a, const edit& b) { return a.index < b.index; });
-    rewrite(e, {edits.data(), num_edits});
-  }
-}
-
-void flow_table::rewrite(entry& e, std::span<const edit> edits) {
-  const auto& s = *layouts_[e.layout].layout;
-  walk_stored(e);
-  const std::span<const ipfix::field_slice> fields{stored_fields_.data(), s.record.num_varlen()};
-  auto end_of = [&](field_index i) {
-    auto f = s.record.located(static_cast<std::size_t>(i), fields);
-    return std::size_t{f.offset} + f.length;
-  };
-  std::size_t size = e.record_length;
-  for (const auto& ed : edits) {
-    const std::size_t start = ed.index == 0 ? 0 : end_of(static_cast<field_index>(ed.index - 1));
-    size = size - (end_of(ed.index) - start) + varlen_size(ed.value.size());
-  }
-  // Strings from two records could in theory outgrow a set: keep the stored values then.
-  if (size + aggregation_block_size > ipfix::max_record_length)
+  if (num_edits == 0)
     return;
-  rewrite_buf_.resize(size);
-  std::uint8_t* out = rewrite_buf_.data();
-  std::size_t pos = 0;
-  for (const auto& ed : edits) {
-    const std::size_t start = ed.index == 0 ? 0 : end_of(static_cast<field_index>(ed.index - 1));
-    std::memcpy(out, e.record + pos, start - pos);
-    out += start - pos;
-    out += ipfix::write_varlen_prefix(out, ed.value.size());
-    if (!ed.value.empty())
-      std::memcpy(out, ed.value.data(), ed.value.size());
-    out += ed.value.size();
-    pos = end_of(ed.index);
+  // The new strings: each stored value, or its replacement.
+  std::sort(edits.begin(), edits.begin() + static_cast<std::ptrdiff_t>(num_edits),
+            [](const edit& a, const edit& b) { return a.rank < b.rank; });
+  const auto old = strings_.get(e.strings);
+  strings_buf_.clear();
+  std::size_t next = 0;
+  for (std::size_t r = 0; r < s.num_strings; ++r) {
+    ipfix::bytes_view v = next < num_edits && static_cast<std::size_t>(edits[next].rank) == r
+                              ? edits[next++].value
+                              : string_value(old, r);
+    std::uint8_t prefix[3];
+    const auto p = ipfix::write_varlen_prefix(prefix, v.size());
+    strings_buf_.insert(strings_buf_.end(), prefix, prefix + p);
+    strings_buf_.insert(strings_buf_.end(), v.begin(), v.end());
   }
-  std::memcpy(out, e.record + pos, e.record_length - pos);
-  if (size != e.record_length) {
-    arena_.release(e.record, e.record_length);
-    e.record = arena_.allocate(size);
-    e.record_length = static_cast<std::uint16_t>(size);
-  }
-  std::memcpy(e.record, rewrite_buf_.data(), size);
-  // Where the agent's fields end and tcpState lies moved with the new lengths.
-  walk_stored(e);
-  if (s.agent_fields > 0)
-    e.split = static_cast<std::uint16_t>(end_of(static_cast<field_index>(s.agent_fields - 1)));
-  if (s.tcp_state >= 0) {
-    auto t = s.record.located(static_cast<std::size_t>(s.tcp_state), fields);
-    e.tcp_offset = t.offset;
-    e.tcp_length = t.length;
-  }
+  const auto merged = strings_.intern(strings_buf_);
+  strings_.unref(e.strings);
+  e.strings = merged;
 }
 
 bool flow_table::aggregate(entry& e, const parsed& in, bool src, bool dst) {
   const auto& s = *layouts_[e.layout].layout;
   auto& st = e.state;
-  bool walked = false;
-  auto where = [&](field_index i) { return e.record + stored_slice(e, s, i, walked).offset; };
+  auto where = [&](field_index i) {
+    return e.fixed + s.compact_offsets[static_cast<std::size_t>(i)];
+  };
 
   // Reference d.3 step 1: the latest record by flowEndSeconds (ties: the incoming one).
   const std::uint32_t agg_end =
@@ -554,16 +590,17 @@ bool flow_table::aggregate(entry& e, const parsed& in, bool src, bool dst) {
       *p = in.reason;
   }
   // Step 5: tcpState follows the latest record; one without it clears it (HEAD).
-  if (latest && e.tcp_offset != no_tcp_state) {
+  if (latest && s.tcp_state >= 0) {
     const auto v = in.tcp_state;
-    if (v.size() != e.tcp_length || std::memcmp(e.record + e.tcp_offset, v.data(), v.size()) != 0) {
-      if (v.size() == e.tcp_length) {
-        std::memcpy(e.record + e.tcp_offset, v.data(), v.size());
-      } else if (s.input.fields[static_cast<std::size_t>(s.tcp_state)].is_varlen()) {
-        const edit ed{s.tcp_state, v};
-        rewrite(e, {&ed, 1});
-        walked = false; // the stored record moved
+    if (s.tcp_state_apart) {
+      const auto cur = strings_.get(e.tcp_state);
+      if (cur.size() != v.size() || !std::equal(cur.begin(), cur.end(), v.begin())) {
+        const auto next = strings_.intern(v);
+        strings_.unref(e.tcp_state);
+        e.tcp_state = next;
       }
+    } else if (v.size() == s.input.fields[static_cast<std::size_t>(s.tcp_state)].length) {
+      std::memcpy(where(s.tcp_state), v.data(), v.size());
     }
   }
   // Step 6: per-Node counters.
@@ -586,11 +623,10 @@ bool flow_table::aggregate(entry& e, const parsed& in, bool src, bool dst) {
         continue;
       auto* p = where(s.counters[c]);
       std::uint64_t v = ipfix::read_u64(p);
-      for (const node_side* side : {src ? &st.source : nullptr, dst ? &st.destination : nullptr}) {
-        if (!side)
-          continue;
-        v = is_total(c) ? std::max(v, side->counters[c]) : side->counters[c];
-      }
+      if (src)
+        v = is_total(c) ? std::max(v, st.source.counters[c]) : st.source.counters[c];
+      if (dst)
+        v = is_total(c) ? std::max(v, st.destination.counters[c]) : st.destination.counters[c];
       ipfix::write_u64(p, v);
     }
   }
@@ -622,10 +658,9 @@ void flow_table::export_flow(std::uint32_t id, export_reason why, flow_sink& sin
   ++stats_.exports[static_cast<std::size_t>(why)];
   // Reference d.4: the deltas and throughputs restart after each export.
   const auto& s = *layouts_[e.layout].layout;
-  bool walked = false;
   for (std::size_t c = 0; c < num_counters; ++c)
     if (!is_total(c) && s.counters[c] >= 0)
-      ipfix::write_u64(e.record + stored_slice(e, s, s.counters[c], walked).offset, 0);
+      ipfix::write_u64(e.fixed + s.compact_offsets[static_cast<std::size_t>(s.counters[c])], 0);
   auto& st = e.state;
   for (node_side* side : {&st.source, &st.destination}) {
     for (std::size_t c = 0; c < num_counters; ++c)
@@ -650,32 +685,47 @@ void flow_table::give_up(std::uint32_t id, export_reason why, flow_sink& sink) {
 }
 
 void flow_table::evict_one(flow_sink& sink) {
-  // The flow whose last record is the oldest, ready or waiting.
-  std::uint32_t id = idle_ready_.head;
-  if (id == none ||
-      (idle_pending_.head != none && at(idle_pending_.head).last_seen < at(id).last_seen))
-    id = idle_pending_.head;
-  if (id == none)
+  if (size_ == 0)
     return;
-  ++stats_.evicted;
-  if (!at(id).state.ready) {
-    give_up(id, export_reason::evicted, sink);
+  // The flow filed in the earliest bucket whose own deadline is in that bucket: the
+  // least recently updated one, to the bucket. Flows updated since they were filed move
+  // on to their true bucket on the way.
+  const std::int64_t inactive = inactive_ms();
+  for (;;) {
+    while (wheel_[static_cast<std::size_t>(wheel_first_) & (wheel_size - 1)].head == none)
+      ++wheel_first_;
+    auto& b = wheel_[static_cast<std::size_t>(wheel_first_) & (wheel_size - 1)];
+    const std::uint32_t id = b.head;
+    if (bucket_of(at(id).last_seen + inactive) > wheel_first_ &&
+        wheel_first_ < wheel_cursor_ + static_cast<std::int64_t>(wheel_size) - 1) {
+      wheel_unlink(id);
+      wheel_file(id, at(id).last_seen + inactive);
+      continue;
+    }
+    ++stats_.evicted;
+    if (!at(id).state.ready) {
+      give_up(id, export_reason::evicted, sink);
+      return;
+    }
+    if (at(id).state.updated)
+      export_flow(id, export_reason::evicted, sink);
+    else
+      ++stats_.unchanged;
+    remove(id);
     return;
   }
-  if (at(id).state.updated)
-    export_flow(id, export_reason::evicted, sink);
-  else
-    ++stats_.unchanged;
-  remove(id);
 }
 
 void flow_table::remove(std::uint32_t id) {
   entry& e = at(id);
   sched_unlink(sched_list(e), id);
-  idle_unlink(idle_list(e), id);
-  index_erase(e.key, hash(e.key), id);
-  arena_.release(e.record, e.record_length);
-  e.record = nullptr;
+  if (e.wheel_slot != 0xffff)
+    wheel_unlink(id);
+  index_.erase(hash(e.key), id);
+  arena_.release(e.fixed, std::max<std::size_t>(layouts_[e.layout].layout->fixed_size, 1));
+  e.fixed = nullptr;
+  strings_.unref(e.strings);
+  strings_.unref(e.tcp_state);
   release_layout(e.layout);
   e.sched = sched_free;
   e.sched_next = free_ids_;
@@ -687,10 +737,52 @@ void flow_table::remove(std::uint32_t id) {
     high_water_ = 0;
     free_ids_ = none;
     index_.clear();
-    index_.shrink_to_fit();
-    index_mask_ = 0;
     arena_.clear();
+    wheel_.clear();
+    wheel_.shrink_to_fit();
   }
+}
+
+void flow_table::expire_idle(std::int64_t now, flow_sink& sink) {
+  if (wheel_.empty())
+    return;
+  const std::int64_t inactive = inactive_ms();
+  const std::int64_t last = bucket_of(now);
+  const std::int64_t first = wheel_cursor_;
+  const std::int64_t steps = std::min<std::int64_t>(last - first + 1, wheel_size);
+  // Flows filed again below land at or after `last`; each bucket is taken out whole
+  // before it is walked, so none is walked twice.
+  wheel_cursor_ = std::max(wheel_cursor_, last);
+  for (std::int64_t k = 0; k < steps; ++k) {
+    auto& b = wheel_[static_cast<std::size_t>(first + k) & (wheel_size - 1)];
+    std::uint32_t id = b.head;
+    b = list_head{};
+    while (id != none) {
+      entry& e = at(id);
+      const std::uint32_t next = e.wheel_next;
+      e.wheel_prev = e.wheel_next = none;
+      e.wheel_slot = 0xffff;
+      const std::int64_t deadline = e.last_seen + inactive;
+      if (deadline > now) {
+        wheel_file(id, deadline);
+      } else if (!e.state.ready) {
+        // A waiting flow is retried, not expired (reference e); it stays filed for
+        // eviction order.
+        wheel_file(id, now + inactive);
+      } else {
+        if (e.state.updated)
+          export_flow(id, export_reason::inactive, sink);
+        else
+          ++stats_.unchanged; // HEAD #8278: nothing new since the last export
+        ++stats_.expired;
+        remove(id);
+        if (wheel_.empty())
+          return; // that was the last flow
+      }
+      id = next;
+    }
+  }
+  wheel_first_ = std::max(wheel_first_, wheel_cursor_);
 }
 
 void flow_table::poll(clock_type::time_point now, flow_sink& sink) {
@@ -698,15 +790,7 @@ void flow_table::poll(clock_type::time_point now, flow_sink& sink) {
   const std::int64_t active = active_ms();
   const std::int64_t inactive = inactive_ms();
   // Inactive first: a flow past both deadlines is exported once, then removed.
-  while (idle_ready_.head != none && at(idle_ready_.head).last_seen + inactive <= n) {
-    const std::uint32_t id = idle_ready_.head;
-    if (at(id).state.updated)
-      export_flow(id, export_reason::inactive, sink);
-    else
-      ++stats_.unchanged; // HEAD #8278: nothing new since the last export
-    ++stats_.expired;
-    remove(id);
-  }
+  expire_idle(n, sink);
   // Active timeout: the next deadline counts from now (reference e: as upstream).
   while (active_.head != none && at(active_.head).sched_base + active <= n) {
     const std::uint32_t id = active_.head;
@@ -747,16 +831,18 @@ void flow_table::poll(clock_type::time_point now, flow_sink& sink) {
 }
 
 void flow_table::drain(flow_sink& sink) {
-  while (idle_ready_.head != none) {
-    const std::uint32_t id = idle_ready_.head;
-    if (at(id).state.updated)
-      export_flow(id, export_reason::shutdown, sink);
-    else
-      ++stats_.unchanged;
-    remove(id);
+  for (auto* l : {&due_, &active_}) {
+    while (l->head != none) {
+      const std::uint32_t id = l->head;
+      if (at(id).state.updated)
+        export_flow(id, export_reason::shutdown, sink);
+      else
+        ++stats_.unchanged;
+      remove(id);
+    }
   }
-  while (idle_pending_.head != none)
-    give_up(idle_pending_.head, export_reason::shutdown, sink);
+  while (pending_.head != none)
+    give_up(pending_.head, export_reason::shutdown, sink);
 }
 
 std::optional<clock_type::time_point> flow_table::next_due() const {
@@ -765,14 +851,20 @@ std::optional<clock_type::time_point> flow_table::next_due() const {
   std::int64_t t = INT64_MAX;
   if (due_.head != none)
     t = std::min(t, at(due_.head).sched_base);
-  if (idle_ready_.head != none)
-    t = std::min(t, at(idle_ready_.head).last_seen + inactive_ms());
   if (active_.head != none)
     t = std::min(t, at(active_.head).sched_base + active_ms());
   if (pending_.head != none)
     t = std::min(t, at(pending_.head).sched_base + std::min(active_ms(), inactive_ms()));
+  // Inactivity: the start of the earliest bucket holding a flow.
+  for (std::int64_t b = wheel_first_; b < wheel_cursor_ + static_cast<std::int64_t>(wheel_size);
+       ++b) {
+    if (wheel_[static_cast<std::size_t>(b) & (wheel_size - 1)].head != none) {
+      t = std::min(t, b * bucket_ms);
+      break;
+    }
+  }
   if (size_ > cfg_.max_flows)
-    t = INT64_MIN / 2;
+    t = std::min<std::int64_t>(t, 0);
   return clock_type::time_point{
       std::chrono::duration_cast<clock_type::duration>(std::chrono::milliseconds{t})};
 }
@@ -781,8 +873,10 @@ flow_table_stats flow_table::stats() const {
   flow_table_stats s = stats_;
   s.flows = size_;
   s.pending = pending_.size;
-  s.state_bytes = pages_.size() * page_size * sizeof(entry) +
-                  index_.capacity() * sizeof(std::uint64_t) + arena_.reserved_bytes() +
+  s.strings = strings_.size();
+  s.state_bytes = pages_.size() * page_size * sizeof(entry) + index_.memory_bytes() +
+                  arena_.reserved_bytes() + strings_.memory_bytes() +
+                  wheel_.capacity() * sizeof(list_head) +
                   layouts_.capacity() * sizeof(layout_slot) + sizeof(*this);
   return s;
 }
@@ -799,8 +893,9 @@ flow_view flow_table::view(std::uint32_t id) const {
   flow_view v;
   v.key = &e.key;
   v.layout = layouts_[e.layout].layout;
-  v.record = {e.record, e.record_length};
-  v.split = e.split;
+  v.fixed = {e.fixed, v.layout->fixed_size};
+  v.strings = strings_.get(e.strings);
+  v.tcp_state = strings_.get(e.tcp_state);
   v.state = &e.state;
   v.last_seen = clock_type::time_point{
       std::chrono::duration_cast<clock_type::duration>(std::chrono::milliseconds{e.last_seen})};
@@ -819,71 +914,7 @@ bool flow_table::matches(std::uint32_t id, const flow_filter& f) const {
 }
 
 // ---------------------------------------------------------------------------------------
-// The index: slots hold (low 32 bits of the hash << 32) | id. The low bits also pick the
-// home slot, so growing needs no entry.
-
-std::uint32_t flow_table::lookup(const flow_key& key, std::uint64_t h) const {
-  if (index_.empty())
-    return none;
-  const std::uint32_t tag = static_cast<std::uint32_t>(h);
-  for (std::size_t i = h & index_mask_;; i = (i + 1) & index_mask_) {
-    const std::uint64_t s = index_[i];
-    if (s == empty_slot)
-      return none;
-    const auto id = static_cast<std::uint32_t>(s);
-    if (static_cast<std::uint32_t>(s >> 32) == tag && at(id).key == key)
-      return id;
-  }
-}
-
-void flow_table::index_insert(std::uint32_t id, std::uint64_t h) {
-  // At most 3/4 full: linear probing stays short.
-  if ((size_ + 1) * 4 > index_.size() * 3)
-    grow_index();
-  std::size_t i = h & index_mask_;
-  while (index_[i] != empty_slot)
-    i = (i + 1) & index_mask_;
-  index_[i] = (h << 32) | id;
-}
-
-void flow_table::index_erase(const flow_key& key, std::uint64_t h, std::uint32_t id) {
-  (void)key;
-  std::size_t i = h & index_mask_;
-  while (static_cast<std::uint32_t>(index_[i]) != id)
-    i = (i + 1) & index_mask_;
-  // Backward-shift deletion: later entries of the run move into the hole when their
-  // home slot does not lie cyclically in (hole, their slot].
-  for (std::size_t j = (i + 1) & index_mask_;; j = (j + 1) & index_mask_) {
-    const std::uint64_t s = index_[j];
-    if (s == empty_slot)
-      break;
-    const std::size_t home = (s >> 32) & index_mask_;
-    const bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
-    if (stays)
-      continue;
-    index_[i] = s;
-    i = j;
-  }
-  index_[i] = empty_slot;
-}
-
-void flow_table::grow_index() {
-  const std::size_t cap = index_.empty() ? 16 : index_.size() * 2;
-  std::vector<std::uint64_t> old(cap, empty_slot);
-  old.swap(index_);
-  index_mask_ = cap - 1;
-  for (const std::uint64_t s : old) {
-    if (s == empty_slot)
-      continue;
-    std::size_t i = (s >> 32) & index_mask_;
-    while (index_[i] != empty_slot)
-      i = (i + 1) & index_mask_;
-    index_[i] = s;
-  }
-}
-
-// ---------------------------------------------------------------------------------------
-// Entries and intrusive lists.
+// Entries, intrusive lists, the wheel.
 
 std::uint32_t flow_table::allocate_entry() {
   if (free_ids_ != none) {
@@ -916,10 +947,6 @@ flow_table::list_head& flow_table::sched_list(const entry& e) {
   }
 }
 
-flow_table::list_head& flow_table::idle_list(const entry& e) {
-  return e.state.ready ? idle_ready_ : idle_pending_;
-}
-
 void flow_table::sched_push(list_head& l, std::uint32_t id) {
   entry& e = at(id);
   e.sched_prev = l.tail;
@@ -946,30 +973,49 @@ void flow_table::sched_unlink(list_head& l, std::uint32_t id) {
   --l.size;
 }
 
-void flow_table::idle_push(list_head& l, std::uint32_t id) {
+void flow_table::wheel_file(std::uint32_t id, std::int64_t deadline) {
+  // Never before the cursor, never beyond the wheel's span (filed again from there).
+  const std::int64_t b = std::clamp(bucket_of(deadline), wheel_cursor_,
+                                    wheel_cursor_ + static_cast<std::int64_t>(wheel_size) - 1);
+  wheel_first_ = std::min(wheel_first_, b);
+  const auto slot = static_cast<std::uint16_t>(static_cast<std::size_t>(b) & (wheel_size - 1));
+  auto& l = wheel_[slot];
   entry& e = at(id);
-  e.idle_prev = l.tail;
-  e.idle_next = none;
+  e.wheel_slot = slot;
+  e.wheel_prev = l.tail;
+  e.wheel_next = none;
   if (l.tail != none)
-    at(l.tail).idle_next = id;
+    at(l.tail).wheel_next = id;
   else
     l.head = id;
   l.tail = id;
   ++l.size;
 }
 
-void flow_table::idle_unlink(list_head& l, std::uint32_t id) {
+void flow_table::wheel_unlink(std::uint32_t id) {
   entry& e = at(id);
-  if (e.idle_prev != none)
-    at(e.idle_prev).idle_next = e.idle_next;
+  auto& l = wheel_[e.wheel_slot];
+  if (e.wheel_prev != none)
+    at(e.wheel_prev).wheel_next = e.wheel_next;
   else
-    l.head = e.idle_next;
-  if (e.idle_next != none)
-    at(e.idle_next).idle_prev = e.idle_prev;
+    l.head = e.wheel_next;
+  if (e.wheel_next != none)
+    at(e.wheel_next).wheel_prev = e.wheel_prev;
   else
-    l.tail = e.idle_prev;
-  e.idle_prev = e.idle_next = none;
+    l.tail = e.wheel_prev;
+  e.wheel_prev = e.wheel_next = none;
+  e.wheel_slot = 0xffff;
   --l.size;
+}
+
+void flow_table::wheel_refile_all() {
+  const std::int64_t inactive = inactive_ms();
+  for (std::uint32_t id = 0; id < high_water_; ++id) {
+    if (at(id).sched == sched_free)
+      continue;
+    wheel_unlink(id);
+    wheel_file(id, at(id).last_seen + inactive);
+  }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 // The hash the flow table indexes by. TODO: fold into base/hash.hpp once that lands
 // (architecture-2 weakness 10); kept local so flows/ depends on nothing new.
 
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace fa::flows {
 
@@ -21,6 +23,22 @@ constexpr std::uint64_t mix64(std::uint64_t x) {
 /// increment of splitmix64, so equal words at different positions hash differently).
 constexpr std::uint64_t mix64(std::uint64_t h, std::uint64_t word) {
   return mix64(h + 0x9e3779b97f4a7c15ULL + word);
+}
+
+/// 64-bit hash of `n` octets: eight at a time through `mix64`, the length mixed in.
+inline std::uint64_t hash_bytes(const std::uint8_t* p, std::size_t n) {
+  std::uint64_t h = mix64(n);
+  for (; n >= 8; p += 8, n -= 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    h = mix64(h, w);
+  }
+  if (n > 0) {
+    std::uint64_t w = 0;
+    std::memcpy(&w, p, n);
+    h = mix64(h, w);
+  }
+  return h;
 }
 
 } // namespace fa::flows

@@ -96,7 +96,7 @@ TEST_P(aggregate_layout_test, finds_every_field_the_rules_read) {
                             "reversePacketDeltaCount", "reverseOctetDeltaCount"};
   for (std::size_t c = 0; c < num_counters; ++c)
     EXPECT_EQ(name(l->counters[c]), counters[c]);
-  EXPECT_TRUE(l->hot_fixed) << "Antrea puts times and counters before its strings";
+  EXPECT_TRUE(l->tcp_state_apart);
   // Reference c (HEAD's list present in the template) plus the labels.
   EXPECT_EQ(l->correlated.size(), 22u);
   EXPECT_EQ(l->from_external.size(), 5u);
@@ -176,12 +176,52 @@ TEST(aggregate_layout, milliseconds_stand_in_for_seconds) {
   EXPECT_LT(l->flow_end_seconds, 0);
 }
 
-TEST(aggregate_layout, counters_after_strings_are_found_by_walking) {
-  auto n = agent_fields_v27(false);
-  std::erase(n, std::string("octetTotalCount"));
-  n.push_back("octetTotalCount");
-  auto l = layout_of(make_def(n));
-  EXPECT_FALSE(l->hot_fixed);
+// The stored form: fixed fields at fixed offsets, strings but tcpState in one string,
+// and the output record as segments in template order.
+TEST(aggregate_layout, stored_form_and_output_segments) {
+  auto def = make_def({"flowStartSeconds", "sourcePodName", "tcpState", "flowType",
+                       "destinationPodName", "sourceIPv4Address", "destinationIPv4Address",
+                       "sourceTransportPort", "destinationTransportPort", "protocolIdentifier",
+                       "flowEndSeconds", "clusterId", "flowDirection"});
+  auto l = layout_of(def);
+  EXPECT_EQ(l->agent_fields, 11u);
+  EXPECT_EQ(l->fixed_size, 4u + 1 + 4 + 4 + 2 + 2 + 1 + 4 + 1);
+  EXPECT_EQ(l->num_strings, 3u) << "the two Pod names and clusterId; tcpState apart";
+  EXPECT_EQ(l->compact_offsets[3], 4) << "flowType follows flowStartSeconds in the fixed area";
+  EXPECT_EQ(l->string_ranks[4], 1);
+  EXPECT_EQ(l->string_ranks[2], -1);
+  EXPECT_EQ(l->tcp_state_rank, 1);
+  using seg = aggregate_layout::segment;
+  std::vector<std::pair<int, int>> got;
+  for (const auto& s : l->segments)
+    got.emplace_back(s.kind, s.count);
+  std::vector<std::pair<int, int>> want = {
+      {seg::fixed, 4},       {seg::strings, 1}, {seg::tcp_state, 0},
+      {seg::fixed, 1},       {seg::strings, 1}, {seg::fixed, 4 + 4 + 2 + 2 + 1 + 4},
+      {seg::aggregation, 0}, {seg::strings, 1}, {seg::fixed, 1}};
+  EXPECT_EQ(got, want);
+  // Runs of fixed fields of a received record, after the variable-length value `after`.
+  ASSERT_EQ(l->fixed_runs.size(), 4u);
+  EXPECT_EQ(l->fixed_runs[0].after, -1);
+  EXPECT_EQ(l->fixed_runs[1].after, 1);
+  EXPECT_EQ(l->fixed_runs[2].after, 2);
+  EXPECT_EQ(l->fixed_runs[2].length, 17);
+  EXPECT_EQ(l->fixed_runs[3].after, 3);
+}
+
+TEST(aggregate_layout, strings_of_the_stored_form) {
+  bytes s;
+  ipfix::message_builder b(s);
+  b.put_string("a");
+  b.put_string("");
+  b.put_string(std::string(300, 'x'));
+  b.put_string("tail");
+  EXPECT_EQ(string_value(s, 0).size(), 1u);
+  EXPECT_EQ(string_value(s, 1).size(), 0u);
+  EXPECT_EQ(string_value(s, 2).size(), 300u);
+  EXPECT_EQ(string_value(s, 3)[0], 't');
+  EXPECT_EQ(strings_length(s, 3), 2u + 1 + 303);
+  EXPECT_EQ(strings_length(s, 4), s.size());
 }
 
 } // namespace

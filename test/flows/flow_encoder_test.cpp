@@ -12,7 +12,11 @@ struct view_fixture {
       : def(enriched_def(v6))
       , layout(layout_of(def)) {
     values v;
-    v.set("sourcePodName", "pod1").set("clusterId", "c1").set("flowDirection", 1);
+    v.set("sourcePodName", "pod1")
+        .set("clusterId", "c1")
+        .set("flowDirection", 1)
+        .set_text("tcpState", "ESTABLISHED")
+        .set("destinationNodeName", std::string(300, 'n')); // a 3-octet prefix
     rec = v.encode(def);
     for (std::size_t c = 0; c < num_counters; ++c) {
       state.source.counters[c] = 1000 + c;
@@ -26,18 +30,25 @@ struct view_fixture {
     state.reverse_throughput = 3006;
     state.source_end_seconds = 4001;
     state.destination_end_seconds = 4002;
-    std::vector<ipfix::field_slice> slices(layout->record.num_fields());
-    layout->record.slice(rec, slices);
-    auto last = slices[layout->agent_fields - 1];
+    // The stored form, as the flow table keeps it.
+    std::vector<ipfix::field_slice> varlen(layout->record.num_varlen());
+    ipfix::parse_error err = ipfix::parse_error::none;
+    EXPECT_EQ(layout->record.walk_varlen(rec, varlen, err), rec.size());
+    fixed.resize(layout->fixed_size);
+    ipfix::bytes_view tcp;
+    compact_record(*layout, rec, varlen, fixed.data(), strings, tcp);
     view.key = &key;
     view.layout = layout;
-    view.record = rec;
-    view.split = static_cast<std::uint16_t>(last.offset + last.length);
+    view.fixed = fixed;
+    view.strings = strings;
+    view.tcp_state = tcp;
     view.state = &state;
   }
   ipfix::template_def def;
   aggregate_layout_ptr layout;
   bytes rec;
+  bytes fixed;
+  bytes strings;
   flow_key key;
   flow_state state;
   flow_view view;
@@ -77,6 +88,15 @@ TEST_P(flow_encoder_test, every_value_is_where_the_template_says) {
   EXPECT_EQ(r.s("sourcePodName"), "pod1");
   EXPECT_EQ(r.s("clusterId"), "c1");
   EXPECT_EQ(r.u("flowDirection"), 1u);
+  EXPECT_EQ(r.s("tcpState"), "ESTABLISHED");
+  EXPECT_EQ(r.s("destinationNodeName"), std::string(300, 'n'));
+  // Apart from the aggregation block, the record is the received one, octet for octet.
+  std::vector<ipfix::field_slice> in(f.layout->record.num_fields());
+  f.layout->record.slice(f.rec, in);
+  const auto split = in[f.layout->agent_fields - 1].offset + in[f.layout->agent_fields - 1].length;
+  bytes without(out.begin(), out.begin() + split);
+  without.insert(without.end(), out.begin() + split + aggregation_block_size, out.end());
+  EXPECT_EQ(without, f.rec);
 }
 
 TEST_P(flow_encoder_test, sets_split_by_size_and_template) {

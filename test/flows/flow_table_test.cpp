@@ -624,7 +624,15 @@ TEST_P(flow_table_test, deadlines_are_met_exactly_and_count_from_the_poll) {
   EXPECT_TRUE(take().empty());
   poll(62s);
   EXPECT_EQ(take().size(), 1u) << "v2.7: a deadline equal to now is due";
-  EXPECT_EQ(table.next_due(), at(93s)) << "inactive: 90 s after the last record";
+  // Inactive: 90 s after the last record. next_due may be early (the wheel's bucket of
+  // the flow's first deadline), never late.
+  ASSERT_TRUE(table.next_due().has_value());
+  EXPECT_LE(*table.next_due(), at(93s));
+  EXPECT_GE(*table.next_due(), at(89s));
+  poll(92999ms);
+  EXPECT_EQ(table.size(), 1u);
+  poll(93s);
+  EXPECT_EQ(table.size(), 0u);
 }
 
 TEST_P(flow_table_test, timeouts_change_at_run_time_without_losing_flows) {
