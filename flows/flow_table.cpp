@@ -532,13 +532,16 @@ void flow_table::correlate(entry& e, const parsed& in) {
   // The new strings: each stored value, or its replacement.
   std::sort(edits.begin(), edits.begin() + static_cast<std::ptrdiff_t>(num_edits),
             [](const edit& a, const edit& b) { return a.rank < b.rank; });
-  const auto old = strings_.get(e.strings);
+  auto old = strings_.get(e.strings);
   strings_buf_.clear();
   std::size_t next = 0;
   for (std::size_t r = 0; r < s.num_strings; ++r) {
+    // The stored strings are read in order: each is the first of what is left.
+    const ipfix::bytes_view stored = string_value(old, 0);
+    old = old.subspan(static_cast<std::size_t>(stored.data() - old.data()) + stored.size());
     ipfix::bytes_view v = next < num_edits && static_cast<std::size_t>(edits[next].rank) == r
                               ? edits[next++].value
-                              : string_value(old, r);
+                              : stored;
     std::uint8_t prefix[3];
     const auto p = ipfix::write_varlen_prefix(prefix, v.size());
     strings_buf_.insert(strings_buf_.end(), prefix, prefix + p);
@@ -819,6 +822,7 @@ void flow_table::poll(clock_type::time_point now, flow_sink& sink) {
   while (pending_.head != none && at(pending_.head).sched_base + retry <= n) {
     const std::uint32_t id = pending_.head;
     if (++at(id).state.retries > max_retries) {
+      ++stats_.abandoned;
       give_up(id, export_reason::uncorrelated, sink);
       continue;
     }
@@ -831,6 +835,7 @@ void flow_table::poll(clock_type::time_point now, flow_sink& sink) {
 }
 
 void flow_table::drain(flow_sink& sink) {
+  stats_.drained += size_;
   for (auto* l : {&due_, &active_}) {
     while (l->head != none) {
       const std::uint32_t id = l->head;

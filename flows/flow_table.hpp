@@ -155,6 +155,8 @@ struct flow_table_stats {
   std::uint64_t unchanged = 0; ///< exports skipped: nothing new since the last (HEAD #8278)
   std::uint64_t expired = 0;   ///< flows removed by the inactive timeout
   std::uint64_t evicted = 0;   ///< flows removed because the table was full
+  std::uint64_t abandoned = 0; ///< waiting flows removed after the retries (reference e)
+  std::uint64_t drained = 0;   ///< flows removed by `drain`
   std::uint64_t uncorrelated_exported = 0; ///< waiting flows exported without their other half
   std::uint64_t uncorrelated_dropped = 0;  ///< waiting flows dropped (`uncorrelated = drop`)
 };

@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <random>
+
 namespace fa::flows::test {
 namespace {
 
@@ -937,6 +940,93 @@ TEST_P(flow_table_test, state_bytes_follow_the_flows) {
   EXPECT_GT(full, 100u * 300);
   table.drain(sink);
   EXPECT_LT(table.stats().state_bytes, 4096u) << "an empty table gives its memory back";
+}
+
+} // namespace
+} // namespace fa::flows::test
+
+namespace fa::flows::test {
+namespace {
+
+// Timeouts past the wheel's span (262 s) and polls after long gaps.
+TEST_P(flow_table_test, long_timeouts_and_long_gaps) {
+  table.reconfigure({600s, 700s, uncorrelated_policy::export_flow, 100});
+  add(intra(s1()), 0s);
+  poll(0s);
+  take();
+  add(intra(s2()), 1s);
+  poll(300s);
+  EXPECT_EQ(table.size(), 1u);
+  poll(600s);
+  EXPECT_EQ(take().size(), 1u) << "active at 600 s";
+  poll(700s);
+  EXPECT_EQ(table.size(), 1u);
+  poll(701s);
+  EXPECT_EQ(table.size(), 0u) << "inactive 700 s after the last record";
+  // A gap of hours between polls: everything due is handled at once.
+  table.reconfigure({60s, 90s, uncorrelated_policy::export_flow, 100});
+  for (std::uint16_t p = 1; p <= 50; ++p)
+    add(intra(s1().set("sourceTransportPort", p)), 1000s + std::chrono::seconds(p));
+  poll(10000s);
+  EXPECT_EQ(table.size(), 0u);
+  EXPECT_EQ(take().size(), 50u);
+}
+
+/// What the agents sent for one key, per Node.
+struct sent {
+  std::uint64_t src_packets = 0;
+  std::uint64_t dst_packets = 0;
+  std::uint32_t src_end = 0;
+  std::uint32_t dst_end = 0;
+  std::uint64_t src_total = 0;
+  std::uint64_t dst_total = 0;
+};
+
+// Nothing counted twice or lost: under random arrival orders, expiry, eviction at a small
+// max_flows and a drain, the per-Node deltas exported for each key add up to the deltas
+// its Nodes sent (issue 11's integration check, here on the table alone).
+TEST_P(flow_table_test, exported_deltas_add_up_to_what_was_sent) {
+  table.reconfigure({20s, 30s, uncorrelated_policy::export_flow, 40});
+  std::mt19937_64 rng(GetParam() ? 11 : 12);
+  std::map<std::uint16_t, sent> model;
+  std::int64_t now = 0;
+  for (int i = 0; i < 3000; ++i) {
+    now += static_cast<std::int64_t>(rng() % 700);
+    const auto port = static_cast<std::uint16_t>(1 + rng() % 60);
+    const bool from_src = rng() % 2 == 0;
+    auto& m = model[port];
+    const std::uint64_t delta = 1 + rng() % 9;
+    auto& end = from_src ? m.src_end : m.dst_end;
+    auto& total = from_src ? m.src_total : m.dst_total;
+    end += 1 + static_cast<std::uint32_t>(rng() % 3);
+    total += delta;
+    (from_src ? m.src_packets : m.dst_packets) += delta;
+    auto v = from_src ? src(end, 2, "ESTABLISHED", total, delta, total * 10, delta * 10)
+                      : dst(end, 2, "ESTABLISHED", total, delta, total * 10, delta * 10);
+    v.set("sourceTransportPort", port);
+    const auto r = add(v, std::chrono::milliseconds(now));
+    ASSERT_NE(r, add_result::out_of_date);
+    ASSERT_NE(r, add_result::malformed);
+    if (rng() % 20 == 0)
+      poll(std::chrono::milliseconds(now));
+    ASSERT_LE(table.size(), 40u);
+  }
+  table.drain(sink);
+  std::map<std::uint16_t, sent> exported;
+  for (const auto& e : take()) {
+    auto& x = exported[e.key.source_port];
+    x.src_packets += e.record.u("packetDeltaCountFromSourceNode");
+    x.dst_packets += e.record.u("packetDeltaCountFromDestinationNode");
+  }
+  auto st = table.stats();
+  EXPECT_GT(st.evicted, 0u);
+  EXPECT_GT(st.expired + st.uncorrelated_exported, 0u);
+  EXPECT_EQ(st.created, st.flows + st.expired + st.evicted + st.abandoned + st.drained)
+      << "every flow created left the table once";
+  for (const auto& [port, m] : model) {
+    EXPECT_EQ(exported[port].src_packets, m.src_packets) << port;
+    EXPECT_EQ(exported[port].dst_packets, m.dst_packets) << port;
+  }
 }
 
 } // namespace
