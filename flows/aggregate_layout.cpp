@@ -217,6 +217,62 @@ void compact_record(const aggregate_layout& l, ipfix::bytes_view record,
 
 namespace {
 
+bool is_zero(const std::uint8_t* p, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i)
+    if (p[i] != 0)
+      return false;
+  return true;
+}
+
+} // namespace
+
+flow_key record_key(const aggregate_layout& l, ipfix::bytes_view record,
+                    std::span<const ipfix::field_slice> varlen, bool* ingress_half) {
+  auto at = [&](field_index i) {
+    return record.data() + l.record.located(static_cast<std::size_t>(i), varlen).offset;
+  };
+  flow_key key;
+  // Reference a: IPv4 when the template has both IPv4 addresses (v2.3; the IPv6 pair
+  // when the IPv4 pair is unset and the template has both families).
+  bool v4 = l.source_ipv4 >= 0 && l.destination_ipv4 >= 0;
+  if (v4 && l.source_ipv6 >= 0 && l.destination_ipv6 >= 0 && is_zero(at(l.source_ipv4), 4) &&
+      is_zero(at(l.destination_ipv4), 4))
+    v4 = false;
+  if (v4) {
+    key.source = ipv4_address(at(l.source_ipv4));
+    key.destination = ipv4_address(at(l.destination_ipv4));
+  } else {
+    key.source = ipv6_address(at(l.source_ipv6));
+    key.destination = ipv6_address(at(l.destination_ipv6));
+  }
+  key.source_port = ipfix::read_u16(at(l.source_port));
+  key.destination_port = ipfix::read_u16(at(l.destination_port));
+  key.protocol = *at(l.protocol);
+  if (ingress_half)
+    *ingress_half = false;
+
+  // Reference a, HEAD: the ingress half of an inter-Node FromExternal flow (no
+  // destination Pod, a proxy SNAT address) is keyed on the SNAT address and port, which is
+  // the destination Node's natural key.
+  const bool dst_named =
+      l.destination_pod_name >= 0 &&
+      l.record.located(static_cast<std::size_t>(l.destination_pod_name), varlen).length > 0;
+  if (*at(l.flow_type) != flow_type::from_external || dst_named || l.proxy_snat_port < 0)
+    return key;
+  if (l.proxy_snat_ipv4 >= 0 && !is_zero(at(l.proxy_snat_ipv4), 4))
+    key.source = ipv4_address(at(l.proxy_snat_ipv4));
+  else if (l.proxy_snat_ipv6 >= 0 && !is_zero(at(l.proxy_snat_ipv6), 16))
+    key.source = ipv6_address(at(l.proxy_snat_ipv6));
+  else
+    return key;
+  key.source_port = ipfix::read_u16(at(l.proxy_snat_port));
+  if (ingress_half)
+    *ingress_half = true;
+  return key;
+}
+
+namespace {
+
 /// Reads the prefix of the string at `pos` (RFC 7011 7): advances past it, returns the
 /// value length. Stored strings were written by `compact_record`, so they are whole.
 std::size_t read_prefix(ipfix::bytes_view strings, std::size_t& pos) {

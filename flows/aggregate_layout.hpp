@@ -20,6 +20,7 @@
 // names that Node. For the ingress half of a FromExternal flow (reference a) the ingress
 // Node counts as the source Node (reference b).
 
+#include "flows/flow_key.hpp"
 #include "ipfix/record.hpp"
 #include "ipfix/template.hpp"
 #include "messages/output_template.hpp"
@@ -188,6 +189,14 @@ std::size_t appended_start(const ipfix::template_def& enriched);
 /// template would not fit a message.
 std::shared_ptr<aggregate_layout> make_aggregate_layout(const ipfix::template_def& enriched,
                                                         std::size_t agent_fields);
+
+/// The flow key of `record`, a record of the aggregatable layout `l` whose
+/// variable-length values `walk_varlen` found (`varlen`), by reference a. The ingress
+/// half of an inter-Node FromExternal flow is keyed on its proxy SNAT address and port
+/// (`*ingress_half` says so): whatever routes records to flow tables (an enricher
+/// picking an aggregator shard) must use this key, or the two halves part.
+flow_key record_key(const aggregate_layout& l, ipfix::bytes_view record,
+                    std::span<const ipfix::field_slice> varlen, bool* ingress_half = nullptr);
 
 /// Writes the stored form of `record`, a record of `l` whose variable-length values
 /// `walk_varlen` found (`varlen`): the fixed area to `fixed` (`l.fixed_size` octets), the

@@ -6,6 +6,7 @@
 #include "flows/hash.hpp"
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -63,6 +64,13 @@ inline std::uint64_t hash(const flow_key& k) {
   h = mix64(h, w[3]);
   return mix64(h, (std::uint64_t{k.source_port} << 24) | (std::uint64_t{k.destination_port} << 8) |
                       k.protocol);
+}
+
+/// The shard, of `shards` (> 0), that owns the key with hash `h`. It takes the hash's
+/// high 32 bits: a flow table indexes by the low ones, so the keys of one shard still
+/// spread over its whole index.
+inline std::size_t shard_of(std::uint64_t h, std::size_t shards) {
+  return static_cast<std::size_t>(((h >> 32) * shards) >> 32);
 }
 
 } // namespace fa::flows

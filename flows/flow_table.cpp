@@ -36,13 +36,6 @@ bool is_set(ipfix::bytes_view v, bool varlen) {
   return std::any_of(v.begin(), v.end(), [](std::uint8_t b) { return b != 0; });
 }
 
-bool is_zero(const std::uint8_t* p, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i)
-    if (p[i] != 0)
-      return false;
-  return true;
-}
-
 constexpr bool is_total(std::size_t c) {
   return c == packet_total || c == octet_total || c == reverse_packet_total ||
          c == reverse_octet_total;
@@ -271,23 +264,7 @@ bool flow_table::parse(const aggregate_layout& l, ipfix::bytes_view record,
   in.rec = record;
   in.fields = fields;
 
-  // Reference a: IPv4 when the template has both IPv4 addresses (v2.3; the IPv6 pair
-  // when the IPv4 pair is unset and the template has both families).
-  bool v4 = l.source_ipv4 >= 0 && l.destination_ipv4 >= 0;
-  if (v4 && l.source_ipv6 >= 0 && l.destination_ipv6 >= 0 && is_zero(in.at(l.source_ipv4), 4) &&
-      is_zero(in.at(l.destination_ipv4), 4))
-    v4 = false;
-  if (v4) {
-    in.key.source = ipv4_address(in.at(l.source_ipv4));
-    in.key.destination = ipv4_address(in.at(l.destination_ipv4));
-  } else {
-    in.key.source = ipv6_address(in.at(l.source_ipv6));
-    in.key.destination = ipv6_address(in.at(l.destination_ipv6));
-  }
-  in.key.source_port = ipfix::read_u16(in.at(l.source_port));
-  in.key.destination_port = ipfix::read_u16(in.at(l.destination_port));
-  in.key.protocol = *in.at(l.protocol);
-
+  in.key = record_key(l, record, fields, &in.ingress_half);
   in.type = *in.at(l.flow_type);
   if (l.ingress_rule_action >= 0)
     in.ingress_action = *in.at(l.ingress_rule_action);
@@ -300,23 +277,6 @@ bool flow_table::parse(const aggregate_layout& l, ipfix::bytes_view record,
   in.src_named = l.source_pod_name >= 0 && in.slice(l.source_pod_name).length > 0;
   in.dst_named = l.destination_pod_name >= 0 && in.slice(l.destination_pod_name).length > 0;
 
-  // Reference a, HEAD: the ingress half of an inter-Node FromExternal flow is keyed on
-  // the proxy SNAT address and port, which is the destination Node's natural key.
-  if (in.type == flow_type::from_external && !in.dst_named && l.proxy_snat_port >= 0) {
-    const std::uint8_t* snat = nullptr;
-    bool snat_v4 = false;
-    if (l.proxy_snat_ipv4 >= 0 && !is_zero(in.at(l.proxy_snat_ipv4), 4)) {
-      snat = in.at(l.proxy_snat_ipv4);
-      snat_v4 = true;
-    } else if (l.proxy_snat_ipv6 >= 0 && !is_zero(in.at(l.proxy_snat_ipv6), 16)) {
-      snat = in.at(l.proxy_snat_ipv6);
-    }
-    if (snat) {
-      in.ingress_half = true;
-      in.key.source = snat_v4 ? ipv4_address(snat) : ipv6_address(snat);
-      in.key.source_port = ipfix::read_u16(in.at(l.proxy_snat_port));
-    }
-  }
   in.hash = hash(in.key);
   // Reference b.
   const bool deny = in.egress_action == rule_action::drop ||

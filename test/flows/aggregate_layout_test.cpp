@@ -123,6 +123,43 @@ TEST(aggregate_layout, appended_start_recognises_the_enricher_suffix) {
   EXPECT_EQ(appended_start(make_def({"originalObservationDomainId"})), 0u);
 }
 
+TEST_P(aggregate_layout_test, record_key_of_the_ingress_half_is_the_snat_one) {
+  const bool v6 = GetParam();
+  auto def = enriched_def(v6);
+  auto l = layout_of(def);
+  std::string f = v6 ? "IPv6" : "IPv4";
+  auto key_of = [&](const values& v, bool& half) {
+    auto rec = v.encode(def);
+    std::vector<ipfix::field_slice> varlen(l->record.num_varlen());
+    ipfix::parse_error err = ipfix::parse_error::none;
+    EXPECT_EQ(l->record.walk_varlen(rec, varlen, err), rec.size());
+    return record_key(*l, rec, varlen, &half);
+  };
+  values v;
+  v.set("source" + f + "Address", v6 ? "2001:db8:ff::1" : "172.18.0.1")
+      .set("destination" + f + "Address", v6 ? "fd00::3" : "10.244.1.3")
+      .set("sourceTransportPort", 38746)
+      .set("destinationTransportPort", 80)
+      .set("protocolIdentifier", 6)
+      .set("flowType", flow_type::from_external)
+      .set("proxySnat" + f, v6 ? "fd00::2:1" : "10.244.2.1")
+      .set("proxySnatPort", 52391);
+  bool half = false;
+  auto k = key_of(v, half);
+  EXPECT_TRUE(half);
+  EXPECT_EQ(k.source, address_of(v6 ? "fd00::2:1" : "10.244.2.1"));
+  EXPECT_EQ(k.source_port, 52391);
+  EXPECT_EQ(k.destination, address_of(v6 ? "fd00::3" : "10.244.1.3"));
+  EXPECT_EQ(k.destination_port, 80);
+  EXPECT_EQ(k.protocol, 6);
+  // With the destination Pod known it is the destination Node's own record: natural key.
+  v.set("destinationPodName", "web");
+  k = key_of(v, half);
+  EXPECT_FALSE(half);
+  EXPECT_EQ(k.source_port, 38746);
+  EXPECT_EQ(k.source, address_of(v6 ? "2001:db8:ff::1" : "172.18.0.1"));
+}
+
 TEST(aggregate_layout, explicit_agent_field_count_wins) {
   auto l = make_aggregate_layout(enriched_def(false), 10);
   EXPECT_EQ(l->agent_fields, 10u);

@@ -45,5 +45,23 @@ TEST(flow_key, hash_spreads_over_the_low_bits) {
   EXPECT_GT(slots.size(), 600u); // ~1024 * (1 - 1/e) = 647 for a random function
 }
 
+TEST(flow_key, shards_and_the_index_use_different_bits) {
+  // The keys one shard owns must still spread over that shard's index (low bits).
+  constexpr std::size_t shards = 4;
+  std::set<std::uint64_t> slots_of_shard_0;
+  std::size_t in_shard_0 = 0;
+  for (std::uint16_t p = 0; p < 4096; ++p) {
+    const auto h = hash(key(1, 2, p));
+    ASSERT_LT(shard_of(h, shards), shards);
+    if (shard_of(h, shards) == 0) {
+      ++in_shard_0;
+      slots_of_shard_0.insert(h & 255);
+    }
+  }
+  EXPECT_GT(in_shard_0, 800u);
+  EXPECT_LT(in_shard_0, 1250u);
+  EXPECT_GT(slots_of_shard_0.size(), 240u) << "a shard's keys use all its index slots";
+}
+
 } // namespace
 } // namespace fa::flows
