@@ -16,33 +16,12 @@ using ipfix::iana_pen;
 using ipfix::reverse_pen;
 using ipfix::varlen;
 
-// IANA elements the rules read (RFC 5102 / IANA registry).
-namespace iana {
-constexpr std::uint16_t octet_delta_count = 1;
-constexpr std::uint16_t packet_delta_count = 2;
-constexpr std::uint16_t protocol_identifier = 4;
-constexpr std::uint16_t source_transport_port = 7;
-constexpr std::uint16_t destination_transport_port = 11;
-constexpr std::uint16_t octet_total_count = 85;
-constexpr std::uint16_t packet_total_count = 86;
-constexpr std::uint16_t flow_end_reason = 136;
-constexpr std::uint16_t flow_end_seconds = 151;
-constexpr std::uint16_t flow_end_milliseconds = 153;
-} // namespace iana
-
-// Antrea elements (PEN 56506, reference f and antrea-elements.csv).
-namespace antrea {
-constexpr std::uint16_t tcp_state = 136;
-constexpr std::uint16_t ingress_rule_action = 139;
-constexpr std::uint16_t egress_rule_action = 140;
-constexpr std::uint16_t proxy_snat_ipv4 = 170;
-constexpr std::uint16_t proxy_snat_ipv6 = 171;
-constexpr std::uint16_t proxy_snat_port = 172;
-} // namespace antrea
+namespace ie = ipfix::ie;
+namespace antrea_ie = ipfix::antrea_ie;
 
 /// The common counters in `counter` order: IANA ids, forward then reverse.
-constexpr std::uint16_t counter_ids[4] = {iana::packet_total_count, iana::octet_total_count,
-                                          iana::packet_delta_count, iana::octet_delta_count};
+constexpr std::uint16_t counter_ids[4] = {ie::packet_total_count, ie::octet_total_count,
+                                          ie::packet_delta_count, ie::octet_delta_count};
 
 /// Reference c, HEAD's list, in the table's order; the two label fields last (header).
 constexpr std::uint16_t correlated_ids[] = {
@@ -94,13 +73,13 @@ static_assert(std::size(aggregation) == 24);
 
 /// The enricher's appended fields in its order (actors/template_planner.cpp).
 constexpr element_ref appended_order[] = {
-    {antrea_pen, ipfix::antrea_ie::source_pod_labels, -1},
-    {antrea_pen, ipfix::antrea_ie::destination_pod_labels, -1},
-    {antrea_pen, ipfix::antrea_ie::cluster_id, -1},
-    {iana_pen, ipfix::ie::original_observation_domain_id, -1},
-    {iana_pen, ipfix::ie::original_exporter_ipv4_address, -1},
-    {iana_pen, ipfix::ie::original_exporter_ipv6_address, -1},
-    {iana_pen, ipfix::ie::flow_direction, -1},
+    {antrea_pen, antrea_ie::source_pod_labels, -1},
+    {antrea_pen, antrea_ie::destination_pod_labels, -1},
+    {antrea_pen, antrea_ie::cluster_id, -1},
+    {iana_pen, ie::original_observation_domain_id, -1},
+    {iana_pen, ie::original_exporter_ipv4_address, -1},
+    {iana_pen, ie::original_exporter_ipv6_address, -1},
+    {iana_pen, ie::flow_direction, -1},
 };
 
 bool is_aggregation_element(const field_spec& f) {
@@ -316,27 +295,27 @@ std::shared_ptr<aggregate_layout> make_aggregate_layout(const ipfix::template_de
   l.record = ipfix::record_layout{enriched};
   l.agent_fields = std::min(agent_fields, enriched.fields.size());
 
-  l.source_ipv4 = sized(t, iana_pen, ipfix::ie::source_ipv4_address, 4);
-  l.destination_ipv4 = sized(t, iana_pen, ipfix::ie::destination_ipv4_address, 4);
-  l.source_ipv6 = sized(t, iana_pen, ipfix::ie::source_ipv6_address, 16);
-  l.destination_ipv6 = sized(t, iana_pen, ipfix::ie::destination_ipv6_address, 16);
-  l.source_port = sized(t, iana_pen, iana::source_transport_port, 2);
-  l.destination_port = sized(t, iana_pen, iana::destination_transport_port, 2);
-  l.protocol = sized(t, iana_pen, iana::protocol_identifier, 1);
-  l.flow_type = sized(t, antrea_pen, ipfix::antrea_ie::flow_type, 1);
-  l.flow_start_seconds = sized(t, iana_pen, ipfix::ie::flow_start_seconds, 4);
-  l.flow_start_milliseconds = sized(t, iana_pen, ipfix::ie::flow_start_milliseconds, 8);
-  l.flow_end_seconds = sized(t, iana_pen, iana::flow_end_seconds, 4);
-  l.flow_end_milliseconds = sized(t, iana_pen, iana::flow_end_milliseconds, 8);
-  l.flow_end_reason = sized(t, iana_pen, iana::flow_end_reason, 1);
-  l.tcp_state = first_of(t, antrea_pen, antrea::tcp_state);
-  l.ingress_rule_action = sized(t, antrea_pen, antrea::ingress_rule_action, 1);
-  l.egress_rule_action = sized(t, antrea_pen, antrea::egress_rule_action, 1);
-  l.source_pod_name = first_of(t, antrea_pen, ipfix::antrea_ie::source_pod_name);
-  l.destination_pod_name = first_of(t, antrea_pen, ipfix::antrea_ie::destination_pod_name);
-  l.proxy_snat_ipv4 = sized(t, antrea_pen, antrea::proxy_snat_ipv4, 4);
-  l.proxy_snat_ipv6 = sized(t, antrea_pen, antrea::proxy_snat_ipv6, 16);
-  l.proxy_snat_port = sized(t, antrea_pen, antrea::proxy_snat_port, 2);
+  l.source_ipv4 = sized(t, iana_pen, ie::source_ipv4_address, 4);
+  l.destination_ipv4 = sized(t, iana_pen, ie::destination_ipv4_address, 4);
+  l.source_ipv6 = sized(t, iana_pen, ie::source_ipv6_address, 16);
+  l.destination_ipv6 = sized(t, iana_pen, ie::destination_ipv6_address, 16);
+  l.source_port = sized(t, iana_pen, ie::source_transport_port, 2);
+  l.destination_port = sized(t, iana_pen, ie::destination_transport_port, 2);
+  l.protocol = sized(t, iana_pen, ie::protocol_identifier, 1);
+  l.flow_type = sized(t, antrea_pen, antrea_ie::flow_type, 1);
+  l.flow_start_seconds = sized(t, iana_pen, ie::flow_start_seconds, 4);
+  l.flow_start_milliseconds = sized(t, iana_pen, ie::flow_start_milliseconds, 8);
+  l.flow_end_seconds = sized(t, iana_pen, ie::flow_end_seconds, 4);
+  l.flow_end_milliseconds = sized(t, iana_pen, ie::flow_end_milliseconds, 8);
+  l.flow_end_reason = sized(t, iana_pen, ie::flow_end_reason, 1);
+  l.tcp_state = first_of(t, antrea_pen, antrea_ie::tcp_state);
+  l.ingress_rule_action = sized(t, antrea_pen, antrea_ie::ingress_rule_action, 1);
+  l.egress_rule_action = sized(t, antrea_pen, antrea_ie::egress_rule_action, 1);
+  l.source_pod_name = first_of(t, antrea_pen, antrea_ie::source_pod_name);
+  l.destination_pod_name = first_of(t, antrea_pen, antrea_ie::destination_pod_name);
+  l.proxy_snat_ipv4 = sized(t, antrea_pen, antrea_ie::proxy_snat_ipv4, 4);
+  l.proxy_snat_ipv6 = sized(t, antrea_pen, antrea_ie::proxy_snat_ipv6, 16);
+  l.proxy_snat_port = sized(t, antrea_pen, antrea_ie::proxy_snat_port, 2);
   bool reduced_counter = false;
   for (std::size_t c = 0; c < num_counters; ++c) {
     auto pen = c < 4 ? iana_pen : reverse_pen;
@@ -348,13 +327,13 @@ std::shared_ptr<aggregate_layout> make_aggregate_layout(const ipfix::template_de
 
   for (auto id : correlated_ids)
     add_ref(t, l.correlated, antrea_pen, id);
-  add_ref(t, l.from_external, iana_pen, ipfix::ie::source_ipv4_address);
-  add_ref(t, l.from_external, iana_pen, ipfix::ie::source_ipv6_address);
-  add_ref(t, l.from_external, iana_pen, iana::source_transport_port);
-  add_ref(t, l.from_external, antrea_pen, antrea::proxy_snat_ipv4);
-  add_ref(t, l.from_external, antrea_pen, antrea::proxy_snat_ipv6);
-  add_ref(t, l.from_external, antrea_pen, antrea::proxy_snat_port);
-  add_ref(t, l.from_external, antrea_pen, ipfix::antrea_ie::flow_type);
+  add_ref(t, l.from_external, iana_pen, ie::source_ipv4_address);
+  add_ref(t, l.from_external, iana_pen, ie::source_ipv6_address);
+  add_ref(t, l.from_external, iana_pen, ie::source_transport_port);
+  add_ref(t, l.from_external, antrea_pen, antrea_ie::proxy_snat_ipv4);
+  add_ref(t, l.from_external, antrea_pen, antrea_ie::proxy_snat_ipv6);
+  add_ref(t, l.from_external, antrea_pen, antrea_ie::proxy_snat_port);
+  add_ref(t, l.from_external, antrea_pen, antrea_ie::flow_type);
   for (std::size_t k = 3; k < std::size(appended_order); ++k)
     add_ref(t, l.source_observation, appended_order[k].enterprise, appended_order[k].id);
 

@@ -912,30 +912,40 @@ flow_table::list_head& flow_table::sched_list(const entry& e) {
   }
 }
 
-void flow_table::sched_push(list_head& l, std::uint32_t id) {
+template <auto Prev, auto Next>
+void flow_table::push_back(list_head& l, std::uint32_t id) {
   entry& e = at(id);
-  e.sched_prev = l.tail;
-  e.sched_next = none;
+  e.*Prev = l.tail;
+  e.*Next = none;
   if (l.tail != none)
-    at(l.tail).sched_next = id;
+    at(l.tail).*Next = id;
   else
     l.head = id;
   l.tail = id;
   ++l.size;
 }
 
-void flow_table::sched_unlink(list_head& l, std::uint32_t id) {
+template <auto Prev, auto Next>
+void flow_table::unlink(list_head& l, std::uint32_t id) {
   entry& e = at(id);
-  if (e.sched_prev != none)
-    at(e.sched_prev).sched_next = e.sched_next;
+  if (e.*Prev != none)
+    at(e.*Prev).*Next = e.*Next;
   else
-    l.head = e.sched_next;
-  if (e.sched_next != none)
-    at(e.sched_next).sched_prev = e.sched_prev;
+    l.head = e.*Next;
+  if (e.*Next != none)
+    at(e.*Next).*Prev = e.*Prev;
   else
-    l.tail = e.sched_prev;
-  e.sched_prev = e.sched_next = none;
+    l.tail = e.*Prev;
+  e.*Prev = e.*Next = none;
   --l.size;
+}
+
+void flow_table::sched_push(list_head& l, std::uint32_t id) {
+  push_back<&entry::sched_prev, &entry::sched_next>(l, id);
+}
+
+void flow_table::sched_unlink(list_head& l, std::uint32_t id) {
+  unlink<&entry::sched_prev, &entry::sched_next>(l, id);
 }
 
 void flow_table::wheel_file(std::uint32_t id, std::int64_t deadline) {
@@ -944,33 +954,14 @@ void flow_table::wheel_file(std::uint32_t id, std::int64_t deadline) {
                                     wheel_cursor_ + static_cast<std::int64_t>(wheel_size) - 1);
   wheel_first_ = std::min(wheel_first_, b);
   const auto slot = static_cast<std::uint16_t>(static_cast<std::size_t>(b) & (wheel_size - 1));
-  auto& l = wheel_[slot];
-  entry& e = at(id);
-  e.wheel_slot = slot;
-  e.wheel_prev = l.tail;
-  e.wheel_next = none;
-  if (l.tail != none)
-    at(l.tail).wheel_next = id;
-  else
-    l.head = id;
-  l.tail = id;
-  ++l.size;
+  at(id).wheel_slot = slot;
+  push_back<&entry::wheel_prev, &entry::wheel_next>(wheel_[slot], id);
 }
 
 void flow_table::wheel_unlink(std::uint32_t id) {
   entry& e = at(id);
-  auto& l = wheel_[e.wheel_slot];
-  if (e.wheel_prev != none)
-    at(e.wheel_prev).wheel_next = e.wheel_next;
-  else
-    l.head = e.wheel_next;
-  if (e.wheel_next != none)
-    at(e.wheel_next).wheel_prev = e.wheel_prev;
-  else
-    l.tail = e.wheel_prev;
-  e.wheel_prev = e.wheel_next = none;
+  unlink<&entry::wheel_prev, &entry::wheel_next>(wheel_[e.wheel_slot], id);
   e.wheel_slot = 0xffff;
-  --l.size;
 }
 
 void flow_table::wheel_refile_all() {

@@ -266,6 +266,11 @@ class flow_table {
   std::uint32_t allocate_entry();
   entry& at(std::uint32_t id);
   const entry& at(std::uint32_t id) const;
+  /// Intrusive doubly linked lists through the entry members `Prev` and `Next`.
+  template <auto Prev, auto Next>
+  void push_back(list_head& l, std::uint32_t id);
+  template <auto Prev, auto Next>
+  void unlink(list_head& l, std::uint32_t id);
   void sched_push(list_head& l, std::uint32_t id);
   void sched_unlink(list_head& l, std::uint32_t id);
   list_head& sched_list(const entry& e);

@@ -283,42 +283,37 @@ TEST_P(flow_table_test, h1_four_records_without_export) {
 // Reference h.2: an intra-Node flow needs no correlation and is exported at once.
 
 TEST_P(flow_table_test, h2_intra_node_flow) {
-  auto i1 = intra(s1());
-  auto i2 = intra(s2());
-  EXPECT_EQ(add(i1, 0ms), add_result::created);
+  // Both sides carry the record's counters; every throughput is the same.
+  auto expect = [](const decoded& r, std::uint64_t pt, std::uint64_t pd, std::uint64_t ot,
+                   std::uint64_t od, std::uint64_t end, std::uint64_t t, std::uint64_t reason,
+                   const char* tcp) {
+    expect_common(r, pt, pd, ot, od);
+    expect_side(r, "Source", pt, pd, ot, od);
+    expect_side(r, "Destination", pt, pd, ot, od);
+    EXPECT_EQ(r.u("flowEndSecondsFromSourceNode"), end);
+    EXPECT_EQ(r.u("flowEndSecondsFromDestinationNode"), end);
+    expect_throughput(r, t, t, t);
+    EXPECT_EQ(r.u("flowEndReason"), reason);
+    EXPECT_EQ(r.s("tcpState"), tcp);
+  };
+  EXPECT_EQ(add(intra(s1()), 0ms), add_result::created);
   EXPECT_EQ(table.stats().pending, 0u);
   poll(0ms);
   auto ex = take();
   ASSERT_EQ(ex.size(), 1u);
   EXPECT_EQ(ex[0].why, export_reason::ready);
-  const auto& r1 = ex[0].record;
-  expect_common(r1, 500, 0, 1000, 0);
-  expect_side(r1, "Source", 500, 0, 1000, 0);
-  expect_side(r1, "Destination", 500, 0, 1000, 0);
-  EXPECT_EQ(r1.u("flowEndSecondsFromSourceNode"), 1u);
-  EXPECT_EQ(r1.u("flowEndSecondsFromDestinationNode"), 1u);
-  expect_throughput(r1, 8000, 8000, 8000);
-  EXPECT_EQ(r1.u("flowEndReason"), 2u);
-  EXPECT_EQ(r1.s("tcpState"), "ESTABLISHED");
+  expect(ex[0].record, 500, 0, 1000, 0, 1, 8000, 2, "ESTABLISHED");
   EXPECT_TRUE(ex[0].state.fields_filled);
   EXPECT_FALSE(ex[0].state.correlated);
 
-  EXPECT_EQ(add(i2, 30s), add_result::updated);
+  EXPECT_EQ(add(intra(s2()), 30s), add_result::updated);
   poll(59s);
   EXPECT_TRUE(take().empty());
   poll(60s);
   ex = take();
   ASSERT_EQ(ex.size(), 1u);
   EXPECT_EQ(ex[0].why, export_reason::active);
-  const auto& r2 = ex[0].record;
-  expect_common(r2, 1000, 500, 2000, 1000);
-  expect_side(r2, "Source", 1000, 500, 2000, 1000);
-  expect_side(r2, "Destination", 1000, 500, 2000, 1000);
-  EXPECT_EQ(r2.u("flowEndSecondsFromSourceNode"), 10u);
-  EXPECT_EQ(r2.u("flowEndSecondsFromDestinationNode"), 10u);
-  expect_throughput(r2, 888, 888, 888);
-  EXPECT_EQ(r2.u("flowEndReason"), 3u);
-  EXPECT_EQ(r2.s("tcpState"), "TIME_WAIT");
+  expect(ex[0].record, 1000, 500, 2000, 1000, 10, 888, 3, "TIME_WAIT");
 }
 
 // ---------------------------------------------------------------------------------------
