@@ -4,7 +4,13 @@
 // enriched antrea-v4 template (the loadgen's records plus what the enricher appends), and
 // polls the table after every set with the simulated time, encoding what is due.
 //
-//   flow_table_bench [--rounds R] [--labels BYTES] [N ...]    (default N: 10000 100000 1000000)
+//   flow_table_bench [--rounds R] [--labels BYTES] [--distinct] [N ...]
+//
+// N defaults to 10000 100000 1000000; R to 6 (a round is 10 simulated seconds); BYTES is
+// the length of each Pod's labels JSON the enricher appended (default 0: no label
+// source); --distinct gives every flow Pod names of its own, so that no flow shares its
+// strings with another (the worst case for memory; by default flows between the same
+// Pods share them, as the loadgen's 256 Pods make them).
 //
 // Build it in Release (it is not a test):
 //   cmake -S . -B build/release-bench -G Ninja -DCMAKE_BUILD_TYPE=Release
@@ -71,6 +77,8 @@ ipfix::template_def enriched_template() {
 /// Per record only fixed-offset fields change (key, times, counters).
 struct base_record {
   std::vector<std::uint8_t> bytes;
+  std::size_t name_at = 0; ///< the named Pod's name value (patched with --distinct)
+  std::size_t name_length = 0;
 };
 
 /// Loadgen inter-Node records of each side, made deny-free, with the enricher's fields.
@@ -107,7 +115,8 @@ void make_bases(const fa::flows::aggregate_layout& l, std::size_t labels,
     rec.insert(rec.end(), {192, 0, 2, 1});       // 403
     rec.insert(rec.end(), 16, 0);                // 404
     rec.push_back(from_src ? 1 : 0);             // 61
-    out.push_back({std::move(rec)});
+    const auto name = at(from_src ? l.source_pod_name : l.destination_pod_name);
+    out.push_back({std::move(rec), name.offset, name.length});
   }
 }
 
@@ -131,7 +140,7 @@ struct result {
   double record_bytes = 0;
 };
 
-result run(std::size_t flows, int rounds, std::size_t labels) {
+result run(std::size_t flows, int rounds, std::size_t labels, bool distinct) {
   const auto def = enriched_template();
   auto layout_mut = fa::flows::make_aggregate_layout(def);
   if (!layout_mut->aggregatable) {
@@ -192,6 +201,11 @@ result run(std::size_t flows, int rounds, std::size_t labels) {
           std::memcpy(p + o_sip, sip, 4);
           std::memcpy(p + o_dip, dip, 4);
           ipfix::write_u16(p + o_sport, static_cast<std::uint16_t>(30000 + i % 20000));
+          if (distinct) { // every flow its own Pod names: no string is shared
+            const auto& base = (half == 0 ? src_bases : dst_bases)[i % 64];
+            const std::uint32_t tag = static_cast<std::uint32_t>(i);
+            std::memcpy(p + base.name_at + base.name_length - 4, &tag, 4);
+          }
           ipfix::write_u16(p + o_dport, 443);
           p[o_proto] = 6;
           const std::uint64_t total = 10 * (static_cast<std::uint64_t>(r) + 1) + half;
@@ -241,11 +255,14 @@ result run(std::size_t flows, int rounds, std::size_t labels) {
 int main(int argc, char** argv) {
   int rounds = 6;
   std::size_t labels = 0;
+  bool distinct = false;
   std::vector<std::size_t> sizes;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--rounds" && i + 1 < argc)
       rounds = std::atoi(argv[++i]);
+    else if (a == "--distinct")
+      distinct = true;
     else if (a == "--labels" && i + 1 < argc)
       labels = static_cast<std::size_t>(std::atol(argv[++i]));
     else
@@ -267,7 +284,7 @@ int main(int argc, char** argv) {
         return 1;
       continue;
     }
-    auto r = run(n, rounds, labels);
+    auto r = run(n, rounds, labels, distinct);
     std::printf("%10zu %6d %12llu %10.0f %10.0f %10llu %10.0f %12.0f %12.0f\n", n, rounds,
                 static_cast<unsigned long long>(r.records), r.ns_per_record, r.add_ns_per_record,
                 static_cast<unsigned long long>(r.exports), r.record_bytes, r.rss_per_flow,
