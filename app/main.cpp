@@ -28,7 +28,7 @@ commands:
   run [-c FILE]           collect, enrich and forward IPFIX (default: the embedded config)
   check-config -c FILE    validate FILE, print the effective config, exit 1 on errors
   inspect VIEW            print a running instance's sessions, templates, destinations,
-                          labels or actors from its admin API
+                          labels, actors, aggregators or flows from its admin API
   version                 print the version
 
 options:
@@ -40,7 +40,10 @@ options:
   --cacert FILE           inspect over https: PEM CA to verify the server (default with
                           the config's https: its [admin] tls_cert; else system CAs)
   --token-file FILE       inspect: bearer token (default: [admin] token_file)
-  --ip ADDRESS            inspect labels: the Pods that held ADDRESS
+  --ip ADDRESS            inspect labels: the Pods that held ADDRESS; inspect flows: the
+                          flows from or to ADDRESS
+  --port PORT             inspect flows: the flows from or to PORT
+  --limit N               inspect flows: at most N flows (default 100, at most 1000)
   -h, --help              this text
 )";
 
@@ -53,6 +56,8 @@ struct cli {
   std::string token_file;
   std::string ip;
   std::string cacert;
+  std::string port;
+  std::string limit;
 };
 
 int fail_usage(std::string_view why) {
@@ -182,13 +187,16 @@ int check_config(const cli& c) {
 
 int inspect(const cli& c) {
   if (c.view.empty())
-    return fail_usage("inspect needs a view: sessions, templates, destinations, labels or actors");
+    return fail_usage("inspect needs a view: sessions, templates, destinations, labels, actors, "
+                      "aggregators or flows");
   if (c.output != "table" && c.output != "json")
     return fail_usage("-o takes table or json");
   fa::app::inspect_options o;
   o.what = c.view;
   o.json = c.output == "json";
   o.ip = c.ip;
+  o.port = c.port;
+  o.limit = c.limit;
   auto loaded = load(c);
   if (report_errors(loaded))
     return 1;
@@ -243,7 +251,7 @@ int main(int argc, char** argv) {
         return fail_usage("-c needs a file");
       c.config_file = argv[++i];
     } else if (a == "-o" || a == "--output" || a == "--admin" || a == "--token-file" ||
-               a == "--ip" || a == "--cacert") {
+               a == "--ip" || a == "--cacert" || a == "--port" || a == "--limit") {
       if (i + 1 >= argc)
         return fail_usage(std::string{a} + " needs a value");
       std::string v = argv[++i];
@@ -251,6 +259,8 @@ int main(int argc, char** argv) {
        : a == "--token-file" ? c.token_file
        : a == "--ip"         ? c.ip
        : a == "--cacert"     ? c.cacert
+       : a == "--port"       ? c.port
+       : a == "--limit"      ? c.limit
                              : c.output) = v;
     } else if (c.command.empty() && !a.starts_with("-")) {
       c.command = a;

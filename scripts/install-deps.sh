@@ -15,6 +15,7 @@ packages=(
   libgtest-dev libgmock-dev googletest
   clang clang-format libclang-rt-14-dev
   tshark libfixbuf-tools python3-ipfix python3
+  kubernetes-client
   softflowd pmacct nfdump
   openssl iproute2 procps
 )
