@@ -26,13 +26,8 @@ class export_sink final : public flows::flow_sink {
       : st_(st) {}
   void on_export(const flows::flow_view& f, flows::export_reason) override {
     // Lag from the deadline the poll met; exports of eviction and drain have none.
-    if (f.due != flows::clock_type::time_point{}) {
-      const double lag = std::chrono::duration<double>(st_.now - f.due).count();
-      const auto& b = monitoring::aggregator_metrics::export_lag_buckets();
-      st_.lag_counts[static_cast<std::size_t>(std::lower_bound(b.begin(), b.end(), lag) -
-                                              b.begin())] += 1;
-      st_.lag_sum += lag;
-    }
+    if (f.due != flows::clock_type::time_point{})
+      st_.lags.push_back(std::chrono::duration<float>(st_.now - f.due).count());
     std::size_t i = 0;
     if (st_.cfg.fanout == fanout_mode::hash)
       i = rendezvous_pick(st_.destination_seeds, flows::hash(*f.key));
@@ -157,6 +152,27 @@ const flows::aggregate_layout_ptr& layout_for(aggregator_state& st,
   return stale->layout;
 }
 
+/// Observes the lags of what was just sent, each with the time from the start of the
+/// call to the sends (`sent`) added. One ObserveMultiple per call, not per record.
+void publish_lags(aggregator_state& st, flows::clock_type::time_point sent) {
+  if (st.lags.empty())
+    return;
+  if (st.metrics.export_lag) {
+    const float handover = std::chrono::duration<float>(sent - st.now).count();
+    const auto& b = monitoring::aggregator_metrics::export_lag_buckets();
+    std::fill(st.lag_counts.begin(), st.lag_counts.end(), 0.0);
+    double sum = 0;
+    for (float lag : st.lags) {
+      const double x = static_cast<double>(lag + handover);
+      ++st.lag_counts[static_cast<std::size_t>(std::lower_bound(b.begin(), b.end(), x) -
+                                               b.begin())];
+      sum += x;
+    }
+    st.metrics.export_lag->ObserveMultiple(st.lag_counts, sum);
+  }
+  st.lags.clear();
+}
+
 /// Adds the table's counts since the last call to the metrics: once per batch or tick.
 void publish(aggregator_state& st) {
   const auto now = st.table->stats();
@@ -175,12 +191,6 @@ void publish(aggregator_state& st) {
   s.evicted = now.evicted;
   s.uncorrelated_exported = now.uncorrelated_exported;
   s.uncorrelated_dropped = now.uncorrelated_dropped;
-  if (m.export_lag &&
-      std::any_of(st.lag_counts.begin(), st.lag_counts.end(), [](double c) { return c > 0; })) {
-    m.export_lag->ObserveMultiple(st.lag_counts, st.lag_sum);
-    std::fill(st.lag_counts.begin(), st.lag_counts.end(), 0.0);
-    st.lag_sum = 0;
-  }
   if (m.flows) {
     m.flows->Set(static_cast<double>(now.flows));
     m.pending->Set(static_cast<double>(now.pending));
@@ -353,6 +363,7 @@ aggregator_actor::behavior_type aggregator(aggregator_pointer self, aggregator_c
         }
         // Flows evicted to make room for new ones leave now.
         send_exports(self);
+        publish_lags(st, self->clock().now());
         publish(st);
       },
       // Shutdown: every flow leaves (ready ones as they are, pending ones by
@@ -364,6 +375,7 @@ aggregator_actor::behavior_type aggregator(aggregator_pointer self, aggregator_c
         export_sink sink{st};
         st.table->drain(sink);
         send_exports(self);
+        publish_lags(st, self->clock().now());
         publish(st);
         return true;
       },
@@ -399,6 +411,7 @@ aggregator_actor::behavior_type aggregator(aggregator_pointer self, aggregator_c
         export_sink sink{st};
         st.table->poll(st.now, sink);
         send_exports(self);
+        publish_lags(st, self->clock().now());
         publish(st);
         // Layouts of templates that are gone: flows still using one hold it themselves.
         st.layouts.erase(std::remove_if(st.layouts.begin(), st.layouts.end(),

@@ -79,11 +79,12 @@ struct aggregator_state {
   messages::aggregator_status status;
   flows::flow_table_stats published; ///< the table stats last added to the metrics
   std::uint64_t published_too_large = 0;
-  /// Export lags since the last publish, as bucket counts of
-  /// aggregator_metrics::export_lag_buckets (plus +Inf) and their sum in seconds.
+  /// The lags (seconds, to `now`) of the exports staged by the current call; the time
+  /// until they are handed to the destinations is added when they are published.
+  std::vector<float> lags;
+  /// Bucket counts of aggregator_metrics::export_lag_buckets (plus +Inf): scratch.
   std::vector<double> lag_counts;
-  double lag_sum = 0;
-  /// The time of the call that exports (a batch, a tick, a drain): lags count to it.
+  /// The time of the call that exports (a batch, a tick, a drain).
   flows::clock_type::time_point now{};
   monitoring::aggregator_metrics metrics;
   static inline const char* name = "aggregator";
