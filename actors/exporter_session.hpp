@@ -112,9 +112,9 @@ struct exporter_session_state {
   std::uint64_t inflight_messages = 0;
   /// Per set of the write in flight (TCP/TLS): where its message ends within the write.
   std::vector<std::uint64_t> inflight_ends;
-  std::deque<written_set> unconfirmed; ///< oldest first
-  std::uint64_t conn_octets = 0;       ///< octets written on this connection
-  std::uint64_t conn_acked = 0;        ///< of which its TCP acknowledged, at the last look
+  std::deque<written_set> unconfirmed;          ///< oldest first
+  std::uint64_t conn_octets = 0;                ///< octets written on this connection
+  std::uint64_t conn_acked = 0;                 ///< of which its TCP acknowledged, at the last look
   caf::actor_clock::time_point oldest_unsent{}; ///< when the oldest unsent set was queued
   std::uint64_t flush_gen = 0;
   bool flush_armed = false;

@@ -42,8 +42,8 @@ fd_limit raise_fd_limit(std::uint64_t max_sessions) {
   return out;
 }
 
-net::accept_error_handler count_accept_failures(monitoring::metrics& metrics,
-                                                std::string transport, std::string address) {
+net::accept_error_handler count_accept_failures(monitoring::metrics& metrics, std::string transport,
+                                                std::string address) {
   // One limiter per listener: it pauses up to a second between failures, so a line per
   // 10 s says it all, with how many were left out.
   auto limiter = std::make_shared<monitoring::shared_log_rate_limiter>();

@@ -29,7 +29,7 @@ fd_limit raise_fd_limit(std::uint64_t max_sessions);
 
 /// Counts the failed accepts of a `transport` listener on `address` in
 /// accept_failures_total{transport,reason} and logs them, rate-limited.
-net::accept_error_handler count_accept_failures(monitoring::metrics& metrics,
-                                                std::string transport, std::string address);
+net::accept_error_handler count_accept_failures(monitoring::metrics& metrics, std::string transport,
+                                                std::string address);
 
 } // namespace fa::app

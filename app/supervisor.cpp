@@ -89,9 +89,10 @@ supervisor::supervisor(config::config cfg)
       static_cast<std::int64_t>(cfg_.collector.receive_budget));
   // DESIGN 3: what the sessions' received data (whole messages in the pipeline and the
   // start of messages still arriving) holds of the process-wide budget.
-  metrics_.scrape_gauge("flow_aggregator_receive_budget_used_bytes",
-                        "Octets of received data in flight, charged to collector.receive_budget",
-                        [b = receive_budget_] { return static_cast<double>(b->limit() - b->available()); });
+  metrics_.scrape_gauge(
+      "flow_aggregator_receive_budget_used_bytes",
+      "Octets of received data in flight, charged to collector.receive_budget",
+      [b = receive_budget_] { return static_cast<double>(b->limit() - b->available()); });
 }
 
 supervisor::~supervisor() {

@@ -50,9 +50,10 @@ supervisor::start_tls_listener(const asio::ip::address& addr, std::uint16_t port
   o.message_timeout =
       std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.collector.message_timeout);
   net::tls_listener_handlers h;
-  h.accept_failed = count_accept_failures(
-      metrics_, "tls", "tls://" + asio::ip::tcp::endpoint{addr, port}.address().to_string() + ":" +
-                           std::to_string(port));
+  h.accept_failed =
+      count_accept_failures(metrics_, "tls",
+                            "tls://" + asio::ip::tcp::endpoint{addr, port}.address().to_string() +
+                                ":" + std::to_string(port));
   h.established = [this](net::tls_connection_ptr conn) {
     if (!admit(messages::transport::tls)) {
       conn->close("max_sessions");

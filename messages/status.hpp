@@ -98,8 +98,8 @@ typename Inspector::result_type inspect(Inspector& f, session_status& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, destination_status& x) {
   return f(x.name, x.url, x.state, x.queued_bytes, x.queued_batches, x.queued_records,
-           x.sent_records, x.sent_messages, x.sent_bytes, x.dropped_records, x.replayed_records, x.reconnects,
-           x.connections, x.templates_announced);
+           x.sent_records, x.sent_messages, x.sent_bytes, x.dropped_records, x.replayed_records,
+           x.reconnects, x.connections, x.templates_announced);
 }
 
 template <class Inspector>

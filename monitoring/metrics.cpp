@@ -163,8 +163,9 @@ metrics::metrics(std::size_t max_exporters)
                                  "Records dropped during enrichment, by reason"))
     , accepted_(FA_COUNTER("sessions_accepted_total", "Exporter sessions accepted"))
     , rejected_(FA_COUNTER("sessions_rejected_total", "Exporter sessions refused, by reason"))
-    , accept_failures_(FA_COUNTER("accept_failures_total",
-                                  "Failed accepts of TCP and TLS listeners, by transport and reason"))
+    , accept_failures_(
+          FA_COUNTER("accept_failures_total",
+                     "Failed accepts of TCP and TLS listeners, by transport and reason"))
     , closed_(
           FA_COUNTER("sessions_closed_total", "Exporter sessions ended, by transport and reason"))
     , open_(FA_GAUGE("sessions_open", "Exporter sessions open"))
@@ -226,15 +227,16 @@ destination_metrics metrics::destination(std::string_view name) {
   auto dropped = [&](const char* reason) {
     return &dropped_.Add({{"destination", n}, {"reason", reason}});
   };
-  return {&sent_records_.Add(l), &sent_messages_.Add(l), &sent_bytes_.Add(l),
-          dropped("queue_full"), dropped("too_large"),   dropped("shutdown"),
-          &reconnects_.Add(l),   &replayed_.Add(l),      &queue_bytes_.Add(l),
-          &up_.Add(l)};
+  return {&sent_records_.Add(l), &sent_messages_.Add(l),
+          &sent_bytes_.Add(l),   dropped("queue_full"),
+          dropped("too_large"),  dropped("shutdown"),
+          &reconnects_.Add(l),   &replayed_.Add(l),
+          &queue_bytes_.Add(l),  &up_.Add(l)};
 }
 
 void metrics::scrape_gauge(std::string name, std::string help, std::function<double()> value) {
-  static_cast<process_registry&>(*registry_).add(std::move(name), std::move(help),
-                                                 std::move(value));
+  static_cast<process_registry&>(*registry_)
+      .add(std::move(name), std::move(help), std::move(value));
 }
 
 prometheus::Counter& metrics::tls_handshake_failures(std::string_view reason) {
@@ -268,7 +270,8 @@ prometheus::Counter& metrics::sessions_rejected(std::string_view reason) {
   return rejected_.Add({{"reason", std::string{reason}}});
 }
 prometheus::Counter& metrics::accept_failures(std::string_view transport, std::string_view reason) {
-  return accept_failures_.Add({{"transport", std::string{transport}}, {"reason", std::string{reason}}});
+  return accept_failures_.Add(
+      {{"transport", std::string{transport}}, {"reason", std::string{reason}}});
 }
 prometheus::Counter& metrics::sessions_closed(std::string_view transport, std::string_view reason) {
   return closed_.Add({{"transport", std::string{transport}}, {"reason", std::string{reason}}});

@@ -143,21 +143,20 @@ void tcp_client::write(std::uint64_t gen, std::shared_ptr<write_job> job) {
       return; // the exporter learns of the loss through `disconnected`
     }
     self->writing_ = true;
-    asio::async_write(self->socket_, job->buffers,
-                      [self, gen, job](asio::error_code ec, std::size_t n) {
-                        if (gen != self->gen_)
-                          return;
-                        self->writing_ = false;
-                        if (ec) {
-                          self->fail(gen, "write: " + ec.message());
-                          return;
-                        }
-                        if (self->h_.written)
-                          self->h_.written(
-                              gen, n, unacknowledged_octets(self->socket_.native_handle()));
-                        if (self->peer_closed_)
-                          self->peer_closed(gen);
-                      });
+    asio::async_write(
+        self->socket_, job->buffers, [self, gen, job](asio::error_code ec, std::size_t n) {
+          if (gen != self->gen_)
+            return;
+          self->writing_ = false;
+          if (ec) {
+            self->fail(gen, "write: " + ec.message());
+            return;
+          }
+          if (self->h_.written)
+            self->h_.written(gen, n, unacknowledged_octets(self->socket_.native_handle()));
+          if (self->peer_closed_)
+            self->peer_closed(gen);
+        });
   });
 }
 

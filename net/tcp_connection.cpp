@@ -1,6 +1,5 @@
 #include "net/tcp_connection.hpp"
 
-
 namespace fa::net {
 
 tcp_connection::tcp_connection(asio::ip::tcp::socket socket, messages::session_budgets budgets,
@@ -53,8 +52,8 @@ void tcp_connection::read_available(bool may_allocate) {
     return;
   }
   // Readable with nothing available means end of stream or an error: let read_some say.
-  auto room = frames_.prepare(std::min(std::max<std::size_t>(avail, 1), max_read_), budgets_,
-                              may_allocate);
+  auto room =
+      frames_.prepare(std::min(std::max<std::size_t>(avail, 1), max_read_), budgets_, may_allocate);
   std::size_t n = socket_.read_some(asio::buffer(room.data(), room.size()), ec);
   if (ec == asio::error::would_block) {
     frames_.commit(0, budgets_, may_allocate); // releases a buffer that holds nothing

@@ -32,16 +32,12 @@ class relay {
     auto tag = std::to_string(++n);
     auto port_file = dir + "/relay" + tag + ".port";
     stall_file_ = dir + "/relay" + tag + ".stalled";
-    std::vector<std::string> argv{"/usr/bin/python3",
-                                  fa::test::source("test/integration/tcp_relay.py"),
-                                  "--port",
-                                  std::to_string(port),
-                                  "--port-file",
-                                  port_file,
-                                  "--target",
-                                  std::to_string(target),
-                                  "--stall-file",
-                                  stall_file_};
+    std::vector<std::string> argv{
+        "/usr/bin/python3", fa::test::source("test/integration/tcp_relay.py"),
+        "--port",           std::to_string(port),
+        "--port-file",      port_file,
+        "--target",         std::to_string(target),
+        "--stall-file",     stall_file_};
     argv.insert(argv.end(), args.begin(), args.end());
     proc_ = std::make_unique<fa::test::process>(argv, "", dir + "/relay" + tag + ".err");
     auto line = fa::test::wait_for_file(port_file, 20s);
@@ -82,7 +78,8 @@ nlohmann::json finish(running& fa, collector& col, double records) {
 
 /// None missing, nothing altered, and every duplicate is a counted replay.
 void expect_at_least_once(const nlohmann::json& r, running& fa) {
-  auto replayed = metric(fa.sup, "flow_aggregator_records_replayed_total", {{"destination", "col"}});
+  auto replayed =
+      metric(fa.sup, "flow_aggregator_records_replayed_total", {{"destination", "col"}});
   EXPECT_EQ(r.value("missing", -1), 0) << r.dump();
   EXPECT_EQ(r.value("mismatched", -1), 0) << r.dump();
   EXPECT_GT(replayed, 0) << "the fault lost data the collector had not read";

@@ -56,8 +56,8 @@ TEST(open_files, the_accept_loop_pauses_at_the_limit_and_recovers) {
     ASSERT_EQ(probe.terminate(), 0);
   }
   auto limit = std::to_string(idle + 24);
-  fa_process fa{dir, dir + "/fa.toml", config_toml(dir),
-                {"prlimit", "--nofile=" + limit + ":" + limit}};
+  fa_process fa{
+      dir, dir + "/fa.toml", config_toml(dir), {"prlimit", "--nofile=" + limit + ":" + limit}};
   ASSERT_GT(fa.port(), 0);
   EXPECT_FALSE(log_events(fa.log(), "open file limit below max_sessions").empty()) << fa.log();
 
@@ -92,9 +92,8 @@ TEST(open_files, the_accept_loop_pauses_at_the_limit_and_recovers) {
   EXPECT_GT(fa.metric("flow_aggregator_accept_failures_total",
                       {{"transport", "tcp"}, {"reason", "fd_limit"}}),
             0);
-  ASSERT_TRUE(eventually([&] {
-    return fa.metric("flow_aggregator_sessions_closed_total") >= 48;
-  })) << "every waiting connection was accepted in the end";
+  ASSERT_TRUE(eventually([&] { return fa.metric("flow_aggregator_sessions_closed_total") >= 48; }))
+      << "every waiting connection was accepted in the end";
   EXPECT_EQ(fa.terminate(), 0);
 }
 

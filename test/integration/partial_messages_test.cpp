@@ -95,9 +95,9 @@ TEST(partial_messages, held_messages_spend_the_budget_and_still_complete) {
   EXPECT_LT(budget_used(fa), conns * static_cast<double>(length)) << "the rest wait unread";
   for (auto& s : socks)
     asio::write(s, asio::buffer(m.data() + length - 1, 1));
-  ASSERT_TRUE(eventually(
-      [&] { return metric(fa.sup, "flow_aggregator_messages_received_total") == conns; }))
-      << metric(fa.sup, "flow_aggregator_messages_received_total");
+  ASSERT_TRUE(eventually([&] {
+    return metric(fa.sup, "flow_aggregator_messages_received_total") == conns;
+  })) << metric(fa.sup, "flow_aggregator_messages_received_total");
   EXPECT_TRUE(eventually([&] { return budget_used(fa) == 0; })) << budget_used(fa);
   col.stop();
   col.report();
