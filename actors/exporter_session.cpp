@@ -301,11 +301,11 @@ void commit_inflight(state_ptr self, std::uint64_t octets, std::uint64_t unacked
 // sequence numbers: RFC 7011 10.4.1, a new transport session). After a clean close the
 // collector read everything its TCP acknowledged; otherwise it (or a proxy in front) may
 // have held up to `replay_window` acknowledged octets unread. Returns the records.
-std::uint64_t requeue_unconfirmed(state_ptr self, const net::disconnect_info& end) {
+std::uint64_t requeue_unconfirmed(state_ptr self, bool clean, std::uint64_t unacked) {
   auto& st = self->state;
   std::uint64_t cut = st.conn_acked;
-  if (end.clean)
-    cut = std::max(cut, st.conn_octets - std::min<std::uint64_t>(end.unacked, st.conn_octets));
+  if (clean)
+    cut = std::max(cut, st.conn_octets - std::min(unacked, st.conn_octets));
   else
     cut -= std::min<std::uint64_t>(cut, st.cfg.replay_window);
   std::deque<exporter_session_state::queued> again;
@@ -481,7 +481,7 @@ exporter_session(exporter_session_actor::stateful_pointer<exporter_session_state
         const bool was_up = st.connected;
         std::uint64_t replayed = 0;
         if (was_up)
-          replayed = requeue_unconfirmed(self, {reason, clean, static_cast<std::size_t>(unacked)});
+          replayed = requeue_unconfirmed(self, clean, unacked);
         st.connected = false;
         st.announced.clear();
         st.probe = st.cfg.datagram;

@@ -9,6 +9,7 @@
 
 #include "test/integration/fa_process.hpp"
 #include "test/integration/harness.hpp"
+#include "test/integration/relay.hpp"
 
 #include <gtest/gtest.h>
 
@@ -18,48 +19,11 @@ using namespace std::chrono_literals;
 using fa::test::collector;
 using fa::test::eventually;
 using fa::test::metric;
+using fa::test::relay;
 using fa::test::running;
 using fa::test::tcp_destination;
 
 namespace {
-
-/// test/integration/tcp_relay.py as a child process, forwarding to `target`.
-class relay {
- public:
-  relay(const std::string& dir, std::uint16_t target, std::vector<std::string> args,
-        std::uint16_t port = 0) {
-    static int n = 0;
-    auto tag = std::to_string(++n);
-    auto port_file = dir + "/relay" + tag + ".port";
-    stall_file_ = dir + "/relay" + tag + ".stalled";
-    std::vector<std::string> argv{
-        "/usr/bin/python3", fa::test::source("test/integration/tcp_relay.py"),
-        "--port",           std::to_string(port),
-        "--port-file",      port_file,
-        "--target",         std::to_string(target),
-        "--stall-file",     stall_file_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    proc_ = std::make_unique<fa::test::process>(argv, "", dir + "/relay" + tag + ".err");
-    auto line = fa::test::wait_for_file(port_file, 20s);
-    if (!line)
-      throw std::runtime_error("relay did not start: " +
-                               fa::test::read_file(dir + "/relay" + tag + ".err"));
-    port_ = static_cast<std::uint16_t>(std::stoi(*line));
-  }
-
-  std::uint16_t port() const { return port_; }
-  bool stalled() const { return !fa::test::read_file(stall_file_).empty(); }
-  /// SIGKILL: the relay's sockets close with whatever they hold unread (a reset).
-  void kill() {
-    proc_->signal(SIGKILL);
-    proc_->wait(10s);
-  }
-
- private:
-  std::unique_ptr<fa::test::process> proc_;
-  std::string stall_file_;
-  std::uint16_t port_ = 0;
-};
 
 /// Waits until destination "col" has written everything it was given (its queue is
 /// empty and it sent at least `records` records), then stops the collector gracefully
