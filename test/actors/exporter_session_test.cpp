@@ -108,6 +108,16 @@ class exporter_test : public io_holder, public actor_fixture {
     return true;
   }
 
+  /// An exporter whose connection is up and accepted.
+  exporter_session_actor spawn_connected(exporter_session_config c) {
+    listen_and_accept();
+    auto x = spawn_exporter(std::move(c));
+    EXPECT_TRUE(next_event());
+    EXPECT_EQ(status(x).state, "connected");
+    EXPECT_TRUE(pump_until([&] { return accepted; }));
+    return x;
+  }
+
   void listen_and_accept() {
     port_owner.listen();
     accept_next();
@@ -337,13 +347,9 @@ TEST_F(exporter_test, block_policy_drops_nothing_and_keeps_the_credits) {
 }
 
 TEST_F(exporter_test, writes_templates_first_with_own_sequence_numbers_and_odid) {
-  listen_and_accept();
   auto c = config();
   c.reconnect_min = 50ms;
-  auto x = spawn_exporter(c);
-  ASSERT_TRUE(next_event());
-  ASSERT_EQ(status(x).state, "connected");
-  ASSERT_TRUE(pump_until([&] { return accepted; }));
+  auto x = spawn_connected(c);
   auto budget = std::make_shared<messages::byte_budget>(1000);
 
   // A small batch waits for the flush interval (CAF's test clock).
@@ -460,13 +466,9 @@ TEST_F(exporter_test, a_full_set_with_its_template_fits_max_message_size) {
 // queued again and sent on the next connection, after the templates, with the new
 // transport session's sequence numbers (RFC 7011 10.4.1), and counted as replayed.
 TEST_F(exporter_test, a_reset_connection_sends_again_what_the_collector_may_not_have_read) {
-  listen_and_accept();
   auto c = config();
   c.reconnect_min = 50ms;
-  auto x = spawn_exporter(c);
-  ASSERT_TRUE(next_event());
-  ASSERT_EQ(status(x).state, "connected");
-  ASSERT_TRUE(pump_until([&] { return accepted; }));
+  auto x = spawn_connected(c);
   send(x, payload({10, 10, 10, 10}));
   ASSERT_TRUE(flush_until([&] { return status(x).sent_records == 40; }));
   EXPECT_EQ(status(x).queued_records, 0u);
@@ -497,13 +499,10 @@ TEST_F(exporter_test, a_reset_connection_sends_again_what_the_collector_may_not_
 // acknowledged are sent again: older ones were read (a collector holds at most its
 // socket's buffer unread). A clean close sends nothing again that was acknowledged.
 TEST_F(exporter_test, only_the_replay_window_behind_the_acknowledged_octets_is_sent_again) {
-  listen_and_accept();
   auto c = config();
   c.reconnect_min = 50ms;
   c.replay_window = 600;
-  auto x = spawn_exporter(c);
-  ASSERT_TRUE(next_event());
-  ASSERT_TRUE(pump_until([&] { return accepted; }));
+  auto x = spawn_connected(c);
   // 20 sets of 10 records (84-octet sets): messages of 5 sets, ending at octets 448
   // (with the template), 884, 1320 and 1756.
   send(x, payload(std::vector<std::uint32_t>(20, 10)));

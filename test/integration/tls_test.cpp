@@ -584,35 +584,27 @@ TEST(tls_out, ipv6_in_and_out_verified_by_ip_address) {
 TEST(tls_out, a_collector_killed_mid_stream_loses_nothing) {
   auto dir = fa::test::scratch_dir("tls_out_killed");
   constexpr int sessions = 2, records = 10000;
-  constexpr int stall_after = 200000;
   collector col{dir,
                 {"--verify", "7", "--expect-odids", "1000:2", "--expect-records",
                  std::to_string(records), "--drain-timeout", "20s"}};
   running tls_col{tls_collector_config(col.port())};
-  auto first = std::make_unique<fa::test::relay>(
-      dir, tls_col.port, std::vector<std::string>{"--stall-after", std::to_string(stall_after)});
-  auto relay_port = first->port();
-  running fa{fa::test::test_config(tls_destination(relay_port, ""))};
+  fa::test::dying_relay dying{dir, tls_col.port, 200000};
+  running fa{fa::test::test_config(tls_destination(dying.port(), ""))};
   ASSERT_EQ(fa::test::run_loadgen(fa.port, {"--sessions", std::to_string(sessions), "--records",
                                             std::to_string(records), "--template", "antrea-v4",
                                             "--seed", "7"}),
             0);
-  ASSERT_TRUE(eventually([&] {
-    return first->stalled() &&
-           metric(fa.sup, "flow_aggregator_sent_bytes_total") > stall_after + 200000;
-  })) << metric(fa.sup, "flow_aggregator_sent_bytes_total");
-  first->kill();
-  fa::test::relay second{dir, tls_col.port, {}, relay_port};
+  ASSERT_TRUE(dying.die_and_return(fa.sup)) << metric(fa.sup, "flow_aggregator_sent_bytes_total");
   // Everything written (again); then the chain stops in order, each stage reading what
   // the one before wrote: flow-aggregator, the TLS collector, the collector.
   ASSERT_TRUE(eventually(
       [&] {
         auto d = fa.sup.destinations();
-        return d.size() == 1 && d[0].queued_records == 0 &&
-               d[0].sent_records >= sessions * records;
+        return d.size() == 1 && d[0].queued_records == 0 && d[0].sent_records >= sessions * records;
       },
       90s));
-  auto replayed = metric(fa.sup, "flow_aggregator_records_replayed_total", {{"destination", "tls"}});
+  auto replayed =
+      metric(fa.sup, "flow_aggregator_records_replayed_total", {{"destination", "tls"}});
   fa.sup.stop();
   ASSERT_TRUE(eventually([&] {
     return metric(tls_col.sup, "flow_aggregator_sessions_open", {{"transport", "tls"}}) == 0;
