@@ -5,6 +5,7 @@
 #include "ipfix/message.hpp"
 #include "ipfix/record.hpp"
 #include "monitoring/log.hpp"
+#include "monitoring/rate_limited_log.hpp"
 
 #include <chrono>
 
@@ -336,6 +337,15 @@ agent_session(agent_session_actor::stateful_pointer<agent_session_state> self,
         if (reason == "bad_version" || reason == "bad_message_length" ||
             reason == "message_too_large")
           count_malformed(self, reason);
+        if (reason == "message_timeout") {
+          // Its partial message is dropped; many slow exporters share one rate limit.
+          static monitoring::shared_log_rate_limiter timeouts;
+          if (auto suppressed = timeouts.admit())
+            monitoring::log(monitoring::log_level::warn, "session closed: message incomplete",
+                            {{"peer", self->state.status.peer},
+                             {"reason", reason},
+                             {"suppressed", std::to_string(*suppressed)}});
+        }
         // RFC 7011 8: the end of the session withdraws its templates.
         self->state.templates.clear();
         publish_template_count(self);

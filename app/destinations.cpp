@@ -66,6 +66,7 @@ spawn_destination(caf::actor_system& sys, const config::config& cfg,
     ec.max_message_size = config::effective_max_message_size(d);
     ec.flush_interval = to_ms(d.flush_interval);
     ec.queue_size = d.queue_size;
+    ec.replay_window = d.replay_window;
     ec.on_full = d.on_full == config::on_full_policy::drop ? actors::on_full_policy::drop
                                                            : actors::on_full_policy::block;
     ec.reconnect_min = to_ms(d.reconnect_min);

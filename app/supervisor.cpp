@@ -2,6 +2,7 @@
 
 #include "app/admin_api.hpp"
 #include "app/destinations.hpp"
+#include "app/open_files.hpp"
 
 #include "actors/agent_session.hpp"
 #include "actors/enricher.hpp"
@@ -86,6 +87,12 @@ supervisor::supervisor(config::config cfg)
   table_->count_in(&metrics_.templates_out());
   receive_budget_ = std::make_shared<messages::byte_budget>(
       static_cast<std::int64_t>(cfg_.collector.receive_budget));
+  // DESIGN 3: what the sessions' received data (whole messages in the pipeline and the
+  // start of messages still arriving) holds of the process-wide budget.
+  metrics_.scrape_gauge(
+      "flow_aggregator_receive_budget_used_bytes",
+      "Octets of received data in flight, charged to collector.receive_budget",
+      [b = receive_budget_] { return static_cast<double>(b->limit() - b->available()); });
 }
 
 supervisor::~supervisor() {
@@ -155,7 +162,8 @@ std::optional<std::string> supervisor::start() {
       default:
         made = std::make_shared<net::tcp_listener>(
             io_.context(), asio::ip::tcp::endpoint{addr, ep.port},
-            [this](asio::ip::tcp::socket s) { accept(std::move(s)); });
+            [this](asio::ip::tcp::socket s) { accept(std::move(s)); },
+            count_accept_failures(metrics_, "tcp", config::to_string(ep)));
       }
     } catch (const std::system_error& e) {
       return "listener " + config::to_string(ep) + ": " + e.what();
@@ -260,8 +268,9 @@ void supervisor::accept(asio::ip::tcp::socket socket) {
   if (ec)
     return; // the peer went away before we looked
   constexpr std::size_t max_read = 256 * 1024;
-  auto conn = std::make_shared<net::tcp_connection>(std::move(socket), new_session_budgets(),
-                                                    max_read, cfg_.collector.max_message_size);
+  auto conn = std::make_shared<net::tcp_connection>(
+      std::move(socket), new_session_budgets(), max_read, cfg_.collector.max_message_size,
+      std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.collector.message_timeout));
   auto s = open_session(messages::transport::tcp, remote.address(), remote.port(), conn);
   conn->start(frames_to(s.actor), close_to(s));
 }

@@ -183,6 +183,9 @@ struct collector_config {
   byte_size udp_receive_buffer = 8 * 1024 * 1024;
   /// A UDP exporter (address, port) silent this long has its session closed.
   duration udp_idle_timeout = std::chrono::minutes{30};
+  /// TCP/TLS: a message whose first octets arrived must be complete within this time, or
+  /// the session is closed (its partial message is charged to the budgets meanwhile).
+  duration message_timeout = std::chrono::seconds{30};
   tls_config tls;
 
   bool operator==(const collector_config&) const = default;
@@ -203,6 +206,10 @@ struct destination_config {
   std::uint32_t template_refresh_messages = 0;
   byte_size queue_size = 64 * 1024 * 1024;
   on_full_policy on_full = on_full_policy::block;
+  /// ipfix+tcp/tls: after a connection ends without a clean close, the records in this
+  /// many octets before the last one the collector's TCP acknowledged are sent again
+  /// (at least once across a collector crash; README "Architecture").
+  byte_size replay_window = 4 * 1024 * 1024;
   /// Reconnect backoff doubles from `reconnect_min` up to `reconnect_max`; RFC 7011
   /// 10.4.4: after repeated failures, no more than once per minute by default.
   duration reconnect_min = std::chrono::seconds{1};

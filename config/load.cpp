@@ -443,6 +443,7 @@ class loader {
     read_duration(table, path, "template_lifetime", out.template_lifetime);
     read_size(table, path, "udp_receive_buffer", out.udp_receive_buffer);
     read_duration(table, path, "udp_idle_timeout", out.udp_idle_timeout);
+    read_duration(table, path, "message_timeout", out.message_timeout);
     const auto* tls = table != nullptr ? section(*table, path, "tls") : nullptr;
     const std::string tls_path = "collector.tls";
     read_string(tls, tls_path, "cert", out.tls.cert);
@@ -512,6 +513,7 @@ class loader {
     read_uint(&table, path, "template_refresh_messages", out.template_refresh_messages);
     read_size(&table, path, "queue_size", out.queue_size);
     read_enum(&table, path, "on_full", out.on_full);
+    read_size(&table, path, "replay_window", out.replay_window);
     read_duration(&table, path, "reconnect_min", out.reconnect_min);
     read_duration(&table, path, "reconnect_max", out.reconnect_max);
     read_string(&table, path, "tls_ca", out.tls_ca);

@@ -126,6 +126,7 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
   out.time("template_lifetime", col.template_lifetime);
   out.size("udp_receive_buffer", col.udp_receive_buffer);
   out.time("udp_idle_timeout", col.udp_idle_timeout);
+  out.time("message_timeout", col.message_timeout);
 
   out.table("[collector.tls]");
   out.str("cert", col.tls.cert);
@@ -157,6 +158,7 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
     out.integer("template_refresh_messages", dst.template_refresh_messages);
     out.size("queue_size", dst.queue_size);
     out.str("on_full", to_string(dst.on_full));
+    out.size("replay_window", dst.replay_window);
     out.time("reconnect_min", dst.reconnect_min);
     out.time("reconnect_max", dst.reconnect_max);
     out.str("tls_ca", dst.tls_ca);

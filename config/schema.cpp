@@ -23,6 +23,7 @@ constexpr std::array collector_keys{
     "template_lifetime"sv,
     "udp_receive_buffer"sv,
     "udp_idle_timeout"sv,
+    "message_timeout"sv,
     "tls"sv,
 };
 
@@ -41,6 +42,7 @@ constexpr std::array destination_keys{
     "template_refresh_messages"sv,
     "queue_size"sv,
     "on_full"sv,
+    "replay_window"sv,
     "reconnect_min"sv,
     "reconnect_max"sv,
     "tls_ca"sv,

@@ -125,6 +125,7 @@ void check_collector(checker& out, const collector_config& x) {
     out.required("collector.tls.key", x.tls.key, "for tls:// listeners: a PEM private key file");
   }
   out.positive("collector.udp_idle_timeout", x.udp_idle_timeout);
+  out.positive("collector.message_timeout", x.message_timeout);
   out.range("collector.udp_receive_buffer", x.udp_receive_buffer, 0, 1u << 30);
   out.positive("collector.tls.handshake_timeout", x.tls.handshake_timeout);
   out.range("collector.tls.max_handshakes", x.tls.max_handshakes, 1, 65536);
@@ -162,6 +163,7 @@ void check_destination(checker& out, const destination_config& x, std::size_t i)
                   (hi == max_udp_message_size ? " (the largest UDP payload)" : ""));
   }
   out.positive(key("flush_interval"), x.flush_interval);
+  out.range(key("replay_window"), x.replay_window, 0, 1ull << 30);
   out.positive(key("template_refresh"), x.template_refresh);
   out.positive(key("reconnect_min"), x.reconnect_min);
   out.positive(key("reconnect_max"), x.reconnect_max);

@@ -59,6 +59,9 @@ struct destination_status {
   std::uint64_t sent_messages = 0;
   std::uint64_t sent_bytes = 0;
   std::uint64_t dropped_records = 0;
+  /// Records queued again after a connection ended (each is counted in sent_records
+  /// again when written again).
+  std::uint64_t replayed_records = 0;
   std::uint64_t reconnects = 0;
   std::uint64_t connections = 0;
   std::uint64_t templates_announced = 0;
@@ -95,8 +98,8 @@ typename Inspector::result_type inspect(Inspector& f, session_status& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, destination_status& x) {
   return f(x.name, x.url, x.state, x.queued_bytes, x.queued_batches, x.queued_records,
-           x.sent_records, x.sent_messages, x.sent_bytes, x.dropped_records, x.reconnects,
-           x.connections, x.templates_announced);
+           x.sent_records, x.sent_messages, x.sent_bytes, x.dropped_records, x.replayed_records,
+           x.reconnects, x.connections, x.templates_announced);
 }
 
 template <class Inspector>

@@ -13,6 +13,7 @@
 #include <prometheus/registry.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -93,7 +94,7 @@ class label_cache_metrics {
 };
 
 /// The reason label of sessions_closed_total for a transport's close reason: a fixed
-/// set (eof, eof_mid_message, eof_without_close_notify, malformed, idle_timeout,
+/// set (eof, eof_mid_message, eof_without_close_notify, malformed, idle_timeout, message_timeout,
 /// shutdown, closed, error), so that socket error texts never become label values.
 std::string_view session_close_reason(std::string_view transport_reason);
 
@@ -121,6 +122,8 @@ struct destination_metrics {
   prometheus::Counter* dropped_too_large = nullptr;
   prometheus::Counter* dropped_shutdown = nullptr;
   prometheus::Counter* reconnects = nullptr;
+  /// Records queued again after a connection ended (at-least-once, exporter_session).
+  prometheus::Counter* replayed = nullptr;
   prometheus::Gauge* queue_bytes = nullptr;
   prometheus::Gauge* up = nullptr;
 };
@@ -133,6 +136,10 @@ class metrics {
   explicit metrics(std::size_t max_exporters = default_max_exporters);
 
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+
+  /// A gauge without labels whose value `value()` gives at each scrape (for state that
+  /// lives elsewhere, such as the receive budget's use): nothing is sampled in between.
+  void scrape_gauge(std::string name, std::string help, std::function<double()> value);
 
   session_metrics session(std::string_view transport);
   destination_metrics destination(std::string_view name);
@@ -159,6 +166,9 @@ class metrics {
   prometheus::Counter& enrich_dropped(std::string_view reason);
   prometheus::Counter& sessions_accepted(std::string_view transport);
   prometheus::Counter& sessions_rejected(std::string_view reason);
+  /// TCP/TLS listeners: accept() failures, by reason (net::accept_backoff: fd_limit,
+  /// no_memory, aborted, other).
+  prometheus::Counter& accept_failures(std::string_view transport, std::string_view reason);
   /// Sessions ended, by transport and by `session_close_reason`.
   prometheus::Counter& sessions_closed(std::string_view transport, std::string_view reason);
   prometheus::Gauge& sessions_open(std::string_view transport);
@@ -204,6 +214,7 @@ class metrics {
   prometheus::Family<prometheus::Counter>& enrich_dropped_;
   prometheus::Family<prometheus::Counter>& accepted_;
   prometheus::Family<prometheus::Counter>& rejected_;
+  prometheus::Family<prometheus::Counter>& accept_failures_;
   prometheus::Family<prometheus::Counter>& closed_;
   prometheus::Family<prometheus::Gauge>& open_;
   prometheus::Family<prometheus::Gauge>& templates_out_;
@@ -212,6 +223,7 @@ class metrics {
   prometheus::Family<prometheus::Counter>& sent_bytes_;
   prometheus::Family<prometheus::Counter>& dropped_;
   prometheus::Family<prometheus::Counter>& reconnects_;
+  prometheus::Family<prometheus::Counter>& replayed_;
   prometheus::Family<prometheus::Gauge>& queue_bytes_;
   prometheus::Family<prometheus::Gauge>& up_;
   prometheus::Family<prometheus::Counter>& udp_datagrams_;
