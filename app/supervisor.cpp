@@ -135,6 +135,7 @@ std::optional<std::string> supervisor::start() {
     ao.listen = config::to_string(*cfg_.admin.listen);
     ao.tls_cert = cfg_.admin.tls_cert;
     ao.tls_key = cfg_.admin.tls_key;
+    ao.on_closed = admin_connection_events(*this);
     if (!cfg_.admin.token_file.empty()) {
       if (auto err = read_token_file(cfg_.admin.token_file, ao.token))
         return "admin.token_file " + cfg_.admin.token_file + ": " + *err;

@@ -167,12 +167,20 @@ void send_raw(std::uint16_t port, const std::vector<std::uint8_t>& bytes) {
   ::close(fd);
 }
 
-http_result http_get(std::uint16_t port, const std::string& path, const std::string& token) {
+namespace {
+
+/// GET `url` with libcurl (10 s timeout): a bearer token if given, the server verified
+/// against `ca` if given (HTTPS). status 0 = no HTTP answer (`error` says why).
+http_result curl_get(const std::string& url, const std::string& token, const std::string& ca,
+                     std::string* error) {
   http_result r;
   CURL* curl = curl_easy_init();
-  auto url = "http://127.0.0.1:" + std::to_string(port) + path;
+  char errbuf[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+  if (!ca.empty())
+    curl_easy_setopt(curl, CURLOPT_CAINFO, ca.c_str());
   curl_easy_setopt(
       curl, CURLOPT_WRITEFUNCTION, +[](char* p, std::size_t size, std::size_t n, void* out) {
         static_cast<std::string*>(out)->append(p, size * n);
@@ -186,9 +194,22 @@ http_result http_get(std::uint16_t port, const std::string& path, const std::str
   }
   if (curl_easy_perform(curl) == CURLE_OK)
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
+  else if (error != nullptr)
+    *error = errbuf;
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
   return r;
+}
+
+} // namespace
+
+http_result http_get(std::uint16_t port, const std::string& path, const std::string& token) {
+  return curl_get("http://127.0.0.1:" + std::to_string(port) + path, token, "", nullptr);
+}
+
+http_result https_get(std::uint16_t port, const std::string& path, const std::string& ca,
+                      std::string* error) {
+  return curl_get("https://127.0.0.1:" + std::to_string(port) + path, "", ca, error);
 }
 
 } // namespace fa::test

@@ -95,6 +95,11 @@ struct http_result {
 /// GET http://127.0.0.1:`port``path` (libcurl, 10 s timeout), with a bearer token if given.
 http_result http_get(std::uint16_t port, const std::string& path, const std::string& token = "");
 
+/// GET https://127.0.0.1:`port``path`, verifying the server against `ca` (peer and host,
+/// libcurl's defaults). status 0 = no HTTP answer (`error` says why).
+http_result https_get(std::uint16_t port, const std::string& path, const std::string& ca,
+                      std::string* error = nullptr);
+
 /// Polls `pred` every 10 ms until it holds or `timeout` passes.
 template <class Pred>
 bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds{30}) {
