@@ -62,16 +62,20 @@ void warn_unknown_template(state_ptr self, std::uint32_t odid, std::uint16_t id)
                      {"suppressed", std::to_string(*suppressed)}});
 }
 
-void warn_sequence(state_ptr self, std::uint32_t odid, const ipfix::sequence_check& check) {
+void warn_sequence(state_ptr self, std::uint32_t odid, std::uint32_t seq,
+                   const ipfix::sequence_check& check) {
   auto& st = self->state;
   if (!monitoring::log_enabled(monitoring::log_level::warn))
     return;
   if (auto suppressed = st.sequence_log.admit())
     monitoring::log(monitoring::log_level::warn,
-                    check.lost ? "sequence gap: records lost upstream" : "message out of order",
+                    check.reset  ? "sequence reset: implausible jump, not counted as loss"
+                    : check.lost ? "sequence gap: records lost upstream"
+                                 : "message out of order",
                     {{"session", std::to_string(st.status.id)},
                      {"peer", st.status.peer},
                      {"odid", std::to_string(odid)},
+                     {"sequence", std::to_string(seq)},
                      {"lost", std::to_string(check.lost)},
                      {"lost_total", std::to_string(st.status.lost_records)},
                      {"suppressed", std::to_string(*suppressed)}});
@@ -232,10 +236,15 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
       st.metrics.lost_records->Increment(static_cast<double>(check.lost));
     if (st.metrics.out_of_order && check.out_of_order)
       st.metrics.out_of_order->Increment();
+    if (check.reset) {
+      ++st.status.sequence_resets;
+      if (st.metrics.sequence_resets)
+        st.metrics.sequence_resets->Increment();
+    }
     if (st.exporter.lost_records && check.lost)
       st.exporter.lost_records->Increment(static_cast<double>(check.lost));
-    if (check.lost || check.out_of_order)
-      warn_sequence(self, odid, check);
+    if (check.lost || check.out_of_order || check.reset)
+      warn_sequence(self, odid, msg.header().sequence, check);
     records_total += records_in_message;
     if (std::find(st.status.odids.begin(), st.status.odids.end(), odid) == st.status.odids.end())
       st.status.odids.push_back(odid);

@@ -192,10 +192,15 @@ bool supervisor::admit(messages::transport proto) {
   if (open_sessions_.load() < cfg_.collector.max_sessions)
     return true;
   metrics_.sessions_rejected("max_sessions").Increment();
-  log(log_level::warn, "session refused",
-      {{"reason", "max_sessions"},
-       {"transport", std::string{transport_name(proto)}},
-       {"limit", std::to_string(cfg_.collector.max_sessions)}});
+  // Every refusal is counted; a client that connects in a loop must not flood the log.
+  if (!monitoring::log_enabled(log_level::warn))
+    return false;
+  if (auto suppressed = refusal_log_.admit())
+    log(log_level::warn, "session refused",
+        {{"reason", "max_sessions"},
+         {"transport", std::string{transport_name(proto)}},
+         {"limit", std::to_string(cfg_.collector.max_sessions)},
+         {"suppressed", std::to_string(*suppressed)}});
   return false;
 }
 

@@ -37,6 +37,8 @@ struct session_status {
   std::uint64_t bytes = 0;
   std::uint64_t lost_records = 0; ///< sequence gaps (RFC 7011 10.3)
   std::uint64_t out_of_order_messages = 0;
+  /// Messages whose sequence number jumped implausibly far (ipfix::sequence_tracker).
+  std::uint64_t sequence_resets = 0;
   std::uint64_t malformed = 0; ///< messages or sets discarded as malformed
   std::uint64_t unknown_template_sets = 0;
   std::uint64_t template_events = 0; ///< redefinitions, unknown withdrawals, limit hits
@@ -91,8 +93,9 @@ typename Inspector::result_type inspect(Inspector& f, template_mapping& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, session_status& x) {
   return f(x.id, x.transport, x.peer, x.odids, x.templates, x.messages, x.records, x.bytes,
-           x.lost_records, x.out_of_order_messages, x.malformed, x.unknown_template_sets,
-           x.template_events, x.budget_drops, x.since, x.template_mappings);
+           x.lost_records, x.out_of_order_messages, x.sequence_resets, x.malformed,
+           x.unknown_template_sets, x.template_events, x.budget_drops, x.since,
+           x.template_mappings);
 }
 
 template <class Inspector>

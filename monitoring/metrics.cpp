@@ -154,6 +154,9 @@ metrics::metrics(std::size_t max_exporters)
                        "Data records missing according to sequence numbers (RFC 7011 10.3)"))
     , out_of_order_(FA_COUNTER("messages_out_of_order_total",
                                "Messages whose sequence number was behind the expected one"))
+    , sequence_resets_(FA_COUNTER("sequence_resets_total",
+                                  "Messages whose sequence number jumped implausibly far; "
+                                  "neither loss nor reordering is counted for them"))
     , unknown_template_(FA_COUNTER("data_sets_unknown_template_total",
                                    "Data sets dropped because their template was unknown"))
     , templates_in_(FA_GAUGE("templates_in", "Templates live in exporter sessions"))
@@ -217,8 +220,14 @@ metrics::metrics(std::size_t max_exporters)
 
 session_metrics metrics::session(std::string_view transport) {
   prometheus::Labels l{{"transport", std::string{transport}}};
-  return {&messages_.Add(l),     &records_.Add(l),          &bytes_.Add(l),       &lost_.Add(l),
-          &out_of_order_.Add(l), &unknown_template_.Add(l), &templates_in_.Add(l)};
+  return {&messages_.Add(l),
+          &records_.Add(l),
+          &bytes_.Add(l),
+          &lost_.Add(l),
+          &out_of_order_.Add(l),
+          &sequence_resets_.Add(l),
+          &unknown_template_.Add(l),
+          &templates_in_.Add(l)};
 }
 
 destination_metrics metrics::destination(std::string_view name) {

@@ -109,6 +109,7 @@ struct session_metrics {
   prometheus::Counter* bytes = nullptr;
   prometheus::Counter* lost_records = nullptr;
   prometheus::Counter* out_of_order = nullptr;
+  prometheus::Counter* sequence_resets = nullptr;
   prometheus::Counter* unknown_template_sets = nullptr;
   prometheus::Gauge* templates_in = nullptr;
 };
@@ -207,6 +208,7 @@ class metrics {
   prometheus::Family<prometheus::Counter>& bytes_;
   prometheus::Family<prometheus::Counter>& lost_;
   prometheus::Family<prometheus::Counter>& out_of_order_;
+  prometheus::Family<prometheus::Counter>& sequence_resets_;
   prometheus::Family<prometheus::Counter>& unknown_template_;
   prometheus::Family<prometheus::Gauge>& templates_in_;
   prometheus::Family<prometheus::Counter>& malformed_;
