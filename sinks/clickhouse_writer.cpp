@@ -71,8 +71,16 @@ write_report clickhouse_writer::write(std::span<const payload_ptr> batch, bool a
     else
       wire_.swap(rows_);
   }
-  if (auto failed = check_types())
+  // After an authentication failure the password file is read again before the next
+  // attempt: a rotated Secret resumes the flow without a restart.
+  if (reload_password_) {
+    reload_password_ = false;
+    client_.load_password();
+  }
+  if (auto failed = check_types()) {
+    reload_password_ = failed->reason == "auth";
     return *failed;
+  }
   auto r = client_.insert(statement_, wire_, opt_.gzip);
   write_report w;
   w.reason = r.reason;
@@ -91,9 +99,7 @@ write_report clickhouse_writer::write(std::span<const payload_ptr> batch, bool a
     w.outcome = write_outcome::retry;
     // After an outage the table may be another one (dropped and created again).
     types_checked_ = false;
-    // A fixed password file resumes the flow without a restart.
-    if (r.reason == "auth")
-      client_.load_password();
+    reload_password_ = r.reason == "auth";
     break;
   }
   return w;

@@ -57,6 +57,7 @@ class clickhouse_writer final : public batch_backend {
   std::string wire_; ///< what is sent: `rows_` gzipped, kept for a retry
   std::uint64_t batch_rows_ = 0;
   bool types_checked_ = false;
+  bool reload_password_ = false;
 };
 
 } // namespace fa::sinks

@@ -334,6 +334,7 @@ TEST_F(clickhouse, a_lost_answer_is_retried_and_the_batch_may_arrive_twice) {
 }
 
 TEST_F(clickhouse, over_https_with_a_ca_a_server_name_and_a_client_certificate) {
+  std::filesystem::create_directories(dir_ + "/pki");
   fa::test::tls_pki pki{dir_ + "/pki"};
   auto server = pki.issue("ch-server", "clickhouse.test", {"DNS:clickhouse.test"},
                           fa::test::tls_pki::usage::server);
