@@ -224,6 +224,12 @@ clickhouse_response clickhouse_client::perform(const std::string& url, std::stri
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  // A fresh connection per request: on a reused connection that dies without an answer,
+  // libcurl sends the request again by itself on a new one, and a server that had
+  // inserted it before dying would insert it twice while we saw only the second
+  // attempt's "could not connect" (found by the restart test). One handshake per insert
+  // (at most a few a second) is the price of knowing what was sent.
+  curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(e_.connect_timeout.count()));
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(e_.request_timeout.count()));
   curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);

@@ -9,6 +9,7 @@
 
 #include "ipfix/record.hpp"
 #include "ipfix/record_json.hpp"
+#include "sinks/clickhouse_rows.hpp"
 #include "sinks/flow_log_line.hpp"
 #include "sinks/flow_record.hpp"
 #include "test/integration/fa_process.hpp"
@@ -163,6 +164,15 @@ void expect_rows_match(const clickhouse_server& s, std::uint64_t n) {
   EXPECT_EQ(rows, n);
 }
 
+double histogram_count(fa::app::supervisor& sup, const std::string& name) {
+  double n = 0;
+  for (auto& fam : sup.metrics().registry()->Collect())
+    if (fam.name == name)
+      for (auto& m : fam.metric)
+        n += static_cast<double>(m.histogram.sample_count);
+  return n;
+}
+
 std::uint64_t rows_in(const clickhouse_server& s) {
   auto out = s.query("SELECT count() FROM flows");
   return out.empty() || !std::isdigit(static_cast<unsigned char>(out[0])) ? 0 : std::stoull(out);
@@ -182,10 +192,10 @@ TEST(clickhouse_destination, every_record_arrives_as_one_row_with_its_values) {
   expect_rows_match(s, records);
   EXPECT_EQ(metric(fa.sup, "flow_aggregator_clickhouse_rows_inserted_total"), records);
   EXPECT_EQ(metric(fa.sup, "flow_aggregator_records_sent_total", {{"destination", "ch"}}), records);
-  // max_rows = 700: at least five inserts.
-  EXPECT_GE(metric(fa.sup, "flow_aggregator_clickhouse_inserts_total"), 5);
-  EXPECT_EQ(metric(fa.sup, "flow_aggregator_clickhouse_insert_duration_seconds_count"),
-            metric(fa.sup, "flow_aggregator_clickhouse_inserts_total"));
+  // max_rows = 700 (a batch never splits an enriched batch, which may hold more).
+  auto inserts = metric(fa.sup, "flow_aggregator_clickhouse_inserts_total");
+  EXPECT_GE(inserts, 2);
+  EXPECT_EQ(histogram_count(fa.sup, "flow_aggregator_clickhouse_insert_duration_seconds"), inserts);
   EXPECT_EQ(metric(fa.sup, "flow_aggregator_clickhouse_queued_rows"), 0);
   auto dests = fa.sup.destinations();
   ASSERT_EQ(dests.size(), 1u);
@@ -203,27 +213,31 @@ TEST(clickhouse_destination, a_server_restart_with_block_loses_no_row) {
   clickhouse_server s{dir + "/server"};
   ASSERT_TRUE(s.ok());
   s.must(fa::sinks::create_table_statement("default", "flows"));
-  constexpr int records = 20000;
+  // ClickHouse's graceful stop (SIGTERM) goes on serving a keep-alive connection as long
+  // as inserts arrive on it, which they do: the server is killed instead, mid-insert
+  // perhaps (then the answer is lost: see no_response below).
+  constexpr int records = 15000;
   running fa{fa::test::test_config(clickhouse_url(s))};
   auto gen = fa::test::start_loadgen(fa.port, {"--records", std::to_string(records), "--template",
                                                "antrea-v4", "--seed", std::to_string(seed),
-                                               "--rate", "4000"});
-  ASSERT_TRUE(fa::test::eventually([&] { return rows_in(s) > 1000; }, 60s));
-  s.stop();
-  // Inserts fail while it is down, and are retried.
+                                               "--rate", "1000"});
+  ASSERT_TRUE(fa::test::eventually([&] { return rows_in(s) > 500; }, 60s));
+  s.kill();
+  ASSERT_TRUE(gen->running()) << "the stream went on after the server stopped";
+  // Inserts fail while it is down, and are retried with backoff.
   EXPECT_TRUE(fa::test::eventually(
       [&] {
         return metric(fa.sup, "flow_aggregator_clickhouse_insert_failures_total",
-                      {{"reason", "connect"}}) > 0;
+                      {{"reason", "connect"}}) >= 2;
       },
       30s));
-  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(fa.sup.destinations()[0].state, "backoff");
   ASSERT_TRUE(s.start()) << s.log();
   ASSERT_EQ(gen->wait(120s), 0);
   EXPECT_TRUE(fa::test::eventually([&] { return rows_in(s) >= records; }, 60s)) << rows_in(s);
   auto distinct = s.must("SELECT uniqExact(packetTotalCount), min(packetTotalCount), "
                          "max(packetTotalCount) FROM flows");
-  EXPECT_EQ(distinct, "20000\t1\t20000\n") << "no row lost";
+  EXPECT_EQ(distinct, "15000\t1\t15000\n") << "no row lost";
   auto total = rows_in(s);
   auto lost_answers = metric(fa.sup, "flow_aggregator_clickhouse_insert_failures_total",
                              {{"reason", "no_response"}});
@@ -232,6 +246,7 @@ TEST(clickhouse_destination, a_server_restart_with_block_loses_no_row) {
   else
     EXPECT_LE(total, records + lost_answers * 700) << "at most the batches whose answer was lost";
   EXPECT_EQ(metric(fa.sup, "flow_aggregator_records_dropped_total", {{"destination", "ch"}}), 0);
+  EXPECT_EQ(fa.sup.destinations()[0].state, "connected");
 }
 
 // The table lacks a column: each batch is refused with the server's error, counted and

@@ -146,6 +146,15 @@ void clickhouse_server::stop() {
   up_ = false;
 }
 
+void clickhouse_server::kill() {
+  if (!proc_)
+    return;
+  proc_->signal(SIGKILL);
+  proc_->wait(std::chrono::seconds{30});
+  proc_.reset();
+  up_ = false;
+}
+
 std::string clickhouse_server::log() const {
   return read_file(dir_ + "/server.err") + read_file(dir_ + "/server.out");
 }

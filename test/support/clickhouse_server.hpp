@@ -46,8 +46,11 @@ class clickhouse_server {
   /// Like `query`, failing the test when the client does.
   std::string must(const std::string& sql) const;
 
-  /// SIGTERM, and waits for the exit (bounded).
+  /// SIGTERM, and waits for the exit (bounded). The server's graceful stop keeps
+  /// serving open keep-alive connections while requests come in on them.
   void stop();
+  /// SIGKILL: the server is gone at once, a request in progress with it.
+  void kill();
   /// Starts it again on the same ports and data; true when it answers.
   bool start();
 
