@@ -33,7 +33,16 @@ config sample() {
   a.reconnect_max = 5min;
   auto b = destination("b", {destination_kind::jsonl, "", 0, "/tmp/f.jsonl"});
   b.queue_size = 1 << 20;
-  cfg.destinations = {a, b};
+  auto c = destination("c", {destination_kind::clickhouse_http, "ch", 8123, "", "db", "t"});
+  c.user = "fa";
+  c.password_file = "/etc/fa/ch-password";
+  c.commit_interval = 8s;
+  c.format = clickhouse_format::json_each_row;
+  auto d = destination("d", {destination_kind::flowlog, "", 0, "/var/log/flows.csv"});
+  d.compression = compression_kind::none;
+  d.max_age = 48h;
+  d.filters = {{{rule_action::drop}, {}}, {{}, {rule_action::reject, rule_action::none}}};
+  cfg.destinations = {a, b, c, d};
   cfg.enrichment.antrea = false;
   cfg.labels.deleted_pod_retention = 0s;
   cfg.kubernetes.token_file = "/var/run/secrets/token";
