@@ -78,6 +78,7 @@ TEST(render, marks_secret_paths_only_when_asked) {
       << marked;
   EXPECT_NE(marked.find("token_file = \"/etc/fa/admin-token\"  # secret"), std::string::npos);
   EXPECT_NE(marked.find("tls_key = \"/etc/fa/admin.key\"  # secret"), std::string::npos);
+  EXPECT_NE(marked.find("password_file = \"/etc/fa/ch-password\"  # secret"), std::string::npos);
   EXPECT_EQ(marked.find("tls_cert = \"/etc/fa/admin.crt\"  #"), std::string::npos);
   EXPECT_NE(marked.find("key = \"/etc/flow-aggregator/tls/tls.key\"  # secret"), std::string::npos);
   EXPECT_EQ(marked.find("cert = \"/etc/flow-aggregator/tls/tls.crt\"  #"), std::string::npos);
