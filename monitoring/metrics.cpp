@@ -243,36 +243,36 @@ prometheus::Counter* batch_sink_metrics::failure(std::string_view reason) const 
   return nullptr;
 }
 
-batch_sink_metrics metrics::clickhouse(std::string_view destination,
+batch_sink_metrics metrics::batch_sink(const batch_sink_families& f, std::string_view destination,
                                        std::span<const std::string_view> reasons) {
   std::string n{destination};
   prometheus::Labels l{{"destination", n}};
   batch_sink_metrics m;
-  m.writes = &ch_inserts_.Add(l);
-  m.rows = &ch_rows_.Add(l);
-  m.write_seconds = &ch_seconds_.Add(l, write_buckets);
-  m.queued_rows = &ch_queued_.Add(l);
+  m.writes = &f.writes.Add(l);
+  m.rows = &f.rows.Add(l);
+  m.write_seconds = &f.seconds.Add(l, write_buckets);
+  m.queued_rows = &f.queued.Add(l);
+  if (f.filtered)
+    m.filtered = &f.filtered->Add(l);
+  if (f.rotations)
+    m.rotations = &f.rotations->Add(l);
   for (auto r : reasons)
     m.failures.emplace_back(std::string{r},
-                            &ch_failures_.Add({{"destination", n}, {"reason", std::string{r}}}));
+                            &f.failures.Add({{"destination", n}, {"reason", std::string{r}}}));
   return m;
+}
+
+batch_sink_metrics metrics::clickhouse(std::string_view destination,
+                                       std::span<const std::string_view> reasons) {
+  return batch_sink({ch_inserts_, ch_rows_, ch_seconds_, ch_failures_, ch_queued_, nullptr, nullptr},
+                    destination, reasons);
 }
 
 batch_sink_metrics metrics::flow_log(std::string_view destination,
                                      std::span<const std::string_view> reasons) {
-  std::string n{destination};
-  prometheus::Labels l{{"destination", n}};
-  batch_sink_metrics m;
-  m.writes = &fl_writes_.Add(l);
-  m.rows = &fl_lines_.Add(l);
-  m.write_seconds = &fl_seconds_.Add(l, write_buckets);
-  m.queued_rows = &fl_queued_.Add(l);
-  m.filtered = &fl_filtered_.Add(l);
-  m.rotations = &fl_rotations_.Add(l);
-  for (auto r : reasons)
-    m.failures.emplace_back(std::string{r},
-                            &fl_failures_.Add({{"destination", n}, {"reason", std::string{r}}}));
-  return m;
+  return batch_sink({fl_writes_, fl_lines_, fl_seconds_, fl_failures_, fl_queued_, &fl_filtered_,
+                     &fl_rotations_},
+                    destination, reasons);
 }
 
 prometheus::Counter& metrics::tls_handshake_failures(std::string_view reason) {

@@ -215,6 +215,19 @@ class metrics {
   prometheus::Gauge& config_restart_required(std::string_view key);
 
  private:
+  /// The families of one kind of batch destination.
+  struct batch_sink_families {
+    prometheus::Family<prometheus::Counter>& writes;
+    prometheus::Family<prometheus::Counter>& rows;
+    prometheus::Family<prometheus::Histogram>& seconds;
+    prometheus::Family<prometheus::Counter>& failures;
+    prometheus::Family<prometheus::Gauge>& queued;
+    prometheus::Family<prometheus::Counter>* filtered;
+    prometheus::Family<prometheus::Counter>* rotations;
+  };
+  batch_sink_metrics batch_sink(const batch_sink_families& f, std::string_view destination,
+                                std::span<const std::string_view> reasons);
+
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& tls_failures_;
   prometheus::Family<prometheus::Gauge>& tls_in_progress_;
