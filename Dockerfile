@@ -30,12 +30,13 @@ RUN cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DFA_TESTS=O
 FROM ${BASE}
 # What `ldd flow-aggregator` names, by package: CAF, toml++, prometheus-cpp core (the text
 # format; the admin server is civetweb), civetweb (C and C++), OpenSSL, libcurl (the
-# Kubernetes API). ca-certificates for TLS destinations that use the system CAs; curl for
+# Kubernetes API, ClickHouse destinations), zlib (gzip of ClickHouse bodies and rotated flow
+# logs). ca-certificates for TLS destinations that use the system CAs; curl for
 # the HEALTHCHECK.
 RUN apt-get update -qq \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
        libcaf-core0.17 libtomlplusplus3 libprometheus-cpp-core1.0 libcivetweb1 libssl3 libcurl4 \
-       ca-certificates curl \
+       zlib1g ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/flow-aggregator \
        --create-home --shell /usr/sbin/nologin flow-aggregator

@@ -45,6 +45,10 @@ inline constexpr std::uint16_t ipfix_port = 4739;
 /// IANA port for IPFIX over TLS and DTLS (RFC 7011 10).
 inline constexpr std::uint16_t ipfix_tls_port = 4740;
 
+/// ClickHouse's HTTP and HTTPS interface ports (its default config).
+inline constexpr std::uint16_t clickhouse_http_port = 8123;
+inline constexpr std::uint16_t clickhouse_https_port = 8443;
+
 // -- enumerations -------------------------------------------------------------
 
 /// Top-level `mode`.
@@ -62,6 +66,11 @@ enum class destination_kind : std::uint8_t {
   ipfix_udp, ///< "ipfix+udp://host:port"
   ipfix_tls, ///< "ipfix+tls://host:port"
   jsonl,     ///< "jsonl:stdout" or "jsonl:/path": one JSON object per record
+  /// "clickhouse+http://host:8123/?database=default&table=flows": rows of Antrea's
+  /// `flows` table through ClickHouse's HTTP interface.
+  clickhouse_http,
+  clickhouse_https, ///< the same over HTTPS
+  flowlog,          ///< "flowlog:/path/flows.csv": Antrea's flow-log CSV lines
 };
 
 /// `destination.on_full`: what happens when the destination's queue is full.
@@ -69,6 +78,19 @@ enum class on_full_policy : std::uint8_t {
   block, ///< keep the credits, so upstream readers pause (lossless over TCP)
   drop,  ///< discard and count (RFC 7011 4.3 accounting downstream)
 };
+
+/// `destination.compression`: ClickHouse request bodies, or rotated flow-log files.
+enum class compression_kind : std::uint8_t { gzip, none };
+
+/// `destination.format`: the body of a ClickHouse insert.
+enum class clickhouse_format : std::uint8_t {
+  row_binary,    ///< "RowBinary"
+  json_each_row, ///< "JSONEachRow"
+};
+
+/// A NetworkPolicy rule action as Antrea names them in flow-log filters (`None`,
+/// `Allow`, `Drop`, `Reject`: the values 0..3 of ingress/egressNetworkPolicyRuleAction).
+enum class rule_action : std::uint8_t { none, allow, drop, reject };
 
 /// `fanout.mode`.
 enum class fanout_mode : std::uint8_t {
@@ -99,6 +121,9 @@ std::string_view to_string(run_mode x);
 std::string_view to_string(transport_kind x);
 std::string_view to_string(destination_kind x);
 std::string_view to_string(on_full_policy x);
+std::string_view to_string(compression_kind x);
+std::string_view to_string(clickhouse_format x);
+std::string_view to_string(rule_action x);
 std::string_view to_string(fanout_mode x);
 std::string_view to_string(uncorrelated_policy x);
 std::string_view to_string(label_source x);
@@ -128,14 +153,24 @@ struct listen_endpoint {
 /// A parsed `destination.url`.
 struct destination_url {
   destination_kind kind = destination_kind::jsonl;
-  std::string host;            ///< ipfix+*: host name or address, without brackets
-  std::uint16_t port = 0;      ///< ipfix+*: 1..65535
-  std::string path = "stdout"; ///< jsonl: "stdout" or a file path
+  std::string host;            ///< ipfix+*, clickhouse+*: host name or address, without brackets
+  std::uint16_t port = 0;      ///< ipfix+*, clickhouse+*: 1..65535
+  std::string path = "stdout"; ///< jsonl: "stdout" or a file path; flowlog: a file path
+  std::string database = "default"; ///< clickhouse+*: the `database` query parameter
+  std::string table = "flows";      ///< clickhouse+*: the `table` query parameter
 
   bool operator==(const destination_url&) const = default;
 
-  /// True for the IPFIX kinds; false for jsonl.
-  bool is_ipfix() const noexcept { return kind != destination_kind::jsonl; }
+  /// True for the IPFIX kinds.
+  bool is_ipfix() const noexcept {
+    return kind == destination_kind::ipfix_tcp || kind == destination_kind::ipfix_udp ||
+           kind == destination_kind::ipfix_tls;
+  }
+
+  /// True for clickhouse+http and clickhouse+https.
+  bool is_clickhouse() const noexcept {
+    return kind == destination_kind::clickhouse_http || kind == destination_kind::clickhouse_https;
+  }
 
   /// True for "jsonl:stdout".
   bool is_stdout() const noexcept { return kind == destination_kind::jsonl && path == "stdout"; }
@@ -144,7 +179,8 @@ struct destination_url {
 /// Renders the URL back: "tcp://[::]:4739".
 std::string to_string(const listen_endpoint& x);
 
-/// Renders the URL back: "ipfix+tcp://collector:4739", "jsonl:stdout".
+/// Renders the URL back: "ipfix+tcp://collector:4739", "jsonl:stdout",
+/// "clickhouse+http://ch:8123/?database=default&table=flows", "flowlog:/var/log/flows.csv".
 std::string to_string(const destination_url& x);
 
 /// Renders "127.0.0.1:10348" or "[::1]:10348".
@@ -191,6 +227,15 @@ struct collector_config {
   bool operator==(const collector_config&) const = default;
 };
 
+/// One entry of a flow-log destination's `filters` (Antrea `flowLogger.filters`): a
+/// record is logged when its rule action is in each non-empty list.
+struct flow_log_filter {
+  std::vector<rule_action> ingress_network_policy_rule_actions;
+  std::vector<rule_action> egress_network_policy_rule_actions;
+
+  bool operator==(const flow_log_filter&) const = default;
+};
+
 /// One `[[destination]]`.
 struct destination_config {
   std::string name;
@@ -221,6 +266,28 @@ struct destination_config {
   /// ipfix+tls: the name verified and sent as SNI; "" = the URL's host.
   std::string tls_server_name;
   std::string tls_min_version = "1.2"; ///< "1.2" or "1.3"
+  /// clickhouse+*: the user (X-ClickHouse-User); "" = the server's default user.
+  std::string user;
+  /// clickhouse+*: a file holding the password; "" = none. A secret: never shown.
+  std::string password_file;
+  /// clickhouse+*: one insert at most this long after its oldest row was queued ...
+  duration commit_interval = std::chrono::seconds{1};
+  /// ... or as soon as this many rows are queued.
+  std::uint32_t max_rows = 100000;
+  /// clickhouse+*: gzip request bodies; flowlog: gzip rotated files.
+  compression_kind compression = compression_kind::gzip;
+  /// clickhouse+*: the insert format.
+  clickhouse_format format = clickhouse_format::row_binary;
+  /// flowlog: protocol, rule actions and policy types as names, not numbers.
+  bool pretty_print = true;
+  /// flowlog: the file is rotated before a line would take it past this size.
+  byte_size max_size = 100 * 1024 * 1024;
+  /// flowlog: rotated files kept (the newest); 0 = all.
+  std::uint32_t max_backups = 3;
+  /// flowlog: rotated files older than this are removed; 0 = no age limit.
+  duration max_age = duration::zero();
+  /// flowlog: records logged; none = every record.
+  std::vector<flow_log_filter> filters;
 
   bool operator==(const destination_config&) const = default;
 };

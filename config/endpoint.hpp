@@ -21,8 +21,11 @@ struct parsed {
 /// (ephemeral) and defaults to 4739 (4740 for tls) when absent.
 parsed<listen_endpoint> parse_listen_url(std::string_view text);
 
-/// "ipfix+tcp://host:4739", "ipfix+udp://...", "ipfix+tls://...", "jsonl:stdout" or
-/// "jsonl:/path". The port must be 1..65535 and defaults to 4739 (4740 for tls).
+/// "ipfix+tcp://host:4739", "ipfix+udp://...", "ipfix+tls://...", "jsonl:stdout",
+/// "jsonl:/path", "clickhouse+http://host:8123/?database=default&table=flows",
+/// "clickhouse+https://..." or "flowlog:/path". The port must be 1..65535 and defaults to
+/// 4739 (4740 for tls, 8123 for clickhouse+http, 8443 for clickhouse+https); the
+/// ClickHouse database and table default to "default" and "flows".
 parsed<destination_url> parse_destination_url(std::string_view text);
 
 /// "127.0.0.1:10348" or "[::1]:10348"; the port is required and may be 0.

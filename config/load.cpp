@@ -521,6 +521,61 @@ class loader {
     read_string(&table, path, "tls_key", out.tls_key);
     read_string(&table, path, "tls_server_name", out.tls_server_name);
     read_string(&table, path, "tls_min_version", out.tls_min_version);
+    read_string(&table, path, "user", out.user);
+    read_string(&table, path, "password_file", out.password_file);
+    read_duration(&table, path, "commit_interval", out.commit_interval);
+    read_uint(&table, path, "max_rows", out.max_rows);
+    read_enum(&table, path, "compression", out.compression);
+    read_enum(&table, path, "format", out.format);
+    read_bool(&table, path, "pretty_print", out.pretty_print);
+    read_size(&table, path, "max_size", out.max_size);
+    read_uint(&table, path, "max_backups", out.max_backups);
+    read_duration(&table, path, "max_age", out.max_age);
+    read_filters(table, path, out.filters);
+  }
+
+  /// `filters = [{ingress_network_policy_rule_actions = ["Drop"]}, ...]`.
+  void read_filters(const toml::table& table, const std::string& path,
+                    std::vector<flow_log_filter>& out) {
+    const auto* node = find(&table, path, "filters");
+    if (node == nullptr)
+      return;
+    auto full = key_path(path, "filters");
+    const auto* array = node->as_array();
+    if (array == nullptr) {
+      wrong_type(full, *node,
+                 "expected an array of tables, such as "
+                 "[{ingress_network_policy_rule_actions = [\"Drop\", \"Reject\"]}]");
+      return;
+    }
+    for (std::size_t i = 0; i < array->size(); ++i) {
+      const auto& element = *array->get(i);
+      auto item = element_path(full, i);
+      remember(item, element);
+      auto& filter = out.emplace_back();
+      const auto* t = element.as_table();
+      if (t == nullptr) {
+        wrong_type(item, element, "expected a table");
+        continue;
+      }
+      check_keys(*t, item, "destination.filters");
+      read_actions(t, item, "ingress_network_policy_rule_actions",
+                   filter.ingress_network_policy_rule_actions);
+      read_actions(t, item, "egress_network_policy_rule_actions",
+                   filter.egress_network_policy_rule_actions);
+    }
+  }
+
+  void read_actions(const toml::table* table, const std::string& path, std::string_view key,
+                    std::vector<rule_action>& out) {
+    read_string_array(
+        table, path, key, "expected an array of rule actions, such as [\"Drop\"]",
+        [&](const std::string& item, const toml::node& node, const std::string& text) {
+          if (auto a = enum_from_string<rule_action>(text))
+            out.push_back(*a);
+          else
+            invalid(item, node, "expected " + choices<rule_action>());
+        });
   }
 
   void read_enrichment(const toml::table* table, enrichment_config& out) {

@@ -105,6 +105,25 @@ class writer {
   std::string text_;
 };
 
+/// `[{ingress_network_policy_rule_actions = ["Drop"], egress_network_policy_rule_actions = []}]`
+std::string render_filters(const std::vector<flow_log_filter>& filters) {
+  auto actions = [](const std::vector<rule_action>& xs) {
+    std::string list = "[";
+    for (std::size_t i = 0; i < xs.size(); ++i)
+      list += (i != 0 ? ", " : "") + toml_quote(to_string(xs[i]));
+    return list + "]";
+  };
+  std::string text = "[";
+  for (std::size_t i = 0; i < filters.size(); ++i) {
+    text += i != 0 ? ", " : "";
+    text += "{ingress_network_policy_rule_actions = " +
+            actions(filters[i].ingress_network_policy_rule_actions) +
+            ", egress_network_policy_rule_actions = " +
+            actions(filters[i].egress_network_policy_rule_actions) + "}";
+  }
+  return text + "]";
+}
+
 } // namespace
 
 std::string render_effective(const config& cfg, bool redact_secrets) {
@@ -166,6 +185,18 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
     out.secret_path("tls_key", dst.tls_key);
     out.str("tls_server_name", dst.tls_server_name);
     out.str("tls_min_version", dst.tls_min_version);
+    out.str("user", dst.user);
+    out.secret_path("password_file", dst.password_file);
+    out.time("commit_interval", dst.commit_interval);
+    out.integer("max_rows", dst.max_rows);
+    out.str("compression", to_string(dst.compression));
+    out.str("format", to_string(dst.format));
+    out.boolean("pretty_print", dst.pretty_print);
+    out.size("max_size", dst.max_size);
+    out.integer("max_backups", dst.max_backups);
+    out.time("max_age", dst.max_age);
+    if (!dst.filters.empty())
+      out.raw("filters", render_filters(dst.filters));
   }
 
   out.table("[fanout]");

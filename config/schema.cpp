@@ -50,6 +50,22 @@ constexpr std::array destination_keys{
     "tls_key"sv,
     "tls_server_name"sv,
     "tls_min_version"sv,
+    "user"sv,
+    "password_file"sv,
+    "commit_interval"sv,
+    "max_rows"sv,
+    "compression"sv,
+    "format"sv,
+    "pretty_print"sv,
+    "max_size"sv,
+    "max_backups"sv,
+    "max_age"sv,
+    "filters"sv,
+};
+
+constexpr std::array filter_keys{
+    "ingress_network_policy_rule_actions"sv,
+    "egress_network_policy_rule_actions"sv,
 };
 
 constexpr std::array fanout_keys{"mode"sv};
@@ -80,6 +96,7 @@ constexpr std::array sections{
     schema_section{"collector"sv, collector_keys},
     schema_section{"collector.tls"sv, tls_keys},
     schema_section{"destination"sv, destination_keys},
+    schema_section{"destination.filters"sv, filter_keys},
     schema_section{"fanout"sv, fanout_keys},
     schema_section{"aggregate"sv, aggregate_keys},
     schema_section{"enrichment"sv, enrichment_keys},

@@ -136,6 +136,29 @@ void check_collector(checker& out, const collector_config& x) {
             "is asked for, so there is no name to check");
 }
 
+/// The largest `max_rows`: well under a MergeTree's max_insert_block_size (1,048,576
+/// rows), so that one insert is one block (antrea-clickhouse-export.md 3.3).
+constexpr std::uint32_t max_clickhouse_rows = 1'000'000;
+
+void check_clickhouse(checker& out, const destination_config& x, std::size_t i) {
+  auto key = [i](std::string_view name) { return element_path("destination", i, name); };
+  out.positive(key("commit_interval"), x.commit_interval);
+  if (x.commit_interval > std::chrono::hours{1})
+    out.add(error_kind::invalid_value, key("commit_interval"), quoted_duration(x.commit_interval),
+            "expected at most \"1h\"; Antrea commits every \"8s\", we default to \"1s\"");
+  out.range(key("max_rows"), x.max_rows, 1, max_clickhouse_rows);
+  if (!printable(x.user))
+    out.add(error_kind::invalid_value, key("user"), toml_quote(x.user), "expected printable text");
+}
+
+void check_flow_log(checker& out, const destination_config& x, std::size_t i) {
+  auto key = [i](std::string_view name) { return element_path("destination", i, name); };
+  if (x.max_size != 0 && x.max_size < 1024)
+    out.add(error_kind::invalid_value, key("max_size"), toml_quote(format_size(x.max_size)),
+            "expected 0 (never rotate) or at least 1024 bytes, such as \"100MiB\"");
+  out.not_negative(key("max_age"), x.max_age);
+}
+
 void check_destination(checker& out, const destination_config& x, std::size_t i) {
   auto key = [i](std::string_view name) { return element_path("destination", i, name); };
   if (x.name.empty())
@@ -144,14 +167,18 @@ void check_destination(checker& out, const destination_config& x, std::size_t i)
   else if (!valid_name(x.name))
     out.add(error_kind::invalid_value, key("name"), toml_quote(x.name),
             "expected letters, digits, \"_\", \"-\" or \".\"");
-  if (x.url.is_ipfix()) {
+  if (x.url.is_ipfix() || x.url.is_clickhouse()) {
     if (x.url.host.empty() || x.url.port == 0)
       out.add(error_kind::invalid_value, key("url"), toml_quote(to_string(x.url)),
               "expected a host and a port from 1 to 65535, such as \"ipfix+tcp://collector:4739\"");
   } else if (x.url.path.empty()) {
     out.add(error_kind::invalid_value, key("url"), toml_quote(to_string(x.url)),
-            "expected \"jsonl:stdout\" or \"jsonl:/PATH\"");
+            "expected \"jsonl:stdout\", \"jsonl:/PATH\" or \"flowlog:/PATH\"");
   }
+  if (x.url.is_clickhouse())
+    check_clickhouse(out, x, i);
+  if (x.url.kind == destination_kind::flowlog)
+    check_flow_log(out, x, i);
   if (x.max_message_size != 0) {
     auto hi =
         x.url.kind == destination_kind::ipfix_udp ? max_udp_message_size : max_ipfix_message_size;

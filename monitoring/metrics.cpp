@@ -204,6 +204,31 @@ metrics::metrics(std::size_t max_exporters)
     , enrich_seconds_(family(prometheus::BuildHistogram(), *registry_,
                              "flow_aggregator_enrich_batch_duration_seconds",
                              "Time an enricher spent on one batch of records"))
+    , ch_inserts_(
+          FA_COUNTER("clickhouse_inserts_total", "INSERTs a ClickHouse destination completed"))
+    , ch_rows_(
+          FA_COUNTER("clickhouse_rows_inserted_total", "Rows a ClickHouse destination inserted"))
+    , ch_seconds_(family(prometheus::BuildHistogram(), *registry_,
+                         "flow_aggregator_clickhouse_insert_duration_seconds",
+                         "Time of one successful INSERT (formatting, compressing, the request)"))
+    , ch_failures_(
+          FA_COUNTER("clickhouse_insert_failures_total", "INSERT attempts that failed, by reason"))
+    , ch_queued_(
+          FA_GAUGE("clickhouse_queued_rows",
+                   "Rows queued for a ClickHouse destination, the insert in flight included"))
+    , fl_writes_(FA_COUNTER("flow_log_writes_total", "Appends a flow-log destination completed"))
+    , fl_lines_(FA_COUNTER("flow_log_lines_written_total", "Lines a flow-log destination wrote"))
+    , fl_seconds_(family(prometheus::BuildHistogram(), *registry_,
+                         "flow_aggregator_flow_log_write_duration_seconds",
+                         "Time of one successful append to the flow log"))
+    , fl_failures_(
+          FA_COUNTER("flow_log_write_failures_total", "Flow-log writes that failed, by reason"))
+    , fl_queued_(
+          FA_GAUGE("flow_log_queued_records",
+                   "Records queued for a flow-log destination, the write in flight included"))
+    , fl_filtered_(FA_COUNTER("flow_log_records_filtered_total",
+                              "Records a flow-log destination's filters left out"))
+    , fl_rotations_(FA_COUNTER("flow_log_rotations_total", "Flow-log files rotated"))
     , exporters_(std::make_shared<exporter_table>(registry_, max_exporters))
     , label_cache_(std::make_unique<label_cache_metrics>(*registry_)) {
   // The session series of every transport exist from the start at 0, so that rates and
@@ -246,6 +271,54 @@ destination_metrics metrics::destination(std::string_view name) {
 void metrics::scrape_gauge(std::string name, std::string help, std::function<double()> value) {
   static_cast<process_registry&>(*registry_)
       .add(std::move(name), std::move(help), std::move(value));
+}
+
+namespace {
+
+// 1 ms .. 30 s: an insert of up to max_rows rows, or one file append; a request that
+// hangs until its timeout lands in +Inf.
+const prometheus::Histogram::BucketBoundaries write_buckets{
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+
+} // namespace
+
+prometheus::Counter* batch_sink_metrics::failure(std::string_view reason) const {
+  for (const auto& [r, c] : failures)
+    if (r == reason)
+      return c;
+  return nullptr;
+}
+
+batch_sink_metrics metrics::batch_sink(const batch_sink_families& f, std::string_view destination,
+                                       std::span<const std::string_view> reasons) {
+  std::string n{destination};
+  prometheus::Labels l{{"destination", n}};
+  batch_sink_metrics m;
+  m.writes = &f.writes.Add(l);
+  m.rows = &f.rows.Add(l);
+  m.write_seconds = &f.seconds.Add(l, write_buckets);
+  m.queued_rows = &f.queued.Add(l);
+  if (f.filtered)
+    m.filtered = &f.filtered->Add(l);
+  if (f.rotations)
+    m.rotations = &f.rotations->Add(l);
+  for (auto r : reasons)
+    m.failures.emplace_back(std::string{r},
+                            &f.failures.Add({{"destination", n}, {"reason", std::string{r}}}));
+  return m;
+}
+
+batch_sink_metrics metrics::clickhouse(std::string_view destination,
+                                       std::span<const std::string_view> reasons) {
+  return batch_sink({ch_inserts_, ch_rows_, ch_seconds_, ch_failures_, ch_queued_, nullptr, nullptr},
+                    destination, reasons);
+}
+
+batch_sink_metrics metrics::flow_log(std::string_view destination,
+                                     std::span<const std::string_view> reasons) {
+  return batch_sink({fl_writes_, fl_lines_, fl_seconds_, fl_failures_, fl_queued_, &fl_filtered_,
+                     &fl_rotations_},
+                    destination, reasons);
 }
 
 prometheus::Counter& metrics::tls_handshake_failures(std::string_view reason) {

@@ -15,8 +15,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace fa::monitoring {
 
@@ -129,6 +132,22 @@ struct destination_metrics {
   prometheus::Gauge* up = nullptr;
 };
 
+/// Series of one batch destination (`clickhouse+http(s)`, `flowlog`): one write is one
+/// INSERT or one append to the file. Resolved when the destination starts; incremented
+/// once per write, never per record.
+struct batch_sink_metrics {
+  prometheus::Counter* writes = nullptr; ///< inserts / file writes that succeeded
+  prometheus::Counter* rows = nullptr;   ///< rows inserted / lines written
+  prometheus::Histogram* write_seconds = nullptr;
+  prometheus::Gauge* queued_rows = nullptr;
+  prometheus::Counter* filtered = nullptr;  ///< flow log: records the filters left out
+  prometheus::Counter* rotations = nullptr; ///< flow log: files rotated
+  /// Failed attempts by reason (each backend's fixed set).
+  std::vector<std::pair<std::string, prometheus::Counter*>> failures;
+  /// The counter of `reason`; nullptr for a reason outside the set.
+  prometheus::Counter* failure(std::string_view reason) const;
+};
+
 class metrics {
  public:
   /// Exporters with series of their own; more share exporter="other".
@@ -187,6 +206,15 @@ class metrics {
   /// Time an enricher spends on one batch (observed once per batch).
   prometheus::Histogram& enrich_batch_seconds();
 
+  /// A ClickHouse destination's inserts, rows, insert latency, failures by `reasons`,
+  /// queued rows.
+  batch_sink_metrics clickhouse(std::string_view destination,
+                                std::span<const std::string_view> reasons);
+  /// A flow-log destination's writes, lines, write latency, failures by `reasons`,
+  /// queued records, filtered records and rotations.
+  batch_sink_metrics flow_log(std::string_view destination,
+                              std::span<const std::string_view> reasons);
+
   /// Records a destination dropped, by reason, outside its own counters (e.g. "removed":
   /// what a destination removed by a reload could not send within the drain bound).
   prometheus::Counter& records_dropped(std::string_view destination, std::string_view reason);
@@ -198,6 +226,19 @@ class metrics {
   prometheus::Gauge& config_restart_required(std::string_view key);
 
  private:
+  /// The families of one kind of batch destination.
+  struct batch_sink_families {
+    prometheus::Family<prometheus::Counter>& writes;
+    prometheus::Family<prometheus::Counter>& rows;
+    prometheus::Family<prometheus::Histogram>& seconds;
+    prometheus::Family<prometheus::Counter>& failures;
+    prometheus::Family<prometheus::Gauge>& queued;
+    prometheus::Family<prometheus::Counter>* filtered;
+    prometheus::Family<prometheus::Counter>* rotations;
+  };
+  batch_sink_metrics batch_sink(const batch_sink_families& f, std::string_view destination,
+                                std::span<const std::string_view> reasons);
+
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& tls_failures_;
   prometheus::Family<prometheus::Gauge>& tls_in_progress_;
@@ -236,6 +277,18 @@ class metrics {
   prometheus::Family<prometheus::Gauge>& config_restart_required_;
   prometheus::Family<prometheus::Counter>& label_lookups_;
   prometheus::Family<prometheus::Histogram>& enrich_seconds_;
+  prometheus::Family<prometheus::Counter>& ch_inserts_;
+  prometheus::Family<prometheus::Counter>& ch_rows_;
+  prometheus::Family<prometheus::Histogram>& ch_seconds_;
+  prometheus::Family<prometheus::Counter>& ch_failures_;
+  prometheus::Family<prometheus::Gauge>& ch_queued_;
+  prometheus::Family<prometheus::Counter>& fl_writes_;
+  prometheus::Family<prometheus::Counter>& fl_lines_;
+  prometheus::Family<prometheus::Histogram>& fl_seconds_;
+  prometheus::Family<prometheus::Counter>& fl_failures_;
+  prometheus::Family<prometheus::Gauge>& fl_queued_;
+  prometheus::Family<prometheus::Counter>& fl_filtered_;
+  prometheus::Family<prometheus::Counter>& fl_rotations_;
   std::shared_ptr<exporter_table> exporters_;
   std::unique_ptr<label_cache_metrics> label_cache_;
 };

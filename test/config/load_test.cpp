@@ -169,6 +169,26 @@ name = "b"
 url = "jsonl:/tmp/flows.jsonl"
 observation_domain_id = 0
 
+[[destination]]
+name = "c"
+url = "clickhouse+https://ch.example/?database=netflow&table=flows_v2"
+user = "fa"
+password_file = "/pw"
+commit_interval = "8s"
+max_rows = 5000
+compression = "none"
+format = "JSONEachRow"
+
+[[destination]]
+name = "d"
+url = "flowlog:/var/log/fa/flows.csv"
+pretty_print = false
+max_size = "10MiB"
+max_backups = 7
+max_age = "168h"
+filters = [{ingress_network_policy_rule_actions = ["Drop", "Reject"]},
+           {egress_network_policy_rule_actions = ["None"]}]
+
 [fanout]
 mode = "all"
 
@@ -237,7 +257,7 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(c.collector.tls.handshake_timeout, 3s);
   EXPECT_EQ(c.collector.tls.max_handshakes, 8u);
   EXPECT_EQ(c.collector.tls.min_version, "1.3");
-  ASSERT_EQ(c.destinations.size(), 2u);
+  ASSERT_EQ(c.destinations.size(), 4u);
   const auto& a = c.destinations[0];
   EXPECT_EQ(a.name, "a");
   EXPECT_EQ(a.url.kind, destination_kind::ipfix_tcp);
@@ -267,6 +287,31 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(c.aggregate.uncorrelated, uncorrelated_policy::drop);
   EXPECT_EQ(c.aggregate.max_flows, 1000u);
   EXPECT_EQ(c.aggregate.shards, 3u);
+  const auto& ch = c.destinations[2];
+  EXPECT_EQ(ch.url.kind, destination_kind::clickhouse_https);
+  EXPECT_EQ(ch.url.host, "ch.example");
+  EXPECT_EQ(ch.url.port, 8443) << "the HTTPS interface's default port";
+  EXPECT_EQ(ch.url.database, "netflow");
+  EXPECT_EQ(ch.url.table, "flows_v2");
+  EXPECT_EQ(ch.user, "fa");
+  EXPECT_EQ(ch.password_file, "/pw");
+  EXPECT_EQ(ch.commit_interval, 8s);
+  EXPECT_EQ(ch.max_rows, 5000u);
+  EXPECT_EQ(ch.compression, compression_kind::none);
+  EXPECT_EQ(ch.format, clickhouse_format::json_each_row);
+  const auto& fl = c.destinations[3];
+  EXPECT_EQ(fl.url.kind, destination_kind::flowlog);
+  EXPECT_EQ(fl.url.path, "/var/log/fa/flows.csv");
+  EXPECT_FALSE(fl.pretty_print);
+  EXPECT_EQ(fl.max_size, 10u << 20);
+  EXPECT_EQ(fl.max_backups, 7u);
+  EXPECT_EQ(fl.max_age, 168h);
+  ASSERT_EQ(fl.filters.size(), 2u);
+  EXPECT_EQ(fl.filters[0].ingress_network_policy_rule_actions,
+            (std::vector<rule_action>{rule_action::drop, rule_action::reject}));
+  EXPECT_TRUE(fl.filters[0].egress_network_policy_rule_actions.empty());
+  EXPECT_EQ(fl.filters[1].egress_network_policy_rule_actions,
+            (std::vector<rule_action>{rule_action::none}));
   EXPECT_FALSE(c.enrichment.provenance);
   EXPECT_FALSE(c.enrichment.antrea);
   EXPECT_FALSE(c.enrichment.pod_labels);
@@ -296,6 +341,20 @@ TEST(load, the_every_key_test_covers_the_whole_schema) {
   // Guards the test above: a key added to the schema must be added there too.
   EXPECT_EQ(fa::config::test::written_keys(toml::parse(every_key)),
             fa::config::test::schema_key_set());
+}
+
+TEST(load, flow_log_filters_take_antreas_action_names) {
+  auto r = load(cat(minimal, "filters = [{ingress_network_policy_rule_actions = [\"drop\"]},\n"
+                             "           {egress_rule_actions = [\"Drop\"]}, \"Drop\"]\n"));
+  ASSERT_FALSE(r);
+  auto text = dump(r);
+  EXPECT_NE(text.find("filters[0].ingress_network_policy_rule_actions[0]"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("expected \"None\", \"Allow\", \"Drop\" or \"Reject\""), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("filters[1].egress_rule_actions"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"egress_network_policy_rule_actions\""), std::string::npos) << text;
+  EXPECT_NE(text.find("filters[2]"), std::string::npos) << text;
 }
 
 TEST(load, admin_can_be_disabled_and_odid_zero_means_derived) {

@@ -67,6 +67,37 @@ TEST(validate, ipfix_destinations_need_a_host_and_a_port) {
   EXPECT_NE(find_key(validate(cfg), "destination[0].url"), nullptr);
 }
 
+TEST(validate, clickhouse_and_flow_log_keys) {
+  auto cfg = valid_config();
+  auto& d = cfg.destinations[0];
+  d.url = destination_url{destination_kind::clickhouse_http, "ch", 8123, ""};
+  EXPECT_TRUE(validate(cfg).empty()) << to_string(validate(cfg));
+  d.commit_interval = 0s;
+  d.max_rows = 0;
+  auto errors = validate(cfg);
+  EXPECT_TRUE(find_key(errors, "destination[0].commit_interval")) << to_string(errors);
+  EXPECT_TRUE(find_key(errors, "destination[0].max_rows")) << to_string(errors);
+  d.commit_interval = 2h;
+  d.max_rows = 2'000'000; // over a MergeTree block: one insert would not be one block
+  errors = validate(cfg);
+  ASSERT_TRUE(find_key(errors, "destination[0].commit_interval")) << to_string(errors);
+  EXPECT_NE(find_key(errors, "destination[0].max_rows")->message.find("1000000"),
+            std::string::npos);
+  d.url.host.clear();
+  EXPECT_TRUE(find_key(validate(cfg), "destination[0].url"));
+  auto fl = valid_config();
+  fl.destinations[0].url = destination_url{destination_kind::flowlog, "", 0, "/x/flows.csv"};
+  EXPECT_TRUE(validate(fl).empty()) << to_string(validate(fl));
+  fl.destinations[0].max_size = 100;
+  fl.destinations[0].max_age = -1s;
+  errors = validate(fl);
+  EXPECT_TRUE(find_key(errors, "destination[0].max_size")) << to_string(errors);
+  EXPECT_TRUE(find_key(errors, "destination[0].max_age")) << to_string(errors);
+  fl.destinations[0].max_size = 0; // never rotate
+  fl.destinations[0].max_age = 0s;
+  EXPECT_TRUE(validate(fl).empty());
+}
+
 TEST(validate, negative_durations) {
   auto cfg = valid_config();
   cfg.destinations[0].flush_interval = -1ms;
