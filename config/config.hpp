@@ -45,6 +45,12 @@ inline constexpr std::uint16_t ipfix_port = 4739;
 /// IANA port for IPFIX over TLS and DTLS (RFC 7011 10).
 inline constexpr std::uint16_t ipfix_tls_port = 4740;
 
+/// Antrea's gRPC flow export port (antrea-grpc-transport.md 1).
+inline constexpr std::uint16_t antrea_grpc_port = 14739;
+
+/// Antrea's flow stream service port (antrea-grpc-transport.md 5).
+inline constexpr std::uint16_t antrea_flow_stream_port = 14740;
+
 // -- enumerations -------------------------------------------------------------
 
 /// Top-level `mode`.
@@ -54,7 +60,13 @@ enum class run_mode : std::uint8_t {
 };
 
 /// The transport of a `collector.listen` URL.
-enum class transport_kind : std::uint8_t { tcp, udp, tls };
+enum class transport_kind : std::uint8_t {
+  tcp,
+  udp,
+  tls,
+  grpc,  ///< Antrea's FlowExportService over plain HTTP/2 (antrea-grpc-transport.md 1)
+  grpcs, ///< the same over TLS, with `[collector.tls]`
+};
 
 /// The kind of a `destination.url`.
 enum class destination_kind : std::uint8_t {
@@ -62,6 +74,10 @@ enum class destination_kind : std::uint8_t {
   ipfix_udp, ///< "ipfix+udp://host:port"
   ipfix_tls, ///< "ipfix+tls://host:port"
   jsonl,     ///< "jsonl:stdout" or "jsonl:/path": one JSON object per record
+  /// "grpc-stream://0.0.0.0:14740": Antrea's FlowStreamService (antrea-grpc-transport.md
+  /// 5) served on this address; "grpcs-stream://" with TLS.
+  grpc_stream,
+  grpcs_stream,
 };
 
 /// `destination.on_full`: what happens when the destination's queue is full.
@@ -119,14 +135,22 @@ struct listen_endpoint {
 /// A parsed `destination.url`.
 struct destination_url {
   destination_kind kind = destination_kind::jsonl;
-  std::string host;            ///< ipfix+*: host name or address, without brackets
-  std::uint16_t port = 0;      ///< ipfix+*: 1..65535
+  std::string host;       ///< ipfix+*: host name or address; *-stream: bind address
+  std::uint16_t port = 0; ///< ipfix+*: 1..65535; *-stream: 0..65535 (0 = ephemeral)
   std::string path = "stdout"; ///< jsonl: "stdout" or a file path
 
   bool operator==(const destination_url&) const = default;
 
-  /// True for the IPFIX kinds; false for jsonl.
-  bool is_ipfix() const noexcept { return kind != destination_kind::jsonl; }
+  /// True for the IPFIX kinds; false for jsonl and the flow stream.
+  bool is_ipfix() const noexcept {
+    return kind == destination_kind::ipfix_tcp || kind == destination_kind::ipfix_udp ||
+           kind == destination_kind::ipfix_tls;
+  }
+
+  /// True for "grpc-stream://" and "grpcs-stream://": a server we listen on.
+  bool is_flow_stream() const noexcept {
+    return kind == destination_kind::grpc_stream || kind == destination_kind::grpcs_stream;
+  }
 
   /// True for "jsonl:stdout".
   bool is_stdout() const noexcept { return kind == destination_kind::jsonl && path == "stdout"; }
@@ -156,6 +180,19 @@ struct tls_config {
   bool operator==(const tls_config&) const = default;
 };
 
+/// `[collector.grpc]`: used by grpc:// and grpcs:// listeners (TLS from `[collector.tls]`).
+struct grpc_config {
+  /// The largest ExportRequest; a larger one ends its stream with RESOURCE_EXHAUSTED
+  /// (grpc-go's default, which Antrea keeps).
+  byte_size max_message_size = 4 * 1024 * 1024;
+  /// HTTP/2 keepalive: pings this often, and a peer silent for `keepalive_timeout` after
+  /// a ping is gone (its session ends). Agents never close their stream.
+  duration keepalive_time = std::chrono::seconds{30};
+  duration keepalive_timeout = std::chrono::seconds{20};
+
+  bool operator==(const grpc_config&) const = default;
+};
+
 /// `[collector]`: the receiving side.
 struct collector_config {
   std::vector<listen_endpoint> listen;
@@ -175,6 +212,7 @@ struct collector_config {
   /// A UDP exporter (address, port) silent this long has its session closed.
   duration udp_idle_timeout = std::chrono::minutes{30};
   tls_config tls;
+  grpc_config grpc;
 
   bool operator==(const collector_config&) const = default;
 };
@@ -205,6 +243,11 @@ struct destination_config {
   /// ipfix+tls: the name verified and sent as SNI; "" = the URL's host.
   std::string tls_server_name;
   std::string tls_min_version = "1.2"; ///< "1.2" or "1.3"
+  /// *-stream: records kept for subscribers (Antrea's recordBufferSize), oldest
+  /// overwritten; a subscriber that falls further behind misses records (counted).
+  std::uint32_t stream_buffer = 8192;
+  /// *-stream: subscribers served at once; more are refused (RESOURCE_EXHAUSTED).
+  std::uint32_t stream_max_subscribers = 16;
 
   bool operator==(const destination_config&) const = default;
 };

@@ -135,14 +135,15 @@ bool has_path_or_query(std::string_view authority_text) {
 
 parsed<listen_endpoint> parse_listen_url(std::string_view text) {
   constexpr std::string_view hint =
-      "expected a URL such as \"tcp://0.0.0.0:4739\", \"udp://[::]:4739\" or "
-      "\"tls://0.0.0.0:4740\"";
+      "expected a URL such as \"tcp://0.0.0.0:4739\", \"udp://[::]:4739\", "
+      "\"tls://0.0.0.0:4740\", \"grpc://0.0.0.0:14739\" or \"grpcs://0.0.0.0:14739\"";
   parsed<listen_endpoint> result;
   auto rest = text;
   auto scheme = take_scheme(rest);
   if (!scheme) {
     result.error =
-        std::string{"missing \"tcp://\", \"udp://\" or \"tls://\"; "} + std::string{hint};
+        std::string{"missing \"tcp://\", \"udp://\", \"tls://\", \"grpc://\" or \"grpcs://\"; "} +
+        std::string{hint};
     return result;
   }
   auto transport = enum_from_string<transport_kind>(*scheme);
@@ -162,8 +163,11 @@ parsed<listen_endpoint> parse_listen_url(std::string_view text) {
   listen_endpoint out;
   out.transport = *transport;
   out.host = std::move(auth.value->host);
-  out.port =
-      auth.value->port.value_or(*transport == transport_kind::tls ? ipfix_tls_port : ipfix_port);
+  auto default_port = *transport == transport_kind::tls ? ipfix_tls_port
+                      : *transport == transport_kind::grpc || *transport == transport_kind::grpcs
+                          ? antrea_grpc_port
+                          : ipfix_port;
+  out.port = auth.value->port.value_or(default_port);
   result.value = std::move(out);
   return result;
 }
@@ -171,7 +175,8 @@ parsed<listen_endpoint> parse_listen_url(std::string_view text) {
 parsed<destination_url> parse_destination_url(std::string_view text) {
   constexpr std::string_view hint =
       "expected \"ipfix+tcp://HOST:PORT\", \"ipfix+udp://HOST:PORT\", "
-      "\"ipfix+tls://HOST:PORT\", \"jsonl:stdout\" or \"jsonl:/PATH\"";
+      "\"ipfix+tls://HOST:PORT\", \"jsonl:stdout\", \"jsonl:/PATH\" or "
+      "\"grpc-stream://ADDRESS:PORT\"";
   parsed<destination_url> result;
   if (text.starts_with("jsonl:")) {
     auto path = text.substr(6);
@@ -203,7 +208,10 @@ parsed<destination_url> parse_destination_url(std::string_view text) {
     result.error = "an IPFIX destination URL has no path, query or user; " + std::string{hint};
     return result;
   }
-  auto auth = parse_authority(rest, 1);
+  const bool stream = *kind == destination_kind::grpc_stream || *kind == destination_kind::grpcs_stream;
+  // A flow stream is served here: the host is the address to bind, and port 0 (ephemeral)
+  // is allowed, as for listeners.
+  auto auth = parse_authority(rest, stream ? 0 : 1);
   if (!auth.value) {
     result.error = auth.error + "; " + std::string{hint};
     return result;
@@ -211,8 +219,15 @@ parsed<destination_url> parse_destination_url(std::string_view text) {
   destination_url out;
   out.kind = *kind;
   out.host = std::move(auth.value->host);
-  out.port =
-      auth.value->port.value_or(*kind == destination_kind::ipfix_tls ? ipfix_tls_port : ipfix_port);
+  if (stream && !valid_ipv4(auth.value->host) && !valid_ipv6(auth.value->host)) {
+    result.error = toml_quote(auth.value->host) +
+                   " is not an IP address; a flow stream listens on an address such as "
+                   "\"grpc-stream://0.0.0.0:14740\"";
+    return result;
+  }
+  out.port = auth.value->port.value_or(stream ? antrea_flow_stream_port
+                                       : *kind == destination_kind::ipfix_tls ? ipfix_tls_port
+                                                                              : ipfix_port);
   out.path.clear();
   result.value = std::move(out);
   return result;

@@ -31,20 +31,24 @@ struct enum_traits<run_mode> {
 
 template <>
 struct enum_traits<transport_kind> {
-  static constexpr std::array<enum_name<transport_kind>, 3> names{{
+  static constexpr std::array<enum_name<transport_kind>, 5> names{{
       {transport_kind::tcp, "tcp"},
       {transport_kind::udp, "udp"},
       {transport_kind::tls, "tls"},
+      {transport_kind::grpc, "grpc"},
+      {transport_kind::grpcs, "grpcs"},
   }};
 };
 
 template <>
 struct enum_traits<destination_kind> {
-  static constexpr std::array<enum_name<destination_kind>, 4> names{{
+  static constexpr std::array<enum_name<destination_kind>, 6> names{{
       {destination_kind::ipfix_tcp, "ipfix+tcp"},
       {destination_kind::ipfix_udp, "ipfix+udp"},
       {destination_kind::ipfix_tls, "ipfix+tls"},
       {destination_kind::jsonl, "jsonl"},
+      {destination_kind::grpc_stream, "grpc-stream"},
+      {destination_kind::grpcs_stream, "grpcs-stream"},
   }};
 };
 

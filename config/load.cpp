@@ -454,6 +454,11 @@ class loader {
     read_duration(tls, tls_path, "handshake_timeout", out.tls.handshake_timeout);
     read_uint(tls, tls_path, "max_handshakes", out.tls.max_handshakes);
     read_string(tls, tls_path, "min_version", out.tls.min_version);
+    const auto* grpc = table != nullptr ? section(*table, path, "grpc") : nullptr;
+    const std::string grpc_path = "collector.grpc";
+    read_size(grpc, grpc_path, "max_message_size", out.grpc.max_message_size);
+    read_duration(grpc, grpc_path, "keepalive_time", out.grpc.keepalive_time);
+    read_duration(grpc, grpc_path, "keepalive_timeout", out.grpc.keepalive_timeout);
   }
 
   void read_destinations(const toml::table& root, std::vector<destination_config>& out) {
@@ -518,6 +523,8 @@ class loader {
     read_string(&table, path, "tls_key", out.tls_key);
     read_string(&table, path, "tls_server_name", out.tls_server_name);
     read_string(&table, path, "tls_min_version", out.tls_min_version);
+    read_uint(&table, path, "stream_buffer", out.stream_buffer);
+    read_uint(&table, path, "stream_max_subscribers", out.stream_max_subscribers);
   }
 
   void read_enrichment(const toml::table* table, enrichment_config& out) {

@@ -24,7 +24,10 @@ constexpr std::array collector_keys{
     "udp_receive_buffer"sv,
     "udp_idle_timeout"sv,
     "tls"sv,
+    "grpc"sv,
 };
+
+constexpr std::array grpc_keys{"max_message_size"sv, "keepalive_time"sv, "keepalive_timeout"sv};
 
 constexpr std::array tls_keys{
     "cert"sv,           "key"sv,         "client_ca"sv, "allowed_names"sv, "handshake_timeout"sv,
@@ -48,6 +51,8 @@ constexpr std::array destination_keys{
     "tls_key"sv,
     "tls_server_name"sv,
     "tls_min_version"sv,
+    "stream_buffer"sv,
+    "stream_max_subscribers"sv,
 };
 
 constexpr std::array fanout_keys{"mode"sv};
@@ -73,6 +78,7 @@ constexpr std::array sections{
     schema_section{""sv, root_keys},
     schema_section{"collector"sv, collector_keys},
     schema_section{"collector.tls"sv, tls_keys},
+    schema_section{"collector.grpc"sv, grpc_keys},
     schema_section{"destination"sv, destination_keys},
     schema_section{"fanout"sv, fanout_keys},
     schema_section{"enrichment"sv, enrichment_keys},

@@ -174,8 +174,8 @@ metrics::metrics(std::size_t max_exporters)
     , exporters_(std::make_shared<exporter_table>(registry_, max_exporters))
     , label_cache_(std::make_unique<label_cache_metrics>(*registry_)) {
   // The session series of every transport exist from the start at 0, so that rates and
-  // alerts over them are defined before the first exporter connects (3 label values).
-  for (const char* t : {"tcp", "udp", "tls"}) {
+  // alerts over them are defined before the first exporter connects (5 label values).
+  for (const char* t : {"tcp", "udp", "tls", "grpc", "grpcs"}) {
     session(t);
     sessions_accepted(t);
     sessions_open(t);
