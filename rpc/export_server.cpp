@@ -1,5 +1,6 @@
 #include "rpc/export_server.hpp"
 
+#include "rpc/cq_waker.hpp"
 #include "rpc/server_tls.hpp"
 #include "service.grpc.pb.h"
 
@@ -97,6 +98,7 @@ class export_server::core : public std::enable_shared_from_this<core> {
     // An Agent opens one stream per connection; many more on one connection is abuse.
     b.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 16);
     cq_ = b.AddCompletionQueue();
+    waker_.emplace(cq_.get(), &wake_tag_);
     server_ = b.BuildAndStart();
     if (!server_ || bound == 0)
       return "cannot listen on " + host + ":" + std::to_string(opts_.port);
@@ -112,10 +114,8 @@ class export_server::core : public std::enable_shared_from_this<core> {
     stopping_ = true;
     if (server_)
       server_->Shutdown(std::chrono::system_clock::now());
-    {
-      std::lock_guard guard{events_mtx_};
-      events_open_ = false;
-    }
+    if (waker_)
+      waker_->close();
     if (cq_)
       cq_->Shutdown();
     if (thread_.joinable())
@@ -177,16 +177,8 @@ class export_server::core : public std::enable_shared_from_this<core> {
   };
 
   void post(event e) {
-    std::lock_guard guard{events_mtx_};
-    if (!events_open_)
-      return;
-    events_.push_back(std::move(e));
-    if (!wake_armed_) {
-      wake_armed_ = true;
-      // An alarm in the past completes at once on the queue: the thread wakes (grpc::Alarm
-      // is how another thread injects work into a completion queue).
-      wake_.Set(cq_.get(), gpr_time_0(GPR_CLOCK_REALTIME), &wake_tag_);
-    }
+    if (waker_)
+      waker_->wake([&] { events_.push_back(std::move(e)); });
   }
 
   void accept_next() {
@@ -384,11 +376,7 @@ class export_server::core : public std::enable_shared_from_this<core> {
 
   void wake_events() {
     std::vector<event> events;
-    {
-      std::lock_guard guard{events_mtx_};
-      events.swap(events_);
-      wake_armed_ = false;
-    }
+    waker_->taken([&] { events.swap(events_); });
     for (auto& e : events) {
       auto i = streams_.find(e.id);
       if (i == streams_.end() || !i->second->session)
@@ -444,13 +432,10 @@ class export_server::core : public std::enable_shared_from_this<core> {
   std::uint64_t next_id_ = 0;
   std::uint64_t requests_ = 0;
   std::uint64_t flows_ = 0;
-  // Cross-thread events (close, resume): rare, so a mutex.
-  std::mutex events_mtx_;
+  // Cross-thread events (close, resume): rare, queued under the waker's lock.
   std::vector<event> events_;
-  bool events_open_ = true;
-  bool wake_armed_ = false;
-  grpc::Alarm wake_;
   tag wake_tag_{nullptr, op::wake};
+  std::optional<cq_waker> waker_;
 };
 
 std::variant<std::shared_ptr<export_server>, std::string>
