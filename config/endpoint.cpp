@@ -219,8 +219,8 @@ parsed<destination_url> parse_destination_url(std::string_view text) {
   destination_url out;
   out.kind = *kind;
   out.host = std::move(auth.value->host);
-  if (stream && !valid_ipv4(auth.value->host) && !valid_ipv6(auth.value->host)) {
-    result.error = toml_quote(auth.value->host) +
+  if (stream && !valid_ipv4(out.host) && !valid_ipv6(out.host)) {
+    result.error = toml_quote(out.host) +
                    " is not an IP address; a flow stream listens on an address such as "
                    "\"grpc-stream://0.0.0.0:14740\"";
     return result;

@@ -301,7 +301,7 @@ TEST(flow_codec, unset_optional_fields_are_zero_addresses_empty_strings_and_zero
   EXPECT_EQ(r["egressIP"], "");
   pb::Flow back;
   flow_decoder{flow_template(false)}.decode(msgs[0].records[0].second, back);
-  EXPECT_FALSE(back.has_proxy_snat_ip() || !back.proxy_snat_ip().empty());
+  EXPECT_TRUE(back.proxy_snat_ip().empty());
   EXPECT_TRUE(back.k8s().destination_cluster_ip().empty());
   EXPECT_TRUE(back.k8s().source_pod_uid().empty());
   EXPECT_FALSE(back.transport().has_tcp()) << "4.1: TCP only when the state is non-empty";
