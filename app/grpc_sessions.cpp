@@ -21,9 +21,22 @@ namespace {
 /// What the server thread's handlers share: the metrics and the log limits (one thread
 /// calls them, so the limiters need no lock).
 struct grpc_listener_state {
-  explicit grpc_listener_state(prometheus::Registry& r)
-      : metrics(r) {}
+  grpc_listener_state(prometheus::Registry& r, std::string name)
+      : metrics(r)
+      , listener(std::move(name)) {}
+  /// When the listener is gone (after its last stream): what it took in, for the record
+  /// of a shutdown (every accepted Flow has been handed to its session by then).
+  ~grpc_listener_state() {
+    log(log_level::info, "grpc listener stopped",
+        {{"listener", listener},
+         {"requests", std::to_string(requests)},
+         {"flows", std::to_string(flows)},
+         {"flows_accepted", std::to_string(flows - rejected)},
+         {"flows_rejected", std::to_string(rejected)}});
+  }
   monitoring::grpc_metrics metrics;
+  std::string listener;
+  std::uint64_t requests = 0, flows = 0, rejected = 0;
   monitoring::log_rate_limiter rejected_log{10, std::chrono::seconds{10}};
   monitoring::log_rate_limiter refused_log{10, std::chrono::seconds{10}};
 };
@@ -52,7 +65,10 @@ supervisor::start_grpc_listener(const asio::ip::address& addr, std::uint16_t por
     o.credentials = std::get<std::shared_ptr<grpc::ServerCredentials>>(std::move(made));
     o.allowed_names = t.allowed_names;
   }
-  auto st = std::make_shared<grpc_listener_state>(*metrics_.registry());
+  auto st = std::make_shared<grpc_listener_state>(
+      *metrics_.registry(), std::string{tls ? "grpcs://" : "grpc://"} +
+                                (addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string()) +
+                                ":" + std::to_string(port));
   const auto proto = tls ? messages::transport::grpcs : messages::transport::grpc;
   rpc::export_server_handlers h;
   h.open = [this, proto](const asio::ip::address& a, std::uint16_t p,
@@ -73,6 +89,7 @@ supervisor::start_grpc_listener(const asio::ip::address& addr, std::uint16_t por
   };
   h.rejected = [st](rpc::flow_error reason, std::uint64_t n, const std::string& peer) {
     st->metrics.flows_rejected(rpc::to_string(reason)).Increment(static_cast<double>(n));
+    st->rejected += n;
     if (!monitoring::log_enabled(log_level::warn))
       return;
     if (auto suppressed = st->rejected_log.admit())
@@ -83,6 +100,8 @@ supervisor::start_grpc_listener(const asio::ip::address& addr, std::uint16_t por
            {"suppressed", std::to_string(*suppressed)}});
   };
   h.received = [st](std::uint64_t requests, std::uint64_t flows) {
+    st->requests += requests;
+    st->flows += flows;
     st->metrics.requests().Increment(static_cast<double>(requests));
     st->metrics.flows().Increment(static_cast<double>(flows));
   };

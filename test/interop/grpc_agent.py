@@ -255,23 +255,61 @@ def cmd_subscribe(args):
     return 0
 
 
+def dump_records(path):
+    """libfixbuf's ipfixDump text: one dict of element name -> value text per data record.
+    Strings lose their "(len: N) " prefix; octet arrays show only "len: 16" (skipped)."""
+    recs, cur = [], None
+    for line in open(path):
+        if line.startswith("--- data record"):
+            cur = {}
+            recs.append(cur)
+            continue
+        if line.startswith("---"):
+            cur = None
+            continue
+        if cur is None or " : " not in line or not line.startswith("\t("):
+            continue
+        head, value = line.rstrip("\n").split(" : ", 1)
+        name = head.split(")", 1)[1].strip()
+        if value.startswith("(len: "):
+            value = value.split(") ", 1)[1] if ") " in value else ""
+        elif value.startswith("len: "):
+            continue
+        cur[name] = value
+    return recs
+
+
 def cmd_check(args):
-    """Every exported Flow is one JSON line of flow-aggregator's jsonl destination with the
-    right value in each element, matched by sourceTransportPort (unique per run)."""
+    """Every exported Flow is one record of flow-aggregator's output, the jsonl destination
+    (--jsonl) or ipfixDump's decoding of the IPFIX destination (--dump), with the right
+    value in each element, matched by (IP version, sourceTransportPort), unique per run."""
     flow_pb2, _, _ = load_stubs(args.gen_dir)
     want = {}
-    for run in args.runs:  # "first:count:ipv6"
-        first, count, v6 = run.split(":")
+    for run in args.runs:  # "first:count:ipv6[:exporter address]"
+        first, count, v6, *exporter = run.split(":", 3)
         for i in range(int(first), int(first) + int(count)):
             f = make_flow(flow_pb2, args.seed, i, v6 == "1")
-            want[(f.ip.version, f.transport.source_port)] = expected_elements(f)
+            elements = expected_elements(f)
+            elements["clusterId"] = args.cluster_id
+            if exporter:
+                fam = "IPv6" if ":" in exporter[0] else "IPv4"
+                other = "IPv4" if fam == "IPv6" else "IPv6"
+                elements["originalExporter%sAddress" % fam] = exporter[0]
+                elements["originalExporter%sAddress" % other] = "::" if fam == "IPv4" else "0.0.0.0"
+            if args.dump:
+                elements = {k: v for k, v in elements.items() if not k.endswith("UUID")}
+            want[(f.ip.version, f.transport.source_port)] = elements
+    records = dump_records(args.dump) if args.dump else [json.loads(l) for l in open(args.jsonl)]
     got = {}
-    for line in open(args.jsonl):
-        rec = json.loads(line)
-        if "sourcePodUUID" not in rec:
+    for rec in records:
+        if "proxySnatPort" not in rec:
             continue  # an IPFIX (loadgen) record sent alongside
         v = 6 if "sourceIPv6Address" in rec else 4
-        got[(v, rec["sourceTransportPort"])] = rec
+        key = (v, int(rec["sourceTransportPort"]))
+        if key in got:
+            print("flow %s twice" % (key,))
+            return 1
+        got[key] = rec
     problems = []
     for key, elements in want.items():
         rec = got.get(key)
@@ -285,7 +323,8 @@ def cmd_check(args):
                 if have in ("", "0" * 32) and value == "0" * 32:
                     continue
             if name.endswith("Seconds"):
-                value = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(value))
+                fmt = "%Y-%m-%d %H:%M:%S" if args.dump else "%Y-%m-%dT%H:%M:%SZ"
+                value = time.strftime(fmt, time.gmtime(value))
             if isinstance(have, str) and not isinstance(value, str):
                 try:
                     have = int(have)
@@ -342,6 +381,8 @@ def main():
     p.add_argument("--max-count", type=int, default=0)
     p.add_argument("--follow", action="store_true")
     p.add_argument("--jsonl")
+    p.add_argument("--dump")
+    p.add_argument("--cluster-id", default="0b1f3a52-1c1e-4b9e-9a53-6c7d2a1e0f11")
     p.add_argument("--runs", nargs="*", default=[])
     args = p.parse_args()
     return {"export": cmd_export, "subscribe": cmd_subscribe, "check": cmd_check,
