@@ -1,7 +1,7 @@
 # A thin front for people; CMake is the build.
 #   make run    install deps, build Release, start on config/default.toml
 #   make test   install deps, build with ASan+UBSan (clang, fuzzers included), run ctest
-#   make bench  install deps, build Release, run the benchmarks (TCP, UDP vs nfacctd tee, TLS, 100k Pods)
+#   make bench  install deps, build Release, run the benchmarks (TCP, UDP vs nfacctd tee, TLS, 100k Pods, gRPC)
 #   make fuzz   run the libFuzzer target for FUZZ_SECONDS (default 300)
 #   make container-test  build the container image with buildah, run it, send traffic through
 
@@ -36,6 +36,7 @@ bench: build
 	bash test/bench/udp.sh $(RELEASE_DIR)
 	bash test/bench/tls.sh $(RELEASE_DIR)
 	bash test/bench/labels.sh $(RELEASE_DIR)
+	bash test/bench/grpc.sh $(RELEASE_DIR)
 
 fuzz: build-test
 	$(TEST_DIR)/test/fuzz/fuzz_ipfix_message -max_total_time=$(FUZZ_SECONDS) \

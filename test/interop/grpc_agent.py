@@ -24,13 +24,19 @@ PROTO_DIR = os.path.join(HERE, "..", "..", "rpc", "proto")
 
 
 def load_stubs(gen_dir):
-    os.makedirs(gen_dir, exist_ok=True)
     if not os.path.exists(os.path.join(gen_dir, "service_pb2_grpc.py")):
+        # Several agents may start at once: each generates apart, the first rename wins.
+        tmp = "%s.tmp-%d" % (gen_dir, os.getpid())
+        os.makedirs(tmp, exist_ok=True)
         subprocess.run(
-            ["/usr/bin/protoc", "-I", PROTO_DIR, "--python_out=" + gen_dir,
+            ["/usr/bin/protoc", "-I", PROTO_DIR, "--python_out=" + tmp,
              "--plugin=protoc-gen-grpc_python=/usr/bin/grpc_python_plugin",
-             "--grpc_python_out=" + gen_dir, "flow.proto", "service.proto"],
+             "--grpc_python_out=" + tmp, "flow.proto", "service.proto"],
             check=True)
+        try:
+            os.rename(tmp, gen_dir)
+        except OSError:
+            gen_dir = tmp  # another agent's copy is in place; use ours
     sys.path.insert(0, gen_dir)
     return (importlib.import_module("flow_pb2"), importlib.import_module("service_pb2"),
             importlib.import_module("service_pb2_grpc"))
