@@ -67,6 +67,7 @@ class grpc_interop : public testing::Test {
     fs::create_directories(file("state"));
     for (auto tool : {python, "/usr/bin/protoc", "/usr/bin/grpc_python_plugin", "/usr/bin/ipfixDump"})
       ASSERT_TRUE(fs::exists(tool)) << tool << " is missing: run scripts/install-deps.sh";
+    fs::create_directories(dir_ + "/pki");
     pki_ = std::make_unique<tls_pki>(dir_ + "/pki");
     pki_->issue("rogue-agent", "agent-a", {"DNS:agent-a.nodes.test"}, tls_pki::usage::client,
                 "other-ca");
