@@ -192,16 +192,17 @@ class grpc_interop : public testing::Test {
     }
   }
 
-  /// The admin API's /metrics text (read with python's urllib: no curl needed).
-  std::string metrics() {
+  /// An admin API page (read with python's urllib: no curl needed).
+  std::string admin(const std::string& path) {
     std::string out;
     run_command({python, "-c",
                  "import sys,urllib.request;"
                  "sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())",
-                 "http://127.0.0.1:" + admin_port_ + "/metrics"},
+                 "http://127.0.0.1:" + admin_port_ + path},
                 out, 30s);
     return out;
   }
+  std::string metrics() { return admin("/metrics"); }
 
   std::string dir_;
   std::unique_ptr<tls_pki> pki_;
@@ -355,6 +356,11 @@ TEST_F(grpc_interop, sigterm_with_open_streams_loses_nothing_accepted) {
   while (count_lines(read_file(file("out.jsonl"))) < 3000 &&
          std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(50ms);
+  // Each stream is a session like any other, with its peer as the exporter address.
+  auto sessions = admin("/api/v1/sessions");
+  EXPECT_TRUE(contains(sessions, R"("transport":"grpc")")) << sessions;
+  EXPECT_TRUE(contains(sessions, R"("peer":"[::1]:)")) << sessions;
+  EXPECT_TRUE(contains(sessions, R"("peer":"127.0.0.1:)")) << sessions;
   auto records = stop();
   auto log = read_file(file("fa.err"));
   std::uint64_t accepted = 0;
