@@ -67,16 +67,16 @@ spawn_flow_stream(caf::actor_system& sys, const config::destination_config& d,
       return *err;
     o.credentials = std::get<std::shared_ptr<grpc::ServerCredentials>>(std::move(made));
   }
-  auto stream_metrics = std::make_shared<monitoring::flow_stream_metrics>(*metrics.registry(), d.name);
+  auto stream_metrics =
+      std::make_shared<monitoring::flow_stream_metrics>(*metrics.registry(), d.name);
   o.metrics = stream_metrics.get();
   auto made = rpc::stream_server::start(std::move(o));
   if (auto* err = std::get_if<std::string>(&made))
     return "destination " + d.name + ": " + *err;
   auto server = std::get<std::shared_ptr<rpc::stream_server>>(std::move(made));
-  monitoring::log(monitoring::log_level::info, "flow stream listening",
-                  {{"destination", d.name},
-                   {"address", d.url.host},
-                   {"port", std::to_string(server->port())}});
+  monitoring::log(
+      monitoring::log_level::info, "flow stream listening",
+      {{"destination", d.name}, {"address", d.url.host}, {"port", std::to_string(server->port())}});
   actors::flow_stream_sink_config fc;
   fc.name = d.name;
   fc.url = config::to_string(d.url);

@@ -135,8 +135,8 @@ struct listen_endpoint {
 /// A parsed `destination.url`.
 struct destination_url {
   destination_kind kind = destination_kind::jsonl;
-  std::string host;       ///< ipfix+*: host name or address; *-stream: bind address
-  std::uint16_t port = 0; ///< ipfix+*: 1..65535; *-stream: 0..65535 (0 = ephemeral)
+  std::string host;            ///< ipfix+*: host name or address; *-stream: bind address
+  std::uint16_t port = 0;      ///< ipfix+*: 1..65535; *-stream: 0..65535 (0 = ephemeral)
   std::string path = "stdout"; ///< jsonl: "stdout" or a file path
 
   bool operator==(const destination_url&) const = default;

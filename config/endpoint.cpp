@@ -208,7 +208,8 @@ parsed<destination_url> parse_destination_url(std::string_view text) {
     result.error = "an IPFIX destination URL has no path, query or user; " + std::string{hint};
     return result;
   }
-  const bool stream = *kind == destination_kind::grpc_stream || *kind == destination_kind::grpcs_stream;
+  const bool stream =
+      *kind == destination_kind::grpc_stream || *kind == destination_kind::grpcs_stream;
   // A flow stream is served here: the host is the address to bind, and port 0 (ephemeral)
   // is allowed, as for listeners.
   auto auth = parse_authority(rest, stream ? 0 : 1);

@@ -122,8 +122,9 @@ void check_collector(checker& out, const collector_config& x) {
                  "for tls:// and grpcs:// listeners: a PEM private key file");
   }
   // gRPC's C++ TLS (Debian's 1.51) accepts TLS 1.2 and 1.3 and cannot raise its minimum.
-  bool any_grpcs = std::any_of(x.listen.begin(), x.listen.end(),
-                               [](const auto& ep) { return ep.transport == transport_kind::grpcs; });
+  bool any_grpcs = std::any_of(x.listen.begin(), x.listen.end(), [](const auto& ep) {
+    return ep.transport == transport_kind::grpcs;
+  });
   if (any_grpcs && x.tls.min_version == "1.3")
     out.add(error_kind::invalid_value, "collector.tls.min_version", toml_quote(x.tls.min_version),
             "grpcs:// listeners accept TLS 1.2 and 1.3 and cannot require 1.3; expected \"1.2\"");

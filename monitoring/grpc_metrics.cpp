@@ -23,9 +23,9 @@ grpc_metrics::grpc_metrics(prometheus::Registry& r)
                          "Flows received over gRPC and refused, by reason"))
     , refused_(counters(r, "flow_aggregator_grpc_streams_refused_total",
                         "gRPC export streams refused before they became sessions, by reason"))
-    , requests_(&counters(r, "flow_aggregator_grpc_requests_total",
-                          "ExportRequests received over gRPC")
-                     .Add({}))
+    , requests_(
+          &counters(r, "flow_aggregator_grpc_requests_total", "ExportRequests received over gRPC")
+               .Add({}))
     , flows_(&counters(r, "flow_aggregator_grpc_flows_total",
                        "Flows received over gRPC, accepted or refused")
                   .Add({})) {}

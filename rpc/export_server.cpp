@@ -89,7 +89,8 @@ class export_server::core : public std::enable_shared_from_this<core> {
     b.AddListeningPort(host + ":" + std::to_string(opts_.port), opts_.credentials, &bound);
     b.RegisterService(&service_);
     b.SetMaxReceiveMessageSize(static_cast<int>(opts_.max_message_size));
-    b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(opts_.keepalive_time.count()));
+    b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                         static_cast<int>(opts_.keepalive_time.count()));
     b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
                          static_cast<int>(opts_.keepalive_timeout.count()));
     // Pings also while a stream carries nothing: an idle Agent is the normal case.
@@ -203,8 +204,8 @@ class export_server::core : public std::enable_shared_from_this<core> {
       auto st = cq_->AsyncNext(&t, &ok, gpr_time_0(GPR_CLOCK_MONOTONIC));
       if (st == grpc::CompletionQueue::TIMEOUT) {
         flush_dirty();
-        st = cq_->Next(&t, &ok) ? grpc::CompletionQueue::GOT_EVENT
-                                : grpc::CompletionQueue::SHUTDOWN;
+        st =
+            cq_->Next(&t, &ok) ? grpc::CompletionQueue::GOT_EVENT : grpc::CompletionQueue::SHUTDOWN;
       }
       if (st == grpc::CompletionQueue::SHUTDOWN)
         break;

@@ -58,8 +58,8 @@ struct export_server_options {
 struct export_server_handlers {
   /// A stream from `address`:`port` opened: its session, or nullopt to refuse it
   /// (answered RESOURCE_EXHAUSTED). `in` closes the stream from any thread.
-  std::function<std::optional<export_session>(const asio::ip::address& address,
-                                               std::uint16_t port, net::inbound_ptr in)>
+  std::function<std::optional<export_session>(const asio::ip::address& address, std::uint16_t port,
+                                              net::inbound_ptr in)>
       open;
   /// A stream refused before it became a session ("name_not_allowed", "bad_peer",
   /// "shutdown"), with the peer text and detail.
@@ -74,8 +74,8 @@ struct export_server_handlers {
 class export_server : public net::listener {
  public:
   /// Binds and starts the server thread, or says why it cannot (a port in use).
-  static std::variant<std::shared_ptr<export_server>, std::string>
-  start(export_server_options o, export_server_handlers h);
+  static std::variant<std::shared_ptr<export_server>, std::string> start(export_server_options o,
+                                                                         export_server_handlers h);
 
   ~export_server() override;
 

@@ -32,55 +32,55 @@ ipfix::template_def make_template(bool v6) {
   ipfix::template_def t;
   t.id = v6 ? flow_template_v6 : flow_template_v4;
   t.fields = {
-      iana(150, 4),                    // flowStartSeconds        start_ts.seconds
-      iana(151, 4),                    // flowEndSeconds          end_ts.seconds
-      iana(136, 1),                    // flowEndReason           end_reason
-      iana(7, 2),                      // sourceTransportPort     transport.source_port
-      iana(11, 2),                     // destinationTransportPort
-      iana(4, 1),                      // protocolIdentifier      transport.protocol_number
-      iana(86, 8),                     // packetTotalCount        stats.*
-      iana(85, 8),                     // octetTotalCount
-      iana(2, 8),                      // packetDeltaCount
-      iana(1, 8),                      // octetDeltaCount
-      v6 ? iana(27, 16) : iana(8, 4),  // sourceIPv6/IPv4Address  ip.source
-      v6 ? iana(28, 16) : iana(12, 4), // destinationIPv6/IPv4Address
-      rev(86),                         // reversePacketTotalCount reverse_stats.*
-      rev(85),                         // reverseOctetTotalCount
-      rev(2),                          // reversePacketDeltaCount
-      rev(1),                          // reverseOctetDeltaCount
-      antrea(101),                     // sourcePodName
-      antrea(100),                     // sourcePodNamespace
-      antrea(159, 16),                 // sourcePodUUID
-      antrea(104),                     // sourceNodeName
-      antrea(161, 16),                 // sourceNodeUUID
-      antrea(103),                     // destinationPodName
-      antrea(102),                     // destinationPodNamespace
-      antrea(160, 16),                 // destinationPodUUID
-      antrea(105),                     // destinationNodeName
-      antrea(162, 16),                 // destinationNodeUUID
-      antrea(108, 2),                  // destinationServicePort
-      antrea(109),                     // destinationServicePortName
-      antrea(163, 16),                 // destinationServiceUUID
-      antrea(110),                     // ingressNetworkPolicyName
-      antrea(111),                     // ingressNetworkPolicyNamespace
-      antrea(164, 16),                 // ingressNetworkPolicyUUID
-      antrea(115, 1),                  // ingressNetworkPolicyType
-      antrea(141),                     // ingressNetworkPolicyRuleName
-      antrea(139, 1),                  // ingressNetworkPolicyRuleAction
-      antrea(112),                     // egressNetworkPolicyName
-      antrea(113),                     // egressNetworkPolicyNamespace
-      antrea(165, 16),                 // egressNetworkPolicyUUID
-      antrea(118, 1),                  // egressNetworkPolicyType
-      antrea(142),                     // egressNetworkPolicyRuleName
-      antrea(140, 1),                  // egressNetworkPolicyRuleAction
-      antrea(136),                     // tcpState                transport.TCP.state_name
-      antrea(137, 1),                  // flowType
-      antrea(153),                     // egressName
-      antrea(166, 16),                 // egressUUID
-      antrea(154),                     // egressIP (text)         k8s.egress_ip (raw)
-      antrea(157),                     // egressNodeName
-      antrea(167, 16),                 // egressNodeUUID
-      antrea(172, 2),                  // proxySnatPort
+      iana(150, 4),                          // flowStartSeconds        start_ts.seconds
+      iana(151, 4),                          // flowEndSeconds          end_ts.seconds
+      iana(136, 1),                          // flowEndReason           end_reason
+      iana(7, 2),                            // sourceTransportPort     transport.source_port
+      iana(11, 2),                           // destinationTransportPort
+      iana(4, 1),                            // protocolIdentifier      transport.protocol_number
+      iana(86, 8),                           // packetTotalCount        stats.*
+      iana(85, 8),                           // octetTotalCount
+      iana(2, 8),                            // packetDeltaCount
+      iana(1, 8),                            // octetDeltaCount
+      v6 ? iana(27, 16) : iana(8, 4),        // sourceIPv6/IPv4Address  ip.source
+      v6 ? iana(28, 16) : iana(12, 4),       // destinationIPv6/IPv4Address
+      rev(86),                               // reversePacketTotalCount reverse_stats.*
+      rev(85),                               // reverseOctetTotalCount
+      rev(2),                                // reversePacketDeltaCount
+      rev(1),                                // reverseOctetDeltaCount
+      antrea(101),                           // sourcePodName
+      antrea(100),                           // sourcePodNamespace
+      antrea(159, 16),                       // sourcePodUUID
+      antrea(104),                           // sourceNodeName
+      antrea(161, 16),                       // sourceNodeUUID
+      antrea(103),                           // destinationPodName
+      antrea(102),                           // destinationPodNamespace
+      antrea(160, 16),                       // destinationPodUUID
+      antrea(105),                           // destinationNodeName
+      antrea(162, 16),                       // destinationNodeUUID
+      antrea(108, 2),                        // destinationServicePort
+      antrea(109),                           // destinationServicePortName
+      antrea(163, 16),                       // destinationServiceUUID
+      antrea(110),                           // ingressNetworkPolicyName
+      antrea(111),                           // ingressNetworkPolicyNamespace
+      antrea(164, 16),                       // ingressNetworkPolicyUUID
+      antrea(115, 1),                        // ingressNetworkPolicyType
+      antrea(141),                           // ingressNetworkPolicyRuleName
+      antrea(139, 1),                        // ingressNetworkPolicyRuleAction
+      antrea(112),                           // egressNetworkPolicyName
+      antrea(113),                           // egressNetworkPolicyNamespace
+      antrea(165, 16),                       // egressNetworkPolicyUUID
+      antrea(118, 1),                        // egressNetworkPolicyType
+      antrea(142),                           // egressNetworkPolicyRuleName
+      antrea(140, 1),                        // egressNetworkPolicyRuleAction
+      antrea(136),                           // tcpState                transport.TCP.state_name
+      antrea(137, 1),                        // flowType
+      antrea(153),                           // egressName
+      antrea(166, 16),                       // egressUUID
+      antrea(154),                           // egressIP (text)         k8s.egress_ip (raw)
+      antrea(157),                           // egressNodeName
+      antrea(167, 16),                       // egressNodeUUID
+      antrea(172, 2),                        // proxySnatPort
       v6 ? antrea(171, 16) : antrea(170, 4), // proxySnatIPv6/IPv4
       v6 ? antrea(107, 16) : antrea(106, 4), // destinationClusterIPv6/IPv4
       v6 ? antrea(169, 16) : antrea(168, 4), // destinationServiceIPv6/IPv4
@@ -92,9 +92,9 @@ ipfix::template_def make_template(bool v6) {
 constexpr std::size_t fixed_size(bool v6) {
   std::size_t a = v6 ? 16 : 4;
   return 4 + 4 + 1 + 2 + 2 + 1 + 4 * 8 + 2 * a + 4 * 8 // IANA and reverse
-         + 9 * 16                                     // UUIDs
-         + 2 + 1 + 1 + 1 + 1 + 1                      // service port, policy types/actions, flowType
-         + 2 + 3 * a;                                 // SNAT port, SNAT/cluster/service IP
+         + 9 * 16                                      // UUIDs
+         + 2 + 1 + 1 + 1 + 1 + 1 // service port, policy types/actions, flowType
+         + 2 + 3 * a;            // SNAT port, SNAT/cluster/service IP
 }
 
 /// A variable-length field's prefix (RFC 7011 7): 1 octet below 255, else 3.

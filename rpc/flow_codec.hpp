@@ -30,13 +30,13 @@ const ipfix::template_def& flow_template(bool v6);
 /// Why a Flow was refused (a fixed set: metric label values).
 enum class flow_error : std::uint8_t {
   none,
-  no_timestamps,  ///< start_ts or end_ts missing (the Go aggregator crashed on it, #7928)
-  bad_timestamp,  ///< seconds outside dateTimeSeconds (0 .. 2^32-1)
-  bad_ip_version, ///< ip.version not 4 or 6, or no `ip`
-  bad_address,    ///< an address of the wrong length for its family
-  bad_port,       ///< a port above 65535 or a protocol above 255
-  unknown_enum,   ///< an enum value the reference does not list
-  too_large,      ///< the record would not fit one IPFIX message (RFC 7011 3.1)
+  no_timestamps,    ///< start_ts or end_ts missing (the Go aggregator crashed on it, #7928)
+  bad_timestamp,    ///< seconds outside dateTimeSeconds (0 .. 2^32-1)
+  bad_ip_version,   ///< ip.version not 4 or 6, or no `ip`
+  bad_address,      ///< an address of the wrong length for its family
+  bad_port,         ///< a port above 65535 or a protocol above 255
+  unknown_enum,     ///< an enum value the reference does not list
+  too_large,        ///< the record would not fit one IPFIX message (RFC 7011 3.1)
   too_many_domains, ///< a stream used more observation domains than flow_writer allows
 };
 

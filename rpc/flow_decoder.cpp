@@ -166,27 +166,79 @@ slot reverse_slot(std::uint16_t id) {
 slot antrea_slot(std::uint16_t id) {
   // antrea-elements.csv, PEN 56506.
   static constexpr std::array<slot, 73> table = {
-      src_pod_ns,        src_pod_name,      dst_pod_ns,          dst_pod_name,     // 100-103
-      src_node,          dst_node,          cluster_ip,          cluster_ip,       // 104-107
-      service_port,      service_port_name, ing_name,            ing_ns,           // 108-111
-      eg_name,           eg_ns,             ing_uid_text,        ing_type,         // 112-115
-      none,              eg_uid_text,       eg_type,             none,             // 116-119
-      agg_pkt_total_src, agg_oct_total_src, agg_pkt_delta_src,   agg_oct_delta_src, // 120-123
-      agg_rev_pkt_total_src, agg_rev_oct_total_src, agg_rev_pkt_delta_src,
+      src_pod_ns,
+      src_pod_name,
+      dst_pod_ns,
+      dst_pod_name, // 100-103
+      src_node,
+      dst_node,
+      cluster_ip,
+      cluster_ip, // 104-107
+      service_port,
+      service_port_name,
+      ing_name,
+      ing_ns, // 108-111
+      eg_name,
+      eg_ns,
+      ing_uid_text,
+      ing_type, // 112-115
+      none,
+      eg_uid_text,
+      eg_type,
+      none, // 116-119
+      agg_pkt_total_src,
+      agg_oct_total_src,
+      agg_pkt_delta_src,
+      agg_oct_delta_src, // 120-123
+      agg_rev_pkt_total_src,
+      agg_rev_oct_total_src,
+      agg_rev_pkt_delta_src,
       agg_rev_oct_delta_src, // 124-127
-      agg_pkt_total_dst, agg_oct_total_dst, agg_pkt_delta_dst,   agg_oct_delta_dst, // 128-131
-      agg_rev_pkt_total_dst, agg_rev_oct_total_dst, agg_rev_pkt_delta_dst,
-      agg_rev_oct_delta_dst,                                                        // 132-135
-      tcp_state,         flow_type,         none,                ing_action,       // 136-139
-      eg_action,         ing_rule,          eg_rule,             src_labels,       // 140-143
-      dst_labels,        agg_throughput,    agg_rev_throughput,  agg_throughput_src, // 144-147
-      agg_throughput_dst, agg_rev_throughput_src, agg_rev_throughput_dst, agg_end_src, // 148-151
-      agg_end_dst,       egress_name,       egress_ip,           none,             // 152-155
-      none,              egress_node,       none,                src_pod_uid,      // 156-159
-      dst_pod_uid,       src_node_uid,      dst_node_uid,        service_uid,      // 160-163
-      ing_uid,           eg_uid,            egress_uid,          egress_node_uid,  // 164-167
-      service_ip,        service_ip,        snat_ip,             snat_ip,          // 168-171
-      snat_port,                                                                   // 172
+      agg_pkt_total_dst,
+      agg_oct_total_dst,
+      agg_pkt_delta_dst,
+      agg_oct_delta_dst, // 128-131
+      agg_rev_pkt_total_dst,
+      agg_rev_oct_total_dst,
+      agg_rev_pkt_delta_dst,
+      agg_rev_oct_delta_dst, // 132-135
+      tcp_state,
+      flow_type,
+      none,
+      ing_action, // 136-139
+      eg_action,
+      ing_rule,
+      eg_rule,
+      src_labels, // 140-143
+      dst_labels,
+      agg_throughput,
+      agg_rev_throughput,
+      agg_throughput_src, // 144-147
+      agg_throughput_dst,
+      agg_rev_throughput_src,
+      agg_rev_throughput_dst,
+      agg_end_src, // 148-151
+      agg_end_dst,
+      egress_name,
+      egress_ip,
+      none, // 152-155
+      none,
+      egress_node,
+      none,
+      src_pod_uid, // 156-159
+      dst_pod_uid,
+      src_node_uid,
+      dst_node_uid,
+      service_uid, // 160-163
+      ing_uid,
+      eg_uid,
+      egress_uid,
+      egress_node_uid, // 164-167
+      service_ip,
+      service_ip,
+      snat_ip,
+      snat_ip,   // 168-171
+      snat_port, // 172
   };
   if (id < 100 || id >= 100 + table.size())
     return none;

@@ -17,9 +17,10 @@
 // | sourcePodLabels / destinationPodLabels (JSON)     | k8s.*_pod_labels ("" = absent)   |
 // | destinationClusterIP / destinationServiceIP       | k8s.destination_{cluster,service}_ip |
 // | proxySnatIP, proxySnatPort                        | proxy_snat_ip, proxy_snat_port   |
-// | originalExporterIPv4/IPv6Address, originalODID    | ipfix.exporter_ip, ipfix.observation_domain_id |
-// | flowDirection                                     | flow_direction                   |
-// | *FromSourceNode / *FromDestinationNode, throughput| aggregation.*                    |
+// | originalExporterIPv4/IPv6Address, originalODID    | ipfix.exporter_ip,
+// ipfix.observation_domain_id | | flowDirection                                     |
+// flow_direction                   | | *FromSourceNode / *FromDestinationNode, throughput|
+// aggregation.*                    |
 
 #include "ipfix/record.hpp"
 #include "ipfix/template.hpp"

@@ -74,10 +74,10 @@ bool flow_writer::reserve(std::size_t record, std::uint16_t set_id, std::uint32_
   const std::size_t set_header = set_id_ == set_id ? 0 : ipfix::set_header_size;
   if (in_message_ && size_ - message_start_ + set_header + record > ipfix::max_message_size)
     end_message();
-  const std::size_t opening =
-      in_message_ ? (set_id_ == set_id ? 0 : ipfix::set_header_size)
-                  : ipfix::message_header_size + (is_new ? template_set().size() : 0) +
-                        ipfix::set_header_size;
+  const std::size_t opening = in_message_ ? (set_id_ == set_id ? 0 : ipfix::set_header_size)
+                                          : ipfix::message_header_size +
+                                                (is_new ? template_set().size() : 0) +
+                                                ipfix::set_header_size;
   if (!chunk_ || chunk_->capacity() - size_ < opening + record) {
     if (chunk_) {
       // The chunk filled up: the stream is busy, so the next one may be larger.
@@ -85,8 +85,7 @@ bool flow_writer::reserve(std::size_t record, std::uint16_t set_id, std::uint32_
       emit_chunk();
       next_capacity_ = std::min(next_capacity_ * 2, max_chunk);
     }
-    new_chunk(ipfix::message_header_size + template_set().size() + ipfix::set_header_size +
-              record);
+    new_chunk(ipfix::message_header_size + template_set().size() + ipfix::set_header_size + record);
   }
   if (!in_message_)
     begin_message(*d, export_time, is_new);

@@ -177,7 +177,7 @@ class stream_server::core : public std::enable_shared_from_this<core> {
 
   void on_accepted(subscriber* s, bool ok) {
     if (!ok)
-      return; // shutting down: never started
+      return;     // shutting down: never started
     ++s->pending; // the done tag
     accept_next();
     s->peer = s->ctx.peer();
@@ -349,8 +349,8 @@ class stream_server::core : public std::enable_shared_from_this<core> {
       decoders_;
   std::uint64_t next_id_ = 0;
   // Read by status() from any thread.
-  std::atomic<std::uint64_t> subscribers_{0}, subscribed_{0}, flows_sent_{0},
-      responses_sent_{0}, missed_{0};
+  std::atomic<std::uint64_t> subscribers_{0}, subscribed_{0}, flows_sent_{0}, responses_sent_{0},
+      missed_{0};
 };
 
 std::variant<std::shared_ptr<stream_server>, std::string>

@@ -27,9 +27,9 @@ namespace fa::rpc {
 struct stream_server_options {
   std::string name; ///< the destination's name (logs)
   std::string host = "0.0.0.0";
-  std::uint16_t port = 14740; ///< 0 = ephemeral
+  std::uint16_t port = 14740;                           ///< 0 = ephemeral
   std::shared_ptr<grpc::ServerCredentials> credentials; ///< null = plaintext
-  std::size_t buffer = 8192;      ///< records kept (Antrea's recordBufferSize)
+  std::size_t buffer = 8192; ///< records kept (Antrea's recordBufferSize)
   std::size_t max_subscribers = 16;
   std::size_t batch = 100; ///< flows per response (Antrea's internal batch size)
   monitoring::flow_stream_metrics* metrics = nullptr;
@@ -48,8 +48,7 @@ struct stream_server_status {
 
 class stream_server {
  public:
-  static std::variant<std::shared_ptr<stream_server>, std::string>
-  start(stream_server_options o);
+  static std::variant<std::shared_ptr<stream_server>, std::string> start(stream_server_options o);
   ~stream_server();
 
   std::uint16_t port() const { return port_; }

@@ -65,7 +65,8 @@ class grpc_interop : public testing::Test {
     auto* info = testing::UnitTest::GetInstance()->current_test_info();
     dir_ = scratch_dir(std::string{"grpc-interop-"} + info->name());
     fs::create_directories(file("state"));
-    for (auto tool : {python, "/usr/bin/protoc", "/usr/bin/grpc_python_plugin", "/usr/bin/ipfixDump"})
+    for (auto tool :
+         {python, "/usr/bin/protoc", "/usr/bin/grpc_python_plugin", "/usr/bin/ipfixDump"})
       ASSERT_TRUE(fs::exists(tool)) << tool << " is missing: run scripts/install-deps.sh";
     fs::create_directories(dir_ + "/pki");
     pki_ = std::make_unique<tls_pki>(dir_ + "/pki");
@@ -88,8 +89,8 @@ class grpc_interop : public testing::Test {
   void start(const std::vector<std::string>& listen, const std::string& extra = "") {
     collector_ = std::make_unique<process>(
         std::vector<std::string>{binary("tools/ipfix-collector"), "--listen", "127.0.0.1:0",
-                                 "--port-file", file("collector.port"), "--save",
-                                 file("out.ipfix"), "--duration", "110s"},
+                                 "--port-file", file("collector.port"), "--save", file("out.ipfix"),
+                                 "--duration", "110s"},
         file("collector.out"), file("collector.err"));
     auto port = wait_for_file(file("collector.port"), 20s);
     ASSERT_TRUE(port) << "ipfix-collector did not start";
@@ -188,7 +189,8 @@ class grpc_interop : public testing::Test {
                                     std::tuple{"check-jsonl", "--jsonl", file("out.jsonl")}}) {
       std::vector<std::string> args = {"check", flag, path, "--runs"};
       args.insert(args.end(), runs.begin(), runs.end());
-      EXPECT_EQ(run_agent(name, args), 0) << name << ":\n" << read_file(file(std::string{name} + ".out"));
+      EXPECT_EQ(run_agent(name, args), 0) << name << ":\n"
+                                          << read_file(file(std::string{name} + ".out"));
     }
   }
 
@@ -219,10 +221,11 @@ class grpc_interop : public testing::Test {
 // a certificate from another CA, or a name not allowed, are refused.
 TEST_F(grpc_interop, agents_over_grpc_and_mtls_v4_v6_alongside_ipfix) {
   ASSERT_NO_FATAL_FAILURE(start({"grpc://127.0.0.1:0", "grpcs://[::1]:0", "tcp://127.0.0.1:0"}));
-  auto plain = agent("export-v4", {"export", "--target", "127.0.0.1:" + ports_[0], "--count",
-                                   "300", "--per-request", "1"});
-  auto args = std::vector<std::string>{"export", "--target", "[::1]:" + ports_[1], "--first",
-                                       "1000", "--count", "200", "--per-request", "25", "--ipv6"};
+  auto plain = agent("export-v4", {"export", "--target", "127.0.0.1:" + ports_[0], "--count", "300",
+                                   "--per-request", "1"});
+  auto args =
+      std::vector<std::string>{"export",  "--target", "[::1]:" + ports_[1], "--first", "1000",
+                               "--count", "200",      "--per-request",      "25",      "--ipv6"};
   auto m = mtls("agent-a");
   args.insert(args.end(), m.begin(), m.end());
   auto secure = agent("export-v6", args);
@@ -238,15 +241,16 @@ TEST_F(grpc_interop, agents_over_grpc_and_mtls_v4_v6_alongside_ipfix) {
   // A certificate from another CA fails the handshake; agent-b is signed by our CA but
   // not in allowed_names.
   for (auto [name, client] : {std::pair{"rogue", "rogue-agent"}, std::pair{"agent-b", "agent-b"}}) {
-    auto a = std::vector<std::string>{"export", "--target", "[::1]:" + ports_[1], "--count", "5",
-                                      "--first", "5000", "--timeout", "20"};
+    auto a = std::vector<std::string>{"export",  "--target", "[::1]:" + ports_[1], "--count", "5",
+                                      "--first", "5000",     "--timeout",          "20"};
     auto c = mtls(client);
     a.insert(a.end(), c.begin(), c.end());
     EXPECT_EQ(run_agent(name, a), 3) << name << " was not refused";
   }
   EXPECT_TRUE(contains(read_file(file("agent-b.out")), "PERMISSION_DENIED"));
   auto text = metrics();
-  EXPECT_TRUE(contains(text, "flow_aggregator_grpc_streams_refused_total{reason=\"name_not_allowed\"} 1"))
+  EXPECT_TRUE(
+      contains(text, "flow_aggregator_grpc_streams_refused_total{reason=\"name_not_allowed\"} 1"))
       << text;
   EXPECT_TRUE(contains(text, "flow_aggregator_grpc_flows_total 500")) << text;
 
@@ -260,11 +264,11 @@ TEST_F(grpc_interop, flow_stream_serves_what_the_filters_select) {
   ASSERT_NO_FATAL_FAILURE(start({"grpc://127.0.0.1:0"}));
   auto target = "127.0.0.1:" + stream_port_;
   // A follower subscribed before any Flow arrives gets the next 50, then its stream ends.
-  auto follower = agent("follow", {"subscribe", "--target", target, "--follow", "--max-count",
-                                   "50", "--timeout", "60"});
+  auto follower = agent("follow", {"subscribe", "--target", target, "--follow", "--max-count", "50",
+                                   "--timeout", "60"});
   std::this_thread::sleep_for(500ms); // let it subscribe (it would otherwise get history)
-  ASSERT_EQ(run_agent("export", {"export", "--target", "127.0.0.1:" + ports_[0], "--count",
-                                 "400", "--per-request", "10"}),
+  ASSERT_EQ(run_agent("export", {"export", "--target", "127.0.0.1:" + ports_[0], "--count", "400",
+                                 "--per-request", "10"}),
             0)
       << read_file(file("export.out"));
   EXPECT_EQ(follower->wait(60s).value_or(-2), 0) << read_file(file("follow.err"));
@@ -298,9 +302,10 @@ TEST_F(grpc_interop, flow_stream_serves_what_the_filters_select) {
   EXPECT_EQ(count_lines(read_file(file("since.out"))), 100u); // i >= 300
   EXPECT_EQ(run_agent("max", {"subscribe", "--target", target, "--max-count", "33"}), 0);
   EXPECT_EQ(count_lines(read_file(file("max.out"))), 33u);
-  EXPECT_EQ(run_agent("bad", {"subscribe", "--target", target, "--filters",
-                              R"([{"serviceNames":["x"],"direction":"FLOW_FILTER_DIRECTION_FROM"}])"}),
-            4)
+  EXPECT_EQ(
+      run_agent("bad", {"subscribe", "--target", target, "--filters",
+                        R"([{"serviceNames":["x"],"direction":"FLOW_FILTER_DIRECTION_FROM"}])"}),
+      4)
       << read_file(file("bad.err"));
   // The Flows come back whole: the first of "all" is Flow 0 with its enrichment.
   auto all = read_file(file("all.out"));
@@ -315,8 +320,8 @@ TEST_F(grpc_interop, bad_input_is_refused_counted_and_isolated) {
   ASSERT_NO_FATAL_FAILURE(start({"grpc://127.0.0.1:0"}));
   auto to = "127.0.0.1:" + ports_[0];
   auto good = agent("good", {"export", "--target", to, "--count", "2000", "--first", "10000"});
-  EXPECT_EQ(run_agent("enum", {"export", "--target", to, "--count", "100", "--bad",
-                               "unknown_enum", "--bad-every", "10"}),
+  EXPECT_EQ(run_agent("enum", {"export", "--target", to, "--count", "100", "--bad", "unknown_enum",
+                               "--bad-every", "10"}),
             0);
   EXPECT_EQ(run_agent("times", {"export", "--target", to, "--first", "100", "--count", "100",
                                 "--bad", "no_timestamps", "--bad-every", "5"}),
@@ -336,7 +341,8 @@ TEST_F(grpc_interop, bad_input_is_refused_counted_and_isolated) {
                                    std::string{reason} + "\"} " + std::to_string(n)))
         << reason << "\n"
         << text;
-  EXPECT_TRUE(contains(read_file(file("fa.err")), "event=\"grpc flows refused\" reason=unknown_enum"));
+  EXPECT_TRUE(
+      contains(read_file(file("fa.err")), "event=\"grpc flows refused\" reason=unknown_enum"));
   // 2000 good + 90 + 80 + 75 + the 10 before the oversized request.
   EXPECT_EQ(stop(), 2000u + 90u + 80u + 75u + 10u);
 }

@@ -513,8 +513,9 @@ TEST(flow_codec, uuids_parse_in_canonical_form_only) {
   EXPECT_TRUE(parse_uuid("0B1F3A52-1C1E-4B9E-9A53-6C7D2A1E0F11", out));
   EXPECT_EQ(out[0], 0x0b);
   EXPECT_EQ(out[15], 0x11);
-  for (const char* bad : {"", "0b1f3a521c1e4b9e9a536c7d2a1e0f11", "0b1f3a52-1c1e-4b9e-9a53-6c7d2a1e0f1g",
-                          "0b1f3a52-1c1e-4b9e-9a53_6c7d2a1e0f11", "not a uuid"}) {
+  for (const char* bad :
+       {"", "0b1f3a521c1e4b9e9a536c7d2a1e0f11", "0b1f3a52-1c1e-4b9e-9a53-6c7d2a1e0f1g",
+        "0b1f3a52-1c1e-4b9e-9a53_6c7d2a1e0f11", "not a uuid"}) {
     EXPECT_FALSE(parse_uuid(bad, out)) << bad;
     EXPECT_EQ(std::string(reinterpret_cast<char*>(out), 16), std::string(16, '\0')) << bad;
   }

@@ -115,9 +115,11 @@ TEST(flow_filter, ips_and_prefixes) {
 }
 
 TEST(flow_filter, service_names_and_flow_types) {
-  auto svc = compile([](pb::GetFlowsRequest& r) { r.add_filters()->add_service_names("api-gateway"); });
+  auto svc =
+      compile([](pb::GetFlowsRequest& r) { r.add_filters()->add_service_names("api-gateway"); });
   EXPECT_TRUE(svc.matches(flow()));
-  auto other = compile([](pb::GetFlowsRequest& r) { r.add_filters()->add_service_names("payments"); });
+  auto other =
+      compile([](pb::GetFlowsRequest& r) { r.add_filters()->add_service_names("payments"); });
   EXPECT_FALSE(other.matches(flow())) << "the name between / and :, not the namespace";
   EXPECT_EQ(service_name("ns/name"), "name");
   EXPECT_EQ(service_name(""), "");
@@ -168,7 +170,8 @@ TEST(flow_filter, invalid_filters_are_refused_with_a_reason) {
        }},
       {"bad ip", [](pb::GetFlowsRequest& r) { r.add_filters()->add_ips("10.0.0.300"); }},
       {"bad prefix", [](pb::GetFlowsRequest& r) { r.add_filters()->add_ips("10.0.0.0/33"); }},
-      {"prefix not a number", [](pb::GetFlowsRequest& r) { r.add_filters()->add_ips("10.0.0.0/x"); }},
+      {"prefix not a number",
+       [](pb::GetFlowsRequest& r) { r.add_filters()->add_ips("10.0.0.0/x"); }},
       {"bad selector",
        [](pb::GetFlowsRequest& r) { r.add_filters()->set_pod_label_selector("app in web"); }},
       {"unknown direction",

@@ -87,8 +87,8 @@ int main(int argc, char** argv) {
   std::vector<std::vector<pb::ExportRequest>> requests;
   for (std::uint64_t s = 0; s < o.streams; ++s)
     requests.push_back(make_requests(o, static_cast<std::uint32_t>(1 + s)));
-  auto host = o.target.host.find(':') != std::string::npos ? "[" + o.target.host + "]"
-                                                           : o.target.host;
+  auto host =
+      o.target.host.find(':') != std::string::npos ? "[" + o.target.host + "]" : o.target.host;
   auto target = host + ":" + std::to_string(o.target.port);
   std::atomic<std::uint64_t> failed{0};
   auto start = std::chrono::steady_clock::now();
@@ -108,8 +108,8 @@ int main(int argc, char** argv) {
       w->WritesDone();
       auto st = w->Finish();
       if (!st.ok()) {
-        std::fprintf(stderr, "grpc-loadgen: stream %llu: %s\n",
-                     static_cast<unsigned long long>(s), st.error_message().c_str());
+        std::fprintf(stderr, "grpc-loadgen: stream %llu: %s\n", static_cast<unsigned long long>(s),
+                     st.error_message().c_str());
         ++failed;
       }
     });
