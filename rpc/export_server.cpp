@@ -1,6 +1,6 @@
 #include "rpc/export_server.hpp"
 
-#include "rpc/cq_waker.hpp"
+#include "rpc/cq_server.hpp"
 #include "rpc/server_tls.hpp"
 #include "service.grpc.pb.h"
 
@@ -85,8 +85,6 @@ class export_server::core : public std::enable_shared_from_this<core> {
 
   std::optional<std::string> start(int& bound) {
     grpc::ServerBuilder b;
-    auto host = opts_.host.find(':') != std::string::npos ? "[" + opts_.host + "]" : opts_.host;
-    b.AddListeningPort(host + ":" + std::to_string(opts_.port), opts_.credentials, &bound);
     b.RegisterService(&service_);
     b.SetMaxReceiveMessageSize(static_cast<int>(opts_.max_message_size));
     b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
@@ -98,30 +96,18 @@ class export_server::core : public std::enable_shared_from_this<core> {
     b.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
     // An Agent opens one stream per connection; many more on one connection is abuse.
     b.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 16);
-    cq_ = b.AddCompletionQueue();
-    waker_.emplace(cq_.get(), &wake_tag_);
-    server_ = b.BuildAndStart();
-    if (!server_ || bound == 0)
-      return "cannot listen on " + host + ":" + std::to_string(opts_.port);
+    if (auto err = base_.build(b, opts_.host, opts_.port, opts_.credentials, &wake_tag_, bound))
+      return err;
+    cq_ = base_.cq();
     accept_next();
-    thread_ = std::thread{[self = shared_from_this()] { self->run(); }};
+    base_.run([self = shared_from_this()] { self->run(); });
     return std::nullopt;
   }
 
-  void stop_accepting() { stopping_ = true; }
+  void stop_accepting() { base_.stopping = true; }
 
   /// From the owner's destructor: cancels what is left, drains the queue, joins.
-  void shutdown() {
-    stopping_ = true;
-    if (server_)
-      server_->Shutdown(std::chrono::system_clock::now());
-    if (waker_)
-      waker_->close();
-    if (cq_)
-      cq_->Shutdown();
-    if (thread_.joinable())
-      thread_.join();
-  }
+  void shutdown() { base_.shutdown(); }
 
   void post_close(std::uint64_t id, std::string reason) { post({id, false, std::move(reason)}); }
   void post_resume(std::uint64_t id) { post({id, true, {}}); }
@@ -178,12 +164,12 @@ class export_server::core : public std::enable_shared_from_this<core> {
   };
 
   void post(event e) {
-    if (waker_)
-      waker_->wake([&] { events_.push_back(std::move(e)); });
+    if (auto* w = base_.waker())
+      w->wake([&] { events_.push_back(std::move(e)); });
   }
 
   void accept_next() {
-    if (stopping_)
+    if (base_.stopping)
       return;
     auto s = std::make_unique<stream>();
     s->id = ++next_id_;
@@ -191,7 +177,7 @@ class export_server::core : public std::enable_shared_from_this<core> {
     streams_[raw->id] = std::move(s);
     // Before the call starts (gRPC's rule); its tag comes only for a started call.
     raw->ctx.AsyncNotifyWhenDone(&raw->t_done);
-    service_.RequestExport(&raw->ctx, &raw->reader, cq_.get(), cq_.get(), &raw->t_accepted);
+    service_.RequestExport(&raw->ctx, &raw->reader, cq_, cq_, &raw->t_accepted);
     raw->pending = 1;
   }
 
@@ -254,7 +240,7 @@ class export_server::core : public std::enable_shared_from_this<core> {
     ++s->pending; // the done tag
     accept_next();
     s->peer = s->ctx.peer();
-    if (stopping_) {
+    if (base_.stopping) {
       refuse(s, grpc::StatusCode::UNAVAILABLE, "shutdown", "");
       return;
     }
@@ -377,7 +363,7 @@ class export_server::core : public std::enable_shared_from_this<core> {
 
   void wake_events() {
     std::vector<event> events;
-    waker_->taken([&] { events.swap(events_); });
+    base_.waker()->taken([&] { events.swap(events_); });
     for (auto& e : events) {
       auto i = streams_.find(e.id);
       if (i == streams_.end() || !i->second->session)
@@ -423,10 +409,8 @@ class export_server::core : public std::enable_shared_from_this<core> {
   export_server_options opts_;
   export_server_handlers handlers_;
   pb::FlowExportService::AsyncService service_;
-  std::unique_ptr<grpc::ServerCompletionQueue> cq_;
-  std::unique_ptr<grpc::Server> server_;
-  std::thread thread_;
-  std::atomic<bool> stopping_{false};
+  cq_server base_;
+  grpc::ServerCompletionQueue* cq_ = nullptr;
   // Server thread only.
   std::map<std::uint64_t, std::unique_ptr<stream>> streams_;
   std::vector<stream*> dirty_;
@@ -436,7 +420,6 @@ class export_server::core : public std::enable_shared_from_this<core> {
   // Cross-thread events (close, resume): rare, queued under the waker's lock.
   std::vector<event> events_;
   tag wake_tag_{nullptr, op::wake};
-  std::optional<cq_waker> waker_;
 };
 
 std::variant<std::shared_ptr<export_server>, std::string>

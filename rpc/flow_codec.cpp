@@ -1,5 +1,6 @@
 #include "rpc/flow_codec.hpp"
 
+#include "config/cluster_id.hpp"
 #include "ipfix/message.hpp"
 #include "ipfix/wire.hpp"
 
@@ -156,8 +157,13 @@ inline std::uint8_t* put_address(std::uint8_t* p, const std::string& raw, std::s
     std::memset(p, 0, len);
   return p + len;
 }
+/// The raw UUID; zeros when unset or not a canonical UUID (antrea-aggregate-semantics.md
+/// f.2: "all zeros if unknown or unparsable").
 inline std::uint8_t* put_uuid(std::uint8_t* p, const std::string& text) {
-  parse_uuid(text, p);
+  if (auto u = config::parse_uuid(text))
+    std::memcpy(p, u->data(), 16);
+  else
+    std::memset(p, 0, 16);
   return p + 16;
 }
 inline std::uint8_t* put_stats(std::uint8_t* p, const pb::Stats& s) {
@@ -169,16 +175,6 @@ inline std::uint8_t* put_stats(std::uint8_t* p, const pb::Stats& s) {
 
 bool seconds_ok(const google::protobuf::Timestamp& t) {
   return t.seconds() >= 0 && t.seconds() <= std::numeric_limits<std::uint32_t>::max();
-}
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
 }
 
 } // namespace
@@ -211,30 +207,6 @@ std::string_view to_string(flow_error e) {
     return "too_many_domains";
   }
   return "unknown";
-}
-
-bool parse_uuid(std::string_view text, std::uint8_t* out16) {
-  std::memset(out16, 0, 16);
-  if (text.size() != 36)
-    return false;
-  std::uint8_t v[16];
-  std::size_t k = 0;
-  for (std::size_t i = 0; i < 36;) {
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (text[i] != '-')
-        return false;
-      ++i;
-      continue;
-    }
-    int hi = hex_digit(text[i]);
-    int lo = hex_digit(text[i + 1]);
-    if (hi < 0 || lo < 0)
-      return false;
-    v[k++] = static_cast<std::uint8_t>(hi << 4 | lo);
-    i += 2;
-  }
-  std::memcpy(out16, v, 16);
-  return true;
 }
 
 flow_error measure(const pb::Flow& f, record_plan& out) {

@@ -55,8 +55,4 @@ flow_error measure(const pb::Flow& f, record_plan& out);
 /// room for `plan.size` octets. Allocates nothing.
 void encode(const pb::Flow& f, const record_plan& plan, std::uint8_t* dst);
 
-/// "0f1e...": parses a canonical UUID (36 characters, hyphens at 8, 13, 18, 23, any
-/// case) into 16 octets; false (and zeros) for anything else.
-bool parse_uuid(std::string_view text, std::uint8_t* out16);
-
 } // namespace fa::rpc

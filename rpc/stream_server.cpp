@@ -2,7 +2,7 @@
 
 #include "ipfix/record.hpp"
 #include "monitoring/log.hpp"
-#include "rpc/cq_waker.hpp"
+#include "rpc/cq_server.hpp"
 #include "rpc/flow_decoder.hpp"
 #include "rpc/flow_filter.hpp"
 #include "service.grpc.pb.h"
@@ -39,33 +39,18 @@ class stream_server::core : public std::enable_shared_from_this<core> {
 
   std::optional<std::string> start(int& bound) {
     grpc::ServerBuilder b;
-    auto host = opts_.host.find(':') != std::string::npos ? "[" + opts_.host + "]" : opts_.host;
-    auto creds = opts_.credentials ? opts_.credentials : grpc::InsecureServerCredentials();
-    b.AddListeningPort(host + ":" + std::to_string(opts_.port), creds, &bound);
     b.RegisterService(&service_);
     // A request is a handful of filters.
     b.SetMaxReceiveMessageSize(1024 * 1024);
-    cq_ = b.AddCompletionQueue();
-    waker_.emplace(cq_.get(), &wake_tag_);
-    server_ = b.BuildAndStart();
-    if (!server_ || bound == 0)
-      return "cannot listen on " + host + ":" + std::to_string(opts_.port);
+    if (auto err = base_.build(b, opts_.host, opts_.port, opts_.credentials, &wake_tag_, bound))
+      return err;
+    cq_ = base_.cq();
     accept_next();
-    thread_ = std::thread{[self = shared_from_this()] { self->run(); }};
+    base_.run([self = shared_from_this()] { self->run(); });
     return std::nullopt;
   }
 
-  void shutdown() {
-    stopping_ = true;
-    if (server_)
-      server_->Shutdown(std::chrono::system_clock::now());
-    if (waker_)
-      waker_->close();
-    if (cq_)
-      cq_->Shutdown();
-    if (thread_.joinable())
-      thread_.join();
-  }
+  void shutdown() { base_.shutdown(); }
 
   void publish(const messages::enriched_payload& p) {
     {
@@ -82,8 +67,8 @@ class stream_server::core : public std::enable_shared_from_this<core> {
         }
       }
     }
-    if (waker_)
-      waker_->wake();
+    if (auto* w = base_.waker())
+      w->wake();
   }
 
   stream_server_status status() const {
@@ -130,15 +115,14 @@ class stream_server::core : public std::enable_shared_from_this<core> {
   };
 
   void accept_next() {
-    if (stopping_)
+    if (base_.stopping)
       return;
     auto s = std::make_unique<subscriber>();
     s->id = ++next_id_;
     auto* raw = s.get();
     subs_[raw->id] = std::move(s);
     raw->ctx.AsyncNotifyWhenDone(&raw->t_done);
-    service_.RequestGetFlows(&raw->ctx, &raw->request, &raw->writer, cq_.get(), cq_.get(),
-                             &raw->t_accepted);
+    service_.RequestGetFlows(&raw->ctx, &raw->request, &raw->writer, cq_, cq_, &raw->t_accepted);
     raw->pending = 1;
   }
 
@@ -147,7 +131,7 @@ class stream_server::core : public std::enable_shared_from_this<core> {
     bool ok = false;
     while (cq_->Next(&t, &ok)) {
       if (t == &wake_tag_) {
-        waker_->taken([] {});
+        base_.waker()->taken([] {});
         for (auto& [_, s] : subs_)
           if (s->active)
             pump(s.get());
@@ -181,7 +165,7 @@ class stream_server::core : public std::enable_shared_from_this<core> {
     ++s->pending; // the done tag
     accept_next();
     s->peer = s->ctx.peer();
-    if (stopping_) {
+    if (base_.stopping) {
       finish(s, grpc::Status{grpc::StatusCode::UNAVAILABLE, "shutting down"});
       return;
     }
@@ -332,12 +316,9 @@ class stream_server::core : public std::enable_shared_from_this<core> {
 
   stream_server_options opts_;
   pb::FlowStreamService::AsyncService service_;
-  std::unique_ptr<grpc::ServerCompletionQueue> cq_;
-  std::unique_ptr<grpc::Server> server_;
-  std::thread thread_;
-  std::atomic<bool> stopping_{false};
+  cq_server base_;
+  grpc::ServerCompletionQueue* cq_ = nullptr;
   tag wake_tag_{nullptr, op::wake};
-  std::optional<cq_waker> waker_;
   // The ring: written by publish (the destination actor), read by the server thread.
   mutable std::mutex ring_mtx_;
   std::vector<ring_slot> ring_;
