@@ -65,10 +65,16 @@ supervisor::start_grpc_listener(const asio::ip::address& addr, std::uint16_t por
     o.credentials = std::get<std::shared_ptr<grpc::ServerCredentials>>(std::move(made));
     o.allowed_names = t.allowed_names;
   }
-  auto st = std::make_shared<grpc_listener_state>(
-      *metrics_.registry(), std::string{tls ? "grpcs://" : "grpc://"} +
-                                (addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string()) +
-                                ":" + std::to_string(port));
+  // The listener's name for the log (appended: `"[" + text` trips GCC 12's -Wrestrict).
+  std::string name = tls ? "grpcs://" : "grpc://";
+  if (addr.is_v6())
+    name += '[';
+  name += addr.to_string();
+  if (addr.is_v6())
+    name += ']';
+  name += ':';
+  name += std::to_string(port);
+  auto st = std::make_shared<grpc_listener_state>(*metrics_.registry(), std::move(name));
   const auto proto = tls ? messages::transport::grpcs : messages::transport::grpc;
   rpc::export_server_handlers h;
   h.open = [this, proto](const asio::ip::address& a, std::uint16_t p,
