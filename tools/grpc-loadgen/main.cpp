@@ -87,9 +87,11 @@ int main(int argc, char** argv) {
   std::vector<std::vector<pb::ExportRequest>> requests;
   for (std::uint64_t s = 0; s < o.streams; ++s)
     requests.push_back(make_requests(o, static_cast<std::uint32_t>(1 + s)));
-  auto host =
-      o.target.host.find(':') != std::string::npos ? "[" + o.target.host + "]" : o.target.host;
-  auto target = host + ":" + std::to_string(o.target.port);
+  const bool v6 = o.target.host.find(':') != std::string::npos;
+  std::string target = v6 ? "[" : "";
+  target += o.target.host;
+  target += v6 ? "]:" : ":";
+  target += std::to_string(o.target.port);
   std::atomic<std::uint64_t> failed{0};
   auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
