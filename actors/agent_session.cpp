@@ -25,6 +25,10 @@ const char* transport_name(messages::transport t) {
     return "udp";
   case messages::transport::tls:
     return "tls";
+  case messages::transport::grpc:
+    return "grpc";
+  case messages::transport::grpcs:
+    return "grpcs";
   }
   return "unknown";
 }

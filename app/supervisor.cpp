@@ -34,6 +34,10 @@ std::string_view transport_name(messages::transport proto) {
     return "udp";
   case messages::transport::tls:
     return "tls";
+  case messages::transport::grpc:
+    return "grpc";
+  case messages::transport::grpcs:
+    return "grpcs";
   default:
     return "tcp";
   }
@@ -159,6 +163,10 @@ std::optional<std::string> supervisor::start() {
         break;
       case config::transport_kind::tls:
         made = start_tls_listener(addr, ep.port);
+        break;
+      case config::transport_kind::grpc:
+      case config::transport_kind::grpcs:
+        made = start_grpc_listener(addr, ep.port, ep.transport == config::transport_kind::grpcs);
         break;
       default:
         made = std::make_shared<net::tcp_listener>(

@@ -133,6 +133,9 @@ class supervisor {
   /// tls:// listener: handshake, then a TCP-like session; app/tls_sessions.cpp.
   std::variant<net::listener_ptr, std::string> start_tls_listener(const asio::ip::address& addr,
                                                                   std::uint16_t port);
+  /// grpc:// and grpcs:// listeners: Antrea's FlowExportService; app/grpc_sessions.cpp.
+  std::variant<net::listener_ptr, std::string> start_grpc_listener(const asio::ip::address& addr,
+                                                                   std::uint16_t port, bool tls);
   void session_ended(std::uint64_t id);
   std::optional<std::string> start_destinations();
   /// A label cache for `cfg`'s [labels] and [kubernetes] (not yet subscribed to).

@@ -49,6 +49,12 @@ inline constexpr std::uint16_t ipfix_tls_port = 4740;
 inline constexpr std::uint16_t clickhouse_http_port = 8123;
 inline constexpr std::uint16_t clickhouse_https_port = 8443;
 
+/// Antrea's gRPC flow export port (antrea-grpc-transport.md 1).
+inline constexpr std::uint16_t antrea_grpc_port = 14739;
+
+/// Antrea's flow stream service port (antrea-grpc-transport.md 5).
+inline constexpr std::uint16_t antrea_flow_stream_port = 14740;
+
 // -- enumerations -------------------------------------------------------------
 
 /// Top-level `mode`.
@@ -58,7 +64,13 @@ enum class run_mode : std::uint8_t {
 };
 
 /// The transport of a `collector.listen` URL.
-enum class transport_kind : std::uint8_t { tcp, udp, tls };
+enum class transport_kind : std::uint8_t {
+  tcp,
+  udp,
+  tls,
+  grpc,  ///< Antrea's FlowExportService over plain HTTP/2 (antrea-grpc-transport.md 1)
+  grpcs, ///< the same over TLS, with `[collector.tls]`
+};
 
 /// The kind of a `destination.url`.
 enum class destination_kind : std::uint8_t {
@@ -71,6 +83,10 @@ enum class destination_kind : std::uint8_t {
   clickhouse_http,
   clickhouse_https, ///< the same over HTTPS
   flowlog,          ///< "flowlog:/path/flows.csv": Antrea's flow-log CSV lines
+  /// "grpc-stream://0.0.0.0:14740": Antrea's FlowStreamService (antrea-grpc-transport.md
+  /// 5) served on this address; "grpcs-stream://" with TLS.
+  grpc_stream,
+  grpcs_stream,
 };
 
 /// `destination.on_full`: what happens when the destination's queue is full.
@@ -153,8 +169,8 @@ struct listen_endpoint {
 /// A parsed `destination.url`.
 struct destination_url {
   destination_kind kind = destination_kind::jsonl;
-  std::string host;            ///< ipfix+*, clickhouse+*: host name or address, without brackets
-  std::uint16_t port = 0;      ///< ipfix+*, clickhouse+*: 1..65535
+  std::string host;            ///< ipfix+*, clickhouse+*: host name or address; *-stream: bind address
+  std::uint16_t port = 0;      ///< ipfix+*, clickhouse+*: 1..65535; *-stream: 0..65535 (0 = ephemeral)
   std::string path = "stdout"; ///< jsonl: "stdout" or a file path; flowlog: a file path
   std::string database = "default"; ///< clickhouse+*: the `database` query parameter
   std::string table = "flows";      ///< clickhouse+*: the `table` query parameter
@@ -170,6 +186,11 @@ struct destination_url {
   /// True for clickhouse+http and clickhouse+https.
   bool is_clickhouse() const noexcept {
     return kind == destination_kind::clickhouse_http || kind == destination_kind::clickhouse_https;
+  }
+
+  /// True for "grpc-stream://" and "grpcs-stream://": a server we listen on.
+  bool is_flow_stream() const noexcept {
+    return kind == destination_kind::grpc_stream || kind == destination_kind::grpcs_stream;
   }
 
   /// True for "jsonl:stdout".
@@ -201,6 +222,19 @@ struct tls_config {
   bool operator==(const tls_config&) const = default;
 };
 
+/// `[collector.grpc]`: used by grpc:// and grpcs:// listeners (TLS from `[collector.tls]`).
+struct grpc_config {
+  /// The largest ExportRequest; a larger one ends its stream with RESOURCE_EXHAUSTED
+  /// (grpc-go's default, which Antrea keeps).
+  byte_size max_message_size = 4 * 1024 * 1024;
+  /// HTTP/2 keepalive: pings this often, and a peer silent for `keepalive_timeout` after
+  /// a ping is gone (its session ends). Agents never close their stream.
+  duration keepalive_time = std::chrono::seconds{30};
+  duration keepalive_timeout = std::chrono::seconds{20};
+
+  bool operator==(const grpc_config&) const = default;
+};
+
 /// `[collector]`: the receiving side.
 struct collector_config {
   std::vector<listen_endpoint> listen;
@@ -223,6 +257,7 @@ struct collector_config {
   /// the session is closed (its partial message is charged to the budgets meanwhile).
   duration message_timeout = std::chrono::seconds{30};
   tls_config tls;
+  grpc_config grpc;
 
   bool operator==(const collector_config&) const = default;
 };
@@ -288,6 +323,11 @@ struct destination_config {
   duration max_age = duration::zero();
   /// flowlog: records logged; none = every record.
   std::vector<flow_log_filter> filters;
+  /// *-stream: records kept for subscribers (Antrea's recordBufferSize), oldest
+  /// overwritten; a subscriber that falls further behind misses records (counted).
+  std::uint32_t stream_buffer = 8192;
+  /// *-stream: subscribers served at once; more are refused (RESOURCE_EXHAUSTED).
+  std::uint32_t stream_max_subscribers = 16;
 
   bool operator==(const destination_config&) const = default;
 };

@@ -456,6 +456,11 @@ class loader {
     read_duration(tls, tls_path, "handshake_timeout", out.tls.handshake_timeout);
     read_uint(tls, tls_path, "max_handshakes", out.tls.max_handshakes);
     read_string(tls, tls_path, "min_version", out.tls.min_version);
+    const auto* grpc = table != nullptr ? section(*table, path, "grpc") : nullptr;
+    const std::string grpc_path = "collector.grpc";
+    read_size(grpc, grpc_path, "max_message_size", out.grpc.max_message_size);
+    read_duration(grpc, grpc_path, "keepalive_time", out.grpc.keepalive_time);
+    read_duration(grpc, grpc_path, "keepalive_timeout", out.grpc.keepalive_timeout);
   }
 
   void read_destinations(const toml::table& root, std::vector<destination_config>& out) {
@@ -532,6 +537,8 @@ class loader {
     read_uint(&table, path, "max_backups", out.max_backups);
     read_duration(&table, path, "max_age", out.max_age);
     read_filters(table, path, out.filters);
+    read_uint(&table, path, "stream_buffer", out.stream_buffer);
+    read_uint(&table, path, "stream_max_subscribers", out.stream_max_subscribers);
   }
 
   /// `filters = [{ingress_network_policy_rule_actions = ["Drop"]}, ...]`.

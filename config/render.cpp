@@ -156,6 +156,11 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
   out.integer("max_handshakes", col.tls.max_handshakes);
   out.str("min_version", col.tls.min_version);
 
+  out.table("[collector.grpc]");
+  out.size("max_message_size", col.grpc.max_message_size);
+  out.time("keepalive_time", col.grpc.keepalive_time);
+  out.time("keepalive_timeout", col.grpc.keepalive_timeout);
+
   for (const auto& dst : cfg.destinations) {
     out.table("[[destination]]");
     out.str("name", dst.name);
@@ -197,6 +202,8 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
     out.time("max_age", dst.max_age);
     if (!dst.filters.empty())
       out.raw("filters", render_filters(dst.filters));
+    out.integer("stream_buffer", dst.stream_buffer);
+    out.integer("stream_max_subscribers", dst.stream_max_subscribers);
   }
 
   out.table("[fanout]");

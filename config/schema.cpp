@@ -25,7 +25,10 @@ constexpr std::array collector_keys{
     "udp_idle_timeout"sv,
     "message_timeout"sv,
     "tls"sv,
+    "grpc"sv,
 };
+
+constexpr std::array grpc_keys{"max_message_size"sv, "keepalive_time"sv, "keepalive_timeout"sv};
 
 constexpr std::array tls_keys{
     "cert"sv,           "key"sv,         "client_ca"sv, "allowed_names"sv, "handshake_timeout"sv,
@@ -61,6 +64,8 @@ constexpr std::array destination_keys{
     "max_backups"sv,
     "max_age"sv,
     "filters"sv,
+    "stream_buffer"sv,
+    "stream_max_subscribers"sv,
 };
 
 constexpr std::array filter_keys{
@@ -95,6 +100,7 @@ constexpr std::array sections{
     schema_section{""sv, root_keys},
     schema_section{"collector"sv, collector_keys},
     schema_section{"collector.tls"sv, tls_keys},
+    schema_section{"collector.grpc"sv, grpc_keys},
     schema_section{"destination"sv, destination_keys},
     schema_section{"destination.filters"sv, filter_keys},
     schema_section{"fanout"sv, fanout_keys},

@@ -118,12 +118,25 @@ void check_collector(checker& out, const collector_config& x) {
                 "), such as \"32MiB\"");
   out.range("collector.max_templates_per_session", x.max_templates_per_session, 1, UINT32_MAX);
   out.positive("collector.template_lifetime", x.template_lifetime);
-  bool any_tls = std::any_of(x.listen.begin(), x.listen.end(),
-                             [](const auto& ep) { return ep.transport == transport_kind::tls; });
+  bool any_tls = std::any_of(x.listen.begin(), x.listen.end(), [](const auto& ep) {
+    return ep.transport == transport_kind::tls || ep.transport == transport_kind::grpcs;
+  });
   if (any_tls) {
-    out.required("collector.tls.cert", x.tls.cert, "for tls:// listeners: a PEM certificate file");
-    out.required("collector.tls.key", x.tls.key, "for tls:// listeners: a PEM private key file");
+    out.required("collector.tls.cert", x.tls.cert,
+                 "for tls:// and grpcs:// listeners: a PEM certificate file");
+    out.required("collector.tls.key", x.tls.key,
+                 "for tls:// and grpcs:// listeners: a PEM private key file");
   }
+  // gRPC's C++ TLS (Debian's 1.51) accepts TLS 1.2 and 1.3 and cannot raise its minimum.
+  bool any_grpcs = std::any_of(x.listen.begin(), x.listen.end(), [](const auto& ep) {
+    return ep.transport == transport_kind::grpcs;
+  });
+  if (any_grpcs && x.tls.min_version == "1.3")
+    out.add(error_kind::invalid_value, "collector.tls.min_version", toml_quote(x.tls.min_version),
+            "grpcs:// listeners accept TLS 1.2 and 1.3 and cannot require 1.3; expected \"1.2\"");
+  out.range("collector.grpc.max_message_size", x.grpc.max_message_size, 1024, 1u << 30);
+  out.positive("collector.grpc.keepalive_time", x.grpc.keepalive_time);
+  out.positive("collector.grpc.keepalive_timeout", x.grpc.keepalive_timeout);
   out.positive("collector.udp_idle_timeout", x.udp_idle_timeout);
   out.positive("collector.message_timeout", x.message_timeout);
   out.range("collector.udp_receive_buffer", x.udp_receive_buffer, 0, 1u << 30);
@@ -171,6 +184,12 @@ void check_destination(checker& out, const destination_config& x, std::size_t i)
     if (x.url.host.empty() || x.url.port == 0)
       out.add(error_kind::invalid_value, key("url"), toml_quote(to_string(x.url)),
               "expected a host and a port from 1 to 65535, such as \"ipfix+tcp://collector:4739\"");
+  } else if (x.url.is_flow_stream()) {
+    if (x.url.kind == destination_kind::grpcs_stream && (x.tls_cert.empty() || x.tls_key.empty()))
+      out.add(error_kind::missing_key, key(x.tls_cert.empty() ? "tls_cert" : "tls_key"), {},
+              "grpcs-stream serves TLS: tls_cert and tls_key are its certificate and key");
+    out.range(key("stream_buffer"), x.stream_buffer, 1, 1u << 24);
+    out.range(key("stream_max_subscribers"), x.stream_max_subscribers, 1, 4096);
   } else if (x.url.path.empty()) {
     out.add(error_kind::invalid_value, key("url"), toml_quote(to_string(x.url)),
             "expected \"jsonl:stdout\", \"jsonl:/PATH\" or \"flowlog:/PATH\"");

@@ -232,8 +232,8 @@ metrics::metrics(std::size_t max_exporters)
     , exporters_(std::make_shared<exporter_table>(registry_, max_exporters))
     , label_cache_(std::make_unique<label_cache_metrics>(*registry_)) {
   // The session series of every transport exist from the start at 0, so that rates and
-  // alerts over them are defined before the first exporter connects (3 label values).
-  for (const char* t : {"tcp", "udp", "tls"}) {
+  // alerts over them are defined before the first exporter connects (5 label values).
+  for (const char* t : {"tcp", "udp", "tls", "grpc", "grpcs"}) {
     session(t);
     sessions_accepted(t);
     sessions_open(t);
@@ -493,10 +493,12 @@ void label_cache_metrics::update(const label_cache_values& v) {
 // --- names ---
 
 std::string_view session_close_reason(std::string_view r) {
-  // net/tcp_connection.cpp, net/tls_connection.cpp, net/udp_listener.cpp and the
-  // framer (net/tcp_framer.hpp) name these; anything else is a socket error text.
+  // net/tcp_connection.cpp, net/tls_connection.cpp, net/udp_listener.cpp, the framer
+  // (net/tcp_framer.hpp) and rpc/export_server.cpp ("cancelled": a gRPC stream reset,
+  // too large a request) name these; anything else is a socket error text.
   if (r == "eof" || r == "eof_mid_message" || r == "eof_without_close_notify" ||
-      r == "idle_timeout" || r == "message_timeout" || r == "shutdown" || r == "closed")
+      r == "idle_timeout" || r == "message_timeout" || r == "shutdown" || r == "closed" ||
+      r == "cancelled")
     return r;
   if (r == "bad_version" || r == "bad_message_length" || r == "message_too_large")
     return "malformed";

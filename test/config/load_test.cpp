@@ -146,6 +146,11 @@ handshake_timeout = "3s"
 max_handshakes = 8
 min_version = "1.3"
 
+[collector.grpc]
+max_message_size = "1MiB"
+keepalive_time = "1m"
+keepalive_timeout = "5s"
+
 [[destination]]
 name = "a"
 url = "ipfix+tcp://collector.example:9995"
@@ -163,6 +168,8 @@ tls_cert = "/dc.crt"
 tls_key = "/dc.key"
 tls_server_name = "collector.internal"
 tls_min_version = "1.3"
+stream_buffer = 1000
+stream_max_subscribers = 3
 
 [[destination]]
 name = "b"
@@ -257,6 +264,9 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(c.collector.tls.handshake_timeout, 3s);
   EXPECT_EQ(c.collector.tls.max_handshakes, 8u);
   EXPECT_EQ(c.collector.tls.min_version, "1.3");
+  EXPECT_EQ(c.collector.grpc.max_message_size, 1u << 20);
+  EXPECT_EQ(c.collector.grpc.keepalive_time, 1min);
+  EXPECT_EQ(c.collector.grpc.keepalive_timeout, 5s);
   ASSERT_EQ(c.destinations.size(), 4u);
   const auto& a = c.destinations[0];
   EXPECT_EQ(a.name, "a");
@@ -277,6 +287,8 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(a.tls_key, "/dc.key");
   EXPECT_EQ(a.tls_server_name, "collector.internal");
   EXPECT_EQ(a.tls_min_version, "1.3");
+  EXPECT_EQ(a.stream_buffer, 1000u);
+  EXPECT_EQ(a.stream_max_subscribers, 3u);
   const auto& b = c.destinations[1];
   EXPECT_EQ(b.name, "b");
   EXPECT_EQ(b.url.kind, destination_kind::jsonl);
