@@ -9,11 +9,6 @@
 
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -26,55 +21,10 @@ using nlohmann::json;
 namespace fa::test {
 namespace {
 
-/// A TCP connection to 127.0.0.1:`port`, closed on destruction.
-class tcp_peer {
- public:
-  explicit tcp_peer(std::uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd_ >= 0 && ::connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-    timeval tv{10, 0}; // every read below is bounded
-    if (fd_ >= 0)
-      ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  }
-  ~tcp_peer() {
-    if (fd_ >= 0)
-      ::close(fd_);
-  }
-  tcp_peer(const tcp_peer&) = delete;
-  tcp_peer& operator=(const tcp_peer&) = delete;
-
-  bool ok() const { return fd_ >= 0; }
-  void send(std::string_view s) {
-    if (fd_ >= 0)
-      (void)::send(fd_, s.data(), s.size(), MSG_NOSIGNAL);
-  }
-  /// Everything until the server closes (or 10 s without a byte).
-  std::string read_all() {
-    std::string out;
-    char buf[4096];
-    for (;;) {
-      auto n = ::recv(fd_, buf, sizeof(buf), 0);
-      if (n <= 0)
-        return out;
-      out.append(buf, static_cast<std::size_t>(n));
-    }
-  }
-
- private:
-  int fd_ = -1;
-};
-
 /// Sends `request` verbatim on a fresh connection; the whole answer.
 std::string raw_exchange(std::uint16_t port, const std::string& request) {
   tcp_peer p{port};
-  EXPECT_TRUE(p.ok());
+  EXPECT_TRUE(p.connected());
   p.send(request);
   return p.read_all();
 }

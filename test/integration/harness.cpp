@@ -142,29 +142,59 @@ std::vector<std::uint8_t> flow_message(std::uint32_t seq, std::uint32_t odid,
   return bytes;
 }
 
-void send_raw(std::uint16_t port, const std::vector<std::uint8_t>& bytes) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
+tcp_peer::tcp_peer(std::uint16_t port) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_port = htons(port);
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
-  std::size_t off = 0;
-  while (off < bytes.size()) {
-    auto n = ::send(fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+  if (fd_ >= 0 && ::connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+  timeval tv{10, 0};
+  if (fd_ >= 0)
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+tcp_peer::~tcp_peer() {
+  if (fd_ >= 0)
+    ::close(fd_);
+}
+
+void tcp_peer::send(std::string_view bytes) {
+  while (fd_ >= 0 && !bytes.empty()) {
+    auto n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n <= 0)
+      return;
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+void tcp_peer::shutdown_send() {
+  if (fd_ >= 0)
+    ::shutdown(fd_, SHUT_WR);
+}
+
+std::string tcp_peer::read_all() {
+  std::string out;
+  char buf[4096];
+  while (fd_ >= 0) {
+    auto n = ::recv(fd_, buf, sizeof(buf), 0);
     if (n <= 0)
       break;
-    off += static_cast<std::size_t>(n);
+    out.append(buf, static_cast<std::size_t>(n));
   }
-  ::shutdown(fd, SHUT_WR);
-  char buf[256];
-  // Wait (bounded by SO_RCVTIMEO) for the service to close its side.
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  while (::recv(fd, buf, sizeof(buf), 0) > 0) {
-  }
-  ::close(fd);
+  return out;
+}
+
+void send_raw(std::uint16_t port, const std::vector<std::uint8_t>& bytes) {
+  tcp_peer p{port};
+  ASSERT_TRUE(p.connected());
+  p.send({reinterpret_cast<const char*>(bytes.data()), bytes.size()});
+  p.shutdown_send();
+  // Wait (bounded) for the service to close its side.
+  p.read_all();
 }
 
 namespace {

@@ -14,9 +14,6 @@
 
 #include <openssl/pem.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -84,25 +81,7 @@ double failures(fa::app::supervisor& sup, const std::string& reason) {
 }
 
 /// A TCP connection that never says a word: a handshake that never completes.
-class silent_peer {
- public:
-  explicit silent_peer(std::uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0;
-  }
-  ~silent_peer() { ::close(fd_); }
-  silent_peer(const silent_peer&) = delete;
-  silent_peer& operator=(const silent_peer&) = delete;
-  bool connected() const { return connected_; }
-
- private:
-  int fd_ = -1;
-  bool connected_ = false;
-};
+using silent_peer = fa::test::tcp_peer;
 
 /// Runs `openssl s_client` with `args` against 127.0.0.1:`port`, its stdin from `input`
 /// (exec: the process is openssl itself, so a kill reaches it). Bounded.

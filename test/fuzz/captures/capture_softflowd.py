@@ -66,6 +66,19 @@ def run(work, pcap_path, port, tcp):
     subprocess.call(['/usr/sbin/softflowctl', '-c', ctl, 'shutdown'], stdout=subprocess.DEVNULL)
     p.wait(timeout=30)
 
+def read_until_quiet(sock, into):
+    """Appends what `sock` receives to `into` until it closes or is quiet for 3 s."""
+    sock.settimeout(3)
+    try:
+        while True:
+            b = sock.recv(65536)
+            if not b:
+                break
+            into.append(b)
+    except socket.timeout:
+        pass
+
+
 def main():
     out_dir = sys.argv[1]
     os.makedirs(out_dir, exist_ok=True)
@@ -75,15 +88,8 @@ def main():
     # UDP: every datagram is one message.
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u.bind(('127.0.0.1', 0))
-    u.settimeout(3)
     datagrams = []
-    def recv_udp():
-        try:
-            while True:
-                datagrams.append(u.recv(65535))
-        except socket.timeout:
-            pass
-    th = threading.Thread(target=recv_udp)
+    th = threading.Thread(target=read_until_quiet, args=(u, datagrams))
     th.start()
     run(work, pcap_path, u.getsockname()[1], False)
     th.join()
@@ -95,18 +101,7 @@ def main():
     l.listen(1)
     l.settimeout(20)
     stream = []
-    def recv_tcp():
-        c, _ = l.accept()
-        c.settimeout(5)
-        try:
-            while True:
-                b = c.recv(65536)
-                if not b:
-                    break
-                stream.append(b)
-        except socket.timeout:
-            pass
-    th = threading.Thread(target=recv_tcp)
+    th = threading.Thread(target=lambda: read_until_quiet(l.accept()[0], stream))
     th.start()
     run(work, pcap_path, l.getsockname()[1], True)
     th.join()
