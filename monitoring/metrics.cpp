@@ -498,7 +498,7 @@ std::string_view session_close_reason(std::string_view r) {
   // too large a request) name these; anything else is a socket error text.
   if (r == "eof" || r == "eof_mid_message" || r == "eof_without_close_notify" ||
       r == "idle_timeout" || r == "message_timeout" || r == "shutdown" || r == "closed" ||
-      r == "cancelled")
+      r == "cancelled" || r == "malformed")
     return r;
   if (r == "bad_version" || r == "bad_message_length" || r == "message_too_large")
     return "malformed";

@@ -4,8 +4,10 @@
 #include "rpc/server_tls.hpp"
 #include "service.grpc.pb.h"
 
+#include <google/protobuf/arena.h>
 #include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/support/proto_buffer_reader.h>
 
 #include <array>
 #include <atomic>
@@ -78,6 +80,19 @@ bool parse_peer(std::string_view peer, asio::ip::address& address, std::uint16_t
 }
 
 class export_server::core : public std::enable_shared_from_this<core> {
+  static google::protobuf::ArenaOptions arena_options(std::vector<char>& block) {
+    google::protobuf::ArenaOptions o;
+    o.initial_block = block.data();
+    o.initial_block_size = block.size();
+    return o;
+  }
+  static grpc::ByteBuffer serialized_response() {
+    grpc::ByteBuffer out;
+    bool own = false;
+    grpc::SerializationTraits<pb::ExportResponse>::Serialize(pb::ExportResponse{}, &out, &own);
+    return out;
+  }
+
  public:
   core(export_server_options o, export_server_handlers h)
       : opts_(std::move(o))
@@ -123,8 +138,9 @@ class export_server::core : public std::enable_shared_from_this<core> {
   struct stream {
     std::uint64_t id = 0;
     grpc::ServerContext ctx;
-    grpc::ServerAsyncReader<pb::ExportResponse, pb::ExportRequest> reader{&ctx};
-    pb::ExportRequest request;
+    // Raw bytes: they are parsed on completion into the server's arena (see parse).
+    grpc::ServerAsyncReader<grpc::ByteBuffer, grpc::ByteBuffer> reader{&ctx};
+    grpc::ByteBuffer request;
     std::optional<export_session> session;
     std::optional<flow_writer> writer;
     std::string peer;
@@ -283,7 +299,7 @@ class export_server::core : public std::enable_shared_from_this<core> {
     s->finishing = true;
     ++s->pending;
     if (status.ok())
-      s->reader.Finish(pb::ExportResponse{}, status, &s->t_finish);
+      s->reader.Finish(empty_response_, status, &s->t_finish);
     else
       s->reader.FinishWithError(status, &s->t_finish);
   }
@@ -319,7 +335,17 @@ class export_server::core : public std::enable_shared_from_this<core> {
       finish(s, grpc::Status::OK);
       return;
     }
-    convert(s);
+    auto* request = parse(s);
+    if (!request) {
+      // Not an ExportRequest: the stream cannot be trusted any more (as gRPC ends a
+      // stream whose message does not deserialize).
+      if (handlers_.refused)
+        handlers_.refused("bad_request", s->peer, "an ExportRequest that does not parse");
+      s->reason = "malformed";
+      finish(s, grpc::Status{grpc::StatusCode::INTERNAL, "cannot parse the ExportRequest"});
+      return;
+    }
+    convert(s, *request);
     if (s->closing) {
       finish(s, grpc::Status{grpc::StatusCode::UNAVAILABLE, s->reason});
       return;
@@ -327,11 +353,23 @@ class export_server::core : public std::enable_shared_from_this<core> {
     start_read(s);
   }
 
-  void convert(stream* s) {
+  /// The request just read, parsed into the arena, which was reset first: one request is
+  /// converted at a time on this thread, so a Flow's strings and sub-messages cost no
+  /// malloc and free each (protobuf frees a cleared message's sub-messages off an arena).
+  pb::ExportRequest* parse(stream* s) {
+    arena_.Reset();
+    auto* request = google::protobuf::Arena::CreateMessage<pb::ExportRequest>(&arena_);
+    grpc::ProtoBufferReader reader{&s->request};
+    bool ok = request->ParseFromZeroCopyStream(&reader);
+    s->request.Clear();
+    return ok ? request : nullptr;
+  }
+
+  void convert(stream* s, const pb::ExportRequest& request) {
     std::array<std::uint64_t, num_flow_errors> refused{};
     bool any_refused = false;
     auto now = static_cast<std::uint32_t>(std::time(nullptr));
-    for (const auto& f : s->request.flows()) {
+    for (const auto& f : request.flows()) {
       auto err = s->writer->add(f, now);
       if (err != flow_error::none) {
         ++refused[static_cast<std::size_t>(err)];
@@ -339,7 +377,7 @@ class export_server::core : public std::enable_shared_from_this<core> {
       }
     }
     requests_ += 1;
-    flows_ += static_cast<std::uint64_t>(s->request.flows_size());
+    flows_ += static_cast<std::uint64_t>(request.flows_size());
     if (any_refused && handlers_.rejected)
       for (std::size_t i = 1; i < refused.size(); ++i)
         if (refused[i] > 0)
@@ -408,7 +446,12 @@ class export_server::core : public std::enable_shared_from_this<core> {
 
   export_server_options opts_;
   export_server_handlers handlers_;
-  pb::FlowExportService::AsyncService service_;
+  pb::FlowExportService::WithRawMethod_Export<pb::FlowExportService::Service> service_;
+  /// Where each request is parsed; its first block is kept across resets.
+  std::vector<char> arena_block_ = std::vector<char>(256 * 1024);
+  google::protobuf::Arena arena_{arena_options(arena_block_)};
+  /// The empty ExportResponse every ended stream gets (antrea-grpc-transport.md 4).
+  grpc::ByteBuffer empty_response_ = serialized_response();
   cq_server base_;
   grpc::ServerCompletionQueue* cq_ = nullptr;
   // Server thread only.

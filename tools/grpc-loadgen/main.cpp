@@ -12,6 +12,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -32,15 +33,20 @@ struct options {
   tools::template_kind kind = tools::template_kind::antrea_v4;
 };
 
+/// Distinct Flows built per stream; the stream cycles through them (building a million
+/// Flows up front would take gigabytes).
+constexpr std::uint64_t pool_flows = 8192;
+
 /// The requests of one stream: record i of ipfix-loadgen's content for (seed, odid) as
-/// Flow i, `per_request` per request.
+/// Flow i, `per_request` per request, for the first `pool_flows` records.
 std::vector<pb::ExportRequest> make_requests(const options& o, std::uint32_t odid) {
   auto def = tools::make_template(o.kind, 256);
   rpc::flow_decoder decoder{def};
   std::vector<std::uint8_t> rec;
   std::vector<pb::ExportRequest> out;
-  out.reserve(o.records / o.per_request + 1);
-  for (std::uint64_t i = 0; i < o.records; ++i) {
+  auto n = std::min(o.records, std::max(pool_flows, o.per_request));
+  out.reserve(n / o.per_request + 1);
+  for (std::uint64_t i = 0; i < n; ++i) {
     if (i % o.per_request == 0)
       out.emplace_back();
     rec.clear();
@@ -104,9 +110,25 @@ int main(int argc, char** argv) {
       grpc::ClientContext ctx;
       pb::ExportResponse resp;
       auto w = stub->Export(&ctx, &resp);
-      for (auto& r : requests[s])
-        if (!w->Write(r))
+      // Exactly `records` Flows: whole pool requests, then the rest of one.
+      auto& pool = requests[s];
+      std::uint64_t sent = 0;
+      for (std::size_t k = 0; sent < o.records; k = (k + 1) % pool.size()) {
+        auto left = o.records - sent;
+        if (static_cast<std::uint64_t>(pool[k].flows_size()) > left) {
+          pb::ExportRequest tail;
+          tail.mutable_flows()->CopyFrom(pool[k].flows());
+          tail.mutable_flows()->DeleteSubrange(static_cast<int>(left),
+                                               pool[k].flows_size() - static_cast<int>(left));
+          if (!w->Write(tail))
+            break;
+          sent += left;
           break;
+        }
+        if (!w->Write(pool[k]))
+          break;
+        sent += static_cast<std::uint64_t>(pool[k].flows_size());
+      }
       w->WritesDone();
       auto st = w->Finish();
       if (!st.ok()) {
