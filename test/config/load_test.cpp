@@ -136,6 +136,7 @@ max_templates_per_session = 100
 template_lifetime = "15m"
 udp_receive_buffer = "16MiB"
 udp_idle_timeout = "10m"
+message_timeout = "45s"
 
 [collector.tls]
 cert = "/c.crt"
@@ -160,6 +161,7 @@ flush_interval = "250us"
 template_refresh = "5m"
 queue_size = 1048576
 on_full = "drop"
+replay_window = "2MiB"
 reconnect_min = "500ms"
 reconnect_max = "2m"
 template_refresh_messages = 100
@@ -261,6 +263,7 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(c.collector.tls.allowed_names, (std::vector<std::string>{"node-a", "node-b"}));
   EXPECT_EQ(c.collector.udp_receive_buffer, 16u << 20);
   EXPECT_EQ(c.collector.udp_idle_timeout, 10min);
+  EXPECT_EQ(c.collector.message_timeout, 45s);
   EXPECT_EQ(c.collector.tls.handshake_timeout, 3s);
   EXPECT_EQ(c.collector.tls.max_handshakes, 8u);
   EXPECT_EQ(c.collector.tls.min_version, "1.3");
@@ -279,6 +282,7 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(a.template_refresh, 5min);
   EXPECT_EQ(a.queue_size, 1048576u);
   EXPECT_EQ(a.on_full, on_full_policy::drop);
+  EXPECT_EQ(a.replay_window, 2u << 20);
   EXPECT_EQ(a.reconnect_min, 500ms);
   EXPECT_EQ(a.reconnect_max, 2min);
   EXPECT_EQ(a.template_refresh_messages, 100u);
