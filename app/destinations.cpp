@@ -6,10 +6,10 @@
 #include "actors/jsonl_sink.hpp"
 #include "monitoring/log.hpp"
 #include "net/tls_client.hpp"
-#include "sinks/clickhouse_writer.hpp"
-#include "sinks/flow_log_writer.hpp"
 #include "rpc/server_tls.hpp"
 #include "rpc/stream_server.hpp"
+#include "sinks/clickhouse_writer.hpp"
+#include "sinks/flow_log_writer.hpp"
 
 namespace fa::app {
 

@@ -169,9 +169,9 @@ struct listen_endpoint {
 /// A parsed `destination.url`.
 struct destination_url {
   destination_kind kind = destination_kind::jsonl;
-  std::string host;            ///< ipfix+*, clickhouse+*: host name or address; *-stream: bind address
-  std::uint16_t port = 0;      ///< ipfix+*, clickhouse+*: 1..65535; *-stream: 0..65535 (0 = ephemeral)
-  std::string path = "stdout"; ///< jsonl: "stdout" or a file path; flowlog: a file path
+  std::string host;       ///< ipfix+*, clickhouse+*: host name or address; *-stream: bind address
+  std::uint16_t port = 0; ///< ipfix+*, clickhouse+*: 1..65535; *-stream: 0..65535 (0 = ephemeral)
+  std::string path = "stdout";      ///< jsonl: "stdout" or a file path; flowlog: a file path
   std::string database = "default"; ///< clickhouse+*: the `database` query parameter
   std::string table = "flows";      ///< clickhouse+*: the `table` query parameter
 

@@ -310,15 +310,16 @@ batch_sink_metrics metrics::batch_sink(const batch_sink_families& f, std::string
 
 batch_sink_metrics metrics::clickhouse(std::string_view destination,
                                        std::span<const std::string_view> reasons) {
-  return batch_sink({ch_inserts_, ch_rows_, ch_seconds_, ch_failures_, ch_queued_, nullptr, nullptr},
-                    destination, reasons);
+  return batch_sink(
+      {ch_inserts_, ch_rows_, ch_seconds_, ch_failures_, ch_queued_, nullptr, nullptr}, destination,
+      reasons);
 }
 
 batch_sink_metrics metrics::flow_log(std::string_view destination,
                                      std::span<const std::string_view> reasons) {
-  return batch_sink({fl_writes_, fl_lines_, fl_seconds_, fl_failures_, fl_queued_, &fl_filtered_,
-                     &fl_rotations_},
-                    destination, reasons);
+  return batch_sink(
+      {fl_writes_, fl_lines_, fl_seconds_, fl_failures_, fl_queued_, &fl_filtered_, &fl_rotations_},
+      destination, reasons);
 }
 
 prometheus::Counter& metrics::tls_handshake_failures(std::string_view reason) {
