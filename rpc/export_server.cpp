@@ -202,13 +202,8 @@ class export_server::core : public std::enable_shared_from_this<core> {
       void* t = nullptr;
       bool ok = false;
       // Poll: what has arrived is handled first; once nothing more is ready, each stream's
-      // chunk goes to its session (as a TCP read hands on what the socket held). An Agent
-      // sends one Flow per request, so "nothing ready" comes after nearly every request
-      // under a moderate load: with something to hand on, wait up to batch_wait for more
-      // first, which turns a message per Flow through the pipeline into one per batch.
+      // chunk goes to its session (as a TCP read hands on what the socket held).
       auto st = cq_->AsyncNext(&t, &ok, gpr_time_0(GPR_CLOCK_MONOTONIC));
-      if (st == grpc::CompletionQueue::TIMEOUT && !dirty_.empty())
-        st = cq_->AsyncNext(&t, &ok, std::chrono::system_clock::now() + batch_wait);
       if (st == grpc::CompletionQueue::TIMEOUT) {
         flush_dirty();
         st =
@@ -448,9 +443,6 @@ class export_server::core : public std::enable_shared_from_this<core> {
     }
     streams_.erase(s->id);
   }
-
-  /// How long a stream's converted Flows may wait for more before they are handed on.
-  static constexpr std::chrono::microseconds batch_wait{500};
 
   export_server_options opts_;
   export_server_handlers handlers_;
