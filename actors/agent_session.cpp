@@ -5,6 +5,7 @@
 #include "ipfix/message.hpp"
 #include "ipfix/record.hpp"
 #include "monitoring/log.hpp"
+#include "monitoring/rate_limited_log.hpp"
 
 #include <chrono>
 
@@ -24,6 +25,10 @@ const char* transport_name(messages::transport t) {
     return "udp";
   case messages::transport::tls:
     return "tls";
+  case messages::transport::grpc:
+    return "grpc";
+  case messages::transport::grpcs:
+    return "grpcs";
   }
   return "unknown";
 }
@@ -61,16 +66,20 @@ void warn_unknown_template(state_ptr self, std::uint32_t odid, std::uint16_t id)
                      {"suppressed", std::to_string(*suppressed)}});
 }
 
-void warn_sequence(state_ptr self, std::uint32_t odid, const ipfix::sequence_check& check) {
+void warn_sequence(state_ptr self, std::uint32_t odid, std::uint32_t seq,
+                   const ipfix::sequence_check& check) {
   auto& st = self->state;
   if (!monitoring::log_enabled(monitoring::log_level::warn))
     return;
   if (auto suppressed = st.sequence_log.admit())
     monitoring::log(monitoring::log_level::warn,
-                    check.lost ? "sequence gap: records lost upstream" : "message out of order",
+                    check.reset  ? "sequence reset: implausible jump, not counted as loss"
+                    : check.lost ? "sequence gap: records lost upstream"
+                                 : "message out of order",
                     {{"session", std::to_string(st.status.id)},
                      {"peer", st.status.peer},
                      {"odid", std::to_string(odid)},
+                     {"sequence", std::to_string(seq)},
                      {"lost", std::to_string(check.lost)},
                      {"lost_total", std::to_string(st.status.lost_records)},
                      {"suppressed", std::to_string(*suppressed)}});
@@ -231,10 +240,15 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
       st.metrics.lost_records->Increment(static_cast<double>(check.lost));
     if (st.metrics.out_of_order && check.out_of_order)
       st.metrics.out_of_order->Increment();
+    if (check.reset) {
+      ++st.status.sequence_resets;
+      if (st.metrics.sequence_resets)
+        st.metrics.sequence_resets->Increment();
+    }
     if (st.exporter.lost_records && check.lost)
       st.exporter.lost_records->Increment(static_cast<double>(check.lost));
-    if (check.lost || check.out_of_order)
-      warn_sequence(self, odid, check);
+    if (check.lost || check.out_of_order || check.reset)
+      warn_sequence(self, odid, msg.header().sequence, check);
     records_total += records_in_message;
     if (std::find(st.status.odids.begin(), st.status.odids.end(), odid) == st.status.odids.end())
       st.status.odids.push_back(odid);
@@ -336,6 +350,15 @@ agent_session(agent_session_actor::stateful_pointer<agent_session_state> self,
         if (reason == "bad_version" || reason == "bad_message_length" ||
             reason == "message_too_large")
           count_malformed(self, reason);
+        if (reason == "message_timeout") {
+          // Its partial message is dropped; many slow exporters share one rate limit.
+          static monitoring::shared_log_rate_limiter timeouts;
+          if (auto suppressed = timeouts.admit())
+            monitoring::log(monitoring::log_level::warn, "session closed: message incomplete",
+                            {{"peer", self->state.status.peer},
+                             {"reason", reason},
+                             {"suppressed", std::to_string(*suppressed)}});
+        }
         // RFC 7011 8: the end of the session withdraws its templates.
         self->state.templates.clear();
         publish_template_count(self);

@@ -39,6 +39,7 @@ json to_json(const messages::session_status& s) {
           {"bytes", s.bytes},
           {"lost_records", s.lost_records},
           {"out_of_order_messages", s.out_of_order_messages},
+          {"sequence_resets", s.sequence_resets},
           {"malformed", s.malformed},
           {"unknown_template_sets", s.unknown_template_sets},
           {"template_events", s.template_events},

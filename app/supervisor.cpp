@@ -2,6 +2,7 @@
 
 #include "app/admin_api.hpp"
 #include "app/destinations.hpp"
+#include "app/open_files.hpp"
 
 #include "actors/agent_session.hpp"
 #include "actors/enricher.hpp"
@@ -33,6 +34,10 @@ std::string_view transport_name(messages::transport proto) {
     return "udp";
   case messages::transport::tls:
     return "tls";
+  case messages::transport::grpc:
+    return "grpc";
+  case messages::transport::grpcs:
+    return "grpcs";
   default:
     return "tcp";
   }
@@ -86,6 +91,12 @@ supervisor::supervisor(config::config cfg)
   table_->count_in(&metrics_.templates_out());
   receive_budget_ = std::make_shared<messages::byte_budget>(
       static_cast<std::int64_t>(cfg_.collector.receive_budget));
+  // DESIGN 3: what the sessions' received data (whole messages in the pipeline and the
+  // start of messages still arriving) holds of the process-wide budget.
+  metrics_.scrape_gauge(
+      "flow_aggregator_receive_budget_used_bytes",
+      "Octets of received data in flight, charged to collector.receive_budget",
+      [b = receive_budget_] { return static_cast<double>(b->limit() - b->available()); });
 }
 
 supervisor::~supervisor() {
@@ -153,10 +164,15 @@ std::optional<std::string> supervisor::start() {
       case config::transport_kind::tls:
         made = start_tls_listener(addr, ep.port);
         break;
+      case config::transport_kind::grpc:
+      case config::transport_kind::grpcs:
+        made = start_grpc_listener(addr, ep.port, ep.transport == config::transport_kind::grpcs);
+        break;
       default:
         made = std::make_shared<net::tcp_listener>(
             io_.context(), asio::ip::tcp::endpoint{addr, ep.port},
-            [this](asio::ip::tcp::socket s) { accept(std::move(s)); });
+            [this](asio::ip::tcp::socket s) { accept(std::move(s)); },
+            count_accept_failures(metrics_, "tcp", config::to_string(ep)));
       }
     } catch (const std::system_error& e) {
       return "listener " + config::to_string(ep) + ": " + e.what();
@@ -184,10 +200,15 @@ bool supervisor::admit(messages::transport proto) {
   if (open_sessions_.load() < cfg_.collector.max_sessions)
     return true;
   metrics_.sessions_rejected("max_sessions").Increment();
-  log(log_level::warn, "session refused",
-      {{"reason", "max_sessions"},
-       {"transport", std::string{transport_name(proto)}},
-       {"limit", std::to_string(cfg_.collector.max_sessions)}});
+  // Every refusal is counted; a client that connects in a loop must not flood the log.
+  if (!monitoring::log_enabled(log_level::warn))
+    return false;
+  if (auto suppressed = refusal_log_.admit())
+    log(log_level::warn, "session refused",
+        {{"reason", "max_sessions"},
+         {"transport", std::string{transport_name(proto)}},
+         {"limit", std::to_string(cfg_.collector.max_sessions)},
+         {"suppressed", std::to_string(*suppressed)}});
   return false;
 }
 
@@ -261,8 +282,9 @@ void supervisor::accept(asio::ip::tcp::socket socket) {
   if (ec)
     return; // the peer went away before we looked
   constexpr std::size_t max_read = 256 * 1024;
-  auto conn = std::make_shared<net::tcp_connection>(std::move(socket), new_session_budgets(),
-                                                    max_read, cfg_.collector.max_message_size);
+  auto conn = std::make_shared<net::tcp_connection>(
+      std::move(socket), new_session_budgets(), max_read, cfg_.collector.max_message_size,
+      std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.collector.message_timeout));
   auto s = open_session(messages::transport::tcp, remote.address(), remote.port(), conn);
   conn->start(frames_to(s.actor), close_to(s));
 }

@@ -12,6 +12,7 @@
 #include "app/admin_server.hpp"
 #include "config/config.hpp"
 #include "monitoring/metrics.hpp"
+#include "monitoring/rate_limited_log.hpp"
 #include "net/io_runtime.hpp"
 #include "net/tcp_connection.hpp"
 
@@ -113,7 +114,7 @@ class supervisor {
     messages::session_info_ptr info;
   };
 
-  /// False (counted, logged) when max_sessions sessions are open.
+  /// False (counted, logged rate-limited) when max_sessions sessions are open.
   bool admit(messages::transport proto);
   /// A session's own budget, drawing on the process-wide one (DESIGN 3).
   messages::session_budgets new_session_budgets() const;
@@ -132,6 +133,9 @@ class supervisor {
   /// tls:// listener: handshake, then a TCP-like session; app/tls_sessions.cpp.
   std::variant<net::listener_ptr, std::string> start_tls_listener(const asio::ip::address& addr,
                                                                   std::uint16_t port);
+  /// grpc:// and grpcs:// listeners: Antrea's FlowExportService; app/grpc_sessions.cpp.
+  std::variant<net::listener_ptr, std::string> start_grpc_listener(const asio::ip::address& addr,
+                                                                   std::uint16_t port, bool tls);
   void session_ended(std::uint64_t id);
   std::optional<std::string> start_destinations();
   /// A label cache for `cfg`'s [labels] and [kubernetes] (not yet subscribed to).
@@ -178,6 +182,9 @@ class supervisor {
   std::map<std::uint64_t, session_entry> sessions_;
   std::atomic<std::size_t> open_sessions_{0};
   std::atomic<std::uint64_t> next_session_id_{0};
+  /// Refused sessions: the first is logged, then one line per 10 s with the number left
+  /// out (STYLE, errors); sessions_rejected_total counts each.
+  monitoring::shared_log_rate_limiter refusal_log_;
   bool stopped_ = false;
 };
 

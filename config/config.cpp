@@ -23,7 +23,23 @@ std::string_view to_string(on_full_policy x) {
   return enum_to_string(x);
 }
 
+std::string_view to_string(compression_kind x) {
+  return enum_to_string(x);
+}
+
+std::string_view to_string(clickhouse_format x) {
+  return enum_to_string(x);
+}
+
+std::string_view to_string(rule_action x) {
+  return enum_to_string(x);
+}
+
 std::string_view to_string(fanout_mode x) {
+  return enum_to_string(x);
+}
+
+std::string_view to_string(uncorrelated_policy x) {
   return enum_to_string(x);
 }
 
@@ -55,7 +71,13 @@ std::string to_string(const listen_endpoint& x) {
 std::string to_string(const destination_url& x) {
   if (x.kind == destination_kind::jsonl)
     return "jsonl:" + x.path;
-  return std::string{to_string(x.kind)} + "://" + bracketed(x.host) + ":" + std::to_string(x.port);
+  if (x.kind == destination_kind::flowlog)
+    return "flowlog:" + x.path;
+  auto text =
+      std::string{to_string(x.kind)} + "://" + bracketed(x.host) + ":" + std::to_string(x.port);
+  if (x.is_clickhouse())
+    text += "/?database=" + x.database + "&table=" + x.table;
+  return text;
 }
 
 std::string to_string(const host_port& x) {
@@ -85,6 +107,12 @@ std::uint32_t resolved_enrichers(const runtime_config& x, unsigned hardware_thre
   if (x.enrichers != 0)
     return x.enrichers;
   return resolved_workers(x, hardware_threads);
+}
+
+std::uint32_t resolved_shards(const config& x, unsigned hardware_threads) noexcept {
+  if (x.aggregate.shards != 0)
+    return x.aggregate.shards;
+  return resolved_workers(x.runtime, hardware_threads);
 }
 
 } // namespace fa::config

@@ -292,6 +292,29 @@ TEST_F(agent_session_test, sequence_gaps_count_lost_records_per_odid) {
   EXPECT_EQ(status(s).out_of_order_messages, 1u);
 }
 
+// Issue 16 defect 9: one message with a forged sequence number (0x7ffffff0) between
+// in-order ones is a reset, counted apart; nothing is lost and the stream stays in order.
+TEST_F(agent_session_test, a_forged_sequence_number_is_a_reset_not_a_loss) {
+  auto s = spawn_session(info);
+  auto t = plain_v4(256);
+  auto recs = [](int n) {
+    return std::vector<bytes>(static_cast<std::size_t>(n), plain_v4_record(1));
+  };
+  send(s, message(1, 0, [&](auto& b) {
+         template_set(b, {t});
+         data_set(b, 256, recs(2));
+       }));
+  send(s, message(1, 2, [&](auto& b) { data_set(b, 256, recs(2)); }));
+  send(s, message(1, 0x7ffffff0u, [&](auto& b) { data_set(b, 256, recs(2)); }));
+  for (std::uint32_t seq = 4; seq < 20; seq += 2)
+    send(s, message(1, seq, [&](auto& b) { data_set(b, 256, recs(2)); }));
+  EXPECT_EQ(status(s).lost_records, 0u);
+  EXPECT_EQ(status(s).out_of_order_messages, 0u);
+  EXPECT_EQ(status(s).sequence_resets, 1u);
+  send(s, message(1, 23, [&](auto& b) { data_set(b, 256, recs(2)); })); // expected 20
+  EXPECT_EQ(status(s).lost_records, 3u);
+}
+
 TEST_F(agent_session_test, a_template_flood_is_refused_without_harming_another_session) {
   ipfix::template_store_config small;
   small.max_templates = 4;

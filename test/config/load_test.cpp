@@ -86,6 +86,11 @@ TEST(load, minimal_file_gets_every_default) {
   EXPECT_EQ(d.reconnect_min, 1s);
   EXPECT_EQ(d.reconnect_max, 60s);
   EXPECT_EQ(c.fanout.mode, fanout_mode::all);
+  EXPECT_EQ(c.aggregate.active_timeout, 60s);
+  EXPECT_EQ(c.aggregate.inactive_timeout, 90s);
+  EXPECT_EQ(c.aggregate.uncorrelated, uncorrelated_policy::export_flow);
+  EXPECT_EQ(c.aggregate.max_flows, 2'000'000u);
+  EXPECT_EQ(c.aggregate.shards, 0u);
   EXPECT_TRUE(c.enrichment.provenance);
   EXPECT_TRUE(c.enrichment.antrea);
   EXPECT_TRUE(c.enrichment.pod_labels);
@@ -131,6 +136,7 @@ max_templates_per_session = 100
 template_lifetime = "15m"
 udp_receive_buffer = "16MiB"
 udp_idle_timeout = "10m"
+message_timeout = "45s"
 
 [collector.tls]
 cert = "/c.crt"
@@ -141,6 +147,11 @@ handshake_timeout = "3s"
 max_handshakes = 8
 min_version = "1.3"
 
+[collector.grpc]
+max_message_size = "1MiB"
+keepalive_time = "1m"
+keepalive_timeout = "5s"
+
 [[destination]]
 name = "a"
 url = "ipfix+tcp://collector.example:9995"
@@ -150,6 +161,7 @@ flush_interval = "250us"
 template_refresh = "5m"
 queue_size = 1048576
 on_full = "drop"
+replay_window = "2MiB"
 reconnect_min = "500ms"
 reconnect_max = "2m"
 template_refresh_messages = 100
@@ -158,14 +170,43 @@ tls_cert = "/dc.crt"
 tls_key = "/dc.key"
 tls_server_name = "collector.internal"
 tls_min_version = "1.3"
+stream_buffer = 1000
+stream_max_subscribers = 3
 
 [[destination]]
 name = "b"
 url = "jsonl:/tmp/flows.jsonl"
 observation_domain_id = 0
 
+[[destination]]
+name = "c"
+url = "clickhouse+https://ch.example/?database=netflow&table=flows_v2"
+user = "fa"
+password_file = "/pw"
+commit_interval = "8s"
+max_rows = 5000
+compression = "none"
+format = "JSONEachRow"
+
+[[destination]]
+name = "d"
+url = "flowlog:/var/log/fa/flows.csv"
+pretty_print = false
+max_size = "10MiB"
+max_backups = 7
+max_age = "168h"
+filters = [{ingress_network_policy_rule_actions = ["Drop", "Reject"]},
+           {egress_network_policy_rule_actions = ["None"]}]
+
 [fanout]
 mode = "all"
+
+[aggregate]
+active_timeout = "5s"
+inactive_timeout = "7s"
+uncorrelated = "drop"
+max_flows = 1000
+shards = 3
 
 [enrichment]
 provenance = false
@@ -222,10 +263,14 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(c.collector.tls.allowed_names, (std::vector<std::string>{"node-a", "node-b"}));
   EXPECT_EQ(c.collector.udp_receive_buffer, 16u << 20);
   EXPECT_EQ(c.collector.udp_idle_timeout, 10min);
+  EXPECT_EQ(c.collector.message_timeout, 45s);
   EXPECT_EQ(c.collector.tls.handshake_timeout, 3s);
   EXPECT_EQ(c.collector.tls.max_handshakes, 8u);
   EXPECT_EQ(c.collector.tls.min_version, "1.3");
-  ASSERT_EQ(c.destinations.size(), 2u);
+  EXPECT_EQ(c.collector.grpc.max_message_size, 1u << 20);
+  EXPECT_EQ(c.collector.grpc.keepalive_time, 1min);
+  EXPECT_EQ(c.collector.grpc.keepalive_timeout, 5s);
+  ASSERT_EQ(c.destinations.size(), 4u);
   const auto& a = c.destinations[0];
   EXPECT_EQ(a.name, "a");
   EXPECT_EQ(a.url.kind, destination_kind::ipfix_tcp);
@@ -237,6 +282,7 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(a.template_refresh, 5min);
   EXPECT_EQ(a.queue_size, 1048576u);
   EXPECT_EQ(a.on_full, on_full_policy::drop);
+  EXPECT_EQ(a.replay_window, 2u << 20);
   EXPECT_EQ(a.reconnect_min, 500ms);
   EXPECT_EQ(a.reconnect_max, 2min);
   EXPECT_EQ(a.template_refresh_messages, 100u);
@@ -245,11 +291,43 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(a.tls_key, "/dc.key");
   EXPECT_EQ(a.tls_server_name, "collector.internal");
   EXPECT_EQ(a.tls_min_version, "1.3");
+  EXPECT_EQ(a.stream_buffer, 1000u);
+  EXPECT_EQ(a.stream_max_subscribers, 3u);
   const auto& b = c.destinations[1];
   EXPECT_EQ(b.name, "b");
   EXPECT_EQ(b.url.kind, destination_kind::jsonl);
   EXPECT_EQ(b.url.path, "/tmp/flows.jsonl");
   EXPECT_EQ(b.observation_domain_id, std::nullopt); // 0 = derived
+  EXPECT_EQ(c.aggregate.active_timeout, 5s);
+  EXPECT_EQ(c.aggregate.inactive_timeout, 7s);
+  EXPECT_EQ(c.aggregate.uncorrelated, uncorrelated_policy::drop);
+  EXPECT_EQ(c.aggregate.max_flows, 1000u);
+  EXPECT_EQ(c.aggregate.shards, 3u);
+  const auto& ch = c.destinations[2];
+  EXPECT_EQ(ch.url.kind, destination_kind::clickhouse_https);
+  EXPECT_EQ(ch.url.host, "ch.example");
+  EXPECT_EQ(ch.url.port, 8443) << "the HTTPS interface's default port";
+  EXPECT_EQ(ch.url.database, "netflow");
+  EXPECT_EQ(ch.url.table, "flows_v2");
+  EXPECT_EQ(ch.user, "fa");
+  EXPECT_EQ(ch.password_file, "/pw");
+  EXPECT_EQ(ch.commit_interval, 8s);
+  EXPECT_EQ(ch.max_rows, 5000u);
+  EXPECT_EQ(ch.compression, compression_kind::none);
+  EXPECT_EQ(ch.format, clickhouse_format::json_each_row);
+  const auto& fl = c.destinations[3];
+  EXPECT_EQ(fl.url.kind, destination_kind::flowlog);
+  EXPECT_EQ(fl.url.path, "/var/log/fa/flows.csv");
+  EXPECT_FALSE(fl.pretty_print);
+  EXPECT_EQ(fl.max_size, 10u << 20);
+  EXPECT_EQ(fl.max_backups, 7u);
+  EXPECT_EQ(fl.max_age, 168h);
+  ASSERT_EQ(fl.filters.size(), 2u);
+  EXPECT_EQ(fl.filters[0].ingress_network_policy_rule_actions,
+            (std::vector<rule_action>{rule_action::drop, rule_action::reject}));
+  EXPECT_TRUE(fl.filters[0].egress_network_policy_rule_actions.empty());
+  EXPECT_EQ(fl.filters[1].egress_network_policy_rule_actions,
+            (std::vector<rule_action>{rule_action::none}));
   EXPECT_FALSE(c.enrichment.provenance);
   EXPECT_FALSE(c.enrichment.antrea);
   EXPECT_FALSE(c.enrichment.pod_labels);
@@ -279,6 +357,20 @@ TEST(load, the_every_key_test_covers_the_whole_schema) {
   // Guards the test above: a key added to the schema must be added there too.
   EXPECT_EQ(fa::config::test::written_keys(toml::parse(every_key)),
             fa::config::test::schema_key_set());
+}
+
+TEST(load, flow_log_filters_take_antreas_action_names) {
+  auto r = load(cat(minimal, "filters = [{ingress_network_policy_rule_actions = [\"drop\"]},\n"
+                             "           {egress_rule_actions = [\"Drop\"]}, \"Drop\"]\n"));
+  ASSERT_FALSE(r);
+  auto text = dump(r);
+  EXPECT_NE(text.find("filters[0].ingress_network_policy_rule_actions[0]"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("expected \"None\", \"Allow\", \"Drop\" or \"Reject\""), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("filters[1].egress_rule_actions"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"egress_network_policy_rule_actions\""), std::string::npos) << text;
+  EXPECT_NE(text.find("filters[2]"), std::string::npos) << text;
 }
 
 TEST(load, admin_can_be_disabled_and_odid_zero_means_derived) {
@@ -381,6 +473,13 @@ INSTANTIATE_TEST_SUITE_P(
                    "expected \"proxy\" or \"aggregate\""},
         error_case{section("[fanout]", "mode = \"random\""), "fanout.mode", "mode = \"random\"",
                    "\"random\"", "expected \"all\" or \"hash\""},
+        error_case{section("[aggregate]", "uncorrelated = \"keep\""), "aggregate.uncorrelated",
+                   "uncorrelated = \"keep\"", "\"keep\"", "expected \"export\" or \"drop\""},
+        error_case{section("[aggregate]", "active_timeout = \"500ms\""), "aggregate.active_timeout",
+                   "active_timeout = \"500ms\"", "\"500ms\"",
+                   "expected a duration of at least \"1s\""},
+        error_case{section("[aggregate]", "max_flows = 0"), "aggregate.max_flows", "max_flows = 0",
+                   "0", "expected an integer from 1 to 1000000000"},
         error_case{section("[labels]", "source = \"etcd\""), "labels.source", "source = \"etcd\"",
                    "\"etcd\"", "expected \"none\", \"file\" or \"kubernetes\""},
         error_case{section("[runtime]", "log_level = \"verbose\""), "runtime.log_level",
