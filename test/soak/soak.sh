@@ -19,9 +19,10 @@
 # (/proc) and its counters (/metrics). At the end test/soak/report.py prints the samples
 # and fails when RSS, descriptors or threads grew beyond their tolerance between the
 # start (after a warm-up) and the end, when the records do not add up exactly
-# (loadgen sent = received [+ UDP losses counted upstream]; received = sent + counted
-# drops per destination; each collector's records = what was counted sent to it; no
-# duplicate or corrupted record), when a reload failed, or when a probe took over 1 s.
+# (loadgen sent = received [+ UDP losses counted upstream]; received = sent once (sent
+# minus replayed) + counted drops; each collector's distinct records = sent once to it,
+# duplicates only as counted replays, none changed), when a reload failed, or when the
+# probes failed or were slow.
 #
 # Usage: test/soak/soak.sh [BUILD_DIR]     (make soak; nice it on a shared machine)
 #   env: SOAK_MINUTES (30), SOAK_RATE (20000), SOAK_UDP_RATE (2000), SOAK_POD_UPDATES (20),
