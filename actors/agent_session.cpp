@@ -84,18 +84,37 @@ void count_malformed(state_ptr self, ipfix::parse_error err) {
   count_malformed(self, ipfix::to_string(err));
 }
 
-/// Keeps status.templates and the per-transport gauge of live templates in step with
-/// the store; the gauge moves by the difference, so sessions add up.
+/// Keeps status.templates, status.template_bytes and the per-transport gauges of live
+/// templates and their charge in step with the store; the gauges move by the
+/// difference, so sessions add up.
 void publish_template_count(state_ptr self) {
   auto& st = self->state;
   auto now = st.templates.size();
+  auto bytes = st.templates.charged();
   if (st.metrics.templates_in)
     st.metrics.templates_in->Increment(static_cast<double>(now) -
                                        static_cast<double>(st.status.templates));
+  if (st.metrics.template_bytes)
+    st.metrics.template_bytes->Increment(static_cast<double>(bytes) -
+                                         static_cast<double>(st.status.template_bytes));
   st.status.templates = now;
+  st.status.template_bytes = bytes;
 }
 
-void note_template_event(state_ptr self, ipfix::template_event ev) {
+/// The config key behind a refused template, for the warning.
+std::string_view refusal_limit(ipfix::template_event ev) {
+  switch (ev) {
+  case ipfix::template_event::exporter_budget:
+    return "collector.template_budget_per_exporter";
+  case ipfix::template_event::process_budget:
+    return "collector.template_budget";
+  default:
+    return "collector.max_templates_per_session";
+  }
+}
+
+void note_template_event(state_ptr self, ipfix::template_event ev, std::uint32_t odid,
+                         std::uint16_t id) {
   auto& st = self->state;
   using ipfix::template_event;
   if (ev != template_event::added && ev != template_event::refreshed &&
@@ -104,6 +123,19 @@ void note_template_event(state_ptr self, ipfix::template_event ev) {
     ++st.status.template_events;
   if (st.cfg.metrics)
     st.cfg.metrics->template_event(ipfix::to_string(ev)).Increment();
+  // A refused template is counted above (template_events_total{event}); its data sets
+  // will be data for an unknown template. Say why, rate-limited.
+  if (!ipfix::is_refusal(ev) || !monitoring::log_enabled(monitoring::log_level::warn))
+    return;
+  if (auto suppressed = st.refusal_log.admit())
+    monitoring::log(monitoring::log_level::warn, "template refused",
+                    {{"session", std::to_string(st.status.id)},
+                     {"peer", st.status.peer},
+                     {"odid", std::to_string(odid)},
+                     {"template_id", std::to_string(id)},
+                     {"reason", std::string{ipfix::to_string(ev)}},
+                     {"limit", std::string{refusal_limit(ev)}},
+                     {"suppressed", std::to_string(*suppressed)}});
 }
 
 // Applies one template set: records before a malformed one still count (RFC 7011 9.1:
@@ -114,7 +146,7 @@ void apply_template_set(state_ptr self, std::uint32_t odid, const ipfix::set_vie
   auto err = ipfix::parse_template_set(set.id, set.body, [&](ipfix::template_record&& rec) {
     std::vector<std::uint16_t> removed;
     auto ev = st.templates.apply(odid, set.id, rec, now, &removed);
-    note_template_event(self, ev);
+    note_template_event(self, ev, odid, rec.def.id);
     for (auto id : removed)
       st.plans.erase(plan_key(odid, id));
     using ipfix::template_event;
@@ -282,7 +314,7 @@ void expire_udp_templates(state_ptr self, ipfix::clock_type::time_point now) {
     return;
   for (auto [odid, id] : gone) {
     st.plans.erase(plan_key(odid, id));
-    note_template_event(self, ipfix::template_event::expired);
+    note_template_event(self, ipfix::template_event::expired, odid, id);
   }
   publish_template_count(self);
 }

@@ -45,6 +45,7 @@ struct agent_session_state {
   monitoring::log_rate_limiter malformed_log;
   monitoring::log_rate_limiter sequence_log;
   monitoring::log_rate_limiter unknown_template_log;
+  monitoring::log_rate_limiter refusal_log; ///< templates refused by a limit or budget
   /// The transport's close reason, read when the actor ends (sessions_closed_total).
   std::shared_ptr<std::string> end_reason;
   ipfix::clock_type::time_point next_expiry{}; ///< UDP: next template expiry sweep

@@ -30,6 +30,7 @@ json to_json(const messages::session_status& s) {
           {"peer", s.peer},
           {"observation_domains", s.odids},
           {"templates", s.templates},
+          {"template_bytes", s.template_bytes},
           {"messages", s.messages},
           {"records", s.records},
           {"bytes", s.bytes},

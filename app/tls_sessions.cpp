@@ -48,12 +48,14 @@ supervisor::start_tls_listener(const asio::ip::address& addr, std::uint16_t port
   o.max_message_size = cfg_.collector.max_message_size;
   net::tls_listener_handlers h;
   h.established = [this](net::tls_connection_ptr conn) {
-    if (!admit(messages::transport::tls)) {
+    auto remote = conn->remote();
+    auto slot = admit(messages::transport::tls, remote.address());
+    if (!slot) {
       conn->close("max_sessions");
       return;
     }
-    auto remote = conn->remote();
-    auto s = open_session(messages::transport::tls, remote.address(), remote.port(), conn);
+    auto s = open_session(messages::transport::tls, remote.address(), remote.port(), conn,
+                          std::move(slot));
     if (monitoring::log_enabled(log_level::debug))
       log(log_level::debug, "tls session",
           {{"id", std::to_string(s.id)},

@@ -23,6 +23,15 @@ constexpr std::array collector_keys{
     "template_lifetime"sv,
     "udp_receive_buffer"sv,
     "udp_idle_timeout"sv,
+    "max_tcp_sessions"sv,
+    "max_udp_sessions"sv,
+    "max_sessions_per_address"sv,
+    "first_message_timeout"sv,
+    "tcp_idle_timeout"sv,
+    "udp_untemplated_idle_timeout"sv,
+    "template_budget"sv,
+    "template_budget_per_exporter"sv,
+    "output_id_idle_timeout"sv,
     "tls"sv,
 };
 

@@ -32,6 +32,8 @@ struct session_status {
   std::string peer;
   std::vector<std::uint32_t> odids;
   std::uint64_t templates = 0;
+  /// What the live templates are charged to the template budget (octets).
+  std::uint64_t template_bytes = 0;
   std::uint64_t messages = 0;
   std::uint64_t records = 0;
   std::uint64_t bytes = 0;
@@ -89,8 +91,8 @@ typename Inspector::result_type inspect(Inspector& f, template_mapping& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, session_status& x) {
-  return f(x.id, x.transport, x.peer, x.odids, x.templates, x.messages, x.records, x.bytes,
-           x.lost_records, x.out_of_order_messages, x.sequence_resets, x.malformed,
+  return f(x.id, x.transport, x.peer, x.odids, x.templates, x.template_bytes, x.messages, x.records,
+           x.bytes, x.lost_records, x.out_of_order_messages, x.sequence_resets, x.malformed,
            x.unknown_template_sets, x.template_events, x.budget_drops, x.since,
            x.template_mappings);
 }

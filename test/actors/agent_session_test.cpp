@@ -360,6 +360,51 @@ TEST_F(agent_session_test, a_template_flood_is_refused_without_harming_another_s
   EXPECT_EQ(table->size(), 5u);
 }
 
+// Issue 16 defect 6: template state has a budget. An exporter's templates beyond its
+// share, and anyone's beyond the process total, are refused and counted; what a session
+// holds comes back when it ends.
+TEST_F(agent_session_test, templates_beyond_the_budget_are_refused_and_counted) {
+  std::vector<template_def> flood;
+  for (std::uint16_t i = 0; i < 10; ++i)
+    flood.push_back(make_def(static_cast<std::uint16_t>(256 + i),
+                             {iana(86, 8), iana(static_cast<std::uint16_t>(1000 + i), 4)}));
+  const auto cost = ipfix::template_footprint(flood[0]);
+  auto process = std::make_shared<ipfix::template_budget>(5 * cost);
+  ipfix::template_store_config cfg;
+  cfg.quota = {std::make_shared<ipfix::template_budget>(3 * cost), process};
+  auto a = spawn_session(info, cfg);
+  auto other = cfg;
+  other.quota.exporter = std::make_shared<ipfix::template_budget>(100 * cost);
+  auto b = spawn_session(ipv4_session(2, 192, 0, 2, 8), other);
+  auto define_all = [&](const agent_session_actor& s) {
+    send(s, message(1, 0, [&](auto& mb) {
+           mb.begin_set(ipfix::template_set_id);
+           for (auto& d : flood)
+             mb.add_template(d);
+           mb.end_set();
+         }));
+  };
+  define_all(a); // its exporter's share holds 3
+  EXPECT_EQ(status(a).templates, 3u);
+  EXPECT_EQ(status(a).template_events, 7u);
+  EXPECT_EQ(status(a).template_bytes, 3 * cost);
+  define_all(b); // the process total holds 2 more
+  EXPECT_EQ(status(b).templates, 2u);
+  EXPECT_EQ(status(b).template_events, 8u);
+  EXPECT_EQ(process->used(), 5 * cost);
+  // Data for a refused template is data for an unknown template.
+  send(b, message(1, 0, [&](auto& mb) { data_set(mb, 265, {bytes(12, 1)}); }));
+  EXPECT_EQ(status(b).unknown_template_sets, 1u);
+  // The end of a session gives its charge back: b can define the rest of its share.
+  caf::anon_send(a, caf::close_atom_v, std::string{"eof"});
+  run();
+  EXPECT_EQ(process->used(), 2 * cost);
+  EXPECT_EQ(cfg.quota.exporter->used(), 0u);
+  define_all(b);
+  EXPECT_EQ(status(b).templates, 5u);
+  EXPECT_EQ(process->used(), 5 * cost);
+}
+
 TEST_F(agent_session_test, a_withdrawal_removes_the_plan) {
   auto s = spawn_session(info);
   auto a = plain_v4(256);
