@@ -29,7 +29,7 @@ messages::output_template_ptr output_template_table::intern(const ipfix::templat
   if (!free_ids_.empty()) {
     id = free_ids_.back();
     free_ids_.pop_back();
-  } else if (next_id_ <= 0xffff) {
+  } else if (next_id_ <= last_id_) {
     id = static_cast<std::uint16_t>(next_id_++);
   } else {
     return nullptr;

@@ -39,6 +39,7 @@ json to_json(const messages::session_status& s) {
           {"sequence_resets", s.sequence_resets},
           {"malformed", s.malformed},
           {"unknown_template_sets", s.unknown_template_sets},
+          {"no_output_id_sets", s.no_output_id_sets},
           {"template_events", s.template_events},
           {"budget_drops", s.budget_drops},
           {"since", s.since}};

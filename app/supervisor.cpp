@@ -238,6 +238,7 @@ supervisor::opened_session supervisor::open_session(messages::transport proto,
   };
   ac.on_end = [this, id] { session_ended(id); };
   ac.metrics = &metrics_;
+  ac.output_id_idle = cfg_.collector.output_id_idle_timeout;
   auto actor = system_->spawn(actors::agent_session, std::move(ac));
   {
     std::lock_guard guard{sessions_mtx_};
