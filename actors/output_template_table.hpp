@@ -11,6 +11,7 @@
 #include <prometheus/gauge.h>
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -47,7 +48,7 @@ class output_template_table : public std::enable_shared_from_this<output_templat
   mutable std::mutex mtx_;
   std::map<ipfix::template_def, std::weak_ptr<const messages::output_template>, layout_less>
       by_layout_;
-  std::vector<std::uint16_t> free_ids_;
+  std::deque<std::uint16_t> free_ids_; ///< freed ids, oldest first
   std::uint32_t next_id_ = 256;
   std::uint32_t last_id_;
   prometheus::Gauge* gauge_ = nullptr;

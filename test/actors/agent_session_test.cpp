@@ -607,6 +607,8 @@ TEST_F(agent_session_test, identical_templates_share_one_output_template) {
 }
 
 TEST_F(agent_session_test, output_ids_are_recycled_only_when_nothing_uses_them) {
+  // One id, so the freed one must be taken again (fresh ids come first otherwise).
+  table = std::make_shared<output_template_table>(256);
   auto s = spawn_session(info);
   send(s, message(1, 0, [&](auto& mb) {
          template_set(mb, {plain_v4(256)});

@@ -372,6 +372,8 @@ TEST_F(exporter_test, writes_templates_first_with_own_sequence_numbers_and_odid)
 // its id is free; when the id returns with another definition, it is withdrawn before
 // it is defined again (RFC 7011 8).
 TEST_F(exporter_test, an_announced_id_is_not_pinned_and_is_withdrawn_before_its_reuse) {
+  table = std::make_shared<output_template_table>(256); // one id: it must come back
+  tmpl = table->intern(make_def(0, {iana(86, 8)}));
   listen_and_accept();
   auto x = spawn_exporter(config());
   ASSERT_TRUE(next_event());
