@@ -155,10 +155,13 @@ void start_write(state_ptr self, bool flush_due) {
       std::size_t tmpl_bytes = 0;
       auto decide = [&] {
         auto ann = st.announced.find(s.tmpl->id);
-        announce = ann == st.announced.end() || ann->second != s.tmpl;
+        auto known = ann != st.announced.end() ? ann->second.lock() : nullptr;
+        announce = known != s.tmpl;
         // RFC 7011 8.4: never a withdrawal over UDP; the new definition replaces the old.
-        withdraw = !udp && ann != st.announced.end() && ann->second != s.tmpl &&
-                   !ann->second->def.same_layout(s.tmpl->def);
+        // Over TCP an id announced with another layout, or whose template is gone (the
+        // layout it had is unknown now), is withdrawn first (RFC 7011 8).
+        withdraw = !udp && announce && ann != st.announced.end() &&
+                   (!known || !known->def.same_layout(s.tmpl->def));
         tmpl_bytes =
             announce ? ipfix::set_header_size + (withdraw ? 4 : 0) + s.tmpl->def.encoded_size() : 0;
       };

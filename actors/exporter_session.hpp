@@ -120,7 +120,10 @@ struct exporter_session_state {
   bool flush_armed = false;
   std::chrono::milliseconds backoff{0};
   std::uint32_t sequence = 0; ///< data records sent on this connection (RFC 7011 3.1)
-  std::unordered_map<std::uint16_t, messages::output_template_ptr> announced;
+  /// What the collector was told each id means. Weak: an announced id stays free to be
+  /// recycled (issue 16 defect 2); an id whose template is gone is withdrawn before it
+  /// is announced again (TCP, RFC 7011 8).
+  std::unordered_map<std::uint16_t, std::weak_ptr<const messages::output_template>> announced;
   /// UDP: when the templates were last announced afresh, and messages sent since.
   caf::actor_clock::time_point last_refresh{};
   std::uint64_t messages_since_refresh = 0;

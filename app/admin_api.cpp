@@ -34,6 +34,7 @@ json to_json(const messages::session_status& s) {
           {"peer", s.peer},
           {"observation_domains", s.odids},
           {"templates", s.templates},
+          {"template_bytes", s.template_bytes},
           {"messages", s.messages},
           {"records", s.records},
           {"bytes", s.bytes},
@@ -42,6 +43,7 @@ json to_json(const messages::session_status& s) {
           {"sequence_resets", s.sequence_resets},
           {"malformed", s.malformed},
           {"unknown_template_sets", s.unknown_template_sets},
+          {"no_output_id_sets", s.no_output_id_sets},
           {"template_events", s.template_events},
           {"budget_drops", s.budget_drops},
           {"since", s.since}};

@@ -79,9 +79,10 @@ supervisor::start_grpc_listener(const asio::ip::address& addr, std::uint16_t por
   rpc::export_server_handlers h;
   h.open = [this, proto](const asio::ip::address& a, std::uint16_t p,
                          net::inbound_ptr in) -> std::optional<rpc::export_session> {
-    if (!admit(proto))
+    auto slot = admit(proto, a);
+    if (!slot)
       return std::nullopt;
-    auto s = open_session(proto, a, p, std::move(in));
+    auto s = open_session(proto, a, p, std::move(in), std::move(slot));
     return rpc::export_session{new_session_budgets(), frames_to(s.actor), close_to(s)};
   };
   h.refused = [st](std::string_view reason, const std::string& peer, const std::string& detail) {

@@ -55,12 +55,14 @@ supervisor::start_tls_listener(const asio::ip::address& addr, std::uint16_t port
                             "tls://" + asio::ip::tcp::endpoint{addr, port}.address().to_string() +
                                 ":" + std::to_string(port));
   h.established = [this](net::tls_connection_ptr conn) {
-    if (!admit(messages::transport::tls)) {
+    auto remote = conn->remote();
+    auto slot = admit(messages::transport::tls, remote.address());
+    if (!slot) {
       conn->close("max_sessions");
       return;
     }
-    auto remote = conn->remote();
-    auto s = open_session(messages::transport::tls, remote.address(), remote.port(), conn);
+    auto s = open_session(messages::transport::tls, remote.address(), remote.port(), conn,
+                          std::move(slot));
     if (monitoring::log_enabled(log_level::debug))
       log(log_level::debug, "tls session",
           {{"id", std::to_string(s.id)},

@@ -256,6 +256,25 @@ struct collector_config {
   /// TCP/TLS: a message whose first octets arrived must be complete within this time, or
   /// the session is closed (its partial message is charged to the budgets meanwhile).
   duration message_timeout = std::chrono::seconds{30};
+  /// Issue 16: session slots. TCP and TLS sessions at once, UDP sessions at once, and
+  /// sessions of one source address (TCP and TLS together, UDP apart); `max_sessions`
+  /// bounds them all together.
+  std::uint32_t max_tcp_sessions = 10000;
+  std::uint32_t max_udp_sessions = 5000;
+  std::uint32_t max_sessions_per_address = 1000;
+  /// TCP and TLS: a session with no complete message this long after it opened (after
+  /// the handshake for TLS), or none for `tcp_idle_timeout` since the last one, closes.
+  duration first_message_timeout = std::chrono::seconds{30};
+  duration tcp_idle_timeout = std::chrono::minutes{30};
+  /// UDP: a session that never sent a template set closes after this much silence, and
+  /// is the first reclaimed (as is any UDP session silent this long) when a cap is hit.
+  duration udp_untemplated_idle_timeout = std::chrono::seconds{60};
+  /// Issue 16: memory all sessions' templates may hold, and one exporter address's
+  /// share of it (ipfix/template_budget.hpp).
+  byte_size template_budget = 64 * 1024 * 1024;
+  byte_size template_budget_per_exporter = 4 * 1024 * 1024;
+  /// An output template id no data used for this long is given back by its session.
+  duration output_id_idle_timeout = std::chrono::minutes{10};
   tls_config tls;
   grpc_config grpc;
 

@@ -444,6 +444,15 @@ class loader {
     read_size(table, path, "udp_receive_buffer", out.udp_receive_buffer);
     read_duration(table, path, "udp_idle_timeout", out.udp_idle_timeout);
     read_duration(table, path, "message_timeout", out.message_timeout);
+    read_uint(table, path, "max_tcp_sessions", out.max_tcp_sessions);
+    read_uint(table, path, "max_udp_sessions", out.max_udp_sessions);
+    read_uint(table, path, "max_sessions_per_address", out.max_sessions_per_address);
+    read_duration(table, path, "first_message_timeout", out.first_message_timeout);
+    read_duration(table, path, "tcp_idle_timeout", out.tcp_idle_timeout);
+    read_duration(table, path, "udp_untemplated_idle_timeout", out.udp_untemplated_idle_timeout);
+    read_size(table, path, "template_budget", out.template_budget);
+    read_size(table, path, "template_budget_per_exporter", out.template_budget_per_exporter);
+    read_duration(table, path, "output_id_idle_timeout", out.output_id_idle_timeout);
     const auto* tls = table != nullptr ? section(*table, path, "tls") : nullptr;
     const std::string tls_path = "collector.tls";
     read_string(tls, tls_path, "cert", out.tls.cert);

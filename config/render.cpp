@@ -146,6 +146,15 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
   out.size("udp_receive_buffer", col.udp_receive_buffer);
   out.time("udp_idle_timeout", col.udp_idle_timeout);
   out.time("message_timeout", col.message_timeout);
+  out.integer("max_tcp_sessions", col.max_tcp_sessions);
+  out.integer("max_udp_sessions", col.max_udp_sessions);
+  out.integer("max_sessions_per_address", col.max_sessions_per_address);
+  out.time("first_message_timeout", col.first_message_timeout);
+  out.time("tcp_idle_timeout", col.tcp_idle_timeout);
+  out.time("udp_untemplated_idle_timeout", col.udp_untemplated_idle_timeout);
+  out.size("template_budget", col.template_budget);
+  out.size("template_budget_per_exporter", col.template_budget_per_exporter);
+  out.time("output_id_idle_timeout", col.output_id_idle_timeout);
 
   out.table("[collector.tls]");
   out.str("cert", col.tls.cert);

@@ -139,6 +139,24 @@ void check_collector(checker& out, const collector_config& x) {
   out.positive("collector.grpc.keepalive_timeout", x.grpc.keepalive_timeout);
   out.positive("collector.udp_idle_timeout", x.udp_idle_timeout);
   out.positive("collector.message_timeout", x.message_timeout);
+  out.range("collector.max_tcp_sessions", x.max_tcp_sessions, 1, UINT32_MAX);
+  out.range("collector.max_udp_sessions", x.max_udp_sessions, 1, UINT32_MAX);
+  out.range("collector.max_sessions_per_address", x.max_sessions_per_address, 1, UINT32_MAX);
+  out.positive("collector.first_message_timeout", x.first_message_timeout);
+  out.positive("collector.tcp_idle_timeout", x.tcp_idle_timeout);
+  out.positive("collector.udp_untemplated_idle_timeout", x.udp_untemplated_idle_timeout);
+  out.positive("collector.output_id_idle_timeout", x.output_id_idle_timeout);
+  // One template of a few fields must fit an exporter's share, and the share the total.
+  constexpr byte_size min_template_budget = 4096;
+  if (x.template_budget_per_exporter < min_template_budget)
+    out.add(error_kind::invalid_value, "collector.template_budget_per_exporter",
+            toml_quote(format_size(x.template_budget_per_exporter)),
+            "expected at least 4KiB, so that an exporter can define a template, such as \"4MiB\"");
+  if (x.template_budget < x.template_budget_per_exporter)
+    out.add(error_kind::invalid_value, "collector.template_budget",
+            toml_quote(format_size(x.template_budget)),
+            "expected at least collector.template_budget_per_exporter (" +
+                format_size(x.template_budget_per_exporter) + "), such as \"64MiB\"");
   out.range("collector.udp_receive_buffer", x.udp_receive_buffer, 0, 1u << 30);
   out.positive("collector.tls.handshake_timeout", x.tls.handshake_timeout);
   out.range("collector.tls.max_handshakes", x.tls.max_handshakes, 1, 65536);

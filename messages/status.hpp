@@ -32,6 +32,8 @@ struct session_status {
   std::string peer;
   std::vector<std::uint32_t> odids;
   std::uint64_t templates = 0;
+  /// What the live templates are charged to the template budget (octets).
+  std::uint64_t template_bytes = 0;
   std::uint64_t messages = 0;
   std::uint64_t records = 0;
   std::uint64_t bytes = 0;
@@ -41,6 +43,8 @@ struct session_status {
   std::uint64_t sequence_resets = 0;
   std::uint64_t malformed = 0; ///< messages or sets discarded as malformed
   std::uint64_t unknown_template_sets = 0;
+  /// Data sets dropped because no output template id was free (issue 16 defect 2).
+  std::uint64_t no_output_id_sets = 0;
   std::uint64_t template_events = 0; ///< redefinitions, unknown withdrawals, limit hits
   /// UDP: datagrams dropped on receipt because the session's or the process's byte
   /// budget was spent (UDP cannot push back; DESIGN 3).
@@ -92,9 +96,9 @@ typename Inspector::result_type inspect(Inspector& f, template_mapping& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, session_status& x) {
-  return f(x.id, x.transport, x.peer, x.odids, x.templates, x.messages, x.records, x.bytes,
-           x.lost_records, x.out_of_order_messages, x.sequence_resets, x.malformed,
-           x.unknown_template_sets, x.template_events, x.budget_drops, x.since,
+  return f(x.id, x.transport, x.peer, x.odids, x.templates, x.template_bytes, x.messages, x.records,
+           x.bytes, x.lost_records, x.out_of_order_messages, x.sequence_resets, x.malformed,
+           x.unknown_template_sets, x.no_output_id_sets, x.template_events, x.budget_drops, x.since,
            x.template_mappings);
 }
 

@@ -160,6 +160,9 @@ metrics::metrics(std::size_t max_exporters)
     , unknown_template_(FA_COUNTER("data_sets_unknown_template_total",
                                    "Data sets dropped because their template was unknown"))
     , templates_in_(FA_GAUGE("templates_in", "Templates live in exporter sessions"))
+    , template_bytes_(FA_GAUGE("template_budget_bytes",
+                               "Octets the live templates of exporter sessions are charged to "
+                               "the template budget"))
     , malformed_(FA_COUNTER("malformed_total", "Malformed input discarded, by reason"))
     , template_events_(FA_COUNTER("template_events_total", "Template records applied, by outcome"))
     , enrich_dropped_(FA_COUNTER("enrich_dropped_records_total",
@@ -252,7 +255,8 @@ session_metrics metrics::session(std::string_view transport) {
           &out_of_order_.Add(l),
           &sequence_resets_.Add(l),
           &unknown_template_.Add(l),
-          &templates_in_.Add(l)};
+          &templates_in_.Add(l),
+          &template_bytes_.Add(l)};
 }
 
 destination_metrics metrics::destination(std::string_view name) {

@@ -115,6 +115,7 @@ struct session_metrics {
   prometheus::Counter* sequence_resets = nullptr;
   prometheus::Counter* unknown_template_sets = nullptr;
   prometheus::Gauge* templates_in = nullptr;
+  prometheus::Gauge* template_bytes = nullptr; ///< charged to the template budget
 };
 
 /// Counters of one destination.
@@ -252,6 +253,7 @@ class metrics {
   prometheus::Family<prometheus::Counter>& sequence_resets_;
   prometheus::Family<prometheus::Counter>& unknown_template_;
   prometheus::Family<prometheus::Gauge>& templates_in_;
+  prometheus::Family<prometheus::Gauge>& template_bytes_;
   prometheus::Family<prometheus::Counter>& malformed_;
   prometheus::Family<prometheus::Counter>& template_events_;
   prometheus::Family<prometheus::Counter>& enrich_dropped_;

@@ -8,6 +8,10 @@
 
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -424,6 +428,53 @@ TEST_F(exporter_test, writes_templates_first_with_own_sequence_numbers_and_odid)
   EXPECT_EQ(m4.sets[0].id, ipfix::template_set_id);
   EXPECT_EQ(ipfix::read_u64(m4.sets[1].body.data()), 78u);
   EXPECT_EQ(status(x).templates_announced, 2u);
+}
+
+// Issue 16 defect 2: a destination does not keep the ids it announced reserved (they
+// would never come back while the connection lasts). Once nothing else uses a template
+// its id is free; when the id returns with another definition, it is withdrawn before
+// it is defined again (RFC 7011 8).
+//
+// What the collector has not acknowledged (and `replay_window` octets behind it) keeps
+// its sets, and so their templates and ids, to send them again after a crash: the
+// window is 0 here and the collector acknowledges at once (TCP_QUICKACK), so the set is
+// confirmed read as soon as it is written.
+TEST_F(exporter_test, an_announced_id_is_not_pinned_and_is_withdrawn_before_its_reuse) {
+  table = std::make_shared<output_template_table>(256); // one id: it must come back
+  tmpl = table->intern(make_def(0, {iana(86, 8)}));
+  listen_and_accept();
+  auto c = config();
+  c.replay_window = 0;
+  const int one = 1;
+  auto x = spawn_exporter(c);
+  ASSERT_TRUE(next_event());
+  ASSERT_TRUE(pump_until([&] { return accepted; }));
+  ASSERT_EQ(::setsockopt(peer.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one), 0);
+  send(x, payload({2}));
+  ASSERT_TRUE(sched.trigger_timeout()); // flush
+  run();
+  ASSERT_TRUE(next_event()); // written
+  auto m1 = parse(read_message());
+  ASSERT_EQ(m1.sets.size(), 2u);
+  EXPECT_EQ(m1.sets[0].id, ipfix::template_set_id);
+  const auto old_id = tmpl->id;
+  tmpl.reset(); // the test's own reference; the written batch is gone
+  EXPECT_EQ(table->size(), 0u) << "the destination pins the id it announced";
+  tmpl = table->intern(make_def(0, {iana(1, 8)}));
+  ASSERT_EQ(tmpl->id, old_id); // the freed id again, with another definition
+  send(x, payload({1}));
+  ASSERT_TRUE(sched.trigger_timeout());
+  run();
+  ASSERT_TRUE(next_event());
+  auto m2 = parse(read_message());
+  ASSERT_EQ(m2.sets.size(), 2u);
+  EXPECT_EQ(m2.sets[0].id, ipfix::template_set_id);
+  bytes want(4);
+  ipfix::write_u16(want.data(), old_id); // withdrawal: field count 0 (RFC 7011 8.1)
+  ipfix::write_u16(want.data() + 2, 0);
+  ipfix::encode_template_record(tmpl->def, want);
+  EXPECT_EQ(m2.sets[0].body, want);
+  EXPECT_EQ(m2.sets[1].id, old_id);
 }
 
 // A set of the largest body the enricher makes (max_message_size - 20) does not fit one

@@ -69,6 +69,15 @@ TEST(load, minimal_file_gets_every_default) {
   EXPECT_EQ(c.collector.receive_budget, 32u << 20);
   EXPECT_EQ(c.collector.max_templates_per_session, 4096u);
   EXPECT_EQ(c.collector.template_lifetime, 1800s);
+  EXPECT_EQ(c.collector.max_tcp_sessions, 10000u);
+  EXPECT_EQ(c.collector.max_udp_sessions, 5000u);
+  EXPECT_EQ(c.collector.max_sessions_per_address, 1000u);
+  EXPECT_EQ(c.collector.first_message_timeout, 30s);
+  EXPECT_EQ(c.collector.tcp_idle_timeout, 30min);
+  EXPECT_EQ(c.collector.udp_untemplated_idle_timeout, 60s);
+  EXPECT_EQ(c.collector.template_budget, 64u << 20);
+  EXPECT_EQ(c.collector.template_budget_per_exporter, 4u << 20);
+  EXPECT_EQ(c.collector.output_id_idle_timeout, 10min);
   EXPECT_EQ(c.collector.tls.cert, "/etc/flow-aggregator/tls/tls.crt");
   EXPECT_EQ(c.collector.tls.key, "/etc/flow-aggregator/tls/tls.key");
   EXPECT_EQ(c.collector.tls.client_ca, "");
@@ -137,6 +146,15 @@ template_lifetime = "15m"
 udp_receive_buffer = "16MiB"
 udp_idle_timeout = "10m"
 message_timeout = "45s"
+max_tcp_sessions = 40
+max_udp_sessions = 30
+max_sessions_per_address = 20
+first_message_timeout = "5s"
+tcp_idle_timeout = "20m"
+udp_untemplated_idle_timeout = "90s"
+template_budget = "8MiB"
+template_budget_per_exporter = "1MiB"
+output_id_idle_timeout = "2m"
 
 [collector.tls]
 cert = "/c.crt"
@@ -264,6 +282,15 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(c.collector.udp_receive_buffer, 16u << 20);
   EXPECT_EQ(c.collector.udp_idle_timeout, 10min);
   EXPECT_EQ(c.collector.message_timeout, 45s);
+  EXPECT_EQ(c.collector.max_tcp_sessions, 40u);
+  EXPECT_EQ(c.collector.max_udp_sessions, 30u);
+  EXPECT_EQ(c.collector.max_sessions_per_address, 20u);
+  EXPECT_EQ(c.collector.first_message_timeout, 5s);
+  EXPECT_EQ(c.collector.tcp_idle_timeout, 20min);
+  EXPECT_EQ(c.collector.udp_untemplated_idle_timeout, 90s);
+  EXPECT_EQ(c.collector.template_budget, 8u << 20);
+  EXPECT_EQ(c.collector.template_budget_per_exporter, 1u << 20);
+  EXPECT_EQ(c.collector.output_id_idle_timeout, 2min);
   EXPECT_EQ(c.collector.tls.handshake_timeout, 3s);
   EXPECT_EQ(c.collector.tls.max_handshakes, 8u);
   EXPECT_EQ(c.collector.tls.min_version, "1.3");
@@ -516,6 +543,17 @@ INSTANTIATE_TEST_SUITE_P(
                    "expected at least collector.session_budget (4MiB)"},
         error_case{collector("template_lifetime = \"0h\""), "collector.template_lifetime",
                    "template_lifetime = \"0h\"", "\"0h\"", "expected a duration greater than zero"},
+        error_case{collector("template_budget = \"1MiB\""), "collector.template_budget",
+                   "template_budget = \"1MiB\"", "\"1MiB\"",
+                   "expected at least collector.template_budget_per_exporter (4MiB)"},
+        error_case{collector("template_budget_per_exporter = \"1KiB\""),
+                   "collector.template_budget_per_exporter",
+                   "template_budget_per_exporter = \"1KiB\"", "\"1KiB\"", "expected at least 4KiB"},
+        error_case{collector("max_udp_sessions = 0"), "collector.max_udp_sessions",
+                   "max_udp_sessions = 0", "0", "expected an integer from 1 to 4294967295"},
+        error_case{collector("first_message_timeout = \"0s\""), "collector.first_message_timeout",
+                   "first_message_timeout = \"0s\"", "\"0s\"",
+                   "expected a duration greater than zero"},
         // destinations
         error_case{dest("url2 = 1\n"), "destination[0].url2", "url2", "", "did you mean \"url\"?",
                    error_kind::unknown_key},
