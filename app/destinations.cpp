@@ -1,9 +1,15 @@
 #include "app/destinations.hpp"
 
+#include "actors/batch_sink.hpp"
 #include "actors/exporter_session.hpp"
+#include "actors/flow_stream_sink.hpp"
 #include "actors/jsonl_sink.hpp"
 #include "monitoring/log.hpp"
 #include "net/tls_client.hpp"
+#include "rpc/server_tls.hpp"
+#include "rpc/stream_server.hpp"
+#include "sinks/clickhouse_writer.hpp"
+#include "sinks/flow_log_writer.hpp"
 
 namespace fa::app {
 
@@ -43,6 +49,121 @@ std::optional<std::string> use_tls(const config::destination_config& d, asio::io
   return std::nullopt;
 }
 
+/// The parts of a batch destination's actor config every kind shares.
+actors::batch_sink_config batch_config(const config::destination_config& d,
+                                       monitoring::metrics& metrics) {
+  actors::batch_sink_config bc;
+  bc.name = d.name;
+  bc.url = config::to_string(d.url);
+  bc.queue_size = d.queue_size;
+  bc.block = d.on_full == config::on_full_policy::block;
+  bc.retry = {to_ms(d.reconnect_min), to_ms(d.reconnect_max)};
+  bc.metrics = &metrics;
+  return bc;
+}
+
+/// clickhouse+http(s): rows of Antrea's `flows` table (antrea-clickhouse-export.md).
+std::variant<actors::destination_actor, std::string>
+spawn_clickhouse(caf::actor_system& sys, const config::config& cfg,
+                 const config::destination_config& d, monitoring::metrics& metrics) {
+  sinks::clickhouse_writer_options o;
+  auto& e = o.endpoint;
+  e.tls = d.url.kind == config::destination_kind::clickhouse_https;
+  e.host = d.url.host;
+  e.port = d.url.port;
+  e.database = d.url.database;
+  e.user = d.user;
+  e.password_file = d.password_file;
+  e.tls_ca = d.tls_ca;
+  e.tls_cert = d.tls_cert;
+  e.tls_key = d.tls_key;
+  e.tls_server_name = d.tls_server_name;
+  e.tls_min_version = d.tls_min_version;
+  o.table = d.url.table;
+  o.format = d.format == config::clickhouse_format::row_binary
+                 ? sinks::clickhouse_format::row_binary
+                 : sinks::clickhouse_format::json_each_row;
+  o.gzip = d.compression == config::compression_kind::gzip;
+  o.cluster_uuid = cfg.cluster_id;
+  auto writer = std::make_shared<sinks::clickhouse_writer>(std::move(o));
+  if (auto err = writer->prepare())
+    return "destination " + d.name + ": " + *err;
+  auto bc = batch_config(d, metrics);
+  bc.kind = "clickhouse";
+  bc.commit_interval = to_ms(d.commit_interval);
+  bc.max_rows = d.max_rows;
+  bc.backend = std::move(writer);
+  return sys.spawn(actors::batch_sink, std::move(bc));
+}
+
+/// flowlog: Antrea's CSV flow log in a rotating file (antrea-grpc-transport.md 6).
+std::variant<actors::destination_actor, std::string>
+spawn_flow_log(caf::actor_system& sys, const config::destination_config& d,
+               monitoring::metrics& metrics) {
+  sinks::flow_log_options o;
+  o.file.path = d.url.path;
+  o.file.max_size = d.max_size;
+  o.file.max_backups = d.max_backups;
+  o.file.max_age = std::chrono::duration_cast<std::chrono::seconds>(d.max_age);
+  o.file.compress = d.compression == config::compression_kind::gzip;
+  o.pretty_print = d.pretty_print;
+  for (const auto& f : d.filters) {
+    auto& out = o.filters.emplace_back();
+    for (auto a : f.ingress_network_policy_rule_actions)
+      out.ingress_actions.push_back(static_cast<std::uint8_t>(a));
+    for (auto a : f.egress_network_policy_rule_actions)
+      out.egress_actions.push_back(static_cast<std::uint8_t>(a));
+  }
+  auto writer = std::make_shared<sinks::flow_log_writer>(std::move(o));
+  // A read-only directory or a missing one stops the start, naming the file.
+  if (auto err = writer->prepare())
+    return "destination " + d.name + ": " + *err;
+  auto bc = batch_config(d, metrics);
+  bc.kind = "flowlog";
+  bc.backend = std::move(writer);
+  return sys.spawn(actors::batch_sink, std::move(bc));
+}
+
+/// grpc-stream / grpcs-stream (antrea-grpc-transport.md 5): the server is bound here, so
+/// that a port in use or a bad certificate stops the start with an error naming it.
+std::variant<actors::destination_actor, std::string>
+spawn_flow_stream(caf::actor_system& sys, const config::destination_config& d,
+                  monitoring::metrics& metrics) {
+  rpc::stream_server_options o;
+  o.name = d.name;
+  o.host = d.url.host;
+  o.port = d.url.port;
+  o.buffer = d.stream_buffer;
+  o.max_subscribers = d.stream_max_subscribers;
+  if (d.url.kind == config::destination_kind::grpcs_stream) {
+    // Antrea serves the stream with server-side TLS only; tls_ca, when set, also asks
+    // subscribers for a certificate signed by it.
+    auto made = rpc::make_server_credentials(
+        {d.tls_cert, d.tls_key, d.tls_ca, "destination " + d.name + ": tls_cert",
+         "destination " + d.name + ": tls_key", "destination " + d.name + ": tls_ca"});
+    if (auto* err = std::get_if<std::string>(&made))
+      return *err;
+    o.credentials = std::get<std::shared_ptr<grpc::ServerCredentials>>(std::move(made));
+  }
+  auto stream_metrics =
+      std::make_shared<monitoring::flow_stream_metrics>(*metrics.registry(), d.name);
+  o.metrics = stream_metrics.get();
+  auto made = rpc::stream_server::start(std::move(o));
+  if (auto* err = std::get_if<std::string>(&made))
+    return "destination " + d.name + ": " + *err;
+  auto server = std::get<std::shared_ptr<rpc::stream_server>>(std::move(made));
+  monitoring::log(
+      monitoring::log_level::info, "flow stream listening",
+      {{"destination", d.name}, {"address", d.url.host}, {"port", std::to_string(server->port())}});
+  actors::flow_stream_sink_config fc;
+  fc.name = d.name;
+  fc.url = config::to_string(d.url);
+  fc.server = std::move(server);
+  fc.stream_metrics = std::move(stream_metrics);
+  fc.metrics = &metrics;
+  return sys.spawn(actors::flow_stream_sink, std::move(fc));
+}
+
 } // namespace
 
 std::variant<actors::destination_actor, std::string>
@@ -66,6 +187,7 @@ spawn_destination(caf::actor_system& sys, const config::config& cfg,
     ec.max_message_size = config::effective_max_message_size(d);
     ec.flush_interval = to_ms(d.flush_interval);
     ec.queue_size = d.queue_size;
+    ec.replay_window = d.replay_window;
     ec.on_full = d.on_full == config::on_full_policy::drop ? actors::on_full_policy::drop
                                                            : actors::on_full_policy::block;
     ec.reconnect_min = to_ms(d.reconnect_min);
@@ -81,6 +203,14 @@ spawn_destination(caf::actor_system& sys, const config::config& cfg,
         return "destination " + d.name + ": " + *err;
     return sys.spawn(actors::exporter_session, ec);
   }
+  case config::destination_kind::clickhouse_http:
+  case config::destination_kind::clickhouse_https:
+    return spawn_clickhouse(sys, cfg, d, metrics);
+  case config::destination_kind::flowlog:
+    return spawn_flow_log(sys, d, metrics);
+  case config::destination_kind::grpc_stream:
+  case config::destination_kind::grpcs_stream:
+    return spawn_flow_stream(sys, d, metrics);
   default:
     // config validation refuses transports this version does not have.
     return "destination " + d.name + ": transport not supported in this version";

@@ -3,12 +3,14 @@
 #include "app/admin_server.hpp"
 #include "app/cluster_identity.hpp"
 #include "app/inspect.hpp"
+#include "app/open_files.hpp"
 #include "app/reload.hpp"
 #include "app/supervisor.hpp"
 #include "config/default_config.hpp"
 #include "config/load.hpp"
 #include "config/render.hpp"
 #include "monitoring/log.hpp"
+#include "sinks/clickhouse_rows.hpp"
 
 #include <prometheus/registry.h>
 
@@ -29,6 +31,8 @@ commands:
   check-config -c FILE    validate FILE, print the effective config, exit 1 on errors
   inspect VIEW            print a running instance's sessions, templates, destinations,
                           labels, actors, aggregators or flows from its admin API
+  clickhouse-schema       print the CREATE TABLE for a clickhouse+http(s) destination
+                          (ClickHouse 18.16 and later)
   version                 print the version
 
 options:
@@ -44,6 +48,8 @@ options:
                           flows from or to ADDRESS
   --port PORT             inspect flows: the flows from or to PORT
   --limit N               inspect flows: at most N flows (default 100, at most 1000)
+  --database NAME         clickhouse-schema: the database (default: default)
+  --table NAME            clickhouse-schema: the table (default: flows)
   -h, --help              this text
 )";
 
@@ -58,6 +64,8 @@ struct cli {
   std::string cacert;
   std::string port;
   std::string limit;
+  std::string database = "default";
+  std::string table = "flows";
 };
 
 int fail_usage(std::string_view why) {
@@ -117,6 +125,9 @@ int run(const cli& c) {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGHUP); // reload the config and the tls:// certificate, key and CA
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // Each TCP/TLS session holds a descriptor: as many as allowed, and a warning when the
+  // configuration cannot fit (issue 16, defect 4).
+  fa::app::raise_fd_limit(cfg.collector.max_sessions);
   fa::app::supervisor sup{cfg};
   if (auto err = sup.start()) {
     fa::monitoring::log(fa::monitoring::log_level::error, "start failed", {{"error", *err}});
@@ -237,6 +248,17 @@ int inspect(const cli& c) {
   return fa::app::inspect(o);
 }
 
+/// Antrea's `flows` table for a clickhouse+ destination, as SQL on stdout.
+int clickhouse_schema(const cli& c) {
+  for (const auto* name : {&c.database, &c.table})
+    if (!fa::sinks::plain_identifier(*name))
+      return fail_usage(
+          "'" + *name +
+          "' is not a plain name (letters, digits and '_', not starting with a digit)");
+  std::cout << fa::sinks::create_table_statement(c.database, c.table);
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -251,7 +273,8 @@ int main(int argc, char** argv) {
         return fail_usage("-c needs a file");
       c.config_file = argv[++i];
     } else if (a == "-o" || a == "--output" || a == "--admin" || a == "--token-file" ||
-               a == "--ip" || a == "--cacert" || a == "--port" || a == "--limit") {
+               a == "--ip" || a == "--cacert" || a == "--port" || a == "--limit" ||
+               a == "--database" || a == "--table") {
       if (i + 1 >= argc)
         return fail_usage(std::string{a} + " needs a value");
       std::string v = argv[++i];
@@ -261,6 +284,8 @@ int main(int argc, char** argv) {
        : a == "--cacert"     ? c.cacert
        : a == "--port"       ? c.port
        : a == "--limit"      ? c.limit
+       : a == "--database"   ? c.database
+       : a == "--table"      ? c.table
                              : c.output) = v;
     } else if (c.command.empty() && !a.starts_with("-")) {
       c.command = a;
@@ -276,6 +301,8 @@ int main(int argc, char** argv) {
     return check_config(c);
   if (c.command == "inspect")
     return inspect(c);
+  if (c.command == "clickhouse-schema")
+    return clickhouse_schema(c);
   if (c.command == "version") {
     std::cout << "flow-aggregator " << FA_VERSION << "\n";
     return 0;

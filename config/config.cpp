@@ -23,6 +23,18 @@ std::string_view to_string(on_full_policy x) {
   return enum_to_string(x);
 }
 
+std::string_view to_string(compression_kind x) {
+  return enum_to_string(x);
+}
+
+std::string_view to_string(clickhouse_format x) {
+  return enum_to_string(x);
+}
+
+std::string_view to_string(rule_action x) {
+  return enum_to_string(x);
+}
+
 std::string_view to_string(fanout_mode x) {
   return enum_to_string(x);
 }
@@ -59,7 +71,13 @@ std::string to_string(const listen_endpoint& x) {
 std::string to_string(const destination_url& x) {
   if (x.kind == destination_kind::jsonl)
     return "jsonl:" + x.path;
-  return std::string{to_string(x.kind)} + "://" + bracketed(x.host) + ":" + std::to_string(x.port);
+  if (x.kind == destination_kind::flowlog)
+    return "flowlog:" + x.path;
+  auto text =
+      std::string{to_string(x.kind)} + "://" + bracketed(x.host) + ":" + std::to_string(x.port);
+  if (x.is_clickhouse())
+    text += "/?database=" + x.database + "&table=" + x.table;
+  return text;
 }
 
 std::string to_string(const host_port& x) {

@@ -45,6 +45,16 @@ inline constexpr std::uint16_t ipfix_port = 4739;
 /// IANA port for IPFIX over TLS and DTLS (RFC 7011 10).
 inline constexpr std::uint16_t ipfix_tls_port = 4740;
 
+/// ClickHouse's HTTP and HTTPS interface ports (its default config).
+inline constexpr std::uint16_t clickhouse_http_port = 8123;
+inline constexpr std::uint16_t clickhouse_https_port = 8443;
+
+/// Antrea's gRPC flow export port (antrea-grpc-transport.md 1).
+inline constexpr std::uint16_t antrea_grpc_port = 14739;
+
+/// Antrea's flow stream service port (antrea-grpc-transport.md 5).
+inline constexpr std::uint16_t antrea_flow_stream_port = 14740;
+
 // -- enumerations -------------------------------------------------------------
 
 /// Top-level `mode`.
@@ -54,7 +64,13 @@ enum class run_mode : std::uint8_t {
 };
 
 /// The transport of a `collector.listen` URL.
-enum class transport_kind : std::uint8_t { tcp, udp, tls };
+enum class transport_kind : std::uint8_t {
+  tcp,
+  udp,
+  tls,
+  grpc,  ///< Antrea's FlowExportService over plain HTTP/2 (antrea-grpc-transport.md 1)
+  grpcs, ///< the same over TLS, with `[collector.tls]`
+};
 
 /// The kind of a `destination.url`.
 enum class destination_kind : std::uint8_t {
@@ -62,6 +78,15 @@ enum class destination_kind : std::uint8_t {
   ipfix_udp, ///< "ipfix+udp://host:port"
   ipfix_tls, ///< "ipfix+tls://host:port"
   jsonl,     ///< "jsonl:stdout" or "jsonl:/path": one JSON object per record
+  /// "clickhouse+http://host:8123/?database=default&table=flows": rows of Antrea's
+  /// `flows` table through ClickHouse's HTTP interface.
+  clickhouse_http,
+  clickhouse_https, ///< the same over HTTPS
+  flowlog,          ///< "flowlog:/path/flows.csv": Antrea's flow-log CSV lines
+  /// "grpc-stream://0.0.0.0:14740": Antrea's FlowStreamService (antrea-grpc-transport.md
+  /// 5) served on this address; "grpcs-stream://" with TLS.
+  grpc_stream,
+  grpcs_stream,
 };
 
 /// `destination.on_full`: what happens when the destination's queue is full.
@@ -69,6 +94,19 @@ enum class on_full_policy : std::uint8_t {
   block, ///< keep the credits, so upstream readers pause (lossless over TCP)
   drop,  ///< discard and count (RFC 7011 4.3 accounting downstream)
 };
+
+/// `destination.compression`: ClickHouse request bodies, or rotated flow-log files.
+enum class compression_kind : std::uint8_t { gzip, none };
+
+/// `destination.format`: the body of a ClickHouse insert.
+enum class clickhouse_format : std::uint8_t {
+  row_binary,    ///< "RowBinary"
+  json_each_row, ///< "JSONEachRow"
+};
+
+/// A NetworkPolicy rule action as Antrea names them in flow-log filters (`None`,
+/// `Allow`, `Drop`, `Reject`: the values 0..3 of ingress/egressNetworkPolicyRuleAction).
+enum class rule_action : std::uint8_t { none, allow, drop, reject };
 
 /// `fanout.mode`.
 enum class fanout_mode : std::uint8_t {
@@ -99,6 +137,9 @@ std::string_view to_string(run_mode x);
 std::string_view to_string(transport_kind x);
 std::string_view to_string(destination_kind x);
 std::string_view to_string(on_full_policy x);
+std::string_view to_string(compression_kind x);
+std::string_view to_string(clickhouse_format x);
+std::string_view to_string(rule_action x);
 std::string_view to_string(fanout_mode x);
 std::string_view to_string(uncorrelated_policy x);
 std::string_view to_string(label_source x);
@@ -128,14 +169,29 @@ struct listen_endpoint {
 /// A parsed `destination.url`.
 struct destination_url {
   destination_kind kind = destination_kind::jsonl;
-  std::string host;            ///< ipfix+*: host name or address, without brackets
-  std::uint16_t port = 0;      ///< ipfix+*: 1..65535
-  std::string path = "stdout"; ///< jsonl: "stdout" or a file path
+  std::string host;       ///< ipfix+*, clickhouse+*: host name or address; *-stream: bind address
+  std::uint16_t port = 0; ///< ipfix+*, clickhouse+*: 1..65535; *-stream: 0..65535 (0 = ephemeral)
+  std::string path = "stdout";      ///< jsonl: "stdout" or a file path; flowlog: a file path
+  std::string database = "default"; ///< clickhouse+*: the `database` query parameter
+  std::string table = "flows";      ///< clickhouse+*: the `table` query parameter
 
   bool operator==(const destination_url&) const = default;
 
-  /// True for the IPFIX kinds; false for jsonl.
-  bool is_ipfix() const noexcept { return kind != destination_kind::jsonl; }
+  /// True for the IPFIX kinds.
+  bool is_ipfix() const noexcept {
+    return kind == destination_kind::ipfix_tcp || kind == destination_kind::ipfix_udp ||
+           kind == destination_kind::ipfix_tls;
+  }
+
+  /// True for clickhouse+http and clickhouse+https.
+  bool is_clickhouse() const noexcept {
+    return kind == destination_kind::clickhouse_http || kind == destination_kind::clickhouse_https;
+  }
+
+  /// True for "grpc-stream://" and "grpcs-stream://": a server we listen on.
+  bool is_flow_stream() const noexcept {
+    return kind == destination_kind::grpc_stream || kind == destination_kind::grpcs_stream;
+  }
 
   /// True for "jsonl:stdout".
   bool is_stdout() const noexcept { return kind == destination_kind::jsonl && path == "stdout"; }
@@ -144,7 +200,8 @@ struct destination_url {
 /// Renders the URL back: "tcp://[::]:4739".
 std::string to_string(const listen_endpoint& x);
 
-/// Renders the URL back: "ipfix+tcp://collector:4739", "jsonl:stdout".
+/// Renders the URL back: "ipfix+tcp://collector:4739", "jsonl:stdout",
+/// "clickhouse+http://ch:8123/?database=default&table=flows", "flowlog:/var/log/flows.csv".
 std::string to_string(const destination_url& x);
 
 /// Renders "127.0.0.1:10348" or "[::1]:10348".
@@ -165,6 +222,19 @@ struct tls_config {
   bool operator==(const tls_config&) const = default;
 };
 
+/// `[collector.grpc]`: used by grpc:// and grpcs:// listeners (TLS from `[collector.tls]`).
+struct grpc_config {
+  /// The largest ExportRequest; a larger one ends its stream with RESOURCE_EXHAUSTED
+  /// (grpc-go's default, which Antrea keeps).
+  byte_size max_message_size = 4 * 1024 * 1024;
+  /// HTTP/2 keepalive: pings this often, and a peer silent for `keepalive_timeout` after
+  /// a ping is gone (its session ends). Agents never close their stream.
+  duration keepalive_time = std::chrono::seconds{30};
+  duration keepalive_timeout = std::chrono::seconds{20};
+
+  bool operator==(const grpc_config&) const = default;
+};
+
 /// `[collector]`: the receiving side.
 struct collector_config {
   std::vector<listen_endpoint> listen;
@@ -183,9 +253,41 @@ struct collector_config {
   byte_size udp_receive_buffer = 8 * 1024 * 1024;
   /// A UDP exporter (address, port) silent this long has its session closed.
   duration udp_idle_timeout = std::chrono::minutes{30};
+  /// TCP/TLS: a message whose first octets arrived must be complete within this time, or
+  /// the session is closed (its partial message is charged to the budgets meanwhile).
+  duration message_timeout = std::chrono::seconds{30};
+  /// Issue 16: session slots. TCP and TLS sessions at once, UDP sessions at once, and
+  /// sessions of one source address (TCP and TLS together, UDP apart); `max_sessions`
+  /// bounds them all together.
+  std::uint32_t max_tcp_sessions = 10000;
+  std::uint32_t max_udp_sessions = 5000;
+  std::uint32_t max_sessions_per_address = 1000;
+  /// TCP and TLS: a session with no complete message this long after it opened (after
+  /// the handshake for TLS), or none for `tcp_idle_timeout` since the last one, closes.
+  duration first_message_timeout = std::chrono::seconds{30};
+  duration tcp_idle_timeout = std::chrono::minutes{30};
+  /// UDP: a session that never sent a template set closes after this much silence, and
+  /// is the first reclaimed (as is any UDP session silent this long) when a cap is hit.
+  duration udp_untemplated_idle_timeout = std::chrono::seconds{60};
+  /// Issue 16: memory all sessions' templates may hold, and one exporter address's
+  /// share of it (ipfix/template_budget.hpp).
+  byte_size template_budget = 64 * 1024 * 1024;
+  byte_size template_budget_per_exporter = 4 * 1024 * 1024;
+  /// An output template id no data used for this long is given back by its session.
+  duration output_id_idle_timeout = std::chrono::minutes{10};
   tls_config tls;
+  grpc_config grpc;
 
   bool operator==(const collector_config&) const = default;
+};
+
+/// One entry of a flow-log destination's `filters` (Antrea `flowLogger.filters`): a
+/// record is logged when its rule action is in each non-empty list.
+struct flow_log_filter {
+  std::vector<rule_action> ingress_network_policy_rule_actions;
+  std::vector<rule_action> egress_network_policy_rule_actions;
+
+  bool operator==(const flow_log_filter&) const = default;
 };
 
 /// One `[[destination]]`.
@@ -203,6 +305,10 @@ struct destination_config {
   std::uint32_t template_refresh_messages = 0;
   byte_size queue_size = 64 * 1024 * 1024;
   on_full_policy on_full = on_full_policy::block;
+  /// ipfix+tcp/tls: after a connection ends without a clean close, the records in this
+  /// many octets before the last one the collector's TCP acknowledged are sent again
+  /// (at least once across a collector crash; README "Architecture").
+  byte_size replay_window = 4 * 1024 * 1024;
   /// Reconnect backoff doubles from `reconnect_min` up to `reconnect_max`; RFC 7011
   /// 10.4.4: after repeated failures, no more than once per minute by default.
   duration reconnect_min = std::chrono::seconds{1};
@@ -214,6 +320,33 @@ struct destination_config {
   /// ipfix+tls: the name verified and sent as SNI; "" = the URL's host.
   std::string tls_server_name;
   std::string tls_min_version = "1.2"; ///< "1.2" or "1.3"
+  /// clickhouse+*: the user (X-ClickHouse-User); "" = the server's default user.
+  std::string user;
+  /// clickhouse+*: a file holding the password; "" = none. A secret: never shown.
+  std::string password_file;
+  /// clickhouse+*: one insert at most this long after its oldest row was queued ...
+  duration commit_interval = std::chrono::seconds{1};
+  /// ... or as soon as this many rows are queued.
+  std::uint32_t max_rows = 100000;
+  /// clickhouse+*: gzip request bodies; flowlog: gzip rotated files.
+  compression_kind compression = compression_kind::gzip;
+  /// clickhouse+*: the insert format.
+  clickhouse_format format = clickhouse_format::row_binary;
+  /// flowlog: protocol, rule actions and policy types as names, not numbers.
+  bool pretty_print = true;
+  /// flowlog: the file is rotated before a line would take it past this size.
+  byte_size max_size = 100 * 1024 * 1024;
+  /// flowlog: rotated files kept (the newest); 0 = all.
+  std::uint32_t max_backups = 3;
+  /// flowlog: rotated files older than this are removed; 0 = no age limit.
+  duration max_age = duration::zero();
+  /// flowlog: records logged; none = every record.
+  std::vector<flow_log_filter> filters;
+  /// *-stream: records kept for subscribers (Antrea's recordBufferSize), oldest
+  /// overwritten; a subscriber that falls further behind misses records (counted).
+  std::uint32_t stream_buffer = 8192;
+  /// *-stream: subscribers served at once; more are refused (RESOURCE_EXHAUSTED).
+  std::uint32_t stream_max_subscribers = 16;
 
   bool operator==(const destination_config&) const = default;
 };

@@ -135,14 +135,15 @@ bool has_path_or_query(std::string_view authority_text) {
 
 parsed<listen_endpoint> parse_listen_url(std::string_view text) {
   constexpr std::string_view hint =
-      "expected a URL such as \"tcp://0.0.0.0:4739\", \"udp://[::]:4739\" or "
-      "\"tls://0.0.0.0:4740\"";
+      "expected a URL such as \"tcp://0.0.0.0:4739\", \"udp://[::]:4739\", "
+      "\"tls://0.0.0.0:4740\", \"grpc://0.0.0.0:14739\" or \"grpcs://0.0.0.0:14739\"";
   parsed<listen_endpoint> result;
   auto rest = text;
   auto scheme = take_scheme(rest);
   if (!scheme) {
     result.error =
-        std::string{"missing \"tcp://\", \"udp://\" or \"tls://\"; "} + std::string{hint};
+        std::string{"missing \"tcp://\", \"udp://\", \"tls://\", \"grpc://\" or \"grpcs://\"; "} +
+        std::string{hint};
     return result;
   }
   auto transport = enum_from_string<transport_kind>(*scheme);
@@ -162,58 +163,133 @@ parsed<listen_endpoint> parse_listen_url(std::string_view text) {
   listen_endpoint out;
   out.transport = *transport;
   out.host = std::move(auth.value->host);
-  out.port =
-      auth.value->port.value_or(*transport == transport_kind::tls ? ipfix_tls_port : ipfix_port);
+  auto default_port = *transport == transport_kind::tls ? ipfix_tls_port
+                      : *transport == transport_kind::grpc || *transport == transport_kind::grpcs
+                          ? antrea_grpc_port
+                          : ipfix_port;
+  out.port = auth.value->port.value_or(default_port);
   result.value = std::move(out);
   return result;
 }
 
+namespace {
+
+/// "database=D&table=T" of a clickhouse+ URL into `out`; the error, or "" when fine.
+std::string parse_clickhouse_query(std::string_view query, destination_url& out) {
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto item = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    auto eq = item.find('=');
+    auto key = item.substr(0, eq);
+    auto value = eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
+    if (key != "database" && key != "table")
+      return "unknown URL parameter " + toml_quote(key) + "; only \"database\" and \"table\"";
+    // Plain identifiers only: they go into SQL unquoted.
+    bool plain =
+        !value.empty() && !(value[0] >= '0' && value[0] <= '9') &&
+        std::all_of(value.begin(), value.end(), [](char c) { return is_alnum(c) || c == '_'; });
+    if (!plain)
+      return "the " + std::string{key} + " " + toml_quote(value) +
+             " is not a plain name (letters, digits and \"_\", not starting with a digit)";
+    (key == "database" ? out.database : out.table) = std::string{value};
+  }
+  return {};
+}
+
+} // namespace
+
 parsed<destination_url> parse_destination_url(std::string_view text) {
   constexpr std::string_view hint =
       "expected \"ipfix+tcp://HOST:PORT\", \"ipfix+udp://HOST:PORT\", "
-      "\"ipfix+tls://HOST:PORT\", \"jsonl:stdout\" or \"jsonl:/PATH\"";
+      "\"ipfix+tls://HOST:PORT\", \"jsonl:stdout\", \"jsonl:/PATH\", "
+      "\"clickhouse+http://HOST:PORT/?database=DB&table=TABLE\", \"clickhouse+https://...\", "
+      "\"flowlog:/PATH\" or \"grpc-stream://ADDRESS:PORT\"";
   parsed<destination_url> result;
-  if (text.starts_with("jsonl:")) {
-    auto path = text.substr(6);
+  for (auto prefix : {std::string_view{"jsonl:"}, std::string_view{"flowlog:"}}) {
+    if (!text.starts_with(prefix))
+      continue;
+    auto path = text.substr(prefix.size());
+    auto scheme = prefix.substr(0, prefix.size() - 1);
     if (path.empty()) {
       result.error = "the path is missing; " + std::string{hint};
       return result;
     }
     if (path.starts_with("//")) {
-      result.error = "write \"jsonl:/PATH\" with no \"//\"; " + std::string{hint};
+      result.error =
+          "write \"" + std::string{scheme} + ":/PATH\" with no \"//\"; " + std::string{hint};
       return result;
     }
     destination_url out;
-    out.kind = destination_kind::jsonl;
+    out.kind = prefix == "jsonl:" ? destination_kind::jsonl : destination_kind::flowlog;
     out.path = std::string{path};
+    if (out.kind == destination_kind::flowlog &&
+        (out.path == "stdout" || out.path.ends_with("/"))) {
+      result.error = "a flow log is a file: \"flowlog:/PATH/FILE.csv\"";
+      return result;
+    }
     result.value = std::move(out);
     return result;
   }
   auto rest = text;
   auto scheme = take_scheme(rest);
   std::optional<destination_kind> kind;
-  if (scheme && *scheme != "jsonl")
+  if (scheme && *scheme != "jsonl" && *scheme != "flowlog")
     kind = enum_from_string<destination_kind>(*scheme);
   if (!kind) {
     result.error = (scheme ? "unknown scheme " + toml_quote(*scheme) + "; " : std::string{}) +
                    std::string{hint};
     return result;
   }
+  destination_url out;
+  out.kind = *kind;
+  out.path.clear();
+  const bool clickhouse = out.is_clickhouse();
+  if (clickhouse) {
+    // "HOST:PORT", then "/" or nothing, then "?database=..&table=..".
+    auto q = rest.find('?');
+    auto query = q == std::string_view::npos ? std::string_view{} : rest.substr(q + 1);
+    rest = rest.substr(0, q);
+    if (rest.ends_with('/'))
+      rest.remove_suffix(1);
+    if (auto err = parse_clickhouse_query(query, out); !err.empty()) {
+      result.error = err + "; " + std::string{hint};
+      return result;
+    }
+  }
   if (has_path_or_query(rest)) {
-    result.error = "an IPFIX destination URL has no path, query or user; " + std::string{hint};
+    result.error = std::string{clickhouse ? "a ClickHouse URL has no path other than \"/\" and no "
+                                            "user (use the user and password_file keys)"
+                                          : "an IPFIX destination URL has no path, query or user"} +
+                   "; " + std::string{hint};
     return result;
   }
-  auto auth = parse_authority(rest, 1);
+  const bool stream =
+      *kind == destination_kind::grpc_stream || *kind == destination_kind::grpcs_stream;
+  // A flow stream is served here: the host is the address to bind, and port 0 (ephemeral)
+  // is allowed, as for listeners.
+  auto auth = parse_authority(rest, stream ? 0 : 1);
   if (!auth.value) {
     result.error = auth.error + "; " + std::string{hint};
     return result;
   }
-  destination_url out;
-  out.kind = *kind;
   out.host = std::move(auth.value->host);
-  out.port =
-      auth.value->port.value_or(*kind == destination_kind::ipfix_tls ? ipfix_tls_port : ipfix_port);
-  out.path.clear();
+  if (stream && !valid_ipv4(out.host) && !valid_ipv6(out.host)) {
+    result.error = toml_quote(out.host) +
+                   " is not an IP address; a flow stream listens on an address such as "
+                   "\"grpc-stream://0.0.0.0:14740\"";
+    return result;
+  }
+  std::uint16_t default_port = ipfix_port;
+  if (*kind == destination_kind::ipfix_tls)
+    default_port = ipfix_tls_port;
+  else if (*kind == destination_kind::clickhouse_http)
+    default_port = clickhouse_http_port;
+  else if (*kind == destination_kind::clickhouse_https)
+    default_port = clickhouse_https_port;
+  else if (stream)
+    default_port = antrea_flow_stream_port;
+  out.port = auth.value->port.value_or(default_port);
   result.value = std::move(out);
   return result;
 }

@@ -31,20 +31,27 @@ struct enum_traits<run_mode> {
 
 template <>
 struct enum_traits<transport_kind> {
-  static constexpr std::array<enum_name<transport_kind>, 3> names{{
+  static constexpr std::array<enum_name<transport_kind>, 5> names{{
       {transport_kind::tcp, "tcp"},
       {transport_kind::udp, "udp"},
       {transport_kind::tls, "tls"},
+      {transport_kind::grpc, "grpc"},
+      {transport_kind::grpcs, "grpcs"},
   }};
 };
 
 template <>
 struct enum_traits<destination_kind> {
-  static constexpr std::array<enum_name<destination_kind>, 4> names{{
+  static constexpr std::array<enum_name<destination_kind>, 9> names{{
       {destination_kind::ipfix_tcp, "ipfix+tcp"},
       {destination_kind::ipfix_udp, "ipfix+udp"},
       {destination_kind::ipfix_tls, "ipfix+tls"},
       {destination_kind::jsonl, "jsonl"},
+      {destination_kind::clickhouse_http, "clickhouse+http"},
+      {destination_kind::clickhouse_https, "clickhouse+https"},
+      {destination_kind::flowlog, "flowlog"},
+      {destination_kind::grpc_stream, "grpc-stream"},
+      {destination_kind::grpcs_stream, "grpcs-stream"},
   }};
 };
 
@@ -61,6 +68,33 @@ struct enum_traits<uncorrelated_policy> {
   static constexpr std::array<enum_name<uncorrelated_policy>, 2> names{{
       {uncorrelated_policy::export_flow, "export"},
       {uncorrelated_policy::drop, "drop"},
+  }};
+};
+
+template <>
+struct enum_traits<compression_kind> {
+  static constexpr std::array<enum_name<compression_kind>, 2> names{{
+      {compression_kind::gzip, "gzip"},
+      {compression_kind::none, "none"},
+  }};
+};
+
+template <>
+struct enum_traits<clickhouse_format> {
+  static constexpr std::array<enum_name<clickhouse_format>, 2> names{{
+      {clickhouse_format::row_binary, "RowBinary"},
+      {clickhouse_format::json_each_row, "JSONEachRow"},
+  }};
+};
+
+/// Antrea's spelling, case-sensitive (antrea-grpc-transport.md 6.2).
+template <>
+struct enum_traits<rule_action> {
+  static constexpr std::array<enum_name<rule_action>, 4> names{{
+      {rule_action::none, "None"},
+      {rule_action::allow, "Allow"},
+      {rule_action::drop, "Drop"},
+      {rule_action::reject, "Reject"},
   }};
 };
 

@@ -443,6 +443,16 @@ class loader {
     read_duration(table, path, "template_lifetime", out.template_lifetime);
     read_size(table, path, "udp_receive_buffer", out.udp_receive_buffer);
     read_duration(table, path, "udp_idle_timeout", out.udp_idle_timeout);
+    read_duration(table, path, "message_timeout", out.message_timeout);
+    read_uint(table, path, "max_tcp_sessions", out.max_tcp_sessions);
+    read_uint(table, path, "max_udp_sessions", out.max_udp_sessions);
+    read_uint(table, path, "max_sessions_per_address", out.max_sessions_per_address);
+    read_duration(table, path, "first_message_timeout", out.first_message_timeout);
+    read_duration(table, path, "tcp_idle_timeout", out.tcp_idle_timeout);
+    read_duration(table, path, "udp_untemplated_idle_timeout", out.udp_untemplated_idle_timeout);
+    read_size(table, path, "template_budget", out.template_budget);
+    read_size(table, path, "template_budget_per_exporter", out.template_budget_per_exporter);
+    read_duration(table, path, "output_id_idle_timeout", out.output_id_idle_timeout);
     const auto* tls = table != nullptr ? section(*table, path, "tls") : nullptr;
     const std::string tls_path = "collector.tls";
     read_string(tls, tls_path, "cert", out.tls.cert);
@@ -455,6 +465,11 @@ class loader {
     read_duration(tls, tls_path, "handshake_timeout", out.tls.handshake_timeout);
     read_uint(tls, tls_path, "max_handshakes", out.tls.max_handshakes);
     read_string(tls, tls_path, "min_version", out.tls.min_version);
+    const auto* grpc = table != nullptr ? section(*table, path, "grpc") : nullptr;
+    const std::string grpc_path = "collector.grpc";
+    read_size(grpc, grpc_path, "max_message_size", out.grpc.max_message_size);
+    read_duration(grpc, grpc_path, "keepalive_time", out.grpc.keepalive_time);
+    read_duration(grpc, grpc_path, "keepalive_timeout", out.grpc.keepalive_timeout);
   }
 
   void read_destinations(const toml::table& root, std::vector<destination_config>& out) {
@@ -512,6 +527,7 @@ class loader {
     read_uint(&table, path, "template_refresh_messages", out.template_refresh_messages);
     read_size(&table, path, "queue_size", out.queue_size);
     read_enum(&table, path, "on_full", out.on_full);
+    read_size(&table, path, "replay_window", out.replay_window);
     read_duration(&table, path, "reconnect_min", out.reconnect_min);
     read_duration(&table, path, "reconnect_max", out.reconnect_max);
     read_string(&table, path, "tls_ca", out.tls_ca);
@@ -519,6 +535,63 @@ class loader {
     read_string(&table, path, "tls_key", out.tls_key);
     read_string(&table, path, "tls_server_name", out.tls_server_name);
     read_string(&table, path, "tls_min_version", out.tls_min_version);
+    read_string(&table, path, "user", out.user);
+    read_string(&table, path, "password_file", out.password_file);
+    read_duration(&table, path, "commit_interval", out.commit_interval);
+    read_uint(&table, path, "max_rows", out.max_rows);
+    read_enum(&table, path, "compression", out.compression);
+    read_enum(&table, path, "format", out.format);
+    read_bool(&table, path, "pretty_print", out.pretty_print);
+    read_size(&table, path, "max_size", out.max_size);
+    read_uint(&table, path, "max_backups", out.max_backups);
+    read_duration(&table, path, "max_age", out.max_age);
+    read_filters(table, path, out.filters);
+    read_uint(&table, path, "stream_buffer", out.stream_buffer);
+    read_uint(&table, path, "stream_max_subscribers", out.stream_max_subscribers);
+  }
+
+  /// `filters = [{ingress_network_policy_rule_actions = ["Drop"]}, ...]`.
+  void read_filters(const toml::table& table, const std::string& path,
+                    std::vector<flow_log_filter>& out) {
+    const auto* node = find(&table, path, "filters");
+    if (node == nullptr)
+      return;
+    auto full = key_path(path, "filters");
+    const auto* array = node->as_array();
+    if (array == nullptr) {
+      wrong_type(full, *node,
+                 "expected an array of tables, such as "
+                 "[{ingress_network_policy_rule_actions = [\"Drop\", \"Reject\"]}]");
+      return;
+    }
+    for (std::size_t i = 0; i < array->size(); ++i) {
+      const auto& element = *array->get(i);
+      auto item = element_path(full, i);
+      remember(item, element);
+      auto& filter = out.emplace_back();
+      const auto* t = element.as_table();
+      if (t == nullptr) {
+        wrong_type(item, element, "expected a table");
+        continue;
+      }
+      check_keys(*t, item, "destination.filters");
+      read_actions(t, item, "ingress_network_policy_rule_actions",
+                   filter.ingress_network_policy_rule_actions);
+      read_actions(t, item, "egress_network_policy_rule_actions",
+                   filter.egress_network_policy_rule_actions);
+    }
+  }
+
+  void read_actions(const toml::table* table, const std::string& path, std::string_view key,
+                    std::vector<rule_action>& out) {
+    read_string_array(
+        table, path, key, "expected an array of rule actions, such as [\"Drop\"]",
+        [&](const std::string& item, const toml::node& node, const std::string& text) {
+          if (auto a = enum_from_string<rule_action>(text))
+            out.push_back(*a);
+          else
+            invalid(item, node, "expected " + choices<rule_action>());
+        });
   }
 
   void read_enrichment(const toml::table* table, enrichment_config& out) {

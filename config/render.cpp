@@ -105,6 +105,25 @@ class writer {
   std::string text_;
 };
 
+/// `[{ingress_network_policy_rule_actions = ["Drop"], egress_network_policy_rule_actions = []}]`
+std::string render_filters(const std::vector<flow_log_filter>& filters) {
+  auto actions = [](const std::vector<rule_action>& xs) {
+    std::string list = "[";
+    for (std::size_t i = 0; i < xs.size(); ++i)
+      list += (i != 0 ? ", " : "") + toml_quote(to_string(xs[i]));
+    return list + "]";
+  };
+  std::string text = "[";
+  for (std::size_t i = 0; i < filters.size(); ++i) {
+    text += i != 0 ? ", " : "";
+    text += "{ingress_network_policy_rule_actions = " +
+            actions(filters[i].ingress_network_policy_rule_actions) +
+            ", egress_network_policy_rule_actions = " +
+            actions(filters[i].egress_network_policy_rule_actions) + "}";
+  }
+  return text + "]";
+}
+
 } // namespace
 
 std::string render_effective(const config& cfg, bool redact_secrets) {
@@ -126,6 +145,16 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
   out.time("template_lifetime", col.template_lifetime);
   out.size("udp_receive_buffer", col.udp_receive_buffer);
   out.time("udp_idle_timeout", col.udp_idle_timeout);
+  out.time("message_timeout", col.message_timeout);
+  out.integer("max_tcp_sessions", col.max_tcp_sessions);
+  out.integer("max_udp_sessions", col.max_udp_sessions);
+  out.integer("max_sessions_per_address", col.max_sessions_per_address);
+  out.time("first_message_timeout", col.first_message_timeout);
+  out.time("tcp_idle_timeout", col.tcp_idle_timeout);
+  out.time("udp_untemplated_idle_timeout", col.udp_untemplated_idle_timeout);
+  out.size("template_budget", col.template_budget);
+  out.size("template_budget_per_exporter", col.template_budget_per_exporter);
+  out.time("output_id_idle_timeout", col.output_id_idle_timeout);
 
   out.table("[collector.tls]");
   out.str("cert", col.tls.cert);
@@ -135,6 +164,11 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
   out.time("handshake_timeout", col.tls.handshake_timeout);
   out.integer("max_handshakes", col.tls.max_handshakes);
   out.str("min_version", col.tls.min_version);
+
+  out.table("[collector.grpc]");
+  out.size("max_message_size", col.grpc.max_message_size);
+  out.time("keepalive_time", col.grpc.keepalive_time);
+  out.time("keepalive_timeout", col.grpc.keepalive_timeout);
 
   for (const auto& dst : cfg.destinations) {
     out.table("[[destination]]");
@@ -157,6 +191,7 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
     out.integer("template_refresh_messages", dst.template_refresh_messages);
     out.size("queue_size", dst.queue_size);
     out.str("on_full", to_string(dst.on_full));
+    out.size("replay_window", dst.replay_window);
     out.time("reconnect_min", dst.reconnect_min);
     out.time("reconnect_max", dst.reconnect_max);
     out.str("tls_ca", dst.tls_ca);
@@ -164,6 +199,20 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
     out.secret_path("tls_key", dst.tls_key);
     out.str("tls_server_name", dst.tls_server_name);
     out.str("tls_min_version", dst.tls_min_version);
+    out.str("user", dst.user);
+    out.secret_path("password_file", dst.password_file);
+    out.time("commit_interval", dst.commit_interval);
+    out.integer("max_rows", dst.max_rows);
+    out.str("compression", to_string(dst.compression));
+    out.str("format", to_string(dst.format));
+    out.boolean("pretty_print", dst.pretty_print);
+    out.size("max_size", dst.max_size);
+    out.integer("max_backups", dst.max_backups);
+    out.time("max_age", dst.max_age);
+    if (!dst.filters.empty())
+      out.raw("filters", render_filters(dst.filters));
+    out.integer("stream_buffer", dst.stream_buffer);
+    out.integer("stream_max_subscribers", dst.stream_max_subscribers);
   }
 
   out.table("[fanout]");

@@ -23,8 +23,21 @@ constexpr std::array collector_keys{
     "template_lifetime"sv,
     "udp_receive_buffer"sv,
     "udp_idle_timeout"sv,
+    "message_timeout"sv,
+    "max_tcp_sessions"sv,
+    "max_udp_sessions"sv,
+    "max_sessions_per_address"sv,
+    "first_message_timeout"sv,
+    "tcp_idle_timeout"sv,
+    "udp_untemplated_idle_timeout"sv,
+    "template_budget"sv,
+    "template_budget_per_exporter"sv,
+    "output_id_idle_timeout"sv,
     "tls"sv,
+    "grpc"sv,
 };
+
+constexpr std::array grpc_keys{"max_message_size"sv, "keepalive_time"sv, "keepalive_timeout"sv};
 
 constexpr std::array tls_keys{
     "cert"sv,           "key"sv,         "client_ca"sv, "allowed_names"sv, "handshake_timeout"sv,
@@ -41,6 +54,7 @@ constexpr std::array destination_keys{
     "template_refresh_messages"sv,
     "queue_size"sv,
     "on_full"sv,
+    "replay_window"sv,
     "reconnect_min"sv,
     "reconnect_max"sv,
     "tls_ca"sv,
@@ -48,6 +62,24 @@ constexpr std::array destination_keys{
     "tls_key"sv,
     "tls_server_name"sv,
     "tls_min_version"sv,
+    "user"sv,
+    "password_file"sv,
+    "commit_interval"sv,
+    "max_rows"sv,
+    "compression"sv,
+    "format"sv,
+    "pretty_print"sv,
+    "max_size"sv,
+    "max_backups"sv,
+    "max_age"sv,
+    "filters"sv,
+    "stream_buffer"sv,
+    "stream_max_subscribers"sv,
+};
+
+constexpr std::array filter_keys{
+    "ingress_network_policy_rule_actions"sv,
+    "egress_network_policy_rule_actions"sv,
 };
 
 constexpr std::array fanout_keys{"mode"sv};
@@ -77,7 +109,9 @@ constexpr std::array sections{
     schema_section{""sv, root_keys},
     schema_section{"collector"sv, collector_keys},
     schema_section{"collector.tls"sv, tls_keys},
+    schema_section{"collector.grpc"sv, grpc_keys},
     schema_section{"destination"sv, destination_keys},
+    schema_section{"destination.filters"sv, filter_keys},
     schema_section{"fanout"sv, fanout_keys},
     schema_section{"aggregate"sv, aggregate_keys},
     schema_section{"enrichment"sv, enrichment_keys},

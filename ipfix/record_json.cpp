@@ -48,15 +48,13 @@ void append_ipv4(std::string& out, const std::uint8_t* p) {
 
 /// RFC 5952: lowercase, no leading zeros, the longest run (first on a tie) of two or more
 /// zero groups as "::", and IPv4-mapped addresses (::ffff:0:0/96) in dotted form.
-void append_ipv6(std::string& out, const std::uint8_t* p) {
-  out += '"';
+void append_ipv6_text(std::string& out, const std::uint8_t* p) {
   std::uint16_t g[8];
   for (int i = 0; i < 8; ++i)
     g[i] = read_u16(p + 2 * i);
   if (g[0] == 0 && g[1] == 0 && g[2] == 0 && g[3] == 0 && g[4] == 0 && g[5] == 0xffff) {
     out += "::ffff:";
     append_ipv4(out, p + 12);
-    out += '"';
     return;
   }
   int best = -1, best_len = 0;
@@ -88,6 +86,11 @@ void append_ipv6(std::string& out, const std::uint8_t* p) {
     auto res = std::to_chars(buf, buf + sizeof buf, unsigned{g[i]}, 16);
     out.append(buf, res.ptr);
   }
+}
+
+void append_ipv6(std::string& out, const std::uint8_t* p) {
+  out += '"';
+  append_ipv6_text(out, p);
   out += '"';
 }
 
@@ -397,6 +400,13 @@ void append_record_json(std::string& out, const template_def& def, const record_
     append_value(out, find_element(f.enterprise, f.id), record.subspan(s.offset, s.length));
   });
   out += '}';
+}
+
+void append_address_text(std::string& out, bytes_view address) {
+  if (address.size() == 4)
+    append_ipv4(out, address.data());
+  else if (address.size() == 16)
+    append_ipv6_text(out, address.data());
 }
 
 } // namespace fa::ipfix

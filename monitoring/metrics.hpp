@@ -14,10 +14,13 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace fa::monitoring {
@@ -96,7 +99,7 @@ class label_cache_metrics {
 };
 
 /// The reason label of sessions_closed_total for a transport's close reason: a fixed
-/// set (eof, eof_mid_message, eof_without_close_notify, malformed, idle_timeout,
+/// set (eof, eof_mid_message, eof_without_close_notify, malformed, idle_timeout, message_timeout,
 /// shutdown, closed, error), so that socket error texts never become label values.
 std::string_view session_close_reason(std::string_view transport_reason);
 
@@ -111,8 +114,10 @@ struct session_metrics {
   prometheus::Counter* bytes = nullptr;
   prometheus::Counter* lost_records = nullptr;
   prometheus::Counter* out_of_order = nullptr;
+  prometheus::Counter* sequence_resets = nullptr;
   prometheus::Counter* unknown_template_sets = nullptr;
   prometheus::Gauge* templates_in = nullptr;
+  prometheus::Gauge* template_bytes = nullptr; ///< charged to the template budget
 };
 
 /// Counters of one destination.
@@ -124,6 +129,8 @@ struct destination_metrics {
   prometheus::Counter* dropped_too_large = nullptr;
   prometheus::Counter* dropped_shutdown = nullptr;
   prometheus::Counter* reconnects = nullptr;
+  /// Records queued again after a connection ended (at-least-once, exporter_session).
+  prometheus::Counter* replayed = nullptr;
   prometheus::Gauge* queue_bytes = nullptr;
   prometheus::Gauge* up = nullptr;
 };
@@ -159,6 +166,22 @@ struct aggregator_metrics {
   static const std::vector<double>& export_lag_buckets();
 };
 
+/// Series of one batch destination (`clickhouse+http(s)`, `flowlog`): one write is one
+/// INSERT or one append to the file. Resolved when the destination starts; incremented
+/// once per write, never per record.
+struct batch_sink_metrics {
+  prometheus::Counter* writes = nullptr; ///< inserts / file writes that succeeded
+  prometheus::Counter* rows = nullptr;   ///< rows inserted / lines written
+  prometheus::Histogram* write_seconds = nullptr;
+  prometheus::Gauge* queued_rows = nullptr;
+  prometheus::Counter* filtered = nullptr;  ///< flow log: records the filters left out
+  prometheus::Counter* rotations = nullptr; ///< flow log: files rotated
+  /// Failed attempts by reason (each backend's fixed set).
+  std::vector<std::pair<std::string, prometheus::Counter*>> failures;
+  /// The counter of `reason`; nullptr for a reason outside the set.
+  prometheus::Counter* failure(std::string_view reason) const;
+};
+
 class metrics {
  public:
   /// Exporters with series of their own; more share exporter="other".
@@ -168,6 +191,10 @@ class metrics {
   ~metrics();
 
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+
+  /// A gauge without labels whose value `value()` gives at each scrape (for state that
+  /// lives elsewhere, such as the receive budget's use): nothing is sampled in between.
+  void scrape_gauge(std::string name, std::string help, std::function<double()> value);
 
   session_metrics session(std::string_view transport);
   destination_metrics destination(std::string_view name);
@@ -194,6 +221,9 @@ class metrics {
   prometheus::Counter& enrich_dropped(std::string_view reason);
   prometheus::Counter& sessions_accepted(std::string_view transport);
   prometheus::Counter& sessions_rejected(std::string_view reason);
+  /// TCP/TLS listeners: accept() failures, by reason (net::accept_backoff: fd_limit,
+  /// no_memory, aborted, other).
+  prometheus::Counter& accept_failures(std::string_view transport, std::string_view reason);
   /// Sessions ended, by transport and by `session_close_reason`.
   prometheus::Counter& sessions_closed(std::string_view transport, std::string_view reason);
   prometheus::Gauge& sessions_open(std::string_view transport);
@@ -218,6 +248,14 @@ class metrics {
   /// (the enrichers' bypass), "not_aggregatable" (an Antrea template a shard cannot
   /// aggregate; also in aggregator_metrics::forwarded).
   prometheus::Counter& unaggregated_records(std::string_view reason);
+  /// A ClickHouse destination's inserts, rows, insert latency, failures by `reasons`,
+  /// queued rows.
+  batch_sink_metrics clickhouse(std::string_view destination,
+                                std::span<const std::string_view> reasons);
+  /// A flow-log destination's writes, lines, write latency, failures by `reasons`,
+  /// queued records, filtered records and rotations.
+  batch_sink_metrics flow_log(std::string_view destination,
+                              std::span<const std::string_view> reasons);
 
   /// Records a destination dropped, by reason, outside its own counters (e.g. "removed":
   /// what a destination removed by a reload could not send within the drain bound).
@@ -230,6 +268,19 @@ class metrics {
   prometheus::Gauge& config_restart_required(std::string_view key);
 
  private:
+  /// The families of one kind of batch destination.
+  struct batch_sink_families {
+    prometheus::Family<prometheus::Counter>& writes;
+    prometheus::Family<prometheus::Counter>& rows;
+    prometheus::Family<prometheus::Histogram>& seconds;
+    prometheus::Family<prometheus::Counter>& failures;
+    prometheus::Family<prometheus::Gauge>& queued;
+    prometheus::Family<prometheus::Counter>* filtered;
+    prometheus::Family<prometheus::Counter>* rotations;
+  };
+  batch_sink_metrics batch_sink(const batch_sink_families& f, std::string_view destination,
+                                std::span<const std::string_view> reasons);
+
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& tls_failures_;
   prometheus::Family<prometheus::Gauge>& tls_in_progress_;
@@ -240,13 +291,16 @@ class metrics {
   prometheus::Family<prometheus::Counter>& bytes_;
   prometheus::Family<prometheus::Counter>& lost_;
   prometheus::Family<prometheus::Counter>& out_of_order_;
+  prometheus::Family<prometheus::Counter>& sequence_resets_;
   prometheus::Family<prometheus::Counter>& unknown_template_;
   prometheus::Family<prometheus::Gauge>& templates_in_;
+  prometheus::Family<prometheus::Gauge>& template_bytes_;
   prometheus::Family<prometheus::Counter>& malformed_;
   prometheus::Family<prometheus::Counter>& template_events_;
   prometheus::Family<prometheus::Counter>& enrich_dropped_;
   prometheus::Family<prometheus::Counter>& accepted_;
   prometheus::Family<prometheus::Counter>& rejected_;
+  prometheus::Family<prometheus::Counter>& accept_failures_;
   prometheus::Family<prometheus::Counter>& closed_;
   prometheus::Family<prometheus::Gauge>& open_;
   prometheus::Family<prometheus::Gauge>& templates_out_;
@@ -255,6 +309,7 @@ class metrics {
   prometheus::Family<prometheus::Counter>& sent_bytes_;
   prometheus::Family<prometheus::Counter>& dropped_;
   prometheus::Family<prometheus::Counter>& reconnects_;
+  prometheus::Family<prometheus::Counter>& replayed_;
   prometheus::Family<prometheus::Gauge>& queue_bytes_;
   prometheus::Family<prometheus::Gauge>& up_;
   prometheus::Family<prometheus::Counter>& udp_datagrams_;
@@ -265,6 +320,18 @@ class metrics {
   prometheus::Family<prometheus::Gauge>& config_restart_required_;
   prometheus::Family<prometheus::Counter>& label_lookups_;
   prometheus::Family<prometheus::Histogram>& enrich_seconds_;
+  prometheus::Family<prometheus::Counter>& ch_inserts_;
+  prometheus::Family<prometheus::Counter>& ch_rows_;
+  prometheus::Family<prometheus::Histogram>& ch_seconds_;
+  prometheus::Family<prometheus::Counter>& ch_failures_;
+  prometheus::Family<prometheus::Gauge>& ch_queued_;
+  prometheus::Family<prometheus::Counter>& fl_writes_;
+  prometheus::Family<prometheus::Counter>& fl_lines_;
+  prometheus::Family<prometheus::Histogram>& fl_seconds_;
+  prometheus::Family<prometheus::Counter>& fl_failures_;
+  prometheus::Family<prometheus::Gauge>& fl_queued_;
+  prometheus::Family<prometheus::Counter>& fl_filtered_;
+  prometheus::Family<prometheus::Counter>& fl_rotations_;
   std::shared_ptr<exporter_table> exporters_;
   std::unique_ptr<label_cache_metrics> label_cache_;
   struct aggregate_families;

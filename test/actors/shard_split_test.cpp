@@ -110,24 +110,22 @@ TEST(shard_split, templates_that_cannot_be_aggregated_have_no_layout) {
   plain->input = flows::test::make_def({"sourceIPv4Address", "destinationIPv4Address",
                                         "packetDeltaCount"});
   plain->layout = ipfix::record_layout{plain->input};
-  bool antrea = true;
-  EXPECT_EQ(s.layout_of(plain, &antrea), nullptr);
-  EXPECT_FALSE(antrea);
+  EXPECT_EQ(s.layout_of(plain), nullptr);
   // Antrea elements without flowType: Antrea, yet not aggregatable.
   auto partial = std::make_shared<messages::template_plan>();
   partial->input = flows::test::make_def(
       {"sourceIPv4Address", "destinationIPv4Address", "sourceTransportPort",
        "destinationTransportPort", "protocolIdentifier", "sourcePodName"});
   partial->layout = ipfix::record_layout{partial->input};
-  EXPECT_EQ(s.layout_of(partial, &antrea), nullptr);
-  EXPECT_TRUE(antrea);
+  partial->antrea = true;
+  EXPECT_EQ(s.layout_of(partial), nullptr);
   // A plan that is gone is forgotten; a new plan at the same address is looked at anew.
   auto full = agent_plan();
-  EXPECT_NE(s.layout_of(full, &antrea), nullptr);
-  EXPECT_TRUE(antrea);
+  EXPECT_NE(s.layout_of(full), nullptr);
   plain.reset();
   s.prune();
   EXPECT_NE(s.layout_of(full), nullptr);
+  EXPECT_EQ(s.layout_of(partial), nullptr);
 }
 
 } // namespace

@@ -87,6 +87,57 @@ TEST(endpoint, invalid_destination_urls_say_what_is_valid) {
             std::string::npos);
 }
 
+TEST(endpoint, clickhouse_and_flow_log_urls) {
+  auto ch =
+      parse_destination_url("clickhouse+http://ch.example:8123/?database=netflow&table=flows2");
+  ASSERT_TRUE(ch.value) << ch.error;
+  EXPECT_EQ(ch.value->kind, destination_kind::clickhouse_http);
+  EXPECT_EQ(ch.value->host, "ch.example");
+  EXPECT_EQ(ch.value->port, 8123);
+  EXPECT_EQ(ch.value->database, "netflow");
+  EXPECT_EQ(ch.value->table, "flows2");
+  EXPECT_TRUE(ch.value->is_clickhouse());
+  EXPECT_FALSE(ch.value->is_ipfix());
+  auto defaults = parse_destination_url("clickhouse+https://[fd00::5]");
+  ASSERT_TRUE(defaults.value) << defaults.error;
+  EXPECT_EQ(defaults.value->kind, destination_kind::clickhouse_https);
+  EXPECT_EQ(defaults.value->host, "fd00::5");
+  EXPECT_EQ(defaults.value->port, 8443);
+  EXPECT_EQ(defaults.value->database, "default");
+  EXPECT_EQ(defaults.value->table, "flows");
+  EXPECT_EQ(parse_destination_url("clickhouse+http://c/").value->port, 8123);
+  auto fl = parse_destination_url("flowlog:/var/log/fa/flows.csv");
+  ASSERT_TRUE(fl.value) << fl.error;
+  EXPECT_EQ(fl.value->kind, destination_kind::flowlog);
+  EXPECT_EQ(fl.value->path, "/var/log/fa/flows.csv");
+  EXPECT_FALSE(fl.value->is_ipfix());
+  EXPECT_EQ(to_string(*ch.value),
+            "clickhouse+http://ch.example:8123/?database=netflow&table=flows2");
+  EXPECT_EQ(to_string(*defaults.value),
+            "clickhouse+https://[fd00::5]:8443/?database=default&table=flows");
+  EXPECT_EQ(to_string(*fl.value), "flowlog:/var/log/fa/flows.csv");
+}
+
+TEST(endpoint, invalid_clickhouse_and_flow_log_urls) {
+  auto error = [](const char* text) {
+    auto r = parse_destination_url(text);
+    EXPECT_FALSE(r.value) << text;
+    return r.error;
+  };
+  EXPECT_NE(error("clickhouse+http://c:8123/?db=x").find("unknown URL parameter \"db\""),
+            std::string::npos);
+  EXPECT_NE(error("clickhouse+http://c/?table=a;drop").find("is not a plain name"),
+            std::string::npos);
+  EXPECT_NE(error("clickhouse+http://c/?database=").find("is not a plain name"), std::string::npos);
+  EXPECT_NE(error("clickhouse+http://user:pw@c:8123/").find("use the user and password_file keys"),
+            std::string::npos);
+  EXPECT_NE(error("clickhouse+http://c:8123/x").find("no path other than"), std::string::npos);
+  EXPECT_NE(error("clickhouse://c:8123").find("unknown scheme \"clickhouse\""), std::string::npos);
+  EXPECT_NE(error("flowlog:").find("the path is missing"), std::string::npos);
+  EXPECT_NE(error("flowlog://x").find("\"flowlog:/PATH\" with no \"//\""), std::string::npos);
+  EXPECT_NE(error("flowlog:/var/log/").find("a flow log is a file"), std::string::npos);
+}
+
 TEST(endpoint, host_port) {
   auto v4 = parse_host_port("127.0.0.1:10348");
   ASSERT_TRUE(v4.value) << v4.error;
@@ -105,6 +156,39 @@ TEST(endpoint, urls_render_back) {
             "ipfix+tls://[fe80::1]:4740");
   EXPECT_EQ(to_string(*parse_destination_url("jsonl:/tmp/x").value), "jsonl:/tmp/x");
   EXPECT_EQ(to_string(host_port{"::1", 10348}), "[::1]:10348");
+}
+
+} // namespace
+
+namespace {
+
+// Issue 13: Antrea's gRPC export listener and the flow stream destination.
+TEST(endpoint, grpc_listeners_default_to_antreas_port) {
+  auto grpc = parse_listen_url("grpc://0.0.0.0");
+  ASSERT_TRUE(grpc.value) << grpc.error;
+  EXPECT_EQ(*grpc.value, (listen_endpoint{transport_kind::grpc, "0.0.0.0", 14739}));
+  auto grpcs = parse_listen_url("grpcs://[::1]:0");
+  ASSERT_TRUE(grpcs.value) << grpcs.error;
+  EXPECT_EQ(*grpcs.value, (listen_endpoint{transport_kind::grpcs, "::1", 0}));
+  EXPECT_EQ(to_string(*grpcs.value), "grpcs://[::1]:0");
+}
+
+TEST(endpoint, flow_stream_destinations_listen_on_an_address) {
+  auto s = parse_destination_url("grpc-stream://0.0.0.0");
+  ASSERT_TRUE(s.value) << s.error;
+  EXPECT_EQ(s.value->kind, destination_kind::grpc_stream);
+  EXPECT_EQ(s.value->host, "0.0.0.0");
+  EXPECT_EQ(s.value->port, 14740);
+  EXPECT_TRUE(s.value->is_flow_stream());
+  EXPECT_FALSE(s.value->is_ipfix());
+  auto tls = parse_destination_url("grpcs-stream://[::1]:0");
+  ASSERT_TRUE(tls.value) << tls.error;
+  EXPECT_EQ(tls.value->kind, destination_kind::grpcs_stream);
+  EXPECT_EQ(tls.value->port, 0) << "ephemeral, as for listeners";
+  EXPECT_EQ(to_string(*tls.value), "grpcs-stream://[::1]:0");
+  auto name = parse_destination_url("grpc-stream://collector:14740");
+  EXPECT_FALSE(name.value) << "a server binds an address, not a name";
+  EXPECT_NE(name.error.find("not an IP address"), std::string::npos) << name.error;
 }
 
 } // namespace

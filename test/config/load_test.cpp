@@ -69,6 +69,15 @@ TEST(load, minimal_file_gets_every_default) {
   EXPECT_EQ(c.collector.receive_budget, 32u << 20);
   EXPECT_EQ(c.collector.max_templates_per_session, 4096u);
   EXPECT_EQ(c.collector.template_lifetime, 1800s);
+  EXPECT_EQ(c.collector.max_tcp_sessions, 10000u);
+  EXPECT_EQ(c.collector.max_udp_sessions, 5000u);
+  EXPECT_EQ(c.collector.max_sessions_per_address, 1000u);
+  EXPECT_EQ(c.collector.first_message_timeout, 30s);
+  EXPECT_EQ(c.collector.tcp_idle_timeout, 30min);
+  EXPECT_EQ(c.collector.udp_untemplated_idle_timeout, 60s);
+  EXPECT_EQ(c.collector.template_budget, 64u << 20);
+  EXPECT_EQ(c.collector.template_budget_per_exporter, 4u << 20);
+  EXPECT_EQ(c.collector.output_id_idle_timeout, 10min);
   EXPECT_EQ(c.collector.tls.cert, "/etc/flow-aggregator/tls/tls.crt");
   EXPECT_EQ(c.collector.tls.key, "/etc/flow-aggregator/tls/tls.key");
   EXPECT_EQ(c.collector.tls.client_ca, "");
@@ -136,6 +145,16 @@ max_templates_per_session = 100
 template_lifetime = "15m"
 udp_receive_buffer = "16MiB"
 udp_idle_timeout = "10m"
+message_timeout = "45s"
+max_tcp_sessions = 40
+max_udp_sessions = 30
+max_sessions_per_address = 20
+first_message_timeout = "5s"
+tcp_idle_timeout = "20m"
+udp_untemplated_idle_timeout = "90s"
+template_budget = "8MiB"
+template_budget_per_exporter = "1MiB"
+output_id_idle_timeout = "2m"
 
 [collector.tls]
 cert = "/c.crt"
@@ -146,6 +165,11 @@ handshake_timeout = "3s"
 max_handshakes = 8
 min_version = "1.3"
 
+[collector.grpc]
+max_message_size = "1MiB"
+keepalive_time = "1m"
+keepalive_timeout = "5s"
+
 [[destination]]
 name = "a"
 url = "ipfix+tcp://collector.example:9995"
@@ -155,6 +179,7 @@ flush_interval = "250us"
 template_refresh = "5m"
 queue_size = 1048576
 on_full = "drop"
+replay_window = "2MiB"
 reconnect_min = "500ms"
 reconnect_max = "2m"
 template_refresh_messages = 100
@@ -163,11 +188,33 @@ tls_cert = "/dc.crt"
 tls_key = "/dc.key"
 tls_server_name = "collector.internal"
 tls_min_version = "1.3"
+stream_buffer = 1000
+stream_max_subscribers = 3
 
 [[destination]]
 name = "b"
 url = "jsonl:/tmp/flows.jsonl"
 observation_domain_id = 0
+
+[[destination]]
+name = "c"
+url = "clickhouse+https://ch.example/?database=netflow&table=flows_v2"
+user = "fa"
+password_file = "/pw"
+commit_interval = "8s"
+max_rows = 5000
+compression = "none"
+format = "JSONEachRow"
+
+[[destination]]
+name = "d"
+url = "flowlog:/var/log/fa/flows.csv"
+pretty_print = false
+max_size = "10MiB"
+max_backups = 7
+max_age = "168h"
+filters = [{ingress_network_policy_rule_actions = ["Drop", "Reject"]},
+           {egress_network_policy_rule_actions = ["None"]}]
 
 [fanout]
 mode = "all"
@@ -234,10 +281,23 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(c.collector.tls.allowed_names, (std::vector<std::string>{"node-a", "node-b"}));
   EXPECT_EQ(c.collector.udp_receive_buffer, 16u << 20);
   EXPECT_EQ(c.collector.udp_idle_timeout, 10min);
+  EXPECT_EQ(c.collector.message_timeout, 45s);
+  EXPECT_EQ(c.collector.max_tcp_sessions, 40u);
+  EXPECT_EQ(c.collector.max_udp_sessions, 30u);
+  EXPECT_EQ(c.collector.max_sessions_per_address, 20u);
+  EXPECT_EQ(c.collector.first_message_timeout, 5s);
+  EXPECT_EQ(c.collector.tcp_idle_timeout, 20min);
+  EXPECT_EQ(c.collector.udp_untemplated_idle_timeout, 90s);
+  EXPECT_EQ(c.collector.template_budget, 8u << 20);
+  EXPECT_EQ(c.collector.template_budget_per_exporter, 1u << 20);
+  EXPECT_EQ(c.collector.output_id_idle_timeout, 2min);
   EXPECT_EQ(c.collector.tls.handshake_timeout, 3s);
   EXPECT_EQ(c.collector.tls.max_handshakes, 8u);
   EXPECT_EQ(c.collector.tls.min_version, "1.3");
-  ASSERT_EQ(c.destinations.size(), 2u);
+  EXPECT_EQ(c.collector.grpc.max_message_size, 1u << 20);
+  EXPECT_EQ(c.collector.grpc.keepalive_time, 1min);
+  EXPECT_EQ(c.collector.grpc.keepalive_timeout, 5s);
+  ASSERT_EQ(c.destinations.size(), 4u);
   const auto& a = c.destinations[0];
   EXPECT_EQ(a.name, "a");
   EXPECT_EQ(a.url.kind, destination_kind::ipfix_tcp);
@@ -249,6 +309,7 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(a.template_refresh, 5min);
   EXPECT_EQ(a.queue_size, 1048576u);
   EXPECT_EQ(a.on_full, on_full_policy::drop);
+  EXPECT_EQ(a.replay_window, 2u << 20);
   EXPECT_EQ(a.reconnect_min, 500ms);
   EXPECT_EQ(a.reconnect_max, 2min);
   EXPECT_EQ(a.template_refresh_messages, 100u);
@@ -257,6 +318,8 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(a.tls_key, "/dc.key");
   EXPECT_EQ(a.tls_server_name, "collector.internal");
   EXPECT_EQ(a.tls_min_version, "1.3");
+  EXPECT_EQ(a.stream_buffer, 1000u);
+  EXPECT_EQ(a.stream_max_subscribers, 3u);
   const auto& b = c.destinations[1];
   EXPECT_EQ(b.name, "b");
   EXPECT_EQ(b.url.kind, destination_kind::jsonl);
@@ -267,6 +330,31 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(c.aggregate.uncorrelated, uncorrelated_policy::drop);
   EXPECT_EQ(c.aggregate.max_flows, 1000u);
   EXPECT_EQ(c.aggregate.shards, 3u);
+  const auto& ch = c.destinations[2];
+  EXPECT_EQ(ch.url.kind, destination_kind::clickhouse_https);
+  EXPECT_EQ(ch.url.host, "ch.example");
+  EXPECT_EQ(ch.url.port, 8443) << "the HTTPS interface's default port";
+  EXPECT_EQ(ch.url.database, "netflow");
+  EXPECT_EQ(ch.url.table, "flows_v2");
+  EXPECT_EQ(ch.user, "fa");
+  EXPECT_EQ(ch.password_file, "/pw");
+  EXPECT_EQ(ch.commit_interval, 8s);
+  EXPECT_EQ(ch.max_rows, 5000u);
+  EXPECT_EQ(ch.compression, compression_kind::none);
+  EXPECT_EQ(ch.format, clickhouse_format::json_each_row);
+  const auto& fl = c.destinations[3];
+  EXPECT_EQ(fl.url.kind, destination_kind::flowlog);
+  EXPECT_EQ(fl.url.path, "/var/log/fa/flows.csv");
+  EXPECT_FALSE(fl.pretty_print);
+  EXPECT_EQ(fl.max_size, 10u << 20);
+  EXPECT_EQ(fl.max_backups, 7u);
+  EXPECT_EQ(fl.max_age, 168h);
+  ASSERT_EQ(fl.filters.size(), 2u);
+  EXPECT_EQ(fl.filters[0].ingress_network_policy_rule_actions,
+            (std::vector<rule_action>{rule_action::drop, rule_action::reject}));
+  EXPECT_TRUE(fl.filters[0].egress_network_policy_rule_actions.empty());
+  EXPECT_EQ(fl.filters[1].egress_network_policy_rule_actions,
+            (std::vector<rule_action>{rule_action::none}));
   EXPECT_FALSE(c.enrichment.provenance);
   EXPECT_FALSE(c.enrichment.antrea);
   EXPECT_FALSE(c.enrichment.pod_labels);
@@ -296,6 +384,20 @@ TEST(load, the_every_key_test_covers_the_whole_schema) {
   // Guards the test above: a key added to the schema must be added there too.
   EXPECT_EQ(fa::config::test::written_keys(toml::parse(every_key)),
             fa::config::test::schema_key_set());
+}
+
+TEST(load, flow_log_filters_take_antreas_action_names) {
+  auto r = load(cat(minimal, "filters = [{ingress_network_policy_rule_actions = [\"drop\"]},\n"
+                             "           {egress_rule_actions = [\"Drop\"]}, \"Drop\"]\n"));
+  ASSERT_FALSE(r);
+  auto text = dump(r);
+  EXPECT_NE(text.find("filters[0].ingress_network_policy_rule_actions[0]"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("expected \"None\", \"Allow\", \"Drop\" or \"Reject\""), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("filters[1].egress_rule_actions"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"egress_network_policy_rule_actions\""), std::string::npos) << text;
+  EXPECT_NE(text.find("filters[2]"), std::string::npos) << text;
 }
 
 TEST(load, admin_can_be_disabled_and_odid_zero_means_derived) {
@@ -441,6 +543,17 @@ INSTANTIATE_TEST_SUITE_P(
                    "expected at least collector.session_budget (4MiB)"},
         error_case{collector("template_lifetime = \"0h\""), "collector.template_lifetime",
                    "template_lifetime = \"0h\"", "\"0h\"", "expected a duration greater than zero"},
+        error_case{collector("template_budget = \"1MiB\""), "collector.template_budget",
+                   "template_budget = \"1MiB\"", "\"1MiB\"",
+                   "expected at least collector.template_budget_per_exporter (4MiB)"},
+        error_case{collector("template_budget_per_exporter = \"1KiB\""),
+                   "collector.template_budget_per_exporter",
+                   "template_budget_per_exporter = \"1KiB\"", "\"1KiB\"", "expected at least 4KiB"},
+        error_case{collector("max_udp_sessions = 0"), "collector.max_udp_sessions",
+                   "max_udp_sessions = 0", "0", "expected an integer from 1 to 4294967295"},
+        error_case{collector("first_message_timeout = \"0s\""), "collector.first_message_timeout",
+                   "first_message_timeout = \"0s\"", "\"0s\"",
+                   "expected a duration greater than zero"},
         // destinations
         error_case{dest("url2 = 1\n"), "destination[0].url2", "url2", "", "did you mean \"url\"?",
                    error_kind::unknown_key},

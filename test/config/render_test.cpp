@@ -33,7 +33,16 @@ config sample() {
   a.reconnect_max = 5min;
   auto b = destination("b", {destination_kind::jsonl, "", 0, "/tmp/f.jsonl"});
   b.queue_size = 1 << 20;
-  cfg.destinations = {a, b};
+  auto c = destination("c", {destination_kind::clickhouse_http, "ch", 8123, "", "db", "t"});
+  c.user = "fa";
+  c.password_file = "/etc/fa/ch-password";
+  c.commit_interval = 8s;
+  c.format = clickhouse_format::json_each_row;
+  auto d = destination("d", {destination_kind::flowlog, "", 0, "/var/log/flows.csv"});
+  d.compression = compression_kind::none;
+  d.max_age = 48h;
+  d.filters = {{{rule_action::drop}, {}}, {{}, {rule_action::reject, rule_action::none}}};
+  cfg.destinations = {a, b, c, d};
   cfg.enrichment.antrea = false;
   cfg.labels.deleted_pod_retention = 0s;
   cfg.kubernetes.token_file = "/var/run/secrets/token";
@@ -69,6 +78,7 @@ TEST(render, marks_secret_paths_only_when_asked) {
       << marked;
   EXPECT_NE(marked.find("token_file = \"/etc/fa/admin-token\"  # secret"), std::string::npos);
   EXPECT_NE(marked.find("tls_key = \"/etc/fa/admin.key\"  # secret"), std::string::npos);
+  EXPECT_NE(marked.find("password_file = \"/etc/fa/ch-password\"  # secret"), std::string::npos);
   EXPECT_EQ(marked.find("tls_cert = \"/etc/fa/admin.crt\"  #"), std::string::npos);
   EXPECT_NE(marked.find("key = \"/etc/flow-aggregator/tls/tls.key\"  # secret"), std::string::npos);
   EXPECT_EQ(marked.find("cert = \"/etc/flow-aggregator/tls/tls.crt\"  #"), std::string::npos);

@@ -67,6 +67,37 @@ TEST(validate, ipfix_destinations_need_a_host_and_a_port) {
   EXPECT_NE(find_key(validate(cfg), "destination[0].url"), nullptr);
 }
 
+TEST(validate, clickhouse_and_flow_log_keys) {
+  auto cfg = valid_config();
+  auto& d = cfg.destinations[0];
+  d.url = destination_url{destination_kind::clickhouse_http, "ch", 8123, ""};
+  EXPECT_TRUE(validate(cfg).empty()) << to_string(validate(cfg));
+  d.commit_interval = 0s;
+  d.max_rows = 0;
+  auto errors = validate(cfg);
+  EXPECT_TRUE(find_key(errors, "destination[0].commit_interval")) << to_string(errors);
+  EXPECT_TRUE(find_key(errors, "destination[0].max_rows")) << to_string(errors);
+  d.commit_interval = 2h;
+  d.max_rows = 2'000'000; // over a MergeTree block: one insert would not be one block
+  errors = validate(cfg);
+  ASSERT_TRUE(find_key(errors, "destination[0].commit_interval")) << to_string(errors);
+  EXPECT_NE(find_key(errors, "destination[0].max_rows")->message.find("1000000"),
+            std::string::npos);
+  d.url.host.clear();
+  EXPECT_TRUE(find_key(validate(cfg), "destination[0].url"));
+  auto fl = valid_config();
+  fl.destinations[0].url = destination_url{destination_kind::flowlog, "", 0, "/x/flows.csv"};
+  EXPECT_TRUE(validate(fl).empty()) << to_string(validate(fl));
+  fl.destinations[0].max_size = 100;
+  fl.destinations[0].max_age = -1s;
+  errors = validate(fl);
+  EXPECT_TRUE(find_key(errors, "destination[0].max_size")) << to_string(errors);
+  EXPECT_TRUE(find_key(errors, "destination[0].max_age")) << to_string(errors);
+  fl.destinations[0].max_size = 0; // never rotate
+  fl.destinations[0].max_age = 0s;
+  EXPECT_TRUE(validate(fl).empty());
+}
+
 TEST(validate, negative_durations) {
   auto cfg = valid_config();
   cfg.destinations[0].flush_interval = -1ms;
@@ -216,3 +247,42 @@ TEST(validate, tls_settings) {
 }
 
 } // namespace
+
+namespace fa::config::test {
+namespace {
+
+// Issue 13: grpcs:// shares [collector.tls]; gRPC's TLS cannot require 1.3.
+TEST(validate, grpcs_listeners_use_the_collector_tls_keys) {
+  config cfg;
+  cfg.collector.listen = {{transport_kind::grpcs, "0.0.0.0", 14739}};
+  cfg.collector.tls.cert.clear();
+  cfg.collector.tls.min_version = "1.3";
+  cfg.destinations.push_back(destination("d", destination_url{}));
+  auto errors = validate(cfg);
+  auto has = [&](std::string_view key) {
+    return std::any_of(errors.begin(), errors.end(), [&](auto& e) { return e.key == key; });
+  };
+  EXPECT_TRUE(has("collector.tls.cert"));
+  EXPECT_TRUE(has("collector.tls.min_version"));
+}
+
+TEST(validate, grpcs_stream_needs_its_certificate) {
+  config cfg;
+  cfg.collector.listen = {{transport_kind::grpc, "0.0.0.0", 14739}};
+  destination_url url;
+  url.kind = destination_kind::grpcs_stream;
+  url.host = "0.0.0.0";
+  url.port = 14740;
+  auto d = destination("stream", url);
+  d.stream_buffer = 0;
+  cfg.destinations.push_back(d);
+  auto errors = validate(cfg);
+  auto has = [&](std::string_view key) {
+    return std::any_of(errors.begin(), errors.end(), [&](auto& e) { return e.key == key; });
+  };
+  EXPECT_TRUE(has("destination[0].tls_cert"));
+  EXPECT_TRUE(has("destination[0].stream_buffer"));
+}
+
+} // namespace
+} // namespace fa::config::test

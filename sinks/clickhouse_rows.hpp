@@ -1,0 +1,54 @@
+#pragma once
+
+// Rows of Antrea's ClickHouse `flows` table (reference antrea-clickhouse-export.md 2, 4.4):
+// the INSERT statement, one row per record in RowBinary or JSONEachRow, the CREATE TABLE
+// that works on 18.16 (Debian 12) and on current servers, and the column type check
+// RowBinary needs. Plain library: no HTTP here (sinks/clickhouse_client.hpp).
+
+#include "sinks/flow_record.hpp"
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace fa::sinks {
+
+/// The body format of an insert. Both exist in 18.16 (reference 4.2).
+enum class clickhouse_format : std::uint8_t {
+  /// Columns in list order, little-endian integers, DateTime as UInt32, String as a
+  /// LEB128 length and the bytes. About a third of JSONEachRow's size and cheaper to
+  /// write; the table's column types must match exactly (`check_column_types`).
+  row_binary,
+  /// One JSON object per row, keys = column names; the server converts values to the
+  /// table's types.
+  json_each_row,
+};
+
+std::string_view to_string(clickhouse_format f); ///< "RowBinary", "JSONEachRow"
+
+/// `INSERT INTO table (51 columns) FORMAT f`, as Antrea inserts (reference 2.1);
+/// `timeInserted` and `trusted` are left to their DEFAULTs.
+std::string insert_statement(std::string_view table, clickhouse_format f);
+
+/// `CREATE TABLE IF NOT EXISTS database.table (...)`: Antrea's e2e schema (Theia's columns
+/// and types plus egressNodeName), one MergeTree with no TTL, so it runs on 18.16 and on
+/// current servers (reference 4.3). `database` and `table` must be plain identifiers.
+std::string create_table_statement(std::string_view database, std::string_view table);
+
+/// True for a name that needs no quoting in ClickHouse SQL: [A-Za-z_][A-Za-z0-9_]*.
+bool plain_identifier(std::string_view name);
+
+/// Appends the row of `v`'s record: RowBinary octets, or one JSON object and "\n".
+void append_row(std::string& out, const flow_view& v, clickhouse_format f);
+
+/// RowBinary has no names and no conversions: every inserted column must exist with a
+/// type whose binary form is the one we write (DateTime with or without a time zone,
+/// LowCardinality(T) as T). Given the table's (name, type) pairs from system.columns,
+/// returns what differs ("sourceTransportPort is UInt32, expected UInt16"), or nullopt.
+/// Missing columns are not reported here: the server names them when the insert fails.
+std::optional<std::string>
+check_column_types(const std::vector<std::pair<std::string, std::string>>& table_columns);
+
+} // namespace fa::sinks

@@ -1,0 +1,108 @@
+#include "sinks/clickhouse_writer.hpp"
+
+#include <sstream>
+
+namespace fa::sinks {
+
+clickhouse_writer::clickhouse_writer(clickhouse_writer_options o)
+    : opt_(std::move(o))
+    , client_(opt_.endpoint)
+    , statement_(insert_statement(opt_.table, opt_.format))
+    , view_(opt_.cluster_uuid) {}
+
+std::optional<std::string> clickhouse_writer::prepare() {
+  return client_.load_password();
+}
+
+std::uint64_t clickhouse_writer::format_rows(std::span<const payload_ptr> batch, std::string& out) {
+  std::uint64_t n = 0;
+  for (const auto& p : batch) {
+    for (const auto& s : p->sets) {
+      const auto& plan = plans_.plan(s.tmpl);
+      n += view_.for_each(plan, {p->bytes.data() + s.offset, s.length},
+                          [&](const flow_view& v) { append_row(out, v, opt_.format); });
+    }
+  }
+  return n;
+}
+
+std::optional<write_report> clickhouse_writer::check_types() {
+  if (opt_.format != clickhouse_format::row_binary || types_checked_)
+    return std::nullopt;
+  auto r = client_.query("SELECT name, type FROM system.columns WHERE database = '" +
+                         opt_.endpoint.database + "' AND table = '" + opt_.table +
+                         "' FORMAT TabSeparated");
+  if (r.outcome != request_outcome::ok) {
+    write_report w;
+    w.outcome =
+        r.outcome == request_outcome::rejected ? write_outcome::rejected : write_outcome::retry;
+    w.reason = r.reason;
+    w.detail = r.detail;
+    return w;
+  }
+  std::vector<std::pair<std::string, std::string>> columns;
+  std::istringstream in{r.body};
+  std::string line;
+  while (std::getline(in, line)) {
+    auto tab = line.find('\t');
+    if (tab != std::string::npos)
+      columns.emplace_back(line.substr(0, tab), line.substr(tab + 1));
+  }
+  // No columns: the table does not exist; the insert says so in the server's words.
+  if (auto diff = check_column_types(columns)) {
+    write_report w;
+    w.outcome = write_outcome::rejected;
+    w.reason = "schema";
+    w.detail = "table " + opt_.endpoint.database + "." + opt_.table +
+               " does not fit RowBinary inserts: " + *diff +
+               " (change the table, or use format = \"JSONEachRow\")";
+    return w;
+  }
+  types_checked_ = true;
+  return std::nullopt;
+}
+
+write_report clickhouse_writer::write(std::span<const payload_ptr> batch, bool again) {
+  if (!again) {
+    rows_.clear();
+    batch_rows_ = format_rows(batch, rows_);
+    if (opt_.gzip)
+      gzip_.compress(rows_, wire_);
+    else
+      wire_.swap(rows_);
+  }
+  // After an authentication failure the password file is read again before the next
+  // attempt: a rotated Secret resumes the flow without a restart.
+  if (reload_password_) {
+    reload_password_ = false;
+    client_.load_password();
+  }
+  if (auto failed = check_types()) {
+    reload_password_ = failed->reason == "auth";
+    return *failed;
+  }
+  auto r = client_.insert(statement_, wire_, opt_.gzip);
+  write_report w;
+  w.reason = r.reason;
+  w.detail = r.detail;
+  switch (r.outcome) {
+  case request_outcome::ok:
+    w.outcome = write_outcome::ok;
+    w.rows = batch_rows_;
+    w.bytes = wire_.size();
+    break;
+  case request_outcome::rejected:
+    w.outcome = write_outcome::rejected;
+    types_checked_ = false; // the table may have changed
+    break;
+  case request_outcome::transient:
+    w.outcome = write_outcome::retry;
+    // After an outage the table may be another one (dropped and created again).
+    types_checked_ = false;
+    reload_password_ = r.reason == "auth";
+    break;
+  }
+  return w;
+}
+
+} // namespace fa::sinks
