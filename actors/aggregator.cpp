@@ -130,11 +130,11 @@ void forward(state_ptr self, std::shared_ptr<messages::enriched_payload> payload
 /// The aggregate layout of records of `t`, made and its output template interned on
 /// first sight. A template that cannot be aggregated, or whose output template finds no
 /// id left, gets a layout with `aggregatable` false: its records are forwarded.
-const flows::aggregate_layout_ptr& layout_for(aggregator_state& st,
-                                              const messages::output_template_ptr& t) {
+const aggregator_state::layout_entry& layout_for(aggregator_state& st,
+                                                 const messages::output_template_ptr& t) {
   for (auto& e : st.layouts)
     if (e.key == t.get() && e.alive.lock() == t)
-      return e.layout;
+      return e;
   auto l = flows::make_aggregate_layout(t->def);
   if (l->aggregatable) {
     l->output_template = st.cfg.templates ? st.cfg.templates->intern(l->output) : nullptr;
@@ -148,8 +148,10 @@ const flows::aggregate_layout_ptr& layout_for(aggregator_state& st,
                             [](const auto& e) { return e.alive.expired(); });
   if (stale == st.layouts.end())
     stale = st.layouts.emplace(st.layouts.end());
-  *stale = {t.get(), t, std::move(l)};
-  return stale->layout;
+  const bool antrea = std::any_of(t->def.fields.begin(), t->def.fields.end(),
+                                  [](const auto& f) { return f.enterprise == ipfix::antrea_pen; });
+  *stale = {t.get(), t, std::move(l), antrea};
+  return *stale;
 }
 
 /// Observes the lags of what was just sent, each with the time from the start of the
@@ -307,8 +309,10 @@ aggregator_actor::behavior_type aggregator(aggregator_pointer self, aggregator_c
     return aggregator_actor::behavior_type::make_empty_behavior();
   }
   auto& st = self->state;
-  if (cfg.metrics)
+  if (cfg.metrics) {
     st.metrics = cfg.metrics->aggregator(cfg.shard);
+    st.forwarded_not_antrea = &cfg.metrics->unaggregated_records("not_antrea");
+  }
   st.status.shard = cfg.shard;
   st.lag_counts.assign(monitoring::aggregator_metrics::export_lag_buckets().size() + 1, 0.0);
   st.status.max_flows = cfg.table.max_flows;
@@ -328,12 +332,15 @@ aggregator_actor::behavior_type aggregator(aggregator_pointer self, aggregator_c
         ++st.status.batches;
         export_sink sink{st};
         std::shared_ptr<messages::enriched_payload> fwd;
+        std::uint64_t fwd_antrea = 0, fwd_foreign = 0;
         const auto& in = *b.payload;
         for (const auto& s : in.sets) {
           st.status.records_in += s.records;
-          const auto& layout = layout_for(st, s.tmpl);
+          const auto& entry = layout_for(st, s.tmpl);
+          const auto& layout = entry.layout;
           ipfix::bytes_view body{in.bytes.data() + s.offset, s.length};
           if (!layout->aggregatable) {
+            (entry.antrea ? fwd_antrea : fwd_foreign) += s.records;
             // Once per set: the records go on as they are, in a payload of their own.
             if (!fwd) {
               fwd = std::make_shared<messages::enriched_payload>();
@@ -357,8 +364,10 @@ aggregator_actor::behavior_type aggregator(aggregator_pointer self, aggregator_c
         b.payload.reset();
         if (fwd) {
           st.status.forwarded += fwd->records;
-          if (st.metrics.forwarded)
-            st.metrics.forwarded->Increment(static_cast<double>(fwd->records));
+          if (st.metrics.forwarded && fwd_antrea > 0)
+            st.metrics.forwarded->Increment(static_cast<double>(fwd_antrea));
+          if (st.forwarded_not_antrea && fwd_foreign > 0)
+            st.forwarded_not_antrea->Increment(static_cast<double>(fwd_foreign));
           forward(self, std::move(fwd));
         }
         // Flows evicted to make room for new ones leave now.

@@ -74,6 +74,7 @@ struct aggregator_state {
     const messages::output_template* key = nullptr;
     std::weak_ptr<const messages::output_template> alive;
     flows::aggregate_layout_ptr layout;
+    bool antrea = false; ///< the template has Antrea elements (else forwarded as not_antrea)
   };
   std::vector<layout_entry> layouts;
   messages::aggregator_status status;
@@ -87,6 +88,9 @@ struct aggregator_state {
   /// The time of the call that exports (a batch, a tick, a drain).
   flows::clock_type::time_point now{};
   monitoring::aggregator_metrics metrics;
+  /// Records forwarded because their template has no Antrea element (metrics.forwarded
+  /// counts the Antrea ones that cannot be aggregated).
+  prometheus::Counter* forwarded_not_antrea = nullptr;
   static inline const char* name = "aggregator";
 };
 

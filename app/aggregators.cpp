@@ -47,9 +47,10 @@ actors::aggregator_config supervisor::aggregator_setup(const config::config& cfg
 }
 
 void supervisor::start_aggregators(actors::enricher_config& ec) {
-  // TODO: one shard until the enrichers split their batches per shard (issue 11 step 2);
-  // with several, fanout "all" would give every shard every record.
-  const std::uint32_t n = 1;
+  // Each shard owns the flows whose key hashes to it; with several, the enrichers split
+  // each batch by flow key (route_to_shards).
+  const std::uint32_t n = std::max(
+      1u, config::resolved_shards(cfg_, std::max(1u, std::thread::hardware_concurrency())));
   aggregators_.resize(n); // aggregator_setup divides max_flows by the number of shards
   for (std::uint32_t i = 0; i < n; ++i) {
     auto c = aggregator_setup(cfg_, ec);
@@ -74,6 +75,8 @@ void supervisor::route_to_shards(actors::enricher_config& ec) const {
   ec.destination_blocks.assign(aggregators_.size(), false);
   ec.fanout = actors::fanout_mode::all;
   ec.destination_names.clear();
+  // One shard takes whole batches; several take each record by its flow key.
+  ec.split_by_flow = aggregators_.size() > 1;
 }
 
 void supervisor::reconfigure_aggregators(const config::config& target,

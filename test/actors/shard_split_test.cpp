@@ -107,15 +107,15 @@ TEST(shard_split, from_external_ingress_half_meets_the_destination_node) {
 TEST(shard_split, templates_that_cannot_be_aggregated_have_no_layout) {
   shard_split s{2};
   auto plain = std::make_shared<messages::template_plan>();
-  plain->input = flows::test::make_def({"sourceIPv4Address", "destinationIPv4Address",
-                                        "packetDeltaCount"});
+  plain->input =
+      flows::test::make_def({"sourceIPv4Address", "destinationIPv4Address", "packetDeltaCount"});
   plain->layout = ipfix::record_layout{plain->input};
   EXPECT_EQ(s.layout_of(plain), nullptr);
   // Antrea elements without flowType: Antrea, yet not aggregatable.
   auto partial = std::make_shared<messages::template_plan>();
-  partial->input = flows::test::make_def(
-      {"sourceIPv4Address", "destinationIPv4Address", "sourceTransportPort",
-       "destinationTransportPort", "protocolIdentifier", "sourcePodName"});
+  partial->input =
+      flows::test::make_def({"sourceIPv4Address", "destinationIPv4Address", "sourceTransportPort",
+                             "destinationTransportPort", "protocolIdentifier", "sourcePodName"});
   partial->layout = ipfix::record_layout{partial->input};
   partial->antrea = true;
   EXPECT_EQ(s.layout_of(partial), nullptr);

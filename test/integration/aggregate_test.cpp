@@ -1,7 +1,8 @@
 // mode = "aggregate" end to end (issue 11): the load generator plays the source Node and
 // the destination Node of the same inter-Node flows from two sessions (--pairs), with
-// counters that grow every round; flow-aggregator correlates them and exports every
-// active timeout to a JSON-lines destination. Every exported record is checked against
+// counters that grow every round; flow-aggregator (three shards: the enrichers split
+// batches by flow key) correlates them and exports every active timeout to a JSON-lines
+// destination. Every exported record is checked against
 // the agents' content: per flow and per Node, the exported deltas add up to the Node's
 // total (nothing counted twice, nothing lost), and the last export carries the totals.
 
@@ -104,7 +105,7 @@ TEST(aggregate, both_nodes_of_every_flow_add_up_over_several_exports) {
   running fa{
       test_config("[[destination]]\nname = \"file\"\nurl = \"jsonl:" + dir + "/out.jsonl\"\n",
                   "mode = \"aggregate\"\n[aggregate]\nactive_timeout = \"1s\"\n"
-                  "inactive_timeout = \"30s\"\n")};
+                  "inactive_timeout = \"30s\"\nshards = 3\n")};
   ASSERT_NE(fa.port, 0);
   // Two sessions, one per Node, 600 records a second in all: a round a second, so every
   // flow is exported after most rounds.
@@ -123,6 +124,13 @@ TEST(aggregate, both_nodes_of_every_flow_add_up_over_several_exports) {
   EXPECT_EQ(metric(fa.sup, "flow_aggregator_aggregate_records_total", {{"result", "created"}}),
             static_cast<double>(flows));
   EXPECT_EQ(metric(fa.sup, "flow_aggregator_aggregate_flows"), static_cast<double>(flows));
+  // The enrichers split each batch by flow key: every shard holds some flows, and no
+  // flow waits in one shard for a half another shard got.
+  for (int shard = 0; shard < 3; ++shard)
+    EXPECT_GT(metric(fa.sup, "flow_aggregator_aggregate_flows", {{"shard", std::to_string(shard)}}),
+              0.0)
+        << "shard " << shard;
+  EXPECT_EQ(metric(fa.sup, "flow_aggregator_aggregate_pending_flows"), 0.0);
   // Shutdown exports what is new since the last export.
   EXPECT_EQ(fa.sup.stop(30s), 0u);
 
