@@ -19,6 +19,9 @@ shift || true
 flow_counts=("$@")
 [ ${#flow_counts[@]} -gt 0 ] || flow_counts=(10000 100000 1000000)
 rounds=${BENCH_ROUNDS:-4}
+# At least this many records per run, so the CPU measured (in 10 ms ticks) is well above
+# the tick and idle noise: fewer flows play more rounds.
+min_records=${BENCH_MIN_RECORDS:-4000000}
 bin_fa=$build/app/flow-aggregator
 bin_gen=$build/tools/ipfix-loadgen
 bin_col=$build/tools/ipfix-collector
@@ -45,7 +48,9 @@ lag_p99() { # the smallest bucket bound holding 99% of the export lags
 
 run_one() { # $1 = flows
   local flows=$1
-  local records=$(( 2 * flows * rounds ))
+  local r=$(( (min_records + 2 * flows - 1) / (2 * flows) ))
+  [ $r -ge $rounds ] || r=$rounds
+  local records=$(( 2 * flows * r ))
   rm -f "$work/col.port"
   "$bin_col" --listen 127.0.0.1:0 --port-file "$work/col.port" --quiet \
     --report "$work/col.json" >/dev/null 2>"$work/col.err" &
@@ -78,9 +83,15 @@ TOML
   idle1=$(cpu_ticks $fa_pid); t_idle1=$(date +%s.%N)
   local rss0; rss0=$(rss_bytes $fa_pid)
   "$bin_gen" --target 127.0.0.1:$fa_port --template antrea-v4 --seed 1 --quiet \
-    --sessions 2 --pairs $flows --records $(( flows * rounds )) --pregen-limit 4GiB \
+    --sessions 2 --pairs $flows --records $(( flows * r )) --pregen-limit 4GiB \
     --report "$work/gen.json" &
   local gen_pid=$!
+  # BENCH_PERF=FILE: a CPU profile of flow-aggregator while the records come in.
+  local perf_pid=
+  if [ -n "${BENCH_PERF:-}" ]; then
+    perf record -F 499 -g -o "$BENCH_PERF.$flows" -p $fa_pid >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   # The clock starts when the first record is in, and stops when the last one is.
   local cpu0 t0
   for _ in $(seq 3000); do [ "$(metric flow_aggregator_records_received_total)" -gt 0 ] && break; sleep 0.02; done
@@ -93,6 +104,8 @@ TOML
   local cpu1 t1 rss1
   cpu1=$(cpu_ticks $fa_pid); t1=$(date +%s.%N)
   rss1=$(rss_bytes $fa_pid)
+  local table_bytes; table_bytes=$(metric flow_aggregator_aggregate_state_bytes)
+  [ -z "$perf_pid" ] || { kill -INT $perf_pid; wait $perf_pid || true; }
   wait $gen_pid
   local aggregated dropped unagg received flows_held malformed
   received=$(metric flow_aggregator_records_received_total)
@@ -108,7 +121,7 @@ TOML
   kill -TERM $col_pid; wait $col_pid || true
   python3 - "$cpu0" "$cpu1" "$idle0" "$idle1" "$t_idle0" "$t_idle1" "$t0" "$t1" "$clk_tck" \
     "$records" "$rss0" "$rss1" "$flows" "$received" "$aggregated" "$dropped" "$unagg" \
-    "$flows_held" "$p99" <<'PY'
+    "$flows_held" "$p99" "$table_bytes" <<'PY'
 import sys
 a = sys.argv[1:]
 cpu0, cpu1, idle0, idle1 = (int(x) for x in a[0:4])
@@ -116,17 +129,19 @@ ti0, ti1, t0, t1 = (float(x) for x in a[4:8])
 tck, records, rss0, rss1, flows = (int(x) for x in a[8:13])
 received, aggregated, dropped, unagg, held = (int(x) for x in a[13:18])
 p99 = a[18]
+table = int(a[19])
 idle_rate = (idle1 - idle0) / tck / (ti1 - ti0)           # CPU s per s, idle
 busy = (cpu1 - cpu0) / tck - idle_rate * (t1 - t0)        # CPU s for the records
 ok = "yes" if received == records and aggregated + dropped + unagg == received else "NO"
 print(f"| {flows:,} | {records:,} | {busy * 1e9 / records:.0f} | {(rss1 - rss0) / flows:.0f} | "
+      f"{table / flows:.0f} | "
       f"{held:,} | {p99} | {received:,} = {aggregated:,} + {dropped} + {unagg}: {ok} |")
 PY
 }
 
-echo "aggregate mode, $rounds rounds of both Nodes' records per flow (antrea-v4, 2 sessions)"
-echo "| active flows | records in | CPU ns/record | RSS B/flow | flows held | export lag p99 (s, bucket) | in = aggregated + dropped + unaggregated |"
-echo "|---|---|---|---|---|---|---|"
+echo "aggregate mode, at least $rounds rounds and $min_records records of both Nodes' records per flow (antrea-v4, 2 sessions)"
+echo "| active flows | records in | CPU ns/record | RSS B/flow | flow table B/flow (state_bytes) | flows held | export lag p99 (s, bucket) | in = aggregated + dropped + unaggregated |"
+echo "|---|---|---|---|---|---|---|---|"
 for n in "${flow_counts[@]}"; do
   run_one "$n"
 done
