@@ -1,13 +1,12 @@
 #include "rpc/export_server.hpp"
 
 #include "rpc/cq_server.hpp"
+#include "rpc/flow_wire.hpp"
 #include "rpc/server_tls.hpp"
 #include "service.grpc.pb.h"
 
-#include <google/protobuf/arena.h>
 #include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/support/proto_buffer_reader.h>
 
 #include <array>
 #include <atomic>
@@ -80,12 +79,6 @@ bool parse_peer(std::string_view peer, asio::ip::address& address, std::uint16_t
 }
 
 class export_server::core : public std::enable_shared_from_this<core> {
-  static google::protobuf::ArenaOptions arena_options(std::vector<char>& block) {
-    google::protobuf::ArenaOptions o;
-    o.initial_block = block.data();
-    o.initial_block_size = block.size();
-    return o;
-  }
   static grpc::ByteBuffer serialized_response() {
     grpc::ByteBuffer out;
     bool own = false;
@@ -138,7 +131,7 @@ class export_server::core : public std::enable_shared_from_this<core> {
   struct stream {
     std::uint64_t id = 0;
     grpc::ServerContext ctx;
-    // Raw bytes: they are parsed on completion into the server's arena (see parse).
+    // Raw bytes: read on completion straight from the wire format (see convert).
     grpc::ServerAsyncReader<grpc::ByteBuffer, grpc::ByteBuffer> reader{&ctx};
     grpc::ByteBuffer request;
     std::optional<export_session> session;
@@ -335,8 +328,7 @@ class export_server::core : public std::enable_shared_from_this<core> {
       finish(s, grpc::Status::OK);
       return;
     }
-    auto* request = parse(s);
-    if (!request) {
+    if (!convert(s)) {
       // Not an ExportRequest: the stream cannot be trusted any more (as gRPC ends a
       // stream whose message does not deserialize).
       if (handlers_.refused)
@@ -345,7 +337,6 @@ class export_server::core : public std::enable_shared_from_this<core> {
       finish(s, grpc::Status{grpc::StatusCode::INTERNAL, "cannot parse the ExportRequest"});
       return;
     }
-    convert(s, *request);
     if (s->closing) {
       finish(s, grpc::Status{grpc::StatusCode::UNAVAILABLE, s->reason});
       return;
@@ -353,31 +344,45 @@ class export_server::core : public std::enable_shared_from_this<core> {
     start_read(s);
   }
 
-  /// The request just read, parsed into the arena, which was reset first: one request is
-  /// converted at a time on this thread, so a Flow's strings and sub-messages cost no
-  /// malloc and free each (protobuf frees a cleared message's sub-messages off an arena).
-  pb::ExportRequest* parse(stream* s) {
-    arena_.Reset();
-    auto* request = google::protobuf::Arena::CreateMessage<pb::ExportRequest>(&arena_);
-    grpc::ProtoBufferReader reader{&s->request};
-    bool ok = request->ParseFromZeroCopyStream(&reader);
-    s->request.Clear();
-    return ok ? request : nullptr;
+  /// The request just read, as contiguous octets: gRPC's own slice when the message
+  /// arrived in one, else copied once into a buffer kept across requests.
+  std::string_view request_bytes(stream* s) {
+    if (s->request.TrySingleSlice(&slice_).ok())
+      return {reinterpret_cast<const char*>(slice_.begin()), slice_.size()};
+    std::vector<grpc::Slice> slices;
+    if (!s->request.Dump(&slices).ok())
+      return {};
+    joined_.clear();
+    for (const auto& piece : slices)
+      joined_.append(reinterpret_cast<const char*>(piece.begin()), piece.size());
+    return joined_;
   }
 
-  void convert(stream* s, const pb::ExportRequest& request) {
+  /// Converts each Flow of the request just read straight from its wire format
+  /// (rpc/flow_wire.hpp) into the stream's chunk. False when the request is malformed:
+  /// then none of its Flows is taken, as when protobuf refuses to parse it.
+  bool convert(stream* s) {
     std::array<std::uint64_t, num_flow_errors> refused{};
     bool any_refused = false;
     auto now = static_cast<std::uint32_t>(std::time(nullptr));
-    for (const auto& f : request.flows()) {
-      auto err = s->writer->add(f, now);
+    export_request_reader request{request_bytes(s)};
+    parsed_.clear();
+    bool ok = true;
+    for (std::string_view bytes; ok && request.next(bytes);)
+      ok = parse_flow(bytes, parsed_.emplace_back());
+    ok = ok && !request.malformed();
+    const std::uint64_t flows = ok ? parsed_.size() : 0;
+    for (std::size_t i = 0; i < flows; ++i) {
+      auto err = s->writer->add(parsed_[i], now);
       if (err != flow_error::none) {
         ++refused[static_cast<std::size_t>(err)];
         any_refused = true;
       }
     }
+    slice_ = grpc::Slice{};
+    s->request.Clear();
     requests_ += 1;
-    flows_ += static_cast<std::uint64_t>(request.flows_size());
+    flows_ += flows;
     if (any_refused && handlers_.rejected)
       for (std::size_t i = 1; i < refused.size(); ++i)
         if (refused[i] > 0)
@@ -386,6 +391,7 @@ class export_server::core : public std::enable_shared_from_this<core> {
       s->dirty = true;
       dirty_.push_back(s);
     }
+    return ok;
   }
 
   void flush_dirty() {
@@ -447,9 +453,11 @@ class export_server::core : public std::enable_shared_from_this<core> {
   export_server_options opts_;
   export_server_handlers handlers_;
   pb::FlowExportService::WithRawMethod_Export<pb::FlowExportService::Service> service_;
-  /// Where each request is parsed; its first block is kept across resets.
-  std::vector<char> arena_block_ = std::vector<char>(256 * 1024);
-  google::protobuf::Arena arena_{arena_options(arena_block_)};
+  /// The request being converted: its single slice, or its slices joined.
+  grpc::Slice slice_;
+  std::string joined_;
+  /// Its Flows, all read before any is converted; kept across requests.
+  std::vector<flow_fields> parsed_;
   /// The empty ExportResponse every ended stream gets (antrea-grpc-transport.md 4).
   grpc::ByteBuffer empty_response_ = serialized_response();
   cq_server base_;

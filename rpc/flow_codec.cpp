@@ -104,16 +104,16 @@ constexpr std::size_t varlen_size(std::size_t n) {
 }
 
 /// 16 is "xxx.xxx.xxx.xxx" plus one; INET6_ADDRSTRLEN is 46.
-constexpr std::size_t max_ip_text = 46;
+constexpr std::size_t max_ip_text = sizeof(record_plan::egress_ip);
 
 /// An address field that may be empty: empty or of the family's length.
-bool optional_address_ok(const std::string& a, std::size_t family_len) {
+bool optional_address_ok(std::string_view a, std::size_t family_len) {
   return a.empty() || a.size() == family_len;
 }
 
 /// egressIP travels as text (antrea-grpc-transport.md 4.1: the aggregator parses the
 /// agent's text into raw bytes; here the other way round). Returns the text length.
-std::size_t egress_ip_text(const std::string& raw, char* out) {
+std::size_t egress_ip_text(std::string_view raw, char* out) {
   if (raw.size() != 4 && raw.size() != 16)
     return 0;
   if (::inet_ntop(raw.size() == 4 ? AF_INET : AF_INET6, raw.data(), out, max_ip_text) == nullptr)
@@ -150,7 +150,7 @@ inline std::uint8_t* put_text(std::uint8_t* p, std::string_view s) {
 }
 /// The raw address, or zeros when unset (antrea-aggregate-semantics.md f: unset
 /// addresses are 0.0.0.0 / ::).
-inline std::uint8_t* put_address(std::uint8_t* p, const std::string& raw, std::size_t len) {
+inline std::uint8_t* put_address(std::uint8_t* p, std::string_view raw, std::size_t len) {
   if (raw.size() == len)
     std::memcpy(p, raw.data(), len);
   else
@@ -159,22 +159,22 @@ inline std::uint8_t* put_address(std::uint8_t* p, const std::string& raw, std::s
 }
 /// The raw UUID; zeros when unset or not a canonical UUID (antrea-aggregate-semantics.md
 /// f.2: "all zeros if unknown or unparsable").
-inline std::uint8_t* put_uuid(std::uint8_t* p, const std::string& text) {
+inline std::uint8_t* put_uuid(std::uint8_t* p, std::string_view text) {
   if (auto u = config::parse_uuid(text))
     std::memcpy(p, u->data(), 16);
   else
     std::memset(p, 0, 16);
   return p + 16;
 }
-inline std::uint8_t* put_stats(std::uint8_t* p, const pb::Stats& s) {
-  p = put_u64(p, s.packet_total_count());
-  p = put_u64(p, s.octet_total_count());
-  p = put_u64(p, s.packet_delta_count());
-  return put_u64(p, s.octet_delta_count());
+inline std::uint8_t* put_stats(std::uint8_t* p, const wire_stats& s) {
+  p = put_u64(p, s.packet_total);
+  p = put_u64(p, s.octet_total);
+  p = put_u64(p, s.packet_delta);
+  return put_u64(p, s.octet_delta);
 }
 
-bool seconds_ok(const google::protobuf::Timestamp& t) {
-  return t.seconds() >= 0 && t.seconds() <= std::numeric_limits<std::uint32_t>::max();
+bool seconds_ok(const wire_timestamp& t) {
+  return t.seconds >= 0 && t.seconds <= std::numeric_limits<std::uint32_t>::max();
 }
 
 } // namespace
@@ -209,49 +209,45 @@ std::string_view to_string(flow_error e) {
   return "unknown";
 }
 
-flow_error measure(const pb::Flow& f, record_plan& out) {
+flow_error measure(const flow_fields& f, record_plan& out) {
   // antrea-grpc-transport.md 2.1: at HEAD a Flow without start_ts or end_ts is dropped;
   // before v2.7 it crashed the aggregator.
-  if (!f.has_start_ts() || !f.has_end_ts())
+  if (!f.start_ts.present || !f.end_ts.present)
     return flow_error::no_timestamps;
-  if (!seconds_ok(f.start_ts()) || !seconds_ok(f.end_ts()))
+  if (!seconds_ok(f.start_ts) || !seconds_ok(f.end_ts))
     return flow_error::bad_timestamp;
-  const auto& ip = f.ip();
-  if (ip.version() != pb::IP_VERSION_4 && ip.version() != pb::IP_VERSION_6)
+  if (f.ip_version != pb::IP_VERSION_4 && f.ip_version != pb::IP_VERSION_6)
     return flow_error::bad_ip_version;
-  const bool v6 = ip.version() == pb::IP_VERSION_6;
+  const bool v6 = f.ip_version == pb::IP_VERSION_6;
   const std::size_t alen = v6 ? 16 : 4;
-  const auto& k = f.k8s();
-  if (ip.source().size() != alen || ip.destination().size() != alen ||
-      !optional_address_ok(f.proxy_snat_ip(), alen) ||
-      !optional_address_ok(k.destination_cluster_ip(), alen) ||
-      !optional_address_ok(k.destination_service_ip(), alen) ||
-      (!k.egress_ip().empty() && k.egress_ip().size() != 4 && k.egress_ip().size() != 16))
+  if (f.ip_source.size() != alen || f.ip_destination.size() != alen ||
+      !optional_address_ok(f.proxy_snat_ip, alen) ||
+      !optional_address_ok(f.destination_cluster_ip, alen) ||
+      !optional_address_ok(f.destination_service_ip, alen) ||
+      (!f.egress_ip.empty() && f.egress_ip.size() != 4 && f.egress_ip.size() != 16))
     return flow_error::bad_address;
-  const auto& t = f.transport();
-  if (t.source_port() > 65535 || t.destination_port() > 65535 || t.protocol_number() > 255 ||
-      k.destination_service_port() > 65535 || f.proxy_snat_port() > 65535)
+  if (f.source_port > 65535 || f.destination_port > 65535 || f.protocol_number > 255 ||
+      f.destination_service_port > 65535 || f.proxy_snat_port > 65535)
     return flow_error::bad_port;
   // Enumerations are open in proto3: a value the reference does not list arrives as a
   // number. It would be forwarded as an element value no collector knows.
-  if (!pb::FlowEndReason_IsValid(f.end_reason()) || !pb::FlowType_IsValid(k.flow_type()) ||
-      !pb::NetworkPolicyType_IsValid(k.ingress_network_policy_type()) ||
-      !pb::NetworkPolicyType_IsValid(k.egress_network_policy_type()) ||
-      !pb::NetworkPolicyRuleAction_IsValid(k.ingress_network_policy_rule_action()) ||
-      !pb::NetworkPolicyRuleAction_IsValid(k.egress_network_policy_rule_action()))
+  if (!pb::FlowEndReason_IsValid(f.end_reason) || !pb::FlowType_IsValid(f.flow_type) ||
+      !pb::NetworkPolicyType_IsValid(f.ingress_network_policy_type) ||
+      !pb::NetworkPolicyType_IsValid(f.egress_network_policy_type) ||
+      !pb::NetworkPolicyRuleAction_IsValid(f.ingress_network_policy_rule_action) ||
+      !pb::NetworkPolicyRuleAction_IsValid(f.egress_network_policy_rule_action))
     return flow_error::unknown_enum;
-  char egress_ip[max_ip_text];
   std::size_t size = fixed_size(v6);
-  for (const std::string* s :
-       {&k.source_pod_name(), &k.source_pod_namespace(), &k.source_node_name(),
-        &k.destination_pod_name(), &k.destination_pod_namespace(), &k.destination_node_name(),
-        &k.destination_service_port_name(), &k.ingress_network_policy_name(),
-        &k.ingress_network_policy_namespace(), &k.ingress_network_policy_rule_name(),
-        &k.egress_network_policy_name(), &k.egress_network_policy_namespace(),
-        &k.egress_network_policy_rule_name(), &t.tcp().state_name(), &k.egress_name(),
-        &k.egress_node_name()})
-    size += varlen_size(s->size());
-  size += varlen_size(egress_ip_text(k.egress_ip(), egress_ip));
+  for (std::string_view s :
+       {f.source_pod_name, f.source_pod_namespace, f.source_node_name, f.destination_pod_name,
+        f.destination_pod_namespace, f.destination_node_name, f.destination_service_port_name,
+        f.ingress_network_policy_name, f.ingress_network_policy_namespace,
+        f.ingress_network_policy_rule_name, f.egress_network_policy_name,
+        f.egress_network_policy_namespace, f.egress_network_policy_rule_name, f.tcp_state_name,
+        f.egress_name, f.egress_node_name})
+    size += varlen_size(s.size());
+  out.egress_ip_length = static_cast<std::uint8_t>(egress_ip_text(f.egress_ip, out.egress_ip));
+  size += varlen_size(out.egress_ip_length);
   // RFC 7011 3.1: one record must fit one message with its set header.
   if (size > ipfix::max_record_length)
     return flow_error::too_large;
@@ -260,60 +256,56 @@ flow_error measure(const pb::Flow& f, record_plan& out) {
   return flow_error::none;
 }
 
-void encode(const pb::Flow& f, const record_plan& plan, std::uint8_t* dst) {
-  const auto& ip = f.ip();
-  const auto& t = f.transport();
-  const auto& k = f.k8s();
+void encode(const flow_fields& f, const record_plan& plan, std::uint8_t* dst) {
   const std::size_t alen = plan.v6 ? 16 : 4;
   auto* p = dst;
-  p = put_u32(p, static_cast<std::uint32_t>(f.start_ts().seconds()));
-  p = put_u32(p, static_cast<std::uint32_t>(f.end_ts().seconds()));
-  p = put_u8(p, static_cast<std::uint32_t>(f.end_reason()));
-  p = put_u16(p, t.source_port());
-  p = put_u16(p, t.destination_port());
-  p = put_u8(p, t.protocol_number());
-  p = put_stats(p, f.stats());
-  p = put_address(p, ip.source(), alen);
-  p = put_address(p, ip.destination(), alen);
-  p = put_stats(p, f.reverse_stats());
-  p = put_text(p, k.source_pod_name());
-  p = put_text(p, k.source_pod_namespace());
-  p = put_uuid(p, k.source_pod_uid());
-  p = put_text(p, k.source_node_name());
-  p = put_uuid(p, k.source_node_uid());
-  p = put_text(p, k.destination_pod_name());
-  p = put_text(p, k.destination_pod_namespace());
-  p = put_uuid(p, k.destination_pod_uid());
-  p = put_text(p, k.destination_node_name());
-  p = put_uuid(p, k.destination_node_uid());
-  p = put_u16(p, k.destination_service_port());
-  p = put_text(p, k.destination_service_port_name());
-  p = put_uuid(p, k.destination_service_uid());
-  p = put_text(p, k.ingress_network_policy_name());
-  p = put_text(p, k.ingress_network_policy_namespace());
-  p = put_uuid(p, k.ingress_network_policy_uid());
-  p = put_u8(p, static_cast<std::uint32_t>(k.ingress_network_policy_type()));
-  p = put_text(p, k.ingress_network_policy_rule_name());
-  p = put_u8(p, static_cast<std::uint32_t>(k.ingress_network_policy_rule_action()));
-  p = put_text(p, k.egress_network_policy_name());
-  p = put_text(p, k.egress_network_policy_namespace());
-  p = put_uuid(p, k.egress_network_policy_uid());
-  p = put_u8(p, static_cast<std::uint32_t>(k.egress_network_policy_type()));
-  p = put_text(p, k.egress_network_policy_rule_name());
-  p = put_u8(p, static_cast<std::uint32_t>(k.egress_network_policy_rule_action()));
+  p = put_u32(p, static_cast<std::uint32_t>(f.start_ts.seconds));
+  p = put_u32(p, static_cast<std::uint32_t>(f.end_ts.seconds));
+  p = put_u8(p, static_cast<std::uint32_t>(f.end_reason));
+  p = put_u16(p, f.source_port);
+  p = put_u16(p, f.destination_port);
+  p = put_u8(p, f.protocol_number);
+  p = put_stats(p, f.stats);
+  p = put_address(p, f.ip_source, alen);
+  p = put_address(p, f.ip_destination, alen);
+  p = put_stats(p, f.reverse_stats);
+  p = put_text(p, f.source_pod_name);
+  p = put_text(p, f.source_pod_namespace);
+  p = put_uuid(p, f.source_pod_uid);
+  p = put_text(p, f.source_node_name);
+  p = put_uuid(p, f.source_node_uid);
+  p = put_text(p, f.destination_pod_name);
+  p = put_text(p, f.destination_pod_namespace);
+  p = put_uuid(p, f.destination_pod_uid);
+  p = put_text(p, f.destination_node_name);
+  p = put_uuid(p, f.destination_node_uid);
+  p = put_u16(p, f.destination_service_port);
+  p = put_text(p, f.destination_service_port_name);
+  p = put_uuid(p, f.destination_service_uid);
+  p = put_text(p, f.ingress_network_policy_name);
+  p = put_text(p, f.ingress_network_policy_namespace);
+  p = put_uuid(p, f.ingress_network_policy_uid);
+  p = put_u8(p, static_cast<std::uint32_t>(f.ingress_network_policy_type));
+  p = put_text(p, f.ingress_network_policy_rule_name);
+  p = put_u8(p, static_cast<std::uint32_t>(f.ingress_network_policy_rule_action));
+  p = put_text(p, f.egress_network_policy_name);
+  p = put_text(p, f.egress_network_policy_namespace);
+  p = put_uuid(p, f.egress_network_policy_uid);
+  p = put_u8(p, static_cast<std::uint32_t>(f.egress_network_policy_type));
+  p = put_text(p, f.egress_network_policy_rule_name);
+  p = put_u8(p, static_cast<std::uint32_t>(f.egress_network_policy_rule_action));
   // antrea-aggregate-semantics.md f: "" for non-TCP flows (no TCP message).
-  p = put_text(p, t.tcp().state_name());
-  p = put_u8(p, static_cast<std::uint32_t>(k.flow_type()));
-  p = put_text(p, k.egress_name());
-  p = put_uuid(p, k.egress_uid());
-  char egress_ip[max_ip_text];
-  p = put_text(p, {egress_ip, egress_ip_text(k.egress_ip(), egress_ip)});
-  p = put_text(p, k.egress_node_name());
-  p = put_uuid(p, k.egress_node_uid());
-  p = put_u16(p, f.proxy_snat_port());
-  p = put_address(p, f.proxy_snat_ip(), alen);
-  p = put_address(p, k.destination_cluster_ip(), alen);
-  p = put_address(p, k.destination_service_ip(), alen);
+  p = put_text(p, f.tcp_state_name);
+  p = put_u8(p, static_cast<std::uint32_t>(f.flow_type));
+  p = put_text(p, f.egress_name);
+  p = put_uuid(p, f.egress_uid);
+  p = put_text(p, {plan.egress_ip, plan.egress_ip_length});
+  p = put_text(p, f.egress_node_name);
+  p = put_uuid(p, f.egress_node_uid);
+  p = put_u16(p, f.proxy_snat_port);
+  p = put_address(p, f.proxy_snat_ip, alen);
+  p = put_address(p, f.destination_cluster_ip, alen);
+  p = put_address(p, f.destination_service_ip, alen);
   (void)p;
 }
 

@@ -13,7 +13,7 @@
 // unparsable). One template per IP family, ids 256 (IPv4) and 257 (IPv6).
 
 #include "ipfix/template.hpp"
-#include "rpc/proto.hpp"
+#include "rpc/flow_wire.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -42,17 +42,20 @@ enum class flow_error : std::uint8_t {
 
 std::string_view to_string(flow_error e);
 
-/// What `measure` learnt about a Flow: which template, how many octets.
+/// What `measure` learnt about a Flow: which template, how many octets, and egressIP
+/// as text (made once).
 struct record_plan {
   bool v6 = false;
   std::size_t size = 0;
+  std::uint8_t egress_ip_length = 0;
+  char egress_ip[46]; ///< INET6_ADDRSTRLEN
 };
 
 /// Validates `f` and measures its record. Allocates nothing.
-flow_error measure(const pb::Flow& f, record_plan& out);
+flow_error measure(const flow_fields& f, record_plan& out);
 
 /// Writes the record of `f` (which `measure` accepted into `plan`) at `dst`, which has
 /// room for `plan.size` octets. Allocates nothing.
-void encode(const pb::Flow& f, const record_plan& plan, std::uint8_t* dst);
+void encode(const flow_fields& f, const record_plan& plan, std::uint8_t* dst);
 
 } // namespace fa::rpc

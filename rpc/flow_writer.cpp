@@ -45,16 +45,15 @@ flow_writer::domain* flow_writer::find_domain(std::uint32_t odid, bool& is_new) 
   return &domains_.emplace_back(domain{odid, 0});
 }
 
-flow_error flow_writer::add(const pb::Flow& f, std::uint32_t now) {
+flow_error flow_writer::add(const flow_fields& f, std::uint32_t now) {
   record_plan plan;
   if (auto err = measure(f, plan); err != flow_error::none)
     return err;
   std::uint32_t export_time = now;
-  if (f.ipfix().has_export_time() && f.ipfix().export_time().seconds() > 0 &&
-      f.ipfix().export_time().seconds() <= 0xffffffffLL)
-    export_time = static_cast<std::uint32_t>(f.ipfix().export_time().seconds());
+  if (f.export_time.present && f.export_time.seconds > 0 && f.export_time.seconds <= 0xffffffffLL)
+    export_time = static_cast<std::uint32_t>(f.export_time.seconds);
   auto set_id = plan.v6 ? flow_template_v6 : flow_template_v4;
-  if (!reserve(plan.size, set_id, f.ipfix().observation_domain_id(), export_time))
+  if (!reserve(plan.size, set_id, f.observation_domain_id, export_time))
     return flow_error::too_many_domains;
   encode(f, plan, chunk_->data() + size_);
   size_ += plan.size;

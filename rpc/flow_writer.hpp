@@ -25,7 +25,7 @@ class flow_writer {
 
   /// Converts and appends one Flow; a refused one (the reason returned) leaves nothing.
   /// `now` (unix seconds) is the export time of a message whose first Flow has none.
-  flow_error add(const pb::Flow& f, std::uint32_t now);
+  flow_error add(const flow_fields& f, std::uint32_t now);
 
   /// Closes the open message and hands the chunk on, if anything is in it.
   void flush();

@@ -97,10 +97,29 @@ pb::Flow full_flow(bool ipv6 = false) {
   return f;
 }
 
+/// The fields of `f` as the server reads them: serialized by protobuf, read back by
+/// rpc/flow_wire (`keep` holds the octets the views point into).
+flow_fields from_wire(const pb::Flow& f, std::string& keep) {
+  keep = f.SerializeAsString();
+  flow_fields out;
+  EXPECT_TRUE(parse_flow(keep, out));
+  return out;
+}
+
+/// A flow_writer fed as the server feeds it: each Flow through its wire format.
+class wire_writer : public flow_writer {
+ public:
+  using flow_writer::flow_writer;
+  flow_error add(const pb::Flow& f, std::uint32_t now) {
+    std::string bytes;
+    return flow_writer::add(from_wire(f, bytes), now);
+  }
+};
+
 struct written {
   std::vector<messages::chunk_ptr> chunks;
   messages::session_budgets budgets{std::make_shared<messages::byte_budget>(1 << 30), nullptr};
-  flow_writer writer{budgets, [this](messages::chunk_ptr c) { chunks.push_back(std::move(c)); }};
+  wire_writer writer{budgets, [this](messages::chunk_ptr c) { chunks.push_back(std::move(c)); }};
 };
 
 /// One received message: its header, templates and data records.
@@ -471,7 +490,7 @@ TEST(flow_writer, templates_once_per_domain_and_sequence_counts_records) {
 TEST(flow_writer, messages_stay_within_65535_octets_and_chunks_are_charged_to_budgets) {
   auto budget = std::make_shared<messages::byte_budget>(1 << 30);
   std::vector<messages::chunk_ptr> chunks;
-  flow_writer w{{budget, nullptr}, [&](messages::chunk_ptr c) { chunks.push_back(std::move(c)); }};
+  wire_writer w{{budget, nullptr}, [&](messages::chunk_ptr c) { chunks.push_back(std::move(c)); }};
   auto f = full_flow();
   f.mutable_k8s()->set_destination_service_port_name(std::string(2000, 'x'));
   constexpr int n = 500; // about 1.2 MB of records: several messages and chunks
@@ -547,7 +566,8 @@ TEST(flow_decoder, enrichment_elements_fill_labels_exporter_and_direction) {
   def.fields.push_back({403, 4, 0});                             // originalExporterIPv4Address
   def.fields.push_back({404, 16, 0});                            // originalExporterIPv6Address
   def.fields.push_back({61, 1, 0});                              // flowDirection
-  auto f = full_flow();
+  std::string bytes;
+  auto f = from_wire(full_flow(), bytes);
   record_plan plan;
   ASSERT_EQ(measure(f, plan), flow_error::none);
   std::vector<std::uint8_t> rec(plan.size);

@@ -1,0 +1,336 @@
+// rpc/flow_wire: Flows read straight from protobuf's wire format must make the same
+// records as protobuf's own parser, whatever protobuf's encoder writes (field presence,
+// unknown fields, repeated sub-messages), and refuse what is not a Flow.
+
+#include "rpc/flow_codec.hpp"
+#include "rpc/flow_wire.hpp"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+namespace fa::rpc {
+namespace {
+
+/// The record (or the refusal) a Flow's fields make.
+struct made {
+  flow_error error = flow_error::none;
+  std::vector<std::uint8_t> record;
+  bool operator==(const made&) const = default;
+};
+
+made record_of(const flow_fields& f) {
+  made out;
+  record_plan plan;
+  out.error = measure(f, plan);
+  if (out.error == flow_error::none) {
+    out.record.resize(plan.size);
+    encode(f, plan, out.record.data());
+  }
+  return out;
+}
+
+/// What protobuf's parser makes of `bytes`, or nothing when it refuses them.
+std::optional<made> by_protobuf(const std::string& bytes) {
+  pb::Flow f;
+  if (!f.ParseFromString(bytes))
+    return std::nullopt;
+  return record_of(fields_of(f));
+}
+
+std::optional<made> by_wire(const std::string& bytes) {
+  flow_fields f;
+  if (!parse_flow(bytes, f))
+    return std::nullopt;
+  return record_of(f);
+}
+
+/// A random Flow: each field present or not, strings of ASCII and multi-octet UTF-8,
+/// values beyond what the record allows, fields the record does not carry.
+class flow_maker {
+ public:
+  explicit flow_maker(std::uint32_t seed)
+      : rng_(seed) {}
+
+  pb::Flow make() {
+    pb::Flow f;
+    if (coin())
+      f.set_id(text());
+    if (coin()) {
+      f.mutable_ipfix()->mutable_export_time()->set_seconds(seconds());
+      f.mutable_ipfix()->set_observation_domain_id(u32());
+      f.mutable_ipfix()->set_exporter_ip(text());
+    }
+    if (rng_() % 8 != 0)
+      f.mutable_start_ts()->set_seconds(seconds());
+    if (rng_() % 8 != 0)
+      f.mutable_end_ts()->set_seconds(seconds());
+    f.set_end_reason(static_cast<pb::FlowEndReason>(small_enum()));
+    auto* ip = f.mutable_ip();
+    const bool v6 = coin();
+    ip->set_version(rng_() % 16 == 0 ? pb::IP_VERSION_UNSPECIFIED
+                    : v6             ? pb::IP_VERSION_6
+                                     : pb::IP_VERSION_4);
+    ip->set_source(octets(rng_() % 32 == 0 ? 5 : v6 ? 16 : 4));
+    ip->set_destination(octets(v6 ? 16 : 4));
+    auto* t = f.mutable_transport();
+    t->set_protocol_number(rng_() % 32 == 0 ? 300 : 6);
+    t->set_source_port(rng_() % 32 == 0 ? 70000 : u32() % 65536);
+    t->set_destination_port(u32() % 65536);
+    if (coin())
+      t->mutable_tcp()->set_state_name(text());
+    auto stats = [&](pb::Stats* s) {
+      s->set_packet_total_count(u64());
+      s->set_packet_delta_count(u64());
+      s->set_octet_total_count(u64());
+      s->set_octet_delta_count(u64());
+    };
+    if (coin())
+      stats(f.mutable_stats());
+    if (coin())
+      stats(f.mutable_reverse_stats());
+    if (coin()) {
+      auto* k = f.mutable_k8s();
+      k->set_flow_type(static_cast<pb::FlowType>(small_enum()));
+      for (auto* s :
+           {k->mutable_source_pod_namespace(), k->mutable_source_pod_name(),
+            k->mutable_source_node_name(), k->mutable_destination_pod_namespace(),
+            k->mutable_destination_pod_name(), k->mutable_destination_node_name(),
+            k->mutable_destination_service_port_name(),
+            k->mutable_ingress_network_policy_namespace(), k->mutable_ingress_network_policy_name(),
+            k->mutable_ingress_network_policy_rule_name(),
+            k->mutable_egress_network_policy_namespace(), k->mutable_egress_network_policy_name(),
+            k->mutable_egress_network_policy_rule_name(), k->mutable_egress_name(),
+            k->mutable_egress_node_name()})
+        if (coin())
+          *s = text();
+      for (auto* s : {k->mutable_source_pod_uid(), k->mutable_source_node_uid(),
+                      k->mutable_destination_pod_uid(), k->mutable_destination_node_uid(),
+                      k->mutable_destination_service_uid(), k->mutable_ingress_network_policy_uid(),
+                      k->mutable_egress_network_policy_uid(), k->mutable_egress_node_uid(),
+                      k->mutable_egress_uid()})
+        if (coin())
+          *s = coin() ? "4f9b1c2e-8a3d-4e5f-9b6a-7c8d9e0f1a2b" : text();
+      if (coin())
+        (*k->mutable_source_pod_labels()->mutable_labels())["app"] = text();
+      k->set_destination_service_port(rng_() % 32 == 0 ? 65536 : u32() % 65536);
+      k->set_ingress_network_policy_type(static_cast<pb::NetworkPolicyType>(small_enum()));
+      k->set_egress_network_policy_type(static_cast<pb::NetworkPolicyType>(small_enum()));
+      k->set_ingress_network_policy_rule_action(
+          static_cast<pb::NetworkPolicyRuleAction>(small_enum() % 4));
+      k->set_egress_network_policy_rule_action(
+          static_cast<pb::NetworkPolicyRuleAction>(small_enum() % 4));
+      if (coin())
+        k->set_egress_ip(octets(coin() ? 4 : 16));
+      if (coin())
+        k->set_destination_cluster_ip(octets(v6 ? 16 : 4));
+      if (coin())
+        k->set_destination_service_ip(octets(v6 ? 16 : 4));
+    }
+    if (coin())
+      f.mutable_app()->set_protocol_name(text());
+    if (coin())
+      f.mutable_aggregation()->set_throughput(u64());
+    f.set_flow_direction(coin() ? pb::FLOW_DIRECTION_EGRESS : pb::FLOW_DIRECTION_UNKNOWN);
+    if (coin())
+      f.set_proxy_snat_ip(octets(v6 ? 16 : 4));
+    f.set_proxy_snat_port(rng_() % 32 == 0 ? 65536 : u32() % 65536);
+    return f;
+  }
+
+ private:
+  bool coin() { return rng_() % 2 == 0; }
+  std::uint32_t u32() { return static_cast<std::uint32_t>(rng_()); }
+  std::uint64_t u64() { return (static_cast<std::uint64_t>(rng_()) << 32) | rng_(); }
+  std::int64_t seconds() {
+    return rng_() % 32 == 0 ? -5 : rng_() % 32 == 0 ? (1ll << 33) : 1'700'000'000 + rng_() % 1000;
+  }
+  int small_enum() { return rng_() % 16 == 0 ? 9 : static_cast<int>(rng_() % 5); }
+  std::string octets(std::size_t n) {
+    std::string s(n, '\0');
+    for (auto& c : s)
+      c = static_cast<char>(rng_());
+    return s;
+  }
+  std::string text() {
+    static const char* pieces[] = {"web", "-", "kube-system", "é", "名前", "🙂", "x"};
+    std::string s;
+    for (auto n = rng_() % 12; n > 0; --n)
+      s += pieces[rng_() % std::size(pieces)];
+    if (rng_() % 64 == 0)
+      s += std::string(300, 'a'); // a 3-octet length prefix (RFC 7011 7)
+    return s;
+  }
+  std::mt19937 rng_;
+};
+
+TEST(flow_wire, random_flows_make_the_records_protobuf_makes) {
+  flow_maker maker{20261206};
+  int refused = 0;
+  for (int i = 0; i < 3000; ++i) {
+    const auto bytes = maker.make().SerializeAsString();
+    auto want = by_protobuf(bytes);
+    ASSERT_TRUE(want);
+    auto got = by_wire(bytes);
+    ASSERT_TRUE(got) << "flow " << i;
+    ASSERT_EQ(*got, *want) << "flow " << i << ": " << to_string(want->error);
+    refused += want->error != flow_error::none;
+  }
+  // Both paths were taken: refusals of every kind the maker provokes, and records.
+  EXPECT_GT(refused, 300);
+  EXPECT_LT(refused, 2700);
+}
+
+// Concatenated messages merge (protobuf "Last One Wins" for scalars and strings, merged
+// sub-messages): what one Flow split over several records of a field reads as.
+TEST(flow_wire, repeated_fields_merge_as_protobuf_merges_them) {
+  flow_maker maker{7};
+  for (int i = 0; i < 500; ++i) {
+    const auto bytes = maker.make().SerializeAsString() + maker.make().SerializeAsString() +
+                       maker.make().SerializeAsString();
+    auto want = by_protobuf(bytes);
+    ASSERT_TRUE(want);
+    auto got = by_wire(bytes);
+    ASSERT_TRUE(got);
+    ASSERT_EQ(*got, *want) << "flow " << i;
+  }
+}
+
+// Values protobuf keeps in a form of its own: a uint32 field holds the low 32 bits of its
+// varint, an enum the int32 of a negative value's ten octets, a known field of another
+// wire type is an unknown field (the field keeps its default).
+TEST(flow_wire, varints_and_wire_types_read_as_protobuf_reads_them) {
+  auto varint = [](std::uint64_t v) {
+    std::string s;
+    while (v >= 0x80) {
+      s += static_cast<char>((v & 0x7f) | 0x80);
+      v >>= 7;
+    }
+    s += static_cast<char>(v);
+    return s;
+  };
+  auto len = [&](std::uint32_t field, const std::string& body) {
+    return varint(field << 3 | 2) + varint(body.size()) + body;
+  };
+  pb::Flow base;
+  base.mutable_start_ts()->set_seconds(1);
+  base.mutable_end_ts()->set_seconds(2);
+  base.mutable_ip()->set_version(pb::IP_VERSION_4);
+  base.mutable_ip()->set_source(std::string(4, '\1'));
+  base.mutable_ip()->set_destination(std::string(4, '\2'));
+  const auto head = base.SerializeAsString();
+  const std::vector<std::string> cases = {
+      // transport.source_port = 2^32 + 80: 80
+      len(7, varint(2 << 3) + varint((1ull << 32) + 80)),
+      // end_reason = -1 (ten octets): an unknown enum value
+      varint(5 << 3) + varint(~0ull),
+      // proxy_snat_port as a fixed32, k8s.source_pod_name as a varint: unknown fields
+      varint(15 << 3 | 5) + std::string(4, '\7') + len(8, varint(3 << 3) + varint(9)),
+      // unknown fields of every wire type, in the Flow and in a sub-message
+      varint(99 << 3) + varint(1) + varint(98 << 3 | 1) + std::string(8, 'x') + len(97, "abc") +
+          varint(96 << 3 | 5) + std::string(4, 'y') + len(7, varint(77 << 3 | 2) + varint(1) + "z"),
+      // a present but empty sub-message
+      len(7, ""),
+  };
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const auto bytes = head + cases[i];
+    auto want = by_protobuf(bytes);
+    ASSERT_TRUE(want) << "case " << i;
+    auto got = by_wire(bytes);
+    ASSERT_TRUE(got) << "case " << i;
+    EXPECT_EQ(*got, *want) << "case " << i;
+  }
+}
+
+// What is not a Flow is refused, as protobuf refuses it.
+TEST(flow_wire, what_protobuf_cannot_parse_is_refused) {
+  const auto good = [] {
+    flow_maker maker{3};
+    pb::Flow f = maker.make();
+    f.mutable_k8s()->set_source_pod_name("web-1");
+    return f.SerializeAsString();
+  }();
+  const auto name_at = good.find("web-1");
+  ASSERT_NE(name_at, std::string::npos);
+  std::vector<std::pair<const char*, std::string>> cases = {
+      {"cut short", good.substr(0, good.size() - 1)},
+      {"a varint that never ends", good + std::string(11, '\xff')},
+      {"a length beyond the end", good + "\x72\x7f"},
+      {"field number 0", good + std::string("\x00\x01", 2)},
+      {"a Pod name that is not UTF-8",
+       [&] {
+         auto s = good;
+         s[name_at] = '\xc0';
+         return s;
+       }()},
+      {"an overlong UTF-8 form",
+       [&] {
+         auto s = good;
+         s[name_at] = '\xe0';
+         s[name_at + 1] = '\x80';
+         s[name_at + 2] = '\xaf';
+         return s;
+       }()},
+  };
+  for (const auto& [what, bytes] : cases) {
+    EXPECT_FALSE(by_protobuf(bytes)) << what << ": the case is wrong";
+    EXPECT_FALSE(by_wire(bytes)) << what;
+  }
+  EXPECT_TRUE(by_wire(good));
+}
+
+// Random damage to serialized Flows: never a crash or a read beyond the octets (ASan),
+// and whenever both parsers accept the damaged octets, the same record.
+TEST(flow_wire, damaged_flows_never_differ_from_protobuf_when_both_accept_them) {
+  flow_maker maker{11};
+  std::mt19937 rng{5};
+  int both = 0;
+  for (int i = 0; i < 3000; ++i) {
+    auto bytes = maker.make().SerializeAsString();
+    for (int n = 1 + static_cast<int>(rng() % 3); n > 0 && !bytes.empty(); --n)
+      bytes[rng() % bytes.size()] = static_cast<char>(rng());
+    if (rng() % 4 == 0)
+      bytes.resize(rng() % (bytes.size() + 1));
+    auto want = by_protobuf(bytes);
+    auto got = by_wire(bytes);
+    if (want && got) {
+      ++both;
+      ASSERT_EQ(*got, *want) << "flow " << i;
+    }
+  }
+  EXPECT_GT(both, 300);
+}
+
+TEST(export_request_reader, yields_each_flow_in_order_and_skips_other_fields) {
+  pb::ExportRequest request;
+  flow_maker maker{1};
+  for (int i = 0; i < 5; ++i)
+    *request.add_flows() = maker.make();
+  // An unknown field between the Flows (a newer Agent's).
+  const auto bytes = request.SerializeAsString() + std::string("\x10\x05", 2) +
+                     pb::ExportRequest{}.SerializeAsString();
+  export_request_reader r{bytes};
+  std::string_view flow;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(r.next(flow)) << i;
+    EXPECT_EQ(std::string{flow}, request.flows(i).SerializeAsString()) << i;
+  }
+  EXPECT_FALSE(r.next(flow));
+  EXPECT_FALSE(r.malformed());
+
+  export_request_reader cut{std::string_view{bytes}.substr(0, bytes.size() - 4)};
+  int n = 0;
+  while (cut.next(flow))
+    ++n;
+  EXPECT_EQ(n, 4);
+  EXPECT_TRUE(cut.malformed());
+
+  export_request_reader empty{""};
+  EXPECT_FALSE(empty.next(flow));
+  EXPECT_FALSE(empty.malformed());
+}
+
+} // namespace
+} // namespace fa::rpc
