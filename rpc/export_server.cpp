@@ -360,23 +360,44 @@ class export_server::core : public std::enable_shared_from_this<core> {
 
   /// Converts each Flow of the request just read straight from its wire format
   /// (rpc/flow_wire.hpp) into the stream's chunk. False when the request is malformed:
-  /// then none of its Flows is taken, as when protobuf refuses to parse it.
+  /// then none of its Flows is taken, as when protobuf refuses to parse it. So every Flow
+  /// is read before any is converted: the first `max_parsed` are kept from that reading,
+  /// the rest (a request of many small Flows could otherwise take far more memory than
+  /// its octets) are read a second time.
   bool convert(stream* s) {
     std::array<std::uint64_t, num_flow_errors> refused{};
     bool any_refused = false;
-    auto now = static_cast<std::uint32_t>(std::time(nullptr));
-    export_request_reader request{request_bytes(s)};
+    const auto now = static_cast<std::uint32_t>(std::time(nullptr));
+    const auto bytes = request_bytes(s);
     parsed_.clear();
+    std::uint64_t flows = 0;
     bool ok = true;
-    for (std::string_view bytes; ok && request.next(bytes);)
-      ok = parse_flow(bytes, parsed_.emplace_back());
+    export_request_reader request{bytes};
+    for (std::string_view flow; ok && request.next(flow); ++flows) {
+      flow_fields scratch;
+      ok = parse_flow(flow, parsed_.size() < max_parsed ? parsed_.emplace_back() : scratch);
+    }
     ok = ok && !request.malformed();
-    const std::uint64_t flows = ok ? parsed_.size() : 0;
-    for (std::size_t i = 0; i < flows; ++i) {
-      auto err = s->writer->add(parsed_[i], now);
+    auto add = [&](const flow_fields& f) {
+      auto err = s->writer->add(f, now);
       if (err != flow_error::none) {
         ++refused[static_cast<std::size_t>(err)];
         any_refused = true;
+      }
+    };
+    if (!ok) {
+      flows = 0;
+    } else {
+      for (const auto& f : parsed_)
+        add(f);
+      export_request_reader again{flows > max_parsed ? bytes : std::string_view{}};
+      std::string_view flow;
+      for (std::size_t i = 0; again.next(flow); ++i) {
+        if (i < max_parsed)
+          continue;
+        flow_fields f;
+        parse_flow(flow, f);
+        add(f);
       }
     }
     slice_ = grpc::Slice{};
@@ -456,7 +477,8 @@ class export_server::core : public std::enable_shared_from_this<core> {
   /// The request being converted: its single slice, or its slices joined.
   grpc::Slice slice_;
   std::string joined_;
-  /// Its Flows, all read before any is converted; kept across requests.
+  /// Its first Flows, read before any is converted; kept across requests.
+  static constexpr std::size_t max_parsed = 256;
   std::vector<flow_fields> parsed_;
   /// The empty ExportResponse every ended stream gets (antrea-grpc-transport.md 4).
   grpc::ByteBuffer empty_response_ = serialized_response();

@@ -217,15 +217,29 @@ def cmd_export(args):
             big = make_flow(flow_pb2, args.seed, 0, args.ipv6)
             big.k8s.source_pod_name = "x" * args.oversized
             yield service_pb2.ExportRequest(flows=[big])
+        if args.malformed:
+            # Three Flows, the last with a Pod name that is not UTF-8: not an ExportRequest
+            # (proto3 strings are UTF-8), so none of the three may be taken.
+            flows = [make_flow(flow_pb2, args.seed, i, args.ipv6) for i in range(3)]
+            flows[2].k8s.source_pod_name = "web-not-utf8"
+            raw = service_pb2.ExportRequest(flows=flows).SerializeToString()
+            yield raw.replace(b"web-not-utf8", b"\xc0eb-not-utf8")
         if args.hold:
             print("sent", flush=True)
             while True:  # an Agent never half-closes: wait to be cut off
                 time.sleep(0.05)
 
+    def serialize(request):
+        return request if isinstance(request, bytes) else request.SerializeToString()
+
     with channel(grpc, args) as ch:
-        stub = service_grpc.FlowExportServiceStub(ch)
+        # Requests serialized here, so that one may be octets no protobuf encoder writes.
+        export = ch.stream_unary(
+            "/antrea_io.antrea.pkg.apis.flow.v1alpha1.FlowExportService/Export",
+            request_serializer=serialize,
+            response_deserializer=service_pb2.ExportResponse.FromString)
         try:
-            reply = stub.Export(requests(), timeout=args.timeout)
+            reply = export(requests(), timeout=args.timeout)
         except grpc.RpcError as e:
             print("rpc error: %s %s" % (e.code().name, e.details()), flush=True)
             return 3
@@ -380,6 +394,7 @@ def main():
     p.add_argument("--bad", choices=sorted(BAD))
     p.add_argument("--bad-every", type=int, default=10)
     p.add_argument("--oversized", type=int, default=0)
+    p.add_argument("--malformed", action="store_true")
     p.add_argument("--hold", action="store_true")
     p.add_argument("--timeout", type=float, default=60)
     p.add_argument("--filters", default="[]")

@@ -333,6 +333,16 @@ TEST_F(grpc_interop, bad_input_is_refused_counted_and_isolated) {
                               "--oversized", "5000000"}),
             3);
   EXPECT_TRUE(contains(read_file(file("big.out")), "RESOURCE_EXHAUSTED"));
+  // A request that is not an ExportRequest (a Pod name that is not UTF-8): none of its
+  // Flows is taken, its stream ends, what came before it is delivered.
+  EXPECT_EQ(run_agent("malformed",
+                      {"export", "--target", to, "--first", "400", "--count", "20", "--malformed"}),
+            3);
+  EXPECT_TRUE(contains(read_file(file("malformed.out")), "INTERNAL"));
+  // One request of 700 Flows: more than the server reads ahead before converting.
+  EXPECT_EQ(run_agent("many", {"export", "--target", to, "--first", "500", "--count", "700",
+                               "--per-request", "700"}),
+            0);
   EXPECT_EQ(good->wait(90s).value_or(-2), 0) << read_file(file("good.out"));
   auto text = metrics();
   for (auto [reason, n] : {std::pair{"unknown_enum", 10}, std::pair{"no_timestamps", 20},
@@ -343,8 +353,12 @@ TEST_F(grpc_interop, bad_input_is_refused_counted_and_isolated) {
         << text;
   EXPECT_TRUE(
       contains(read_file(file("fa.err")), "event=\"grpc flows refused\" reason=unknown_enum"));
-  // 2000 good + 90 + 80 + 75 + the 10 before the oversized request.
-  EXPECT_EQ(stop(), 2000u + 90u + 80u + 75u + 10u);
+  EXPECT_TRUE(
+      contains(text, "flow_aggregator_grpc_streams_refused_total{reason=\"bad_request\"} 1"))
+      << text;
+  // 2000 good + 90 + 80 + 75 + the 10 before the oversized request + the 20 before the
+  // malformed one + 700.
+  EXPECT_EQ(stop(), 2000u + 90u + 80u + 75u + 10u + 20u + 700u);
 }
 
 // SIGTERM while Agents stream (and never half-close): every Flow flow-aggregator read is
