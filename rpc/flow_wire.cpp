@@ -1,5 +1,6 @@
 #include "rpc/flow_wire.hpp"
 
+#include <array>
 #include <cstring>
 
 namespace fa::rpc {
@@ -261,6 +262,50 @@ bool parse_transport(std::string_view m, flow_fields& out) {
   });
 }
 
+/// Kubernetes' octet fields (string = UTF-8 checked, bytes = not), by field number.
+struct k8s_text {
+  std::uint32_t number;
+  std::string_view flow_fields::*member;
+  bool utf8;
+};
+constexpr k8s_text k8s_texts[] = {
+    {2, &flow_fields::source_pod_namespace, true},
+    {3, &flow_fields::source_pod_name, true},
+    {4, &flow_fields::source_pod_uid, true},
+    {6, &flow_fields::source_node_name, true},
+    {7, &flow_fields::source_node_uid, true},
+    {8, &flow_fields::destination_pod_namespace, true},
+    {9, &flow_fields::destination_pod_name, true},
+    {10, &flow_fields::destination_pod_uid, true},
+    {12, &flow_fields::destination_node_name, true},
+    {13, &flow_fields::destination_node_uid, true},
+    {14, &flow_fields::destination_cluster_ip, false},
+    {16, &flow_fields::destination_service_port_name, true},
+    {17, &flow_fields::destination_service_uid, true},
+    {19, &flow_fields::ingress_network_policy_namespace, true},
+    {20, &flow_fields::ingress_network_policy_name, true},
+    {21, &flow_fields::ingress_network_policy_uid, true},
+    {22, &flow_fields::ingress_network_policy_rule_name, true},
+    {25, &flow_fields::egress_network_policy_namespace, true},
+    {26, &flow_fields::egress_network_policy_name, true},
+    {27, &flow_fields::egress_network_policy_uid, true},
+    {28, &flow_fields::egress_network_policy_rule_name, true},
+    {30, &flow_fields::egress_name, true},
+    {31, &flow_fields::egress_ip, false},
+    {32, &flow_fields::egress_node_name, true},
+    {33, &flow_fields::egress_node_uid, true},
+    {34, &flow_fields::egress_uid, true},
+    {35, &flow_fields::destination_service_ip, false},
+};
+
+/// k8s_texts by field number (0 = not one: Pod labels, 5 and 11, are not in the record).
+constexpr auto k8s_text_index = [] {
+  std::array<std::uint8_t, 36> index{};
+  for (std::size_t i = 0; i < std::size(k8s_texts); ++i)
+    index[k8s_texts[i].number] = static_cast<std::uint8_t>(i + 1);
+  return index;
+}();
+
 bool parse_k8s(std::string_view m, flow_fields& out) {
   return walk(m, [&](reader& r, std::uint32_t n, std::uint32_t t) -> int {
     if (t == wire_varint) {
@@ -281,66 +326,10 @@ bool parse_k8s(std::string_view m, flow_fields& out) {
         return 0;
       }
     }
-    if (t != wire_len)
+    if (t != wire_len || n >= k8s_text_index.size() || k8s_text_index[n] == 0)
       return 0;
-    switch (n) {
-    case 2:
-      return read_string(r, out.source_pod_namespace);
-    case 3:
-      return read_string(r, out.source_pod_name);
-    case 4:
-      return read_string(r, out.source_pod_uid);
-    case 6:
-      return read_string(r, out.source_node_name);
-    case 7:
-      return read_string(r, out.source_node_uid);
-    case 8:
-      return read_string(r, out.destination_pod_namespace);
-    case 9:
-      return read_string(r, out.destination_pod_name);
-    case 10:
-      return read_string(r, out.destination_pod_uid);
-    case 12:
-      return read_string(r, out.destination_node_name);
-    case 13:
-      return read_string(r, out.destination_node_uid);
-    case 14:
-      return read_bytes(r, out.destination_cluster_ip);
-    case 16:
-      return read_string(r, out.destination_service_port_name);
-    case 17:
-      return read_string(r, out.destination_service_uid);
-    case 19:
-      return read_string(r, out.ingress_network_policy_namespace);
-    case 20:
-      return read_string(r, out.ingress_network_policy_name);
-    case 21:
-      return read_string(r, out.ingress_network_policy_uid);
-    case 22:
-      return read_string(r, out.ingress_network_policy_rule_name);
-    case 25:
-      return read_string(r, out.egress_network_policy_namespace);
-    case 26:
-      return read_string(r, out.egress_network_policy_name);
-    case 27:
-      return read_string(r, out.egress_network_policy_uid);
-    case 28:
-      return read_string(r, out.egress_network_policy_rule_name);
-    case 30:
-      return read_string(r, out.egress_name);
-    case 31:
-      return read_bytes(r, out.egress_ip);
-    case 32:
-      return read_string(r, out.egress_node_name);
-    case 33:
-      return read_string(r, out.egress_node_uid);
-    case 34:
-      return read_string(r, out.egress_uid);
-    case 35:
-      return read_bytes(r, out.destination_service_ip);
-    default:
-      return 0; // Pod labels (5, 11): not part of the record
-    }
+    const auto& field = k8s_texts[k8s_text_index[n] - 1];
+    return field.utf8 ? read_string(r, out.*field.member) : read_bytes(r, out.*field.member);
   });
 }
 
