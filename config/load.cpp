@@ -528,6 +528,7 @@ class loader {
     read_size(&table, path, "max_size", out.max_size);
     read_uint(&table, path, "max_backups", out.max_backups);
     read_duration(&table, path, "max_age", out.max_age);
+    read_bool(&table, path, "compress", out.compress);
     read_filters(table, path, out.filters);
   }
 

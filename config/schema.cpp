@@ -58,6 +58,7 @@ constexpr std::array destination_keys{
     "max_size"sv,
     "max_backups"sv,
     "max_age"sv,
+    "compress"sv,
     "filters"sv,
 };
 
