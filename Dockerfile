@@ -31,12 +31,12 @@ FROM ${BASE}
 # What `ldd flow-aggregator` names, by package: CAF, toml++, prometheus-cpp core (the text
 # format; the admin server is civetweb), civetweb (C and C++), OpenSSL, libcurl (the
 # Kubernetes API, ClickHouse destinations), zlib (gzip of ClickHouse bodies and rotated flow
-# logs). ca-certificates for TLS destinations that use the system CAs; curl for
-# the HEALTHCHECK.
+# logs), gRPC C++ and protobuf (grpc:// listeners, grpc-stream destinations).
+# ca-certificates for TLS destinations that use the system CAs; curl for the HEALTHCHECK.
 RUN apt-get update -qq \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
        libcaf-core0.17 libtomlplusplus3 libprometheus-cpp-core1.0 libcivetweb1 libssl3 libcurl4 \
-       zlib1g ca-certificates curl \
+       libgrpc++1.51 libprotobuf32 zlib1g ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/flow-aggregator \
        --create-home --shell /usr/sbin/nologin flow-aggregator
@@ -48,8 +48,9 @@ ENV FA_STATE_DIR=/var/lib/flow-aggregator
 WORKDIR /var/lib/flow-aggregator
 # Numeric, so that Kubernetes' runAsNonRoot can verify it.
 USER 10001:10001
-# IPFIX over TCP and UDP (RFC 7011 10), IPFIX over TLS (RFC 7011 11), admin API.
-EXPOSE 4739/tcp 4739/udp 4740/tcp 10348/tcp
+# IPFIX over TCP and UDP (RFC 7011 10), IPFIX over TLS (RFC 7011 11), Antrea's gRPC flow
+# export and flow stream (when configured), admin API.
+EXPOSE 4739/tcp 4739/udp 4740/tcp 14739/tcp 14740/tcp 10348/tcp
 # /healthz answers while the process runs, without the admin token. With [admin] tls_cert
 # set the port speaks only HTTPS: override this check with an https:// URL and --cacert.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \

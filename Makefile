@@ -2,17 +2,20 @@
 #   make run    install deps, build Release, start on config/default.toml
 #   make test   install deps, build with ASan+UBSan (clang, fuzzers included), run ctest
 #   make bench  install deps, build Release, run the benchmarks (TCP, UDP vs nfacctd tee, TLS, 100k Pods,
-#               ClickHouse)
-#   make fuzz   run the libFuzzer target for FUZZ_SECONDS (default 300)
+#               ClickHouse, gRPC)
+#   make fuzz   run every libFuzzer target for FUZZ_SECONDS each (default 300)
+#   make soak   install deps, build Release, run the soak test for SOAK_MINUTES (default 30)
 #   make container-test  build the container image with buildah, run it, send traffic through
 
 JOBS ?= $(shell nproc)
 RELEASE_DIR ?= build/release
 TEST_DIR ?= build/test
 FUZZ_SECONDS ?= 300
+FUZZERS = fuzz_ipfix_message fuzz_session_path
+SOAK_MINUTES ?= 30
 CONFIG ?= config/default.toml
 
-.PHONY: deps build build-test run test bench fuzz container-test format clean
+.PHONY: deps build build-test run test bench fuzz soak container-test format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -38,10 +41,19 @@ bench: build
 	bash test/bench/tls.sh $(RELEASE_DIR)
 	bash test/bench/labels.sh $(RELEASE_DIR)
 	bash test/bench/clickhouse.sh $(RELEASE_DIR)
+	bash test/bench/grpc.sh $(RELEASE_DIR)
 
+# Each target grows its corpus in $(TEST_DIR)/fuzz-corpus/<target> (seeded at build time).
 fuzz: build-test
-	$(TEST_DIR)/test/fuzz/fuzz_ipfix_message -max_total_time=$(FUZZ_SECONDS) \
-	  -print_final_stats=1 $(TEST_DIR)/fuzz-corpus
+	set -e; for f in $(FUZZERS); do \
+	  $(TEST_DIR)/test/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    $(TEST_DIR)/fuzz-corpus/$$f; \
+	done
+
+# Outside CI: SOAK_MINUTES of load with collector restarts, Pod churn, reloads and a
+# hostile client; samples and report in $(RELEASE_DIR)/soak (test/soak/soak.sh).
+soak: build
+	SOAK_MINUTES=$(SOAK_MINUTES) bash test/soak/soak.sh $(RELEASE_DIR)
 
 # Builds the image with buildah (no daemon), runs it and sends IPFIX through it
 # (scripts/container-test.sh; its own packages come from scripts/install-deps.sh --container).

@@ -5,6 +5,7 @@
 #include "ipfix/message.hpp"
 #include "ipfix/record.hpp"
 #include "monitoring/log.hpp"
+#include "monitoring/rate_limited_log.hpp"
 
 #include <chrono>
 
@@ -24,6 +25,10 @@ const char* transport_name(messages::transport t) {
     return "udp";
   case messages::transport::tls:
     return "tls";
+  case messages::transport::grpc:
+    return "grpc";
+  case messages::transport::grpcs:
+    return "grpcs";
   }
   return "unknown";
 }
@@ -61,16 +66,20 @@ void warn_unknown_template(state_ptr self, std::uint32_t odid, std::uint16_t id)
                      {"suppressed", std::to_string(*suppressed)}});
 }
 
-void warn_sequence(state_ptr self, std::uint32_t odid, const ipfix::sequence_check& check) {
+void warn_sequence(state_ptr self, std::uint32_t odid, std::uint32_t seq,
+                   const ipfix::sequence_check& check) {
   auto& st = self->state;
   if (!monitoring::log_enabled(monitoring::log_level::warn))
     return;
   if (auto suppressed = st.sequence_log.admit())
     monitoring::log(monitoring::log_level::warn,
-                    check.lost ? "sequence gap: records lost upstream" : "message out of order",
+                    check.reset  ? "sequence reset: implausible jump, not counted as loss"
+                    : check.lost ? "sequence gap: records lost upstream"
+                                 : "message out of order",
                     {{"session", std::to_string(st.status.id)},
                      {"peer", st.status.peer},
                      {"odid", std::to_string(odid)},
+                     {"sequence", std::to_string(seq)},
                      {"lost", std::to_string(check.lost)},
                      {"lost_total", std::to_string(st.status.lost_records)},
                      {"suppressed", std::to_string(*suppressed)}});
@@ -80,18 +89,37 @@ void count_malformed(state_ptr self, ipfix::parse_error err) {
   count_malformed(self, ipfix::to_string(err));
 }
 
-/// Keeps status.templates and the per-transport gauge of live templates in step with
-/// the store; the gauge moves by the difference, so sessions add up.
+/// Keeps status.templates, status.template_bytes and the per-transport gauges of live
+/// templates and their charge in step with the store; the gauges move by the
+/// difference, so sessions add up.
 void publish_template_count(state_ptr self) {
   auto& st = self->state;
   auto now = st.templates.size();
+  auto bytes = st.templates.charged();
   if (st.metrics.templates_in)
     st.metrics.templates_in->Increment(static_cast<double>(now) -
                                        static_cast<double>(st.status.templates));
+  if (st.metrics.template_bytes)
+    st.metrics.template_bytes->Increment(static_cast<double>(bytes) -
+                                         static_cast<double>(st.status.template_bytes));
   st.status.templates = now;
+  st.status.template_bytes = bytes;
 }
 
-void note_template_event(state_ptr self, ipfix::template_event ev) {
+/// The config key behind a refused template, for the warning.
+std::string_view refusal_limit(ipfix::template_event ev) {
+  switch (ev) {
+  case ipfix::template_event::exporter_budget:
+    return "collector.template_budget_per_exporter";
+  case ipfix::template_event::process_budget:
+    return "collector.template_budget";
+  default:
+    return "collector.max_templates_per_session";
+  }
+}
+
+void note_template_event(state_ptr self, ipfix::template_event ev, std::uint32_t odid,
+                         std::uint16_t id) {
   auto& st = self->state;
   using ipfix::template_event;
   if (ev != template_event::added && ev != template_event::refreshed &&
@@ -100,6 +128,19 @@ void note_template_event(state_ptr self, ipfix::template_event ev) {
     ++st.status.template_events;
   if (st.cfg.metrics)
     st.cfg.metrics->template_event(ipfix::to_string(ev)).Increment();
+  // A refused template is counted above (template_events_total{event}); its data sets
+  // will be data for an unknown template. Say why, rate-limited.
+  if (!ipfix::is_refusal(ev) || !monitoring::log_enabled(monitoring::log_level::warn))
+    return;
+  if (auto suppressed = st.refusal_log.admit())
+    monitoring::log(monitoring::log_level::warn, "template refused",
+                    {{"session", std::to_string(st.status.id)},
+                     {"peer", st.status.peer},
+                     {"odid", std::to_string(odid)},
+                     {"template_id", std::to_string(id)},
+                     {"reason", std::string{ipfix::to_string(ev)}},
+                     {"limit", std::string{refusal_limit(ev)}},
+                     {"suppressed", std::to_string(*suppressed)}});
 }
 
 // Applies one template set: records before a malformed one still count (RFC 7011 9.1:
@@ -110,15 +151,16 @@ void apply_template_set(state_ptr self, std::uint32_t odid, const ipfix::set_vie
   auto err = ipfix::parse_template_set(set.id, set.body, [&](ipfix::template_record&& rec) {
     std::vector<std::uint16_t> removed;
     auto ev = st.templates.apply(odid, set.id, rec, now, &removed);
-    note_template_event(self, ev);
+    note_template_event(self, ev, odid, rec.def.id);
     for (auto id : removed)
       st.plans.erase(plan_key(odid, id));
     using ipfix::template_event;
     if (ev == template_event::added || ev == template_event::replaced ||
         ev == template_event::redefined) {
-      auto plan = plan_template(rec.def, odid, st.cfg.enrichment, *st.cfg.table);
+      // No output id yet: the first data set takes one (issue 16 defect 2).
+      auto plan = plan_template(rec.def, odid, st.cfg.enrichment);
       if (plan)
-        st.plans[plan_key(odid, rec.def.id)] = std::move(plan);
+        st.plans[plan_key(odid, rec.def.id)] = plan_entry{std::move(plan), {}};
       else
         st.plans.erase(plan_key(odid, rec.def.id)); // counted as unknown-template data
     }
@@ -143,8 +185,31 @@ void count_malformed_datagrams(state_ptr self, std::uint64_t n) {
                      {"suppressed", std::to_string(*suppressed)}});
 }
 
+/// Issue 16 defect 2: all 65,280 output ids are in use. Not the exporter's fault and not
+/// an unknown template: the set's records are counted as received and dropped, by this
+/// reason.
+void drop_for_want_of_an_id(state_ptr self, std::uint32_t odid, std::uint16_t id,
+                            std::uint32_t records) {
+  auto& st = self->state;
+  ++st.status.no_output_id_sets;
+  if (st.no_id_records)
+    st.no_id_records->Increment(records);
+  if (!monitoring::log_enabled(monitoring::log_level::warn))
+    return;
+  if (auto suppressed = st.no_id_log.admit())
+    monitoring::log(monitoring::log_level::warn, "no output template id free: data set dropped",
+                    {{"session", std::to_string(st.status.id)},
+                     {"peer", st.status.peer},
+                     {"odid", std::to_string(odid)},
+                     {"template_id", std::to_string(id)},
+                     {"records", std::to_string(records)},
+                     {"output_templates", std::to_string(st.cfg.table->size())},
+                     {"suppressed", std::to_string(*suppressed)}});
+}
+
 void handle_frames(state_ptr self, messages::chunk_ptr data) {
   auto& st = self->state;
+  const auto clock_now = self->clock().now();
   messages::data_batch batch;
   batch.session = st.cfg.info;
   auto bytes = data->bytes();
@@ -200,9 +265,9 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
         warn_unknown_template(self, odid, set.id);
         return;
       }
-      auto& plan = i->second;
+      auto& entry = i->second;
       ipfix::parse_error err = ipfix::parse_error::none;
-      ipfix::record_cursor cur{set.body, plan->layout};
+      ipfix::record_cursor cur{set.body, entry.plan->layout};
       ipfix::bytes_view rec;
       std::uint32_t n = 0;
       while (cur.next(rec))
@@ -216,8 +281,19 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
         return;
       }
       records_in_message += n;
-      if (n > 0)
-        batch.slices.push_back({plan, set.body.first(cur.consumed()), n});
+      if (n == 0)
+        return;
+      // Issue 16 defect 2: the output id is taken when data first needs it.
+      if (!entry.plan->output) {
+        auto bound = bind_output(*entry.plan, *st.cfg.table);
+        if (!bound) {
+          drop_for_want_of_an_id(self, odid, set.id, n);
+          return;
+        }
+        entry.plan = std::move(bound);
+      }
+      entry.last_used = clock_now;
+      batch.slices.push_back({entry.plan, set.body.first(cur.consumed()), n});
     });
     if (bad) {
       batch.slices.resize(first_slice);
@@ -231,10 +307,15 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
       st.metrics.lost_records->Increment(static_cast<double>(check.lost));
     if (st.metrics.out_of_order && check.out_of_order)
       st.metrics.out_of_order->Increment();
+    if (check.reset) {
+      ++st.status.sequence_resets;
+      if (st.metrics.sequence_resets)
+        st.metrics.sequence_resets->Increment();
+    }
     if (st.exporter.lost_records && check.lost)
       st.exporter.lost_records->Increment(static_cast<double>(check.lost));
-    if (check.lost || check.out_of_order)
-      warn_sequence(self, odid, check);
+    if (check.lost || check.out_of_order || check.reset)
+      warn_sequence(self, odid, msg.header().sequence, check);
     records_total += records_in_message;
     if (std::find(st.status.odids.begin(), st.status.odids.end(), odid) == st.status.odids.end())
       st.status.odids.push_back(odid);
@@ -273,9 +354,26 @@ void expire_udp_templates(state_ptr self, ipfix::clock_type::time_point now) {
     return;
   for (auto [odid, id] : gone) {
     st.plans.erase(plan_key(odid, id));
-    note_template_event(self, ipfix::template_event::expired);
+    note_template_event(self, ipfix::template_event::expired, odid, id);
   }
   publish_template_count(self);
+}
+
+/// Issue 16 defect 2: output ids no data of this session used within `output_id_idle`
+/// are given back (the plan keeps everything else), so idle templates do not hold ids
+/// that others need; once no session or queued batch holds an id, it is free. Swept
+/// when the session hears from its reader, at most four times per idle time, never per
+/// record; a session that falls silent keeps its ids until it speaks again or ends
+/// (collector.tcp_idle_timeout, udp_idle_timeout). No timer of its own: a pending
+/// delayed message would keep the actor alive after its handles are gone (STYLE).
+void release_idle_ids(state_ptr self, caf::actor_clock::time_point now) {
+  auto& st = self->state;
+  if (now < st.next_id_sweep)
+    return;
+  st.next_id_sweep = now + st.cfg.output_id_idle / 4;
+  for (auto& [key, entry] : st.plans)
+    if (entry.plan->output && now - entry.last_used >= st.cfg.output_id_idle)
+      entry.plan = unbind_output(*entry.plan);
 }
 
 } // namespace
@@ -297,8 +395,12 @@ agent_session(agent_session_actor::stateful_pointer<agent_session_state> self,
                         .count();
   if (cfg.metrics)
     st.metrics = cfg.metrics->session(st.status.transport);
-  if (cfg.metrics)
+  if (cfg.metrics) {
     st.exporter = cfg.metrics->exporter(monitoring::exporter_address(st.status.peer));
+    st.no_id_records = &cfg.metrics->enrich_dropped("template_ids_exhausted");
+  }
+  if (cfg.output_id_idle <= caf::timespan::zero())
+    cfg.output_id_idle = std::chrono::minutes{10};
   // sessions_closed_total by reason: the transport's, or "shutdown" for a session
   // stopped without one (the supervisor's stop). Counted before on_end, so the session
   // is closed in the metrics when the supervisor forgets it.
@@ -314,6 +416,7 @@ agent_session(agent_session_actor::stateful_pointer<agent_session_state> self,
         on_end();
     });
   st.cfg = std::move(cfg);
+  st.next_id_sweep = self->clock().now() + st.cfg.output_id_idle / 4;
   return counted_behavior{
       self,
       [=](messages::frames& f) {
@@ -324,6 +427,7 @@ agent_session(agent_session_actor::stateful_pointer<agent_session_state> self,
         if (f.malformed_datagrams > 0)
           count_malformed_datagrams(self, f.malformed_datagrams);
         expire_udp_templates(self, ipfix::clock_type::now());
+        release_idle_ids(self, self->clock().now());
         if (f.data)
           handle_frames(self, std::move(f.data));
       },
@@ -336,6 +440,15 @@ agent_session(agent_session_actor::stateful_pointer<agent_session_state> self,
         if (reason == "bad_version" || reason == "bad_message_length" ||
             reason == "message_too_large")
           count_malformed(self, reason);
+        if (reason == "message_timeout") {
+          // Its partial message is dropped; many slow exporters share one rate limit.
+          static monitoring::shared_log_rate_limiter timeouts;
+          if (auto suppressed = timeouts.admit())
+            monitoring::log(monitoring::log_level::warn, "session closed: message incomplete",
+                            {{"peer", self->state.status.peer},
+                             {"reason", reason},
+                             {"suppressed", std::to_string(*suppressed)}});
+        }
         // RFC 7011 8: the end of the session withdraws its templates.
         self->state.templates.clear();
         publish_template_count(self);
@@ -343,21 +456,22 @@ agent_session(agent_session_actor::stateful_pointer<agent_session_state> self,
       },
       // Config reload: every live template is planned again with the new options, so the
       // next data sets leave with the new output layout. Its output template gets its own
-      // id, which the destinations announce before its first record (RFC 7011 8). A
-      // template that cannot be planned again (no free id) keeps its current plan.
+      // id when its next data set needs it, and the destinations announce it before its
+      // first record (RFC 7011 8).
       [=](messages::enrichment_update& u) {
         auto& st = self->state;
         if (!u.options)
           return;
         st.cfg.enrichment = *u.options;
-        for (auto& [key, plan] : st.plans)
-          if (auto next = plan_template(plan->input, plan->odid, st.cfg.enrichment, *st.cfg.table))
-            plan = std::move(next);
+        for (auto& [key, entry] : st.plans)
+          if (auto next = plan_template(entry.plan->input, entry.plan->odid, st.cfg.enrichment))
+            entry.plan = std::move(next);
       },
       [=](caf::get_atom) {
         // Inspection only (the admin API's templates view): built per request.
         auto status = self->state.status;
-        for (const auto& [key, plan] : self->state.plans) {
+        for (const auto& [key, entry] : self->state.plans) {
+          const auto& plan = entry.plan;
           messages::template_mapping m;
           m.odid = plan->odid;
           m.input_id = plan->input.id;
@@ -366,12 +480,8 @@ agent_session(agent_session_actor::stateful_pointer<agent_session_state> self,
           m.antrea = plan->antrea;
           for (const auto& f : plan->input.fields)
             m.input.push_back({f.enterprise, f.id, f.length});
-          if (plan->output)
-            for (std::size_t i = plan->input.fields.size(); i < plan->output->def.fields.size();
-                 ++i) {
-              const auto& f = plan->output->def.fields[i];
-              m.appended.push_back({f.enterprise, f.id, f.length});
-            }
+          for (const auto& f : appended_specs(plan->append))
+            m.appended.push_back({f.enterprise, f.id, f.length});
           status.template_mappings.push_back(std::move(m));
         }
         return status;

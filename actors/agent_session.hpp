@@ -29,6 +29,15 @@ struct agent_session_config {
   /// Called once when the session ends (the supervisor's session count).
   std::function<void()> on_end;
   monitoring::metrics* metrics = nullptr;
+  /// An output template id no data set of this session used for this long is given
+  /// back (issue 16 defect 2); the next data set of its template takes one again.
+  caf::timespan output_id_idle = std::chrono::minutes{10};
+};
+
+/// An input template's plan, and when a data set last used its output template.
+struct plan_entry {
+  messages::template_plan_ptr plan;
+  caf::actor_clock::time_point last_used{};
 };
 
 struct agent_session_state {
@@ -36,7 +45,7 @@ struct agent_session_state {
   agent_session_config cfg;
   ipfix::template_store templates;
   ipfix::sequence_tracker sequences;
-  std::unordered_map<std::uint64_t, messages::template_plan_ptr> plans; ///< (odid << 16) | id
+  std::unordered_map<std::uint64_t, plan_entry> plans; ///< (odid << 16) | id
   messages::session_status status;
   monitoring::session_metrics metrics;
   /// This exporter's series (by address; removed after its last session ends).
@@ -45,6 +54,12 @@ struct agent_session_state {
   monitoring::log_rate_limiter malformed_log;
   monitoring::log_rate_limiter sequence_log;
   monitoring::log_rate_limiter unknown_template_log;
+  monitoring::log_rate_limiter refusal_log; ///< templates refused by a limit or budget
+  monitoring::log_rate_limiter no_id_log;   ///< data sets dropped: no output template id
+  /// enrich_dropped_records_total{reason="template_ids_exhausted"}, resolved at start.
+  prometheus::Counter* no_id_records = nullptr;
+  /// Next sweep for output ids no data used within `cfg.output_id_idle`.
+  caf::actor_clock::time_point next_id_sweep{};
   /// The transport's close reason, read when the actor ends (sessions_closed_total).
   std::shared_ptr<std::string> end_reason;
   ipfix::clock_type::time_point next_expiry{}; ///< UDP: next template expiry sweep

@@ -4,6 +4,7 @@
 #include "ipfix/message.hpp"
 #include "ipfix/template.hpp"
 #include "ipfix/wire.hpp"
+#include "monitoring/log.hpp"
 
 namespace fa::actors {
 
@@ -95,6 +96,11 @@ void start_write(state_ptr self, bool flush_due) {
   std::uint32_t msg_seq = 0;
   std::uint64_t records = 0, messages = 0;
   std::size_t sets = 0, bytes = 0;
+  // TCP/TLS: where each set's message ends in the write, to know when the collector's
+  // TCP acknowledged it (a collector only decodes whole messages).
+  auto& ends = st.inflight_ends;
+  ends.clear();
+  std::size_t msg_first_set = 0;
   auto close_message = [&] {
     if (!msg_open)
       return;
@@ -105,6 +111,8 @@ void start_write(state_ptr self, bool flush_due) {
     ipfix::write_u32(h + 8, msg_seq);
     ipfix::write_u32(h + 12, st.cfg.observation_domain_id);
     job_size += msg_size;
+    if (!udp)
+      std::fill(ends.begin() + static_cast<std::ptrdiff_t>(msg_first_set), ends.end(), job_size);
     ++messages;
     msg_open = false;
     if (udp) {
@@ -127,6 +135,7 @@ void start_write(state_ptr self, bool flush_due) {
       st.messages_since_refresh = 0;
     }
     msg_first_piece = pieces.size();
+    msg_first_set = ends.size();
     msg_start = owned.size();
     owned.resize(owned.size() + ipfix::message_header_size);
     add_owned(msg_start);
@@ -140,16 +149,19 @@ void start_write(state_ptr self, bool flush_due) {
     auto& sets_of = entry.payload->sets;
     std::size_t first = entry.next_set;
     bool used = false;
-    for (std::size_t si = first; si < sets_of.size(); ++si) {
+    for (std::size_t si = first; si < entry.end_set; ++si) {
       auto& s = sets_of[si];
       bool announce = false, withdraw = false;
       std::size_t tmpl_bytes = 0;
       auto decide = [&] {
         auto ann = st.announced.find(s.tmpl->id);
-        announce = ann == st.announced.end() || ann->second != s.tmpl;
+        auto known = ann != st.announced.end() ? ann->second.lock() : nullptr;
+        announce = known != s.tmpl;
         // RFC 7011 8.4: never a withdrawal over UDP; the new definition replaces the old.
-        withdraw = !udp && ann != st.announced.end() && ann->second != s.tmpl &&
-                   !ann->second->def.same_layout(s.tmpl->def);
+        // Over TCP an id announced with another layout, or whose template is gone (the
+        // layout it had is unknown now), is withdrawn first (RFC 7011 8).
+        withdraw = !udp && announce && ann != st.announced.end() &&
+                   (!known || !known->def.same_layout(s.tmpl->def));
         tmpl_bytes =
             announce ? ipfix::set_header_size + (withdraw ? 4 : 0) + s.tmpl->def.encoded_size() : 0;
       };
@@ -210,6 +222,8 @@ void start_write(state_ptr self, bool flush_due) {
       remaining -= s.length;
       bytes += s.length;
       ++sets;
+      if (!udp)
+        ends.push_back(0); // set by close_message
       used = true;
     }
     if (used)
@@ -238,19 +252,37 @@ void start_write(state_ptr self, bool flush_due) {
   st.client->write(st.gen, std::move(job));
 }
 
-void commit_inflight(state_ptr self, std::uint64_t octets) {
+// The collector's TCP acknowledged all but `unacked` of the connection's octets: sets
+// `replay_window` octets behind that are taken as read and forgotten.
+void confirm(state_ptr self, std::uint64_t unacked) {
   auto& st = self->state;
+  st.conn_acked = std::max(st.conn_acked, st.conn_octets - std::min(unacked, st.conn_octets));
+  while (!st.unconfirmed.empty() &&
+         st.unconfirmed.front().end + st.cfg.replay_window <= st.conn_acked)
+    st.unconfirmed.pop_front();
+}
+
+void commit_inflight(state_ptr self, std::uint64_t octets, std::uint64_t unacked) {
+  auto& st = self->state;
+  const bool keep = !st.cfg.datagram; // UDP: best effort, nothing is acknowledged
   auto n = st.inflight_sets;
+  std::size_t k = 0;
   while (n > 0 && !st.queue.empty()) {
     auto& e = st.queue.front();
     auto& s = e.payload->sets[e.next_set];
     st.queued_bytes -= s.length;
     st.status.queued_records -= s.records;
+    if (keep)
+      st.unconfirmed.push_back({e.payload, e.next_set, st.conn_octets + st.inflight_ends[k]});
+    ++k;
     ++e.next_set;
     --n;
-    if (e.next_set == e.payload->sets.size())
+    if (e.next_set == e.end_set)
       st.queue.pop_front();
   }
+  st.conn_octets += octets;
+  if (keep)
+    confirm(self, unacked);
   st.status.sent_records += st.inflight_records;
   st.status.sent_messages += st.inflight_messages;
   st.status.sent_bytes += octets;
@@ -265,6 +297,52 @@ void commit_inflight(state_ptr self, std::uint64_t octets) {
   st.inflight_bytes = 0;
   st.writing = false;
   publish_queue(self);
+}
+
+// The connection ended: the sets the collector may not have read go back to the front
+// of the queue, in order, for the next connection (after its templates, with its own
+// sequence numbers: RFC 7011 10.4.1, a new transport session). After a clean close the
+// collector read everything its TCP acknowledged; otherwise it (or a proxy in front) may
+// have held up to `replay_window` acknowledged octets unread. Returns the records.
+std::uint64_t requeue_unconfirmed(state_ptr self, bool clean, std::uint64_t unacked) {
+  auto& st = self->state;
+  std::uint64_t cut = st.conn_acked;
+  if (clean)
+    cut = std::max(cut, st.conn_octets - std::min(unacked, st.conn_octets));
+  else
+    cut -= std::min<std::uint64_t>(cut, st.cfg.replay_window);
+  std::deque<exporter_session_state::queued> again;
+  std::uint64_t records = 0;
+  for (auto& w : st.unconfirmed) {
+    if (w.end <= cut)
+      continue;
+    if (!again.empty() && again.back().payload == w.payload && again.back().end_set == w.set)
+      ++again.back().end_set;
+    else
+      again.push_back({w.payload, nullptr, w.set, w.set + 1});
+    auto& s = w.payload->sets[w.set];
+    st.queued_bytes += s.length;
+    st.unsent_bytes += s.length;
+    st.status.queued_records += s.records;
+    records += s.records;
+  }
+  st.queue.insert(st.queue.begin(), std::make_move_iterator(again.begin()),
+                  std::make_move_iterator(again.end()));
+  st.unconfirmed.clear();
+  st.conn_octets = 0;
+  st.conn_acked = 0;
+  if (records > 0) {
+    st.oldest_unsent = self->clock().now();
+    st.status.replayed_records += records;
+    if (st.metrics.replayed)
+      st.metrics.replayed->Increment(static_cast<double>(records));
+    publish_queue(self);
+  }
+  return records;
+}
+
+std::string millis(caf::timespan d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
 }
 
 void connect_next(state_ptr self) {
@@ -307,11 +385,13 @@ exporter_session(exporter_session_actor::stateful_pointer<exporter_session_state
   };
   net::tcp_client::handlers h;
   h.connected = [to_self](std::uint64_t gen) { to_self(connected_atom_v, gen); };
-  h.disconnected = [to_self](std::uint64_t gen, std::string why) {
-    to_self(disconnected_atom_v, gen, std::move(why));
+  h.disconnected = [to_self](std::uint64_t gen, net::disconnect_info end) {
+    to_self(disconnected_atom_v, gen, std::move(end.reason), end.clean,
+            static_cast<std::uint64_t>(end.unacked));
   };
-  h.written = [to_self](std::uint64_t gen, std::size_t n) {
-    to_self(written_atom_v, gen, static_cast<std::uint64_t>(n));
+  h.written = [to_self](std::uint64_t gen, std::size_t n, std::size_t unacked) {
+    to_self(written_atom_v, gen, static_cast<std::uint64_t>(n),
+            static_cast<std::uint64_t>(unacked));
   };
   if (cfg.make_client)
     st.client = cfg.make_client(std::move(h));
@@ -337,7 +417,8 @@ exporter_session(exporter_session_actor::stateful_pointer<exporter_session_state
         }
         if (st.unsent_bytes == 0)
           st.oldest_unsent = self->clock().now();
-        st.queue.push_back({std::move(b.payload), std::move(b.hold), 0});
+        auto sets = b.payload->sets.size();
+        st.queue.push_back({std::move(b.payload), std::move(b.hold), 0, sets});
         st.queued_bytes += size;
         st.status.queued_records += st.queue.back().payload->records;
         st.unsent_bytes += size;
@@ -367,9 +448,27 @@ exporter_session(exporter_session_actor::stateful_pointer<exporter_session_state
         set_state(self, "connected");
         if (st.metrics.up)
           st.metrics.up->Set(1);
+        // The first connection is logged once; later ones end an outage, rate-limited.
+        auto suppressed = st.status.connections == 1 && !st.outage_since
+                              ? std::optional<std::uint64_t>{0}
+                              : st.connected_log.admit();
+        if (suppressed) {
+          auto outage = st.outage_since ? self->clock().now() - *st.outage_since : caf::timespan{0};
+          monitoring::log(monitoring::log_level::info, "destination connected",
+                          {{"destination", st.cfg.name},
+                           {"url", st.cfg.url},
+                           {"outage_ms", millis(outage)},
+                           {"failed_attempts", std::to_string(st.outage_attempts)},
+                           {"resending_records", std::to_string(st.outage_replayed)},
+                           {"suppressed", std::to_string(*suppressed)}});
+        }
+        st.outage_since.reset();
+        st.outage_attempts = 0;
+        st.outage_replayed = 0;
         try_send(self);
       },
-      [=](disconnected_atom, std::uint64_t gen, const std::string&) {
+      [=](disconnected_atom, std::uint64_t gen, const std::string& reason, bool clean,
+          std::uint64_t unacked) {
         auto& st = self->state;
         if (gen != st.gen)
           return;
@@ -382,6 +481,10 @@ exporter_session(exporter_session_actor::stateful_pointer<exporter_session_state
           if (st.unsent_bytes > 0)
             st.oldest_unsent = self->clock().now();
         }
+        const bool was_up = st.connected;
+        std::uint64_t replayed = 0;
+        if (was_up)
+          replayed = requeue_unconfirmed(self, clean, unacked);
         st.connected = false;
         st.announced.clear();
         st.probe = st.cfg.datagram;
@@ -396,12 +499,39 @@ exporter_session(exporter_session_actor::stateful_pointer<exporter_session_state
           st.metrics.reconnects->Increment();
         set_state(self, "backoff");
         self->delayed_send(self, st.backoff, reconnect_atom_v, gen);
+        // The outage's log lines, rate-limited: its start, then each failed attempt.
+        auto now = self->clock().now();
+        if (!st.outage_since)
+          st.outage_since = now;
+        st.outage_replayed += replayed;
+        if (was_up) {
+          if (auto suppressed = st.lost_log.admit())
+            monitoring::log(monitoring::log_level::warn, "destination connection lost",
+                            {{"destination", st.cfg.name},
+                             {"reason", reason},
+                             {"clean_close", clean ? "true" : "false"},
+                             {"resending_records", std::to_string(replayed)},
+                             {"queued_records", std::to_string(st.status.queued_records)},
+                             {"retry_in_ms", millis(st.backoff)},
+                             {"suppressed", std::to_string(*suppressed)}});
+          return;
+        }
+        ++st.outage_attempts;
+        if (auto suppressed = st.failed_log.admit())
+          monitoring::log(monitoring::log_level::warn, "destination connect failed",
+                          {{"destination", st.cfg.name},
+                           {"reason", reason},
+                           {"attempt", std::to_string(st.outage_attempts)},
+                           {"outage_ms", millis(now - *st.outage_since)},
+                           {"queued_records", std::to_string(st.status.queued_records)},
+                           {"retry_in_ms", millis(st.backoff)},
+                           {"suppressed", std::to_string(*suppressed)}});
       },
-      [=](written_atom, std::uint64_t gen, std::uint64_t octets) {
+      [=](written_atom, std::uint64_t gen, std::uint64_t octets, std::uint64_t unacked) {
         auto& st = self->state;
         if (gen != st.gen)
           return;
-        commit_inflight(self, octets);
+        commit_inflight(self, octets, unacked);
         st.probe = false;
         answer_drains(self);
         try_send(self);

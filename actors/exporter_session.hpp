@@ -5,6 +5,11 @@
 // scatter/gather, keeps its own sequence numbers, announces templates before first
 // use and after every reconnect, and reconnects with backoff (RFC 7011 10.4.4).
 //
+// Over TCP and TLS, delivery is at least once across a collector's crash or reset
+// (RFC 7011 10.4 has no acknowledgement above TCP): sets written are kept until they are
+// safely behind what the collector's TCP acknowledged, and a connection that ends first
+// has them queued again for the next one (`replay_window`, README "Architecture").
+//
 // Over UDP (`datagram`), every message is one datagram (RFC 7011 10.3.3), templates are
 // never withdrawn (RFC 7011 8.4: a changed definition is simply announced again) and
 // are re-announced every `template_refresh` and every `template_refresh_messages`
@@ -13,11 +18,13 @@
 
 #include "actors/interfaces.hpp"
 #include "monitoring/metrics.hpp"
+#include "monitoring/rate_limited_log.hpp"
 #include "net/tcp_client.hpp"
 #include "net/udp_client.hpp"
 
 #include <chrono>
 #include <deque>
+#include <optional>
 #include <unordered_map>
 
 namespace fa::actors {
@@ -27,10 +34,12 @@ namespace fa::actors {
 using exporter_session_actor = destination_actor::extend<
     // The connection of generation `gen` is up.
     caf::reacts_to<connected_atom, std::uint64_t>,
-    // The connection of generation `gen` could not be made or was lost (reason).
-    caf::reacts_to<disconnected_atom, std::uint64_t, std::string>,
-    // The write on generation `gen` completed with `n` octets.
-    caf::reacts_to<written_atom, std::uint64_t, std::uint64_t>,
+    // The connection of generation `gen` could not be made or was lost: reason, whether
+    // the collector closed cleanly, and then the octets its TCP had not acknowledged.
+    caf::reacts_to<disconnected_atom, std::uint64_t, std::string, bool, std::uint64_t>,
+    // The write on generation `gen` completed with `n` octets; the connection's octets
+    // not yet acknowledged by the collector's TCP.
+    caf::reacts_to<written_atom, std::uint64_t, std::uint64_t, std::uint64_t>,
     // Timers: partial-message flush and reconnect backoff, tagged with a generation.
     caf::reacts_to<caf::flush_atom, std::uint64_t>, caf::reacts_to<reconnect_atom, std::uint64_t>>;
 
@@ -51,6 +60,10 @@ struct exporter_session_config {
   std::chrono::milliseconds connect_timeout{10000};
   /// Largest write: several messages go out in one gather write.
   std::size_t max_write = 1u << 20;
+  /// TCP/TLS: after a connection ends without a clean close, the sets in this many
+  /// octets before the last one the collector's TCP acknowledged are sent again too (it
+  /// or a proxy in front may have held them unread); what it had not acknowledged always is.
+  std::size_t replay_window = 4u << 20;
   asio::io_context* io = nullptr;
   monitoring::metrics* metrics = nullptr;
   /// UDP: one message per datagram, no withdrawals, periodic template refresh.
@@ -67,11 +80,22 @@ struct exporter_session_config {
 struct exporter_session_state {
   exporter_session_state() = default;
 
-  /// A queued batch and how many of its sets are already committed (written).
+  /// A queued batch: its sets [next_set, end_set) are not yet committed (written). A
+  /// batch queued again after a lost connection covers only the sets sent again.
   struct queued {
     std::shared_ptr<const messages::enriched_payload> payload;
     messages::payload_credit hold; ///< on_full = "block": released once written or dropped
     std::size_t next_set = 0;
+    std::size_t end_set = 0;
+  };
+
+  /// A set written on the current TCP/TLS connection that the collector may not have
+  /// read: kept until it lies `replay_window` octets behind what the collector's TCP
+  /// acknowledged, queued again if the connection ends first.
+  struct written_set {
+    std::shared_ptr<const messages::enriched_payload> payload;
+    std::size_t set = 0;
+    std::uint64_t end = 0; ///< connection octets up to the end of the set's message
   };
 
   exporter_session_config cfg;
@@ -86,18 +110,34 @@ struct exporter_session_state {
   std::uint64_t inflight_records = 0;
   std::size_t inflight_bytes = 0; ///< set octets in the write in flight
   std::uint64_t inflight_messages = 0;
+  /// Per set of the write in flight (TCP/TLS): where its message ends within the write.
+  std::vector<std::uint64_t> inflight_ends;
+  std::deque<written_set> unconfirmed;          ///< oldest first
+  std::uint64_t conn_octets = 0;                ///< octets written on this connection
+  std::uint64_t conn_acked = 0;                 ///< of which its TCP acknowledged, at the last look
   caf::actor_clock::time_point oldest_unsent{}; ///< when the oldest unsent set was queued
   std::uint64_t flush_gen = 0;
   bool flush_armed = false;
   std::chrono::milliseconds backoff{0};
   std::uint32_t sequence = 0; ///< data records sent on this connection (RFC 7011 3.1)
-  std::unordered_map<std::uint16_t, messages::output_template_ptr> announced;
+  /// What the collector was told each id means. Weak: an announced id stays free to be
+  /// recycled (issue 16 defect 2); an id whose template is gone is withdrawn before it
+  /// is announced again (TCP, RFC 7011 8).
+  std::unordered_map<std::uint16_t, std::weak_ptr<const messages::output_template>> announced;
   /// UDP: when the templates were last announced afresh, and messages sent since.
   caf::actor_clock::time_point last_refresh{};
   std::uint64_t messages_since_refresh = 0;
   /// UDP: the connection follows a failure; its first write is a single message.
   bool probe = false;
   std::vector<caf::typed_response_promise<bool>> drains;
+  /// The outage in progress, for its log lines: since when (unset = none), failed
+  /// connection attempts and records queued again.
+  std::optional<caf::actor_clock::time_point> outage_since;
+  std::uint64_t outage_attempts = 0;
+  std::uint64_t outage_replayed = 0;
+  /// Outage log lines (STYLE: a collector flapping many times a second is logged with a
+  /// rate limit): connections lost, attempts failed, connections made.
+  monitoring::log_rate_limiter lost_log, failed_log, connected_log;
   messages::destination_status status;
   monitoring::destination_metrics metrics;
   static inline const char* name = "exporter_session";

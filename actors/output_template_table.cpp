@@ -25,12 +25,16 @@ messages::output_template_ptr output_template_table::intern(const ipfix::templat
   if (i != by_layout_.end())
     if (auto live = i->second.lock())
       return live;
+  // Ids never used yet come first, then the one freed longest ago: a collector then
+  // sees an id redefined (withdrawn first over TCP, RFC 7011 8) only once every id has
+  // been used, and some decoders (tshark, ipfixDump) do not follow a redefinition
+  // within a transport session.
   std::uint16_t id;
-  if (!free_ids_.empty()) {
-    id = free_ids_.back();
-    free_ids_.pop_back();
-  } else if (next_id_ <= 0xffff) {
+  if (next_id_ <= last_id_) {
     id = static_cast<std::uint16_t>(next_id_++);
+  } else if (!free_ids_.empty()) {
+    id = free_ids_.front();
+    free_ids_.pop_front();
   } else {
     return nullptr;
   }

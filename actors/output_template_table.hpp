@@ -11,6 +11,7 @@
 #include <prometheus/gauge.h>
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -20,8 +21,13 @@ namespace fa::actors {
 
 class output_template_table : public std::enable_shared_from_this<output_template_table> {
  public:
+  /// Ids from 256 (RFC 7011 3.4.1) to `last_id`; tests take fewer to reach exhaustion
+  /// through the very same path.
+  explicit output_template_table(std::uint16_t last_id = 0xffff)
+      : last_id_(last_id) {}
+
   /// The shared output template with this layout (fields and scope; the id of `layout`
-  /// is ignored). nullptr when all 65280 ids are in use.
+  /// is ignored). nullptr when every id is in use (65,280 of them).
   messages::output_template_ptr intern(const ipfix::template_def& layout);
 
   std::size_t size() const;
@@ -42,8 +48,9 @@ class output_template_table : public std::enable_shared_from_this<output_templat
   mutable std::mutex mtx_;
   std::map<ipfix::template_def, std::weak_ptr<const messages::output_template>, layout_less>
       by_layout_;
-  std::vector<std::uint16_t> free_ids_;
+  std::deque<std::uint16_t> free_ids_; ///< freed ids, oldest first
   std::uint32_t next_id_ = 256;
+  std::uint32_t last_id_;
   prometheus::Gauge* gauge_ = nullptr;
 };
 

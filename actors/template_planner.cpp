@@ -102,17 +102,13 @@ bool has_field(const ipfix::template_def& t, std::uint32_t pen, std::uint16_t id
 } // namespace
 
 messages::template_plan_ptr plan_template(const ipfix::template_def& input, std::uint32_t odid,
-                                          const enrichment_options& opts,
-                                          output_template_table& table) {
+                                          const enrichment_options& opts) {
   auto p = std::make_shared<messages::template_plan>();
   p->odid = odid;
   p->input = input;
   p->layout = ipfix::record_layout{input};
   for (std::size_t i = 0; i < input.fields.size() && i < 0x7fff; ++i)
     note_field(*p, input.fields[i], static_cast<messages::field_index>(i));
-  ipfix::template_def out_layout;
-  out_layout.scope_count = input.scope_count;
-  out_layout.fields = input.fields;
   // RFC 7011 3.4.2: options records are passed through, never enriched.
   if (!input.is_options()) {
     bool has_antrea = false;
@@ -136,15 +132,35 @@ messages::template_plan_ptr plan_template(const ipfix::template_def& input, std:
     a.original_ipv6 =
         opts.provenance && absent(iana_pen, ipfix::ie::original_exporter_ipv6_address);
     a.flow_direction = p->antrea && absent(iana_pen, ipfix::ie::flow_direction);
-    for (auto& f : appended_specs(a))
-      out_layout.fields.push_back(f);
   }
-  if (out_layout.encoded_size() + ipfix::message_header_size + ipfix::set_header_size >
+  if (output_layout(*p).encoded_size() + ipfix::message_header_size + ipfix::set_header_size >
       ipfix::max_message_size)
     return nullptr;
-  p->output = table.intern(out_layout);
-  if (!p->output)
+  return p;
+}
+
+ipfix::template_def output_layout(const messages::template_plan& plan) {
+  ipfix::template_def out;
+  out.scope_count = plan.input.scope_count;
+  out.fields = plan.input.fields;
+  for (auto& f : appended_specs(plan.append))
+    out.fields.push_back(f);
+  return out;
+}
+
+messages::template_plan_ptr bind_output(const messages::template_plan& plan,
+                                        output_template_table& table) {
+  auto out = table.intern(output_layout(plan));
+  if (!out)
     return nullptr;
+  auto p = std::make_shared<messages::template_plan>(plan);
+  p->output = std::move(out);
+  return p;
+}
+
+messages::template_plan_ptr unbind_output(const messages::template_plan& plan) {
+  auto p = std::make_shared<messages::template_plan>(plan);
+  p->output = nullptr;
   return p;
 }
 

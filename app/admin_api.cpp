@@ -3,8 +3,12 @@
 #include "app/supervisor.hpp"
 #include "config/render.hpp"
 #include "ipfix/elements.hpp"
+#include "labels/pod_index.hpp"
+#include "monitoring/log.hpp"
+#include "monitoring/rate_limited_log.hpp"
 
 #include <nlohmann/json.hpp>
+#include <prometheus/counter.h>
 #include <prometheus/text_serializer.h>
 #include <toml++/toml.h>
 
@@ -30,13 +34,16 @@ json to_json(const messages::session_status& s) {
           {"peer", s.peer},
           {"observation_domains", s.odids},
           {"templates", s.templates},
+          {"template_bytes", s.template_bytes},
           {"messages", s.messages},
           {"records", s.records},
           {"bytes", s.bytes},
           {"lost_records", s.lost_records},
           {"out_of_order_messages", s.out_of_order_messages},
+          {"sequence_resets", s.sequence_resets},
           {"malformed", s.malformed},
           {"unknown_template_sets", s.unknown_template_sets},
+          {"no_output_id_sets", s.no_output_id_sets},
           {"template_events", s.template_events},
           {"budget_drops", s.budget_drops},
           {"since", s.since}};
@@ -162,6 +169,30 @@ readiness check_readiness(supervisor& s) {
   return r;
 }
 
+std::function<void(std::string_view)> admin_connection_events(supervisor& s) {
+  auto& family = prometheus::BuildCounter()
+                     .Name("flow_aggregator_admin_connections_closed_total")
+                     .Help("Admin API connections closed before they were served, by reason")
+                     .Register(*s.metrics().registry());
+  // Resolved once (STYLE: metrics are state); the reasons are app/admin_front.hpp's.
+  auto counters = std::make_shared<std::map<std::string, prometheus::Counter*, std::less<>>>();
+  for (const char* reason : {"head_timeout", "tls_handshake", "evicted", "full", "head_too_large",
+                             "bad_request", "busy", "exchange_timeout"})
+    (*counters)[reason] = &family.Add({{"reason", reason}});
+  // Called on the front's one thread only, so the limiter needs no lock.
+  auto limiter = std::make_shared<monitoring::log_rate_limiter>();
+  return [counters, limiter](std::string_view reason) {
+    if (auto it = counters->find(reason); it != counters->end())
+      it->second->Increment();
+    if (!monitoring::log_enabled(monitoring::log_level::warn))
+      return;
+    if (auto suppressed = limiter->admit())
+      monitoring::log(
+          monitoring::log_level::warn, "admin connection closed before it was served",
+          {{"reason", std::string{reason}}, {"suppressed", std::to_string(*suppressed)}});
+  };
+}
+
 std::map<std::string, http_handler> admin_routes(supervisor& s) {
   std::map<std::string, http_handler> routes;
   routes["/metrics"] = [&s](const http_request&) {
@@ -200,7 +231,13 @@ std::map<std::string, http_handler> admin_routes(supervisor& s) {
     return json_response(out);
   };
   routes["/api/v1/labels"] = [&s](const http_request& req) {
-    return json_response(to_json(s.label_status(query_param(req.query, "ip"))));
+    auto ip = query_param(req.query, "ip");
+    // The client's mistake, said as such (400); the text is not echoed: it need not be
+    // UTF-8.
+    if (!ip.empty() && !labels::parse_ip(ip))
+      return json_response(
+          {{"error", "ip must be an IPv4 or IPv6 address, such as 10.0.0.1 or fd00::1"}}, 400);
+    return json_response(to_json(s.label_status(ip)));
   };
   routes["/api/v1/actors"] = [&s](const http_request&) {
     json out = json::array();

@@ -5,8 +5,10 @@
 
 #include "app/admin_server.hpp"
 
+#include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 
 namespace fa::app {
 
@@ -25,5 +27,9 @@ struct readiness {
 readiness check_readiness(supervisor& s);
 
 std::map<std::string, http_handler> admin_routes(supervisor& s);
+
+/// The admin front's early closes (admin_server_options::on_closed): counted in
+/// flow_aggregator_admin_connections_closed_total{reason} and warned about, rate-limited.
+std::function<void(std::string_view reason)> admin_connection_events(supervisor& s);
 
 } // namespace fa::app

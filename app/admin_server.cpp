@@ -1,16 +1,17 @@
 #include "app/admin_server.hpp"
 
+#include "app/admin_front.hpp"
+#include "monitoring/log.hpp"
 #include "net/tls_context.hpp"
 
 #include <CivetServer.h>
 
-#include <array>
-#include <atomic>
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
-#include <thread>
 
 namespace fa::app {
 
@@ -51,8 +52,12 @@ std::string url_decode(std::string_view s) {
   return out;
 }
 
-void send(mg_connection* conn, const http_response& r) {
+/// Writes `r`. civetweb closes the connection after each answer (no keep-alive), which
+/// the answer says. A 405 names the one method there is (RFC 9110 15.5.6: it MUST carry
+/// Allow); the answer to HEAD has no body (RFC 9110 9.3.2).
+void send(mg_connection* conn, const http_response& r, bool head = false) {
   const char* reason = r.status == 200   ? "OK"
+                       : r.status == 400 ? "Bad Request"
                        : r.status == 401 ? "Unauthorized"
                        : r.status == 404 ? "Not Found"
                        : r.status == 405 ? "Method Not Allowed"
@@ -60,10 +65,12 @@ void send(mg_connection* conn, const http_response& r) {
                                          : "Error";
   mg_printf(conn,
             "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-            "Cache-Control: no-store\r\n%s\r\n",
+            "Cache-Control: no-store\r\nConnection: close\r\n%s%s\r\n",
             r.status, reason, r.content_type.c_str(), r.body.size(),
-            r.status == 401 ? "WWW-Authenticate: Bearer\r\n" : "");
-  mg_write(conn, r.body.data(), r.body.size());
+            r.status == 401 ? "WWW-Authenticate: Bearer\r\n" : "",
+            r.status == 405 ? "Allow: GET\r\n" : "");
+  if (!head)
+    mg_write(conn, r.body.data(), r.body.size());
 }
 
 http_response error_response(int status, std::string_view message) {
@@ -76,6 +83,20 @@ http_response error_response(int status, std::string_view message) {
 }
 
 } // namespace
+
+std::optional<std::string_view> bearer_credentials(std::string_view header) {
+  // RFC 7235 2.1: credentials = auth-scheme [ 1*SP ( token68 / ... ) ], and the scheme
+  // is case-insensitive.
+  constexpr std::string_view scheme = "bearer";
+  if (header.size() <= scheme.size() || header[scheme.size()] != ' ')
+    return std::nullopt;
+  for (std::size_t i = 0; i < scheme.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(header[i])) != scheme[i])
+      return std::nullopt;
+  auto rest = header.substr(scheme.size());
+  rest.remove_prefix(std::min(rest.find_first_not_of(' '), rest.size()));
+  return rest;
+}
 
 std::optional<std::string> read_token_file(const std::string& path, std::string& token) {
   std::ifstream in{path, std::ios::binary};
@@ -128,14 +149,22 @@ class admin_server::dispatcher : public CivetHandler {
     try {
       send(conn, it->second(req));
     } catch (const std::exception& e) {
-      send(conn, error_response(500, e.what()));
+      // A handler's bug, not the client's: the reason goes to the log, not to the client
+      // (it may quote the request, bytes that are not even UTF-8).
+      monitoring::log(monitoring::log_level::error, "admin request failed",
+                      {{"path", req.path}, {"error", e.what()}});
+      send(conn, error_response(500, "internal error; the log says more"));
     }
     return true;
   }
 
+  // Read-only: every other method civetweb knows gets 405 with Allow (README).
+  bool handleHead(CivetServer*, mg_connection* conn) override { return refuse(conn, true); }
+  bool handleOptions(CivetServer*, mg_connection* conn) override { return refuse(conn); }
   bool handlePost(CivetServer*, mg_connection* conn) override { return refuse(conn); }
   bool handlePut(CivetServer*, mg_connection* conn) override { return refuse(conn); }
   bool handleDelete(CivetServer*, mg_connection* conn) override { return refuse(conn); }
+  bool handlePatch(CivetServer*, mg_connection* conn) override { return refuse(conn); }
 
   void set_token(std::string token) {
     std::lock_guard guard{mtx_};
@@ -143,8 +172,8 @@ class admin_server::dispatcher : public CivetHandler {
   }
 
  private:
-  bool refuse(mg_connection* conn) {
-    send(conn, error_response(405, "the admin API is read-only: use GET"));
+  bool refuse(mg_connection* conn, bool head = false) {
+    send(conn, error_response(405, "the admin API is read-only: use GET"), head);
     return true;
   }
 
@@ -160,13 +189,10 @@ class admin_server::dispatcher : public CivetHandler {
       if (path == open)
         return true;
     const char* header = mg_get_header(conn, "Authorization");
-    constexpr std::string_view scheme = "Bearer ";
     if (header == nullptr)
       return false;
-    std::string_view h{header};
-    if (h.substr(0, scheme.size()) != scheme)
-      return false;
-    return constant_time_equal(h.substr(scheme.size()), token);
+    auto credentials = bearer_credentials(header);
+    return credentials && constant_time_equal(*credentials, token);
   }
 
   std::mutex mtx_; ///< only the token changes after start
@@ -190,141 +216,37 @@ int log_start_error(const mg_connection*, const char* message) {
   return 0;
 }
 
-/// "127.0.0.1:10348" / "[::1]:0" -> endpoint; throws when not an IP address and port.
-asio::ip::tcp::endpoint parse_endpoint(const std::string& listen) {
+/// "127.0.0.1:10348" / "[::1]:0" / "localhost:10348" -> endpoint (a name resolves to its
+/// first address); throws saying why it cannot.
+asio::ip::tcp::endpoint resolve_endpoint(const std::string& listen) {
   auto colon = listen.rfind(':');
   if (colon == std::string::npos)
     throw std::runtime_error("cannot serve on " + listen + ": expected HOST:PORT");
   auto host = listen.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
     host = host.substr(1, host.size() - 2);
+  auto port = listen.substr(colon + 1);
   asio::error_code ec;
   auto addr = asio::ip::make_address(host, ec);
-  if (ec)
-    throw std::runtime_error("cannot serve on " + listen + ": not an IP address");
-  return {addr, static_cast<std::uint16_t>(std::stoul(listen.substr(colon + 1)))};
+  if (!ec)
+    return {addr, static_cast<std::uint16_t>(std::stoul(port))};
+  asio::io_context io;
+  asio::ip::tcp::resolver resolver{io};
+  auto found = resolver.resolve(host, port, ec);
+  if (ec || found.empty())
+    throw std::runtime_error("cannot serve on " + listen + ": " +
+                             (ec ? ec.message() : std::string{"no address"}));
+  return found.begin()->endpoint();
 }
 
 } // namespace
 
-/// HTTPS in front of civetweb. Debian's civetweb 1.15 cannot serve TLS with OpenSSL 3: it
-/// resolves SSL_get_peer_certificate (a macro since OpenSSL 3, no longer exported) to
-/// NULL and calls it on every HTTPS connection (civetweb issue #1334): the process
-/// crashes. So TLS ends here, with the project's OpenSSL context (TLS 1.2+, the
-/// collector's certificate loading), and each connection is relayed as plain HTTP to
-/// civetweb on a loopback port of its own.
-class admin_server::tls_front {
- public:
-  tls_front(const asio::ip::tcp::endpoint& where, net::ssl_context_ptr ctx,
-            std::uint16_t backend_port)
-      : ctx_(std::move(ctx))
-      , backend_{asio::ip::address_v4::loopback(), backend_port}
-      , acceptor_(io_) {
-    acceptor_.open(where.protocol());
-    acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true));
-    acceptor_.bind(where);
-    acceptor_.listen();
-    accept();
-    thread_ = std::thread{[this] { io_.run(); }};
-  }
-  ~tls_front() {
-    asio::post(io_, [this] {
-      asio::error_code ec;
-      acceptor_.close(ec);
-    });
-    io_.stop();
-    thread_.join();
-  }
-  tls_front(const tls_front&) = delete;
-  tls_front& operator=(const tls_front&) = delete;
-
-  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
-
- private:
-  using ssl_socket = asio::ssl::stream<asio::ip::tcp::socket>;
-
-  /// One client: the TLS side, the plain side to civetweb, and a handshake deadline.
-  struct relay : std::enable_shared_from_this<relay> {
-    relay(asio::ip::tcp::socket s, asio::ssl::context& ctx, std::atomic<int>& open)
-        : tls(std::move(s), ctx)
-        , plain(tls.get_executor())
-        , deadline(tls.get_executor())
-        , open_(open) {
-      ++open_;
-    }
-    ~relay() { --open_; }
-    void close() {
-      asio::error_code ec;
-      tls.lowest_layer().close(ec);
-      plain.close(ec);
-      deadline.cancel();
-    }
-    /// Copies `from` to `to` until either side ends; then both are closed.
-    template <class From, class To>
-    void pump(From& from, To& to, std::array<char, 16384>& buf) {
-      from.async_read_some(asio::buffer(buf), [self = shared_from_this(), &from, &to,
-                                               &buf](asio::error_code ec, std::size_t n) {
-        if (ec)
-          return self->close();
-        asio::async_write(to, asio::buffer(buf.data(), n),
-                          [self, &from, &to, &buf](asio::error_code ec2, std::size_t) {
-                            if (ec2)
-                              return self->close();
-                            self->pump(from, to, buf);
-                          });
-      });
-    }
-    ssl_socket tls;
-    asio::ip::tcp::socket plain;
-    asio::steady_timer deadline;
-    std::array<char, 16384> up{};
-    std::array<char, 16384> down{};
-    std::atomic<int>& open_;
-  };
-
-  void accept() {
-    acceptor_.async_accept([this](asio::error_code ec, asio::ip::tcp::socket s) {
-      if (ec == asio::error::operation_aborted || !acceptor_.is_open())
-        return;
-      // Scrapes and inspections are few; more open connections than this are refused.
-      if (!ec && open_ < max_connections) {
-        auto r = std::make_shared<relay>(std::move(s), *ctx_, open_);
-        r->deadline.expires_after(std::chrono::seconds{10});
-        r->deadline.async_wait([r](asio::error_code e) {
-          if (!e)
-            r->close(); // handshake not done in time
-        });
-        r->tls.async_handshake(asio::ssl::stream_base::server, [this, r](asio::error_code e) {
-          if (e)
-            return r->close();
-          r->deadline.cancel();
-          asio::error_code cec;
-          r->plain.connect(backend_, cec);
-          if (cec)
-            return r->close();
-          r->pump(r->tls, r->plain, r->up);
-          r->pump(r->plain, r->tls, r->down);
-        });
-      }
-      accept();
-    });
-  }
-
-  static constexpr int max_connections = 32;
-  net::ssl_context_ptr ctx_;
-  asio::ip::tcp::endpoint backend_;
-  std::atomic<int> open_{0}; ///< before io_: relays still queued in io_ decrement it
-  asio::io_context io_;
-  asio::ip::tcp::acceptor acceptor_;
-  std::thread thread_;
-};
-
 admin_server::admin_server(admin_server_options opts, std::map<std::string, http_handler> routes) {
-  auto listen = opts.listen;
-  const bool tls = !opts.tls_cert.empty();
-  net::ssl_context_ptr ctx;
-  asio::ip::tcp::endpoint front_at;
-  if (tls) {
+  const auto listen = opts.listen;
+  admin_front_options fo;
+  fo.listen = resolve_endpoint(listen);
+  fo.on_closed = opts.on_closed;
+  if (!opts.tls_cert.empty()) {
     net::tls_server_options to;
     to.cert = opts.tls_cert;
     to.key = opts.tls_key;
@@ -334,14 +256,16 @@ admin_server::admin_server(admin_server_options opts, std::map<std::string, http
     auto made = net::make_server_context(to);
     if (auto* err = std::get_if<std::string>(&made))
       throw std::runtime_error(*err);
-    ctx = std::get<net::ssl_context_ptr>(made);
-    front_at = parse_endpoint(listen);
+    fo.tls = std::get<net::ssl_context_ptr>(made);
   }
   dispatcher_ = std::make_unique<dispatcher>(std::move(opts), std::move(routes));
-  // Two worker threads: scrapes and inspections are rare; nothing here is on the data path.
-  // With TLS, civetweb serves only the relay, on a loopback port of its own.
-  std::vector<std::string> options{"listening_ports", tls ? std::string{"127.0.0.1:0"} : listen,
-                                   "num_threads", "2"};
+  // civetweb serves only the front (app/admin_front.hpp), on a loopback port of its own,
+  // and sees only complete request heads. Its workers are held by handlers alone: the
+  // front lets other requests take at most max_busy of them, the rest are the probes'.
+  // Its own timeout bounds a local client that connects to that port directly.
+  std::vector<std::string> options{
+      "listening_ports",    "127.0.0.1:0", "num_threads",       std::to_string(fo.max_busy + 2),
+      "request_timeout_ms", "10000",       "enable_keep_alive", "no"};
   CivetCallbacks callbacks;
   callbacks.log_message = log_start_error;
   std::string errors;
@@ -355,15 +279,13 @@ admin_server::admin_server(admin_server_options opts, std::map<std::string, http
   }
   start_errors = nullptr;
   server_->addHandler("/", dispatcher_.get());
-  if (tls) {
-    auto ports = server_->getListeningPorts();
-    try {
-      front_ =
-          std::make_unique<tls_front>(front_at, ctx, static_cast<std::uint16_t>(ports.front()));
-    } catch (const std::exception& e) {
-      server_->close();
-      throw std::runtime_error("cannot serve on " + listen + ": " + e.what());
-    }
+  auto ports = server_->getListeningPorts();
+  fo.backend_port = static_cast<std::uint16_t>(ports.front());
+  try {
+    front_ = std::make_unique<admin_front>(std::move(fo));
+  } catch (const std::exception& e) {
+    server_->close();
+    throw std::runtime_error("cannot serve on " + listen + ": " + e.what());
   }
 }
 
@@ -374,10 +296,7 @@ admin_server::~admin_server() {
 }
 
 std::uint16_t admin_server::port() const {
-  if (front_)
-    return front_->port();
-  auto ports = server_->getListeningPorts();
-  return ports.empty() ? 0 : static_cast<std::uint16_t>(ports.front());
+  return front_->port();
 }
 
 void admin_server::set_token(std::string token) {

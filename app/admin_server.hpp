@@ -1,8 +1,9 @@
 #pragma once
 
-// The admin HTTP endpoint (civetweb): a small router of GET paths to handlers, with an
-// optional bearer token. It knows nothing of actors; app/admin_api.cpp supplies the
-// handlers.
+// The admin HTTP endpoint: a small router of GET paths to handlers (civetweb), with an
+// optional bearer token, behind a front that keeps idle and slow clients away from
+// civetweb's workers (app/admin_front.hpp). It knows nothing of actors;
+// app/admin_api.cpp supplies the handlers.
 
 #include <functional>
 #include <map>
@@ -15,6 +16,8 @@
 class CivetServer;
 
 namespace fa::app {
+
+class admin_front;
 
 struct http_request {
   std::string path;
@@ -39,6 +42,9 @@ struct admin_server_options {
   /// its PEM private key; both "": plain HTTP.
   std::string tls_cert;
   std::string tls_key;
+  /// Called (on the front's thread) for each connection closed before it was served,
+  /// with the reason (app/admin_front.hpp): counted and logged by the caller.
+  std::function<void(std::string_view reason)> on_closed;
 };
 
 class admin_server {
@@ -57,17 +63,20 @@ class admin_server {
   void set_token(std::string token);
 
   class dispatcher;
-  class tls_front;
 
  private:
   std::unique_ptr<dispatcher> dispatcher_;
   std::unique_ptr<CivetServer> server_;
-  std::unique_ptr<tls_front> front_; ///< set: HTTPS ends here (see admin_server.cpp)
+  std::unique_ptr<admin_front> front_; ///< the port clients reach (app/admin_front.hpp)
 };
 
 /// Reads a bearer token file: its content without surrounding whitespace. Returns why
 /// when it cannot be read or holds no token.
 std::optional<std::string> read_token_file(const std::string& path, std::string& token);
+
+/// The credentials of an Authorization header value with the Bearer scheme, in any case
+/// and after one or more spaces (RFC 7235 2.1, RFC 6750 2.1); nullopt for another scheme.
+std::optional<std::string_view> bearer_credentials(std::string_view header);
 
 /// The value of `key` in an URL-encoded query string, decoded; "" when absent.
 std::string query_param(std::string_view query, std::string_view key);

@@ -2,9 +2,12 @@
 
 #include "actors/batch_sink.hpp"
 #include "actors/exporter_session.hpp"
+#include "actors/flow_stream_sink.hpp"
 #include "actors/jsonl_sink.hpp"
 #include "monitoring/log.hpp"
 #include "net/tls_client.hpp"
+#include "rpc/server_tls.hpp"
+#include "rpc/stream_server.hpp"
 #include "sinks/clickhouse_writer.hpp"
 #include "sinks/flow_log_writer.hpp"
 
@@ -121,6 +124,46 @@ spawn_flow_log(caf::actor_system& sys, const config::destination_config& d,
   return sys.spawn(actors::batch_sink, std::move(bc));
 }
 
+/// grpc-stream / grpcs-stream (antrea-grpc-transport.md 5): the server is bound here, so
+/// that a port in use or a bad certificate stops the start with an error naming it.
+std::variant<actors::destination_actor, std::string>
+spawn_flow_stream(caf::actor_system& sys, const config::destination_config& d,
+                  monitoring::metrics& metrics) {
+  rpc::stream_server_options o;
+  o.name = d.name;
+  o.host = d.url.host;
+  o.port = d.url.port;
+  o.buffer = d.stream_buffer;
+  o.max_subscribers = d.stream_max_subscribers;
+  if (d.url.kind == config::destination_kind::grpcs_stream) {
+    // Antrea serves the stream with server-side TLS only; tls_ca, when set, also asks
+    // subscribers for a certificate signed by it.
+    auto made = rpc::make_server_credentials(
+        {d.tls_cert, d.tls_key, d.tls_ca, "destination " + d.name + ": tls_cert",
+         "destination " + d.name + ": tls_key", "destination " + d.name + ": tls_ca"});
+    if (auto* err = std::get_if<std::string>(&made))
+      return *err;
+    o.credentials = std::get<std::shared_ptr<grpc::ServerCredentials>>(std::move(made));
+  }
+  auto stream_metrics =
+      std::make_shared<monitoring::flow_stream_metrics>(*metrics.registry(), d.name);
+  o.metrics = stream_metrics.get();
+  auto made = rpc::stream_server::start(std::move(o));
+  if (auto* err = std::get_if<std::string>(&made))
+    return "destination " + d.name + ": " + *err;
+  auto server = std::get<std::shared_ptr<rpc::stream_server>>(std::move(made));
+  monitoring::log(
+      monitoring::log_level::info, "flow stream listening",
+      {{"destination", d.name}, {"address", d.url.host}, {"port", std::to_string(server->port())}});
+  actors::flow_stream_sink_config fc;
+  fc.name = d.name;
+  fc.url = config::to_string(d.url);
+  fc.server = std::move(server);
+  fc.stream_metrics = std::move(stream_metrics);
+  fc.metrics = &metrics;
+  return sys.spawn(actors::flow_stream_sink, std::move(fc));
+}
+
 } // namespace
 
 std::variant<actors::destination_actor, std::string>
@@ -144,6 +187,7 @@ spawn_destination(caf::actor_system& sys, const config::config& cfg,
     ec.max_message_size = config::effective_max_message_size(d);
     ec.flush_interval = to_ms(d.flush_interval);
     ec.queue_size = d.queue_size;
+    ec.replay_window = d.replay_window;
     ec.on_full = d.on_full == config::on_full_policy::drop ? actors::on_full_policy::drop
                                                            : actors::on_full_policy::block;
     ec.reconnect_min = to_ms(d.reconnect_min);
@@ -164,6 +208,9 @@ spawn_destination(caf::actor_system& sys, const config::config& cfg,
     return spawn_clickhouse(sys, cfg, d, metrics);
   case config::destination_kind::flowlog:
     return spawn_flow_log(sys, d, metrics);
+  case config::destination_kind::grpc_stream:
+  case config::destination_kind::grpcs_stream:
+    return spawn_flow_stream(sys, d, metrics);
   default:
     // config validation refuses transports this version does not have.
     return "destination " + d.name + ": transport not supported in this version";

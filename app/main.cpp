@@ -3,6 +3,7 @@
 #include "app/admin_server.hpp"
 #include "app/cluster_identity.hpp"
 #include "app/inspect.hpp"
+#include "app/open_files.hpp"
 #include "app/reload.hpp"
 #include "app/supervisor.hpp"
 #include "config/default_config.hpp"
@@ -119,6 +120,9 @@ int run(const cli& c) {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGHUP); // reload the config and the tls:// certificate, key and CA
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // Each TCP/TLS session holds a descriptor: as many as allowed, and a warning when the
+  // configuration cannot fit (issue 16, defect 4).
+  fa::app::raise_fd_limit(cfg.collector.max_sessions);
   fa::app::supervisor sup{cfg};
   if (auto err = sup.start()) {
     fa::monitoring::log(fa::monitoring::log_level::error, "start failed", {{"error", *err}});

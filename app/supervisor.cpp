@@ -2,6 +2,7 @@
 
 #include "app/admin_api.hpp"
 #include "app/destinations.hpp"
+#include "app/open_files.hpp"
 
 #include "actors/agent_session.hpp"
 #include "actors/enricher.hpp"
@@ -33,6 +34,10 @@ std::string_view transport_name(messages::transport proto) {
     return "udp";
   case messages::transport::tls:
     return "tls";
+  case messages::transport::grpc:
+    return "grpc";
+  case messages::transport::grpcs:
+    return "grpcs";
   default:
     return "tcp";
   }
@@ -86,6 +91,16 @@ supervisor::supervisor(config::config cfg)
   table_->count_in(&metrics_.templates_out());
   receive_budget_ = std::make_shared<messages::byte_budget>(
       static_cast<std::int64_t>(cfg_.collector.receive_budget));
+  // DESIGN 3: what the sessions' received data (whole messages in the pipeline and the
+  // start of messages still arriving) holds of the process-wide budget.
+  metrics_.scrape_gauge(
+      "flow_aggregator_receive_budget_used_bytes",
+      "Octets of received data in flight, charged to collector.receive_budget",
+      [b = receive_budget_] { return static_cast<double>(b->limit() - b->available()); });
+  template_budget_ = std::make_shared<ipfix::template_budget>(cfg_.collector.template_budget);
+  session_slots::limits sl;
+  sl.template_share = cfg_.collector.template_budget_per_exporter;
+  slots_ = std::make_shared<session_slots>(sl);
 }
 
 supervisor::~supervisor() {
@@ -128,6 +143,7 @@ std::optional<std::string> supervisor::start() {
     ao.listen = config::to_string(*cfg_.admin.listen);
     ao.tls_cert = cfg_.admin.tls_cert;
     ao.tls_key = cfg_.admin.tls_key;
+    ao.on_closed = admin_connection_events(*this);
     if (!cfg_.admin.token_file.empty()) {
       if (auto err = read_token_file(cfg_.admin.token_file, ao.token))
         return "admin.token_file " + cfg_.admin.token_file + ": " + *err;
@@ -152,10 +168,15 @@ std::optional<std::string> supervisor::start() {
       case config::transport_kind::tls:
         made = start_tls_listener(addr, ep.port);
         break;
+      case config::transport_kind::grpc:
+      case config::transport_kind::grpcs:
+        made = start_grpc_listener(addr, ep.port, ep.transport == config::transport_kind::grpcs);
+        break;
       default:
         made = std::make_shared<net::tcp_listener>(
             io_.context(), asio::ip::tcp::endpoint{addr, ep.port},
-            [this](asio::ip::tcp::socket s) { accept(std::move(s)); });
+            [this](asio::ip::tcp::socket s) { accept(std::move(s)); },
+            count_accept_failures(metrics_, "tcp", config::to_string(ep)));
       }
     } catch (const std::system_error& e) {
       return "listener " + config::to_string(ep) + ": " + e.what();
@@ -179,15 +200,25 @@ std::optional<std::string> supervisor::start() {
   return std::nullopt;
 }
 
-bool supervisor::admit(messages::transport proto) {
+session_slots::slot_ptr supervisor::admit(messages::transport proto,
+                                          const asio::ip::address& addr) {
+  std::string_view refusal = "max_sessions";
+  session_slots::slot_ptr slot;
   if (open_sessions_.load() < cfg_.collector.max_sessions)
-    return true;
-  metrics_.sessions_rejected("max_sessions").Increment();
-  log(log_level::warn, "session refused",
-      {{"reason", "max_sessions"},
-       {"transport", std::string{transport_name(proto)}},
-       {"limit", std::to_string(cfg_.collector.max_sessions)}});
-  return false;
+    slot = slots_->acquire(proto, session_slots::key_of(addr), refusal);
+  if (slot)
+    return slot;
+  metrics_.sessions_rejected(refusal).Increment();
+  // Every refusal is counted; a client that connects in a loop must not flood the log.
+  if (!monitoring::log_enabled(log_level::warn))
+    return nullptr;
+  if (auto suppressed = refusal_log_.admit())
+    log(log_level::warn, "session refused",
+        {{"reason", std::string{refusal}},
+         {"transport", std::string{transport_name(proto)}},
+         {"peer", addr.to_string()},
+         {"suppressed", std::to_string(*suppressed)}});
+  return nullptr;
 }
 
 messages::session_budgets supervisor::new_session_budgets() const {
@@ -198,7 +229,8 @@ messages::session_budgets supervisor::new_session_budgets() const {
 
 supervisor::opened_session supervisor::open_session(messages::transport proto,
                                                     const asio::ip::address& addr,
-                                                    std::uint16_t port, net::inbound_ptr in) {
+                                                    std::uint16_t port, net::inbound_ptr in,
+                                                    session_slots::slot_ptr slot) {
   auto id = ++next_session_id_;
   auto info = make_session_info(id, proto, addr, port);
   actors::agent_session_config ac;
@@ -214,6 +246,8 @@ supervisor::opened_session supervisor::open_session(messages::transport proto,
   ac.templates.max_templates = cfg_.collector.max_templates_per_session;
   // RFC 7011 8.4 (UDP only): templates not refreshed within this lifetime expire.
   ac.templates.udp_lifetime = cfg_.collector.template_lifetime;
+  // Issue 16: the exporter's share of the template budget, and the process total.
+  ac.templates.quota = {slot->templates(), template_budget_};
   std::weak_ptr<net::inbound> weak_in = in;
   ac.close_connection = [weak_in](std::string reason) {
     if (auto c = weak_in.lock())
@@ -221,10 +255,11 @@ supervisor::opened_session supervisor::open_session(messages::transport proto,
   };
   ac.on_end = [this, id] { session_ended(id); };
   ac.metrics = &metrics_;
+  ac.output_id_idle = cfg_.collector.output_id_idle_timeout;
   auto actor = system_->spawn(actors::agent_session, std::move(ac));
   {
     std::lock_guard guard{sessions_mtx_};
-    sessions_[id] = {std::move(in), actor, proto, info->peer_text};
+    sessions_[id] = {std::move(in), actor, std::move(slot), proto, info->peer_text};
   }
   live.unlock();
   ++open_sessions_;
@@ -252,17 +287,20 @@ net::tcp_connection::closed_handler supervisor::close_to(const opened_session& s
 
 void supervisor::accept(asio::ip::tcp::socket socket) {
   asio::error_code ec;
-  if (!admit(messages::transport::tcp)) {
-    socket.close(ec);
-    return;
-  }
   auto remote = socket.remote_endpoint(ec);
   if (ec)
     return; // the peer went away before we looked
+  auto slot = admit(messages::transport::tcp, remote.address());
+  if (!slot) {
+    socket.close(ec);
+    return;
+  }
   constexpr std::size_t max_read = 256 * 1024;
-  auto conn = std::make_shared<net::tcp_connection>(std::move(socket), new_session_budgets(),
-                                                    max_read, cfg_.collector.max_message_size);
-  auto s = open_session(messages::transport::tcp, remote.address(), remote.port(), conn);
+  auto conn = std::make_shared<net::tcp_connection>(
+      std::move(socket), new_session_budgets(), max_read, cfg_.collector.max_message_size,
+      std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.collector.message_timeout));
+  auto s = open_session(messages::transport::tcp, remote.address(), remote.port(), conn,
+                        std::move(slot));
   conn->start(frames_to(s.actor), close_to(s));
 }
 

@@ -10,8 +10,10 @@
 #include "actors/output_template_table.hpp"
 #include "app/actor_list.hpp"
 #include "app/admin_server.hpp"
+#include "app/session_slots.hpp"
 #include "config/config.hpp"
 #include "monitoring/metrics.hpp"
+#include "monitoring/rate_limited_log.hpp"
 #include "net/io_runtime.hpp"
 #include "net/tcp_connection.hpp"
 
@@ -103,6 +105,9 @@ class supervisor {
     /// keeps it alive until the session ends.
     net::inbound_ptr in;
     actors::agent_session_actor actor;
+    /// Its slot (and its exporter's template share); released when the transport closes
+    /// or the session ends, whichever comes first.
+    session_slots::slot_ptr slot;
     messages::transport proto = messages::transport::tcp;
     std::string peer; ///< "10.0.0.1:5000", "[fd00::1]:5000" (the actors view names it so)
   };
@@ -113,15 +118,17 @@ class supervisor {
     messages::session_info_ptr info;
   };
 
-  /// False (counted, logged) when max_sessions sessions are open.
-  bool admit(messages::transport proto);
+  /// A slot for a new session of `proto` from `addr`, or nullptr (counted by reason,
+  /// logged rate-limited) when a limit refuses it.
+  session_slots::slot_ptr admit(messages::transport proto, const asio::ip::address& addr);
   /// A session's own budget, drawing on the process-wide one (DESIGN 3).
   messages::session_budgets new_session_budgets() const;
   /// Registers the session of an exporter at `addr`:`port` received through `in` and
   /// spawns its agent_session. The caller then feeds `frames_to(actor)` and calls
   /// `close_to(session)` exactly once when the transport ends.
   opened_session open_session(messages::transport proto, const asio::ip::address& addr,
-                              std::uint16_t port, net::inbound_ptr in);
+                              std::uint16_t port, net::inbound_ptr in,
+                              session_slots::slot_ptr slot);
   static net::tcp_connection::frames_handler frames_to(actors::agent_session_actor actor);
   static net::tcp_connection::closed_handler close_to(const opened_session& s);
 
@@ -132,6 +139,9 @@ class supervisor {
   /// tls:// listener: handshake, then a TCP-like session; app/tls_sessions.cpp.
   std::variant<net::listener_ptr, std::string> start_tls_listener(const asio::ip::address& addr,
                                                                   std::uint16_t port);
+  /// grpc:// and grpcs:// listeners: Antrea's FlowExportService; app/grpc_sessions.cpp.
+  std::variant<net::listener_ptr, std::string> start_grpc_listener(const asio::ip::address& addr,
+                                                                   std::uint16_t port, bool tls);
   void session_ended(std::uint64_t id);
   std::optional<std::string> start_destinations();
   /// A label cache for `cfg`'s [labels] and [kubernetes] (not yet subscribed to).
@@ -164,6 +174,10 @@ class supervisor {
   std::shared_ptr<actors::output_template_table> table_;
   actors::enrichment_options enrichment_;    ///< from [enrichment] and cluster_id, set by start()
   messages::byte_budget_ptr receive_budget_; ///< shared by every session (DESIGN 3)
+  /// collector.template_budget, shared by every session's templates (issue 16).
+  ipfix::template_budget_ptr template_budget_;
+  /// Who may open a session, and each exporter address's template share.
+  session_slots_ptr slots_;
   actors::template_registry_actor registry_;
   actors::label_cache_actor labels_;
   std::vector<actors::enricher_actor> enrichers_;
@@ -178,6 +192,9 @@ class supervisor {
   std::map<std::uint64_t, session_entry> sessions_;
   std::atomic<std::size_t> open_sessions_{0};
   std::atomic<std::uint64_t> next_session_id_{0};
+  /// Refused sessions: the first is logged, then one line per 10 s with the number left
+  /// out (STYLE, errors); sessions_rejected_total counts each.
+  monitoring::shared_log_rate_limiter refusal_log_;
   bool stopped_ = false;
 };
 

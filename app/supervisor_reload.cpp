@@ -122,6 +122,15 @@ supervisor::reload_outcome supervisor::reload(const config::config& next) {
   }
   auto& sys = *system_;
   const auto running = effective_config();
+  // The mode is another data path (DESIGN.md 9): half a reload onto it would leave flows
+  // of one mode in the actors of the other, so the whole reload is refused.
+  if (next.mode != running.mode) {
+    out.error = "mode cannot change on reload (running \"" +
+                std::string{config::to_string(running.mode)} + "\", the file says \"" +
+                std::string{config::to_string(next.mode)} +
+                "\"): restart flow-aggregator to change it; nothing was applied";
+    return out;
+  }
   const auto target = live_part(running, next);
   out.restart_required = changed_keys(target, next);
   out.applied = changed_keys(running, target);

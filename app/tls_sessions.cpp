@@ -1,6 +1,7 @@
 // tls:// listeners (RFC 7011 10.4.2 and 11): exporters connect with TLS; after the
 // handshake each connection is a session like a TCP one.
 
+#include "app/open_files.hpp"
 #include "app/supervisor.hpp"
 
 #include "monitoring/log.hpp"
@@ -46,14 +47,22 @@ supervisor::start_tls_listener(const asio::ip::address& addr, std::uint16_t port
       std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.collector.tls.handshake_timeout);
   o.max_read = 256 * 1024;
   o.max_message_size = cfg_.collector.max_message_size;
+  o.message_timeout =
+      std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.collector.message_timeout);
   net::tls_listener_handlers h;
+  h.accept_failed =
+      count_accept_failures(metrics_, "tls",
+                            "tls://" + asio::ip::tcp::endpoint{addr, port}.address().to_string() +
+                                ":" + std::to_string(port));
   h.established = [this](net::tls_connection_ptr conn) {
-    if (!admit(messages::transport::tls)) {
+    auto remote = conn->remote();
+    auto slot = admit(messages::transport::tls, remote.address());
+    if (!slot) {
       conn->close("max_sessions");
       return;
     }
-    auto remote = conn->remote();
-    auto s = open_session(messages::transport::tls, remote.address(), remote.port(), conn);
+    auto s = open_session(messages::transport::tls, remote.address(), remote.port(), conn,
+                          std::move(slot));
     if (monitoring::log_enabled(log_level::debug))
       log(log_level::debug, "tls session",
           {{"id", std::to_string(s.id)},

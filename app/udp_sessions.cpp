@@ -43,19 +43,21 @@ supervisor::start_udp_listener(const asio::ip::address& addr, std::uint16_t port
           const net::udp_peer_ptr& peer) mutable -> std::optional<net::udp_peer_setup> {
     constexpr auto proto = messages::transport::udp;
     if (open_sessions_.load() >= cfg_.collector.max_sessions) {
-      // admit() counts and logs every refusal; a refused UDP exporter asks again with
-      // every datagram, so it is asked at most once a second (each datagram still counts
-      // in udp_datagrams_dropped_total{reason="refused"}).
+      // admit() counts every refusal (and logs them rate-limited); a refused UDP exporter
+      // asks again with every datagram, so it is asked at most once a second (each
+      // datagram still counts in udp_datagrams_dropped_total{reason="refused"}).
       auto now = std::chrono::steady_clock::now();
       if (now - last_refusal_log >= std::chrono::seconds{1}) {
         last_refusal_log = now;
-        admit(proto);
+        admit(proto, peer->remote().address());
       }
       return std::nullopt;
     }
-    if (!admit(proto))
+    auto slot = admit(proto, peer->remote().address());
+    if (!slot)
       return std::nullopt;
-    auto s = open_session(proto, peer->remote().address(), peer->remote().port(), peer);
+    auto s =
+        open_session(proto, peer->remote().address(), peer->remote().port(), peer, std::move(slot));
     net::udp_peer_setup setup;
     setup.on_frames = [actor = s.actor](messages::chunk_ptr c, net::udp_peer_report r) {
       caf::anon_send(actor, messages::frames{std::move(c), r.budget_drops, r.malformed});

@@ -39,6 +39,10 @@ std::string_view to_string(fanout_mode x) {
   return enum_to_string(x);
 }
 
+std::string_view to_string(uncorrelated_policy x) {
+  return enum_to_string(x);
+}
+
 std::string_view to_string(label_source x) {
   return enum_to_string(x);
 }
@@ -103,6 +107,12 @@ std::uint32_t resolved_enrichers(const runtime_config& x, unsigned hardware_thre
   if (x.enrichers != 0)
     return x.enrichers;
   return resolved_workers(x, hardware_threads);
+}
+
+std::uint32_t resolved_shards(const config& x, unsigned hardware_threads) noexcept {
+  if (x.aggregate.shards != 0)
+    return x.aggregate.shards;
+  return resolved_workers(x.runtime, hardware_threads);
 }
 
 } // namespace fa::config

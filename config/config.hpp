@@ -49,6 +49,12 @@ inline constexpr std::uint16_t ipfix_tls_port = 4740;
 inline constexpr std::uint16_t clickhouse_http_port = 8123;
 inline constexpr std::uint16_t clickhouse_https_port = 8443;
 
+/// Antrea's gRPC flow export port (antrea-grpc-transport.md 1).
+inline constexpr std::uint16_t antrea_grpc_port = 14739;
+
+/// Antrea's flow stream service port (antrea-grpc-transport.md 5).
+inline constexpr std::uint16_t antrea_flow_stream_port = 14740;
+
 // -- enumerations -------------------------------------------------------------
 
 /// Top-level `mode`.
@@ -58,7 +64,13 @@ enum class run_mode : std::uint8_t {
 };
 
 /// The transport of a `collector.listen` URL.
-enum class transport_kind : std::uint8_t { tcp, udp, tls };
+enum class transport_kind : std::uint8_t {
+  tcp,
+  udp,
+  tls,
+  grpc,  ///< Antrea's FlowExportService over plain HTTP/2 (antrea-grpc-transport.md 1)
+  grpcs, ///< the same over TLS, with `[collector.tls]`
+};
 
 /// The kind of a `destination.url`.
 enum class destination_kind : std::uint8_t {
@@ -71,6 +83,10 @@ enum class destination_kind : std::uint8_t {
   clickhouse_http,
   clickhouse_https, ///< the same over HTTPS
   flowlog,          ///< "flowlog:/path/flows.csv": Antrea's flow-log CSV lines
+  /// "grpc-stream://0.0.0.0:14740": Antrea's FlowStreamService (antrea-grpc-transport.md
+  /// 5) served on this address; "grpcs-stream://" with TLS.
+  grpc_stream,
+  grpcs_stream,
 };
 
 /// `destination.on_full`: what happens when the destination's queue is full.
@@ -98,6 +114,14 @@ enum class fanout_mode : std::uint8_t {
   hash, ///< each exporter session sticks to one destination
 };
 
+/// `aggregate.uncorrelated`: what becomes of an inter-Node flow whose other Node's record
+/// never arrives (reference antrea-aggregate-semantics.md e: Antrea deletes it unexported
+/// after three expiries).
+enum class uncorrelated_policy : std::uint8_t {
+  export_flow, ///< export it with what it has, marked uncorrelated, and count it
+  drop,        ///< Antrea's behaviour: delete it unexported, and count it
+};
+
 /// `labels.source`: where the Pod index comes from.
 enum class label_source : std::uint8_t { none, file, kubernetes };
 
@@ -117,6 +141,7 @@ std::string_view to_string(compression_kind x);
 std::string_view to_string(clickhouse_format x);
 std::string_view to_string(rule_action x);
 std::string_view to_string(fanout_mode x);
+std::string_view to_string(uncorrelated_policy x);
 std::string_view to_string(label_source x);
 std::string_view to_string(log_level x);
 std::string_view to_string(log_format x);
@@ -144,9 +169,9 @@ struct listen_endpoint {
 /// A parsed `destination.url`.
 struct destination_url {
   destination_kind kind = destination_kind::jsonl;
-  std::string host;            ///< ipfix+*, clickhouse+*: host name or address, without brackets
-  std::uint16_t port = 0;      ///< ipfix+*, clickhouse+*: 1..65535
-  std::string path = "stdout"; ///< jsonl: "stdout" or a file path; flowlog: a file path
+  std::string host;       ///< ipfix+*, clickhouse+*: host name or address; *-stream: bind address
+  std::uint16_t port = 0; ///< ipfix+*, clickhouse+*: 1..65535; *-stream: 0..65535 (0 = ephemeral)
+  std::string path = "stdout";      ///< jsonl: "stdout" or a file path; flowlog: a file path
   std::string database = "default"; ///< clickhouse+*: the `database` query parameter
   std::string table = "flows";      ///< clickhouse+*: the `table` query parameter
 
@@ -161,6 +186,11 @@ struct destination_url {
   /// True for clickhouse+http and clickhouse+https.
   bool is_clickhouse() const noexcept {
     return kind == destination_kind::clickhouse_http || kind == destination_kind::clickhouse_https;
+  }
+
+  /// True for "grpc-stream://" and "grpcs-stream://": a server we listen on.
+  bool is_flow_stream() const noexcept {
+    return kind == destination_kind::grpc_stream || kind == destination_kind::grpcs_stream;
   }
 
   /// True for "jsonl:stdout".
@@ -192,6 +222,19 @@ struct tls_config {
   bool operator==(const tls_config&) const = default;
 };
 
+/// `[collector.grpc]`: used by grpc:// and grpcs:// listeners (TLS from `[collector.tls]`).
+struct grpc_config {
+  /// The largest ExportRequest; a larger one ends its stream with RESOURCE_EXHAUSTED
+  /// (grpc-go's default, which Antrea keeps).
+  byte_size max_message_size = 4 * 1024 * 1024;
+  /// HTTP/2 keepalive: pings this often, and a peer silent for `keepalive_timeout` after
+  /// a ping is gone (its session ends). Agents never close their stream.
+  duration keepalive_time = std::chrono::seconds{30};
+  duration keepalive_timeout = std::chrono::seconds{20};
+
+  bool operator==(const grpc_config&) const = default;
+};
+
 /// `[collector]`: the receiving side.
 struct collector_config {
   std::vector<listen_endpoint> listen;
@@ -210,7 +253,30 @@ struct collector_config {
   byte_size udp_receive_buffer = 8 * 1024 * 1024;
   /// A UDP exporter (address, port) silent this long has its session closed.
   duration udp_idle_timeout = std::chrono::minutes{30};
+  /// TCP/TLS: a message whose first octets arrived must be complete within this time, or
+  /// the session is closed (its partial message is charged to the budgets meanwhile).
+  duration message_timeout = std::chrono::seconds{30};
+  /// Issue 16: session slots. TCP and TLS sessions at once, UDP sessions at once, and
+  /// sessions of one source address (TCP and TLS together, UDP apart); `max_sessions`
+  /// bounds them all together.
+  std::uint32_t max_tcp_sessions = 10000;
+  std::uint32_t max_udp_sessions = 5000;
+  std::uint32_t max_sessions_per_address = 1000;
+  /// TCP and TLS: a session with no complete message this long after it opened (after
+  /// the handshake for TLS), or none for `tcp_idle_timeout` since the last one, closes.
+  duration first_message_timeout = std::chrono::seconds{30};
+  duration tcp_idle_timeout = std::chrono::minutes{30};
+  /// UDP: a session that never sent a template set closes after this much silence, and
+  /// is the first reclaimed (as is any UDP session silent this long) when a cap is hit.
+  duration udp_untemplated_idle_timeout = std::chrono::seconds{60};
+  /// Issue 16: memory all sessions' templates may hold, and one exporter address's
+  /// share of it (ipfix/template_budget.hpp).
+  byte_size template_budget = 64 * 1024 * 1024;
+  byte_size template_budget_per_exporter = 4 * 1024 * 1024;
+  /// An output template id no data used for this long is given back by its session.
+  duration output_id_idle_timeout = std::chrono::minutes{10};
   tls_config tls;
+  grpc_config grpc;
 
   bool operator==(const collector_config&) const = default;
 };
@@ -239,6 +305,10 @@ struct destination_config {
   std::uint32_t template_refresh_messages = 0;
   byte_size queue_size = 64 * 1024 * 1024;
   on_full_policy on_full = on_full_policy::block;
+  /// ipfix+tcp/tls: after a connection ends without a clean close, the records in this
+  /// many octets before the last one the collector's TCP acknowledged are sent again
+  /// (at least once across a collector crash; README "Architecture").
+  byte_size replay_window = 4 * 1024 * 1024;
   /// Reconnect backoff doubles from `reconnect_min` up to `reconnect_max`; RFC 7011
   /// 10.4.4: after repeated failures, no more than once per minute by default.
   duration reconnect_min = std::chrono::seconds{1};
@@ -275,6 +345,11 @@ struct destination_config {
   bool compress = true;
   /// flowlog: records logged; none = every record.
   std::vector<flow_log_filter> filters;
+  /// *-stream: records kept for subscribers (Antrea's recordBufferSize), oldest
+  /// overwritten; a subscriber that falls further behind misses records (counted).
+  std::uint32_t stream_buffer = 8192;
+  /// *-stream: subscribers served at once; more are refused (RESOURCE_EXHAUSTED).
+  std::uint32_t stream_max_subscribers = 16;
 
   bool operator==(const destination_config&) const = default;
 };
@@ -284,6 +359,25 @@ struct fanout_config {
   fanout_mode mode = fanout_mode::all;
 
   bool operator==(const fanout_config&) const = default;
+};
+
+/// `[aggregate]`: the flow table of `mode = "aggregate"` (DESIGN.md 9; reference
+/// antrea-aggregate-semantics.md e for the timeouts, whose defaults are Antrea's).
+struct aggregate_config {
+  /// A live flow is exported this often (Antrea's activeFlowRecordTimeout).
+  duration active_timeout = std::chrono::seconds{60};
+  /// A flow with no new record for this long is exported one last time and forgotten
+  /// (Antrea's inactiveFlowRecordTimeout).
+  duration inactive_timeout = std::chrono::seconds{90};
+  uncorrelated_policy uncorrelated = uncorrelated_policy::export_flow;
+  /// A hard bound on the flows held (all shards together); when full, the oldest flows
+  /// are exported early and evicted, counted. Never unlimited.
+  std::uint64_t max_flows = 2'000'000;
+  /// Aggregator shards (actors), each owning the flows whose key hashes to it; 0 = the
+  /// number of workers.
+  std::uint32_t shards = 0;
+
+  bool operator==(const aggregate_config&) const = default;
 };
 
 /// `[enrichment]`: which fields are appended to data templates.
@@ -353,6 +447,7 @@ struct config {
   collector_config collector;
   std::vector<destination_config> destinations;
   fanout_config fanout;
+  aggregate_config aggregate;
   enrichment_config enrichment;
   labels_config labels;
   kubernetes_config kubernetes;
@@ -375,6 +470,9 @@ std::uint32_t export_odid(const config& cfg, const destination_config& x) noexce
 
 /// `runtime.workers`, with 0 resolved to `hardware_threads` (at least 1).
 std::uint32_t resolved_workers(const runtime_config& x, unsigned hardware_threads) noexcept;
+
+/// `aggregate.shards`, with 0 resolved to the resolved number of workers.
+std::uint32_t resolved_shards(const config& x, unsigned hardware_threads) noexcept;
 
 /// `runtime.enrichers`, with 0 resolved to the resolved number of workers.
 std::uint32_t resolved_enrichers(const runtime_config& x, unsigned hardware_threads) noexcept;

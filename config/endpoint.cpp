@@ -135,14 +135,15 @@ bool has_path_or_query(std::string_view authority_text) {
 
 parsed<listen_endpoint> parse_listen_url(std::string_view text) {
   constexpr std::string_view hint =
-      "expected a URL such as \"tcp://0.0.0.0:4739\", \"udp://[::]:4739\" or "
-      "\"tls://0.0.0.0:4740\"";
+      "expected a URL such as \"tcp://0.0.0.0:4739\", \"udp://[::]:4739\", "
+      "\"tls://0.0.0.0:4740\", \"grpc://0.0.0.0:14739\" or \"grpcs://0.0.0.0:14739\"";
   parsed<listen_endpoint> result;
   auto rest = text;
   auto scheme = take_scheme(rest);
   if (!scheme) {
     result.error =
-        std::string{"missing \"tcp://\", \"udp://\" or \"tls://\"; "} + std::string{hint};
+        std::string{"missing \"tcp://\", \"udp://\", \"tls://\", \"grpc://\" or \"grpcs://\"; "} +
+        std::string{hint};
     return result;
   }
   auto transport = enum_from_string<transport_kind>(*scheme);
@@ -162,8 +163,11 @@ parsed<listen_endpoint> parse_listen_url(std::string_view text) {
   listen_endpoint out;
   out.transport = *transport;
   out.host = std::move(auth.value->host);
-  out.port =
-      auth.value->port.value_or(*transport == transport_kind::tls ? ipfix_tls_port : ipfix_port);
+  auto default_port = *transport == transport_kind::tls ? ipfix_tls_port
+                      : *transport == transport_kind::grpc || *transport == transport_kind::grpcs
+                          ? antrea_grpc_port
+                          : ipfix_port;
+  out.port = auth.value->port.value_or(default_port);
   result.value = std::move(out);
   return result;
 }
@@ -199,8 +203,8 @@ parsed<destination_url> parse_destination_url(std::string_view text) {
   constexpr std::string_view hint =
       "expected \"ipfix+tcp://HOST:PORT\", \"ipfix+udp://HOST:PORT\", "
       "\"ipfix+tls://HOST:PORT\", \"jsonl:stdout\", \"jsonl:/PATH\", "
-      "\"clickhouse+http://HOST:PORT/?database=DB&table=TABLE\", \"clickhouse+https://...\" "
-      "or \"flowlog:/PATH\"";
+      "\"clickhouse+http://HOST:PORT/?database=DB&table=TABLE\", \"clickhouse+https://...\", "
+      "\"flowlog:/PATH\" or \"grpc-stream://ADDRESS:PORT\"";
   parsed<destination_url> result;
   for (auto prefix : {std::string_view{"jsonl:"}, std::string_view{"flowlog:"}}) {
     if (!text.starts_with(prefix))
@@ -260,12 +264,22 @@ parsed<destination_url> parse_destination_url(std::string_view text) {
                    "; " + std::string{hint};
     return result;
   }
-  auto auth = parse_authority(rest, 1);
+  const bool stream =
+      *kind == destination_kind::grpc_stream || *kind == destination_kind::grpcs_stream;
+  // A flow stream is served here: the host is the address to bind, and port 0 (ephemeral)
+  // is allowed, as for listeners.
+  auto auth = parse_authority(rest, stream ? 0 : 1);
   if (!auth.value) {
     result.error = auth.error + "; " + std::string{hint};
     return result;
   }
   out.host = std::move(auth.value->host);
+  if (stream && !valid_ipv4(out.host) && !valid_ipv6(out.host)) {
+    result.error = toml_quote(out.host) +
+                   " is not an IP address; a flow stream listens on an address such as "
+                   "\"grpc-stream://0.0.0.0:14740\"";
+    return result;
+  }
   std::uint16_t default_port = ipfix_port;
   if (*kind == destination_kind::ipfix_tls)
     default_port = ipfix_tls_port;
@@ -273,6 +287,8 @@ parsed<destination_url> parse_destination_url(std::string_view text) {
     default_port = clickhouse_http_port;
   else if (*kind == destination_kind::clickhouse_https)
     default_port = clickhouse_https_port;
+  else if (stream)
+    default_port = antrea_flow_stream_port;
   out.port = auth.value->port.value_or(default_port);
   result.value = std::move(out);
   return result;

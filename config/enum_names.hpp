@@ -31,16 +31,18 @@ struct enum_traits<run_mode> {
 
 template <>
 struct enum_traits<transport_kind> {
-  static constexpr std::array<enum_name<transport_kind>, 3> names{{
+  static constexpr std::array<enum_name<transport_kind>, 5> names{{
       {transport_kind::tcp, "tcp"},
       {transport_kind::udp, "udp"},
       {transport_kind::tls, "tls"},
+      {transport_kind::grpc, "grpc"},
+      {transport_kind::grpcs, "grpcs"},
   }};
 };
 
 template <>
 struct enum_traits<destination_kind> {
-  static constexpr std::array<enum_name<destination_kind>, 7> names{{
+  static constexpr std::array<enum_name<destination_kind>, 9> names{{
       {destination_kind::ipfix_tcp, "ipfix+tcp"},
       {destination_kind::ipfix_udp, "ipfix+udp"},
       {destination_kind::ipfix_tls, "ipfix+tls"},
@@ -48,6 +50,8 @@ struct enum_traits<destination_kind> {
       {destination_kind::clickhouse_http, "clickhouse+http"},
       {destination_kind::clickhouse_https, "clickhouse+https"},
       {destination_kind::flowlog, "flowlog"},
+      {destination_kind::grpc_stream, "grpc-stream"},
+      {destination_kind::grpcs_stream, "grpcs-stream"},
   }};
 };
 
@@ -56,6 +60,14 @@ struct enum_traits<on_full_policy> {
   static constexpr std::array<enum_name<on_full_policy>, 2> names{{
       {on_full_policy::block, "block"},
       {on_full_policy::drop, "drop"},
+  }};
+};
+
+template <>
+struct enum_traits<uncorrelated_policy> {
+  static constexpr std::array<enum_name<uncorrelated_policy>, 2> names{{
+      {uncorrelated_policy::export_flow, "export"},
+      {uncorrelated_policy::drop, "drop"},
   }};
 };
 

@@ -183,6 +183,7 @@ class loader {
     read_collector(section(root, "", "collector"), cfg.collector);
     read_destinations(root, cfg.destinations);
     read_enum(section(root, "", "fanout"), "fanout", "mode", cfg.fanout.mode);
+    read_aggregate(section(root, "", "aggregate"), cfg.aggregate);
     read_enrichment(section(root, "", "enrichment"), cfg.enrichment);
     read_labels(section(root, "", "labels"), cfg.labels);
     read_kubernetes(section(root, "", "kubernetes"), cfg.kubernetes);
@@ -442,6 +443,16 @@ class loader {
     read_duration(table, path, "template_lifetime", out.template_lifetime);
     read_size(table, path, "udp_receive_buffer", out.udp_receive_buffer);
     read_duration(table, path, "udp_idle_timeout", out.udp_idle_timeout);
+    read_duration(table, path, "message_timeout", out.message_timeout);
+    read_uint(table, path, "max_tcp_sessions", out.max_tcp_sessions);
+    read_uint(table, path, "max_udp_sessions", out.max_udp_sessions);
+    read_uint(table, path, "max_sessions_per_address", out.max_sessions_per_address);
+    read_duration(table, path, "first_message_timeout", out.first_message_timeout);
+    read_duration(table, path, "tcp_idle_timeout", out.tcp_idle_timeout);
+    read_duration(table, path, "udp_untemplated_idle_timeout", out.udp_untemplated_idle_timeout);
+    read_size(table, path, "template_budget", out.template_budget);
+    read_size(table, path, "template_budget_per_exporter", out.template_budget_per_exporter);
+    read_duration(table, path, "output_id_idle_timeout", out.output_id_idle_timeout);
     const auto* tls = table != nullptr ? section(*table, path, "tls") : nullptr;
     const std::string tls_path = "collector.tls";
     read_string(tls, tls_path, "cert", out.tls.cert);
@@ -454,6 +465,11 @@ class loader {
     read_duration(tls, tls_path, "handshake_timeout", out.tls.handshake_timeout);
     read_uint(tls, tls_path, "max_handshakes", out.tls.max_handshakes);
     read_string(tls, tls_path, "min_version", out.tls.min_version);
+    const auto* grpc = table != nullptr ? section(*table, path, "grpc") : nullptr;
+    const std::string grpc_path = "collector.grpc";
+    read_size(grpc, grpc_path, "max_message_size", out.grpc.max_message_size);
+    read_duration(grpc, grpc_path, "keepalive_time", out.grpc.keepalive_time);
+    read_duration(grpc, grpc_path, "keepalive_timeout", out.grpc.keepalive_timeout);
   }
 
   void read_destinations(const toml::table& root, std::vector<destination_config>& out) {
@@ -511,6 +527,7 @@ class loader {
     read_uint(&table, path, "template_refresh_messages", out.template_refresh_messages);
     read_size(&table, path, "queue_size", out.queue_size);
     read_enum(&table, path, "on_full", out.on_full);
+    read_size(&table, path, "replay_window", out.replay_window);
     read_duration(&table, path, "reconnect_min", out.reconnect_min);
     read_duration(&table, path, "reconnect_max", out.reconnect_max);
     read_string(&table, path, "tls_ca", out.tls_ca);
@@ -530,6 +547,8 @@ class loader {
     read_duration(&table, path, "max_age", out.max_age);
     read_bool(&table, path, "compress", out.compress);
     read_filters(table, path, out.filters);
+    read_uint(&table, path, "stream_buffer", out.stream_buffer);
+    read_uint(&table, path, "stream_max_subscribers", out.stream_max_subscribers);
   }
 
   /// `filters = [{ingress_network_policy_rule_actions = ["Drop"]}, ...]`.
@@ -583,6 +602,15 @@ class loader {
     read_bool(table, path, "pod_labels", out.pod_labels);
     read_bool(table, path, "fill_k8s_names", out.fill_k8s_names);
     read_bool(table, path, "labels_for_foreign_records", out.labels_for_foreign_records);
+  }
+
+  void read_aggregate(const toml::table* table, aggregate_config& out) {
+    const std::string path = "aggregate";
+    read_duration(table, path, "active_timeout", out.active_timeout);
+    read_duration(table, path, "inactive_timeout", out.inactive_timeout);
+    read_enum(table, path, "uncorrelated", out.uncorrelated);
+    read_uint(table, path, "max_flows", out.max_flows);
+    read_uint(table, path, "shards", out.shards);
   }
 
   void read_labels(const toml::table* table, labels_config& out) {

@@ -145,6 +145,16 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
   out.time("template_lifetime", col.template_lifetime);
   out.size("udp_receive_buffer", col.udp_receive_buffer);
   out.time("udp_idle_timeout", col.udp_idle_timeout);
+  out.time("message_timeout", col.message_timeout);
+  out.integer("max_tcp_sessions", col.max_tcp_sessions);
+  out.integer("max_udp_sessions", col.max_udp_sessions);
+  out.integer("max_sessions_per_address", col.max_sessions_per_address);
+  out.time("first_message_timeout", col.first_message_timeout);
+  out.time("tcp_idle_timeout", col.tcp_idle_timeout);
+  out.time("udp_untemplated_idle_timeout", col.udp_untemplated_idle_timeout);
+  out.size("template_budget", col.template_budget);
+  out.size("template_budget_per_exporter", col.template_budget_per_exporter);
+  out.time("output_id_idle_timeout", col.output_id_idle_timeout);
 
   out.table("[collector.tls]");
   out.str("cert", col.tls.cert);
@@ -154,6 +164,11 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
   out.time("handshake_timeout", col.tls.handshake_timeout);
   out.integer("max_handshakes", col.tls.max_handshakes);
   out.str("min_version", col.tls.min_version);
+
+  out.table("[collector.grpc]");
+  out.size("max_message_size", col.grpc.max_message_size);
+  out.time("keepalive_time", col.grpc.keepalive_time);
+  out.time("keepalive_timeout", col.grpc.keepalive_timeout);
 
   for (const auto& dst : cfg.destinations) {
     out.table("[[destination]]");
@@ -176,6 +191,7 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
     out.integer("template_refresh_messages", dst.template_refresh_messages);
     out.size("queue_size", dst.queue_size);
     out.str("on_full", to_string(dst.on_full));
+    out.size("replay_window", dst.replay_window);
     out.time("reconnect_min", dst.reconnect_min);
     out.time("reconnect_max", dst.reconnect_max);
     out.str("tls_ca", dst.tls_ca);
@@ -196,10 +212,20 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
     out.boolean("compress", dst.compress);
     if (!dst.filters.empty())
       out.raw("filters", render_filters(dst.filters));
+    out.integer("stream_buffer", dst.stream_buffer);
+    out.integer("stream_max_subscribers", dst.stream_max_subscribers);
   }
 
   out.table("[fanout]");
   out.str("mode", to_string(cfg.fanout.mode));
+
+  const auto& agg = cfg.aggregate;
+  out.table("[aggregate]");
+  out.time("active_timeout", agg.active_timeout);
+  out.time("inactive_timeout", agg.inactive_timeout);
+  out.str("uncorrelated", to_string(agg.uncorrelated));
+  out.integer("max_flows", agg.max_flows);
+  out.integer("shards", agg.shards, agg.shards == 0 ? "0 = the number of workers" : "");
 
   const auto& enr = cfg.enrichment;
   out.table("[enrichment]");

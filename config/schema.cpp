@@ -9,7 +9,7 @@ namespace {
 using namespace std::string_view_literals;
 
 constexpr std::array root_keys{
-    "mode"sv,       "cluster_id"sv, "collector"sv,  "destination"sv, "fanout"sv,
+    "mode"sv,       "cluster_id"sv, "collector"sv,  "destination"sv, "fanout"sv,  "aggregate"sv,
     "enrichment"sv, "labels"sv,     "kubernetes"sv, "admin"sv,       "runtime"sv,
 };
 
@@ -23,8 +23,21 @@ constexpr std::array collector_keys{
     "template_lifetime"sv,
     "udp_receive_buffer"sv,
     "udp_idle_timeout"sv,
+    "message_timeout"sv,
+    "max_tcp_sessions"sv,
+    "max_udp_sessions"sv,
+    "max_sessions_per_address"sv,
+    "first_message_timeout"sv,
+    "tcp_idle_timeout"sv,
+    "udp_untemplated_idle_timeout"sv,
+    "template_budget"sv,
+    "template_budget_per_exporter"sv,
+    "output_id_idle_timeout"sv,
     "tls"sv,
+    "grpc"sv,
 };
+
+constexpr std::array grpc_keys{"max_message_size"sv, "keepalive_time"sv, "keepalive_timeout"sv};
 
 constexpr std::array tls_keys{
     "cert"sv,           "key"sv,         "client_ca"sv, "allowed_names"sv, "handshake_timeout"sv,
@@ -41,6 +54,7 @@ constexpr std::array destination_keys{
     "template_refresh_messages"sv,
     "queue_size"sv,
     "on_full"sv,
+    "replay_window"sv,
     "reconnect_min"sv,
     "reconnect_max"sv,
     "tls_ca"sv,
@@ -60,6 +74,8 @@ constexpr std::array destination_keys{
     "max_age"sv,
     "compress"sv,
     "filters"sv,
+    "stream_buffer"sv,
+    "stream_max_subscribers"sv,
 };
 
 constexpr std::array filter_keys{
@@ -68,6 +84,10 @@ constexpr std::array filter_keys{
 };
 
 constexpr std::array fanout_keys{"mode"sv};
+
+constexpr std::array aggregate_keys{
+    "active_timeout"sv, "inactive_timeout"sv, "uncorrelated"sv, "max_flows"sv, "shards"sv,
+};
 
 constexpr std::array enrichment_keys{
     "provenance"sv, "antrea"sv, "pod_labels"sv, "fill_k8s_names"sv, "labels_for_foreign_records"sv,
@@ -90,9 +110,11 @@ constexpr std::array sections{
     schema_section{""sv, root_keys},
     schema_section{"collector"sv, collector_keys},
     schema_section{"collector.tls"sv, tls_keys},
+    schema_section{"collector.grpc"sv, grpc_keys},
     schema_section{"destination"sv, destination_keys},
     schema_section{"destination.filters"sv, filter_keys},
     schema_section{"fanout"sv, fanout_keys},
+    schema_section{"aggregate"sv, aggregate_keys},
     schema_section{"enrichment"sv, enrichment_keys},
     schema_section{"labels"sv, labels_keys},
     schema_section{"kubernetes"sv, kubernetes_keys},

@@ -14,6 +14,12 @@ namespace {
 
 constexpr std::uint32_t max_threads = 1024;
 constexpr std::uint32_t max_enrichers = 65536;
+/// A bound the memory of any machine we run on cannot hold anyway (at ~0.5 KiB a flow,
+/// 1e9 flows is 0.5 TiB): a larger value is a typo, and "unlimited" is never offered.
+constexpr std::uint64_t max_aggregate_flows = 1'000'000'000;
+/// Antrea v2.7 raises timeouts below one second to one second (reference
+/// antrea-aggregate-semantics.md e); we say so instead of changing the value silently.
+constexpr duration min_aggregate_timeout = std::chrono::seconds{1};
 
 std::string quoted_duration(duration x) {
   return toml_quote(format_duration(x));
@@ -112,13 +118,45 @@ void check_collector(checker& out, const collector_config& x) {
                 "), such as \"32MiB\"");
   out.range("collector.max_templates_per_session", x.max_templates_per_session, 1, UINT32_MAX);
   out.positive("collector.template_lifetime", x.template_lifetime);
-  bool any_tls = std::any_of(x.listen.begin(), x.listen.end(),
-                             [](const auto& ep) { return ep.transport == transport_kind::tls; });
+  bool any_tls = std::any_of(x.listen.begin(), x.listen.end(), [](const auto& ep) {
+    return ep.transport == transport_kind::tls || ep.transport == transport_kind::grpcs;
+  });
   if (any_tls) {
-    out.required("collector.tls.cert", x.tls.cert, "for tls:// listeners: a PEM certificate file");
-    out.required("collector.tls.key", x.tls.key, "for tls:// listeners: a PEM private key file");
+    out.required("collector.tls.cert", x.tls.cert,
+                 "for tls:// and grpcs:// listeners: a PEM certificate file");
+    out.required("collector.tls.key", x.tls.key,
+                 "for tls:// and grpcs:// listeners: a PEM private key file");
   }
+  // gRPC's C++ TLS (Debian's 1.51) accepts TLS 1.2 and 1.3 and cannot raise its minimum.
+  bool any_grpcs = std::any_of(x.listen.begin(), x.listen.end(), [](const auto& ep) {
+    return ep.transport == transport_kind::grpcs;
+  });
+  if (any_grpcs && x.tls.min_version == "1.3")
+    out.add(error_kind::invalid_value, "collector.tls.min_version", toml_quote(x.tls.min_version),
+            "grpcs:// listeners accept TLS 1.2 and 1.3 and cannot require 1.3; expected \"1.2\"");
+  out.range("collector.grpc.max_message_size", x.grpc.max_message_size, 1024, 1u << 30);
+  out.positive("collector.grpc.keepalive_time", x.grpc.keepalive_time);
+  out.positive("collector.grpc.keepalive_timeout", x.grpc.keepalive_timeout);
   out.positive("collector.udp_idle_timeout", x.udp_idle_timeout);
+  out.positive("collector.message_timeout", x.message_timeout);
+  out.range("collector.max_tcp_sessions", x.max_tcp_sessions, 1, UINT32_MAX);
+  out.range("collector.max_udp_sessions", x.max_udp_sessions, 1, UINT32_MAX);
+  out.range("collector.max_sessions_per_address", x.max_sessions_per_address, 1, UINT32_MAX);
+  out.positive("collector.first_message_timeout", x.first_message_timeout);
+  out.positive("collector.tcp_idle_timeout", x.tcp_idle_timeout);
+  out.positive("collector.udp_untemplated_idle_timeout", x.udp_untemplated_idle_timeout);
+  out.positive("collector.output_id_idle_timeout", x.output_id_idle_timeout);
+  // One template of a few fields must fit an exporter's share, and the share the total.
+  constexpr byte_size min_template_budget = 4096;
+  if (x.template_budget_per_exporter < min_template_budget)
+    out.add(error_kind::invalid_value, "collector.template_budget_per_exporter",
+            toml_quote(format_size(x.template_budget_per_exporter)),
+            "expected at least 4KiB, so that an exporter can define a template, such as \"4MiB\"");
+  if (x.template_budget < x.template_budget_per_exporter)
+    out.add(error_kind::invalid_value, "collector.template_budget",
+            toml_quote(format_size(x.template_budget)),
+            "expected at least collector.template_budget_per_exporter (" +
+                format_size(x.template_budget_per_exporter) + "), such as \"64MiB\"");
   out.range("collector.udp_receive_buffer", x.udp_receive_buffer, 0, 1u << 30);
   out.positive("collector.tls.handshake_timeout", x.tls.handshake_timeout);
   out.range("collector.tls.max_handshakes", x.tls.max_handshakes, 1, 65536);
@@ -164,6 +202,12 @@ void check_destination(checker& out, const destination_config& x, std::size_t i)
     if (x.url.host.empty() || x.url.port == 0)
       out.add(error_kind::invalid_value, key("url"), toml_quote(to_string(x.url)),
               "expected a host and a port from 1 to 65535, such as \"ipfix+tcp://collector:4739\"");
+  } else if (x.url.is_flow_stream()) {
+    if (x.url.kind == destination_kind::grpcs_stream && (x.tls_cert.empty() || x.tls_key.empty()))
+      out.add(error_kind::missing_key, key(x.tls_cert.empty() ? "tls_cert" : "tls_key"), {},
+              "grpcs-stream serves TLS: tls_cert and tls_key are its certificate and key");
+    out.range(key("stream_buffer"), x.stream_buffer, 1, 1u << 24);
+    out.range(key("stream_max_subscribers"), x.stream_max_subscribers, 1, 4096);
   } else if (x.url.path.empty()) {
     out.add(error_kind::invalid_value, key("url"), toml_quote(to_string(x.url)),
             "expected \"jsonl:stdout\", \"jsonl:/PATH\" or \"flowlog:/PATH\"");
@@ -183,6 +227,7 @@ void check_destination(checker& out, const destination_config& x, std::size_t i)
                   (hi == max_udp_message_size ? " (the largest UDP payload)" : ""));
   }
   out.positive(key("flush_interval"), x.flush_interval);
+  out.range(key("replay_window"), x.replay_window, 0, 1ull << 30);
   out.positive(key("template_refresh"), x.template_refresh);
   out.positive(key("reconnect_min"), x.reconnect_min);
   out.positive(key("reconnect_max"), x.reconnect_max);
@@ -219,6 +264,18 @@ void check_destinations(checker& out, const std::vector<destination_config>& xs)
   }
 }
 
+void check_aggregate(checker& out, const aggregate_config& x) {
+  auto at_least_a_second = [&out](const std::string& key, duration d) {
+    if (d < min_aggregate_timeout)
+      out.add(error_kind::invalid_value, key, quoted_duration(d),
+              "expected a duration of at least \"1s\", such as \"60s\"");
+  };
+  at_least_a_second("aggregate.active_timeout", x.active_timeout);
+  at_least_a_second("aggregate.inactive_timeout", x.inactive_timeout);
+  out.range("aggregate.max_flows", x.max_flows, 1, max_aggregate_flows);
+  out.range("aggregate.shards", x.shards, 0, max_threads);
+}
+
 } // namespace
 
 std::vector<config_error> validate(const config& cfg) {
@@ -228,6 +285,7 @@ std::vector<config_error> validate(const config& cfg) {
             "expected printable text, such as a UUID, or \"\" to generate one");
   check_collector(out, cfg.collector);
   check_destinations(out, cfg.destinations);
+  check_aggregate(out, cfg.aggregate);
   if (cfg.labels.source == label_source::file)
     out.required("labels.file", cfg.labels.file,
                  "when labels.source = \"file\": a JSON-lines file of Pods");

@@ -60,15 +60,25 @@ std::string element_name(std::uint32_t enterprise, std::uint16_t id);
 /// Appends `element_name(enterprise, id)` to `out` without any other allocation.
 void append_element_name(std::string& out, std::uint32_t enterprise, std::uint16_t id);
 
-/// Well-known element ids used by the enrichment.
+/// Well-known element ids used by the enrichment and the aggregation.
 namespace ie {
+constexpr std::uint16_t octet_delta_count = 1;
+constexpr std::uint16_t packet_delta_count = 2;
+constexpr std::uint16_t protocol_identifier = 4;
+constexpr std::uint16_t source_transport_port = 7;
 constexpr std::uint16_t source_ipv4_address = 8;
+constexpr std::uint16_t destination_transport_port = 11;
 constexpr std::uint16_t destination_ipv4_address = 12;
 constexpr std::uint16_t source_ipv6_address = 27;
 constexpr std::uint16_t destination_ipv6_address = 28;
 constexpr std::uint16_t flow_direction = 61;
+constexpr std::uint16_t octet_total_count = 85;
+constexpr std::uint16_t packet_total_count = 86;
+constexpr std::uint16_t flow_end_reason = 136;
 constexpr std::uint16_t flow_start_seconds = 150;
+constexpr std::uint16_t flow_end_seconds = 151;
 constexpr std::uint16_t flow_start_milliseconds = 152;
+constexpr std::uint16_t flow_end_milliseconds = 153;
 constexpr std::uint16_t original_exporter_ipv4_address = 403;
 constexpr std::uint16_t original_exporter_ipv6_address = 404;
 constexpr std::uint16_t original_observation_domain_id = 405;
@@ -81,10 +91,16 @@ constexpr std::uint16_t destination_pod_namespace = 102;
 constexpr std::uint16_t destination_pod_name = 103;
 constexpr std::uint16_t source_node_name = 104;
 constexpr std::uint16_t destination_node_name = 105;
+constexpr std::uint16_t tcp_state = 136;
 constexpr std::uint16_t flow_type = 137;
+constexpr std::uint16_t ingress_rule_action = 139;
+constexpr std::uint16_t egress_rule_action = 140;
 constexpr std::uint16_t source_pod_labels = 143;
 constexpr std::uint16_t destination_pod_labels = 144;
 constexpr std::uint16_t cluster_id = 158;
+constexpr std::uint16_t proxy_snat_ipv4 = 170;
+constexpr std::uint16_t proxy_snat_ipv6 = 171;
+constexpr std::uint16_t proxy_snat_port = 172;
 } // namespace antrea_ie
 
 } // namespace fa::ipfix

@@ -3,6 +3,7 @@
 #include "ipfix/message.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace fa::ipfix {
 
@@ -28,6 +29,10 @@ std::string_view to_string(template_event e) {
     return "limit_reached";
   case template_event::expired:
     return "expired";
+  case template_event::exporter_budget:
+    return "exporter_budget";
+  case template_event::process_budget:
+    return "process_budget";
   }
   return "unknown";
 }
@@ -40,6 +45,50 @@ bool is_kind_of_set(const template_def& def, std::uint16_t set_id) {
 }
 
 } // namespace
+
+template_store::template_store(template_store&& other) noexcept
+    : cfg_(std::move(other.cfg_))
+    , entries_(std::move(other.entries_))
+    , charged_(std::exchange(other.charged_, 0)) {
+  other.entries_.clear();
+}
+
+template_store& template_store::operator=(template_store&& other) noexcept {
+  if (this != &other) {
+    clear();
+    cfg_ = std::move(other.cfg_);
+    entries_ = std::move(other.entries_);
+    charged_ = std::exchange(other.charged_, 0);
+    other.entries_.clear();
+  }
+  return *this;
+}
+
+void template_store::clear() {
+  cfg_.quota.release(charged_);
+  charged_ = 0;
+  entries_.clear();
+}
+
+template_store::map_type::iterator template_store::erase(map_type::iterator it) {
+  cfg_.quota.release(it->second.cost);
+  charged_ -= it->second.cost;
+  return entries_.erase(it);
+}
+
+template_event template_store::charge(const template_def& def, std::size_t& cost) {
+  cost = template_footprint(def);
+  switch (cfg_.quota.try_charge(cost)) {
+  case budget_refusal::exporter:
+    return template_event::exporter_budget;
+  case budget_refusal::process:
+    return template_event::process_budget;
+  case budget_refusal::none:
+    break;
+  }
+  charged_ += cost;
+  return template_event::added;
+}
 
 template_event template_store::apply(std::uint32_t odid, std::uint16_t set_id,
                                      const template_record& rec, clock_type::time_point now,
@@ -56,7 +105,7 @@ template_event template_store::apply(std::uint32_t odid, std::uint16_t set_id,
             is_kind_of_set(*it->second.def, set_id)) {
           if (removed)
             removed->push_back(it->second.def->id);
-          it = entries_.erase(it);
+          it = erase(it);
         } else {
           ++it;
         }
@@ -69,7 +118,7 @@ template_event template_store::apply(std::uint32_t odid, std::uint16_t set_id,
       return template_event::unknown_withdrawal;
     if (removed)
       removed->push_back(rec.def.id);
-    entries_.erase(it);
+    erase(it);
     return template_event::withdrawn;
   }
 
@@ -77,7 +126,7 @@ template_event template_store::apply(std::uint32_t odid, std::uint16_t set_id,
   auto it = entries_.find(k);
   // Over UDP an expired template is gone even before `expire` removes it.
   if (it != entries_.end() && udp && now - it->second.last_seen >= cfg_.udp_lifetime) {
-    entries_.erase(it);
+    erase(it);
     it = entries_.end();
   }
   if (it != entries_.end()) {
@@ -85,8 +134,17 @@ template_event template_store::apply(std::uint32_t odid, std::uint16_t set_id,
     e.last_seen = now;
     if (e.def->same_layout(rec.def))
       return template_event::refreshed;
-    // The old definition stays valid for whoever holds its pointer.
-    e.def = std::make_shared<const template_def>(rec.def);
+    // The old definition stays valid for whoever holds its pointer. Its charge goes;
+    // a new one that does not fit the budget leaves no definition at all (the caller
+    // drops what it derived, as for a withdrawal).
+    erase(it);
+    std::size_t cost = 0;
+    if (auto ev = charge(rec.def, cost); ev != template_event::added) {
+      if (removed)
+        removed->push_back(rec.def.id);
+      return ev;
+    }
+    entries_.emplace(k, entry{std::make_shared<const template_def>(rec.def), now, cost});
     // RFC 7011 8.4: over UDP a new definition replaces the old one. RFC 7011 8: over TCP
     // it is an exporter error (no withdrawal first); we log it and use the new one.
     return udp ? template_event::replaced : template_event::redefined;
@@ -95,7 +153,10 @@ template_event template_store::apply(std::uint32_t odid, std::uint16_t set_id,
     expire(now);
   if (entries_.size() >= cfg_.max_templates)
     return template_event::limit_reached;
-  entries_.emplace(k, entry{std::make_shared<const template_def>(rec.def), now});
+  std::size_t cost = 0;
+  if (auto ev = charge(rec.def, cost); ev != template_event::added)
+    return ev;
+  entries_.emplace(k, entry{std::make_shared<const template_def>(rec.def), now, cost});
   return template_event::added;
 }
 
@@ -118,7 +179,7 @@ template_store::expire(clock_type::time_point now) {
   for (auto it = entries_.begin(); it != entries_.end();) {
     if (now - it->second.last_seen >= cfg_.udp_lifetime) {
       out.emplace_back(static_cast<std::uint32_t>(it->first >> 16), it->second.def->id);
-      it = entries_.erase(it);
+      it = erase(it);
     } else {
       ++it;
     }

@@ -4,6 +4,7 @@
 // the session's transport (RFC 7011 8, 8.4).
 
 #include "ipfix/template.hpp"
+#include "ipfix/template_budget.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -27,7 +28,17 @@ enum class template_event : std::uint8_t {
   ignored_withdrawal, ///< UDP: withdrawals are ignored (RFC 7011 8.4)
   limit_reached,      ///< the per-session template limit refused a new id
   expired,            ///< UDP: not refreshed within the lifetime (RFC 7011 8.4); from `expire`
+  /// The template did not fit its exporter's share of the template budget; refused (a
+  /// redefinition also loses the definition it replaced).
+  exporter_budget,
+  process_budget, ///< ... did not fit the process-wide template budget; refused likewise
 };
+
+/// True for the outcomes that refuse a template (limit or budget).
+constexpr bool is_refusal(template_event e) {
+  return e == template_event::limit_reached || e == template_event::exporter_budget ||
+         e == template_event::process_budget;
+}
 
 std::string_view to_string(template_event e);
 
@@ -40,18 +51,27 @@ struct template_store_config {
   /// UDP only: a template not refreshed for this long expires (RFC 7011 8.4 asks for
   /// at least 3x the exporter's refresh interval).
   clock_type::duration udp_lifetime = std::chrono::seconds{1800};
+  /// Every live template is charged `template_footprint` here (null budgets: unbounded).
+  template_quota quota{};
 };
 
 /// Templates keyed by (ODID, template id). Definitions are shared immutable pointers
-/// so plans built from them stay valid after a withdrawal.
+/// so plans built from them stay valid after a withdrawal. What the live templates are
+/// charged to the quota is released when they go (withdrawal, expiry, `clear`, the end
+/// of the store). Move-only.
 class template_store {
  public:
   explicit template_store(template_store_config cfg = {})
-      : cfg_(cfg) {}
+      : cfg_(std::move(cfg)) {}
+  template_store(template_store&& other) noexcept;
+  template_store& operator=(template_store&& other) noexcept;
+  template_store(const template_store&) = delete;
+  template_store& operator=(const template_store&) = delete;
+  ~template_store() { clear(); }
 
   /// Applies one record from a template set (`set_id` 2 or 3) of the message with
-  /// `odid`. `removed` receives the ids a withdrawal removed (so the caller can drop
-  /// what it derived from them).
+  /// `odid`. `removed` receives the ids a withdrawal removed, or a redefinition the
+  /// budget refused (so the caller can drop what it derived from them).
   template_event apply(std::uint32_t odid, std::uint16_t set_id, const template_record& rec,
                        clock_type::time_point now, std::vector<std::uint16_t>* removed = nullptr);
 
@@ -62,9 +82,11 @@ class template_store {
   std::vector<std::pair<std::uint32_t, std::uint16_t>> expire(clock_type::time_point now);
 
   /// End of a TCP session withdraws everything (RFC 7011 8).
-  void clear() { entries_.clear(); }
+  void clear();
 
   std::size_t size() const { return entries_.size(); }
+  /// Octets the live templates are charged to the quota.
+  std::size_t charged() const { return charged_; }
   const template_store_config& config() const { return cfg_; }
 
   /// Calls `f(odid, const template_ptr&)` for each live template (inspection).
@@ -78,12 +100,19 @@ class template_store {
   struct entry {
     template_ptr def;
     clock_type::time_point last_seen;
+    std::size_t cost = 0; ///< charged to the quota
   };
+  using map_type = std::unordered_map<std::uint64_t, entry>;
+  /// Erases `it` and releases its charge.
+  map_type::iterator erase(map_type::iterator it);
+  /// Charges `def`'s footprint; the refusal event, or `added` when it fit.
+  template_event charge(const template_def& def, std::size_t& cost);
   static std::uint64_t key(std::uint32_t odid, std::uint16_t id) {
     return (std::uint64_t{odid} << 16) | id;
   }
   template_store_config cfg_;
-  std::unordered_map<std::uint64_t, entry> entries_;
+  map_type entries_;
+  std::size_t charged_ = 0;
 };
 
 } // namespace fa::ipfix

@@ -9,6 +9,9 @@
 namespace fa::labels {
 
 std::optional<ip_key> parse_ip(const std::string& text) {
+  // inet_pton reads up to the first NUL: "10.0.0.1\0x" is not an address.
+  if (text.find('\0') != std::string::npos)
+    return std::nullopt;
   std::uint8_t buf[16];
   if (inet_pton(AF_INET, text.c_str(), buf) == 1)
     return ipv4_key(buf);

@@ -55,6 +55,9 @@ struct session_budgets {
   /// parks `make_resume()` until that budget has room again and returns true (do not
   /// read); false = both have room, read now. Woken, the reader calls this again. The
   /// callback is only made when it is needed, so an unpaused read costs two loads.
+  /// Either budget is spent (two loads; nothing is parked).
+  bool spent() const { return (session && session->spent()) || (global && global->spent()); }
+
   template <class MakeResume>
   bool wait_if_spent(MakeResume&& make_resume) const {
     for (auto* b : {session.get(), global.get()})

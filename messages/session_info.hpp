@@ -7,7 +7,9 @@
 
 namespace fa::messages {
 
-enum class transport : std::uint8_t { tcp, udp, tls };
+/// grpc/grpcs: one Antrea FlowExportService stream (rpc/export_server.hpp), whose Flows
+/// arrive as IPFIX messages of the agent's record shape, under TCP's template rules.
+enum class transport : std::uint8_t { tcp, udp, tls, grpc, grpcs };
 
 /// Who an exporter session is. Immutable once the session starts; shared by every
 /// batch of the session, so enrichers read the peer address without a lookup.

@@ -32,13 +32,19 @@ struct session_status {
   std::string peer;
   std::vector<std::uint32_t> odids;
   std::uint64_t templates = 0;
+  /// What the live templates are charged to the template budget (octets).
+  std::uint64_t template_bytes = 0;
   std::uint64_t messages = 0;
   std::uint64_t records = 0;
   std::uint64_t bytes = 0;
   std::uint64_t lost_records = 0; ///< sequence gaps (RFC 7011 10.3)
   std::uint64_t out_of_order_messages = 0;
+  /// Messages whose sequence number jumped implausibly far (ipfix::sequence_tracker).
+  std::uint64_t sequence_resets = 0;
   std::uint64_t malformed = 0; ///< messages or sets discarded as malformed
   std::uint64_t unknown_template_sets = 0;
+  /// Data sets dropped because no output template id was free (issue 16 defect 2).
+  std::uint64_t no_output_id_sets = 0;
   std::uint64_t template_events = 0; ///< redefinitions, unknown withdrawals, limit hits
   /// UDP: datagrams dropped on receipt because the session's or the process's byte
   /// budget was spent (UDP cannot push back; DESIGN 3).
@@ -59,6 +65,9 @@ struct destination_status {
   std::uint64_t sent_messages = 0;
   std::uint64_t sent_bytes = 0;
   std::uint64_t dropped_records = 0;
+  /// Records queued again after a connection ended (each is counted in sent_records
+  /// again when written again).
+  std::uint64_t replayed_records = 0;
   std::uint64_t reconnects = 0;
   std::uint64_t connections = 0;
   std::uint64_t templates_announced = 0;
@@ -87,16 +96,17 @@ typename Inspector::result_type inspect(Inspector& f, template_mapping& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, session_status& x) {
-  return f(x.id, x.transport, x.peer, x.odids, x.templates, x.messages, x.records, x.bytes,
-           x.lost_records, x.out_of_order_messages, x.malformed, x.unknown_template_sets,
-           x.template_events, x.budget_drops, x.since, x.template_mappings);
+  return f(x.id, x.transport, x.peer, x.odids, x.templates, x.template_bytes, x.messages, x.records,
+           x.bytes, x.lost_records, x.out_of_order_messages, x.sequence_resets, x.malformed,
+           x.unknown_template_sets, x.no_output_id_sets, x.template_events, x.budget_drops, x.since,
+           x.template_mappings);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, destination_status& x) {
   return f(x.name, x.url, x.state, x.queued_bytes, x.queued_batches, x.queued_records,
-           x.sent_records, x.sent_messages, x.sent_bytes, x.dropped_records, x.reconnects,
-           x.connections, x.templates_announced);
+           x.sent_records, x.sent_messages, x.sent_bytes, x.dropped_records, x.replayed_records,
+           x.reconnects, x.connections, x.templates_announced);
 }
 
 template <class Inspector>

@@ -9,15 +9,37 @@ namespace fa::monitoring {
 
 namespace {
 
-/// The registry /metrics serializes, plus the process_* families read at scrape time.
+/// The registry /metrics serializes, plus the process_* families and the gauges read at
+/// scrape time.
 class process_registry final : public prometheus::Registry {
  public:
   std::vector<prometheus::MetricFamily> Collect() const override {
     auto out = Registry::Collect();
     for (auto& f : process_families(read_process_sample()))
       out.push_back(std::move(f));
+    std::lock_guard guard{mtx_};
+    for (const auto& g : gauges_) {
+      prometheus::MetricFamily f{g.name, g.help, prometheus::MetricType::Gauge, {}};
+      prometheus::ClientMetric m;
+      m.gauge.value = g.value();
+      f.metric.push_back(std::move(m));
+      out.push_back(std::move(f));
+    }
     return out;
   }
+
+  void add(std::string name, std::string help, std::function<double()> value) {
+    std::lock_guard guard{mtx_};
+    gauges_.push_back({std::move(name), std::move(help), std::move(value)});
+  }
+
+ private:
+  struct scrape_gauge {
+    std::string name, help;
+    std::function<double()> value;
+  };
+  mutable std::mutex mtx_;
+  std::vector<scrape_gauge> gauges_;
 };
 
 template <class Builder>
@@ -132,24 +154,38 @@ metrics::metrics(std::size_t max_exporters)
                        "Data records missing according to sequence numbers (RFC 7011 10.3)"))
     , out_of_order_(FA_COUNTER("messages_out_of_order_total",
                                "Messages whose sequence number was behind the expected one"))
+    , sequence_resets_(FA_COUNTER("sequence_resets_total",
+                                  "Messages whose sequence number jumped implausibly far; "
+                                  "neither loss nor reordering is counted for them"))
     , unknown_template_(FA_COUNTER("data_sets_unknown_template_total",
                                    "Data sets dropped because their template was unknown"))
     , templates_in_(FA_GAUGE("templates_in", "Templates live in exporter sessions"))
+    , template_bytes_(FA_GAUGE("template_budget_bytes",
+                               "Octets the live templates of exporter sessions are charged to "
+                               "the template budget"))
     , malformed_(FA_COUNTER("malformed_total", "Malformed input discarded, by reason"))
     , template_events_(FA_COUNTER("template_events_total", "Template records applied, by outcome"))
     , enrich_dropped_(FA_COUNTER("enrich_dropped_records_total",
                                  "Records dropped during enrichment, by reason"))
     , accepted_(FA_COUNTER("sessions_accepted_total", "Exporter sessions accepted"))
     , rejected_(FA_COUNTER("sessions_rejected_total", "Exporter sessions refused, by reason"))
+    , accept_failures_(
+          FA_COUNTER("accept_failures_total",
+                     "Failed accepts of TCP and TLS listeners, by transport and reason"))
     , closed_(
           FA_COUNTER("sessions_closed_total", "Exporter sessions ended, by transport and reason"))
     , open_(FA_GAUGE("sessions_open", "Exporter sessions open"))
     , templates_out_(FA_GAUGE("templates_out", "Output templates in use"))
-    , sent_records_(FA_COUNTER("records_sent_total", "Data records written to a destination"))
+    , sent_records_(FA_COUNTER("records_sent_total",
+                               "Data records in writes the kernel accepted for a destination, "
+                               "records sent again included"))
     , sent_messages_(FA_COUNTER("messages_sent_total", "IPFIX messages written to a destination"))
     , sent_bytes_(FA_COUNTER("sent_bytes_total", "Octets written to a destination"))
     , dropped_(FA_COUNTER("records_dropped_total", "Records dropped at a destination, by reason"))
     , reconnects_(FA_COUNTER("destination_reconnects_total", "Connection attempts after a failure"))
+    , replayed_(FA_COUNTER("records_replayed_total",
+                           "Records queued again for a destination after its connection ended "
+                           "before the collector could be known to have read them"))
     , queue_bytes_(FA_GAUGE("destination_queue_bytes", "Octets queued for a destination"))
     , up_(FA_GAUGE("destination_up", "1 when the destination's connection is up"))
     , udp_datagrams_(
@@ -199,8 +235,8 @@ metrics::metrics(std::size_t max_exporters)
     , exporters_(std::make_shared<exporter_table>(registry_, max_exporters))
     , label_cache_(std::make_unique<label_cache_metrics>(*registry_)) {
   // The session series of every transport exist from the start at 0, so that rates and
-  // alerts over them are defined before the first exporter connects (3 label values).
-  for (const char* t : {"tcp", "udp", "tls"}) {
+  // alerts over them are defined before the first exporter connects (5 label values).
+  for (const char* t : {"tcp", "udp", "tls", "grpc", "grpcs"}) {
     session(t);
     sessions_accepted(t);
     sessions_open(t);
@@ -212,8 +248,15 @@ metrics::metrics(std::size_t max_exporters)
 
 session_metrics metrics::session(std::string_view transport) {
   prometheus::Labels l{{"transport", std::string{transport}}};
-  return {&messages_.Add(l),     &records_.Add(l),          &bytes_.Add(l),       &lost_.Add(l),
-          &out_of_order_.Add(l), &unknown_template_.Add(l), &templates_in_.Add(l)};
+  return {&messages_.Add(l),
+          &records_.Add(l),
+          &bytes_.Add(l),
+          &lost_.Add(l),
+          &out_of_order_.Add(l),
+          &sequence_resets_.Add(l),
+          &unknown_template_.Add(l),
+          &templates_in_.Add(l),
+          &template_bytes_.Add(l)};
 }
 
 destination_metrics metrics::destination(std::string_view name) {
@@ -222,9 +265,16 @@ destination_metrics metrics::destination(std::string_view name) {
   auto dropped = [&](const char* reason) {
     return &dropped_.Add({{"destination", n}, {"reason", reason}});
   };
-  return {&sent_records_.Add(l), &sent_messages_.Add(l), &sent_bytes_.Add(l),
-          dropped("queue_full"), dropped("too_large"),   dropped("shutdown"),
-          &reconnects_.Add(l),   &queue_bytes_.Add(l),   &up_.Add(l)};
+  return {&sent_records_.Add(l), &sent_messages_.Add(l),
+          &sent_bytes_.Add(l),   dropped("queue_full"),
+          dropped("too_large"),  dropped("shutdown"),
+          &reconnects_.Add(l),   &replayed_.Add(l),
+          &queue_bytes_.Add(l),  &up_.Add(l)};
+}
+
+void metrics::scrape_gauge(std::string name, std::string help, std::function<double()> value) {
+  static_cast<process_registry&>(*registry_)
+      .add(std::move(name), std::move(help), std::move(value));
 }
 
 namespace {
@@ -264,15 +314,16 @@ batch_sink_metrics metrics::batch_sink(const batch_sink_families& f, std::string
 
 batch_sink_metrics metrics::clickhouse(std::string_view destination,
                                        std::span<const std::string_view> reasons) {
-  return batch_sink({ch_inserts_, ch_rows_, ch_seconds_, ch_failures_, ch_queued_, nullptr, nullptr},
-                    destination, reasons);
+  return batch_sink(
+      {ch_inserts_, ch_rows_, ch_seconds_, ch_failures_, ch_queued_, nullptr, nullptr}, destination,
+      reasons);
 }
 
 batch_sink_metrics metrics::flow_log(std::string_view destination,
                                      std::span<const std::string_view> reasons) {
-  return batch_sink({fl_writes_, fl_lines_, fl_seconds_, fl_failures_, fl_queued_, &fl_filtered_,
-                     &fl_rotations_},
-                    destination, reasons);
+  return batch_sink(
+      {fl_writes_, fl_lines_, fl_seconds_, fl_failures_, fl_queued_, &fl_filtered_, &fl_rotations_},
+      destination, reasons);
 }
 
 prometheus::Counter& metrics::tls_handshake_failures(std::string_view reason) {
@@ -304,6 +355,10 @@ prometheus::Counter& metrics::sessions_accepted(std::string_view transport) {
 }
 prometheus::Counter& metrics::sessions_rejected(std::string_view reason) {
   return rejected_.Add({{"reason", std::string{reason}}});
+}
+prometheus::Counter& metrics::accept_failures(std::string_view transport, std::string_view reason) {
+  return accept_failures_.Add(
+      {{"transport", std::string{transport}}, {"reason", std::string{reason}}});
 }
 prometheus::Counter& metrics::sessions_closed(std::string_view transport, std::string_view reason) {
   return closed_.Add({{"transport", std::string{transport}}, {"reason", std::string{reason}}});
@@ -443,10 +498,12 @@ void label_cache_metrics::update(const label_cache_values& v) {
 // --- names ---
 
 std::string_view session_close_reason(std::string_view r) {
-  // net/tcp_connection.cpp, net/tls_connection.cpp, net/udp_listener.cpp and the
-  // framer (net/tcp_framer.hpp) name these; anything else is a socket error text.
+  // net/tcp_connection.cpp, net/tls_connection.cpp, net/udp_listener.cpp, the framer
+  // (net/tcp_framer.hpp) and rpc/export_server.cpp ("cancelled": a gRPC stream reset,
+  // too large a request) name these; anything else is a socket error text.
   if (r == "eof" || r == "eof_mid_message" || r == "eof_without_close_notify" ||
-      r == "idle_timeout" || r == "shutdown" || r == "closed")
+      r == "idle_timeout" || r == "message_timeout" || r == "shutdown" || r == "closed" ||
+      r == "cancelled" || r == "malformed")
     return r;
   if (r == "bad_version" || r == "bad_message_length" || r == "message_too_large")
     return "malformed";

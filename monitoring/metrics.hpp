@@ -13,6 +13,7 @@
 #include <prometheus/registry.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -96,7 +97,7 @@ class label_cache_metrics {
 };
 
 /// The reason label of sessions_closed_total for a transport's close reason: a fixed
-/// set (eof, eof_mid_message, eof_without_close_notify, malformed, idle_timeout,
+/// set (eof, eof_mid_message, eof_without_close_notify, malformed, idle_timeout, message_timeout,
 /// shutdown, closed, error), so that socket error texts never become label values.
 std::string_view session_close_reason(std::string_view transport_reason);
 
@@ -111,8 +112,10 @@ struct session_metrics {
   prometheus::Counter* bytes = nullptr;
   prometheus::Counter* lost_records = nullptr;
   prometheus::Counter* out_of_order = nullptr;
+  prometheus::Counter* sequence_resets = nullptr;
   prometheus::Counter* unknown_template_sets = nullptr;
   prometheus::Gauge* templates_in = nullptr;
+  prometheus::Gauge* template_bytes = nullptr; ///< charged to the template budget
 };
 
 /// Counters of one destination.
@@ -124,6 +127,8 @@ struct destination_metrics {
   prometheus::Counter* dropped_too_large = nullptr;
   prometheus::Counter* dropped_shutdown = nullptr;
   prometheus::Counter* reconnects = nullptr;
+  /// Records queued again after a connection ended (at-least-once, exporter_session).
+  prometheus::Counter* replayed = nullptr;
   prometheus::Gauge* queue_bytes = nullptr;
   prometheus::Gauge* up = nullptr;
 };
@@ -153,6 +158,10 @@ class metrics {
 
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
+  /// A gauge without labels whose value `value()` gives at each scrape (for state that
+  /// lives elsewhere, such as the receive budget's use): nothing is sampled in between.
+  void scrape_gauge(std::string name, std::string help, std::function<double()> value);
+
   session_metrics session(std::string_view transport);
   destination_metrics destination(std::string_view name);
   /// The series of the exporter at `address` (or of "other" when `max_exporters`
@@ -178,6 +187,9 @@ class metrics {
   prometheus::Counter& enrich_dropped(std::string_view reason);
   prometheus::Counter& sessions_accepted(std::string_view transport);
   prometheus::Counter& sessions_rejected(std::string_view reason);
+  /// TCP/TLS listeners: accept() failures, by reason (net::accept_backoff: fd_limit,
+  /// no_memory, aborted, other).
+  prometheus::Counter& accept_failures(std::string_view transport, std::string_view reason);
   /// Sessions ended, by transport and by `session_close_reason`.
   prometheus::Counter& sessions_closed(std::string_view transport, std::string_view reason);
   prometheus::Gauge& sessions_open(std::string_view transport);
@@ -238,13 +250,16 @@ class metrics {
   prometheus::Family<prometheus::Counter>& bytes_;
   prometheus::Family<prometheus::Counter>& lost_;
   prometheus::Family<prometheus::Counter>& out_of_order_;
+  prometheus::Family<prometheus::Counter>& sequence_resets_;
   prometheus::Family<prometheus::Counter>& unknown_template_;
   prometheus::Family<prometheus::Gauge>& templates_in_;
+  prometheus::Family<prometheus::Gauge>& template_bytes_;
   prometheus::Family<prometheus::Counter>& malformed_;
   prometheus::Family<prometheus::Counter>& template_events_;
   prometheus::Family<prometheus::Counter>& enrich_dropped_;
   prometheus::Family<prometheus::Counter>& accepted_;
   prometheus::Family<prometheus::Counter>& rejected_;
+  prometheus::Family<prometheus::Counter>& accept_failures_;
   prometheus::Family<prometheus::Counter>& closed_;
   prometheus::Family<prometheus::Gauge>& open_;
   prometheus::Family<prometheus::Gauge>& templates_out_;
@@ -253,6 +268,7 @@ class metrics {
   prometheus::Family<prometheus::Counter>& sent_bytes_;
   prometheus::Family<prometheus::Counter>& dropped_;
   prometheus::Family<prometheus::Counter>& reconnects_;
+  prometheus::Family<prometheus::Counter>& replayed_;
   prometheus::Family<prometheus::Gauge>& queue_bytes_;
   prometheus::Family<prometheus::Gauge>& up_;
   prometheus::Family<prometheus::Counter>& udp_datagrams_;

@@ -1,6 +1,30 @@
 #include "net/tcp_client.hpp"
 
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
 namespace fa::net {
+
+std::size_t unacknowledged_octets(int fd) {
+  int n = 0;
+  if (fd < 0 || ::ioctl(fd, SIOCOUTQ, &n) != 0 || n < 0)
+    return 0;
+  return static_cast<std::size_t>(n);
+}
+
+close_progress orderly_close_progress(int fd, std::size_t& unacked) {
+  unacked = unacknowledged_octets(fd);
+  if (unacked == 0)
+    return close_progress::acknowledged;
+  tcp_info info{};
+  socklen_t len = sizeof(info);
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 || info.tcpi_state == TCP_CLOSE)
+    return close_progress::reset; // a reset purges nothing from SIOCOUTQ's count
+  return close_progress::waiting;
+}
 
 tcp_client::tcp_client(asio::io_context& ctx, std::string host, std::uint16_t port, handlers h,
                        std::chrono::milliseconds connect_timeout)
@@ -21,15 +45,34 @@ void tcp_client::close_socket() {
   up_ = false;
   writing_ = false;
   peer_closed_ = false;
+  closing_ = false;
 }
 
 void tcp_client::fail(std::uint64_t gen, const std::string& reason) {
+  end(gen, {reason, false, 0});
+}
+
+void tcp_client::end(std::uint64_t gen, disconnect_info info) {
   if (gen != gen_ || stopped_)
     return;
   close_socket();
   ++gen_; // later callbacks of this connection are stale
   if (h_.disconnected)
-    h_.disconnected(gen, reason);
+    h_.disconnected(gen, std::move(info));
+}
+
+// The collector's FIN: what its TCP acknowledged it has read (else it would have reset).
+// Our FIN follows what we wrote; a collector that only half-closed (a graceful stop)
+// reads on to it, so the connection ends once its TCP acknowledged all, or reset.
+void tcp_client::peer_closed(std::uint64_t gen) {
+  closing_ = true;
+  asio::error_code ignore;
+  socket_.shutdown(asio::socket_base::shutdown_send, ignore);
+  await_acknowledgement(timer_, socket_.native_handle(),
+                        std::chrono::steady_clock::now() + connect_timeout_,
+                        [self = shared_from_this(), gen](std::size_t unacked) {
+                          self->end(gen, {"peer closed", true, unacked});
+                        });
 }
 
 void tcp_client::connect(std::uint64_t gen) {
@@ -87,37 +130,33 @@ void tcp_client::watch_peer(std::uint64_t gen) {
                               self->peer_closed_ = true;
                               return;
                             }
-                            if (ec == asio::error::eof) {
-                              asio::error_code ignore;
-                              self->socket_.shutdown(asio::socket_base::shutdown_send, ignore);
-                            }
-                            self->fail(gen, ec == asio::error::eof ? "peer closed" : ec.message());
+                            if (ec == asio::error::eof)
+                              self->peer_closed(gen);
+                            else
+                              self->fail(gen, ec.message());
                           });
 }
 
 void tcp_client::write(std::uint64_t gen, std::shared_ptr<write_job> job) {
   asio::post(strand_, [self = shared_from_this(), gen, job = std::move(job)] {
-    if (gen != self->gen_ || !self->up_) {
+    if (gen != self->gen_ || !self->up_ || self->closing_) {
       return; // the exporter learns of the loss through `disconnected`
     }
     self->writing_ = true;
-    asio::async_write(self->socket_, job->buffers,
-                      [self, gen, job](asio::error_code ec, std::size_t n) {
-                        if (gen != self->gen_)
-                          return;
-                        self->writing_ = false;
-                        if (ec) {
-                          self->fail(gen, "write: " + ec.message());
-                          return;
-                        }
-                        if (self->h_.written)
-                          self->h_.written(gen, n);
-                        if (self->peer_closed_) {
-                          asio::error_code ignore;
-                          self->socket_.shutdown(asio::socket_base::shutdown_send, ignore);
-                          self->fail(gen, "peer closed");
-                        }
-                      });
+    asio::async_write(
+        self->socket_, job->buffers, [self, gen, job](asio::error_code ec, std::size_t n) {
+          if (gen != self->gen_)
+            return;
+          self->writing_ = false;
+          if (ec) {
+            self->fail(gen, "write: " + ec.message());
+            return;
+          }
+          if (self->h_.written)
+            self->h_.written(gen, n, unacknowledged_octets(self->socket_.native_handle()));
+          if (self->peer_closed_)
+            self->peer_closed(gen);
+        });
   });
 }
 

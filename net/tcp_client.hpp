@@ -36,6 +36,8 @@ class tcp_client : public client, public std::enable_shared_from_this<tcp_client
 
  private:
   void fail(std::uint64_t gen, const std::string& reason);
+  void end(std::uint64_t gen, disconnect_info info);
+  void peer_closed(std::uint64_t gen);
   void watch_peer(std::uint64_t gen);
   void close_socket();
 
@@ -51,6 +53,7 @@ class tcp_client : public client, public std::enable_shared_from_this<tcp_client
   bool up_ = false;
   bool writing_ = false;
   bool peer_closed_ = false; ///< the collector half-closed: finish the write, then close
+  bool closing_ = false;     ///< both FINs sent: waiting for the collector's last ACKs
   bool stopped_ = false;
   std::array<std::uint8_t, 512> discard_{};
 };

@@ -1,18 +1,16 @@
 #include "net/tcp_connection.hpp"
 
-#include "net/tcp_framer.hpp"
-
-#include <cstring>
-
 namespace fa::net {
 
 tcp_connection::tcp_connection(asio::ip::tcp::socket socket, messages::session_budgets budgets,
-                               std::size_t max_read, std::size_t max_message_size)
+                               std::size_t max_read, std::size_t max_message_size,
+                               std::chrono::milliseconds message_timeout)
     : socket_(std::move(socket))
     , strand_(asio::make_strand(socket_.get_executor()))
     , budgets_(std::move(budgets))
     , max_read_(max_read)
-    , max_message_size_(max_message_size) {
+    , frames_(max_message_size)
+    , deadline_(strand_, message_timeout) {
   asio::error_code ec;
   remote_ = socket_.remote_endpoint(ec);
   socket_.non_blocking(true, ec);
@@ -44,7 +42,7 @@ void tcp_connection::wait_readable() {
                      }));
 }
 
-void tcp_connection::read_available() {
+void tcp_connection::read_available(bool may_allocate) {
   if (closed_)
     return;
   asio::error_code ec;
@@ -54,50 +52,54 @@ void tcp_connection::read_available() {
     return;
   }
   // Readable with nothing available means end of stream or an error: let read_some say.
-  std::size_t want = std::min(std::max<std::size_t>(avail, 1), max_read_);
-  auto buf = std::make_shared<messages::chunk>(tail_.size() + want, budgets_);
-  if (!tail_.empty()) // memcpy from an empty vector's null pointer is undefined
-    std::memcpy(buf->data(), tail_.data(), tail_.size());
-  std::size_t n = socket_.read_some(
-      asio::buffer(buf->data() + tail_.size(), buf->capacity() - tail_.size()), ec);
+  auto room =
+      frames_.prepare(std::min(std::max<std::size_t>(avail, 1), max_read_), budgets_, may_allocate);
+  std::size_t n = socket_.read_some(asio::buffer(room.data(), room.size()), ec);
   if (ec == asio::error::would_block) {
+    frames_.commit(0, budgets_, may_allocate); // releases a buffer that holds nothing
     wait_readable();
     return;
   }
   if (ec) {
-    finish(ec == asio::error::eof ? (tail_.empty() ? "eof" : "eof_mid_message") : ec.message());
+    finish(ec == asio::error::eof ? (frames_.held() == 0 ? "eof" : "eof_mid_message")
+                                  : ec.message());
     return;
   }
-  std::size_t total = tail_.size() + n;
-  auto scan = scan_frames({buf->data(), total}, max_message_size_);
-  if (!scan.error.empty()) {
-    finish(std::string{scan.error});
+  bool was_held = frames_.held() > 0;
+  auto got = frames_.commit(n, budgets_, may_allocate);
+  if (!got.error.empty()) {
+    finish(std::string{got.error});
     return;
   }
-  tail_.assign(buf->data() + scan.complete, buf->data() + total);
-  if (scan.complete > 0) {
-    buf->set_size(scan.complete);
-    on_frames_(std::move(buf));
-  }
-  buf.reset(); // releases the budget at once when nothing referenced it
+  bool held = frames_.held() > 0;
+  deadline_.update(held, held && (!was_held || got.messages), shared_from_this(),
+                   [this] { finish("message_timeout"); });
+  if (got.messages)
+    on_frames_(std::move(got.messages)); // the budget is released when the session is done
   wait_readable();
 }
 
 // DESIGN 3: read only while this session's and the process's budgets have room, checked
 // before every read so that a thousand sessions cannot each overshoot by a buffer; while
-// paused, TCP flow control slows the exporter. Woken, the reader checks both again.
+// paused, TCP flow control slows the exporter. Woken, the reader checks both again. A
+// message already begun is read on into the buffer charged for it, so that budgets spent
+// by such messages alone cannot stall every session until they time out.
 void tcp_connection::resume_reading() {
   if (closed_)
     return;
-  auto make_resume = [this] {
-    return [weak = weak_from_this()] {
-      if (auto self = weak.lock())
-        asio::post(self->strand_, [self] { self->resume_reading(); });
+  bool may_allocate = !budgets_.spent();
+  if (!may_allocate && !frames_.has_room()) {
+    auto make_resume = [this] {
+      return [weak = weak_from_this()] {
+        if (auto self = weak.lock())
+          asio::post(self->strand_, [self] { self->resume_reading(); });
+      };
     };
-  };
-  if (budgets_.wait_if_spent(make_resume))
-    return;
-  read_available();
+    if (budgets_.wait_if_spent(make_resume))
+      return;
+    may_allocate = true;
+  }
+  read_available(may_allocate);
 }
 
 void tcp_connection::finish(std::string reason) {
@@ -107,7 +109,8 @@ void tcp_connection::finish(std::string reason) {
   asio::error_code ec;
   socket_.shutdown(asio::socket_base::shutdown_both, ec);
   socket_.close(ec);
-  tail_.clear();
+  frames_.clear();
+  deadline_.cancel();
   if (on_closed_) {
     auto f = std::move(on_closed_);
     on_closed_ = nullptr;
@@ -117,9 +120,11 @@ void tcp_connection::finish(std::string reason) {
 }
 
 tcp_listener::tcp_listener(asio::io_context& ctx, const asio::ip::tcp::endpoint& ep,
-                           accept_handler h)
+                           accept_handler h, accept_error_handler on_error)
     : acceptor_(ctx)
-    , on_accept_(std::move(h)) {
+    , retry_(ctx)
+    , on_accept_(std::move(h))
+    , on_error_(std::move(on_error)) {
   acceptor_.open(ep.protocol());
   acceptor_.set_option(asio::socket_base::reuse_address(true));
   if (ep.address().is_v6()) {
@@ -138,6 +143,7 @@ void tcp_listener::stop() {
   asio::post(acceptor_.get_executor(), [this] {
     asio::error_code ec;
     acceptor_.close(ec);
+    retry_.cancel();
   });
 }
 
@@ -145,9 +151,24 @@ void tcp_listener::accept_next() {
   acceptor_.async_accept([this](asio::error_code ec, asio::ip::tcp::socket s) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open())
       return;
-    if (!ec)
+    if (!ec) {
+      backoff_.succeeded();
       on_accept_(std::move(s));
-    accept_next();
+      accept_next();
+      return;
+    }
+    auto failure = backoff_.failed(ec);
+    if (on_error_)
+      on_error_(failure, ec);
+    if (failure.retry_in.count() == 0) {
+      accept_next();
+      return;
+    }
+    retry_.expires_after(failure.retry_in);
+    retry_.async_wait([this](asio::error_code e) {
+      if (!e && acceptor_.is_open())
+        accept_next();
+    });
   });
 }
 

@@ -29,15 +29,37 @@ void tls_client::close_stream() {
   peer_closed_ = false;
   handshaking_ = false;
   shutdown_pending_ = false;
+  closing_ = false;
 }
 
 void tls_client::fail(std::uint64_t gen, const std::string& reason) {
+  end(gen, {reason, false, 0});
+}
+
+void tls_client::end(std::uint64_t gen, disconnect_info info) {
   if (gen != gen_ || stopped_)
     return;
   close_stream();
   ++gen_; // later callbacks of this connection are stale
   if (h_.disconnected)
-    h_.disconnected(gen, reason);
+    h_.disconnected(gen, std::move(info));
+}
+
+std::size_t tls_client::unacked() const {
+  return stream_ ? unacknowledged_octets(stream_->lowest_layer().native_handle()) : 0;
+}
+
+// The collector's close_notify (RFC 8446 6.1), a clean close as a FIN over TCP: the
+// connection ends once its TCP acknowledged all we wrote (our FIN follows it), or reset.
+void tls_client::peer_closed(std::uint64_t gen) {
+  closing_ = true;
+  asio::error_code ignore;
+  stream_->lowest_layer().shutdown(asio::socket_base::shutdown_send, ignore);
+  await_acknowledgement(timer_, stream_->lowest_layer().native_handle(),
+                        std::chrono::steady_clock::now() + connect_timeout_,
+                        [self = shared_from_this(), gen](std::size_t unacked) {
+                          self->end(gen, {"peer closed", true, unacked});
+                        });
 }
 
 void tls_client::connect(std::uint64_t gen) {
@@ -128,18 +150,22 @@ void tls_client::watch_peer(std::uint64_t gen) {
       self->peer_closed_ = true;
       return;
     }
+    if (ec == asio::error::eof) {
+      self->peer_closed(gen);
+      return;
+    }
     if (ec.category() == asio::error::get_ssl_category()) {
       auto reason = handshake_failure_reason(ec, s->native_handle());
       if (reason == "peer_rejected_certificate" && self->on_failure_)
         self->on_failure_(reason, handshake_failure_detail(ec, s->native_handle()));
     }
-    self->fail(gen, ec == asio::error::eof ? "peer closed" : ec.message());
+    self->fail(gen, ec.message());
   });
 }
 
 void tls_client::write(std::uint64_t gen, std::shared_ptr<write_job> job) {
   asio::post(strand_, [self = shared_from_this(), gen, job = std::move(job)] {
-    if (gen != self->gen_ || !self->up_)
+    if (gen != self->gen_ || !self->up_ || self->closing_)
       return; // the exporter learns of the loss through `disconnected`
     self->writing_ = true;
     self->staging_.resize(job->size());
@@ -155,9 +181,9 @@ void tls_client::write(std::uint64_t gen, std::shared_ptr<write_job> job) {
                           return;
                         }
                         if (self->h_.written)
-                          self->h_.written(gen, n);
+                          self->h_.written(gen, n, self->unacked());
                         if (self->peer_closed_) {
-                          self->fail(gen, "peer closed");
+                          self->peer_closed(gen);
                           return;
                         }
                         if (self->shutdown_pending_) {
@@ -170,7 +196,7 @@ void tls_client::write(std::uint64_t gen, std::shared_ptr<write_job> job) {
 
 void tls_client::shutdown(std::uint64_t gen) {
   asio::post(strand_, [self = shared_from_this(), gen] {
-    if (gen != self->gen_ || !self->up_)
+    if (gen != self->gen_ || !self->up_ || self->closing_)
       return;
     if (self->writing_) {
       self->shutdown_pending_ = true;

@@ -44,6 +44,10 @@ class tls_client : public client, public std::enable_shared_from_this<tls_client
 
   void handshake(std::uint64_t gen);
   void fail(std::uint64_t gen, const std::string& reason);
+  void end(std::uint64_t gen, disconnect_info info);
+  void peer_closed(std::uint64_t gen);
+  /// Ciphertext octets the collector's TCP has not acknowledged (SIOCOUTQ).
+  std::size_t unacked() const;
   void watch_peer(std::uint64_t gen);
   void close_stream();
 
@@ -70,6 +74,7 @@ class tls_client : public client, public std::enable_shared_from_this<tls_client
   bool peer_closed_ = false;
   bool handshaking_ = false;
   bool shutdown_pending_ = false;
+  bool closing_ = false; ///< the collector closed, our FIN sent: waiting for its last ACKs
   bool stopped_ = false;
   std::array<std::uint8_t, 512> discard_{};
 };

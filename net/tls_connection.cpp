@@ -1,7 +1,5 @@
 #include "net/tls_connection.hpp"
 
-#include "net/tcp_framer.hpp"
-
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -50,14 +48,16 @@ asio::error_code ssl_error(SSL* ssl, int ret) {
 } // namespace
 
 tls_connection::tls_connection(asio::ip::tcp::socket socket, ssl_context_ptr ctx,
-                               std::size_t max_read, std::size_t max_message_size)
+                               std::size_t max_read, std::size_t max_message_size,
+                               std::chrono::milliseconds message_timeout)
     : ctx_(std::move(ctx))
     , socket_(std::move(socket))
     , ssl_(SSL_new(ctx_->native_handle()))
     , strand_(socket_.get_executor())
     , timer_(strand_)
     , max_read_(max_read)
-    , max_message_size_(max_message_size) {
+    , frames_(max_message_size)
+    , deadline_(strand_, message_timeout) {
   asio::error_code ec;
   remote_ = socket_.remote_endpoint(ec);
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
@@ -217,9 +217,14 @@ void tls_connection::resume_reading() {
         asio::post(self->strand_, [self] { self->resume_reading(); });
     };
   };
-  if (budgets_.wait_if_spent(make_resume))
-    return;
-  read_available();
+  // As over TCP, a message already begun is read on into the buffer charged for it.
+  bool may_allocate = !budgets_.spent();
+  if (!may_allocate && !frames_.has_room()) {
+    if (budgets_.wait_if_spent(make_resume))
+      return;
+    may_allocate = true;
+  }
+  read_available(may_allocate);
 }
 
 // The socket's `available()` counts ciphertext and misses what OpenSSL already holds,
@@ -231,7 +236,7 @@ void tls_connection::resume_reading() {
 // read-ahead buffer). A read may have to write (a TLS 1.3 KeyUpdate answer, a few
 // octets); our send buffer is empty, as we send nothing else, so that write does not
 // meet a full socket (should it, the reader waits until the socket is writable).
-void tls_connection::read_available() {
+void tls_connection::read_available(bool may_allocate) {
   if (closed_)
     return;
   asio::error_code ec;
@@ -245,16 +250,14 @@ void tls_connection::read_available() {
   // to the budgets, so it is sized for what can come, not more.
   std::size_t held = ssl_may_hold_buffer_ ? read_ahead_buffer : 0;
   std::size_t want = std::min(avail + held + max_record_plaintext, max_read_);
-  auto buf = std::make_shared<messages::chunk>(tail_.size() + want, budgets_);
-  if (!tail_.empty()) // memcpy from an empty vector's null pointer is undefined
-    std::memcpy(buf->data(), tail_.data(), tail_.size());
-  std::size_t total = tail_.size();
+  auto room = frames_.prepare(want, budgets_, may_allocate);
+  std::size_t total = 0;
   bool drained = false, wants_write = false;
-  while (total < buf->capacity()) {
+  while (total < room.size()) {
     ERR_clear_error();
     errno = 0;
-    auto room = static_cast<int>(std::min<std::size_t>(buf->capacity() - total, INT_MAX));
-    int n = SSL_read(ssl_.get(), buf->data() + total, room);
+    auto space = static_cast<int>(std::min<std::size_t>(room.size() - total, INT_MAX));
+    int n = SSL_read(ssl_.get(), room.data() + total, space);
     if (n > 0) {
       total += static_cast<std::size_t>(n);
       continue;
@@ -272,17 +275,17 @@ void tls_connection::read_available() {
     break;
   }
   // Whole messages received before an error or the peer's close still count.
-  auto scan = scan_frames({buf->data(), total}, max_message_size_);
-  if (!scan.error.empty()) {
-    finish(std::string{scan.error});
+  bool was_held = frames_.held() > 0;
+  auto got = frames_.commit(total, budgets_, may_allocate);
+  if (!got.error.empty()) {
+    finish(std::string{got.error});
     return;
   }
-  tail_.assign(buf->data() + scan.complete, buf->data() + total);
-  if (scan.complete > 0) {
-    buf->set_size(scan.complete);
-    on_frames_(std::move(buf));
-  }
-  buf.reset(); // releases the budget at once when nothing referenced it
+  bool message_held = frames_.held() > 0;
+  deadline_.update(message_held, message_held && (!was_held || got.messages), shared_from_this(),
+                   [this] { finish("message_timeout"); });
+  if (got.messages)
+    on_frames_(std::move(got.messages)); // the budget is released when the session is done
   if (ec) {
     // eof: the exporter's close_notify (RFC 8446 6.1); stream_truncated: the TCP
     // connection ended without one, so later messages may have been cut off.
@@ -290,7 +293,7 @@ void tls_connection::read_available() {
     std::string why = clean                                      ? "eof"
                       : ec == asio::ssl::error::stream_truncated ? "eof_without_close_notify"
                                                                  : ec.message();
-    finish(clean && !tail_.empty() ? "eof_mid_message" : why);
+    finish(clean && message_held ? "eof_mid_message" : why);
     return;
   }
   ssl_may_hold_buffer_ = !drained;
@@ -322,7 +325,8 @@ void tls_connection::finish(std::string reason) {
   }
   socket_.shutdown(asio::socket_base::shutdown_both, ec);
   socket_.close(ec);
-  tail_.clear();
+  frames_.clear();
+  deadline_.cancel();
   if (on_closed_) {
     auto f = std::move(on_closed_);
     on_closed_ = nullptr;
@@ -381,21 +385,30 @@ void tls_listener::accept_next() {
         if (ec == asio::error::operation_aborted || self->stopped_ || !self->acceptor_.is_open())
           return;
         if (ec) {
-          // Out of descriptors and the like: retry soon instead of spinning.
-          self->retry_.expires_after(std::chrono::milliseconds{100});
+          // Out of descriptors and the like: retry after a pause instead of spinning.
+          auto failure = self->backoff_.failed(ec);
+          if (self->handlers_.accept_failed)
+            self->handlers_.accept_failed(failure, ec);
+          if (failure.retry_in.count() == 0) {
+            self->accept_next();
+            return;
+          }
+          self->retry_.expires_after(failure.retry_in);
           self->retry_.async_wait([self](asio::error_code e) {
             if (!e && !self->stopped_)
               self->accept_next();
           });
           return;
         }
+        self->backoff_.succeeded();
         self->accepted(asio::ip::tcp::socket{std::move(socket)});
       });
 }
 
 void tls_listener::accepted(asio::ip::tcp::socket socket) {
-  auto conn = std::make_shared<tls_connection>(std::move(socket), tls_->current(),
-                                               options_.max_read, options_.max_message_size);
+  auto conn =
+      std::make_shared<tls_connection>(std::move(socket), tls_->current(), options_.max_read,
+                                       options_.max_message_size, options_.message_timeout);
   handshaking_[conn.get()] = conn;
   if (handlers_.in_progress)
     handlers_.in_progress(+1);

@@ -3,8 +3,9 @@
 // IPFIX over TLS, collecting side (RFC 7011 10.4.2 and 11): the exporter is the TLS
 // client. A connection first completes its handshake within a deadline, then reads and
 // frames whole messages like a TCP connection (net/tcp_connection.hpp): it reads what is
-// there, pauses when its session's budget is spent (backpressure, DESIGN 3), and pins no
-// buffer while idle.
+// there, pauses when its session's budget is spent (backpressure, DESIGN 3), pins no
+// buffer while idle but the start of an unfinished message (charged to its budgets), and
+// closes the session when a message stays incomplete for `message_timeout`.
 //
 // OpenSSL works on the socket itself (SSL_set_fd, non-blocking, driven by the reactor's
 // readiness waits), not through asio::ssl::stream's memory BIO pair: the pair costs a
@@ -15,8 +16,11 @@
 // session's chunks, as over TCP, are not kept while it is idle.
 
 #include "messages/chunk.hpp"
+#include "net/accept_backoff.hpp"
+#include "net/frame_buffer.hpp"
 #include "net/inbound.hpp"
 #include "net/listener.hpp"
+#include "net/message_deadline.hpp"
 #include "net/tls_context.hpp"
 
 #include <asio.hpp>
@@ -45,7 +49,8 @@ class tls_connection : public inbound, public std::enable_shared_from_this<tls_c
   /// `socket` should run on its own strand (the listener accepts it on one): every
   /// handler of this connection runs there.
   tls_connection(asio::ip::tcp::socket socket, ssl_context_ptr ctx, std::size_t max_read,
-                 std::size_t max_message_size);
+                 std::size_t max_message_size,
+                 std::chrono::milliseconds message_timeout = std::chrono::seconds{30});
 
   /// Runs the server handshake; `done` is called once, on the connection's strand.
   void handshake(std::chrono::milliseconds timeout, handshake_handler done);
@@ -67,7 +72,7 @@ class tls_connection : public inbound, public std::enable_shared_from_this<tls_c
   void handshake_done(const asio::error_code& ec);
   void wait_readable();
   void resume_reading();
-  void read_available();
+  void read_available(bool may_allocate);
   void finish(std::string reason);
 
   ssl_context_ptr ctx_; ///< this connection's context, kept across a reload
@@ -80,9 +85,9 @@ class tls_connection : public inbound, public std::enable_shared_from_this<tls_c
   asio::steady_timer timer_;
   messages::session_budgets budgets_;
   std::size_t max_read_;
-  std::size_t max_message_size_;
   asio::ip::tcp::endpoint remote_;
-  std::vector<std::uint8_t> tail_; ///< start of a message not yet complete
+  frame_buffer frames_;
+  message_deadline deadline_;
   handshake_handler on_handshake_;
   frames_handler on_frames_;
   closed_handler on_closed_;
@@ -100,6 +105,8 @@ struct tls_listener_options {
   std::chrono::milliseconds handshake_timeout{10000};
   std::size_t max_read = 256 * 1024;
   std::size_t max_message_size = 65535;
+  /// A message not complete this long after its first octets closes the session.
+  std::chrono::milliseconds message_timeout{30000};
 };
 
 struct tls_listener_handlers {
@@ -110,6 +117,8 @@ struct tls_listener_handlers {
       failed;
   /// +1 when a handshake starts, -1 when it ends (a gauge over every listener).
   std::function<void(int)> in_progress;
+  /// A failed accept (net/accept_backoff.hpp), with the pause before the next one.
+  accept_error_handler accept_failed;
 };
 
 /// Accepts exporters and runs their handshakes, at most `max_handshakes` at once: while
@@ -145,6 +154,7 @@ class tls_listener : public listener, public std::enable_shared_from_this<tls_li
   asio::ip::tcp::endpoint local_;
   std::uint16_t port_ = 0;
   std::unordered_map<const tls_connection*, std::weak_ptr<tls_connection>> handshaking_;
+  accept_backoff backoff_;
   bool accepting_ = false;
   std::atomic<bool> stopped_{false};
 };

@@ -54,7 +54,7 @@ void udp_client::fail(std::uint64_t gen, const std::string& reason) {
   close_socket();
   ++gen_; // later callbacks of this socket are stale
   if (h_.disconnected)
-    h_.disconnected(gen, reason);
+    h_.disconnected(gen, {reason, false, 0});
 }
 
 void udp_client::connect(std::uint64_t gen) {
@@ -166,7 +166,7 @@ void udp_client::pump(std::uint64_t gen, std::shared_ptr<pending_send> p) {
     return;
   }
   if (h_.written)
-    h_.written(gen, p->total);
+    h_.written(gen, p->total, 0); // nothing to acknowledge over UDP
 }
 
 void udp_client::shutdown(std::uint64_t) {

@@ -9,12 +9,13 @@ build_packages=(
   build-essential cmake ninja-build pkg-config git
   libcaf-dev libasio-dev libtomlplusplus-dev prometheus-cpp-dev
   libssl-dev libcurl4-openssl-dev nlohmann-json3-dev libcivetweb-dev zlib1g-dev
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
 )
 packages=(
   "${build_packages[@]}"
   libgtest-dev libgmock-dev googletest
   clang clang-format libclang-rt-14-dev
-  tshark libfixbuf-tools python3-ipfix python3
+  tshark libfixbuf-tools python3-ipfix python3 python3-grpcio python3-protobuf
   softflowd pmacct nfdump
   openssl iproute2 procps
   # The ClickHouse destination's tests and benchmark run a real server (18.16 in Debian 12)

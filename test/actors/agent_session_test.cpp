@@ -20,7 +20,8 @@ class agent_session_test : public actor_fixture {
   agent_session_actor spawn_session(messages::session_info_ptr info,
                                     ipfix::template_store_config templates = {},
                                     enrichment_options enrichment = {},
-                                    std::function<void()> on_end = nullptr) {
+                                    std::function<void()> on_end = nullptr,
+                                    std::function<void(agent_session_config&)> tweak = nullptr) {
     agent_session_config c;
     c.info = std::move(info);
     c.enricher = probe;
@@ -28,6 +29,8 @@ class agent_session_test : public actor_fixture {
     c.enrichment = std::move(enrichment);
     c.templates = templates;
     c.on_end = std::move(on_end);
+    if (tweak)
+      tweak(c);
     auto s = sys.spawn(agent_session, std::move(c));
     run();
     return s;
@@ -292,6 +295,29 @@ TEST_F(agent_session_test, sequence_gaps_count_lost_records_per_odid) {
   EXPECT_EQ(status(s).out_of_order_messages, 1u);
 }
 
+// Issue 16 defect 9: one message with a forged sequence number (0x7ffffff0) between
+// in-order ones is a reset, counted apart; nothing is lost and the stream stays in order.
+TEST_F(agent_session_test, a_forged_sequence_number_is_a_reset_not_a_loss) {
+  auto s = spawn_session(info);
+  auto t = plain_v4(256);
+  auto recs = [](int n) {
+    return std::vector<bytes>(static_cast<std::size_t>(n), plain_v4_record(1));
+  };
+  send(s, message(1, 0, [&](auto& b) {
+         template_set(b, {t});
+         data_set(b, 256, recs(2));
+       }));
+  send(s, message(1, 2, [&](auto& b) { data_set(b, 256, recs(2)); }));
+  send(s, message(1, 0x7ffffff0u, [&](auto& b) { data_set(b, 256, recs(2)); }));
+  for (std::uint32_t seq = 4; seq < 20; seq += 2)
+    send(s, message(1, seq, [&](auto& b) { data_set(b, 256, recs(2)); }));
+  EXPECT_EQ(status(s).lost_records, 0u);
+  EXPECT_EQ(status(s).out_of_order_messages, 0u);
+  EXPECT_EQ(status(s).sequence_resets, 1u);
+  send(s, message(1, 23, [&](auto& b) { data_set(b, 256, recs(2)); })); // expected 20
+  EXPECT_EQ(status(s).lost_records, 3u);
+}
+
 TEST_F(agent_session_test, a_template_flood_is_refused_without_harming_another_session) {
   ipfix::template_store_config small;
   small.max_templates = 4;
@@ -310,7 +336,7 @@ TEST_F(agent_session_test, a_template_flood_is_refused_without_harming_another_s
        }));
   EXPECT_EQ(status(a).templates, 4u);
   EXPECT_EQ(status(a).template_events, 6u); // six limit hits
-  EXPECT_EQ(table->size(), 4u);
+  EXPECT_EQ(table->size(), 0u);             // no data yet: no output id (issue 16 defect 2)
   // Data for an accepted and a refused template.
   send(a, message(1, 0, [&](auto& mb) {
          data_set(mb, 256, {bytes(12, 1)});
@@ -334,7 +360,125 @@ TEST_F(agent_session_test, a_template_flood_is_refused_without_harming_another_s
   EXPECT_EQ(status(b).unknown_template_sets, 0u);
   // flood[0] is shared with session a; flood[9] is new.
   EXPECT_EQ(batches()[1].slices[1].plan->output, batches()[0].slices[0].plan->output);
-  EXPECT_EQ(table->size(), 5u);
+  EXPECT_EQ(table->size(), 2u);
+}
+
+// Issue 16 defect 6: template state has a budget. An exporter's templates beyond its
+// share, and anyone's beyond the process total, are refused and counted; what a session
+// holds comes back when it ends.
+TEST_F(agent_session_test, templates_beyond_the_budget_are_refused_and_counted) {
+  std::vector<template_def> flood;
+  for (std::uint16_t i = 0; i < 10; ++i)
+    flood.push_back(make_def(static_cast<std::uint16_t>(256 + i),
+                             {iana(86, 8), iana(static_cast<std::uint16_t>(1000 + i), 4)}));
+  const auto cost = ipfix::template_footprint(flood[0]);
+  auto process = std::make_shared<ipfix::template_budget>(5 * cost);
+  ipfix::template_store_config cfg;
+  cfg.quota = {std::make_shared<ipfix::template_budget>(3 * cost), process};
+  auto a = spawn_session(info, cfg);
+  auto other = cfg;
+  other.quota.exporter = std::make_shared<ipfix::template_budget>(100 * cost);
+  auto b = spawn_session(ipv4_session(2, 192, 0, 2, 8), other);
+  auto define_all = [&](const agent_session_actor& s) {
+    send(s, message(1, 0, [&](auto& mb) {
+           mb.begin_set(ipfix::template_set_id);
+           for (auto& d : flood)
+             mb.add_template(d);
+           mb.end_set();
+         }));
+  };
+  define_all(a); // its exporter's share holds 3
+  EXPECT_EQ(status(a).templates, 3u);
+  EXPECT_EQ(status(a).template_events, 7u);
+  EXPECT_EQ(status(a).template_bytes, 3 * cost);
+  define_all(b); // the process total holds 2 more
+  EXPECT_EQ(status(b).templates, 2u);
+  EXPECT_EQ(status(b).template_events, 8u);
+  EXPECT_EQ(process->used(), 5 * cost);
+  // Data for a refused template is data for an unknown template.
+  send(b, message(1, 0, [&](auto& mb) { data_set(mb, 265, {bytes(12, 1)}); }));
+  EXPECT_EQ(status(b).unknown_template_sets, 1u);
+  // The end of a session gives its charge back: b can define the rest of its share.
+  caf::anon_send(a, caf::close_atom_v, std::string{"eof"});
+  run();
+  EXPECT_EQ(process->used(), 2 * cost);
+  EXPECT_EQ(cfg.quota.exporter->used(), 0u);
+  define_all(b);
+  EXPECT_EQ(status(b).templates, 5u);
+  EXPECT_EQ(process->used(), 5 * cost);
+}
+
+// Issue 16 defect 2: 17 connections each defining 4,096 templates (no data) took all
+// 65,280 output ids, and every record of a fresh exporter was then dropped as data for
+// an "unknown template". The same attack on a table of 8 ids: a template takes an id
+// only when data first needs one, so the fresh exporter's records all go through.
+TEST_F(agent_session_test, templates_without_data_hold_no_output_id) {
+  table = std::make_shared<output_template_table>(263); // ids 256..263
+  std::vector<agent_session_actor> hostile;
+  for (std::uint8_t k = 0; k < 4; ++k) {
+    hostile.push_back(spawn_session(ipv4_session(10 + k, 198, 51, 100, 1 + k)));
+    send(hostile.back(), message(1, 0, [&](auto& mb) {
+           mb.begin_set(ipfix::template_set_id);
+           for (std::uint16_t i = 0; i < 16; ++i)
+             mb.add_template(
+                 make_def(static_cast<std::uint16_t>(256 + i),
+                          {iana(86, 8), iana(static_cast<std::uint16_t>(1000 + 16 * k + i), 4)}));
+           mb.end_set();
+         }));
+    EXPECT_EQ(status(hostile.back()).templates, 16u);
+  }
+  EXPECT_EQ(table->size(), 0u);
+  auto fresh = spawn_session(info);
+  send(fresh, message(1, 0, [&](auto& mb) {
+         template_set(mb, {plain_v4(256)});
+         data_set(mb, 256, {plain_v4_record(1), plain_v4_record(2), plain_v4_record(3)});
+       }));
+  ASSERT_EQ(batches().size(), 1u);
+  ASSERT_EQ(batches()[0].slices.size(), 1u);
+  EXPECT_EQ(batches()[0].slices[0].records, 3u);
+  ASSERT_NE(batches()[0].slices[0].plan->output, nullptr);
+  EXPECT_EQ(status(fresh).unknown_template_sets, 0u);
+  EXPECT_EQ(status(fresh).no_output_id_sets, 0u);
+  EXPECT_EQ(table->size(), 1u);
+}
+
+// With every output id in use by data, a set is dropped for want of an id, counted as
+// what it is (not as an unknown template); ids no data used within output_id_idle go
+// back, and then the waiting template gets one.
+TEST_F(agent_session_test, ids_run_out_only_under_data_and_idle_ones_come_back) {
+  table = std::make_shared<output_template_table>(257); // two ids
+  auto idle = [](agent_session_config& c) { c.output_id_idle = std::chrono::minutes{1}; };
+  auto a = make_def(256, {iana(86, 8)});
+  auto b = make_def(257, {iana(1, 8)});
+  auto c = make_def(258, {iana(2, 8)});
+  auto s = spawn_session(info, {}, {}, nullptr, idle);
+  send(s, message(1, 0, [&](auto& mb) {
+         template_set(mb, {a, b, c});
+         data_set(mb, 256, {bytes(8, 1)});
+         data_set(mb, 257, {bytes(8, 2)});
+         data_set(mb, 258, {bytes(8, 3), bytes(8, 4)});
+       }));
+  ASSERT_EQ(batches().size(), 1u);
+  EXPECT_EQ(batches()[0].slices.size(), 2u);
+  EXPECT_EQ(status(s).no_output_id_sets, 1u);
+  EXPECT_EQ(status(s).unknown_template_sets, 0u);
+  EXPECT_EQ(status(s).records, 4u); // received, then dropped for want of an id
+  EXPECT_EQ(status(s).lost_records, 0u);
+  batches().clear();
+  // Template a stays in use, b falls idle. The session sweeps when it hears from its
+  // reader (at most every quarter of the idle time).
+  sched.advance_time(std::chrono::seconds{40});
+  send(s, message(1, 4, [&](auto& mb) { data_set(mb, 256, {bytes(8, 5)}); }));
+  batches().clear();
+  EXPECT_EQ(table->size(), 2u);
+  sched.advance_time(std::chrono::seconds{30});
+  send(s, message(1, 5, [&](auto& mb) { data_set(mb, 258, {bytes(8, 6)}); }));
+  EXPECT_EQ(table->size(), 2u) << "a and c; b's id was given back and taken by c";
+  ASSERT_EQ(batches().size(), 1u);
+  ASSERT_EQ(batches()[0].slices.size(), 1u);
+  EXPECT_EQ(batches()[0].slices[0].plan->output->id, 257u); // b's id, reused
+  EXPECT_EQ(batches()[0].slices[0].plan->input, c);
+  EXPECT_EQ(status(s).no_output_id_sets, 1u);
 }
 
 TEST_F(agent_session_test, a_withdrawal_removes_the_plan) {
@@ -463,6 +607,8 @@ TEST_F(agent_session_test, identical_templates_share_one_output_template) {
 }
 
 TEST_F(agent_session_test, output_ids_are_recycled_only_when_nothing_uses_them) {
+  // One id, so the freed one must be taken again (fresh ids come first otherwise).
+  table = std::make_shared<output_template_table>(256);
   auto s = spawn_session(info);
   send(s, message(1, 0, [&](auto& mb) {
          template_set(mb, {plain_v4(256)});

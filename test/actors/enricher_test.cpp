@@ -60,9 +60,9 @@ class enricher_test : public actor_fixture {
   }
 
   messages::template_plan_ptr plan(const template_def& def, std::uint32_t odid = 0x01020304) {
-    auto p = plan_template(def, odid, opts, *table);
+    auto p = plan_template(def, odid, opts);
     EXPECT_NE(p, nullptr);
-    return p;
+    return p ? bind_output(*p, *table) : nullptr;
   }
 
   void send(const enricher_actor& e, messages::data_batch b) {

@@ -8,6 +8,10 @@
 
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -18,6 +22,14 @@ namespace {
 
 using namespace std::chrono_literals;
 using asio::ip::tcp;
+
+/// What the collector side read: record values (the payloads' counters) in order, and
+/// per message its sequence number and whether it announced a template.
+struct received {
+  std::vector<std::uint64_t> values;
+  std::vector<std::uint32_t> sequences;
+  std::vector<bool> templates;
+};
 
 /// Declared before the actor system so that it outlives every exporter's connection.
 struct io_holder {
@@ -100,6 +112,16 @@ class exporter_test : public io_holder, public actor_fixture {
     return true;
   }
 
+  /// An exporter whose connection is up and accepted.
+  exporter_session_actor spawn_connected(exporter_session_config c) {
+    listen_and_accept();
+    auto x = spawn_exporter(std::move(c));
+    EXPECT_TRUE(next_event());
+    EXPECT_EQ(status(x).state, "connected");
+    EXPECT_TRUE(pump_until([&] { return accepted; }));
+    return x;
+  }
+
   void listen_and_accept() {
     port_owner.listen();
     accept_next();
@@ -171,6 +193,31 @@ class exporter_test : public io_holder, public actor_fixture {
     run();
   }
 
+  /// Flushes and delivers the connection's callbacks until the peer has read `records`
+  /// records, or nothing more comes (bounded).
+  received read_records(std::size_t records);
+
+  /// Everything queued is written and confirmed by the connection.
+  bool idle(const exporter_session_actor& x) {
+    return !state(x).writing && status(x).queued_records == 0;
+  }
+
+  /// Fires flush timers and delivers the connection's callbacks until `pred()` holds.
+  template <class Pred>
+  bool flush_until(Pred pred) {
+    for (int i = 0; i < 1000 && !pred(); ++i) {
+      if (sched.has_job()) {
+        run();
+      } else if (sched.has_pending_timeout()) {
+        sched.trigger_timeout();
+        run();
+      } else if (!pump_until([&] { return sched.has_job(); })) {
+        return false;
+      }
+    }
+    return pred();
+  }
+
   tcp::acceptor port_owner{io};
   tcp::socket peer{io};
   bool accepted = false;
@@ -199,6 +246,26 @@ parsed_message parse(const bytes& m) {
   view.for_each_set([&](const ipfix::set_view& s) {
     out.sets.push_back({s.id, bytes(s.body.begin(), s.body.end())});
   });
+  return out;
+}
+
+received exporter_test::read_records(std::size_t records) {
+  received out;
+  while (out.values.size() < records) {
+    asio::error_code ec;
+    if (!flush_until([&] { return peer.available(ec) >= ipfix::message_header_size; }))
+      break;
+    auto m = read_message();
+    if (m.empty())
+      break;
+    auto pm = parse(m);
+    out.sequences.push_back(pm.header.sequence);
+    out.templates.push_back(!pm.sets.empty() && pm.sets[0].id == ipfix::template_set_id);
+    for (auto& s : pm.sets)
+      if (s.id != ipfix::template_set_id)
+        for (std::size_t i = 0; i + 8 <= s.body.size(); i += 8)
+          out.values.push_back(ipfix::read_u64(s.body.data() + i));
+  }
   return out;
 }
 
@@ -284,13 +351,9 @@ TEST_F(exporter_test, block_policy_drops_nothing_and_keeps_the_credits) {
 }
 
 TEST_F(exporter_test, writes_templates_first_with_own_sequence_numbers_and_odid) {
-  listen_and_accept();
   auto c = config();
   c.reconnect_min = 50ms;
-  auto x = spawn_exporter(c);
-  ASSERT_TRUE(next_event());
-  ASSERT_EQ(status(x).state, "connected");
-  ASSERT_TRUE(pump_until([&] { return accepted; }));
+  auto x = spawn_connected(c);
   auto budget = std::make_shared<messages::byte_budget>(1000);
 
   // A small batch waits for the flush interval (CAF's test clock).
@@ -367,6 +430,53 @@ TEST_F(exporter_test, writes_templates_first_with_own_sequence_numbers_and_odid)
   EXPECT_EQ(status(x).templates_announced, 2u);
 }
 
+// Issue 16 defect 2: a destination does not keep the ids it announced reserved (they
+// would never come back while the connection lasts). Once nothing else uses a template
+// its id is free; when the id returns with another definition, it is withdrawn before
+// it is defined again (RFC 7011 8).
+//
+// What the collector has not acknowledged (and `replay_window` octets behind it) keeps
+// its sets, and so their templates and ids, to send them again after a crash: the
+// window is 0 here and the collector acknowledges at once (TCP_QUICKACK), so the set is
+// confirmed read as soon as it is written.
+TEST_F(exporter_test, an_announced_id_is_not_pinned_and_is_withdrawn_before_its_reuse) {
+  table = std::make_shared<output_template_table>(256); // one id: it must come back
+  tmpl = table->intern(make_def(0, {iana(86, 8)}));
+  listen_and_accept();
+  auto c = config();
+  c.replay_window = 0;
+  const int one = 1;
+  auto x = spawn_exporter(c);
+  ASSERT_TRUE(next_event());
+  ASSERT_TRUE(pump_until([&] { return accepted; }));
+  ASSERT_EQ(::setsockopt(peer.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one), 0);
+  send(x, payload({2}));
+  ASSERT_TRUE(sched.trigger_timeout()); // flush
+  run();
+  ASSERT_TRUE(next_event()); // written
+  auto m1 = parse(read_message());
+  ASSERT_EQ(m1.sets.size(), 2u);
+  EXPECT_EQ(m1.sets[0].id, ipfix::template_set_id);
+  const auto old_id = tmpl->id;
+  tmpl.reset(); // the test's own reference; the written batch is gone
+  EXPECT_EQ(table->size(), 0u) << "the destination pins the id it announced";
+  tmpl = table->intern(make_def(0, {iana(1, 8)}));
+  ASSERT_EQ(tmpl->id, old_id); // the freed id again, with another definition
+  send(x, payload({1}));
+  ASSERT_TRUE(sched.trigger_timeout());
+  run();
+  ASSERT_TRUE(next_event());
+  auto m2 = parse(read_message());
+  ASSERT_EQ(m2.sets.size(), 2u);
+  EXPECT_EQ(m2.sets[0].id, ipfix::template_set_id);
+  bytes want(4);
+  ipfix::write_u16(want.data(), old_id); // withdrawal: field count 0 (RFC 7011 8.1)
+  ipfix::write_u16(want.data() + 2, 0);
+  ipfix::encode_template_record(tmpl->def, want);
+  EXPECT_EQ(m2.sets[0].body, want);
+  EXPECT_EQ(m2.sets[1].id, old_id);
+}
+
 // A set of the largest body the enricher makes (max_message_size - 20) does not fit one
 // message together with its template announcement: the template goes in a message of its
 // own, and no message exceeds max_message_size.
@@ -400,6 +510,84 @@ TEST_F(exporter_test, a_full_set_with_its_template_fits_max_message_size) {
     }
   }
   EXPECT_EQ(records, 61u);
+}
+
+// A collector that resets its connection (it crashed, or was killed with data unread)
+// loses whatever its socket held, although every write had completed: all of it is
+// queued again and sent on the next connection, after the templates, with the new
+// transport session's sequence numbers (RFC 7011 10.4.1), and counted as replayed.
+TEST_F(exporter_test, a_reset_connection_sends_again_what_the_collector_may_not_have_read) {
+  auto c = config();
+  c.reconnect_min = 50ms;
+  auto x = spawn_connected(c);
+  send(x, payload({10, 10, 10, 10}));
+  ASSERT_TRUE(flush_until([&] { return status(x).sent_records == 40; }));
+  EXPECT_EQ(status(x).queued_records, 0u);
+  // The collector read nothing and resets: its socket's data is gone.
+  accept_next();
+  peer.set_option(tcp::socket::linger(true, 0));
+  peer.close();
+  ASSERT_TRUE(next_event()); // disconnected
+  EXPECT_EQ(status(x).state, "backoff");
+  EXPECT_EQ(status(x).replayed_records, 40u);
+  EXPECT_EQ(status(x).queued_records, 40u);
+  EXPECT_EQ(status(x).queued_bytes, 320u);
+  ASSERT_TRUE(sched.trigger_timeout()); // reconnect
+  run();
+  ASSERT_TRUE(next_event()); // connected
+  ASSERT_TRUE(pump_until([&] { return accepted; }));
+  auto got = read_records(40);
+  ASSERT_EQ(got.values.size(), 40u);
+  for (std::size_t i = 0; i < 40; ++i)
+    EXPECT_EQ(got.values[i], i + 1) << "in order, none missing, none twice";
+  EXPECT_EQ(got.sequences.front(), 0u) << "a new transport session counts from 0";
+  EXPECT_TRUE(got.templates.front()) << "templates are announced again first";
+  ASSERT_TRUE(flush_until([&] { return idle(x); }));
+  EXPECT_EQ(status(x).sent_records, 80u) << "a record sent again counts again";
+}
+
+// After a reset, only sets within `replay_window` octets behind what the collector's TCP
+// acknowledged are sent again: older ones were read (a collector holds at most its
+// socket's buffer unread). A clean close sends nothing again that was acknowledged.
+TEST_F(exporter_test, only_the_replay_window_behind_the_acknowledged_octets_is_sent_again) {
+  auto c = config();
+  c.reconnect_min = 50ms;
+  c.replay_window = 600;
+  auto x = spawn_connected(c);
+  // 20 sets of 10 records (84-octet sets): messages of 5 sets, ending at octets 448
+  // (with the template), 884, 1320 and 1756.
+  send(x, payload(std::vector<std::uint32_t>(20, 10)));
+  auto first = read_records(200);
+  ASSERT_EQ(first.values.size(), 200u);
+  ASSERT_TRUE(flush_until([&] { return idle(x); }));
+  // The collector read it all, so its TCP acknowledged it all before the next write
+  // (one message of 100 octets, ending at 1856) looks at the kernel's count.
+  send(x, payload({10}));
+  auto second = read_records(10);
+  ASSERT_EQ(second.values.size(), 10u);
+  ASSERT_TRUE(flush_until([&] { return idle(x); }));
+  accept_next();
+  peer.set_option(tcp::socket::linger(true, 0));
+  peer.close();
+  ASSERT_TRUE(next_event()); // disconnected
+  // Acknowledged: 1756 or 1856 octets; the window reaches back to 1156 or 1256, so the
+  // messages ending at 1320, 1756 and 1856 are sent again: 11 sets.
+  EXPECT_EQ(status(x).replayed_records, 110u);
+  ASSERT_TRUE(sched.trigger_timeout());
+  run();
+  ASSERT_TRUE(next_event()); // connected
+  ASSERT_TRUE(pump_until([&] { return accepted; }));
+  auto again = read_records(110);
+  ASSERT_EQ(again.values.size(), 110u);
+  EXPECT_EQ(again.values.front(), 101u);
+  EXPECT_EQ(again.values.back(), 210u);
+  ASSERT_TRUE(flush_until([&] { return idle(x); }));
+  // A clean close (the collector read everything, then closed): nothing is sent again.
+  accept_next();
+  peer.close();
+  ASSERT_TRUE(next_event()); // disconnected
+  EXPECT_EQ(status(x).replayed_records, 110u);
+  EXPECT_EQ(status(x).queued_records, 0u);
 }
 
 TEST_F(exporter_test, a_bad_config_stops_the_actor) {

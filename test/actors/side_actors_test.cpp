@@ -56,6 +56,26 @@ TEST_F(side_actors_test, template_registry_reports_live_output_templates) {
   EXPECT_EQ(request<std::uint64_t>(reg, caf::get_atom_v), 1u);
 }
 
+// Fresh ids first, then the one freed longest ago: a downstream collector sees an id
+// redefined only when every id has been used (issue 16 defect 2; tshark and ipfixDump do
+// not follow a redefinition within a transport session).
+TEST_F(side_actors_test, output_ids_are_fresh_first_then_oldest_freed_first) {
+  auto table = std::make_shared<output_template_table>(258); // ids 256, 257, 258
+  auto a = table->intern(make_def(0, {iana(1, 8)}));
+  auto b = table->intern(make_def(0, {iana(2, 8)}));
+  EXPECT_EQ(a->id, 256u);
+  EXPECT_EQ(b->id, 257u);
+  b.reset();
+  a.reset(); // freed: 257, then 256
+  auto c = table->intern(make_def(0, {iana(3, 8)}));
+  EXPECT_EQ(c->id, 258u) << "a fresh id before a freed one";
+  auto d = table->intern(make_def(0, {iana(4, 8)}));
+  auto e = table->intern(make_def(0, {iana(5, 8)}));
+  EXPECT_EQ(d->id, 257u);
+  EXPECT_EQ(e->id, 256u);
+  EXPECT_EQ(table->intern(make_def(0, {iana(6, 8)})), nullptr) << "all three in use";
+}
+
 TEST_F(side_actors_test, data_path_actors_answer_inspection_requests) {
   auto probe = sys.spawn(enricher_probe);
   auto d = sys.spawn(destination_probe);

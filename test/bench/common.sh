@@ -1,5 +1,6 @@
-# Sourced by the benchmark scripts: a scratch directory cleaned up on exit (with every
-# child process), the binaries' check, and a JSON field reader.
+# Sourced by the benchmark scripts and the soak test: a scratch directory cleaned up on
+# exit (with every child process), the binaries' check, a JSON field reader, starting
+# flow-aggregator, and a PKI for the Kubernetes API test server.
 
 bench_setup() { # $1 = scratch name, rest = binaries that must be built
   work=$(mktemp -d "/tmp/fa-bench-$1.XXXXXX")
@@ -21,4 +22,18 @@ run_fa() {
   fa_pid=$!
   for _ in $(seq 200); do grep -q ' port=' "$work/fa.err" 2>/dev/null && break; sleep 0.05; done
   fa_port=$(grep -o ' port=[0-9]*' "$work/fa.err" | head -1 | cut -d= -f2)
+}
+
+# bench_pki DIR: a CA (DIR/ca.crt) and a server certificate for 127.0.0.1 (DIR/server.crt,
+# DIR/server.key), as a cluster's API server has, and the API token DIR/token.
+bench_pki() {
+  local d=$1; mkdir -p "$d"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$d/ca.key" \
+    -out "$d/ca.crt" -days 1 -subj /CN=bench-ca 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$d/server.key" \
+    -out "$d/server.csr" -subj /CN=kube-apiserver 2>/dev/null
+  echo "subjectAltName=IP:127.0.0.1" > "$d/ext"
+  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+    -out "$d/server.crt" -days 1 -extfile "$d/ext" 2>/dev/null
+  printf 'bench-token' > "$d/token"
 }

@@ -26,20 +26,6 @@ bin_api=$build/tools/kube-api-test-server
 source "$(dirname "$0")/common.sh"
 bench_setup labels "$bin_fa" "$bin_gen" "$bin_col" "$bin_api"
 
-
-# A CA and a server certificate for 127.0.0.1, as a cluster's API server has.
-pki() {
-  local d=$work/pki; mkdir -p "$d"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$d/ca.key" \
-    -out "$d/ca.crt" -days 1 -subj /CN=bench-ca 2>/dev/null
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$d/server.key" \
-    -out "$d/server.csr" -subj /CN=kube-apiserver 2>/dev/null
-  echo "subjectAltName=IP:127.0.0.1" > "$d/ext"
-  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
-    -out "$d/server.crt" -days 1 -extfile "$d/ext" 2>/dev/null
-  printf 'bench-token' > "$d/token"
-}
-
 start_api() {
   "$bin_api" --cert "$work/pki/server.crt" --key "$work/pki/server.key" --token bench-token \
     --pods "$pods" --updates-per-second "$updates" --port-file "$work/api.port" \
@@ -154,7 +140,7 @@ print(f"bench: label check: {n} records, {labelled} Pod addresses labelled, "
 PY
 }
 
-pki
+bench_pki "$work/pki"
 start_api
 verify_labels
 echo "bench: $template, $sessions sessions x $records records, $repeats rounds; labels on = $pods Pods, $updates updates/s" >&2

@@ -159,3 +159,36 @@ TEST(endpoint, urls_render_back) {
 }
 
 } // namespace
+
+namespace {
+
+// Issue 13: Antrea's gRPC export listener and the flow stream destination.
+TEST(endpoint, grpc_listeners_default_to_antreas_port) {
+  auto grpc = parse_listen_url("grpc://0.0.0.0");
+  ASSERT_TRUE(grpc.value) << grpc.error;
+  EXPECT_EQ(*grpc.value, (listen_endpoint{transport_kind::grpc, "0.0.0.0", 14739}));
+  auto grpcs = parse_listen_url("grpcs://[::1]:0");
+  ASSERT_TRUE(grpcs.value) << grpcs.error;
+  EXPECT_EQ(*grpcs.value, (listen_endpoint{transport_kind::grpcs, "::1", 0}));
+  EXPECT_EQ(to_string(*grpcs.value), "grpcs://[::1]:0");
+}
+
+TEST(endpoint, flow_stream_destinations_listen_on_an_address) {
+  auto s = parse_destination_url("grpc-stream://0.0.0.0");
+  ASSERT_TRUE(s.value) << s.error;
+  EXPECT_EQ(s.value->kind, destination_kind::grpc_stream);
+  EXPECT_EQ(s.value->host, "0.0.0.0");
+  EXPECT_EQ(s.value->port, 14740);
+  EXPECT_TRUE(s.value->is_flow_stream());
+  EXPECT_FALSE(s.value->is_ipfix());
+  auto tls = parse_destination_url("grpcs-stream://[::1]:0");
+  ASSERT_TRUE(tls.value) << tls.error;
+  EXPECT_EQ(tls.value->kind, destination_kind::grpcs_stream);
+  EXPECT_EQ(tls.value->port, 0) << "ephemeral, as for listeners";
+  EXPECT_EQ(to_string(*tls.value), "grpcs-stream://[::1]:0");
+  auto name = parse_destination_url("grpc-stream://collector:14740");
+  EXPECT_FALSE(name.value) << "a server binds an address, not a name";
+  EXPECT_NE(name.error.find("not an IP address"), std::string::npos) << name.error;
+}
+
+} // namespace

@@ -69,6 +69,15 @@ TEST(load, minimal_file_gets_every_default) {
   EXPECT_EQ(c.collector.receive_budget, 32u << 20);
   EXPECT_EQ(c.collector.max_templates_per_session, 4096u);
   EXPECT_EQ(c.collector.template_lifetime, 1800s);
+  EXPECT_EQ(c.collector.max_tcp_sessions, 10000u);
+  EXPECT_EQ(c.collector.max_udp_sessions, 5000u);
+  EXPECT_EQ(c.collector.max_sessions_per_address, 1000u);
+  EXPECT_EQ(c.collector.first_message_timeout, 30s);
+  EXPECT_EQ(c.collector.tcp_idle_timeout, 30min);
+  EXPECT_EQ(c.collector.udp_untemplated_idle_timeout, 60s);
+  EXPECT_EQ(c.collector.template_budget, 64u << 20);
+  EXPECT_EQ(c.collector.template_budget_per_exporter, 4u << 20);
+  EXPECT_EQ(c.collector.output_id_idle_timeout, 10min);
   EXPECT_EQ(c.collector.tls.cert, "/etc/flow-aggregator/tls/tls.crt");
   EXPECT_EQ(c.collector.tls.key, "/etc/flow-aggregator/tls/tls.key");
   EXPECT_EQ(c.collector.tls.client_ca, "");
@@ -86,6 +95,11 @@ TEST(load, minimal_file_gets_every_default) {
   EXPECT_EQ(d.reconnect_min, 1s);
   EXPECT_EQ(d.reconnect_max, 60s);
   EXPECT_EQ(c.fanout.mode, fanout_mode::all);
+  EXPECT_EQ(c.aggregate.active_timeout, 60s);
+  EXPECT_EQ(c.aggregate.inactive_timeout, 90s);
+  EXPECT_EQ(c.aggregate.uncorrelated, uncorrelated_policy::export_flow);
+  EXPECT_EQ(c.aggregate.max_flows, 2'000'000u);
+  EXPECT_EQ(c.aggregate.shards, 0u);
   EXPECT_TRUE(c.enrichment.provenance);
   EXPECT_TRUE(c.enrichment.antrea);
   EXPECT_TRUE(c.enrichment.pod_labels);
@@ -131,6 +145,16 @@ max_templates_per_session = 100
 template_lifetime = "15m"
 udp_receive_buffer = "16MiB"
 udp_idle_timeout = "10m"
+message_timeout = "45s"
+max_tcp_sessions = 40
+max_udp_sessions = 30
+max_sessions_per_address = 20
+first_message_timeout = "5s"
+tcp_idle_timeout = "20m"
+udp_untemplated_idle_timeout = "90s"
+template_budget = "8MiB"
+template_budget_per_exporter = "1MiB"
+output_id_idle_timeout = "2m"
 
 [collector.tls]
 cert = "/c.crt"
@@ -141,6 +165,11 @@ handshake_timeout = "3s"
 max_handshakes = 8
 min_version = "1.3"
 
+[collector.grpc]
+max_message_size = "1MiB"
+keepalive_time = "1m"
+keepalive_timeout = "5s"
+
 [[destination]]
 name = "a"
 url = "ipfix+tcp://collector.example:9995"
@@ -150,6 +179,7 @@ flush_interval = "250us"
 template_refresh = "5m"
 queue_size = 1048576
 on_full = "drop"
+replay_window = "2MiB"
 reconnect_min = "500ms"
 reconnect_max = "2m"
 template_refresh_messages = 100
@@ -158,6 +188,8 @@ tls_cert = "/dc.crt"
 tls_key = "/dc.key"
 tls_server_name = "collector.internal"
 tls_min_version = "1.3"
+stream_buffer = 1000
+stream_max_subscribers = 3
 
 [[destination]]
 name = "b"
@@ -187,6 +219,13 @@ filters = [{ingress_network_policy_rule_actions = ["Drop", "Reject"]},
 
 [fanout]
 mode = "all"
+
+[aggregate]
+active_timeout = "5s"
+inactive_timeout = "7s"
+uncorrelated = "drop"
+max_flows = 1000
+shards = 3
 
 [enrichment]
 provenance = false
@@ -243,9 +282,22 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(c.collector.tls.allowed_names, (std::vector<std::string>{"node-a", "node-b"}));
   EXPECT_EQ(c.collector.udp_receive_buffer, 16u << 20);
   EXPECT_EQ(c.collector.udp_idle_timeout, 10min);
+  EXPECT_EQ(c.collector.message_timeout, 45s);
+  EXPECT_EQ(c.collector.max_tcp_sessions, 40u);
+  EXPECT_EQ(c.collector.max_udp_sessions, 30u);
+  EXPECT_EQ(c.collector.max_sessions_per_address, 20u);
+  EXPECT_EQ(c.collector.first_message_timeout, 5s);
+  EXPECT_EQ(c.collector.tcp_idle_timeout, 20min);
+  EXPECT_EQ(c.collector.udp_untemplated_idle_timeout, 90s);
+  EXPECT_EQ(c.collector.template_budget, 8u << 20);
+  EXPECT_EQ(c.collector.template_budget_per_exporter, 1u << 20);
+  EXPECT_EQ(c.collector.output_id_idle_timeout, 2min);
   EXPECT_EQ(c.collector.tls.handshake_timeout, 3s);
   EXPECT_EQ(c.collector.tls.max_handshakes, 8u);
   EXPECT_EQ(c.collector.tls.min_version, "1.3");
+  EXPECT_EQ(c.collector.grpc.max_message_size, 1u << 20);
+  EXPECT_EQ(c.collector.grpc.keepalive_time, 1min);
+  EXPECT_EQ(c.collector.grpc.keepalive_timeout, 5s);
   ASSERT_EQ(c.destinations.size(), 4u);
   const auto& a = c.destinations[0];
   EXPECT_EQ(a.name, "a");
@@ -258,6 +310,7 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(a.template_refresh, 5min);
   EXPECT_EQ(a.queue_size, 1048576u);
   EXPECT_EQ(a.on_full, on_full_policy::drop);
+  EXPECT_EQ(a.replay_window, 2u << 20);
   EXPECT_EQ(a.reconnect_min, 500ms);
   EXPECT_EQ(a.reconnect_max, 2min);
   EXPECT_EQ(a.template_refresh_messages, 100u);
@@ -266,11 +319,18 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(a.tls_key, "/dc.key");
   EXPECT_EQ(a.tls_server_name, "collector.internal");
   EXPECT_EQ(a.tls_min_version, "1.3");
+  EXPECT_EQ(a.stream_buffer, 1000u);
+  EXPECT_EQ(a.stream_max_subscribers, 3u);
   const auto& b = c.destinations[1];
   EXPECT_EQ(b.name, "b");
   EXPECT_EQ(b.url.kind, destination_kind::jsonl);
   EXPECT_EQ(b.url.path, "/tmp/flows.jsonl");
   EXPECT_EQ(b.observation_domain_id, std::nullopt); // 0 = derived
+  EXPECT_EQ(c.aggregate.active_timeout, 5s);
+  EXPECT_EQ(c.aggregate.inactive_timeout, 7s);
+  EXPECT_EQ(c.aggregate.uncorrelated, uncorrelated_policy::drop);
+  EXPECT_EQ(c.aggregate.max_flows, 1000u);
+  EXPECT_EQ(c.aggregate.shards, 3u);
   const auto& ch = c.destinations[2];
   EXPECT_EQ(ch.url.kind, destination_kind::clickhouse_https);
   EXPECT_EQ(ch.url.host, "ch.example");
@@ -442,6 +502,13 @@ INSTANTIATE_TEST_SUITE_P(
                    "expected \"proxy\" or \"aggregate\""},
         error_case{section("[fanout]", "mode = \"random\""), "fanout.mode", "mode = \"random\"",
                    "\"random\"", "expected \"all\" or \"hash\""},
+        error_case{section("[aggregate]", "uncorrelated = \"keep\""), "aggregate.uncorrelated",
+                   "uncorrelated = \"keep\"", "\"keep\"", "expected \"export\" or \"drop\""},
+        error_case{section("[aggregate]", "active_timeout = \"500ms\""), "aggregate.active_timeout",
+                   "active_timeout = \"500ms\"", "\"500ms\"",
+                   "expected a duration of at least \"1s\""},
+        error_case{section("[aggregate]", "max_flows = 0"), "aggregate.max_flows", "max_flows = 0",
+                   "0", "expected an integer from 1 to 1000000000"},
         error_case{section("[labels]", "source = \"etcd\""), "labels.source", "source = \"etcd\"",
                    "\"etcd\"", "expected \"none\", \"file\" or \"kubernetes\""},
         error_case{section("[runtime]", "log_level = \"verbose\""), "runtime.log_level",
@@ -478,6 +545,17 @@ INSTANTIATE_TEST_SUITE_P(
                    "expected at least collector.session_budget (4MiB)"},
         error_case{collector("template_lifetime = \"0h\""), "collector.template_lifetime",
                    "template_lifetime = \"0h\"", "\"0h\"", "expected a duration greater than zero"},
+        error_case{collector("template_budget = \"1MiB\""), "collector.template_budget",
+                   "template_budget = \"1MiB\"", "\"1MiB\"",
+                   "expected at least collector.template_budget_per_exporter (4MiB)"},
+        error_case{collector("template_budget_per_exporter = \"1KiB\""),
+                   "collector.template_budget_per_exporter",
+                   "template_budget_per_exporter = \"1KiB\"", "\"1KiB\"", "expected at least 4KiB"},
+        error_case{collector("max_udp_sessions = 0"), "collector.max_udp_sessions",
+                   "max_udp_sessions = 0", "0", "expected an integer from 1 to 4294967295"},
+        error_case{collector("first_message_timeout = \"0s\""), "collector.first_message_timeout",
+                   "first_message_timeout = \"0s\"", "\"0s\"",
+                   "expected a duration greater than zero"},
         // destinations
         error_case{dest("url2 = 1\n"), "destination[0].url2", "url2", "", "did you mean \"url\"?",
                    error_kind::unknown_key},

@@ -254,3 +254,42 @@ TEST(validate, tls_settings) {
 }
 
 } // namespace
+
+namespace fa::config::test {
+namespace {
+
+// Issue 13: grpcs:// shares [collector.tls]; gRPC's TLS cannot require 1.3.
+TEST(validate, grpcs_listeners_use_the_collector_tls_keys) {
+  config cfg;
+  cfg.collector.listen = {{transport_kind::grpcs, "0.0.0.0", 14739}};
+  cfg.collector.tls.cert.clear();
+  cfg.collector.tls.min_version = "1.3";
+  cfg.destinations.push_back(destination("d", destination_url{}));
+  auto errors = validate(cfg);
+  auto has = [&](std::string_view key) {
+    return std::any_of(errors.begin(), errors.end(), [&](auto& e) { return e.key == key; });
+  };
+  EXPECT_TRUE(has("collector.tls.cert"));
+  EXPECT_TRUE(has("collector.tls.min_version"));
+}
+
+TEST(validate, grpcs_stream_needs_its_certificate) {
+  config cfg;
+  cfg.collector.listen = {{transport_kind::grpc, "0.0.0.0", 14739}};
+  destination_url url;
+  url.kind = destination_kind::grpcs_stream;
+  url.host = "0.0.0.0";
+  url.port = 14740;
+  auto d = destination("stream", url);
+  d.stream_buffer = 0;
+  cfg.destinations.push_back(d);
+  auto errors = validate(cfg);
+  auto has = [&](std::string_view key) {
+    return std::any_of(errors.begin(), errors.end(), [&](auto& e) { return e.key == key; });
+  };
+  EXPECT_TRUE(has("destination[0].tls_cert"));
+  EXPECT_TRUE(has("destination[0].stream_buffer"));
+}
+
+} // namespace
+} // namespace fa::config::test

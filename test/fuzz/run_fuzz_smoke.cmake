@@ -1,7 +1,8 @@
-# ctest fuzz_ipfix_message_smoke: regenerates the seed corpus, copies it to a work
-# directory, and runs the fuzzer on the copy for SECONDS. Fails if the fuzzer does.
+# ctest <fuzzer>_smoke: regenerates the seed corpus, copies it to a work directory, and
+# runs the fuzzer on the copy for SECONDS. Fails if the fuzzer does.
 #
-#   cmake -DGENERATOR=... -DFUZZER=... -DSEEDS=dir -DWORK=dir -DSECONDS=30 -P run_fuzz_smoke.cmake
+#   cmake -DGENERATOR=... [-DGENERATOR_ARG=...] -DFUZZER=... -DSEEDS=dir -DWORK=dir
+#         -DSECONDS=30 -P run_fuzz_smoke.cmake
 
 foreach(var GENERATOR FUZZER SEEDS WORK SECONDS)
   if(NOT DEFINED ${var})
@@ -9,7 +10,7 @@ foreach(var GENERATOR FUZZER SEEDS WORK SECONDS)
   endif()
 endforeach()
 
-execute_process(COMMAND ${GENERATOR} ${SEEDS} RESULT_VARIABLE rc)
+execute_process(COMMAND ${GENERATOR} ${SEEDS} ${GENERATOR_ARG} RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "the seed corpus generator failed: ${rc}")
 endif()

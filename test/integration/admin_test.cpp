@@ -125,32 +125,6 @@ TEST(admin_api, config_is_shown_with_secrets_redacted) {
   col.stop();
 }
 
-/// GET https://127.0.0.1:PORT/path, verifying the server against `ca` (peer and host,
-/// libcurl's defaults). status 0 = no HTTP answer (`error` says why).
-http_result https_get(std::uint16_t port, const std::string& path, const std::string& ca,
-                      std::string* error = nullptr) {
-  http_result r;
-  CURL* curl = curl_easy_init();
-  char errbuf[CURL_ERROR_SIZE] = {0};
-  auto url = "https://127.0.0.1:" + std::to_string(port) + path;
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
-  curl_easy_setopt(curl, CURLOPT_CAINFO, ca.c_str());
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(
-      curl, CURLOPT_WRITEFUNCTION, +[](char* p, std::size_t size, std::size_t n, void* out) {
-        static_cast<std::string*>(out)->append(p, size * n);
-        return size * n;
-      });
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r.body);
-  if (curl_easy_perform(curl) == CURLE_OK)
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
-  else if (error != nullptr)
-    *error = errbuf;
-  curl_easy_cleanup(curl);
-  return r;
-}
-
 // [admin] tls_cert/tls_key: the real binary serves the admin API over HTTPS only (TLS 1.2+),
 // verifiable against the issuing CA; `inspect --admin https://... --cacert CA` reads it.
 TEST(admin_api, serves_https_when_tls_cert_and_key_are_set) {

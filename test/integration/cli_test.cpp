@@ -171,9 +171,9 @@ TEST(cli, inspect_prints_sessions_and_destinations_of_a_running_instance) {
   std::vector<std::string> appended;
   for (auto& f : t["appended_fields"])
     appended.push_back(f["name"]);
-  EXPECT_EQ(appended, (std::vector<std::string>{"originalObservationDomainId",
-                                                "originalExporterIPv4Address",
-                                                "originalExporterIPv6Address"}))
+  EXPECT_EQ(appended,
+            (std::vector<std::string>{"originalObservationDomainId", "originalExporterIPv4Address",
+                                      "originalExporterIPv6Address"}))
       << t.dump();
   ASSERT_EQ(inspect({"templates", "-c", cfg, "--admin", where}, out), 0);
   EXPECT_NE(out.find("originalExporterIPv4Address"), std::string::npos) << out;

@@ -59,15 +59,18 @@ inline std::vector<nlohmann::json> log_events(const std::string& log, const std:
 class fa_process {
  public:
   /// Writes `config_toml` to `config_path` (unless empty: the file is there already) and
-  /// starts flow-aggregator on it; waits for its listener and admin ports.
+  /// starts flow-aggregator on it, behind `wrapper` if given (such as prlimit and its
+  /// arguments); waits for its listener and admin ports.
   fa_process(const std::string& dir, const std::string& config_path,
-             const std::string& config_toml = "")
+             const std::string& config_toml = "", std::vector<std::string> wrapper = {})
       : config_(config_path)
       , log_(dir + "/fa.err") {
     if (!config_toml.empty())
       write_config(config_toml);
-    proc_ = std::make_unique<process>(
-        std::vector<std::string>{binary("app/flow-aggregator"), "run", "-c", config_}, "", log_);
+    auto argv = std::move(wrapper);
+    for (auto a : {binary("app/flow-aggregator"), std::string{"run"}, std::string{"-c"}, config_})
+      argv.push_back(a);
+    proc_ = std::make_unique<process>(std::move(argv), "", log_);
     std::smatch port, admin;
     std::string text;
     bool up = eventually(

@@ -142,37 +142,75 @@ std::vector<std::uint8_t> flow_message(std::uint32_t seq, std::uint32_t odid,
   return bytes;
 }
 
-void send_raw(std::uint16_t port, const std::vector<std::uint8_t>& bytes) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
+tcp_peer::tcp_peer(std::uint16_t port) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_port = htons(port);
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
-  std::size_t off = 0;
-  while (off < bytes.size()) {
-    auto n = ::send(fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
-    if (n <= 0)
-      break;
-    off += static_cast<std::size_t>(n);
+  if (fd_ >= 0 && ::connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+    ::close(fd_);
+    fd_ = -1;
   }
-  ::shutdown(fd, SHUT_WR);
-  char buf[256];
-  // Wait (bounded by SO_RCVTIMEO) for the service to close its side.
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  while (::recv(fd, buf, sizeof(buf), 0) > 0) {
-  }
-  ::close(fd);
+  timeval tv{10, 0};
+  if (fd_ >= 0)
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
-http_result http_get(std::uint16_t port, const std::string& path, const std::string& token) {
+tcp_peer::~tcp_peer() {
+  if (fd_ >= 0)
+    ::close(fd_);
+}
+
+void tcp_peer::send(std::string_view bytes) {
+  while (fd_ >= 0 && !bytes.empty()) {
+    auto n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n <= 0)
+      return;
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+void tcp_peer::shutdown_send() {
+  if (fd_ >= 0)
+    ::shutdown(fd_, SHUT_WR);
+}
+
+std::string tcp_peer::read_all() {
+  std::string out;
+  char buf[4096];
+  while (fd_ >= 0) {
+    auto n = ::recv(fd_, buf, sizeof(buf), 0);
+    if (n <= 0)
+      break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+void send_raw(std::uint16_t port, const std::vector<std::uint8_t>& bytes) {
+  tcp_peer p{port};
+  ASSERT_TRUE(p.connected());
+  p.send({reinterpret_cast<const char*>(bytes.data()), bytes.size()});
+  p.shutdown_send();
+  // Wait (bounded) for the service to close its side.
+  p.read_all();
+}
+
+namespace {
+
+/// GET `url` with libcurl (10 s timeout): a bearer token if given, the server verified
+/// against `ca` if given (HTTPS). status 0 = no HTTP answer (`error` says why).
+http_result curl_get(const std::string& url, const std::string& token, const std::string& ca,
+                     std::string* error) {
   http_result r;
   CURL* curl = curl_easy_init();
-  auto url = "http://127.0.0.1:" + std::to_string(port) + path;
+  char errbuf[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+  if (!ca.empty())
+    curl_easy_setopt(curl, CURLOPT_CAINFO, ca.c_str());
   curl_easy_setopt(
       curl, CURLOPT_WRITEFUNCTION, +[](char* p, std::size_t size, std::size_t n, void* out) {
         static_cast<std::string*>(out)->append(p, size * n);
@@ -186,9 +224,22 @@ http_result http_get(std::uint16_t port, const std::string& path, const std::str
   }
   if (curl_easy_perform(curl) == CURLE_OK)
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
+  else if (error != nullptr)
+    *error = errbuf;
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
   return r;
+}
+
+} // namespace
+
+http_result http_get(std::uint16_t port, const std::string& path, const std::string& token) {
+  return curl_get("http://127.0.0.1:" + std::to_string(port) + path, token, "", nullptr);
+}
+
+http_result https_get(std::uint16_t port, const std::string& path, const std::string& ca,
+                      std::string* error) {
+  return curl_get("https://127.0.0.1:" + std::to_string(port) + path, "", ca, error);
 }
 
 } // namespace fa::test

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace fa::test {
@@ -87,6 +88,27 @@ std::vector<std::uint8_t> flow_message(std::uint32_t seq, std::uint32_t odid,
 /// Sends raw bytes over a fresh TCP connection to 127.0.0.1:`port`, then closes.
 void send_raw(std::uint16_t port, const std::vector<std::uint8_t>& bytes);
 
+/// A TCP connection to 127.0.0.1:`port`, closed on destruction: a raw client (an idle or
+/// silent peer, a hand-written request). Every read is bounded (10 s without an octet).
+class tcp_peer {
+ public:
+  explicit tcp_peer(std::uint16_t port);
+  ~tcp_peer();
+  tcp_peer(const tcp_peer&) = delete;
+  tcp_peer& operator=(const tcp_peer&) = delete;
+
+  bool connected() const { return fd_ >= 0; }
+  /// Sends all of `bytes` (as far as the peer takes them).
+  void send(std::string_view bytes);
+  /// Half-closes: the peer reads the end of the stream.
+  void shutdown_send();
+  /// Everything until the peer closes (or 10 s without an octet).
+  std::string read_all();
+
+ private:
+  int fd_ = -1;
+};
+
 struct http_result {
   long status = 0; ///< 0 = no answer
   std::string body;
@@ -94,6 +116,11 @@ struct http_result {
 
 /// GET http://127.0.0.1:`port``path` (libcurl, 10 s timeout), with a bearer token if given.
 http_result http_get(std::uint16_t port, const std::string& path, const std::string& token = "");
+
+/// GET https://127.0.0.1:`port``path`, verifying the server against `ca` (peer and host,
+/// libcurl's defaults). status 0 = no HTTP answer (`error` says why).
+http_result https_get(std::uint16_t port, const std::string& path, const std::string& ca,
+                      std::string* error = nullptr);
 
 /// Polls `pred` every 10 ms until it holds or `timeout` passes.
 template <class Pred>

@@ -242,6 +242,91 @@ TEST_P(template_store_test, clear_withdraws_everything) {
   EXPECT_EQ(store.find(1, 256, t0), nullptr);
 }
 
+// Issue 16 defect 6: template state has a budget. Each template is charged to its
+// exporter's share and the process total; one that does not fit is refused, counted by
+// which budget refused it, and every charge comes back when the template goes.
+TEST_P(template_store_test, templates_are_charged_to_the_exporter_and_the_process) {
+  const auto a = template_footprint(tmpl_a), b = template_footprint(tmpl_b);
+  auto exporter = std::make_shared<template_budget>(a + b);
+  auto process = std::make_shared<template_budget>(10 * (a + b));
+  template_store_config cfg;
+  cfg.transport = GetParam();
+  cfg.udp_lifetime = 30s;
+  cfg.quota = {exporter, process};
+  template_store one{cfg}, two{cfg}; // two sessions of one exporter
+  EXPECT_EQ(one.apply(1, template_set_id, definition(tmpl_a), t0), template_event::added);
+  EXPECT_EQ(two.apply(1, template_set_id, definition(tmpl_b), t0), template_event::added);
+  EXPECT_EQ(exporter->used(), a + b);
+  EXPECT_EQ(process->used(), a + b);
+  // The exporter's share is spent: a third template of either session is refused, and
+  // charges nothing.
+  EXPECT_EQ(two.apply(2, template_set_id, definition(tmpl_a), t0), template_event::exporter_budget);
+  EXPECT_EQ(two.find(2, 256, t0), nullptr);
+  EXPECT_EQ(two.size(), 1u);
+  EXPECT_EQ(exporter->used(), a + b);
+  EXPECT_EQ(process->used(), a + b);
+  EXPECT_EQ(one.charged(), a);
+  // A refresh costs nothing more.
+  EXPECT_EQ(one.apply(1, template_set_id, definition(tmpl_a), t0), template_event::refreshed);
+  EXPECT_EQ(exporter->used(), a + b);
+  // Going away gives the charge back: then it fits.
+  two.clear();
+  EXPECT_EQ(exporter->used(), a);
+  EXPECT_EQ(two.apply(2, template_set_id, definition(tmpl_b), t0), template_event::added);
+  { template_store gone = std::move(two); }
+  EXPECT_EQ(exporter->used(), a);
+  EXPECT_EQ(process->used(), a);
+  EXPECT_EQ(two.charged(), 0u);
+}
+
+TEST_P(template_store_test, the_process_budget_refuses_every_exporter) {
+  const auto a = template_footprint(tmpl_a);
+  auto process = std::make_shared<template_budget>(a);
+  template_store_config cfg;
+  cfg.transport = GetParam();
+  cfg.quota = {std::make_shared<template_budget>(100 * a), process};
+  auto other = cfg;
+  other.quota.exporter = std::make_shared<template_budget>(100 * a);
+  template_store one{cfg}, two{other};
+  EXPECT_EQ(one.apply(1, template_set_id, definition(tmpl_a), t0), template_event::added);
+  EXPECT_EQ(two.apply(1, template_set_id, definition(tmpl_a), t0), template_event::process_budget);
+  // The refused charge was not kept on the exporter's share either.
+  EXPECT_EQ(other.quota.exporter->used(), 0u);
+  EXPECT_EQ(process->used(), a);
+}
+
+TEST_P(template_store_test, a_redefinition_that_does_not_fit_loses_the_old_one) {
+  const auto a = template_footprint(tmpl_a);
+  ASSERT_GT(template_footprint(tmpl_a2), a);
+  template_store_config cfg;
+  cfg.transport = GetParam();
+  cfg.quota = {std::make_shared<template_budget>(a), nullptr};
+  template_store store{cfg};
+  store.apply(1, template_set_id, definition(tmpl_a), t0);
+  std::vector<std::uint16_t> removed;
+  EXPECT_EQ(store.apply(1, template_set_id, definition(tmpl_a2), t0, &removed),
+            template_event::exporter_budget);
+  EXPECT_EQ(removed, std::vector<std::uint16_t>{256});
+  EXPECT_EQ(store.find(1, 256, t0), nullptr);
+  EXPECT_EQ(cfg.quota.exporter->used(), 0u);
+}
+
+TEST_P(template_store_test, withdrawal_and_expiry_release_the_charge) {
+  template_store_config cfg;
+  cfg.transport = GetParam();
+  cfg.udp_lifetime = 30s;
+  cfg.quota = {nullptr, std::make_shared<template_budget>(1 << 20)};
+  template_store store{cfg};
+  store.apply(1, template_set_id, definition(tmpl_a), t0);
+  store.apply(1, template_set_id, definition(tmpl_b), t0);
+  store.apply(1, template_set_id, withdrawal(257), t0);
+  store.expire(t0 + 60s);
+  store.apply(1, template_set_id, withdrawal(256), t0 + 60s);
+  EXPECT_EQ(store.size(), 0u);
+  EXPECT_EQ(cfg.quota.process->used(), 0u);
+  EXPECT_EQ(store.charged(), 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(transport, template_store_test,
                          ::testing::Values(transport_kind::tcp, transport_kind::udp),
                          [](const auto& info) {
@@ -252,7 +337,7 @@ TEST(template_event, to_string_names_every_event) {
   EXPECT_EQ(to_string(template_event::added), "added");
   EXPECT_EQ(to_string(template_event::redefined), "redefined");
   EXPECT_EQ(to_string(template_event::ignored_withdrawal), "ignored_withdrawal");
-  for (int e = 0; e <= static_cast<int>(template_event::limit_reached); ++e)
+  for (int e = 0; e <= static_cast<int>(template_event::process_budget); ++e)
     EXPECT_NE(to_string(static_cast<template_event>(e)), "unknown") << e;
 }
 

@@ -1,5 +1,6 @@
 #include "test/support/process.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -86,11 +87,27 @@ std::string source(const std::string& relative) {
   return env_or("FA_SOURCE_DIR", FA_DEFAULT_SOURCE_DIR) + "/" + relative;
 }
 
+// Each call gets its own directory, <name>/<pid>-<n>: ctest -j runs every test in a process
+// of its own, so two tests (or two calls in one test) never share files even when they pass
+// the same name. The directories of processes that have exited are removed here, so the
+// tree keeps only the last run's files for inspection and does not grow.
 std::string scratch_dir(const std::string& name) {
-  auto dir =
-      std::filesystem::path{env_or("FA_BINARY_DIR", FA_DEFAULT_BINARY_DIR)} / "test-scratch" / name;
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
+  namespace fs = std::filesystem;
+  static std::atomic<unsigned> calls{0};
+  auto parent = fs::path{env_or("FA_BINARY_DIR", FA_DEFAULT_BINARY_DIR)} / "test-scratch" / name;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator{parent, ec}; !ec && it != fs::directory_iterator{};
+       it.increment(ec)) {
+    auto leaf = it->path().filename().string();
+    auto pid = static_cast<pid_t>(std::strtol(leaf.c_str(), nullptr, 10));
+    if (pid > 0 && pid != ::getpid() && ::kill(pid, 0) != 0 && errno == ESRCH) {
+      std::error_code ignored; // another test of the same name may be removing it too
+      fs::remove_all(it->path(), ignored);
+    }
+  }
+  auto dir = parent / (std::to_string(::getpid()) + "-" + std::to_string(calls++));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
   return dir.string();
 }
 

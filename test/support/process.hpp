@@ -38,7 +38,9 @@ class process {
 std::string binary(const std::string& relative);
 /// Path of a source file: $FA_SOURCE_DIR/<relative>.
 std::string source(const std::string& relative);
-/// A fresh empty directory under the build tree for one test's files.
+/// A fresh empty directory under the build tree for one test's files, unique to this call
+/// and process (`test-scratch/<name>/<pid>-<n>`): tests that pass the same name cannot
+/// delete each other's files under `ctest -j`. Call it once per test and keep the path.
 std::string scratch_dir(const std::string& name);
 /// Waits until `path` exists and is non-empty, then returns its first line.
 std::optional<std::string> wait_for_file(const std::string& path,

@@ -1,0 +1,320 @@
+#include "rpc/flow_codec.hpp"
+
+#include "config/cluster_id.hpp"
+#include "ipfix/message.hpp"
+#include "ipfix/wire.hpp"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+#include <limits>
+
+namespace fa::rpc {
+
+namespace {
+
+using ipfix::antrea_pen;
+using ipfix::field_spec;
+using ipfix::reverse_pen;
+using ipfix::varlen;
+
+field_spec iana(std::uint16_t id, std::uint16_t len) {
+  return field_spec{id, len, 0};
+}
+field_spec rev(std::uint16_t id) {
+  return field_spec{id, 8, reverse_pen};
+}
+field_spec antrea(std::uint16_t id, std::uint16_t len = varlen) {
+  return field_spec{id, len, antrea_pen};
+}
+
+// The order `encode` writes; tests decode records with this template, field by field.
+ipfix::template_def make_template(bool v6) {
+  ipfix::template_def t;
+  t.id = v6 ? flow_template_v6 : flow_template_v4;
+  t.fields = {
+      iana(150, 4),                          // flowStartSeconds        start_ts.seconds
+      iana(151, 4),                          // flowEndSeconds          end_ts.seconds
+      iana(136, 1),                          // flowEndReason           end_reason
+      iana(7, 2),                            // sourceTransportPort     transport.source_port
+      iana(11, 2),                           // destinationTransportPort
+      iana(4, 1),                            // protocolIdentifier      transport.protocol_number
+      iana(86, 8),                           // packetTotalCount        stats.*
+      iana(85, 8),                           // octetTotalCount
+      iana(2, 8),                            // packetDeltaCount
+      iana(1, 8),                            // octetDeltaCount
+      v6 ? iana(27, 16) : iana(8, 4),        // sourceIPv6/IPv4Address  ip.source
+      v6 ? iana(28, 16) : iana(12, 4),       // destinationIPv6/IPv4Address
+      rev(86),                               // reversePacketTotalCount reverse_stats.*
+      rev(85),                               // reverseOctetTotalCount
+      rev(2),                                // reversePacketDeltaCount
+      rev(1),                                // reverseOctetDeltaCount
+      antrea(101),                           // sourcePodName
+      antrea(100),                           // sourcePodNamespace
+      antrea(159, 16),                       // sourcePodUUID
+      antrea(104),                           // sourceNodeName
+      antrea(161, 16),                       // sourceNodeUUID
+      antrea(103),                           // destinationPodName
+      antrea(102),                           // destinationPodNamespace
+      antrea(160, 16),                       // destinationPodUUID
+      antrea(105),                           // destinationNodeName
+      antrea(162, 16),                       // destinationNodeUUID
+      antrea(108, 2),                        // destinationServicePort
+      antrea(109),                           // destinationServicePortName
+      antrea(163, 16),                       // destinationServiceUUID
+      antrea(110),                           // ingressNetworkPolicyName
+      antrea(111),                           // ingressNetworkPolicyNamespace
+      antrea(164, 16),                       // ingressNetworkPolicyUUID
+      antrea(115, 1),                        // ingressNetworkPolicyType
+      antrea(141),                           // ingressNetworkPolicyRuleName
+      antrea(139, 1),                        // ingressNetworkPolicyRuleAction
+      antrea(112),                           // egressNetworkPolicyName
+      antrea(113),                           // egressNetworkPolicyNamespace
+      antrea(165, 16),                       // egressNetworkPolicyUUID
+      antrea(118, 1),                        // egressNetworkPolicyType
+      antrea(142),                           // egressNetworkPolicyRuleName
+      antrea(140, 1),                        // egressNetworkPolicyRuleAction
+      antrea(136),                           // tcpState                transport.TCP.state_name
+      antrea(137, 1),                        // flowType
+      antrea(153),                           // egressName
+      antrea(166, 16),                       // egressUUID
+      antrea(154),                           // egressIP (text)         k8s.egress_ip (raw)
+      antrea(157),                           // egressNodeName
+      antrea(167, 16),                       // egressNodeUUID
+      antrea(172, 2),                        // proxySnatPort
+      v6 ? antrea(171, 16) : antrea(170, 4), // proxySnatIPv6/IPv4
+      v6 ? antrea(107, 16) : antrea(106, 4), // destinationClusterIPv6/IPv4
+      v6 ? antrea(169, 16) : antrea(168, 4), // destinationServiceIPv6/IPv4
+  };
+  return t;
+}
+
+/// Octets of the fixed-length fields of one record.
+constexpr std::size_t fixed_size(bool v6) {
+  std::size_t a = v6 ? 16 : 4;
+  return 4 + 4 + 1 + 2 + 2 + 1 + 4 * 8 + 2 * a + 4 * 8 // IANA and reverse
+         + 9 * 16                                      // UUIDs
+         + 2 + 1 + 1 + 1 + 1 + 1 // service port, policy types/actions, flowType
+         + 2 + 3 * a;            // SNAT port, SNAT/cluster/service IP
+}
+
+/// A variable-length field's prefix (RFC 7011 7): 1 octet below 255, else 3.
+constexpr std::size_t varlen_size(std::size_t n) {
+  return n < 255 ? 1 + n : 3 + n;
+}
+
+/// 16 is "xxx.xxx.xxx.xxx" plus one; INET6_ADDRSTRLEN is 46.
+constexpr std::size_t max_ip_text = 46;
+
+/// An address field that may be empty: empty or of the family's length.
+bool optional_address_ok(const std::string& a, std::size_t family_len) {
+  return a.empty() || a.size() == family_len;
+}
+
+/// egressIP travels as text (antrea-grpc-transport.md 4.1: the aggregator parses the
+/// agent's text into raw bytes; here the other way round). Returns the text length.
+std::size_t egress_ip_text(const std::string& raw, char* out) {
+  if (raw.size() != 4 && raw.size() != 16)
+    return 0;
+  if (::inet_ntop(raw.size() == 4 ? AF_INET : AF_INET6, raw.data(), out, max_ip_text) == nullptr)
+    return 0;
+  return std::strlen(out);
+}
+
+inline std::uint8_t* put_u8(std::uint8_t* p, std::uint32_t v) {
+  *p = static_cast<std::uint8_t>(v);
+  return p + 1;
+}
+inline std::uint8_t* put_u16(std::uint8_t* p, std::uint32_t v) {
+  ipfix::write_u16(p, static_cast<std::uint16_t>(v));
+  return p + 2;
+}
+inline std::uint8_t* put_u32(std::uint8_t* p, std::uint32_t v) {
+  ipfix::write_u32(p, v);
+  return p + 4;
+}
+inline std::uint8_t* put_u64(std::uint8_t* p, std::uint64_t v) {
+  ipfix::write_u64(p, v);
+  return p + 8;
+}
+inline std::uint8_t* put_text(std::uint8_t* p, std::string_view s) {
+  if (s.size() < 255) {
+    *p++ = static_cast<std::uint8_t>(s.size());
+  } else {
+    *p++ = 255;
+    p = put_u16(p, static_cast<std::uint32_t>(s.size()));
+  }
+  if (!s.empty())
+    std::memcpy(p, s.data(), s.size());
+  return p + s.size();
+}
+/// The raw address, or zeros when unset (antrea-aggregate-semantics.md f: unset
+/// addresses are 0.0.0.0 / ::).
+inline std::uint8_t* put_address(std::uint8_t* p, const std::string& raw, std::size_t len) {
+  if (raw.size() == len)
+    std::memcpy(p, raw.data(), len);
+  else
+    std::memset(p, 0, len);
+  return p + len;
+}
+/// The raw UUID; zeros when unset or not a canonical UUID (antrea-aggregate-semantics.md
+/// f.2: "all zeros if unknown or unparsable").
+inline std::uint8_t* put_uuid(std::uint8_t* p, const std::string& text) {
+  if (auto u = config::parse_uuid(text))
+    std::memcpy(p, u->data(), 16);
+  else
+    std::memset(p, 0, 16);
+  return p + 16;
+}
+inline std::uint8_t* put_stats(std::uint8_t* p, const pb::Stats& s) {
+  p = put_u64(p, s.packet_total_count());
+  p = put_u64(p, s.octet_total_count());
+  p = put_u64(p, s.packet_delta_count());
+  return put_u64(p, s.octet_delta_count());
+}
+
+bool seconds_ok(const google::protobuf::Timestamp& t) {
+  return t.seconds() >= 0 && t.seconds() <= std::numeric_limits<std::uint32_t>::max();
+}
+
+} // namespace
+
+const ipfix::template_def& flow_template(bool v6) {
+  static const ipfix::template_def v4_def = make_template(false);
+  static const ipfix::template_def v6_def = make_template(true);
+  return v6 ? v6_def : v4_def;
+}
+
+std::string_view to_string(flow_error e) {
+  switch (e) {
+  case flow_error::none:
+    return "none";
+  case flow_error::no_timestamps:
+    return "no_timestamps";
+  case flow_error::bad_timestamp:
+    return "bad_timestamp";
+  case flow_error::bad_ip_version:
+    return "bad_ip_version";
+  case flow_error::bad_address:
+    return "bad_address";
+  case flow_error::bad_port:
+    return "bad_port";
+  case flow_error::unknown_enum:
+    return "unknown_enum";
+  case flow_error::too_large:
+    return "too_large";
+  case flow_error::too_many_domains:
+    return "too_many_domains";
+  }
+  return "unknown";
+}
+
+flow_error measure(const pb::Flow& f, record_plan& out) {
+  // antrea-grpc-transport.md 2.1: at HEAD a Flow without start_ts or end_ts is dropped;
+  // before v2.7 it crashed the aggregator.
+  if (!f.has_start_ts() || !f.has_end_ts())
+    return flow_error::no_timestamps;
+  if (!seconds_ok(f.start_ts()) || !seconds_ok(f.end_ts()))
+    return flow_error::bad_timestamp;
+  const auto& ip = f.ip();
+  if (ip.version() != pb::IP_VERSION_4 && ip.version() != pb::IP_VERSION_6)
+    return flow_error::bad_ip_version;
+  const bool v6 = ip.version() == pb::IP_VERSION_6;
+  const std::size_t alen = v6 ? 16 : 4;
+  const auto& k = f.k8s();
+  if (ip.source().size() != alen || ip.destination().size() != alen ||
+      !optional_address_ok(f.proxy_snat_ip(), alen) ||
+      !optional_address_ok(k.destination_cluster_ip(), alen) ||
+      !optional_address_ok(k.destination_service_ip(), alen) ||
+      (!k.egress_ip().empty() && k.egress_ip().size() != 4 && k.egress_ip().size() != 16))
+    return flow_error::bad_address;
+  const auto& t = f.transport();
+  if (t.source_port() > 65535 || t.destination_port() > 65535 || t.protocol_number() > 255 ||
+      k.destination_service_port() > 65535 || f.proxy_snat_port() > 65535)
+    return flow_error::bad_port;
+  // Enumerations are open in proto3: a value the reference does not list arrives as a
+  // number. It would be forwarded as an element value no collector knows.
+  if (!pb::FlowEndReason_IsValid(f.end_reason()) || !pb::FlowType_IsValid(k.flow_type()) ||
+      !pb::NetworkPolicyType_IsValid(k.ingress_network_policy_type()) ||
+      !pb::NetworkPolicyType_IsValid(k.egress_network_policy_type()) ||
+      !pb::NetworkPolicyRuleAction_IsValid(k.ingress_network_policy_rule_action()) ||
+      !pb::NetworkPolicyRuleAction_IsValid(k.egress_network_policy_rule_action()))
+    return flow_error::unknown_enum;
+  char egress_ip[max_ip_text];
+  std::size_t size = fixed_size(v6);
+  for (const std::string* s :
+       {&k.source_pod_name(), &k.source_pod_namespace(), &k.source_node_name(),
+        &k.destination_pod_name(), &k.destination_pod_namespace(), &k.destination_node_name(),
+        &k.destination_service_port_name(), &k.ingress_network_policy_name(),
+        &k.ingress_network_policy_namespace(), &k.ingress_network_policy_rule_name(),
+        &k.egress_network_policy_name(), &k.egress_network_policy_namespace(),
+        &k.egress_network_policy_rule_name(), &t.tcp().state_name(), &k.egress_name(),
+        &k.egress_node_name()})
+    size += varlen_size(s->size());
+  size += varlen_size(egress_ip_text(k.egress_ip(), egress_ip));
+  // RFC 7011 3.1: one record must fit one message with its set header.
+  if (size > ipfix::max_record_length)
+    return flow_error::too_large;
+  out.v6 = v6;
+  out.size = size;
+  return flow_error::none;
+}
+
+void encode(const pb::Flow& f, const record_plan& plan, std::uint8_t* dst) {
+  const auto& ip = f.ip();
+  const auto& t = f.transport();
+  const auto& k = f.k8s();
+  const std::size_t alen = plan.v6 ? 16 : 4;
+  auto* p = dst;
+  p = put_u32(p, static_cast<std::uint32_t>(f.start_ts().seconds()));
+  p = put_u32(p, static_cast<std::uint32_t>(f.end_ts().seconds()));
+  p = put_u8(p, static_cast<std::uint32_t>(f.end_reason()));
+  p = put_u16(p, t.source_port());
+  p = put_u16(p, t.destination_port());
+  p = put_u8(p, t.protocol_number());
+  p = put_stats(p, f.stats());
+  p = put_address(p, ip.source(), alen);
+  p = put_address(p, ip.destination(), alen);
+  p = put_stats(p, f.reverse_stats());
+  p = put_text(p, k.source_pod_name());
+  p = put_text(p, k.source_pod_namespace());
+  p = put_uuid(p, k.source_pod_uid());
+  p = put_text(p, k.source_node_name());
+  p = put_uuid(p, k.source_node_uid());
+  p = put_text(p, k.destination_pod_name());
+  p = put_text(p, k.destination_pod_namespace());
+  p = put_uuid(p, k.destination_pod_uid());
+  p = put_text(p, k.destination_node_name());
+  p = put_uuid(p, k.destination_node_uid());
+  p = put_u16(p, k.destination_service_port());
+  p = put_text(p, k.destination_service_port_name());
+  p = put_uuid(p, k.destination_service_uid());
+  p = put_text(p, k.ingress_network_policy_name());
+  p = put_text(p, k.ingress_network_policy_namespace());
+  p = put_uuid(p, k.ingress_network_policy_uid());
+  p = put_u8(p, static_cast<std::uint32_t>(k.ingress_network_policy_type()));
+  p = put_text(p, k.ingress_network_policy_rule_name());
+  p = put_u8(p, static_cast<std::uint32_t>(k.ingress_network_policy_rule_action()));
+  p = put_text(p, k.egress_network_policy_name());
+  p = put_text(p, k.egress_network_policy_namespace());
+  p = put_uuid(p, k.egress_network_policy_uid());
+  p = put_u8(p, static_cast<std::uint32_t>(k.egress_network_policy_type()));
+  p = put_text(p, k.egress_network_policy_rule_name());
+  p = put_u8(p, static_cast<std::uint32_t>(k.egress_network_policy_rule_action()));
+  // antrea-aggregate-semantics.md f: "" for non-TCP flows (no TCP message).
+  p = put_text(p, t.tcp().state_name());
+  p = put_u8(p, static_cast<std::uint32_t>(k.flow_type()));
+  p = put_text(p, k.egress_name());
+  p = put_uuid(p, k.egress_uid());
+  char egress_ip[max_ip_text];
+  p = put_text(p, {egress_ip, egress_ip_text(k.egress_ip(), egress_ip)});
+  p = put_text(p, k.egress_node_name());
+  p = put_uuid(p, k.egress_node_uid());
+  p = put_u16(p, f.proxy_snat_port());
+  p = put_address(p, f.proxy_snat_ip(), alen);
+  p = put_address(p, k.destination_cluster_ip(), alen);
+  p = put_address(p, k.destination_service_ip(), alen);
+  (void)p;
+}
+
+} // namespace fa::rpc

@@ -1,0 +1,167 @@
+#include "rpc/flow_writer.hpp"
+
+#include "ipfix/message.hpp"
+#include "ipfix/wire.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+
+namespace fa::rpc {
+
+namespace {
+
+/// The template set announcing both families' templates (RFC 7011 3.4.1), built once.
+const std::vector<std::uint8_t>& template_set() {
+  static const std::vector<std::uint8_t> set = [] {
+    std::vector<std::uint8_t> out(ipfix::set_header_size);
+    ipfix::encode_template_record(flow_template(false), out);
+    ipfix::encode_template_record(flow_template(true), out);
+    ipfix::write_u16(out.data(), ipfix::template_set_id);
+    ipfix::write_u16(out.data() + 2, static_cast<std::uint16_t>(out.size()));
+    return out;
+  }();
+  return set;
+}
+
+} // namespace
+
+flow_writer::flow_writer(messages::session_budgets budgets, emit_fn emit)
+    : budgets_(std::move(budgets))
+    , emit_(std::move(emit)) {
+  domains_.reserve(max_domains);
+}
+
+flow_writer::domain* flow_writer::find_domain(std::uint32_t odid, bool& is_new) {
+  is_new = false;
+  if (domain_ && domain_->odid == odid)
+    return domain_;
+  for (auto& d : domains_)
+    if (d.odid == odid)
+      return &d;
+  if (domains_.size() >= max_domains)
+    return nullptr;
+  is_new = true;
+  return &domains_.emplace_back(domain{odid, 0});
+}
+
+flow_error flow_writer::add(const pb::Flow& f, std::uint32_t now) {
+  record_plan plan;
+  if (auto err = measure(f, plan); err != flow_error::none)
+    return err;
+  std::uint32_t export_time = now;
+  if (f.ipfix().has_export_time() && f.ipfix().export_time().seconds() > 0 &&
+      f.ipfix().export_time().seconds() <= 0xffffffffLL)
+    export_time = static_cast<std::uint32_t>(f.ipfix().export_time().seconds());
+  auto set_id = plan.v6 ? flow_template_v6 : flow_template_v4;
+  if (!reserve(plan.size, set_id, f.ipfix().observation_domain_id(), export_time))
+    return flow_error::too_many_domains;
+  encode(f, plan, chunk_->data() + size_);
+  size_ += plan.size;
+  ++message_records_;
+  return flow_error::none;
+}
+
+bool flow_writer::reserve(std::size_t record, std::uint16_t set_id, std::uint32_t odid,
+                          std::uint32_t export_time) {
+  bool is_new = false;
+  auto* d = find_domain(odid, is_new);
+  if (!d)
+    return false;
+  if (in_message_ && domain_ != d)
+    end_message();
+  // RFC 7011 3.1: a message is at most 65535 octets.
+  const std::size_t set_header = set_id_ == set_id ? 0 : ipfix::set_header_size;
+  if (in_message_ && size_ - message_start_ + set_header + record > ipfix::max_message_size)
+    end_message();
+  const std::size_t opening = in_message_ ? (set_id_ == set_id ? 0 : ipfix::set_header_size)
+                                          : ipfix::message_header_size +
+                                                (is_new ? template_set().size() : 0) +
+                                                ipfix::set_header_size;
+  if (!chunk_ || chunk_->capacity() - size_ < opening + record) {
+    if (chunk_) {
+      // The chunk filled up: the stream is busy, so the next one may be larger.
+      end_message();
+      emit_chunk();
+      next_capacity_ = std::min(next_capacity_ * 2, max_chunk);
+    }
+    new_chunk(ipfix::message_header_size + template_set().size() + ipfix::set_header_size + record);
+  }
+  if (!in_message_)
+    begin_message(*d, export_time, is_new);
+  if (set_id_ != set_id) {
+    if (set_id_ != 0)
+      ipfix::write_u16(chunk_->data() + set_start_ + 2,
+                       static_cast<std::uint16_t>(size_ - set_start_));
+    set_start_ = size_;
+    ipfix::write_u16(chunk_->data() + size_, set_id);
+    size_ += ipfix::set_header_size;
+    set_id_ = set_id;
+  }
+  return true;
+}
+
+void flow_writer::begin_message(domain& d, std::uint32_t export_time, bool templates) {
+  auto* p = chunk_->data() + size_;
+  message_start_ = size_;
+  ipfix::write_u16(p, ipfix::ipfix_version);
+  ipfix::write_u16(p + 2, 0); // patched by end_message
+  ipfix::write_u32(p + 4, export_time);
+  ipfix::write_u32(p + 8, d.sequence);
+  ipfix::write_u32(p + 12, d.odid);
+  size_ += ipfix::message_header_size;
+  if (templates) {
+    // RFC 7011 8: the template precedes its data in the stream; the session keeps it
+    // until the stream ends, so once per domain is enough.
+    auto& t = template_set();
+    std::memcpy(chunk_->data() + size_, t.data(), t.size());
+    size_ += t.size();
+  }
+  in_message_ = true;
+  domain_ = &d;
+  set_id_ = 0;
+  message_records_ = 0;
+}
+
+void flow_writer::end_message() {
+  if (!in_message_)
+    return;
+  if (set_id_ != 0)
+    ipfix::write_u16(chunk_->data() + set_start_ + 2,
+                     static_cast<std::uint16_t>(size_ - set_start_));
+  ipfix::write_u16(chunk_->data() + message_start_ + 2,
+                   static_cast<std::uint16_t>(size_ - message_start_));
+  domain_->sequence += message_records_; // RFC 7011 3.1: modulo 2^32
+  in_message_ = false;
+  set_id_ = 0;
+  message_records_ = 0;
+}
+
+void flow_writer::new_chunk(std::size_t at_least) {
+  auto capacity = std::max(next_capacity_, at_least);
+  chunk_ = std::make_shared<messages::chunk>(capacity, budgets_);
+  size_ = 0;
+}
+
+void flow_writer::flush() {
+  end_message();
+  if (!chunk_)
+    return;
+  // A flushed chunk says how much one round brings: size the next one to it.
+  if (size_ > 0)
+    next_capacity_ = std::clamp(std::bit_ceil(size_), min_chunk, max_chunk);
+  emit_chunk();
+}
+
+void flow_writer::emit_chunk() {
+  auto c = std::move(chunk_);
+  chunk_.reset();
+  auto n = size_;
+  size_ = 0;
+  if (!c || n == 0)
+    return; // an empty chunk releases its credit here
+  c->set_size(n);
+  emit_(std::move(c));
+}
+
+} // namespace fa::rpc

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# make bench, gRPC part (issue 13): CPU of the flow-aggregator process per record for
+# gRPC in (Antrea's FlowExportService) against IPFIX over TCP in, the same records
+# (grpc-loadgen sends ipfix-loadgen's records as Flows), rounds alternating in one run.
+# gRPC is measured with one Flow per request (what an Agent sends) and with many per
+# request. The CPU is flow-aggregator's own (utime + stime from /proc/PID/stat, from
+# before the load until the collector has every record), so the load generators' CPU on
+# the same cores does not count. Target: gRPC <= 2x IPFIX TCP per record.
+# Usage: test/bench/grpc.sh BUILD_DIR
+set -euo pipefail
+
+build=${1:-build/release}
+streams=${BENCH_GRPC_STREAMS:-4}
+records=${BENCH_GRPC_RECORDS:-250000}
+many=${BENCH_GRPC_PER_REQUEST:-100}
+repeats=${BENCH_REPEATS:-3}
+template=${BENCH_TEMPLATE:-antrea-v4}
+bin_fa=$build/app/flow-aggregator
+bin_gen=$build/tools/ipfix-loadgen
+bin_grpc=$build/tools/grpc-loadgen/grpc-loadgen
+bin_col=$build/tools/ipfix-collector
+
+source "$(dirname "$0")/common.sh"
+bench_setup grpc "$bin_fa" "$bin_gen" "$bin_grpc" "$bin_col"
+hz=$(getconf CLK_TCK)
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+run_once() { # $1 = tcp|grpc1|grpcN; prints "µs of flow-aggregator CPU per record"
+  local mode=$1
+  rm -f "$work/col.port" "$work/col.json"
+  "$bin_col" --listen 127.0.0.1:0 --port-file "$work/col.port" --idle-exit 1s --quiet \
+    --report "$work/col.json" >/dev/null 2>"$work/col.err" &
+  local col_pid=$!
+  for _ in $(seq 200); do [ -s "$work/col.port" ] && break; sleep 0.05; done
+  local listen='tcp://127.0.0.1:0'
+  [ "$mode" != tcp ] && listen='grpc://127.0.0.1:0'
+  cat > "$work/fa.toml" <<TOML
+cluster_id = "0b1f3a52-1c1e-4b9e-9a53-6c7d2a1e0f11"
+[collector]
+listen = ["$listen"]
+[[destination]]
+name = "bench"
+url = "ipfix+tcp://127.0.0.1:$(cat "$work/col.port")"
+[admin]
+listen = ""
+TOML
+  run_fa
+  local before after
+  before=$(cpu_ticks $fa_pid)
+  case $mode in
+  tcp) "$bin_gen" --target 127.0.0.1:$fa_port --template "$template" --seed 1 --quiet \
+         --sessions $streams --records $records --pregen-limit 4GiB ;;
+  grpc1) "$bin_grpc" --target 127.0.0.1:$fa_port --template "$template" --seed 1 \
+           --streams $streams --records $records --flows-per-request 1 >/dev/null ;;
+  grpcN) "$bin_grpc" --target 127.0.0.1:$fa_port --template "$template" --seed 1 \
+           --streams $streams --records $records --flows-per-request $many >/dev/null ;;
+  esac
+  wait $col_pid || true
+  after=$(cpu_ticks $fa_pid)
+  kill -TERM $fa_pid; wait $fa_pid || true
+  local got
+  got=$(json "$work/col.json" "['records']")
+  [ "$got" -eq $(( streams * records )) ] ||
+    echo "bench: $mode lost $(( streams * records - got )) records" >&2
+  python3 -c "print(($after - $before) / $hz * 1e6 / $got)"
+}
+
+echo "bench grpc: $template, $streams streams x $records records, $repeats rounds" >&2
+best_tcp=1e9; best_one=1e9; best_many=1e9
+for r in $(seq $repeats); do
+  t=$(run_once tcp)
+  o=$(run_once grpc1)
+  m=$(run_once grpcN)
+  printf '  round %s: CPU us/record: ipfix tcp %.3f, grpc 1/request %.3f, grpc %s/request %.3f\n' \
+    "$r" "$t" "$o" "$many" "$m" >&2
+  best_tcp=$(python3 -c "print(min($best_tcp, $t))")
+  best_one=$(python3 -c "print(min($best_one, $o))")
+  best_many=$(python3 -c "print(min($best_many, $m))")
+done
+python3 - <<PY
+tcp, one, many = $best_tcp, $best_one, $best_many
+print()
+print("| flow-aggregator CPU per record (TCP out) | µs | vs IPFIX TCP |")
+print("|---|---|---|")
+print(f"| IPFIX over TCP in | {tcp:.3f} | 1.00 |")
+print(f"| gRPC in, 1 Flow per request (Antrea Agent) | {one:.3f} | {one/tcp:.2f} |")
+print(f"| gRPC in, $many Flows per request | {many:.3f} | {many/tcp:.2f} |")
+PY
