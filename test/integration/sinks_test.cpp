@@ -32,6 +32,7 @@ using namespace std::chrono_literals;
 using fa::test::clickhouse_server;
 using fa::test::metric;
 using fa::test::running;
+namespace messages = fa::messages;
 namespace fs = std::filesystem;
 
 namespace {
@@ -247,6 +248,48 @@ TEST(clickhouse_destination, a_server_restart_with_block_loses_no_row) {
     EXPECT_LE(total, records + lost_answers * 700) << "at most the batches whose answer was lost";
   EXPECT_EQ(metric(fa.sup, "flow_aggregator_records_dropped_total", {{"destination", "ch"}}), 0);
   EXPECT_EQ(fa.sup.destinations()[0].state, "connected");
+}
+
+// on_full = "drop" with the server down: the queue stays within queue_size, what does not
+// fit is dropped and counted, and an IPFIX destination beside it gets every record (a
+// drop destination holds no credits, so it never pauses the exporters).
+TEST(clickhouse_destination, down_with_drop_is_bounded_counted_and_stalls_nobody) {
+  auto dir = fa::test::scratch_dir("clickhouse_destination_drop");
+  constexpr int records = 20000;
+  fa::test::collector col{
+      dir, {"--verify", std::to_string(seed), "--expect-total", std::to_string(records)}};
+  auto dead = fa::test::free_port();
+  running fa{fa::test::test_config(
+      fa::test::tcp_destination(col.port()) +
+      "\n[[destination]]\nname = \"ch\"\nurl = \"clickhouse+http://127.0.0.1:" +
+      std::to_string(dead) +
+      "/\"\non_full = \"drop\"\nqueue_size = \"256KiB\"\ncommit_interval = \"50ms\"\n"
+      "reconnect_min = \"100ms\"\nreconnect_max = \"200ms\"\n")};
+  ASSERT_EQ(fa::test::run_loadgen(fa.port, {"--records", std::to_string(records), "--template",
+                                            "antrea-v4", "--seed", std::to_string(seed)}),
+            0);
+  auto r = col.report();
+  EXPECT_EQ(r.value("records", 0), records) << "the IPFIX destination got everything";
+  EXPECT_EQ(r.value("verified", 0), records);
+  messages::destination_status ch;
+  ASSERT_TRUE(fa::test::eventually([&] {
+    for (auto& d : fa.sup.destinations())
+      if (d.name == "ch")
+        ch = d;
+    return ch.dropped_records + ch.queued_records == records;
+  })) << ch.dropped_records
+      << " + " << ch.queued_records;
+  EXPECT_GT(ch.dropped_records, 0u);
+  EXPECT_LE(ch.queued_bytes, 256u * 1024);
+  EXPECT_EQ(ch.sent_records, 0u);
+  EXPECT_EQ(ch.state, "backoff");
+  EXPECT_EQ(metric(fa.sup, "flow_aggregator_records_dropped_total",
+                   {{"destination", "ch"}, {"reason", "queue_full"}}),
+            ch.dropped_records);
+  EXPECT_EQ(metric(fa.sup, "flow_aggregator_clickhouse_queued_rows"), ch.queued_records);
+  EXPECT_GT(
+      metric(fa.sup, "flow_aggregator_clickhouse_insert_failures_total", {{"reason", "connect"}}),
+      0);
 }
 
 // The table lacks a column: each batch is refused with the server's error, counted and
