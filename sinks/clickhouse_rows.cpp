@@ -2,6 +2,7 @@
 
 #include "ipfix/record_json.hpp"
 
+#include <bit>
 #include <charconv>
 #include <cstring>
 
@@ -141,6 +142,22 @@ char* put_decimal(char* p, unsigned v) {
   return p;
 }
 
+/// Writes the big-endian unsigned `T` at `q` little-endian, as RowBinary wants.
+template <class T>
+char* put_swapped(char* p, const std::uint8_t* q) {
+  static_assert(std::endian::native == std::endian::little, "a little-endian host writes as is");
+  T x;
+  std::memcpy(&x, q, sizeof x);
+  if constexpr (sizeof x == 8)
+    x = __builtin_bswap64(x);
+  else if constexpr (sizeof x == 4)
+    x = __builtin_bswap32(x);
+  else
+    x = __builtin_bswap16(x);
+  std::memcpy(p, &x, sizeof x);
+  return p + sizeof x;
+}
+
 /// `type` has the binary form of `want` in RowBinary.
 bool binary_compatible(std::string_view type, column_type want) {
   if (type.starts_with("LowCardinality(") && type.ends_with(")"))
@@ -200,6 +217,11 @@ row_binary_program::row_binary_program(const flow_plan& plan, std::string_view c
       break;
     default:
       st.what = op::number;
+      if (src.how == flow_plan::read::uint && src.length == width(type))
+        st.what = src.length == 1   ? op::swap1
+                  : src.length == 2 ? op::swap2
+                  : src.length == 4 ? op::swap4
+                                    : op::swap8;
       bound_ += width(type);
       break;
     }
@@ -217,6 +239,18 @@ void row_binary_program::append(std::string& out, const flow_view& v) const {
     case op::literal:
       std::memcpy(p, literals_.data() + st.offset, st.length);
       p += st.length;
+      break;
+    case op::swap1:
+      *p++ = static_cast<char>(v.value(st.src)[0]);
+      break;
+    case op::swap2:
+      p = put_swapped<std::uint16_t>(p, v.value(st.src).data());
+      break;
+    case op::swap4:
+      p = put_swapped<std::uint32_t>(p, v.value(st.src).data());
+      break;
+    case op::swap8:
+      p = put_swapped<std::uint64_t>(p, v.value(st.src).data());
       break;
     case op::number:
       p = put_le(p, truncate(st.type, convert(st.src.how, v.value(st.src))), width(st.type));
@@ -251,7 +285,8 @@ void row_binary_program::append(std::string& out, const flow_view& v) const {
     case op::address_text: {
       auto t = v.text(st.col);
       p = put_leb128(p, t.size());
-      std::memcpy(p, t.data(), t.size());
+      if (!t.empty()) // "" may have no data (memcpy from null is undefined)
+        std::memcpy(p, t.data(), t.size());
       p += t.size();
       break;
     }

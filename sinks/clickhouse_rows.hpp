@@ -55,7 +55,19 @@ class row_binary_program {
   void append(std::string& out, const flow_view& v) const;
 
  private:
-  enum class op : std::uint8_t { literal, number, text, address, address_text };
+  /// `swap1`..`swap8`: an unsigned field as wide as its column (the usual case), its
+  /// octets reversed, network order to little-endian; `number` converts any other.
+  enum class op : std::uint8_t {
+    literal,
+    swap1,
+    swap2,
+    swap4,
+    swap8,
+    number,
+    text,
+    address,
+    address_text
+  };
   struct step {
     op what = op::literal;
     column_type type = column_type::string;
