@@ -60,6 +60,18 @@ ch "CREATE TABLE flows_null AS flows ENGINE = Null"
 
 # CPU seconds (user + system) of a process, or of one of its threads by name.
 cpu() { awk -v hz="$hz" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
+now() { date +%s.%N; }
+
+# idle_rate: flow-aggregator's CPU seconds per second with nothing to do (its timers, the
+# scheduler's polling), measured over 2 s after it started, so that each run can subtract
+# it for the time it lasted (the IPFIX run ends with the collector's 1 s idle exit, the
+# ClickHouse run with the last insert's commit_interval).
+idle_rate() {
+  sleep 0.5
+  local c0 t0; c0=$(cpu $fa_pid); t0=$(now)
+  sleep 2
+  python3 -c "print(max(0, ($(cpu $fa_pid) - $c0) / ($(now) - $t0)))"
+}
 thread_cpu() { # $1 = pid, $2 = thread name prefix
   local sum=0
   for t in /proc/$1/task/*; do
@@ -91,9 +103,9 @@ fa_metric() {
   curl -sf "http://127.0.0.1:$admin/metrics" | awk -v m="$1" '$1 ~ "^"m {s += $2} END {print s + 0}'
 }
 
-loadgen() {
+loadgen() { # builds every message first, then sends; $work/gen.json says for how long
   "$bin_gen" --target 127.0.0.1:$fa_port --template "$template" --seed 1 --quiet \
-    --sessions $sessions --records $records --pregen-limit 4GiB
+    --sessions $sessions --records $records --pregen-limit 4GiB --report "$work/gen.json"
 }
 
 run_ipfix() { # prints: flow-aggregator CPU us per record, records/s
@@ -106,14 +118,15 @@ run_ipfix() { # prints: flow-aggregator CPU us per record, records/s
 name = \"bench\"
 url = \"ipfix+tcp://127.0.0.1:$(cat "$work/col.port")\""
   run_fa
-  local c0; c0=$(cpu $fa_pid)
+  local idle; idle=$(idle_rate)
+  local c0 t0; c0=$(cpu $fa_pid); t0=$(now)
   loadgen
   wait $col_pid || true
-  local c1; c1=$(cpu $fa_pid)
+  local c1 t1; c1=$(cpu $fa_pid); t1=$(now)
   kill -TERM $fa_pid; wait $fa_pid || true
   local got; got=$(json "$work/col.json" "['records']")
   [ "$got" -eq $total ] || echo "bench: $((total - got)) records missing at the collector" >&2
-  python3 -c "print(($c1 - $c0) * 1e6 / $total, $(json "$work/col.json" "['records_per_s']"))"
+  python3 -c "print(($c1 - $c0 - $idle * ($t1 - $t0)) * 1e6 / $total, $(json "$work/col.json" "['records_per_s']"), $idle)"
 }
 
 run_clickhouse() { # $1 = format, $2 = compression, $3 = table; prints: CPU us/row, writer us/row, rows/s
@@ -122,41 +135,52 @@ run_clickhouse() { # $1 = format, $2 = compression, $3 = table; prints: CPU us/r
 name = \"bench\"
 url = \"clickhouse+http://127.0.0.1:$ch_http/?database=default&table=$3\"
 format = \"$1\"
-compression = \"$2\""
+compression = \"$2\"
+commit_interval = \"200ms\"" # the last rows wait 200 ms, not the default 1 s
   run_fa
-  local c0; c0=$(cpu $fa_pid)
-  local t0; t0=$(date +%s.%N)
+  local idle; idle=$(idle_rate)
+  local c0 tc; c0=$(cpu $fa_pid); tc=$(now)
+  # BENCH_CH_PERF=DIR: a call-graph profile of flow-aggregator per ClickHouse run.
+  local perf_pid=
+  if [ -n "${BENCH_CH_PERF:-}" ]; then
+    mkdir -p "$BENCH_CH_PERF"
+    perf record -g -q -p $fa_pid -o "$BENCH_CH_PERF/$1-$2-$3.data" 2>/dev/null &
+    perf_pid=$!
+  fi
   loadgen
+  # Rows/s from the first message sent (not from before the messages were built).
+  local t0; t0=$(python3 -c "print($(now) - $(json "$work/gen.json" "['seconds']"))")
   local rows=0
   for _ in $(seq 3000); do
     rows=$(fa_metric flow_aggregator_clickhouse_rows_inserted_total)
     [ "${rows%.*}" -ge $total ] && break
     sleep 0.02
   done
-  local t1; t1=$(date +%s.%N)
+  local t1; t1=$(now)
   local c1; c1=$(cpu $fa_pid)
   local w; w=$(thread_cpu $fa_pid fa-clickhouse)
+  [ -z "$perf_pid" ] || { kill -INT $perf_pid; wait $perf_pid || true; }
   kill -TERM $fa_pid; wait $fa_pid || true
   [ "${rows%.*}" -eq $total ] || echo "bench: $rows rows of $total inserted" >&2
   if [ "$3" = flows ]; then
     local stored; stored=$(ch "SELECT count() FROM flows")
     [ "$stored" -eq $total ] || echo "bench: ClickHouse holds $stored rows of $total" >&2
   fi
-  python3 -c "print(($c1 - $c0) * 1e6 / $total, $w * 1e6 / $total, $total / ($t1 - $t0))"
+  python3 -c "print(($c1 - $c0 - $idle * ($t1 - $tc)) * 1e6 / $total, $w * 1e6 / $total, $total / ($t1 - $t0), $idle)"
 }
 
 echo "bench: $template, $sessions sessions x $records records, $repeats rounds (IPFIX and ClickHouse alternate)" >&2
 declare -A best_cpu best_writer best_rate
 best_ipfix=1e9; ipfix_rate=0
 for r in $(seq $repeats); do
-  read -r ic irate <<<"$(run_ipfix)"
-  echo "  round $r: IPFIX destination ${ic} us/record CPU ($irate rec/s)" >&2
+  read -r ic irate iidle <<<"$(run_ipfix)"
+  echo "  round $r: IPFIX destination ${ic} us/record CPU less idle ($iidle of a core), $irate rec/s" >&2
   best_ipfix=$(python3 -c "print(min($best_ipfix, $ic))")
   ipfix_rate=$(python3 -c "print(max($ipfix_rate, $irate))")
   for v in $variants; do
     IFS=: read -r format compression table <<<"$v"
-    read -r cc wc rate <<<"$(run_clickhouse "$format" "$compression" "$table")"
-    echo "  round $r: ClickHouse $v ${cc} us/row CPU (writer thread ${wc}), $rate rows/s" >&2
+    read -r cc wc rate cidle <<<"$(run_clickhouse "$format" "$compression" "$table")"
+    echo "  round $r: ClickHouse $v ${cc} us/row CPU less idle ($cidle of a core; writer thread ${wc}), $rate rows/s" >&2
     best_cpu[$v]=$(python3 -c "print(min(${best_cpu[$v]:-1e9}, $cc))")
     best_writer[$v]=$(python3 -c "print(min(${best_writer[$v]:-1e9}, $wc))")
     best_rate[$v]=$(python3 -c "print(max(${best_rate[$v]:-0}, $rate))")
