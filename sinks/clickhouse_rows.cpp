@@ -246,6 +246,18 @@ row_binary_program::row_binary_program(const flow_plan& plan, std::string_view c
       bound_ += width(type);
       break;
     }
+    // 64-bit counters lie side by side in both the record and the row (Antrea's four
+    // counters and their four reverses): one step swaps them all.
+    if (st.what == op::swap8 && !steps_.empty()) {
+      auto& prev = steps_.back();
+      if (prev.what == op::swap8 && !src.variable && prev.src.var == src.var &&
+          prev.src.offset + 8 * prev.length == src.offset) {
+        ++prev.length;
+        continue;
+      }
+    }
+    if (st.what == op::swap8)
+      st.length = 1;
     steps_.push_back(st);
   }
 }
@@ -271,9 +283,12 @@ void row_binary_program::append(std::string& out, const flow_view& v) const {
     case op::swap4:
       p = put_swapped<std::uint32_t>(p, v.value(st.src).data());
       break;
-    case op::swap8:
-      p = put_swapped<std::uint64_t>(p, v.value(st.src).data());
+    case op::swap8: {
+      const auto* q = v.value(st.src).data();
+      for (std::uint32_t i = 0; i < st.length; ++i)
+        p = put_swapped<std::uint64_t>(p, q + 8 * i);
       break;
+    }
     case op::number:
       p = put_le(p, truncate(st.type, convert(st.src.how, v.value(st.src))), width(st.type));
       break;

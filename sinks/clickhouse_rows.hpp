@@ -56,7 +56,8 @@ class row_binary_program {
 
  private:
   /// `swap1`..`swap8`: an unsigned field as wide as its column (the usual case), its
-  /// octets reversed, network order to little-endian; `number` converts any other.
+  /// octets reversed, network order to little-endian (`swap8`: a run of adjacent ones);
+  /// `number` converts any other.
   enum class op : std::uint8_t {
     literal,
     swap1,
@@ -75,7 +76,7 @@ class row_binary_program {
     flow_plan::source src;
     bool zero_empty = false;  ///< an all-zero address is "" (a cluster or Service IP)
     std::uint32_t offset = 0; ///< literal: into `literals_`
-    std::uint32_t length = 0; ///< literal: octets
+    std::uint32_t length = 0; ///< literal: octets; swap8: adjacent fields
   };
   std::vector<step> steps_;
   std::string literals_;

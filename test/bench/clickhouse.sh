@@ -103,6 +103,19 @@ fa_metric() {
   curl -sf "http://127.0.0.1:$admin/metrics" | awk -v m="$1" '$1 ~ "^"m {s += $2} END {print s + 0}'
 }
 
+# BENCH_CH_PERF=DIR: a call-graph profile of flow-aggregator per run, DIR/NAME.data.
+perf_pid=
+perf_start() {
+  [ -n "${BENCH_CH_PERF:-}" ] || return 0
+  mkdir -p "$BENCH_CH_PERF"
+  perf record -g -q -p $fa_pid -o "$BENCH_CH_PERF/$1.data" 2>/dev/null &
+  perf_pid=$!
+}
+perf_stop() {
+  [ -z "$perf_pid" ] || { kill -INT $perf_pid; wait $perf_pid || true; }
+  perf_pid=
+}
+
 loadgen() { # builds every message first, then sends; $work/gen.json says for how long
   "$bin_gen" --target 127.0.0.1:$fa_port --template "$template" --seed 1 --quiet \
     --sessions $sessions --records $records --pregen-limit 4GiB --report "$work/gen.json"
@@ -120,9 +133,11 @@ url = \"ipfix+tcp://127.0.0.1:$(cat "$work/col.port")\""
   run_fa
   local idle; idle=$(idle_rate)
   local c0 t0; c0=$(cpu $fa_pid); t0=$(now)
+  perf_start ipfix
   loadgen
   wait $col_pid || true
   local c1 t1; c1=$(cpu $fa_pid); t1=$(now)
+  perf_stop
   kill -TERM $fa_pid; wait $fa_pid || true
   local got; got=$(json "$work/col.json" "['records']")
   [ "$got" -eq $total ] || echo "bench: $((total - got)) records missing at the collector" >&2
@@ -140,13 +155,7 @@ commit_interval = \"200ms\"" # the last rows wait 200 ms, not the default 1 s
   run_fa
   local idle; idle=$(idle_rate)
   local c0 tc; c0=$(cpu $fa_pid); tc=$(now)
-  # BENCH_CH_PERF=DIR: a call-graph profile of flow-aggregator per ClickHouse run.
-  local perf_pid=
-  if [ -n "${BENCH_CH_PERF:-}" ]; then
-    mkdir -p "$BENCH_CH_PERF"
-    perf record -g -q -p $fa_pid -o "$BENCH_CH_PERF/$1-$2-$3.data" 2>/dev/null &
-    perf_pid=$!
-  fi
+  perf_start "$1-$2-$3"
   loadgen
   # Rows/s from the first message sent (not from before the messages were built).
   local t0; t0=$(python3 -c "print($(now) - $(json "$work/gen.json" "['seconds']"))")
@@ -159,7 +168,7 @@ commit_interval = \"200ms\"" # the last rows wait 200 ms, not the default 1 s
   local t1; t1=$(now)
   local c1; c1=$(cpu $fa_pid)
   local w; w=$(thread_cpu $fa_pid fa-clickhouse)
-  [ -z "$perf_pid" ] || { kill -INT $perf_pid; wait $perf_pid || true; }
+  perf_stop
   kill -TERM $fa_pid; wait $fa_pid || true
   [ "${rows%.*}" -eq $total ] || echo "bench: $rows rows of $total inserted" >&2
   if [ "$3" = flows ]; then
