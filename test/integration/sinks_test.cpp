@@ -322,6 +322,36 @@ TEST(clickhouse_destination, a_schema_mismatch_is_counted_and_dropped) {
   EXPECT_EQ(fa.sup.destinations()[0].dropped_records, records);
 }
 
+// The binary logs a refused batch with ClickHouse's own error text (code and message),
+// naming the destination, so that an operator sees why rows do not arrive.
+TEST(clickhouse_destination, a_schema_mismatch_is_logged_with_the_servers_error) {
+  auto dir = fa::test::scratch_dir("clickhouse_destination_mismatch_log");
+  ::setenv("FA_STATE_DIR", dir.c_str(), 1);
+  clickhouse_server s{dir + "/server"};
+  ASSERT_TRUE(s.ok());
+  s.must(fa::sinks::create_table_statement("default", "flows"));
+  s.must("ALTER TABLE flows DROP COLUMN egressNodeName");
+  fa::test::fa_process fa{dir, dir + "/fa.toml",
+                          std::string{"cluster_id = \""} + cluster +
+                              "\"\n[collector]\nlisten = [\"tcp://127.0.0.1:0\"]\n"
+                              "[admin]\nlisten = \"127.0.0.1:0\"\n[runtime]\nlog_format = "
+                              "\"json\"\n" +
+                              clickhouse_url(s)};
+  ASSERT_EQ(fa::test::run_loadgen(fa.port(), {"--records", "500", "--template", "antrea-v4"}), 0);
+  std::vector<nlohmann::json> refused;
+  ASSERT_TRUE(fa::test::eventually([&] {
+    refused = fa::test::log_events(fa.log(), "clickhouse write rejected, batch dropped");
+    return !refused.empty();
+  })) << fa.log();
+  EXPECT_EQ(refused[0].value("destination", ""), "ch") << refused[0].dump();
+  EXPECT_EQ(refused[0].value("reason", ""), "rejected") << refused[0].dump();
+  auto detail = refused[0].value("detail", "");
+  EXPECT_NE(detail.find("Code: 16"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("No such column egressNodeName"), std::string::npos) << detail;
+  EXPECT_GE(fa.metric("flow_aggregator_clickhouse_insert_failures_total", {{"reason", "rejected"}}),
+            1);
+}
+
 std::string flow_log_destination(const std::string& path, const std::string& extra = "") {
   return "[[destination]]\nname = \"fl\"\nurl = \"flowlog:" + path +
          "\"\nreconnect_min = \"100ms\"\nreconnect_max = \"400ms\"\n" + extra;
