@@ -2,7 +2,7 @@
 #   make run    install deps, build Release, start on config/default.toml
 #   make test   install deps, build with ASan+UBSan (clang, fuzzers included), run ctest
 #   make bench  install deps, build Release, run the benchmarks (TCP, UDP vs nfacctd tee, TLS, 100k Pods,
-#               ClickHouse, gRPC)
+#               ClickHouse, gRPC, aggregate mode)
 #   make fuzz   run every libFuzzer target for FUZZ_SECONDS each (default 300)
 #   make soak   install deps, build Release, run the soak test for SOAK_MINUTES (default 30)
 #   make container-test  build the container image with buildah, run it, send traffic through
@@ -42,6 +42,7 @@ bench: build
 	bash test/bench/labels.sh $(RELEASE_DIR)
 	bash test/bench/clickhouse.sh $(RELEASE_DIR)
 	bash test/bench/grpc.sh $(RELEASE_DIR)
+	bash test/bench/aggregate.sh $(RELEASE_DIR)
 
 # Each target grows its corpus in $(TEST_DIR)/fuzz-corpus/<target> (seeded at build time).
 fuzz: build-test

@@ -156,9 +156,12 @@ constexpr std::size_t probe_lag = 6;
 constexpr std::size_t emit_lag = 12;
 static_assert(emit_lag < ring_size && probe_lag < emit_lag);
 
+/// Enriches the records of `slice` into the writer `route(record, varlen)` picks for each
+/// (its input octets and variable-length values): in proxy mode always the same one, in
+/// aggregate mode with several shards the writer of the record's shard (DESIGN 9).
+template <class Route>
 void enrich_slice(state_ptr self, const messages::session_info& session,
-                  const messages::data_slice& slice, messages::enriched_payload& out,
-                  set_writer& w) {
+                  const messages::data_slice& slice, Route&& route) {
   auto& st = self->state;
   const auto& plan = *slice.plan;
   auto& a = plan.append;
@@ -329,6 +332,8 @@ void enrich_slice(state_ptr self, const messages::session_info& session,
       ++drop;
       return;
     }
+    set_writer& w = route(ipfix::bytes_view{rec, j.length}, varlen);
+    auto& out = w.payload;
     w.begin_record(out_size);
     // Sized once, then filled in place: no per-field growth checks.
     auto at = out.bytes.size();
@@ -458,6 +463,43 @@ std::uint8_t flow_direction(std::uint8_t flow_type, bool source_pod_named,
   }
 }
 
+namespace {
+
+/// One of the payloads a batch is enriched into, and the set it is writing.
+struct batch_output {
+  std::shared_ptr<messages::enriched_payload> payload;
+  std::optional<set_writer> w;
+};
+
+/// The credit destination `i` holds: only a blocking one (on_full = "block") keeps the
+/// batch's credit until written. A destination without an entry blocks.
+messages::payload_credit hold_for(const enricher_state& st, std::size_t i,
+                                  const messages::payload_credit& credit) {
+  const auto& blocks = st.cfg.destination_blocks;
+  return i >= blocks.size() || blocks[i] ? credit : nullptr;
+}
+
+/// Sends a whole batch by the fanout: to every destination, or (hash) to its exporter's.
+void route(state_ptr self, messages::enriched_batch out, const messages::payload_credit& credit) {
+  auto& st = self->state;
+  if (st.cfg.fanout == fanout_mode::hash) {
+    // Once per batch, never per record: every batch of a session has the same
+    // exporter address, so all its records go to the same destination.
+    const auto& session = out.payload->session;
+    auto key = session ? exporter_key(session->peer_v6) : std::uint64_t{0};
+    auto i = rendezvous_pick(st.destination_seeds, key);
+    out.hold = hold_for(st, i, credit);
+    self->send(st.cfg.destinations[i], std::move(out));
+    return;
+  }
+  for (std::size_t i = 0; i < st.cfg.destinations.size(); ++i) {
+    out.hold = hold_for(st, i, credit);
+    self->send(st.cfg.destinations[i], out);
+  }
+}
+
+} // namespace
+
 enricher_actor::behavior_type enricher(enricher_actor::stateful_pointer<enricher_state> self,
                                        enricher_config cfg) {
   if (cfg.max_set_body < 64) {
@@ -492,36 +534,66 @@ enricher_actor::behavior_type enricher(enricher_actor::stateful_pointer<enricher
         const auto started = std::chrono::steady_clock::now();
         const auto lookups_before = st.status.label_lookups;
         const auto hits_before = st.status.label_hits;
-        auto payload = std::make_shared<messages::enriched_payload>();
         std::size_t in_size = 0;
         std::uint64_t in_records = 0;
         for (auto& s : batch.slices) {
           in_size += s.body.size();
           in_records += s.records;
         }
+        // One output per batch, or in aggregate mode with several shards one per shard,
+        // each record in its flow's shard (DESIGN 9): one message per shard and batch.
+        const std::size_t n = st.cfg.split_by_flow ? st.cfg.destinations.size() : 1;
+        if (st.split.shards() != n)
+          st.split = shard_split{n};
         // Sized for what the last batch added per record (labels and filled names make
         // that about 170 octets with 100,000 Pods): one allocation, no regrowth that
-        // copies the batch and charges its credit twice the octets.
-        payload->bytes.reserve(in_size + in_records * st.extra_per_record);
-        // Consecutive slices with the same output template share sets: a UDP exporter's
-        // datagrams (and small TCP messages) then leave in full sets and full messages,
-        // not one short set per input set.
-        std::optional<set_writer> w;
-        for (auto& s : batch.slices) {
-          if (!w || w->tmpl != s.plan->output) {
-            if (w)
-              w->close();
-            w.emplace(*payload, s.plan->output, st.cfg.max_set_body);
-          }
-          enrich_slice(self, *batch.session, s, *payload, *w);
+        // copies the batch and charges its credit twice the octets. Split, each shard
+        // gets its share and half as much again for an uneven split.
+        const std::size_t expected = in_size + in_records * st.extra_per_record;
+        std::vector<batch_output> outs(n);
+        for (auto& o : outs) {
+          o.payload = std::make_shared<messages::enriched_payload>();
+          o.payload->bytes.reserve(n == 1 ? expected : expected / n + expected / (2 * n));
         }
-        if (w)
-          w->close();
+        for (auto& s : batch.slices) {
+          // Consecutive slices with the same output template share sets: a UDP
+          // exporter's datagrams (and small TCP messages) then leave in full sets and
+          // full messages, not one short set per input set.
+          for (auto& o : outs)
+            if (!o.w || o.w->tmpl != s.plan->output) {
+              if (o.w)
+                o.w->close();
+              o.w.emplace(*o.payload, s.plan->output, st.cfg.max_set_body);
+            }
+          const auto* layout = n > 1 ? st.split.layout_of(s.plan) : nullptr;
+          if (!layout) {
+            // One output for the whole slice. Split, records that cannot be aggregated
+            // (not Antrea, a key field missing) go to their exporter's shard, which
+            // forwards them (counted): deterministic, and in the session's order.
+            auto& w =
+                *outs[n == 1 ? 0 : flows::shard_of(exporter_key(batch.session->peer_v6), n)].w;
+            enrich_slice(self, *batch.session, s,
+                         [&](ipfix::bytes_view,
+                             std::span<const ipfix::field_slice>) -> set_writer& { return w; });
+            continue;
+          }
+          enrich_slice(self, *batch.session, s,
+                       [&](ipfix::bytes_view rec,
+                           std::span<const ipfix::field_slice> varlen) -> set_writer& {
+                         return *outs[st.split.shard_of(*layout, rec, varlen)].w;
+                       });
+        }
+        std::size_t out_size = 0;
+        for (auto& o : outs) {
+          if (o.w)
+            o.w->close();
+          out_size += o.payload->bytes.size();
+          st.status.records_out += o.payload->records;
+        }
         ++st.status.batches;
         st.status.records_in += in_records;
-        st.status.records_out += payload->records;
         if (in_records > 0) {
-          auto added = payload->bytes.size() > in_size ? payload->bytes.size() - in_size : 0;
+          auto added = out_size > in_size ? out_size - in_size : 0;
           st.extra_per_record = std::max<std::size_t>(64, added / in_records + 16);
         }
         if (st.batch_seconds) {
@@ -534,30 +606,25 @@ enricher_actor::behavior_type enricher(enricher_actor::stateful_pointer<enricher
           st.batch_seconds->Observe(
               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
         }
-        if (payload->sets.empty())
-          return;
-        auto credit = std::make_shared<const messages::credit>(batch.data->budgets(),
-                                                               payload->bytes.capacity());
+        // Every output's credit is charged before the input chunk's goes, so the budget
+        // never looks free in between (DESIGN 3).
+        std::vector<messages::payload_credit> credits(n);
+        for (std::size_t k = 0; k < n; ++k)
+          if (!outs[k].payload->sets.empty())
+            credits[k] = std::make_shared<const messages::credit>(
+                batch.data->budgets(), outs[k].payload->bytes.capacity());
         batch.data.reset();
-        payload->session = batch.session;
-        messages::enriched_batch out{std::move(payload), nullptr};
-        auto hold_for = [&](std::size_t i) {
-          const auto& blocks = st.cfg.destination_blocks;
-          return i >= blocks.size() || blocks[i] ? credit : nullptr;
-        };
-        if (st.cfg.fanout == fanout_mode::hash) {
-          // Once per batch, never per record: every batch of a session has the same
-          // exporter address, so all its records go to the same destination.
-          const auto& session = out.payload->session;
-          auto key = session ? exporter_key(session->peer_v6) : std::uint64_t{0};
-          auto i = rendezvous_pick(st.destination_seeds, key);
-          out.hold = hold_for(i);
-          self->send(st.cfg.destinations[i], std::move(out));
-          return;
-        }
-        for (std::size_t i = 0; i < st.cfg.destinations.size(); ++i) {
-          out.hold = hold_for(i);
-          self->send(st.cfg.destinations[i], out);
+        for (std::size_t k = 0; k < n; ++k) {
+          if (!credits[k])
+            continue;
+          outs[k].payload->session = batch.session;
+          messages::enriched_batch out{std::move(outs[k].payload), nullptr};
+          if (n > 1) {
+            out.hold = hold_for(st, k, credits[k]);
+            self->send(st.cfg.destinations[k], std::move(out));
+            continue;
+          }
+          route(self, std::move(out), credits[k]);
         }
       },
       [=](messages::label_snapshot& snap) { self->state.pods = std::move(snap.pods); },

@@ -7,6 +7,7 @@
 
 #include "actors/enrichment_options.hpp"
 #include "actors/interfaces.hpp"
+#include "actors/shard_split.hpp"
 #include "monitoring/metrics.hpp"
 
 #include <array>
@@ -38,6 +39,10 @@ struct enricher_config {
   /// each batch's credit until written (enriched_batch::hold). A destination without an
   /// entry blocks.
   std::vector<bool> destination_blocks{};
+  /// mode = "aggregate" with several shards: `destinations` are the aggregator shards and
+  /// each record goes to the shard of its flow key (DESIGN 9), one message per shard and
+  /// batch; `fanout` is not used. Otherwise batches are routed whole.
+  bool split_by_flow = false;
 };
 
 struct enricher_state {
@@ -56,6 +61,7 @@ struct enricher_state {
   prometheus::Counter* lookup_misses = nullptr; ///< added once per batch
   prometheus::Histogram* batch_seconds = nullptr;
   std::vector<std::uint64_t> destination_seeds; ///< fanout hash: one per destination
+  shard_split split;                            ///< split_by_flow: the shard of each record
   static inline const char* name = "enricher";
 };
 

@@ -18,6 +18,8 @@ using fa::atoms::drain_atom_v;
 using fa::atoms::expire_atom;
 using fa::atoms::reconnect_atom;
 using fa::atoms::reconnect_atom_v;
+using fa::atoms::shard_atom;
+using fa::atoms::shard_atom_v;
 using fa::atoms::stats_atom;
 using fa::atoms::stats_atom_v;
 using fa::atoms::written_atom;
@@ -34,6 +36,18 @@ using destination_actor = caf::typed_actor<
     caf::replies_to<caf::get_atom>::with<messages::destination_status>,
     // Inspection: messages handled, mailbox size (actors/actor_stats.hpp, every actor).
     caf::replies_to<caf::get_atom, stats_atom>::with<messages::actor_stats>>;
+
+/// aggregator[k] (mode = "aggregate", DESIGN 9): a shard of the flow table. The enrichers
+/// see it as a destination; it exports aggregated flows to the real destinations.
+using aggregator_actor = destination_actor::extend<
+    // Config reload: new destinations, fanout, timeouts, uncorrelated policy; no flow is lost.
+    caf::reacts_to<messages::aggregator_reconfig>,
+    // Periodic (actor clock): exports what is due, expires idle flows.
+    caf::reacts_to<caf::tick_atom>,
+    // Inspection: the shard's flow table and counters.
+    caf::replies_to<caf::get_atom, shard_atom>::with<messages::aggregator_status>,
+    // Inspection: the flows matching a query, at most its limit.
+    caf::replies_to<caf::get_atom, messages::flow_query>::with<messages::flow_page>>;
 
 /// enricher[k]: appends fields to the records of the sessions pinned to it.
 using enricher_actor = caf::typed_actor<

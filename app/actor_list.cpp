@@ -36,6 +36,8 @@ std::vector<actor_row> supervisor::actors(std::chrono::milliseconds timeout) {
     ask(labels_, "label_cache", "label_cache");
     for (std::size_t i = 0; i < enrichers_.size(); ++i)
       ask(enrichers_[i], "enricher-" + std::to_string(i), "enricher");
+    for (std::size_t i = 0; i < aggregators_.size(); ++i)
+      ask(aggregators_[i], "aggregator-" + std::to_string(i), "aggregator");
     for (std::size_t i = 0; i < destinations_.size(); ++i)
       ask(destinations_[i],
           "destination:" +

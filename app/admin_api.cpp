@@ -12,7 +12,12 @@
 #include <prometheus/text_serializer.h>
 #include <toml++/toml.h>
 
+#include <asio/ip/address.hpp>
+
+#include <algorithm>
+#include <optional>
 #include <sstream>
+#include <variant>
 
 namespace fa::app {
 
@@ -147,6 +152,93 @@ json to_json(const actor_row& a) {
   return out;
 }
 
+json to_json(const messages::aggregator_status& a) {
+  json exports = json::object();
+  static constexpr const char* reasons[] = {"ready",   "active",   "inactive",
+                                            "evicted", "shutdown", "uncorrelated"};
+  for (std::size_t i = 0; i < a.exports.size() && i < std::size(reasons); ++i)
+    exports[reasons[i]] = a.exports[i];
+  return {{"shard", a.shard},
+          {"max_flows", a.max_flows},
+          {"flows", a.flows},
+          {"pending", a.pending},
+          {"state_bytes", a.state_bytes},
+          {"batches", a.batches},
+          {"records_in", a.records_in},
+          {"forwarded", a.forwarded},
+          {"created", a.created},
+          {"correlated", a.correlated},
+          {"out_of_date", a.out_of_date},
+          {"malformed", a.malformed},
+          {"exports", exports},
+          {"unchanged", a.unchanged},
+          {"expired", a.expired},
+          {"evicted", a.evicted},
+          {"uncorrelated_exported", a.uncorrelated_exported},
+          {"uncorrelated_dropped", a.uncorrelated_dropped},
+          {"too_large", a.too_large},
+          {"records_out", a.records_out}};
+}
+
+json to_json(const messages::flow_row& f) {
+  return {{"shard", f.shard},
+          {"source", f.source},
+          {"destination", f.destination},
+          {"source_port", f.source_port},
+          {"destination_port", f.destination_port},
+          {"protocol", f.protocol},
+          {"flow_type", f.flow_type},
+          {"state", f.state},
+          {"source_pod", f.source_pod},
+          {"destination_pod", f.destination_pod},
+          {"packets", f.packets},
+          {"octets", f.octets},
+          {"reverse_packets", f.reverse_packets},
+          {"reverse_octets", f.reverse_octets},
+          {"idle_ms", f.idle_ms}};
+}
+
+/// Flows in one page of /api/v1/flows: at most this many, 100 unless `limit` says.
+constexpr std::uint32_t max_flow_page = 1000;
+
+/// A decimal number in [lo, hi], or nullopt.
+std::optional<std::uint64_t> bounded_number(const std::string& text, std::uint64_t lo,
+                                            std::uint64_t hi) {
+  if (text.empty() || text.size() > 10 ||
+      !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  auto v = std::stoull(text);
+  if (v < lo || v > hi)
+    return std::nullopt;
+  return v;
+}
+
+/// The query of /api/v1/flows (`ip`, `port`, `limit`), or what is wrong with it.
+std::variant<messages::flow_query, std::string> flow_query_of(std::string_view query) {
+  messages::flow_query q;
+  if (auto ip = query_param(query, "ip"); !ip.empty()) {
+    asio::error_code ec;
+    auto a = asio::ip::make_address(ip, ec);
+    if (ec)
+      return "ip: \"" + ip + "\" is not an IPv4 or IPv6 address";
+    q.ip = a.to_string();
+  }
+  if (auto port = query_param(query, "port"); !port.empty()) {
+    auto v = bounded_number(port, 0, 65535);
+    if (!v)
+      return "port: \"" + port + "\" is not a port number (0..65535)";
+    q.port = static_cast<std::int32_t>(*v);
+  }
+  if (auto limit = query_param(query, "limit"); !limit.empty()) {
+    auto v = bounded_number(limit, 1, max_flow_page);
+    if (!v)
+      return "limit: \"" + limit + "\" is not a number of flows (1.." +
+             std::to_string(max_flow_page) + ")";
+    q.limit = static_cast<std::uint32_t>(*v);
+  }
+  return q;
+}
+
 /// The effective configuration as JSON: rendered to TOML with secrets redacted (the one
 /// place that knows which keys are secret), then re-read and emitted as JSON.
 json config_json(const config::config& cfg) {
@@ -242,6 +334,27 @@ std::map<std::string, http_handler> admin_routes(supervisor& s) {
   routes["/api/v1/actors"] = [&s](const http_request&) {
     json out = json::array();
     for (const auto& x : s.actors())
+      out.push_back(to_json(x));
+    return json_response(out);
+  };
+  // mode = "aggregate": the flows the shards hold, a bounded page filtered by address
+  // and port. 400 for a bad parameter, 404 in proxy mode (there is no flow table).
+  routes["/api/v1/flows"] = [&s](const http_request& req) {
+    auto q = flow_query_of(req.query);
+    if (auto* err = std::get_if<std::string>(&q))
+      return json_response({{"error", *err}}, 400);
+    if (s.effective_config().mode != config::run_mode::aggregate)
+      return json_response({{"error", "flows are held only with mode = \"aggregate\""}}, 404);
+    const auto& query = std::get<messages::flow_query>(q);
+    auto page = s.flows(query);
+    json flows = json::array();
+    for (const auto& f : page.flows)
+      flows.push_back(to_json(f));
+    return json_response({{"flows", flows}, {"more", page.more}, {"limit", query.limit}});
+  };
+  routes["/api/v1/aggregators"] = [&s](const http_request&) {
+    json out = json::array();
+    for (const auto& x : s.aggregators())
       out.push_back(to_json(x));
     return json_response(out);
   };

@@ -8,13 +8,15 @@
 namespace fa::app {
 
 struct inspect_options {
-  std::string what; ///< sessions, templates, destinations, labels, actors
+  std::string what; ///< sessions, templates, destinations, labels, actors, flows, aggregators
   /// "127.0.0.1:10348", "[::1]:10348" (plain HTTP), "http://HOST:PORT" or
   /// "https://HOST:PORT".
   std::string admin;
   std::string cacert; ///< https: PEM CA file to verify the server with; "" = system CAs
   std::string token;  ///< "" = none
-  std::string ip;     ///< labels: look this address up
+  std::string ip;     ///< labels: look this address up; flows: only flows of this address
+  std::string port;   ///< flows: only flows of this port ("" = any)
+  std::string limit;  ///< flows: at most this many ("" = the API's default, 100)
   bool json = false;  ///< -o json
 };
 

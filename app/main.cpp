@@ -30,7 +30,7 @@ commands:
   run [-c FILE]           collect, enrich and forward IPFIX (default: the embedded config)
   check-config -c FILE    validate FILE, print the effective config, exit 1 on errors
   inspect VIEW            print a running instance's sessions, templates, destinations,
-                          labels or actors from its admin API
+                          labels, actors, aggregators or flows from its admin API
   clickhouse-schema       print the CREATE TABLE for a clickhouse+http(s) destination
                           (ClickHouse 18.16 and later)
   version                 print the version
@@ -44,7 +44,10 @@ options:
   --cacert FILE           inspect over https: PEM CA to verify the server (default with
                           the config's https: its [admin] tls_cert; else system CAs)
   --token-file FILE       inspect: bearer token (default: [admin] token_file)
-  --ip ADDRESS            inspect labels: the Pods that held ADDRESS
+  --ip ADDRESS            inspect labels: the Pods that held ADDRESS; inspect flows: the
+                          flows from or to ADDRESS
+  --port PORT             inspect flows: the flows from or to PORT
+  --limit N               inspect flows: at most N flows (default 100, at most 1000)
   --database NAME         clickhouse-schema: the database (default: default)
   --table NAME            clickhouse-schema: the table (default: flows)
   -h, --help              this text
@@ -59,6 +62,8 @@ struct cli {
   std::string token_file;
   std::string ip;
   std::string cacert;
+  std::string port;
+  std::string limit;
   std::string database = "default";
   std::string table = "flows";
 };
@@ -193,13 +198,16 @@ int check_config(const cli& c) {
 
 int inspect(const cli& c) {
   if (c.view.empty())
-    return fail_usage("inspect needs a view: sessions, templates, destinations, labels or actors");
+    return fail_usage("inspect needs a view: sessions, templates, destinations, labels, actors, "
+                      "aggregators or flows");
   if (c.output != "table" && c.output != "json")
     return fail_usage("-o takes table or json");
   fa::app::inspect_options o;
   o.what = c.view;
   o.json = c.output == "json";
   o.ip = c.ip;
+  o.port = c.port;
+  o.limit = c.limit;
   auto loaded = load(c);
   if (report_errors(loaded))
     return 1;
@@ -265,7 +273,8 @@ int main(int argc, char** argv) {
         return fail_usage("-c needs a file");
       c.config_file = argv[++i];
     } else if (a == "-o" || a == "--output" || a == "--admin" || a == "--token-file" ||
-               a == "--ip" || a == "--cacert" || a == "--database" || a == "--table") {
+               a == "--ip" || a == "--cacert" || a == "--port" || a == "--limit" ||
+               a == "--database" || a == "--table") {
       if (i + 1 >= argc)
         return fail_usage(std::string{a} + " needs a value");
       std::string v = argv[++i];
@@ -273,6 +282,8 @@ int main(int argc, char** argv) {
        : a == "--token-file" ? c.token_file
        : a == "--ip"         ? c.ip
        : a == "--cacert"     ? c.cacert
+       : a == "--port"       ? c.port
+       : a == "--limit"      ? c.limit
        : a == "--database"   ? c.database
        : a == "--table"      ? c.table
                              : c.output) = v;

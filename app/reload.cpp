@@ -69,6 +69,11 @@ config::config live_part(const config::config& running, const config::config& ne
   out.enrichment = next.enrichment;
   out.labels = next.labels;
   out.kubernetes = next.kubernetes;
+  // The shards apply new timeouts and policy to the flows they hold; max_flows and
+  // shards size and pin the tables.
+  out.aggregate.active_timeout = next.aggregate.active_timeout;
+  out.aggregate.inactive_timeout = next.aggregate.inactive_timeout;
+  out.aggregate.uncorrelated = next.aggregate.uncorrelated;
   out.runtime.log_level = next.runtime.log_level;
   out.runtime.log_format = next.runtime.log_format;
   out.runtime.shutdown_timeout = next.runtime.shutdown_timeout;

@@ -31,8 +31,10 @@ std::vector<std::string> changed_keys(const config::config& a, const config::con
 /// not known to apply live needs a restart, so a new key is safe by default).
 ///
 /// Live: `[[destination]]` (added, removed, changed), `fanout.mode`, `[enrichment]`,
-/// `[labels]`, `[kubernetes]`, `runtime.log_level`, `runtime.log_format`,
-/// `runtime.shutdown_timeout`. Restart: `mode` (another data path), `cluster_id` (the
+/// `[labels]`, `[kubernetes]`, `aggregate.active_timeout`, `inactive_timeout`,
+/// `uncorrelated`, `runtime.log_level`, `runtime.log_format`,
+/// `runtime.shutdown_timeout`. Restart: `mode` (another data path), `aggregate.max_flows`
+/// and `shards` (the size and pinning of the flow tables), `cluster_id` (the
 /// export ODID of open destination sessions), `[collector]` (bound sockets and limits
 /// read by the I/O threads of open sessions; the `tls://` files themselves are re-read
 /// on every reload), `[admin]` (the server answering this very reload's status), and

@@ -124,8 +124,11 @@ std::optional<std::string> supervisor::start() {
     return err;
   // The same derivation a reload uses: set bodies sized for the smallest IPFIX
   // destination, the [enrichment] options, the fanout.
-  const auto ec = enricher_setup(cfg_, destinations_);
+  auto ec = enricher_setup(cfg_, destinations_);
   enrichment_ = ec.enrichment;
+  // mode = "aggregate": the enrichers' destinations are the shards (DESIGN 9).
+  if (cfg_.mode == config::run_mode::aggregate)
+    start_aggregators(ec);
   registry_ = sys.spawn(actors::template_registry, table_);
   auto made = spawn_label_cache(cfg_);
   if (auto* err = std::get_if<std::string>(&made))
@@ -413,7 +416,9 @@ std::uint64_t supervisor::stop(std::chrono::milliseconds drain_timeout) {
     for (auto& e : enrichers_)
       self->request(e, drain_timeout + std::chrono::milliseconds{1}, caf::get_atom_v)
           .receive([](messages::enricher_status&) {}, [](caf::error&) {});
-    // 4. Drain the destinations.
+    // 4. mode = "aggregate": every flow leaves the shards for the destinations.
+    drain_aggregators(deadline);
+    // 5. Drain the destinations.
     for (auto& d : destinations_) {
       auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
@@ -430,7 +435,7 @@ std::uint64_t supervisor::stop(std::chrono::milliseconds drain_timeout) {
               },
               [](caf::error&) {});
     }
-    // 5. Stop every actor.
+    // 6. Stop every actor.
     auto kill = [&](auto& h) {
       if (h)
         self->send_exit(h, caf::exit_reason::user_shutdown);
@@ -442,6 +447,8 @@ std::uint64_t supervisor::stop(std::chrono::milliseconds drain_timeout) {
     }
     for (auto& e : enrichers_)
       kill(e);
+    for (auto& a : aggregators_)
+      kill(a);
     for (auto& d : destinations_)
       kill(d);
     kill(registry_);
@@ -450,6 +457,7 @@ std::uint64_t supervisor::stop(std::chrono::milliseconds drain_timeout) {
   // The admin handlers read the handles below: stop serving before they are cleared.
   admin_.reset();
   enrichers_.clear();
+  aggregators_.clear();
   destinations_.clear();
   registry_ = nullptr;
   labels_ = nullptr;
@@ -458,7 +466,7 @@ std::uint64_t supervisor::stop(std::chrono::milliseconds drain_timeout) {
     sessions_.clear();
   }
   system_->await_all_actors_done();
-  // 6. Threads last: actors may have posted work to the io_context until now.
+  // 7. Threads last: actors may have posted work to the io_context until now.
   io_.drain(std::chrono::seconds{2});
   listeners_.clear();
   return left;

@@ -2,8 +2,10 @@
 
 // Wiring and lifecycle (DESIGN 2, app/): owns the actor system, the io_context, every
 // strong actor handle and the listeners, and shuts everything down in order:
-// listeners, sessions, enrichers, destinations (drained), actors, threads.
+// listeners, sessions, enrichers, aggregators (mode = "aggregate": every flow exported),
+// destinations (drained), actors, threads.
 
+#include "actors/aggregator.hpp"
 #include "actors/enricher.hpp"
 #include "actors/enrichment_options.hpp"
 #include "actors/interfaces.hpp"
@@ -89,6 +91,11 @@ class supervisor {
   std::vector<messages::session_status> sessions();
   std::vector<messages::destination_status> destinations();
   std::vector<messages::enricher_status> enrichers();
+  /// mode = "aggregate": each shard's status (none in proxy mode). app/aggregators.cpp.
+  std::vector<messages::aggregator_status> aggregators();
+  /// mode = "aggregate": the flows matching `q` over every shard, at most `q.limit`
+  /// (`more` when others matched). Empty in proxy mode.
+  messages::flow_page flows(const messages::flow_query& q);
   /// Every live actor, each asked for its own stats (at high priority, all at once);
   /// those that do not answer within `timeout` are listed unanswered. app/actor_list.cpp.
   std::vector<actor_row> actors(std::chrono::milliseconds timeout = std::chrono::seconds{5});
@@ -150,6 +157,21 @@ class supervisor {
   /// fanout, enrichment options and set size limit.
   actors::enricher_config enricher_setup(const config::config& cfg,
                                          const std::vector<actors::destination_actor>& handles);
+  // mode = "aggregate" (app/aggregators.cpp).
+  /// The shards' config: the destinations and fanout of `routes` (an enricher setup),
+  /// the [aggregate] timeouts and policy, each shard's share of max_flows.
+  actors::aggregator_config aggregator_setup(const config::config& cfg,
+                                             const actors::enricher_config& routes);
+  /// Spawns the shards for `ec`'s destinations, then points `ec` at the shards.
+  void start_aggregators(actors::enricher_config& ec);
+  /// Reload: the shards take `target`'s routes (from `ec`) and timeouts, confirmed; then
+  /// `ec` is pointed at the shards.
+  void reconfigure_aggregators(const config::config& target, actors::enricher_config& ec);
+  /// Points an enricher setup at the shards instead of the destinations.
+  void route_to_shards(actors::enricher_config& ec) const;
+  /// Shutdown: every shard exports every flow to the destinations, within `deadline`.
+  void drain_aggregators(std::chrono::steady_clock::time_point deadline);
+
   /// Drains a destination a reload removed, within `timeout`; counts and returns the
   /// records it could not send, then stops it.
   std::uint64_t retire_destination(const actors::destination_actor& d, const std::string& name,
@@ -181,6 +203,9 @@ class supervisor {
   actors::template_registry_actor registry_;
   actors::label_cache_actor labels_;
   std::vector<actors::enricher_actor> enrichers_;
+  /// mode = "aggregate": the flow table shards (the enrichers' destinations); empty in
+  /// proxy mode. Set at start, never changed after.
+  std::vector<actors::aggregator_actor> aggregators_;
   std::vector<actors::destination_actor> destinations_;
   std::vector<net::listener_ptr> listeners_;
   /// The tls:// listeners' context, shared by all of them; app/tls_sessions.cpp.

@@ -181,6 +181,14 @@ supervisor::reload_outcome supervisor::reload(const config::config& next) {
                                target.fanout != running.fanout ||
                                target.enrichment != running.enrichment;
   auto ec = enricher_setup(target, handles);
+  // mode = "aggregate": the shards take the new routes and timeouts, and the enrichers
+  // keep sending to the shards.
+  if (!aggregators_.empty()) {
+    if (routing_changed || target.aggregate != running.aggregate)
+      reconfigure_aggregators(target, ec);
+    else
+      route_to_shards(ec);
+  }
   if (routing_changed) {
     auto shared = std::make_shared<const actors::enricher_config>(ec);
     caf::scoped_actor self{sys};

@@ -615,9 +615,13 @@ bool flow_table::aggregate(entry& e, const parsed& in, bool src, bool dst) {
 // ---------------------------------------------------------------------------------------
 // Export, expiry, removal.
 
-void flow_table::export_flow(std::uint32_t id, export_reason why, flow_sink& sink) {
+void flow_table::export_flow(std::uint32_t id, export_reason why, flow_sink& sink,
+                             std::int64_t due_ms) {
   entry& e = at(id);
-  sink.on_export(view(id), why);
+  auto v = view(id);
+  if (due_ms != 0)
+    v.due = clock_type::time_point{std::chrono::milliseconds{due_ms}};
+  sink.on_export(v, why);
   ++stats_.exports[static_cast<std::size_t>(why)];
   // Reference d.4: the deltas and throughputs restart after each export.
   const auto& s = *layouts_[e.layout].layout;
@@ -637,9 +641,10 @@ void flow_table::export_flow(std::uint32_t id, export_reason why, flow_sink& sin
   st.updated = false;
 }
 
-void flow_table::give_up(std::uint32_t id, export_reason why, flow_sink& sink) {
+void flow_table::give_up(std::uint32_t id, export_reason why, flow_sink& sink,
+                         std::int64_t due_ms) {
   if (cfg_.uncorrelated == uncorrelated_policy::export_flow) {
-    export_flow(id, why, sink);
+    export_flow(id, why, sink, due_ms);
     ++stats_.uncorrelated_exported;
   } else {
     ++stats_.uncorrelated_dropped;
@@ -734,7 +739,7 @@ void flow_table::expire_idle(std::int64_t now, flow_sink& sink) {
         wheel_file(id, now + inactive);
       } else {
         if (e.state.updated)
-          export_flow(id, export_reason::inactive, sink);
+          export_flow(id, export_reason::inactive, sink, deadline);
         else
           ++stats_.unchanged; // HEAD #8278: nothing new since the last export
         ++stats_.expired;
@@ -758,7 +763,7 @@ void flow_table::poll(clock_type::time_point now, flow_sink& sink) {
   while (active_.head != none && at(active_.head).sched_base + active <= n) {
     const std::uint32_t id = active_.head;
     if (at(id).state.updated)
-      export_flow(id, export_reason::active, sink);
+      export_flow(id, export_reason::active, sink, at(id).sched_base + active);
     else
       ++stats_.unchanged;
     sched_unlink(active_, id);
@@ -769,7 +774,7 @@ void flow_table::poll(clock_type::time_point now, flow_sink& sink) {
   while (due_.head != none) {
     const std::uint32_t id = due_.head;
     if (at(id).state.updated)
-      export_flow(id, export_reason::ready, sink);
+      export_flow(id, export_reason::ready, sink, at(id).sched_base);
     else
       ++stats_.unchanged;
     sched_unlink(due_, id);
@@ -783,7 +788,7 @@ void flow_table::poll(clock_type::time_point now, flow_sink& sink) {
     const std::uint32_t id = pending_.head;
     if (++at(id).state.retries > max_retries) {
       ++stats_.abandoned;
-      give_up(id, export_reason::uncorrelated, sink);
+      give_up(id, export_reason::uncorrelated, sink, at(id).sched_base + retry);
       continue;
     }
     sched_unlink(pending_, id);

@@ -118,6 +118,10 @@ struct flow_view {
   ipfix::bytes_view tcp_state;
   const flow_state* state = nullptr;
   clock_type::time_point last_seen; ///< when its last record was added
+  /// For an export by `poll`: the deadline it met (ready: when the flow became ready), so
+  /// that now - due is the export's lag. Unset (the epoch) for exports of `add` (eviction)
+  /// and `drain`, which are due the moment they happen.
+  clock_type::time_point due{};
 };
 
 /// Receives exported flows. The flow's deltas and throughputs are reset after the call
@@ -255,8 +259,9 @@ class flow_table {
   void prefetch_record(std::uint32_t id) const;
 
   // Export and removal.
-  void export_flow(std::uint32_t id, export_reason why, flow_sink& sink);
-  void give_up(std::uint32_t id, export_reason why, flow_sink& sink);
+  /// `due_ms`: flow_view::due (0: unset).
+  void export_flow(std::uint32_t id, export_reason why, flow_sink& sink, std::int64_t due_ms = 0);
+  void give_up(std::uint32_t id, export_reason why, flow_sink& sink, std::int64_t due_ms = 0);
   void evict_one(flow_sink& sink);
   void remove(std::uint32_t id);
   void expire_idle(std::int64_t now, flow_sink& sink);

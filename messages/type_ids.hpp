@@ -7,6 +7,7 @@
 
 #include "labels/pod_snapshot.hpp"
 #include "messages/actor_stats.hpp"
+#include "messages/aggregator.hpp"
 #include "messages/batches.hpp"
 #include "messages/label_status.hpp"
 #include "messages/status.hpp"
@@ -18,6 +19,7 @@ struct pod_update;
 } // namespace fa::labels
 
 namespace fa::actors {
+struct aggregator_config;
 struct enricher_config;
 struct enrichment_options;
 } // namespace fa::actors
@@ -47,6 +49,12 @@ struct enrichment_update {
   std::shared_ptr<const actors::enrichment_options> options;
 };
 
+/// supervisor -> aggregator on a config reload: new destinations, fanout, timeouts and
+/// uncorrelated policy; no flow is lost.
+struct aggregator_reconfig {
+  std::shared_ptr<const actors::aggregator_config> cfg;
+};
+
 } // namespace fa::messages
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(fa::messages::frames)
@@ -56,6 +64,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(fa::messages::label_snapshot)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(fa::messages::pod_updates)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(fa::messages::enricher_reconfig)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(fa::messages::enrichment_update)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(fa::messages::aggregator_reconfig)
 
 CAF_BEGIN_TYPE_ID_BLOCK(fa, caf::first_custom_type_id)
 
@@ -72,6 +81,10 @@ CAF_ADD_TYPE_ID(fa, (fa::messages::label_status))
 CAF_ADD_TYPE_ID(fa, (fa::messages::actor_stats))
 CAF_ADD_TYPE_ID(fa, (fa::messages::enricher_reconfig))
 CAF_ADD_TYPE_ID(fa, (fa::messages::enrichment_update))
+CAF_ADD_TYPE_ID(fa, (fa::messages::aggregator_reconfig))
+CAF_ADD_TYPE_ID(fa, (fa::messages::aggregator_status))
+CAF_ADD_TYPE_ID(fa, (fa::messages::flow_query))
+CAF_ADD_TYPE_ID(fa, (fa::messages::flow_page))
 
 // Atom text is the identity and at most 10 characters (STYLE: CAF pitfalls).
 CAF_ADD_ATOM(fa, fa::atoms, connected_atom, "connected")
@@ -81,5 +94,6 @@ CAF_ADD_ATOM(fa, fa::atoms, reconnect_atom, "reconnect")
 CAF_ADD_ATOM(fa, fa::atoms, drain_atom, "drain")
 CAF_ADD_ATOM(fa, fa::atoms, expire_atom, "expire")
 CAF_ADD_ATOM(fa, fa::atoms, stats_atom, "stats")
+CAF_ADD_ATOM(fa, fa::atoms, shard_atom, "shard")
 
 CAF_END_TYPE_ID_BLOCK(fa)

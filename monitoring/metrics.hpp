@@ -12,9 +12,11 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -133,6 +135,37 @@ struct destination_metrics {
   prometheus::Gauge* up = nullptr;
 };
 
+/// The series of one aggregator shard (mode = "aggregate", DESIGN 9). The shard adds its
+/// flow table's counts once per batch and per tick, never per record. Gauges carry the
+/// shard number; counters are shared by every shard.
+struct aggregator_metrics {
+  /// Label values of `records`, in order: what became of a record a shard received.
+  static constexpr std::array<const char*, 5> record_results{"created", "updated", "correlated",
+                                                             "out_of_date", "malformed"};
+  /// Label values of `exports`, in the order of flows::export_reason.
+  static constexpr std::array<const char*, 6> export_reasons{"ready",   "active",   "inactive",
+                                                             "evicted", "shutdown", "uncorrelated"};
+
+  prometheus::Gauge* flows = nullptr;
+  prometheus::Gauge* pending = nullptr;
+  prometheus::Gauge* state_bytes = nullptr;
+  std::array<prometheus::Counter*, record_results.size()> records{};
+  std::array<prometheus::Counter*, export_reasons.size()> exports{};
+  prometheus::Counter* uncorrelated_exported = nullptr;
+  prometheus::Counter* uncorrelated_dropped = nullptr;
+  prometheus::Counter* evictions = nullptr;
+  /// Records of Antrea templates the shard cannot aggregate, forwarded as they are.
+  prometheus::Counter* forwarded = nullptr;
+  /// Aggregated records larger than a destination's set: not exported.
+  prometheus::Counter* too_large = nullptr;
+  /// Seconds from when an export became due (a deadline met by the once-a-second poll)
+  /// to when the shard handed it to the destinations. Shared by the shards; each adds
+  /// its own bucket counts once per poll (ObserveMultiple), never per record.
+  prometheus::Histogram* export_lag = nullptr;
+  /// The upper bounds of `export_lag`'s buckets.
+  static const std::vector<double>& export_lag_buckets();
+};
+
 /// Series of one batch destination (`clickhouse+http(s)`, `flowlog`): one write is one
 /// INSERT or one append to the file. Resolved when the destination starts; incremented
 /// once per write, never per record.
@@ -155,6 +188,7 @@ class metrics {
   static constexpr std::size_t default_max_exporters = 100;
 
   explicit metrics(std::size_t max_exporters = default_max_exporters);
+  ~metrics();
 
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
@@ -207,6 +241,13 @@ class metrics {
   /// Time an enricher spends on one batch (observed once per batch).
   prometheus::Histogram& enrich_batch_seconds();
 
+  /// The series of aggregator shard `shard`. The first call registers the aggregate
+  /// families, so a proxy-mode process shows none of them. Takes a lock: once per shard.
+  aggregator_metrics aggregator(std::uint32_t shard);
+  /// Records sent on without aggregation in mode = "aggregate", by reason: "not_antrea"
+  /// (the enrichers' bypass), "not_aggregatable" (an Antrea template a shard cannot
+  /// aggregate; also in aggregator_metrics::forwarded).
+  prometheus::Counter& unaggregated_records(std::string_view reason);
   /// A ClickHouse destination's inserts, rows, insert latency, failures by `reasons`,
   /// queued rows.
   batch_sink_metrics clickhouse(std::string_view destination,
@@ -293,6 +334,9 @@ class metrics {
   prometheus::Family<prometheus::Counter>& fl_rotations_;
   std::shared_ptr<exporter_table> exporters_;
   std::unique_ptr<label_cache_metrics> label_cache_;
+  struct aggregate_families;
+  std::mutex aggregate_mtx_; ///< guards the creation of `aggregate_`
+  std::unique_ptr<aggregate_families> aggregate_;
 };
 
 } // namespace fa::monitoring

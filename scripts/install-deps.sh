@@ -16,6 +16,7 @@ packages=(
   libgtest-dev libgmock-dev googletest
   clang clang-format libclang-rt-14-dev
   tshark libfixbuf-tools python3-ipfix python3 python3-grpcio python3-protobuf
+  kubernetes-client
   softflowd pmacct nfdump
   openssl iproute2 procps
   # The ClickHouse destination's tests and benchmark run a real server (18.16 in Debian 12)

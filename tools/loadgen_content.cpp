@@ -529,6 +529,87 @@ std::size_t write_antrea(bit_pool& pool, bool v6, std::uint64_t index, std::uint
   return static_cast<std::size_t>(p - dst);
 }
 
+// ---------------------------------------------------------------------------------------
+// Pair content (aggregate mode): the same 42 fields as write_antrea, in the same order,
+// with every choice fixed by the flow, the side and the round.
+
+/// Pair flow `f`'s source is 10.0.0.0 + f (IPv4) or 2001:db8:1::f; its destination
+/// 100.64.0.0 + f or 2001:db8:2::f: the flow is read back from either address.
+constexpr std::uint64_t max_pair_flows = 1ULL << 22;
+
+std::uint8_t* put_pair_address(std::uint8_t* p, bool v6, bool source, std::uint64_t flow) {
+  if (!v6) {
+    const std::uint32_t base = source ? 0x0a000000u : 0x64400000u;
+    return put_u32(p, base + static_cast<std::uint32_t>(flow));
+  }
+  static constexpr std::uint8_t prefix[6] = {0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00};
+  std::memcpy(p, prefix, 6);
+  p[5] = source ? 1 : 2;
+  std::memset(p + 6, 0, 6);
+  ipfix::write_u32(p + 12, static_cast<std::uint32_t>(flow));
+  return p + 16;
+}
+
+/// The 1-octet length form only: every pair record of one side has the same layout.
+std::uint8_t* put_plain_text(std::uint8_t* p, text t) {
+  *p++ = t.size;
+  for (std::size_t i = 0; i < t.size; i += copy_block)
+    std::memcpy(p + i, t.data + i, copy_block);
+  return p + t.size;
+}
+
+std::size_t write_pair(bool v6, std::uint64_t seed, std::uint64_t flow, bool source_node,
+                       std::uint64_t round, std::uint8_t* dst) {
+  auto& t = tables();
+  auto* p = dst;
+  const auto d = pair_delta(seed, flow, source_node, round);
+  const auto total = pair_totals(seed, flow, source_node, round + 1);
+  const auto start = epoch + static_cast<std::uint32_t>(flow % 3600);
+  p = put_u32(p, start);                                            // flowStartSeconds
+  p = put_u32(p, start + 1 + static_cast<std::uint32_t>(round));    // flowEndSeconds
+  p = put_u8(p, 2);                                                 // flowEndReason: active
+  p = put_u16(p, 10000 + static_cast<std::uint32_t>(flow % 50000)); // sourceTransportPort
+  p = put_u16(p, 80);                                               // destinationTransportPort
+  p = put_u8(p, 6);                                                 // protocolIdentifier
+  p = put_u64(p, total.packets);
+  p = put_u64(p, total.octets);
+  p = put_u64(p, d.packets);
+  p = put_u64(p, d.octets);
+  p = put_pair_address(p, v6, true, flow);
+  p = put_pair_address(p, v6, false, flow);
+  p = put_u64(p, total.reverse_packets);
+  p = put_u64(p, total.reverse_octets);
+  p = put_u64(p, d.reverse_packets);
+  p = put_u64(p, d.reverse_octets);
+  // Each Node knows only its own Pod (reference b: InterNode).
+  const auto& sp = t.pods[flow % 256];
+  const auto& dp = t.pods[(flow >> 8) % 256];
+  const auto src_node = t.nodes[(2 * (flow % 8)) % 16];
+  const auto dst_node = t.nodes[(2 * (flow % 8) + 1) % 16];
+  p = put_plain_text(p, source_node ? sp.name : t.empty);
+  p = put_plain_text(p, source_node ? sp.ns : t.empty);
+  p = put_plain_text(p, source_node ? src_node : t.empty);
+  p = put_plain_text(p, source_node ? t.empty : dp.name);
+  p = put_plain_text(p, source_node ? t.empty : dp.ns);
+  p = put_plain_text(p, source_node ? t.empty : dst_node);
+  p = put_u16(p, 0);              // destinationServicePort
+  p = put_plain_text(p, t.empty); // destinationServicePortName
+  for (int dir = 0; dir < 2; ++dir) {
+    p = put_plain_text(p, t.empty); // ...PolicyName
+    p = put_plain_text(p, t.empty); // ...Namespace
+    p = put_u8(p, 0);               // ...PolicyType
+    p = put_plain_text(p, t.empty); // ...RuleName
+    p = put_u8(p, 0);               // ...RuleAction: no policy, so the flow waits for its pair
+  }
+  p = put_plain_text(p, t.tcp_states[1]); // tcpState
+  p = put_u8(p, 2);                       // flowType: InterNode
+  for (int i = 0; i < 5; ++i) // egressName, egressIP, appProtocolName, httpVals, egressNodeName
+    p = put_plain_text(p, t.empty);
+  std::memset(p, 0, v6 ? 16 : 4); // destinationClusterIP
+  p += v6 ? 16 : 4;
+  return static_cast<std::size_t>(p - dst);
+}
+
 /// Walks `count` fields with `lengths` over `rec` from `pos`; stores the value offset
 /// and length of each field in `offsets`/`sizes` (when not null). Returns false when
 /// the record is too short.
@@ -631,6 +712,57 @@ std::size_t write_record(template_kind kind, std::uint64_t seed, std::uint32_t o
     break;
   }
   return write_minimal(pool, index, dst);
+}
+
+pair_counts pair_delta(std::uint64_t seed, std::uint64_t flow, bool source_node,
+                       std::uint64_t round) {
+  // The two Nodes count slightly different packets of one connection, as real agents
+  // do (their polls are not simultaneous).
+  auto r = fmix(fmix(seed ^ 0x70a1'7e57ULL) ^ (flow * 0x9e3779b97f4a7c15ULL) ^
+                (round * 0xd1b54a32d192ed03ULL) ^ (source_node ? 1 : 2));
+  pair_counts c;
+  c.packets = 1 + (r & 63);
+  c.octets = c.packets * (64 + flow % 1400);
+  c.reverse_packets = (r >> 8) & 31;
+  c.reverse_octets = c.reverse_packets * 100;
+  return c;
+}
+
+pair_counts pair_totals(std::uint64_t seed, std::uint64_t flow, bool source_node,
+                        std::uint64_t rounds) {
+  pair_counts sum;
+  for (std::uint64_t k = 0; k < rounds; ++k) {
+    auto d = pair_delta(seed, flow, source_node, k);
+    sum.packets += d.packets;
+    sum.octets += d.octets;
+    sum.reverse_packets += d.reverse_packets;
+    sum.reverse_octets += d.reverse_octets;
+  }
+  return sum;
+}
+
+std::optional<std::uint64_t> pair_flow_of(ipfix::bytes_view a) {
+  if (a.size() == 4) {
+    auto v = ipfix::read_u32(a.data());
+    if ((v & 0xff000000u) != 0x0a000000u || (v & 0x00ffffffu) >= max_pair_flows)
+      return std::nullopt;
+    return v & 0x00ffffffu;
+  }
+  if (a.size() == 16) {
+    static constexpr std::uint8_t prefix[6] = {0x20, 0x01, 0x0d, 0xb8, 0x00, 0x01};
+    if (std::memcmp(a.data(), prefix, 6) != 0)
+      return std::nullopt;
+    return ipfix::read_u32(a.data() + 12);
+  }
+  return std::nullopt;
+}
+
+std::size_t write_pair_record(template_kind kind, const pair_content& c, std::uint64_t seed,
+                              std::uint32_t odid, std::uint64_t index, std::uint8_t* dst) {
+  const std::uint64_t session = odid - c.odid_base;
+  const std::uint64_t flow = (session / 2) * c.flows + index % c.flows;
+  return write_pair(kind == template_kind::antrea_v6, seed, flow % max_pair_flows, session % 2 == 0,
+                    index / c.flows, dst);
 }
 
 void append_record(template_kind kind, std::uint64_t seed, std::uint32_t odid, std::uint64_t index,

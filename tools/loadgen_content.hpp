@@ -45,6 +45,44 @@ void append_record(template_kind kind, std::uint64_t seed, std::uint32_t odid, s
 std::size_t write_record(template_kind kind, std::uint64_t seed, std::uint32_t odid,
                          std::uint64_t index, std::uint8_t* dst);
 
+/// Aggregate-mode content (`ipfix-loadgen --pairs F`, issue 11): inter-Node flows, each
+/// reported by the source Node and by the destination Node, from two sessions. Session
+/// `s` (ODID `odid_base + s`) plays the source Node of pair `s / 2` when `s` is even and
+/// its destination Node when odd; pair `p` owns flows `p * flows` .. `p * flows +
+/// flows - 1`. A session's record `index` is flow `index % flows` in round `index /
+/// flows`: each round a side's counters grow by `pair_delta`, and its totals are the sum
+/// of its deltas so far, so a mediator's exported deltas must add up to them.
+struct pair_content {
+  std::uint64_t flows = 0; ///< flows per pair (> 0)
+  std::uint32_t odid_base = 1000;
+};
+
+/// Writes the record `index` of the session with `odid` (room as for write_record) as
+/// an antrea-v4 or antrea-v6 (`kind`) record of the pair content.
+std::size_t write_pair_record(template_kind kind, const pair_content& c, std::uint64_t seed,
+                              std::uint32_t odid, std::uint64_t index, std::uint8_t* dst);
+
+/// What one Node counted of a pair flow: forward and reverse packets and octets.
+struct pair_counts {
+  std::uint64_t packets = 0;
+  std::uint64_t octets = 0;
+  std::uint64_t reverse_packets = 0;
+  std::uint64_t reverse_octets = 0;
+};
+
+/// The counts the source (`source_node`) or destination Node of `flow` reports in
+/// `round` alone (the deltas of its record of that round).
+pair_counts pair_delta(std::uint64_t seed, std::uint64_t flow, bool source_node,
+                       std::uint64_t round);
+
+/// The totals after `rounds` rounds: the sum of the first `rounds` deltas.
+pair_counts pair_totals(std::uint64_t seed, std::uint64_t flow, bool source_node,
+                        std::uint64_t rounds);
+
+/// The flow number of a pair record from its source address (4 or 16 octets), or
+/// nullopt when the address is not one pair content uses.
+std::optional<std::uint64_t> pair_flow_of(ipfix::bytes_view source_address);
+
 /// An upper bound of the octets one record of `kind` takes, for sizing messages.
 std::size_t max_record_size(template_kind kind);
 

@@ -71,7 +71,19 @@ struct loadgen_config {
   /// UDP: records per session encoded once and sent round and round (0: every record,
   /// when they fit --pregen-limit; otherwise each datagram is encoded as it is sent).
   std::uint64_t udp_ring = 0;
+  /// --pairs: flows per pair of sessions of the aggregate-mode content (0: the
+  /// template's own content).
+  std::uint64_t pair_flows = 0;
 };
+
+/// One record of the configured content: the pair content with --pairs, else the
+/// template kind's.
+std::size_t write_content(const loadgen_config& cfg, std::uint32_t odid, std::uint64_t index,
+                          std::uint8_t* dst) {
+  if (cfg.pair_flows > 0)
+    return write_pair_record(cfg.kind, {cfg.pair_flows, cfg.odid_base}, cfg.seed, odid, index, dst);
+  return write_record(cfg.kind, cfg.seed, odid, index, dst);
+}
 
 std::uint64_t monotonic_ns() {
   timespec ts{};
@@ -169,7 +181,7 @@ class message_factory {
       std::uint64_t n = 0;
       // RFC 7011 10: a message never exceeds 65535 octets.
       while (n < want && pos + max_record_ <= ipfix::max_message_size) {
-        auto len = write_record(cfg_.kind, cfg_.seed, odid_, next_index_, p + pos);
+        auto len = write_content(cfg_, odid_, next_index_, p + pos);
         if (pos + len > limit)
           break; // not committed: the next message starts with this record
         if (stamps != nullptr)
@@ -894,7 +906,15 @@ loadgen_config parse_args(int argc, char** argv) {
                cfg.template_refresh = *d;
              return d && d->count() > 0;
            });
+  p.option("pairs", "F",
+           "aggregate-mode content: sessions 2p and 2p+1 play the source and the\n"
+           "destination Node of the F inter-Node flows of pair p; record i of a\n"
+           "session is flow i % F in round i / F, its counters growing each round\n"
+           "(needs an antrea template)",
+           "1..4194304", uint_opt(cfg.pair_flows, 1, 1ULL << 22));
   p.parse(argc, argv);
+  if (cfg.pair_flows > 0 && cfg.kind == template_kind::minimal)
+    p.fail("--pairs needs --template antrea-v4 or antrea-v6");
   if (!cfg.records && !cfg.duration)
     cfg.records = 100000;
   if (std::uint64_t{cfg.odid_base} + cfg.sessions - 1 > UINT32_MAX)
@@ -1078,7 +1098,7 @@ std::uint64_t udp_send_ring(const loadgen_config& cfg, udp_exporter& e, std::uin
                             k * max_record_size(cfg.kind));
       std::size_t pos = ipfix::message_header_size + ipfix::set_header_size;
       for (std::uint64_t i = 0; i < k; ++i)
-        pos += write_record(cfg.kind, cfg.seed, e.odid, d.first + i, p + pos);
+        pos += write_content(cfg, e.odid, d.first + i, p + pos);
       ipfix::write_u16(p, ipfix::ipfix_version);
       ipfix::write_u16(p + 2, static_cast<std::uint16_t>(pos));
       ipfix::write_u32(p + 4, now);

@@ -800,8 +800,8 @@ INSTANTIATE_TEST_SUITE_P(
 // -- several errors, syntax errors, files ------------------------------------------
 
 TEST(load, collects_every_error_in_file_order) {
-  auto text = R"(mode = "aggregate"
-
+  auto text = R"([aggregate]
+max_flows = 0
 [collector]
 listen = ["udp://[::]:99999", "tcp://0.0.0.0:99999"]
 max_sessions = "many"
@@ -822,7 +822,7 @@ log_level = "loud"
   for (const auto& e : r.errors)
     got.emplace_back(e.key, e.line);
   std::vector<std::pair<std::string, std::uint32_t>> want{
-      {"mode", 1},
+      {"aggregate.max_flows", 2},
       {"collector.listen[0]", 4},
       {"collector.listen[1]", 4},
       {"collector.max_sessions", 5},
@@ -831,8 +831,8 @@ log_level = "loud"
       {"runtime.log_level", 14},
   };
   EXPECT_EQ(got, want) << dump(r);
-  // Found by a later pass, still in file order.
-  EXPECT_EQ(r.errors[0].kind, error_kind::unsupported);
+  // Found by a later pass (the range check), still in file order.
+  EXPECT_EQ(r.errors[0].kind, error_kind::invalid_value);
 }
 
 TEST(load, a_bad_entry_does_not_cause_follow_up_errors) {
@@ -898,36 +898,13 @@ TEST(load, files) {
 
 // -- features of later versions ------------------------------------------------
 
-struct unsupported_case {
-  std::string text;
-  std::string key;
-  std::string value;
-};
-
-std::ostream& operator<<(std::ostream& out, const unsupported_case& x) {
-  return out << x.key << " = " << x.value;
+TEST(load, aggregate_mode_is_accepted) {
+  // Issue 11: the last "not supported yet" of the contract.
+  auto r = load(top("mode = \"aggregate\"") + "\n[aggregate]\nshards = 2\nmax_flows = 1000\n");
+  ASSERT_TRUE(r) << dump(r);
+  EXPECT_EQ(r.cfg->mode, run_mode::aggregate);
+  EXPECT_EQ(r.cfg->aggregate.shards, 2u);
 }
-
-class unsupported : public testing::TestWithParam<unsupported_case> {};
-
-TEST_P(unsupported, is_rejected_with_a_clear_message) {
-  const auto& c = GetParam();
-  auto r = load(c.text);
-  EXPECT_FALSE(r.cfg);
-  ASSERT_EQ(r.errors.size(), 1u) << dump(r);
-  const auto& e = r.errors[0];
-  EXPECT_EQ(e.kind, error_kind::unsupported);
-  EXPECT_EQ(e.key, c.key);
-  EXPECT_EQ(e.value, c.value);
-  EXPECT_NE(e.line, 0u);
-  EXPECT_NE(e.message.find(c.value + " is not supported yet in this version; use "),
-            std::string::npos)
-      << e.message;
-}
-
-INSTANTIATE_TEST_SUITE_P(later, unsupported,
-                         testing::Values(unsupported_case{top("mode = \"aggregate\""), "mode",
-                                                          "\"aggregate\""}));
 
 TEST(load, later_settings_that_change_nothing_yet_are_accepted) {
   auto r = load(section("[enrichment]", "labels_for_foreign_records = true"));

@@ -165,29 +165,22 @@ TEST(validate, tcp_and_tls_share_ports_but_udp_does_not) {
   EXPECT_EQ(find_key(errors, "collector.listen[4]"), nullptr); // port 0 never collides
 }
 
-TEST(validate, unsupported_features_lists_each_one) {
-  EXPECT_TRUE(unsupported_features(valid_config()).empty());
+TEST(validate, nothing_is_unsupported_any_more) {
+  // aggregate mode (issue 11) was the last feature the config refused as "not supported
+  // yet"; every transport and fanout is accepted too.
   auto cfg = valid_config();
   cfg.mode = run_mode::aggregate;
   cfg.collector.listen.push_back({transport_kind::udp, "::", 4739});
   cfg.collector.listen.push_back({transport_kind::tls, "::", 4740});
   cfg.destinations.push_back(destination("u", {destination_kind::ipfix_udp, "c", 4739, ""}));
   cfg.destinations.push_back(destination("t", {destination_kind::ipfix_tls, "c", 4740, ""}));
-  cfg.labels.source = label_source::kubernetes; // supported: not listed
+  cfg.labels.source = label_source::kubernetes;
   cfg.fanout.mode = fanout_mode::hash;
-  auto errors = unsupported_features(cfg);
-  std::vector<std::string> keys;
-  for (const auto& e : errors) {
-    EXPECT_EQ(e.kind, error_kind::unsupported);
-    EXPECT_NE(e.message.find("is not supported yet in this version"), std::string::npos);
-    keys.push_back(e.key);
-  }
-  EXPECT_EQ(keys, (std::vector<std::string>{"mode"}));
-  // validate() includes them.
+  EXPECT_TRUE(unsupported_features(cfg).empty());
   auto all = validate(cfg);
   EXPECT_EQ(std::count_if(all.begin(), all.end(),
                           [](const auto& e) { return e.kind == error_kind::unsupported; }),
-            1);
+            0);
 }
 
 TEST(validate, derived_values) {

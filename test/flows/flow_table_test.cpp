@@ -633,6 +633,32 @@ TEST_P(flow_table_test, deadlines_are_met_exactly_and_count_from_the_poll) {
   EXPECT_EQ(table.size(), 0u);
 }
 
+TEST_P(flow_table_test, exports_of_poll_say_when_they_became_due) {
+  add(intra(s1()), 1s);
+  poll(2500ms);
+  auto ex = take();
+  ASSERT_EQ(ex.size(), 1u);
+  EXPECT_EQ(ex[0].due, at(1s)) << "ready when its record came";
+  add(intra(s2()), 3s);
+  poll(62700ms); // active deadline: 2.5 s + 60 s
+  ex = take();
+  ASSERT_EQ(ex.size(), 1u);
+  EXPECT_EQ(ex[0].why, export_reason::active);
+  EXPECT_EQ(ex[0].due, at(62500ms));
+  add(intra(src(20, 3, "TIME_WAIT", 1500, 500, 3000, 1000)), 70s);
+  poll(160200ms); // inactive deadline: 70 s + 90 s
+  ex = take();
+  ASSERT_EQ(ex.size(), 1u);
+  EXPECT_EQ(ex[0].why, export_reason::inactive);
+  EXPECT_EQ(ex[0].due, at(160s));
+  // Eviction and drain are due when they happen: no deadline.
+  add(intra(s1()), 200s);
+  table.drain(sink);
+  ex = take();
+  ASSERT_EQ(ex.size(), 1u);
+  EXPECT_EQ(ex[0].due, clock_type::time_point{});
+}
+
 TEST_P(flow_table_test, timeouts_change_at_run_time_without_losing_flows) {
   auto i = intra(s1());
   add(i, 0s);

@@ -247,6 +247,7 @@ struct exported {
   flow_key key;
   flow_state state;
   decoded record;
+  clock_type::time_point due{}; ///< flow_view::due
 };
 
 /// Keeps every export, encoded by flow_encoder::write.
@@ -256,7 +257,7 @@ class collect_sink : public flow_sink {
     bytes rec(flow_encoder::record_size(f));
     auto* end = flow_encoder::write(f, rec.data());
     EXPECT_EQ(static_cast<std::size_t>(end - rec.data()), rec.size());
-    out.push_back({why, *f.key, *f.state, decoded{f.layout->output, std::move(rec)}});
+    out.push_back({why, *f.key, *f.state, decoded{f.layout->output, std::move(rec)}, f.due});
   }
   std::vector<exported> out;
 };

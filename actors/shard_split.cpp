@@ -1,0 +1,37 @@
+#include "actors/shard_split.hpp"
+
+#include <algorithm>
+
+namespace fa::actors {
+
+const flows::aggregate_layout* shard_split::layout_of(const messages::template_plan_ptr& plan) {
+  auto same = [&](const entry& e) { return e.key == plan.get() && e.alive.lock() == plan; };
+  if (last_ < entries_.size() && same(entries_[last_]))
+    return entries_[last_].layout.get();
+  for (std::size_t i = 0; i < entries_.size(); ++i)
+    if (same(entries_[i])) {
+      last_ = i;
+      return entries_[i].layout.get();
+    }
+  // The agent's template alone: the key fields are all agent fields, at the same
+  // indexes and with the same values in the input record as in the enriched one.
+  std::shared_ptr<const flows::aggregate_layout> layout;
+  if (plan->antrea) {
+    auto l = flows::make_aggregate_layout(plan->input, plan->input.fields.size());
+    if (l->aggregatable)
+      layout = std::move(l);
+  }
+  prune();
+  entries_.push_back({plan.get(), plan, std::move(layout)});
+  last_ = entries_.size() - 1;
+  return entries_.back().layout.get();
+}
+
+void shard_split::prune() {
+  entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
+                                [](const entry& e) { return e.alive.expired(); }),
+                 entries_.end());
+  last_ = 0;
+}
+
+} // namespace fa::actors

@@ -1,0 +1,132 @@
+// shard_split (mode = "aggregate"): both Nodes' records of one flow pick the same shard
+// from the agent's template, flows spread over the shards, the FromExternal ingress half
+// meets the destination Node's record, and templates that cannot be aggregated get no
+// layout.
+
+#include "actors/shard_split.hpp"
+
+#include "actors/template_planner.hpp"
+#include "test/flows/flow_test_util.hpp"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace fa::actors::test {
+namespace {
+
+using flows::test::values;
+
+/// The plan of the v2.7 agent template (no appended fields: what an enricher reads).
+messages::template_plan_ptr agent_plan(bool v6 = false) {
+  auto p = std::make_shared<messages::template_plan>();
+  p->input = flows::test::make_def(flows::test::agent_fields_v27(v6));
+  p->layout = ipfix::record_layout{p->input};
+  p->antrea = true;
+  return p;
+}
+
+/// flow `n`'s record from one Node: 10.0.0.n:1000+n -> 10.0.1.n:80, TCP, InterNode.
+values half(int n, bool from_source) {
+  values v;
+  v.set("sourceIPv4Address", "10.0.0." + std::to_string(n % 250))
+      .set("destinationIPv4Address", "10.0.1." + std::to_string(n / 250))
+      .set("sourceTransportPort", static_cast<std::uint64_t>(1000 + n))
+      .set("destinationTransportPort", 80)
+      .set("protocolIdentifier", 6)
+      .set("flowType", flows::flow_type::inter_node);
+  if (from_source)
+    v.set("sourcePodName", "client");
+  else
+    v.set("destinationPodName", "server");
+  return v;
+}
+
+/// The shard of `v`, encoded with `plan`'s template and walked as an enricher walks it.
+std::size_t shard(shard_split& s, const messages::template_plan_ptr& plan, const values& v) {
+  auto rec = v.encode(plan->input);
+  std::vector<ipfix::field_slice> varlen(plan->layout.num_varlen());
+  ipfix::parse_error err = ipfix::parse_error::none;
+  EXPECT_EQ(plan->layout.walk_varlen(rec, varlen, err), rec.size());
+  const auto* l = s.layout_of(plan);
+  EXPECT_NE(l, nullptr);
+  return l ? s.shard_of(*l, rec, varlen) : 0;
+}
+
+TEST(shard_split, both_halves_of_a_flow_pick_the_same_shard_and_flows_spread) {
+  shard_split s{4};
+  auto plan = agent_plan();
+  std::set<std::size_t> used;
+  for (int n = 0; n < 200; ++n) {
+    auto a = shard(s, plan, half(n, true));
+    EXPECT_EQ(a, shard(s, plan, half(n, false))) << "flow " << n;
+    EXPECT_LT(a, 4u);
+    used.insert(a);
+  }
+  EXPECT_EQ(used.size(), 4u);
+}
+
+TEST(shard_split, one_shard_is_always_shard_zero) {
+  shard_split s{1};
+  auto plan = agent_plan(true);
+  values v;
+  v.set("sourceIPv6Address", "2001:db8::1")
+      .set("destinationIPv6Address", "2001:db8::2")
+      .set("flowType", flows::flow_type::inter_node);
+  EXPECT_EQ(shard(s, plan, v), 0u);
+}
+
+TEST(shard_split, from_external_ingress_half_meets_the_destination_node) {
+  shard_split s{16};
+  auto plan = agent_plan();
+  // Reference a (HEAD): the ingress Node's record of an external client's connection to a
+  // NodePort, SNATed to 10.0.0.9:40000, carries that SNAT address; the destination Node
+  // sees 10.0.0.9:40000 as the source.
+  for (int n = 0; n < 50; ++n) {
+    values ingress;
+    ingress.set("sourceIPv4Address", "203.0.113." + std::to_string(n))
+        .set("destinationIPv4Address", "10.0.1.5")
+        .set("sourceTransportPort", 5555)
+        .set("destinationTransportPort", 80)
+        .set("protocolIdentifier", 6)
+        .set("flowType", flows::flow_type::from_external)
+        .set("proxySnatIPv4", "10.0.0.9")
+        .set("proxySnatPort", static_cast<std::uint64_t>(40000 + n));
+    values destination;
+    destination.set("sourceIPv4Address", "10.0.0.9")
+        .set("destinationIPv4Address", "10.0.1.5")
+        .set("sourceTransportPort", static_cast<std::uint64_t>(40000 + n))
+        .set("destinationTransportPort", 80)
+        .set("protocolIdentifier", 6)
+        .set("flowType", flows::flow_type::from_external)
+        .set("destinationPodName", "server");
+    EXPECT_EQ(shard(s, plan, ingress), shard(s, plan, destination)) << n;
+  }
+}
+
+TEST(shard_split, templates_that_cannot_be_aggregated_have_no_layout) {
+  shard_split s{2};
+  auto plain = std::make_shared<messages::template_plan>();
+  plain->input =
+      flows::test::make_def({"sourceIPv4Address", "destinationIPv4Address", "packetDeltaCount"});
+  plain->layout = ipfix::record_layout{plain->input};
+  EXPECT_EQ(s.layout_of(plain), nullptr);
+  // Antrea elements without flowType: Antrea, yet not aggregatable.
+  auto partial = std::make_shared<messages::template_plan>();
+  partial->input =
+      flows::test::make_def({"sourceIPv4Address", "destinationIPv4Address", "sourceTransportPort",
+                             "destinationTransportPort", "protocolIdentifier", "sourcePodName"});
+  partial->layout = ipfix::record_layout{partial->input};
+  partial->antrea = true;
+  EXPECT_EQ(s.layout_of(partial), nullptr);
+  // A plan that is gone is forgotten; a new plan at the same address is looked at anew.
+  auto full = agent_plan();
+  EXPECT_NE(s.layout_of(full), nullptr);
+  plain.reset();
+  s.prune();
+  EXPECT_NE(s.layout_of(full), nullptr);
+  EXPECT_EQ(s.layout_of(partial), nullptr);
+}
+
+} // namespace
+} // namespace fa::actors::test
