@@ -205,6 +205,8 @@ TEST(clickhouse_destination, every_record_arrives_as_one_row_with_its_values) {
   EXPECT_EQ(dests[0].state, "connected");
 }
 
+std::string flow_log_destination(const std::string& path, const std::string& extra = "");
+
 // mode = "aggregate": the load generator plays both Nodes of inter-Node flows; every
 // record flow-aggregator exports (seen by a JSON-lines destination beside ClickHouse's)
 // arrives as exactly one row, each column mapped from the exported record's elements by
@@ -217,7 +219,7 @@ TEST(clickhouse_destination, every_aggregated_record_arrives_as_one_row_with_its
   constexpr int flows = 200;
   running fa{fa::test::test_config(
       clickhouse_url(s) + "[[destination]]\nname = \"file\"\nurl = \"jsonl:" + dir +
-          "/out.jsonl\"\n",
+          "/out.jsonl\"\n" + flow_log_destination(dir + "/flows.csv", "pretty_print = false\n"),
       "mode = \"aggregate\"\n[aggregate]\nactive_timeout = \"1s\"\ninactive_timeout = \"30s\"\n")};
   // Two rounds a Node and flow: most flows are exported while the load runs, the rest
   // when the supervisor drains.
@@ -255,6 +257,22 @@ TEST(clickhouse_destination, every_aggregated_record_arrives_as_one_row_with_its
   std::sort(want.begin(), want.end());
   std::sort(got.begin(), got.end());
   ASSERT_EQ(got.size(), want.size());
+  // The flow log beside them: one line per exported record, its first six columns (start,
+  // end, addresses, ports) those of the record's row.
+  std::vector<std::string> lines, keys;
+  std::ifstream csv{dir + "/flows.csv"};
+  while (std::getline(csv, line)) {
+    auto f = split(line, ',');
+    ASSERT_EQ(f.size(), 30u) << line;
+    lines.push_back(f[0] + " " + f[1] + " " + f[2] + " " + f[3] + " " + f[4] + " " + f[5]);
+  }
+  for (const auto& row : want) {
+    auto f = split(row, '\t');
+    keys.push_back(f[0] + " " + f[1] + " " + f[5] + " " + f[6] + " " + f[7] + " " + f[8]);
+  }
+  std::sort(lines.begin(), lines.end());
+  std::sort(keys.begin(), keys.end());
+  EXPECT_EQ(lines, keys);
   // The first row that differs, column by column (the whole lists are too long to print).
   for (std::size_t i = 0; i < got.size(); ++i) {
     if (got[i] == want[i])
@@ -413,7 +431,7 @@ TEST(clickhouse_destination, a_schema_mismatch_is_logged_with_the_servers_error)
             1);
 }
 
-std::string flow_log_destination(const std::string& path, const std::string& extra = "") {
+std::string flow_log_destination(const std::string& path, const std::string& extra) {
   return "[[destination]]\nname = \"fl\"\nurl = \"flowlog:" + path +
          "\"\nreconnect_min = \"100ms\"\nreconnect_max = \"400ms\"\n" + extra;
 }
