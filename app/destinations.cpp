@@ -105,7 +105,7 @@ spawn_flow_log(caf::actor_system& sys, const config::destination_config& d,
   o.file.max_size = d.max_size;
   o.file.max_backups = d.max_backups;
   o.file.max_age = std::chrono::duration_cast<std::chrono::seconds>(d.max_age);
-  o.file.compress = d.compression == config::compression_kind::gzip;
+  o.file.compress = d.compress;
   o.pretty_print = d.pretty_print;
   for (const auto& f : d.filters) {
     auto& out = o.filters.emplace_back();

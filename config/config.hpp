@@ -95,7 +95,7 @@ enum class on_full_policy : std::uint8_t {
   drop,  ///< discard and count (RFC 7011 4.3 accounting downstream)
 };
 
-/// `destination.compression`: ClickHouse request bodies, or rotated flow-log files.
+/// `destination.compression`: ClickHouse request bodies.
 enum class compression_kind : std::uint8_t { gzip, none };
 
 /// `destination.format`: the body of a ClickHouse insert.
@@ -328,8 +328,9 @@ struct destination_config {
   duration commit_interval = std::chrono::seconds{1};
   /// ... or as soon as this many rows are queued.
   std::uint32_t max_rows = 100000;
-  /// clickhouse+*: gzip request bodies; flowlog: gzip rotated files.
-  compression_kind compression = compression_kind::gzip;
+  /// clickhouse+*: request bodies gzipped or not. Not by default: gzip costs several
+  /// times the CPU of the rest of a row's way (README, benchmark).
+  compression_kind compression = compression_kind::none;
   /// clickhouse+*: the insert format.
   clickhouse_format format = clickhouse_format::row_binary;
   /// flowlog: protocol, rule actions and policy types as names, not numbers.
@@ -340,6 +341,8 @@ struct destination_config {
   std::uint32_t max_backups = 3;
   /// flowlog: rotated files older than this are removed; 0 = no age limit.
   duration max_age = duration::zero();
+  /// flowlog: rotated files are gzipped (Antrea `compress`).
+  bool compress = true;
   /// flowlog: records logged; none = every record.
   std::vector<flow_log_filter> filters;
   /// *-stream: records kept for subscribers (Antrea's recordBufferSize), oldest

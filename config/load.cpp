@@ -545,6 +545,7 @@ class loader {
     read_size(&table, path, "max_size", out.max_size);
     read_uint(&table, path, "max_backups", out.max_backups);
     read_duration(&table, path, "max_age", out.max_age);
+    read_bool(&table, path, "compress", out.compress);
     read_filters(table, path, out.filters);
     read_uint(&table, path, "stream_buffer", out.stream_buffer);
     read_uint(&table, path, "stream_max_subscribers", out.stream_max_subscribers);

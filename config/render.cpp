@@ -209,6 +209,7 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
     out.size("max_size", dst.max_size);
     out.integer("max_backups", dst.max_backups);
     out.time("max_age", dst.max_age);
+    out.boolean("compress", dst.compress);
     if (!dst.filters.empty())
       out.raw("filters", render_filters(dst.filters));
     out.integer("stream_buffer", dst.stream_buffer);

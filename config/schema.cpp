@@ -72,6 +72,7 @@ constexpr std::array destination_keys{
     "max_size"sv,
     "max_backups"sv,
     "max_age"sv,
+    "compress"sv,
     "filters"sv,
     "stream_buffer"sv,
     "stream_max_subscribers"sv,

@@ -2,7 +2,9 @@
 
 #include "ipfix/record_json.hpp"
 
+#include <bit>
 #include <charconv>
+#include <cstring>
 
 namespace fa::sinks {
 
@@ -51,6 +53,11 @@ void put_leb128(std::string& out, std::uint64_t v) {
   } while (v != 0);
 }
 
+void put_leb128_string(std::string& out, std::string_view s) {
+  put_leb128(out, s.size());
+  out.append(s);
+}
+
 void append_row_binary(std::string& out, const flow_view& v) {
   for (auto c : clickhouse_columns()) {
     switch (info(c).type) {
@@ -94,6 +101,84 @@ void append_json_row(std::string& out, const flow_view& v) {
   out += "}\n";
 }
 
+std::size_t width(column_type t) {
+  switch (t) {
+  case column_type::date_time:
+    return 4;
+  case column_type::uint8:
+    return 1;
+  case column_type::uint16:
+    return 2;
+  case column_type::uint64:
+    return 8;
+  case column_type::string:
+    return 0;
+  }
+  return 0;
+}
+
+/// Writes the `n` low octets of `v`, little-endian.
+char* put_le(char* p, std::uint64_t v, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i)
+    p[i] = static_cast<char>(v >> (8 * i));
+  return p + n;
+}
+
+char* put_leb128(char* p, std::uint64_t v) {
+  do {
+    auto b = static_cast<std::uint8_t>(v & 0x7f);
+    v >>= 7;
+    *p++ = static_cast<char>(v != 0 ? b | 0x80 : b);
+  } while (v != 0);
+  return p;
+}
+
+char* put_decimal(char* p, unsigned v) {
+  if (v >= 100)
+    *p++ = static_cast<char>('0' + v / 100);
+  if (v >= 10)
+    *p++ = static_cast<char>('0' + v / 10 % 10);
+  *p++ = static_cast<char>('0' + v % 10);
+  return p;
+}
+
+/// Writes the big-endian unsigned `T` at `q` little-endian, as RowBinary wants.
+template <class T>
+char* put_swapped(char* p, const std::uint8_t* q) {
+  static_assert(std::endian::native == std::endian::little, "a little-endian host writes as is");
+  T x;
+  std::memcpy(&x, q, sizeof x);
+  if constexpr (sizeof x == 8)
+    x = __builtin_bswap64(x);
+  else if constexpr (sizeof x == 4)
+    x = __builtin_bswap32(x);
+  else
+    x = __builtin_bswap16(x);
+  std::memcpy(p, &x, sizeof x);
+  return p + sizeof x;
+}
+
+/// What a row may write past its end, then cut (`copy_text`).
+constexpr std::size_t copy_slack = 64;
+
+/// Copies the `n` octets at `src` (inside a record ending at `end`) to `p`. Most strings
+/// are short (names, namespaces, labels): they go as one or two fixed 32-octet moves,
+/// which the compiler inlines, instead of a call to memcpy that sizes them first. The
+/// moves may read past the string but not past the record, and may write up to
+/// `copy_slack` octets past the row, which the row then cuts off.
+char* copy_text(char* p, const std::uint8_t* src, std::size_t n, const std::uint8_t* end) {
+  const auto room = static_cast<std::size_t>(end - src);
+  if (n <= 32 && room >= 32) {
+    std::memcpy(p, src, 32);
+  } else if (n <= 64 && room >= 64) {
+    std::memcpy(p, src, 32);
+    std::memcpy(p + 32, src + 32, 32);
+  } else if (n != 0) {
+    std::memcpy(p, src, n);
+  }
+  return p + n;
+}
+
 /// `type` has the binary form of `want` in RowBinary.
 bool binary_compatible(std::string_view type, column_type want) {
   if (type.starts_with("LowCardinality(") && type.ends_with(")"))
@@ -105,6 +190,146 @@ bool binary_compatible(std::string_view type, column_type want) {
 }
 
 } // namespace
+
+row_binary_program::row_binary_program(const flow_plan& plan, std::string_view cluster_uuid) {
+  auto literal = [&](std::string_view octets) {
+    if (!steps_.empty() && steps_.back().what == op::literal) {
+      steps_.back().length += static_cast<std::uint32_t>(octets.size());
+    } else {
+      step st;
+      st.offset = static_cast<std::uint32_t>(literals_.size());
+      st.length = static_cast<std::uint32_t>(octets.size());
+      steps_.push_back(st);
+    }
+    literals_ += octets;
+    bound_ += octets.size();
+  };
+  for (auto c : clickhouse_columns()) {
+    const auto& src = plan.at(c);
+    auto type = info(c).type;
+    if (c == column::cluster_uuid) {
+      std::string octets;
+      put_leb128_string(octets, cluster_uuid);
+      literal(octets);
+      continue;
+    }
+    if (src.how == flow_plan::read::absent) {
+      // A number 0, or an empty string (its length 0).
+      literal(std::string(type == column_type::string ? 1 : width(type), '\0'));
+      continue;
+    }
+    step st;
+    st.type = type;
+    st.col = c;
+    st.src = src;
+    switch (src.how) {
+    case flow_plan::read::text:
+      st.what = op::text;
+      bound_ += 3; // LEB128 of a length below 65536
+      break;
+    case flow_plan::read::address:
+      st.what = op::address;
+      st.zero_empty = c == column::destination_cluster_ip;
+      bound_ += 1 + 64;
+      break;
+    case flow_plan::read::address_text:
+      st.what = op::address_text;
+      bound_ += 1 + 64;
+      break;
+    default:
+      st.what = op::number;
+      if (src.how == flow_plan::read::uint && src.length == width(type))
+        st.what = src.length == 1   ? op::swap1
+                  : src.length == 2 ? op::swap2
+                  : src.length == 4 ? op::swap4
+                                    : op::swap8;
+      bound_ += width(type);
+      break;
+    }
+    // 64-bit counters lie side by side in both the record and the row (Antrea's four
+    // counters and their four reverses): one step swaps them all.
+    if (st.what == op::swap8 && !steps_.empty()) {
+      auto& prev = steps_.back();
+      if (prev.what == op::swap8 && !src.variable && prev.src.var == src.var &&
+          prev.src.offset + 8 * prev.length == src.offset) {
+        ++prev.length;
+        continue;
+      }
+    }
+    if (st.what == op::swap8)
+      st.length = 1;
+    steps_.push_back(st);
+  }
+}
+
+void row_binary_program::append(std::string& out, const flow_view& v) const {
+  const auto old = out.size();
+  // One growth per row: every string's content lies in the record.
+  out.resize(old + bound_ + v.record().size() + copy_slack);
+  const auto* end = v.record().data() + v.record().size();
+  char* p = out.data() + old;
+  for (const auto& st : steps_) {
+    switch (st.what) {
+    case op::literal:
+      std::memcpy(p, literals_.data() + st.offset, st.length);
+      p += st.length;
+      break;
+    case op::swap1:
+      *p++ = static_cast<char>(v.value(st.src)[0]);
+      break;
+    case op::swap2:
+      p = put_swapped<std::uint16_t>(p, v.value(st.src).data());
+      break;
+    case op::swap4:
+      p = put_swapped<std::uint32_t>(p, v.value(st.src).data());
+      break;
+    case op::swap8: {
+      const auto* q = v.value(st.src).data();
+      for (std::uint32_t i = 0; i < st.length; ++i)
+        p = put_swapped<std::uint64_t>(p, q + 8 * i);
+      break;
+    }
+    case op::number:
+      p = put_le(p, truncate(st.type, convert(st.src.how, v.value(st.src))), width(st.type));
+      break;
+    case op::text: {
+      auto t = v.value(st.src);
+      p = put_leb128(p, t.size());
+      p = copy_text(p, t.data(), t.size(), end);
+      break;
+    }
+    case op::address: {
+      auto a = v.value(st.src);
+      if (a.size() == 4) {
+        // The common case, without the general printer: dotted IPv4.
+        if (st.zero_empty && (a[0] | a[1] | a[2] | a[3]) == 0) {
+          *p++ = 0; // no Service (reference 2.2, column 25)
+          break;
+        }
+        char* len = p++;
+        char* start = p;
+        for (int i = 0; i < 4; ++i) {
+          if (i != 0)
+            *p++ = '.';
+          p = put_decimal(p, a[i]);
+        }
+        *len = static_cast<char>(p - start);
+        break;
+      }
+      [[fallthrough]];
+    }
+    case op::address_text: {
+      auto t = v.text(st.col);
+      p = put_leb128(p, t.size());
+      if (!t.empty()) // "" may have no data (memcpy from null is undefined)
+        std::memcpy(p, t.data(), t.size());
+      p += t.size();
+      break;
+    }
+    }
+  }
+  out.resize(static_cast<std::size_t>(p - out.data()));
+}
 
 std::string_view to_string(clickhouse_format f) {
   return f == clickhouse_format::row_binary ? "RowBinary" : "JSONEachRow";

@@ -16,11 +16,22 @@ std::optional<std::string> clickhouse_writer::prepare() {
 
 std::uint64_t clickhouse_writer::format_rows(std::span<const payload_ptr> batch, std::string& out) {
   std::uint64_t n = 0;
+  auto make = [&](const ipfix::template_def& def) {
+    plan pl{flow_plan{def}, std::nullopt};
+    if (opt_.format == clickhouse_format::row_binary)
+      pl.row_binary.emplace(pl.columns, opt_.cluster_uuid);
+    return pl;
+  };
   for (const auto& p : batch) {
     for (const auto& s : p->sets) {
-      const auto& plan = plans_.plan(s.tmpl);
-      n += view_.for_each(plan, {p->bytes.data() + s.offset, s.length},
-                          [&](const flow_view& v) { append_row(out, v, opt_.format); });
+      const auto& pl = plans_.get(s.tmpl, make);
+      ipfix::bytes_view body{p->bytes.data() + s.offset, s.length};
+      if (pl.row_binary)
+        n += view_.for_each(pl.columns, body,
+                            [&](const flow_view& v) { pl.row_binary->append(out, v); });
+      else
+        n += view_.for_each(pl.columns, body,
+                            [&](const flow_view& v) { append_row(out, v, opt_.format); });
     }
   }
   return n;

@@ -9,8 +9,8 @@
 #include "sinks/batch_backend.hpp"
 #include "sinks/clickhouse_client.hpp"
 #include "sinks/clickhouse_rows.hpp"
-#include "sinks/flow_plan_cache.hpp"
 #include "sinks/gzip.hpp"
+#include "sinks/template_cache.hpp"
 
 #include <optional>
 #include <string>
@@ -21,7 +21,7 @@ struct clickhouse_writer_options {
   clickhouse_endpoint endpoint;
   std::string table = "flows";
   clickhouse_format format = clickhouse_format::row_binary;
-  bool gzip = true;
+  bool gzip = false;
   std::string cluster_uuid; ///< the clusterUUID column
 };
 
@@ -50,7 +50,12 @@ class clickhouse_writer final : public batch_backend {
   clickhouse_writer_options opt_;
   clickhouse_client client_;
   std::string statement_;
-  flow_plan_cache plans_;
+  /// What a template's records need: where the columns are, and their RowBinary steps.
+  struct plan {
+    flow_plan columns;
+    std::optional<row_binary_program> row_binary;
+  };
+  template_cache<plan> plans_;
   flow_view view_;
   gzip_compressor gzip_;
   std::string rows_; ///< the batch's rows

@@ -29,7 +29,7 @@ write_report flow_log_writer::write(std::span<const payload_ptr> batch, bool aga
     rows_ = skipped_ = 0;
     for (const auto& p : batch) {
       for (const auto& s : p->sets) {
-        const auto& plan = plans_.plan(s.tmpl);
+        const auto& plan = plans_.get(s.tmpl, [](const auto& def) { return flow_plan{def}; });
         view_.for_each(plan, {p->bytes.data() + s.offset, s.length}, [&](const flow_view& v) {
           auto in = static_cast<std::uint8_t>(v.number(column::ingress_network_policy_rule_action));
           auto eg = static_cast<std::uint8_t>(v.number(column::egress_network_policy_rule_action));

@@ -7,8 +7,8 @@
 
 #include "sinks/batch_backend.hpp"
 #include "sinks/flow_log_line.hpp"
-#include "sinks/flow_plan_cache.hpp"
 #include "sinks/rotating_file.hpp"
+#include "sinks/template_cache.hpp"
 
 #include <optional>
 #include <string>
@@ -36,7 +36,7 @@ class flow_log_writer final : public batch_backend {
  private:
   flow_log_options opt_;
   rotating_file file_;
-  flow_plan_cache plans_;
+  template_cache<flow_plan> plans_;
   flow_view view_;
   std::string lines_;
   std::size_t done_ = 0; ///< octets of `lines_` already in the file

@@ -125,15 +125,14 @@ bool all_zero(ipfix::bytes_view v) {
   return std::all_of(v.begin(), v.end(), [](std::uint8_t b) { return b == 0; });
 }
 
-/// Go's net.IP.String(): an IPv4-mapped IPv6 address prints as IPv4 (reference 2.3).
+} // namespace
+
 void append_go_ip(std::string& out, ipfix::bytes_view v) {
   static constexpr std::uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
   if (v.size() == 16 && std::memcmp(v.data(), mapped, sizeof mapped) == 0)
     v = v.subspan(12);
   ipfix::append_address_text(out, v);
 }
-
-} // namespace
 
 const column_info& info(column c) {
   return columns[static_cast<std::size_t>(c)].info;
@@ -145,6 +144,25 @@ std::span<const column> clickhouse_columns() {
 
 flow_plan::flow_plan(const ipfix::template_def& def)
     : layout_(def) {
+  // Where each field lies relative to the variable-length values (RFC 7011 7).
+  std::vector<source> where(def.fields.size());
+  std::int16_t rank = -1;
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < def.fields.size(); ++i) {
+    auto len = def.fields[i].length;
+    auto& w = where[i];
+    w.field = static_cast<std::int32_t>(i);
+    w.variable = len == ipfix::varlen;
+    w.var = w.variable ? static_cast<std::int16_t>(rank + 1) : rank;
+    w.offset = static_cast<std::uint16_t>(run);
+    w.length = w.variable ? 0 : len;
+    if (w.variable) {
+      ++rank;
+      run = 0;
+    } else {
+      run += len;
+    }
+  }
   for (std::size_t c = 0; c < column_count; ++c) {
     const auto& col = columns[c];
     for (auto name : col.sources) {
@@ -164,7 +182,8 @@ flow_plan::flow_plan(const ipfix::template_def& def)
         how = read::address_text;
       if (how == read::absent)
         continue;
-      sources_[c] = {static_cast<std::int32_t>(it - def.fields.begin()), how};
+      sources_[c] = where[static_cast<std::size_t>(it - def.fields.begin())];
+      sources_[c].how = how;
       break;
     }
   }
@@ -178,36 +197,7 @@ std::uint64_t flow_view::number(column c) const {
   if (src.how != flow_plan::read::uint && src.how != flow_plan::read::milliseconds &&
       src.how != flow_plan::read::ntp)
     return 0;
-  auto s = plan_->layout().located(static_cast<std::size_t>(src.field), varlen_);
-  if (s.length == 0 || s.length > 8)
-    return 0;
-  auto v = ipfix::read_uint(record_.data() + s.offset, s.length);
-  switch (src.how) {
-  case flow_plan::read::milliseconds:
-    v /= 1000;
-    break;
-  case flow_plan::read::ntp: {
-    // RFC 7011 6.1.9: seconds since 1900 in the high 32 bits.
-    constexpr std::uint64_t ntp_to_unix = 2208988800;
-    auto seconds = v >> 32;
-    v = seconds >= ntp_to_unix ? seconds - ntp_to_unix : 0;
-    break;
-  }
-  default:
-    break;
-  }
-  // The column's width, as the Go code truncates (reference 2.2: ports to 16 bits,
-  // protocol to 8; DateTime is 32 bits on the wire).
-  switch (info(c).type) {
-  case column_type::uint8:
-    return v & 0xff;
-  case column_type::uint16:
-    return v & 0xffff;
-  case column_type::date_time:
-    return v & 0xffffffff;
-  default:
-    return v;
-  }
+  return truncate(info(c).type, convert(src.how, value(src)));
 }
 
 std::string_view flow_view::text(column c) const {
@@ -216,8 +206,7 @@ std::string_view flow_view::text(column c) const {
   const auto& src = plan_->at(c);
   if (src.how == flow_plan::read::absent)
     return {};
-  auto s = plan_->layout().located(static_cast<std::size_t>(src.field), varlen_);
-  auto v = record_.subspan(s.offset, s.length);
+  auto v = value(src);
   switch (src.how) {
   case flow_plan::read::text:
     return {reinterpret_cast<const char*>(v.data()), v.size()};

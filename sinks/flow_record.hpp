@@ -11,6 +11,7 @@
 // fills the columns from them with no change here.
 
 #include "ipfix/record.hpp"
+#include "ipfix/wire.hpp"
 
 #include <array>
 #include <cstdint>
@@ -113,9 +114,18 @@ class flow_plan {
     address_text, ///< a string holding an address (egressIP), printed again as text
   };
 
+  /// A column's field and where its value lies: a variable-length field is the
+  /// `var`-th of the record's variable-length values; a fixed one starts `offset` octets
+  /// after the end of the `var`-th (or after the record start when `var` is -1). The
+  /// same rule as `ipfix::record_layout::located`, kept here so that a row reads it
+  /// from one place.
   struct source {
     std::int32_t field = -1; ///< index into the template's fields
     read how = read::absent;
+    bool variable = false;
+    std::int16_t var = -1;
+    std::uint16_t offset = 0;
+    std::uint16_t length = 0;
   };
 
   const source& at(column c) const { return sources_[static_cast<std::size_t>(c)]; }
@@ -149,6 +159,22 @@ class flow_view {
   /// the record or into this view's scratch buffer, valid until the next call.
   std::string_view text(column c) const;
 
+  /// The record bound now.
+  ipfix::bytes_view record() const { return record_; }
+  /// The value of a column's field in the record (`src` from the bound plan).
+  ipfix::bytes_view value(const flow_plan::source& src) const {
+    if (src.variable) {
+      const auto& s = varlen_[static_cast<std::size_t>(src.var)];
+      return record_.subspan(s.offset, s.length);
+    }
+    std::size_t base = 0;
+    if (src.var >= 0) {
+      const auto& s = varlen_[static_cast<std::size_t>(src.var)];
+      base = std::size_t{s.offset} + s.length;
+    }
+    return record_.subspan(base + src.offset, src.length);
+  }
+
  private:
   const flow_plan* plan_ = nullptr;
   ipfix::bytes_view record_;
@@ -156,6 +182,43 @@ class flow_view {
   std::string cluster_uuid_;
   mutable std::string scratch_;
 };
+
+/// Appends an address (4 or 16 octets) as Go's `net.IP.String()` prints it: dotted IPv4,
+/// RFC 5952 IPv6, an IPv4-mapped IPv6 address as IPv4 (reference 2.3).
+void append_go_ip(std::string& out, ipfix::bytes_view v);
+
+/// A field's value as a column's number: an unsigned integer of any reduced size, with
+/// milliseconds and NTP times as Unix seconds; 0 for an empty or too long value. Inline:
+/// it runs for every number of every row.
+inline std::uint64_t convert(flow_plan::read how, ipfix::bytes_view v) {
+  if (v.empty() || v.size() > 8)
+    return 0;
+  auto n = ipfix::read_uint(v.data(), v.size());
+  if (how == flow_plan::read::milliseconds)
+    return n / 1000;
+  if (how == flow_plan::read::ntp) {
+    // RFC 7011 6.1.9: seconds since 1900 in the high 32 bits.
+    constexpr std::uint64_t ntp_to_unix = 2208988800;
+    auto seconds = n >> 32;
+    return seconds >= ntp_to_unix ? seconds - ntp_to_unix : 0;
+  }
+  return n;
+}
+
+/// `v` cut to the width of a column of type `t`, as Antrea's Go code truncates (reference
+/// 2.2: ports to 16 bits, protocol to 8; DateTime is 32 bits on the wire).
+inline std::uint64_t truncate(column_type t, std::uint64_t v) {
+  switch (t) {
+  case column_type::uint8:
+    return v & 0xff;
+  case column_type::uint16:
+    return v & 0xffff;
+  case column_type::date_time:
+    return v & 0xffffffff;
+  default:
+    return v;
+  }
+}
 
 template <class F>
 std::size_t flow_view::for_each(const flow_plan& plan, ipfix::bytes_view body, F&& f) {

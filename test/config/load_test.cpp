@@ -203,7 +203,7 @@ user = "fa"
 password_file = "/pw"
 commit_interval = "8s"
 max_rows = 5000
-compression = "none"
+compression = "gzip"
 format = "JSONEachRow"
 
 [[destination]]
@@ -213,6 +213,7 @@ pretty_print = false
 max_size = "10MiB"
 max_backups = 7
 max_age = "168h"
+compress = false
 filters = [{ingress_network_policy_rule_actions = ["Drop", "Reject"]},
            {egress_network_policy_rule_actions = ["None"]}]
 
@@ -340,7 +341,7 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(ch.password_file, "/pw");
   EXPECT_EQ(ch.commit_interval, 8s);
   EXPECT_EQ(ch.max_rows, 5000u);
-  EXPECT_EQ(ch.compression, compression_kind::none);
+  EXPECT_EQ(ch.compression, compression_kind::gzip);
   EXPECT_EQ(ch.format, clickhouse_format::json_each_row);
   const auto& fl = c.destinations[3];
   EXPECT_EQ(fl.url.kind, destination_kind::flowlog);
@@ -349,6 +350,7 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(fl.max_size, 10u << 20);
   EXPECT_EQ(fl.max_backups, 7u);
   EXPECT_EQ(fl.max_age, 168h);
+  EXPECT_FALSE(fl.compress);
   ASSERT_EQ(fl.filters.size(), 2u);
   EXPECT_EQ(fl.filters[0].ingress_network_policy_rule_actions,
             (std::vector<rule_action>{rule_action::drop, rule_action::reject}));

@@ -38,8 +38,9 @@ config sample() {
   c.password_file = "/etc/fa/ch-password";
   c.commit_interval = 8s;
   c.format = clickhouse_format::json_each_row;
+  c.compression = compression_kind::gzip;
   auto d = destination("d", {destination_kind::flowlog, "", 0, "/var/log/flows.csv"});
-  d.compression = compression_kind::none;
+  d.compress = false;
   d.max_age = 48h;
   d.filters = {{{rule_action::drop}, {}}, {{}, {rule_action::reject, rule_action::none}}};
   cfg.destinations = {a, b, c, d};

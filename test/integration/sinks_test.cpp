@@ -1,11 +1,8 @@
-// The ClickHouse and flow-log destinations end to end (issue 12, proxy mode): loadgen
-// sessions -> flow-aggregator -> a real clickhouse-server / real files. Every record sent
-// is checked against the record regenerated from (seed, ODID, index) and decoded by the
-// IPFIX JSON decoder, column by column.
-//
-// Aggregate mode: the same columns are filled from the aggregation elements by name
-// (test/sinks/clickhouse_test.cpp inserts such records); the end-to-end test in
-// aggregate mode is to be added when that mode lands.
+// The ClickHouse and flow-log destinations end to end (issue 12): loadgen sessions ->
+// flow-aggregator -> a real clickhouse-server / real files. In proxy mode every record
+// sent is checked against the record regenerated from (seed, ODID, index) and decoded by
+// the IPFIX JSON decoder, column by column; in aggregate mode every exported record (as a
+// JSON-lines destination beside it decodes it) against its row.
 
 #include "ipfix/record.hpp"
 #include "ipfix/record_json.hpp"
@@ -22,7 +19,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -32,6 +31,7 @@ using namespace std::chrono_literals;
 using fa::test::clickhouse_server;
 using fa::test::metric;
 using fa::test::running;
+namespace messages = fa::messages;
 namespace fs = std::filesystem;
 
 namespace {
@@ -205,6 +205,86 @@ TEST(clickhouse_destination, every_record_arrives_as_one_row_with_its_values) {
   EXPECT_EQ(dests[0].state, "connected");
 }
 
+std::string flow_log_destination(const std::string& path, const std::string& extra = "");
+
+// mode = "aggregate": the load generator plays both Nodes of inter-Node flows; every
+// record flow-aggregator exports (seen by a JSON-lines destination beside ClickHouse's)
+// arrives as exactly one row, each column mapped from the exported record's elements by
+// the same rules as in proxy mode, here with the per-Node end times and throughputs.
+TEST(clickhouse_destination, every_aggregated_record_arrives_as_one_row_with_its_values) {
+  auto dir = fa::test::scratch_dir("clickhouse_destination_aggregate");
+  clickhouse_server s{dir + "/server"};
+  ASSERT_TRUE(s.ok());
+  s.must(fa::sinks::create_table_statement("default", "flows"));
+  constexpr int flows = 200;
+  running fa{fa::test::test_config(
+      clickhouse_url(s) + "[[destination]]\nname = \"file\"\nurl = \"jsonl:" + dir +
+          "/out.jsonl\"\n" + flow_log_destination(dir + "/flows.csv", "pretty_print = false\n"),
+      "mode = \"aggregate\"\n[aggregate]\nactive_timeout = \"1s\"\ninactive_timeout = \"30s\"\n")};
+  // Two rounds a Node and flow: most flows are exported while the load runs, the rest
+  // when the supervisor drains.
+  ASSERT_EQ(fa::test::run_loadgen(fa.port,
+                                  {"--sessions", "2", "--pairs", std::to_string(flows), "--records",
+                                   std::to_string(2 * flows), "--template", "antrea-v4", "--seed",
+                                   std::to_string(seed), "--rate", std::to_string(2 * flows)}),
+            0);
+  ASSERT_TRUE(fa::test::eventually(
+      [&] { return metric(fa.sup, "flow_aggregator_aggregate_records_total") >= 4 * flows; }));
+  EXPECT_EQ(fa.sup.stop(60s), 0u);
+  // The rows each exported record must give, as TabSeparated lines.
+  std::vector<std::string> want;
+  std::ifstream in{dir + "/out.jsonl"};
+  std::string line;
+  std::uint64_t with_throughput = 0;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    std::string row;
+    for (auto c : fa::sinks::clickhouse_columns())
+      row += (row.empty() ? "" : "\t") + expected(j, fa::sinks::info(c).name);
+    want.push_back(row);
+    with_throughput += j.value("throughputFromSourceNode", std::uint64_t{0}) != 0 ? 1 : 0;
+  }
+  ASSERT_GE(want.size(), static_cast<std::size_t>(flows)) << "every flow exported";
+  EXPECT_GT(with_throughput, 0u) << "the aggregation columns are exercised";
+  std::vector<std::string> got;
+  std::istringstream rows{s.must("SELECT " + select_columns() + " FROM flows FORMAT TabSeparated")};
+  while (std::getline(rows, line)) {
+    std::string row;
+    for (const auto& v : split(line, '\t'))
+      row += (row.empty() ? "" : "\t") + unescape(v);
+    got.push_back(row);
+  }
+  std::sort(want.begin(), want.end());
+  std::sort(got.begin(), got.end());
+  ASSERT_EQ(got.size(), want.size());
+  // The flow log beside them: one line per exported record, its first six columns (start,
+  // end, addresses, ports) those of the record's row.
+  std::vector<std::string> lines, keys;
+  std::ifstream csv{dir + "/flows.csv"};
+  while (std::getline(csv, line)) {
+    auto f = split(line, ',');
+    ASSERT_EQ(f.size(), 30u) << line;
+    lines.push_back(f[0] + " " + f[1] + " " + f[2] + " " + f[3] + " " + f[4] + " " + f[5]);
+  }
+  for (const auto& row : want) {
+    auto f = split(row, '\t');
+    keys.push_back(f[0] + " " + f[1] + " " + f[5] + " " + f[6] + " " + f[7] + " " + f[8]);
+  }
+  std::sort(lines.begin(), lines.end());
+  std::sort(keys.begin(), keys.end());
+  EXPECT_EQ(lines, keys);
+  // The first row that differs, column by column (the whole lists are too long to print).
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    if (got[i] == want[i])
+      continue;
+    auto g = split(got[i], '\t'), w = split(want[i], '\t');
+    for (std::size_t c = 0; c < std::min(g.size(), w.size()); ++c)
+      EXPECT_EQ(g[c], w[c]) << fa::sinks::info(fa::sinks::clickhouse_columns()[c]).name
+                            << " of row " << i << ": " << got[i];
+    FAIL() << "rows differ";
+  }
+}
+
 // on_full = "block": the server is stopped while records flow and started again; no row
 // is lost. Rows appear twice only when an insert's answer was lost (counted as
 // no_response), as the README says.
@@ -249,6 +329,48 @@ TEST(clickhouse_destination, a_server_restart_with_block_loses_no_row) {
   EXPECT_EQ(fa.sup.destinations()[0].state, "connected");
 }
 
+// on_full = "drop" with the server down: the queue stays within queue_size, what does not
+// fit is dropped and counted, and an IPFIX destination beside it gets every record (a
+// drop destination holds no credits, so it never pauses the exporters).
+TEST(clickhouse_destination, down_with_drop_is_bounded_counted_and_stalls_nobody) {
+  auto dir = fa::test::scratch_dir("clickhouse_destination_drop");
+  constexpr int records = 20000;
+  fa::test::collector col{
+      dir, {"--verify", std::to_string(seed), "--expect-total", std::to_string(records)}};
+  auto dead = fa::test::free_port();
+  running fa{fa::test::test_config(
+      fa::test::tcp_destination(col.port()) +
+      "\n[[destination]]\nname = \"ch\"\nurl = \"clickhouse+http://127.0.0.1:" +
+      std::to_string(dead) +
+      "/\"\non_full = \"drop\"\nqueue_size = \"256KiB\"\ncommit_interval = \"50ms\"\n"
+      "reconnect_min = \"100ms\"\nreconnect_max = \"200ms\"\n")};
+  ASSERT_EQ(fa::test::run_loadgen(fa.port, {"--records", std::to_string(records), "--template",
+                                            "antrea-v4", "--seed", std::to_string(seed)}),
+            0);
+  auto r = col.report();
+  EXPECT_EQ(r.value("records", 0), records) << "the IPFIX destination got everything";
+  EXPECT_EQ(r.value("verified", 0), records);
+  messages::destination_status ch;
+  ASSERT_TRUE(fa::test::eventually([&] {
+    for (auto& d : fa.sup.destinations())
+      if (d.name == "ch")
+        ch = d;
+    return ch.dropped_records + ch.queued_records == records;
+  })) << ch.dropped_records
+      << " + " << ch.queued_records;
+  EXPECT_GT(ch.dropped_records, 0u);
+  EXPECT_LE(ch.queued_bytes, 256u * 1024);
+  EXPECT_EQ(ch.sent_records, 0u);
+  EXPECT_EQ(ch.state, "backoff");
+  EXPECT_EQ(metric(fa.sup, "flow_aggregator_records_dropped_total",
+                   {{"destination", "ch"}, {"reason", "queue_full"}}),
+            ch.dropped_records);
+  EXPECT_EQ(metric(fa.sup, "flow_aggregator_clickhouse_queued_rows"), ch.queued_records);
+  EXPECT_GT(
+      metric(fa.sup, "flow_aggregator_clickhouse_insert_failures_total", {{"reason", "connect"}}),
+      0);
+}
+
 // The table lacks a column: each batch is refused with the server's error, counted and
 // dropped, not retried forever; records keep flowing (and are counted) meanwhile.
 TEST(clickhouse_destination, a_schema_mismatch_is_counted_and_dropped) {
@@ -279,7 +401,37 @@ TEST(clickhouse_destination, a_schema_mismatch_is_counted_and_dropped) {
   EXPECT_EQ(fa.sup.destinations()[0].dropped_records, records);
 }
 
-std::string flow_log_destination(const std::string& path, const std::string& extra = "") {
+// The binary logs a refused batch with ClickHouse's own error text (code and message),
+// naming the destination, so that an operator sees why rows do not arrive.
+TEST(clickhouse_destination, a_schema_mismatch_is_logged_with_the_servers_error) {
+  auto dir = fa::test::scratch_dir("clickhouse_destination_mismatch_log");
+  ::setenv("FA_STATE_DIR", dir.c_str(), 1);
+  clickhouse_server s{dir + "/server"};
+  ASSERT_TRUE(s.ok());
+  s.must(fa::sinks::create_table_statement("default", "flows"));
+  s.must("ALTER TABLE flows DROP COLUMN egressNodeName");
+  fa::test::fa_process fa{dir, dir + "/fa.toml",
+                          std::string{"cluster_id = \""} + cluster +
+                              "\"\n[collector]\nlisten = [\"tcp://127.0.0.1:0\"]\n"
+                              "[admin]\nlisten = \"127.0.0.1:0\"\n[runtime]\nlog_format = "
+                              "\"json\"\n" +
+                              clickhouse_url(s)};
+  ASSERT_EQ(fa::test::run_loadgen(fa.port(), {"--records", "500", "--template", "antrea-v4"}), 0);
+  std::vector<nlohmann::json> refused;
+  ASSERT_TRUE(fa::test::eventually([&] {
+    refused = fa::test::log_events(fa.log(), "clickhouse write rejected, batch dropped");
+    return !refused.empty();
+  })) << fa.log();
+  EXPECT_EQ(refused[0].value("destination", ""), "ch") << refused[0].dump();
+  EXPECT_EQ(refused[0].value("reason", ""), "rejected") << refused[0].dump();
+  auto detail = refused[0].value("detail", "");
+  EXPECT_NE(detail.find("Code: 16"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("No such column egressNodeName"), std::string::npos) << detail;
+  EXPECT_GE(fa.metric("flow_aggregator_clickhouse_insert_failures_total", {{"reason", "rejected"}}),
+            1);
+}
+
+std::string flow_log_destination(const std::string& path, const std::string& extra) {
   return "[[destination]]\nname = \"fl\"\nurl = \"flowlog:" + path +
          "\"\nreconnect_min = \"100ms\"\nreconnect_max = \"400ms\"\n" + extra;
 }

@@ -126,6 +126,57 @@ TEST(clickhouse_rows, row_binary_holds_every_column_in_order) {
   EXPECT_EQ(values[18], std::string(200, 'x'));
 }
 
+// The compiled RowBinary writer gives the very octets of the simple one, record shape by
+// record shape: absent columns, IPv6 and IPv4-mapped addresses, all-zero cluster IPs,
+// address text, millisecond times, reduced-size integers (RFC 7011 6.2), long strings.
+TEST(clickhouse_rows, the_row_binary_program_writes_what_append_row_writes) {
+  auto aggregated = test::antrea_record(7);
+  for (auto& f : test::aggregation_fields())
+    aggregated.push_back(f);
+  std::vector<std::vector<test::field>> shapes{
+      test::antrea_record(),
+      aggregated,
+      {{"sourceIPv6Address", std::string{"ip:fd00::5"}},
+       {"destinationIPv6Address", std::string{"ip:::ffff:10.0.0.1"}},
+       {"destinationClusterIPv6", std::string{"ip:::"}},
+       {"egressIP", std::string{"fd00:0::1"}},
+       {"flowStartMilliseconds", std::uint64_t{1700000000123}}},
+      {{"destinationClusterIPv4", std::string{"ip:0.0.0.0"}},
+       {"sourcePodLabels", std::string(300, 'l')},
+       {"egressIP", std::string{"nonsense"}}},
+      {{"octetDeltaCount", std::uint64_t{42}}},
+  };
+  for (std::size_t i = 0; i < shapes.size(); ++i) {
+    auto p = test::payload({shapes[i]});
+    flow_plan plan{p->sets[0].tmpl->def};
+    row_binary_program program{plan, "c-1"};
+    flow_view view{"c-1"};
+    std::string simple, compiled = "prefix";
+    view.for_each(plan, {p->bytes.data(), p->bytes.size()}, [&](const flow_view& v) {
+      append_row(simple, v, clickhouse_format::row_binary);
+      program.append(compiled, v);
+    });
+    EXPECT_EQ("prefix" + simple, compiled) << "shape " << i;
+  }
+  // Reduced-size encoding: a 2-octet packetTotalCount and a 1-octet port.
+  fa::ipfix::template_def def;
+  def.fields = {{86, 2, 0}, {7, 1, 0}, {101, fa::ipfix::varlen, 56506}};
+  std::vector<std::uint8_t> rec{0x01, 0x02, 0x07, 3, 'a', 'b', 'c'};
+  flow_plan plan{def};
+  row_binary_program program{plan, ""};
+  flow_view view;
+  std::string simple, compiled;
+  view.for_each(plan, {rec.data(), rec.size()}, [&](const flow_view& v) {
+    append_row(simple, v, clickhouse_format::row_binary);
+    program.append(compiled, v);
+  });
+  EXPECT_EQ(simple, compiled);
+  auto values = decode_row_binary(compiled);
+  EXPECT_EQ(values[10], "258");
+  EXPECT_EQ(values[7], "7");
+  EXPECT_EQ(values[18], "abc");
+}
+
 TEST(clickhouse_rows, json_each_row_is_one_object_per_line) {
   auto row = row_of(test::antrea_record(), clickhouse_format::json_each_row);
   EXPECT_EQ(

@@ -2,8 +2,8 @@
 // element by name, the conversions of antrea-clickhouse-export.md 2.3, and the
 // aggregation columns, 0 in proxy mode and filled when a record carries them.
 
-#include "sinks/flow_plan_cache.hpp"
 #include "sinks/flow_record.hpp"
+#include "sinks/template_cache.hpp"
 #include "test/sinks/record_builder.hpp"
 
 #include <gtest/gtest.h>
@@ -161,18 +161,32 @@ TEST(flow_record, clickhouse_columns_are_antreas_fifty_one_in_order) {
   EXPECT_EQ(info(cols.back()).name, "egressNodeName");
 }
 
-TEST(flow_plan_cache, builds_a_plan_once_per_template_and_forgets_freed_ones) {
-  flow_plan_cache cache;
+TEST(template_cache, builds_a_plan_once_per_template_and_forgets_freed_ones) {
+  template_cache<flow_plan> cache;
+  int built = 0;
+  auto make = [&](const fa::ipfix::template_def& def) {
+    ++built;
+    return flow_plan{def};
+  };
   auto p = test::payload({test::antrea_record()});
-  const auto& a = cache.plan(p->sets[0].tmpl);
-  EXPECT_EQ(&cache.plan(p->sets[0].tmpl), &a);
+  const auto& a = cache.get(p->sets[0].tmpl, make);
+  EXPECT_EQ(&cache.get(p->sets[0].tmpl, make), &a);
   EXPECT_EQ(cache.size(), 1u);
+  EXPECT_EQ(built, 1);
   // A template of another shape gets its own plan.
   auto q = test::payload({{{"octetDeltaCount", std::uint64_t{5}}}}, 300);
-  const auto& b = cache.plan(q->sets[0].tmpl);
+  const auto& b = cache.get(q->sets[0].tmpl, make);
+  EXPECT_EQ(built, 2);
   EXPECT_NE(&a, &b);
   EXPECT_EQ(b.at(column::octet_delta_count).field, 0);
   EXPECT_EQ(b.at(column::source_ip).how, flow_plan::read::absent);
+  // A freed template's plan is built again for whatever template comes next.
+  auto first = p->sets[0].tmpl.get();
+  p.reset();
+  for (int i = 0; i < 70; ++i) // past the sweep threshold
+    cache.get(test::payload({{{"octetDeltaCount", std::uint64_t{5}}}}, 300)->sets[0].tmpl, make);
+  EXPECT_LT(cache.size(), 70u) << "expired entries were swept";
+  (void)first;
 }
 
 } // namespace
