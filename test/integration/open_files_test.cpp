@@ -11,6 +11,8 @@
 
 #include <asio.hpp>
 
+#include <fstream>
+
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -45,14 +47,23 @@ std::size_t open_fds(pid_t pid) {
 
 } // namespace
 
-// FIXME: disabled in the sanitizer build after the merge: at the open-file limit UBSan's
-// vptr check cannot open the pipe it probes memory with, so every uncached check "fails"
-// and aborts the process (agent_session.cpp, <system_error>), wherever the merged code
-// runs at the limit. The ignorelist covers only asio's headers. Needs a Release-build run
-// of this test, or a vptr exemption for the process at the limit.
-TEST(open_files, DISABLED_the_accept_loop_pauses_at_the_limit_and_recovers) {
+/// In the sanitizer build, UBSan's vptr check reads a vtable only after probing its
+/// memory through a new pipe (compiler-rt 14, IsAccessibleMemoryRange); at the open-file
+/// limit pipe() fails, so a check its cache does not answer "fails" and aborts the
+/// process. Comparing error codes (`ec == asio::error::would_block`, <system_error>:
+/// error_category's operator==, a member call) is such a check, in every read at the
+/// limit. The process at the limit skips the vptr check there (a runtime suppression,
+/// matched by the check's source file without symbolizing); a Release build ignores it.
+void suppress_vptr_check_at_the_limit(const std::string& dir) {
+  auto file = dir + "/ubsan.supp";
+  std::ofstream{file} << "vptr:*/system_error\n";
+  ::setenv("UBSAN_OPTIONS", ("suppressions=" + file).c_str(), 1);
+}
+
+TEST(open_files, the_accept_loop_pauses_at_the_limit_and_recovers) {
   auto dir = scratch_dir("fd_limit");
   ::setenv("FA_STATE_DIR", dir.c_str(), 1);
+  suppress_vptr_check_at_the_limit(dir);
   // Measure what the process needs idle, then run it with 24 descriptors more than that.
   std::size_t idle = 0;
   {
