@@ -89,6 +89,10 @@ double closed(fa_process& fa, const std::string& transport, const std::string& r
                    {{"transport", transport}, {"reason", reason}});
 }
 
+double open_sessions(fa_process& fa, const std::string& transport) {
+  return fa.metric("flow_aggregator_sessions_open", {{"transport", transport}});
+}
+
 double rejected(fa_process& fa, const std::string& reason) {
   return fa.metric("flow_aggregator_sessions_rejected_total", {{"reason", reason}});
 }
@@ -277,18 +281,10 @@ TEST(session_limits, untemplated_udp_sessions_close_soon) {
   udp_exporter templated{ctx, 2, port}, untemplated{ctx, 3, port};
   templated.send(flow_message(0, 1, flow_records(3)));
   untemplated.send(flow_message(0, 1, flow_records(3), false));
-  ASSERT_TRUE(eventually(
-      [&] {
-        return fa.metric("flow_aggregator_sessions_open", {{"transport", "udp"}}) == 2;
-      },
-      30s));
+  ASSERT_TRUE(eventually([&] { return open_sessions(fa, "udp") == 2; }, 30s));
   ASSERT_TRUE(eventually([&] { return closed(fa, "udp", "idle_timeout") == 1; }, 30s))
       << fa.metrics_text();
-  EXPECT_TRUE(eventually(
-      [&] {
-        return fa.metric("flow_aggregator_sessions_open", {{"transport", "udp"}}) == 1;
-      },
-      30s));
+  EXPECT_TRUE(eventually([&] { return open_sessions(fa, "udp") == 1; }, 30s));
   // Both were silent as long: the sweep that closed one kept the other, with its
   // template (data alone decodes).
   templated.send(flow_message(1, 1, flow_records(2), false));
@@ -312,13 +308,10 @@ TEST(session_limits, a_new_udp_exporter_reclaims_an_idle_session_at_the_cap) {
   auto port = listener_port(fa, "udp");
   ASSERT_NE(port, 0) << fa.log();
   asio::io_context ctx;
-  auto open_udp = [&] {
-    return fa.metric("flow_aggregator_sessions_open", {{"transport", "udp"}});
-  };
   udp_exporter a{ctx, 2, port}, spoofed{ctx, 3, port}, b{ctx, 4, port}, c{ctx, 5, port};
   a.send(flow_message(0, 1, flow_records(10)));
   spoofed.send(flow_message(0, 1, flow_records(1), false));
-  ASSERT_TRUE(eventually([&] { return open_udp() == 2; }, 30s));
+  ASSERT_TRUE(eventually([&] { return open_sessions(fa, "udp") == 2; }, 30s));
   // At the cap: b takes the untemplated session's slot, and its records arrive.
   b.send(flow_message(0, 1, flow_records(10)));
   ASSERT_TRUE(eventually([&] { return closed(fa, "udp", "reclaimed") == 1; }, 30s))
@@ -348,7 +341,7 @@ TEST(session_limits, a_new_udp_exporter_reclaims_an_idle_session_at_the_cap) {
         peers.clear();
         for (const auto& s : fa.api("/api/v1/sessions"))
           peers.insert(s.value("peer", "").substr(0, 10));
-        return open_udp() == 2 && peers.size() == 2;
+        return open_sessions(fa, "udp") == 2 && peers.size() == 2;
       },
       30s));
   EXPECT_EQ(peers, (std::set<std::string>{"127.0.0.4:", "127.0.0.5:"}));
@@ -368,11 +361,7 @@ TEST(session_limits, udp_sessions_of_one_address_reclaim_their_own) {
   asio::io_context ctx;
   udp_exporter other{ctx, 3, port};
   other.send(flow_message(0, 1, flow_records(1), false)); // untemplated, of another address
-  ASSERT_TRUE(eventually(
-      [&] {
-        return fa.metric("flow_aggregator_sessions_open", {{"transport", "udp"}}) == 1;
-      },
-      30s));
+  ASSERT_TRUE(eventually([&] { return open_sessions(fa, "udp") == 1; }, 30s));
   // One at a time: a session with datagrams in the batch being received is not taken.
   std::vector<std::unique_ptr<udp_exporter>> ports;
   for (int i = 0; i < 6; ++i) {
@@ -388,11 +377,7 @@ TEST(session_limits, udp_sessions_of_one_address_reclaim_their_own) {
   }
   ASSERT_TRUE(eventually([&] { return closed(fa, "udp", "reclaimed") == 4; }, 30s))
       << fa.metrics_text();
-  EXPECT_TRUE(eventually(
-      [&] {
-        return fa.metric("flow_aggregator_sessions_open", {{"transport", "udp"}}) == 3;
-      },
-      30s));
+  EXPECT_TRUE(eventually([&] { return open_sessions(fa, "udp") == 3; }, 30s));
   bool other_open = false;
   for (const auto& s : fa.api("/api/v1/sessions"))
     other_open |= s.value("peer", "").rfind("127.0.0.3:", 0) == 0;
