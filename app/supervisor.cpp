@@ -99,6 +99,10 @@ supervisor::supervisor(config::config cfg)
       [b = receive_budget_] { return static_cast<double>(b->limit() - b->available()); });
   template_budget_ = std::make_shared<ipfix::template_budget>(cfg_.collector.template_budget);
   session_slots::limits sl;
+  sl.total = cfg_.collector.max_sessions;
+  sl.stream = cfg_.collector.max_tcp_sessions;
+  sl.udp = cfg_.collector.max_udp_sessions;
+  sl.per_address = cfg_.collector.max_sessions_per_address;
   sl.template_share = cfg_.collector.template_budget_per_exporter;
   slots_ = std::make_shared<session_slots>(sl);
 }
@@ -205,23 +209,33 @@ std::optional<std::string> supervisor::start() {
 
 session_slots::slot_ptr supervisor::admit(messages::transport proto,
                                           const asio::ip::address& addr) {
-  std::string_view refusal = "max_sessions";
-  session_slots::slot_ptr slot;
-  if (open_sessions_.load() < cfg_.collector.max_sessions)
-    slot = slots_->acquire(proto, session_slots::key_of(addr), refusal);
-  if (slot)
-    return slot;
-  metrics_.sessions_rejected(refusal).Increment();
+  std::string_view refusal;
+  auto slot = slots_->acquire(proto, session_slots::key_of(addr), refusal);
+  if (!slot)
+    refused(proto, addr, refusal);
+  return slot;
+}
+
+void supervisor::refused(messages::transport proto, const asio::ip::address& addr,
+                         std::string_view reason) {
+  metrics_.sessions_rejected(reason).Increment();
   // Every refusal is counted; a client that connects in a loop must not flood the log.
   if (!monitoring::log_enabled(log_level::warn))
-    return nullptr;
+    return;
   if (auto suppressed = refusal_log_.admit())
     log(log_level::warn, "session refused",
-        {{"reason", std::string{refusal}},
+        {{"reason", std::string{reason}},
          {"transport", std::string{transport_name(proto)}},
          {"peer", addr.to_string()},
          {"suppressed", std::to_string(*suppressed)}});
-  return nullptr;
+}
+
+net::session_timeouts supervisor::session_timeouts() const {
+  using std::chrono::duration_cast;
+  using ms = std::chrono::milliseconds;
+  const auto& c = cfg_.collector;
+  return {duration_cast<ms>(c.message_timeout), duration_cast<ms>(c.first_message_timeout),
+          duration_cast<ms>(c.tcp_idle_timeout)};
 }
 
 messages::session_budgets supervisor::new_session_budgets() const {
@@ -262,7 +276,7 @@ supervisor::opened_session supervisor::open_session(messages::transport proto,
   auto actor = system_->spawn(actors::agent_session, std::move(ac));
   {
     std::lock_guard guard{sessions_mtx_};
-    sessions_[id] = {std::move(in), actor, std::move(slot), proto, info->peer_text};
+    sessions_[id] = {std::move(in), actor, slot, proto, info->peer_text};
   }
   live.unlock();
   ++open_sessions_;
@@ -273,7 +287,7 @@ supervisor::opened_session supervisor::open_session(messages::transport proto,
       {{"id", std::to_string(id)},
        {"transport", std::string{transport}},
        {"peer", info->peer_text}});
-  return {id, actor, info};
+  return {id, actor, info, std::move(slot)};
 }
 
 net::tcp_connection::frames_handler supervisor::frames_to(actors::agent_session_actor actor) {
@@ -281,7 +295,11 @@ net::tcp_connection::frames_handler supervisor::frames_to(actors::agent_session_
 }
 
 net::tcp_connection::closed_handler supervisor::close_to(const opened_session& s) {
-  return [actor = s.actor, id = s.id, peer = s.info->peer_text](const std::string& reason) {
+  return [actor = s.actor, id = s.id, peer = s.info->peer_text,
+          slot = s.slot](const std::string& reason) {
+    // Free at once, not when the session has finished what it holds: a reclaimed UDP
+    // session's slot goes to the exporter that reclaimed it.
+    slot->release();
     log(log_level::debug, "session closed",
         {{"id", std::to_string(id)}, {"peer", peer}, {"reason", reason}});
     caf::anon_send(actor, caf::close_atom_v, reason);
@@ -299,9 +317,9 @@ void supervisor::accept(asio::ip::tcp::socket socket) {
     return;
   }
   constexpr std::size_t max_read = 256 * 1024;
-  auto conn = std::make_shared<net::tcp_connection>(
-      std::move(socket), new_session_budgets(), max_read, cfg_.collector.max_message_size,
-      std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.collector.message_timeout));
+  auto conn =
+      std::make_shared<net::tcp_connection>(std::move(socket), new_session_budgets(), max_read,
+                                            cfg_.collector.max_message_size, session_timeouts());
   auto s = open_session(messages::transport::tcp, remote.address(), remote.port(), conn,
                         std::move(slot));
   conn->start(frames_to(s.actor), close_to(s));

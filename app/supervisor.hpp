@@ -123,11 +123,17 @@ class supervisor {
     std::uint64_t id = 0;
     actors::agent_session_actor actor;
     messages::session_info_ptr info;
+    session_slots::slot_ptr slot;
   };
 
   /// A slot for a new session of `proto` from `addr`, or nullptr (counted by reason,
   /// logged rate-limited) when a limit refuses it.
   session_slots::slot_ptr admit(messages::transport proto, const asio::ip::address& addr);
+  /// Counts a refused session and logs it, rate-limited.
+  void refused(messages::transport proto, const asio::ip::address& addr, std::string_view reason);
+  /// The deadlines of a TCP or TLS session (collector.message_timeout,
+  /// first_message_timeout, tcp_idle_timeout).
+  net::session_timeouts session_timeouts() const;
   /// A session's own budget, drawing on the process-wide one (DESIGN 3).
   messages::session_budgets new_session_budgets() const;
   /// Registers the session of an exporter at `addr`:`port` received through `in` and

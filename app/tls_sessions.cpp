@@ -47,8 +47,7 @@ supervisor::start_tls_listener(const asio::ip::address& addr, std::uint16_t port
       std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.collector.tls.handshake_timeout);
   o.max_read = 256 * 1024;
   o.max_message_size = cfg_.collector.max_message_size;
-  o.message_timeout =
-      std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.collector.message_timeout);
+  o.timeouts = session_timeouts();
   net::tls_listener_handlers h;
   h.accept_failed =
       count_accept_failures(metrics_, "tls",

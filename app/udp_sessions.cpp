@@ -1,7 +1,7 @@
 // udp:// listeners (RFC 7011 10.3): every exporter (address, port) is a session of its
 // own, opened on its first valid datagram through the same path as a TCP connection
-// (admit, open_session) and closed by inbound::close: by the idle sweep, by its session,
-// or by stop().
+// (session slots, open_session) and closed by inbound::close: by the idle sweep, to make
+// room for a new exporter ("reclaimed"), by its session, or by stop().
 
 #include "app/supervisor.hpp"
 
@@ -18,6 +18,7 @@ supervisor::start_udp_listener(const asio::ip::address& addr, std::uint16_t port
   net::udp_listener_config lc;
   lc.receive_buffer = cfg_.collector.udp_receive_buffer;
   lc.idle_timeout = cfg_.collector.udp_idle_timeout;
+  lc.untemplated_idle_timeout = cfg_.collector.udp_untemplated_idle_timeout;
   lc.max_message_size = cfg_.collector.max_message_size;
 
   // STYLE: metrics are state. Malformed datagrams count with the codec's malformed
@@ -37,27 +38,34 @@ supervisor::start_udp_listener(const asio::ip::address& addr, std::uint16_t port
   };
 
   // Runs on the listener's strand only, so its refusal clock needs no lock.
-  auto last_refusal_log = std::chrono::steady_clock::time_point{};
-  auto on_accept =
-      [this, last_refusal_log](
-          const net::udp_peer_ptr& peer) mutable -> std::optional<net::udp_peer_setup> {
+  auto last_refusal = std::chrono::steady_clock::time_point{};
+  auto on_accept = [this, last_refusal](const net::udp_peer_ptr& peer,
+                                        const net::udp_listener::reclaim_handler& reclaim) mutable
+      -> std::optional<net::udp_peer_setup> {
     constexpr auto proto = messages::transport::udp;
-    if (open_sessions_.load() >= cfg_.collector.max_sessions) {
-      // admit() counts every refusal (and logs them rate-limited); a refused UDP exporter
-      // asks again with every datagram, so it is asked at most once a second (each
-      // datagram still counts in udp_datagrams_dropped_total{reason="refused"}).
+    const auto addr = peer->remote().address();
+    const auto key = session_slots::key_of(addr);
+    std::string_view refusal;
+    auto slot = slots_->acquire(proto, key, refusal);
+    // Issue 16, defect 7: at a UDP limit an idle session makes room (one of the same
+    // address when the address's cap was reached), so spoofed sources cannot lock real
+    // exporters out. Beyond max_tcp_sessions there is nothing UDP can free.
+    if (!slot && refusal != "max_tcp_sessions" &&
+        reclaim(refusal == "max_sessions_per_address" ? net::udp_reclaim::same_address
+                                                      : net::udp_reclaim::any))
+      slot = slots_->acquire(proto, key, refusal);
+    if (!slot) {
+      // A refused exporter asks again with every datagram (each counted in
+      // udp_datagrams_dropped_total{reason="refused"}): sessions_rejected_total and the
+      // log see at most one refusal a second per listener.
       auto now = std::chrono::steady_clock::now();
-      if (now - last_refusal_log >= std::chrono::seconds{1}) {
-        last_refusal_log = now;
-        admit(proto, peer->remote().address());
+      if (now - last_refusal >= std::chrono::seconds{1}) {
+        last_refusal = now;
+        refused(proto, addr, refusal);
       }
       return std::nullopt;
     }
-    auto slot = admit(proto, peer->remote().address());
-    if (!slot)
-      return std::nullopt;
-    auto s =
-        open_session(proto, peer->remote().address(), peer->remote().port(), peer, std::move(slot));
+    auto s = open_session(proto, addr, peer->remote().port(), peer, std::move(slot));
     net::udp_peer_setup setup;
     setup.on_frames = [actor = s.actor](messages::chunk_ptr c, net::udp_peer_report r) {
       caf::anon_send(actor, messages::frames{std::move(c), r.budget_drops, r.malformed});

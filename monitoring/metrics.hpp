@@ -100,7 +100,8 @@ class label_cache_metrics {
 
 /// The reason label of sessions_closed_total for a transport's close reason: a fixed
 /// set (eof, eof_mid_message, eof_without_close_notify, malformed, idle_timeout, message_timeout,
-/// shutdown, closed, error), so that socket error texts never become label values.
+/// first_message_timeout, reclaimed, shutdown, closed, error), so that socket error texts
+/// never become label values.
 std::string_view session_close_reason(std::string_view transport_reason);
 
 /// The exporter label of a peer text ("10.0.0.1:4739" or "[fd00::1]:4739"): the address.

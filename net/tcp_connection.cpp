@@ -4,13 +4,13 @@ namespace fa::net {
 
 tcp_connection::tcp_connection(asio::ip::tcp::socket socket, messages::session_budgets budgets,
                                std::size_t max_read, std::size_t max_message_size,
-                               std::chrono::milliseconds message_timeout)
+                               session_timeouts timeouts)
     : socket_(std::move(socket))
     , strand_(asio::make_strand(socket_.get_executor()))
     , budgets_(std::move(budgets))
     , max_read_(max_read)
     , frames_(max_message_size)
-    , deadline_(strand_, message_timeout) {
+    , deadline_(strand_, timeouts) {
   asio::error_code ec;
   remote_ = socket_.remote_endpoint(ec);
   socket_.non_blocking(true, ec);
@@ -20,7 +20,11 @@ tcp_connection::tcp_connection(asio::ip::tcp::socket socket, messages::session_b
 void tcp_connection::start(frames_handler on_frames, closed_handler on_closed) {
   on_frames_ = std::move(on_frames);
   on_closed_ = std::move(on_closed);
-  asio::post(strand_, [self = shared_from_this()] { self->wait_readable(); });
+  asio::post(strand_, [self = shared_from_this()] {
+    self->deadline_.start(self,
+                          [p = self.get()](std::string_view why) { p->finish(std::string{why}); });
+    self->wait_readable();
+  });
 }
 
 void tcp_connection::close(std::string reason) {
@@ -72,8 +76,8 @@ void tcp_connection::read_available(bool may_allocate) {
     return;
   }
   bool held = frames_.held() > 0;
-  deadline_.update(held, held && (!was_held || got.messages), shared_from_this(),
-                   [this] { finish("message_timeout"); });
+  deadline_.update(held, held && (!was_held || got.messages), got.messages != nullptr,
+                   shared_from_this(), [this](std::string_view why) { finish(std::string{why}); });
   if (got.messages)
     on_frames_(std::move(got.messages)); // the budget is released when the session is done
   wait_readable();
@@ -95,10 +99,13 @@ void tcp_connection::resume_reading() {
           asio::post(self->strand_, [self] { self->resume_reading(); });
       };
     };
-    if (budgets_.wait_if_spent(make_resume))
+    if (budgets_.wait_if_spent(make_resume)) {
+      deadline_.paused(true);
       return;
+    }
     may_allocate = true;
   }
+  deadline_.paused(false);
   read_available(may_allocate);
 }
 

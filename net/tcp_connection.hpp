@@ -5,14 +5,15 @@
 // holds (so an idle session pins no buffer but the start of a message it has not
 // finished, charged to its budgets: net/frame_buffer.hpp) and pauses when the session's
 // or the process's budget is spent, which pushes back on the exporter over TCP
-// (DESIGN 3). A message that stays incomplete for `message_timeout` closes the session.
+// (DESIGN 3). A message that stays incomplete for `message_timeout`, or a session that
+// completes none in time, is closed (net/session_deadline.hpp).
 
 #include "messages/chunk.hpp"
 #include "net/accept_backoff.hpp"
 #include "net/frame_buffer.hpp"
 #include "net/inbound.hpp"
 #include "net/listener.hpp"
-#include "net/message_deadline.hpp"
+#include "net/session_deadline.hpp"
 
 #include <asio.hpp>
 
@@ -31,7 +32,7 @@ class tcp_connection : public inbound, public std::enable_shared_from_this<tcp_c
 
   tcp_connection(asio::ip::tcp::socket socket, messages::session_budgets budgets,
                  std::size_t max_read, std::size_t max_message_size,
-                 std::chrono::milliseconds message_timeout = std::chrono::seconds{30});
+                 session_timeouts timeouts = {});
 
   /// Starts reading. Handlers run on the connection's strand; `closed` runs exactly once.
   void start(frames_handler on_frames, closed_handler on_closed);
@@ -53,7 +54,7 @@ class tcp_connection : public inbound, public std::enable_shared_from_this<tcp_c
   std::size_t max_read_;
   asio::ip::tcp::endpoint remote_;
   frame_buffer frames_;
-  message_deadline deadline_;
+  session_deadline deadline_;
   frames_handler on_frames_;
   closed_handler on_closed_;
   bool closed_ = false;

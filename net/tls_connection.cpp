@@ -49,7 +49,7 @@ asio::error_code ssl_error(SSL* ssl, int ret) {
 
 tls_connection::tls_connection(asio::ip::tcp::socket socket, ssl_context_ptr ctx,
                                std::size_t max_read, std::size_t max_message_size,
-                               std::chrono::milliseconds message_timeout)
+                               session_timeouts timeouts)
     : ctx_(std::move(ctx))
     , socket_(std::move(socket))
     , ssl_(SSL_new(ctx_->native_handle()))
@@ -57,7 +57,7 @@ tls_connection::tls_connection(asio::ip::tcp::socket socket, ssl_context_ptr ctx
     , timer_(strand_)
     , max_read_(max_read)
     , frames_(max_message_size)
-    , deadline_(strand_, message_timeout) {
+    , deadline_(strand_, timeouts) {
   asio::error_code ec;
   remote_ = socket_.remote_endpoint(ec);
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
@@ -176,6 +176,9 @@ void tls_connection::start(messages::session_budgets budgets, frames_handler on_
         closed("closed");
       return;
     }
+    // The first-message deadline runs from the end of the handshake.
+    self->deadline_.start(self,
+                          [p = self.get()](std::string_view why) { p->finish(std::string{why}); });
     // Data may have arrived with the handshake's last flight and already sit in
     // OpenSSL: read before waiting on the socket.
     self->resume_reading();
@@ -220,10 +223,13 @@ void tls_connection::resume_reading() {
   // As over TCP, a message already begun is read on into the buffer charged for it.
   bool may_allocate = !budgets_.spent();
   if (!may_allocate && !frames_.has_room()) {
-    if (budgets_.wait_if_spent(make_resume))
+    if (budgets_.wait_if_spent(make_resume)) {
+      deadline_.paused(true);
       return;
+    }
     may_allocate = true;
   }
+  deadline_.paused(false);
   read_available(may_allocate);
 }
 
@@ -282,8 +288,9 @@ void tls_connection::read_available(bool may_allocate) {
     return;
   }
   bool message_held = frames_.held() > 0;
-  deadline_.update(message_held, message_held && (!was_held || got.messages), shared_from_this(),
-                   [this] { finish("message_timeout"); });
+  deadline_.update(message_held, message_held && (!was_held || got.messages),
+                   got.messages != nullptr, shared_from_this(),
+                   [this](std::string_view why) { finish(std::string{why}); });
   if (got.messages)
     on_frames_(std::move(got.messages)); // the budget is released when the session is done
   if (ec) {
@@ -408,7 +415,7 @@ void tls_listener::accept_next() {
 void tls_listener::accepted(asio::ip::tcp::socket socket) {
   auto conn =
       std::make_shared<tls_connection>(std::move(socket), tls_->current(), options_.max_read,
-                                       options_.max_message_size, options_.message_timeout);
+                                       options_.max_message_size, options_.timeouts);
   handshaking_[conn.get()] = conn;
   if (handlers_.in_progress)
     handlers_.in_progress(+1);

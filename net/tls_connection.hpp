@@ -5,7 +5,8 @@
 // frames whole messages like a TCP connection (net/tcp_connection.hpp): it reads what is
 // there, pauses when its session's budget is spent (backpressure, DESIGN 3), pins no
 // buffer while idle but the start of an unfinished message (charged to its budgets), and
-// closes the session when a message stays incomplete for `message_timeout`.
+// closes the session when a message stays incomplete for `message_timeout`, or none
+// comes in time (net/session_deadline.hpp).
 //
 // OpenSSL works on the socket itself (SSL_set_fd, non-blocking, driven by the reactor's
 // readiness waits), not through asio::ssl::stream's memory BIO pair: the pair costs a
@@ -20,7 +21,7 @@
 #include "net/frame_buffer.hpp"
 #include "net/inbound.hpp"
 #include "net/listener.hpp"
-#include "net/message_deadline.hpp"
+#include "net/session_deadline.hpp"
 #include "net/tls_context.hpp"
 
 #include <asio.hpp>
@@ -49,8 +50,7 @@ class tls_connection : public inbound, public std::enable_shared_from_this<tls_c
   /// `socket` should run on its own strand (the listener accepts it on one): every
   /// handler of this connection runs there.
   tls_connection(asio::ip::tcp::socket socket, ssl_context_ptr ctx, std::size_t max_read,
-                 std::size_t max_message_size,
-                 std::chrono::milliseconds message_timeout = std::chrono::seconds{30});
+                 std::size_t max_message_size, session_timeouts timeouts = {});
 
   /// Runs the server handshake; `done` is called once, on the connection's strand.
   void handshake(std::chrono::milliseconds timeout, handshake_handler done);
@@ -87,7 +87,7 @@ class tls_connection : public inbound, public std::enable_shared_from_this<tls_c
   std::size_t max_read_;
   asio::ip::tcp::endpoint remote_;
   frame_buffer frames_;
-  message_deadline deadline_;
+  session_deadline deadline_;
   handshake_handler on_handshake_;
   frames_handler on_frames_;
   closed_handler on_closed_;
@@ -105,8 +105,8 @@ struct tls_listener_options {
   std::chrono::milliseconds handshake_timeout{10000};
   std::size_t max_read = 256 * 1024;
   std::size_t max_message_size = 65535;
-  /// A message not complete this long after its first octets closes the session.
-  std::chrono::milliseconds message_timeout{30000};
+  /// The message, first-message and idle deadlines of a session (net/session_deadline.hpp).
+  session_timeouts timeouts;
 };
 
 struct tls_listener_handlers {

@@ -160,6 +160,21 @@ bool key_from_sockaddr(const sockaddr_storage& sa, std::array<std::uint8_t, 16>&
   return false;
 }
 
+/// RFC 7011 3.3.2: whether a (well-formed) message holds a template or an options
+/// template set (set id 2 or 3). Walks the set headers only.
+bool has_template_set(const std::uint8_t* msg, std::size_t len) {
+  for (std::size_t off = ipfix::message_header_size; off + 4 <= len;) {
+    auto id = ipfix::read_u16(msg + off);
+    auto set_len = ipfix::read_u16(msg + off + 2);
+    if (id == 2 || id == 3)
+      return true;
+    if (set_len < 4)
+      return false;
+    off += set_len;
+  }
+  return false;
+}
+
 asio::ip::udp::endpoint endpoint_from_sockaddr(const sockaddr_storage& sa, socklen_t len) {
   asio::ip::udp::endpoint ep;
   std::memcpy(ep.data(), &sa, std::min<std::size_t>(len, sizeof(sockaddr_storage)));
@@ -316,21 +331,18 @@ std::size_t udp_listener::receive_batch(std::chrono::steady_clock::time_point no
       continue;
     }
     if (peer == nullptr) {
-      auto fresh = std::make_shared<udp_peer>(
-          weak_from_this(), strand_,
-          endpoint_from_sockaddr(s.addrs[static_cast<std::size_t>(i)], h.msg_hdr.msg_namelen));
-      auto setup = on_accept_ ? on_accept_(fresh) : std::nullopt;
-      if (!setup) {
+      peer = open_peer(
+          key, endpoint_from_sockaddr(s.addrs[static_cast<std::size_t>(i)], h.msg_hdr.msg_namelen),
+          now);
+      if (peer == nullptr) {
         count(udp_drop::refused, 1);
         continue;
       }
-      fresh->on_frames_ = std::move(setup->on_frames);
-      fresh->on_closed_ = std::move(setup->on_closed);
-      fresh->budgets_ = std::move(setup->budgets);
-      peer = fresh.get();
-      peers_.emplace(key, std::move(fresh));
-      num_peers_ = peers_.size();
+    } else if (peer != last) {
+      touch(*peer);
     }
+    if (!peer->templated_ && has_template_set(p, len))
+      mark_templated(*peer);
     last = peer;
     last_key = key;
     peer->last_seen_ = now;
@@ -394,7 +406,8 @@ void udp_listener::schedule_sweep() {
   // Idle sessions close within a quarter of the timeout; counts waiting for a session
   // (drops while its budget was spent) reach its status as often.
   auto every = std::clamp<std::chrono::nanoseconds>(
-      cfg_.idle_timeout / 4, std::chrono::milliseconds{10}, std::chrono::seconds{1});
+      std::min(cfg_.idle_timeout, cfg_.untemplated_idle_timeout) / 4, std::chrono::milliseconds{10},
+      std::chrono::seconds{1});
   sweep_timer_.expires_after(every);
   sweep_timer_.async_wait(
       asio::bind_executor(strand_, [self = shared_from_this()](asio::error_code ec) {
@@ -405,30 +418,111 @@ void udp_listener::schedule_sweep() {
       }));
 }
 
+void udp_listener::report_pending(udp_peer& p) {
+  if ((p.pending_.budget_drops != 0 || p.pending_.malformed != 0) && p.on_frames_)
+    p.on_frames_(nullptr, std::exchange(p.pending_, {}));
+}
+
 void udp_listener::sweep() {
   auto now = std::chrono::steady_clock::now();
+  // Issue 16, defect 7: a session that never sent a template set cannot decode what it
+  // receives; a spoofed source never sends a second datagram. Neither may hold a slot
+  // for long.
+  auto untemplated = std::min(cfg_.idle_timeout, cfg_.untemplated_idle_timeout);
   std::vector<udp_peer_ptr> idle;
   for (auto& [_, p] : peers_) {
-    if (now - p->last_seen_ >= cfg_.idle_timeout) {
+    if (now - p->last_seen_ >= (p->templated_ ? cfg_.idle_timeout : untemplated))
       idle.push_back(p);
-    } else if ((p->pending_.budget_drops != 0 || p->pending_.malformed != 0) && p->on_frames_) {
-      p->on_frames_(nullptr, std::exchange(p->pending_, {}));
-    }
+    else
+      report_pending(*p);
   }
   for (auto& p : idle) {
     // What it still had to say goes first, then the end of the session.
-    if ((p->pending_.budget_drops != 0 || p->pending_.malformed != 0) && p->on_frames_)
-      p->on_frames_(nullptr, std::exchange(p->pending_, {}));
+    report_pending(*p);
     p->finish("idle_timeout");
   }
 }
 
-void udp_listener::forget(const udp_peer* p) {
-  auto it = peers_.find(key_of(p->remote_));
-  if (it != peers_.end() && it->second.get() == p) {
-    peers_.erase(it);
-    num_peers_ = peers_.size();
+udp_peer* udp_listener::open_peer(const peer_key& key, const asio::ip::udp::endpoint& remote,
+                                  std::chrono::steady_clock::time_point now) {
+  auto fresh = std::make_shared<udp_peer>(weak_from_this(), strand_, remote);
+  reclaim_handler make_room = [this, &key, now](udp_reclaim scope) {
+    return reclaim(scope, key, now);
+  };
+  auto setup = on_accept_ ? on_accept_(fresh, make_room) : std::nullopt;
+  if (!setup)
+    return nullptr;
+  fresh->on_frames_ = std::move(setup->on_frames);
+  fresh->on_closed_ = std::move(setup->on_closed);
+  fresh->budgets_ = std::move(setup->budgets);
+  fresh->last_seen_ = now;
+  auto* peer = fresh.get();
+  order_.untemplated.push_back(peer);
+  peer->order_pos_ = std::prev(order_.untemplated.end());
+  peer->address_order_ = &by_address_[peer_key{key.addr, 0}];
+  auto& own = peer->address_order_->untemplated;
+  own.push_back(peer);
+  peer->address_pos_ = std::prev(own.end());
+  peers_.emplace(key, std::move(fresh));
+  num_peers_ = peers_.size();
+  return peer;
+}
+
+bool udp_listener::reclaim(udp_reclaim scope, const peer_key& key,
+                           std::chrono::steady_clock::time_point now) {
+  const udp_idle_order* order = &order_;
+  if (scope == udp_reclaim::none)
+    return false;
+  if (scope == udp_reclaim::same_address) {
+    auto it = by_address_.find(peer_key{key.addr, 0});
+    if (it == by_address_.end())
+      return false;
+    order = &it->second;
   }
+  // Sessions with datagrams in the batch being received are not taken (they are the
+  // last heard, at the back of their order).
+  udp_peer* victim = nullptr;
+  if (!order->untemplated.empty() && !order->untemplated.front()->batch_touched_)
+    victim = order->untemplated.front();
+  else if (!order->templated.empty()) {
+    auto* oldest = order->templated.front();
+    if (!oldest->batch_touched_ && now - oldest->last_seen_ >= cfg_.untemplated_idle_timeout)
+      victim = oldest;
+  }
+  if (victim == nullptr)
+    return false;
+  auto keep = victim->shared_from_this(); // finish() takes it out of peers_
+  report_pending(*victim);
+  victim->finish("reclaimed");
+  return true;
+}
+
+void udp_listener::touch(udp_peer& p) {
+  auto& all = p.templated_ ? order_.templated : order_.untemplated;
+  all.splice(all.end(), all, p.order_pos_);
+  auto& own = p.templated_ ? p.address_order_->templated : p.address_order_->untemplated;
+  own.splice(own.end(), own, p.address_pos_);
+}
+
+void udp_listener::mark_templated(udp_peer& p) {
+  p.templated_ = true;
+  order_.templated.splice(order_.templated.end(), order_.untemplated, p.order_pos_);
+  auto& addr = *p.address_order_;
+  addr.templated.splice(addr.templated.end(), addr.untemplated, p.address_pos_);
+}
+
+void udp_listener::forget(const udp_peer* p) {
+  auto key = key_of(p->remote_);
+  auto it = peers_.find(key);
+  if (it == peers_.end() || it->second.get() != p)
+    return;
+  (p->templated_ ? order_.templated : order_.untemplated).erase(p->order_pos_);
+  auto& addr = *p->address_order_;
+  (p->templated_ ? addr.templated : addr.untemplated).erase(p->address_pos_);
+  if (addr.templated.empty() && addr.untemplated.empty())
+    by_address_.erase(peer_key{key.addr, 0});
+  peers_.erase(it);
+  num_peers_ = peers_.size();
 }
 
 } // namespace fa::net

@@ -2,10 +2,13 @@
 
 // IPFIX over UDP (RFC 7011 10.3): one bound socket shared by every exporter. Each
 // exporter (source address, source port) is one transport session of its own, opened on
-// its first valid datagram and closed after `idle_timeout` of silence, by the supervisor
-// or by its session. Datagrams are received in batches (recvmmsg) from a non-blocking
-// socket driven by the io_context; nothing per datagram blocks, allocates (except the
-// one chunk per session and batch) or sends an actor message.
+// its first valid datagram and closed after `idle_timeout` of silence (after
+// `untemplated_idle_timeout` while it has sent no template set), by the supervisor or by
+// its session. When a limit refuses a new exporter, an idle session may make room for it
+// (issue 16, defect 7): one that has sent no template set, else one silent for
+// `untemplated_idle_timeout`, the longest silent first ("reclaimed"). Datagrams are received in
+// batches (recvmmsg) from a non-blocking socket driven by the io_context; nothing per datagram
+// blocks, allocates (except the one chunk per session and batch) or sends an actor message.
 //
 // RFC 7011 10.3.3: each datagram carries exactly one IPFIX message; a datagram whose
 // message header does not say so is malformed, counted by reason and dropped. UDP cannot
@@ -23,6 +26,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -65,6 +69,22 @@ struct udp_peer_report {
 
 class udp_listener;
 
+/// Which idle session may make room for a new exporter a limit refused.
+enum class udp_reclaim : std::uint8_t {
+  none,         ///< none: the exporter is refused
+  any,          ///< any of the listener's (a total was reached)
+  same_address, ///< one of the exporter's own address (its per-address cap was reached)
+};
+
+class udp_peer;
+
+/// Exporters from the longest silent to the last heard, those that have sent no template
+/// set apart: the candidates to reclaim, in order.
+struct udp_idle_order {
+  std::list<udp_peer*> untemplated;
+  std::list<udp_peer*> templated;
+};
+
 /// One exporter (address, port) of a UDP listener: the `inbound` its session closes.
 class udp_peer : public inbound, public std::enable_shared_from_this<udp_peer> {
  public:
@@ -96,6 +116,11 @@ class udp_peer : public inbound, public std::enable_shared_from_this<udp_peer> {
   std::chrono::steady_clock::time_point last_seen_{};
   udp_peer_report pending_; ///< counted, not yet reported to the session
   bool closed_ = false;
+  bool templated_ = false; ///< it sent a template set (RFC 7011 3.3.2: set id 2 or 3)
+  /// Its places in the listener's idle orders: of all exporters, and of its address's.
+  std::list<udp_peer*>::iterator order_pos_;
+  udp_idle_order* address_order_ = nullptr;
+  std::list<udp_peer*>::iterator address_pos_;
   // Per batch: this peer's datagrams, linked through the slot indexes.
   std::size_t batch_bytes_ = 0;
   int batch_first_ = -1;
@@ -110,6 +135,9 @@ struct udp_listener_config {
   std::size_t receive_buffer = 8 * 1024 * 1024;
   /// An exporter silent this long has its session closed.
   std::chrono::nanoseconds idle_timeout = std::chrono::minutes{30};
+  /// An exporter that has sent no template set is closed after this much silence; an
+  /// exporter silent this long may be reclaimed for a new one.
+  std::chrono::nanoseconds untemplated_idle_timeout = std::chrono::seconds{60};
   /// Largest message accepted (collector.max_message_size); larger datagrams are
   /// malformed (`too_large`).
   std::size_t max_message_size = 65535;
@@ -129,7 +157,12 @@ struct udp_peer_setup {
 
 class udp_listener : public listener, public std::enable_shared_from_this<udp_listener> {
  public:
-  using accept_handler = std::function<std::optional<udp_peer_setup>(const udp_peer_ptr&)>;
+  /// Given to the accept handler: when a limit refuses the new exporter, closes an idle
+  /// session that may make room for it (its `closed` handler runs, reason "reclaimed",
+  /// before this returns) and says whether there was one.
+  using reclaim_handler = std::function<bool(udp_reclaim)>;
+  using accept_handler =
+      std::function<std::optional<udp_peer_setup>(const udp_peer_ptr&, const reclaim_handler&)>;
   /// Called once per received batch (on the strand) with the datagrams it held and
   /// those dropped, by reason: the metrics.
   using counts_handler =
@@ -181,6 +214,17 @@ class udp_listener : public listener, public std::enable_shared_from_this<udp_li
   void schedule_sweep();
   void sweep();
   void forget(const udp_peer* p); ///< on the strand
+  /// A new exporter: admitted (and in `peers_`) or refused (nullptr).
+  udp_peer* open_peer(const peer_key& key, const asio::ip::udp::endpoint& remote,
+                      std::chrono::steady_clock::time_point now);
+  /// Closes the session that may make room for a new exporter of `key` ("reclaimed").
+  bool reclaim(udp_reclaim scope, const peer_key& key, std::chrono::steady_clock::time_point now);
+  /// Hands what `p` counted since its last report to its session.
+  static void report_pending(udp_peer& p);
+  /// Heard from `p` (now): it moves to the back of its idle orders.
+  void touch(udp_peer& p);
+  /// `p` sent a template set: it moves to the templated orders.
+  void mark_templated(udp_peer& p);
 
   asio::ip::udp::socket socket_;
   asio::strand<asio::any_io_executor> strand_;
@@ -194,6 +238,10 @@ class udp_listener : public listener, public std::enable_shared_from_this<udp_li
 
   std::unordered_map<peer_key, udp_peer_ptr, peer_key_hash> peers_;
   std::atomic<std::size_t> num_peers_{0};
+  /// The idle order of every exporter, and of each source address's (keyed with port 0;
+  /// the nodes of an unordered_map stay put, so peers point at theirs).
+  udp_idle_order order_;
+  std::unordered_map<peer_key, udp_idle_order, peer_key_hash> by_address_;
 
   // Receive slots, allocated once: `batch` slots of 64 KiB (a datagram is at most 65535
   // octets), their headers and control buffers (SO_RXQ_OVFL).

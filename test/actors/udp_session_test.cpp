@@ -253,7 +253,8 @@ struct recorder {
   messages::session_budgets budgets;
 
   net::udp_listener::accept_handler on_accept() {
-    return [this](const net::udp_peer_ptr& p) -> std::optional<net::udp_peer_setup> {
+    return [this](const net::udp_peer_ptr& p,
+                  const net::udp_listener::reclaim_handler&) -> std::optional<net::udp_peer_setup> {
       std::lock_guard g{mtx};
       if (refuse)
         return std::nullopt;

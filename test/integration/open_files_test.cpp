@@ -11,6 +11,8 @@
 
 #include <asio.hpp>
 
+#include <fstream>
+
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -45,14 +47,24 @@ std::size_t open_fds(pid_t pid) {
 
 } // namespace
 
-// FIXME: disabled in the sanitizer build after the merge: at the open-file limit UBSan's
-// vptr check cannot open the pipe it probes memory with, so every uncached check "fails"
-// and aborts the process (agent_session.cpp, <system_error>), wherever the merged code
-// runs at the limit. The ignorelist covers only asio's headers. Needs a Release-build run
-// of this test, or a vptr exemption for the process at the limit.
-TEST(open_files, DISABLED_the_accept_loop_pauses_at_the_limit_and_recovers) {
+/// In the sanitizer build, UBSan's vptr check reads a vtable only after probing its
+/// memory through a new pipe (compiler-rt 14, IsAccessibleMemoryRange); at the open-file
+/// limit pipe() fails, so every check its small cache does not answer "fails" and aborts
+/// the process: comparing error codes (<system_error>, error_category's operator==, in
+/// every read), an actor's state (agent_session.cpp), whatever runs first at the limit.
+/// The process at the limit reports no vptr check (a runtime suppression, matched by the
+/// check's source file without symbolizing; the other checks stay); a Release build
+/// ignores it.
+void suppress_vptr_check_at_the_limit(const std::string& dir) {
+  auto file = dir + "/ubsan.supp";
+  std::ofstream{file} << "vptr:*\n";
+  ::setenv("UBSAN_OPTIONS", ("suppressions=" + file).c_str(), 1);
+}
+
+TEST(open_files, the_accept_loop_pauses_at_the_limit_and_recovers) {
   auto dir = scratch_dir("fd_limit");
   ::setenv("FA_STATE_DIR", dir.c_str(), 1);
+  suppress_vptr_check_at_the_limit(dir);
   // Measure what the process needs idle, then run it with 24 descriptors more than that.
   std::size_t idle = 0;
   {

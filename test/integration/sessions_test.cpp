@@ -11,6 +11,8 @@
 #include <asio.hpp>
 
 #include <fstream>
+#include <set>
+#include <thread>
 
 using namespace std::chrono_literals;
 
@@ -57,6 +59,42 @@ std::vector<std::uint8_t> template_flood(std::uint16_t first, int n) {
   b.end_set();
   b.end_message();
   return bytes;
+}
+
+/// The port of `fa`'s listener of `transport` ("udp"), from its "listening" log line.
+std::uint16_t listener_port(const fa_process& fa, const std::string& transport) {
+  for (const auto& l : log_events(fa.log(), "listening"))
+    if (l.value("transport", "") == transport)
+      return static_cast<std::uint16_t>(std::stoi(l.value("port", "0")));
+  return 0;
+}
+
+/// A UDP exporter from 127.0.0.`host` and a port of its own: a session of its own.
+struct udp_exporter {
+  udp_exporter(asio::io_context& ctx, int host, std::uint16_t to)
+      : socket{ctx}
+      , target{asio::ip::address_v4::loopback(), to} {
+    socket.open(asio::ip::udp::v4());
+    socket.bind({asio::ip::make_address_v4("127.0.0." + std::to_string(host)), 0});
+  }
+  void send(const std::vector<std::uint8_t>& message) {
+    socket.send_to(asio::buffer(message), target);
+  }
+  asio::ip::udp::socket socket;
+  asio::ip::udp::endpoint target;
+};
+
+double closed(fa_process& fa, const std::string& transport, const std::string& reason) {
+  return fa.metric("flow_aggregator_sessions_closed_total",
+                   {{"transport", transport}, {"reason", reason}});
+}
+
+double open_sessions(fa_process& fa, const std::string& transport) {
+  return fa.metric("flow_aggregator_sessions_open", {{"transport", transport}});
+}
+
+double rejected(fa_process& fa, const std::string& reason) {
+  return fa.metric("flow_aggregator_sessions_rejected_total", {{"reason", reason}});
 }
 
 /// Lines of a file (0 when it does not exist yet).
@@ -149,6 +187,201 @@ TEST(session_limits, template_floods_stay_within_the_template_budget) {
   EXPECT_TRUE(eventually([&] { return line_count(dir + "/out.jsonl") == 100; }, 30s))
       << line_count(dir + "/out.jsonl");
   fresh.close();
+  EXPECT_EQ(fa.terminate(), 0);
+}
+
+// Issue 16 defect 7: TCP and TLS sessions shared one max_sessions pool with UDP, with
+// no bound per source address. Now each transport kind and each address has its own cap.
+TEST(session_limits, tcp_sessions_are_capped_per_address_and_in_all) {
+  auto dir = scratch_dir("tcp-caps");
+  fa_process fa{dir, dir + "/fa.toml",
+                config(dir, "max_tcp_sessions = 3\nmax_sessions_per_address = 2\n")};
+  ASSERT_NE(fa.admin(), 0);
+  asio::io_context ctx;
+  std::vector<asio::ip::tcp::socket> held;
+  auto open_now = [&](double n) {
+    return eventually([&] { return fa.metric("flow_aggregator_sessions_open") == n; }, 30s);
+  };
+  for (int host : {2, 2}) // two of 127.0.0.2: its share
+    held.push_back(connect_from(ctx, host, fa.port()));
+  ASSERT_TRUE(open_now(2));
+  held.push_back(connect_from(ctx, 2, fa.port())); // a third: beyond its address's cap
+  ASSERT_TRUE(eventually([&] { return rejected(fa, "max_sessions_per_address") == 1; }, 30s))
+      << fa.metrics_text();
+  held.push_back(connect_from(ctx, 3, fa.port())); // another address gets in
+  ASSERT_TRUE(open_now(3));
+  held.push_back(connect_from(ctx, 4, fa.port())); // beyond max_tcp_sessions
+  ASSERT_TRUE(eventually([&] { return rejected(fa, "max_tcp_sessions") == 1; }, 30s))
+      << fa.metrics_text();
+  EXPECT_EQ(fa.metric("flow_aggregator_sessions_open"), 3);
+  // A slot is free again as soon as its connection closes.
+  held.front().close();
+  ASSERT_TRUE(open_now(2));
+  held.push_back(connect_from(ctx, 4, fa.port()));
+  EXPECT_TRUE(open_now(3));
+  EXPECT_EQ(rejected(fa, "max_tcp_sessions"), 1);
+  EXPECT_EQ(fa.terminate(), 0);
+}
+
+// Issue 16 defect 7: a TCP connection that sent nothing, or stopped sending, held its
+// slot forever. It now has first_message_timeout to complete a message and
+// tcp_idle_timeout between messages; one that keeps sending stays.
+TEST(session_limits, silent_tcp_sessions_time_out_and_busy_ones_stay) {
+  auto dir = scratch_dir("tcp-timeouts");
+  fa_process fa{dir, dir + "/fa.toml",
+                config(dir, "first_message_timeout = \"500ms\"\ntcp_idle_timeout = \"1500ms\"\n")};
+  ASSERT_NE(fa.admin(), 0);
+  asio::io_context ctx;
+  auto silent = connect_from(ctx, 2, fa.port());
+  auto once = connect_from(ctx, 3, fa.port());
+  auto busy = connect_from(ctx, 4, fa.port());
+  asio::write(once, asio::buffer(flow_message(0, 1, flow_records(5))));
+  std::uint32_t seq = 0;
+  auto send_busy = [&] {
+    asio::write(busy, asio::buffer(flow_message(seq, 2, flow_records(1))));
+    ++seq;
+  };
+  send_busy();
+  ASSERT_TRUE(eventually([&] { return closed(fa, "tcp", "first_message_timeout") == 1; }, 30s))
+      << fa.metrics_text();
+  // The busy exporter sends a message every 100 ms, well within both timeouts, until
+  // the one that went quiet has timed out.
+  ASSERT_TRUE(eventually(
+      [&] {
+        send_busy();
+        std::this_thread::sleep_for(90ms);
+        return closed(fa, "tcp", "idle_timeout") == 1;
+      },
+      30s))
+      << fa.metrics_text();
+  EXPECT_EQ(closed(fa, "tcp", "first_message_timeout"), 1) << "the busy one never timed out";
+  EXPECT_TRUE(eventually([&] { return fa.metric("flow_aggregator_sessions_open") == 1; }, 30s));
+  send_busy();
+  EXPECT_TRUE(eventually([&] { return line_count(dir + "/out.jsonl") == 5 + seq; }, 30s));
+  // The closed ones see the end of their stream.
+  std::array<char, 16> buf{};
+  asio::error_code ec;
+  silent.read_some(asio::buffer(buf), ec);
+  EXPECT_EQ(ec, asio::error::eof);
+  EXPECT_EQ(fa.terminate(), 0);
+}
+
+// Issue 16 defect 7: UDP sessions opened on one datagram and lived 30 minutes. One that
+// has sent no template set (a spoofed source, a scan) closes after
+// udp_untemplated_idle_timeout of silence; one with templates keeps udp_idle_timeout.
+TEST(session_limits, untemplated_udp_sessions_close_soon) {
+  auto dir = scratch_dir("udp-untemplated");
+  fa_process fa{
+      dir, dir + "/fa.toml",
+      config(dir, "udp_untemplated_idle_timeout = \"500ms\"\n", ", \"udp://127.0.0.1:0\"")};
+  ASSERT_NE(fa.admin(), 0);
+  auto port = listener_port(fa, "udp");
+  ASSERT_NE(port, 0) << fa.log();
+  asio::io_context ctx;
+  udp_exporter templated{ctx, 2, port}, untemplated{ctx, 3, port};
+  templated.send(flow_message(0, 1, flow_records(3)));
+  untemplated.send(flow_message(0, 1, flow_records(3), false));
+  ASSERT_TRUE(eventually([&] { return open_sessions(fa, "udp") == 2; }, 30s));
+  ASSERT_TRUE(eventually([&] { return closed(fa, "udp", "idle_timeout") == 1; }, 30s))
+      << fa.metrics_text();
+  EXPECT_TRUE(eventually([&] { return open_sessions(fa, "udp") == 1; }, 30s));
+  // Both were silent as long: the sweep that closed one kept the other, with its
+  // template (data alone decodes).
+  templated.send(flow_message(1, 1, flow_records(2), false));
+  EXPECT_TRUE(eventually([&] { return line_count(dir + "/out.jsonl") == 5; }, 30s))
+      << line_count(dir + "/out.jsonl");
+  EXPECT_EQ(closed(fa, "udp", "idle_timeout"), 1);
+  EXPECT_EQ(fa.terminate(), 0);
+}
+
+// Issue 16 defect 7: 10,000 spoofed datagrams locked every exporter out for 30 minutes.
+// At max_udp_sessions a new exporter reclaims a session that has sent no template set;
+// failing that, one silent for udp_untemplated_idle_timeout; failing that, it is refused.
+TEST(session_limits, a_new_udp_exporter_reclaims_an_idle_session_at_the_cap) {
+  auto dir = scratch_dir("udp-reclaim");
+  fa_process fa{dir, dir + "/fa.toml",
+                config(dir,
+                       "max_udp_sessions = 2\nudp_untemplated_idle_timeout = \"1500ms\"\n"
+                       "udp_idle_timeout = \"10m\"\n",
+                       ", \"udp://127.0.0.1:0\"")};
+  ASSERT_NE(fa.admin(), 0);
+  auto port = listener_port(fa, "udp");
+  ASSERT_NE(port, 0) << fa.log();
+  asio::io_context ctx;
+  udp_exporter a{ctx, 2, port}, spoofed{ctx, 3, port}, b{ctx, 4, port}, c{ctx, 5, port};
+  a.send(flow_message(0, 1, flow_records(10)));
+  spoofed.send(flow_message(0, 1, flow_records(1), false));
+  ASSERT_TRUE(eventually([&] { return open_sessions(fa, "udp") == 2; }, 30s));
+  // At the cap: b takes the untemplated session's slot, and its records arrive.
+  b.send(flow_message(0, 1, flow_records(10)));
+  ASSERT_TRUE(eventually([&] { return closed(fa, "udp", "reclaimed") == 1; }, 30s))
+      << fa.metrics_text();
+  EXPECT_TRUE(eventually([&] { return line_count(dir + "/out.jsonl") == 20; }, 30s));
+  // a and b have templates and spoke just now: c is refused (counted, not logged per
+  // datagram)...
+  c.send(flow_message(0, 1, flow_records(10)));
+  ASSERT_TRUE(eventually([&] { return rejected(fa, "max_udp_sessions") >= 1; }, 30s))
+      << fa.metrics_text();
+  EXPECT_EQ(closed(fa, "udp", "reclaimed"), 1);
+  // ...until one of them has been silent for udp_untemplated_idle_timeout: b keeps
+  // talking, so a (silent longest) is reclaimed for c.
+  std::uint32_t seq = 1;
+  ASSERT_TRUE(eventually(
+      [&] {
+        b.send(flow_message(seq++, 1, flow_records(1), false));
+        c.send(flow_message(0, 1, flow_records(10)));
+        std::this_thread::sleep_for(100ms);
+        return closed(fa, "udp", "reclaimed") == 2;
+      },
+      30s))
+      << fa.metrics_text();
+  std::set<std::string> peers;
+  EXPECT_TRUE(eventually(
+      [&] {
+        peers.clear();
+        for (const auto& s : fa.api("/api/v1/sessions"))
+          peers.insert(s.value("peer", "").substr(0, 10));
+        return open_sessions(fa, "udp") == 2 && peers.size() == 2;
+      },
+      30s));
+  EXPECT_EQ(peers, (std::set<std::string>{"127.0.0.4:", "127.0.0.5:"}));
+  EXPECT_EQ(fa.terminate(), 0);
+}
+
+// Issue 16 defect 7: one source address, from ever new ports, could take every UDP
+// slot. Beyond max_sessions_per_address a new port of that address reclaims one of the
+// address's own idle sessions; other addresses keep theirs.
+TEST(session_limits, udp_sessions_of_one_address_reclaim_their_own) {
+  auto dir = scratch_dir("udp-per-address");
+  fa_process fa{dir, dir + "/fa.toml",
+                config(dir, "max_sessions_per_address = 2\n", ", \"udp://127.0.0.1:0\"")};
+  ASSERT_NE(fa.admin(), 0);
+  auto port = listener_port(fa, "udp");
+  ASSERT_NE(port, 0) << fa.log();
+  asio::io_context ctx;
+  udp_exporter other{ctx, 3, port};
+  other.send(flow_message(0, 1, flow_records(1), false)); // untemplated, of another address
+  ASSERT_TRUE(eventually([&] { return open_sessions(fa, "udp") == 1; }, 30s));
+  // One at a time: a session with datagrams in the batch being received is not taken.
+  std::vector<std::unique_ptr<udp_exporter>> ports;
+  for (int i = 0; i < 6; ++i) {
+    ports.push_back(std::make_unique<udp_exporter>(ctx, 2, port));
+    ports.back()->send(flow_message(0, 1, flow_records(1), false));
+    ASSERT_TRUE(eventually(
+        [&] {
+          return fa.metric("flow_aggregator_sessions_accepted_total", {{"transport", "udp"}}) ==
+                 i + 2;
+        },
+        30s))
+        << fa.metrics_text();
+  }
+  ASSERT_TRUE(eventually([&] { return closed(fa, "udp", "reclaimed") == 4; }, 30s))
+      << fa.metrics_text();
+  EXPECT_TRUE(eventually([&] { return open_sessions(fa, "udp") == 3; }, 30s));
+  bool other_open = false;
+  for (const auto& s : fa.api("/api/v1/sessions"))
+    other_open |= s.value("peer", "").rfind("127.0.0.3:", 0) == 0;
+  EXPECT_TRUE(other_open);
   EXPECT_EQ(fa.terminate(), 0);
 }
 

@@ -2,7 +2,7 @@
 """A TCP relay for destination fault tests: a collector that dies or resets mid-stream.
 
 Forwards every connection accepted on 127.0.0.1:PORT to 127.0.0.1:TARGET, one thread
-per direction. Writes its port to --port-file (atomically) once listening.
+per direction (both ways: a TLS collector speaks too). Writes its port to --port-file (atomically) once listening.
 
 --stall-after N   after forwarding N octets in all, stop reading: what the sender writes
                   then piles up in this process's socket (acknowledged by its TCP, never
@@ -88,10 +88,14 @@ class relay:
                     pass
 
     def downstream(self, client, target):
-        """Collector -> exporter: collectors send nothing, so this is their close."""
+        """Collector -> exporter: an IPFIX collector sends nothing but its close, a TLS
+        one its side of the handshake (and of the close), so forward it all."""
         try:
-            while target.recv(4096):
-                pass
+            while True:
+                data = target.recv(65536)
+                if not data:
+                    break
+                client.sendall(data)
             client.shutdown(socket.SHUT_WR)
         except OSError:
             pass

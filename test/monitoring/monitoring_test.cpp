@@ -158,6 +158,8 @@ TEST(metric_names, close_reasons_are_a_fixed_set) {
   EXPECT_EQ(session_close_reason("eof_mid_message"), "eof_mid_message");
   EXPECT_EQ(session_close_reason("eof_without_close_notify"), "eof_without_close_notify");
   EXPECT_EQ(session_close_reason("idle_timeout"), "idle_timeout");
+  EXPECT_EQ(session_close_reason("first_message_timeout"), "first_message_timeout");
+  EXPECT_EQ(session_close_reason("reclaimed"), "reclaimed");
   EXPECT_EQ(session_close_reason("shutdown"), "shutdown");
   EXPECT_EQ(session_close_reason("bad_version"), "malformed");
   EXPECT_EQ(session_close_reason("bad_message_length"), "malformed");
