@@ -17,27 +17,6 @@ using state_ptr = aggregator_pointer;
 
 static_assert(flows::num_export_reasons == monitoring::aggregator_metrics::export_reasons.size());
 
-/// Hands each exported flow to the encoder of its destination: the only one with fanout
-/// all, the flow key's rendezvous pick with fanout hash (a flow sticks to a destination
-/// for its whole life, whichever shard or Node its records came from).
-class export_sink final : public flows::flow_sink {
- public:
-  explicit export_sink(aggregator_state& st)
-      : st_(st) {}
-  void on_export(const flows::flow_view& f, flows::export_reason) override {
-    // Lag from the deadline the poll met; exports of eviction and drain have none.
-    if (f.due != flows::clock_type::time_point{})
-      st_.lags.push_back(std::chrono::duration<float>(st_.now - f.due).count());
-    std::size_t i = 0;
-    if (st_.cfg.fanout == fanout_mode::hash)
-      i = rendezvous_pick(st_.destination_seeds, flows::hash(*f.key));
-    st_.encoders[i].add(f);
-  }
-
- private:
-  aggregator_state& st_;
-};
-
 /// A bad config (no destination, fanout hash without one name each) or why not.
 const char* check_route(const aggregator_config& cfg) {
   if (cfg.destinations.empty())
@@ -110,6 +89,31 @@ void send_exports(state_ptr self) {
       send_to(self, i, shared, credit);
   }
 }
+
+/// Hands each exported flow to the encoder of its destination: the only one with fanout
+/// all, the flow key's rendezvous pick with fanout hash (a flow sticks to a destination
+/// for its whole life, whichever shard or Node its records came from). What is staged is
+/// sent once it reaches `max_payload`, so no call builds one huge output.
+class export_sink final : public flows::flow_sink {
+ public:
+  explicit export_sink(state_ptr self)
+      : self_(self) {}
+  void on_export(const flows::flow_view& f, flows::export_reason) override {
+    auto& st = self_->state;
+    // Lag from the deadline the poll met; exports of eviction and drain have none.
+    if (f.due != flows::clock_type::time_point{})
+      st.lags.push_back(std::chrono::duration<float>(st.now - f.due).count());
+    std::size_t i = 0;
+    if (st.cfg.fanout == fanout_mode::hash)
+      i = rendezvous_pick(st.destination_seeds, flows::hash(*f.key));
+    st.encoders[i].add(f);
+    if (st.encoders[i].staged_bytes() >= st.cfg.max_payload)
+      send_exports(self_);
+  }
+
+ private:
+  state_ptr self_;
+};
 
 /// Sends records of templates that cannot be aggregated on as they are; with fanout hash
 /// by their exporter, as the enrichers do in proxy mode.
@@ -297,8 +301,45 @@ messages::flow_row row_of(const flows::flow_view& f, std::uint32_t shard,
 /// At most this many flows in one page, whatever the query asks.
 constexpr std::uint32_t max_page = 1000;
 
+/// One bounded step of the poll (DESIGN 9), when one is under way or a tick's time has
+/// come: called on the tick, on every batch (a clock read), and on the flush_atom a step
+/// that stopped early sends itself. So exports leave on time however many batches queue
+/// in front of the tick, and a burst of due flows goes out `export_step` flows at a time,
+/// between batches, not as one stall and one huge output.
+void poll_step(state_ptr self, flows::flow_sink& sink) {
+  auto& st = self->state;
+  if (!st.polling) {
+    if (st.now < st.next_poll)
+      return;
+    st.polling = true;
+    st.next_poll = st.now + st.cfg.tick;
+  }
+  if (st.table->poll(st.now, sink, std::max<std::size_t>(st.cfg.export_step, 1))) {
+    st.polling = false;
+    return;
+  }
+  if (!st.step_sent) {
+    st.step_sent = true;
+    self->send(self, caf::flush_atom_v);
+  }
+}
+
+/// Sends what the call staged, observes its lags and publishes the counts.
+void finish_call(state_ptr self) {
+  auto& st = self->state;
+  send_exports(self);
+  publish_lags(st, self->clock().now());
+  publish(st);
+}
+
+/// The tick: at the next poll's time, or a tick from now while a poll is under way.
 void arm_tick(state_ptr self) {
-  self->delayed_send(self, self->state.cfg.tick, caf::tick_atom_v);
+  auto& st = self->state;
+  const auto now = self->clock().now();
+  auto wait = st.cfg.tick;
+  if (!st.polling && st.next_poll > now)
+    wait = std::chrono::ceil<std::chrono::milliseconds>(st.next_poll - now);
+  self->delayed_send(self, wait, caf::tick_atom_v);
 }
 
 } // namespace
@@ -320,6 +361,7 @@ aggregator_actor::behavior_type aggregator(aggregator_pointer self, aggregator_c
   st.cfg = std::move(cfg);
   use_route(st);
   publish(st);
+  st.next_poll = self->clock().now() + st.cfg.tick;
   arm_tick(self);
   return counted_behavior{
       self,
@@ -330,7 +372,7 @@ aggregator_actor::behavior_type aggregator(aggregator_pointer self, aggregator_c
         b.hold.reset();
         const auto now = st.now = self->clock().now();
         ++st.status.batches;
-        export_sink sink{st};
+        export_sink sink{self};
         std::shared_ptr<messages::enriched_payload> fwd;
         std::uint64_t fwd_antrea = 0, fwd_foreign = 0;
         const auto& in = *b.payload;
@@ -370,10 +412,10 @@ aggregator_actor::behavior_type aggregator(aggregator_pointer self, aggregator_c
             st.forwarded_not_antrea->Increment(static_cast<double>(fwd_foreign));
           forward(self, std::move(fwd));
         }
-        // Flows evicted to make room for new ones leave now.
-        send_exports(self);
-        publish_lags(st, self->clock().now());
-        publish(st);
+        // Flows evicted to make room for new ones leave now, with a poll step when one
+        // is under way or due.
+        poll_step(self, sink);
+        finish_call(self);
       },
       // Shutdown: every flow leaves (ready ones as they are, pending ones by
       // `uncorrelated`); the reply follows the sends, so a drain of the destinations
@@ -381,11 +423,10 @@ aggregator_actor::behavior_type aggregator(aggregator_pointer self, aggregator_c
       [=](drain_atom) {
         auto& st = self->state;
         st.now = self->clock().now();
-        export_sink sink{st};
+        export_sink sink{self};
         st.table->drain(sink);
-        send_exports(self);
-        publish_lags(st, self->clock().now());
-        publish(st);
+        st.polling = false;
+        finish_call(self);
         return true;
       },
       [=](caf::get_atom) {
@@ -414,14 +455,20 @@ aggregator_actor::behavior_type aggregator(aggregator_pointer self, aggregator_c
         st.status.max_flows = st.cfg.table.max_flows;
         use_route(st);
       },
+      [=](caf::flush_atom) {
+        auto& st = self->state;
+        st.step_sent = false;
+        st.now = self->clock().now();
+        export_sink sink{self};
+        poll_step(self, sink);
+        finish_call(self);
+      },
       [=](caf::tick_atom) {
         auto& st = self->state;
         st.now = self->clock().now();
-        export_sink sink{st};
-        st.table->poll(st.now, sink);
-        send_exports(self);
-        publish_lags(st, self->clock().now());
-        publish(st);
+        export_sink sink{self};
+        poll_step(self, sink);
+        finish_call(self);
         // Layouts of templates that are gone: flows still using one hold it themselves.
         st.layouts.erase(std::remove_if(st.layouts.begin(), st.layouts.end(),
                                         [](const auto& e) { return e.alive.expired(); }),
@@ -460,6 +507,15 @@ aggregator_actor::behavior_type aggregator(aggregator_pointer self, aggregator_c
         return page;
       },
   };
+}
+
+void route_to_shards(enricher_config& ec, const std::vector<aggregator_actor>& shards) {
+  ec.destinations.assign(shards.begin(), shards.end());
+  ec.destination_blocks.assign(shards.size(), true);
+  ec.fanout = fanout_mode::all;
+  ec.destination_names.clear();
+  // One shard takes whole batches; several take each record by its flow key.
+  ec.split_by_flow = shards.size() > 1;
 }
 
 } // namespace fa::actors

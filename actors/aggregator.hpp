@@ -55,6 +55,12 @@ struct aggregator_config {
   monitoring::metrics* metrics = nullptr;
   /// How often the table is polled (Antrea's exporter checks once a second).
   std::chrono::milliseconds tick = std::chrono::seconds{1};
+  /// Flows one poll step handles; a poll with more due goes on in further steps, between
+  /// batches, so a burst of due flows neither stalls the shard nor builds one huge output.
+  std::size_t export_step = 4096;
+  /// Octets of encoded exports after which they are sent at once, mid-call: payloads stay
+  /// this size whatever a drain or an eviction burst exports.
+  std::size_t max_payload = std::size_t{1} << 20;
 };
 
 struct aggregator_state;
@@ -87,6 +93,12 @@ struct aggregator_state {
   std::vector<double> lag_counts;
   /// The time of the call that exports (a batch, a tick, a drain).
   flows::clock_type::time_point now{};
+  /// When the next poll starts: a tick after the last one started. Checked on every
+  /// batch too, so a tick queued behind batches does not delay the exports.
+  flows::clock_type::time_point next_poll{};
+  bool polling = false;   ///< a poll is under way: more is due than one step handled
+  bool step_sent = false; ///< a flush_atom (the next step) is in the mailbox
+
   monitoring::aggregator_metrics metrics;
   /// Records forwarded because their template has no Antrea element (metrics.forwarded
   /// counts the Antrea ones that cannot be aggregated).
@@ -95,5 +107,11 @@ struct aggregator_state {
 };
 
 aggregator_actor::behavior_type aggregator(aggregator_pointer self, aggregator_config cfg);
+
+/// Makes the shards an enricher's destinations (fanout all; with several shards each
+/// record goes to its flow's shard). Each batch holds its session's credit until the
+/// shard has read it (DESIGN 3): a shard that falls behind pauses the readers instead of
+/// queueing batches without bound, and a tick waits behind at most the receive budget.
+void route_to_shards(enricher_config& ec, const std::vector<aggregator_actor>& shards);
 
 } // namespace fa::actors

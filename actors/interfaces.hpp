@@ -42,6 +42,8 @@ using destination_actor = caf::typed_actor<
 using aggregator_actor = destination_actor::extend<
     // Config reload: new destinations, fanout, timeouts, uncorrelated policy; no flow is lost.
     caf::reacts_to<messages::aggregator_reconfig>,
+    // Internal: the next step of a poll that had more due than one step handles.
+    caf::reacts_to<caf::flush_atom>,
     // Periodic (actor clock): exports what is due, expires idle flows.
     caf::reacts_to<caf::tick_atom>,
     // Inspection: the shard's flow table and counters.

@@ -70,13 +70,7 @@ void supervisor::start_aggregators(actors::enricher_config& ec) {
 }
 
 void supervisor::route_to_shards(actors::enricher_config& ec) const {
-  ec.destinations.assign(aggregators_.begin(), aggregators_.end());
-  // The shards copy what they keep and let go of the batch at once: no credit to hold.
-  ec.destination_blocks.assign(aggregators_.size(), false);
-  ec.fanout = actors::fanout_mode::all;
-  ec.destination_names.clear();
-  // One shard takes whole batches; several take each record by its flow key.
-  ec.split_by_flow = aggregators_.size() > 1;
+  actors::route_to_shards(ec, aggregators_);
 }
 
 void supervisor::reconfigure_aggregators(const config::config& target,

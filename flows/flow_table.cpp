@@ -711,9 +711,9 @@ void flow_table::remove(std::uint32_t id) {
   }
 }
 
-void flow_table::expire_idle(std::int64_t now, flow_sink& sink) {
+bool flow_table::expire_idle(std::int64_t now, flow_sink& sink, std::size_t& left) {
   if (wheel_.empty())
-    return;
+    return true;
   const std::int64_t inactive = inactive_ms();
   const std::int64_t last = bucket_of(now);
   const std::int64_t first = wheel_cursor_;
@@ -723,9 +723,28 @@ void flow_table::expire_idle(std::int64_t now, flow_sink& sink) {
   wheel_cursor_ = std::max(wheel_cursor_, last);
   for (std::int64_t k = 0; k < steps; ++k) {
     auto& b = wheel_[static_cast<std::size_t>(first + k) & (wheel_size - 1)];
-    std::uint32_t id = b.head;
+    const list_head taken = b;
+    std::size_t walked = 0;
+    std::uint32_t id = taken.head;
     b = list_head{};
     while (id != none) {
+      if (left == 0) {
+        // Out of this step's flows: the rest of the bucket goes back in front of what
+        // was filed into it meanwhile, and the next step starts from this bucket.
+        at(id).wheel_prev = none;
+        if (b.head != none) {
+          at(taken.tail).wheel_next = b.head;
+          at(b.head).wheel_prev = taken.tail;
+        } else {
+          b.tail = taken.tail;
+        }
+        b.head = id;
+        b.size += taken.size - walked;
+        wheel_cursor_ = first + k;
+        return false;
+      }
+      --left;
+      ++walked;
       entry& e = at(id);
       const std::uint32_t next = e.wheel_next;
       e.wheel_prev = e.wheel_next = none;
@@ -745,22 +764,27 @@ void flow_table::expire_idle(std::int64_t now, flow_sink& sink) {
         ++stats_.expired;
         remove(id);
         if (wheel_.empty())
-          return; // that was the last flow
+          return true; // that was the last flow
       }
       id = next;
     }
   }
   wheel_first_ = std::max(wheel_first_, wheel_cursor_);
+  return true;
 }
 
-void flow_table::poll(clock_type::time_point now, flow_sink& sink) {
+bool flow_table::poll(clock_type::time_point now, flow_sink& sink, std::size_t limit) {
   const std::int64_t n = ms(now);
   const std::int64_t active = active_ms();
   const std::int64_t inactive = inactive_ms();
+  std::size_t left = limit;
   // Inactive first: a flow past both deadlines is exported once, then removed.
-  expire_idle(n, sink);
+  if (!expire_idle(n, sink, left))
+    return false;
   // Active timeout: the next deadline counts from now (reference e: as upstream).
   while (active_.head != none && at(active_.head).sched_base + active <= n) {
+    if (left-- == 0)
+      return false;
     const std::uint32_t id = active_.head;
     if (at(id).state.updated)
       export_flow(id, export_reason::active, sink, at(id).sched_base + active);
@@ -772,6 +796,8 @@ void flow_table::poll(clock_type::time_point now, flow_sink& sink) {
   }
   // v2.7: a flow is exported at the first poll after it became ready.
   while (due_.head != none) {
+    if (left-- == 0)
+      return false;
     const std::uint32_t id = due_.head;
     if (at(id).state.updated)
       export_flow(id, export_reason::ready, sink, at(id).sched_base);
@@ -785,6 +811,8 @@ void flow_table::poll(clock_type::time_point now, flow_sink& sink) {
   // Waiting flows: retried at each expiry, given up after max_retries (reference e).
   const std::int64_t retry = std::min(active, inactive);
   while (pending_.head != none && at(pending_.head).sched_base + retry <= n) {
+    if (left-- == 0)
+      return false;
     const std::uint32_t id = pending_.head;
     if (++at(id).state.retries > max_retries) {
       ++stats_.abandoned;
@@ -795,8 +823,12 @@ void flow_table::poll(clock_type::time_point now, flow_sink& sink) {
     at(id).sched_base = n;
     sched_push(pending_, id);
   }
-  while (size_ > cfg_.max_flows)
+  while (size_ > cfg_.max_flows) {
+    if (left-- == 0)
+      return false;
     evict_one(sink);
+  }
+  return true;
 }
 
 void flow_table::drain(flow_sink& sink) {

@@ -195,8 +195,12 @@ class flow_table {
   std::size_t add_set(const aggregate_layout_ptr& layout, ipfix::bytes_view body,
                       clock_type::time_point now, flow_sink& sink);
 
-  /// Exports what is due at `now` and removes what expired (reference e).
-  void poll(clock_type::time_point now, flow_sink& sink);
+  /// Exports what is due at `now` and removes what expired (reference e), handling at
+  /// most `limit` flows (exported, skipped as unchanged, retried or removed): a step of
+  /// bounded time and output. Returns true when nothing due at `now` is left, false when
+  /// the limit stopped it (call again to go on; the order of what is due is kept).
+  bool poll(clock_type::time_point now, flow_sink& sink,
+            std::size_t limit = static_cast<std::size_t>(-1));
 
   /// Exports every flow and empties the table: ready flows with new data as they are,
   /// waiting ones by `uncorrelated` (reason `shutdown`).
@@ -264,7 +268,8 @@ class flow_table {
   void give_up(std::uint32_t id, export_reason why, flow_sink& sink, std::int64_t due_ms = 0);
   void evict_one(flow_sink& sink);
   void remove(std::uint32_t id);
-  void expire_idle(std::int64_t now, flow_sink& sink);
+  /// Returns false when `left` (flows it may still handle) ran out first.
+  bool expire_idle(std::int64_t now, flow_sink& sink, std::size_t& left);
 
   // Entries, lists and the wheel.
   std::uint32_t allocate_entry();

@@ -77,11 +77,11 @@ class aggregate_split_test : public actor_fixture {
     run();
   }
 
-  /// An enricher whose destinations are the shards; `split` as the supervisor sets it.
+  /// An enricher whose destinations are the shards, routed as the supervisor routes
+  /// them (`split` false: the routing the split replaces).
   enricher_actor spawn_enricher(bool split = true) {
     enricher_config c;
-    c.destinations.assign(shards.begin(), shards.end());
-    c.destination_blocks.assign(shards.size(), false);
+    route_to_shards(c, shards);
     c.split_by_flow = split;
     auto e = sys.spawn(enricher, std::move(c));
     spawned.push_back(caf::actor_cast<caf::actor>(e));
@@ -114,8 +114,11 @@ class aggregate_split_test : public actor_fixture {
                           ipfix::bytes_view{b.data->data() + ranges[i].first, ranges[i].second},
                           static_cast<std::uint32_t>(slices[i].second.size())});
     caf::anon_send(e, std::move(b));
-    run();
+    if (run_all)
+      run();
   }
+
+  bool run_all = true; ///< `send` runs every actor (false: the test steps them)
 
   messages::aggregator_status status(std::size_t i) {
     return request<messages::aggregator_status>(shards[i], caf::get_atom_v, shard_atom_v);
@@ -193,6 +196,28 @@ TEST_F(aggregate_split_test, both_halves_of_each_flow_meet_in_one_shard) {
   EXPECT_EQ(seen.size(), static_cast<std::size_t>(num_flows));
   for (auto& [flow, n] : seen)
     EXPECT_EQ(n, 1) << flow;
+}
+
+// A batch waiting in a shard's mailbox holds its session's credit, so a shard that
+// falls behind pauses the readers (DESIGN 3) instead of queueing batches without bound;
+// the shard lets go of it as soon as it has read the batch.
+TEST_F(aggregate_split_test, batches_queued_at_a_shard_hold_the_receive_budget) {
+  auto agent = plan(flows::test::make_def(flows::test::agent_fields_v27(false)));
+  auto e = spawn_enricher();
+  std::vector<bytes> src;
+  for (int n = 0; n < num_flows; ++n)
+    src.push_back(half(n, true, 10).encode(agent->input));
+  run_all = false;
+  send(e, ipv4_session(1, 192, 0, 2, 1), {{agent, src}});
+  sched.prioritize(e);
+  sched.run_once(); // the enricher only: the shards' messages wait in their mailboxes
+  EXPECT_LT(budget->available(), budget->limit()) << "queued batches hold no credit";
+  run();
+  EXPECT_EQ(budget->available(), budget->limit());
+  std::uint64_t flows = 0;
+  for (std::size_t i = 0; i < num_shards; ++i)
+    flows += status(i).flows;
+  EXPECT_EQ(flows, static_cast<std::uint64_t>(num_flows));
 }
 
 TEST_F(aggregate_split_test, without_the_split_every_shard_would_take_every_record) {

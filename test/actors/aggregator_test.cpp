@@ -449,6 +449,69 @@ TEST_F(aggregator_test, metrics_follow_the_table_and_the_export_lag) {
   EXPECT_EQ(series(m, "flow_aggregator_aggregate_flows", {"shard", "0"}), 0);
 }
 
+// The poll does not wait for the tick's message: under load the tick queues behind
+// batches, so every batch checks the clock and polls once the tick's time has come.
+TEST_F(aggregator_test, exports_leave_on_time_behind_queued_batches) {
+  add_destinations(1);
+  auto a = spawn_aggregator(config());
+  send(a, batch({half(1, true, 10, 10, 1'700'000'010), half(1, false, 10, 10, 1'700'000'010)}));
+  for (int n = 2; n <= 4; ++n)
+    caf::anon_send(a, batch({half(n, true, 1, 1, 1'700'000'010)}));
+  // The tick's time comes with three batches in the mailbox: its message queues last.
+  sched.clock().advance_time(1s);
+  const auto& st = state_of<aggregator_state>(a);
+  sched.run_once(); // the first queued batch only
+  EXPECT_EQ(st.status.batches, 2u);
+  EXPECT_EQ(st.status.records_out, 1u) << "the ready flow left with the first batch";
+  run();
+  // The tick found the poll done: nothing is exported twice, and the next tick is due
+  // a second after that poll.
+  EXPECT_EQ(take().size(), 1u);
+  EXPECT_EQ(status(a).records_out, 1u);
+  EXPECT_EQ(next_timeout_in(), 1000ms);
+}
+
+// A poll with more due than `export_step` goes on in steps (each its own message), and
+// exports are sent as soon as `max_payload` octets are staged: no call builds one huge
+// output, and every flow still leaves once.
+TEST_F(aggregator_test, exports_go_out_in_bounded_steps_and_payloads) {
+  add_destinations(1);
+  auto c = config();
+  c.export_step = 2;
+  auto a = spawn_aggregator(c);
+  std::vector<values> recs;
+  for (int n = 1; n <= 5; ++n) {
+    recs.push_back(half(n, true, 10, 10, 1'700'000'010));
+    recs.push_back(half(n, false, 10, 10, 1'700'000'010));
+  }
+  send(a, batch(recs));
+  sched.clock().advance_time(1s);
+  sched.run_once(); // the tick: one step of two flows, and the next step queued
+  const auto& st = state_of<aggregator_state>(a);
+  EXPECT_EQ(st.status.records_out, 2u);
+  EXPECT_TRUE(st.polling);
+  run();
+  auto& probe = state_of<destination_probe_state>(destinations[0]);
+  ASSERT_EQ(probe.payloads.size(), 3u);
+  EXPECT_EQ(probe.payloads[0]->records, 2u);
+  EXPECT_EQ(probe.payloads[2]->records, 1u);
+  std::set<std::uint64_t> ports;
+  for (const auto& r : take())
+    ports.insert(r.record.u("sourceTransportPort"));
+  EXPECT_EQ(ports.size(), 5u);
+  EXPECT_FALSE(st.polling);
+
+  // max_payload: a drain of three flows with room for one record sends three payloads.
+  auto d = config();
+  d.max_payload = 1;
+  auto b = spawn_aggregator(d);
+  send(b, batch({half(1, true, 1, 1, 1'700'000'010), half(2, true, 1, 1, 1'700'000'010),
+                 half(3, true, 1, 1, 1'700'000'010)}));
+  EXPECT_TRUE(request<bool>(b, drain_atom_v));
+  EXPECT_EQ(probe.payloads.size(), 3u);
+  EXPECT_EQ(take().size(), 3u);
+}
+
 TEST_F(aggregator_test, refuses_a_config_without_destinations) {
   auto a = sys.spawn(aggregator, config());
   run();

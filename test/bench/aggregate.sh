@@ -12,6 +12,8 @@
 #     hand-over to the destination), as the bucket bound it falls under;
 #   - records in = records aggregated + counted drops, exactly (from the metrics).
 # Usage: test/bench/aggregate.sh BUILD_DIR [FLOWS ...]   (default 10000 100000 1000000)
+# BENCH_PERF=FILE adds a perf profile of flow-aggregator, BENCH_TRACE=FILE its RSS, records
+# in, flows held and exports every 0.5 s (FILE.FLOWS each).
 set -euo pipefail
 
 build=${1:-build/release}
@@ -86,6 +88,23 @@ TOML
     --sessions 2 --pairs $flows --records $(( flows * r )) --pregen-limit 4GiB \
     --report "$work/gen.json" &
   local gen_pid=$!
+  # BENCH_TRACE=FILE: every 0.5 s, seconds since the load started, RSS (MiB), anonymous
+  # and file-backed RSS from smaps_rollup, records in, flows held and flows exported.
+  local trace_pid=
+  if [ -n "${BENCH_TRACE:-}" ]; then
+    ( t_start=$(date +%s)
+      while kill -0 $fa_pid 2>/dev/null; do
+        { echo "t=$(( $(date +%s) - t_start )) rss=$(( $(rss_bytes $fa_pid) >> 20 ))M" \
+            "$(awk '/^Anonymous/ {printf "anon=%dM", $2 / 1024}' /proc/$fa_pid/smaps_rollup)"
+          scrape | awk '
+            $1 ~ /^flow_aggregator_records_received_total/ {i += $2}
+            $1 ~ /^flow_aggregator_aggregate_flows({|$)/ {f += $2}
+            $1 ~ /^flow_aggregator_aggregate_exports_total/ {e += $2}
+            END {printf "in=%d flows=%d exports=%d\n", i, f, e}'; } | paste -sd' '
+        sleep 0.5
+      done ) > "$BENCH_TRACE.$flows" 2>/dev/null &
+    trace_pid=$!
+  fi
   # BENCH_PERF=FILE: a CPU profile of flow-aggregator while the records come in.
   local perf_pid=
   if [ -n "${BENCH_PERF:-}" ]; then
@@ -117,7 +136,10 @@ TOML
   # Let a poll or two export what became ready, then stop (SIGTERM exports the rest).
   sleep 2
   local p99; p99=$(lag_p99)
+  [ -z "${BENCH_TRACE:-}" ] ||
+    scrape | grep -E '^flow_aggregator_aggregate_(export_lag|exports_total)' > "$BENCH_TRACE.$flows.metrics"
   kill -TERM $fa_pid; wait $fa_pid || true
+  [ -z "$trace_pid" ] || wait $trace_pid || true
   kill -TERM $col_pid; wait $col_pid || true
   python3 - "$cpu0" "$cpu1" "$idle0" "$idle1" "$t_idle0" "$t_idle1" "$t0" "$t1" "$clk_tck" \
     "$records" "$rss0" "$rss1" "$flows" "$received" "$aggregated" "$dropped" "$unagg" \

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <numeric>
 #include <random>
 
 namespace fa::flows::test {
@@ -785,6 +786,62 @@ TEST_P(flow_table_test, full_table_evicts_the_least_recently_updated_flow) {
   poll(6s);
   EXPECT_EQ(table.size(), 1u);
   EXPECT_EQ(table.stats().evicted, 4u);
+}
+
+// A poll with a limit handles at most that many flows and goes on where it stopped:
+// every flow is exported once, in order, whether due by readiness, by the active timeout
+// or by inactivity (a wheel bucket split between steps).
+TEST_P(flow_table_test, poll_in_bounded_steps_exports_every_flow_once) {
+  flow_table_config cfg;
+  cfg.active_timeout = 10s;
+  cfg.inactive_timeout = 20s;
+  table.reconfigure(cfg);
+  auto flow = [&](std::uint16_t port) {
+    auto v = intra(s1());
+    v.set("sourceTransportPort", port);
+    return v;
+  };
+  constexpr std::uint16_t n = 10;
+  for (std::uint16_t p = 1; p <= n; ++p)
+    add(flow(p), 0s);
+  // Polls in steps of 3 until done; returns the ports exported, in order, and the steps.
+  auto steps_of_3 = [&](std::chrono::milliseconds t, export_reason why) {
+    std::vector<std::uint16_t> ports;
+    std::size_t steps = 0;
+    for (bool done = false; !done; ++steps) {
+      done = table.poll(at(t), sink, 3);
+      auto ex = take();
+      EXPECT_LE(ex.size(), 3u);
+      for (const auto& e : ex) {
+        EXPECT_EQ(e.why, why);
+        ports.push_back(e.key.source_port);
+      }
+    }
+    return std::pair{ports, steps};
+  };
+  std::vector<std::uint16_t> all(n);
+  std::iota(all.begin(), all.end(), std::uint16_t{1});
+  auto [ready, ready_steps] = steps_of_3(0ms, export_reason::ready);
+  EXPECT_EQ(ready, all);
+  EXPECT_EQ(ready_steps, 4u);
+  for (std::uint16_t p = 1; p <= n; ++p)
+    add(flow(p), 1s);
+  auto [active, active_steps] = steps_of_3(10s, export_reason::active);
+  EXPECT_EQ(active, all);
+  EXPECT_EQ(active_steps, 4u);
+  // New data once more, then silence: all ten are in one inactivity bucket.
+  for (std::uint16_t p = 1; p <= n; ++p)
+    add(flow(p), 11s);
+  auto [idle, idle_steps] = steps_of_3(31s, export_reason::inactive);
+  std::sort(idle.begin(), idle.end());
+  EXPECT_EQ(idle, all);
+  EXPECT_EQ(table.size(), 0u);
+  EXPECT_EQ(table.stats().exports[static_cast<std::size_t>(export_reason::inactive)], n);
+  // Without a limit one call does it all.
+  for (std::uint16_t p = 1; p <= n; ++p)
+    add(flow(p), 40s);
+  EXPECT_TRUE(table.poll(at(40s), sink));
+  EXPECT_EQ(take().size(), n);
 }
 
 TEST_P(flow_table_test, evicting_a_waiting_flow_follows_the_policy) {
