@@ -23,6 +23,20 @@ int count_lines(const std::string& text) {
 
 } // namespace
 
+TEST(cli, check_config_warns_of_fanout_flow_with_one_destination) {
+  auto dir = fa::test::scratch_dir("cli_check_warn");
+  auto file = write(dir + "/one.toml", "[collector]\nlisten = [\"tcp://0.0.0.0:4739\"]\n\n"
+                                       "[[destination]]\nname = \"x\"\nurl = \"jsonl:stdout\"\n"
+                                       "[fanout]\nmode = \"flow\"\n");
+  std::string out;
+  auto rc = fa::test::run_command(
+      {fa::test::binary("app/flow-aggregator"), "check-config", "-c", file}, out);
+  EXPECT_EQ(rc, 0) << out; // valid, only probably not what was meant
+  EXPECT_NE(out.find("one.toml: warning: fanout.mode = \"flow\" with one destination"),
+            std::string::npos)
+      << out;
+}
+
 TEST(cli, check_config_names_file_line_key_and_fix) {
   auto dir = fa::test::scratch_dir("cli_check");
   auto file = write(dir + "/bad.toml", "[collector]\nlisten = [\"tcp://0.0.0.0:4739\"]\n\n"

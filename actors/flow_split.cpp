@@ -1,10 +1,10 @@
-#include "actors/shard_split.hpp"
+#include "actors/flow_split.hpp"
 
 #include <algorithm>
 
 namespace fa::actors {
 
-const flows::aggregate_layout* shard_split::layout_of(const messages::template_plan_ptr& plan) {
+const flows::aggregate_layout* flow_split::layout_of(const messages::template_plan_ptr& plan) {
   auto same = [&](const entry& e) { return e.key == plan.get() && e.alive.lock() == plan; };
   if (last_ < entries_.size() && same(entries_[last_]))
     return entries_[last_].layout.get();
@@ -27,7 +27,7 @@ const flows::aggregate_layout* shard_split::layout_of(const messages::template_p
   return entries_.back().layout.get();
 }
 
-void shard_split::prune() {
+void flow_split::prune() {
   entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
                                 [](const entry& e) { return e.alive.expired(); }),
                  entries_.end());
