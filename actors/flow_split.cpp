@@ -15,12 +15,13 @@ const flows::aggregate_layout* flow_split::layout_of(const messages::template_pl
     }
   // The agent's template alone: the key fields are all agent fields, at the same
   // indexes and with the same values in the input record as in the enriched one.
+  // Judged on the template alone, not on `plan->antrea` (which is off with
+  // enrichment.antrea = false, as on the proxies in front of shards): a record that
+  // carries the key is split by it whatever this process appends.
   std::shared_ptr<const flows::aggregate_layout> layout;
-  if (plan->antrea) {
-    auto l = flows::make_aggregate_layout(plan->input, plan->input.fields.size());
-    if (l->aggregatable)
-      layout = std::move(l);
-  }
+  auto l = flows::make_aggregate_layout(plan->input, plan->input.fields.size());
+  if (l->aggregatable)
+    layout = std::move(l);
   prune();
   entries_.push_back({plan.get(), plan, std::move(layout)});
   last_ = entries_.size() - 1;

@@ -165,6 +165,21 @@ TEST(flow_split, from_external_ingress_half_meets_the_destination_node) {
   }
 }
 
+TEST(flow_split, the_key_is_read_with_antrea_enrichment_off) {
+  // enrichment.antrea = false (the proxies in front of shards) leaves plan->antrea off;
+  // the agent's records must still go by their flow key, not all by the exporter.
+  auto p = std::make_shared<messages::template_plan>();
+  p->input = flows::test::make_def(flows::test::agent_fields_v27(false));
+  p->layout = ipfix::record_layout{p->input};
+  p->antrea = false;
+  messages::template_plan_ptr plan = p;
+  flow_split s{seeds({"shard-0", "shard-1", "shard-2"})};
+  std::set<std::size_t> used;
+  for (int n = 0; n < 60; ++n)
+    used.insert(shard(s, plan, half(n, true)));
+  EXPECT_EQ(used.size(), 3u);
+}
+
 TEST(flow_split, templates_that_cannot_be_aggregated_have_no_layout) {
   flow_split s{2};
   auto plain = std::make_shared<messages::template_plan>();

@@ -109,10 +109,10 @@ TEST(cli, run_writes_enriched_records_as_json_lines) {
   EXPECT_EQ(fa.wait(30s), 0);
 }
 
-// The TOML shipped in deploy/kubernetes/configmap.yaml is a valid configuration.
+// The TOML shipped in deploy/kubernetes/proxy/configmap.yaml is a valid configuration.
 TEST(cli, the_kubernetes_configmap_passes_check_config) {
   auto dir = fa::test::scratch_dir("cli_configmap");
-  std::ifstream in{fa::test::source("deploy/kubernetes/configmap.yaml")};
+  std::ifstream in{fa::test::source("deploy/kubernetes/proxy/configmap.yaml")};
   ASSERT_TRUE(in);
   std::string line, toml;
   bool inside = false;

@@ -35,14 +35,18 @@ std::string shard_config(const std::string& dir) {
          dir + "/out.jsonl\"\n";
 }
 
-/// A proxy whose destinations are the shards, named as the Kubernetes overlay names them.
+/// A proxy whose destinations are the shards, named as the Kubernetes overlay names them
+/// (deploy/kubernetes/aggregate-scaleout/proxy-configmap.yaml).
 std::string proxy_config(const std::vector<std::uint16_t>& shard_ports) {
   std::string out = "mode = \"proxy\"\n"
                     "cluster_id = \"0b1f3a52-1c1e-4b9e-9a53-6c7d2a1e0f11\"\n"
                     "[collector]\nlisten = [\"tcp://127.0.0.1:0\"]\n"
                     "[admin]\nlisten = \"127.0.0.1:0\"\n"
                     "[runtime]\nlog_format = \"json\"\nworkers = 1\nshutdown_timeout = \"30s\"\n"
-                    "[fanout]\nmode = \"flow\"\n";
+                    "[fanout]\nmode = \"flow\"\n"
+                    // As deploy/kubernetes/aggregate-scaleout: the shards add what Antrea's
+                    // aggregate mode has (clusterId, labels), the proxies only provenance.
+                    "[enrichment]\nprovenance = true\nantrea = false\n";
   for (std::size_t i = 0; i < shard_ports.size(); ++i)
     out += "[[destination]]\nname = \"aggregator-" + std::to_string(i) +
            "\"\nurl = \"ipfix+tcp://127.0.0.1:" + std::to_string(shard_ports[i]) +
