@@ -396,55 +396,6 @@ void enrich_slice(state_ptr self, const messages::session_info& session,
 
 } // namespace
 
-namespace {
-
-constexpr std::uint64_t fnv_offset = 0xcbf29ce484222325ULL;
-constexpr std::uint64_t fnv_prime = 0x100000001b3ULL;
-
-/// splitmix64's finaliser: every input bit affects every output bit.
-std::uint64_t mix64(std::uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
-
-std::uint64_t fnv1a(const std::uint8_t* p, std::size_t n) {
-  std::uint64_t h = fnv_offset;
-  for (std::size_t i = 0; i < n; ++i) {
-    h ^= p[i];
-    h *= fnv_prime;
-  }
-  return h;
-}
-
-} // namespace
-
-std::uint64_t destination_seed(std::string_view name) {
-  return mix64(fnv1a(reinterpret_cast<const std::uint8_t*>(name.data()), name.size()));
-}
-
-std::uint64_t exporter_key(const std::array<std::uint8_t, 16>& address) {
-  return mix64(fnv1a(address.data(), address.size()));
-}
-
-std::size_t rendezvous_pick(const std::vector<std::uint64_t>& seeds, std::uint64_t key) {
-  std::size_t best = 0;
-  std::uint64_t best_weight = 0;
-  for (std::size_t i = 0; i < seeds.size(); ++i) {
-    // The weight of (destination, exporter): a strong mix of both hashes. The index
-    // breaks (practically impossible) ties, so the choice is always deterministic.
-    auto w = mix64(seeds[i] ^ key);
-    if (i == 0 || w > best_weight) {
-      best = i;
-      best_weight = w;
-    }
-  }
-  return best;
-}
-
 std::uint8_t flow_direction(std::uint8_t flow_type, bool source_pod_named,
                             bool destination_pod_named) {
   switch (flow_type) {
@@ -480,6 +431,7 @@ messages::payload_credit hold_for(const enricher_state& st, std::size_t i,
 }
 
 /// Sends a whole batch by the fanout: to every destination, or (hash) to its exporter's.
+/// Fanout flow with one destination sends to it.
 void route(state_ptr self, messages::enriched_batch out, const messages::payload_credit& credit) {
   auto& st = self->state;
   if (st.cfg.fanout == fanout_mode::hash) {
@@ -496,6 +448,27 @@ void route(state_ptr self, messages::enriched_batch out, const messages::payload
     out.hold = hold_for(st, i, credit);
     self->send(st.cfg.destinations[i], out);
   }
+}
+
+/// One name per destination, as fanout hash and flow need (rendezvous seeds).
+bool names_fit(const enricher_config& cfg) {
+  return cfg.fanout == fanout_mode::all ||
+         (!cfg.destinations.empty() && cfg.destination_names.size() == cfg.destinations.size());
+}
+
+/// The seeds and the per-record split of `st.cfg`: the shards' hash ranges, the
+/// destinations' rendezvous for fanout flow, or one output (batches routed whole).
+void use_routes(enricher_state& st) {
+  st.destination_seeds.clear();
+  if (st.cfg.fanout != fanout_mode::all)
+    for (auto& n : st.cfg.destination_names)
+      st.destination_seeds.push_back(destination_seed(n));
+  if (st.cfg.split_by_flow)
+    st.split = flow_split{st.cfg.destinations.size()};
+  else if (st.cfg.fanout == fanout_mode::flow)
+    st.split = flow_split{st.destination_seeds};
+  else
+    st.split = flow_split{1};
 }
 
 } // namespace
@@ -515,16 +488,13 @@ enricher_actor::behavior_type enricher(enricher_actor::stateful_pointer<enricher
     st.lookup_misses = &cfg.metrics->label_lookups("miss");
     st.batch_seconds = &cfg.metrics->enrich_batch_seconds();
   }
-  if (cfg.fanout == fanout_mode::hash) {
-    if (cfg.destination_names.size() != cfg.destinations.size() || cfg.destinations.empty()) {
-      self->quit(caf::make_error(caf::sec::invalid_argument,
-                                 "enricher: fanout hash needs one name per destination"));
-      return enricher_actor::behavior_type::make_empty_behavior();
-    }
-    for (auto& n : cfg.destination_names)
-      st.destination_seeds.push_back(destination_seed(n));
+  if (!names_fit(cfg)) {
+    self->quit(caf::make_error(caf::sec::invalid_argument,
+                               "enricher: fanout hash and flow need one name per destination"));
+    return enricher_actor::behavior_type::make_empty_behavior();
   }
   st.cfg = std::move(cfg);
+  use_routes(st);
   return counted_behavior{
       self,
       [=](messages::data_batch& batch) {
@@ -540,11 +510,10 @@ enricher_actor::behavior_type enricher(enricher_actor::stateful_pointer<enricher
           in_size += s.body.size();
           in_records += s.records;
         }
-        // One output per batch, or in aggregate mode with several shards one per shard,
-        // each record in its flow's shard (DESIGN 9): one message per shard and batch.
-        const std::size_t n = st.cfg.split_by_flow ? st.cfg.destinations.size() : 1;
-        if (st.split.shards() != n)
-          st.split = shard_split{n};
+        // One output per batch, or split by flow (aggregate mode with several shards,
+        // fanout flow) one per shard or destination, each record in its flow's output
+        // (DESIGN 9): one message per output and batch, a session's records in order.
+        const std::size_t n = st.split.outputs();
         // Sized for what the last batch added per record (labels and filled names make
         // that about 170 octets with 100,000 Pods): one allocation, no regrowth that
         // copies the batch and charges its credit twice the octets. Split, each shard
@@ -567,11 +536,14 @@ enricher_actor::behavior_type enricher(enricher_actor::stateful_pointer<enricher
             }
           const auto* layout = n > 1 ? st.split.layout_of(s.plan) : nullptr;
           if (!layout) {
-            // One output for the whole slice. Split, records that cannot be aggregated
-            // (not Antrea, a key field missing) go to their exporter's shard, which
-            // forwards them (counted): deterministic, and in the session's order.
+            // One output for the whole slice. Split, records without a flow key (not
+            // Antrea, a key field missing) go by their exporter: to its shard, which
+            // forwards them (counted), or with fanout flow to fanout hash's destination;
+            // deterministic, and in the session's order.
             auto& w =
-                *outs[n == 1 ? 0 : flows::shard_of(exporter_key(batch.session->peer_v6), n)].w;
+                *outs[n == 1 ? 0
+                             : st.split.output_of_exporter(exporter_key(batch.session->peer_v6))]
+                     .w;
             enrich_slice(self, *batch.session, s,
                          [&](ipfix::bytes_view,
                              std::span<const ipfix::field_slice>) -> set_writer& { return w; });
@@ -580,7 +552,7 @@ enricher_actor::behavior_type enricher(enricher_actor::stateful_pointer<enricher
           enrich_slice(self, *batch.session, s,
                        [&](ipfix::bytes_view rec,
                            std::span<const ipfix::field_slice> varlen) -> set_writer& {
-                         return *outs[st.split.shard_of(*layout, rec, varlen)].w;
+                         return *outs[st.split.output_of(*layout, rec, varlen)].w;
                        });
         }
         std::size_t out_size = 0;
@@ -633,17 +605,14 @@ enricher_actor::behavior_type enricher(enricher_actor::stateful_pointer<enricher
       // whole and the current configuration stays.
       [=](messages::enricher_reconfig& r) {
         auto& st = self->state;
-        if (!r.cfg || r.cfg->destinations.empty() || r.cfg->max_set_body < 64 ||
-            (r.cfg->fanout == fanout_mode::hash &&
-             r.cfg->destination_names.size() != r.cfg->destinations.size()))
+        if (!r.cfg || r.cfg->destinations.empty() || r.cfg->max_set_body < 64 || !names_fit(*r.cfg))
           return;
-        st.destination_seeds.clear();
-        if (r.cfg->fanout == fanout_mode::hash)
-          for (auto& n : r.cfg->destination_names)
-            st.destination_seeds.push_back(destination_seed(n));
         auto metrics = st.cfg.metrics;
         st.cfg = *r.cfg;
         st.cfg.metrics = metrics;
+        // Fanout flow: rendezvous over the new names moves only the flows a new
+        // destination wins or a removed one owned (README, Scaling out aggregate mode).
+        use_routes(st);
       },
       [=](caf::get_atom) { return self->state.status; },
   };

@@ -6,8 +6,9 @@
 // sent per record.
 
 #include "actors/enrichment_options.hpp"
+#include "actors/flow_split.hpp"
 #include "actors/interfaces.hpp"
-#include "actors/shard_split.hpp"
+#include "actors/rendezvous.hpp"
 #include "monitoring/metrics.hpp"
 
 #include <array>
@@ -21,6 +22,10 @@ namespace fa::actors {
 enum class fanout_mode : std::uint8_t {
   all,  ///< every destination gets every batch
   hash, ///< each exporter (by address) sticks to one destination
+  /// each record to one destination by rendezvous hashing of its flow key (records
+  /// without one by their exporter, as hash): the proxy tier in front of aggregate-mode
+  /// shards (DESIGN 9), both halves of a flow reach one shard whichever proxy got them
+  flow,
 };
 
 struct enricher_config {
@@ -31,7 +36,7 @@ struct enricher_config {
   std::size_t max_set_body = 65535 - 20;
   monitoring::metrics* metrics = nullptr;
   fanout_mode fanout = fanout_mode::all;
-  /// fanout hash: the destinations' names, in the order of `destinations`; each one's
+  /// fanout hash and flow: the destinations' names, in the order of `destinations`; each one's
   /// rendezvous seed is derived from its name, so the choice survives restarts and
   /// reordering of the config.
   std::vector<std::string> destination_names{};
@@ -41,7 +46,8 @@ struct enricher_config {
   std::vector<bool> destination_blocks{};
   /// mode = "aggregate" with several shards: `destinations` are the aggregator shards and
   /// each record goes to the shard of its flow key (DESIGN 9), one message per shard and
-  /// batch; `fanout` is not used. Otherwise batches are routed whole.
+  /// batch; `fanout` is not used. Otherwise batches are routed whole, or with fanout flow
+  /// split over the destinations by rendezvous on the flow key.
   bool split_by_flow = false;
 };
 
@@ -60,26 +66,14 @@ struct enricher_state {
   prometheus::Counter* lookup_hits = nullptr;   ///< added once per batch
   prometheus::Counter* lookup_misses = nullptr; ///< added once per batch
   prometheus::Histogram* batch_seconds = nullptr;
-  std::vector<std::uint64_t> destination_seeds; ///< fanout hash: one per destination
-  shard_split split;                            ///< split_by_flow: the shard of each record
+  std::vector<std::uint64_t> destination_seeds; ///< fanout hash and flow: one per destination
+  /// split_by_flow or fanout flow: the output of each record; otherwise one output.
+  flow_split split;
   static inline const char* name = "enricher";
 };
 
 enricher_actor::behavior_type enricher(enricher_actor::stateful_pointer<enricher_state> self,
                                        enricher_config cfg);
-
-/// The rendezvous seed of a destination: a 64-bit hash of its name (FNV-1a, mixed).
-std::uint64_t destination_seed(std::string_view name);
-
-/// The key fanout hash spreads by: the exporter's address only (IPv4 in IPv4-mapped
-/// form), not its port, so an exporter's TCP reconnects and its UDP sessions land on
-/// the same destination.
-std::uint64_t exporter_key(const std::array<std::uint8_t, 16>& address);
-
-/// Rendezvous (highest-random-weight) hashing: the index of the seed whose weight for
-/// `key` is highest. Adding a destination moves only the exporters it wins, about 1/n
-/// of them; removing one moves only its own. `seeds` must not be empty.
-std::size_t rendezvous_pick(const std::vector<std::uint64_t>& seeds, std::uint64_t key);
 
 /// flowDirection by Antrea's rules (antrea-proxy-semantics.md 2), decided from the
 /// names as received, before any are filled in.

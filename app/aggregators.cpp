@@ -36,7 +36,9 @@ actors::aggregator_config supervisor::aggregator_setup(const config::config& cfg
   const std::uint64_t shards = std::max<std::size_t>(1, aggregators_.size());
   c.table.max_flows = static_cast<std::size_t>((a.max_flows + shards - 1) / shards);
   c.destinations = routes.destinations;
-  c.fanout = routes.fanout;
+  // A shard routes each exported flow by its key with fanout hash already, so fanout
+  // flow means the same there: a flow sticks to one destination.
+  c.fanout = routes.fanout == actors::fanout_mode::flow ? actors::fanout_mode::hash : routes.fanout;
   c.destination_names = routes.destination_names;
   c.destination_blocks = routes.destination_blocks;
   c.max_set_body = routes.max_set_body;

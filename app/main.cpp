@@ -9,6 +9,7 @@
 #include "config/default_config.hpp"
 #include "config/load.hpp"
 #include "config/render.hpp"
+#include "config/validate.hpp"
 #include "monitoring/log.hpp"
 #include "sinks/clickhouse_rows.hpp"
 
@@ -115,6 +116,8 @@ int run(const cli& c) {
   fa::monitoring::set_log_format(cfg.runtime.log_format == fa::config::log_format::json
                                      ? fa::monitoring::log_format::json
                                      : fa::monitoring::log_format::text);
+  for (const auto& w : fa::config::warnings(cfg))
+    fa::monitoring::log(fa::monitoring::log_level::warn, "config", {{"warning", w}});
   std::string where;
   cfg.cluster_id = fa::app::resolve_cluster_id(cfg.cluster_id, where);
   // Signals are taken synchronously by this thread; every thread started from here on
@@ -192,6 +195,8 @@ int check_config(const cli& c) {
   if (report_errors(loaded))
     return 1;
   std::cout << fa::config::render_effective(*loaded.cfg, true);
+  for (const auto& w : fa::config::warnings(*loaded.cfg))
+    std::cerr << c.config_file << ": warning: " << w << "\n";
   std::cerr << c.config_file << ": ok\n";
   return 0;
 }

@@ -84,8 +84,9 @@ supervisor::enricher_setup(const config::config& cfg,
   actors::enricher_config ec{handles, eo, max_set_body, &metrics_};
   for (const auto& d : cfg.destinations)
     ec.destination_blocks.push_back(d.on_full == config::on_full_policy::block);
-  if (cfg.fanout.mode == config::fanout_mode::hash) {
-    ec.fanout = actors::fanout_mode::hash;
+  if (cfg.fanout.mode != config::fanout_mode::all) {
+    ec.fanout = cfg.fanout.mode == config::fanout_mode::hash ? actors::fanout_mode::hash
+                                                             : actors::fanout_mode::flow;
     for (const auto& d : cfg.destinations)
       ec.destination_names.push_back(d.name);
   }

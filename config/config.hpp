@@ -112,6 +112,7 @@ enum class rule_action : std::uint8_t { none, allow, drop, reject };
 enum class fanout_mode : std::uint8_t {
   all,  ///< every destination receives every record
   hash, ///< each exporter session sticks to one destination
+  flow, ///< each record to one destination by rendezvous on its flow key (DESIGN 9)
 };
 
 /// `aggregate.uncorrelated`: what becomes of an inter-Node flow whose other Node's record

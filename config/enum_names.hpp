@@ -100,9 +100,10 @@ struct enum_traits<rule_action> {
 
 template <>
 struct enum_traits<fanout_mode> {
-  static constexpr std::array<enum_name<fanout_mode>, 2> names{{
+  static constexpr std::array<enum_name<fanout_mode>, 3> names{{
       {fanout_mode::all, "all"},
       {fanout_mode::hash, "hash"},
+      {fanout_mode::flow, "flow"},
   }};
 };
 

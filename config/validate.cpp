@@ -317,4 +317,13 @@ std::vector<config_error> unsupported_features(const config&) {
   return {};
 }
 
+std::vector<std::string> warnings(const config& cfg) {
+  std::vector<std::string> out;
+  if (cfg.fanout.mode == fanout_mode::flow && cfg.destinations.size() == 1)
+    out.push_back("fanout.mode = \"flow\" with one destination: every record goes to it, "
+                  "so the flow key is read for nothing; list every aggregator shard as a "
+                  "[[destination]], or use \"all\"");
+  return out;
+}
+
 } // namespace fa::config

@@ -3,6 +3,7 @@
 #include "config/config.hpp"
 #include "config/config_error.hpp"
 
+#include <string>
 #include <vector>
 
 namespace fa::config {
@@ -15,5 +16,9 @@ std::vector<config_error> validate(const config& cfg);
 /// Settings that parse but are not implemented in this version. Each line here is one
 /// feature; remove the line when the feature lands.
 std::vector<config_error> unsupported_features(const config& cfg);
+
+/// Settings that are valid but probably not what was meant, one sentence each:
+/// `check-config` prints them as warnings and still exits 0; `run` logs them.
+std::vector<std::string> warnings(const config& cfg);
 
 } // namespace fa::config

@@ -51,6 +51,10 @@ struct loadgen_config {
   template_kind kind = template_kind::minimal;
   std::uint64_t seed = 1;
   std::uint32_t odid_base = 1000;
+  /// Session i uses ODID odid_base + i * odid_step: several load generators then play
+  /// interleaved sessions of one pair content (--pair-base), each to its own target.
+  std::uint32_t odid_step = 1;
+  std::optional<std::uint32_t> pair_base; ///< --pairs: session 0's ODID (default odid_base)
   bool stamp = false;
   std::chrono::nanoseconds connect_timeout = 5s;
   std::chrono::nanoseconds close_timeout = 5s;
@@ -81,7 +85,8 @@ struct loadgen_config {
 std::size_t write_content(const loadgen_config& cfg, std::uint32_t odid, std::uint64_t index,
                           std::uint8_t* dst) {
   if (cfg.pair_flows > 0)
-    return write_pair_record(cfg.kind, {cfg.pair_flows, cfg.odid_base}, cfg.seed, odid, index, dst);
+    return write_pair_record(cfg.kind, {cfg.pair_flows, cfg.pair_base.value_or(cfg.odid_base)},
+                             cfg.seed, odid, index, dst);
   return write_record(cfg.kind, cfg.seed, odid, index, dst);
 }
 
@@ -912,12 +917,28 @@ loadgen_config parse_args(int argc, char** argv) {
            "session is flow i % F in round i / F, its counters growing each round\n"
            "(needs an antrea template)",
            "1..4194304", uint_opt(cfg.pair_flows, 1, 1ULL << 22));
+  p.option("odid-step", "K",
+           "session i uses observation domain id B + i * K (default 1): with --pair-base,\n"
+           "several load generators play interleaved sessions of one pair content",
+           "1..65536", uint_opt(cfg.odid_step, 1, 65536));
+  p.option("pair-base", "B",
+           "--pairs: the ODID of pair content session 0 (default --odid-base); a session\n"
+           "with ODID o plays pair content session o - B",
+           "a 32-bit number", [&](std::string_view v) {
+             std::uint32_t b = 0;
+             if (!uint_opt(b, 0, UINT32_MAX)(v))
+               return false;
+             cfg.pair_base = b;
+             return true;
+           });
   p.parse(argc, argv);
+  if (cfg.pair_base && cfg.pair_base > cfg.odid_base)
+    p.fail("--pair-base must not exceed --odid-base");
   if (cfg.pair_flows > 0 && cfg.kind == template_kind::minimal)
     p.fail("--pairs needs --template antrea-v4 or antrea-v6");
   if (!cfg.records && !cfg.duration)
     cfg.records = 100000;
-  if (std::uint64_t{cfg.odid_base} + cfg.sessions - 1 > UINT32_MAX)
+  if (std::uint64_t{cfg.odid_base} + std::uint64_t{cfg.sessions - 1} * cfg.odid_step > UINT32_MAX)
     p.fail("--odid-base + --sessions exceeds the 32-bit ODID range");
   if (!cfg.tls && (!cfg.tls_cert.empty() || !cfg.tls_key.empty() || !cfg.tls_server_name.empty()))
     p.fail("--tls-cert, --tls-key and --tls-server-name need --tls-ca");
@@ -1260,7 +1281,7 @@ int run_udp(const loadgen_config& cfg, const asio::ip::address& address) {
   }
   std::vector<std::unique_ptr<udp_exporter>> exporters;
   for (std::uint32_t i = 0; i < cfg.sessions; ++i) {
-    auto e = std::make_unique<udp_exporter>(cfg, cfg.odid_base + i);
+    auto e = std::make_unique<udp_exporter>(cfg, cfg.odid_base + i * cfg.odid_step);
     if (ring_records > 0)
       e->ring = build_ring(cfg, e->odid, ring_records);
     e->fd = ::socket(target.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -1402,7 +1423,8 @@ int run(const loadgen_config& cfg) {
   std::vector<std::shared_ptr<session>> sessions;
   sessions.reserve(cfg.sessions);
   for (std::uint32_t i = 0; i < cfg.sessions; ++i)
-    sessions.push_back(std::make_shared<session>(ioc, cfg, run, cfg.odid_base + i, target));
+    sessions.push_back(
+        std::make_shared<session>(ioc, cfg, run, cfg.odid_base + i * cfg.odid_step, target));
   if (!cfg.write_file.empty())
     return write_sessions(cfg, sessions);
 

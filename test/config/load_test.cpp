@@ -501,7 +501,7 @@ INSTANTIATE_TEST_SUITE_P(
         error_case{top("mode = \"fast\""), "mode", "mode = \"fast\"", "\"fast\"",
                    "expected \"proxy\" or \"aggregate\""},
         error_case{section("[fanout]", "mode = \"random\""), "fanout.mode", "mode = \"random\"",
-                   "\"random\"", "expected \"all\" or \"hash\""},
+                   "\"random\"", "expected \"all\", \"hash\" or \"flow\""},
         error_case{section("[aggregate]", "uncorrelated = \"keep\""), "aggregate.uncorrelated",
                    "uncorrelated = \"keep\"", "\"keep\"", "expected \"export\" or \"drop\""},
         error_case{section("[aggregate]", "active_timeout = \"500ms\""), "aggregate.active_timeout",

@@ -35,6 +35,18 @@ TEST(validate, a_hand_built_config) {
   EXPECT_EQ(errors[0].line, 0u); // no file: no position
 }
 
+TEST(validate, fanout_flow_with_one_destination_is_valid_with_a_warning) {
+  auto cfg = valid_config();
+  EXPECT_TRUE(warnings(cfg).empty());
+  cfg.fanout.mode = fanout_mode::flow;
+  EXPECT_TRUE(validate(cfg).empty()) << to_string(validate(cfg));
+  auto w = warnings(cfg);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("fanout.mode = \"flow\" with one destination"), std::string::npos) << w[0];
+  cfg.destinations.push_back(destination("second"));
+  EXPECT_TRUE(warnings(cfg).empty());
+}
+
 TEST(validate, udp_messages_must_fit_one_datagram) {
   auto cfg = valid_config();
   cfg.destinations[0].url = destination_url{destination_kind::ipfix_udp, "c", 4739, ""};

@@ -1,8 +1,10 @@
-// deploy/kubernetes: the proxy kustomization and the aggregate one render with `kubectl
-// kustomize` (the kustomize of Debian's kubectl 1.20 and of later ones), and aggregate
-// mode cannot be scaled wrong: one StatefulSet of one replica, no Deployment, no
-// HorizontalPodAutoscaler, no PodDisruptionBudget. Each ConfigMap's TOML passes
-// `flow-aggregator check-config`.
+// deploy/kubernetes: the proxy kustomization, the aggregate one and the aggregate
+// scale-out overlay render with `kubectl kustomize` (the kustomize of Debian's kubectl
+// 1.20 and of later ones), and aggregate mode cannot be scaled wrong: one StatefulSet of
+// one replica, no Deployment, no HorizontalPodAutoscaler, no PodDisruptionBudget; scaled
+// out, the proxies (Deployment + HPA) name every shard of the StatefulSet by its stable
+// DNS name and the agents' Service reaches only the proxies. Each ConfigMap's TOML passes
+// `flow-aggregator check-config` without a warning.
 
 #include "test/support/process.hpp"
 
@@ -55,6 +57,23 @@ void expect_valid_config(const std::string& file, const std::string& name) {
   std::string out;
   auto rc = run_command({binary("app/flow-aggregator"), "check-config", "-c", path}, out);
   EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out.find("warning"), std::string::npos) << out;
+}
+
+/// The rendered document of kind `kind` named `name` (empty when there is none).
+std::string document(const std::string& yaml, const std::string& kind, const std::string& name) {
+  std::size_t at = 0;
+  while (at < yaml.size()) {
+    auto end = yaml.find("\n---\n", at);
+    auto doc = yaml.substr(at, end == std::string::npos ? std::string::npos : end - at);
+    if (doc.find("kind: " + kind + "\n") != std::string::npos &&
+        doc.find("\n  name: " + name + "\n") != std::string::npos)
+      return doc;
+    if (end == std::string::npos)
+      break;
+    at = end + 5;
+  }
+  return {};
 }
 
 TEST(deploy, proxy_kustomization_renders) {
@@ -82,9 +101,52 @@ TEST(deploy, aggregate_kustomization_is_one_replica_that_cannot_scale) {
   ASSERT_TRUE(std::regex_search(yaml, m, std::regex{"memory: ([0-9]+)Gi"})) << yaml;
 }
 
+TEST(deploy, aggregate_scaleout_proxies_name_every_shard) {
+  auto yaml = render("deploy/kubernetes/aggregate-scaleout");
+  EXPECT_EQ(count_kind(yaml, "Deployment"), 1u) << yaml;
+  EXPECT_EQ(count_kind(yaml, "StatefulSet"), 1u) << yaml;
+  EXPECT_EQ(count_kind(yaml, "HorizontalPodAutoscaler"), 1u) << yaml;
+  auto hpa = document(yaml, "HorizontalPodAutoscaler", "flow-aggregator");
+  EXPECT_NE(hpa.find("kind: Deployment"), std::string::npos) << "the HPA scales the proxies";
+  // The shards: a StatefulSet of M behind a headless Service of the same name.
+  auto sts = document(yaml, "StatefulSet", "flow-aggregator-shard");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(sts, m, std::regex{"\n  replicas: ([0-9]+)"})) << yaml;
+  const int shards = std::stoi(m[1]);
+  EXPECT_GE(shards, 2);
+  EXPECT_NE(sts.find("serviceName: flow-aggregator-shard"), std::string::npos) << sts;
+  EXPECT_NE(sts.find("configMap:\n          name: flow-aggregator-shard\n"), std::string::npos)
+      << sts;
+  auto headless = document(yaml, "Service", "flow-aggregator-shard");
+  EXPECT_NE(headless.find("clusterIP: None"), std::string::npos) << headless;
+  // The agents' Service selects the proxies only, never a shard directly.
+  auto front = document(yaml, "Service", "flow-aggregator");
+  EXPECT_NE(front.find("app.kubernetes.io/name: flow-aggregator\n"), std::string::npos) << front;
+  EXPECT_EQ(sts.find("app.kubernetes.io/name: flow-aggregator\n"), std::string::npos)
+      << "shard Pods must not carry the proxies' label";
+  // The proxies' ConfigMap: fanout flow, one destination per shard, by its DNS name.
+  auto proxy = document(yaml, "ConfigMap", "flow-aggregator");
+  EXPECT_NE(proxy.find("mode = \"proxy\""), std::string::npos) << proxy;
+  EXPECT_NE(proxy.find("mode = \"flow\""), std::string::npos) << proxy;
+  for (int i = 0; i < shards; ++i)
+    EXPECT_NE(proxy.find("ipfix+tcp://flow-aggregator-shard-" + std::to_string(i) +
+                         ".flow-aggregator-shard.flow-aggregator.svc:4739"),
+              std::string::npos)
+        << "shard " << i << " missing from the proxies' destinations\n"
+        << proxy;
+  EXPECT_EQ(proxy.find("flow-aggregator-shard-" + std::to_string(shards) + "."), std::string::npos)
+      << "a destination names a shard the StatefulSet does not have";
+  EXPECT_NE(document(yaml, "ConfigMap", "flow-aggregator-shard").find("mode = \"aggregate\""),
+            std::string::npos);
+}
+
 TEST(deploy, both_configmaps_pass_check_config) {
-  expect_valid_config("deploy/kubernetes/configmap.yaml", "deploy_proxy_configmap");
+  expect_valid_config("deploy/kubernetes/proxy/configmap.yaml", "deploy_proxy_configmap");
   expect_valid_config("deploy/kubernetes/aggregate/configmap.yaml", "deploy_aggregate_configmap");
+  expect_valid_config("deploy/kubernetes/aggregate-scaleout/proxy-configmap.yaml",
+                      "deploy_scaleout_proxy_configmap");
+  expect_valid_config("deploy/kubernetes/aggregate-scaleout/shard-configmap.yaml",
+                      "deploy_scaleout_shard_configmap");
 }
 
 } // namespace

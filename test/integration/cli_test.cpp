@@ -23,6 +23,20 @@ int count_lines(const std::string& text) {
 
 } // namespace
 
+TEST(cli, check_config_warns_of_fanout_flow_with_one_destination) {
+  auto dir = fa::test::scratch_dir("cli_check_warn");
+  auto file = write(dir + "/one.toml", "[collector]\nlisten = [\"tcp://0.0.0.0:4739\"]\n\n"
+                                       "[[destination]]\nname = \"x\"\nurl = \"jsonl:stdout\"\n"
+                                       "[fanout]\nmode = \"flow\"\n");
+  std::string out;
+  auto rc = fa::test::run_command(
+      {fa::test::binary("app/flow-aggregator"), "check-config", "-c", file}, out);
+  EXPECT_EQ(rc, 0) << out; // valid, only probably not what was meant
+  EXPECT_NE(out.find("one.toml: warning: fanout.mode = \"flow\" with one destination"),
+            std::string::npos)
+      << out;
+}
+
 TEST(cli, check_config_names_file_line_key_and_fix) {
   auto dir = fa::test::scratch_dir("cli_check");
   auto file = write(dir + "/bad.toml", "[collector]\nlisten = [\"tcp://0.0.0.0:4739\"]\n\n"
@@ -95,10 +109,10 @@ TEST(cli, run_writes_enriched_records_as_json_lines) {
   EXPECT_EQ(fa.wait(30s), 0);
 }
 
-// The TOML shipped in deploy/kubernetes/configmap.yaml is a valid configuration.
+// The TOML shipped in deploy/kubernetes/proxy/configmap.yaml is a valid configuration.
 TEST(cli, the_kubernetes_configmap_passes_check_config) {
   auto dir = fa::test::scratch_dir("cli_configmap");
-  std::ifstream in{fa::test::source("deploy/kubernetes/configmap.yaml")};
+  std::ifstream in{fa::test::source("deploy/kubernetes/proxy/configmap.yaml")};
   ASSERT_TRUE(in);
   std::string line, toml;
   bool inside = false;

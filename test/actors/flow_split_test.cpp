@@ -1,9 +1,10 @@
-// shard_split (mode = "aggregate"): both Nodes' records of one flow pick the same shard
-// from the agent's template, flows spread over the shards, the FromExternal ingress half
-// meets the destination Node's record, and templates that cannot be aggregated get no
-// layout.
+// flow_split (mode = "aggregate" shards, fanout = "flow" destinations): both Nodes'
+// records of one flow pick the same output from the agent's template, flows spread over
+// the outputs, the FromExternal ingress half meets the destination Node's record, and
+// templates that cannot be aggregated get no layout. With destinations (rendezvous on
+// their names), adding one moves only the flows it wins.
 
-#include "actors/shard_split.hpp"
+#include "actors/flow_split.hpp"
 
 #include "actors/template_planner.hpp"
 #include "test/flows/flow_test_util.hpp"
@@ -43,18 +44,18 @@ values half(int n, bool from_source) {
 }
 
 /// The shard of `v`, encoded with `plan`'s template and walked as an enricher walks it.
-std::size_t shard(shard_split& s, const messages::template_plan_ptr& plan, const values& v) {
+std::size_t shard(flow_split& s, const messages::template_plan_ptr& plan, const values& v) {
   auto rec = v.encode(plan->input);
   std::vector<ipfix::field_slice> varlen(plan->layout.num_varlen());
   ipfix::parse_error err = ipfix::parse_error::none;
   EXPECT_EQ(plan->layout.walk_varlen(rec, varlen, err), rec.size());
   const auto* l = s.layout_of(plan);
   EXPECT_NE(l, nullptr);
-  return l ? s.shard_of(*l, rec, varlen) : 0;
+  return l ? s.output_of(*l, rec, varlen) : 0;
 }
 
-TEST(shard_split, both_halves_of_a_flow_pick_the_same_shard_and_flows_spread) {
-  shard_split s{4};
+TEST(flow_split, both_halves_of_a_flow_pick_the_same_shard_and_flows_spread) {
+  flow_split s{4};
   auto plan = agent_plan();
   std::set<std::size_t> used;
   for (int n = 0; n < 200; ++n) {
@@ -66,8 +67,68 @@ TEST(shard_split, both_halves_of_a_flow_pick_the_same_shard_and_flows_spread) {
   EXPECT_EQ(used.size(), 4u);
 }
 
-TEST(shard_split, one_shard_is_always_shard_zero) {
-  shard_split s{1};
+/// The rendezvous seeds of destinations named `names`.
+std::vector<std::uint64_t> seeds(const std::vector<std::string>& names) {
+  std::vector<std::uint64_t> out;
+  for (const auto& n : names)
+    out.push_back(destination_seed(n));
+  return out;
+}
+
+TEST(flow_split, destinations_both_halves_of_a_flow_pick_the_same_one_and_flows_spread) {
+  // The same split in two proxies: what each picks depends only on the flow and the
+  // names, so the halves meet whichever proxy got them.
+  flow_split proxy_a{seeds({"shard-0", "shard-1", "shard-2"})};
+  flow_split proxy_b{seeds({"shard-0", "shard-1", "shard-2"})};
+  ASSERT_EQ(proxy_a.outputs(), 3u);
+  auto plan = agent_plan();
+  std::vector<std::size_t> per_output(3);
+  for (int n = 0; n < 600; ++n) {
+    auto a = shard(proxy_a, plan, half(n, true));
+    EXPECT_EQ(a, shard(proxy_b, plan, half(n, false))) << "flow " << n;
+    ASSERT_LT(a, 3u);
+    ++per_output[a];
+  }
+  for (auto c : per_output)
+    EXPECT_GT(c, 120u) << "each destination should get about a third of 600";
+}
+
+TEST(flow_split, adding_a_destination_moves_only_the_flows_it_wins) {
+  flow_split three{seeds({"shard-0", "shard-1", "shard-2"})};
+  // The list order differs: the choice goes by name, not by position.
+  const std::vector<std::string> names4{"shard-3", "shard-1", "shard-0", "shard-2"};
+  flow_split four{seeds(names4)};
+  const std::vector<std::string> names3{"shard-0", "shard-1", "shard-2"};
+  auto plan = agent_plan();
+  int moved = 0;
+  for (int n = 0; n < 800; ++n) {
+    auto before = names3[shard(three, plan, half(n, true))];
+    auto after = names4[shard(four, plan, half(n, true))];
+    if (before != after) {
+      EXPECT_EQ(after, "shard-3") << "flow " << n << " moved between old destinations";
+      ++moved;
+    }
+  }
+  // About a quarter moves to the new one (200 of 800).
+  EXPECT_GT(moved, 120);
+  EXPECT_LT(moved, 280);
+}
+
+TEST(flow_split, records_without_a_key_go_by_exporter_as_fanout_hash) {
+  auto s = seeds({"a", "b", "c"});
+  flow_split split{s};
+  for (std::uint8_t i = 0; i < 50; ++i) {
+    std::array<std::uint8_t, 16> peer{};
+    peer[10] = peer[11] = 0xff;
+    peer[15] = i;
+    auto k = exporter_key(peer);
+    EXPECT_EQ(split.output_of_exporter(k), rendezvous_pick(s, k));
+  }
+  EXPECT_EQ(flow_split{1}.output_of_exporter(12345), 0u);
+}
+
+TEST(flow_split, one_shard_is_always_shard_zero) {
+  flow_split s{1};
   auto plan = agent_plan(true);
   values v;
   v.set("sourceIPv6Address", "2001:db8::1")
@@ -76,8 +137,8 @@ TEST(shard_split, one_shard_is_always_shard_zero) {
   EXPECT_EQ(shard(s, plan, v), 0u);
 }
 
-TEST(shard_split, from_external_ingress_half_meets_the_destination_node) {
-  shard_split s{16};
+TEST(flow_split, from_external_ingress_half_meets_the_destination_node) {
+  flow_split s{16};
   auto plan = agent_plan();
   // Reference a (HEAD): the ingress Node's record of an external client's connection to a
   // NodePort, SNATed to 10.0.0.9:40000, carries that SNAT address; the destination Node
@@ -104,8 +165,23 @@ TEST(shard_split, from_external_ingress_half_meets_the_destination_node) {
   }
 }
 
-TEST(shard_split, templates_that_cannot_be_aggregated_have_no_layout) {
-  shard_split s{2};
+TEST(flow_split, the_key_is_read_with_antrea_enrichment_off) {
+  // enrichment.antrea = false (the proxies in front of shards) leaves plan->antrea off;
+  // the agent's records must still go by their flow key, not all by the exporter.
+  auto p = std::make_shared<messages::template_plan>();
+  p->input = flows::test::make_def(flows::test::agent_fields_v27(false));
+  p->layout = ipfix::record_layout{p->input};
+  p->antrea = false;
+  messages::template_plan_ptr plan = p;
+  flow_split s{seeds({"shard-0", "shard-1", "shard-2"})};
+  std::set<std::size_t> used;
+  for (int n = 0; n < 60; ++n)
+    used.insert(shard(s, plan, half(n, true)));
+  EXPECT_EQ(used.size(), 3u);
+}
+
+TEST(flow_split, templates_that_cannot_be_aggregated_have_no_layout) {
+  flow_split s{2};
   auto plain = std::make_shared<messages::template_plan>();
   plain->input =
       flows::test::make_def({"sourceIPv4Address", "destinationIPv4Address", "packetDeltaCount"});

@@ -1,10 +1,10 @@
-#include "actors/shard_split.hpp"
+#include "actors/flow_split.hpp"
 
 #include <algorithm>
 
 namespace fa::actors {
 
-const flows::aggregate_layout* shard_split::layout_of(const messages::template_plan_ptr& plan) {
+const flows::aggregate_layout* flow_split::layout_of(const messages::template_plan_ptr& plan) {
   auto same = [&](const entry& e) { return e.key == plan.get() && e.alive.lock() == plan; };
   if (last_ < entries_.size() && same(entries_[last_]))
     return entries_[last_].layout.get();
@@ -15,19 +15,20 @@ const flows::aggregate_layout* shard_split::layout_of(const messages::template_p
     }
   // The agent's template alone: the key fields are all agent fields, at the same
   // indexes and with the same values in the input record as in the enriched one.
+  // Judged on the template alone, not on `plan->antrea` (which is off with
+  // enrichment.antrea = false, as on the proxies in front of shards): a record that
+  // carries the key is split by it whatever this process appends.
   std::shared_ptr<const flows::aggregate_layout> layout;
-  if (plan->antrea) {
-    auto l = flows::make_aggregate_layout(plan->input, plan->input.fields.size());
-    if (l->aggregatable)
-      layout = std::move(l);
-  }
+  auto l = flows::make_aggregate_layout(plan->input, plan->input.fields.size());
+  if (l->aggregatable)
+    layout = std::move(l);
   prune();
   entries_.push_back({plan.get(), plan, std::move(layout)});
   last_ = entries_.size() - 1;
   return entries_.back().layout.get();
 }
 
-void shard_split::prune() {
+void flow_split::prune() {
   entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
                                 [](const entry& e) { return e.alive.expired(); }),
                  entries_.end());

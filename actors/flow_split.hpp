@@ -1,0 +1,79 @@
+#pragma once
+
+// Splitting a batch by flow into N outputs (DESIGN 9), the records of one flow always to
+// the same output, whichever Node, session or process they came from:
+// - the aggregator shards of one process (mode = "aggregate" with several shards): each
+//   shard owns a range of the flow key's hash (flows::shard_of);
+// - the destinations of fanout = "flow" (the proxy tier in front of aggregate-mode
+//   shards): rendezvous hashing of the flow key over the destinations' names, so adding
+//   or removing one moves only the flows it wins or owned.
+// Keyed by the flow key (flows::record_key, the FromExternal ingress half included), both
+// halves of a connection pick the same output. What a template needs is computed once
+// per template plan, never per record; per record it is a key read and a hash.
+
+#include "actors/rendezvous.hpp"
+#include "flows/aggregate_layout.hpp"
+#include "messages/template_plan.hpp"
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace fa::actors {
+
+class flow_split {
+ public:
+  /// `shards` outputs, each owning a range of the key hash (in-process aggregator shards).
+  explicit flow_split(std::size_t shards = 1)
+      : outputs_(shards == 0 ? 1 : shards) {}
+
+  /// One output per seed (destination_seed of each destination's name): rendezvous.
+  explicit flow_split(std::vector<std::uint64_t> seeds)
+      : outputs_(seeds.empty() ? 1 : seeds.size())
+      , seeds_(std::move(seeds)) {}
+
+  std::size_t outputs() const { return outputs_; }
+
+  /// The layout that reads the flow key of `plan`'s records, or nullptr when they cannot
+  /// be aggregated (no Antrea elements, a key field, flowType or time missing, reduced
+  /// counters: flows::make_aggregate_layout says why); those go by `output_of_exporter`.
+  /// Made on the first call for a plan and kept while the plan lives.
+  const flows::aggregate_layout* layout_of(const messages::template_plan_ptr& plan);
+
+  /// The output of one record of the layout `l` (from `layout_of`): `record` is its
+  /// octets and `varlen` its variable-length values as the plan's record_layout walked
+  /// them.
+  std::size_t output_of(const flows::aggregate_layout& l, ipfix::bytes_view record,
+                        std::span<const ipfix::field_slice> varlen) const {
+    if (outputs_ == 1)
+      return 0;
+    return pick(flows::hash(flows::record_key(l, record, varlen)));
+  }
+
+  /// The output of records without a flow key, by their exporter (exporter_key): all of
+  /// a session's such records go to one output, in its order (fanout hash's choice).
+  std::size_t output_of_exporter(std::uint64_t exporter) const {
+    return outputs_ == 1 ? 0 : pick(exporter);
+  }
+
+  /// Forgets the layouts of plans that are gone (call now and then, not per record).
+  void prune();
+
+ private:
+  std::size_t pick(std::uint64_t h) const {
+    return seeds_.empty() ? flows::shard_of(h, outputs_) : rendezvous_pick(seeds_, h);
+  }
+
+  struct entry {
+    const messages::template_plan* key = nullptr;
+    std::weak_ptr<const messages::template_plan> alive;
+    std::shared_ptr<const flows::aggregate_layout> layout; ///< null: not aggregatable
+  };
+  std::size_t outputs_;
+  std::vector<std::uint64_t> seeds_; ///< empty: ranges of the hash (shards)
+  std::vector<entry> entries_;
+  std::size_t last_ = 0; ///< the entry found last: consecutive slices mostly share a plan
+};
+
+} // namespace fa::actors

@@ -1,0 +1,29 @@
+#pragma once
+
+// Rendezvous (highest-random-weight) hashing, the one way destinations are picked by a
+// key: fanout "hash" (by exporter), fanout "flow" (by flow key) and an aggregator's
+// exports with fanout "hash" (by flow key). Seeds come from destination names, so a
+// choice survives restarts and reordering of the config.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace fa::actors {
+
+/// The rendezvous seed of a destination: a 64-bit hash of its name (FNV-1a, mixed).
+std::uint64_t destination_seed(std::string_view name);
+
+/// The key fanout hash spreads by: the exporter's address only (IPv4 in IPv4-mapped
+/// form), not its port, so an exporter's TCP reconnects and its UDP sessions land on
+/// the same destination.
+std::uint64_t exporter_key(const std::array<std::uint8_t, 16>& address);
+
+/// Rendezvous (highest-random-weight) hashing: the index of the seed whose weight for
+/// `key` is highest. Adding a destination moves only the keys it wins, about 1/n of
+/// them; removing one moves only its own. `seeds` must not be empty.
+std::size_t rendezvous_pick(const std::vector<std::uint64_t>& seeds, std::uint64_t key);
+
+} // namespace fa::actors
