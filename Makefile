@@ -43,6 +43,7 @@ bench: build
 	bash test/bench/clickhouse.sh $(RELEASE_DIR)
 	bash test/bench/grpc.sh $(RELEASE_DIR)
 	bash test/bench/aggregate.sh $(RELEASE_DIR)
+	bash test/bench/scaleout.sh $(RELEASE_DIR)
 
 # Each target grows its corpus in $(TEST_DIR)/fuzz-corpus/<target> (seeded at build time).
 fuzz: build-test

@@ -34,12 +34,7 @@ bench_setup aggregate "$bin_fa" "$bin_gen" "$bin_col"
 clk_tck=$(getconf CLK_TCK)
 page=$(getconf PAGESIZE)
 
-cpu_ticks() { awk '{print $14 + $15}' /proc/$1/stat; }    # utime + stime
 rss_bytes() { echo $(( $(awk '{print $2}' /proc/$1/statm) * page )); }
-scrape() { python3 -c "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:$admin_port/metrics').read().decode())"; }
-metric() { # metric NAME [LABEL_FILTER]: the sum of the series (0 when none)
-  scrape | awk -v n="$1" -v f="${2:-}" '$1 ~ "^"n"({|$)" && index($1, f) {s += $2} END {printf "%.0f\n", s}'
-}
 lag_p99() { # the smallest bucket bound holding 99% of the export lags
   scrape | awk '
     /^flow_aggregator_aggregate_export_lag_seconds_bucket/ {

@@ -37,3 +37,12 @@ bench_pki() {
     -out "$d/server.crt" -days 1 -extfile "$d/ext" 2>/dev/null
   printf 'bench-token' > "$d/token"
 }
+
+# cpu_ticks PID: the process's utime + stime, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' /proc/$1/stat; }
+# scrape: flow-aggregator's /metrics on 127.0.0.1:$admin_port.
+scrape() { python3 -c "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:$admin_port/metrics').read().decode())"; }
+# metric NAME [LABEL_FILTER]: the sum of the series (0 when none).
+metric() {
+  scrape | awk -v n="$1" -v f="${2:-}" '$1 ~ "^"n"({|$)" && index($1, f) {s += $2} END {printf "%.0f\n", s}'
+}

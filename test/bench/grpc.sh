@@ -24,7 +24,6 @@ source "$(dirname "$0")/common.sh"
 bench_setup grpc "$bin_fa" "$bin_gen" "$bin_grpc" "$bin_col"
 hz=$(getconf CLK_TCK)
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 run_once() { # $1 = tcp|grpc1|grpcN; prints "µs of flow-aggregator CPU per record"
   local mode=$1

@@ -22,9 +22,6 @@ bench_setup scaleout "$bin_fa" "$bin_gen" "$bin_col"
 
 clk_tck=$(getconf CLK_TCK)
 records=$(( 2 * flows * rounds ))
-cpu_ticks() { awk '{print $14 + $15}' /proc/$1/stat; }    # utime + stime
-scrape() { python3 -c "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:$admin_port/metrics').read().decode())"; }
-metric() { scrape | awk -v n="$1" '$1 ~ "^"n"({|$)" {s += $2} END {printf "%.0f\n", s}'; }
 
 run_one() { # $1 = fanout (all|flow), $2 = destinations
   local fanout=$1 n=$2 col_pids=()

@@ -79,4 +79,19 @@ inline std::map<std::uint64_t, flow_sums> read_exports(const std::string& path) 
   return out;
 }
 
+/// Flow `f` of the pair content after `rounds` rounds: each Node's exported deltas add up
+/// to its totals, the last export carries them, and every export was correlated.
+inline void expect_flow_adds_up(const flow_sums& s, std::uint64_t seed, std::uint64_t f,
+                                std::uint64_t rounds) {
+  const auto what = "flow " + std::to_string(f);
+  const auto src = tools::pair_totals(seed, f, true, rounds);
+  const auto dst = tools::pair_totals(seed, f, false, rounds);
+  expect_counts(s.source, src, what + " source deltas");
+  expect_counts(s.destination, dst, what + " destination deltas");
+  expect_counts(s.last_source_totals, src, what + " source totals");
+  expect_counts(s.last_destination_totals, dst, what + " destination totals");
+  EXPECT_GT(s.exports, 0u) << what;
+  EXPECT_EQ(s.correlated, s.exports) << what;
+}
+
 } // namespace fa::test

@@ -76,16 +76,8 @@ TEST(aggregate, both_nodes_of_every_flow_add_up_over_several_exports) {
   ASSERT_EQ(got.size(), flows);
   std::size_t several = 0;
   for (std::uint64_t f = 0; f < flows; ++f) {
-    const auto& s = got[f];
-    const auto what = "flow " + std::to_string(f);
-    const auto src = tools::pair_totals(seed, f, true, rounds);
-    const auto dst = tools::pair_totals(seed, f, false, rounds);
-    expect_counts(s.source, src, what + " source deltas");
-    expect_counts(s.destination, dst, what + " destination deltas");
-    expect_counts(s.last_source_totals, src, what + " source totals");
-    expect_counts(s.last_destination_totals, dst, what + " destination totals");
-    EXPECT_EQ(s.correlated, s.exports) << what;
-    several += s.exports >= 3 ? 1 : 0;
+    expect_flow_adds_up(got[f], seed, f, rounds);
+    several += got[f].exports >= 3 ? 1 : 0;
   }
   EXPECT_GE(several, flows / 2) << "most flows should be exported several times";
 }

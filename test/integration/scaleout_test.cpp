@@ -147,18 +147,8 @@ TEST(scaleout, two_proxies_route_both_halves_of_every_flow_to_one_of_three_shard
     }
   }
   ASSERT_EQ(all.size(), pairs * flows_per_pair);
-  for (std::uint64_t f = 0; f < pairs * flows_per_pair; ++f) {
-    const auto& s = all[f];
-    const auto what = "flow " + std::to_string(f);
-    const auto src = tools::pair_totals(seed, f, true, rounds);
-    const auto dst = tools::pair_totals(seed, f, false, rounds);
-    expect_counts(s.source, src, what + " source deltas");
-    expect_counts(s.destination, dst, what + " destination deltas");
-    expect_counts(s.last_source_totals, src, what + " source totals");
-    expect_counts(s.last_destination_totals, dst, what + " destination totals");
-    EXPECT_GT(s.exports, 0u) << what;
-    EXPECT_EQ(s.correlated, s.exports) << what;
-  }
+  for (std::uint64_t f = 0; f < pairs * flows_per_pair; ++f)
+    expect_flow_adds_up(all[f], seed, f, rounds);
 }
 
 } // namespace
