@@ -69,15 +69,12 @@ listen = "127.0.0.1:0"
 shutdown_timeout = "120s"
 TOML
   run_fa
-  for _ in $(seq 200); do grep -q ' admin_port=' "$work/fa.err" && break; sleep 0.05; done
-  admin_port=$(grep -o ' admin_port=[0-9]*' "$work/fa.err" | head -1 | cut -d= -f2)
+  wait_admin_port
   # Records are generated before the clock starts (--pregen-limit); the process's idle
   # cost (its 1 s ticks, the other actors) is measured first, over 3 s.
   sleep 1
   local idle0 t_idle0 idle1 t_idle1
-  idle0=$(cpu_ticks $fa_pid); t_idle0=$(date +%s.%N)
-  sleep 3
-  idle1=$(cpu_ticks $fa_pid); t_idle1=$(date +%s.%N)
+  idle_sample 3
   local rss0; rss0=$(rss_bytes $fa_pid)
   "$bin_gen" --target 127.0.0.1:$fa_port --template antrea-v4 --seed 1 --quiet \
     --sessions 2 --pairs $flows --records $(( flows * r )) --pregen-limit 4GiB \

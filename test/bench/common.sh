@@ -40,6 +40,18 @@ bench_pki() {
 
 # cpu_ticks PID: the process's utime + stime, in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' /proc/$1/stat; }
+# wait_admin_port: sets admin_port from the "started" line run_fa's process logs.
+wait_admin_port() {
+  for _ in $(seq 200); do grep -q ' admin_port=' "$work/fa.err" && break; sleep 0.05; done
+  admin_port=$(grep -o ' admin_port=[0-9]*' "$work/fa.err" | head -1 | cut -d= -f2)
+}
+# idle_sample SECONDS: flow-aggregator's CPU ticks and the time before and after SECONDS
+# with no traffic, into the caller's idle0 t_idle0 idle1 t_idle1 (its idle cost).
+idle_sample() {
+  idle0=$(cpu_ticks $fa_pid); t_idle0=$(date +%s.%N)
+  sleep "$1"
+  idle1=$(cpu_ticks $fa_pid); t_idle1=$(date +%s.%N)
+}
 # scrape: flow-aggregator's /metrics on 127.0.0.1:$admin_port.
 scrape() { python3 -c "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:$admin_port/metrics').read().decode())"; }
 # metric NAME [LABEL_FILTER]: the sum of the series (0 when none).
