@@ -374,8 +374,12 @@ class export_server::core : public std::enable_shared_from_this<core> {
     bool ok = true;
     export_request_reader request{bytes};
     for (std::string_view flow; ok && request.next(flow); ++flows) {
-      flow_fields scratch;
-      ok = parse_flow(flow, parsed_.size() < max_parsed ? parsed_.emplace_back() : scratch);
+      if (parsed_.size() < max_parsed) {
+        ok = parse_flow(flow, parsed_.emplace_back());
+      } else {
+        flow_fields scratch; // only checked here: read again below
+        ok = parse_flow(flow, scratch);
+      }
     }
     ok = ok && !request.malformed();
     auto add = [&](const flow_fields& f) {
