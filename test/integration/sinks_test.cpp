@@ -337,11 +337,11 @@ TEST(clickhouse_destination, down_with_drop_is_bounded_counted_and_stalls_nobody
   constexpr int records = 20000;
   fa::test::collector col{
       dir, {"--verify", std::to_string(seed), "--expect-total", std::to_string(records)}};
-  auto dead = fa::test::free_port();
+  fa::test::refusing_port dead; // ClickHouse down
   running fa{fa::test::test_config(
       fa::test::tcp_destination(col.port()) +
       "\n[[destination]]\nname = \"ch\"\nurl = \"clickhouse+http://127.0.0.1:" +
-      std::to_string(dead) +
+      std::to_string(dead.port()) +
       "/\"\non_full = \"drop\"\nqueue_size = \"256KiB\"\ncommit_interval = \"50ms\"\n"
       "reconnect_min = \"100ms\"\nreconnect_max = \"200ms\"\n")};
   ASSERT_EQ(fa::test::run_loadgen(fa.port, {"--records", std::to_string(records), "--template",

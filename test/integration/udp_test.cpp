@@ -4,6 +4,7 @@
 // naming its exporter, and nothing is dropped or counted as lost.
 
 #include "test/integration/harness.hpp"
+#include "test/support/clickhouse_server.hpp"
 
 #include "ipfix/wire.hpp"
 
@@ -191,13 +192,10 @@ TEST(udp, tcp_and_udp_listeners_side_by_side) {
 // records keep their credits, the session budget is spent, and further datagrams are
 // dropped: counted in the metric and in the session's status, equally.
 TEST(udp, a_spent_session_budget_drops_and_counts_datagrams) {
-  // A port nobody listens on: the destination keeps reconnecting.
-  std::uint16_t dead_port = 0;
-  {
-    asio::io_context ctx;
-    asio::ip::tcp::acceptor a{ctx, {asio::ip::make_address("127.0.0.1"), 0}};
-    dead_port = a.local_endpoint().port();
-  }
+  // A port nobody listens on (held, so no other test takes it): the destination keeps
+  // reconnecting.
+  fa::test::refusing_port dead;
+  const std::uint16_t dead_port = dead.port();
   running fa{udp_config("[\"udp://127.0.0.1:0\"]",
                         tcp_destination(dead_port, "on_full = \"block\"\n"),
                         "max_message_size = 512\nsession_budget = \"4KiB\"\n"

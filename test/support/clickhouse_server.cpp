@@ -45,16 +45,35 @@ bool pings(std::uint16_t port) {
 
 } // namespace
 
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+namespace {
+
+/// A TCP socket bound to an ephemeral loopback port; returns the port.
+std::uint16_t bind_loopback(int& fd) {
+  fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
   socklen_t len = sizeof a;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
   return ntohs(a.sin_port);
+}
+
+} // namespace
+
+std::uint16_t free_port() {
+  int fd = -1;
+  auto port = bind_loopback(fd);
+  ::close(fd);
+  return port;
+}
+
+refusing_port::refusing_port()
+    : port_(bind_loopback(fd_)) {}
+
+refusing_port::~refusing_port() {
+  if (fd_ >= 0)
+    ::close(fd_);
 }
 
 clickhouse_server::clickhouse_server(const std::string& dir, options o)

@@ -67,4 +67,20 @@ class clickhouse_server {
 /// A loopback TCP port that was free a moment ago.
 std::uint16_t free_port();
 
+/// A loopback TCP port held bound, not listening, while this lives: no other test can
+/// take it (as one may take a free_port() under ctest -j), and every connection to it is
+/// refused, as to a server that is down.
+class refusing_port {
+ public:
+  refusing_port();
+  ~refusing_port();
+  refusing_port(const refusing_port&) = delete;
+  refusing_port& operator=(const refusing_port&) = delete;
+  std::uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+};
+
 } // namespace fa::test
