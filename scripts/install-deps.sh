@@ -37,11 +37,22 @@ case "${1:-}" in
   --container) packages=("${container_packages[@]}") ;;
 esac
 
+# Packages whose command may already come from another package: a machine with kubectl
+# from the Kubernetes project's own repository (package `kubectl`) cannot also install
+# Debian's kubernetes-client, which ships the same /usr/bin/kubectl (dpkg refuses the
+# overwrite). Any kubectl with `kustomize` does for the manifest tests.
+declare -A provided_by_command=([kubernetes-client]=kubectl)
+
 missing=()
 for p in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
+  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    continue
   fi
+  command_name="${provided_by_command[$p]:-}"
+  if [ -n "$command_name" ] && command -v "$command_name" >/dev/null 2>&1; then
+    continue
+  fi
+  missing+=("$p")
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
