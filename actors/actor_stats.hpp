@@ -17,6 +17,7 @@
 // (get, stats); another thread never reads actor state.
 
 #include "actors/interfaces.hpp"
+#include "base/unix_time.hpp"
 #include "messages/actor_stats.hpp"
 
 #include <caf/all.hpp>
@@ -90,9 +91,7 @@ class counted_behavior {
 
   operator behavior_type() {
     auto counts = std::make_shared<detail::handler_counts>();
-    counts->since = std::chrono::duration_cast<std::chrono::seconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count();
+    counts->since = base::unix_seconds();
     auto self = self_;
     auto stats = [self, counts](caf::get_atom, stats_atom) {
       return messages::actor_stats{self->name(), counts->handled, mailbox_size(self),

@@ -2,6 +2,7 @@
 
 #include "actors/actor_stats.hpp"
 #include "actors/template_planner.hpp"
+#include "base/unix_time.hpp"
 #include "ipfix/message.hpp"
 #include "ipfix/record.hpp"
 #include "monitoring/log.hpp"
@@ -390,9 +391,7 @@ agent_session(agent_session_actor::stateful_pointer<agent_session_state> self,
   st.status.id = cfg.info->id;
   st.status.transport = transport_name(cfg.info->proto);
   st.status.peer = cfg.info->peer_text;
-  st.status.since = std::chrono::duration_cast<std::chrono::seconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count();
+  st.status.since = base::unix_seconds();
   if (cfg.metrics)
     st.metrics = cfg.metrics->session(st.status.transport);
   if (cfg.metrics) {

@@ -1,6 +1,7 @@
 #include "actors/exporter_session.hpp"
 
 #include "actors/actor_stats.hpp"
+#include "base/unix_time.hpp"
 #include "ipfix/message.hpp"
 #include "ipfix/template.hpp"
 #include "ipfix/wire.hpp"
@@ -83,10 +84,7 @@ void start_write(state_ptr self, bool flush_due) {
   auto& owned = mem->owned;
   std::vector<piece> pieces;
   const std::size_t mms = st.cfg.max_message_size;
-  auto export_time =
-      static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(
-                                     std::chrono::system_clock::now().time_since_epoch())
-                                     .count());
+  auto export_time = static_cast<std::uint32_t>(base::unix_seconds());
   const bool udp = st.cfg.datagram;
   const auto now = self->clock().now();
   std::vector<std::uint32_t> datagrams; // UDP: pieces per message

@@ -1,6 +1,7 @@
 #include "actors/label_cache.hpp"
 
 #include "actors/actor_stats.hpp"
+#include "base/unix_time.hpp"
 #include "labels/pod_json.hpp"
 #include "labels/pod_watcher.hpp"
 #include "monitoring/log.hpp"
@@ -21,12 +22,6 @@ using state_ptr = label_cache_actor::stateful_pointer<label_cache_state>;
 using source_kind = label_cache_config::source_kind;
 using monitoring::log;
 using monitoring::log_level;
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string_view source_name(source_kind k) {
   switch (k) {
@@ -80,7 +75,7 @@ void reload(state_ptr self) {
           {{"file", st.cfg.file}, {"error", parsed.errors[i]}});
     return;
   }
-  auto now = unix_now();
+  auto now = base::unix_seconds();
   std::set<std::string> uids;
   for (auto& p : parsed.pods) {
     st.index.upsert(p.info, now);
@@ -126,7 +121,7 @@ void check_file(state_ptr self) {
 /// debounced after that.
 void apply(state_ptr self, labels::pod_update& u) {
   auto& st = self->state;
-  auto now = unix_now();
+  auto now = base::unix_seconds();
   auto r = st.applier.apply(st.index, u, now);
   if (!u.events.empty())
     st.last_change = now;
@@ -223,7 +218,7 @@ messages::label_status status(state_ptr self, const std::string& ip) {
     if (auto key = labels::parse_ip(ip)) {
       // The published snapshot: what the enrichers resolve records with.
       const auto& snap = st.current;
-      const auto* match = snap->lookup(*key, unix_now());
+      const auto* match = snap->lookup(*key, base::unix_seconds());
       if (const auto* c = snap->find(*key))
         for (const auto& p : *c)
           s.lookup.push_back({p->name, p->pod_namespace, p->node_name, p->labels_json, p->creation,
@@ -276,7 +271,7 @@ label_cache(label_cache_actor::stateful_pointer<label_cache_state> self, label_c
         auto& st = self->state;
         if (st.cfg.source == source_kind::file)
           check_file(self);
-        if (auto n = st.index.expire(unix_now()); n > 0) {
+        if (auto n = st.index.expire(base::unix_seconds()); n > 0) {
           st.expired += n;
           publish(self);
         }

@@ -1,11 +1,12 @@
 #include "app/inspect.hpp"
 
+#include "base/unix_time.hpp"
+
 #include <curl/curl.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstdio>
-#include <ctime>
 #include <iostream>
 #include <vector>
 
@@ -78,7 +79,7 @@ std::string cell(const json& v) {
 std::string age(std::int64_t since) {
   if (since <= 0)
     return "-";
-  auto s = std::max<std::int64_t>(0, std::time(nullptr) - since);
+  auto s = std::max<std::int64_t>(0, base::unix_seconds() - since);
   if (s < 120)
     return std::to_string(s) + "s";
   if (s < 7200)

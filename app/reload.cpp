@@ -2,6 +2,7 @@
 
 #include "app/cluster_identity.hpp"
 #include "app/supervisor.hpp"
+#include "base/unix_time.hpp"
 #include "config/load.hpp"
 #include "config/render.hpp"
 #include "monitoring/log.hpp"
@@ -143,10 +144,7 @@ bool reload_file(supervisor& sup, const std::string& path, std::string_view trig
     return false;
   }
   m.config_reloads("success").Increment();
-  m.config_last_reload_success().Set(
-      static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count()));
+  m.config_last_reload_success().Set(static_cast<double>(base::unix_seconds()));
   return true;
 }
 

@@ -1,5 +1,7 @@
 #include "app/session_slots.hpp"
 
+#include "base/hash.hpp"
+
 #include <cstring>
 
 namespace fa::app {
@@ -11,13 +13,7 @@ session_slots::address_key session_slots::key_of(const asio::ip::address& addr) 
 }
 
 std::size_t session_slots::key_hash::operator()(const address_key& k) const noexcept {
-  std::uint64_t a, b;
-  std::memcpy(&a, k.data(), 8);
-  std::memcpy(&b, k.data() + 8, 8);
-  std::uint64_t x = a ^ (b * 0x9e3779b97f4a7c15ull);
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return static_cast<std::size_t>(x ^ (x >> 31));
+  return static_cast<std::size_t>(base::address_hash(k.data()));
 }
 
 session_slots::slot_ptr session_slots::acquire(messages::transport proto, const address_key& addr,

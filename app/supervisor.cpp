@@ -8,6 +8,8 @@
 #include "actors/enricher.hpp"
 #include "actors/label_cache.hpp"
 #include "actors/template_registry.hpp"
+#include "base/hash.hpp"
+#include "base/unix_time.hpp"
 #include "ipfix/message.hpp"
 #include "monitoring/log.hpp"
 
@@ -22,10 +24,7 @@ namespace {
 
 std::uint64_t mix(std::uint64_t x) {
   // splitmix64 finaliser: spreads consecutive session ids over the enrichers.
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
+  return base::mix64(x + base::golden_gamma);
 }
 
 std::string_view transport_name(messages::transport proto) {
@@ -200,10 +199,7 @@ std::optional<std::string> supervisor::start() {
   // The reload series exist from the start (0), so a rate over them is defined.
   metrics_.config_reloads("success");
   metrics_.config_reloads("failure");
-  metrics_.config_last_reload_success().Set(
-      static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count()));
+  metrics_.config_last_reload_success().Set(static_cast<double>(base::unix_seconds()));
   return std::nullopt;
 }
 

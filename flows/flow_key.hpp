@@ -3,7 +3,7 @@
 // The key of an aggregated flow (antrea-aggregate-semantics.md a): source and
 // destination address, protocol, source and destination port.
 
-#include "flows/hash.hpp"
+#include "base/hash.hpp"
 
 #include <array>
 #include <cstddef>
@@ -58,6 +58,7 @@ inline std::uint64_t hash(const flow_key& k) {
   std::uint64_t w[4];
   std::memcpy(w, k.source.data(), 16);
   std::memcpy(w + 2, k.destination.data(), 16);
+  using base::mix64;
   std::uint64_t h = mix64(w[0]);
   h = mix64(h, w[1]);
   h = mix64(h, w[2]);

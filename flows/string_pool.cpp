@@ -1,6 +1,6 @@
 #include "flows/string_pool.hpp"
 
-#include "flows/hash.hpp"
+#include "base/hash.hpp"
 
 #include <cstring>
 
@@ -9,7 +9,7 @@ namespace fa::flows {
 string_pool::id_type string_pool::intern(ipfix::bytes_view s) {
   if (s.empty())
     return empty;
-  const std::uint64_t h = hash_bytes(s.data(), s.size());
+  const std::uint64_t h = base::hash_bytes(s.data(), s.size());
   const auto found = index_.find(h, [&](std::uint32_t id) {
     const auto& e = entries_[id - 1];
     return e.length == s.size() && std::memcmp(e.data, s.data(), s.size()) == 0;

@@ -33,10 +33,6 @@ namespace fa::ipfix {
 void append_record_json(std::string& out, const template_def& def, const record_layout& layout,
                         bytes_view record);
 
-/// Appends `text` as a quoted JSON string: quotes, backslashes and control characters
-/// escaped, and each maximal invalid UTF-8 subsequence replaced by U+FFFD.
-void append_json_string(std::string& out, std::string_view text);
-
 /// Appends the text of an address: dotted quad for 4 octets, RFC 5952 for 16 (IPv4-mapped
 /// addresses as "::ffff:a.b.c.d"); nothing for any other length. No quotes.
 void append_address_text(std::string& out, bytes_view address);

@@ -9,6 +9,7 @@
 // publishing a change costs what changed (one shard per changed address) plus the shard
 // table, not the size of the cluster (issue 4: 100,000 Pods is a normal cluster).
 
+#include "base/hash.hpp"
 #include "labels/lookup_arena.hpp"
 
 #include <array>
@@ -37,17 +38,10 @@ struct ip_key_hash {
 /// rounds, no loop. Every output bit depends on every octet, so the top bits pick the
 /// shard and the low bits the slot.
 inline std::uint64_t ip_hash(const ip_key& k) noexcept {
-  auto mix = [](std::uint64_t x) { // splitmix64's finaliser
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-  };
   std::uint64_t a, b;
   std::memcpy(&a, k.data(), 8);
   std::memcpy(&b, k.data() + 8, 8);
-  return mix(a ^ mix(b));
+  return base::mix64(a ^ base::mix64(b));
 }
 
 /// A Pod's block for the enrichers, in the lookup arena (huge pages).

@@ -1,6 +1,6 @@
 #include "monitoring/log.hpp"
 
-#include "ipfix/record_json.hpp"
+#include "base/json_string.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -36,7 +36,7 @@ void append_text_value(std::string& out, std::string_view s) {
   if (plain)
     out.append(s);
   else
-    ipfix::append_json_string(out, s);
+    base::append_json_string(out, s);
 }
 
 std::string timestamp() {
@@ -73,12 +73,12 @@ void log(log_level level, std::string_view event, std::initializer_list<log_fiel
   line.reserve(128);
   if (current_format.load() == log_format::json) {
     line += "{\"ts\":\"" + timestamp() + "\",\"level\":\"" + level_name(level) + "\",\"event\":";
-    ipfix::append_json_string(line, event);
+    base::append_json_string(line, event);
     for (auto& [k, v] : fields) {
       line.push_back(',');
-      ipfix::append_json_string(line, k);
+      base::append_json_string(line, k);
       line.push_back(':');
-      ipfix::append_json_string(line, v);
+      base::append_json_string(line, v);
     }
     line += "}\n";
   } else {

@@ -1,5 +1,6 @@
 #include "net/udp_listener.hpp"
 
+#include "base/hash.hpp"
 #include "ipfix/message.hpp"
 #include "ipfix/wire.hpp"
 
@@ -117,13 +118,7 @@ struct udp_listener::slots {
 // -- udp_listener -----------------------------------------------------------------------
 
 std::size_t udp_listener::peer_key_hash::operator()(const peer_key& k) const noexcept {
-  std::uint64_t a, b;
-  std::memcpy(&a, k.addr.data(), 8);
-  std::memcpy(&b, k.addr.data() + 8, 8);
-  std::uint64_t x = a ^ (b * 0x9e3779b97f4a7c15ull) ^ (std::uint64_t{k.port} << 48);
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return static_cast<std::size_t>(x ^ (x >> 31));
+  return static_cast<std::size_t>(base::address_hash(k.addr.data(), std::uint64_t{k.port} << 48));
 }
 
 udp_listener::peer_key udp_listener::key_of(const asio::ip::udp::endpoint& ep) {

@@ -1,5 +1,6 @@
 #include "rpc/export_server.hpp"
 
+#include "base/unix_time.hpp"
 #include "rpc/cq_server.hpp"
 #include "rpc/flow_wire.hpp"
 #include "rpc/server_tls.hpp"
@@ -10,7 +11,6 @@
 
 #include <array>
 #include <atomic>
-#include <ctime>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -367,7 +367,7 @@ class export_server::core : public std::enable_shared_from_this<core> {
   bool convert(stream* s) {
     std::array<std::uint64_t, num_flow_errors> refused{};
     bool any_refused = false;
-    const auto now = static_cast<std::uint32_t>(std::time(nullptr));
+    const auto now = static_cast<std::uint32_t>(base::unix_seconds());
     const auto bytes = request_bytes(s);
     parsed_.clear();
     std::uint64_t flows = 0;

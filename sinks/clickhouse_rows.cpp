@@ -1,5 +1,6 @@
 #include "sinks/clickhouse_rows.hpp"
 
+#include "base/json_string.hpp"
 #include "ipfix/record_json.hpp"
 
 #include <bit>
@@ -90,7 +91,7 @@ void append_json_row(std::string& out, const flow_view& v) {
     out += keys[i++];
     if (info(c).type == column_type::string) {
       // Labels are JSON text inside a JSON string: escaped a second time (reference 4.4).
-      ipfix::append_json_string(out, v.text(c));
+      base::append_json_string(out, v.text(c));
     } else {
       // DateTime as a bare integer of Unix seconds: no time zone involved (reference 4.4).
       char buf[24];

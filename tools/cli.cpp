@@ -98,24 +98,6 @@ std::optional<host_port> parse_host_port(std::string_view text) {
   return hp;
 }
 
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", u);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-}
-
 std::string write_file_atomically(const std::string& path, std::string_view content) {
   auto tmp = path + ".tmp";
   {

@@ -32,9 +32,6 @@ struct host_port {
 };
 std::optional<host_port> parse_host_port(std::string_view text);
 
-/// Appends `s` as a JSON string literal (quotes included).
-void append_json_string(std::string& out, std::string_view s);
-
 /// Writes `content` to `path` atomically (a temporary file, then rename). Returns an
 /// error text, or an empty string on success.
 std::string write_file_atomically(const std::string& path, std::string_view content);

@@ -3,6 +3,7 @@
 #include "tools/latency_histogram.hpp"
 #include "tools/loadgen_content.hpp"
 
+#include "base/json_string.hpp"
 #include "ipfix/error.hpp"
 #include "ipfix/message.hpp"
 #include "ipfix/record.hpp"
@@ -741,7 +742,7 @@ std::string collector::report_json(double seconds) const {
     if (!first)
       s += ',';
     first = false;
-    append_json_string(s, reason);
+    base::append_json_string(s, reason);
     s += ':';
     s += std::to_string(n);
   }
@@ -779,7 +780,7 @@ std::string collector::report_json(double seconds) const {
   for (std::size_t i = 0; i < t_.mismatch_examples.size(); ++i) {
     if (i > 0)
       s += ',';
-    append_json_string(s, t_.mismatch_examples[i]);
+    base::append_json_string(s, t_.mismatch_examples[i]);
   }
   s += "]}\n";
   return s;

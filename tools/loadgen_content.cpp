@@ -1,5 +1,6 @@
 #include "tools/loadgen_content.hpp"
 
+#include "base/hash.hpp"
 #include "ipfix/elements.hpp"
 
 #include <algorithm>
@@ -21,22 +22,18 @@ using ipfix::varlen;
 
 constexpr std::uint32_t epoch = 1'700'000'000; // 2023-11-14T22:13:20Z, fixed on purpose
 
-inline std::uint64_t fmix(std::uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
+using base::golden_gamma;
+using base::mix64;
 
 /// Draws small random numbers from a splitmix64 stream, 64 bits at a time.
 class bit_pool {
  public:
   bit_pool(std::uint64_t seed, std::uint32_t odid, std::uint64_t index) {
-    auto key =
-        fmix(seed + 0x9e3779b97f4a7c15ULL) ^ fmix(std::uint64_t{odid} * 0xd1b54a32d192ed03ULL);
-    state_ = fmix(key + index * 0xa0761d6478bd642fULL);
+    auto key = mix64(seed + golden_gamma) ^ mix64(std::uint64_t{odid} * 0xd1b54a32d192ed03ULL);
+    state_ = mix64(key + index * 0xa0761d6478bd642fULL);
   }
 
-  std::uint64_t word() { return fmix(state_ += 0x9e3779b97f4a7c15ULL); }
+  std::uint64_t word() { return mix64(state_ += golden_gamma); }
 
   /// `n` (1..32) random bits.
   std::uint32_t take(int n) {
@@ -122,7 +119,7 @@ class name_tables {
     std::uint64_t s = 0x5eed'0f'7ab1e5ULL;
     auto suffix = [&](std::string& out, int n) {
       for (int i = 0; i < n; ++i)
-        out += alphabet[fmix(s += 0x9e3779b97f4a7c15ULL) % (sizeof(alphabet) - 1)];
+        out += alphabet[mix64(s += golden_gamma) % (sizeof(alphabet) - 1)];
     };
     for (std::size_t i = 0; i < pods.size(); ++i) {
       auto& d = deployments[i % 16];
@@ -718,8 +715,8 @@ pair_counts pair_delta(std::uint64_t seed, std::uint64_t flow, bool source_node,
                        std::uint64_t round) {
   // The two Nodes count slightly different packets of one connection, as real agents
   // do (their polls are not simultaneous).
-  auto r = fmix(fmix(seed ^ 0x70a1'7e57ULL) ^ (flow * 0x9e3779b97f4a7c15ULL) ^
-                (round * 0xd1b54a32d192ed03ULL) ^ (source_node ? 1 : 2));
+  auto r = mix64(mix64(seed ^ 0x70a1'7e57ULL) ^ (flow * golden_gamma) ^
+                 (round * 0xd1b54a32d192ed03ULL) ^ (source_node ? 1 : 2));
   pair_counts c;
   c.packets = 1 + (r & 63);
   c.octets = c.packets * (64 + flow % 1400);

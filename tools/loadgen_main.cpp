@@ -3,6 +3,7 @@
 // With --tls-ca the sessions speak TLS (RFC 7011 11); --write saves the messages to a
 // file instead of sending them.
 
+#include "base/unix_time.hpp"
 #include "tools/cli.hpp"
 #include "tools/loadgen_content.hpp"
 
@@ -178,7 +179,7 @@ class message_factory {
                        std::size_t limit = ipfix::max_message_size) {
     chunk c;
     c.begin = buf.size();
-    auto export_time = static_cast<std::uint32_t>(std::time(nullptr));
+    auto export_time = static_cast<std::uint32_t>(base::unix_seconds());
     while (records > 0) {
       auto want = std::min<std::uint64_t>(records, cfg_.records_per_message);
       auto* p = buf.tail(ipfix::message_header_size + ipfix::set_header_size + want * max_record_);
@@ -1082,7 +1083,7 @@ std::string udp_send_messages(udp_exporter& e) {
 }
 
 std::uint32_t export_time_now() {
-  return static_cast<std::uint32_t>(std::time(nullptr));
+  return static_cast<std::uint32_t>(base::unix_seconds());
 }
 
 /// Ring: sends whole datagrams holding at most `budget` records, and no more than

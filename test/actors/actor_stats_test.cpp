@@ -5,6 +5,7 @@
 
 #include "actors/actor_stats.hpp"
 #include "actors/template_registry.hpp"
+#include "base/unix_time.hpp"
 
 #include "test/actors/test_util.hpp"
 
@@ -84,9 +85,7 @@ class actor_stats_test : public actor_fixture {
 };
 
 TEST_F(actor_stats_test, counts_every_handled_message_once_and_leaves_replies_unchanged) {
-  auto before = std::chrono::duration_cast<std::chrono::seconds>(
-                    std::chrono::system_clock::now().time_since_epoch())
-                    .count();
+  auto before = base::unix_seconds();
   auto p = sys.spawn(probe);
   run();
   auto s0 = stats(p);

@@ -2,6 +2,7 @@
 // speaks the real protocol over TLS (kube_api_server.hpp): paging, resourceVersions,
 // chunked watch streams, bookmarks, 410 Gone both ways, restarts, idle watches, tokens.
 
+#include "base/unix_time.hpp"
 #include "labels/pod_watcher.hpp"
 #include "test/labels/test_pki.hpp"
 #include "test/support/process.hpp"
@@ -31,12 +32,6 @@ bool eventually(Pred pred, std::chrono::milliseconds timeout = 20s) {
     std::this_thread::sleep_for(10ms);
   }
   return pred();
-}
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 pod_spec web(int i, std::map<std::string, std::string> labels = {}) {
@@ -103,7 +98,7 @@ class kube_watch : public testing::Test {
       std::lock_guard guard{mtx_};
       if (u.list_begin)
         ++list_begins_;
-      if (applier_.apply(index_, u, unix_now()).list_completed)
+      if (applier_.apply(index_, u, base::unix_seconds()).list_completed)
         ++lists_completed_;
     });
     watcher_->start();
@@ -115,7 +110,7 @@ class kube_watch : public testing::Test {
   /// its deletion was observed.
   std::string who(const std::string& ip) {
     std::lock_guard guard{mtx_};
-    const auto* e = index_.snapshot()->lookup(*parse_ip(ip), unix_now());
+    const auto* e = index_.snapshot()->lookup(*parse_ip(ip), base::unix_seconds());
     if (!e)
       return "";
     return e->name + " " + e->labels_json + (e->deletion ? " +deleted" : "");
