@@ -9,6 +9,7 @@
 #include "actors/flow_split.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/rendezvous.hpp"
+#include "enrich/slice_enricher.hpp"
 #include "monitoring/metrics.hpp"
 
 #include <array>
@@ -54,10 +55,10 @@ struct enricher_config {
 struct enricher_state {
   enricher_state() = default;
   enricher_config cfg;
-  labels::pod_snapshot_ptr pods;
+  /// Rewrites the records: the options, the Pod snapshot and the scratch space.
+  enrich::slice_enricher enricher;
+  enrich::slice_counts counts; ///< since spawn: copied into `status` after each batch
   messages::enricher_status status;
-  /// Variable-length values of the records in flight in enrich_slice (scratch).
-  std::vector<ipfix::field_slice> fields;
   /// Output octets a record adds to its input, from the last batch: sizes the next one.
   std::size_t extra_per_record = 64;
   prometheus::Counter* dropped_addresses = nullptr;
@@ -75,9 +76,6 @@ struct enricher_state {
 enricher_actor::behavior_type enricher(enricher_actor::stateful_pointer<enricher_state> self,
                                        enricher_config cfg);
 
-/// flowDirection by Antrea's rules (antrea-proxy-semantics.md 2), decided from the
-/// names as received, before any are filled in.
-std::uint8_t flow_direction(std::uint8_t flow_type, bool source_pod_named,
-                            bool destination_pod_named);
+using enrich::flow_direction;
 
 } // namespace fa::actors

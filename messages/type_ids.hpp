@@ -18,10 +18,13 @@ namespace fa::labels {
 struct pod_update;
 } // namespace fa::labels
 
+namespace fa::enrich {
+struct enrichment_options;
+} // namespace fa::enrich
+
 namespace fa::actors {
 struct aggregator_config;
 struct enricher_config;
-struct enrichment_options;
 } // namespace fa::actors
 
 namespace fa::messages {
@@ -46,7 +49,7 @@ struct enricher_reconfig {
 /// supervisor -> agent_session on a config reload: the new [enrichment] options; the
 /// session plans its templates again, so its next records use the new output layout.
 struct enrichment_update {
-  std::shared_ptr<const actors::enrichment_options> options;
+  std::shared_ptr<const enrich::enrichment_options> options;
 };
 
 /// supervisor -> aggregator on a config reload: new destinations, fanout, timeouts and

@@ -105,34 +105,6 @@ class enricher_test : public actor_fixture {
   messages::session_info_ptr peer6 = ipv6_session(2, v6(0xfd00, 7));
 };
 
-/// What the enricher appends to an Antrea record: labels, clusterId, 405, 403, 404,
-/// flowDirection.
-bytes antrea_suffix(std::string_view src_labels, std::string_view dst_labels,
-                    std::string_view cluster, std::uint32_t odid,
-                    std::array<std::uint8_t, 4> exporter_v4,
-                    std::array<std::uint8_t, 16> exporter_v6, std::uint8_t direction) {
-  bytes s;
-  append_varlen(s, src_labels);
-  append_varlen(s, dst_labels);
-  append_varlen(s, cluster);
-  append_u32(s, odid);
-  s.insert(s.end(), exporter_v4.begin(), exporter_v4.end());
-  s.insert(s.end(), exporter_v6.begin(), exporter_v6.end());
-  s.push_back(direction);
-  return s;
-}
-
-flow inter_node_from_source() {
-  flow f;
-  f.src = v4(10, 244, 1, 5);
-  f.dst = v4(10, 244, 2, 7);
-  f.src_pod = "web-1";
-  f.src_ns = "default";
-  f.flow_type = 2;
-  f.packets = 11;
-  return f;
-}
-
 TEST_F(enricher_test, appends_antrea_fields_in_order_for_an_ipv4_exporter) {
   auto e = spawn_enricher();
   auto def = antrea_def(256);
@@ -264,29 +236,6 @@ TEST_F(enricher_test, flow_direction_is_unknown_without_a_flow_type_field) {
   auto got = received();
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].data.back(), 255);
-}
-
-/// A Pod entry as the index makes it (sealed: its strings also in one block), or, with
-/// `sealed` false, one with only the strings (the enricher reads those instead).
-std::shared_ptr<const labels::pod_entry> pod(std::string name, std::string labels_json,
-                                             std::int64_t creation,
-                                             std::optional<std::int64_t> deletion = {},
-                                             bool sealed = true) {
-  labels::pod_entry p;
-  p.name = std::move(name);
-  p.pod_namespace = "default";
-  p.node_name = "kind-worker";
-  p.labels_json = std::move(labels_json);
-  p.creation = creation;
-  p.deletion = deletion;
-  if (sealed)
-    labels::seal(p);
-  return std::make_shared<const labels::pod_entry>(std::move(p));
-}
-
-labels::ip_key key4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) {
-  std::uint8_t x[4] = {a, b, c, d};
-  return labels::ipv4_key(x);
 }
 
 TEST_F(enricher_test, labels_come_from_the_pushed_snapshot) {

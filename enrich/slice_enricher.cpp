@@ -1,0 +1,400 @@
+#include "enrich/slice_enricher.hpp"
+
+#include "ipfix/record.hpp"
+#include "ipfix/wire.hpp"
+
+#include <array>
+#include <cstring>
+#include <string_view>
+#include <utility>
+
+namespace fa::enrich {
+
+namespace {
+
+constexpr std::uint8_t flow_type_inter_node = 2;
+constexpr std::uint8_t flow_type_to_external = 3;
+constexpr std::uint8_t flow_type_from_external = 4;
+
+void put_varlen(std::vector<std::uint8_t>& out, std::string_view s) {
+  std::uint8_t prefix[3];
+  auto n = ipfix::write_varlen_prefix(prefix, s.size());
+  out.insert(out.end(), prefix, prefix + n);
+  out.insert(out.end(), s.begin(), s.end());
+}
+
+std::uint8_t* put_varlen(std::uint8_t* out, std::string_view s) {
+  out += ipfix::write_varlen_prefix(out, s.size());
+  if (!s.empty()) // memcpy from an empty view's null pointer is undefined
+    std::memcpy(out, s.data(), s.size());
+  return out + s.size();
+}
+
+/// Octets of a variable-length value of `n` octets with its prefix (RFC 7011 7).
+std::size_t varlen_size(std::size_t n) {
+  return n + (n < 255 ? 1 : 3);
+}
+
+/// The fields that are the same for every record of one slice: clusterId, 405, 403, 404,
+/// into `out` (cleared first).
+void constant_block(const messages::template_plan& plan, const messages::session_info& session,
+                    const enrichment_options& opts, std::vector<std::uint8_t>& out) {
+  out.clear();
+  auto& a = plan.append;
+  if (a.cluster_id)
+    put_varlen(out, opts.cluster_id);
+  if (a.original_odid) {
+    std::uint8_t b[4];
+    ipfix::write_u32(b, plan.odid);
+    out.insert(out.end(), b, b + 4);
+  }
+  // antrea-proxy-semantics.md 2: 0.0.0.0 for an IPv6 exporter, :: for an IPv4 one.
+  if (a.original_ipv4) {
+    if (session.peer_is_v4)
+      out.insert(out.end(), session.peer_v4(), session.peer_v4() + 4);
+    else
+      out.insert(out.end(), 4, 0);
+  }
+  if (a.original_ipv6) {
+    if (session.peer_is_v4)
+      out.insert(out.end(), 16, 0);
+    else
+      out.insert(out.end(), session.peer_v6.begin(), session.peer_v6.end());
+  }
+}
+
+/// One of the six name fields a filled InterNode record gets from the index.
+struct name_field {
+  messages::field_index index = -1;
+  bool destination = false;
+  std::string_view labels::pod_view::*value = nullptr;
+};
+
+/// The name fields of `plan` that are variable-length in its template, in record order:
+/// computed once per slice, so filling a record only walks this list.
+std::size_t name_fields(const messages::template_plan& plan, std::array<name_field, 6>& out) {
+  using pv = labels::pod_view;
+  const std::array<name_field, 6> all{{{plan.source_pod_name, false, &pv::name},
+                                       {plan.source_pod_namespace, false, &pv::pod_namespace},
+                                       {plan.source_node_name, false, &pv::node_name},
+                                       {plan.destination_pod_name, true, &pv::name},
+                                       {plan.destination_pod_namespace, true, &pv::pod_namespace},
+                                       {plan.destination_node_name, true, &pv::node_name}}};
+  std::size_t n = 0;
+  for (const auto& f : all)
+    if (f.index >= 0 && plan.input.fields[static_cast<std::size_t>(f.index)].is_varlen())
+      out[n++] = f;
+  // At most six entries: an insertion sort by field index keeps them in record order.
+  for (std::size_t k = 1; k < n; ++k)
+    for (std::size_t j = k; j > 0 && out[j].index < out[j - 1].index; --j)
+      std::swap(out[j], out[j - 1]);
+  return n;
+}
+
+/// A record between the stages of enrich_slice's pipeline.
+struct record_job {
+  std::uint32_t offset = 0; ///< in the slice body
+  std::uint32_t length = 0;
+  std::uint8_t type = 0;
+  bool src_named = false;
+  bool dst_named = false;
+  bool lookup = false; ///< labels or names wanted: the addresses are looked up
+  std::int64_t t = 0;  ///< flow start, seconds (picks among several Pods of one address)
+  labels::ip_key src_key{};
+  labels::ip_key dst_key{};
+  std::uint64_t src_hash = 0;
+  std::uint64_t dst_hash = 0;
+  labels::pod_snapshot::found src;
+  labels::pod_snapshot::found dst;
+};
+
+/// Records in flight: a power of two larger than the emit lag.
+constexpr std::size_t ring_size = 16;
+/// Lookups run `probe_lag` records behind the walk and records are written `emit_lag`
+/// behind it. Each stage starts the loads the next one needs (the address's slot, then
+/// the Pod's block), so a record's cache misses are in flight while the records before
+/// it are processed: with 100,000 Pods the slots and blocks are mostly outside the
+/// caches, and paying each miss in turn cost more than the rest of the enrichment.
+constexpr std::size_t probe_lag = 6;
+constexpr std::size_t emit_lag = 12;
+static_assert(emit_lag < ring_size && probe_lag < emit_lag);
+
+} // namespace
+
+/// Enriches the records of `slice` into the writer `route(record, varlen)` picks for each
+/// (its input octets and variable-length values): one writer, or with a slice split by
+/// flow the writer of the record's output (DESIGN 9).
+template <class Route>
+void slice_enricher::run(const messages::session_info& session, const messages::data_slice& slice,
+                         Route&& route, slice_counts& counts) {
+  const auto& plan = *slice.plan;
+  auto& a = plan.append;
+  std::uint64_t drop = 0;
+  // antrea-proxy-semantics.md 2 steps 1 and 2: both addresses of one family, and a
+  // start time, or the record is dropped and counted.
+  bool v4 = plan.source_ipv4 >= 0 && plan.destination_ipv4 >= 0;
+  bool v6 = plan.source_ipv6 >= 0 && plan.destination_ipv6 >= 0;
+  if (plan.antrea && !v4 && !v6) {
+    counts.dropped_invalid_addresses += slice.records;
+    return;
+  }
+  if (plan.antrea && plan.flow_start_seconds < 0 && plan.flow_start_milliseconds < 0) {
+    counts.dropped_no_start_time += slice.records;
+    return;
+  }
+  auto& block = block_;
+  constant_block(plan, session, options_, block);
+  const std::size_t num_varlen = plan.layout.num_varlen();
+  fields_.resize(num_varlen * ring_size);
+  // Labels are at most two strings; the rest is fixed per slice.
+  std::size_t fixed_extra = block.size() + (a.flow_direction ? 1 : 0);
+  const labels::pod_snapshot* index = pods_ && pods_->num_ips() > 0 ? pods_.get() : nullptr;
+  const bool want_labels = index && a.pod_labels && options_.pod_labels;
+  // antrea-proxy-semantics.md 2 step 3: InterNode records with an empty Pod name get the
+  // name, namespace and Node from the index.
+  const bool want_fill = index && plan.antrea && options_.fill_k8s_names && plan.flow_type >= 0;
+  std::array<name_field, 6> fills;
+  const std::size_t num_fills = want_fill ? name_fields(plan, fills) : 0;
+  const auto src_i = v4 ? plan.source_ipv4 : plan.source_ipv6;
+  const auto dst_i = v4 ? plan.destination_ipv4 : plan.destination_ipv6;
+  // Without lookups there is nothing to wait for: each record is written as it is walked.
+  const bool pipelined = want_labels || want_fill;
+  const std::size_t lag_probe = pipelined ? probe_lag : 0;
+  const std::size_t lag_emit = pipelined ? emit_lag : 0;
+  std::uint64_t lookups = 0, hits = 0;
+  std::array<record_job, ring_size> ring;
+  auto fields_of = [&](std::size_t r) {
+    return std::span<const ipfix::field_slice>{fields_.data() + (r % ring_size) * num_varlen,
+                                               num_varlen};
+  };
+
+  // Stage 1: one walk per record over its variable-length fields finds both the
+  // record's end and any field read below; the agent session has validated every record
+  // already.
+  auto body = slice.body;
+  const std::size_t min_length = plan.layout.min_length();
+  std::size_t pos = 0;
+  auto walk = [&](std::size_t r) {
+    if (min_length == 0 || body.size() - pos < min_length)
+      return false;
+    auto rest = body.subspan(pos);
+    ipfix::parse_error err;
+    auto varlen =
+        std::span<ipfix::field_slice>{fields_.data() + (r % ring_size) * num_varlen, num_varlen};
+    auto end = plan.layout.walk_varlen(rest, varlen, err);
+    if (end == 0)
+      return false;
+    auto& j = ring[r % ring_size];
+    j.offset = static_cast<std::uint32_t>(pos);
+    j.length = static_cast<std::uint32_t>(end);
+    pos += end;
+    const auto* rec = rest.data();
+    auto field = [&](messages::field_index i) {
+      return plan.layout.located(static_cast<std::size_t>(i), varlen);
+    };
+    auto named = [&](messages::field_index i) { return i >= 0 && field(i).length > 0; };
+    j.src_named = named(plan.source_pod_name);
+    j.dst_named = named(plan.destination_pod_name);
+    j.type = plan.flow_type >= 0 ? rec[field(plan.flow_type).offset] : 0;
+    const bool inter_node = j.type == flow_type_inter_node;
+    j.lookup = want_labels || (want_fill && inter_node && (!j.src_named || !j.dst_named));
+    j.src = {};
+    j.dst = {};
+    if (!j.lookup)
+      return true;
+    j.t = 0;
+    if (plan.flow_start_seconds >= 0)
+      j.t = ipfix::read_u32(rec + field(plan.flow_start_seconds).offset);
+    else if (plan.flow_start_milliseconds >= 0)
+      j.t = static_cast<std::int64_t>(
+          ipfix::read_u64(rec + field(plan.flow_start_milliseconds).offset) / 1000);
+    auto key = [&](messages::field_index i) {
+      const auto* p = rec + field(i).offset;
+      return v4 ? labels::ipv4_key(p) : labels::ipv6_key(p);
+    };
+    j.src_key = key(src_i);
+    j.dst_key = key(dst_i);
+    j.src_hash = labels::ip_hash(j.src_key);
+    j.dst_hash = labels::ip_hash(j.dst_key);
+    index->prefetch(j.src_hash);
+    index->prefetch(j.dst_hash);
+    return true;
+  };
+
+  // Stage 2: the lookups, whose slots are loaded by now; starts loading the Pods' blocks.
+  auto resolve = [&](std::size_t r) {
+    auto& j = ring[r % ring_size];
+    if (!j.lookup)
+      return;
+    j.src = index->find_pod(j.src_key, j.src_hash, j.t);
+    j.dst = index->find_pod(j.dst_key, j.dst_hash, j.t);
+    for (const auto& f : {j.src, j.dst})
+      if (f.wire) {
+        __builtin_prefetch(f.wire);
+        __builtin_prefetch(f.wire + 64);
+      } else if (f.entry) {
+        __builtin_prefetch(f.entry);
+      }
+    if (want_labels) {
+      lookups += 2;
+      hits += (j.src ? 1 : 0) + (j.dst ? 1 : 0);
+    }
+  };
+
+  // Stage 3: the output record, written in place: the input with any filled names,
+  // then the labels, the constant block and flowDirection.
+  auto emit = [&](std::size_t r) {
+    const auto& j = ring[r % ring_size];
+    const std::uint8_t* rec = body.data() + j.offset;
+    const auto varlen = fields_of(r);
+    auto field = [&](messages::field_index i) {
+      return plan.layout.located(static_cast<std::size_t>(i), varlen);
+    };
+    const bool inter_node = j.type == flow_type_inter_node;
+    const bool fill_src = want_fill && inter_node && !j.src_named && j.src;
+    const bool fill_dst = want_fill && inter_node && !j.dst_named && j.dst;
+    labels::pod_view src, dst;
+    if (j.src)
+      src = j.src.view();
+    if (j.dst)
+      dst = j.dst.view();
+    // flowDirection is decided from the names as received, before any are filled.
+    const std::uint8_t direction = flow_direction(j.type, j.src_named, j.dst_named);
+    // The filled name fields replace the received ones (prefix and value, RFC 7011 7);
+    // a field is located by the end of the field before it, so prefixes of either form
+    // are exact.
+    // Where a filled field's bytes start (its prefix included) and end in the record.
+    auto span_of = [&](const auto& f) {
+      std::size_t start = 0;
+      if (f.index > 0) {
+        auto prev = field(static_cast<messages::field_index>(f.index - 1));
+        start = std::size_t{prev.offset} + prev.length;
+      }
+      auto cur = field(f.index);
+      return std::pair{start, std::size_t{cur.offset} + cur.length};
+    };
+    std::size_t rec_size = j.length;
+    if (fill_src || fill_dst)
+      for (std::size_t k = 0; k < num_fills; ++k) {
+        const auto& f = fills[k];
+        if (!(f.destination ? fill_dst : fill_src))
+          continue;
+        auto [start, end] = span_of(f);
+        rec_size += varlen_size(((f.destination ? dst : src).*f.value).size());
+        rec_size -= end - start;
+      }
+    const std::string_view src_labels = want_labels ? src.labels_json : std::string_view{};
+    const std::string_view dst_labels = want_labels ? dst.labels_json : std::string_view{};
+    std::size_t labels_size =
+        a.pod_labels ? varlen_size(src_labels.size()) + varlen_size(dst_labels.size()) : 0;
+    std::size_t out_size = rec_size + fixed_extra + labels_size;
+    if (out_size > max_set_body_) {
+      ++drop;
+      return;
+    }
+    set_writer& w = route(ipfix::bytes_view{rec, j.length}, varlen);
+    auto& out = w.payload;
+    w.begin_record(out_size);
+    // Sized once, then filled in place: no per-field growth checks.
+    auto at = out.bytes.size();
+    out.bytes.resize(at + out_size);
+    auto* p = out.bytes.data() + at;
+    if (fill_src || fill_dst) {
+      std::size_t copied = 0;
+      for (std::size_t k = 0; k < num_fills; ++k) {
+        const auto& f = fills[k];
+        if (!(f.destination ? fill_dst : fill_src))
+          continue;
+        auto [start, end] = span_of(f);
+        std::memcpy(p, rec + copied, start - copied);
+        p += start - copied;
+        p = put_varlen(p, (f.destination ? dst : src).*f.value);
+        copied = end;
+      }
+      std::memcpy(p, rec + copied, j.length - copied);
+      p += j.length - copied;
+    } else {
+      std::memcpy(p, rec, j.length);
+      p += j.length;
+    }
+    if (a.pod_labels) {
+      p = put_varlen(p, src_labels);
+      p = put_varlen(p, dst_labels);
+    }
+    if (!block.empty()) {
+      std::memcpy(p, block.data(), block.size());
+      p += block.size();
+    }
+    if (a.flow_direction)
+      *p = direction;
+    w.end_record();
+    ++out.records;
+  };
+
+  auto step = [&](std::size_t i, std::size_t walked) {
+    if (i >= lag_probe && i - lag_probe < walked)
+      resolve(i - lag_probe);
+    if (i >= lag_emit && i - lag_emit < walked)
+      emit(i - lag_emit);
+  };
+  std::size_t i = 0;
+  for (; walk(i); ++i)
+    step(i, i + 1);
+  for (const std::size_t walked = i; i < walked + lag_emit; ++i)
+    step(i, walked);
+
+  if (want_labels) {
+    counts.label_lookups += lookups;
+    counts.label_hits += hits;
+  }
+  counts.dropped_too_large += drop;
+}
+
+slice_enricher::slice_enricher(enrichment_options options, std::size_t max_set_body)
+    : options_(std::move(options))
+    , max_set_body_(max_set_body) {}
+
+void slice_enricher::reconfigure(enrichment_options options, std::size_t max_set_body) {
+  options_ = std::move(options);
+  max_set_body_ = max_set_body;
+}
+
+void slice_enricher::enrich(const messages::session_info& session,
+                            const messages::data_slice& slice, set_writer& out,
+                            slice_counts& counts) {
+  run(
+      session, slice,
+      [&](ipfix::bytes_view, std::span<const ipfix::field_slice>) -> set_writer& { return out; },
+      counts);
+}
+
+void slice_enricher::enrich(const messages::session_info& session,
+                            const messages::data_slice& slice, record_router& route,
+                            slice_counts& counts) {
+  run(
+      session, slice,
+      [&](ipfix::bytes_view rec, std::span<const ipfix::field_slice> varlen) -> set_writer& {
+        return route.writer_for(rec, varlen);
+      },
+      counts);
+}
+
+std::uint8_t flow_direction(std::uint8_t flow_type, bool source_pod_named,
+                            bool destination_pod_named) {
+  switch (flow_type) {
+  case flow_type_inter_node:
+    if (source_pod_named && !destination_pod_named)
+      return 1;
+    if (!source_pod_named && destination_pod_named)
+      return 0;
+    return 255;
+  case flow_type_to_external:
+    return source_pod_named ? 1 : 255;
+  case flow_type_from_external:
+    return destination_pod_named ? 0 : 255;
+  default:
+    return 255;
+  }
+}
+
+} // namespace fa::enrich
