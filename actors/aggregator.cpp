@@ -17,47 +17,30 @@ using state_ptr = aggregator_pointer;
 
 static_assert(flows::num_export_reasons == monitoring::aggregator_metrics::export_reasons.size());
 
-/// A bad config (no destination, fanout hash without one name each) or why not.
-const char* check_route(const aggregator_config& cfg) {
-  if (cfg.destinations.empty())
-    return "aggregator: no destination";
-  if (cfg.fanout == fanout_mode::hash && cfg.destination_names.size() != cfg.destinations.size())
-    return "aggregator: fanout hash needs one name per destination";
-  if (cfg.max_set_body < 64)
-    return "aggregator: max_set_body too small";
-  return nullptr;
+/// The routes of `cfg`, checked (actors/fanout.hpp), or nullopt with `error` saying why.
+std::optional<destination_set> routes_of(const aggregator_config& cfg, std::string& error) {
+  if (cfg.max_set_body < 64) {
+    error = "max_set_body too small";
+    return std::nullopt;
+  }
+  return destination_set::make(cfg.routes(), error);
 }
 
-/// Encoders and seeds for the route of `st.cfg`.
-void use_route(aggregator_state& st) {
+/// Encoders for the routes: one for fanout all, one per destination for fanout hash.
+void use_routes(aggregator_state& st, destination_set routes) {
   for (const auto& e : st.encoders)
     st.status.too_large += e.num_too_large();
   st.encoders.clear();
-  st.destination_seeds.clear();
-  const std::size_t n = st.cfg.fanout == fanout_mode::hash ? st.cfg.destinations.size() : 1;
+  st.routes = std::move(routes);
+  const std::size_t n = st.routes->keyed() ? st.routes->size() : 1;
   for (std::size_t i = 0; i < n; ++i)
     st.encoders.emplace_back(st.cfg.max_set_body);
-  if (st.cfg.fanout == fanout_mode::hash)
-    for (const auto& name : st.cfg.destination_names)
-      st.destination_seeds.push_back(destination_seed(name));
 }
 
-/// Sends `payload` to destination `i`, with `credit` when it blocks (enriched_batch::hold).
-void send_to(state_ptr self, std::size_t i,
-             const std::shared_ptr<const messages::enriched_payload>& payload,
-             messages::payload_credit& credit) {
-  auto& st = self->state;
-  const auto& blocks = st.cfg.destination_blocks;
-  messages::enriched_batch out{payload, nullptr};
-  if (i >= blocks.size() || blocks[i]) {
-    // Charged to the receive budget: a blocking destination that falls behind pauses the
-    // readers, as in proxy mode (DESIGN 3). Made once per payload.
-    if (!credit)
-      credit = std::make_shared<const messages::credit>(
-          messages::session_budgets{st.cfg.output_budget, nullptr}, payload->bytes.capacity());
-    out.hold = credit;
-  }
-  self->send(st.cfg.destinations[i], std::move(out));
+/// What a blocking destination's credit is charged to: the receive budget, so one that
+/// falls behind pauses the readers, as in proxy mode (DESIGN 3).
+messages::session_budgets output_budgets(const aggregator_state& st) {
+  return {st.cfg.output_budget, nullptr};
 }
 
 /// Sends what the encoders staged: with fanout all one payload to every destination,
@@ -80,13 +63,13 @@ void send_exports(state_ptr self) {
     st.status.records_out += payload->records;
     ++st.status.payloads_out;
     std::shared_ptr<const messages::enriched_payload> shared = std::move(payload);
-    messages::payload_credit credit;
-    if (st.cfg.fanout == fanout_mode::hash) {
-      send_to(self, e, shared, credit);
+    auto send = send_from(self, *st.routes);
+    if (st.routes->keyed()) {
+      messages::payload_credit credit;
+      st.routes->send_to(e, shared, output_budgets(st), credit, send);
       continue;
     }
-    for (std::size_t i = 0; i < st.cfg.destinations.size(); ++i)
-      send_to(self, i, shared, credit);
+    st.routes->route(shared, output_budgets(st), send);
   }
 }
 
@@ -103,9 +86,7 @@ class export_sink final : public flows::flow_sink {
     // Lag from the deadline the poll met; exports of eviction and drain have none.
     if (f.due != flows::clock_type::time_point{})
       st.lags.push_back(std::chrono::duration<float>(st.now - f.due).count());
-    std::size_t i = 0;
-    if (st.cfg.fanout == fanout_mode::hash)
-      i = rendezvous_pick(st.destination_seeds, flows::hash(*f.key));
+    const std::size_t i = st.routes->pick(flows::hash(*f.key));
     st.encoders[i].add(f);
     if (st.encoders[i].staged_bytes() >= st.cfg.max_payload)
       send_exports(self_);
@@ -119,16 +100,7 @@ class export_sink final : public flows::flow_sink {
 /// by their exporter, as the enrichers do in proxy mode.
 void forward(state_ptr self, std::shared_ptr<messages::enriched_payload> payload) {
   auto& st = self->state;
-  std::shared_ptr<const messages::enriched_payload> shared = std::move(payload);
-  messages::payload_credit credit;
-  if (st.cfg.fanout == fanout_mode::hash) {
-    const auto& session = shared->session;
-    auto key = session ? exporter_key(session->peer_v6) : std::uint64_t{0};
-    send_to(self, rendezvous_pick(st.destination_seeds, key), shared, credit);
-    return;
-  }
-  for (std::size_t i = 0; i < st.cfg.destinations.size(); ++i)
-    send_to(self, i, shared, credit);
+  st.routes->route(std::move(payload), output_budgets(st), send_from(self, *st.routes));
 }
 
 /// The aggregate layout of records of `t`, made and its output template interned on
@@ -345,8 +317,10 @@ void arm_tick(state_ptr self) {
 } // namespace
 
 aggregator_actor::behavior_type aggregator(aggregator_pointer self, aggregator_config cfg) {
-  if (const char* err = check_route(cfg)) {
-    self->quit(caf::make_error(caf::sec::invalid_argument, err));
+  std::string error;
+  auto routes = routes_of(cfg, error);
+  if (!routes) {
+    self->quit(caf::make_error(caf::sec::invalid_argument, "aggregator: " + error));
     return aggregator_actor::behavior_type::make_empty_behavior();
   }
   auto& st = self->state;
@@ -359,7 +333,7 @@ aggregator_actor::behavior_type aggregator(aggregator_pointer self, aggregator_c
   st.status.max_flows = cfg.table.max_flows;
   st.table = std::make_unique<flows::flow_table>(cfg.table);
   st.cfg = std::move(cfg);
-  use_route(st);
+  use_routes(st, std::move(*routes));
   publish(st);
   st.next_poll = self->clock().now() + st.cfg.tick;
   arm_tick(self);
@@ -441,7 +415,9 @@ aggregator_actor::behavior_type aggregator(aggregator_pointer self, aggregator_c
       // A bad update is refused whole and the current configuration stays.
       [=](messages::aggregator_reconfig& r) {
         auto& st = self->state;
-        if (!r.cfg || check_route(*r.cfg))
+        std::string error;
+        auto routes = r.cfg ? routes_of(*r.cfg, error) : std::nullopt;
+        if (!routes)
           return;
         auto next = *r.cfg;
         next.shard = st.cfg.shard;
@@ -453,7 +429,7 @@ aggregator_actor::behavior_type aggregator(aggregator_pointer self, aggregator_c
         st.cfg = std::move(next);
         st.table->reconfigure(st.cfg.table);
         st.status.max_flows = st.cfg.table.max_flows;
-        use_route(st);
+        use_routes(st, std::move(*routes));
       },
       [=](caf::flush_atom) {
         auto& st = self->state;

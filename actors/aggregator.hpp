@@ -12,16 +12,18 @@
 //   `flows::flow_encoder` as records of their aggregate output template, interned in the
 //   shared output template table, so every destination announces it like any other
 //   template (before first use, after a reconnect, on the UDP refresh).
-// - Exports go to the real destinations like the enrichers' batches in proxy mode:
-//   fanout `all`, or `hash` (each flow sticks to one destination: rendezvous on the flow
-//   key); a destination with on_full = "block" holds a credit on the receive budget until
-//   it has written the batch, so a slow one pauses the receive path as in proxy mode.
+// - Exports go to the real destinations through the enrichers' routing unit
+//   (actors/fanout.hpp): fanout `all`, or `hash` (each flow sticks to one destination:
+//   rendezvous on the flow key); a destination with on_full = "block" holds a credit on
+//   the receive budget until it has written the batch, so a slow one pauses the receive
+//   path as in proxy mode.
 // - Records of templates that cannot be aggregated (not Antrea, or missing a key field)
 //   are forwarded as they are, and counted.
 // - `drain` (shutdown) exports every flow (ready ones as they are, pending ones by
 //   `uncorrelated`) and replies once they are sent to the destinations.
 
 #include "actors/enricher.hpp"
+#include "actors/fanout.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/output_template_table.hpp"
 #include "flows/flow_encoder.hpp"
@@ -31,6 +33,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,8 +43,8 @@ struct aggregator_config {
   std::uint32_t shard = 0;
   /// Timeouts, uncorrelated policy, and this shard's share of `max_flows`.
   flows::flow_table_config table;
-  /// Where exported flows go (the names and blocks in the order of `destinations`, as in
-  /// enricher_config).
+  /// Where exported flows go (destination_spec says what each means; fanout flow means
+  /// hash here: a flow sticks to one destination).
   std::vector<destination_actor> destinations;
   fanout_mode fanout = fanout_mode::all;
   std::vector<std::string> destination_names{};
@@ -61,6 +64,10 @@ struct aggregator_config {
   /// Octets of encoded exports after which they are sent at once, mid-call: payloads stay
   /// this size whatever a drain or an eviction burst exports.
   std::size_t max_payload = std::size_t{1} << 20;
+
+  destination_spec routes() const {
+    return {destinations, fanout, destination_names, destination_blocks, false};
+  }
 };
 
 struct aggregator_state;
@@ -73,7 +80,7 @@ struct aggregator_state {
   std::unique_ptr<flows::flow_table> table;
   /// One encoder for fanout all, one per destination for fanout hash.
   std::vector<flows::flow_encoder> encoders;
-  std::vector<std::uint64_t> destination_seeds; ///< fanout hash
+  std::optional<destination_set> routes;
   /// The aggregate layout of each enriched template seen; entries whose template is
   /// gone are dropped on the tick (flows keep their own reference to the layout).
   struct layout_entry {

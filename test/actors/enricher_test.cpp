@@ -599,6 +599,48 @@ TEST_F(enricher_test, only_blocking_destinations_hold_the_credit) {
   EXPECT_EQ(budgets.session->available(), 1000);
 }
 
+// Reload: the routes are checked by the one factory (actors/fanout.hpp); a bad update is
+// refused whole and the batches keep going where they went.
+TEST_F(enricher_test, a_reconfig_moves_the_routes_and_a_bad_one_is_refused_whole) {
+  auto e = spawn_enricher();
+  auto p = plan(plain_v4(256));
+  auto to_d2 = std::make_shared<enricher_config>();
+  to_d2->destinations = {d2};
+  to_d2->enrichment = opts;
+  caf::anon_send(e, messages::enricher_reconfig{to_d2});
+  run();
+  send(e, make_batch(peer4, {{p, {plain_v4_record(1)}}}));
+  EXPECT_EQ(out(d1).size(), 0u);
+  EXPECT_EQ(out(d2).size(), 1u);
+  auto no_names = std::make_shared<enricher_config>(*to_d2);
+  no_names->destinations = {d1, d2};
+  no_names->fanout = fanout_mode::hash; // without a name per destination
+  auto none = std::make_shared<enricher_config>(*to_d2);
+  none->destinations.clear();
+  for (const auto& bad : {no_names, none}) {
+    caf::anon_send(e, messages::enricher_reconfig{bad});
+    run();
+  }
+  send(e, make_batch(peer4, {{p, {plain_v4_record(2)}}}));
+  EXPECT_EQ(out(d1).size(), 0u);
+  EXPECT_EQ(out(d2).size(), 2u);
+}
+
+TEST_F(enricher_test, refuses_to_start_with_fanout_hash_without_a_name_per_destination) {
+  enricher_config c;
+  c.destinations = {d1, d2};
+  c.fanout = fanout_mode::hash;
+  c.destination_names = {"only-one"};
+  auto e = sys.spawn(enricher, std::move(c));
+  run();
+  caf::scoped_actor self{sys, true};
+  auto handle = self->request(e, caf::infinite, caf::get_atom_v);
+  run();
+  bool failed = false;
+  handle.receive([](messages::enricher_status&) {}, [&](caf::error&) { failed = true; });
+  EXPECT_TRUE(failed);
+}
+
 TEST_F(enricher_test, options_records_pass_through_unchanged) {
   auto e = spawn_enricher();
   auto opt = make_def(258, {iana(149, 4), iana(41, 8)}, 1);

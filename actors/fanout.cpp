@@ -1,0 +1,30 @@
+#include "actors/fanout.hpp"
+
+namespace fa::actors {
+
+std::optional<destination_set> destination_set::make(destination_spec spec, std::string& error) {
+  if (spec.destinations.empty()) {
+    error = "no destination";
+    return std::nullopt;
+  }
+  const bool keyed = !spec.split_by_flow && spec.fanout != fanout_mode::all;
+  if (keyed && spec.names.size() != spec.destinations.size()) {
+    error = "fanout hash and flow need one name per destination";
+    return std::nullopt;
+  }
+  destination_set set;
+  if (keyed)
+    for (const auto& n : spec.names)
+      set.seeds_.push_back(destination_seed(n));
+  // The shards' hash ranges, the destinations' rendezvous for fanout flow (rendezvous
+  // over new names moves only the flows a new destination wins or a removed one owned:
+  // README, Scaling out aggregate mode), or one output (batches routed whole).
+  if (spec.split_by_flow)
+    set.split_ = flow_split{spec.destinations.size()};
+  else if (spec.fanout == fanout_mode::flow)
+    set.split_ = flow_split{set.seeds_};
+  set.spec_ = std::move(spec);
+  return set;
+}
+
+} // namespace fa::actors
