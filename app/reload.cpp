@@ -77,6 +77,7 @@ config::config live_part(const config::config& running, const config::config& ne
   out.runtime.log_level = next.runtime.log_level;
   out.runtime.log_format = next.runtime.log_format;
   out.runtime.shutdown_timeout = next.runtime.shutdown_timeout;
+  out.runtime.memory_trim_interval = next.runtime.memory_trim_interval;
   return out;
 }
 

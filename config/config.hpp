@@ -436,6 +436,9 @@ struct runtime_config {
   /// the process gives up on them (also the bound for draining a destination a reload
   /// removes).
   duration shutdown_timeout = std::chrono::seconds{10};
+  /// How often the heap's free pages go back to the kernel (monitoring/heap_trim.hpp);
+  /// 0 = never.
+  duration memory_trim_interval = std::chrono::seconds{10};
 
   bool operator==(const runtime_config&) const = default;
 };

@@ -659,6 +659,7 @@ class loader {
     read_enum(table, path, "log_level", out.log_level);
     read_enum(table, path, "log_format", out.log_format);
     read_duration(table, path, "shutdown_timeout", out.shutdown_timeout);
+    read_duration(table, path, "memory_trim_interval", out.memory_trim_interval);
   }
 
   std::vector<config_error> errors_;

@@ -262,6 +262,7 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
   out.str("log_level", to_string(rt.log_level));
   out.str("log_format", to_string(rt.log_format));
   out.time("shutdown_timeout", rt.shutdown_timeout);
+  out.time("memory_trim_interval", rt.memory_trim_interval);
   return out.take();
 }
 

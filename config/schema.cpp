@@ -104,6 +104,7 @@ constexpr std::array admin_keys{"listen"sv, "token_file"sv, "tls_cert"sv, "tls_k
 
 constexpr std::array runtime_keys{
     "workers"sv, "io_threads"sv, "enrichers"sv, "log_level"sv, "log_format"sv, "shutdown_timeout"sv,
+    "memory_trim_interval"sv,
 };
 
 constexpr std::array sections{

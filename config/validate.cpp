@@ -304,6 +304,7 @@ std::vector<config_error> validate(const config& cfg) {
   out.range("runtime.io_threads", cfg.runtime.io_threads, 1, max_threads);
   out.range("runtime.enrichers", cfg.runtime.enrichers, 0, max_enrichers);
   out.positive("runtime.shutdown_timeout", cfg.runtime.shutdown_timeout);
+  out.not_negative("runtime.memory_trim_interval", cfg.runtime.memory_trim_interval);
   auto unsupported = unsupported_features(cfg);
   out.errors.insert(out.errors.end(), unsupported.begin(), unsupported.end());
   return std::move(out.errors);

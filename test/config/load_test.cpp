@@ -260,6 +260,7 @@ enrichers = 8
 log_level = "debug"
 log_format = "json"
 shutdown_timeout = "45s"
+memory_trim_interval = "30s"
 )";
 
 TEST(load, every_key_parses) {
@@ -380,6 +381,7 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(c.runtime.log_level, log_level::debug);
   EXPECT_EQ(c.runtime.log_format, log_format::json);
   EXPECT_EQ(c.runtime.shutdown_timeout, 45s);
+  EXPECT_EQ(c.runtime.memory_trim_interval, 30s);
 }
 
 TEST(load, the_every_key_test_covers_the_whole_schema) {
