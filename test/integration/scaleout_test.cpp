@@ -426,12 +426,32 @@ double first_phase_then_kill(tier& t, std::size_t dead) {
   return had;
 }
 
+/// Shard 1's flows among the first phase's (`owned`) and the rest (`others`), with the
+/// shards `all` that own them.
+struct ownership {
+  std::vector<std::size_t> all = first_shards(3);
+  std::vector<std::uint64_t> owned =
+      flows_where(phase_pairs, [this](auto f) { return owner(f, all) == 1; });
+  std::vector<std::uint64_t> others =
+      flows_where(phase_pairs, [this](auto f) { return owner(f, all) != 1; });
+};
+
+/// 3 shards and 2 proxies with `options`, after the first phase and shard 1's SIGKILL.
+struct shard_1_killed {
+  shard_1_killed(const std::string& name, proxy_options options)
+      : t{name, 3, 2, std::move(options)} {
+    first_phase_then_kill(t, 1);
+  }
+  tier t;
+  ownership flows;
+};
+
 TEST(scaleout, a_shard_killed_and_restarted_with_block_gets_its_share_after_restart) {
-  tier t{"scaleout_block", 3, 2, {"block", false, true}};
-  const auto all = first_shards(3);
-  auto owned = flows_where(phase_pairs, [&](auto f) { return owner(f, all) == 1; });
-  auto others = flows_where(phase_pairs, [&](auto f) { return owner(f, all) != 1; });
-  first_phase_then_kill(t, 1);
+  shard_1_killed run{"scaleout_block", {"block", false, true}};
+  auto& t = run.t;
+  const auto& all = run.flows.all;
+  const auto& owned = run.flows.owned;
+  const auto& others = run.flows.others;
 
   // Rounds 2..3 while shard 1 is down: its share waits in both proxies' queues (small:
   // once full, the proxies pause the agents), nothing is dropped or re-routed.
@@ -480,11 +500,11 @@ TEST(scaleout, a_shard_killed_and_restarted_with_block_gets_its_share_after_rest
 }
 
 TEST(scaleout, a_shard_killed_with_drop_counts_what_it_misses_and_the_others_keep_flowing) {
-  tier t{"scaleout_drop", 3, 2, {"drop", false, true}};
-  const auto all = first_shards(3);
-  auto owned = flows_where(phase_pairs, [&](auto f) { return owner(f, all) == 1; });
-  auto others = flows_where(phase_pairs, [&](auto f) { return owner(f, all) != 1; });
-  first_phase_then_kill(t, 1);
+  shard_1_killed run{"scaleout_drop", {"drop", false, true}};
+  auto& t = run.t;
+  const auto& all = run.flows.all;
+  const auto& owned = run.flows.owned;
+  const auto& others = run.flows.others;
 
   // Rounds 2..5 while shard 1 is down (its share, ~40 KB per proxy, overflows its 16 KiB
   // queues): the agents are never paused, shards 0 and 2 get all of theirs before shard 1
@@ -528,11 +548,11 @@ TEST(scaleout, a_shard_killed_with_drop_counts_what_it_misses_and_the_others_kee
 }
 
 TEST(scaleout, failover_sends_a_dead_shards_flows_to_their_next_shard_until_it_is_back) {
-  tier t{"scaleout_failover", 3, 2, {"block", true, true}};
-  const auto all = first_shards(3);
-  auto owned = flows_where(phase_pairs, [&](auto f) { return owner(f, all) == 1; });
-  auto others = flows_where(phase_pairs, [&](auto f) { return owner(f, all) != 1; });
-  first_phase_then_kill(t, 1);
+  shard_1_killed run{"scaleout_failover", {"block", true, true}};
+  auto& t = run.t;
+  const auto& all = run.flows.all;
+  const auto& owned = run.flows.owned;
+  const auto& others = run.flows.others;
 
   // Rounds 2..3 with shard 1 down: its flows go to their next choice, rendezvous over
   // shards 0 and 2, both halves alike (both proxies see it down), counted as re-routed.
