@@ -926,12 +926,7 @@ loadgen_config parse_args(int argc, char** argv) {
            "index of each session's first record (default 0): with --pairs F,\n"
            "N = R * F starts at round R, so this run continues the flows of an\n"
            "earlier one that sent rounds 0..R-1",
-           "a number", [&](std::string_view v) {
-             auto n = parse_uint(v);
-             if (n)
-               cfg.first_record = *n;
-             return n.has_value();
-           });
+           "a number", uint_opt(cfg.first_record, 0, UINT64_MAX));
   p.option("odid-step", "K",
            "session i uses observation domain id B + i * K (default 1): with --pair-base,\n"
            "several load generators play interleaved sessions of one pair content",
