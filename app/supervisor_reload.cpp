@@ -87,6 +87,7 @@ supervisor::enricher_setup(const config::config& cfg,
   if (cfg.fanout.mode != config::fanout_mode::all) {
     ec.fanout = cfg.fanout.mode == config::fanout_mode::hash ? actors::fanout_mode::hash
                                                              : actors::fanout_mode::flow;
+    ec.failover = cfg.fanout.failover;
     for (const auto& d : cfg.destinations)
       ec.destination_names.push_back(d.name);
   }

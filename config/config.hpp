@@ -358,6 +358,9 @@ struct destination_config {
 /// `[fanout]`.
 struct fanout_config {
   fanout_mode mode = fanout_mode::all;
+  /// mode = "flow": a record whose destination is down goes to its flow's next
+  /// destination by rendezvous order (splitting the flow's aggregate), counted.
+  bool failover = false;
 
   bool operator==(const fanout_config&) const = default;
 };
@@ -377,6 +380,9 @@ struct aggregate_config {
   /// Aggregator shards (actors), each owning the flows whose key hashes to it; 0 = the
   /// number of workers.
   std::uint32_t shards = 0;
+  /// This instance is one of several shards behind fanout-flow proxies (README "Scaling
+  /// out aggregate mode"): check-config warns of listeners only agents would use.
+  bool scaled_out = false;
 
   bool operator==(const aggregate_config&) const = default;
 };

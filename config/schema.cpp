@@ -83,10 +83,11 @@ constexpr std::array filter_keys{
     "egress_network_policy_rule_actions"sv,
 };
 
-constexpr std::array fanout_keys{"mode"sv};
+constexpr std::array fanout_keys{"mode"sv, "failover"sv};
 
 constexpr std::array aggregate_keys{
-    "active_timeout"sv, "inactive_timeout"sv, "uncorrelated"sv, "max_flows"sv, "shards"sv,
+    "active_timeout"sv, "inactive_timeout"sv, "uncorrelated"sv,
+    "max_flows"sv,      "shards"sv,           "scaled_out"sv,
 };
 
 constexpr std::array enrichment_keys{

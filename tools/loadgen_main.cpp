@@ -78,6 +78,9 @@ struct loadgen_config {
   /// --pairs: flows per pair of sessions of the aggregate-mode content (0: the
   /// template's own content).
   std::uint64_t pair_flows = 0;
+  /// Index of each session's first record (--first-record): with --pairs, round R of
+  /// F flows starts at R * F, so a later run continues the flows of an earlier one.
+  std::uint64_t first_record = 0;
 };
 
 /// One record of the configured content: the pair content with --pairs, else the
@@ -141,7 +144,8 @@ class message_factory {
       : cfg_(cfg)
       , odid_(odid)
       , max_record_(max_record_size(cfg.kind))
-      , octet_delta_(octet_delta_offset(cfg.kind)) {}
+      , octet_delta_(octet_delta_offset(cfg.kind))
+      , next_index_(cfg.first_record) {}
 
   /// The template message (set id 2) that opens the session.
   void append_template_message(byte_buffer& buf) const {
@@ -210,7 +214,8 @@ class message_factory {
     return c;
   }
 
-  std::uint64_t generated() const { return next_index_; }
+  /// Records generated so far (not counting --first-record).
+  std::uint64_t generated() const { return next_index_ - cfg_.first_record; }
 
  private:
   void write_header(std::uint8_t* p, std::size_t len, std::uint32_t export_time) const {
@@ -225,7 +230,7 @@ class message_factory {
   std::uint32_t odid_;
   std::size_t max_record_;
   std::size_t octet_delta_;
-  std::uint64_t next_index_ = 0;
+  std::uint64_t next_index_;
   std::uint64_t seq_ = 0;
 };
 
@@ -917,6 +922,11 @@ loadgen_config parse_args(int argc, char** argv) {
            "session is flow i % F in round i / F, its counters growing each round\n"
            "(needs an antrea template)",
            "1..4194304", uint_opt(cfg.pair_flows, 1, 1ULL << 22));
+  p.option("first-record", "N",
+           "index of each session's first record (default 0): with --pairs F,\n"
+           "N = R * F starts at round R, so this run continues the flows of an\n"
+           "earlier one that sent rounds 0..R-1",
+           "a number", uint_opt(cfg.first_record, 0, UINT64_MAX));
   p.option("odid-step", "K",
            "session i uses observation domain id B + i * K (default 1): with --pair-base,\n"
            "several load generators play interleaved sessions of one pair content",
