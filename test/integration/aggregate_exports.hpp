@@ -3,7 +3,7 @@
 // Aggregate mode's JSON-lines exports of the load generator's pair content (--pairs),
 // summed per flow and per Node, for the checks of aggregate_test and scaleout_test.
 
-#include "tools/loadgen_content.hpp"
+#include "tools/common/loadgen_content.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
