@@ -26,8 +26,7 @@ struct batch_output {
 /// Each record of a slice split by flow into the output of its flow (DESIGN 9).
 class by_flow final : public enrich::record_router {
  public:
-  by_flow(const flow_split& split, const flows::aggregate_layout& layout,
-          std::vector<batch_output>& outs)
+  by_flow(flow_split& split, const flows::aggregate_layout& layout, std::vector<batch_output>& outs)
       : split_(split)
       , layout_(layout)
       , outs_(outs) {}
@@ -37,7 +36,7 @@ class by_flow final : public enrich::record_router {
   }
 
  private:
-  const flow_split& split_;
+  flow_split& split_;
   const flows::aggregate_layout& layout_;
   std::vector<batch_output>& outs_;
 };
@@ -54,6 +53,7 @@ std::vector<batch_output> enrich_batch(enricher_state& st, const messages::data_
   // batch and charges its credit twice the octets. Split, each shard gets its share and
   // half as much again for an uneven split.
   const std::size_t expected = in_size + in_records * st.extra_per_record;
+  split.begin_batch(); // which destinations are down (fanout.failover)
   std::vector<batch_output> outs(n);
   for (auto& o : outs) {
     o.payload = std::make_shared<messages::enriched_payload>();
@@ -82,6 +82,7 @@ std::vector<batch_output> enrich_batch(enricher_state& st, const messages::data_
     by_flow router{split, *layout, outs};
     st.enricher.enrich(*batch.session, s, router, st.counts);
   }
+  split.end_batch();
   for (auto& o : outs)
     if (o.w)
       o.w->close();
@@ -192,7 +193,9 @@ enricher_actor::behavior_type enricher(enricher_actor::stateful_pointer<enricher
         std::string error;
         if (!r.cfg || r.cfg->max_set_body < min_set_body)
           return;
-        auto routes = destination_set::make(r.cfg->routes(), error);
+        auto spec = r.cfg->routes();
+        spec.metrics = st.cfg.metrics; // the actor's for its whole life, set at spawn
+        auto routes = destination_set::make(std::move(spec), error);
         if (!routes)
           return;
         auto metrics = st.cfg.metrics;

@@ -30,9 +30,11 @@ struct enricher_config {
   std::vector<std::string> destination_names{};
   std::vector<bool> destination_blocks{};
   bool split_by_flow = false;
+  bool failover = false;
 
   destination_spec routes() const {
-    return {destinations, fanout, destination_names, destination_blocks, split_by_flow};
+    return {destinations, fanout, destination_names, destination_blocks, split_by_flow,
+            failover,     metrics};
   }
 };
 

@@ -1,5 +1,7 @@
 #include "actors/fanout.hpp"
 
+#include "monitoring/metrics.hpp"
+
 namespace fa::actors {
 
 std::optional<destination_set> destination_set::make(destination_spec spec, std::string& error) {
@@ -21,8 +23,18 @@ std::optional<destination_set> destination_set::make(destination_spec spec, std:
   // README, Scaling out aggregate mode), or one output (batches routed whole).
   if (spec.split_by_flow)
     set.split_ = flow_split{spec.destinations.size()};
-  else if (spec.fanout == fanout_mode::flow)
+  else if (spec.fanout == fanout_mode::flow) {
     set.split_ = flow_split{set.seeds_};
+    if (spec.failover && spec.metrics) {
+      std::vector<const prometheus::Gauge*> up;
+      std::vector<prometheus::Counter*> rerouted;
+      for (const auto& n : spec.names) {
+        up.push_back(&spec.metrics->destination_up(n));
+        rerouted.push_back(&spec.metrics->records_rerouted(n));
+      }
+      set.split_.fail_over(std::move(up), std::move(rerouted));
+    }
+  }
   set.spec_ = std::move(spec);
   return set;
 }

@@ -25,6 +25,10 @@
 #include <string>
 #include <vector>
 
+namespace fa::monitoring {
+class metrics;
+} // namespace fa::monitoring
+
 namespace fa::actors {
 
 /// How batches are spread over the destinations (`[fanout] mode`).
@@ -52,6 +56,11 @@ struct destination_spec {
   /// The destinations are aggregator shards, each owning a range of the flow key's hash:
   /// each record goes to its flow's shard (DESIGN 9); `fanout` is not used.
   bool split_by_flow = false;
+  /// fanout flow with fanout.failover: a record whose destination is down (its
+  /// destination_up gauge in `metrics` reads 0) goes to its flow's next destination,
+  /// counted in records_rerouted_total (flow_split::fail_over).
+  bool failover = false;
+  monitoring::metrics* metrics = nullptr;
 };
 
 /// A checked destination_spec, ready to route: the seeds and the per-record split made
@@ -79,7 +88,8 @@ class destination_set {
   /// the shards with split_by_flow, the destinations with fanout flow; 1 otherwise, the
   /// batch routed whole (route).
   std::size_t outputs() const { return split_.outputs(); }
-  /// Picks each record's output; layouts are cached per template plan, so not const.
+  /// Picks each record's output; layouts are cached per template plan and destinations
+  /// marked down per batch (begin_batch, end_batch), so not const.
   flow_split& split() { return split_; }
 
   /// Destination `i` holds the credit of what it is sent (on_full = "block").

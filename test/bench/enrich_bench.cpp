@@ -13,7 +13,7 @@
 #include "actors/template_planner.hpp"
 #include "enrich/slice_enricher.hpp"
 #include "labels/pod_index.hpp"
-#include "tools/loadgen_content.hpp"
+#include "tools/common/loadgen_content.hpp"
 
 #include <algorithm>
 #include <chrono>
