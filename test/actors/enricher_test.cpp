@@ -1,5 +1,6 @@
 // enricher on the deterministic scheduler: data_batch in, enriched_batch out to two
-// probe destinations (antrea-proxy-semantics.md 2, 3 and 4).
+// probe destinations (antrea-proxy-semantics.md 2, 3 and 4). The rewriting of single
+// records is tested without actors in test/enrich.
 
 #include "actors/enricher.hpp"
 
@@ -135,39 +136,6 @@ TEST_F(enricher_test, appends_antrea_fields_in_order_for_an_ipv4_exporter) {
   EXPECT_EQ(status(e).batches, 1u);
   EXPECT_EQ(status(e).records_in, 1u);
   EXPECT_EQ(status(e).records_out, 1u);
-}
-
-TEST_F(enricher_test, an_ipv6_exporter_gets_zero_ipv4_and_its_own_ipv6) {
-  auto e = spawn_enricher();
-  auto p = plan(antrea_def(256, 6), 805306368);
-  flow f;
-  f.src = v6(0xfd00, 0x10);
-  f.dst = v6(0xfd00, 0x20);
-  f.dst_pod = "db-0";
-  f.dst_ns = "data";
-  f.flow_type = 4; // FromExternal, destination named: ingress
-  auto rec = antrea_record(f, 6);
-  send(e, make_batch(peer6, {{p, {rec}}}));
-  auto got = received();
-  ASSERT_EQ(got.size(), 1u);
-  auto want = rec;
-  append(want, antrea_suffix("", "", "cluster-a", 805306368, {0, 0, 0, 0}, v6(0xfd00, 7), 0));
-  EXPECT_EQ(got[0].data, want);
-}
-
-TEST_F(enricher_test, provenance_only_for_a_foreign_template) {
-  auto e = spawn_enricher();
-  auto p = plan(plain_v4(256), 42);
-  EXPECT_FALSE(p->antrea);
-  auto r = plain_v4_record(9);
-  send(e, make_batch(peer4, {{p, {r}}}));
-  auto got = received();
-  ASSERT_EQ(got.size(), 1u);
-  auto want = r;
-  append_u32(want, 42);
-  append(want, {192, 0, 2, 7});
-  append(want, bytes(16, 0));
-  EXPECT_EQ(got[0].data, want);
 }
 
 TEST_F(enricher_test, flow_direction_follows_antreas_table) {
