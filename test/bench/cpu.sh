@@ -13,7 +13,10 @@
 #   env: BENCH_CPU_RATE (500000 rec/s, paced), BENCH_CPU_RECORDS (3000000 per row),
 #        BENCH_CPU_SESSIONS (8 TCP sessions), BENCH_CPU_EXPORTERS (4 UDP exporters),
 #        BENCH_CPU_ROWS (relay tcp labels tls tee udp-tcp udp-udp idle latency),
-#        BENCH_REPEATS (3), BENCH_PODS (100000), BENCH_UPDATES (100)
+#        BENCH_REPEATS (3), BENCH_PODS (100000), BENCH_UPDATES (100),
+#        BENCH_CPU_RUNTIME (TOML lines added to flow-aggregator's [runtime], e.g. "workers = 1"),
+#        BENCH_CPU_PERF (a directory: each flow-aggregator row is also recorded there with
+#        perf, DIR/ROW.data, round by round; the CPU figures then include perf's cost)
 set -euo pipefail
 
 build=${1:-build/release}
@@ -102,6 +105,8 @@ pod_labels = true
 fill_k8s_names = true
 [admin]
 listen = ""
+[runtime]
+${BENCH_CPU_RUNTIME:-}
 [labels]
 $labels
 TOML
@@ -110,6 +115,21 @@ TOML
     for _ in $(seq 1200); do grep -q 'kubernetes Pods listed' "$work/fa.err" && break; sleep 0.1; done
     grep -q 'kubernetes Pods listed' "$work/fa.err" || { echo "bench: labels never synced" >&2; exit 1; }
   fi
+}
+
+# BENCH_CPU_PERF: a profile of flow-aggregator (sampled at 499 Hz, DWARF call stacks, as
+# a Release build has no frame pointers) while the row's traffic flows.
+perf_start() { # $1 = row
+  [ -n "${BENCH_CPU_PERF:-}" ] || return 0
+  mkdir -p "$BENCH_CPU_PERF"
+  perf record -q -e cpu-clock -F 499 --call-graph dwarf,16384 -p $fa_pid \
+    -o "$BENCH_CPU_PERF/$1.data" 2>/dev/null &
+  perf_pid=$!
+  sleep 0.5
+}
+perf_stop() {
+  [ -n "${BENCH_CPU_PERF:-}" ] || return 0
+  kill -INT $perf_pid; wait $perf_pid || true
 }
 
 # The loadgen paces `rate` records/s in total; UDP exporters send a ring of pre-encoded
@@ -140,6 +160,7 @@ fa_row() { # $1 = row
   local idle0 t_idle0 idle1 t_idle1
   idle_sample 2
   local c0 t0 c1 t1 sent
+  perf_start $row
   c0=$(cpu_ticks $fa_pid); t0=$(now)
   case $in in
   tcp) send_tcp $fa_port; sent=$(( total / sessions * sessions )) ;;
@@ -148,6 +169,7 @@ fa_row() { # $1 = row
   esac
   wait $col_pid || true
   c1=$(cpu_ticks $fa_pid); t1=$(now)
+  perf_stop
   kill -TERM $fa_pid; wait $fa_pid || true
   local got; got=$(json "$work/col.json" "['records']")
   python3 -c "
@@ -212,7 +234,9 @@ idle_row() {
   start_fa "tcp://127.0.0.1:0" "ipfix+tcp://127.0.0.1:$col_port" ${1:-}
   sleep 1
   local idle0 t_idle0 idle1 t_idle1
+  perf_start idle${1:+-$1}
   idle_sample 5
+  perf_stop
   kill -TERM $fa_pid; wait $fa_pid || true
   kill -TERM $col_pid; wait $col_pid || true
   python3 -c "print(f'{($idle1 - $idle0) / $hz / ($t_idle1 - $t_idle0):.4f}')"
