@@ -15,6 +15,8 @@
 #        BENCH_CPU_ROWS (relay tcp labels tls tee udp-tcp udp-udp idle latency),
 #        BENCH_REPEATS (3), BENCH_PODS (100000), BENCH_UPDATES (100),
 #        BENCH_CPU_RUNTIME (TOML lines added to flow-aggregator's [runtime], e.g. "workers = 1"),
+#        BENCH_CPU_COMPARE ([runtime] lines of a second setup measured in the same rounds),
+#        BENCH_CPU_FA (another flow-aggregator binary),
 #        BENCH_CPU_PERF (a directory: each flow-aggregator row is also recorded there with
 #        perf, DIR/ROW.data, round by round; the CPU figures then include perf's cost)
 set -euo pipefail
@@ -30,7 +32,7 @@ pods=${BENCH_PODS:-100000}
 updates=${BENCH_UPDATES:-100}
 lat_rate=${BENCH_CPU_LATENCY_RATE:-100000}
 template=${BENCH_TEMPLATE:-antrea-v4}
-bin_fa=$build/app/flow-aggregator
+bin_fa=${BENCH_CPU_FA:-$build/app/flow-aggregator}
 bin_gen=$build/tools/ipfix-loadgen
 bin_col=$build/tools/ipfix-collector
 bin_api=$build/tools/kube-api-test-server
@@ -258,18 +260,30 @@ bench_pki "$work/pki"
 if has labels || has idle; then start_api; fi
 echo "bench cpu: $template, $total records per row at $rate rec/s ($sessions TCP sessions, $exporters UDP exporters), $repeats rounds" >&2
 declare -A res
+measure() { # $1 = row; prints its figures
+  case $1 in
+  relay) relay_row ;;
+  tee) tee_row ;;
+  idle) echo "$(idle_row) $(idle_row labels)" ;;
+  latency) local d50 d99 v50 v99
+    read -r d50 d99 <<<"$(latency_row direct)"; read -r v50 v99 <<<"$(latency_row via)"
+    python3 -c "print($v50 - $d50, $v99 - $d99)" ;;
+  *) fa_row $1 ;;
+  esac
+}
+# BENCH_CPU_COMPARE: [runtime] lines for a second flow-aggregator setup measured in the
+# same rounds (e.g. CAF's own idle polling: 'idle_spin = 100' and 'idle_poll = "25ms"').
+compare=${BENCH_CPU_COMPARE:-}
 for r in $(seq $repeats); do
   for row in $rows; do
-    case $row in
-    relay) out=$(relay_row) ;;
-    tee) out=$(tee_row) ;;
-    idle) out="$(idle_row) $(idle_row labels)" ;;
-    latency) read -r d50 d99 <<<"$(latency_row direct)"; read -r v50 v99 <<<"$(latency_row via)"
-      out="$(python3 -c "print($v50 - $d50, $v99 - $d99)")" ;;
-    *) out=$(fa_row $row) ;;
-    esac
+    out=$(measure $row)
     echo "  round $r: $row: $out" >&2
     res[$row]+="$out;"
+    if [ -n "$compare" ] && [ $row != relay ] && [ $row != tee ]; then
+      out=$(BENCH_CPU_RUNTIME="$compare" measure $row)
+      echo "  round $r: $row (compare): $out" >&2
+      res[$row@cmp]+="$out;"
+    fi
   done
 done
 [ -n "${api_pid:-}" ] && { kill -TERM $api_pid; wait $api_pid || true; }
@@ -278,6 +292,7 @@ python3 - "$rows" <<PY
 import statistics, sys
 rows = sys.argv[1].split()
 res = {$(for k in "${!res[@]}"; do printf '"%s": "%s", ' "$k" "${res[$k]}"; done)}
+cmp = any(k.endswith("@cmp") for k in res)
 def col(row, i):
     return statistics.median(float(x.split()[i]) for x in res[row].strip(';').split(';'))
 def lost(row):
@@ -292,9 +307,14 @@ names = {
     "udp-udp": "flow-aggregator UDP -> UDP",
 }
 ref = {"tcp": "relay", "labels": "tcp", "tls": "tcp", "udp-tcp": "tee", "udp-udp": "tee"}
+def extra(row, fmt):
+    if not cmp:
+        return ""
+    return " " + (fmt(row + "@cmp") if row + "@cmp" in res else "") + " |"
 print()
-print("| path ($rate rec/s, median of $repeats) | CPU per record | vs | records lost (worst) |")
-print("|---|---|---|---|")
+print("| path ($rate rec/s, median of $repeats) | CPU per record | vs | records lost (worst) |"
+      + (" compare setup |" if cmp else ""))
+print("|---|---|---|---|" + ("---|" if cmp else ""))
 for row in rows:
     if row not in names:
         continue
@@ -302,10 +322,14 @@ for row in rows:
     vs = ""
     if row in ref and ref[row] in res:
         vs = f"{ns / max(col(ref[row], 0), 1):.2f}x {ref[row]}"
-    print(f"| {names[row]} | {ns:,.0f} ns | {vs} | {lost(row)} |")
+    print(f"| {names[row]} | {ns:,.0f} ns | {vs} | {lost(row)} |"
+          + extra(row, lambda k: f"{col(k, 0):,.0f} ns (lost {lost(k)})"))
 if "idle" in res:
-    print(f"| flow-aggregator idle, nothing flowing | {col('idle', 0):.3f} core | | |")
-    print(f"| flow-aggregator idle, $pods Pods, $updates updates/s | {col('idle', 1):.3f} core | | |")
+    print(f"| flow-aggregator idle, nothing flowing | {col('idle', 0):.3f} core | | |"
+          + extra("idle", lambda k: f"{col(k, 0):.3f} core"))
+    print(f"| flow-aggregator idle, $pods Pods, $updates updates/s | {col('idle', 1):.3f} core | | |"
+          + extra("idle", lambda k: f"{col(k, 1):.3f} core"))
 if "latency" in res:
-    print(f"| added latency p50 / p99 at $lat_rate rec/s | {col('latency', 0):,.0f} / {col('latency', 1):,.0f} us | | |")
+    print(f"| added latency p50 / p99 at $lat_rate rec/s | {col('latency', 0):,.0f} / {col('latency', 1):,.0f} us | | |"
+          + extra("latency", lambda k: f"{col(k, 0):,.0f} / {col(k, 1):,.0f} us"))
 PY
