@@ -465,9 +465,18 @@ void use_routes(enricher_state& st) {
       st.destination_seeds.push_back(destination_seed(n));
   if (st.cfg.split_by_flow)
     st.split = flow_split{st.cfg.destinations.size()};
-  else if (st.cfg.fanout == fanout_mode::flow)
+  else if (st.cfg.fanout == fanout_mode::flow) {
     st.split = flow_split{st.destination_seeds};
-  else
+    if (st.cfg.failover && st.cfg.metrics) {
+      std::vector<const prometheus::Gauge*> up;
+      std::vector<prometheus::Counter*> rerouted;
+      for (const auto& n : st.cfg.destination_names) {
+        up.push_back(&st.cfg.metrics->destination_up(n));
+        rerouted.push_back(&st.cfg.metrics->records_rerouted(n));
+      }
+      st.split.fail_over(std::move(up), std::move(rerouted));
+    }
+  } else
     st.split = flow_split{1};
 }
 
@@ -519,6 +528,7 @@ enricher_actor::behavior_type enricher(enricher_actor::stateful_pointer<enricher
         // copies the batch and charges its credit twice the octets. Split, each shard
         // gets its share and half as much again for an uneven split.
         const std::size_t expected = in_size + in_records * st.extra_per_record;
+        st.split.begin_batch();
         std::vector<batch_output> outs(n);
         for (auto& o : outs) {
           o.payload = std::make_shared<messages::enriched_payload>();
@@ -555,6 +565,7 @@ enricher_actor::behavior_type enricher(enricher_actor::stateful_pointer<enricher
                          return *outs[st.split.output_of(*layout, rec, varlen)].w;
                        });
         }
+        st.split.end_batch();
         std::size_t out_size = 0;
         for (auto& o : outs) {
           if (o.w)

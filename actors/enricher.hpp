@@ -49,6 +49,9 @@ struct enricher_config {
   /// batch; `fanout` is not used. Otherwise batches are routed whole, or with fanout flow
   /// split over the destinations by rendezvous on the flow key.
   bool split_by_flow = false;
+  /// fanout flow with fanout.failover: a record whose destination is down (its
+  /// destination_up gauge in `metrics` reads 0) goes to its flow's next destination.
+  bool failover = false;
 };
 
 struct enricher_state {

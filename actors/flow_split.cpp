@@ -28,6 +28,35 @@ const flows::aggregate_layout* flow_split::layout_of(const messages::template_pl
   return entries_.back().layout.get();
 }
 
+void flow_split::fail_over(std::vector<const prometheus::Gauge*> up,
+                           std::vector<prometheus::Counter*> rerouted) {
+  if (seeds_.empty() || up.size() != seeds_.size() || rerouted.size() != seeds_.size())
+    return;
+  up_ = std::move(up);
+  rerouted_counters_ = std::move(rerouted);
+  down_.assign(seeds_.size(), false);
+  rerouted_.assign(seeds_.size(), 0);
+  num_down_ = 0;
+}
+
+void flow_split::begin_batch() {
+  num_down_ = 0;
+  for (std::size_t i = 0; i < up_.size(); ++i) {
+    down_[i] = up_[i]->Value() < 0.5;
+    num_down_ += down_[i] ? 1 : 0;
+  }
+}
+
+void flow_split::end_batch() {
+  if (num_down_ == 0)
+    return;
+  for (std::size_t i = 0; i < rerouted_.size(); ++i)
+    if (rerouted_[i] > 0) {
+      rerouted_counters_[i]->Increment(static_cast<double>(rerouted_[i]));
+      rerouted_[i] = 0;
+    }
+}
+
 void flow_split::prune() {
   entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
                                 [](const entry& e) { return e.alive.expired(); }),

@@ -10,10 +10,15 @@
 // Keyed by the flow key (flows::record_key, the FromExternal ingress half included), both
 // halves of a connection pick the same output. What a template needs is computed once
 // per template plan, never per record; per record it is a key read and a hash.
+// With destinations marked down (fanout.failover), a record whose output is down goes to
+// the next output of its key's rendezvous order, counted per output it should have gone to.
 
 #include "actors/rendezvous.hpp"
 #include "flows/aggregate_layout.hpp"
 #include "messages/template_plan.hpp"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
 
 #include <cstddef>
 #include <memory>
@@ -45,7 +50,7 @@ class flow_split {
   /// octets and `varlen` its variable-length values as the plan's record_layout walked
   /// them.
   std::size_t output_of(const flows::aggregate_layout& l, ipfix::bytes_view record,
-                        std::span<const ipfix::field_slice> varlen) const {
+                        std::span<const ipfix::field_slice> varlen) {
     if (outputs_ == 1)
       return 0;
     return pick(flows::hash(flows::record_key(l, record, varlen)));
@@ -53,16 +58,35 @@ class flow_split {
 
   /// The output of records without a flow key, by their exporter (exporter_key): all of
   /// a session's such records go to one output, in its order (fanout hash's choice).
-  std::size_t output_of_exporter(std::uint64_t exporter) const {
+  std::size_t output_of_exporter(std::uint64_t exporter) {
     return outputs_ == 1 ? 0 : pick(exporter);
   }
+
+  /// fanout.failover (destinations only): output `i` counts as down while `up[i]` (its
+  /// destination_up gauge, which the destination itself sets) reads 0; what it loses
+  /// is added to `rerouted[i]`. One entry per seed, or the call is ignored.
+  void fail_over(std::vector<const prometheus::Gauge*> up,
+                 std::vector<prometheus::Counter*> rerouted);
+
+  /// Once per batch, before its records: reads which outputs are down (fanout.failover).
+  void begin_batch();
+  /// Once per batch, after its records: counts what was re-routed (fanout.failover).
+  void end_batch();
 
   /// Forgets the layouts of plans that are gone (call now and then, not per record).
   void prune();
 
  private:
-  std::size_t pick(std::uint64_t h) const {
-    return seeds_.empty() ? flows::shard_of(h, outputs_) : rendezvous_pick(seeds_, h);
+  std::size_t pick(std::uint64_t h) {
+    if (seeds_.empty())
+      return flows::shard_of(h, outputs_);
+    auto winner = rendezvous_pick(seeds_, h);
+    if (num_down_ == 0 || !down_[winner])
+      return winner;
+    auto next = rendezvous_pick_up(seeds_, h, down_); // the winner when all are down
+    if (next != winner)
+      ++rerouted_[winner];
+    return next;
   }
 
   struct entry {
@@ -72,6 +96,13 @@ class flow_split {
   };
   std::size_t outputs_;
   std::vector<std::uint64_t> seeds_; ///< empty: ranges of the hash (shards)
+  // fanout.failover, per seed: whether it is down (read per batch from `up_`), and the
+  // records of this batch it lost to the next choice (added to `rerouted_counters_`).
+  std::vector<const prometheus::Gauge*> up_;
+  std::vector<prometheus::Counter*> rerouted_counters_;
+  std::vector<bool> down_;
+  std::size_t num_down_ = 0;
+  std::vector<std::uint64_t> rerouted_;
   std::vector<entry> entries_;
   std::size_t last_ = 0; ///< the entry found last: consecutive slices mostly share a plan
 };

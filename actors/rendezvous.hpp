@@ -26,4 +26,12 @@ std::uint64_t exporter_key(const std::array<std::uint8_t, 16>& address);
 /// them; removing one moves only its own. `seeds` must not be empty.
 std::size_t rendezvous_pick(const std::vector<std::uint64_t>& seeds, std::uint64_t key);
 
+/// `rendezvous_pick` over the seeds whose `down` entry is false: the destination next in
+/// `key`'s own rendezvous order when the ones before it are down (fanout.failover), so
+/// every process that sees the same destinations down makes the same choice, and a
+/// destination that goes down moves only its own keys. With every one down, the winner.
+/// `down` has one entry per seed.
+std::size_t rendezvous_pick_up(const std::vector<std::uint64_t>& seeds, std::uint64_t key,
+                               const std::vector<bool>& down);
+
 } // namespace fa::actors

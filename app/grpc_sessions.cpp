@@ -3,7 +3,7 @@
 // fed IPFIX messages of the agent's record shape (rpc/export_server.hpp), so sessions,
 // metrics, inspection, enrichment and every destination see gRPC as they see IPFIX.
 
-#include "app/supervisor.hpp"
+#include "app/listeners.hpp"
 
 #include "monitoring/grpc_metrics.hpp"
 #include "monitoring/log.hpp"
@@ -43,21 +43,24 @@ struct grpc_listener_state {
 
 } // namespace
 
-std::variant<net::listener_ptr, std::string>
-supervisor::start_grpc_listener(const asio::ip::address& addr, std::uint16_t port, bool tls) {
+std::variant<net::listener_ptr, std::string> start_grpc_listener(const acceptor_context& ctx,
+                                                                 const asio::ip::address& addr,
+                                                                 std::uint16_t port, bool tls) {
+  auto& sessions = ctx.sessions;
+  const auto& collector = sessions.collector();
   rpc::export_server_options o;
   o.host = addr.to_string();
   o.port = port;
   o.tls = tls;
-  o.max_message_size = cfg_.collector.grpc.max_message_size;
+  o.max_message_size = collector.grpc.max_message_size;
   o.keepalive_time =
-      std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.collector.grpc.keepalive_time);
+      std::chrono::duration_cast<std::chrono::milliseconds>(collector.grpc.keepalive_time);
   o.keepalive_timeout =
-      std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.collector.grpc.keepalive_timeout);
+      std::chrono::duration_cast<std::chrono::milliseconds>(collector.grpc.keepalive_timeout);
   if (tls) {
     // The same [collector.tls] as tls:// listeners (antrea-grpc-transport.md 3: Antrea's
     // aggregator requires client certificates; a client_ca here does the same).
-    const auto& t = cfg_.collector.tls;
+    const auto& t = collector.tls;
     auto made = rpc::make_server_credentials({t.cert, t.key, t.client_ca, "collector.tls.cert",
                                               "collector.tls.key", "collector.tls.client_ca"});
     if (auto* err = std::get_if<std::string>(&made))
@@ -74,16 +77,17 @@ supervisor::start_grpc_listener(const asio::ip::address& addr, std::uint16_t por
     name += ']';
   name += ':';
   name += std::to_string(port);
-  auto st = std::make_shared<grpc_listener_state>(*metrics_.registry(), std::move(name));
+  auto st = std::make_shared<grpc_listener_state>(*ctx.metrics.registry(), std::move(name));
   const auto proto = tls ? messages::transport::grpcs : messages::transport::grpc;
   rpc::export_server_handlers h;
-  h.open = [this, proto](const asio::ip::address& a, std::uint16_t p,
-                         net::inbound_ptr in) -> std::optional<rpc::export_session> {
-    auto slot = admit(proto, a);
+  h.open = [&sessions, proto](const asio::ip::address& a, std::uint16_t p,
+                              net::inbound_ptr in) -> std::optional<rpc::export_session> {
+    auto slot = sessions.admit(proto, a);
     if (!slot)
       return std::nullopt;
-    auto s = open_session(proto, a, p, std::move(in), std::move(slot));
-    return rpc::export_session{new_session_budgets(), frames_to(s.actor), close_to(s)};
+    auto s = sessions.open(proto, a, p, std::move(in), std::move(slot));
+    return rpc::export_session{sessions.new_session_budgets(), session_registry::frames_to(s.actor),
+                               session_registry::close_to(s)};
   };
   h.refused = [st](std::string_view reason, const std::string& peer, const std::string& detail) {
     st->metrics.streams_refused(reason).Increment();

@@ -10,6 +10,7 @@
 #include "config/load.hpp"
 #include "config/render.hpp"
 #include "config/validate.hpp"
+#include "monitoring/heap_trim.hpp"
 #include "monitoring/log.hpp"
 #include "sinks/clickhouse_rows.hpp"
 
@@ -147,6 +148,7 @@ int run(const cli& c) {
   std::optional<fa::app::config_file_watch> watch;
   if (!c.config_file.empty())
     watch.emplace(c.config_file);
+  fa::monitoring::heap_trimmer trimmer{*sup.metrics().registry(), cfg.runtime.memory_trim_interval};
   int sig = 0;
   for (;;) {
     const timespec poll{1, 0};
@@ -158,12 +160,16 @@ int run(const cli& c) {
       if (watch) {
         fa::app::reload_file(sup, c.config_file, "SIGHUP");
         watch->settle();
+        trimmer.set_interval(sup.effective_config().runtime.memory_trim_interval);
       }
       continue;
     }
     // A timeout (or EINTR): look at the file.
-    if (watch && watch->changed())
+    if (watch && watch->changed()) {
       fa::app::reload_file(sup, c.config_file, "file_change");
+      trimmer.set_interval(sup.effective_config().runtime.memory_trim_interval);
+    }
+    trimmer.tick(std::chrono::steady_clock::now());
   }
   fa::monitoring::log(fa::monitoring::log_level::info, "stopping",
                       {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});

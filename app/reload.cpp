@@ -74,9 +74,11 @@ config::config live_part(const config::config& running, const config::config& ne
   out.aggregate.active_timeout = next.aggregate.active_timeout;
   out.aggregate.inactive_timeout = next.aggregate.inactive_timeout;
   out.aggregate.uncorrelated = next.aggregate.uncorrelated;
+  out.aggregate.scaled_out = next.aggregate.scaled_out; // read by check-config only
   out.runtime.log_level = next.runtime.log_level;
   out.runtime.log_format = next.runtime.log_format;
   out.runtime.shutdown_timeout = next.runtime.shutdown_timeout;
+  out.runtime.memory_trim_interval = next.runtime.memory_trim_interval;
   return out;
 }
 

@@ -1,8 +1,8 @@
 // tls:// listeners (RFC 7011 10.4.2 and 11): exporters connect with TLS; after the
 // handshake each connection is a session like a TCP one.
 
+#include "app/listeners.hpp"
 #include "app/open_files.hpp"
-#include "app/supervisor.hpp"
 
 #include "monitoring/log.hpp"
 #include "monitoring/rate_limited_log.hpp"
@@ -34,44 +34,48 @@ monitoring::shared_log_rate_limiter handshake_log{10, std::chrono::seconds{10}};
 } // namespace
 
 std::variant<net::listener_ptr, std::string>
-supervisor::start_tls_listener(const asio::ip::address& addr, std::uint16_t port) {
-  if (!tls_server_) {
-    auto made = net::tls_server_context::make(server_options(cfg_.collector.tls));
+start_tls_listener(const acceptor_context& ctx, const asio::ip::address& addr, std::uint16_t port) {
+  auto& sessions = ctx.sessions;
+  auto& metrics = ctx.metrics;
+  const auto& collector = sessions.collector();
+  if (!ctx.tls_server) {
+    auto made = net::tls_server_context::make(server_options(collector.tls));
     if (auto* err = std::get_if<std::string>(&made))
       return *err;
-    tls_server_ = std::get<net::tls_server_context_ptr>(std::move(made));
+    ctx.tls_server = std::get<net::tls_server_context_ptr>(std::move(made));
   }
   net::tls_listener_options o;
-  o.max_handshakes = cfg_.collector.tls.max_handshakes;
+  o.max_handshakes = collector.tls.max_handshakes;
   o.handshake_timeout =
-      std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.collector.tls.handshake_timeout);
+      std::chrono::duration_cast<std::chrono::milliseconds>(collector.tls.handshake_timeout);
   o.max_read = 256 * 1024;
-  o.max_message_size = cfg_.collector.max_message_size;
-  o.timeouts = session_timeouts();
+  o.max_message_size = collector.max_message_size;
+  o.timeouts = sessions.session_timeouts();
   net::tls_listener_handlers h;
   h.accept_failed =
-      count_accept_failures(metrics_, "tls",
+      count_accept_failures(metrics, "tls",
                             "tls://" + asio::ip::tcp::endpoint{addr, port}.address().to_string() +
                                 ":" + std::to_string(port));
-  h.established = [this](net::tls_connection_ptr conn) {
+  h.established = [&sessions](net::tls_connection_ptr conn) {
     auto remote = conn->remote();
-    auto slot = admit(messages::transport::tls, remote.address());
+    auto slot = sessions.admit(messages::transport::tls, remote.address());
     if (!slot) {
       conn->close("max_sessions");
       return;
     }
-    auto s = open_session(messages::transport::tls, remote.address(), remote.port(), conn,
-                          std::move(slot));
+    auto s = sessions.open(messages::transport::tls, remote.address(), remote.port(), conn,
+                           std::move(slot));
     if (monitoring::log_enabled(log_level::debug))
       log(log_level::debug, "tls session",
           {{"id", std::to_string(s.id)},
            {"peer", s.info->peer_text},
            {"names", conn->peer_names()}});
-    conn->start(new_session_budgets(), frames_to(s.actor), close_to(s));
+    conn->start(sessions.new_session_budgets(), session_registry::frames_to(s.actor),
+                session_registry::close_to(s));
   };
-  h.failed = [this](std::string_view reason, const net::tls_connection& conn,
-                    const std::string& detail) {
-    metrics_.tls_handshake_failures(reason).Increment();
+  h.failed = [&metrics](std::string_view reason, const net::tls_connection& conn,
+                        const std::string& detail) {
+    metrics.tls_handshake_failures(reason).Increment();
     // A peer that connects and leaves (a TCP health check, a port scan) is routine:
     // counted, logged at debug only.
     auto level = reason == "peer_closed" ? log_level::debug : log_level::warn;
@@ -86,26 +90,12 @@ supervisor::start_tls_listener(const asio::ip::address& addr, std::uint16_t port
            {"suppressed", std::to_string(*suppressed)}});
     }
   };
-  auto* gauge = &metrics_.tls_handshakes_in_progress();
+  auto* gauge = &metrics.tls_handshakes_in_progress();
   h.in_progress = [gauge](int delta) { gauge->Increment(delta); };
-  auto l = std::make_shared<net::tls_listener>(io_.context(), asio::ip::tcp::endpoint{addr, port},
-                                               tls_server_, o, std::move(h));
+  auto l = std::make_shared<net::tls_listener>(ctx.io, asio::ip::tcp::endpoint{addr, port},
+                                               ctx.tls_server, o, std::move(h));
   l->start();
   return l;
-}
-
-std::optional<std::string> supervisor::reload_tls() {
-  if (!tls_server_)
-    return std::nullopt;
-  if (auto err = tls_server_->reload()) {
-    metrics_.tls_reloads("error").Increment();
-    log(log_level::error, "tls reload failed, keeping the current certificate", {{"error", *err}});
-    return err;
-  }
-  metrics_.tls_reloads("ok").Increment();
-  log(log_level::info, "tls reloaded",
-      {{"cert", cfg_.collector.tls.cert}, {"client_ca", cfg_.collector.tls.client_ca}});
-  return std::nullopt;
 }
 
 } // namespace fa::app

@@ -358,6 +358,9 @@ struct destination_config {
 /// `[fanout]`.
 struct fanout_config {
   fanout_mode mode = fanout_mode::all;
+  /// mode = "flow": a record whose destination is down goes to its flow's next
+  /// destination by rendezvous order (splitting the flow's aggregate), counted.
+  bool failover = false;
 
   bool operator==(const fanout_config&) const = default;
 };
@@ -377,6 +380,9 @@ struct aggregate_config {
   /// Aggregator shards (actors), each owning the flows whose key hashes to it; 0 = the
   /// number of workers.
   std::uint32_t shards = 0;
+  /// This instance is one of several shards behind fanout-flow proxies (README "Scaling
+  /// out aggregate mode"): check-config warns of listeners only agents would use.
+  bool scaled_out = false;
 
   bool operator==(const aggregate_config&) const = default;
 };
@@ -442,6 +448,9 @@ struct runtime_config {
   /// the process gives up on them (also the bound for draining a destination a reload
   /// removes).
   duration shutdown_timeout = std::chrono::seconds{10};
+  /// How often the heap's free pages go back to the kernel (monitoring/heap_trim.hpp);
+  /// 0 = never.
+  duration memory_trim_interval = std::chrono::seconds{10};
 
   bool operator==(const runtime_config&) const = default;
 };

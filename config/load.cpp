@@ -182,7 +182,9 @@ class loader {
     read_string(&root, "", "cluster_id", cfg.cluster_id);
     read_collector(section(root, "", "collector"), cfg.collector);
     read_destinations(root, cfg.destinations);
-    read_enum(section(root, "", "fanout"), "fanout", "mode", cfg.fanout.mode);
+    const auto* fanout = section(root, "", "fanout");
+    read_enum(fanout, "fanout", "mode", cfg.fanout.mode);
+    read_bool(fanout, "fanout", "failover", cfg.fanout.failover);
     read_aggregate(section(root, "", "aggregate"), cfg.aggregate);
     read_enrichment(section(root, "", "enrichment"), cfg.enrichment);
     read_labels(section(root, "", "labels"), cfg.labels);
@@ -611,6 +613,7 @@ class loader {
     read_enum(table, path, "uncorrelated", out.uncorrelated);
     read_uint(table, path, "max_flows", out.max_flows);
     read_uint(table, path, "shards", out.shards);
+    read_bool(table, path, "scaled_out", out.scaled_out);
   }
 
   void read_labels(const toml::table* table, labels_config& out) {
@@ -662,6 +665,7 @@ class loader {
     read_enum(table, path, "log_level", out.log_level);
     read_enum(table, path, "log_format", out.log_format);
     read_duration(table, path, "shutdown_timeout", out.shutdown_timeout);
+    read_duration(table, path, "memory_trim_interval", out.memory_trim_interval);
   }
 
   std::vector<config_error> errors_;

@@ -218,6 +218,7 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
 
   out.table("[fanout]");
   out.str("mode", to_string(cfg.fanout.mode));
+  out.boolean("failover", cfg.fanout.failover);
 
   const auto& agg = cfg.aggregate;
   out.table("[aggregate]");
@@ -226,6 +227,7 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
   out.str("uncorrelated", to_string(agg.uncorrelated));
   out.integer("max_flows", agg.max_flows);
   out.integer("shards", agg.shards, agg.shards == 0 ? "0 = the number of workers" : "");
+  out.boolean("scaled_out", agg.scaled_out);
 
   const auto& enr = cfg.enrichment;
   out.table("[enrichment]");
@@ -265,6 +267,7 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
   out.str("log_level", to_string(rt.log_level));
   out.str("log_format", to_string(rt.log_format));
   out.time("shutdown_timeout", rt.shutdown_timeout);
+  out.time("memory_trim_interval", rt.memory_trim_interval);
   return out.take();
 }
 

@@ -83,10 +83,11 @@ constexpr std::array filter_keys{
     "egress_network_policy_rule_actions"sv,
 };
 
-constexpr std::array fanout_keys{"mode"sv};
+constexpr std::array fanout_keys{"mode"sv, "failover"sv};
 
 constexpr std::array aggregate_keys{
-    "active_timeout"sv, "inactive_timeout"sv, "uncorrelated"sv, "max_flows"sv, "shards"sv,
+    "active_timeout"sv, "inactive_timeout"sv, "uncorrelated"sv,
+    "max_flows"sv,      "shards"sv,           "scaled_out"sv,
 };
 
 constexpr std::array enrichment_keys{
@@ -104,7 +105,7 @@ constexpr std::array admin_keys{"listen"sv, "token_file"sv, "tls_cert"sv, "tls_k
 
 constexpr std::array runtime_keys{
     "workers"sv,    "io_threads"sv, "enrichers"sv,  "idle_spin"sv,        "idle_poll"sv,
-    "idle_sleep"sv, "log_level"sv,  "log_format"sv, "shutdown_timeout"sv,
+    "idle_sleep"sv, "log_level"sv,  "log_format"sv, "shutdown_timeout"sv, "memory_trim_interval"sv,
 };
 
 constexpr std::array sections{

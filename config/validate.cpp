@@ -315,6 +315,7 @@ std::vector<config_error> validate(const config& cfg) {
   out.within("runtime.idle_sleep", cfg.runtime.idle_sleep, std::chrono::milliseconds{1},
              std::chrono::seconds{1});
   out.positive("runtime.shutdown_timeout", cfg.runtime.shutdown_timeout);
+  out.not_negative("runtime.memory_trim_interval", cfg.runtime.memory_trim_interval);
   auto unsupported = unsupported_features(cfg);
   out.errors.insert(out.errors.end(), unsupported.begin(), unsupported.end());
   return std::move(out.errors);
@@ -334,6 +335,27 @@ std::vector<std::string> warnings(const config& cfg) {
     out.push_back("fanout.mode = \"flow\" with one destination: every record goes to it, "
                   "so the flow key is read for nothing; list every aggregator shard as a "
                   "[[destination]], or use \"all\"");
+  if (cfg.fanout.failover && cfg.fanout.mode != fanout_mode::flow)
+    out.push_back("fanout.failover = true applies to fanout.mode = \"flow\" only; it is "
+                  "ignored with \"" +
+                  std::string{to_string(cfg.fanout.mode)} + "\"");
+  // README "Scaling out aggregate mode": a shard gets records only from the proxies,
+  // which send IPFIX over TCP or TLS. A gRPC or UDP listener serves no proxy, only
+  // agents exporting to it directly, whose records skip the proxies' routing by flow:
+  // the two Nodes of a connection then land on different shards and are exported
+  // uncorrelated, each shard holding half.
+  if (cfg.mode == run_mode::aggregate && cfg.aggregate.scaled_out)
+    for (const auto& l : cfg.collector.listen)
+      if (l.transport != transport_kind::tcp && l.transport != transport_kind::tls)
+        out.push_back("aggregate.scaled_out = true with the listener \"" + to_string(l) +
+                      "\": agents exporting to it directly bypass the fanout = \"flow\" "
+                      "proxies, so both Nodes' records of a connection can reach different "
+                      "shards and are exported uncorrelated; point the agents at the "
+                      "proxies' Service and keep only the tcp:// or tls:// listener the "
+                      "proxies send to");
+  if (cfg.aggregate.scaled_out && cfg.mode != run_mode::aggregate)
+    out.push_back("aggregate.scaled_out = true applies to mode = \"aggregate\" only (a "
+                  "shard behind the proxies); it is ignored in proxy mode");
   return out;
 }
 

@@ -188,6 +188,9 @@ metrics::metrics(std::size_t max_exporters)
                            "before the collector could be known to have read them"))
     , queue_bytes_(FA_GAUGE("destination_queue_bytes", "Octets queued for a destination"))
     , up_(FA_GAUGE("destination_up", "1 when the destination's connection is up"))
+    , rerouted_(FA_COUNTER("records_rerouted_total",
+                           "fanout.failover: records whose flow's destination was down, sent "
+                           "to the flow's next destination instead"))
     , udp_datagrams_(
           FA_COUNTER("udp_datagrams_received_total", "Datagrams received by udp:// listeners"))
     , udp_dropped_(
@@ -524,6 +527,12 @@ std::string_view exporter_address(std::string_view peer) {
 prometheus::Counter& metrics::records_dropped(std::string_view destination,
                                               std::string_view reason) {
   return dropped_.Add({{"destination", std::string{destination}}, {"reason", std::string{reason}}});
+}
+prometheus::Counter& metrics::records_rerouted(std::string_view destination) {
+  return rerouted_.Add({{"destination", std::string{destination}}});
+}
+prometheus::Gauge& metrics::destination_up(std::string_view destination) {
+  return up_.Add({{"destination", std::string{destination}}});
 }
 prometheus::Counter& metrics::config_reloads(std::string_view result) {
   return config_reloads_.Add({{"result", std::string{result}}});

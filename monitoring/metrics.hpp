@@ -261,6 +261,11 @@ class metrics {
   /// Records a destination dropped, by reason, outside its own counters (e.g. "removed":
   /// what a destination removed by a reload could not send within the drain bound).
   prometheus::Counter& records_dropped(std::string_view destination, std::string_view reason);
+  /// fanout.failover: records whose flow's destination was down, sent to the flow's
+  /// next destination instead (labelled with the one that was down).
+  prometheus::Counter& records_rerouted(std::string_view destination);
+  /// A destination's `destination_up` gauge: routing reads it (fanout.failover).
+  prometheus::Gauge& destination_up(std::string_view destination);
   /// Config reloads (SIGHUP or a changed file), by result: success or failure.
   prometheus::Counter& config_reloads(std::string_view result);
   /// Unix time of the last successful config reload (the start counts as one).
@@ -313,6 +318,7 @@ class metrics {
   prometheus::Family<prometheus::Counter>& replayed_;
   prometheus::Family<prometheus::Gauge>& queue_bytes_;
   prometheus::Family<prometheus::Gauge>& up_;
+  prometheus::Family<prometheus::Counter>& rerouted_;
   prometheus::Family<prometheus::Counter>& udp_datagrams_;
   prometheus::Family<prometheus::Counter>& udp_dropped_;
   prometheus::Family<prometheus::Gauge>& udp_rcvbuf_;

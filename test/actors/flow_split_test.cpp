@@ -114,6 +114,81 @@ TEST(flow_split, adding_a_destination_moves_only_the_flows_it_wins) {
   EXPECT_LT(moved, 280);
 }
 
+TEST(flow_split, failover_sends_a_down_destinations_flows_to_their_next_choice_and_counts_them) {
+  const std::vector<std::string> names{"shard-0", "shard-1", "shard-2"};
+  auto s = seeds(names);
+  flow_split split{s};
+  std::vector<prometheus::Gauge> up(3);
+  std::vector<prometheus::Counter> rerouted(3);
+  std::vector<const prometheus::Gauge*> up_ptrs;
+  std::vector<prometheus::Counter*> rerouted_ptrs;
+  for (std::size_t i = 0; i < 3; ++i) {
+    up[i].Set(1);
+    up_ptrs.push_back(&up[i]);
+    rerouted_ptrs.push_back(&rerouted[i]);
+  }
+  split.fail_over(up_ptrs, rerouted_ptrs);
+  auto plan = agent_plan();
+  // The flows each destination wins with all three up.
+  std::vector<std::size_t> winner(300);
+  split.begin_batch();
+  for (int n = 0; n < 300; ++n)
+    winner[n] = shard(split, plan, half(n, true));
+  split.end_batch();
+
+  // shard-1 down: only its flows move, each to the better of the other two for that flow,
+  // the same choice as rendezvous over the two names left; both halves still together.
+  up[1].Set(0);
+  const std::vector<std::string> left{"shard-0", "shard-2"};
+  flow_split two{seeds(left)};
+  split.begin_batch();
+  std::uint64_t lost = 0;
+  for (int n = 0; n < 300; ++n) {
+    auto got = shard(split, plan, half(n, true));
+    EXPECT_EQ(got, shard(split, plan, half(n, false))) << "flow " << n;
+    if (winner[n] != 1) {
+      EXPECT_EQ(got, winner[n]) << "flow " << n << " moved though its destination is up";
+      continue;
+    }
+    lost += 2;
+    EXPECT_EQ(names[got], left[shard(two, plan, half(n, true))]) << "flow " << n;
+  }
+  split.end_batch();
+  EXPECT_GT(lost, 100u); // about a third of 300 flows, two records each
+  EXPECT_EQ(rerouted[1].Value(), static_cast<double>(lost));
+  EXPECT_EQ(rerouted[0].Value() + rerouted[2].Value(), 0.0);
+
+  // Back up: routing returns to the winner from the next batch, nothing more counted.
+  up[1].Set(1);
+  split.begin_batch();
+  for (int n = 0; n < 300; ++n)
+    EXPECT_EQ(shard(split, plan, half(n, true)), winner[n]) << "flow " << n;
+  split.end_batch();
+  EXPECT_EQ(rerouted[1].Value(), static_cast<double>(lost));
+
+  // All down: nowhere better to go, so each flow waits for its own destination.
+  for (auto& g : up)
+    g.Set(0);
+  split.begin_batch();
+  for (int n = 0; n < 300; ++n)
+    EXPECT_EQ(shard(split, plan, half(n, true)), winner[n]) << "flow " << n;
+  split.end_batch();
+  EXPECT_EQ(rerouted[1].Value(), static_cast<double>(lost));
+}
+
+TEST(rendezvous, pick_up_is_the_pick_over_the_destinations_up) {
+  const auto all = seeds({"a", "b", "c", "d"});
+  for (std::uint64_t key = 0; key < 2000; ++key) {
+    auto k = flows::mix64(key);
+    EXPECT_EQ(rendezvous_pick_up(all, k, {false, false, false, false}), rendezvous_pick(all, k));
+    EXPECT_EQ(rendezvous_pick_up(all, k, {true, true, true, true}), rendezvous_pick(all, k));
+    // "b" and "d" down: the choice among "a" and "c" alone.
+    const auto ac = seeds({"a", "c"});
+    EXPECT_EQ(rendezvous_pick_up(all, k, {false, true, false, true}),
+              rendezvous_pick(ac, k) == 0 ? 0u : 2u);
+  }
+}
+
 TEST(flow_split, records_without_a_key_go_by_exporter_as_fanout_hash) {
   auto s = seeds({"a", "b", "c"});
   flow_split split{s};

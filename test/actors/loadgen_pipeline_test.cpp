@@ -4,7 +4,7 @@
 
 #include "actors/agent_session.hpp"
 #include "actors/enricher.hpp"
-#include "tools/loadgen_content.hpp"
+#include "tools/common/loadgen_content.hpp"
 
 #include "test/actors/test_util.hpp"
 

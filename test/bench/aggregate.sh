@@ -7,7 +7,8 @@
 #   - CPU of the flow-aggregator process per input record: (user + sys while the records
 #     are processed, less its idle CPU over the same time) / records;
 #   - RSS per active flow: (RSS with every flow held - RSS before the first record) /
-#     flows (antrea-v4 records, with the enricher's fields);
+#     flows (antrea-v4 records, with the enricher's fields), at the last record and
+#     again settled, after the next heap trim (runtime.memory_trim_interval, 10 s);
 #   - export lag p99 (aggregate_export_lag_seconds: from the deadline a poll met to the
 #     hand-over to the destination), as the bucket bound it falls under;
 #   - records in = records aggregated + counted drops, exactly (from the metrics).
@@ -116,6 +117,10 @@ TOML
   cpu1=$(cpu_ticks $fa_pid); t1=$(date +%s.%N)
   rss1=$(rss_bytes $fa_pid)
   local table_bytes; table_bytes=$(metric flow_aggregator_aggregate_state_bytes)
+  # Settled: after the next heap trim hands back what the burst left free.
+  local trims; trims=$(metric flow_aggregator_heap_trims_total)
+  for _ in $(seq 150); do [ "$(metric flow_aggregator_heap_trims_total)" -gt "$trims" ] && break; sleep 0.1; done
+  local rss2; rss2=$(rss_bytes $fa_pid)
   [ -z "$perf_pid" ] || { kill -INT $perf_pid; wait $perf_pid || true; }
   wait $gen_pid
   local aggregated dropped unagg received flows_held malformed
@@ -135,7 +140,7 @@ TOML
   kill -TERM $col_pid; wait $col_pid || true
   python3 - "$cpu0" "$cpu1" "$idle0" "$idle1" "$t_idle0" "$t_idle1" "$t0" "$t1" "$clk_tck" \
     "$records" "$rss0" "$rss1" "$flows" "$received" "$aggregated" "$dropped" "$unagg" \
-    "$flows_held" "$p99" "$table_bytes" <<'PY'
+    "$flows_held" "$p99" "$table_bytes" "$rss2" <<'PY'
 import sys
 a = sys.argv[1:]
 cpu0, cpu1, idle0, idle1 = (int(x) for x in a[0:4])
@@ -144,18 +149,20 @@ tck, records, rss0, rss1, flows = (int(x) for x in a[8:13])
 received, aggregated, dropped, unagg, held = (int(x) for x in a[13:18])
 p99 = a[18]
 table = int(a[19])
+rss2 = int(a[20])
 idle_rate = (idle1 - idle0) / tck / (ti1 - ti0)           # CPU s per s, idle
 busy = (cpu1 - cpu0) / tck - idle_rate * (t1 - t0)        # CPU s for the records
 ok = "yes" if received == records and aggregated + dropped + unagg == received else "NO"
 print(f"| {flows:,} | {records:,} | {busy * 1e9 / records:.0f} | {(rss1 - rss0) / flows:.0f} | "
+      f"{(rss2 - rss0) / flows:.0f} | "
       f"{table / flows:.0f} | "
       f"{held:,} | {p99} | {received:,} = {aggregated:,} + {dropped} + {unagg}: {ok} |")
 PY
 }
 
 echo "aggregate mode, at least $rounds rounds and $min_records records of both Nodes' records per flow (antrea-v4, 2 sessions)"
-echo "| active flows | records in | CPU ns/record | RSS B/flow | flow table B/flow (state_bytes) | flows held | export lag p99 (s, bucket) | in = aggregated + dropped + unaggregated |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| active flows | records in | CPU ns/record | RSS B/flow at last record | RSS B/flow settled | flow table B/flow (state_bytes) | flows held | export lag p99 (s, bucket) | in = aggregated + dropped + unaggregated |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for n in "${flow_counts[@]}"; do
   run_one "$n"
 done

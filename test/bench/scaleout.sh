@@ -7,6 +7,7 @@
 # shards, no labels). Each destination is an ipfix-collector. CPU is flow-aggregator's
 # utime + stime from the first record in to the last one sent, less its idle rate.
 # Usage: test/bench/scaleout.sh BUILD_DIR [FLOWS] [ROUNDS]; BENCH_REPEATS runs alternate.
+# BENCH_PERF=FILE adds a perf profile of flow-aggregator per run (FILE.<fanout>.<run>).
 set -euo pipefail
 
 build=${1:-build/release}
@@ -55,10 +56,15 @@ TOML
     --sessions 2 --pairs $flows --records $(( flows * rounds )) --pregen-limit 4GiB &
   local gen_pid=$!
   for _ in $(seq 3000); do [ "$(metric flow_aggregator_records_received_total)" -gt 0 ] && break; sleep 0.02; done
-  local cpu0 t0 cpu1 t1
+  local cpu0 t0 cpu1 t1 perf_pid=
+  if [ -n "${BENCH_PERF:-}" ]; then
+    perf record -F 499 -g -o "$BENCH_PERF.$fanout.$run" -p $fa_pid >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   cpu0=$(cpu_ticks $fa_pid); t0=$(date +%s.%N)
   for _ in $(seq 6000); do [ "$(metric flow_aggregator_records_sent_total)" -ge $records ] && break; sleep 0.05; done
   cpu1=$(cpu_ticks $fa_pid); t1=$(date +%s.%N)
+  [ -z "$perf_pid" ] || { kill -INT $perf_pid; wait $perf_pid || true; }
   wait $gen_pid
   local sent dropped; sent=$(metric flow_aggregator_records_sent_total)
   dropped=$(metric flow_aggregator_records_dropped_total)
@@ -82,7 +88,7 @@ PY
 
 echo "| fanout | destinations | records | proxy CPU ns/record | records/s | delivered |"
 echo "|---|---|---|---|---|---|"
-for _ in $(seq $repeats); do
+for run in $(seq $repeats); do
   run_one all 1
   run_one flow 3
 done

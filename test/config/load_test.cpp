@@ -100,6 +100,8 @@ TEST(load, minimal_file_gets_every_default) {
   EXPECT_EQ(c.aggregate.uncorrelated, uncorrelated_policy::export_flow);
   EXPECT_EQ(c.aggregate.max_flows, 2'000'000u);
   EXPECT_EQ(c.aggregate.shards, 0u);
+  EXPECT_FALSE(c.aggregate.scaled_out);
+  EXPECT_FALSE(c.fanout.failover);
   EXPECT_TRUE(c.enrichment.provenance);
   EXPECT_TRUE(c.enrichment.antrea);
   EXPECT_TRUE(c.enrichment.pod_labels);
@@ -219,6 +221,7 @@ filters = [{ingress_network_policy_rule_actions = ["Drop", "Reject"]},
 
 [fanout]
 mode = "all"
+failover = true
 
 [aggregate]
 active_timeout = "5s"
@@ -226,6 +229,7 @@ inactive_timeout = "7s"
 uncorrelated = "drop"
 max_flows = 1000
 shards = 3
+scaled_out = true
 
 [enrichment]
 provenance = false
@@ -263,6 +267,7 @@ idle_sleep = "50ms"
 log_level = "debug"
 log_format = "json"
 shutdown_timeout = "45s"
+memory_trim_interval = "30s"
 )";
 
 TEST(load, every_key_parses) {
@@ -334,6 +339,8 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(c.aggregate.uncorrelated, uncorrelated_policy::drop);
   EXPECT_EQ(c.aggregate.max_flows, 1000u);
   EXPECT_EQ(c.aggregate.shards, 3u);
+  EXPECT_TRUE(c.aggregate.scaled_out);
+  EXPECT_TRUE(c.fanout.failover);
   const auto& ch = c.destinations[2];
   EXPECT_EQ(ch.url.kind, destination_kind::clickhouse_https);
   EXPECT_EQ(ch.url.host, "ch.example");
@@ -386,6 +393,7 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(c.runtime.log_level, log_level::debug);
   EXPECT_EQ(c.runtime.log_format, log_format::json);
   EXPECT_EQ(c.runtime.shutdown_timeout, 45s);
+  EXPECT_EQ(c.runtime.memory_trim_interval, 30s);
 }
 
 TEST(load, the_every_key_test_covers_the_whole_schema) {
@@ -725,7 +733,7 @@ INSTANTIATE_TEST_SUITE_P(
                     unknown_case{section("[runtime]", "lg_level = \"debug\""), "runtime.lg_level",
                                  "did you mean \"log_level\"?"},
                     unknown_case{section("[fanout]", "zzz = 1"), "fanout.zzz",
-                                 "unknown key; valid keys in [fanout] are \"mode\""},
+                                 "unknown key; valid keys in [fanout] are \"mode\", \"failover\""},
                     unknown_case{section("[labels]", "api_server = \"x\""), "labels.api_server",
                                  "did you mean \"api_server\" in [kubernetes]?"},
                     unknown_case{section("[collector.tls]", "certificate = \"x\""),

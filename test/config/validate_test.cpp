@@ -47,6 +47,51 @@ TEST(validate, fanout_flow_with_one_destination_is_valid_with_a_warning) {
   EXPECT_TRUE(warnings(cfg).empty());
 }
 
+TEST(validate, a_scaled_out_shard_with_a_listener_only_agents_use_is_valid_with_a_warning) {
+  auto cfg = valid_config();
+  cfg.mode = run_mode::aggregate;
+  cfg.collector.listen.push_back({transport_kind::tls, "0.0.0.0", 4740});
+  cfg.aggregate.scaled_out = true;
+  // TCP and TLS: what the proxies send to the shards over.
+  EXPECT_TRUE(warnings(cfg).empty());
+  for (auto agents_only : {transport_kind::grpc, transport_kind::grpcs, transport_kind::udp}) {
+    auto c = cfg;
+    c.collector.listen.push_back({agents_only, "0.0.0.0", 14739});
+    EXPECT_TRUE(validate(c).empty()) << to_string(validate(c));
+    auto w = warnings(c);
+    ASSERT_EQ(w.size(), 1u);
+    EXPECT_NE(w[0].find("aggregate.scaled_out = true with the listener \"" +
+                        to_string(c.collector.listen.back()) +
+                        "\": agents exporting to it "
+                        "directly bypass"),
+              std::string::npos)
+        << w[0];
+    // One instance, or its shards in one process: agents may reach it directly.
+    c.aggregate.scaled_out = false;
+    EXPECT_TRUE(warnings(c).empty());
+  }
+  cfg.mode = run_mode::proxy;
+  auto w = warnings(cfg);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("aggregate.scaled_out = true applies to mode = \"aggregate\" only"),
+            std::string::npos)
+      << w[0];
+}
+
+TEST(validate, fanout_failover_without_flow_warns) {
+  auto cfg = valid_config();
+  cfg.destinations.push_back(destination("second"));
+  cfg.fanout.failover = true;
+  cfg.fanout.mode = fanout_mode::flow;
+  EXPECT_TRUE(warnings(cfg).empty());
+  cfg.fanout.mode = fanout_mode::hash;
+  auto w = warnings(cfg);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("fanout.failover = true applies to fanout.mode = \"flow\" only"),
+            std::string::npos)
+      << w[0];
+}
+
 TEST(validate, udp_messages_must_fit_one_datagram) {
   auto cfg = valid_config();
   cfg.destinations[0].url = destination_url{destination_kind::ipfix_udp, "c", 4739, ""};

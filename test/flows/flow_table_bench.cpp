@@ -26,7 +26,7 @@
 #include "ipfix/elements.hpp"
 #include "ipfix/record.hpp"
 #include "ipfix/wire.hpp"
-#include "tools/loadgen_content.hpp"
+#include "tools/common/loadgen_content.hpp"
 
 #include <sys/wait.h>
 #include <time.h>

@@ -1,6 +1,6 @@
 // Writes the seed corpus of fuzz_session_path: what exporters send, each behind an
 // options byte (see fuzz_session_path.cpp): the load generator's Antrea agent and
-// minimal records (tools/loadgen_content.hpp), softflowd 1.1.0's own messages captured
+// minimal records (tools/common/loadgen_content.hpp), softflowd 1.1.0's own messages captured
 // over UDP and TCP (test/fuzz/captures/, made by capture_softflowd.py), and the codec's
 // seeds (fuzz_seeds.hpp).
 // Usage: fuzz_session_corpus DIR CAPTURES_DIR
@@ -8,7 +8,7 @@
 #include "test/fuzz/fuzz_seeds.hpp"
 
 #include "ipfix/message_builder.hpp"
-#include "tools/loadgen_content.hpp"
+#include "tools/common/loadgen_content.hpp"
 
 #include <cstdio>
 #include <filesystem>

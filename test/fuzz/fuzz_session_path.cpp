@@ -291,7 +291,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   actors::enricher_config ec;
   ec.destinations = {x};
   ec.enrichment = eo;
-  // As the supervisor sizes it (app/supervisor_reload.cpp): every set fits a message.
+  // As the pipeline sizes it (app/pipeline.cpp): every set fits a message.
   ec.max_set_body = max_message_size - ipfix::message_header_size - ipfix::set_header_size;
   auto e = w.sys.spawn(actors::enricher, std::move(ec));
   caf::anon_send(e, messages::label_snapshot{w.pods});

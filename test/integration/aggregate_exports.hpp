@@ -3,7 +3,7 @@
 // Aggregate mode's JSON-lines exports of the load generator's pair content (--pairs),
 // summed per flow and per Node, for the checks of aggregate_test and scaleout_test.
 
-#include "tools/loadgen_content.hpp"
+#include "tools/common/loadgen_content.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -12,6 +12,7 @@
 
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 
 namespace fa::test {
@@ -50,11 +51,11 @@ inline void expect_counts(const tools::pair_counts& got, const tools::pair_count
   EXPECT_EQ(got.reverse_octets, want.reverse_octets) << what;
 }
 
-/// The exports in a JSON-lines file, summed per pair flow. Records of other content
-/// fail the test.
-inline std::map<std::uint64_t, flow_sums> read_exports(const std::string& path) {
+/// The exports in JSON-lines text, summed per pair flow. Records of other content fail
+/// the test.
+inline std::map<std::uint64_t, flow_sums> parse_exports(const std::string& text) {
   std::map<std::uint64_t, flow_sums> out;
-  std::ifstream in{path};
+  std::istringstream in{text};
   std::string line;
   while (std::getline(in, line)) {
     auto r = nlohmann::json::parse(line, nullptr, false);
@@ -77,6 +78,14 @@ inline std::map<std::uint64_t, flow_sums> read_exports(const std::string& path) 
     f.last_destination_totals = totals(r, "Destination");
   }
   return out;
+}
+
+/// The exports in a JSON-lines file (see parse_exports).
+inline std::map<std::uint64_t, flow_sums> read_exports(const std::string& path) {
+  std::ifstream in{path};
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_exports(text.str());
 }
 
 /// Flow `f` of the pair content after `rounds` rounds: each Node's exported deltas add up

@@ -8,7 +8,7 @@
 
 #include "test/integration/aggregate_exports.hpp"
 #include "test/integration/fa_process.hpp"
-#include "tools/loadgen_content.hpp"
+#include "tools/common/loadgen_content.hpp"
 
 #include <gtest/gtest.h>
 

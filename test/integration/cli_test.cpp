@@ -37,6 +37,23 @@ TEST(cli, check_config_warns_of_fanout_flow_with_one_destination) {
       << out;
 }
 
+TEST(cli, check_config_warns_of_a_scaled_out_shard_agents_can_reach) {
+  auto dir = fa::test::scratch_dir("cli_check_shard");
+  auto file =
+      write(dir + "/shard.toml", "mode = \"aggregate\"\n[collector]\n"
+                                 "listen = [\"tcp://0.0.0.0:4739\", \"grpc://0.0.0.0:14739\"]\n\n"
+                                 "[[destination]]\nname = \"x\"\nurl = \"jsonl:stdout\"\n"
+                                 "[aggregate]\nscaled_out = true\n");
+  std::string out;
+  auto rc = fa::test::run_command(
+      {fa::test::binary("app/flow-aggregator"), "check-config", "-c", file}, out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("shard.toml: warning: aggregate.scaled_out = true with the listener "
+                     "\"grpc://0.0.0.0:14739\": agents exporting to it directly bypass"),
+            std::string::npos)
+      << out;
+}
+
 TEST(cli, check_config_names_file_line_key_and_fix) {
   auto dir = fa::test::scratch_dir("cli_check");
   auto file = write(dir + "/bad.toml", "[collector]\nlisten = [\"tcp://0.0.0.0:4739\"]\n\n"

@@ -5,7 +5,7 @@
 
 #include "test/integration/harness.hpp"
 #include "test/labels/test_pki.hpp"
-#include "tools/kube_api_server.hpp"
+#include "tools/kube_api_server/kube_api_server.hpp"
 
 #include <gtest/gtest.h>
 

@@ -12,7 +12,7 @@
 #include "test/integration/fa_process.hpp"
 #include "test/integration/harness.hpp"
 #include "test/support/clickhouse_server.hpp"
-#include "tools/loadgen_content.hpp"
+#include "tools/common/loadgen_content.hpp"
 
 #include <gtest/gtest.h>
 #include <zlib.h>
@@ -151,7 +151,7 @@ void expect_rows_match(const clickhouse_server& s, std::uint64_t n) {
   while (std::getline(in, line)) {
     auto values = split(line, '\t');
     ASSERT_EQ(values.size(), cols.size()) << line;
-    // packetTotalCount is index + 1 (tools/loadgen_content.hpp).
+    // packetTotalCount is index + 1 (tools/common/loadgen_content.hpp).
     auto index = std::stoull(values[10]) - 1;
     ASSERT_EQ(index, rows) << "a record missing or twice";
     auto j = regenerated(index);

@@ -5,7 +5,7 @@
 #include "labels/pod_watcher.hpp"
 #include "test/labels/test_pki.hpp"
 #include "test/support/process.hpp"
-#include "tools/kube_api_server.hpp"
+#include "tools/kube_api_server/kube_api_server.hpp"
 
 #include <gtest/gtest.h>
 

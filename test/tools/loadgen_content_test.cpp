@@ -1,4 +1,4 @@
-#include "tools/loadgen_content.hpp"
+#include "tools/common/loadgen_content.hpp"
 
 #include "ipfix/record.hpp"
 #include "ipfix/wire.hpp"

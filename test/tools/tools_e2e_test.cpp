@@ -3,7 +3,7 @@
 
 #include "ipfix/message_builder.hpp"
 #include "test/support/process.hpp"
-#include "tools/loadgen_content.hpp"
+#include "tools/common/loadgen_content.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>

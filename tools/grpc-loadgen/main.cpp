@@ -1,14 +1,14 @@
 // grpc-loadgen: Antrea's gRPC flow export (FlowExportService.Export, client-streaming) as
 // a load for flow-aggregator's grpc:// listener, for the benchmark (test/bench/grpc.sh).
-// The Flows are the same records ipfix-loadgen sends (tools/loadgen_content.hpp), each
+// The Flows are the same records ipfix-loadgen sends (tools/common/loadgen_content.hpp), each
 // decoded into a Flow by element (rpc/flow_decoder.hpp), so gRPC in and IPFIX in carry the
 // same content. Requests are built before the run; one thread and one connection per
 // stream, FLOWS per request (an Agent sends 1).
 
 #include "rpc/flow_decoder.hpp"
 #include "service.grpc.pb.h"
-#include "tools/cli.hpp"
-#include "tools/loadgen_content.hpp"
+#include "tools/common/cli.hpp"
+#include "tools/common/loadgen_content.hpp"
 
 #include <grpcpp/grpcpp.h>
 

@@ -1,4 +1,4 @@
-#include "tools/cli.hpp"
+#include "tools/common/cli.hpp"
 
 #include <cerrno>
 #include <charconv>

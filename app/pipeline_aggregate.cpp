@@ -1,8 +1,8 @@
-// mode = "aggregate" (DESIGN 9): the supervisor's part for the aggregator shards. The
+// mode = "aggregate" (DESIGN 9): the pipeline's part for the aggregator shards. The
 // enrichers' destinations are the shards; the shards export to the real destinations
 // with the routes an enricher would have used in proxy mode.
 
-#include "app/supervisor.hpp"
+#include "app/pipeline.hpp"
 
 #include "monitoring/log.hpp"
 
@@ -20,8 +20,8 @@ constexpr std::chrono::seconds aggregator_ack_timeout{30};
 
 } // namespace
 
-actors::aggregator_config supervisor::aggregator_setup(const config::config& cfg,
-                                                       const actors::enricher_config& routes) {
+actors::aggregator_config pipeline::aggregator_setup(const config::config& cfg,
+                                                     const actors::enricher_config& routes) {
   const auto& a = cfg.aggregate;
   actors::aggregator_config c;
   c.table.active_timeout =
@@ -43,42 +43,41 @@ actors::aggregator_config supervisor::aggregator_setup(const config::config& cfg
   c.destination_blocks = routes.destination_blocks;
   c.max_set_body = routes.max_set_body;
   c.templates = table_;
-  c.output_budget = receive_budget_;
+  c.output_budget = output_budget_;
   c.metrics = &metrics_;
   return c;
 }
 
-void supervisor::start_aggregators(actors::enricher_config& ec) {
+void pipeline::start_aggregators(const config::config& cfg, actors::enricher_config& ec) {
   // Each shard owns the flows whose key hashes to it; with several, the enrichers split
   // each batch by flow key (route_to_shards).
-  const std::uint32_t n = std::max(
-      1u, config::resolved_shards(cfg_, std::max(1u, std::thread::hardware_concurrency())));
+  const std::uint32_t n =
+      std::max(1u, config::resolved_shards(cfg, std::max(1u, std::thread::hardware_concurrency())));
   aggregators_.resize(n); // aggregator_setup divides max_flows by the number of shards
   for (std::uint32_t i = 0; i < n; ++i) {
-    auto c = aggregator_setup(cfg_, ec);
+    auto c = aggregator_setup(cfg, ec);
     c.shard = i;
-    aggregators_[i] = system_->spawn(actors::aggregator, std::move(c));
+    aggregators_[i] = system_.spawn(actors::aggregator, std::move(c));
   }
   route_to_shards(ec);
   log(log_level::info, "aggregate mode",
       {{"shards", std::to_string(n)},
-       {"max_flows", std::to_string(cfg_.aggregate.max_flows)},
+       {"max_flows", std::to_string(cfg.aggregate.max_flows)},
        {"active_timeout_ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                cfg_.aggregate.active_timeout)
+                                                cfg.aggregate.active_timeout)
                                                 .count())},
        {"inactive_timeout_ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                  cfg_.aggregate.inactive_timeout)
+                                                  cfg.aggregate.inactive_timeout)
                                                   .count())}});
 }
 
-void supervisor::route_to_shards(actors::enricher_config& ec) const {
+void pipeline::route_to_shards(actors::enricher_config& ec) const {
   actors::route_to_shards(ec, aggregators_);
 }
 
-void supervisor::reconfigure_aggregators(const config::config& target,
-                                         actors::enricher_config& ec) {
+void pipeline::reconfigure_aggregators(const config::config& target, actors::enricher_config& ec) {
   auto c = std::make_shared<actors::aggregator_config>(aggregator_setup(target, ec));
-  caf::scoped_actor self{*system_};
+  caf::scoped_actor self{system_};
   for (auto& a : aggregators_)
     self->send(a, messages::aggregator_reconfig{c});
   // Once every shard has answered a request sent after the update, none sends to a
@@ -88,58 +87,22 @@ void supervisor::reconfigure_aggregators(const config::config& target,
         .receive([](messages::aggregator_status&) {},
                  [&](caf::error& err) {
                    log(log_level::warn, "aggregator did not confirm the reload",
-                       {{"error", system_->render(err)}});
+                       {{"error", system_.render(err)}});
                  });
   route_to_shards(ec);
 }
 
-void supervisor::drain_aggregators(std::chrono::steady_clock::time_point deadline) {
-  caf::scoped_actor self{*system_};
+void pipeline::drain_aggregators(std::chrono::steady_clock::time_point deadline) {
+  caf::scoped_actor self{system_};
   for (auto& a : aggregators_) {
     auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     self->request(a, std::max(remaining, std::chrono::milliseconds{1}), actors::drain_atom_v)
-        .receive(
-            [](bool) {},
-            [&](caf::error& err) {
-              log(log_level::warn, "aggregator not drained", {{"error", system_->render(err)}});
-            });
+        .receive([](bool) {},
+                 [&](caf::error& err) {
+                   log(log_level::warn, "aggregator not drained", {{"error", system_.render(err)}});
+                 });
   }
-}
-
-std::vector<messages::aggregator_status> supervisor::aggregators() {
-  std::vector<messages::aggregator_status> out;
-  caf::scoped_actor self{*system_};
-  for (auto& a : aggregators_)
-    self->request(a, std::chrono::seconds{5}, caf::get_atom_v, actors::shard_atom_v)
-        .receive([&](messages::aggregator_status& s) { out.push_back(std::move(s)); },
-                 [](caf::error&) {});
-  return out;
-}
-
-messages::flow_page supervisor::flows(const messages::flow_query& q) {
-  messages::flow_page out;
-  caf::scoped_actor self{*system_};
-  // Every shard is asked at once; the page is filled in shard order.
-  std::vector<decltype(self->request(aggregators_.front(), std::chrono::seconds{5}, caf::get_atom_v,
-                                     q))>
-      pending;
-  for (auto& a : aggregators_)
-    pending.push_back(self->request(a, std::chrono::seconds{5}, caf::get_atom_v, q));
-  for (auto& p : pending)
-    p.receive(
-        [&](messages::flow_page& page) {
-          for (auto& f : page.flows) {
-            if (out.flows.size() == q.limit) {
-              out.more = true;
-              break;
-            }
-            out.flows.push_back(std::move(f));
-          }
-          out.more = out.more || page.more;
-        },
-        [](caf::error&) {});
-  return out;
 }
 
 } // namespace fa::app

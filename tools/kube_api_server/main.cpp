@@ -5,8 +5,8 @@
 // the enrichers keep receiving new snapshots while records flow. Runs until SIGTERM or
 // SIGINT.
 
-#include "tools/cli.hpp"
-#include "tools/kube_api_server.hpp"
+#include "tools/common/cli.hpp"
+#include "tools/kube_api_server/kube_api_server.hpp"
 
 #include <atomic>
 #include <csignal>

@@ -1,8 +1,8 @@
 // ipfix-collector: a strict IPFIX collector (TCP, or UDP with --udp) for tests, demos and
 // benchmarks.
 
-#include "tools/cli.hpp"
-#include "tools/collector.hpp"
+#include "tools/collector/collector.hpp"
+#include "tools/common/cli.hpp"
 
 #include <string>
 

@@ -5,7 +5,7 @@
 // or a UDP exporter address and port) keeps its own templates (RFC 7011 8) and
 // sequence expectations (RFC 7011 3.1) per ODID.
 
-#include "tools/cli.hpp"
+#include "tools/common/cli.hpp"
 
 #include <chrono>
 #include <cstdint>
