@@ -68,27 +68,9 @@ start_collector() { # $1 = tcp|udp, rest = extra args
   col_port=$(cat "$work/col.port")
 }
 
-start_api() {
-  "$bin_api" --cert "$work/pki/server.crt" --key "$work/pki/server.key" --token bench-token \
-    --pods "$pods" --updates-per-second "$updates" --port-file "$work/api.port" \
-    2>"$work/api.err" &
-  api_pid=$!
-  for _ in $(seq 600); do [ -s "$work/api.port" ] && break; sleep 0.1; done
-  [ -s "$work/api.port" ] || { echo "bench: the API server did not start" >&2; exit 1; }
-  api_port=$(cat "$work/api.port")
-}
-
 # start_fa LISTEN DESTINATION_URL [labels]: flow-aggregator with Antrea enrichment, as
 # test/bench/run.sh and labels.sh configure it; with labels, ready once the Pods are listed.
 start_fa() {
-  local labels='source = "none"'
-  if [ "${3:-}" = labels ]; then
-    labels="source = \"kubernetes\"
-[kubernetes]
-api_server = \"https://127.0.0.1:$api_port\"
-token_file = \"$work/pki/token\"
-ca_file = \"$work/pki/ca.crt\""
-  fi
   cat > "$work/fa.toml" <<TOML
 cluster_id = "0b1f3a52-1c1e-4b9e-9a53-6c7d2a1e0f11"
 [collector]
@@ -110,13 +92,10 @@ listen = ""
 [runtime]
 ${BENCH_CPU_RUNTIME:-}
 [labels]
-$labels
+$(labels_toml $([ "${3:-}" = labels ] && echo on || echo off))
 TOML
   run_fa
-  if [ "${3:-}" = labels ]; then
-    for _ in $(seq 1200); do grep -q 'kubernetes Pods listed' "$work/fa.err" && break; sleep 0.1; done
-    grep -q 'kubernetes Pods listed' "$work/fa.err" || { echo "bench: labels never synced" >&2; exit 1; }
-  fi
+  if [ "${3:-}" = labels ]; then wait_labels_synced; fi
 }
 
 # BENCH_CPU_PERF: a profile of flow-aggregator (sampled at 499 Hz, DWARF call stacks, as
@@ -159,6 +138,7 @@ fa_row() { # $1 = row
   start_collector $out
   listen="$in://127.0.0.1:0"
   start_fa "$listen" "ipfix+$out://127.0.0.1:$col_port" $lab
+  sleep 1 # what starting (and the first list of Pods) left to do is not idle
   local idle0 t_idle0 idle1 t_idle1
   idle_sample 2
   local c0 t0 c1 t1 sent
@@ -200,20 +180,8 @@ relay_row() { # socat, one child per TCP session; prints "NS_PER_RECORD LOST 0"
 tee_row() { # nfacctd tee, as test/bench/udp.sh runs it; prints "NS_PER_RECORD LOST 0"
   start_collector udp
   local port; port=$(free_port SOCK_DGRAM)
-  echo "id=1 ip=127.0.0.1:$col_port" > "$work/receivers.lst"
-  cat > "$work/tee.conf" <<CONF
-daemonize: false
-nfacctd_ip: 127.0.0.1
-nfacctd_port: $port
-nfacctd_pipe_size: 8388608
-plugins: tee[bench]
-tee_receivers[bench]: $work/receivers.lst
-plugin_pipe_size: 67108864
-plugin_buffer_size: 65536
-CONF
-  setsid nfacctd -f "$work/tee.conf" >"$work/tee.log" 2>&1 &
-  local tee=$!
-  for _ in $(seq 100); do grep -q "waiting for NetFlow" "$work/tee.log" 2>/dev/null && break; sleep 0.05; done
+  start_tee $port $col_port
+  local tee=$tee_pid
   local per=$(( total / exporters ))
   local c0; c0=$(group_ticks $tee)
   send_udp $port $per 1000
@@ -222,9 +190,7 @@ CONF
   send_udp $port 2000 9000
   wait $col_pid || true
   local c1; c1=$(group_ticks $tee)
-  kill -INT $tee 2>/dev/null || true
-  for _ in $(seq 40); do kill -0 $tee 2>/dev/null || break; sleep 0.05; done
-  kill -KILL -- -$tee 2>/dev/null || true; wait $tee 2>/dev/null || true
+  stop_tee
   local got
   got=$(python3 -c "import json; d=json.load(open('$work/col.json'))['records_by_header_odid']; print(sum(v for k, v in d.items() if 1000 <= int(k) < 1000 + $exporters))")
   python3 -c "print(f'{($c1 - $c0) / $hz / max($got, 1) * 1e9:.0f} $(( per * exporters - got )) 0')"
@@ -257,7 +223,7 @@ latency_row() { # $1 = direct|via; prints "P50_US P99_US"
 
 has() { [[ " $rows " == *" $1 "* ]]; }
 bench_pki "$work/pki"
-if has labels || has idle; then start_api; fi
+if has labels || has idle; then start_kube_api "$pods" "$updates"; fi
 echo "bench cpu: $template, $total records per row at $rate rec/s ($sessions TCP sessions, $exporters UDP exporters), $repeats rounds" >&2
 declare -A res
 measure() { # $1 = row; prints its figures
