@@ -1,7 +1,8 @@
 # A thin front for people; CMake is the build.
 #   make run    install deps, build Release, start on config/default.toml
 #   make test   install deps, build with ASan+UBSan (clang, fuzzers included), run ctest
-#   make bench  install deps, build Release, run the benchmarks (TCP, UDP vs nfacctd tee, TLS, 100k Pods,
+#   make bench  install deps, build Release, run the benchmarks (CPU per record beside socat and
+#               nfacctd tee, TCP, UDP vs nfacctd tee, TLS, 100k Pods,
 #               ClickHouse, gRPC, aggregate mode)
 #   make fuzz   run every libFuzzer target for FUZZ_SECONDS each (default 300)
 #   make soak   install deps, build Release, run the soak test for SOAK_MINUTES (default 30)
@@ -36,6 +37,7 @@ test: build-test
 	cd $(TEST_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
 
 bench: build
+	bash test/bench/cpu.sh $(RELEASE_DIR)
 	bash test/bench/run.sh $(RELEASE_DIR)
 	bash test/bench/udp.sh $(RELEASE_DIR)
 	bash test/bench/tls.sh $(RELEASE_DIR)

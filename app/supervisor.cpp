@@ -1,4 +1,5 @@
 #include "app/supervisor.hpp"
+#include "app/scheduler_settings.hpp"
 
 #include "app/admin_api.hpp"
 #include "app/listeners.hpp"
@@ -18,8 +19,7 @@ supervisor::supervisor(config::config cfg)
     : cfg_(std::move(cfg)) {
   auto hw = std::max(1u, std::thread::hardware_concurrency());
   caf_cfg_.add_message_types<caf::id_block::fa>();
-  caf_cfg_.set("scheduler.max-threads",
-               static_cast<std::size_t>(config::resolved_workers(cfg_.runtime, hw)));
+  apply_scheduler_settings(caf_cfg_, cfg_.runtime, hw);
   caf_cfg_.set("logger.console", caf::atom("none"));
   caf_cfg_.set("logger.verbosity", caf::atom("quiet"));
   system_ = std::make_unique<caf::actor_system>(caf_cfg_);

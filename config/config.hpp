@@ -436,6 +436,12 @@ struct runtime_config {
   std::uint32_t workers = 0;    ///< CAF scheduler threads; 0 = number of cores
   std::uint32_t io_threads = 1; ///< threads running the Asio io_context
   std::uint32_t enrichers = 0;  ///< enricher actors; 0 = number of workers
+  /// How an idle scheduler worker waits for work (app/scheduler_settings.hpp): it looks
+  /// `idle_spin` times, then every 50 us for `idle_poll`, then sleeps until a message
+  /// arrives for it or `idle_sleep` passes (it then looks at the other workers' queues).
+  std::uint32_t idle_spin = 10;
+  duration idle_poll = duration::zero();
+  duration idle_sleep = std::chrono::milliseconds{10};
   fa::config::log_level log_level = log_level::info;
   fa::config::log_format log_format = log_format::text;
   /// SIGTERM/SIGINT: how long queued records may take to reach the destinations before

@@ -261,6 +261,9 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
   out.integer("workers", rt.workers);
   out.integer("io_threads", rt.io_threads);
   out.integer("enrichers", rt.enrichers);
+  out.integer("idle_spin", rt.idle_spin);
+  out.time("idle_poll", rt.idle_poll);
+  out.time("idle_sleep", rt.idle_sleep);
   out.str("log_level", to_string(rt.log_level));
   out.str("log_format", to_string(rt.log_format));
   out.time("shutdown_timeout", rt.shutdown_timeout);

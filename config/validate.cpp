@@ -14,6 +14,7 @@ namespace {
 
 constexpr std::uint32_t max_threads = 1024;
 constexpr std::uint32_t max_enrichers = 65536;
+constexpr std::uint32_t max_idle_spin = 1000000;
 /// A bound the memory of any machine we run on cannot hold anyway (at ~0.5 KiB a flow,
 /// 1e9 flows is 0.5 TiB): a larger value is a typo, and "unlimited" is never offered.
 constexpr std::uint64_t max_aggregate_flows = 1'000'000'000;
@@ -51,6 +52,12 @@ struct checker {
     if (x <= duration::zero())
       add(error_kind::invalid_value, key, quoted_duration(x),
           "expected a duration greater than zero, such as \"10ms\" or \"1s\"");
+  }
+
+  void within(const std::string& key, duration x, duration lo, duration hi) {
+    if (x < lo || x > hi)
+      add(error_kind::invalid_value, key, quoted_duration(x),
+          "expected a duration from " + quoted_duration(lo) + " to " + quoted_duration(hi));
   }
 
   void not_negative(const std::string& key, duration x) {
@@ -303,6 +310,10 @@ std::vector<config_error> validate(const config& cfg) {
   out.range("runtime.workers", cfg.runtime.workers, 0, max_threads);
   out.range("runtime.io_threads", cfg.runtime.io_threads, 1, max_threads);
   out.range("runtime.enrichers", cfg.runtime.enrichers, 0, max_enrichers);
+  out.range("runtime.idle_spin", cfg.runtime.idle_spin, 0, max_idle_spin);
+  out.within("runtime.idle_poll", cfg.runtime.idle_poll, duration::zero(), std::chrono::seconds{1});
+  out.within("runtime.idle_sleep", cfg.runtime.idle_sleep, std::chrono::milliseconds{1},
+             std::chrono::seconds{1});
   out.positive("runtime.shutdown_timeout", cfg.runtime.shutdown_timeout);
   out.not_negative("runtime.memory_trim_interval", cfg.runtime.memory_trim_interval);
   auto unsupported = unsupported_features(cfg);

@@ -18,6 +18,9 @@ packages=(
   tshark libfixbuf-tools python3-ipfix python3 python3-grpcio python3-protobuf
   kubernetes-client
   softflowd pmacct nfdump
+  # The CPU benchmark (test/bench/cpu.sh) measures a socat TCP relay beside us; perf
+  # (linux-perf) profiles it (BENCH_CPU_PERF).
+  socat linux-perf
   openssl iproute2 procps
   # The ClickHouse destination's tests and benchmark run a real server (18.16 in Debian 12)
   # and query it back with its client; `unshare` (util-linux) gives the flow-log tests a

@@ -58,3 +58,60 @@ scrape() { python3 -c "import urllib.request,sys; sys.stdout.write(urllib.reques
 metric() {
   scrape | awk -v n="$1" -v f="${2:-}" '$1 ~ "^"n"({|$)" && index($1, f) {s += $2} END {printf "%.0f\n", s}'
 }
+
+# start_kube_api PODS UPDATES: kube-api-test-server ($bin_api) over TLS with the PKI of
+# bench_pki "$work/pki", holding PODS Pods and changing UPDATES of them a second; sets
+# api_pid and api_port.
+start_kube_api() {
+  "$bin_api" --cert "$work/pki/server.crt" --key "$work/pki/server.key" --token bench-token \
+    --pods "$1" --updates-per-second "$2" --port-file "$work/api.port" 2>"$work/api.err" &
+  api_pid=$!
+  for _ in $(seq 600); do [ -s "$work/api.port" ] && break; sleep 0.1; done
+  [ -s "$work/api.port" ] || { echo "bench: the API server did not start" >&2; cat "$work/api.err" >&2; exit 1; }
+  api_port=$(cat "$work/api.port")
+}
+# labels_toml on|off: the body of flow-aggregator's [labels] (and [kubernetes]) for labels
+# from start_kube_api's server, or none.
+labels_toml() {
+  if [ "$1" = on ]; then
+    printf 'source = "kubernetes"\n[kubernetes]\napi_server = "https://127.0.0.1:%s"\ntoken_file = "%s"\nca_file = "%s"\n' \
+      "$api_port" "$work/pki/token" "$work/pki/ca.crt"
+  else
+    echo 'source = "none"'
+  fi
+}
+# wait_labels_synced: run_fa's process has listed every Pod and published the index.
+wait_labels_synced() {
+  for _ in $(seq 1200); do grep -q 'kubernetes Pods listed' "$work/fa.err" && break; sleep 0.1; done
+  grep -q 'kubernetes Pods listed' "$work/fa.err" || { echo "bench: labels never synced" >&2; cat "$work/fa.err" >&2; exit 1; }
+}
+
+# start_tee PORT COLLECTOR_PORT: pmacct nfacctd with the tee plugin on 127.0.0.1:PORT
+# (UDP), copying datagrams untouched to the collector; sets tee_pid. It runs in its own
+# session: on exit nfacctd signals its whole process group (stop it with stop_tee).
+start_tee() {
+  echo "id=1 ip=127.0.0.1:$2" > "$work/receivers.lst"
+  # Generous buffers, as pmacct's documentation advises for high rates.
+  cat > "$work/tee.conf" <<CONF
+daemonize: false
+nfacctd_ip: 127.0.0.1
+nfacctd_port: $1
+nfacctd_pipe_size: 8388608
+plugins: tee[bench]
+tee_receivers[bench]: $work/receivers.lst
+plugin_pipe_size: 67108864
+plugin_buffer_size: 65536
+CONF
+  setsid nfacctd -f "$work/tee.conf" >"$work/tee.log" 2>&1 &
+  tee_pid=$!
+  for _ in $(seq 100); do grep -q "waiting for NetFlow" "$work/tee.log" 2>/dev/null && break; sleep 0.05; done
+}
+# stop_tee: nfacctd ignores SIGTERM and its plugin can outlive the core: SIGINT, then the
+# whole process group is killed if it lingers.
+stop_tee() {
+  kill -INT $tee_pid 2>/dev/null || true
+  for _ in $(seq 40); do kill -0 $tee_pid 2>/dev/null || break; sleep 0.05; done
+  kill -KILL -- -$tee_pid 2>/dev/null || true
+  kill -KILL $tee_pid 2>/dev/null || true
+  wait $tee_pid 2>/dev/null || true
+}

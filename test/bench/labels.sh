@@ -26,16 +26,6 @@ bin_api=$build/tools/kube-api-test-server
 source "$(dirname "$0")/common.sh"
 bench_setup labels "$bin_fa" "$bin_gen" "$bin_col" "$bin_api"
 
-start_api() {
-  "$bin_api" --cert "$work/pki/server.crt" --key "$work/pki/server.key" --token bench-token \
-    --pods "$pods" --updates-per-second "$updates" --port-file "$work/api.port" \
-    2>"$work/api.err" &
-  api_pid=$!
-  for _ in $(seq 600); do [ -s "$work/api.port" ] && break; sleep 0.1; done
-  [ -s "$work/api.port" ] || { echo "bench: the API server did not start" >&2; cat "$work/api.err" >&2; exit 1; }
-  api_port=$(cat "$work/api.port")
-}
-
 start_collector() { # $1 = name
   rm -f "$work/$1.port"
   "$bin_col" --listen 127.0.0.1:0 --port-file "$work/$1.port" --idle-exit 1s --quiet \
@@ -46,14 +36,6 @@ start_collector() { # $1 = name
 }
 
 start_fa() { # $1 = destination port, $2 = on|off
-  local labels="source = \"none\""
-  if [ "$2" = on ]; then
-    labels="source = \"kubernetes\"
-[kubernetes]
-api_server = \"https://127.0.0.1:$api_port\"
-token_file = \"$work/pki/token\"
-ca_file = \"$work/pki/ca.crt\""
-  fi
   cat > "$work/fa.toml" <<TOML
 cluster_id = "0b1f3a52-1c1e-4b9e-9a53-6c7d2a1e0f11"
 [collector]
@@ -70,14 +52,11 @@ fill_k8s_names = true
 [admin]
 listen = ""
 [labels]
-$labels
+$(labels_toml $2)
 TOML
   run_fa
-  if [ "$2" = on ]; then
-    # Ready = the first full list of every Pod is indexed and published.
-    for _ in $(seq 1200); do grep -q 'kubernetes Pods listed' "$work/fa.err" && break; sleep 0.1; done
-    grep -q 'kubernetes Pods listed' "$work/fa.err" || { echo "bench: labels never synced" >&2; cat "$work/fa.err" >&2; exit 1; }
-  fi
+  # Ready = the first full list of every Pod is indexed and published.
+  if [ "$2" = on ]; then wait_labels_synced; fi
 }
 
 stop_fa() {
@@ -141,7 +120,7 @@ PY
 }
 
 bench_pki "$work/pki"
-start_api
+start_kube_api "$pods" "$updates"
 verify_labels
 echo "bench: $template, $sessions sessions x $records records, $repeats rounds; labels on = $pods Pods, $updates updates/s" >&2
 best_off=0; best_on=0

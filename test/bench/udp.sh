@@ -63,34 +63,14 @@ TOML
   mid_port=$fa_port
 }
 
-start_tee() {
+# The middle: flow-aggregator (start_fa) or nfacctd tee, each stopped its own way.
+start_mid_tee() {
   mid_port=$(free_udp_port)
-  echo "id=1 ip=127.0.0.1:$col_port" > "$work/receivers.lst"
-  # Generous buffers, as pmacct's documentation advises for high rates.
-  cat > "$work/tee.conf" <<CONF
-daemonize: false
-nfacctd_ip: 127.0.0.1
-nfacctd_port: $mid_port
-nfacctd_pipe_size: 8388608
-plugins: tee[bench]
-tee_receivers[bench]: $work/receivers.lst
-plugin_pipe_size: 67108864
-plugin_buffer_size: 65536
-CONF
-  # Its own session: on exit nfacctd signals its whole process group.
-  setsid nfacctd -f "$work/tee.conf" >"$work/tee.log" 2>&1 &
-  mid_pid=$!
-  for _ in $(seq 100); do grep -q "waiting for NetFlow" "$work/tee.log" 2>/dev/null && break; sleep 0.05; done
+  start_tee $mid_port $col_port
+  mid_pid=$tee_pid
 }
-
-# nfacctd ignores SIGTERM and its plugin can outlive the core: SIGINT, then the whole
-# process group (it runs in its own session) is killed if it lingers.
 stop_mid() {
-  kill -INT $mid_pid 2>/dev/null || true
-  for _ in $(seq 40); do kill -0 $mid_pid 2>/dev/null || break; sleep 0.05; done
-  kill -KILL -- -$mid_pid 2>/dev/null || true
-  kill -KILL $mid_pid 2>/dev/null || true
-  wait $mid_pid 2>/dev/null || true
+  if [ "$mid_pid" = "${tee_pid:-}" ]; then stop_tee; else kill -TERM $mid_pid; wait $mid_pid || true; fi
 }
 
 # One trial at `rate`; prints "LOST ACHIEVED_RATE".
@@ -100,7 +80,7 @@ trial() { # $1 = fa-tcp|fa-udp|tee, $2 = rate
   case $kind in
   fa-tcp) start_collector tcp $per; start_fa ipfix+tcp ;;
   fa-udp) start_collector udp $per; start_fa ipfix+udp ;;
-  tee) start_collector udp $per; start_tee ;;
+  tee) start_collector udp $per; start_mid_tee ;;
   esac
   "$bin_gen" --target 127.0.0.1:$mid_port --transport udp --template "$template" --seed 1 \
     --sessions $exporters --records $per --rate $rate --udp-ring $ring --quiet \

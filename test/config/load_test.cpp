@@ -261,6 +261,9 @@ tls_key = "/admin.key"
 workers = 4
 io_threads = 2
 enrichers = 8
+idle_spin = 20
+idle_poll = "1ms"
+idle_sleep = "50ms"
 log_level = "debug"
 log_format = "json"
 shutdown_timeout = "45s"
@@ -384,6 +387,9 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(c.runtime.workers, 4u);
   EXPECT_EQ(c.runtime.io_threads, 2u);
   EXPECT_EQ(c.runtime.enrichers, 8u);
+  EXPECT_EQ(c.runtime.idle_spin, 20u);
+  EXPECT_EQ(c.runtime.idle_poll, 1ms);
+  EXPECT_EQ(c.runtime.idle_sleep, 50ms);
   EXPECT_EQ(c.runtime.log_level, log_level::debug);
   EXPECT_EQ(c.runtime.log_format, log_format::json);
   EXPECT_EQ(c.runtime.shutdown_timeout, 45s);
@@ -634,7 +640,11 @@ INSTANTIATE_TEST_SUITE_P(
         error_case{section("[runtime]", "workers = 5000"), "runtime.workers", "workers = 5000",
                    "5000", "expected an integer from 0 to 1024"},
         error_case{section("[runtime]", "enrichers = 100000"), "runtime.enrichers",
-                   "enrichers = 100000", "100000", "expected an integer from 0 to 65536"}));
+                   "enrichers = 100000", "100000", "expected an integer from 0 to 65536"},
+        error_case{section("[runtime]", "idle_sleep = \"0s\""), "runtime.idle_sleep",
+                   "idle_sleep = \"0s\"", "\"0s\"", "expected a duration from \"1ms\" to \"1s\""},
+        error_case{section("[runtime]", "idle_poll = \"2s\""), "runtime.idle_poll",
+                   "idle_poll = \"2s\"", "\"2s\"", "expected a duration from \"0s\" to \"1s\""}));
 
 TEST(load, duplicate_destination_names) {
   auto text = dest("\n[[destination]]\nname = \"main\"\nurl = \"jsonl:/tmp/x\"\n");
