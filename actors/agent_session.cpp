@@ -5,6 +5,7 @@
 #include "base/unix_time.hpp"
 #include "ipfix/message.hpp"
 #include "ipfix/record.hpp"
+#include "messages/transport_name.hpp"
 #include "monitoring/log.hpp"
 #include "monitoring/rate_limited_log.hpp"
 
@@ -16,22 +17,6 @@ namespace {
 
 std::uint64_t plan_key(std::uint32_t odid, std::uint16_t id) {
   return (std::uint64_t{odid} << 16) | id;
-}
-
-const char* transport_name(messages::transport t) {
-  switch (t) {
-  case messages::transport::tcp:
-    return "tcp";
-  case messages::transport::udp:
-    return "udp";
-  case messages::transport::tls:
-    return "tls";
-  case messages::transport::grpc:
-    return "grpc";
-  case messages::transport::grpcs:
-    return "grpcs";
-  }
-  return "unknown";
 }
 
 using state_ptr = agent_session_actor::stateful_pointer<agent_session_state>;
@@ -389,7 +374,7 @@ agent_session(agent_session_actor::stateful_pointer<agent_session_state> self,
   }
   st.templates = ipfix::template_store{cfg.templates};
   st.status.id = cfg.info->id;
-  st.status.transport = transport_name(cfg.info->proto);
+  st.status.transport = messages::transport_name(cfg.info->proto);
   st.status.peer = cfg.info->peer_text;
   st.status.since = base::unix_seconds();
   if (cfg.metrics)

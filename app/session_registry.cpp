@@ -2,10 +2,12 @@
 
 #include "actors/agent_session.hpp"
 #include "base/hash.hpp"
+#include "messages/transport_name.hpp"
 #include "monitoring/log.hpp"
 
 namespace fa::app {
 
+using messages::transport_name;
 using monitoring::log;
 using monitoring::log_level;
 
@@ -14,21 +16,6 @@ namespace {
 std::uint64_t mix(std::uint64_t x) {
   // splitmix64 finaliser: spreads consecutive session ids over the enrichers.
   return base::mix64(x + base::golden_gamma);
-}
-
-std::string_view transport_name(messages::transport proto) {
-  switch (proto) {
-  case messages::transport::udp:
-    return "udp";
-  case messages::transport::tls:
-    return "tls";
-  case messages::transport::grpc:
-    return "grpc";
-  case messages::transport::grpcs:
-    return "grpcs";
-  default:
-    return "tcp";
-  }
 }
 
 messages::session_info_ptr make_session_info(std::uint64_t id, messages::transport proto,
