@@ -3,7 +3,9 @@
 #include "ipfix/record.hpp"
 #include "ipfix/wire.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cstddef>
 #include <cstring>
 #include <string_view>
 #include <utility>
@@ -30,9 +32,20 @@ std::uint8_t* put_varlen(std::uint8_t* out, std::string_view s) {
   return out + s.size();
 }
 
+/// Octets of the prefix of a variable-length value of `n` octets (RFC 7011 7), as
+/// `ipfix::write_varlen_prefix` writes it.
+std::size_t prefix_size(std::size_t n) {
+  return n < 255 ? 1 : 3;
+}
+
 /// Octets of a variable-length value of `n` octets with its prefix (RFC 7011 7).
 std::size_t varlen_size(std::size_t n) {
-  return n + (n < 255 ? 1 : 3);
+  return n + prefix_size(n);
+}
+
+/// Where a value of `n` octets whose prefix starts at `at` lies (RFC 7011 7).
+ipfix::field_slice value_at(std::size_t at, std::size_t n) {
+  return {static_cast<std::uint16_t>(at + prefix_size(n)), static_cast<std::uint16_t>(n)};
 }
 
 /// The fields that are the same for every record of one slice: clusterId, 405, 403, 404,
@@ -66,6 +79,7 @@ void constant_block(const messages::template_plan& plan, const messages::session
 /// One of the six name fields a filled InterNode record gets from the index.
 struct name_field {
   messages::field_index index = -1;
+  std::size_t rank = 0; ///< among the variable-length fields
   bool destination = false;
   std::string_view labels::pod_view::*value = nullptr;
 };
@@ -74,16 +88,19 @@ struct name_field {
 /// computed once per slice, so filling a record only walks this list.
 std::size_t name_fields(const messages::template_plan& plan, std::array<name_field, 6>& out) {
   using pv = labels::pod_view;
-  const std::array<name_field, 6> all{{{plan.source_pod_name, false, &pv::name},
-                                       {plan.source_pod_namespace, false, &pv::pod_namespace},
-                                       {plan.source_node_name, false, &pv::node_name},
-                                       {plan.destination_pod_name, true, &pv::name},
-                                       {plan.destination_pod_namespace, true, &pv::pod_namespace},
-                                       {plan.destination_node_name, true, &pv::node_name}}};
+  const std::array<name_field, 6> all{
+      {{plan.source_pod_name, 0, false, &pv::name},
+       {plan.source_pod_namespace, 0, false, &pv::pod_namespace},
+       {plan.source_node_name, 0, false, &pv::node_name},
+       {plan.destination_pod_name, 0, true, &pv::name},
+       {plan.destination_pod_namespace, 0, true, &pv::pod_namespace},
+       {plan.destination_node_name, 0, true, &pv::node_name}}};
   std::size_t n = 0;
   for (const auto& f : all)
-    if (f.index >= 0 && plan.input.fields[static_cast<std::size_t>(f.index)].is_varlen())
-      out[n++] = f;
+    if (f.index >= 0 && plan.input.fields[static_cast<std::size_t>(f.index)].is_varlen()) {
+      out[n] = f;
+      out[n++].rank = plan.layout.var_rank(static_cast<std::size_t>(f.index));
+    }
   // At most six entries: an insertion sort by field index keeps them in record order.
   for (std::size_t k = 1; k < n; ++k)
     for (std::size_t j = k; j > 0 && out[j].index < out[j - 1].index; --j)
@@ -146,6 +163,10 @@ void slice_enricher::run(const messages::session_info& session, const messages::
   constant_block(plan, session, options_, block);
   const std::size_t num_varlen = plan.layout.num_varlen();
   fields_.resize(num_varlen * ring_size);
+  // The output record's variable-length values: the input's, then the labels and
+  // clusterId (template_planner's order).
+  const std::size_t out_varlen = num_varlen + (a.pod_labels ? 2 : 0) + (a.cluster_id ? 1 : 0);
+  const std::size_t cluster_id_size = a.cluster_id ? options_.cluster_id.size() : 0;
   // Labels are at most two strings; the rest is fixed per slice.
   std::size_t fixed_extra = block.size() + (a.flow_direction ? 1 : 0);
   const labels::pod_snapshot* index = pods_ && pods_->num_ips() > 0 ? pods_.get() : nullptr;
@@ -327,6 +348,46 @@ void slice_enricher::run(const messages::session_info& session, const messages::
     }
     if (a.flow_direction)
       *p = direction;
+    // The values' places in the output record, for the readers of fields (enriched_payload
+    // varlen): the input's as walked, each after a filled name moved by what filling it
+    // added, then the appended ones; no second walk.
+    if (w.with_varlen) {
+      auto* v = w.add_varlen(out_varlen);
+      std::size_t k = 0;
+      if (fill_src || fill_dst) {
+        std::ptrdiff_t delta = 0;
+        auto moved = [&](const ipfix::field_slice& in) {
+          return ipfix::field_slice{static_cast<std::uint16_t>(in.offset + delta), in.length};
+        };
+        for (std::size_t m = 0; m < num_fills; ++m) {
+          const auto& f = fills[m];
+          if (!(f.destination ? fill_dst : fill_src))
+            continue;
+          for (; k < f.rank; ++k)
+            v[k] = moved(varlen[k]);
+          auto [start, end] = span_of(f);
+          const auto n = ((f.destination ? dst : src).*f.value).size();
+          v[k++] =
+              value_at(static_cast<std::size_t>(static_cast<std::ptrdiff_t>(start) + delta), n);
+          delta += static_cast<std::ptrdiff_t>(varlen_size(n)) -
+                   static_cast<std::ptrdiff_t>(end - start);
+        }
+        for (; k < num_varlen; ++k)
+          v[k] = moved(varlen[k]);
+      } else {
+        std::copy(varlen.begin(), varlen.end(), v);
+        k = num_varlen;
+      }
+      std::size_t at = rec_size;
+      if (a.pod_labels) {
+        v[k++] = value_at(at, src_labels.size());
+        at += varlen_size(src_labels.size());
+        v[k++] = value_at(at, dst_labels.size());
+        at += varlen_size(dst_labels.size());
+      }
+      if (a.cluster_id)
+        v[k] = value_at(at, cluster_id_size); // first in the constant block
+    }
     w.end_record();
     ++out.records;
   };
