@@ -4,8 +4,9 @@
 // than a bound, so every set fits a destination's message whole (RFC 7011 3.3: a set
 // never spans messages). The caller writes each record's octets itself, between
 // begin_record and end_record, and, when the writer carries them, the record's
-// variable-length values (`add_varlen`), which the readers of fields then need not find
-// by walking the record again.
+// variable-length values (appended to `payload.varlen` in template order, offsets from
+// the record's start), which the readers of fields then need not find by walking the
+// record again.
 
 #include "messages/batches.hpp"
 
@@ -43,13 +44,6 @@ struct set_writer {
       records = 0;
       open = true;
     }
-  }
-  /// Room for the `n` variable-length values of the record begun (`with_varlen` only),
-  /// in template order, offsets from the record's start.
-  ipfix::field_slice* add_varlen(std::size_t n) {
-    const auto at = payload.varlen.size();
-    payload.varlen.resize(at + n);
-    return payload.varlen.data() + at;
   }
   void end_record() { ++records; }
   /// Describes the open set in the payload (nothing when it holds no record).

@@ -316,78 +316,72 @@ void slice_enricher::run(const messages::session_info& session, const messages::
     set_writer& w = route(ipfix::bytes_view{rec, j.length}, varlen);
     auto& out = w.payload;
     w.begin_record(out_size);
+    // The places of the output record's variable-length values, for the readers of
+    // fields (enriched_payload varlen): the input's as walked, those after a filled name
+    // moved by what filling it added, and the appended ones where they are written. No
+    // second walk.
+    ipfix::field_slice* v = nullptr;
+    if (w.with_varlen) {
+      auto& values = out.varlen;
+      const std::size_t first = values.size();
+      values.resize(first + out_varlen);
+      v = values.data() + first;
+      if (num_varlen != 0) // field_slice is trivially copyable: one copy for all
+        std::memcpy(v, varlen.data(), num_varlen * sizeof(ipfix::field_slice));
+    }
     // Sized once, then filled in place: no per-field growth checks.
     auto at = out.bytes.size();
     out.bytes.resize(at + out_size);
     auto* p = out.bytes.data() + at;
+    auto* const start_out = p;
+    auto here = [&] { return static_cast<std::size_t>(p - start_out); };
     if (fill_src || fill_dst) {
       std::size_t copied = 0;
-      for (std::size_t k = 0; k < num_fills; ++k) {
-        const auto& f = fills[k];
+      std::size_t k = 0; // values before k are in place
+      std::ptrdiff_t delta = 0;
+      for (std::size_t m = 0; m < num_fills; ++m) {
+        const auto& f = fills[m];
         if (!(f.destination ? fill_dst : fill_src))
           continue;
         auto [start, end] = span_of(f);
         std::memcpy(p, rec + copied, start - copied);
         p += start - copied;
-        p = put_varlen(p, (f.destination ? dst : src).*f.value);
+        const std::string_view name = (f.destination ? dst : src).*f.value;
+        if (v) {
+          for (; k < f.rank; ++k)
+            v[k].offset = static_cast<std::uint16_t>(v[k].offset + delta);
+          v[k++] = value_at(here(), name.size());
+        }
+        p = put_varlen(p, name);
+        delta = static_cast<std::ptrdiff_t>(here()) - static_cast<std::ptrdiff_t>(end);
         copied = end;
       }
       std::memcpy(p, rec + copied, j.length - copied);
       p += j.length - copied;
+      if (v)
+        for (; k < num_varlen; ++k)
+          v[k].offset = static_cast<std::uint16_t>(v[k].offset + delta);
     } else {
       std::memcpy(p, rec, j.length);
       p += j.length;
     }
+    std::size_t k = num_varlen;
     if (a.pod_labels) {
+      if (v)
+        v[k++] = value_at(here(), src_labels.size());
       p = put_varlen(p, src_labels);
+      if (v)
+        v[k++] = value_at(here(), dst_labels.size());
       p = put_varlen(p, dst_labels);
     }
+    if (v && a.cluster_id)
+      v[k] = value_at(here(), cluster_id_size); // first in the constant block
     if (!block.empty()) {
       std::memcpy(p, block.data(), block.size());
       p += block.size();
     }
     if (a.flow_direction)
       *p = direction;
-    // The values' places in the output record, for the readers of fields (enriched_payload
-    // varlen): the input's as walked, each after a filled name moved by what filling it
-    // added, then the appended ones; no second walk.
-    if (w.with_varlen) {
-      auto* v = w.add_varlen(out_varlen);
-      std::size_t k = 0;
-      if (fill_src || fill_dst) {
-        std::ptrdiff_t delta = 0;
-        auto moved = [&](const ipfix::field_slice& in) {
-          return ipfix::field_slice{static_cast<std::uint16_t>(in.offset + delta), in.length};
-        };
-        for (std::size_t m = 0; m < num_fills; ++m) {
-          const auto& f = fills[m];
-          if (!(f.destination ? fill_dst : fill_src))
-            continue;
-          for (; k < f.rank; ++k)
-            v[k] = moved(varlen[k]);
-          auto [start, end] = span_of(f);
-          const auto n = ((f.destination ? dst : src).*f.value).size();
-          v[k++] =
-              value_at(static_cast<std::size_t>(static_cast<std::ptrdiff_t>(start) + delta), n);
-          delta += static_cast<std::ptrdiff_t>(varlen_size(n)) -
-                   static_cast<std::ptrdiff_t>(end - start);
-        }
-        for (; k < num_varlen; ++k)
-          v[k] = moved(varlen[k]);
-      } else {
-        std::copy(varlen.begin(), varlen.end(), v);
-        k = num_varlen;
-      }
-      std::size_t at = rec_size;
-      if (a.pod_labels) {
-        v[k++] = value_at(at, src_labels.size());
-        at += varlen_size(src_labels.size());
-        v[k++] = value_at(at, dst_labels.size());
-        at += varlen_size(dst_labels.size());
-      }
-      if (a.cluster_id)
-        v[k] = value_at(at, cluster_id_size); // first in the constant block
-    }
     w.end_record();
     ++out.records;
   };
