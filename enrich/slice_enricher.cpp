@@ -3,7 +3,6 @@
 #include "ipfix/record.hpp"
 #include "ipfix/wire.hpp"
 
-#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstring>

@@ -82,6 +82,8 @@ class aggregate_split_test : public actor_fixture {
   enricher_actor spawn_enricher(bool split = true) {
     enricher_config c;
     route_to_shards(c, shards);
+    // The shards read every record's fields: they get the offsets (flow_table::add_set).
+    EXPECT_TRUE(c.record_varlen);
     c.split_by_flow = split;
     auto e = sys.spawn(enricher, std::move(c));
     spawned.push_back(caf::actor_cast<caf::actor>(e));
