@@ -43,6 +43,8 @@ flow_key_reader make_reader(const flows::aggregate_layout& l) {
   r.source_port = place(l.source_port);
   r.destination_port = place(l.destination_port);
   r.protocol = place(l.protocol);
+  r.leading = !(v4 && v6) && r.source.after < 0 && r.destination.after < 0 &&
+              r.source_port.after < 0 && r.destination_port.after < 0 && r.protocol.after < 0;
   r.type = place(l.flow_type);
   r.snat = l.proxy_snat_port >= 0;
   if (r.snat)
@@ -73,21 +75,41 @@ bool is_zero(const std::uint8_t* p, std::size_t n) {
 
 } // namespace
 
+void flow_key_reader::read_placed(const std::uint8_t* record,
+                                  std::span<const ipfix::field_slice> varlen, key_words& k) const {
+  bool v4 = addresses != family::v6;
+  if (addresses == family::v4_unless_zero)
+    v4 = !is_zero(source.in(record, varlen), 4) || !is_zero(destination.in(record, varlen), 4);
+  if (v4) {
+    k.s_lo = mapped(ipfix::read_u32(source.in(record, varlen)));
+    k.d_lo = mapped(ipfix::read_u32(destination.in(record, varlen)));
+  } else {
+    const auto* s = (addresses == family::v6 ? source : source6).in(record, varlen);
+    const auto* d = (addresses == family::v6 ? destination : destination6).in(record, varlen);
+    k.s_hi = ipfix::read_u64(s);
+    k.s_lo = ipfix::read_u64(s + 8);
+    k.d_hi = ipfix::read_u64(d);
+    k.d_lo = ipfix::read_u64(d + 8);
+  }
+  k.source_port = ipfix::read_u16(source_port.in(record, varlen));
+  k.destination_port = ipfix::read_u16(destination_port.in(record, varlen));
+  k.protocol = *protocol.in(record, varlen);
+}
+
 void flow_key_reader::ingress_source(const std::uint8_t* record,
                                      std::span<const ipfix::field_slice> varlen,
-                                     std::uint64_t& s_hi, std::uint64_t& s_lo,
-                                     std::uint16_t& port) const {
+                                     key_words& k) const {
   if (has_snat_ipv4 && !is_zero(snat_ipv4.in(record, varlen), 4)) {
-    s_hi = 0;
-    s_lo = mapped(ipfix::read_u32(snat_ipv4.in(record, varlen)));
+    k.s_hi = 0;
+    k.s_lo = mapped(ipfix::read_u32(snat_ipv4.in(record, varlen)));
   } else if (has_snat_ipv6 && !is_zero(snat_ipv6.in(record, varlen), 16)) {
     const auto* p = snat_ipv6.in(record, varlen);
-    s_hi = ipfix::read_u64(p);
-    s_lo = ipfix::read_u64(p + 8);
+    k.s_hi = ipfix::read_u64(p);
+    k.s_lo = ipfix::read_u64(p + 8);
   } else {
     return;
   }
-  port = ipfix::read_u16(snat_port.in(record, varlen));
+  k.source_port = ipfix::read_u16(snat_port.in(record, varlen));
 }
 
 const flow_key_reader* flow_split::layout_of(const messages::template_plan_ptr& plan) {

@@ -109,36 +109,37 @@ struct flow_key_reader {
   std::int16_t destination_pod = -1;
   bool destination_named = false;
 
+  /// The addresses of one family, the ports and the protocol all precede the first
+  /// variable-length value (Antrea's templates): they are read at fixed offsets (`rel`).
+  bool leading = false;
+
   /// flow_hash(flows::record_key(...)) of `record`, whose variable-length values
   /// walk_varlen found (`varlen`).
   std::uint64_t hash(const std::uint8_t* record, std::span<const ipfix::field_slice> varlen) const {
-    std::uint64_t s_hi, s_lo, d_hi, d_lo;
-    bool v4 = addresses != family::v6;
-    if (addresses == family::v4_unless_zero)
-      v4 = ipfix::read_u32(source.in(record, varlen)) != 0 ||
-           ipfix::read_u32(destination.in(record, varlen)) != 0;
-    if (v4) {
-      s_hi = d_hi = 0;
-      s_lo = mapped(ipfix::read_u32(source.in(record, varlen)));
-      d_lo = mapped(ipfix::read_u32(destination.in(record, varlen)));
+    key_words k;
+    if (leading) {
+      if (addresses == family::v4) {
+        k.s_lo = mapped(ipfix::read_u32(record + source.rel));
+        k.d_lo = mapped(ipfix::read_u32(record + destination.rel));
+      } else {
+        k.s_hi = ipfix::read_u64(record + source.rel);
+        k.s_lo = ipfix::read_u64(record + source.rel + 8);
+        k.d_hi = ipfix::read_u64(record + destination.rel);
+        k.d_lo = ipfix::read_u64(record + destination.rel + 8);
+      }
+      k.source_port = ipfix::read_u16(record + source_port.rel);
+      k.destination_port = ipfix::read_u16(record + destination_port.rel);
+      k.protocol = record[protocol.rel];
     } else {
-      const auto* s = (addresses == family::v6 ? source : source6).in(record, varlen);
-      const auto* d = (addresses == family::v6 ? destination : destination6).in(record, varlen);
-      s_hi = ipfix::read_u64(s);
-      s_lo = ipfix::read_u64(s + 8);
-      d_hi = ipfix::read_u64(d);
-      d_lo = ipfix::read_u64(d + 8);
+      read_placed(record, varlen, k);
     }
-    auto source_port_value = ipfix::read_u16(source_port.in(record, varlen));
     // Reference a, HEAD: the ingress half of an inter-Node FromExternal flow (no
     // destination Pod, a proxy SNAT address) is keyed on the SNAT address and port, the
     // destination Node's natural key.
     if (snat && *type.in(record, varlen) == flows::flow_type::from_external && !named(varlen))
-      ingress_source(record, varlen, s_hi, s_lo, source_port_value);
-    return flow_hash(s_hi, s_lo, d_hi, d_lo,
-                     ports_word(source_port_value,
-                                ipfix::read_u16(destination_port.in(record, varlen)),
-                                *protocol.in(record, varlen)));
+      ingress_source(record, varlen, k);
+    return flow_hash(k.s_hi, k.s_lo, k.d_hi, k.d_lo,
+                     ports_word(k.source_port, k.destination_port, k.protocol));
   }
 
  private:
@@ -150,9 +151,20 @@ struct flow_key_reader {
                                 : destination_named;
   }
 
+  /// A key as flow_hash takes it: the addresses as big-endian words.
+  struct key_words {
+    std::uint64_t s_hi = 0, s_lo = 0, d_hi = 0, d_lo = 0;
+    std::uint16_t source_port = 0, destination_port = 0;
+    std::uint8_t protocol = 0;
+  };
+
+  /// The key of a template that is not `leading`, each field at its place.
+  void read_placed(const std::uint8_t* record, std::span<const ipfix::field_slice> varlen,
+                   key_words& k) const;
+
   /// The FromExternal ingress half's source: the SNAT address and port when it has one.
   void ingress_source(const std::uint8_t* record, std::span<const ipfix::field_slice> varlen,
-                      std::uint64_t& s_hi, std::uint64_t& s_lo, std::uint16_t& port) const;
+                      key_words& k) const;
 };
 
 class flow_split {
