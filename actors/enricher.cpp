@@ -69,7 +69,7 @@ std::vector<batch_output> enrich_batch(enricher_state& st, const messages::data_
           o.w->close();
         o.w.emplace(*o.payload, s.plan->output, st.cfg.max_set_body);
       }
-    const auto* key = n > 1 ? split.layout_of(s.plan) : nullptr;
+    const auto* key = n > 1 ? split.reader_of(s.plan) : nullptr;
     if (!key) {
       // One output for the whole slice. Split, records without a flow key (not Antrea, a
       // key field missing) go by their exporter: to its shard, which forwards them

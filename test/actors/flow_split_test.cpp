@@ -53,7 +53,7 @@ std::size_t shard(flow_split& s, const messages::template_plan_ptr& plan, const 
   std::vector<ipfix::field_slice> varlen(plan->layout.num_varlen());
   ipfix::parse_error err = ipfix::parse_error::none;
   EXPECT_EQ(plan->layout.walk_varlen(rec, varlen, err), rec.size());
-  const auto* l = s.layout_of(plan);
+  const auto* l = s.reader_of(plan);
   EXPECT_NE(l, nullptr);
   return l ? s.output_of(*l, rec, varlen) : 0;
 }
@@ -240,7 +240,7 @@ TEST(flow_split, the_key_read_at_its_offsets_hashes_as_the_record_key) {
   int ingress_halves = 0;
   for (const auto& names : templates) {
     auto plan = plan_of(flows::test::make_def(names));
-    const auto* reader = split.layout_of(plan);
+    const auto* reader = split.reader_of(plan);
     ASSERT_NE(reader, nullptr);
     auto l = flows::make_aggregate_layout(plan->input, plan->input.fields.size());
     ASSERT_TRUE(l->aggregatable);
@@ -283,7 +283,7 @@ TEST(flow_split, the_key_read_at_its_offsets_hashes_as_the_record_key) {
     std::vector<ipfix::field_slice> varlen(plan->layout.num_varlen());
     ipfix::parse_error err = ipfix::parse_error::none;
     EXPECT_EQ(plan->layout.walk_varlen(rec, varlen, err), rec.size());
-    return split.layout_of(plan)->hash(rec.data(), varlen);
+    return split.reader_of(plan)->hash(rec.data(), varlen);
   };
   values a, b;
   a.set("sourceIPv4Address", "10.0.0.1").set("destinationIPv4Address", "10.0.1.2");
@@ -401,7 +401,7 @@ TEST(flow_split, templates_that_cannot_be_aggregated_have_no_layout) {
   plain->input =
       flows::test::make_def({"sourceIPv4Address", "destinationIPv4Address", "packetDeltaCount"});
   plain->layout = ipfix::record_layout{plain->input};
-  EXPECT_EQ(s.layout_of(plain), nullptr);
+  EXPECT_EQ(s.reader_of(plain), nullptr);
   // Antrea elements without flowType: Antrea, yet not aggregatable.
   auto partial = std::make_shared<messages::template_plan>();
   partial->input =
@@ -409,14 +409,14 @@ TEST(flow_split, templates_that_cannot_be_aggregated_have_no_layout) {
                              "destinationTransportPort", "protocolIdentifier", "sourcePodName"});
   partial->layout = ipfix::record_layout{partial->input};
   partial->antrea = true;
-  EXPECT_EQ(s.layout_of(partial), nullptr);
+  EXPECT_EQ(s.reader_of(partial), nullptr);
   // A plan that is gone is forgotten; a new plan at the same address is looked at anew.
   auto full = agent_plan();
-  EXPECT_NE(s.layout_of(full), nullptr);
+  EXPECT_NE(s.reader_of(full), nullptr);
   plain.reset();
   s.prune();
-  EXPECT_NE(s.layout_of(full), nullptr);
-  EXPECT_EQ(s.layout_of(partial), nullptr);
+  EXPECT_NE(s.reader_of(full), nullptr);
+  EXPECT_EQ(s.reader_of(partial), nullptr);
 }
 
 } // namespace

@@ -148,7 +148,7 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < outputs; ++i)
       seeds.push_back(actors::destination_seed("shard-" + std::to_string(i)));
     actors::flow_split split{seeds};
-    const auto* key = outputs > 1 ? split.layout_of(plan) : nullptr;
+    const auto* key = outputs > 1 ? split.reader_of(plan) : nullptr;
     if (outputs > 1 && !key) {
       std::fprintf(stderr, "enrich-bench: the antrea-v4 template has no flow key\n");
       std::exit(1);
