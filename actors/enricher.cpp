@@ -26,18 +26,18 @@ struct batch_output {
 /// Each record of a slice split by flow into the output of its flow (DESIGN 9).
 class by_flow final : public enrich::record_router {
  public:
-  by_flow(flow_split& split, const flows::aggregate_layout& layout, std::vector<batch_output>& outs)
+  by_flow(flow_split& split, const flow_key_reader& key, std::vector<batch_output>& outs)
       : split_(split)
-      , layout_(layout)
+      , key_(key)
       , outs_(outs) {}
   set_writer& writer_for(ipfix::bytes_view record,
                          std::span<const ipfix::field_slice> varlen) override {
-    return *outs_[split_.output_of(layout_, record, varlen)].w;
+    return *outs_[split_.output_of(key_, record, varlen)].w;
   }
 
  private:
   flow_split& split_;
-  const flows::aggregate_layout& layout_;
+  const flow_key_reader& key_;
   std::vector<batch_output>& outs_;
 };
 
@@ -69,8 +69,8 @@ std::vector<batch_output> enrich_batch(enricher_state& st, const messages::data_
           o.w->close();
         o.w.emplace(*o.payload, s.plan->output, st.cfg.max_set_body);
       }
-    const auto* layout = n > 1 ? split.layout_of(s.plan) : nullptr;
-    if (!layout) {
+    const auto* key = n > 1 ? split.reader_of(s.plan) : nullptr;
+    if (!key) {
       // One output for the whole slice. Split, records without a flow key (not Antrea, a
       // key field missing) go by their exporter: to its shard, which forwards them
       // (counted), or with fanout flow to fanout hash's destination; deterministic, and
@@ -79,7 +79,7 @@ std::vector<batch_output> enrich_batch(enricher_state& st, const messages::data_
       st.enricher.enrich(*batch.session, s, *outs[k].w, st.counts);
       continue;
     }
-    by_flow router{split, *layout, outs};
+    by_flow router{split, *key, outs};
     st.enricher.enrich(*batch.session, s, router, st.counts);
   }
   split.end_batch();

@@ -7,8 +7,11 @@
 //
 // Prints one line per case: without a Pod index (provenance, clusterId, flowDirection),
 // and with 64,000 Pods covering every address the records carry (labels looked up for
-// both ends, empty names of InterNode records filled).
+// both ends, empty names of InterNode records filled); then without a Pod index split by
+// flow over 3 outputs as fanout = "flow" to 3 destinations splits it (the proxy tier in
+// front of aggregate-mode shards, issue 14): the difference is the routing per record.
 
+#include "actors/flow_split.hpp"
 #include "actors/output_template_table.hpp"
 #include "actors/template_planner.hpp"
 #include "enrich/slice_enricher.hpp"
@@ -20,6 +23,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -82,6 +86,26 @@ labels::pod_snapshot_ptr all_pods() {
   return index.snapshot();
 }
 
+/// Each record into the writer of its flow's output, as the enricher actor routes a slice
+/// split by flow (actors/enricher.cpp).
+class by_flow final : public enrich::record_router {
+ public:
+  by_flow(actors::flow_split& split, const actors::flow_key_reader& key,
+          std::vector<std::optional<enrich::set_writer>>& writers)
+      : split_(split)
+      , key_(key)
+      , writers_(writers) {}
+  enrich::set_writer& writer_for(ipfix::bytes_view record,
+                                 std::span<const ipfix::field_slice> varlen) override {
+    return *writers_[split_.output_of(key_, record, varlen)];
+  }
+
+ private:
+  actors::flow_split& split_;
+  const actors::flow_key_reader& key_;
+  std::vector<std::optional<enrich::set_writer>>& writers_;
+};
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -115,36 +139,60 @@ int main(int argc, char** argv) {
   session.peer_is_v4 = true;
   session.peer_v6 = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 172, 18, 0, 3};
 
-  auto bench = [&](const char* label, const labels::pod_snapshot_ptr& pods) {
+  // `outputs` > 1: split by flow over that many destinations (fanout = "flow").
+  auto bench = [&](const char* label, const labels::pod_snapshot_ptr& pods, std::size_t outputs) {
     enrich::slice_enricher e{opts};
     e.set_pods(pods);
     enrich::slice_counts counts;
-    messages::enriched_payload payload;
-    payload.bytes.reserve(body.size() * 2);
+    std::vector<std::uint64_t> seeds;
+    for (std::size_t i = 0; i < outputs; ++i)
+      seeds.push_back(actors::destination_seed("shard-" + std::to_string(i)));
+    actors::flow_split split{seeds};
+    const auto* key = outputs > 1 ? split.reader_of(plan) : nullptr;
+    if (outputs > 1 && !key) {
+      std::fprintf(stderr, "enrich-bench: the antrea-v4 template has no flow key\n");
+      std::exit(1);
+    }
+    std::vector<messages::enriched_payload> payloads(outputs);
+    for (auto& p : payloads)
+      p.bytes.reserve(body.size() * 2);
+    std::vector<std::optional<enrich::set_writer>> writers(outputs);
     // Warm-up pass (page faults of the output, the index's first touches).
     auto pass = [&](std::size_t rounds) {
       const auto started = cpu_ns();
       for (std::size_t r = 0; r < rounds; ++r) {
-        payload.bytes.clear();
-        payload.sets.clear();
-        enrich::set_writer w{payload, plan->output, 65535 - 20};
+        for (std::size_t i = 0; i < outputs; ++i) {
+          payloads[i].bytes.clear();
+          payloads[i].sets.clear();
+          writers[i].emplace(payloads[i], plan->output, 65535 - 20);
+        }
         for (std::size_t k = 0; k < spans.size(); ++k) {
           messages::data_slice s{
               plan, {body.data() + spans[k].first, spans[k].second}, counts_of[k]};
-          e.enrich(session, s, w, counts);
+          if (key) {
+            by_flow router{split, *key, writers};
+            e.enrich(session, s, router, counts);
+          } else {
+            e.enrich(session, s, *writers[0], counts);
+          }
         }
-        w.close();
+        for (auto& w : writers)
+          w->close();
       }
       return (cpu_ns() - started) / static_cast<double>(o.records * rounds);
     };
     pass(1);
     const double ns = pass(o.rounds);
-    std::printf("%-44s %7.1f ns/record  (%zu records x %zu rounds, %zu octets out per record, "
+    std::size_t out = 0;
+    for (const auto& p : payloads)
+      out += p.bytes.size();
+    std::printf("%-48s %7.1f ns/record  (%zu records x %zu rounds, %zu octets out per record, "
                 "%llu label hits)\n",
-                label, ns, o.records, o.rounds, payload.bytes.size() / o.records,
+                label, ns, o.records, o.rounds, out / o.records,
                 static_cast<unsigned long long>(counts.label_hits));
   };
-  bench("antrea-v4, no Pod index", nullptr);
-  bench("antrea-v4, 64,000 Pods (labels, names filled)", all_pods());
+  bench("antrea-v4, no Pod index", nullptr, 1);
+  bench("antrea-v4, 64,000 Pods (labels, names filled)", all_pods(), 1);
+  bench("antrea-v4, no Pod index, split by flow over 3", nullptr, 3);
   return 0;
 }
