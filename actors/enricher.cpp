@@ -76,11 +76,11 @@ std::vector<batch_output> enrich_batch(enricher_state& st, const messages::data_
       // (counted), or with fanout flow to fanout hash's destination; deterministic, and
       // in the session's order.
       const auto k = n == 1 ? 0 : split.output_of_exporter(exporter_key(batch.session->peer_v6));
-      st.enricher.enrich(*batch.session, s, *outs[k].w, st.counts);
+      st.enricher.enrich(*batch.session, s, batch.varlen_of(s), *outs[k].w, st.counts);
       continue;
     }
     by_flow router{split, *key, outs};
-    st.enricher.enrich(*batch.session, s, router, st.counts);
+    st.enricher.enrich(*batch.session, s, batch.varlen_of(s), router, st.counts);
   }
   split.end_batch();
   for (auto& o : outs)
@@ -183,6 +183,7 @@ enricher_actor::behavior_type enricher(enricher_actor::stateful_pointer<enricher
           routes.send_to(k, shared, budgets, credit, send);
         }
         batch.data.reset();
+        batch.varlen = {};
       },
       [=](messages::label_snapshot& snap) { self->state.enricher.set_pods(std::move(snap.pods)); },
       // Config reload: batches handled from here on go to the new destinations with the
