@@ -54,10 +54,17 @@ std::vector<batch_output> enrich_batch(enricher_state& st, const messages::data_
   // half as much again for an uneven split.
   const std::size_t expected = in_size + in_records * st.extra_per_record;
   split.begin_batch(); // which destinations are down (fanout.failover)
+  // The records' variable-length values, when carried: the input's and the three at
+  // most that enriching appends (labels, clusterId).
+  std::size_t values = 0;
+  if (st.cfg.record_varlen)
+    for (const auto& s : batch.slices)
+      values += s.records * (s.plan->layout.num_varlen() + 3);
   std::vector<batch_output> outs(n);
   for (auto& o : outs) {
     o.payload = std::make_shared<messages::enriched_payload>();
     o.payload->bytes.reserve(n == 1 ? expected : expected / n + expected / (2 * n));
+    o.payload->varlen.reserve(n == 1 ? values : values / n + values / (2 * n));
   }
   for (const auto& s : batch.slices) {
     // Consecutive slices with the same output template share sets: a UDP exporter's
@@ -67,7 +74,7 @@ std::vector<batch_output> enrich_batch(enricher_state& st, const messages::data_
       if (!o.w || o.w->tmpl != s.plan->output) {
         if (o.w)
           o.w->close();
-        o.w.emplace(*o.payload, s.plan->output, st.cfg.max_set_body);
+        o.w.emplace(*o.payload, s.plan->output, st.cfg.max_set_body, st.cfg.record_varlen);
       }
     const auto* key = n > 1 ? split.reader_of(s.plan) : nullptr;
     if (!key) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cassert>
+#include <cstddef>
 #include <cstring>
 #include <string_view>
 #include <utility>
@@ -32,9 +33,20 @@ std::uint8_t* put_varlen(std::uint8_t* out, std::string_view s) {
   return out + s.size();
 }
 
+/// Octets of the prefix of a variable-length value of `n` octets (RFC 7011 7), as
+/// `ipfix::write_varlen_prefix` writes it.
+std::size_t prefix_size(std::size_t n) {
+  return n < 255 ? 1 : 3;
+}
+
 /// Octets of a variable-length value of `n` octets with its prefix (RFC 7011 7).
 std::size_t varlen_size(std::size_t n) {
-  return n + (n < 255 ? 1 : 3);
+  return n + prefix_size(n);
+}
+
+/// Where a value of `n` octets whose prefix starts at `at` lies (RFC 7011 7).
+ipfix::field_slice value_at(std::size_t at, std::size_t n) {
+  return {static_cast<std::uint16_t>(at + prefix_size(n)), static_cast<std::uint16_t>(n)};
 }
 
 /// The fields that are the same for every record of one slice: clusterId, 405, 403, 404,
@@ -68,6 +80,7 @@ void constant_block(const messages::template_plan& plan, const messages::session
 /// One of the six name fields a filled InterNode record gets from the index.
 struct name_field {
   messages::field_index index = -1;
+  std::size_t rank = 0; ///< among the variable-length fields
   bool destination = false;
   std::string_view labels::pod_view::*value = nullptr;
 };
@@ -76,16 +89,19 @@ struct name_field {
 /// computed once per slice, so filling a record only walks this list.
 std::size_t name_fields(const messages::template_plan& plan, std::array<name_field, 6>& out) {
   using pv = labels::pod_view;
-  const std::array<name_field, 6> all{{{plan.source_pod_name, false, &pv::name},
-                                       {plan.source_pod_namespace, false, &pv::pod_namespace},
-                                       {plan.source_node_name, false, &pv::node_name},
-                                       {plan.destination_pod_name, true, &pv::name},
-                                       {plan.destination_pod_namespace, true, &pv::pod_namespace},
-                                       {plan.destination_node_name, true, &pv::node_name}}};
+  const std::array<name_field, 6> all{
+      {{plan.source_pod_name, 0, false, &pv::name},
+       {plan.source_pod_namespace, 0, false, &pv::pod_namespace},
+       {plan.source_node_name, 0, false, &pv::node_name},
+       {plan.destination_pod_name, 0, true, &pv::name},
+       {plan.destination_pod_namespace, 0, true, &pv::pod_namespace},
+       {plan.destination_node_name, 0, true, &pv::node_name}}};
   std::size_t n = 0;
   for (const auto& f : all)
-    if (f.index >= 0 && plan.input.fields[static_cast<std::size_t>(f.index)].is_varlen())
-      out[n++] = f;
+    if (f.index >= 0 && plan.input.fields[static_cast<std::size_t>(f.index)].is_varlen()) {
+      out[n] = f;
+      out[n++].rank = plan.layout.var_rank(static_cast<std::size_t>(f.index));
+    }
   // At most six entries: an insertion sort by field index keeps them in record order.
   for (std::size_t k = 1; k < n; ++k)
     for (std::size_t j = k; j > 0 && out[j].index < out[j - 1].index; --j)
@@ -148,6 +164,10 @@ void slice_enricher::run(const messages::session_info& session, const messages::
   auto& block = block_;
   constant_block(plan, session, options_, block);
   const std::size_t num_varlen = plan.layout.num_varlen();
+  // The output record's variable-length values: the input's, then the labels and
+  // clusterId (template_planner's order).
+  const std::size_t out_varlen = num_varlen + (a.pod_labels ? 2 : 0) + (a.cluster_id ? 1 : 0);
+  const std::size_t cluster_id_size = a.cluster_id ? options_.cluster_id.size() : 0;
   // Labels are at most two strings; the rest is fixed per slice.
   std::size_t fixed_extra = block.size() + (a.flow_direction ? 1 : 0);
   const labels::pod_snapshot* index = pods_ && pods_->num_ips() > 0 ? pods_.get() : nullptr;
@@ -295,32 +315,66 @@ void slice_enricher::run(const messages::session_info& session, const messages::
     set_writer& w = route(ipfix::bytes_view{rec, j.length}, varlen);
     auto& out = w.payload;
     w.begin_record(out_size);
+    // The places of the output record's variable-length values, for the readers of
+    // fields (enriched_payload varlen): the input's as walked, those after a filled name
+    // moved by what filling it added, and the appended ones where they are written. No
+    // second walk.
+    ipfix::field_slice* v = nullptr;
+    if (w.with_varlen) {
+      auto& values = out.varlen;
+      const std::size_t first = values.size();
+      values.resize(first + out_varlen);
+      v = values.data() + first;
+      if (num_varlen != 0) // field_slice is trivially copyable: one copy for all
+        std::memcpy(v, varlen.data(), num_varlen * sizeof(ipfix::field_slice));
+    }
     // Sized once, then filled in place: no per-field growth checks.
     auto at = out.bytes.size();
     out.bytes.resize(at + out_size);
     auto* p = out.bytes.data() + at;
+    auto* const start_out = p;
+    auto here = [&] { return static_cast<std::size_t>(p - start_out); };
     if (fill_src || fill_dst) {
       std::size_t copied = 0;
-      for (std::size_t k = 0; k < num_fills; ++k) {
-        const auto& f = fills[k];
+      std::size_t k = 0; // values before k are in place
+      std::ptrdiff_t delta = 0;
+      for (std::size_t m = 0; m < num_fills; ++m) {
+        const auto& f = fills[m];
         if (!(f.destination ? fill_dst : fill_src))
           continue;
         auto [start, end] = span_of(f);
         std::memcpy(p, rec + copied, start - copied);
         p += start - copied;
-        p = put_varlen(p, (f.destination ? dst : src).*f.value);
+        const std::string_view name = (f.destination ? dst : src).*f.value;
+        if (v) {
+          for (; k < f.rank; ++k)
+            v[k].offset = static_cast<std::uint16_t>(v[k].offset + delta);
+          v[k++] = value_at(here(), name.size());
+        }
+        p = put_varlen(p, name);
+        delta = static_cast<std::ptrdiff_t>(here()) - static_cast<std::ptrdiff_t>(end);
         copied = end;
       }
       std::memcpy(p, rec + copied, j.length - copied);
       p += j.length - copied;
+      if (v)
+        for (; k < num_varlen; ++k)
+          v[k].offset = static_cast<std::uint16_t>(v[k].offset + delta);
     } else {
       std::memcpy(p, rec, j.length);
       p += j.length;
     }
+    std::size_t k = num_varlen;
     if (a.pod_labels) {
+      if (v)
+        v[k++] = value_at(here(), src_labels.size());
       p = put_varlen(p, src_labels);
+      if (v)
+        v[k++] = value_at(here(), dst_labels.size());
       p = put_varlen(p, dst_labels);
     }
+    if (v && a.cluster_id)
+      v[k] = value_at(here(), cluster_id_size); // first in the constant block
     if (!block.empty()) {
       std::memcpy(p, block.data(), block.size());
       p += block.size();

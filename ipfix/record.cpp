@@ -76,6 +76,24 @@ std::size_t record_layout::walk_varlen(bytes_view record, std::span<field_slice>
   return segment_walk(record, err, [&](std::size_t k, field_slice s) { varlen_out[k] = s; });
 }
 
+std::size_t record_layout::length_of(std::span<const field_slice> varlen,
+                                     std::size_t available) const {
+  if (fixed_)
+    return fixed_length_ <= available ? fixed_length_ : 0;
+  if (varlen.size() < var_gap_.size())
+    return 0;
+  std::size_t pos = 0;
+  for (std::size_t k = 0; k < var_gap_.size(); ++k) {
+    const std::size_t prefix = pos + var_gap_[k]; // where the k-th value's prefix starts
+    const auto& v = varlen[k];
+    if (v.offset != prefix + 1 && v.offset != prefix + 3)
+      return 0;
+    pos = std::size_t{v.offset} + v.length;
+  }
+  pos += tail_fixed_;
+  return pos <= available ? pos : 0;
+}
+
 void record_layout::slice(bytes_view record, std::span<field_slice> out) const {
   walk(record, out.size(), [&](std::size_t i, field_slice s) { out[i] = s; });
 }

@@ -81,6 +81,18 @@ class record_layout {
     return std::size_t{last.offset} + last.length + tail_fixed_;
   }
 
+  /// The rank of variable-length field `index` among the template's variable-length
+  /// fields: its entry in `walk_varlen`'s output.
+  std::size_t var_rank(std::size_t index) const { return var_rank_[index]; }
+
+  /// The length of a record whose variable-length values are `varlen` (as `walk_varlen`
+  /// gives them, handed over by whoever wrote the record), or 0 when they do not describe
+  /// a record of this template within `available` octets: each value must follow its
+  /// fixed gap and a 1- or 3-octet prefix (RFC 7011 7), in order. Reads no record octet,
+  /// so a reader that takes the values instead of walking still never reads past its
+  /// record; a record that does not fit is malformed, as with `walk_varlen`.
+  std::size_t length_of(std::span<const field_slice> varlen, std::size_t available) const;
+
   /// Calls `f(std::size_t index, field_slice)` for each field of `record` in order, in
   /// one walk. Safe on any bytes: the walk stops at the first field that would run past
   /// `record`. Returns the number of fields visited (`num_fields()` for a record `measure`
@@ -201,6 +213,29 @@ class record_cursor {
   std::size_t pos_ = 0;
   parse_error error_ = parse_error::none;
 };
+
+/// Calls `f(bytes_view record, std::span<const field_slice> values)` for each record of a
+/// data set body whose variable-length values are given, `layout.num_varlen()` per record
+/// in `varlen` (handed over by the writer of the records, so none is walked), in order;
+/// stops at the first record they do not fit (`record_layout::length_of`). Returns the
+/// number of records visited.
+template <class F>
+std::size_t for_each_given(bytes_view body, const record_layout& layout,
+                           std::span<const field_slice> varlen, F&& f) {
+  const std::size_t nv = layout.num_varlen();
+  if (nv == 0)
+    return 0;
+  std::size_t pos = 0, n = 0;
+  for (; (n + 1) * nv <= varlen.size(); ++n) {
+    const auto values = varlen.subspan(n * nv, nv);
+    const std::size_t len = layout.length_of(values, body.size() - pos);
+    if (len == 0)
+      break;
+    f(body.subspan(pos, len), values);
+    pos += len;
+  }
+  return n;
+}
 
 /// Counts the records of a data set body and validates each; returns the number, or
 /// sets `err`. The enricher and the exporter rely on sets this accepted.

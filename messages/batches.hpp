@@ -89,18 +89,46 @@ struct data_batch {
 
 /// One data set of enriched records for one output template.
 struct enriched_set {
+  static constexpr std::uint32_t no_varlen = 0xffffffff;
+
   output_template_ptr tmpl;
   std::uint32_t offset = 0; ///< into enriched_payload::bytes
   std::uint32_t length = 0;
   std::uint32_t records = 0;
+  /// Into enriched_payload::varlen: the first record's first variable-length value, or
+  /// `no_varlen` when the payload carries none for this set.
+  std::uint32_t varlen = no_varlen;
 };
 
 /// The encoded output of one data batch. Shared by every destination (fanout "all").
 struct enriched_payload {
   std::vector<std::uint8_t> bytes;
   std::vector<enriched_set> sets;
+  /// Where the variable-length values of the records lie (what
+  /// `ipfix::record_layout::walk_varlen` gives: offsets from each record's start), record
+  /// after record, for the sets whose `varlen` says so. The enricher writes them as it
+  /// writes the records, when a destination reads fields (the aggregator shards,
+  /// ClickHouse, flow log, JSON lines, flow stream; never for IPFIX destinations only),
+  /// so those readers need not walk every record again.
+  std::vector<ipfix::field_slice> varlen;
   std::uint64_t records = 0;
   session_info_ptr session;
+
+  /// The variable-length values of the records of `s`, `per_record` (its template's
+  /// number of variable-length fields) each; empty when not carried (walk the records).
+  std::span<const ipfix::field_slice> varlen_of(const enriched_set& s,
+                                                std::size_t per_record) const {
+    const std::size_t n = std::size_t{s.records} * per_record;
+    if (s.varlen == enriched_set::no_varlen || n == 0 || s.varlen > varlen.size() ||
+        varlen.size() - s.varlen < n)
+      return {};
+    return {varlen.data() + s.varlen, n};
+  }
+
+  /// Octets this payload holds (charged to the exporter's budgets, DESIGN 3).
+  std::size_t footprint() const {
+    return bytes.capacity() + varlen.capacity() * sizeof(ipfix::field_slice);
+  }
 };
 
 /// The payload's octets charged to the exporter session's budgets (DESIGN 3); the input
