@@ -40,11 +40,24 @@ std::optional<made> by_protobuf(const std::string& bytes) {
   return record_of(fields_of(f));
 }
 
-std::optional<made> by_wire(const std::string& bytes) {
+std::optional<made> by_wire_alone(std::string_view bytes, std::string_view buffer) {
   flow_fields f;
-  if (!parse_flow(bytes, f))
+  if (!parse_flow(bytes, f, buffer))
     return std::nullopt;
   return record_of(f);
+}
+
+/// What rpc/flow_wire makes of `bytes`, or nothing when it refuses them: the same whether
+/// the Flow ends its buffer or octets follow it that parse_flow may read ahead (here
+/// octets that would end a varint or key cut short at the Flow's end, or carry it on).
+std::optional<made> by_wire(const std::string& bytes) {
+  auto alone = by_wire_alone(bytes, {});
+  for (char pad : {'\x01', '\x80'}) {
+    const std::string padded = bytes + std::string(16, pad);
+    auto within = by_wire_alone(std::string_view{padded}.substr(0, bytes.size()), padded);
+    EXPECT_EQ(alone, within) << "reading ahead over octets " << int{pad} << " changed the result";
+  }
+  return alone;
 }
 
 /// A random Flow: each field present or not, strings of ASCII and multi-octet UTF-8,
@@ -258,6 +271,9 @@ TEST(flow_wire, what_protobuf_cannot_parse_is_refused) {
       {"cut short", good.substr(0, good.size() - 1)},
       {"a varint that never ends", good + std::string(11, '\xff')},
       {"a length beyond the end", good + "\x72\x7f"},
+      // A sub-message whose last varint, or key, would end in the octets after it.
+      {"a varint that runs out of its message", good + std::string("\x4a\x02\x08\x96\x28\x01")},
+      {"a key that runs out of its message", good + std::string("\x42\x01\x82\x01\x28\x01")},
       {"field number 0", good + std::string("\x00\x01", 2)},
       {"a Pod name that is not UTF-8",
        [&] {
