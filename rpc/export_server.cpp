@@ -344,12 +344,12 @@ class export_server::core : public std::enable_shared_from_this<core> {
   std::string_view request_bytes(stream* s) {
     if (s->request.TrySingleSlice(&slice_).ok())
       return {reinterpret_cast<const char*>(slice_.begin()), slice_.size()};
-    std::vector<grpc::Slice> slices;
-    if (!s->request.Dump(&slices).ok())
+    if (!s->request.Dump(&slices_).ok())
       return {};
     joined_.clear();
-    for (const auto& piece : slices)
+    for (const auto& piece : slices_)
       joined_.append(reinterpret_cast<const char*>(piece.begin()), piece.size());
+    slices_.clear();
     return joined_;
   }
 
@@ -433,8 +433,10 @@ class export_server::core : public std::enable_shared_from_this<core> {
   export_server_options opts_;
   export_server_handlers handlers_;
   pb::FlowExportService::WithRawMethod_Export<pb::FlowExportService::Service> service_;
-  /// The request being converted: its single slice, or its slices joined.
+  /// The request being converted: its single slice, or its slices joined (both kept
+  /// across requests, with their capacity).
   grpc::Slice slice_;
+  std::vector<grpc::Slice> slices_;
   std::string joined_;
   /// The empty ExportResponse every ended stream gets (antrea-grpc-transport.md 4).
   grpc::ByteBuffer empty_response_ = serialized_response();

@@ -1,7 +1,6 @@
 #include "rpc/flow_wire.hpp"
 
 #include <array>
-#include <bit>
 #include <cstring>
 
 namespace fa::rpc {
@@ -93,23 +92,13 @@ constexpr std::uint32_t key(std::uint32_t field, std::uint32_t type) {
   return field << 3 | type;
 }
 
-/// One message's records, front to back. The octets from the message's end up to
-/// `limit` (the rest of the enclosing buffer) may be read, never taken: a varint is then
-/// decoded a word at a time, and found malformed when it ends beyond the message. The
-/// common cases (one-octet varints, keys of one or two octets) are inline.
+/// One message's records, front to back. The common cases (one-octet varints and keys,
+/// two-octet keys) are inline; the rest is out of line.
 class reader {
  public:
   explicit reader(std::string_view s)
       : p_(reinterpret_cast<const std::uint8_t*>(s.data()))
-      , end_(p_ + s.size())
-      , limit_(end_) {}
-
-  /// A reader of `m`, which lies within this reader's octets.
-  reader sub(std::string_view m) const {
-    reader r{m};
-    r.limit_ = limit_;
-    return r;
-  }
+      , end_(p_ + s.size()) {}
 
   bool done() const { return p_ == end_; }
 
@@ -119,43 +108,22 @@ class reader {
       v = *p_++;
       return true;
     }
-    if constexpr (std::endian::native == std::endian::little) {
-      if (limit_ - p_ >= 8) {
-        std::uint64_t w;
-        std::memcpy(&w, p_, 8);
-        const std::uint64_t stops = ~w & 0x8080808080808080ull;
-        if (stops != 0) { // it ends within these eight octets
-          const auto bits = static_cast<unsigned>(std::countr_zero(stops)) + 1;
-          const auto n = bits / 8;
-          if (n > static_cast<std::size_t>(end_ - p_))
-            return false;
-          std::uint64_t x = (bits == 64 ? w : w & ((1ull << bits) - 1)) & 0x7f7f7f7f7f7f7f7full;
-          // The 7-bit groups packed together: pairs, then quads, then all eight.
-          x = (x & 0x007f007f007f007full) | ((x & 0x7f007f007f007f00ull) >> 1);
-          x = (x & 0x00003fff00003fffull) | ((x & 0x3fff00003fff0000ull) >> 2);
-          x = (x & 0x000000000fffffffull) | ((x & 0x0fffffff00000000ull) >> 4);
-          v = x;
-          p_ += n;
-          return true;
-        }
-      }
-    }
     return varint_slow(v);
   }
 
-  /// A record's key (protobuf's "tag": field number << 3 | wire type). Field number 0
-  /// and numbers beyond 2^29 - 1 are malformed.
+  /// A record's key: field number 0 and numbers beyond 2^29 - 1 are malformed.
   bool key(std::uint32_t& k) {
-    if (p_[0] < 0x80) { // fields 1 .. 15 (`done()` was checked)
-      k = *p_++;
-      return k >= 8;
-    }
-    if (limit_ - p_ >= 2 && p_[1] < 0x80) { // fields 16 .. 2047
-      if (end_ - p_ < 2)
-        return false;
-      k = (p_[0] & 0x7fu) | static_cast<std::uint32_t>(p_[1]) << 7;
-      p_ += 2;
-      return k >= 8; // an overlong form of field 0 too
+    if (end_ - p_ >= 2) {
+      if (p_[0] < 0x80) {
+        k = p_[0];
+        ++p_;
+        return k >= 8;
+      }
+      if (p_[1] < 0x80) { // fields 16 .. 2047
+        k = (p_[0] & 0x7fu) | static_cast<std::uint32_t>(p_[1]) << 7;
+        p_ += 2;
+        return k >= 8; // an overlong form of field 0 too
+      }
     }
     std::uint64_t v;
     if (!varint(v) || v > 0xffffffffull)
@@ -222,8 +190,23 @@ class reader {
     return true;
   }
 
-  /// A varint of nine or ten octets, or one near the end of the buffer.
+  /// A varint of two octets or more (the first is known to be there and to continue
+  /// when at least ten remain).
   bool varint_slow(std::uint64_t& v) {
+    if (end_ - p_ >= 10) {
+      // Unrolled by the compiler: no bounds check per octet.
+      std::uint64_t r = p_[0] & 0x7fu;
+      for (unsigned i = 1; i < 10; ++i) {
+        const std::uint64_t b = p_[i];
+        r |= (b & 0x7f) << (7 * i);
+        if (b < 0x80) {
+          p_ += i + 1;
+          v = r;
+          return true;
+        }
+      }
+      return false;
+    }
     v = 0;
     for (unsigned shift = 0; shift < 70; shift += 7) {
       if (p_ == end_)
@@ -239,19 +222,18 @@ class reader {
 
   const std::uint8_t* p_;
   const std::uint8_t* end_;
-  const std::uint8_t* limit_; ///< readable, not part of the message
 };
 
-/// A sub-message, read by `parse(reader)` (a repeated one merges into what the earlier
-/// ones set).
+/// A sub-message's octets (a repeated one merges into what the earlier ones set).
 template <class Parse>
 bool message(reader& r, Parse&& parse) {
   std::string_view m;
-  return r.bytes(m) && parse(r.sub(m));
+  return r.bytes(m) && parse(m);
 }
 
-bool parse_timestamp(reader r, wire_timestamp& out) {
+bool parse_timestamp(std::string_view m, wire_timestamp& out) {
   out.present = true;
+  reader r{m};
   while (!r.done()) {
     std::uint32_t k;
     if (!r.key(k))
@@ -268,7 +250,8 @@ bool parse_timestamp(reader r, wire_timestamp& out) {
   return true;
 }
 
-bool parse_stats(reader r, wire_stats& out) {
+bool parse_stats(std::string_view m, wire_stats& out) {
+  reader r{m};
   while (!r.done()) {
     std::uint32_t k;
     if (!r.key(k))
@@ -296,7 +279,8 @@ bool parse_stats(reader r, wire_stats& out) {
   return true;
 }
 
-bool parse_ipfix(reader r, flow_fields& out) {
+bool parse_ipfix(std::string_view m, flow_fields& out) {
+  reader r{m};
   while (!r.done()) {
     std::uint32_t k;
     if (!r.key(k))
@@ -304,7 +288,7 @@ bool parse_ipfix(reader r, flow_fields& out) {
     bool ok;
     switch (k) {
     case key(1, wire_len):
-      ok = message(r, [&](reader m) { return parse_timestamp(m, out.export_time); });
+      ok = message(r, [&](std::string_view s) { return parse_timestamp(s, out.export_time); });
       break;
     case key(3, wire_varint):
       ok = r.u32(out.observation_domain_id);
@@ -318,7 +302,8 @@ bool parse_ipfix(reader r, flow_fields& out) {
   return true;
 }
 
-bool parse_ip(reader r, flow_fields& out) {
+bool parse_ip(std::string_view m, flow_fields& out) {
+  reader r{m};
   while (!r.done()) {
     std::uint32_t k;
     if (!r.key(k))
@@ -343,7 +328,8 @@ bool parse_ip(reader r, flow_fields& out) {
   return true;
 }
 
-bool parse_tcp(reader r, flow_fields& out) {
+bool parse_tcp(std::string_view m, flow_fields& out) {
+  reader r{m};
   while (!r.done()) {
     std::uint32_t k;
     if (!r.key(k))
@@ -354,7 +340,8 @@ bool parse_tcp(reader r, flow_fields& out) {
   return true;
 }
 
-bool parse_transport(reader r, flow_fields& out) {
+bool parse_transport(std::string_view m, flow_fields& out) {
+  reader r{m};
   while (!r.done()) {
     std::uint32_t k;
     if (!r.key(k))
@@ -371,7 +358,7 @@ bool parse_transport(reader r, flow_fields& out) {
       ok = r.u32(out.destination_port);
       break;
     case key(4, wire_len):
-      ok = message(r, [&](reader m) { return parse_tcp(m, out); });
+      ok = message(r, [&](std::string_view s) { return parse_tcp(s, out); });
       break;
     default:
       ok = r.skip(k);
@@ -426,7 +413,8 @@ constexpr auto k8s_text_index = [] {
   return index;
 }();
 
-bool parse_k8s(reader r, flow_fields& out) {
+bool parse_k8s(std::string_view m, flow_fields& out) {
+  reader r{m};
   while (!r.done()) {
     std::uint32_t k;
     if (!r.key(k))
@@ -469,8 +457,8 @@ bool parse_k8s(reader r, flow_fields& out) {
 
 } // namespace
 
-bool parse_flow(std::string_view bytes, flow_fields& out, std::string_view buffer) {
-  reader r = buffer.empty() ? reader{bytes} : reader{buffer}.sub(bytes);
+bool parse_flow(std::string_view bytes, flow_fields& out) {
+  reader r{bytes};
   while (!r.done()) {
     std::uint32_t k;
     if (!r.key(k))
@@ -484,28 +472,28 @@ bool parse_flow(std::string_view bytes, flow_fields& out, std::string_view buffe
       ok = r.u32(out.proxy_snat_port);
       break;
     case key(2, wire_len):
-      ok = message(r, [&](reader m) { return parse_ipfix(m, out); });
+      ok = message(r, [&](std::string_view m) { return parse_ipfix(m, out); });
       break;
     case key(3, wire_len):
-      ok = message(r, [&](reader m) { return parse_timestamp(m, out.start_ts); });
+      ok = message(r, [&](std::string_view m) { return parse_timestamp(m, out.start_ts); });
       break;
     case key(4, wire_len):
-      ok = message(r, [&](reader m) { return parse_timestamp(m, out.end_ts); });
+      ok = message(r, [&](std::string_view m) { return parse_timestamp(m, out.end_ts); });
       break;
     case key(6, wire_len):
-      ok = message(r, [&](reader m) { return parse_ip(m, out); });
+      ok = message(r, [&](std::string_view m) { return parse_ip(m, out); });
       break;
     case key(7, wire_len):
-      ok = message(r, [&](reader m) { return parse_transport(m, out); });
+      ok = message(r, [&](std::string_view m) { return parse_transport(m, out); });
       break;
     case key(8, wire_len):
-      ok = message(r, [&](reader m) { return parse_k8s(m, out); });
+      ok = message(r, [&](std::string_view m) { return parse_k8s(m, out); });
       break;
     case key(9, wire_len):
-      ok = message(r, [&](reader m) { return parse_stats(m, out.stats); });
+      ok = message(r, [&](std::string_view m) { return parse_stats(m, out.stats); });
       break;
     case key(10, wire_len):
-      ok = message(r, [&](reader m) { return parse_stats(m, out.reverse_stats); });
+      ok = message(r, [&](std::string_view m) { return parse_stats(m, out.reverse_stats); });
       break;
     case key(14, wire_len):
       ok = r.bytes(out.proxy_snat_ip);

@@ -74,9 +74,8 @@ struct flow_fields {
 };
 
 /// Reads one serialized Flow into `out` (which starts empty). False when the octets are
-/// not a well-formed Flow. `buffer`, when given, is what `bytes` lies in (the request):
-/// the octets after `bytes` may then be read ahead (never taken), which is faster.
-bool parse_flow(std::string_view bytes, flow_fields& out, std::string_view buffer = {});
+/// not a well-formed Flow.
+bool parse_flow(std::string_view bytes, flow_fields& out);
 
 /// The serialized Flows of a serialized ExportRequest (field 1, repeated), in order.
 class export_request_reader {

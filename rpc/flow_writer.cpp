@@ -68,7 +68,7 @@ request_result flow_writer::add_request(std::string_view bytes, std::uint32_t no
   bool parsed = true;
   for (std::string_view flow; request.next(flow);) {
     flow_fields f;
-    if (!parse_flow(flow, f, bytes)) {
+    if (!parse_flow(flow, f)) {
       parsed = false;
       break;
     }

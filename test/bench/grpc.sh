@@ -46,7 +46,10 @@ perf_stop() {
 run_once() { # $1 = tcp|grpc1|grpcN, $2 = round; prints "µs of flow-aggregator CPU per record"
   local mode=$1
   rm -f "$work/col.port" "$work/col.json"
-  "$bin_col" --listen 127.0.0.1:0 --port-file "$work/col.port" --idle-exit 1s --quiet \
+  # The collector ends the run once idle: longer under perf, which can stall the process.
+  local idle=1s
+  [ -n "${BENCH_GRPC_PERF:-}" ] && idle=5s
+  "$bin_col" --listen 127.0.0.1:0 --port-file "$work/col.port" --idle-exit $idle --quiet \
     --report "$work/col.json" >/dev/null 2>"$work/col.err" &
   local col_pid=$!
   for _ in $(seq 200); do [ -s "$work/col.port" ] && break; sleep 0.05; done

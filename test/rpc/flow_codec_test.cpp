@@ -389,6 +389,23 @@ INSTANTIATE_TEST_SUITE_P(all, flow_codec_enum, testing::ValuesIn(enum_cases()),
                                   std::to_string(info.param.value);
                          });
 
+// measure() checks the enumerations a record carries by range: each must number its
+// values 0 .. MAX without a gap (a value added to flow.proto out of sequence fails here).
+TEST(flow_codec, record_enumerations_have_no_gaps) {
+  auto dense = [](int min, int max, bool (*valid)(int)) {
+    for (int v = min; v <= max; ++v)
+      if (!valid(v))
+        return false;
+    return min == 0;
+  };
+  EXPECT_TRUE(dense(pb::FlowEndReason_MIN, pb::FlowEndReason_MAX, pb::FlowEndReason_IsValid));
+  EXPECT_TRUE(dense(pb::FlowType_MIN, pb::FlowType_MAX, pb::FlowType_IsValid));
+  EXPECT_TRUE(
+      dense(pb::NetworkPolicyType_MIN, pb::NetworkPolicyType_MAX, pb::NetworkPolicyType_IsValid));
+  EXPECT_TRUE(dense(pb::NetworkPolicyRuleAction_MIN, pb::NetworkPolicyRuleAction_MAX,
+                    pb::NetworkPolicyRuleAction_IsValid));
+}
+
 TEST(flow_codec, refusals_name_the_fault_and_write_nothing) {
   struct refusal {
     const char* what;
@@ -592,6 +609,25 @@ TEST(flow_writer, a_malformed_request_is_taken_back_whole) {
     EXPECT_EQ(got.budgets.session->available(), got.budgets.session->limit())
         << what << ": the dropped chunks' credits are released";
   }
+}
+
+// egressIP travels as text; an IPv4 address is written without inet_ntop: every octet
+// value in every position must read as inet_ntop writes it.
+TEST(flow_codec, egress_ip_text_is_inet_ntops) {
+  for (int pos = 0; pos < 4; ++pos)
+    for (int v = 0; v < 256; ++v) {
+      std::string raw = v4("10.201.7.99");
+      raw[static_cast<std::size_t>(pos)] = static_cast<char>(v);
+      char want[INET_ADDRSTRLEN];
+      ASSERT_NE(::inet_ntop(AF_INET, raw.data(), want, sizeof want), nullptr);
+      auto f = full_flow();
+      f.mutable_k8s()->set_egress_ip(raw);
+      written w;
+      ASSERT_EQ(w.writer.add(f, 1), flow_error::none);
+      w.writer.flush();
+      auto r = by_name(flow_template(false), parse_all(w.chunks).at(0).records.at(0).second);
+      ASSERT_EQ(r["egressIP"], want) << pos << " " << v;
+    }
 }
 
 TEST(flow_codec, a_uid_that_is_not_a_uuid_is_all_zeros) {
