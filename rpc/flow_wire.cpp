@@ -1,6 +1,5 @@
 #include "rpc/flow_wire.hpp"
 
-#include <array>
 #include <cstring>
 
 namespace fa::rpc {
@@ -369,50 +368,9 @@ bool parse_transport(std::string_view m, flow_fields& out) {
   return true;
 }
 
-/// Kubernetes' octet fields (string = UTF-8 checked, bytes = not), by field number.
-struct k8s_text {
-  std::uint32_t number;
-  std::string_view flow_fields::*member;
-  bool utf8;
-};
-constexpr k8s_text k8s_texts[] = {
-    {2, &flow_fields::source_pod_namespace, true},
-    {3, &flow_fields::source_pod_name, true},
-    {4, &flow_fields::source_pod_uid, true},
-    {6, &flow_fields::source_node_name, true},
-    {7, &flow_fields::source_node_uid, true},
-    {8, &flow_fields::destination_pod_namespace, true},
-    {9, &flow_fields::destination_pod_name, true},
-    {10, &flow_fields::destination_pod_uid, true},
-    {12, &flow_fields::destination_node_name, true},
-    {13, &flow_fields::destination_node_uid, true},
-    {14, &flow_fields::destination_cluster_ip, false},
-    {16, &flow_fields::destination_service_port_name, true},
-    {17, &flow_fields::destination_service_uid, true},
-    {19, &flow_fields::ingress_network_policy_namespace, true},
-    {20, &flow_fields::ingress_network_policy_name, true},
-    {21, &flow_fields::ingress_network_policy_uid, true},
-    {22, &flow_fields::ingress_network_policy_rule_name, true},
-    {25, &flow_fields::egress_network_policy_namespace, true},
-    {26, &flow_fields::egress_network_policy_name, true},
-    {27, &flow_fields::egress_network_policy_uid, true},
-    {28, &flow_fields::egress_network_policy_rule_name, true},
-    {30, &flow_fields::egress_name, true},
-    {31, &flow_fields::egress_ip, false},
-    {32, &flow_fields::egress_node_name, true},
-    {33, &flow_fields::egress_node_uid, true},
-    {34, &flow_fields::egress_uid, true},
-    {35, &flow_fields::destination_service_ip, false},
-};
-
-/// k8s_texts by field number (0 = not one: Pod labels, 5 and 11, are not in the record).
-constexpr auto k8s_text_index = [] {
-  std::array<std::uint8_t, 36> index{};
-  for (std::size_t i = 0; i < std::size(k8s_texts); ++i)
-    index[k8s_texts[i].number] = static_cast<std::uint8_t>(i + 1);
-  return index;
-}();
-
+/// Kubernetes: strings are UTF-8 checked (`text`), bytes fields (addresses) are not; the
+/// Pod labels (5 and 11) are not in the record. One case per field: a direct store, in a
+/// single jump table.
 bool parse_k8s(std::string_view m, flow_fields& out) {
   reader r{m};
   while (!r.done()) {
@@ -424,11 +382,62 @@ bool parse_k8s(std::string_view m, flow_fields& out) {
     case key(1, wire_varint):
       ok = r.enumeration(out.flow_type);
       break;
+    case key(2, wire_len):
+      ok = r.text(out.source_pod_namespace);
+      break;
+    case key(3, wire_len):
+      ok = r.text(out.source_pod_name);
+      break;
+    case key(4, wire_len):
+      ok = r.text(out.source_pod_uid);
+      break;
+    case key(6, wire_len):
+      ok = r.text(out.source_node_name);
+      break;
+    case key(7, wire_len):
+      ok = r.text(out.source_node_uid);
+      break;
+    case key(8, wire_len):
+      ok = r.text(out.destination_pod_namespace);
+      break;
+    case key(9, wire_len):
+      ok = r.text(out.destination_pod_name);
+      break;
+    case key(10, wire_len):
+      ok = r.text(out.destination_pod_uid);
+      break;
+    case key(12, wire_len):
+      ok = r.text(out.destination_node_name);
+      break;
+    case key(13, wire_len):
+      ok = r.text(out.destination_node_uid);
+      break;
+    case key(14, wire_len):
+      ok = r.bytes(out.destination_cluster_ip);
+      break;
     case key(15, wire_varint):
       ok = r.u32(out.destination_service_port);
       break;
+    case key(16, wire_len):
+      ok = r.text(out.destination_service_port_name);
+      break;
+    case key(17, wire_len):
+      ok = r.text(out.destination_service_uid);
+      break;
     case key(18, wire_varint):
       ok = r.enumeration(out.ingress_network_policy_type);
+      break;
+    case key(19, wire_len):
+      ok = r.text(out.ingress_network_policy_namespace);
+      break;
+    case key(20, wire_len):
+      ok = r.text(out.ingress_network_policy_name);
+      break;
+    case key(21, wire_len):
+      ok = r.text(out.ingress_network_policy_uid);
+      break;
+    case key(22, wire_len):
+      ok = r.text(out.ingress_network_policy_rule_name);
       break;
     case key(23, wire_varint):
       ok = r.enumeration(out.ingress_network_policy_rule_action);
@@ -436,18 +445,41 @@ bool parse_k8s(std::string_view m, flow_fields& out) {
     case key(24, wire_varint):
       ok = r.enumeration(out.egress_network_policy_type);
       break;
+    case key(25, wire_len):
+      ok = r.text(out.egress_network_policy_namespace);
+      break;
+    case key(26, wire_len):
+      ok = r.text(out.egress_network_policy_name);
+      break;
+    case key(27, wire_len):
+      ok = r.text(out.egress_network_policy_uid);
+      break;
+    case key(28, wire_len):
+      ok = r.text(out.egress_network_policy_rule_name);
+      break;
     case key(29, wire_varint):
       ok = r.enumeration(out.egress_network_policy_rule_action);
       break;
-    default: {
-      const auto n = k >> 3;
-      if ((k & 7) != wire_len || n >= k8s_text_index.size() || k8s_text_index[n] == 0) {
-        ok = r.skip(k);
-        break;
-      }
-      const auto& field = k8s_texts[k8s_text_index[n] - 1];
-      ok = field.utf8 ? r.text(out.*field.member) : r.bytes(out.*field.member);
-    }
+    case key(30, wire_len):
+      ok = r.text(out.egress_name);
+      break;
+    case key(31, wire_len):
+      ok = r.bytes(out.egress_ip);
+      break;
+    case key(32, wire_len):
+      ok = r.text(out.egress_node_name);
+      break;
+    case key(33, wire_len):
+      ok = r.text(out.egress_node_uid);
+      break;
+    case key(34, wire_len):
+      ok = r.text(out.egress_uid);
+      break;
+    case key(35, wire_len):
+      ok = r.bytes(out.destination_service_ip);
+      break;
+    default:
+      ok = r.skip(k);
     }
     if (!ok)
       return false;
