@@ -4,6 +4,7 @@
 #include "ipfix/wire.hpp"
 
 #include <array>
+#include <cassert>
 #include <cstddef>
 #include <cstring>
 #include <string_view>
@@ -142,7 +143,8 @@ static_assert(emit_lag < ring_size && probe_lag < emit_lag);
 /// flow the writer of the record's output (DESIGN 9).
 template <class Route>
 void slice_enricher::run(const messages::session_info& session, const messages::data_slice& slice,
-                         Route&& route, slice_counts& counts) {
+                         std::span<const ipfix::field_slice> values, Route&& route,
+                         slice_counts& counts) {
   const auto& plan = *slice.plan;
   auto& a = plan.append;
   std::uint64_t drop = 0;
@@ -161,7 +163,6 @@ void slice_enricher::run(const messages::session_info& session, const messages::
   auto& block = block_;
   constant_block(plan, session, options_, block);
   const std::size_t num_varlen = plan.layout.num_varlen();
-  fields_.resize(num_varlen * ring_size);
   // The output record's variable-length values: the input's, then the labels and
   // clusterId (template_planner's order).
   const std::size_t out_varlen = num_varlen + (a.pod_labels ? 2 : 0) + (a.cluster_id ? 1 : 0);
@@ -183,32 +184,30 @@ void slice_enricher::run(const messages::session_info& session, const messages::
   const std::size_t lag_emit = pipelined ? emit_lag : 0;
   std::uint64_t lookups = 0, hits = 0;
   std::array<record_job, ring_size> ring;
-  auto fields_of = [&](std::size_t r) {
-    return std::span<const ipfix::field_slice>{fields_.data() + (r % ring_size) * num_varlen,
-                                               num_varlen};
-  };
+  // The variable-length values of record `r`: the agent session's walk found them
+  // (ipfix::slice_records), with every record validated.
+  auto fields_of = [&](std::size_t r) { return values.subspan(r * num_varlen, num_varlen); };
+  const std::size_t records =
+      num_varlen == 0 ? slice.records
+                      : std::min<std::size_t>(slice.records, values.size() / num_varlen);
+  assert(records == slice.records && "data_slice without its variable-length values");
 
-  // Stage 1: one walk per record over its variable-length fields finds both the
-  // record's end and any field read below; the agent session has validated every record
-  // already.
+  // Stage 1: each record's end and any field read below follow from its variable-length
+  // values; nothing is walked again (issue 15).
   auto body = slice.body;
-  const std::size_t min_length = plan.layout.min_length();
   std::size_t pos = 0;
   auto walk = [&](std::size_t r) {
-    if (min_length == 0 || body.size() - pos < min_length)
+    if (r >= records)
       return false;
-    auto rest = body.subspan(pos);
-    ipfix::parse_error err;
-    auto varlen =
-        std::span<ipfix::field_slice>{fields_.data() + (r % ring_size) * num_varlen, num_varlen};
-    auto end = plan.layout.walk_varlen(rest, varlen, err);
-    if (end == 0)
+    const auto varlen = fields_of(r);
+    const auto end = plan.layout.record_length(varlen);
+    if (end > body.size() - pos) // never past the body, whatever it was given
       return false;
     auto& j = ring[r % ring_size];
     j.offset = static_cast<std::uint32_t>(pos);
     j.length = static_cast<std::uint32_t>(end);
+    const auto* rec = body.data() + pos;
     pos += end;
-    const auto* rec = rest.data();
     auto field = [&](messages::field_index i) {
       return plan.layout.located(static_cast<std::size_t>(i), varlen);
     };
@@ -414,19 +413,21 @@ void slice_enricher::reconfigure(enrichment_options options, std::size_t max_set
 }
 
 void slice_enricher::enrich(const messages::session_info& session,
-                            const messages::data_slice& slice, set_writer& out,
+                            const messages::data_slice& slice,
+                            std::span<const ipfix::field_slice> varlen, set_writer& out,
                             slice_counts& counts) {
   run(
-      session, slice,
+      session, slice, varlen,
       [&](ipfix::bytes_view, std::span<const ipfix::field_slice>) -> set_writer& { return out; },
       counts);
 }
 
 void slice_enricher::enrich(const messages::session_info& session,
-                            const messages::data_slice& slice, record_router& route,
+                            const messages::data_slice& slice,
+                            std::span<const ipfix::field_slice> varlen, record_router& route,
                             slice_counts& counts) {
   run(
-      session, slice,
+      session, slice, varlen,
       [&](ipfix::bytes_view rec, std::span<const ipfix::field_slice> varlen) -> set_writer& {
         return route.writer_for(rec, varlen);
       },

@@ -134,6 +134,37 @@ std::size_t count_records(bytes_view body, const record_layout& layout, parse_er
   return err == parse_error::none ? n : 0;
 }
 
+sliced_records slice_records(bytes_view body, const record_layout& layout,
+                             std::vector<field_slice>& varlen) {
+  sliced_records out;
+  const std::size_t min_length = layout.min_length();
+  // A template without fields has no records at all (and must not loop forever).
+  if (min_length == 0)
+    return out;
+  if (layout.fixed()) {
+    // Every record has the template's length: what is left is padding.
+    out.records = body.size() / min_length;
+    out.consumed = out.records * min_length;
+    return out;
+  }
+  const std::size_t k = layout.num_varlen();
+  std::size_t pos = 0;
+  while (body.size() - pos >= min_length) {
+    const std::size_t at = varlen.size();
+    varlen.resize(at + k);
+    const std::size_t n = layout.walk_varlen(body.subspan(pos), {varlen.data() + at, k}, out.error);
+    if (n == 0) {
+      out.records = 0;
+      out.consumed = 0;
+      return out;
+    }
+    pos += n;
+    ++out.records;
+  }
+  out.consumed = pos;
+  return out;
+}
+
 std::size_t write_varlen_prefix(std::uint8_t* out, std::size_t len) {
   // RFC 7011 7: one octet below 255, else 255 and a 2-octet length. No value longer than
   // 65535 octets fits a message, so the caller never asks for one.

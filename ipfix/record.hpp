@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <span>
+#include <vector>
 
 namespace fa::ipfix {
 
@@ -69,6 +71,15 @@ class record_layout {
 
   /// Number of variable-length fields.
   std::size_t num_varlen() const { return var_gap_.size(); }
+
+  /// The length of a record `walk_varlen` accepted, from its variable-length values
+  /// alone: the end of the last value plus the fixed fields after it.
+  std::size_t record_length(std::span<const field_slice> varlen) const {
+    if (fixed_)
+      return fixed_length_;
+    const auto& last = varlen[var_gap_.size() - 1];
+    return std::size_t{last.offset} + last.length + tail_fixed_;
+  }
 
   /// The rank of variable-length field `index` among the template's variable-length
   /// fields: its entry in `walk_varlen`'s output.
@@ -229,6 +240,22 @@ std::size_t for_each_given(bytes_view body, const record_layout& layout,
 /// Counts the records of a data set body and validates each; returns the number, or
 /// sets `err`. The enricher and the exporter rely on sets this accepted.
 std::size_t count_records(bytes_view body, const record_layout& layout, parse_error& err);
+
+/// What `slice_records` found in a data set body.
+struct sliced_records {
+  std::size_t records = 0;
+  std::size_t consumed = 0; ///< octets of the records (padding excluded)
+  parse_error error = parse_error::none;
+};
+
+/// Walks the records of a data set body once, validating each as `record_cursor` does
+/// (RFC 7011 3.3.1: what is left shorter than the shortest record is padding), and
+/// appends each record's variable-length values (`num_varlen()` per record, none for a
+/// fixed template) to `varlen`, so later stages find any field without walking again.
+/// On a malformed record `error` is set and `varlen` may hold entries of this set: the
+/// caller truncates it. `varlen` grows only past its capacity: reserve it.
+sliced_records slice_records(bytes_view body, const record_layout& layout,
+                             std::vector<field_slice>& varlen);
 
 /// Writes a variable-length prefix for a value of `len` octets: 1 octet below 255,
 /// otherwise 255 and 2 octets (RFC 7011 7). Returns the octets written (1 or 3).

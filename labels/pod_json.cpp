@@ -394,6 +394,23 @@ std::optional<std::int64_t> parse_rfc3339(std::string_view s) {
          hour * 3600 + minute * 60 + second - offset;
 }
 
+namespace {
+constexpr json_keep pod_metadata[] = {{"uid", {}},
+                                      {"namespace", {}},
+                                      {"name", {}},
+                                      {"creationTimestamp", {}},
+                                      {"deletionTimestamp", {}},
+                                      {"resourceVersion", {}},
+                                      {"labels", {}}};
+constexpr json_keep pod_spec[] = {{"nodeName", {}}, {"hostNetwork", {}}};
+constexpr json_keep pod_status[] = {{"podIPs", {}}, {"podIP", {}}, {"phase", {}}};
+constexpr json_keep pod_object[] = {{"kind", {}},       {"metadata", pod_metadata},
+                                    {"spec", pod_spec}, {"status", pod_status},
+                                    {"code", {}},       {"message", {}}};
+} // namespace
+
+const std::span<const json_keep> pod_members{pod_object};
+
 std::optional<parsed_pod> parse_pod(const nlohmann::json& pod, std::string& error) {
   try {
     return parse_pod_unchecked(pod, error);

@@ -4,6 +4,7 @@
 // prints), mapped to what the Pod index needs (pod_index.hpp). Shared by the file source
 // and the API source. No exception escapes these functions: errors are returned as text.
 
+#include "labels/json_prune.hpp"
 #include "labels/pod_index.hpp"
 
 #include <nlohmann/json_fwd.hpp>
@@ -35,6 +36,11 @@ struct parsed_pod {
 /// `kind`, when present, must be "Pod". Other fields are ignored.
 /// On failure returns nullopt and sets `error` to "<json path>: <what is wrong>".
 std::optional<parsed_pod> parse_pod(const nlohmann::json& pod, std::string& error);
+
+/// The members of a Pod object parse_pod reads, for parse_pruned; also
+/// metadata.resourceVersion and a Status object's `code` and `message`, which a watch
+/// event's object carries (pod_watcher.hpp).
+extern const std::span<const json_keep> pod_members;
 
 struct pod_file_result {
   std::vector<parsed_pod> pods;    ///< the good objects, in file order

@@ -11,6 +11,7 @@
 
 #include "base/hash.hpp"
 #include "labels/lookup_arena.hpp"
+#include "labels/pod_candidates.hpp"
 
 #include <array>
 #include <cstdint>
@@ -97,11 +98,6 @@ inline pod_view view_of(const pod_entry& e) noexcept {
     return wire_view(e.wire.data());
   return {e.labels_json, e.name, e.pod_namespace, e.node_name};
 }
-
-using pod_entry_ptr = std::shared_ptr<const pod_entry>;
-
-/// The Pods that held one address, oldest first.
-using pod_candidates = std::vector<pod_entry_ptr>;
 
 /// One shard: an open-addressing hash table (linear probing, power-of-two capacity, at
 /// most 3/4 full) from address to candidates. It is on the per-record path, twice per

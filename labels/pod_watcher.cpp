@@ -49,10 +49,14 @@ std::string status_message(const std::string& body) {
   return body.substr(0, 200);
 }
 
+/// What parse_watch_line reads of a watch event: the rest of the Pod (its containers,
+/// managedFields, conditions...) is scanned, not built.
+const json_keep keep_event[] = {{"type", {}}, {"object", pod_members}};
+
 } // namespace
 
 bool parse_watch_line(std::string_view line, watch_line& out, std::string& error) {
-  auto doc = json::parse(line, nullptr, false);
+  auto doc = parse_pruned(line, keep_event);
   if (doc.is_discarded() || !doc.is_object()) {
     error = "watch event is not a JSON object";
     return false;

@@ -4,6 +4,7 @@
 // carries pointers, never copies of record bytes, and one message carries many records
 // (DESIGN 2).
 
+#include "ipfix/record.hpp"
 #include "ipfix/wire.hpp"
 #include "messages/chunk.hpp"
 #include "messages/session_info.hpp"
@@ -31,6 +32,43 @@ struct data_slice {
   template_plan_ptr plan;
   ipfix::bytes_view body; ///< points into the batch's chunk; padding excluded
   std::uint32_t records = 0;
+  /// Where its records' variable-length values start in the batch's `varlen`.
+  std::uint32_t first_varlen = 0;
+};
+
+/// The variable-length values (RFC 7011 7) of every record of a batch, in record order,
+/// `num_varlen()` of its template per record (none for a fixed template): found by the
+/// session's one walk over each record, so that the enricher locates fields without
+/// walking the records again (issue 15). They pin their octets in the session's budgets
+/// like the chunk they describe (DESIGN 3); a copy pins its own.
+class varlen_values {
+ public:
+  varlen_values() = default;
+  varlen_values(const varlen_values& other)
+      : values(other.values) {
+    charge(other.credit_.budgets());
+  }
+  varlen_values& operator=(const varlen_values& other) {
+    if (this != &other) {
+      values = other.values;
+      charge(other.credit_.budgets());
+    }
+    return *this;
+  }
+  varlen_values(varlen_values&&) noexcept = default;
+  varlen_values& operator=(varlen_values&&) noexcept = default;
+
+  /// Charges what `values` holds (its capacity) to `budgets`, instead of any earlier
+  /// charge: once, when the values are all found.
+  void charge(const session_budgets& budgets) {
+    credit_ = credit{budgets, values.capacity() * sizeof(ipfix::field_slice)};
+  }
+  std::size_t charged() const { return credit_.size(); }
+
+  std::vector<ipfix::field_slice> values;
+
+ private:
+  credit credit_;
 };
 
 /// agent_session -> enricher: the data sets of one chunk, in arrival order.
@@ -38,6 +76,15 @@ struct data_batch {
   session_info_ptr session;
   chunk_ptr data; ///< keeps `slices` valid and holds the session's credit
   std::vector<data_slice> slices;
+  varlen_values varlen;
+
+  /// The variable-length values of the records of `s`, one of `slices`.
+  std::span<const ipfix::field_slice> varlen_of(const data_slice& s) const {
+    const std::size_t n = std::size_t{s.records} * s.plan->layout.num_varlen();
+    if (n == 0 || s.first_varlen + n > varlen.values.size())
+      return {};
+    return {varlen.values.data() + s.first_varlen, n};
+  }
 };
 
 /// One data set of enriched records for one output template.

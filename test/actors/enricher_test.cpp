@@ -32,10 +32,11 @@ messages::data_batch make_batch(messages::session_info_ptr session,
   messages::data_batch b;
   b.session = std::move(session);
   b.data = make_chunk(all, std::move(budgets));
-  for (std::size_t i = 0; i < slices.size(); ++i)
-    b.slices.push_back({slices[i].plan,
-                        ipfix::bytes_view{b.data->data() + ranges[i].first, ranges[i].second},
-                        static_cast<std::uint32_t>(slices[i].records.size())});
+  for (std::size_t i = 0; i < slices.size(); ++i) {
+    add_slice(b, slices[i].plan,
+              ipfix::bytes_view{b.data->data() + ranges[i].first, ranges[i].second});
+    EXPECT_EQ(b.slices.back().records, slices[i].records.size());
+  }
   return b;
 }
 

@@ -76,7 +76,7 @@ class slice_enricher_test : public ::testing::Test {
         writer->close();
       writer.emplace(payload, p->output, max_set_body, with_varlen);
     }
-    e.enrich(*session, slice, *writer, counts);
+    e.enrich(*session, slice, varlen_values_of(p->layout, inputs.back()), *writer, counts);
   }
 
   /// The records written so far (the open set closed first), their variable-length
@@ -309,7 +309,7 @@ TEST_F(slice_enricher_test, a_router_puts_each_record_in_the_writer_it_picks) {
   messages::enriched_payload even, odd;
   set_writer we{even, p->output, 65535 - 20, true}, wo{odd, p->output, 65535 - 20, true};
   by_parity router{we, wo};
-  e.enrich(*peer4, {p, body, 7}, router, counts);
+  e.enrich(*peer4, {p, body, 7}, varlen_values_of(p->layout, body), router, counts);
   we.close();
   wo.close();
   expect_varlen_as_walked(even);

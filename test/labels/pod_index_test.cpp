@@ -500,3 +500,66 @@ TEST(lookup_arena, blocks_are_aligned_keep_their_content_and_are_reused) {
 
 } // namespace
 } // namespace fa::labels
+
+namespace fa::labels {
+namespace {
+
+pod_entry_ptr entry_named(const char* name) {
+  auto e = std::make_shared<pod_entry>();
+  e->name = name;
+  return e;
+}
+
+std::vector<std::string> names_of(const pod_candidates& c) {
+  std::vector<std::string> out;
+  for (const auto& p : c)
+    out.push_back(p->name);
+  return out;
+}
+
+// The candidate list keeps arrival order through growth, removal anywhere and shrinking
+// back to one, and copies are independent of the original.
+TEST(pod_candidates, keeps_order_through_push_remove_and_copy) {
+  pod_candidates c;
+  EXPECT_TRUE(c.empty());
+  EXPECT_EQ(c.begin(), c.end());
+  auto a = entry_named("a"), b = entry_named("b"), d = entry_named("d");
+  c.push_back(a);
+  EXPECT_EQ(names_of(c), (std::vector<std::string>{"a"}));
+  c.push_back(b);
+  c.push_back(d);
+  EXPECT_EQ(names_of(c), (std::vector<std::string>{"a", "b", "d"}));
+  auto copy = c;
+  c.erase(std::remove(c.begin(), c.end(), b), c.end());
+  EXPECT_EQ(names_of(c), (std::vector<std::string>{"a", "d"}));
+  EXPECT_EQ(names_of(copy), (std::vector<std::string>{"a", "b", "d"}));
+  c.erase(std::remove(c.begin(), c.end(), a), c.end());
+  EXPECT_EQ(names_of(c), (std::vector<std::string>{"d"}));
+  EXPECT_EQ(c.front(), d);
+  c.push_back(a);
+  EXPECT_EQ(names_of(c), (std::vector<std::string>{"d", "a"}));
+  c.erase(std::remove(c.begin(), c.end(), d), c.end());
+  c.erase(std::remove(c.begin(), c.end(), a), c.end());
+  EXPECT_TRUE(c.empty());
+  EXPECT_EQ(copy[1], b);
+  // Removing nothing changes nothing.
+  copy.erase(std::remove(copy.begin(), copy.end(), entry_named("x")), copy.end());
+  EXPECT_EQ(copy.size(), 3u);
+}
+
+// The one candidate nearly every address has lives inside the list, so copying a shard
+// (once per Pod event, copy-on-write) allocates nothing per address.
+TEST(pod_candidates, holds_a_single_entry_in_place) {
+  pod_candidates c;
+  c.push_back(entry_named("a"));
+  c.push_back(entry_named("b"));
+  c.erase(c.begin() + 1, c.end()); // back to one
+  const pod_candidates copy = c;
+  const auto* lo = reinterpret_cast<const char*>(&copy);
+  const auto* at = reinterpret_cast<const char*>(&copy.front());
+  EXPECT_TRUE(at >= lo && at < lo + sizeof copy) << "a single candidate is on the heap";
+  EXPECT_EQ(copy.front()->name, "a");
+}
+
+} // namespace
+} // namespace fa::labels
