@@ -422,34 +422,35 @@ TEST(slice_records, refuses_what_the_cursor_refuses) {
   EXPECT_EQ(slice_records({}, layout, varlen).records, 0u);
   EXPECT_EQ(slice_records(overrun, record_layout{template_def{}}, varlen).records, 0u);
   EXPECT_TRUE(varlen.empty());
+}
 
-  // Values handed over instead of walked (enriched_payload varlen): the record length
-  // follows from them alone, and values that do not describe a record of the template
-  // within the octets there are are refused, so a reader never reads past its record.
-  TEST(record_layout, length_of_given_values_checks_them_against_the_template) {
-    using namespace fa::ipfix;
-    // 4 fixed, value, 2 fixed, value, 8 fixed.
-    template_def def{
-        256,
-        0,
-        {{8, 4, 0}, {101, varlen, antrea_pen}, {7, 2, 0}, {103, varlen, antrea_pen}, {1, 8, 0}}};
-    record_layout layout{def};
-    ASSERT_EQ(layout.var_rank(1), 0u);
-    ASSERT_EQ(layout.var_rank(3), 1u);
-    // "ab" with a 1-octet prefix at 4, "" with a 3-octet prefix at 4 + 1 + 2 + 2 = 9.
-    std::vector<field_slice> v{{5, 2}, {12, 0}};
-    EXPECT_EQ(layout.length_of(v, 100), 12u + 8);
-    EXPECT_EQ(layout.length_of(v, 20), 20u);
-    EXPECT_EQ(layout.length_of(v, 19), 0u); // the record would run past what there is
-    auto refused = [&](std::vector<field_slice> bad) { return layout.length_of(bad, 100) == 0; };
-    EXPECT_TRUE(refused({{4, 2}, {12, 0}}));  // no room for the first prefix
-    EXPECT_TRUE(refused({{6, 2}, {12, 0}}));  // a gap that is no prefix form
-    EXPECT_TRUE(refused({{5, 2}, {11, 0}}));  // the second value inside the fixed field
-    EXPECT_TRUE(refused({{5, 20}, {12, 0}})); // the first value over the second
-    EXPECT_TRUE(refused({{5, 2}}));           // a value missing
-    EXPECT_FALSE(refused({{7, 2}, {14, 0}})); // both 3-octet prefixes: fine
-    // A fixed template needs no values: its length, when it fits.
-    record_layout fixed{template_def{257, 0, {{8, 4, 0}, {1, 8, 0}}}};
-    EXPECT_EQ(fixed.length_of({}, 12), 12u);
-    EXPECT_EQ(fixed.length_of({}, 11), 0u);
-  }
+// Values handed over instead of walked (enriched_payload varlen): the record length
+// follows from them alone, and values that do not describe a record of the template
+// within the octets there are are refused, so a reader never reads past its record.
+TEST(record_layout, length_of_given_values_checks_them_against_the_template) {
+  using namespace fa::ipfix;
+  // 4 fixed, value, 2 fixed, value, 8 fixed.
+  template_def def{
+      256,
+      0,
+      {{8, 4, 0}, {101, varlen, antrea_pen}, {7, 2, 0}, {103, varlen, antrea_pen}, {1, 8, 0}}};
+  record_layout layout{def};
+  ASSERT_EQ(layout.var_rank(1), 0u);
+  ASSERT_EQ(layout.var_rank(3), 1u);
+  // "ab" with a 1-octet prefix at 4, "" with a 3-octet prefix at 4 + 1 + 2 + 2 = 9.
+  std::vector<field_slice> v{{5, 2}, {12, 0}};
+  EXPECT_EQ(layout.length_of(v, 100), 12u + 8);
+  EXPECT_EQ(layout.length_of(v, 20), 20u);
+  EXPECT_EQ(layout.length_of(v, 19), 0u); // the record would run past what there is
+  auto refused = [&](std::vector<field_slice> bad) { return layout.length_of(bad, 100) == 0; };
+  EXPECT_TRUE(refused({{4, 2}, {12, 0}}));  // no room for the first prefix
+  EXPECT_TRUE(refused({{6, 2}, {12, 0}}));  // a gap that is no prefix form
+  EXPECT_TRUE(refused({{5, 2}, {11, 0}}));  // the second value inside the fixed field
+  EXPECT_TRUE(refused({{5, 20}, {12, 0}})); // the first value over the second
+  EXPECT_TRUE(refused({{5, 2}}));           // a value missing
+  EXPECT_FALSE(refused({{7, 2}, {14, 0}})); // both 3-octet prefixes: fine
+  // A fixed template needs no values: its length, when it fits.
+  record_layout fixed{template_def{257, 0, {{8, 4, 0}, {1, 8, 0}}}};
+  EXPECT_EQ(fixed.length_of({}, 12), 12u);
+  EXPECT_EQ(fixed.length_of({}, 11), 0u);
+}
