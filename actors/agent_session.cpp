@@ -193,6 +193,18 @@ void drop_for_want_of_an_id(state_ptr self, std::uint32_t odid, std::uint16_t id
                      {"suppressed", std::to_string(*suppressed)}});
 }
 
+/// How many variable-length values to make room for in a batch of `chunk`, at its first
+/// data set of a template that has any (`body`): as many per octet as in the last batch,
+/// or at first, as many as the rest of the chunk could hold in records of this template.
+/// One allocation per batch; a wrong guess only costs the vector's regrowth.
+std::size_t varlen_estimate(const agent_session_state& st, ipfix::bytes_view chunk,
+                            ipfix::bytes_view body, const ipfix::record_layout& layout) {
+  if (st.varlen_per_kib > 0)
+    return chunk.size() * st.varlen_per_kib / 1024 + layout.num_varlen();
+  const auto left = static_cast<std::size_t>(chunk.data() + chunk.size() - body.data());
+  return left / layout.min_length() * layout.num_varlen();
+}
+
 void handle_frames(state_ptr self, messages::chunk_ptr data) {
   auto& st = self->state;
   const auto clock_now = self->clock().now();
@@ -227,6 +239,7 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
     auto odid = msg.header().observation_domain_id;
     std::uint32_t records_in_message = 0;
     auto first_slice = batch.slices.size();
+    auto first_varlen_of_message = batch.varlen.values.size();
     bool bad = false;
     msg.for_each_set([&](const ipfix::set_view& set) {
       if (bad)
@@ -252,20 +265,22 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
         return;
       }
       auto& entry = i->second;
-      ipfix::parse_error err = ipfix::parse_error::none;
-      ipfix::record_cursor cur{set.body, entry.plan->layout};
-      ipfix::bytes_view rec;
-      std::uint32_t n = 0;
-      while (cur.next(rec))
-        ++n;
-      if (cur.error() != ipfix::parse_error::none) {
-        err = cur.error();
+      const auto& layout = entry.plan->layout;
+      auto& varlen = batch.varlen.values;
+      if (!layout.fixed() && varlen.capacity() == 0)
+        varlen.reserve(varlen_estimate(st, bytes, set.body, layout));
+      // The one walk over each record (issue 15): validates it and keeps where its
+      // variable-length values lie, for the enricher.
+      const auto first_varlen = varlen.size();
+      const auto found = ipfix::slice_records(set.body, layout, varlen);
+      if (found.error != ipfix::parse_error::none) {
         // A malformed set discards the whole message (RFC 7011 9.1): its sequence
         // number cannot be checked either.
-        count_malformed(self, err);
+        count_malformed(self, found.error);
         bad = true;
         return;
       }
+      const auto n = static_cast<std::uint32_t>(found.records);
       records_in_message += n;
       if (n == 0)
         return;
@@ -274,15 +289,18 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
         auto bound = bind_output(*entry.plan, *st.cfg.table);
         if (!bound) {
           drop_for_want_of_an_id(self, odid, set.id, n);
+          varlen.resize(first_varlen);
           return;
         }
         entry.plan = std::move(bound);
       }
       entry.last_used = clock_now;
-      batch.slices.push_back({entry.plan, set.body.first(cur.consumed()), n});
+      batch.slices.push_back({entry.plan, set.body.first(found.consumed), n,
+                              static_cast<std::uint32_t>(first_varlen)});
     });
     if (bad) {
       batch.slices.resize(first_slice);
+      batch.varlen.values.resize(first_varlen_of_message);
       continue;
     }
     auto check = st.sequences.observe(odid, msg.header().sequence, records_in_message);
@@ -318,6 +336,10 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
     st.exporter.messages->Increment(static_cast<double>(messages_total));
     st.exporter.records->Increment(static_cast<double>(records_total));
     st.exporter.bytes->Increment(static_cast<double>(bytes.size()));
+  }
+  if (!batch.varlen.values.empty()) {
+    st.varlen_per_kib = batch.varlen.values.size() * 1152 / bytes.size() + 1;
+    batch.varlen.charge(data->budgets());
   }
   if (!batch.slices.empty()) {
     batch.data = std::move(data);

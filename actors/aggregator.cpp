@@ -364,11 +364,19 @@ aggregator_actor::behavior_type aggregator(aggregator_pointer self, aggregator_c
             }
             const auto at = static_cast<std::uint32_t>(fwd->bytes.size());
             fwd->bytes.insert(fwd->bytes.end(), body.begin(), body.end());
-            fwd->sets.push_back({s.tmpl, at, s.length, s.records});
+            // Their variable-length values go along for the destinations that read fields.
+            const auto varlen = in.varlen_of(s, layout->record.num_varlen());
+            auto first = messages::enriched_set::no_varlen;
+            if (!varlen.empty()) {
+              first = static_cast<std::uint32_t>(fwd->varlen.size());
+              fwd->varlen.insert(fwd->varlen.end(), varlen.begin(), varlen.end());
+            }
+            fwd->sets.push_back({s.tmpl, at, s.length, s.records, first});
             fwd->records += s.records;
             continue;
           }
-          const auto read = st.table->add_set(layout, body, now, sink);
+          const auto read = st.table->add_set(layout, body, now, sink,
+                                              in.varlen_of(s, layout->record.num_varlen()));
           // A malformed record ends its set (counted by the table); the records after it
           // are lost with it and counted here.
           if (read < s.records) {
@@ -492,6 +500,8 @@ void route_to_shards(enricher_config& ec, const std::vector<aggregator_actor>& s
   ec.destination_names.clear();
   // One shard takes whole batches; several take each record by its flow key.
   ec.split_by_flow = shards.size() > 1;
+  // The shards read every record's fields (flow_table::add_set).
+  ec.record_varlen = true;
 }
 
 } // namespace fa::actors

@@ -26,18 +26,18 @@ struct batch_output {
 /// Each record of a slice split by flow into the output of its flow (DESIGN 9).
 class by_flow final : public enrich::record_router {
  public:
-  by_flow(flow_split& split, const flows::aggregate_layout& layout, std::vector<batch_output>& outs)
+  by_flow(flow_split& split, const flow_key_reader& key, std::vector<batch_output>& outs)
       : split_(split)
-      , layout_(layout)
+      , key_(key)
       , outs_(outs) {}
   set_writer& writer_for(ipfix::bytes_view record,
                          std::span<const ipfix::field_slice> varlen) override {
-    return *outs_[split_.output_of(layout_, record, varlen)].w;
+    return *outs_[split_.output_of(key_, record, varlen)].w;
   }
 
  private:
   flow_split& split_;
-  const flows::aggregate_layout& layout_;
+  const flow_key_reader& key_;
   std::vector<batch_output>& outs_;
 };
 
@@ -54,10 +54,17 @@ std::vector<batch_output> enrich_batch(enricher_state& st, const messages::data_
   // half as much again for an uneven split.
   const std::size_t expected = in_size + in_records * st.extra_per_record;
   split.begin_batch(); // which destinations are down (fanout.failover)
+  // The records' variable-length values, when carried: the input's and the three at
+  // most that enriching appends (labels, clusterId).
+  std::size_t values = 0;
+  if (st.cfg.record_varlen)
+    for (const auto& s : batch.slices)
+      values += s.records * (s.plan->layout.num_varlen() + 3);
   std::vector<batch_output> outs(n);
   for (auto& o : outs) {
     o.payload = std::make_shared<messages::enriched_payload>();
     o.payload->bytes.reserve(n == 1 ? expected : expected / n + expected / (2 * n));
+    o.payload->varlen.reserve(n == 1 ? values : values / n + values / (2 * n));
   }
   for (const auto& s : batch.slices) {
     // Consecutive slices with the same output template share sets: a UDP exporter's
@@ -67,20 +74,20 @@ std::vector<batch_output> enrich_batch(enricher_state& st, const messages::data_
       if (!o.w || o.w->tmpl != s.plan->output) {
         if (o.w)
           o.w->close();
-        o.w.emplace(*o.payload, s.plan->output, st.cfg.max_set_body);
+        o.w.emplace(*o.payload, s.plan->output, st.cfg.max_set_body, st.cfg.record_varlen);
       }
-    const auto* layout = n > 1 ? split.layout_of(s.plan) : nullptr;
-    if (!layout) {
+    const auto* key = n > 1 ? split.reader_of(s.plan) : nullptr;
+    if (!key) {
       // One output for the whole slice. Split, records without a flow key (not Antrea, a
       // key field missing) go by their exporter: to its shard, which forwards them
       // (counted), or with fanout flow to fanout hash's destination; deterministic, and
       // in the session's order.
       const auto k = n == 1 ? 0 : split.output_of_exporter(exporter_key(batch.session->peer_v6));
-      st.enricher.enrich(*batch.session, s, *outs[k].w, st.counts);
+      st.enricher.enrich(*batch.session, s, batch.varlen_of(s), *outs[k].w, st.counts);
       continue;
     }
-    by_flow router{split, *layout, outs};
-    st.enricher.enrich(*batch.session, s, router, st.counts);
+    by_flow router{split, *key, outs};
+    st.enricher.enrich(*batch.session, s, batch.varlen_of(s), router, st.counts);
   }
   split.end_batch();
   for (auto& o : outs)
@@ -183,6 +190,7 @@ enricher_actor::behavior_type enricher(enricher_actor::stateful_pointer<enricher
           routes.send_to(k, shared, budgets, credit, send);
         }
         batch.data.reset();
+        batch.varlen = {};
       },
       [=](messages::label_snapshot& snap) { self->state.enricher.set_pods(std::move(snap.pods)); },
       // Config reload: batches handled from here on go to the new destinations with the

@@ -31,6 +31,10 @@ struct enricher_config {
   std::vector<bool> destination_blocks{};
   bool split_by_flow = false;
   bool failover = false;
+  /// The payloads carry each record's variable-length values (enriched_payload varlen):
+  /// set when a destination reads fields (the aggregator shards, ClickHouse, flow log,
+  /// JSON lines, flow stream), not for IPFIX destinations, which only copy records.
+  bool record_varlen = false;
 
   destination_spec routes() const {
     return {destinations, fanout, destination_names, destination_blocks, split_by_flow,

@@ -105,7 +105,7 @@ class destination_set {
     messages::enriched_batch out{payload, nullptr};
     if (blocks(i)) {
       if (!credit)
-        credit = std::make_shared<const messages::credit>(budgets, payload->bytes.capacity());
+        credit = std::make_shared<const messages::credit>(budgets, payload->footprint());
       out.hold = credit;
     }
     send(i, std::move(out));

@@ -1,31 +1,33 @@
 #include "actors/flow_split.hpp"
 
+#include "flows/aggregate_layout.hpp"
+
 #include <algorithm>
 
 namespace fa::actors {
 
-const flows::aggregate_layout* flow_split::layout_of(const messages::template_plan_ptr& plan) {
+const flow_key_reader* flow_split::reader_of(const messages::template_plan_ptr& plan) {
   auto same = [&](const entry& e) { return e.key == plan.get() && e.alive.lock() == plan; };
   if (last_ < entries_.size() && same(entries_[last_]))
-    return entries_[last_].layout.get();
+    return entries_[last_].reader.get();
   for (std::size_t i = 0; i < entries_.size(); ++i)
     if (same(entries_[i])) {
       last_ = i;
-      return entries_[i].layout.get();
+      return entries_[i].reader.get();
     }
   // The agent's template alone: the key fields are all agent fields, at the same
   // indexes and with the same values in the input record as in the enriched one.
   // Judged on the template alone, not on `plan->antrea` (which is off with
   // enrichment.antrea = false, as on the proxies in front of shards): a record that
   // carries the key is split by it whatever this process appends.
-  std::shared_ptr<const flows::aggregate_layout> layout;
+  std::shared_ptr<const flow_key_reader> reader;
   auto l = flows::make_aggregate_layout(plan->input, plan->input.fields.size());
   if (l->aggregatable)
-    layout = std::move(l);
+    reader = std::make_shared<const flow_key_reader>(make_flow_key_reader(*l));
   prune();
-  entries_.push_back({plan.get(), plan, std::move(layout)});
+  entries_.push_back({plan.get(), plan, std::move(reader)});
   last_ = entries_.size() - 1;
-  return entries_.back().layout.get();
+  return entries_.back().reader.get();
 }
 
 void flow_split::fail_over(std::vector<const prometheus::Gauge*> up,

@@ -7,14 +7,17 @@
 // - the destinations of fanout = "flow" (the proxy tier in front of aggregate-mode
 //   shards): rendezvous hashing of the flow key over the destinations' names, so adding
 //   or removing one moves only the flows it wins or owned.
-// Keyed by the flow key (flows::record_key, the FromExternal ingress half included), both
-// halves of a connection pick the same output. What a template needs is computed once
-// per template plan, never per record; per record it is a key read and a hash.
+// Keyed by the flow key (antrea-aggregate-semantics.md a, the FromExternal ingress half
+// included, as flows::record_key reads it), both halves of a connection pick the same
+// output. What a template needs is computed once per template plan, never per record
+// (flow_key_reader.hpp: where each key field is); per record it is a few loads at those
+// offsets, one hash of the key's words (flow_hash) and one weight per destination.
 // With destinations marked down (fanout.failover), a record whose output is down goes to
 // the next output of its key's rendezvous order, counted per output it should have gone to.
 
+#include "actors/flow_key_reader.hpp"
 #include "actors/rendezvous.hpp"
-#include "flows/aggregate_layout.hpp"
+#include "ipfix/record.hpp"
 #include "messages/template_plan.hpp"
 
 #include <prometheus/counter.h>
@@ -40,20 +43,19 @@ class flow_split {
 
   std::size_t outputs() const { return outputs_; }
 
-  /// The layout that reads the flow key of `plan`'s records, or nullptr when they cannot
-  /// be aggregated (no Antrea elements, a key field, flowType or time missing, reduced
+  /// The reader of the flow key of `plan`'s records, or nullptr when they cannot be
+  /// aggregated (no Antrea elements, a key field, flowType or time missing, reduced
   /// counters: flows::make_aggregate_layout says why); those go by `output_of_exporter`.
   /// Made on the first call for a plan and kept while the plan lives.
-  const flows::aggregate_layout* layout_of(const messages::template_plan_ptr& plan);
+  const flow_key_reader* reader_of(const messages::template_plan_ptr& plan);
 
-  /// The output of one record of the layout `l` (from `layout_of`): `record` is its
-  /// octets and `varlen` its variable-length values as the plan's record_layout walked
-  /// them.
-  std::size_t output_of(const flows::aggregate_layout& l, ipfix::bytes_view record,
+  /// The output of one record read by `key` (from `reader_of`): `record` is its octets
+  /// and `varlen` its variable-length values as the plan's record_layout walked them.
+  std::size_t output_of(const flow_key_reader& key, ipfix::bytes_view record,
                         std::span<const ipfix::field_slice> varlen) {
     if (outputs_ == 1)
       return 0;
-    return pick(flows::hash(flows::record_key(l, record, varlen)));
+    return pick(key.hash(record.data(), varlen));
   }
 
   /// The output of records without a flow key, by their exporter (exporter_key): all of
@@ -73,7 +75,7 @@ class flow_split {
   /// Once per batch, after its records: counts what was re-routed (fanout.failover).
   void end_batch();
 
-  /// Forgets the layouts of plans that are gone (call now and then, not per record).
+  /// Forgets the readers of plans that are gone (call now and then, not per record).
   void prune();
 
  private:
@@ -92,7 +94,7 @@ class flow_split {
   struct entry {
     const messages::template_plan* key = nullptr;
     std::weak_ptr<const messages::template_plan> alive;
-    std::shared_ptr<const flows::aggregate_layout> layout; ///< null: not aggregatable
+    std::shared_ptr<const flow_key_reader> reader; ///< null: not aggregatable
   };
   std::size_t outputs_;
   std::vector<std::uint64_t> seeds_; ///< empty: ranges of the hash (shards)

@@ -41,18 +41,31 @@ jsonl_sink(destination_actor::stateful_pointer<jsonl_sink_state> self, jsonl_sin
         auto& st = self->state;
         auto& p = *b.payload;
         std::uint64_t written = 0;
+        auto write_line = [&] {
+          st.line.push_back('\n');
+          std::fwrite(st.line.data(), 1, st.line.size(), st.out);
+          st.status.sent_bytes += st.line.size();
+          ++written;
+        };
         for (auto& s : p.sets) {
           // One layout per set, not per record.
           ipfix::record_layout layout{s.tmpl->def};
-          ipfix::record_cursor cur{{p.bytes.data() + s.offset, s.length}, layout};
+          ipfix::bytes_view body{p.bytes.data() + s.offset, s.length};
+          // The records' variable-length values handed over by the enricher: no walk.
+          if (auto varlen = p.varlen_of(s, layout.num_varlen()); !varlen.empty()) {
+            ipfix::for_each_given(body, layout, varlen, [&](ipfix::bytes_view rec, auto values) {
+              st.line.clear();
+              ipfix::append_record_json(st.line, s.tmpl->def, layout, rec, values);
+              write_line();
+            });
+            continue;
+          }
+          ipfix::record_cursor cur{body, layout};
           ipfix::bytes_view rec;
           while (cur.next(rec)) {
             st.line.clear();
             ipfix::append_record_json(st.line, s.tmpl->def, layout, rec);
-            st.line.push_back('\n');
-            std::fwrite(st.line.data(), 1, st.line.size(), st.out);
-            st.status.sent_bytes += st.line.size();
-            ++written;
+            write_line();
           }
         }
         std::fflush(st.out);

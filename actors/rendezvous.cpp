@@ -12,37 +12,20 @@ std::uint64_t exporter_key(const std::array<std::uint8_t, 16>& address) {
   return base::mix64(base::fnv1a(address.data(), address.size()));
 }
 
-namespace {
-
-/// The highest-weight seed among those `skip` lets through; `seeds.size()` if none.
-template <class Skip>
-std::size_t highest_weight(const std::vector<std::uint64_t>& seeds, std::uint64_t key, Skip skip) {
+std::size_t rendezvous_pick_up(const std::vector<std::uint64_t>& seeds, std::uint64_t key,
+                               const std::vector<bool>& down) {
   std::size_t best = seeds.size();
   std::uint64_t best_weight = 0;
   for (std::size_t i = 0; i < seeds.size(); ++i) {
-    if (skip(i))
+    if (i < down.size() && down[i])
       continue;
-    // The weight of (destination, key): a strong mix of both hashes. The index breaks
-    // (practically impossible) ties, so the choice is always deterministic.
-    auto w = base::mix64(seeds[i] ^ key);
+    auto w = rendezvous_weight(seeds[i], key);
     if (best == seeds.size() || w > best_weight) {
       best = i;
       best_weight = w;
     }
   }
-  return best;
-}
-
-} // namespace
-
-std::size_t rendezvous_pick(const std::vector<std::uint64_t>& seeds, std::uint64_t key) {
-  return highest_weight(seeds, key, [](std::size_t) { return false; });
-}
-
-std::size_t rendezvous_pick_up(const std::vector<std::uint64_t>& seeds, std::uint64_t key,
-                               const std::vector<bool>& down) {
-  auto i = highest_weight(seeds, key, [&](std::size_t j) { return j < down.size() && down[j]; });
-  return i < seeds.size() ? i : rendezvous_pick(seeds, key);
+  return best < seeds.size() ? best : rendezvous_pick(seeds, key);
 }
 
 } // namespace fa::actors

@@ -113,8 +113,13 @@ pipeline::enricher_setup(const config::config& cfg,
   eo.labels_for_foreign_records = cfg.enrichment.labels_for_foreign_records;
   eo.cluster_id = cfg.cluster_id;
   actors::enricher_config ec{handles, eo, max_set_body, &metrics_};
-  for (const auto& d : cfg.destinations)
+  for (const auto& d : cfg.destinations) {
     ec.destination_blocks.push_back(d.on_full == config::on_full_policy::block);
+    // Every destination but IPFIX reads the records' fields: the enricher hands it where
+    // the variable-length values lie. With fanout all the payload is shared, so one such
+    // destination is enough.
+    ec.record_varlen = ec.record_varlen || !d.url.is_ipfix();
+  }
   if (cfg.fanout.mode != config::fanout_mode::all) {
     ec.fanout = cfg.fanout.mode == config::fanout_mode::hash ? actors::fanout_mode::hash
                                                              : actors::fanout_mode::flow;

@@ -4,6 +4,8 @@
 #include "ipfix/wire.hpp"
 
 #include <array>
+#include <cassert>
+#include <cstddef>
 #include <cstring>
 #include <string_view>
 #include <utility>
@@ -30,9 +32,20 @@ std::uint8_t* put_varlen(std::uint8_t* out, std::string_view s) {
   return out + s.size();
 }
 
+/// Octets of the prefix of a variable-length value of `n` octets (RFC 7011 7), as
+/// `ipfix::write_varlen_prefix` writes it.
+std::size_t prefix_size(std::size_t n) {
+  return n < 255 ? 1 : 3;
+}
+
 /// Octets of a variable-length value of `n` octets with its prefix (RFC 7011 7).
 std::size_t varlen_size(std::size_t n) {
-  return n + (n < 255 ? 1 : 3);
+  return n + prefix_size(n);
+}
+
+/// Where a value of `n` octets whose prefix starts at `at` lies (RFC 7011 7).
+ipfix::field_slice value_at(std::size_t at, std::size_t n) {
+  return {static_cast<std::uint16_t>(at + prefix_size(n)), static_cast<std::uint16_t>(n)};
 }
 
 /// The fields that are the same for every record of one slice: clusterId, 405, 403, 404,
@@ -66,6 +79,7 @@ void constant_block(const messages::template_plan& plan, const messages::session
 /// One of the six name fields a filled InterNode record gets from the index.
 struct name_field {
   messages::field_index index = -1;
+  std::size_t rank = 0; ///< among the variable-length fields
   bool destination = false;
   std::string_view labels::pod_view::*value = nullptr;
 };
@@ -74,16 +88,19 @@ struct name_field {
 /// computed once per slice, so filling a record only walks this list.
 std::size_t name_fields(const messages::template_plan& plan, std::array<name_field, 6>& out) {
   using pv = labels::pod_view;
-  const std::array<name_field, 6> all{{{plan.source_pod_name, false, &pv::name},
-                                       {plan.source_pod_namespace, false, &pv::pod_namespace},
-                                       {plan.source_node_name, false, &pv::node_name},
-                                       {plan.destination_pod_name, true, &pv::name},
-                                       {plan.destination_pod_namespace, true, &pv::pod_namespace},
-                                       {plan.destination_node_name, true, &pv::node_name}}};
+  const std::array<name_field, 6> all{
+      {{plan.source_pod_name, 0, false, &pv::name},
+       {plan.source_pod_namespace, 0, false, &pv::pod_namespace},
+       {plan.source_node_name, 0, false, &pv::node_name},
+       {plan.destination_pod_name, 0, true, &pv::name},
+       {plan.destination_pod_namespace, 0, true, &pv::pod_namespace},
+       {plan.destination_node_name, 0, true, &pv::node_name}}};
   std::size_t n = 0;
   for (const auto& f : all)
-    if (f.index >= 0 && plan.input.fields[static_cast<std::size_t>(f.index)].is_varlen())
-      out[n++] = f;
+    if (f.index >= 0 && plan.input.fields[static_cast<std::size_t>(f.index)].is_varlen()) {
+      out[n] = f;
+      out[n++].rank = plan.layout.var_rank(static_cast<std::size_t>(f.index));
+    }
   // At most six entries: an insertion sort by field index keeps them in record order.
   for (std::size_t k = 1; k < n; ++k)
     for (std::size_t j = k; j > 0 && out[j].index < out[j - 1].index; --j)
@@ -126,7 +143,8 @@ static_assert(emit_lag < ring_size && probe_lag < emit_lag);
 /// flow the writer of the record's output (DESIGN 9).
 template <class Route>
 void slice_enricher::run(const messages::session_info& session, const messages::data_slice& slice,
-                         Route&& route, slice_counts& counts) {
+                         std::span<const ipfix::field_slice> values, Route&& route,
+                         slice_counts& counts) {
   const auto& plan = *slice.plan;
   auto& a = plan.append;
   std::uint64_t drop = 0;
@@ -145,7 +163,10 @@ void slice_enricher::run(const messages::session_info& session, const messages::
   auto& block = block_;
   constant_block(plan, session, options_, block);
   const std::size_t num_varlen = plan.layout.num_varlen();
-  fields_.resize(num_varlen * ring_size);
+  // The output record's variable-length values: the input's, then the labels and
+  // clusterId (template_planner's order).
+  const std::size_t out_varlen = num_varlen + (a.pod_labels ? 2 : 0) + (a.cluster_id ? 1 : 0);
+  const std::size_t cluster_id_size = a.cluster_id ? options_.cluster_id.size() : 0;
   // Labels are at most two strings; the rest is fixed per slice.
   std::size_t fixed_extra = block.size() + (a.flow_direction ? 1 : 0);
   const labels::pod_snapshot* index = pods_ && pods_->num_ips() > 0 ? pods_.get() : nullptr;
@@ -163,32 +184,30 @@ void slice_enricher::run(const messages::session_info& session, const messages::
   const std::size_t lag_emit = pipelined ? emit_lag : 0;
   std::uint64_t lookups = 0, hits = 0;
   std::array<record_job, ring_size> ring;
-  auto fields_of = [&](std::size_t r) {
-    return std::span<const ipfix::field_slice>{fields_.data() + (r % ring_size) * num_varlen,
-                                               num_varlen};
-  };
+  // The variable-length values of record `r`: the agent session's walk found them
+  // (ipfix::slice_records), with every record validated.
+  auto fields_of = [&](std::size_t r) { return values.subspan(r * num_varlen, num_varlen); };
+  const std::size_t records =
+      num_varlen == 0 ? slice.records
+                      : std::min<std::size_t>(slice.records, values.size() / num_varlen);
+  assert(records == slice.records && "data_slice without its variable-length values");
 
-  // Stage 1: one walk per record over its variable-length fields finds both the
-  // record's end and any field read below; the agent session has validated every record
-  // already.
+  // Stage 1: each record's end and any field read below follow from its variable-length
+  // values; nothing is walked again (issue 15).
   auto body = slice.body;
-  const std::size_t min_length = plan.layout.min_length();
   std::size_t pos = 0;
   auto walk = [&](std::size_t r) {
-    if (min_length == 0 || body.size() - pos < min_length)
+    if (r >= records)
       return false;
-    auto rest = body.subspan(pos);
-    ipfix::parse_error err;
-    auto varlen =
-        std::span<ipfix::field_slice>{fields_.data() + (r % ring_size) * num_varlen, num_varlen};
-    auto end = plan.layout.walk_varlen(rest, varlen, err);
-    if (end == 0)
+    const auto varlen = fields_of(r);
+    const auto end = plan.layout.record_length(varlen);
+    if (end > body.size() - pos) // never past the body, whatever it was given
       return false;
     auto& j = ring[r % ring_size];
     j.offset = static_cast<std::uint32_t>(pos);
     j.length = static_cast<std::uint32_t>(end);
+    const auto* rec = body.data() + pos;
     pos += end;
-    const auto* rec = rest.data();
     auto field = [&](messages::field_index i) {
       return plan.layout.located(static_cast<std::size_t>(i), varlen);
     };
@@ -295,32 +314,66 @@ void slice_enricher::run(const messages::session_info& session, const messages::
     set_writer& w = route(ipfix::bytes_view{rec, j.length}, varlen);
     auto& out = w.payload;
     w.begin_record(out_size);
+    // The places of the output record's variable-length values, for the readers of
+    // fields (enriched_payload varlen): the input's as walked, those after a filled name
+    // moved by what filling it added, and the appended ones where they are written. No
+    // second walk.
+    ipfix::field_slice* v = nullptr;
+    if (w.with_varlen) {
+      auto& values = out.varlen;
+      const std::size_t first = values.size();
+      values.resize(first + out_varlen);
+      v = values.data() + first;
+      if (num_varlen != 0) // field_slice is trivially copyable: one copy for all
+        std::memcpy(v, varlen.data(), num_varlen * sizeof(ipfix::field_slice));
+    }
     // Sized once, then filled in place: no per-field growth checks.
     auto at = out.bytes.size();
     out.bytes.resize(at + out_size);
     auto* p = out.bytes.data() + at;
+    auto* const start_out = p;
+    auto here = [&] { return static_cast<std::size_t>(p - start_out); };
     if (fill_src || fill_dst) {
       std::size_t copied = 0;
-      for (std::size_t k = 0; k < num_fills; ++k) {
-        const auto& f = fills[k];
+      std::size_t k = 0; // values before k are in place
+      std::ptrdiff_t delta = 0;
+      for (std::size_t m = 0; m < num_fills; ++m) {
+        const auto& f = fills[m];
         if (!(f.destination ? fill_dst : fill_src))
           continue;
         auto [start, end] = span_of(f);
         std::memcpy(p, rec + copied, start - copied);
         p += start - copied;
-        p = put_varlen(p, (f.destination ? dst : src).*f.value);
+        const std::string_view name = (f.destination ? dst : src).*f.value;
+        if (v) {
+          for (; k < f.rank; ++k)
+            v[k].offset = static_cast<std::uint16_t>(v[k].offset + delta);
+          v[k++] = value_at(here(), name.size());
+        }
+        p = put_varlen(p, name);
+        delta = static_cast<std::ptrdiff_t>(here()) - static_cast<std::ptrdiff_t>(end);
         copied = end;
       }
       std::memcpy(p, rec + copied, j.length - copied);
       p += j.length - copied;
+      if (v)
+        for (; k < num_varlen; ++k)
+          v[k].offset = static_cast<std::uint16_t>(v[k].offset + delta);
     } else {
       std::memcpy(p, rec, j.length);
       p += j.length;
     }
+    std::size_t k = num_varlen;
     if (a.pod_labels) {
+      if (v)
+        v[k++] = value_at(here(), src_labels.size());
       p = put_varlen(p, src_labels);
+      if (v)
+        v[k++] = value_at(here(), dst_labels.size());
       p = put_varlen(p, dst_labels);
     }
+    if (v && a.cluster_id)
+      v[k] = value_at(here(), cluster_id_size); // first in the constant block
     if (!block.empty()) {
       std::memcpy(p, block.data(), block.size());
       p += block.size();
@@ -360,19 +413,21 @@ void slice_enricher::reconfigure(enrichment_options options, std::size_t max_set
 }
 
 void slice_enricher::enrich(const messages::session_info& session,
-                            const messages::data_slice& slice, set_writer& out,
+                            const messages::data_slice& slice,
+                            std::span<const ipfix::field_slice> varlen, set_writer& out,
                             slice_counts& counts) {
   run(
-      session, slice,
+      session, slice, varlen,
       [&](ipfix::bytes_view, std::span<const ipfix::field_slice>) -> set_writer& { return out; },
       counts);
 }
 
 void slice_enricher::enrich(const messages::session_info& session,
-                            const messages::data_slice& slice, record_router& route,
+                            const messages::data_slice& slice,
+                            std::span<const ipfix::field_slice> varlen, record_router& route,
                             slice_counts& counts) {
   run(
-      session, slice,
+      session, slice, varlen,
       [&](ipfix::bytes_view rec, std::span<const ipfix::field_slice> varlen) -> set_writer& {
         return route.writer_for(rec, varlen);
       },

@@ -51,24 +51,25 @@ class slice_enricher {
   void set_pods(labels::pod_snapshot_ptr pods) { pods_ = std::move(pods); }
   const labels::pod_snapshot_ptr& pods() const { return pods_; }
 
-  /// Enriches every record of `slice`, received on `session`, into `out`.
+  /// Enriches every record of `slice`, received on `session`, into `out`. `varlen` holds
+  /// the variable-length values of its records as `ipfix::slice_records` found them
+  /// (`data_batch::varlen_of`): the records are not walked again (issue 15).
   void enrich(const messages::session_info& session, const messages::data_slice& slice,
-              set_writer& out, slice_counts& counts);
+              std::span<const ipfix::field_slice> varlen, set_writer& out, slice_counts& counts);
 
   /// The same, each record into the writer `route` picks for it.
   void enrich(const messages::session_info& session, const messages::data_slice& slice,
-              record_router& route, slice_counts& counts);
+              std::span<const ipfix::field_slice> varlen, record_router& route,
+              slice_counts& counts);
 
  private:
   template <class Route>
-  void run(const messages::session_info& session, const messages::data_slice& slice, Route&& route,
-           slice_counts& counts);
+  void run(const messages::session_info& session, const messages::data_slice& slice,
+           std::span<const ipfix::field_slice> varlen, Route&& route, slice_counts& counts);
 
   enrichment_options options_;
   std::size_t max_set_body_;
   labels::pod_snapshot_ptr pods_;
-  /// Variable-length values of the records in flight (scratch, reused by every call).
-  std::vector<ipfix::field_slice> fields_;
   std::vector<std::uint8_t> block_; ///< the fields every record of a slice gets (scratch)
 };
 

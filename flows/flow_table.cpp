@@ -183,7 +183,8 @@ add_result flow_table::add(const aggregate_layout_ptr& layout, ipfix::bytes_view
 }
 
 std::size_t flow_table::add_set(const aggregate_layout_ptr& layout, ipfix::bytes_view body,
-                                clock_type::time_point now, flow_sink& sink) {
+                                clock_type::time_point now, flow_sink& sink,
+                                std::span<const ipfix::field_slice> varlen) {
   const auto& l = *layout;
   if (!l.aggregatable) {
     ipfix::parse_error err = ipfix::parse_error::none;
@@ -200,15 +201,28 @@ std::size_t flow_table::add_set(const aggregate_layout_ptr& layout, ipfix::bytes
   const std::size_t min_length = l.record.min_length();
   std::size_t pos = 0;
   bool malformed = false;
+  // Values handed over: as many records as they describe, no walk.
+  const bool given = nv > 0 && !varlen.empty();
+  const std::size_t given_records = given ? varlen.size() / nv : 0;
 
   // Stage 1: walk and parse a record, hash its key, start loading its index slot.
   auto walk = [&](std::size_t i) {
     if (malformed || min_length == 0 || body.size() - pos < min_length)
       return false; // the end, or padding (RFC 7011 3.3.1)
+    if (given && i >= given_records)
+      return false;
     auto rest = body.subspan(pos);
-    std::span<ipfix::field_slice> fields{fields_.data() + (i % ring_size) * nv, nv};
-    ipfix::parse_error err = ipfix::parse_error::none;
-    const std::size_t len = l.record.walk_varlen(rest, fields, err);
+    std::span<const ipfix::field_slice> fields;
+    std::size_t len = 0;
+    if (given) {
+      fields = varlen.subspan(i * nv, nv);
+      len = l.record.length_of(fields, rest.size());
+    } else {
+      std::span<ipfix::field_slice> walked{fields_.data() + (i % ring_size) * nv, nv};
+      ipfix::parse_error err = ipfix::parse_error::none;
+      len = l.record.walk_varlen(rest, walked, err);
+      fields = walked;
+    }
     auto& j = ring[i % ring_size];
     if (len == 0 || !parse(l, rest.first(len), fields, j.in)) {
       malformed = true;

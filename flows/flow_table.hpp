@@ -41,6 +41,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -191,9 +192,13 @@ class flow_table {
   /// Adds every record of a data set body of `layout` (padding allowed, RFC 7011
   /// 3.3.1); returns the number of records read. A malformed record ends the set and is
   /// counted. Faster than `add` per record: the records' memory loads are started a few
-  /// records ahead.
+  /// records ahead. `varlen`, when not empty, is where the variable-length values of the
+  /// records lie (`num_varlen` per record, as `walk_varlen` gives them; the enricher
+  /// hands them over, enriched_payload): the records are then read without a walk, and
+  /// a record they do not fit is malformed as one that does not parse.
   std::size_t add_set(const aggregate_layout_ptr& layout, ipfix::bytes_view body,
-                      clock_type::time_point now, flow_sink& sink);
+                      clock_type::time_point now, flow_sink& sink,
+                      std::span<const ipfix::field_slice> varlen = {});
 
   /// Exports what is due at `now` and removes what expired (reference e), handling at
   /// most `limit` flows (exported, skipped as unchanged, retried or removed): a step of

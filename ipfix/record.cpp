@@ -76,6 +76,24 @@ std::size_t record_layout::walk_varlen(bytes_view record, std::span<field_slice>
   return segment_walk(record, err, [&](std::size_t k, field_slice s) { varlen_out[k] = s; });
 }
 
+std::size_t record_layout::length_of(std::span<const field_slice> varlen,
+                                     std::size_t available) const {
+  if (fixed_)
+    return fixed_length_ <= available ? fixed_length_ : 0;
+  if (varlen.size() < var_gap_.size())
+    return 0;
+  std::size_t pos = 0;
+  for (std::size_t k = 0; k < var_gap_.size(); ++k) {
+    const std::size_t prefix = pos + var_gap_[k]; // where the k-th value's prefix starts
+    const auto& v = varlen[k];
+    if (v.offset != prefix + 1 && v.offset != prefix + 3)
+      return 0;
+    pos = std::size_t{v.offset} + v.length;
+  }
+  pos += tail_fixed_;
+  return pos <= available ? pos : 0;
+}
+
 void record_layout::slice(bytes_view record, std::span<field_slice> out) const {
   walk(record, out.size(), [&](std::size_t i, field_slice s) { out[i] = s; });
 }
@@ -114,6 +132,37 @@ std::size_t count_records(bytes_view body, const record_layout& layout, parse_er
     ++n;
   err = cursor.error();
   return err == parse_error::none ? n : 0;
+}
+
+sliced_records slice_records(bytes_view body, const record_layout& layout,
+                             std::vector<field_slice>& varlen) {
+  sliced_records out;
+  const std::size_t min_length = layout.min_length();
+  // A template without fields has no records at all (and must not loop forever).
+  if (min_length == 0)
+    return out;
+  if (layout.fixed()) {
+    // Every record has the template's length: what is left is padding.
+    out.records = body.size() / min_length;
+    out.consumed = out.records * min_length;
+    return out;
+  }
+  const std::size_t k = layout.num_varlen();
+  std::size_t pos = 0;
+  while (body.size() - pos >= min_length) {
+    const std::size_t at = varlen.size();
+    varlen.resize(at + k);
+    const std::size_t n = layout.walk_varlen(body.subspan(pos), {varlen.data() + at, k}, out.error);
+    if (n == 0) {
+      out.records = 0;
+      out.consumed = 0;
+      return out;
+    }
+    pos += n;
+    ++out.records;
+  }
+  out.consumed = pos;
+  return out;
 }
 
 std::size_t write_varlen_prefix(std::uint8_t* out, std::size_t len) {

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <span>
+#include <vector>
 
 namespace fa::ipfix {
 
@@ -69,6 +71,27 @@ class record_layout {
 
   /// Number of variable-length fields.
   std::size_t num_varlen() const { return var_gap_.size(); }
+
+  /// The length of a record `walk_varlen` accepted, from its variable-length values
+  /// alone: the end of the last value plus the fixed fields after it.
+  std::size_t record_length(std::span<const field_slice> varlen) const {
+    if (fixed_)
+      return fixed_length_;
+    const auto& last = varlen[var_gap_.size() - 1];
+    return std::size_t{last.offset} + last.length + tail_fixed_;
+  }
+
+  /// The rank of variable-length field `index` among the template's variable-length
+  /// fields: its entry in `walk_varlen`'s output.
+  std::size_t var_rank(std::size_t index) const { return var_rank_[index]; }
+
+  /// The length of a record whose variable-length values are `varlen` (as `walk_varlen`
+  /// gives them, handed over by whoever wrote the record), or 0 when they do not describe
+  /// a record of this template within `available` octets: each value must follow its
+  /// fixed gap and a 1- or 3-octet prefix (RFC 7011 7), in order. Reads no record octet,
+  /// so a reader that takes the values instead of walking still never reads past its
+  /// record; a record that does not fit is malformed, as with `walk_varlen`.
+  std::size_t length_of(std::span<const field_slice> varlen, std::size_t available) const;
 
   /// Calls `f(std::size_t index, field_slice)` for each field of `record` in order, in
   /// one walk. Safe on any bytes: the walk stops at the first field that would run past
@@ -191,9 +214,48 @@ class record_cursor {
   parse_error error_ = parse_error::none;
 };
 
+/// Calls `f(bytes_view record, std::span<const field_slice> values)` for each record of a
+/// data set body whose variable-length values are given, `layout.num_varlen()` per record
+/// in `varlen` (handed over by the writer of the records, so none is walked), in order;
+/// stops at the first record they do not fit (`record_layout::length_of`). Returns the
+/// number of records visited.
+template <class F>
+std::size_t for_each_given(bytes_view body, const record_layout& layout,
+                           std::span<const field_slice> varlen, F&& f) {
+  const std::size_t nv = layout.num_varlen();
+  if (nv == 0)
+    return 0;
+  std::size_t pos = 0, n = 0;
+  for (; (n + 1) * nv <= varlen.size(); ++n) {
+    const auto values = varlen.subspan(n * nv, nv);
+    const std::size_t len = layout.length_of(values, body.size() - pos);
+    if (len == 0)
+      break;
+    f(body.subspan(pos, len), values);
+    pos += len;
+  }
+  return n;
+}
+
 /// Counts the records of a data set body and validates each; returns the number, or
 /// sets `err`. The enricher and the exporter rely on sets this accepted.
 std::size_t count_records(bytes_view body, const record_layout& layout, parse_error& err);
+
+/// What `slice_records` found in a data set body.
+struct sliced_records {
+  std::size_t records = 0;
+  std::size_t consumed = 0; ///< octets of the records (padding excluded)
+  parse_error error = parse_error::none;
+};
+
+/// Walks the records of a data set body once, validating each as `record_cursor` does
+/// (RFC 7011 3.3.1: what is left shorter than the shortest record is padding), and
+/// appends each record's variable-length values (`num_varlen()` per record, none for a
+/// fixed template) to `varlen`, so later stages find any field without walking again.
+/// On a malformed record `error` is set and `varlen` may hold entries of this set: the
+/// caller truncates it. `varlen` grows only past its capacity: reserve it.
+sliced_records slice_records(bytes_view body, const record_layout& layout,
+                             std::vector<field_slice>& varlen);
 
 /// Writes a variable-length prefix for a value of `len` octets: 1 octet below 255,
 /// otherwise 255 and 2 octets (RFC 7011 7). Returns the octets written (1 or 3).

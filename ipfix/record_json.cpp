@@ -3,6 +3,7 @@
 #include "base/json_string.hpp"
 #include "ipfix/elements.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <charconv>
 #include <cmath>
@@ -290,29 +291,42 @@ void append_value(std::string& out, const element_info* info, bytes_view v) {
   append_hex(out, v);
 }
 
+/// One `"name":value` member for field `i` of `record`, whose value is at `s`.
+void append_member(std::string& out, const template_def& def, const record_layout& layout,
+                   bytes_view record, std::size_t i, field_slice s) {
+  const auto& f = def.fields[i];
+  if (i != 0)
+    out += ',';
+  out += '"';
+  append_element_name(out, f.enterprise, f.id);
+  // The same element twice in one template: "name", "name#2", "name#3", ...
+  const auto occurrence = layout.occurrence(i);
+  if (occurrence > 1) {
+    out += '#';
+    append_number(out, unsigned{occurrence});
+  }
+  out += "\":";
+  append_value(out, find_element(f.enterprise, f.id), record.subspan(s.offset, s.length));
+}
+
 } // namespace
 
 void append_record_json(std::string& out, const template_def& def, const record_layout& layout,
                         bytes_view record) {
   out += '{';
-  const auto& fields = def.fields;
   layout.for_each_field(record, [&](std::size_t i, field_slice s) {
-    if (i >= fields.size())
-      return;
-    const auto& f = fields[i];
-    if (i != 0)
-      out += ',';
-    out += '"';
-    append_element_name(out, f.enterprise, f.id);
-    // The same element twice in one template: "name", "name#2", "name#3", ...
-    const auto occurrence = layout.occurrence(i);
-    if (occurrence > 1) {
-      out += '#';
-      append_number(out, unsigned{occurrence});
-    }
-    out += "\":";
-    append_value(out, find_element(f.enterprise, f.id), record.subspan(s.offset, s.length));
+    if (i < def.fields.size())
+      append_member(out, def, layout, record, i, s);
   });
+  out += '}';
+}
+
+void append_record_json(std::string& out, const template_def& def, const record_layout& layout,
+                        bytes_view record, std::span<const field_slice> varlen) {
+  out += '{';
+  const std::size_t n = std::min(def.fields.size(), layout.num_fields());
+  for (std::size_t i = 0; i < n; ++i)
+    append_member(out, def, layout, record, i, layout.located(i, varlen));
   out += '}';
 }
 

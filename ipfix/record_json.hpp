@@ -33,6 +33,12 @@ namespace fa::ipfix {
 void append_record_json(std::string& out, const template_def& def, const record_layout& layout,
                         bytes_view record);
 
+/// The same for a record whose variable-length values are `varlen` (as `walk_varlen`
+/// gives them, or handed over by the enricher; `layout.length_of` accepted them): every
+/// field is found without a walk.
+void append_record_json(std::string& out, const template_def& def, const record_layout& layout,
+                        bytes_view record, std::span<const field_slice> varlen);
+
 /// Appends the text of an address: dotted quad for 4 octets, RFC 5952 for 16 (IPv4-mapped
 /// addresses as "::ffff:a.b.c.d"); nothing for any other length. No quotes.
 void append_address_text(std::string& out, bytes_view address);

@@ -1,5 +1,7 @@
 #include "messages/chunk.hpp"
 
+#include <utility>
+
 namespace fa::messages {
 
 void byte_budget::release(std::int64_t n) {
@@ -41,6 +43,22 @@ credit::~credit() {
     budgets_.session->release(v);
   if (budgets_.global)
     budgets_.global->release(v);
+}
+
+credit::credit(credit&& other) noexcept
+    : budgets_(std::move(other.budgets_))
+    , n_(std::exchange(other.n_, 0)) {
+  other.budgets_ = {};
+}
+
+credit& credit::operator=(credit&& other) noexcept {
+  if (this != &other) {
+    credit old{std::move(*this)}; // released when this returns
+    budgets_ = std::move(other.budgets_);
+    other.budgets_ = {};
+    n_ = std::exchange(other.n_, 0);
+  }
+  return *this;
 }
 
 chunk::chunk(std::size_t capacity, session_budgets budgets)

@@ -75,6 +75,9 @@ class credit {
   ~credit();
   credit(const credit&) = delete;
   credit& operator=(const credit&) = delete;
+  /// Moved, the charge goes with it: the source holds nothing.
+  credit(credit&& other) noexcept;
+  credit& operator=(credit&& other) noexcept;
 
   const session_budgets& budgets() const { return budgets_; }
   std::size_t size() const { return n_; }

@@ -2,14 +2,12 @@
 
 #include "base/unix_time.hpp"
 #include "rpc/cq_server.hpp"
-#include "rpc/flow_wire.hpp"
 #include "rpc/server_tls.hpp"
 #include "service.grpc.pb.h"
 
 #include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
 
-#include <array>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -20,9 +18,6 @@ namespace fa::rpc {
 namespace {
 
 enum class op : std::uint8_t { accepted, read, finish, done, wake };
-
-/// The size of the flow_error enumeration, for per-request refusal counts.
-constexpr std::size_t num_flow_errors = static_cast<std::size_t>(flow_error::too_many_domains) + 1;
 
 std::string percent_decode_brackets(std::string_view s) {
   std::string out;
@@ -349,74 +344,34 @@ class export_server::core : public std::enable_shared_from_this<core> {
   std::string_view request_bytes(stream* s) {
     if (s->request.TrySingleSlice(&slice_).ok())
       return {reinterpret_cast<const char*>(slice_.begin()), slice_.size()};
-    std::vector<grpc::Slice> slices;
-    if (!s->request.Dump(&slices).ok())
+    if (!s->request.Dump(&slices_).ok())
       return {};
     joined_.clear();
-    for (const auto& piece : slices)
+    for (const auto& piece : slices_)
       joined_.append(reinterpret_cast<const char*>(piece.begin()), piece.size());
+    slices_.clear();
     return joined_;
   }
 
-  /// Converts each Flow of the request just read straight from its wire format
-  /// (rpc/flow_wire.hpp) into the stream's chunk. False when the request is malformed:
-  /// then none of its Flows is taken, as when protobuf refuses to parse it. So every Flow
-  /// is read before any is converted: the first `max_parsed` are kept from that reading,
-  /// the rest (a request of many small Flows could otherwise take far more memory than
-  /// its octets) are read a second time.
+  /// Converts each Flow of the request just read into the stream's chunk
+  /// (flow_writer::add_request). False when the request is malformed: then none of its
+  /// Flows is taken, as when protobuf refuses to parse it.
   bool convert(stream* s) {
-    std::array<std::uint64_t, num_flow_errors> refused{};
-    bool any_refused = false;
     const auto now = static_cast<std::uint32_t>(base::unix_seconds());
-    const auto bytes = request_bytes(s);
-    parsed_.clear();
-    std::uint64_t flows = 0;
-    bool ok = true;
-    export_request_reader request{bytes};
-    for (std::string_view flow; ok && request.next(flow); ++flows) {
-      if (parsed_.size() < max_parsed) {
-        ok = parse_flow(flow, parsed_.emplace_back());
-      } else {
-        flow_fields scratch; // only checked here: read again below
-        ok = parse_flow(flow, scratch);
-      }
-    }
-    ok = ok && !request.malformed();
-    auto add = [&](const flow_fields& f) {
-      auto err = s->writer->add(f, now);
-      if (err != flow_error::none) {
-        ++refused[static_cast<std::size_t>(err)];
-        any_refused = true;
-      }
-    };
-    if (!ok) {
-      flows = 0;
-    } else {
-      for (const auto& f : parsed_)
-        add(f);
-      export_request_reader again{flows > max_parsed ? bytes : std::string_view{}};
-      std::string_view flow;
-      for (std::size_t i = 0; again.next(flow); ++i) {
-        if (i < max_parsed)
-          continue;
-        flow_fields f;
-        parse_flow(flow, f);
-        add(f);
-      }
-    }
+    const auto got = s->writer->add_request(request_bytes(s), now);
     slice_ = grpc::Slice{};
     s->request.Clear();
     requests_ += 1;
-    flows_ += flows;
-    if (any_refused && handlers_.rejected)
-      for (std::size_t i = 1; i < refused.size(); ++i)
-        if (refused[i] > 0)
-          handlers_.rejected(static_cast<flow_error>(i), refused[i], s->peer);
+    flows_ += got.flows;
+    if (got.any_refused && handlers_.rejected)
+      for (std::size_t i = 1; i < got.refused.size(); ++i)
+        if (got.refused[i] > 0)
+          handlers_.rejected(static_cast<flow_error>(i), got.refused[i], s->peer);
     if (!s->dirty && s->writer->pending() > 0) {
       s->dirty = true;
       dirty_.push_back(s);
     }
-    return ok;
+    return got.ok;
   }
 
   void flush_dirty() {
@@ -478,12 +433,11 @@ class export_server::core : public std::enable_shared_from_this<core> {
   export_server_options opts_;
   export_server_handlers handlers_;
   pb::FlowExportService::WithRawMethod_Export<pb::FlowExportService::Service> service_;
-  /// The request being converted: its single slice, or its slices joined.
+  /// The request being converted: its single slice, or its slices joined (both kept
+  /// across requests, with their capacity).
   grpc::Slice slice_;
+  std::vector<grpc::Slice> slices_;
   std::string joined_;
-  /// Its first Flows, read before any is converted; kept across requests.
-  static constexpr std::size_t max_parsed = 256;
-  std::vector<flow_fields> parsed_;
   /// The empty ExportResponse every ended stream gets (antrea-grpc-transport.md 4).
   grpc::ByteBuffer empty_response_ = serialized_response();
   cq_server base_;

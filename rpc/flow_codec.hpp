@@ -40,6 +40,10 @@ enum class flow_error : std::uint8_t {
   too_many_domains, ///< a stream used more observation domains than flow_writer allows
 };
 
+/// The size of the flow_error enumeration, for counts by reason.
+inline constexpr std::size_t num_flow_errors =
+    static_cast<std::size_t>(flow_error::too_many_domains) + 1;
+
 std::string_view to_string(flow_error e);
 
 /// What `measure` learnt about a Flow: which template, how many octets, and egressIP

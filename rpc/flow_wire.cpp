@@ -1,6 +1,5 @@
 #include "rpc/flow_wire.hpp"
 
-#include <array>
 #include <cstring>
 
 namespace fa::rpc {
@@ -60,7 +59,40 @@ bool valid_utf8(std::string_view s) {
   return true;
 }
 
-/// One message's records, front to back.
+/// ASCII (no octet above 0x7f), word by word: Pod and policy names nearly always are, so
+/// the full UTF-8 check is rarely needed.
+inline bool ascii(std::string_view s) {
+  const char* p = s.data();
+  const std::size_t n = s.size();
+  std::uint64_t any = 0;
+  if (n >= 8) {
+    for (std::size_t i = 0; i + 8 <= n; i += 8) {
+      std::uint64_t w;
+      std::memcpy(&w, p + i, 8);
+      any |= w;
+    }
+    std::uint64_t w; // the last eight octets (overlapping what was read)
+    std::memcpy(&w, p + n - 8, 8);
+    any |= w;
+  } else if (n >= 4) {
+    std::uint32_t a, b;
+    std::memcpy(&a, p, 4);
+    std::memcpy(&b, p + n - 4, 4);
+    any = a | b;
+  } else {
+    for (std::size_t i = 0; i < n; ++i)
+      any |= static_cast<std::uint8_t>(p[i]);
+  }
+  return (any & 0x8080808080808080ull) == 0;
+}
+
+/// A record's key (protobuf's "tag"): field number << 3 | wire type.
+constexpr std::uint32_t key(std::uint32_t field, std::uint32_t type) {
+  return field << 3 | type;
+}
+
+/// One message's records, front to back. The common cases (one-octet varints and keys,
+/// two-octet keys) are inline; the rest is out of line.
 class reader {
  public:
   explicit reader(std::string_view s)
@@ -71,27 +103,32 @@ class reader {
 
   /// Up to ten octets; bits beyond 64 are dropped, as protobuf's parser does.
   bool varint(std::uint64_t& v) {
-    v = 0;
-    for (unsigned shift = 0; shift < 70; shift += 7) {
-      if (p_ == end_)
-        return false;
-      const std::uint8_t b = *p_++;
-      if (shift < 64)
-        v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
-      if ((b & 0x80) == 0)
-        return true;
+    if (p_ != end_ && *p_ < 0x80) {
+      v = *p_++;
+      return true;
     }
-    return false;
+    return varint_slow(v);
   }
 
-  /// A record's tag: field number 0 and numbers beyond 2^29 - 1 are malformed.
-  bool tag(std::uint32_t& field, std::uint32_t& type) {
+  /// A record's key: field number 0 and numbers beyond 2^29 - 1 are malformed.
+  bool key(std::uint32_t& k) {
+    if (end_ - p_ >= 2) {
+      if (p_[0] < 0x80) {
+        k = p_[0];
+        ++p_;
+        return k >= 8;
+      }
+      if (p_[1] < 0x80) { // fields 16 .. 2047
+        k = (p_[0] & 0x7fu) | static_cast<std::uint32_t>(p_[1]) << 7;
+        p_ += 2;
+        return k >= 8; // an overlong form of field 0 too
+      }
+    }
     std::uint64_t v;
     if (!varint(v) || v > 0xffffffffull)
       return false;
-    field = static_cast<std::uint32_t>(v >> 3);
-    type = static_cast<std::uint32_t>(v & 7);
-    return field != 0;
+    k = static_cast<std::uint32_t>(v);
+    return k >= 8;
   }
 
   bool bytes(std::string_view& out) {
@@ -103,13 +140,34 @@ class reader {
     return true;
   }
 
-  /// Skips a record of `type` (an unknown field, or a known one of another wire type,
-  /// which protobuf also keeps as unknown). Groups (wire types 3 and 4, deprecated
-  /// since proto2) are refused.
-  bool skip(std::uint32_t type) {
+  /// UTF-8 octets, as protobuf requires of proto3 strings.
+  bool text(std::string_view& out) { return bytes(out) && (ascii(out) || valid_utf8(out)); }
+
+  bool u64(std::uint64_t& out) { return varint(out); }
+  /// protobuf keeps the low 32 bits.
+  bool u32(std::uint32_t& out) {
+    std::uint64_t v;
+    if (!varint(v))
+      return false;
+    out = static_cast<std::uint32_t>(v);
+    return true;
+  }
+  /// Enums keep the int32 of their low 32 bits (proto3 enums are open).
+  bool enumeration(std::int32_t& out) {
+    std::uint64_t v;
+    if (!varint(v))
+      return false;
+    out = static_cast<std::int32_t>(static_cast<std::uint32_t>(v));
+    return true;
+  }
+
+  /// Skips the record of key `k` (an unknown field, or a known one of another wire type,
+  /// which protobuf also keeps as unknown). Groups (wire types 3 and 4, deprecated since
+  /// proto2) and wire types 6 and 7 are refused.
+  bool skip(std::uint32_t k) {
     std::uint64_t v;
     std::string_view s;
-    switch (type) {
+    switch (k & 7) {
     case wire_varint:
       return varint(v);
     case wire_i64:
@@ -131,258 +189,365 @@ class reader {
     return true;
   }
 
+  /// A varint of two octets or more (the first is known to be there and to continue
+  /// when at least ten remain).
+  bool varint_slow(std::uint64_t& v) {
+    if (end_ - p_ >= 10) {
+      // Unrolled by the compiler: no bounds check per octet.
+      std::uint64_t r = p_[0] & 0x7fu;
+      for (unsigned i = 1; i < 10; ++i) {
+        const std::uint64_t b = p_[i];
+        r |= (b & 0x7f) << (7 * i);
+        if (b < 0x80) {
+          p_ += i + 1;
+          v = r;
+          return true;
+        }
+      }
+      return false;
+    }
+    v = 0;
+    for (unsigned shift = 0; shift < 70; shift += 7) {
+      if (p_ == end_)
+        return false;
+      const std::uint8_t b = *p_++;
+      if (shift < 64)
+        v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0)
+        return true;
+    }
+    return false;
+  }
+
   const std::uint8_t* p_;
   const std::uint8_t* end_;
 };
 
-/// Walks a message: `field(reader, number, type)` reads a known field and returns
-/// 1 (read), 0 (not one of its fields: skipped here) or -1 (malformed).
-template <class Field>
-bool walk(std::string_view message, Field&& field) {
-  reader r{message};
+/// A sub-message's octets (a repeated one merges into what the earlier ones set).
+template <class Parse>
+bool message(reader& r, Parse&& parse) {
+  std::string_view m;
+  return r.bytes(m) && parse(m);
+}
+
+bool parse_timestamp(std::string_view m, wire_timestamp& out) {
+  out.present = true;
+  reader r{m};
   while (!r.done()) {
-    std::uint32_t number, type;
-    if (!r.tag(number, type))
+    std::uint32_t k;
+    if (!r.key(k))
       return false;
-    const int got = field(r, number, type);
-    if (got < 0 || (got == 0 && !r.skip(type)))
+    if (k == key(1, wire_varint)) {
+      std::uint64_t v;
+      if (!r.u64(v))
+        return false;
+      out.seconds = static_cast<std::int64_t>(v);
+    } else if (!r.skip(k)) { // nanos: not part of the record
+      return false;
+    }
+  }
+  return true;
+}
+
+bool parse_stats(std::string_view m, wire_stats& out) {
+  reader r{m};
+  while (!r.done()) {
+    std::uint32_t k;
+    if (!r.key(k))
+      return false;
+    bool ok;
+    switch (k) {
+    case key(1, wire_varint):
+      ok = r.u64(out.packet_total);
+      break;
+    case key(2, wire_varint):
+      ok = r.u64(out.packet_delta);
+      break;
+    case key(3, wire_varint):
+      ok = r.u64(out.octet_total);
+      break;
+    case key(4, wire_varint):
+      ok = r.u64(out.octet_delta);
+      break;
+    default:
+      ok = r.skip(k);
+    }
+    if (!ok)
       return false;
   }
   return true;
 }
 
-// Typed reads of a field whose wire type matched: 1 or -1, as `walk` wants.
-int read_u64(reader& r, std::uint64_t& out) {
-  return r.varint(out) ? 1 : -1;
-}
-int read_u32(reader& r, std::uint32_t& out) {
-  std::uint64_t v;
-  if (!r.varint(v))
-    return -1;
-  out = static_cast<std::uint32_t>(v); // protobuf keeps the low 32 bits
-  return 1;
-}
-int read_enum(reader& r, std::int32_t& out) {
-  std::uint64_t v;
-  if (!r.varint(v))
-    return -1;
-  out = static_cast<std::int32_t>(static_cast<std::uint32_t>(v));
-  return 1;
-}
-int read_bytes(reader& r, std::string_view& out) {
-  return r.bytes(out) ? 1 : -1;
-}
-int read_string(reader& r, std::string_view& out) {
-  return r.bytes(out) && valid_utf8(out) ? 1 : -1;
-}
-/// A sub-message: a repeated one merges into what the earlier ones set.
-template <class Parse>
-int read_message(reader& r, Parse&& parse) {
-  std::string_view m;
-  return r.bytes(m) && parse(m) ? 1 : -1;
-}
-
-bool parse_timestamp(std::string_view m, wire_timestamp& out) {
-  out.present = true;
-  return walk(m, [&](reader& r, std::uint32_t n, std::uint32_t t) -> int {
-    if (n == 1 && t == wire_varint) {
-      std::uint64_t v;
-      if (read_u64(r, v) < 0)
-        return -1;
-      out.seconds = static_cast<std::int64_t>(v);
-      return 1;
-    }
-    return 0; // nanos: not part of the record
-  });
-}
-
-bool parse_stats(std::string_view m, wire_stats& out) {
-  return walk(m, [&](reader& r, std::uint32_t n, std::uint32_t t) -> int {
-    if (t != wire_varint)
-      return 0;
-    switch (n) {
-    case 1:
-      return read_u64(r, out.packet_total);
-    case 2:
-      return read_u64(r, out.packet_delta);
-    case 3:
-      return read_u64(r, out.octet_total);
-    case 4:
-      return read_u64(r, out.octet_delta);
-    default:
-      return 0;
-    }
-  });
-}
-
 bool parse_ipfix(std::string_view m, flow_fields& out) {
-  return walk(m, [&](reader& r, std::uint32_t n, std::uint32_t t) -> int {
-    if (n == 1 && t == wire_len)
-      return read_message(r,
-                          [&](std::string_view s) { return parse_timestamp(s, out.export_time); });
-    if (n == 3 && t == wire_varint)
-      return read_u32(r, out.observation_domain_id);
-    return 0;
-  });
+  reader r{m};
+  while (!r.done()) {
+    std::uint32_t k;
+    if (!r.key(k))
+      return false;
+    bool ok;
+    switch (k) {
+    case key(1, wire_len):
+      ok = message(r, [&](std::string_view s) { return parse_timestamp(s, out.export_time); });
+      break;
+    case key(3, wire_varint):
+      ok = r.u32(out.observation_domain_id);
+      break;
+    default:
+      ok = r.skip(k); // sequence_number, exporter_ip: not part of the record
+    }
+    if (!ok)
+      return false;
+  }
+  return true;
 }
 
 bool parse_ip(std::string_view m, flow_fields& out) {
-  return walk(m, [&](reader& r, std::uint32_t n, std::uint32_t t) -> int {
-    if (n == 1 && t == wire_varint)
-      return read_enum(r, out.ip_version);
-    if (n == 2 && t == wire_len)
-      return read_bytes(r, out.ip_source);
-    if (n == 3 && t == wire_len)
-      return read_bytes(r, out.ip_destination);
-    return 0;
-  });
+  reader r{m};
+  while (!r.done()) {
+    std::uint32_t k;
+    if (!r.key(k))
+      return false;
+    bool ok;
+    switch (k) {
+    case key(1, wire_varint):
+      ok = r.enumeration(out.ip_version);
+      break;
+    case key(2, wire_len):
+      ok = r.bytes(out.ip_source);
+      break;
+    case key(3, wire_len):
+      ok = r.bytes(out.ip_destination);
+      break;
+    default:
+      ok = r.skip(k);
+    }
+    if (!ok)
+      return false;
+  }
+  return true;
+}
+
+bool parse_tcp(std::string_view m, flow_fields& out) {
+  reader r{m};
+  while (!r.done()) {
+    std::uint32_t k;
+    if (!r.key(k))
+      return false;
+    if (!(k == key(1, wire_len) ? r.text(out.tcp_state_name) : r.skip(k)))
+      return false;
+  }
+  return true;
 }
 
 bool parse_transport(std::string_view m, flow_fields& out) {
-  return walk(m, [&](reader& r, std::uint32_t n, std::uint32_t t) -> int {
-    if (t == wire_varint) {
-      switch (n) {
-      case 1:
-        return read_u32(r, out.protocol_number);
-      case 2:
-        return read_u32(r, out.source_port);
-      case 3:
-        return read_u32(r, out.destination_port);
-      default:
-        return 0;
-      }
+  reader r{m};
+  while (!r.done()) {
+    std::uint32_t k;
+    if (!r.key(k))
+      return false;
+    bool ok;
+    switch (k) {
+    case key(1, wire_varint):
+      ok = r.u32(out.protocol_number);
+      break;
+    case key(2, wire_varint):
+      ok = r.u32(out.source_port);
+      break;
+    case key(3, wire_varint):
+      ok = r.u32(out.destination_port);
+      break;
+    case key(4, wire_len):
+      ok = message(r, [&](std::string_view s) { return parse_tcp(s, out); });
+      break;
+    default:
+      ok = r.skip(k);
     }
-    if (n == 4 && t == wire_len) // TCP { string state_name = 1; }
-      return read_message(r, [&](std::string_view tcp) {
-        return walk(tcp, [&](reader& r2, std::uint32_t n2, std::uint32_t t2) -> int {
-          return n2 == 1 && t2 == wire_len ? read_string(r2, out.tcp_state_name) : 0;
-        });
-      });
-    return 0;
-  });
+    if (!ok)
+      return false;
+  }
+  return true;
 }
 
-/// Kubernetes' octet fields (string = UTF-8 checked, bytes = not), by field number.
-struct k8s_text {
-  std::uint32_t number;
-  std::string_view flow_fields::*member;
-  bool utf8;
-};
-constexpr k8s_text k8s_texts[] = {
-    {2, &flow_fields::source_pod_namespace, true},
-    {3, &flow_fields::source_pod_name, true},
-    {4, &flow_fields::source_pod_uid, true},
-    {6, &flow_fields::source_node_name, true},
-    {7, &flow_fields::source_node_uid, true},
-    {8, &flow_fields::destination_pod_namespace, true},
-    {9, &flow_fields::destination_pod_name, true},
-    {10, &flow_fields::destination_pod_uid, true},
-    {12, &flow_fields::destination_node_name, true},
-    {13, &flow_fields::destination_node_uid, true},
-    {14, &flow_fields::destination_cluster_ip, false},
-    {16, &flow_fields::destination_service_port_name, true},
-    {17, &flow_fields::destination_service_uid, true},
-    {19, &flow_fields::ingress_network_policy_namespace, true},
-    {20, &flow_fields::ingress_network_policy_name, true},
-    {21, &flow_fields::ingress_network_policy_uid, true},
-    {22, &flow_fields::ingress_network_policy_rule_name, true},
-    {25, &flow_fields::egress_network_policy_namespace, true},
-    {26, &flow_fields::egress_network_policy_name, true},
-    {27, &flow_fields::egress_network_policy_uid, true},
-    {28, &flow_fields::egress_network_policy_rule_name, true},
-    {30, &flow_fields::egress_name, true},
-    {31, &flow_fields::egress_ip, false},
-    {32, &flow_fields::egress_node_name, true},
-    {33, &flow_fields::egress_node_uid, true},
-    {34, &flow_fields::egress_uid, true},
-    {35, &flow_fields::destination_service_ip, false},
-};
-
-/// k8s_texts by field number (0 = not one: Pod labels, 5 and 11, are not in the record).
-constexpr auto k8s_text_index = [] {
-  std::array<std::uint8_t, 36> index{};
-  for (std::size_t i = 0; i < std::size(k8s_texts); ++i)
-    index[k8s_texts[i].number] = static_cast<std::uint8_t>(i + 1);
-  return index;
-}();
-
+/// Kubernetes: strings are UTF-8 checked (`text`), bytes fields (addresses) are not; the
+/// Pod labels (5 and 11) are not in the record. One case per field: a direct store, in a
+/// single jump table.
 bool parse_k8s(std::string_view m, flow_fields& out) {
-  return walk(m, [&](reader& r, std::uint32_t n, std::uint32_t t) -> int {
-    if (t == wire_varint) {
-      switch (n) {
-      case 1:
-        return read_enum(r, out.flow_type);
-      case 15:
-        return read_u32(r, out.destination_service_port);
-      case 18:
-        return read_enum(r, out.ingress_network_policy_type);
-      case 23:
-        return read_enum(r, out.ingress_network_policy_rule_action);
-      case 24:
-        return read_enum(r, out.egress_network_policy_type);
-      case 29:
-        return read_enum(r, out.egress_network_policy_rule_action);
-      default:
-        return 0;
-      }
+  reader r{m};
+  while (!r.done()) {
+    std::uint32_t k;
+    if (!r.key(k))
+      return false;
+    bool ok;
+    switch (k) {
+    case key(1, wire_varint):
+      ok = r.enumeration(out.flow_type);
+      break;
+    case key(2, wire_len):
+      ok = r.text(out.source_pod_namespace);
+      break;
+    case key(3, wire_len):
+      ok = r.text(out.source_pod_name);
+      break;
+    case key(4, wire_len):
+      ok = r.text(out.source_pod_uid);
+      break;
+    case key(6, wire_len):
+      ok = r.text(out.source_node_name);
+      break;
+    case key(7, wire_len):
+      ok = r.text(out.source_node_uid);
+      break;
+    case key(8, wire_len):
+      ok = r.text(out.destination_pod_namespace);
+      break;
+    case key(9, wire_len):
+      ok = r.text(out.destination_pod_name);
+      break;
+    case key(10, wire_len):
+      ok = r.text(out.destination_pod_uid);
+      break;
+    case key(12, wire_len):
+      ok = r.text(out.destination_node_name);
+      break;
+    case key(13, wire_len):
+      ok = r.text(out.destination_node_uid);
+      break;
+    case key(14, wire_len):
+      ok = r.bytes(out.destination_cluster_ip);
+      break;
+    case key(15, wire_varint):
+      ok = r.u32(out.destination_service_port);
+      break;
+    case key(16, wire_len):
+      ok = r.text(out.destination_service_port_name);
+      break;
+    case key(17, wire_len):
+      ok = r.text(out.destination_service_uid);
+      break;
+    case key(18, wire_varint):
+      ok = r.enumeration(out.ingress_network_policy_type);
+      break;
+    case key(19, wire_len):
+      ok = r.text(out.ingress_network_policy_namespace);
+      break;
+    case key(20, wire_len):
+      ok = r.text(out.ingress_network_policy_name);
+      break;
+    case key(21, wire_len):
+      ok = r.text(out.ingress_network_policy_uid);
+      break;
+    case key(22, wire_len):
+      ok = r.text(out.ingress_network_policy_rule_name);
+      break;
+    case key(23, wire_varint):
+      ok = r.enumeration(out.ingress_network_policy_rule_action);
+      break;
+    case key(24, wire_varint):
+      ok = r.enumeration(out.egress_network_policy_type);
+      break;
+    case key(25, wire_len):
+      ok = r.text(out.egress_network_policy_namespace);
+      break;
+    case key(26, wire_len):
+      ok = r.text(out.egress_network_policy_name);
+      break;
+    case key(27, wire_len):
+      ok = r.text(out.egress_network_policy_uid);
+      break;
+    case key(28, wire_len):
+      ok = r.text(out.egress_network_policy_rule_name);
+      break;
+    case key(29, wire_varint):
+      ok = r.enumeration(out.egress_network_policy_rule_action);
+      break;
+    case key(30, wire_len):
+      ok = r.text(out.egress_name);
+      break;
+    case key(31, wire_len):
+      ok = r.bytes(out.egress_ip);
+      break;
+    case key(32, wire_len):
+      ok = r.text(out.egress_node_name);
+      break;
+    case key(33, wire_len):
+      ok = r.text(out.egress_node_uid);
+      break;
+    case key(34, wire_len):
+      ok = r.text(out.egress_uid);
+      break;
+    case key(35, wire_len):
+      ok = r.bytes(out.destination_service_ip);
+      break;
+    default:
+      ok = r.skip(k);
     }
-    if (t != wire_len || n >= k8s_text_index.size() || k8s_text_index[n] == 0)
-      return 0;
-    const auto& field = k8s_texts[k8s_text_index[n] - 1];
-    return field.utf8 ? read_string(r, out.*field.member) : read_bytes(r, out.*field.member);
-  });
+    if (!ok)
+      return false;
+  }
+  return true;
 }
 
 } // namespace
 
 bool parse_flow(std::string_view bytes, flow_fields& out) {
-  return walk(bytes, [&](reader& r, std::uint32_t n, std::uint32_t t) -> int {
-    if (t == wire_varint) {
-      switch (n) {
-      case 5:
-        return read_enum(r, out.end_reason);
-      case 15:
-        return read_u32(r, out.proxy_snat_port);
-      default:
-        return 0;
-      }
-    }
-    if (t != wire_len)
-      return 0;
-    switch (n) {
-    case 2:
-      return read_message(r, [&](std::string_view m) { return parse_ipfix(m, out); });
-    case 3:
-      return read_message(r, [&](std::string_view m) { return parse_timestamp(m, out.start_ts); });
-    case 4:
-      return read_message(r, [&](std::string_view m) { return parse_timestamp(m, out.end_ts); });
-    case 6:
-      return read_message(r, [&](std::string_view m) { return parse_ip(m, out); });
-    case 7:
-      return read_message(r, [&](std::string_view m) { return parse_transport(m, out); });
-    case 8:
-      return read_message(r, [&](std::string_view m) { return parse_k8s(m, out); });
-    case 9:
-      return read_message(r, [&](std::string_view m) { return parse_stats(m, out.stats); });
-    case 10:
-      return read_message(r, [&](std::string_view m) { return parse_stats(m, out.reverse_stats); });
-    case 14:
-      return read_bytes(r, out.proxy_snat_ip);
+  reader r{bytes};
+  while (!r.done()) {
+    std::uint32_t k;
+    if (!r.key(k))
+      return false;
+    bool ok;
+    switch (k) {
+    case key(5, wire_varint):
+      ok = r.enumeration(out.end_reason);
+      break;
+    case key(15, wire_varint):
+      ok = r.u32(out.proxy_snat_port);
+      break;
+    case key(2, wire_len):
+      ok = message(r, [&](std::string_view m) { return parse_ipfix(m, out); });
+      break;
+    case key(3, wire_len):
+      ok = message(r, [&](std::string_view m) { return parse_timestamp(m, out.start_ts); });
+      break;
+    case key(4, wire_len):
+      ok = message(r, [&](std::string_view m) { return parse_timestamp(m, out.end_ts); });
+      break;
+    case key(6, wire_len):
+      ok = message(r, [&](std::string_view m) { return parse_ip(m, out); });
+      break;
+    case key(7, wire_len):
+      ok = message(r, [&](std::string_view m) { return parse_transport(m, out); });
+      break;
+    case key(8, wire_len):
+      ok = message(r, [&](std::string_view m) { return parse_k8s(m, out); });
+      break;
+    case key(9, wire_len):
+      ok = message(r, [&](std::string_view m) { return parse_stats(m, out.stats); });
+      break;
+    case key(10, wire_len):
+      ok = message(r, [&](std::string_view m) { return parse_stats(m, out.reverse_stats); });
+      break;
+    case key(14, wire_len):
+      ok = r.bytes(out.proxy_snat_ip);
+      break;
     default:
-      return 0; // id, app, aggregation: not part of the record
+      ok = r.skip(k); // id, app, aggregation: not part of the record
     }
-  });
+    if (!ok)
+      return false;
+  }
+  return true;
 }
 
 bool export_request_reader::next(std::string_view& flow) {
   reader r{rest_};
   while (!r.done()) {
-    std::uint32_t number, type;
-    if (!r.tag(number, type)) {
+    std::uint32_t k;
+    if (!r.key(k)) {
       malformed_ = true;
       return false;
     }
-    if (number == 1 && type == wire_len) {
+    if (k == key(1, wire_len)) {
       if (!r.bytes(flow)) {
         malformed_ = true;
         return false;
@@ -390,7 +555,7 @@ bool export_request_reader::next(std::string_view& flow) {
       rest_ = rest_.substr(static_cast<std::size_t>(flow.data() + flow.size() - rest_.data()));
       return true;
     }
-    if (!r.skip(type)) {
+    if (!r.skip(k)) {
       malformed_ = true;
       return false;
     }

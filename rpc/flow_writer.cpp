@@ -61,6 +61,68 @@ flow_error flow_writer::add(const flow_fields& f, std::uint32_t now) {
   return flow_error::none;
 }
 
+request_result flow_writer::add_request(std::string_view bytes, std::uint32_t now) {
+  request_result out;
+  const auto m = begin_request();
+  export_request_reader request{bytes};
+  bool parsed = true;
+  for (std::string_view flow; request.next(flow);) {
+    flow_fields f;
+    if (!parse_flow(flow, f)) {
+      parsed = false;
+      break;
+    }
+    ++out.flows;
+    if (auto err = add(f, now); err != flow_error::none) {
+      ++out.refused[static_cast<std::size_t>(err)];
+      out.any_refused = true;
+    }
+  }
+  if (!parsed || request.malformed()) {
+    rollback_request(m);
+    return request_result{.ok = false};
+  }
+  commit_request();
+  return out;
+}
+
+flow_writer::mark flow_writer::begin_request() {
+  in_request_ = true;
+  sequences_.clear();
+  for (const auto& d : domains_)
+    sequences_.push_back(d.sequence);
+  return mark{chunk_.get(), size_,   next_capacity_,   in_message_, message_start_,
+              set_start_,   set_id_, message_records_, domain_,     domains_.size()};
+}
+
+void flow_writer::commit_request() {
+  in_request_ = false;
+  for (auto& c : held_)
+    emit_(std::move(c));
+  held_.clear();
+}
+
+void flow_writer::rollback_request(const mark& m) {
+  in_request_ = false;
+  // The chunk open before the request is the first one it filled, or still the open one.
+  if (!held_.empty() && held_.front().get() == m.chunk)
+    chunk_ = std::move(held_.front());
+  else if (chunk_.get() != m.chunk)
+    chunk_.reset();
+  held_.clear();
+  size_ = m.size;
+  next_capacity_ = m.next_capacity;
+  in_message_ = m.in_message;
+  message_start_ = m.message_start;
+  set_start_ = m.set_start;
+  set_id_ = m.set_id;
+  message_records_ = m.message_records;
+  domain_ = m.current;
+  domains_.resize(m.domains);
+  for (std::size_t i = 0; i < domains_.size(); ++i)
+    domains_[i].sequence = sequences_[i];
+}
+
 bool flow_writer::reserve(std::size_t record, std::uint16_t set_id, std::uint32_t odid,
                           std::uint32_t export_time) {
   bool is_new = false;
@@ -160,7 +222,10 @@ void flow_writer::emit_chunk() {
   if (!c || n == 0)
     return; // an empty chunk releases its credit here
   c->set_size(n);
-  emit_(std::move(c));
+  if (in_request_)
+    held_.push_back(std::move(c));
+  else
+    emit_(std::move(c));
 }
 
 } // namespace fa::rpc

@@ -9,12 +9,21 @@
 #include "messages/chunk.hpp"
 #include "rpc/flow_codec.hpp"
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <vector>
 
 namespace fa::rpc {
+
+/// What one ExportRequest brought.
+struct request_result {
+  bool ok = true;          ///< false: malformed, none of its Flows was taken
+  std::uint64_t flows = 0; ///< Flows in it (0 when malformed)
+  std::array<std::uint64_t, num_flow_errors> refused{}; ///< Flows refused, by reason
+  bool any_refused = false;
+};
 
 class flow_writer {
  public:
@@ -26,6 +35,12 @@ class flow_writer {
   /// Converts and appends one Flow; a refused one (the reason returned) leaves nothing.
   /// `now` (unix seconds) is the export time of a message whose first Flow has none.
   flow_error add(const flow_fields& f, std::uint32_t now);
+
+  /// Converts and appends each Flow of a serialized ExportRequest, read straight from its
+  /// wire format (rpc/flow_wire.hpp) into the chunk in one pass. A malformed request (one
+  /// protobuf would refuse to parse) leaves nothing, as if it had not been read: what its
+  /// first Flows wrote is taken back.
+  request_result add_request(std::string_view request, std::uint32_t now);
 
   /// Closes the open message and hands the chunk on, if anything is in it.
   void flush();
@@ -56,6 +71,25 @@ class flow_writer {
   void emit_chunk();
   domain* find_domain(std::uint32_t odid, bool& is_new);
 
+  /// Where the writer stood before a request, to take the request back.
+  struct mark {
+    const messages::chunk* chunk = nullptr;
+    std::size_t size = 0;
+    std::size_t next_capacity = 0;
+    bool in_message = false;
+    std::size_t message_start = 0;
+    std::size_t set_start = 0;
+    std::uint16_t set_id = 0;
+    std::uint32_t message_records = 0;
+    domain* current = nullptr;
+    std::size_t domains = 0;
+  };
+  mark begin_request();
+  /// Hands on the chunks the request filled.
+  void commit_request();
+  /// Back to `m`: what the request wrote is gone, its chunks are dropped.
+  void rollback_request(const mark& m);
+
   messages::session_budgets budgets_;
   emit_fn emit_;
   std::shared_ptr<messages::chunk> chunk_;
@@ -69,6 +103,11 @@ class flow_writer {
   std::uint32_t message_records_ = 0;
   domain* domain_ = nullptr;
   std::vector<domain> domains_;
+  // During add_request: chunks it filled, handed on only once the request is whole, and
+  // the domains' sequence numbers before it.
+  bool in_request_ = false;
+  std::vector<std::shared_ptr<messages::chunk>> held_;
+  std::vector<std::uint32_t> sequences_;
 };
 
 } // namespace fa::rpc

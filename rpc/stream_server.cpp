@@ -57,14 +57,24 @@ class stream_server::core : public std::enable_shared_from_this<core> {
       std::lock_guard guard{ring_mtx_};
       for (const auto& s : p.sets) {
         ipfix::record_layout layout{s.tmpl->def};
-        ipfix::record_cursor cur{{p.bytes.data() + s.offset, s.length}, layout};
-        ipfix::bytes_view rec;
-        while (cur.next(rec)) {
+        ipfix::bytes_view body{p.bytes.data() + s.offset, s.length};
+        auto keep = [&](ipfix::bytes_view rec) {
           auto& slot = ring_[head_ % ring_.size()];
           slot.tmpl = s.tmpl;
           slot.bytes.assign(rec.begin(), rec.end());
           ++head_;
+        };
+        // Where each record ends, from the values the enricher handed over (no walk)...
+        if (auto varlen = p.varlen_of(s, layout.num_varlen()); !varlen.empty()) {
+          ipfix::for_each_given(body, layout, varlen,
+                                [&](ipfix::bytes_view rec, auto) { keep(rec); });
+          continue;
         }
+        // ... or by walking the records.
+        ipfix::record_cursor cur{body, layout};
+        ipfix::bytes_view rec;
+        while (cur.next(rec))
+          keep(rec);
       }
     }
     if (auto* w = base_.waker())

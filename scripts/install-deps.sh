@@ -9,7 +9,7 @@ build_packages=(
   build-essential cmake ninja-build pkg-config git
   libcaf-dev libasio-dev libtomlplusplus-dev prometheus-cpp-dev
   libssl-dev libcurl4-openssl-dev nlohmann-json3-dev libcivetweb-dev zlib1g-dev
-  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  libgrpc++-dev libabsl-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
 )
 packages=(
   "${build_packages[@]}"

@@ -26,12 +26,13 @@ std::uint64_t clickhouse_writer::format_rows(std::span<const payload_ptr> batch,
     for (const auto& s : p->sets) {
       const auto& pl = plans_.get(s.tmpl, make);
       ipfix::bytes_view body{p->bytes.data() + s.offset, s.length};
+      const auto varlen = p->varlen_of(s, pl.columns.layout().num_varlen());
       if (pl.row_binary)
-        n += view_.for_each(pl.columns, body,
-                            [&](const flow_view& v) { pl.row_binary->append(out, v); });
+        n += view_.for_each(
+            pl.columns, body, [&](const flow_view& v) { pl.row_binary->append(out, v); }, varlen);
       else
-        n += view_.for_each(pl.columns, body,
-                            [&](const flow_view& v) { append_row(out, v, opt_.format); });
+        n += view_.for_each(
+            pl.columns, body, [&](const flow_view& v) { append_row(out, v, opt_.format); }, varlen);
     }
   }
   return n;

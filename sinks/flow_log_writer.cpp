@@ -30,7 +30,7 @@ write_report flow_log_writer::write(std::span<const payload_ptr> batch, bool aga
     for (const auto& p : batch) {
       for (const auto& s : p->sets) {
         const auto& plan = plans_.get(s.tmpl, [](const auto& def) { return flow_plan{def}; });
-        view_.for_each(plan, {p->bytes.data() + s.offset, s.length}, [&](const flow_view& v) {
+        auto line = [&](const flow_view& v) {
           auto in = static_cast<std::uint8_t>(v.number(column::ingress_network_policy_rule_action));
           auto eg = static_cast<std::uint8_t>(v.number(column::egress_network_policy_rule_action));
           if (!passes(opt_.filters, in, eg)) {
@@ -39,7 +39,9 @@ write_report flow_log_writer::write(std::span<const payload_ptr> batch, bool aga
           }
           append_flow_log_line(lines_, v, opt_.pretty_print);
           ++rows_;
-        });
+        };
+        view_.for_each(plan, {p->bytes.data() + s.offset, s.length}, line,
+                       p->varlen_of(s, plan.layout().num_varlen()));
       }
     }
   }

@@ -145,9 +145,12 @@ class flow_view {
 
   /// Calls `f(const flow_view&)` for each record of a data set body of the plan's
   /// template, in order. Stops at padding (RFC 7011 3.3.1) or at a record that does not
-  /// fit the body; returns the number of records visited.
+  /// fit the body; returns the number of records visited. `varlen`, when not empty, is
+  /// where the records' variable-length values lie (`num_varlen` per record, handed
+  /// over by the enricher: enriched_payload): the records are then read without a walk.
   template <class F>
-  std::size_t for_each(const flow_plan& plan, ipfix::bytes_view body, F&& f);
+  std::size_t for_each(const flow_plan& plan, ipfix::bytes_view body, F&& f,
+                       std::span<const ipfix::field_slice> varlen = {});
 
   /// Integer and DateTime columns: the value (Unix seconds for DateTime), truncated to
   /// the column's width as Antrea does (reference 2.2); 0 when the record lacks it.
@@ -178,7 +181,8 @@ class flow_view {
  private:
   const flow_plan* plan_ = nullptr;
   ipfix::bytes_view record_;
-  std::vector<ipfix::field_slice> varlen_;
+  std::span<const ipfix::field_slice> varlen_; ///< the bound record's, in `walked_` or given
+  std::vector<ipfix::field_slice> walked_;
   std::string cluster_uuid_;
   mutable std::string scratch_;
 };
@@ -221,16 +225,28 @@ inline std::uint64_t truncate(column_type t, std::uint64_t v) {
 }
 
 template <class F>
-std::size_t flow_view::for_each(const flow_plan& plan, ipfix::bytes_view body, F&& f) {
+std::size_t flow_view::for_each(const flow_plan& plan, ipfix::bytes_view body, F&& f,
+                                std::span<const ipfix::field_slice> varlen) {
   const auto& layout = plan.layout();
   plan_ = &plan;
-  if (varlen_.size() < layout.num_varlen())
-    varlen_.resize(layout.num_varlen());
+  const std::size_t nv = layout.num_varlen();
+  if (walked_.size() < nv)
+    walked_.resize(nv);
+  const bool given = nv > 0 && !varlen.empty();
   std::size_t pos = 0, n = 0;
   const std::size_t min = std::max<std::size_t>(layout.min_length(), 1);
   while (body.size() - pos >= min) {
-    ipfix::parse_error err = ipfix::parse_error::none;
-    auto len = layout.walk_varlen(body.subspan(pos), varlen_, err);
+    std::size_t len = 0;
+    if (given) {
+      if ((n + 1) * nv > varlen.size())
+        break;
+      varlen_ = varlen.subspan(n * nv, nv);
+      len = layout.length_of(varlen_, body.size() - pos);
+    } else {
+      ipfix::parse_error err = ipfix::parse_error::none;
+      len = layout.walk_varlen(body.subspan(pos), walked_, err);
+      varlen_ = walked_;
+    }
     if (len == 0)
       break;
     record_ = body.subspan(pos, len);

@@ -720,5 +720,106 @@ TEST_F(agent_session_test, a_message_running_past_the_chunk_is_malformed) {
   EXPECT_EQ(batches()[0].slices.size(), 1u);
 }
 
+// Issue 15: the session walks each record once and hands the enricher every record's
+// variable-length values; they must be exactly what a fresh walk of the slice finds,
+// whatever the mix of templates (fixed ones have none), prefixes (1 or 3 octets),
+// padding, and messages discarded as malformed between good ones. They pin their octets
+// in the session's budget until the batch goes (DESIGN 3).
+TEST_F(agent_session_test, each_slice_carries_the_variable_length_values_of_its_records) {
+  auto s = spawn_session(info);
+  const std::vector<template_def> defs{
+      make_def(256, {iana(8, 4), antrea(101), antrea(100), iana(7, 2), antrea(103), iana(86, 8)}),
+      make_def(257, {antrea(101)}), plain_v4(258),
+      make_def(259, {antrea(101), iana(4, 1), antrea(102)})};
+  std::uint32_t seed = 7;
+  auto next = [&] { return seed = seed * 1103515245u + 12345u, (seed >> 8) % 1000; };
+  auto record_of = [&](const template_def& def) {
+    bytes r;
+    ipfix::message_builder b{r};
+    for (const auto& f : def.fields) {
+      if (!f.is_varlen()) {
+        for (int k = 0; k < f.length; ++k)
+          b.put_u8(static_cast<std::uint8_t>(next()));
+        continue;
+      }
+      const auto pick = next();
+      const std::size_t len = pick % 6 == 0 ? 255 + pick % 200 : pick % 30;
+      b.put_string(std::string(len, 'v'), pick % 4 == 0); // 3-octet prefix at times
+    }
+    return r;
+  };
+  auto budget = std::make_shared<messages::byte_budget>(1 << 24);
+  std::uint32_t seq = 0;
+  std::size_t malformed = 0;
+  for (int chunk = 0; chunk < 6; ++chunk) {
+    bytes content;
+    if (chunk == 0)
+      append(content, message(1, seq, [&](auto& b) {
+               template_set(b, {defs[0], defs[1], defs[2], defs[3]});
+             }));
+    for (int m = 0; m < 5; ++m) {
+      std::uint32_t records = 0;
+      const bool bad = m == 2 && chunk % 2 == 1; // discarded whole (RFC 7011 9.1)
+      append(content, message(1, seq, [&](auto& b) {
+               for (int set = 0; set < 3; ++set) {
+                 const auto& def = defs[next() % defs.size()];
+                 std::vector<bytes> recs;
+                 for (auto n = 1 + next() % 5; n > 0; --n)
+                   recs.push_back(record_of(def));
+                 records += static_cast<std::uint32_t>(recs.size());
+                 const auto min = ipfix::record_layout{def}.min_length();
+                 data_set(b, def.id, recs, next() % 2 ? next() % min : 0);
+               }
+               data_set(b, 999, {plain_v4_record(1)}); // unknown template: skipped
+               if (bad)
+                 data_set(b, 257, {bytes{40, 'x'}}); // a value running past its set
+             }));
+      if (bad)
+        ++malformed;
+      else
+        seq += records;
+    }
+    caf::anon_send(s, messages::frames{make_chunk(content, {budget, nullptr})});
+    run();
+  }
+  EXPECT_EQ(status(s).malformed, malformed);
+  ASSERT_EQ(batches().size(), 6u);
+  std::size_t checked = 0;
+  for (const auto& batch : batches()) {
+    std::size_t entries = 0;
+    for (const auto& slice : batch.slices) {
+      const auto& layout = slice.plan->layout;
+      const auto mine = batch.varlen_of(slice);
+      ASSERT_EQ(mine.size(), slice.records * layout.num_varlen());
+      EXPECT_EQ(slice.first_varlen, entries);
+      entries += mine.size();
+      ipfix::record_cursor cursor{slice.body, layout};
+      ipfix::bytes_view rec;
+      std::vector<ipfix::field_slice> fresh(layout.num_varlen());
+      std::size_t r = 0;
+      while (cursor.next(rec)) {
+        ipfix::parse_error err;
+        ASSERT_EQ(layout.walk_varlen(rec, fresh, err), rec.size());
+        for (std::size_t k = 0; k < fresh.size(); ++k) {
+          const auto& got = mine[r * fresh.size() + k];
+          EXPECT_EQ(got.offset, fresh[k].offset) << "record " << r << " value " << k;
+          EXPECT_EQ(got.length, fresh[k].length) << "record " << r << " value " << k;
+        }
+        ++r;
+        ++checked;
+      }
+      EXPECT_EQ(r, slice.records);
+      EXPECT_EQ(cursor.consumed(), slice.body.size());
+    }
+    // Nothing left over from the discarded messages; the whole vector is charged.
+    EXPECT_EQ(batch.varlen.values.size(), entries);
+    EXPECT_EQ(batch.varlen.charged(), batch.varlen.values.capacity() * sizeof(ipfix::field_slice));
+  }
+  EXPECT_EQ(checked, status(s).records);
+  EXPECT_LT(budget->available(), budget->limit());
+  batches().clear();
+  EXPECT_EQ(budget->available(), budget->limit());
+}
+
 } // namespace
 } // namespace fa::actors::test

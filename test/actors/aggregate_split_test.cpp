@@ -82,6 +82,8 @@ class aggregate_split_test : public actor_fixture {
   enricher_actor spawn_enricher(bool split = true) {
     enricher_config c;
     route_to_shards(c, shards);
+    // The shards read every record's fields: they get the offsets (flow_table::add_set).
+    EXPECT_TRUE(c.record_varlen);
     c.split_by_flow = split;
     auto e = sys.spawn(enricher, std::move(c));
     spawned.push_back(caf::actor_cast<caf::actor>(e));
@@ -109,10 +111,11 @@ class aggregate_split_test : public actor_fixture {
     messages::data_batch b;
     b.session = session;
     b.data = make_chunk(all, messages::session_budgets{budget, nullptr});
-    for (std::size_t i = 0; i < slices.size(); ++i)
-      b.slices.push_back({slices[i].first,
-                          ipfix::bytes_view{b.data->data() + ranges[i].first, ranges[i].second},
-                          static_cast<std::uint32_t>(slices[i].second.size())});
+    for (std::size_t i = 0; i < slices.size(); ++i) {
+      add_slice(b, slices[i].first,
+                ipfix::bytes_view{b.data->data() + ranges[i].first, ranges[i].second});
+      EXPECT_EQ(b.slices.back().records, slices[i].second.size());
+    }
     caf::anon_send(e, std::move(b));
     if (run_all)
       run();

@@ -5,6 +5,7 @@
 #include "actors/enricher.hpp"
 
 #include "test/actors/test_util.hpp"
+#include "test/support/varlen_values.hpp"
 
 #include <gtest/gtest.h>
 
@@ -31,10 +32,11 @@ messages::data_batch make_batch(messages::session_info_ptr session,
   messages::data_batch b;
   b.session = std::move(session);
   b.data = make_chunk(all, std::move(budgets));
-  for (std::size_t i = 0; i < slices.size(); ++i)
-    b.slices.push_back({slices[i].plan,
-                        ipfix::bytes_view{b.data->data() + ranges[i].first, ranges[i].second},
-                        static_cast<std::uint32_t>(slices[i].records.size())});
+  for (std::size_t i = 0; i < slices.size(); ++i) {
+    add_slice(b, slices[i].plan,
+              ipfix::bytes_view{b.data->data() + ranges[i].first, ranges[i].second});
+    EXPECT_EQ(b.slices.back().records, slices[i].records.size());
+  }
   return b;
 }
 
@@ -49,12 +51,13 @@ class enricher_test : public actor_fixture {
 
   /// `blocks`: enricher_config::destination_blocks for d1, d2 (empty: both block).
   enricher_actor spawn_enricher(std::size_t max_set_body = 65535 - 20,
-                                std::vector<bool> blocks = {}) {
+                                std::vector<bool> blocks = {}, bool record_varlen = false) {
     enricher_config c;
     c.destinations = {d1, d2};
     c.destination_blocks = std::move(blocks);
     c.enrichment = opts;
     c.max_set_body = max_set_body;
+    c.record_varlen = record_varlen;
     auto e = sys.spawn(enricher, std::move(c));
     run();
     return e;
@@ -539,6 +542,42 @@ TEST_F(enricher_test, every_destination_gets_the_same_payload) {
   EXPECT_EQ(out(d1)[0].hold, out(d2)[0].hold);
   EXPECT_EQ(out(d1)[0].hold->budgets().session, budgets.session);
   EXPECT_EQ(out(d1)[0].hold->budgets().global, budgets.global);
+}
+
+// A destination that reads fields (ClickHouse, flow log, JSON lines, flow stream, the
+// shards) gets each record's variable-length offsets with the payload, shared with the
+// other destinations and charged to the budgets with it; IPFIX-only routes get none.
+TEST_F(enricher_test, record_offsets_go_with_the_payload_only_when_asked) {
+  auto p = plan(antrea_def(256));
+  auto f = inter_node_from_source();
+  for (const bool asked : {false, true}) {
+    SCOPED_TRACE(asked ? "asked" : "not asked");
+    auto e = spawn_enricher(65535 - 20, {}, asked);
+    const auto before = out(d1).size();
+    send(e, make_batch(peer4, {{p, {antrea_record(f), antrea_record(f)}}}, fresh_budgets()));
+    ASSERT_EQ(out(d1).size(), before + 1);
+    const auto& got = out(d1).back();
+    EXPECT_EQ(got.payload, out(d2).back().payload);
+    ASSERT_EQ(got->sets.size(), 1u);
+    const auto& set = got->sets[0];
+    ipfix::record_layout layout{set.tmpl->def};
+    const auto given = got->varlen_of(set, layout.num_varlen());
+    if (!asked) {
+      EXPECT_TRUE(got->varlen.empty());
+      EXPECT_EQ(set.varlen, messages::enriched_set::no_varlen);
+      continue;
+    }
+    const auto walked =
+        fa::test::walked_values(layout, {got->bytes.data() + set.offset, set.length});
+    ASSERT_EQ(given.size(), walked.size());
+    for (std::size_t k = 0; k < walked.size(); ++k) {
+      EXPECT_EQ(given[k].offset, walked[k].offset) << k;
+      EXPECT_EQ(given[k].length, walked[k].length) << k;
+    }
+    ASSERT_NE(got.hold, nullptr);
+    EXPECT_EQ(got.hold->size(), got->footprint());
+    EXPECT_GT(got->footprint(), got->bytes.capacity());
+  }
 }
 
 // DESIGN 3: only destinations with on_full = "block" hold the credit. One with "drop"

@@ -2,7 +2,8 @@
 // records of one flow pick the same output from the agent's template, flows spread over
 // the outputs, the FromExternal ingress half meets the destination Node's record, and
 // templates that cannot be aggregated get no layout. With destinations (rendezvous on
-// their names), adding one moves only the flows it wins.
+// their names), adding one moves only the flows it wins. The key read at the offsets
+// computed per template (flow_key_reader) hashes as flows::record_key's key does.
 
 #include "actors/flow_split.hpp"
 
@@ -12,6 +13,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <random>
 #include <set>
 
 namespace fa::actors::test {
@@ -50,7 +53,7 @@ std::size_t shard(flow_split& s, const messages::template_plan_ptr& plan, const 
   std::vector<ipfix::field_slice> varlen(plan->layout.num_varlen());
   ipfix::parse_error err = ipfix::parse_error::none;
   EXPECT_EQ(plan->layout.walk_varlen(rec, varlen, err), rec.size());
-  const auto* l = s.layout_of(plan);
+  const auto* l = s.reader_of(plan);
   EXPECT_NE(l, nullptr);
   return l ? s.output_of(*l, rec, varlen) : 0;
 }
@@ -190,6 +193,142 @@ TEST(rendezvous, pick_up_is_the_pick_over_the_destinations_up) {
   }
 }
 
+/// The plan of template `def` as an enricher gets it.
+messages::template_plan_ptr plan_of(const ipfix::template_def& def) {
+  auto p = std::make_shared<messages::template_plan>();
+  p->input = def;
+  p->layout = ipfix::record_layout{p->input};
+  p->antrea = true;
+  return p;
+}
+
+/// `names` with `name` moved to the front: every other field then follows a
+/// variable-length value (field_at::after >= 0) when `name` is one.
+std::vector<std::string> with_first(std::vector<std::string> names, const std::string& name) {
+  std::erase(names, name);
+  names.insert(names.begin(), name);
+  return names;
+}
+
+TEST(flow_split, the_key_read_at_its_offsets_hashes_as_the_record_key) {
+  // Templates: v2.7 IPv4 and IPv6 (key fields before, flowType and proxy SNAT after
+  // variable-length values), both address families (v2.3's choice of pair), and every
+  // field after a variable-length one.
+  auto both = flows::test::agent_fields_v27(false);
+  both.insert(both.begin() + 3, {"sourceIPv6Address", "destinationIPv6Address", "proxySnatIPv6"});
+  const std::vector<std::vector<std::string>> templates{
+      flows::test::agent_fields_v27(false), flows::test::agent_fields_v27(true), both,
+      with_first(flows::test::agent_fields_v27(false), "destinationPodName"),
+      with_first(both, "sourcePodName")};
+  std::mt19937_64 rng{7};
+  auto pick = [&](std::uint64_t n) { return rng() % n; };
+  auto hex = [](std::uint64_t group) {
+    char b[8];
+    std::snprintf(b, sizeof b, "%x", static_cast<unsigned>(group));
+    return std::string{b};
+  };
+  auto v4 = [&] {
+    return pick(4) == 0 ? std::string{"0.0.0.0"}
+                        : "10.244." + std::to_string(pick(256)) + "." + std::to_string(pick(256));
+  };
+  auto v6 = [&] {
+    return pick(4) == 0   ? std::string{"::"}
+           : pick(3) == 0 ? "::ffff:10.0.0." + std::to_string(pick(256))
+                          : "fd00::" + hex(pick(65536)) + ":" + hex(pick(65536));
+  };
+  flow_split split{seeds({"shard-0", "shard-1", "shard-2"})};
+  int ingress_halves = 0;
+  for (const auto& names : templates) {
+    auto plan = plan_of(flows::test::make_def(names));
+    const auto* reader = split.reader_of(plan);
+    ASSERT_NE(reader, nullptr);
+    auto l = flows::make_aggregate_layout(plan->input, plan->input.fields.size());
+    ASSERT_TRUE(l->aggregatable);
+    for (int n = 0; n < 400; ++n) {
+      values v;
+      v.set("sourceIPv4Address", v4())
+          .set("destinationIPv4Address", v4())
+          .set("sourceIPv6Address", v6())
+          .set("destinationIPv6Address", v6())
+          .set("sourceTransportPort", pick(65536))
+          .set("destinationTransportPort", pick(65536))
+          .set("protocolIdentifier", pick(256))
+          .set("flowType", 1 + pick(4))
+          .set("proxySnatIPv4", v4())
+          .set("proxySnatIPv6", v6())
+          .set("proxySnatPort", pick(65536))
+          .set("sourcePodName", std::string(pick(300), 's'))
+          .set("destinationPodName", std::string(pick(3) == 0 ? 0 : pick(300), 'd'));
+      auto rec = v.encode(plan->input);
+      std::vector<ipfix::field_slice> varlen(plan->layout.num_varlen());
+      ipfix::parse_error err = ipfix::parse_error::none;
+      ASSERT_EQ(plan->layout.walk_varlen(rec, varlen, err), rec.size());
+      bool ingress = false;
+      const auto key = flows::record_key(*l, rec, varlen, &ingress);
+      ingress_halves += ingress ? 1 : 0;
+      EXPECT_EQ(reader->hash(rec.data(), varlen), flow_hash(key))
+          << "template " << names[0] << ", record " << n;
+      EXPECT_EQ(split.output_of(*reader, rec, varlen),
+                rendezvous_pick(seeds({"shard-0", "shard-1", "shard-2"}), flow_hash(key)));
+    }
+  }
+  EXPECT_GT(ingress_halves, 50); // the FromExternal special key was read, not only the plain one
+
+  // Reference a: an IPv4 record and an IPv6 record carrying the IPv4-mapped addresses
+  // are one flow.
+  auto plan4 = plan_of(flows::test::make_def(flows::test::agent_fields_v27(false)));
+  auto plan6 = plan_of(flows::test::make_def(flows::test::agent_fields_v27(true)));
+  auto hash = [&](const messages::template_plan_ptr& plan, const values& v) {
+    auto rec = v.encode(plan->input);
+    std::vector<ipfix::field_slice> varlen(plan->layout.num_varlen());
+    ipfix::parse_error err = ipfix::parse_error::none;
+    EXPECT_EQ(plan->layout.walk_varlen(rec, varlen, err), rec.size());
+    return split.reader_of(plan)->hash(rec.data(), varlen);
+  };
+  values a, b;
+  a.set("sourceIPv4Address", "10.0.0.1").set("destinationIPv4Address", "10.0.1.2");
+  b.set("sourceIPv6Address", "::ffff:10.0.0.1").set("destinationIPv6Address", "::ffff:10.0.1.2");
+  for (auto* v : {&a, &b})
+    v->set("sourceTransportPort", 1234)
+        .set("destinationTransportPort", 80)
+        .set("protocolIdentifier", 6)
+        .set("flowType", flows::flow_type::inter_node);
+  EXPECT_EQ(hash(plan4, a), hash(plan6, b));
+}
+
+TEST(rendezvous, structured_flows_spread_evenly_and_a_new_destination_takes_a_fair_share_of_each) {
+  // The weight is one multiply and xor-shift of seed ^ flow_hash: the flows of one /16
+  // with sequential ports (a structured key set) still split evenly, and a fourth
+  // destination takes about a quarter from each of the three, nothing between them.
+  const auto three = seeds({"shard-0", "shard-1", "shard-2"});
+  const auto four = seeds({"shard-0", "shard-1", "shard-2", "shard-3"});
+  std::vector<double> share(3), taken(3);
+  constexpr int flows_n = 60'000;
+  for (int n = 0; n < flows_n; ++n) {
+    flows::flow_key k;
+    const std::uint8_t src[4] = {10, 244, static_cast<std::uint8_t>(n >> 8),
+                                 static_cast<std::uint8_t>(n)};
+    const std::uint8_t dst[4] = {10, 96, 0, static_cast<std::uint8_t>(n % 7)};
+    k.source = flows::ipv4_address(src);
+    k.destination = flows::ipv4_address(dst);
+    k.source_port = static_cast<std::uint16_t>(30000 + n % 1000);
+    k.destination_port = 443;
+    k.protocol = 6;
+    const auto h = flow_hash(k);
+    const auto before = rendezvous_pick(three, h);
+    const auto after = rendezvous_pick(four, h);
+    share[before] += 1;
+    if (after != before) {
+      ASSERT_EQ(after, 3u) << "flow " << n << " moved between old destinations";
+      taken[before] += 1;
+    }
+  }
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_NEAR(share[i] / flows_n, 1.0 / 3, 0.01) << "destination " << i;
+    EXPECT_NEAR(taken[i] / share[i], 0.25, 0.015) << "destination " << i;
+  }
+}
+
 TEST(flow_split, records_without_a_key_go_by_exporter_as_fanout_hash) {
   auto s = seeds({"a", "b", "c"});
   flow_split split{s};
@@ -262,7 +401,7 @@ TEST(flow_split, templates_that_cannot_be_aggregated_have_no_layout) {
   plain->input =
       flows::test::make_def({"sourceIPv4Address", "destinationIPv4Address", "packetDeltaCount"});
   plain->layout = ipfix::record_layout{plain->input};
-  EXPECT_EQ(s.layout_of(plain), nullptr);
+  EXPECT_EQ(s.reader_of(plain), nullptr);
   // Antrea elements without flowType: Antrea, yet not aggregatable.
   auto partial = std::make_shared<messages::template_plan>();
   partial->input =
@@ -270,14 +409,14 @@ TEST(flow_split, templates_that_cannot_be_aggregated_have_no_layout) {
                              "destinationTransportPort", "protocolIdentifier", "sourcePodName"});
   partial->layout = ipfix::record_layout{partial->input};
   partial->antrea = true;
-  EXPECT_EQ(s.layout_of(partial), nullptr);
+  EXPECT_EQ(s.reader_of(partial), nullptr);
   // A plan that is gone is forgotten; a new plan at the same address is looked at anew.
   auto full = agent_plan();
-  EXPECT_NE(s.layout_of(full), nullptr);
+  EXPECT_NE(s.reader_of(full), nullptr);
   plain.reset();
   s.prune();
-  EXPECT_NE(s.layout_of(full), nullptr);
-  EXPECT_EQ(s.layout_of(partial), nullptr);
+  EXPECT_NE(s.reader_of(full), nullptr);
+  EXPECT_EQ(s.reader_of(partial), nullptr);
 }
 
 } // namespace

@@ -8,6 +8,7 @@
 #include "actors/template_registry.hpp"
 
 #include "test/actors/test_util.hpp"
+#include "test/support/varlen_values.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -161,6 +162,40 @@ TEST_F(jsonl_sink_test, writes_one_json_object_per_record) {
     EXPECT_EQ(lines[i].at("packetTotalCount").get<std::uint64_t>(), (i + 1) * 10) << i;
   }
   EXPECT_EQ(st.sent_bytes, std::filesystem::file_size(path));
+}
+
+// Records with variable-length values, once walked and once by the values the enricher
+// hands over (enriched_payload varlen): the same lines.
+TEST_F(jsonl_sink_test, writes_the_same_lines_from_the_values_handed_over) {
+  auto sink = sys.spawn(jsonl_sink, jsonl_sink_config{"j", path, nullptr});
+  run();
+  auto table = std::make_shared<output_template_table>();
+  auto p = std::make_shared<messages::enriched_payload>();
+  auto tmpl = table->intern(antrea_def(0));
+  for (std::uint8_t i = 1; i <= 3; ++i) {
+    auto f = inter_node_from_source();
+    f.src_ns = std::string(i * 100, 'n'); // 3-octet prefixes from the second on
+    append(p->bytes, antrea_record(f));
+  }
+  p->sets.push_back({tmpl, 0, static_cast<std::uint32_t>(p->bytes.size()), 3});
+  p->records = 3;
+  caf::anon_send(sink, messages::enriched_batch{p, nullptr});
+  auto given = fa::test::with_values(*p);
+  ASSERT_FALSE(given->varlen.empty());
+  caf::anon_send(sink, messages::enriched_batch{given, nullptr});
+  run();
+  EXPECT_TRUE(request<bool>(sink, drain_atom_v));
+  EXPECT_EQ(request<messages::destination_status>(sink, caf::get_atom_v).sent_records, 6u);
+  std::ifstream in{path};
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);)
+    lines.push_back(line);
+  ASSERT_EQ(lines.size(), 6u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(lines[i + 3], lines[i]) << i;
+    EXPECT_EQ(nlohmann::json::parse(lines[i]).at("sourcePodNamespace").get<std::string>().size(),
+              (i + 1) * 100);
+  }
 }
 
 TEST_F(jsonl_sink_test, an_unwritable_path_stops_the_sink) {

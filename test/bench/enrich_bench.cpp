@@ -7,12 +7,21 @@
 //
 // Prints one line per case: without a Pod index (provenance, clusterId, flowDirection),
 // and with 64,000 Pods covering every address the records carry (labels looked up for
-// both ends, empty names of InterNode records filled).
+// both ends, empty names of InterNode records filled); then without a Pod index split by
+// flow over 3 outputs as fanout = "flow" to 3 destinations splits it (the proxy tier in
+// front of aggregate-mode shards, issue 14): the difference is the routing per record; the
+// 64,000 Pods case again with each record's variable-length offsets written for the
+// readers of fields (enriched_payload varlen); and what those offsets save such a reader:
+// the ClickHouse destination's RowBinary rows of the enriched records, by walking each
+// record and by the offsets, in turns.
 
+#include "actors/flow_split.hpp"
 #include "actors/output_template_table.hpp"
 #include "actors/template_planner.hpp"
 #include "enrich/slice_enricher.hpp"
 #include "labels/pod_index.hpp"
+#include "sinks/clickhouse_rows.hpp"
+#include "sinks/flow_record.hpp"
 #include "tools/common/loadgen_content.hpp"
 
 #include <algorithm>
@@ -20,6 +29,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -82,6 +92,26 @@ labels::pod_snapshot_ptr all_pods() {
   return index.snapshot();
 }
 
+/// Each record into the writer of its flow's output, as the enricher actor routes a slice
+/// split by flow (actors/enricher.cpp).
+class by_flow final : public enrich::record_router {
+ public:
+  by_flow(actors::flow_split& split, const actors::flow_key_reader& key,
+          std::vector<std::optional<enrich::set_writer>>& writers)
+      : split_(split)
+      , key_(key)
+      , writers_(writers) {}
+  enrich::set_writer& writer_for(ipfix::bytes_view record,
+                                 std::span<const ipfix::field_slice> varlen) override {
+    return *writers_[split_.output_of(key_, record, varlen)];
+  }
+
+ private:
+  actors::flow_split& split_;
+  const actors::flow_key_reader& key_;
+  std::vector<std::optional<enrich::set_writer>>& writers_;
+};
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -111,40 +141,128 @@ int main(int argc, char** argv) {
     spans.emplace_back(begin, ends[i + n - 1] - begin);
     counts_of.push_back(static_cast<std::uint32_t>(n));
   }
+  // The variable-length values of every record, as the agent session finds them (its
+  // walk is not part of the enricher's cost).
+  std::vector<ipfix::field_slice> varlen;
+  const auto found = ipfix::slice_records(body, plan->layout, varlen);
+  if (found.error != ipfix::parse_error::none || found.records != o.records) {
+    std::fprintf(stderr, "enrich-bench: the generated records do not parse\n");
+    return 1;
+  }
+  const std::size_t num_varlen = plan->layout.num_varlen();
   messages::session_info session;
   session.peer_is_v4 = true;
   session.peer_v6 = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 172, 18, 0, 3};
 
-  auto bench = [&](const char* label, const labels::pod_snapshot_ptr& pods) {
+  // `outputs` > 1: split by flow over that many destinations (fanout = "flow").
+  auto bench = [&](const char* label, const labels::pod_snapshot_ptr& pods, std::size_t outputs,
+                   bool offsets) {
     enrich::slice_enricher e{opts};
     e.set_pods(pods);
     enrich::slice_counts counts;
-    messages::enriched_payload payload;
-    payload.bytes.reserve(body.size() * 2);
+    std::vector<std::uint64_t> seeds;
+    for (std::size_t i = 0; i < outputs; ++i)
+      seeds.push_back(actors::destination_seed("shard-" + std::to_string(i)));
+    actors::flow_split split{seeds};
+    const auto* key = outputs > 1 ? split.reader_of(plan) : nullptr;
+    if (outputs > 1 && !key) {
+      std::fprintf(stderr, "enrich-bench: the antrea-v4 template has no flow key\n");
+      std::exit(1);
+    }
+    std::vector<messages::enriched_payload> payloads(outputs);
+    for (auto& p : payloads)
+      p.bytes.reserve(256 * 1024); // more than a slice's output
+    std::vector<std::optional<enrich::set_writer>> writers(outputs);
+    std::size_t out = 0; // octets out, per pass
     // Warm-up pass (page faults of the output, the index's first touches).
     auto pass = [&](std::size_t rounds) {
       const auto started = cpu_ns();
       for (std::size_t r = 0; r < rounds; ++r) {
-        payload.bytes.clear();
-        payload.sets.clear();
-        enrich::set_writer w{payload, plan->output, 65535 - 20};
-        for (std::size_t k = 0; k < spans.size(); ++k) {
+        out = 0;
+        for (std::size_t k = 0, first = 0; k < spans.size(); first += counts_of[k++]) {
+          // Each slice into payloads of its own, as each batch is: the output stays in
+          // the caches, as a batch's does until its destination reads it.
+          for (std::size_t i = 0; i < outputs; ++i) {
+            payloads[i].bytes.clear();
+            payloads[i].sets.clear();
+            payloads[i].varlen.clear();
+            writers[i].emplace(payloads[i], plan->output, 65535 - 20, offsets);
+          }
           messages::data_slice s{
               plan, {body.data() + spans[k].first, spans[k].second}, counts_of[k]};
-          e.enrich(session, s, w, counts);
+          const auto varlen_of_slice = std::span<const ipfix::field_slice>{varlen}.subspan(
+              first * num_varlen, counts_of[k] * num_varlen);
+          if (key) {
+            by_flow router{split, *key, writers};
+            e.enrich(session, s, varlen_of_slice, router, counts);
+          } else {
+            e.enrich(session, s, varlen_of_slice, *writers[0], counts);
+          }
+          for (std::size_t i = 0; i < outputs; ++i) {
+            writers[i]->close();
+            out += payloads[i].bytes.size();
+          }
         }
-        w.close();
       }
       return (cpu_ns() - started) / static_cast<double>(o.records * rounds);
     };
     pass(1);
     const double ns = pass(o.rounds);
-    std::printf("%-44s %7.1f ns/record  (%zu records x %zu rounds, %zu octets out per record, "
+    std::printf("%-48s %7.1f ns/record  (%zu records x %zu rounds, %zu octets out per record, "
                 "%llu label hits)\n",
-                label, ns, o.records, o.rounds, payload.bytes.size() / o.records,
+                label, ns, o.records, o.rounds, out / o.records,
                 static_cast<unsigned long long>(counts.label_hits));
   };
-  bench("antrea-v4, no Pod index", nullptr);
-  bench("antrea-v4, 64,000 Pods (labels, names filled)", all_pods());
+  const auto pods = all_pods();
+  bench("antrea-v4, no Pod index", nullptr, 1, false);
+  bench("antrea-v4, 64,000 Pods (labels, names filled)", pods, 1, false);
+  bench("antrea-v4, no Pod index, split by flow over 3", nullptr, 3, false);
+  bench("antrea-v4, 64,000 Pods, offsets for readers", pods, 1, true);
+
+  // The ClickHouse rows of each slice's payload (every column of the 51, RowBinary), each
+  // record walked or read by the offsets handed over, the two in turns.
+  const sinks::flow_plan columns{plan->output->def};
+  const sinks::row_binary_program program{columns, opts.cluster_id};
+  const std::size_t nv = columns.layout().num_varlen();
+  sinks::flow_view view{opts.cluster_id};
+  enrich::slice_enricher e{opts};
+  e.set_pods(pods);
+  enrich::slice_counts counts;
+  messages::enriched_payload payload;
+  std::string rows;
+  std::size_t row_octets = 0;
+  double ns[2] = {0, 0};
+  for (std::size_t r = 0; r <= o.rounds; ++r)
+    for (std::size_t k = 0, first = 0; k < spans.size(); first += counts_of[k++]) {
+      payload.bytes.clear();
+      payload.sets.clear();
+      payload.varlen.clear();
+      enrich::set_writer w{payload, plan->output, 65535 - 20, true};
+      messages::data_slice s{plan, {body.data() + spans[k].first, spans[k].second}, counts_of[k]};
+      e.enrich(session, s,
+               std::span<const ipfix::field_slice>{varlen}.subspan(first * num_varlen,
+                                                                   counts_of[k] * num_varlen),
+               w, counts);
+      w.close();
+      for (int turn = 0; turn < 2; ++turn) {
+        const bool given = (turn + k) % 2 == 1; // each goes first in every other slice
+        rows.clear();
+        const auto started = cpu_ns();
+        for (const auto& set : payload.sets)
+          view.for_each(
+              columns, {payload.bytes.data() + set.offset, set.length},
+              [&](const sinks::flow_view& v) { program.append(rows, v); },
+              given ? payload.varlen_of(set, nv) : std::span<const ipfix::field_slice>{});
+        if (r > 0) // the first round warms up
+          ns[given ? 1 : 0] += cpu_ns() - started;
+        row_octets += rows.size();
+      }
+    }
+  for (int given = 0; given < 2; ++given)
+    std::printf("%-48s %7.1f ns/record  (%zu octets per row)\n",
+                given ? "ClickHouse RowBinary rows, by the offsets"
+                      : "ClickHouse RowBinary rows, walked",
+                ns[given] / static_cast<double>(o.records * o.rounds),
+                row_octets / (o.records * (o.rounds + 1) * 2));
   return 0;
 }

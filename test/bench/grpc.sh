@@ -7,6 +7,10 @@
 # before the load until the collector has every record), so the load generators' CPU on
 # the same cores does not count. Target: gRPC <= 2x IPFIX TCP per record.
 # Usage: test/bench/grpc.sh BUILD_DIR
+# Knobs: BENCH_GRPC_STREAMS, BENCH_GRPC_RECORDS (per stream), BENCH_GRPC_PER_REQUEST,
+#        BENCH_REPEATS, BENCH_TEMPLATE, BENCH_GRPC_PERF (a directory: each mode's
+#        flow-aggregator is also recorded there with perf, DIR/MODE-ROUND.data; the CPU
+#        figures then include perf's cost)
 set -euo pipefail
 
 build=${1:-build/release}
@@ -24,11 +28,28 @@ source "$(dirname "$0")/common.sh"
 bench_setup grpc "$bin_fa" "$bin_gen" "$bin_grpc" "$bin_col"
 hz=$(getconf CLK_TCK)
 
+# BENCH_GRPC_PERF: a profile of flow-aggregator (sampled at 499 Hz, DWARF call stacks, as
+# a Release build has no frame pointers) while the load runs.
+perf_start() { # $1 = file name
+  [ -n "${BENCH_GRPC_PERF:-}" ] || return 0
+  mkdir -p "$BENCH_GRPC_PERF"
+  perf record -q -e cpu-clock -F 499 --call-graph dwarf,16384 -p $fa_pid \
+    -o "$BENCH_GRPC_PERF/$1.data" 2>/dev/null &
+  perf_pid=$!
+  sleep 0.5
+}
+perf_stop() {
+  [ -n "${BENCH_GRPC_PERF:-}" ] || return 0
+  kill -INT $perf_pid; wait $perf_pid || true
+}
 
-run_once() { # $1 = tcp|grpc1|grpcN; prints "µs of flow-aggregator CPU per record"
+run_once() { # $1 = tcp|grpc1|grpcN, $2 = round; prints "µs of flow-aggregator CPU per record"
   local mode=$1
   rm -f "$work/col.port" "$work/col.json"
-  "$bin_col" --listen 127.0.0.1:0 --port-file "$work/col.port" --idle-exit 1s --quiet \
+  # The collector ends the run once idle: longer under perf, which can stall the process.
+  local idle=1s
+  [ -n "${BENCH_GRPC_PERF:-}" ] && idle=5s
+  "$bin_col" --listen 127.0.0.1:0 --port-file "$work/col.port" --idle-exit $idle --quiet \
     --report "$work/col.json" >/dev/null 2>"$work/col.err" &
   local col_pid=$!
   for _ in $(seq 200); do [ -s "$work/col.port" ] && break; sleep 0.05; done
@@ -45,6 +66,7 @@ url = "ipfix+tcp://127.0.0.1:$(cat "$work/col.port")"
 listen = ""
 TOML
   run_fa
+  perf_start "$mode-$2"
   local before after
   before=$(cpu_ticks $fa_pid)
   case $mode in
@@ -57,6 +79,7 @@ TOML
   esac
   wait $col_pid || true
   after=$(cpu_ticks $fa_pid)
+  perf_stop
   kill -TERM $fa_pid; wait $fa_pid || true
   local got
   got=$(json "$work/col.json" "['records']")
@@ -68,9 +91,9 @@ TOML
 echo "bench grpc: $template, $streams streams x $records records, $repeats rounds" >&2
 best_tcp=1e9; best_one=1e9; best_many=1e9
 for r in $(seq $repeats); do
-  t=$(run_once tcp)
-  o=$(run_once grpc1)
-  m=$(run_once grpcN)
+  t=$(run_once tcp $r)
+  o=$(run_once grpc1 $r)
+  m=$(run_once grpcN $r)
   printf '  round %s: CPU us/record: ipfix tcp %.3f, grpc 1/request %.3f, grpc %s/request %.3f\n' \
     "$r" "$t" "$o" "$many" "$m" >&2
   best_tcp=$(python3 -c "print(min($best_tcp, $t))")

@@ -7,7 +7,8 @@
 # shards, no labels). Each destination is an ipfix-collector. CPU is flow-aggregator's
 # utime + stime from the first record in to the last one sent, less its idle rate.
 # Usage: test/bench/scaleout.sh BUILD_DIR [FLOWS] [ROUNDS]; BENCH_REPEATS runs alternate.
-# BENCH_PERF=FILE adds a perf profile of flow-aggregator per run (FILE.<fanout>.<run>).
+# BENCH_PERF=FILE adds a perf profile of flow-aggregator per run (FILE.<fanout>.<run>),
+# sampled at BENCH_PERF_FREQ Hz (499).
 set -euo pipefail
 
 build=${1:-build/release}
@@ -58,7 +59,7 @@ TOML
   for _ in $(seq 3000); do [ "$(metric flow_aggregator_records_received_total)" -gt 0 ] && break; sleep 0.02; done
   local cpu0 t0 cpu1 t1 perf_pid=
   if [ -n "${BENCH_PERF:-}" ]; then
-    perf record -F 499 -g -o "$BENCH_PERF.$fanout.$run" -p $fa_pid >/dev/null 2>&1 &
+    perf record -F ${BENCH_PERF_FREQ:-499} -g -o "$BENCH_PERF.$fanout.$run" -p $fa_pid >/dev/null 2>&1 &
     perf_pid=$!
   fi
   cpu0=$(cpu_ticks $fa_pid); t0=$(date +%s.%N)

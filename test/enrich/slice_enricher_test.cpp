@@ -6,16 +6,52 @@
 
 #include "actors/output_template_table.hpp"
 #include "actors/template_planner.hpp"
+#include "ipfix/message_builder.hpp"
 #include "test/support/ipfix_records.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <optional>
 
 namespace fa::enrich {
 namespace {
 
 using namespace fa::test;
+
+/// The variable-length values the enricher handed over with `p`'s records (the
+/// readers' shortcut, enriched_payload varlen) are exactly what a fresh walk of each
+/// record written finds, and the payload holds nothing else.
+void expect_varlen_as_walked(const messages::enriched_payload& p) {
+  std::size_t entries = 0;
+  for (std::size_t si = 0; si < p.sets.size(); ++si) {
+    const auto& s = p.sets[si];
+    ipfix::record_layout layout{s.tmpl->def};
+    const std::size_t nv = layout.num_varlen();
+    ASSERT_NE(s.varlen, messages::enriched_set::no_varlen) << "set " << si;
+    const auto given = p.varlen_of(s, nv);
+    ASSERT_EQ(given.size(), s.records * nv) << "set " << si;
+    entries += given.size();
+    ipfix::bytes_view body{p.bytes.data() + s.offset, s.length};
+    std::vector<ipfix::field_slice> walked(nv);
+    std::size_t pos = 0;
+    for (std::size_t r = 0; r < s.records; ++r) {
+      ipfix::parse_error err = ipfix::parse_error::none;
+      const auto len = layout.walk_varlen(body.subspan(pos), walked, err);
+      ASSERT_GT(len, 0u) << "set " << si << " record " << r;
+      const auto values = given.subspan(r * nv, nv);
+      for (std::size_t k = 0; k < nv; ++k) {
+        EXPECT_EQ(values[k].offset, walked[k].offset)
+            << "set " << si << " record " << r << " value " << k;
+        EXPECT_EQ(values[k].length, walked[k].length)
+            << "set " << si << " record " << r << " value " << k;
+      }
+      EXPECT_EQ(layout.length_of(values, body.size() - pos), len);
+      pos += len;
+    }
+  }
+  EXPECT_EQ(entries, p.varlen.size());
+}
 
 class slice_enricher_test : public ::testing::Test {
  protected:
@@ -38,20 +74,25 @@ class slice_enricher_test : public ::testing::Test {
     if (!writer || writer->tmpl != p->output) {
       if (writer)
         writer->close();
-      writer.emplace(payload, p->output, max_set_body);
+      writer.emplace(payload, p->output, max_set_body, with_varlen);
     }
-    e.enrich(*session, slice, *writer, counts);
+    e.enrich(*session, slice, varlen_values_of(p->layout, inputs.back()), *writer, counts);
   }
 
-  /// The records written so far (the open set closed first).
+  /// The records written so far (the open set closed first), their variable-length
+  /// values checked against a walk when handed over.
   std::vector<output_record> written() {
     if (writer)
       writer->close();
     writer.reset();
+    if (with_varlen)
+      expect_varlen_as_walked(payload);
     return records_of(payload);
   }
 
   enrichment_options opts;
+  /// The writers hand each record's variable-length values over (every test checks them).
+  bool with_varlen = true;
   actors::output_template_table table;
   messages::enriched_payload payload;
   std::optional<set_writer> writer;
@@ -266,11 +307,13 @@ TEST_F(slice_enricher_test, a_router_puts_each_record_in_the_writer_it_picks) {
   for (const auto& r : recs)
     append(body, r);
   messages::enriched_payload even, odd;
-  set_writer we{even, p->output, 65535 - 20}, wo{odd, p->output, 65535 - 20};
+  set_writer we{even, p->output, 65535 - 20, true}, wo{odd, p->output, 65535 - 20, true};
   by_parity router{we, wo};
-  e.enrich(*peer4, {p, body, 7}, router, counts);
+  e.enrich(*peer4, {p, body, 7}, varlen_values_of(p->layout, body), router, counts);
   we.close();
   wo.close();
+  expect_varlen_as_walked(even);
+  expect_varlen_as_walked(odd);
   auto got_even = records_of(even), got_odd = records_of(odd);
   ASSERT_EQ(got_even.size(), 4u);
   ASSERT_EQ(got_odd.size(), 3u);
@@ -278,6 +321,77 @@ TEST_F(slice_enricher_test, a_router_puts_each_record_in_the_writer_it_picks) {
     EXPECT_EQ(ipfix::read_u64(got_even[i].data.data() + 8), 2 * i);
   for (std::size_t i = 0; i < 3; ++i)
     EXPECT_EQ(ipfix::read_u64(got_odd[i].data.data() + 8), 2 * i + 1);
+}
+
+/// antrea_def with the Node names and, after them, a policy name: every name the
+/// enricher may fill, and a value behind the filled ones.
+template_def antrea_def_with_nodes(std::uint16_t id) {
+  return make_def(id, {iana(150, 4), iana(8, 4), iana(12, 4), antrea(101), antrea(100), antrea(104),
+                       antrea(103), antrea(102), antrea(105), antrea(137, 1), antrea(110),
+                       iana(86, 8)});
+}
+
+/// Where the values of a record lie after names are filled, long labels added (3-octet
+/// prefixes, RFC 7011 7) and sets split: what the enricher hands the readers of fields
+/// equals a walk of each output record, with labels on and off.
+TEST_F(slice_enricher_test, handed_over_values_match_a_walk_of_every_record_written) {
+  const std::string long_labels = R"({"app":")" + std::string(300, 'l') + R"("})";
+  const std::string long_name = "db-" + std::string(260, 'n');
+  for (const bool labels : {true, false}) {
+    SCOPED_TRACE(labels ? "labels on" : "labels off");
+    opts.pod_labels = labels;
+    slice_enricher e{opts, 2000};
+    auto pods = std::make_shared<labels::pod_snapshot>();
+    pods->add(key4(10, 244, 1, 5), pod("web-1", long_labels, 100));
+    pods->add(key4(10, 244, 2, 7), pod(long_name, "{}", 100, {}, false));
+    pods->add(key4(10, 244, 2, 8), pod("", R"({"x":"y"})", 100)); // a Pod named ""
+    e.set_pods(pods);
+    auto p = plan(antrea_def_with_nodes(labels ? 300 : 301));
+    std::vector<bytes> records;
+    for (int i = 0; i < 24; ++i) {
+      bytes r;
+      ipfix::message_builder b{r};
+      b.put_u32(1'700'000'100);
+      b.put_bytes(bytes{10, 244, 1, 5});
+      b.put_bytes(bytes{10, 244, 2, static_cast<std::uint8_t>(7 + i % 2)});
+      // InterNode, one side named by its Node's agent (the other filled from the index),
+      // or both, or neither; now and then an IntraNode record (nothing filled).
+      const bool src_named = i % 3 != 0, dst_named = i % 3 != 1;
+      b.put_string(src_named ? "web-1" : "");
+      b.put_string(src_named ? "default" : "");
+      b.put_string(src_named ? "node-a" : "", i % 5 == 0); // a 3-octet prefix as received
+      b.put_string(dst_named ? "db-0" : "");
+      b.put_string(dst_named ? "data" : "");
+      b.put_string(dst_named ? "node-b" : "");
+      b.put_u8(i % 7 == 6 ? 1 : 2);
+      b.put_string(i % 4 == 0 ? std::string(280, 'p') : "allow-web");
+      b.put_u64(static_cast<std::uint64_t>(i));
+      records.push_back(std::move(r));
+    }
+    enrich(e, p, records, peer4, 2000);
+    auto got = written(); // checks the values
+    ASSERT_EQ(got.size(), records.size());
+    EXPECT_GT(payload.sets.size(), 2u); // long records: several sets
+    // Names were filled (record 4's destination with the long one, a 3-octet prefix),
+    // not just copied.
+    EXPECT_NE(
+        std::search(got[4].data.begin(), got[4].data.end(), long_name.begin(), long_name.end()),
+        got[4].data.end());
+    payload = {};
+  }
+}
+
+// Without the flag (IPFIX destinations only) nothing is handed over: no cost.
+TEST_F(slice_enricher_test, no_values_are_handed_over_unless_asked) {
+  with_varlen = false;
+  slice_enricher e{opts};
+  auto p = plan(antrea_def(256));
+  enrich(e, p, {antrea_record(inter_node_from_source())}, peer4);
+  ASSERT_EQ(written().size(), 1u);
+  EXPECT_TRUE(payload.varlen.empty());
+  ASSERT_EQ(payload.sets.size(), 1u);
+  EXPECT_EQ(payload.sets[0].varlen, messages::enriched_set::no_varlen);
+  EXPECT_TRUE(payload.varlen_of(payload.sets[0], 5).empty());
 }
 
 TEST(flow_direction, follows_antreas_table) {

@@ -4,13 +4,15 @@
 // enriched antrea-v4 template (the loadgen's records plus what the enricher appends), and
 // polls the table after every set with the simulated time, encoding what is due.
 //
-//   flow_table_bench [--rounds R] [--labels BYTES] [--distinct] [N ...]
+//   flow_table_bench [--rounds R] [--labels BYTES] [--distinct] [--given] [N ...]
 //
 // N defaults to 10000 100000 1000000; R to 6 (a round is 10 simulated seconds); BYTES is
 // the length of each Pod's labels JSON the enricher appended (default 0: no label
 // source); --distinct gives every flow Pod names of its own, so that no flow shares its
 // strings with another (the worst case for memory; by default flows between the same
-// Pods share them, as the loadgen's 256 Pods make them).
+// Pods share them, as the loadgen's 256 Pods make them); --given hands add_set each
+// record's variable-length offsets, as the enricher does (enriched_payload varlen;
+// found by a walk outside the timed part), instead of letting it walk the records.
 //
 // Build it in Release (it is not a test):
 //   cmake -S . -B build/release-bench -G Ninja -DCMAKE_BUILD_TYPE=Release
@@ -140,7 +142,7 @@ struct result {
   double record_bytes = 0;
 };
 
-result run(std::size_t flows, int rounds, std::size_t labels, bool distinct) {
+result run(std::size_t flows, int rounds, std::size_t labels, bool distinct, bool given) {
   const auto def = enriched_template();
   auto layout_mut = fa::flows::make_aggregate_layout(def);
   if (!layout_mut->aggregatable) {
@@ -169,6 +171,8 @@ result run(std::size_t flows, int rounds, std::size_t labels, bool distinct) {
 
   std::vector<std::uint8_t> body;
   body.reserve(set_records * 512);
+  std::vector<ipfix::field_slice> values; // --given: the set's, as the enricher writes them
+  const std::size_t nv = l.record.num_varlen();
   std::vector<std::uint8_t> out;
   std::vector<fa::flows::encoded_set> sets;
   encoding_sink sink;
@@ -218,8 +222,18 @@ result run(std::size_t flows, int rounds, std::size_t labels, bool distinct) {
         }
         const auto now = fa::flows::clock_type::time_point{} + 1000s + r * 10s +
                          std::chrono::milliseconds(10'000 * s / sets_per_half);
+        values.clear();
+        if (given) {
+          std::size_t pos = 0;
+          ipfix::parse_error err = ipfix::parse_error::none;
+          for (std::size_t i = first; i < last; ++i) {
+            values.resize(values.size() + nv);
+            pos += l.record.walk_varlen(ipfix::bytes_view{body}.subspan(pos),
+                                        {values.data() + values.size() - nv, nv}, err);
+          }
+        }
         const auto t0 = cpu_ns();
-        records += table.add_set(layout, body, now, sink);
+        records += table.add_set(layout, body, now, sink, values);
         const auto t1 = cpu_ns();
         table.poll(now, sink);
         out.clear();
@@ -256,6 +270,7 @@ int main(int argc, char** argv) {
   int rounds = 6;
   std::size_t labels = 0;
   bool distinct = false;
+  bool given = false;
   std::vector<std::size_t> sizes;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -263,6 +278,8 @@ int main(int argc, char** argv) {
       rounds = std::atoi(argv[++i]);
     else if (a == "--distinct")
       distinct = true;
+    else if (a == "--given")
+      given = true;
     else if (a == "--labels" && i + 1 < argc)
       labels = static_cast<std::size_t>(std::atol(argv[++i]));
     else
@@ -284,7 +301,7 @@ int main(int argc, char** argv) {
         return 1;
       continue;
     }
-    auto r = run(n, rounds, labels, distinct);
+    auto r = run(n, rounds, labels, distinct, given);
     std::printf("%10zu %6d %12llu %10.0f %10.0f %10llu %10.0f %12.0f %12.0f\n", n, rounds,
                 static_cast<unsigned long long>(r.records), r.ns_per_record, r.add_ns_per_record,
                 static_cast<unsigned long long>(r.exports), r.record_bytes, r.rss_per_flow,

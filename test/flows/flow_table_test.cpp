@@ -2,6 +2,7 @@
 // example of section h, both arrival orders, IPv4 and IPv6, with time passed in.
 
 #include "test/flows/flow_test_util.hpp"
+#include "test/support/varlen_values.hpp"
 
 #include <gtest/gtest.h>
 
@@ -11,6 +12,11 @@
 
 namespace fa::flows::test {
 namespace {
+
+/// What the enricher hands a shard with a set's records (enriched_payload varlen).
+std::vector<ipfix::field_slice> values_of(const aggregate_layout& l, ipfix::bytes_view body) {
+  return fa::test::walked_values(l.record, body);
+}
 
 /// The parameter: the address family of the template and the records.
 class flow_table_test : public ::testing::TestWithParam<bool> {
@@ -981,6 +987,44 @@ TEST_P(flow_table_test, add_set_reads_every_record_of_a_set) {
   EXPECT_EQ(table.stats().malformed, 0u);
 }
 
+// The records' variable-length values handed over (enriched_payload varlen): the set is
+// read without a walk, as it is with one, and values that do not fit the records make a
+// malformed record as a record that does not parse does.
+TEST_P(flow_table_test, add_set_reads_records_by_the_values_handed_over) {
+  bytes body;
+  for (std::uint16_t p = 1; p <= 5; ++p) {
+    auto r = s1().set("sourceTransportPort", p).encode(def);
+    body.insert(body.end(), r.begin(), r.end());
+  }
+  auto given = values_of(*layout, body);
+  const std::size_t nv = layout->record.num_varlen();
+  ASSERT_GT(nv, 0u);
+  ASSERT_EQ(given.size(), 5 * nv);
+  EXPECT_EQ(table.add_set(layout, body, at(0s), sink, given), 5u);
+  EXPECT_EQ(table.size(), 5u);
+  // The same records again, found by their keys read through the values: the same flows.
+  EXPECT_EQ(table.add_set(layout, body, at(1s), sink, given), 5u);
+  EXPECT_EQ(table.size(), 5u);
+  EXPECT_EQ(table.stats().records, 10u);
+  EXPECT_EQ(table.stats().malformed, 0u);
+
+  // The third record's values broken: the two before it are read, it is malformed and
+  // ends the set.
+  auto broken = given;
+  broken[2 * nv + nv / 2].offset += 1;
+  flow_table other;
+  EXPECT_EQ(other.add_set(layout, body, at(0s), sink, broken), 3u);
+  EXPECT_EQ(other.size(), 2u);
+  EXPECT_EQ(other.stats().malformed, 1u);
+  // Values that describe more than the octets there are.
+  flow_table short_body;
+  EXPECT_EQ(short_body.add_set(layout, ipfix::bytes_view{body}.first(body.size() - 1), at(0s), sink,
+                               given),
+            5u);
+  EXPECT_EQ(short_body.size(), 4u);
+  EXPECT_EQ(short_body.stats().malformed, 1u);
+}
+
 // ---------------------------------------------------------------------------------------
 // Inspection.
 
@@ -1098,7 +1142,11 @@ TEST_P(flow_table_test, exported_deltas_add_up_to_what_was_sent) {
       set.insert(set.end(), rec.begin(), rec.end());
       if (++in_set < set_size && i + 1 < 3000)
         continue;
-      ASSERT_EQ(table.add_set(layout, set, at(std::chrono::milliseconds(now)), sink), in_set);
+      // Every other set with its values handed over, as the enricher does.
+      const auto given =
+          rng() % 2 == 0 ? values_of(*layout, set) : std::vector<ipfix::field_slice>{};
+      ASSERT_EQ(table.add_set(layout, set, at(std::chrono::milliseconds(now)), sink, given),
+                in_set);
       set.clear();
       in_set = 0;
     }

@@ -12,6 +12,7 @@
 // change, then rounds 2..3 of the same flows (--first-record), each phase waited for on
 // the shards' counters, so what each shard gets is known exactly.
 
+#include "actors/flow_split.hpp"
 #include "actors/rendezvous.hpp"
 #include "flows/flow_key.hpp"
 #include "test/integration/aggregate_exports.hpp"
@@ -110,7 +111,7 @@ std::size_t owner(std::uint64_t f, const std::vector<std::size_t>& up) {
   std::vector<std::uint64_t> seeds;
   for (auto i : up)
     seeds.push_back(actors::destination_seed(shard_name(i)));
-  return up[actors::rendezvous_pick(seeds, flows::hash(pair_key(f)))];
+  return up[actors::rendezvous_pick(seeds, actors::flow_hash(pair_key(f)))];
 }
 
 std::vector<std::size_t> first_shards(std::size_t n) {

@@ -30,6 +30,13 @@ std::string json_of(const template_def& def, F&& fill) {
   append_record_json(out, def, layout, rec);
   // Whatever we write must be valid JSON.
   EXPECT_TRUE(nlohmann::json::accept(out)) << out;
+  // The same from the variable-length values handed over (enriched_payload varlen).
+  std::vector<field_slice> varlen(layout.num_varlen());
+  parse_error err = parse_error::none;
+  EXPECT_EQ(layout.walk_varlen(rec, varlen, err), rec.size());
+  std::string given;
+  append_record_json(given, def, layout, rec, varlen);
+  EXPECT_EQ(given, out);
   return out;
 }
 

@@ -306,6 +306,8 @@ TEST(record_layout, walk_varlen_and_located_agree_with_slice) {
     ASSERT_EQ(layout.walk_varlen(rest, var, e2), n);
     ASSERT_EQ(e1, parse_error::none);
     ASSERT_EQ(e2, parse_error::none);
+    // The values handed over describe the record exactly as the walk found it.
+    EXPECT_EQ(layout.length_of(var, rest.size()), n) << "record " << records;
     layout.slice(rest.first(n), all);
     for (std::size_t i = 0; i < all.size(); ++i) {
       EXPECT_EQ(layout.located(i, var).offset, all[i].offset)
@@ -324,4 +326,131 @@ TEST(record_layout, walk_varlen_and_located_agree_with_slice) {
   EXPECT_EQ(err, parse_error::record_shorter_than_template);
   EXPECT_EQ(layout.walk_varlen(body.first(6), var, err), 0u);
   EXPECT_EQ(err, parse_error::varlen_overruns_set);
+}
+
+// slice_records (the agent session's one walk, issue 15) finds what record_cursor and a
+// fresh walk_varlen find, record by record: the same records, the same octets consumed
+// (padding left out), and each record's variable-length values in order, with 1- and
+// 3-octet prefixes, runs of fixed fields between them, and fixed templates (no values).
+TEST(slice_records, agrees_with_the_cursor_and_a_fresh_walk) {
+  using namespace fa::ipfix;
+  const std::vector<template_def> defs{{256,
+                                        0,
+                                        {{8, 4, 0},
+                                         {101, varlen, antrea_pen},
+                                         {102, varlen, antrea_pen},
+                                         {7, 2, 0},
+                                         {103, varlen, antrea_pen},
+                                         {1, 8, 0}}},
+                                       {257, 0, {{101, varlen, antrea_pen}}},
+                                       {258, 0, {{8, 4, 0}, {12, 4, 0}, {4, 1, 0}}}};
+  std::uint32_t seed = 1;
+  auto next = [&] { return seed = seed * 1103515245u + 12345u, (seed >> 8) % 1000; };
+  for (const auto& def : defs) {
+    record_layout layout{def};
+    for (int round = 0; round < 30; ++round) {
+      std::vector<std::uint8_t> out;
+      message_builder b{out};
+      b.begin_message(0, 0, 0);
+      b.begin_set(def.id);
+      const int records = 1 + static_cast<int>(next() % 12);
+      for (int r = 0; r < records; ++r)
+        for (const auto& f : def.fields) {
+          if (!f.is_varlen()) {
+            for (int k = 0; k < f.length; ++k)
+              b.put_u8(static_cast<std::uint8_t>(next()));
+            continue;
+          }
+          const auto pick = next();
+          const std::size_t len = pick % 5 == 0 ? 255 + pick % 300 : pick % 40;
+          b.put_string(std::string(len, static_cast<char>('a' + r % 26)), pick % 3 == 0);
+        }
+      // Padding shorter than the shortest record (RFC 7011 3.3.1).
+      b.end_set(layout.min_length() > 1 ? next() % layout.min_length() : 0);
+      b.end_message();
+      const bytes_view body{out.data() + 20, out.size() - 20};
+
+      std::vector<field_slice> varlen{{7, 7}}; // appended to, not replaced
+      const auto found = slice_records(body, layout, varlen);
+      ASSERT_EQ(found.error, parse_error::none);
+      ASSERT_EQ(found.records, static_cast<std::size_t>(records));
+      ASSERT_EQ(varlen.size(), 1 + found.records * layout.num_varlen());
+      EXPECT_EQ(varlen[0].offset, 7);
+      record_cursor cursor{body, layout};
+      bytes_view rec;
+      std::size_t r = 0;
+      std::vector<field_slice> fresh(layout.num_varlen());
+      while (cursor.next(rec)) {
+        parse_error err;
+        ASSERT_EQ(layout.walk_varlen(rec, fresh, err), rec.size());
+        const std::span<const field_slice> mine{varlen.data() + 1 + r * fresh.size(), fresh.size()};
+        for (std::size_t k = 0; k < fresh.size(); ++k) {
+          EXPECT_EQ(mine[k].offset, fresh[k].offset) << "record " << r << " value " << k;
+          EXPECT_EQ(mine[k].length, fresh[k].length) << "record " << r << " value " << k;
+        }
+        EXPECT_EQ(layout.record_length(mine), rec.size()) << "record " << r;
+        ++r;
+      }
+      EXPECT_EQ(r, found.records);
+      EXPECT_EQ(cursor.consumed(), found.consumed);
+    }
+  }
+}
+
+// Malformed records are refused as record_cursor refuses them; a template without fields
+// has no records; an empty body none either.
+TEST(slice_records, refuses_what_the_cursor_refuses) {
+  using namespace fa::ipfix;
+  template_def def{256, 0, {{8, 4, 0}, {101, varlen, antrea_pen}, {1, 2, 0}}};
+  record_layout layout{def};
+  std::vector<field_slice> varlen;
+  // 4 fixed octets, a value of 5 announced with 2 present.
+  const std::vector<std::uint8_t> overrun{1, 2, 3, 4, 5, 'a', 'b'};
+  auto found = slice_records(overrun, layout, varlen);
+  EXPECT_EQ(found.error, parse_error::varlen_overruns_set);
+  EXPECT_EQ(found.records, 0u);
+  // The trailing fixed field cut short: 4 + (1 + 1) + 1 of 2 octets.
+  const std::vector<std::uint8_t> cut{1, 2, 3, 4, 1, 'a', 9};
+  found = slice_records(cut, layout, varlen);
+  EXPECT_EQ(found.error, parse_error::record_shorter_than_template);
+  for (const auto& body : {overrun, cut}) {
+    parse_error err;
+    EXPECT_EQ(count_records(body, layout, err), 0u);
+    EXPECT_NE(err, parse_error::none);
+  }
+  varlen.clear();
+  EXPECT_EQ(slice_records({}, layout, varlen).records, 0u);
+  EXPECT_EQ(slice_records(overrun, record_layout{template_def{}}, varlen).records, 0u);
+  EXPECT_TRUE(varlen.empty());
+}
+
+// Values handed over instead of walked (enriched_payload varlen): the record length
+// follows from them alone, and values that do not describe a record of the template
+// within the octets there are are refused, so a reader never reads past its record.
+TEST(record_layout, length_of_given_values_checks_them_against_the_template) {
+  using namespace fa::ipfix;
+  // 4 fixed, value, 2 fixed, value, 8 fixed.
+  template_def def{
+      256,
+      0,
+      {{8, 4, 0}, {101, varlen, antrea_pen}, {7, 2, 0}, {103, varlen, antrea_pen}, {1, 8, 0}}};
+  record_layout layout{def};
+  ASSERT_EQ(layout.var_rank(1), 0u);
+  ASSERT_EQ(layout.var_rank(3), 1u);
+  // "ab" with a 1-octet prefix at 4, "" with a 3-octet prefix at 4 + 1 + 2 + 2 = 9.
+  std::vector<field_slice> v{{5, 2}, {12, 0}};
+  EXPECT_EQ(layout.length_of(v, 100), 12u + 8);
+  EXPECT_EQ(layout.length_of(v, 20), 20u);
+  EXPECT_EQ(layout.length_of(v, 19), 0u); // the record would run past what there is
+  auto refused = [&](std::vector<field_slice> bad) { return layout.length_of(bad, 100) == 0; };
+  EXPECT_TRUE(refused({{4, 2}, {12, 0}}));  // no room for the first prefix
+  EXPECT_TRUE(refused({{6, 2}, {12, 0}}));  // a gap that is no prefix form
+  EXPECT_TRUE(refused({{5, 2}, {11, 0}}));  // the second value inside the fixed field
+  EXPECT_TRUE(refused({{5, 20}, {12, 0}})); // the first value over the second
+  EXPECT_TRUE(refused({{5, 2}}));           // a value missing
+  EXPECT_FALSE(refused({{7, 2}, {14, 0}})); // both 3-octet prefixes: fine
+  // A fixed template needs no values: its length, when it fits.
+  record_layout fixed{template_def{257, 0, {{8, 4, 0}, {1, 8, 0}}}};
+  EXPECT_EQ(fixed.length_of({}, 12), 12u);
+  EXPECT_EQ(fixed.length_of({}, 11), 0u);
 }

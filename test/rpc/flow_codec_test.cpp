@@ -389,6 +389,23 @@ INSTANTIATE_TEST_SUITE_P(all, flow_codec_enum, testing::ValuesIn(enum_cases()),
                                   std::to_string(info.param.value);
                          });
 
+// measure() checks the enumerations a record carries by range: each must number its
+// values 0 .. MAX without a gap (a value added to flow.proto out of sequence fails here).
+TEST(flow_codec, record_enumerations_have_no_gaps) {
+  auto dense = [](int min, int max, bool (*valid)(int)) {
+    for (int v = min; v <= max; ++v)
+      if (!valid(v))
+        return false;
+    return min == 0;
+  };
+  EXPECT_TRUE(dense(pb::FlowEndReason_MIN, pb::FlowEndReason_MAX, pb::FlowEndReason_IsValid));
+  EXPECT_TRUE(dense(pb::FlowType_MIN, pb::FlowType_MAX, pb::FlowType_IsValid));
+  EXPECT_TRUE(
+      dense(pb::NetworkPolicyType_MIN, pb::NetworkPolicyType_MAX, pb::NetworkPolicyType_IsValid));
+  EXPECT_TRUE(dense(pb::NetworkPolicyRuleAction_MIN, pb::NetworkPolicyRuleAction_MAX,
+                    pb::NetworkPolicyRuleAction_IsValid));
+}
+
 TEST(flow_codec, refusals_name_the_fault_and_write_nothing) {
   struct refusal {
     const char* what;
@@ -526,6 +543,91 @@ TEST(flow_writer, a_stream_may_use_64_domains_and_no_more) {
   EXPECT_EQ(w.writer.add(f, 1), flow_error::too_many_domains);
   f.mutable_ipfix()->set_observation_domain_id(3);
   EXPECT_EQ(w.writer.add(f, 1), flow_error::none);
+}
+
+// A request protobuf would refuse is refused whole: what its first Flows wrote (records,
+// a new domain's templates, full chunks handed on, sequence numbers) is taken back, and
+// the stream goes on as if it had never been read.
+TEST(flow_writer, a_malformed_request_is_taken_back_whole) {
+  auto serialize = [](const std::vector<pb::Flow>& flows) {
+    pb::ExportRequest r;
+    for (const auto& f : flows)
+      *r.add_flows() = f;
+    return r.SerializeAsString();
+  };
+  auto a = full_flow();
+  auto b = full_flow(true);
+  b.mutable_ipfix()->set_observation_domain_id(7);
+  auto big = full_flow();
+  big.mutable_k8s()->set_destination_service_port_name(std::string(2000, 'x'));
+  const auto good1 = serialize({a, a, a});
+  const auto good2 = serialize({a, b, a});
+  // Far more than a chunk of records before the fault, and a domain of its own.
+  std::vector<pb::Flow> many(60, big);
+  many.push_back(b);
+  const auto body = serialize(many);
+  // Field 1 (flows) of an ExportRequest holding `flow` as octets.
+  auto framed = [](const std::string& flow) {
+    std::string out(1, '\x0a');
+    for (auto n = flow.size();; n >>= 7) {
+      out += static_cast<char>(n < 0x80 ? n : (n & 0x7f) | 0x80);
+      if (n < 0x80)
+        break;
+    }
+    return out + flow;
+  };
+  const std::vector<std::pair<const char*, std::string>> bad = {
+      // The last Flow is not one: a field number 0 at its end.
+      {"a malformed Flow", body + framed(a.SerializeAsString() + std::string("\x00\x01", 2))},
+      // The request ends within its last Flow.
+      {"a request cut short", body + framed(a.SerializeAsString()).substr(0, 10)},
+  };
+  for (const auto& [what, request] : bad)
+    ASSERT_FALSE(pb::ExportRequest{}.ParseFromString(request)) << what << ": the case is wrong";
+  auto bytes_of = [](const std::vector<messages::chunk_ptr>& chunks) {
+    std::string out;
+    for (const auto& c : chunks)
+      out.append(reinterpret_cast<const char*>(c->bytes().data()), c->bytes().size());
+    return out;
+  };
+  written want;
+  ASSERT_TRUE(want.writer.add_request(good1, 1).ok);
+  ASSERT_TRUE(want.writer.add_request(good2, 1).ok);
+  want.writer.flush();
+  for (const auto& [what, request] : bad) {
+    written got;
+    ASSERT_TRUE(got.writer.add_request(good1, 1).ok) << what;
+    const auto r = got.writer.add_request(request, 1);
+    EXPECT_FALSE(r.ok) << what;
+    EXPECT_EQ(r.flows, 0u) << what;
+    EXPECT_TRUE(got.chunks.empty()) << what << ": nothing of it is handed on";
+    ASSERT_TRUE(got.writer.add_request(good2, 1).ok) << what;
+    got.writer.flush();
+    EXPECT_EQ(got.chunks.size(), want.chunks.size()) << what;
+    EXPECT_EQ(bytes_of(got.chunks), bytes_of(want.chunks)) << what;
+    got.chunks.clear();
+    EXPECT_EQ(got.budgets.session->available(), got.budgets.session->limit())
+        << what << ": the dropped chunks' credits are released";
+  }
+}
+
+// egressIP travels as text; an IPv4 address is written without inet_ntop: every octet
+// value in every position must read as inet_ntop writes it.
+TEST(flow_codec, egress_ip_text_is_inet_ntops) {
+  for (int pos = 0; pos < 4; ++pos)
+    for (int v = 0; v < 256; ++v) {
+      std::string raw = v4("10.201.7.99");
+      raw[static_cast<std::size_t>(pos)] = static_cast<char>(v);
+      char want[INET_ADDRSTRLEN];
+      ASSERT_NE(::inet_ntop(AF_INET, raw.data(), want, sizeof want), nullptr);
+      auto f = full_flow();
+      f.mutable_k8s()->set_egress_ip(raw);
+      written w;
+      ASSERT_EQ(w.writer.add(f, 1), flow_error::none);
+      w.writer.flush();
+      auto r = by_name(flow_template(false), parse_all(w.chunks).at(0).records.at(0).second);
+      ASSERT_EQ(r["egressIP"], want) << pos << " " << v;
+    }
 }
 
 TEST(flow_codec, a_uid_that_is_not_a_uuid_is_all_zeros) {

@@ -258,6 +258,9 @@ TEST(flow_wire, what_protobuf_cannot_parse_is_refused) {
       {"cut short", good.substr(0, good.size() - 1)},
       {"a varint that never ends", good + std::string(11, '\xff')},
       {"a length beyond the end", good + "\x72\x7f"},
+      // A sub-message whose last varint, or key, would end in the octets after it.
+      {"a varint that runs out of its message", good + std::string("\x4a\x02\x08\x96\x28\x01")},
+      {"a key that runs out of its message", good + std::string("\x42\x01\x82\x01\x28\x01")},
       {"field number 0", good + std::string("\x00\x01", 2)},
       {"a Pod name that is not UTF-8",
        [&] {

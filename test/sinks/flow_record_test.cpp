@@ -5,6 +5,7 @@
 #include "sinks/flow_record.hpp"
 #include "sinks/template_cache.hpp"
 #include "test/sinks/record_builder.hpp"
+#include "test/support/varlen_values.hpp"
 
 #include <gtest/gtest.h>
 
@@ -15,13 +16,20 @@ using fa::sinks::test::field;
 
 namespace {
 
-/// Calls `check(view)` on the only record of `fields`.
+/// Calls `check(view)` on the only record of `fields`, read by walking it and again by
+/// the values the enricher hands over (enriched_payload varlen).
 template <class F>
 void with_view(const std::vector<field>& fields, F check, std::string cluster = "cluster-1") {
   auto p = test::payload({fields});
   flow_plan plan{p->sets[0].tmpl->def};
   flow_view view{cluster};
   auto n = view.for_each(plan, {p->bytes.data(), p->bytes.size()}, check);
+  EXPECT_EQ(n, 1u);
+  if (plan.layout().num_varlen() == 0)
+    return; // fixed: nothing to hand over
+  auto given = fa::test::with_values(*p);
+  n = view.for_each(plan, {p->bytes.data(), p->bytes.size()}, check,
+                    given->varlen_of(given->sets[0], plan.layout().num_varlen()));
   EXPECT_EQ(n, 1u);
 }
 
@@ -151,6 +159,21 @@ TEST(flow_record, visits_every_record_of_a_set_and_stops_at_padding) {
   });
   EXPECT_EQ(starts, (std::vector<std::uint64_t>{1700000000, 1700000001, 1700000002, 1700000003,
                                                 1700000004}));
+  // By the values handed over: the same records; values that do not fit end the set there.
+  auto given = fa::test::walked_values(plan.layout(), {p->bytes.data(), p->bytes.size()});
+  const std::size_t nv = plan.layout().num_varlen();
+  ASSERT_EQ(given.size(), 5 * nv);
+  auto start_of = [&](const flow_view& v) {
+    starts.push_back(v.number(column::flow_start_seconds));
+  };
+  starts.clear();
+  EXPECT_EQ(view.for_each(plan, {bytes.data(), bytes.size()}, start_of, given), 5u);
+  EXPECT_EQ(starts.size(), 5u);
+  EXPECT_EQ(starts.back(), 1700000004u);
+  given[3 * nv].offset += 1;
+  starts.clear();
+  EXPECT_EQ(view.for_each(plan, {bytes.data(), bytes.size()}, start_of, given), 3u);
+  EXPECT_EQ(starts.size(), 3u);
 }
 
 TEST(flow_record, clickhouse_columns_are_antreas_fifty_one_in_order) {

@@ -250,6 +250,29 @@ inline std::vector<bytes> records_of(const template_def& def, ipfix::bytes_view 
   return out;
 }
 
+/// The variable-length values of the records of a data set body, as the agent session
+/// finds them for the enricher (ipfix::slice_records).
+inline std::vector<ipfix::field_slice> varlen_values_of(const ipfix::record_layout& layout,
+                                                        ipfix::bytes_view body) {
+  std::vector<ipfix::field_slice> out;
+  auto found = ipfix::slice_records(body, layout, out);
+  EXPECT_EQ(found.error, ipfix::parse_error::none);
+  EXPECT_EQ(found.consumed, body.size());
+  return out;
+}
+
+/// Adds the records of `plan` in `body` (inside `b`'s chunk) to `b` as one slice, with
+/// their variable-length values, as the agent session does.
+inline void add_slice(messages::data_batch& b, const messages::template_plan_ptr& plan,
+                      ipfix::bytes_view body) {
+  const auto first = b.varlen.values.size();
+  auto found = ipfix::slice_records(body, plan->layout, b.varlen.values);
+  EXPECT_EQ(found.error, ipfix::parse_error::none);
+  EXPECT_EQ(found.consumed, body.size());
+  b.slices.push_back(
+      {plan, body, static_cast<std::uint32_t>(found.records), static_cast<std::uint32_t>(first)});
+}
+
 /// Every record of an enriched payload, in order, with the id of its output template.
 struct output_record {
   std::uint16_t template_id = 0;
