@@ -98,6 +98,21 @@ std::size_t on_data(char* data, std::size_t size, std::size_t n, void* user) {
   return size * n;
 }
 
+/// A streamed body: what the reader produced, and whether it came to its end.
+struct streamed_body {
+  const clickhouse_client::body_reader* read;
+  std::uint64_t produced = 0;
+  bool ended = false;
+};
+
+std::size_t on_read(char* out, std::size_t size, std::size_t n, void* user) {
+  auto* b = static_cast<streamed_body*>(user);
+  auto got = (*b->read)(out, size * n);
+  b->produced += got;
+  b->ended = got == 0;
+  return got;
+}
+
 int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return static_cast<std::atomic<bool>*>(user)->load() ? 1 : 0;
 }
@@ -176,13 +191,20 @@ std::optional<std::string> clickhouse_client::load_password() {
   return std::nullopt;
 }
 
-clickhouse_response clickhouse_client::insert(std::string_view statement, std::string_view body,
-                                              bool gzip) {
+std::string clickhouse_client::insert_url(std::string_view statement) {
   auto* c = static_cast<CURL*>(curl_);
   std::unique_ptr<char, void (*)(void*)> q{
       curl_easy_escape(c, statement.data(), static_cast<int>(statement.size())), curl_free};
-  auto url = base_ + "?database=" + e_.database + "&query=" + (q ? q.get() : "");
-  return perform(url, body, gzip);
+  return base_ + "?database=" + e_.database + "&query=" + (q ? q.get() : "");
+}
+
+clickhouse_response clickhouse_client::insert(std::string_view statement, std::string_view body,
+                                              bool gzip) {
+  return perform(insert_url(statement), body, gzip);
+}
+
+clickhouse_response clickhouse_client::insert(std::string_view statement, const body_reader& read) {
+  return perform(insert_url(statement), {}, false, &read);
 }
 
 clickhouse_response clickhouse_client::query(std::string_view sql) {
@@ -190,7 +212,7 @@ clickhouse_response clickhouse_client::query(std::string_view sql) {
 }
 
 clickhouse_response clickhouse_client::perform(const std::string& url, std::string_view body,
-                                               bool gzip) {
+                                               bool gzip, const body_reader* read) {
   clickhouse_response r;
   auto* c = static_cast<CURL*>(curl_);
   if (c == nullptr) {
@@ -206,6 +228,9 @@ clickhouse_response clickhouse_client::perform(const std::string& url, std::stri
   headers = curl_slist_append(headers, "Content-Type: application/octet-stream");
   if (gzip)
     headers = curl_slist_append(headers, "Content-Encoding: gzip");
+  streamed_body streamed{read};
+  if (read != nullptr)
+    headers = curl_slist_append(headers, "Transfer-Encoding: chunked");
   std::string user_header, key_header;
   if (!e_.user.empty()) {
     user_header = "X-ClickHouse-User: " + e_.user;
@@ -219,8 +244,13 @@ clickhouse_response clickhouse_client::perform(const std::string& url, std::stri
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(c, CURLOPT_POST, 1L);
-  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
-  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  if (read != nullptr) {
+    curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(c, CURLOPT_READDATA, &streamed);
+  } else {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  }
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -259,7 +289,10 @@ clickhouse_response clickhouse_client::perform(const std::string& url, std::stri
     r.detail = curl_easy_strerror(rc);
     if (rc == CURLE_ABORTED_BY_CALLBACK)
       r.reason = "stopped";
-    else if (r.status == 0 && static_cast<std::uint64_t>(uploaded) >= body.size() &&
+    else if (r.status == 0 &&
+             (read != nullptr
+                  ? streamed.ended && static_cast<std::uint64_t>(uploaded) >= streamed.produced
+                  : static_cast<std::uint64_t>(uploaded) >= body.size()) &&
              rc != CURLE_COULDNT_CONNECT && rc != CURLE_COULDNT_RESOLVE_HOST &&
              rc != CURLE_SSL_CONNECT_ERROR && rc != CURLE_PEER_FAILED_VERIFICATION &&
              rc != CURLE_SSL_CERTPROBLEM && rc != CURLE_SSL_CACERT_BADFILE)

@@ -8,7 +8,8 @@
 //
 // What a failure means for the data (the insert is one block, so all or nothing):
 // - `connect`: no connection, or the request was not sent whole (the body has a
-//   Content-Length, so the server never inserts a short one): nothing was inserted.
+//   Content-Length, or is chunked and lacks its last chunk, so the server never inserts
+//   a short one): nothing was inserted.
 // - `no_response`: the request went out whole but no answer came (a reset, a timeout):
 //   the server may have inserted it. Sending it again may insert it twice.
 // - `server`, `auth`: the server answered with an error: nothing was inserted.
@@ -17,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -73,6 +75,14 @@ class clickhouse_client {
   /// `gzip` (the body is then already compressed).
   clickhouse_response insert(std::string_view statement, std::string_view body, bool gzip);
 
+  /// Fills `out` with up to `max` octets of a body, returns how many; 0 at its end.
+  using body_reader = std::function<std::size_t(char* out, std::size_t max)>;
+
+  /// POSTs the body `read` produces while it is sent (chunked: its length is known only
+  /// at its end), so that a large insert is never held whole in memory, and what is
+  /// sent is still in the cache when libcurl copies it.
+  clickhouse_response insert(std::string_view statement, const body_reader& read);
+
   /// Runs `sql` (a SELECT; its text in the body) and returns its output.
   clickhouse_response query(std::string_view sql);
 
@@ -83,7 +93,10 @@ class clickhouse_client {
   const std::string& base_url() const { return base_; }
 
  private:
-  clickhouse_response perform(const std::string& url, std::string_view body, bool gzip);
+  /// One request: the body is `body`, or what `read` produces when it is not null.
+  clickhouse_response perform(const std::string& url, std::string_view body, bool gzip,
+                              const body_reader* read = nullptr);
+  std::string insert_url(std::string_view statement);
 
   clickhouse_endpoint e_;
   std::string base_;

@@ -1,5 +1,7 @@
 #include "sinks/clickhouse_writer.hpp"
 
+#include <algorithm>
+#include <cstring>
 #include <sstream>
 
 namespace fa::sinks {
@@ -14,27 +16,29 @@ std::optional<std::string> clickhouse_writer::prepare() {
   return client_.load_password();
 }
 
-std::uint64_t clickhouse_writer::format_rows(std::span<const payload_ptr> batch, std::string& out) {
-  std::uint64_t n = 0;
+std::uint64_t clickhouse_writer::format_set(const messages::enriched_payload& p,
+                                            const messages::enriched_set& s, std::string& out) {
   auto make = [&](const ipfix::template_def& def) {
     plan pl{flow_plan{def}, std::nullopt};
     if (opt_.format == clickhouse_format::row_binary)
       pl.row_binary.emplace(pl.columns, opt_.cluster_uuid);
     return pl;
   };
-  for (const auto& p : batch) {
-    for (const auto& s : p->sets) {
-      const auto& pl = plans_.get(s.tmpl, make);
-      ipfix::bytes_view body{p->bytes.data() + s.offset, s.length};
-      const auto varlen = p->varlen_of(s, pl.columns.layout().num_varlen());
-      if (pl.row_binary)
-        n += view_.for_each(
-            pl.columns, body, [&](const flow_view& v) { pl.row_binary->append(out, v); }, varlen);
-      else
-        n += view_.for_each(
-            pl.columns, body, [&](const flow_view& v) { append_row(out, v, opt_.format); }, varlen);
-    }
-  }
+  const auto& pl = plans_.get(s.tmpl, make);
+  ipfix::bytes_view body{p.bytes.data() + s.offset, s.length};
+  const auto varlen = p.varlen_of(s, pl.columns.layout().num_varlen());
+  if (pl.row_binary)
+    return view_.for_each(
+        pl.columns, body, [&](const flow_view& v) { pl.row_binary->append(out, v); }, varlen);
+  return view_.for_each(
+      pl.columns, body, [&](const flow_view& v) { append_row(out, v, opt_.format); }, varlen);
+}
+
+std::uint64_t clickhouse_writer::format_rows(std::span<const payload_ptr> batch, std::string& out) {
+  std::uint64_t n = 0;
+  for (const auto& p : batch)
+    for (const auto& s : p->sets)
+      n += format_set(*p, s, out);
   return n;
 }
 
@@ -75,13 +79,10 @@ std::optional<write_report> clickhouse_writer::check_types() {
 }
 
 write_report clickhouse_writer::write(std::span<const payload_ptr> batch, bool again) {
-  if (!again) {
+  if (opt_.gzip && !again) {
     rows_.clear();
     batch_rows_ = format_rows(batch, rows_);
-    if (opt_.gzip)
-      gzip_.compress(rows_, wire_);
-    else
-      wire_.swap(rows_);
+    gzip_.compress(rows_, wire_);
   }
   // After an authentication failure the password file is read again before the next
   // attempt: a rotated Secret resumes the flow without a restart.
@@ -93,7 +94,37 @@ write_report clickhouse_writer::write(std::span<const payload_ptr> batch, bool a
     reload_password_ = failed->reason == "auth";
     return *failed;
   }
-  auto r = client_.insert(statement_, wire_, opt_.gzip);
+  // Uncompressed, each set's rows are written when libcurl asks for more of the body,
+  // into a buffer that stays in the cache, instead of a whole batch's (tens of MB) that
+  // libcurl would then copy out of memory again. A retry writes the same rows again.
+  std::uint64_t sent = 0;
+  auto streamed = [&] {
+    batch_rows_ = 0;
+    std::size_t payload = 0, set = 0, at = 0;
+    rows_.clear();
+    const clickhouse_client::body_reader read = [&](char* out, std::size_t max) {
+      while (at == rows_.size()) {
+        while (payload < batch.size() && set == batch[payload]->sets.size()) {
+          ++payload;
+          set = 0;
+        }
+        if (payload == batch.size())
+          return std::size_t{0};
+        rows_.clear();
+        at = 0;
+        batch_rows_ += format_set(*batch[payload], batch[payload]->sets[set++], rows_);
+      }
+      const auto n = std::min(max, rows_.size() - at);
+      std::memcpy(out, rows_.data() + at, n);
+      at += n;
+      sent += n;
+      return n;
+    };
+    return client_.insert(statement_, read);
+  };
+  auto r = opt_.gzip ? client_.insert(statement_, wire_, true) : streamed();
+  if (opt_.gzip)
+    sent = wire_.size();
   write_report w;
   w.reason = r.reason;
   w.detail = r.detail;
@@ -101,7 +132,7 @@ write_report clickhouse_writer::write(std::span<const payload_ptr> batch, bool a
   case request_outcome::ok:
     w.outcome = write_outcome::ok;
     w.rows = batch_rows_;
-    w.bytes = wire_.size();
+    w.bytes = sent;
     break;
   case request_outcome::rejected:
     w.outcome = write_outcome::rejected;

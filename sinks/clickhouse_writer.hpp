@@ -1,10 +1,11 @@
 #pragma once
 
 // The ClickHouse destination's work on its own thread: one batch -> one INSERT of all
-// its rows (antrea-clickhouse-export.md 3, 4.4), gzipped, retried with the very same
-// bytes after an outage. With RowBinary the table's column types are checked
-// (system.columns) before the first insert and after every failure, since RowBinary
-// carries no names or types to catch a mismatch.
+// its rows (antrea-clickhouse-export.md 3, 4.4), retried with the very same bytes after
+// an outage. Uncompressed, the rows are written a set at a time while the body is sent
+// (and written again for a retry); gzipped, the whole body is compressed first. With RowBinary the
+// table's column types are checked (system.columns) before the first insert and after every
+// failure, since RowBinary carries no names or types to catch a mismatch.
 
 #include "sinks/batch_backend.hpp"
 #include "sinks/clickhouse_client.hpp"
@@ -43,6 +44,10 @@ class clickhouse_writer final : public batch_backend {
   std::uint64_t format_rows(std::span<const payload_ptr> batch, std::string& out);
 
  private:
+  /// Appends the rows of one set of `p` to `out`; returns their number.
+  std::uint64_t format_set(const messages::enriched_payload& p, const messages::enriched_set& s,
+                           std::string& out);
+
   /// RowBinary: the table's column types against ours; a report when they differ or
   /// the check could not run, nullopt when the insert may go ahead.
   std::optional<write_report> check_types();
@@ -58,7 +63,7 @@ class clickhouse_writer final : public batch_backend {
   template_cache<plan> plans_;
   flow_view view_;
   gzip_compressor gzip_;
-  std::string rows_; ///< the batch's rows
+  std::string rows_; ///< the batch's rows (gzip), or one set's (streamed)
   std::string wire_; ///< what is sent: `rows_` gzipped, kept for a retry
   std::uint64_t batch_rows_ = 0;
   bool types_checked_ = false;
