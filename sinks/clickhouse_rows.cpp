@@ -266,9 +266,13 @@ row_binary_program::row_binary_program(const flow_plan& plan, std::string_view c
 void row_binary_program::append(std::string& out, const flow_view& v) const {
   const auto old = out.size();
   // One growth per row: every string's content lies in the record.
-  out.resize(old + bound_ + v.record().size() + copy_slack);
+  out.resize(old + room(v));
+  out.resize(static_cast<std::size_t>(write(out.data() + old, v) - out.data()));
+}
+
+char* row_binary_program::write(char* p, const flow_view& v) const {
+  static_assert(copy_slack == 64, "room() counts it");
   const auto* end = v.record().data() + v.record().size();
-  char* p = out.data() + old;
   for (const auto& st : steps_) {
     switch (st.what) {
     case op::literal:
@@ -329,7 +333,7 @@ void row_binary_program::append(std::string& out, const flow_view& v) const {
     }
     }
   }
-  out.resize(static_cast<std::size_t>(p - out.data()));
+  return p;
 }
 
 std::string_view to_string(clickhouse_format f) {

@@ -54,6 +54,14 @@ class row_binary_program {
   /// Appends the row of `v`'s record (`v` bound to a record of this program's plan).
   void append(std::string& out, const flow_view& v) const;
 
+  /// The octets `write` may touch for `v`'s row: its longest form, and what the string
+  /// copies write past its end.
+  std::size_t room(const flow_view& v) const { return bound_ + v.record().size() + 64; }
+
+  /// Writes the row of `v`'s record at `p`, which has `room(v)` octets; returns its end.
+  /// For a caller that keeps its buffer's size and so does not zero-fill it per row.
+  char* write(char* p, const flow_view& v) const;
+
  private:
   /// `swap1`..`swap8`: an unsigned field as wide as its column (the usual case), its
   /// octets reversed, network order to little-endian (`swap8`: a run of adjacent ones);

@@ -17,7 +17,8 @@ std::optional<std::string> clickhouse_writer::prepare() {
 }
 
 std::uint64_t clickhouse_writer::format_set(const messages::enriched_payload& p,
-                                            const messages::enriched_set& s, std::string& out) {
+                                            const messages::enriched_set& s, std::string& out,
+                                            std::size_t& used) {
   auto make = [&](const ipfix::template_def& def) {
     plan pl{flow_plan{def}, std::nullopt};
     if (opt_.format == clickhouse_format::row_binary)
@@ -27,18 +28,30 @@ std::uint64_t clickhouse_writer::format_set(const messages::enriched_payload& p,
   const auto& pl = plans_.get(s.tmpl, make);
   ipfix::bytes_view body{p.bytes.data() + s.offset, s.length};
   const auto varlen = p.varlen_of(s, pl.columns.layout().num_varlen());
-  if (pl.row_binary)
-    return view_.for_each(
-        pl.columns, body, [&](const flow_view& v) { pl.row_binary->append(out, v); }, varlen);
+  if (!pl.row_binary) {
+    out.resize(used);
+    auto n = view_.for_each(
+        pl.columns, body, [&](const flow_view& v) { append_row(out, v, opt_.format); }, varlen);
+    used = out.size();
+    return n;
+  }
   return view_.for_each(
-      pl.columns, body, [&](const flow_view& v) { append_row(out, v, opt_.format); }, varlen);
+      pl.columns, body,
+      [&](const flow_view& v) {
+        if (out.size() - used < pl.row_binary->room(v))
+          out.resize(std::max(2 * out.size(), used + pl.row_binary->room(v)));
+        used = static_cast<std::size_t>(pl.row_binary->write(out.data() + used, v) - out.data());
+      },
+      varlen);
 }
 
 std::uint64_t clickhouse_writer::format_rows(std::span<const payload_ptr> batch, std::string& out) {
   std::uint64_t n = 0;
+  std::size_t used = out.size();
   for (const auto& p : batch)
     for (const auto& s : p->sets)
-      n += format_set(*p, s, out);
+      n += format_set(*p, s, out, used);
+  out.resize(used);
   return n;
 }
 
@@ -100,21 +113,19 @@ write_report clickhouse_writer::write(std::span<const payload_ptr> batch, bool a
   std::uint64_t sent = 0;
   auto streamed = [&] {
     batch_rows_ = 0;
-    std::size_t payload = 0, set = 0, at = 0;
-    rows_.clear();
+    std::size_t payload = 0, set = 0, at = 0, used = 0;
     const clickhouse_client::body_reader read = [&](char* out, std::size_t max) {
-      while (at == rows_.size()) {
+      while (at == used) {
         while (payload < batch.size() && set == batch[payload]->sets.size()) {
           ++payload;
           set = 0;
         }
         if (payload == batch.size())
           return std::size_t{0};
-        rows_.clear();
-        at = 0;
-        batch_rows_ += format_set(*batch[payload], batch[payload]->sets[set++], rows_);
+        at = used = 0;
+        batch_rows_ += format_set(*batch[payload], batch[payload]->sets[set++], rows_, used);
       }
-      const auto n = std::min(max, rows_.size() - at);
+      const auto n = std::min(max, used - at);
       std::memcpy(out, rows_.data() + at, n);
       at += n;
       sent += n;

@@ -44,9 +44,11 @@ class clickhouse_writer final : public batch_backend {
   std::uint64_t format_rows(std::span<const payload_ptr> batch, std::string& out);
 
  private:
-  /// Appends the rows of one set of `p` to `out`; returns their number.
+  /// Writes the rows of one set of `p` into `out` from `used` on, `used` then their end
+  /// (`out` may be longer: it only grows, so that rows are not zero-filled first);
+  /// returns their number.
   std::uint64_t format_set(const messages::enriched_payload& p, const messages::enriched_set& s,
-                           std::string& out);
+                           std::string& out, std::size_t& used);
 
   /// RowBinary: the table's column types against ours; a report when they differ or
   /// the check could not run, nullopt when the insert may go ahead.
@@ -63,7 +65,7 @@ class clickhouse_writer final : public batch_backend {
   template_cache<plan> plans_;
   flow_view view_;
   gzip_compressor gzip_;
-  std::string rows_; ///< the batch's rows (gzip), or one set's (streamed)
+  std::string rows_; ///< the batch's rows (gzip), or one set's (streamed), up to `used`
   std::string wire_; ///< what is sent: `rows_` gzipped, kept for a retry
   std::uint64_t batch_rows_ = 0;
   bool types_checked_ = false;

@@ -246,16 +246,21 @@ int main(int argc, char** argv) {
       w.close();
       for (int turn = 0; turn < 2; ++turn) {
         const bool given = (turn + k) % 2 == 1; // each goes first in every other slice
-        rows.clear();
+        // As the ClickHouse writer does: the buffer keeps its size, rows go from `used`.
+        std::size_t used = 0;
         const auto started = cpu_ns();
         for (const auto& set : payload.sets)
           view.for_each(
               columns, {payload.bytes.data() + set.offset, set.length},
-              [&](const sinks::flow_view& v) { program.append(rows, v); },
+              [&](const sinks::flow_view& v) {
+                if (rows.size() - used < program.room(v))
+                  rows.resize(std::max(2 * rows.size(), used + program.room(v)));
+                used = static_cast<std::size_t>(program.write(rows.data() + used, v) - rows.data());
+              },
               given ? payload.varlen_of(set, nv) : std::span<const ipfix::field_slice>{});
         if (r > 0) // the first round warms up
           ns[given ? 1 : 0] += cpu_ns() - started;
-        row_octets += rows.size();
+        row_octets += used;
       }
     }
   for (int given = 0; given < 2; ++given)
