@@ -171,6 +171,13 @@ void slice_enricher::run(const messages::session_info& session, const messages::
   std::size_t fixed_extra = block.size() + (a.flow_direction ? 1 : 0);
   const labels::pod_snapshot* index = pods_ && pods_->num_ips() > 0 ? pods_.get() : nullptr;
   const bool want_labels = index && a.pod_labels && options_.pod_labels;
+  // Without labels, all a record gets but flowDirection is the same for the whole slice:
+  // the labels empty (one prefix octet each), then the constant block.
+  auto& tail = tail_;
+  if (!want_labels) {
+    tail.assign(a.pod_labels ? 2 : 0, std::uint8_t{0});
+    tail.insert(tail.end(), block.begin(), block.end());
+  }
   // antrea-proxy-semantics.md 2 step 3: InterNode records with an empty Pod name get the
   // name, namespace and Node from the index.
   const bool want_fill = index && plan.antrea && options_.fill_k8s_names && plan.flow_type >= 0;
@@ -326,6 +333,26 @@ void slice_enricher::run(const messages::session_info& session, const messages::
       v = values.data() + first;
       if (num_varlen != 0) // field_slice is trivially copyable: one copy for all
         std::memcpy(v, varlen.data(), num_varlen * sizeof(ipfix::field_slice));
+    }
+    if (!fill_src && !fill_dst && !want_labels) {
+      // Nothing looked up: the record as received, then what every record of the slice
+      // gets, then flowDirection, appended; nothing zero-filled first (issue 15).
+      if (v) {
+        std::size_t k = num_varlen;
+        if (a.pod_labels) {
+          v[k++] = value_at(j.length, 0);
+          v[k++] = value_at(j.length + 1, 0);
+        }
+        if (a.cluster_id) // first in the constant block
+          v[k] = value_at(j.length + (a.pod_labels ? 2 : 0), cluster_id_size);
+      }
+      out.bytes.insert(out.bytes.end(), rec, rec + j.length);
+      out.bytes.insert(out.bytes.end(), tail.begin(), tail.end());
+      if (a.flow_direction)
+        out.bytes.push_back(direction);
+      w.end_record();
+      ++out.records;
+      return;
     }
     // Sized once, then filled in place: no per-field growth checks.
     auto at = out.bytes.size();

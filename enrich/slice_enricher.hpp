@@ -71,6 +71,8 @@ class slice_enricher {
   std::size_t max_set_body_;
   labels::pod_snapshot_ptr pods_;
   std::vector<std::uint8_t> block_; ///< the fields every record of a slice gets (scratch)
+  /// Without labels: all that follows each record of a slice but flowDirection (scratch).
+  std::vector<std::uint8_t> tail_;
 };
 
 /// flowDirection by Antrea's rules (antrea-proxy-semantics.md 2), decided from the
