@@ -57,6 +57,7 @@ std::variant<net::listener_ptr, std::string> start_grpc_listener(const acceptor_
       std::chrono::duration_cast<std::chrono::milliseconds>(collector.grpc.keepalive_time);
   o.keepalive_timeout =
       std::chrono::duration_cast<std::chrono::milliseconds>(collector.grpc.keepalive_timeout);
+  o.include_k8s_uids = collector.grpc.include_k8s_uids;
   if (tls) {
     // The same [collector.tls] as tls:// listeners (antrea-grpc-transport.md 3: Antrea's
     // aggregator requires client certificates; a client_ca here does the same).

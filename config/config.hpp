@@ -232,6 +232,9 @@ struct grpc_config {
   /// a ping is gone (its session ends). Agents never close their stream.
   duration keepalive_time = std::chrono::seconds{30};
   duration keepalive_timeout = std::chrono::seconds{20};
+  /// Antrea's includeK8sUIDs (default false there too): the Flows' Pod, Node, Service,
+  /// policy and Egress UIDs become the nine UUID elements of their records.
+  bool include_k8s_uids = false;
 
   bool operator==(const grpc_config&) const = default;
 };

@@ -472,6 +472,7 @@ class loader {
     read_size(grpc, grpc_path, "max_message_size", out.grpc.max_message_size);
     read_duration(grpc, grpc_path, "keepalive_time", out.grpc.keepalive_time);
     read_duration(grpc, grpc_path, "keepalive_timeout", out.grpc.keepalive_timeout);
+    read_bool(grpc, grpc_path, "include_k8s_uids", out.grpc.include_k8s_uids);
   }
 
   void read_destinations(const toml::table& root, std::vector<destination_config>& out) {

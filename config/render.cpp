@@ -169,6 +169,7 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
   out.size("max_message_size", col.grpc.max_message_size);
   out.time("keepalive_time", col.grpc.keepalive_time);
   out.time("keepalive_timeout", col.grpc.keepalive_timeout);
+  out.boolean("include_k8s_uids", col.grpc.include_k8s_uids);
 
   for (const auto& dst : cfg.destinations) {
     out.table("[[destination]]");

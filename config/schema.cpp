@@ -37,7 +37,8 @@ constexpr std::array collector_keys{
     "grpc"sv,
 };
 
-constexpr std::array grpc_keys{"max_message_size"sv, "keepalive_time"sv, "keepalive_timeout"sv};
+constexpr std::array grpc_keys{"max_message_size"sv, "keepalive_time"sv, "keepalive_timeout"sv,
+                               "include_k8s_uids"sv};
 
 constexpr std::array tls_keys{
     "cert"sv,           "key"sv,         "client_ca"sv, "allowed_names"sv, "handshake_timeout"sv,

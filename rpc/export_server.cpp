@@ -268,7 +268,7 @@ class export_server::core : public std::enable_shared_from_this<core> {
       return;
     }
     s->session = std::move(session);
-    s->writer.emplace(s->session->budgets, s->session->on_frames);
+    s->writer.emplace(s->session->budgets, s->session->on_frames, opts_.include_k8s_uids);
     start_read(s);
   }
 

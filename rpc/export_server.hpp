@@ -53,6 +53,9 @@ struct export_server_options {
   /// its stream ends (an Agent never half-closes; a dead one must not hold a session).
   std::chrono::milliseconds keepalive_time{std::chrono::seconds{30}};
   std::chrono::milliseconds keepalive_timeout{std::chrono::seconds{20}};
+  /// Records carry the Flow's UIDs as the nine UUID elements (Antrea's includeK8sUIDs,
+  /// off by default as there: antrea-aggregate-semantics.md f.2).
+  bool include_k8s_uids = false;
 };
 
 struct export_server_handlers {

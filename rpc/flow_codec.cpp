@@ -29,7 +29,9 @@ field_spec antrea(std::uint16_t id, std::uint16_t len = varlen) {
 }
 
 // The order `encode` writes; tests decode records with this template, field by field.
-ipfix::template_def make_template(bool v6) {
+// Without `uids`, the nine UUID elements (159..167) are left out, as Antrea's aggregator
+// leaves them out of its records with includeK8sUIDs false (its default).
+ipfix::template_def make_template(bool v6, bool uids) {
   ipfix::template_def t;
   t.id = v6 ? flow_template_v6 : flow_template_v4;
   t.fields = {
@@ -86,14 +88,18 @@ ipfix::template_def make_template(bool v6) {
       v6 ? antrea(107, 16) : antrea(106, 4), // destinationClusterIPv6/IPv4
       v6 ? antrea(169, 16) : antrea(168, 4), // destinationServiceIPv6/IPv4
   };
+  if (!uids)
+    std::erase_if(t.fields, [](const field_spec& f) {
+      return f.enterprise == antrea_pen && f.id >= 159 && f.id <= 167;
+    });
   return t;
 }
 
 /// Octets of the fixed-length fields of one record.
-constexpr std::size_t fixed_size(bool v6) {
+constexpr std::size_t fixed_size(bool v6, bool uids) {
   std::size_t a = v6 ? 16 : 4;
   return 4 + 4 + 1 + 2 + 2 + 1 + 4 * 8 + 2 * a + 4 * 8 // IANA and reverse
-         + 9 * 16                                      // UUIDs
+         + (uids ? 9 * 16 : 0)                         // UUIDs
          + 2 + 1 + 1 + 1 + 1 + 1 // service port, policy types/actions, flowType
          + 2 + 3 * a;            // SNAT port, SNAT/cluster/service IP
 }
@@ -216,10 +222,11 @@ bool seconds_ok(const wire_timestamp& t) {
 
 } // namespace
 
-const ipfix::template_def& flow_template(bool v6) {
-  static const ipfix::template_def v4_def = make_template(false);
-  static const ipfix::template_def v6_def = make_template(true);
-  return v6 ? v6_def : v4_def;
+const ipfix::template_def& flow_template(bool v6, bool uids) {
+  static const ipfix::template_def defs[2][2] = {
+      {make_template(false, false), make_template(false, true)},
+      {make_template(true, false), make_template(true, true)}};
+  return defs[v6][uids];
 }
 
 std::string_view to_string(flow_error e) {
@@ -246,7 +253,7 @@ std::string_view to_string(flow_error e) {
   return "unknown";
 }
 
-flow_error measure(const flow_fields& f, record_plan& out) {
+flow_error measure(const flow_fields& f, record_plan& out, bool uids) {
   // antrea-grpc-transport.md 2.1: at HEAD a Flow without start_ts or end_ts is dropped;
   // before v2.7 it crashed the aggregator.
   if (!f.start_ts.present || !f.end_ts.present)
@@ -274,7 +281,7 @@ flow_error measure(const flow_fields& f, record_plan& out) {
       !in_enum(f.ingress_network_policy_rule_action, pb::NetworkPolicyRuleAction_MAX) ||
       !in_enum(f.egress_network_policy_rule_action, pb::NetworkPolicyRuleAction_MAX))
     return flow_error::unknown_enum;
-  std::size_t size = fixed_size(v6);
+  std::size_t size = fixed_size(v6, uids);
   for (std::string_view s :
        {f.source_pod_name, f.source_pod_namespace, f.source_node_name, f.destination_pod_name,
         f.destination_pod_namespace, f.destination_node_name, f.destination_service_port_name,
@@ -289,11 +296,16 @@ flow_error measure(const flow_fields& f, record_plan& out) {
   if (size > ipfix::max_record_length)
     return flow_error::too_large;
   out.v6 = v6;
+  out.uids = uids;
   out.size = size;
   return flow_error::none;
 }
 
-void encode(const flow_fields& f, const record_plan& plan, std::uint8_t* dst) {
+namespace {
+
+/// `encode` for one shape: with the UUIDs, or without (a branch per record, not per field).
+template <bool Uids>
+void encode_shape(const flow_fields& f, const record_plan& plan, std::uint8_t* dst) {
   const std::size_t alen = plan.v6 ? 16 : 4;
   auto* p = dst;
   p = put_u32(p, static_cast<std::uint32_t>(f.start_ts.seconds));
@@ -308,26 +320,33 @@ void encode(const flow_fields& f, const record_plan& plan, std::uint8_t* dst) {
   p = put_stats(p, f.reverse_stats);
   p = put_text(p, f.source_pod_name);
   p = put_text(p, f.source_pod_namespace);
-  p = put_uuid(p, f.source_pod_uid);
+  if constexpr (Uids)
+    p = put_uuid(p, f.source_pod_uid);
   p = put_text(p, f.source_node_name);
-  p = put_uuid(p, f.source_node_uid);
+  if constexpr (Uids)
+    p = put_uuid(p, f.source_node_uid);
   p = put_text(p, f.destination_pod_name);
   p = put_text(p, f.destination_pod_namespace);
-  p = put_uuid(p, f.destination_pod_uid);
+  if constexpr (Uids)
+    p = put_uuid(p, f.destination_pod_uid);
   p = put_text(p, f.destination_node_name);
-  p = put_uuid(p, f.destination_node_uid);
+  if constexpr (Uids)
+    p = put_uuid(p, f.destination_node_uid);
   p = put_u16(p, f.destination_service_port);
   p = put_text(p, f.destination_service_port_name);
-  p = put_uuid(p, f.destination_service_uid);
+  if constexpr (Uids)
+    p = put_uuid(p, f.destination_service_uid);
   p = put_text(p, f.ingress_network_policy_name);
   p = put_text(p, f.ingress_network_policy_namespace);
-  p = put_uuid(p, f.ingress_network_policy_uid);
+  if constexpr (Uids)
+    p = put_uuid(p, f.ingress_network_policy_uid);
   p = put_u8(p, static_cast<std::uint32_t>(f.ingress_network_policy_type));
   p = put_text(p, f.ingress_network_policy_rule_name);
   p = put_u8(p, static_cast<std::uint32_t>(f.ingress_network_policy_rule_action));
   p = put_text(p, f.egress_network_policy_name);
   p = put_text(p, f.egress_network_policy_namespace);
-  p = put_uuid(p, f.egress_network_policy_uid);
+  if constexpr (Uids)
+    p = put_uuid(p, f.egress_network_policy_uid);
   p = put_u8(p, static_cast<std::uint32_t>(f.egress_network_policy_type));
   p = put_text(p, f.egress_network_policy_rule_name);
   p = put_u8(p, static_cast<std::uint32_t>(f.egress_network_policy_rule_action));
@@ -335,15 +354,26 @@ void encode(const flow_fields& f, const record_plan& plan, std::uint8_t* dst) {
   p = put_text(p, f.tcp_state_name);
   p = put_u8(p, static_cast<std::uint32_t>(f.flow_type));
   p = put_text(p, f.egress_name);
-  p = put_uuid(p, f.egress_uid);
+  if constexpr (Uids)
+    p = put_uuid(p, f.egress_uid);
   p = put_text(p, {plan.egress_ip, plan.egress_ip_length});
   p = put_text(p, f.egress_node_name);
-  p = put_uuid(p, f.egress_node_uid);
+  if constexpr (Uids)
+    p = put_uuid(p, f.egress_node_uid);
   p = put_u16(p, f.proxy_snat_port);
   p = put_address(p, f.proxy_snat_ip, alen);
   p = put_address(p, f.destination_cluster_ip, alen);
   p = put_address(p, f.destination_service_ip, alen);
   (void)p;
+}
+
+} // namespace
+
+void encode(const flow_fields& f, const record_plan& plan, std::uint8_t* dst) {
+  if (plan.uids)
+    encode_shape<true>(f, plan, dst);
+  else
+    encode_shape<false>(f, plan, dst);
 }
 
 } // namespace fa::rpc

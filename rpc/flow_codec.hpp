@@ -24,8 +24,9 @@ namespace fa::rpc {
 inline constexpr std::uint16_t flow_template_v4 = 256;
 inline constexpr std::uint16_t flow_template_v6 = 257;
 
-/// The record shape of a Flow of one family (ids 256 and 257). Built once.
-const ipfix::template_def& flow_template(bool v6);
+/// The record shape of a Flow of one family (ids 256 and 257), with the UUID elements or
+/// without them (`[collector.grpc] include_k8s_uids`, Antrea's includeK8sUIDs). Built once.
+const ipfix::template_def& flow_template(bool v6, bool uids = true);
 
 /// Why a Flow was refused (a fixed set: metric label values).
 enum class flow_error : std::uint8_t {
@@ -50,13 +51,15 @@ std::string_view to_string(flow_error e);
 /// as text (made once).
 struct record_plan {
   bool v6 = false;
+  bool uids = true; ///< the shape with the UUID elements
   std::size_t size = 0;
   std::uint8_t egress_ip_length = 0;
   char egress_ip[46]; ///< INET6_ADDRSTRLEN
 };
 
-/// Validates `f` and measures its record. Allocates nothing.
-flow_error measure(const flow_fields& f, record_plan& out);
+/// Validates `f` and measures its record, of the shape with the UUID elements or without
+/// (flow_template). Allocates nothing.
+flow_error measure(const flow_fields& f, record_plan& out, bool uids = true);
 
 /// Writes the record of `f` (which `measure` accepted into `plan`) at `dst`, which has
 /// room for `plan.size` octets. Allocates nothing.

@@ -7,7 +7,23 @@ namespace fa::rpc {
 namespace {
 
 // Protobuf's wire types ("Encoding", "Message Structure").
-enum : std::uint32_t { wire_varint = 0, wire_i64 = 1, wire_len = 2, wire_i32 = 5 };
+enum : std::uint32_t {
+  wire_varint = 0,
+  wire_i64 = 1,
+  wire_len = 2,
+  wire_start_group = 3,
+  wire_end_group = 4,
+  wire_i32 = 5
+};
+
+/// What is left of protobuf's recursion limit (100: ParseContext's default) while reading
+/// the fields of a message at each level: a group among them takes one more.
+enum : int {
+  depth_request = 100,
+  depth_flow = depth_request - 1,
+  depth_flow_part = depth_flow - 1,          ///< ipfix, timestamps, ip, transport, k8s, stats
+  depth_flow_part_part = depth_flow_part - 1 ///< ipfix.export_time, transport.TCP
+};
 
 /// UTF-8 as Unicode 3.9 table 3-7 defines it (no overlong forms, no surrogates, nothing
 /// above U+10FFFF): what protobuf requires of proto3 strings.
@@ -91,13 +107,16 @@ constexpr std::uint32_t key(std::uint32_t field, std::uint32_t type) {
   return field << 3 | type;
 }
 
-/// One message's records, front to back. The common cases (one-octet varints and keys,
-/// two-octet keys) are inline; the rest is out of line.
+/// One message's records, front to back, read as protobuf's parser reads them (its
+/// `ReadTag`, `ReadSize` and varint rules, unknown fields and groups skipped). The common
+/// cases (one-octet varints and keys, two-octet keys) are inline; the rest is out of line.
 class reader {
  public:
-  explicit reader(std::string_view s)
+  /// `depth`: what is left of the recursion limit for this message's fields.
+  reader(std::string_view s, int depth)
       : p_(reinterpret_cast<const std::uint8_t*>(s.data()))
-      , end_(p_ + s.size()) {}
+      , end_(p_ + s.size())
+      , depth_(depth) {}
 
   bool done() const { return p_ == end_; }
 
@@ -110,7 +129,8 @@ class reader {
     return varint_slow(v);
   }
 
-  /// A record's key: field number 0 and numbers beyond 2^29 - 1 are malformed.
+  /// A record's key (protobuf's `ReadTag`): at most five octets, of which the low 32
+  /// bits count; field number 0 is malformed.
   bool key(std::uint32_t& k) {
     if (end_ - p_ >= 2) {
       if (p_[0] < 0x80) {
@@ -125,15 +145,20 @@ class reader {
       }
     }
     std::uint64_t v;
-    if (!varint(v) || v > 0xffffffffull)
+    if (!varint_at_most(5, v))
       return false;
     k = static_cast<std::uint32_t>(v);
     return k >= 8;
   }
 
+  /// A length and its octets (protobuf's `ReadSize`: at most five octets, below 2^31).
   bool bytes(std::string_view& out) {
     std::uint64_t n;
-    if (!varint(n) || n > static_cast<std::uint64_t>(end_ - p_))
+    if (p_ != end_ && *p_ < 0x80)
+      n = *p_++;
+    else if (!varint_at_most(5, n) || n >= 0x80000000ull)
+      return false;
+    if (n > static_cast<std::uint64_t>(end_ - p_))
       return false;
     out = {reinterpret_cast<const char*>(p_), static_cast<std::size_t>(n)};
     p_ += n;
@@ -162,9 +187,12 @@ class reader {
   }
 
   /// Skips the record of key `k` (an unknown field, or a known one of another wire type,
-  /// which protobuf also keeps as unknown). Groups (wire types 3 and 4, deprecated since
-  /// proto2) and wire types 6 and 7 are refused.
-  bool skip(std::uint32_t k) {
+  /// which protobuf also keeps as unknown). A group (wire type 3, deprecated since proto2)
+  /// is skipped to its end as protobuf skips it; an end of group outside one and wire
+  /// types 6 and 7 are malformed.
+  // Always inline: a part of it out of line would take this reader's address, and then
+  // every parser's reader would live in memory rather than in registers (17 % slower).
+  [[gnu::always_inline]] bool skip(std::uint32_t k) {
     std::uint64_t v;
     std::string_view s;
     switch (k & 7) {
@@ -176,17 +204,41 @@ class reader {
       return bytes(s);
     case wire_i32:
       return advance(4);
+    case wire_start_group:
+      // Out of line, on positions rather than this reader, so that no parser's reader
+      // has to live in memory for its sake.
+      p_ = skip_group(p_, end_, k, depth_);
+      return p_ != nullptr;
     default:
       return false;
     }
   }
 
  private:
+  /// The fields of the group that `start` opened, from `p` to its end (the same field
+  /// number, wire type 4): the position after it, or null when it is malformed.
+  [[gnu::noinline]] static const std::uint8_t*
+  skip_group(const std::uint8_t* p, const std::uint8_t* end, std::uint32_t start, int depth);
+
   bool advance(std::size_t n) {
     if (static_cast<std::size_t>(end_ - p_) < n)
       return false;
     p_ += n;
     return true;
+  }
+
+  /// A varint of at most `max` octets (keys and lengths: five).
+  bool varint_at_most(unsigned max, std::uint64_t& v) {
+    v = 0;
+    for (unsigned i = 0; i < max; ++i) {
+      if (p_ == end_)
+        return false;
+      const std::uint8_t b = *p_++;
+      v |= static_cast<std::uint64_t>(b & 0x7f) << (7 * i);
+      if ((b & 0x80) == 0)
+        return true;
+    }
+    return false;
   }
 
   /// A varint of two octets or more (the first is known to be there and to continue
@@ -221,7 +273,24 @@ class reader {
 
   const std::uint8_t* p_;
   const std::uint8_t* end_;
+  int depth_;
 };
+
+const std::uint8_t* reader::skip_group(const std::uint8_t* p, const std::uint8_t* end,
+                                       std::uint32_t start, int depth) {
+  if (--depth < 0) // protobuf's recursion limit
+    return nullptr;
+  reader r{{reinterpret_cast<const char*>(p), static_cast<std::size_t>(end - p)}, depth};
+  for (;;) {
+    std::uint32_t k;
+    if (r.done() || !r.key(k))
+      return nullptr;
+    if ((k & 7) == wire_end_group)
+      return (k >> 3) == (start >> 3) ? r.p_ : nullptr;
+    if (!r.skip(k))
+      return nullptr;
+  }
+}
 
 /// A sub-message's octets (a repeated one merges into what the earlier ones set).
 template <class Parse>
@@ -230,9 +299,9 @@ bool message(reader& r, Parse&& parse) {
   return r.bytes(m) && parse(m);
 }
 
-bool parse_timestamp(std::string_view m, wire_timestamp& out) {
+bool parse_timestamp(std::string_view m, wire_timestamp& out, int depth) {
   out.present = true;
-  reader r{m};
+  reader r{m, depth};
   while (!r.done()) {
     std::uint32_t k;
     if (!r.key(k))
@@ -250,7 +319,7 @@ bool parse_timestamp(std::string_view m, wire_timestamp& out) {
 }
 
 bool parse_stats(std::string_view m, wire_stats& out) {
-  reader r{m};
+  reader r{m, depth_flow_part};
   while (!r.done()) {
     std::uint32_t k;
     if (!r.key(k))
@@ -279,7 +348,7 @@ bool parse_stats(std::string_view m, wire_stats& out) {
 }
 
 bool parse_ipfix(std::string_view m, flow_fields& out) {
-  reader r{m};
+  reader r{m, depth_flow_part};
   while (!r.done()) {
     std::uint32_t k;
     if (!r.key(k))
@@ -287,7 +356,9 @@ bool parse_ipfix(std::string_view m, flow_fields& out) {
     bool ok;
     switch (k) {
     case key(1, wire_len):
-      ok = message(r, [&](std::string_view s) { return parse_timestamp(s, out.export_time); });
+      ok = message(r, [&](std::string_view s) {
+        return parse_timestamp(s, out.export_time, depth_flow_part_part);
+      });
       break;
     case key(3, wire_varint):
       ok = r.u32(out.observation_domain_id);
@@ -302,7 +373,7 @@ bool parse_ipfix(std::string_view m, flow_fields& out) {
 }
 
 bool parse_ip(std::string_view m, flow_fields& out) {
-  reader r{m};
+  reader r{m, depth_flow_part};
   while (!r.done()) {
     std::uint32_t k;
     if (!r.key(k))
@@ -328,7 +399,7 @@ bool parse_ip(std::string_view m, flow_fields& out) {
 }
 
 bool parse_tcp(std::string_view m, flow_fields& out) {
-  reader r{m};
+  reader r{m, depth_flow_part_part};
   while (!r.done()) {
     std::uint32_t k;
     if (!r.key(k))
@@ -340,7 +411,7 @@ bool parse_tcp(std::string_view m, flow_fields& out) {
 }
 
 bool parse_transport(std::string_view m, flow_fields& out) {
-  reader r{m};
+  reader r{m, depth_flow_part};
   while (!r.done()) {
     std::uint32_t k;
     if (!r.key(k))
@@ -372,7 +443,7 @@ bool parse_transport(std::string_view m, flow_fields& out) {
 /// Pod labels (5 and 11) are not in the record. One case per field: a direct store, in a
 /// single jump table.
 bool parse_k8s(std::string_view m, flow_fields& out) {
-  reader r{m};
+  reader r{m, depth_flow_part};
   while (!r.done()) {
     std::uint32_t k;
     if (!r.key(k))
@@ -490,7 +561,7 @@ bool parse_k8s(std::string_view m, flow_fields& out) {
 } // namespace
 
 bool parse_flow(std::string_view bytes, flow_fields& out) {
-  reader r{bytes};
+  reader r{bytes, depth_flow};
   while (!r.done()) {
     std::uint32_t k;
     if (!r.key(k))
@@ -507,10 +578,12 @@ bool parse_flow(std::string_view bytes, flow_fields& out) {
       ok = message(r, [&](std::string_view m) { return parse_ipfix(m, out); });
       break;
     case key(3, wire_len):
-      ok = message(r, [&](std::string_view m) { return parse_timestamp(m, out.start_ts); });
+      ok = message(
+          r, [&](std::string_view m) { return parse_timestamp(m, out.start_ts, depth_flow_part); });
       break;
     case key(4, wire_len):
-      ok = message(r, [&](std::string_view m) { return parse_timestamp(m, out.end_ts); });
+      ok = message(
+          r, [&](std::string_view m) { return parse_timestamp(m, out.end_ts, depth_flow_part); });
       break;
     case key(6, wire_len):
       ok = message(r, [&](std::string_view m) { return parse_ip(m, out); });
@@ -540,7 +613,7 @@ bool parse_flow(std::string_view bytes, flow_fields& out) {
 }
 
 bool export_request_reader::next(std::string_view& flow) {
-  reader r{rest_};
+  reader r{rest_, depth_request};
   while (!r.done()) {
     std::uint32_t k;
     if (!r.key(k)) {

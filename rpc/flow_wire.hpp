@@ -10,9 +10,12 @@
 // Protobuf's semantics are kept where they decide what a record holds: the last value
 // of a repeated scalar or string wins, repeated sub-messages merge, uint32 fields keep the
 // low 32 bits of their varint, enums keep their int32 value (proto3 enums are open), a
-// sub-message that is present but empty counts as present. The strings that become
-// record fields must be valid UTF-8, as protobuf requires of proto3 strings; the skipped
-// fields (Flow.id, ipfix.exporter_ip, Pod labels, app, aggregation) are not checked.
+// sub-message that is present but empty counts as present. Its parser's limits are kept
+// too: keys and lengths of at most five octets (a key's bits beyond 32 dropped), unknown
+// groups skipped within its recursion limit. The strings that become record fields must
+// be valid UTF-8, as protobuf requires of proto3 strings; the skipped fields (Flow.id,
+// ipfix.exporter_ip, Pod labels, app, aggregation) are not checked, so octets protobuf
+// refuses only there are read (test/fuzz/fuzz_export_request checks the rest).
 
 #include "rpc/proto.hpp"
 

@@ -11,24 +11,29 @@ namespace fa::rpc {
 
 namespace {
 
-/// The template set announcing both families' templates (RFC 7011 3.4.1), built once.
-const std::vector<std::uint8_t>& template_set() {
-  static const std::vector<std::uint8_t> set = [] {
-    std::vector<std::uint8_t> out(ipfix::set_header_size);
-    ipfix::encode_template_record(flow_template(false), out);
-    ipfix::encode_template_record(flow_template(true), out);
-    ipfix::write_u16(out.data(), ipfix::template_set_id);
-    ipfix::write_u16(out.data() + 2, static_cast<std::uint16_t>(out.size()));
-    return out;
-  }();
-  return set;
+/// The template set announcing both families' templates (RFC 7011 3.4.1) of one shape
+/// (with the UUID elements or without), built once.
+std::vector<std::uint8_t> make_template_set(bool uids) {
+  std::vector<std::uint8_t> out(ipfix::set_header_size);
+  ipfix::encode_template_record(flow_template(false, uids), out);
+  ipfix::encode_template_record(flow_template(true, uids), out);
+  ipfix::write_u16(out.data(), ipfix::template_set_id);
+  ipfix::write_u16(out.data() + 2, static_cast<std::uint16_t>(out.size()));
+  return out;
+}
+
+const std::vector<std::uint8_t>& template_set(bool uids) {
+  static const std::vector<std::uint8_t> sets[2] = {make_template_set(false),
+                                                    make_template_set(true)};
+  return sets[uids];
 }
 
 } // namespace
 
-flow_writer::flow_writer(messages::session_budgets budgets, emit_fn emit)
+flow_writer::flow_writer(messages::session_budgets budgets, emit_fn emit, bool uids)
     : budgets_(std::move(budgets))
-    , emit_(std::move(emit)) {
+    , emit_(std::move(emit))
+    , uids_(uids) {
   domains_.reserve(max_domains);
 }
 
@@ -47,7 +52,7 @@ flow_writer::domain* flow_writer::find_domain(std::uint32_t odid, bool& is_new) 
 
 flow_error flow_writer::add(const flow_fields& f, std::uint32_t now) {
   record_plan plan;
-  if (auto err = measure(f, plan); err != flow_error::none)
+  if (auto err = measure(f, plan, uids_); err != flow_error::none)
     return err;
   std::uint32_t export_time = now;
   if (f.export_time.present && f.export_time.seconds > 0 && f.export_time.seconds <= 0xffffffffLL)
@@ -137,7 +142,7 @@ bool flow_writer::reserve(std::size_t record, std::uint16_t set_id, std::uint32_
     end_message();
   const std::size_t opening = in_message_ ? (set_id_ == set_id ? 0 : ipfix::set_header_size)
                                           : ipfix::message_header_size +
-                                                (is_new ? template_set().size() : 0) +
+                                                (is_new ? template_set(uids_).size() : 0) +
                                                 ipfix::set_header_size;
   if (!chunk_ || chunk_->capacity() - size_ < opening + record) {
     if (chunk_) {
@@ -146,7 +151,8 @@ bool flow_writer::reserve(std::size_t record, std::uint16_t set_id, std::uint32_
       emit_chunk();
       next_capacity_ = std::min(next_capacity_ * 2, max_chunk);
     }
-    new_chunk(ipfix::message_header_size + template_set().size() + ipfix::set_header_size + record);
+    new_chunk(ipfix::message_header_size + template_set(uids_).size() + ipfix::set_header_size +
+              record);
   }
   if (!in_message_)
     begin_message(*d, export_time, is_new);
@@ -174,7 +180,7 @@ void flow_writer::begin_message(domain& d, std::uint32_t export_time, bool templ
   if (templates) {
     // RFC 7011 8: the template precedes its data in the stream; the session keeps it
     // until the stream ends, so once per domain is enough.
-    auto& t = template_set();
+    auto& t = template_set(uids_);
     std::memcpy(chunk_->data() + size_, t.data(), t.size());
     size_ += t.size();
   }

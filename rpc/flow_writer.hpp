@@ -30,7 +30,8 @@ class flow_writer {
   using emit_fn = std::function<void(messages::chunk_ptr)>;
 
   /// Chunks are charged to `budgets` (DESIGN 3); each full or flushed one goes to `emit`.
-  flow_writer(messages::session_budgets budgets, emit_fn emit);
+  /// Records carry the UUID elements when `uids` (flow_template).
+  flow_writer(messages::session_budgets budgets, emit_fn emit, bool uids = true);
 
   /// Converts and appends one Flow; a refused one (the reason returned) leaves nothing.
   /// `now` (unix seconds) is the export time of a message whose first Flow has none.
@@ -92,6 +93,7 @@ class flow_writer {
 
   messages::session_budgets budgets_;
   emit_fn emit_;
+  bool uids_;
   std::shared_ptr<messages::chunk> chunk_;
   std::size_t size_ = 0;
   std::size_t next_capacity_ = min_chunk;

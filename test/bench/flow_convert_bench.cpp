@@ -4,7 +4,10 @@
 // into Flows). No gRPC, no actors: what export_server spends per Flow besides gRPC's own
 // per-message cost (README, "gRPC in vs IPFIX over TCP in").
 //
-//   flow-convert-bench [--flows N] [--rounds K] [--protobuf 0|1]
+//   flow-convert-bench [--flows N] [--rounds K] [--protobuf 0|1] [--uids 0|1]
+//
+// --uids 1: records with the nine UUID elements (`collector.grpc.include_k8s_uids`; the
+// listener's default is 0, without them).
 //
 // Prints one line per shape: 1 Flow per request (an Agent) and 100 per request.
 
@@ -28,6 +31,7 @@ struct options {
   std::size_t flows = 8192; ///< distinct Flows (grpc-loadgen's pool)
   std::size_t rounds = 50;  ///< passes over them
   bool protobuf = true;     ///< also time protobuf's parser (off: a cleaner profile)
+  bool uids = false;        ///< records with the UUID elements
 };
 
 options parse(int argc, char** argv) {
@@ -41,8 +45,11 @@ options parse(int argc, char** argv) {
       o.rounds = std::max<std::size_t>(v, 1);
     else if (k == "--protobuf")
       o.protobuf = v != 0;
+    else if (k == "--uids")
+      o.uids = v != 0;
     else {
-      std::fprintf(stderr, "usage: flow-convert-bench [--flows N] [--rounds K] [--protobuf 0|1]\n");
+      std::fprintf(stderr, "usage: flow-convert-bench [--flows N] [--rounds K] [--protobuf 0|1] "
+                           "[--uids 0|1]\n");
       std::exit(2);
     }
   }
@@ -93,7 +100,8 @@ int main(int argc, char** argv) {
       octets += r.size();
     messages::session_budgets budgets{std::make_shared<messages::byte_budget>(1LL << 40), nullptr};
     std::size_t out_octets = 0;
-    rpc::flow_writer writer{budgets, [&](messages::chunk_ptr c) { out_octets += c->size(); }};
+    rpc::flow_writer writer{budgets, [&](messages::chunk_ptr c) { out_octets += c->size(); },
+                            o.uids};
     std::uint64_t refused = 0;
     auto pass = [&](std::size_t rounds) {
       const auto started = cpu_ns();

@@ -5,7 +5,9 @@
 # gRPC is measured with one Flow per request (what an Agent sends) and with many per
 # request. The CPU is flow-aggregator's own (utime + stime from /proc/PID/stat, from
 # before the load until the collector has every record), so the load generators' CPU on
-# the same cores does not count. Target: gRPC <= 2x IPFIX TCP per record.
+# the same cores does not count. Target: gRPC <= 2x IPFIX TCP per record. A last row
+# measures gRPC alone (grpc-sink: the same server setup, reading and discarding), the
+# floor under the one-Flow-per-request row.
 # Usage: test/bench/grpc.sh BUILD_DIR
 # Knobs: BENCH_GRPC_STREAMS, BENCH_GRPC_RECORDS (per stream), BENCH_GRPC_PER_REQUEST,
 #        BENCH_REPEATS, BENCH_TEMPLATE, BENCH_GRPC_PERF (a directory: each mode's
@@ -23,9 +25,10 @@ bin_fa=$build/app/flow-aggregator
 bin_gen=$build/tools/ipfix-loadgen
 bin_grpc=$build/tools/grpc-loadgen/grpc-loadgen
 bin_col=$build/tools/ipfix-collector
+bin_sink=$build/test/bench/grpc-sink
 
 source "$(dirname "$0")/common.sh"
-bench_setup grpc "$bin_fa" "$bin_gen" "$bin_grpc" "$bin_col"
+bench_setup grpc "$bin_fa" "$bin_gen" "$bin_grpc" "$bin_col" "$bin_sink"
 hz=$(getconf CLK_TCK)
 
 # BENCH_GRPC_PERF: a profile of flow-aggregator (sampled at 499 Hz, DWARF call stacks, as
@@ -41,6 +44,20 @@ perf_start() { # $1 = file name
 perf_stop() {
   [ -n "${BENCH_GRPC_PERF:-}" ] || return 0
   kill -INT $perf_pid; wait $perf_pid || true
+}
+
+sink_once() { # prints "µs of grpc-sink CPU per Flow", one Flow per request
+  rm -f "$work/sink.port"
+  "$bin_sink" --port-file "$work/sink.port" 2>"$work/sink.err" &
+  local sink_pid=$!
+  for _ in $(seq 200); do [ -s "$work/sink.port" ] && break; sleep 0.05; done
+  local before after
+  before=$(cpu_ticks $sink_pid)
+  "$bin_grpc" --target 127.0.0.1:$(cat "$work/sink.port") --template "$template" --seed 1 \
+    --streams $streams --records $records --flows-per-request 1 >/dev/null
+  after=$(cpu_ticks $sink_pid)
+  kill -TERM $sink_pid; wait $sink_pid || true
+  python3 -c "print(($after - $before) / $hz * 1e6 / $(( streams * records )))"
 }
 
 run_once() { # $1 = tcp|grpc1|grpcN, $2 = round; prints "µs of flow-aggregator CPU per record"
@@ -89,23 +106,26 @@ TOML
 }
 
 echo "bench grpc: $template, $streams streams x $records records, $repeats rounds" >&2
-best_tcp=1e9; best_one=1e9; best_many=1e9
+best_tcp=1e9; best_one=1e9; best_many=1e9; best_sink=1e9
 for r in $(seq $repeats); do
   t=$(run_once tcp $r)
   o=$(run_once grpc1 $r)
   m=$(run_once grpcN $r)
-  printf '  round %s: CPU us/record: ipfix tcp %.3f, grpc 1/request %.3f, grpc %s/request %.3f\n' \
-    "$r" "$t" "$o" "$many" "$m" >&2
+  k=$(sink_once)
+  printf '  round %s: CPU us/record: ipfix tcp %.3f, grpc 1/request %.3f, grpc %s/request %.3f, grpc-sink 1/request %.3f\n' \
+    "$r" "$t" "$o" "$many" "$m" "$k" >&2
   best_tcp=$(python3 -c "print(min($best_tcp, $t))")
   best_one=$(python3 -c "print(min($best_one, $o))")
   best_many=$(python3 -c "print(min($best_many, $m))")
+  best_sink=$(python3 -c "print(min($best_sink, $k))")
 done
 python3 - <<PY
-tcp, one, many = $best_tcp, $best_one, $best_many
+tcp, one, many, sink = $best_tcp, $best_one, $best_many, $best_sink
 print()
 print("| flow-aggregator CPU per record (TCP out) | µs | vs IPFIX TCP |")
 print("|---|---|---|")
 print(f"| IPFIX over TCP in | {tcp:.3f} | 1.00 |")
 print(f"| gRPC in, 1 Flow per request (Antrea Agent) | {one:.3f} | {one/tcp:.2f} |")
 print(f"| gRPC in, $many Flows per request | {many:.3f} | {many/tcp:.2f} |")
+print(f"| gRPC alone (grpc-sink: reads, discards), 1 Flow per request | {sink:.3f} | {sink/tcp:.2f} |")
 PY

@@ -78,6 +78,8 @@ TEST(load, minimal_file_gets_every_default) {
   EXPECT_EQ(c.collector.template_budget, 64u << 20);
   EXPECT_EQ(c.collector.template_budget_per_exporter, 4u << 20);
   EXPECT_EQ(c.collector.output_id_idle_timeout, 10min);
+  // Antrea's includeK8sUIDs is false by default (antrea-aggregate-semantics.md f.2).
+  EXPECT_FALSE(c.collector.grpc.include_k8s_uids);
   EXPECT_EQ(c.collector.tls.cert, "/etc/flow-aggregator/tls/tls.crt");
   EXPECT_EQ(c.collector.tls.key, "/etc/flow-aggregator/tls/tls.key");
   EXPECT_EQ(c.collector.tls.client_ca, "");
@@ -171,6 +173,7 @@ min_version = "1.3"
 max_message_size = "1MiB"
 keepalive_time = "1m"
 keepalive_timeout = "5s"
+include_k8s_uids = true
 
 [[destination]]
 name = "a"
@@ -306,6 +309,7 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(c.collector.grpc.max_message_size, 1u << 20);
   EXPECT_EQ(c.collector.grpc.keepalive_time, 1min);
   EXPECT_EQ(c.collector.grpc.keepalive_timeout, 5s);
+  EXPECT_TRUE(c.collector.grpc.include_k8s_uids);
   ASSERT_EQ(c.destinations.size(), 4u);
   const auto& a = c.destinations[0];
   EXPECT_EQ(a.name, "a");

@@ -100,7 +100,10 @@ class grpc_interop : public testing::Test {
     for (std::size_t i = 0; i < listen.size(); ++i)
       cfg << (i > 0 ? ", " : "") << '"' << listen[i] << '"';
     cfg << "]\n[collector.tls]\ncert = \"" << server.cert << "\"\nkey = \"" << server.key
-        << "\"\nclient_ca = \"" << pki_->ca() << "\"\nallowed_names = [\"agent-a\"]\n"
+        << "\"\nclient_ca = \"" << pki_->ca()
+        << "\"\nallowed_names = [\"agent-a\"]\n"
+        // The checks compare the Flows' UIDs too (off by default, as in Antrea).
+        << "[collector.grpc]\ninclude_k8s_uids = true\n"
         << "[[destination]]\nname = \"col\"\nurl = \"ipfix+tcp://127.0.0.1:" << *port
         << "\"\nflush_interval = \"5ms\"\n"
         << "[[destination]]\nname = \"json\"\nurl = \"jsonl:" << file("out.jsonl") << "\"\n"

@@ -642,6 +642,56 @@ TEST(flow_codec, a_uid_that_is_not_a_uuid_is_all_zeros) {
   EXPECT_EQ(r["destinationPodUUID"], uuid_bytes("0b1f3a52-1c1e-4b9e-9a53-6c7d2a1e0f11"));
 }
 
+TEST(flow_writer, without_uids_the_records_leave_the_nine_uuid_elements_out) {
+  // Antrea's includeK8sUIDs false (its default; antrea-aggregate-semantics.md f.2 "UID and
+  // name switches"): the same record without sourcePodUUID .. egressNodeUUID.
+  const auto& with = flow_template(false, true);
+  const auto& without = flow_template(false, false);
+  EXPECT_EQ(with.fields.size(), without.fields.size() + 9);
+  for (const auto& fs : without.fields)
+    EXPECT_FALSE(ipfix::element_name(fs.enterprise, fs.id).ends_with("UUID"))
+        << ipfix::element_name(fs.enterprise, fs.id);
+  for (bool v6 : {false, true}) {
+    auto f = full_flow(v6);
+    written full;
+    std::vector<messages::chunk_ptr> chunks;
+    wire_writer writer{full.budgets, [&](messages::chunk_ptr c) { chunks.push_back(std::move(c)); },
+                       false};
+    ASSERT_EQ(full.writer.add(f, 1), flow_error::none);
+    ASSERT_EQ(writer.add(f, 1), flow_error::none);
+    full.writer.flush();
+    writer.flush();
+    auto a = parse_all(full.chunks);
+    auto b = parse_all(chunks);
+    ASSERT_EQ(b.size(), 1u);
+    ASSERT_EQ(b[0].templates.size(), 2u);
+    EXPECT_EQ(b[0].templates[0], flow_template(false, false));
+    EXPECT_EQ(b[0].templates[1], flow_template(true, false));
+    ASSERT_EQ(b[0].records.size(), 1u);
+    EXPECT_EQ(b[0].records[0].second.size() + 9 * 16, a[0].records[0].second.size());
+    auto ra = by_name(flow_template(v6, true), a[0].records[0].second);
+    auto rb = by_name(flow_template(v6, false), b[0].records[0].second);
+    for (auto& [name, value] : ra)
+      if (name.ends_with("UUID"))
+        EXPECT_FALSE(rb.count(name)) << name;
+      else
+        EXPECT_EQ(rb[name], value) << name;
+    // The flow stream reads it back: everything but the UIDs.
+    pb::Flow back;
+    flow_decoder{flow_template(v6, false)}.decode(b[0].records[0].second, back);
+    auto want = expected_back(f);
+    auto* k = want.mutable_k8s();
+    for (auto* uid : {k->mutable_source_pod_uid(), k->mutable_source_node_uid(),
+                      k->mutable_destination_pod_uid(), k->mutable_destination_node_uid(),
+                      k->mutable_destination_service_uid(), k->mutable_ingress_network_policy_uid(),
+                      k->mutable_egress_network_policy_uid(), k->mutable_egress_uid(),
+                      k->mutable_egress_node_uid()})
+      uid->clear();
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(want, back))
+        << back.DebugString();
+  }
+}
+
 TEST(flow_decoder, labels_json_absent_empty_and_escaped) {
   pb::Labels l;
   EXPECT_TRUE(parse_labels(R"({"app":"iperf","antrea-e2e":"perftest-a"})", l));

@@ -233,6 +233,14 @@ TEST(flow_wire, varints_and_wire_types_read_as_protobuf_reads_them) {
           varint(96 << 3 | 5) + std::string(4, 'y') + len(7, varint(77 << 3 | 2) + varint(1) + "z"),
       // a present but empty sub-message
       len(7, ""),
+      // a key of five octets: its bits beyond 32 are dropped (protobuf's ReadTag), so this
+      // is proxy_snat_port
+      varint((1ull << 32) + (15 << 3)) + varint(1234),
+      // a length of five octets (an overlong 4)
+      varint(14 << 3 | 2) + std::string("\x84\x80\x80\x80\x00", 5) + std::string(4, '\3'),
+      // an unknown group holding a varint and a nested group, skipped whole
+      varint(50 << 3 | 3) + varint(1 << 3) + varint(5) + varint(2 << 3 | 3) + varint(2 << 3 | 4) +
+          varint(50 << 3 | 4) + varint(15 << 3) + varint(77),
   };
   for (std::size_t i = 0; i < cases.size(); ++i) {
     const auto bytes = head + cases[i];
@@ -258,6 +266,14 @@ TEST(flow_wire, what_protobuf_cannot_parse_is_refused) {
       {"cut short", good.substr(0, good.size() - 1)},
       {"a varint that never ends", good + std::string(11, '\xff')},
       {"a length beyond the end", good + "\x72\x7f"},
+      // Keys and lengths of more than five octets (overlong forms of small values).
+      {"a key of six octets", good + std::string("\xf8\x80\x80\x80\x80\x00\x01", 7)},
+      {"a length of six octets",
+       good + std::string("\x72\x84\x80\x80\x80\x80\x00", 7) + std::string(4, '\3')},
+      // Groups that do not close as they opened.
+      {"a group closed by another field", good + std::string("\x93\x03\x9c\x03", 4)},
+      {"a group never closed", good + std::string("\x93\x03\x08\x01", 4)},
+      {"an end of group outside one", good + std::string("\x94\x03", 2)},
       // A sub-message whose last varint, or key, would end in the octets after it.
       {"a varint that runs out of its message", good + std::string("\x4a\x02\x08\x96\x28\x01")},
       {"a key that runs out of its message", good + std::string("\x42\x01\x82\x01\x28\x01")},
