@@ -398,6 +398,7 @@ exporter_session(exporter_session_actor::stateful_pointer<exporter_session_state
   else if (cfg.datagram) {
     // Once per client at most: the client sends plain datagrams after a refusal.
     net::udp_client_options opts;
+    opts.gso = cfg.udp_gso;
     opts.gso_refused = [counter = st.metrics.udp_gso_refused, name = cfg.name](int err) {
       if (counter)
         counter->Increment();
