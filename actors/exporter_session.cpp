@@ -7,6 +7,8 @@
 #include "ipfix/wire.hpp"
 #include "monitoring/log.hpp"
 
+#include <cstring>
+
 namespace fa::actors {
 
 namespace {
@@ -393,9 +395,19 @@ exporter_session(exporter_session_actor::stateful_pointer<exporter_session_state
   };
   if (cfg.make_client)
     st.client = cfg.make_client(std::move(h));
-  else if (cfg.datagram)
-    st.client = std::make_shared<net::udp_client>(*cfg.io, cfg.host, cfg.port, std::move(h));
-  else
+  else if (cfg.datagram) {
+    // Once per client at most: the client sends plain datagrams after a refusal.
+    net::udp_client_options opts;
+    opts.gso = cfg.udp_gso;
+    opts.gso_refused = [counter = st.metrics.udp_gso_refused, name = cfg.name](int err) {
+      if (counter)
+        counter->Increment();
+      monitoring::log(monitoring::log_level::warn, "udp gso refused, sending plain datagrams",
+                      {{"destination", name}, {"error", std::strerror(err)}});
+    };
+    st.client = std::make_shared<net::udp_client>(*cfg.io, cfg.host, cfg.port, std::move(h),
+                                                  std::move(opts));
+  } else
     st.client = std::make_shared<net::tcp_client>(*cfg.io, cfg.host, cfg.port, std::move(h),
                                                   cfg.connect_timeout);
   st.cfg = std::move(cfg);

@@ -73,6 +73,8 @@ struct exporter_session_config {
   std::chrono::milliseconds template_refresh{600000};
   /// UDP: ... and after this many messages; 0 = by time only.
   std::uint32_t template_refresh_messages = 0;
+  /// UDP: send runs of equal-sized messages with UDP GSO (net/udp_client.hpp).
+  bool udp_gso = true;
   /// Makes the connection (TLS); unset = plain TCP to host:port, or UDP with `datagram`.
   std::function<net::client_ptr(net::client_handlers)> make_client;
 };

@@ -198,6 +198,7 @@ spawn_destination(caf::actor_system& sys, const config::config& cfg,
     ec.datagram = d.url.kind == config::destination_kind::ipfix_udp;
     ec.template_refresh = to_ms(d.template_refresh);
     ec.template_refresh_messages = d.template_refresh_messages;
+    ec.udp_gso = d.udp_gso;
     if (d.url.kind == config::destination_kind::ipfix_tls)
       if (auto err = use_tls(d, io, metrics, ec))
         return "destination " + d.name + ": " + *err;

@@ -307,6 +307,8 @@ struct destination_config {
   duration template_refresh = std::chrono::seconds{600};
   /// UDP: templates are also re-sent every this many messages; 0 = only by time.
   std::uint32_t template_refresh_messages = 0;
+  /// ipfix+udp: runs of equal-sized messages go as one UDP GSO send (UDP_SEGMENT).
+  bool udp_gso = true;
   byte_size queue_size = 64 * 1024 * 1024;
   on_full_policy on_full = on_full_policy::block;
   /// ipfix+tcp/tls: after a connection ends without a clean close, the records in this

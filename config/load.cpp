@@ -528,6 +528,7 @@ class loader {
     read_duration(&table, path, "flush_interval", out.flush_interval);
     read_duration(&table, path, "template_refresh", out.template_refresh);
     read_uint(&table, path, "template_refresh_messages", out.template_refresh_messages);
+    read_bool(&table, path, "udp_gso", out.udp_gso);
     read_size(&table, path, "queue_size", out.queue_size);
     read_enum(&table, path, "on_full", out.on_full);
     read_size(&table, path, "replay_window", out.replay_window);

@@ -190,6 +190,7 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
     out.time("flush_interval", dst.flush_interval);
     out.time("template_refresh", dst.template_refresh);
     out.integer("template_refresh_messages", dst.template_refresh_messages);
+    out.boolean("udp_gso", dst.udp_gso);
     out.size("queue_size", dst.queue_size);
     out.str("on_full", to_string(dst.on_full));
     out.size("replay_window", dst.replay_window);

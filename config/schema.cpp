@@ -53,6 +53,7 @@ constexpr std::array destination_keys{
     "flush_interval"sv,
     "template_refresh"sv,
     "template_refresh_messages"sv,
+    "udp_gso"sv,
     "queue_size"sv,
     "on_full"sv,
     "replay_window"sv,

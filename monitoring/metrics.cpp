@@ -186,6 +186,9 @@ metrics::metrics(std::size_t max_exporters)
     , replayed_(FA_COUNTER("records_replayed_total",
                            "Records queued again for a destination after its connection ended "
                            "before the collector could be known to have read them"))
+    , udp_gso_refused_(FA_COUNTER("udp_gso_refused_total",
+                                  "ipfix+udp destinations whose route refused UDP GSO (sent as "
+                                  "plain datagrams since)"))
     , queue_bytes_(FA_GAUGE("destination_queue_bytes", "Octets queued for a destination"))
     , up_(FA_GAUGE("destination_up", "1 when the destination's connection is up"))
     , rerouted_(FA_COUNTER("records_rerouted_total",
@@ -268,11 +271,10 @@ destination_metrics metrics::destination(std::string_view name) {
   auto dropped = [&](const char* reason) {
     return &dropped_.Add({{"destination", n}, {"reason", reason}});
   };
-  return {&sent_records_.Add(l), &sent_messages_.Add(l),
-          &sent_bytes_.Add(l),   dropped("queue_full"),
-          dropped("too_large"),  dropped("shutdown"),
-          &reconnects_.Add(l),   &replayed_.Add(l),
-          &queue_bytes_.Add(l),  &up_.Add(l)};
+  return {&sent_records_.Add(l), &sent_messages_.Add(l),  &sent_bytes_.Add(l),
+          dropped("queue_full"), dropped("too_large"),    dropped("shutdown"),
+          &reconnects_.Add(l),   &replayed_.Add(l),       &queue_bytes_.Add(l),
+          &up_.Add(l),           &udp_gso_refused_.Add(l)};
 }
 
 void metrics::scrape_gauge(std::string name, std::string help, std::function<double()> value) {

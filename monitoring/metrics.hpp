@@ -134,6 +134,8 @@ struct destination_metrics {
   prometheus::Counter* replayed = nullptr;
   prometheus::Gauge* queue_bytes = nullptr;
   prometheus::Gauge* up = nullptr;
+  /// ipfix+udp: the kernel refused a UDP GSO send; the client sends plain datagrams since.
+  prometheus::Counter* udp_gso_refused = nullptr;
 };
 
 /// The series of one aggregator shard (mode = "aggregate", DESIGN 9). The shard adds its
@@ -316,6 +318,7 @@ class metrics {
   prometheus::Family<prometheus::Counter>& dropped_;
   prometheus::Family<prometheus::Counter>& reconnects_;
   prometheus::Family<prometheus::Counter>& replayed_;
+  prometheus::Family<prometheus::Counter>& udp_gso_refused_;
   prometheus::Family<prometheus::Gauge>& queue_bytes_;
   prometheus::Family<prometheus::Gauge>& up_;
   prometheus::Family<prometheus::Counter>& rerouted_;

@@ -10,7 +10,12 @@
 // datagram boundaries (`write_job::datagrams`); every datagram is one IPFIX message,
 // never split over two datagrams and never two messages in one (RFC 7011 10.3.3: the
 // exporter packs messages to fit the path, `max_message_size`). The datagrams of one
-// job go out with `sendmmsg`, many per system call.
+// job go out with `sendmmsg`, many per system call; with UDP GSO (`UDP_SEGMENT`, Linux
+// >= 4.18) each run of equal-sized datagrams is one send the kernel cuts into those same
+// datagrams, so the stack is walked once per run instead of once per datagram. When the
+// kernel refuses GSO on the route (EIO, EINVAL: no checksum offload, a segment above the
+// path MTU), the refused run goes again as plain datagrams and the client stops using
+// GSO; `udp_client_options::gso_refused` counts it.
 //
 // Delivery is at least once *for the datagrams of the failing write only*:
 // - When a send reports ECONNREFUSED (or any other error), the client reports
@@ -27,16 +32,27 @@
 
 #include <asio.hpp>
 
+#include <functional>
+
 #include <memory>
 #include <string>
 
 namespace fa::net {
 
+struct udp_client_options {
+  /// Send runs of equal-sized datagrams with UDP GSO (`UDP_SEGMENT`).
+  bool gso = true;
+  /// Called (on the client's strand) when the kernel refused a GSO send with `err`;
+  /// the client then sends plain datagrams for the rest of its life.
+  std::function<void(int err)> gso_refused;
+};
+
 class udp_client : public client, public std::enable_shared_from_this<udp_client> {
  public:
   using handlers = client_handlers;
 
-  udp_client(asio::io_context& ctx, std::string host, std::uint16_t port, handlers h);
+  udp_client(asio::io_context& ctx, std::string host, std::uint16_t port, handlers h,
+             udp_client_options opts = {});
 
   /// Resolves the host, opens a new socket (a new source port: a new transport session
   /// for the collector, RFC 7011 10.3.1) and connects it. Reports `connected` at once:
@@ -54,6 +70,9 @@ class udp_client : public client, public std::enable_shared_from_this<udp_client
   /// Closes at once, no callbacks.
   void stop() override;
 
+  /// The socket, for inspection and tests; use on the strand only (in a handler).
+  int native_handle() { return socket_.native_handle(); }
+
  private:
   void fail(std::uint64_t gen, const std::string& reason);
   /// The system-call view of one job, built once per write, alive across waits.
@@ -68,6 +87,8 @@ class udp_client : public client, public std::enable_shared_from_this<udp_client
   std::string host_;
   std::uint16_t port_;
   handlers h_;
+  udp_client_options opts_;
+  bool gso_ = true; ///< false once the kernel refused GSO (or `opts_.gso` is off)
   std::uint64_t gen_ = 0;
   bool up_ = false;
   bool stopped_ = false;

@@ -45,7 +45,7 @@ enum class udp_drop : std::uint8_t {
   too_large,       ///< larger than collector.max_message_size
   budget,          ///< the session's or the process's byte budget was spent (DESIGN 3)
   refused,         ///< a new exporter was refused (max_sessions)
-  socket_overflow, ///< the kernel dropped it: the socket receive buffer was full (SO_RXQ_OVFL)
+  socket_overflow, ///< the kernel dropped it: the socket receive buffer was full (SO_MEMINFO)
 };
 inline constexpr std::size_t num_udp_drops = 8;
 using udp_drop_counts = std::array<std::uint64_t, num_udp_drops>; ///< indexed by udp_drop
@@ -211,6 +211,8 @@ class udp_listener : public listener, public std::enable_shared_from_this<udp_li
   std::size_t receive_batch(std::chrono::steady_clock::time_point now);
   void deliver_batch();
   void count(udp_drop d, std::uint64_t n);
+  /// Counts what the kernel dropped since the last call (`socket_overflow`).
+  void count_kernel_drops();
   void schedule_sweep();
   void sweep();
   void forget(const udp_peer* p); ///< on the strand
@@ -244,11 +246,11 @@ class udp_listener : public listener, public std::enable_shared_from_this<udp_li
   std::unordered_map<peer_key, udp_idle_order, peer_key_hash> by_address_;
 
   // Receive slots, allocated once: `batch` slots of 64 KiB (a datagram is at most 65535
-  // octets), their headers and control buffers (SO_RXQ_OVFL).
+  // octets) and their headers.
   struct slots;
   std::unique_ptr<slots> slots_;
   std::vector<udp_peer*> touched_; ///< peers with datagrams in the current batch
-  std::uint32_t kernel_drops_ = 0; ///< last SO_RXQ_OVFL value (a running count)
+  std::uint32_t kernel_drops_ = 0; ///< last SK_MEMINFO_DROPS value (a running count)
   udp_drop_counts batch_drops_{};
 
   std::atomic<std::uint64_t> datagrams_{0};

@@ -535,7 +535,7 @@ TEST_F(udp_listener_test, close_and_refusal) {
 }
 
 // Datagrams the kernel drops for want of receive buffer (before we could read them) are
-// counted too: each datagram carries the socket's running drop count (SO_RXQ_OVFL).
+// counted too: the socket's running drop count (SO_MEMINFO), read with each batch.
 TEST_F(udp_listener_test, kernel_drops_are_counted) {
   net::udp_listener_config cfg;
   cfg.receive_buffer = 4096; // room for a few datagrams only
@@ -550,7 +550,7 @@ TEST_F(udp_listener_test, kernel_drops_are_counted) {
   for (std::uint32_t i = 0; i < sent; ++i)
     s.send(listener->port(), datagram(1000, i));
   thread = std::thread{[this] { ctx.run(); }};
-  // What the buffer held is read in one go; the drops show with the next datagram.
+  // What the buffer held is read in one go, with the drops so far.
   ASSERT_TRUE(rec.wait([&] { return rec.received > 0; }));
   std::uint64_t held = 0;
   {

@@ -188,6 +188,7 @@ replay_window = "2MiB"
 reconnect_min = "500ms"
 reconnect_max = "2m"
 template_refresh_messages = 100
+udp_gso = false
 tls_ca = "/dca.crt"
 tls_cert = "/dc.crt"
 tls_key = "/dc.key"
@@ -326,6 +327,7 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(a.reconnect_min, 500ms);
   EXPECT_EQ(a.reconnect_max, 2min);
   EXPECT_EQ(a.template_refresh_messages, 100u);
+  EXPECT_FALSE(a.udp_gso);
   EXPECT_EQ(a.tls_ca, "/dca.crt");
   EXPECT_EQ(a.tls_cert, "/dc.crt");
   EXPECT_EQ(a.tls_key, "/dc.key");
