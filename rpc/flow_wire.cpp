@@ -292,6 +292,19 @@ const std::uint8_t* reader::skip_group(const std::uint8_t* p, const std::uint8_t
   }
 }
 
+/// Calls `field(r, key)` for each field of the message `m`, in order: false at a key that
+/// does not parse or at the first field `field` refuses.
+template <class Field>
+bool for_each_field(std::string_view m, int depth, Field&& field) {
+  reader r{m, depth};
+  while (!r.done()) {
+    std::uint32_t k;
+    if (!r.key(k) || !field(r, k))
+      return false;
+  }
+  return true;
+}
+
 /// A sub-message's octets (a repeated one merges into what the earlier ones set).
 template <class Parse>
 bool message(reader& r, Parse&& parse) {
@@ -301,315 +314,198 @@ bool message(reader& r, Parse&& parse) {
 
 bool parse_timestamp(std::string_view m, wire_timestamp& out, int depth) {
   out.present = true;
-  reader r{m, depth};
-  while (!r.done()) {
-    std::uint32_t k;
-    if (!r.key(k))
+  return for_each_field(m, depth, [&](reader& r, std::uint32_t k) {
+    if (k != key(1, wire_varint))
+      return r.skip(k); // nanos: not part of the record
+    std::uint64_t v;
+    if (!r.u64(v))
       return false;
-    if (k == key(1, wire_varint)) {
-      std::uint64_t v;
-      if (!r.u64(v))
-        return false;
-      out.seconds = static_cast<std::int64_t>(v);
-    } else if (!r.skip(k)) { // nanos: not part of the record
-      return false;
-    }
-  }
-  return true;
+    out.seconds = static_cast<std::int64_t>(v);
+    return true;
+  });
 }
 
 bool parse_stats(std::string_view m, wire_stats& out) {
-  reader r{m, depth_flow_part};
-  while (!r.done()) {
-    std::uint32_t k;
-    if (!r.key(k))
-      return false;
-    bool ok;
+  return for_each_field(m, depth_flow_part, [&](reader& r, std::uint32_t k) {
     switch (k) {
     case key(1, wire_varint):
-      ok = r.u64(out.packet_total);
-      break;
+      return r.u64(out.packet_total);
     case key(2, wire_varint):
-      ok = r.u64(out.packet_delta);
-      break;
+      return r.u64(out.packet_delta);
     case key(3, wire_varint):
-      ok = r.u64(out.octet_total);
-      break;
+      return r.u64(out.octet_total);
     case key(4, wire_varint):
-      ok = r.u64(out.octet_delta);
-      break;
+      return r.u64(out.octet_delta);
     default:
-      ok = r.skip(k);
+      return r.skip(k);
     }
-    if (!ok)
-      return false;
-  }
-  return true;
+  });
 }
 
 bool parse_ipfix(std::string_view m, flow_fields& out) {
-  reader r{m, depth_flow_part};
-  while (!r.done()) {
-    std::uint32_t k;
-    if (!r.key(k))
-      return false;
-    bool ok;
+  return for_each_field(m, depth_flow_part, [&](reader& r, std::uint32_t k) {
     switch (k) {
     case key(1, wire_len):
-      ok = message(r, [&](std::string_view s) {
+      return message(r, [&](std::string_view s) {
         return parse_timestamp(s, out.export_time, depth_flow_part_part);
       });
-      break;
     case key(3, wire_varint):
-      ok = r.u32(out.observation_domain_id);
-      break;
+      return r.u32(out.observation_domain_id);
     default:
-      ok = r.skip(k); // sequence_number, exporter_ip: not part of the record
+      return r.skip(k); // sequence_number, exporter_ip: not part of the record
     }
-    if (!ok)
-      return false;
-  }
-  return true;
+  });
 }
 
 bool parse_ip(std::string_view m, flow_fields& out) {
-  reader r{m, depth_flow_part};
-  while (!r.done()) {
-    std::uint32_t k;
-    if (!r.key(k))
-      return false;
-    bool ok;
+  return for_each_field(m, depth_flow_part, [&](reader& r, std::uint32_t k) {
     switch (k) {
     case key(1, wire_varint):
-      ok = r.enumeration(out.ip_version);
-      break;
+      return r.enumeration(out.ip_version);
     case key(2, wire_len):
-      ok = r.bytes(out.ip_source);
-      break;
+      return r.bytes(out.ip_source);
     case key(3, wire_len):
-      ok = r.bytes(out.ip_destination);
-      break;
+      return r.bytes(out.ip_destination);
     default:
-      ok = r.skip(k);
+      return r.skip(k);
     }
-    if (!ok)
-      return false;
-  }
-  return true;
+  });
 }
 
 bool parse_tcp(std::string_view m, flow_fields& out) {
-  reader r{m, depth_flow_part_part};
-  while (!r.done()) {
-    std::uint32_t k;
-    if (!r.key(k))
-      return false;
-    if (!(k == key(1, wire_len) ? r.text(out.tcp_state_name) : r.skip(k)))
-      return false;
-  }
-  return true;
+  return for_each_field(m, depth_flow_part_part, [&](reader& r, std::uint32_t k) {
+    return k == key(1, wire_len) ? r.text(out.tcp_state_name) : r.skip(k);
+  });
 }
 
 bool parse_transport(std::string_view m, flow_fields& out) {
-  reader r{m, depth_flow_part};
-  while (!r.done()) {
-    std::uint32_t k;
-    if (!r.key(k))
-      return false;
-    bool ok;
+  return for_each_field(m, depth_flow_part, [&](reader& r, std::uint32_t k) {
     switch (k) {
     case key(1, wire_varint):
-      ok = r.u32(out.protocol_number);
-      break;
+      return r.u32(out.protocol_number);
     case key(2, wire_varint):
-      ok = r.u32(out.source_port);
-      break;
+      return r.u32(out.source_port);
     case key(3, wire_varint):
-      ok = r.u32(out.destination_port);
-      break;
+      return r.u32(out.destination_port);
     case key(4, wire_len):
-      ok = message(r, [&](std::string_view s) { return parse_tcp(s, out); });
-      break;
+      return message(r, [&](std::string_view s) { return parse_tcp(s, out); });
     default:
-      ok = r.skip(k);
+      return r.skip(k);
     }
-    if (!ok)
-      return false;
-  }
-  return true;
+  });
 }
 
 /// Kubernetes: strings are UTF-8 checked (`text`), bytes fields (addresses) are not; the
 /// Pod labels (5 and 11) are not in the record. One case per field: a direct store, in a
 /// single jump table.
 bool parse_k8s(std::string_view m, flow_fields& out) {
-  reader r{m, depth_flow_part};
-  while (!r.done()) {
-    std::uint32_t k;
-    if (!r.key(k))
-      return false;
-    bool ok;
+  return for_each_field(m, depth_flow_part, [&](reader& r, std::uint32_t k) {
     switch (k) {
     case key(1, wire_varint):
-      ok = r.enumeration(out.flow_type);
-      break;
+      return r.enumeration(out.flow_type);
     case key(2, wire_len):
-      ok = r.text(out.source_pod_namespace);
-      break;
+      return r.text(out.source_pod_namespace);
     case key(3, wire_len):
-      ok = r.text(out.source_pod_name);
-      break;
+      return r.text(out.source_pod_name);
     case key(4, wire_len):
-      ok = r.text(out.source_pod_uid);
-      break;
+      return r.text(out.source_pod_uid);
     case key(6, wire_len):
-      ok = r.text(out.source_node_name);
-      break;
+      return r.text(out.source_node_name);
     case key(7, wire_len):
-      ok = r.text(out.source_node_uid);
-      break;
+      return r.text(out.source_node_uid);
     case key(8, wire_len):
-      ok = r.text(out.destination_pod_namespace);
-      break;
+      return r.text(out.destination_pod_namespace);
     case key(9, wire_len):
-      ok = r.text(out.destination_pod_name);
-      break;
+      return r.text(out.destination_pod_name);
     case key(10, wire_len):
-      ok = r.text(out.destination_pod_uid);
-      break;
+      return r.text(out.destination_pod_uid);
     case key(12, wire_len):
-      ok = r.text(out.destination_node_name);
-      break;
+      return r.text(out.destination_node_name);
     case key(13, wire_len):
-      ok = r.text(out.destination_node_uid);
-      break;
+      return r.text(out.destination_node_uid);
     case key(14, wire_len):
-      ok = r.bytes(out.destination_cluster_ip);
-      break;
+      return r.bytes(out.destination_cluster_ip);
     case key(15, wire_varint):
-      ok = r.u32(out.destination_service_port);
-      break;
+      return r.u32(out.destination_service_port);
     case key(16, wire_len):
-      ok = r.text(out.destination_service_port_name);
-      break;
+      return r.text(out.destination_service_port_name);
     case key(17, wire_len):
-      ok = r.text(out.destination_service_uid);
-      break;
+      return r.text(out.destination_service_uid);
     case key(18, wire_varint):
-      ok = r.enumeration(out.ingress_network_policy_type);
-      break;
+      return r.enumeration(out.ingress_network_policy_type);
     case key(19, wire_len):
-      ok = r.text(out.ingress_network_policy_namespace);
-      break;
+      return r.text(out.ingress_network_policy_namespace);
     case key(20, wire_len):
-      ok = r.text(out.ingress_network_policy_name);
-      break;
+      return r.text(out.ingress_network_policy_name);
     case key(21, wire_len):
-      ok = r.text(out.ingress_network_policy_uid);
-      break;
+      return r.text(out.ingress_network_policy_uid);
     case key(22, wire_len):
-      ok = r.text(out.ingress_network_policy_rule_name);
-      break;
+      return r.text(out.ingress_network_policy_rule_name);
     case key(23, wire_varint):
-      ok = r.enumeration(out.ingress_network_policy_rule_action);
-      break;
+      return r.enumeration(out.ingress_network_policy_rule_action);
     case key(24, wire_varint):
-      ok = r.enumeration(out.egress_network_policy_type);
-      break;
+      return r.enumeration(out.egress_network_policy_type);
     case key(25, wire_len):
-      ok = r.text(out.egress_network_policy_namespace);
-      break;
+      return r.text(out.egress_network_policy_namespace);
     case key(26, wire_len):
-      ok = r.text(out.egress_network_policy_name);
-      break;
+      return r.text(out.egress_network_policy_name);
     case key(27, wire_len):
-      ok = r.text(out.egress_network_policy_uid);
-      break;
+      return r.text(out.egress_network_policy_uid);
     case key(28, wire_len):
-      ok = r.text(out.egress_network_policy_rule_name);
-      break;
+      return r.text(out.egress_network_policy_rule_name);
     case key(29, wire_varint):
-      ok = r.enumeration(out.egress_network_policy_rule_action);
-      break;
+      return r.enumeration(out.egress_network_policy_rule_action);
     case key(30, wire_len):
-      ok = r.text(out.egress_name);
-      break;
+      return r.text(out.egress_name);
     case key(31, wire_len):
-      ok = r.bytes(out.egress_ip);
-      break;
+      return r.bytes(out.egress_ip);
     case key(32, wire_len):
-      ok = r.text(out.egress_node_name);
-      break;
+      return r.text(out.egress_node_name);
     case key(33, wire_len):
-      ok = r.text(out.egress_node_uid);
-      break;
+      return r.text(out.egress_node_uid);
     case key(34, wire_len):
-      ok = r.text(out.egress_uid);
-      break;
+      return r.text(out.egress_uid);
     case key(35, wire_len):
-      ok = r.bytes(out.destination_service_ip);
-      break;
+      return r.bytes(out.destination_service_ip);
     default:
-      ok = r.skip(k);
+      return r.skip(k);
     }
-    if (!ok)
-      return false;
-  }
-  return true;
+  });
 }
 
 } // namespace
 
 bool parse_flow(std::string_view bytes, flow_fields& out) {
-  reader r{bytes, depth_flow};
-  while (!r.done()) {
-    std::uint32_t k;
-    if (!r.key(k))
-      return false;
-    bool ok;
+  return for_each_field(bytes, depth_flow, [&](reader& r, std::uint32_t k) {
     switch (k) {
     case key(5, wire_varint):
-      ok = r.enumeration(out.end_reason);
-      break;
+      return r.enumeration(out.end_reason);
     case key(15, wire_varint):
-      ok = r.u32(out.proxy_snat_port);
-      break;
+      return r.u32(out.proxy_snat_port);
     case key(2, wire_len):
-      ok = message(r, [&](std::string_view m) { return parse_ipfix(m, out); });
-      break;
+      return message(r, [&](std::string_view m) { return parse_ipfix(m, out); });
     case key(3, wire_len):
-      ok = message(
+      return message(
           r, [&](std::string_view m) { return parse_timestamp(m, out.start_ts, depth_flow_part); });
-      break;
     case key(4, wire_len):
-      ok = message(
+      return message(
           r, [&](std::string_view m) { return parse_timestamp(m, out.end_ts, depth_flow_part); });
-      break;
     case key(6, wire_len):
-      ok = message(r, [&](std::string_view m) { return parse_ip(m, out); });
-      break;
+      return message(r, [&](std::string_view m) { return parse_ip(m, out); });
     case key(7, wire_len):
-      ok = message(r, [&](std::string_view m) { return parse_transport(m, out); });
-      break;
+      return message(r, [&](std::string_view m) { return parse_transport(m, out); });
     case key(8, wire_len):
-      ok = message(r, [&](std::string_view m) { return parse_k8s(m, out); });
-      break;
+      return message(r, [&](std::string_view m) { return parse_k8s(m, out); });
     case key(9, wire_len):
-      ok = message(r, [&](std::string_view m) { return parse_stats(m, out.stats); });
-      break;
+      return message(r, [&](std::string_view m) { return parse_stats(m, out.stats); });
     case key(10, wire_len):
-      ok = message(r, [&](std::string_view m) { return parse_stats(m, out.reverse_stats); });
-      break;
+      return message(r, [&](std::string_view m) { return parse_stats(m, out.reverse_stats); });
     case key(14, wire_len):
-      ok = r.bytes(out.proxy_snat_ip);
-      break;
+      return r.bytes(out.proxy_snat_ip);
     default:
-      ok = r.skip(k); // id, app, aggregation: not part of the record
+      return r.skip(k); // id, app, aggregation: not part of the record
     }
-    if (!ok)
-      return false;
-  }
-  return true;
+  });
 }
 
 bool export_request_reader::next(std::string_view& flow) {
