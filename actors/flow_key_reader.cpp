@@ -1,5 +1,6 @@
 #include "actors/flow_key_reader.hpp"
 
+#include <algorithm>
 #include <vector>
 
 namespace fa::actors {
@@ -24,10 +25,7 @@ std::vector<field_at> places(const ipfix::template_def& t) {
 }
 
 bool is_zero(const std::uint8_t* p, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i)
-    if (p[i] != 0)
-      return false;
-  return true;
+  return std::all_of(p, p + n, [](std::uint8_t b) { return b == 0; });
 }
 
 } // namespace
