@@ -4,6 +4,7 @@
 #include "actors/agent_session.hpp"
 
 #include "test/actors/test_util.hpp"
+#include "test/ipfix/test_util.hpp"
 
 #include <gtest/gtest.h>
 
@@ -731,21 +732,11 @@ TEST_F(agent_session_test, each_slice_carries_the_variable_length_values_of_its_
       make_def(256, {iana(8, 4), antrea(101), antrea(100), iana(7, 2), antrea(103), iana(86, 8)}),
       make_def(257, {antrea(101)}), plain_v4(258),
       make_def(259, {antrea(101), iana(4, 1), antrea(102)})};
-  std::uint32_t seed = 7;
-  auto next = [&] { return seed = seed * 1103515245u + 12345u, (seed >> 8) % 1000; };
+  ipfix::test::lcg next{7};
   auto record_of = [&](const template_def& def) {
     bytes r;
     ipfix::message_builder b{r};
-    for (const auto& f : def.fields) {
-      if (!f.is_varlen()) {
-        for (int k = 0; k < f.length; ++k)
-          b.put_u8(static_cast<std::uint8_t>(next()));
-        continue;
-      }
-      const auto pick = next();
-      const std::size_t len = pick % 6 == 0 ? 255 + pick % 200 : pick % 30;
-      b.put_string(std::string(len, 'v'), pick % 4 == 0); // 3-octet prefix at times
-    }
+    ipfix::test::put_varied_record(b, def, next);
     return r;
   };
   auto budget = std::make_shared<messages::byte_budget>(1 << 24);

@@ -344,8 +344,7 @@ TEST(slice_records, agrees_with_the_cursor_and_a_fresh_walk) {
                                          {1, 8, 0}}},
                                        {257, 0, {{101, varlen, antrea_pen}}},
                                        {258, 0, {{8, 4, 0}, {12, 4, 0}, {4, 1, 0}}}};
-  std::uint32_t seed = 1;
-  auto next = [&] { return seed = seed * 1103515245u + 12345u, (seed >> 8) % 1000; };
+  test::lcg next;
   for (const auto& def : defs) {
     record_layout layout{def};
     for (int round = 0; round < 30; ++round) {
@@ -355,16 +354,7 @@ TEST(slice_records, agrees_with_the_cursor_and_a_fresh_walk) {
       b.begin_set(def.id);
       const int records = 1 + static_cast<int>(next() % 12);
       for (int r = 0; r < records; ++r)
-        for (const auto& f : def.fields) {
-          if (!f.is_varlen()) {
-            for (int k = 0; k < f.length; ++k)
-              b.put_u8(static_cast<std::uint8_t>(next()));
-            continue;
-          }
-          const auto pick = next();
-          const std::size_t len = pick % 5 == 0 ? 255 + pick % 300 : pick % 40;
-          b.put_string(std::string(len, static_cast<char>('a' + r % 26)), pick % 3 == 0);
-        }
+        test::put_varied_record(b, def, next);
       // Padding shorter than the shortest record (RFC 7011 3.3.1).
       b.end_set(layout.min_length() > 1 ? next() % layout.min_length() : 0);
       b.end_message();
