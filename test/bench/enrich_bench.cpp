@@ -22,6 +22,7 @@
 #include "labels/pod_index.hpp"
 #include "sinks/clickhouse_rows.hpp"
 #include "sinks/flow_record.hpp"
+#include "test/bench/thread_cpu.hpp"
 #include "tools/common/loadgen_content.hpp"
 
 #include <algorithm>
@@ -63,13 +64,7 @@ options parse(int argc, char** argv) {
   return o;
 }
 
-/// CPU time of this thread, ns: what the rewriting costs, not what the machine's other
-/// work takes from it (wall time on a shared machine measures the neighbours too).
-double cpu_ns() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
-}
+using fa::bench::cpu_ns;
 
 /// A Pod on every address the load generator's IPv4 records use: 10.244.<node>.<2..251>
 /// (tools/loadgen_content.cpp), with labels of a typical Deployment.

@@ -13,6 +13,7 @@
 
 #include "rpc/flow_decoder.hpp"
 #include "rpc/flow_writer.hpp"
+#include "test/bench/thread_cpu.hpp"
 #include "tools/common/loadgen_content.hpp"
 
 #include <algorithm>
@@ -56,12 +57,7 @@ options parse(int argc, char** argv) {
   return o;
 }
 
-/// CPU time of this thread, ns (the machine is shared: wall time measures the neighbours).
-double cpu_ns() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
-}
+using fa::bench::cpu_ns;
 
 /// Octets of the IPFIX records the Flows were made from (what IPFIX over TCP carries).
 std::size_t ipfix_octets = 0;
