@@ -9,7 +9,6 @@
 #include "monitoring/log.hpp"
 #include "monitoring/rate_limited_log.hpp"
 #include "rpc/export_server.hpp"
-#include "rpc/server_tls.hpp"
 
 namespace fa::app {
 
@@ -51,22 +50,25 @@ std::variant<net::listener_ptr, std::string> start_grpc_listener(const acceptor_
   rpc::export_server_options o;
   o.host = addr.to_string();
   o.port = port;
-  o.tls = tls;
-  o.max_message_size = collector.grpc.max_message_size;
+  o.limits.max_message_size = collector.grpc.max_message_size;
   o.keepalive_time =
       std::chrono::duration_cast<std::chrono::milliseconds>(collector.grpc.keepalive_time);
   o.keepalive_timeout =
       std::chrono::duration_cast<std::chrono::milliseconds>(collector.grpc.keepalive_timeout);
-  o.include_k8s_uids = collector.grpc.include_k8s_uids;
+  o.limits.include_k8s_uids = collector.grpc.include_k8s_uids;
   if (tls) {
     // The same [collector.tls] as tls:// listeners (antrea-grpc-transport.md 3: Antrea's
     // aggregator requires client certificates; a client_ca here does the same).
     const auto& t = collector.tls;
-    auto made = rpc::make_server_credentials({t.cert, t.key, t.client_ca, "collector.tls.cert",
-                                              "collector.tls.key", "collector.tls.client_ca"});
+    // The allow-list is applied per stream (PERMISSION_DENIED), not in the handshake.
+    auto made = net::make_server_context({.cert = t.cert,
+                                          .key = t.key,
+                                          .client_ca = t.client_ca,
+                                          .allowed_names = {},
+                                          .min_version = t.min_version});
     if (auto* err = std::get_if<std::string>(&made))
       return *err;
-    o.credentials = std::get<std::shared_ptr<grpc::ServerCredentials>>(std::move(made));
+    o.tls = std::get<net::ssl_context_ptr>(std::move(made));
     o.allowed_names = t.allowed_names;
   }
   // The listener's name for the log (appended: `"[" + text` trips GCC 12's -Wrestrict).
