@@ -12,7 +12,9 @@
 # Knobs: BENCH_GRPC_STREAMS, BENCH_GRPC_RECORDS (per stream), BENCH_GRPC_PER_REQUEST,
 #        BENCH_REPEATS, BENCH_TEMPLATE, BENCH_GRPC_PERF (a directory: each mode's
 #        flow-aggregator is also recorded there with perf, DIR/MODE-ROUND.data; the CPU
-#        figures then include perf's cost)
+#        figures then include perf's cost), BENCH_GRPC_BASE (another build directory,
+#        say main's: each round also measures its flow-aggregator's gRPC rows, for an
+#        A/B in one run on a shared machine)
 set -euo pipefail
 
 build=${1:-build/release}
@@ -26,6 +28,7 @@ bin_gen=$build/tools/ipfix-loadgen
 bin_grpc=$build/tools/grpc-loadgen/grpc-loadgen
 bin_col=$build/tools/ipfix-collector
 bin_sink=$build/test/bench/grpc-sink
+base_fa=${BENCH_GRPC_BASE:+$BENCH_GRPC_BASE/app/flow-aggregator}
 
 source "$(dirname "$0")/common.sh"
 bench_setup grpc "$bin_fa" "$bin_gen" "$bin_grpc" "$bin_col" "$bin_sink"
@@ -106,7 +109,7 @@ TOML
 }
 
 echo "bench grpc: $template, $streams streams x $records records, $repeats rounds" >&2
-best_tcp=1e9; best_one=1e9; best_many=1e9; best_sink=1e9
+best_tcp=1e9; best_one=1e9; best_many=1e9; best_sink=1e9; best_bone=1e9; best_bmany=1e9
 for r in $(seq $repeats); do
   t=$(run_once tcp $r)
   o=$(run_once grpc1 $r)
@@ -114,6 +117,16 @@ for r in $(seq $repeats); do
   k=$(sink_once)
   printf '  round %s: CPU us/record: ipfix tcp %.3f, grpc 1/request %.3f, grpc %s/request %.3f, grpc-sink 1/request %.3f\n' \
     "$r" "$t" "$o" "$many" "$m" "$k" >&2
+  if [ -n "$base_fa" ]; then
+    ours=$bin_fa; bin_fa=$base_fa
+    bo=$(run_once grpc1 base-$r)
+    bm=$(run_once grpcN base-$r)
+    bin_fa=$ours
+    printf '  round %s, %s: grpc 1/request %.3f, grpc %s/request %.3f\n' \
+      "$r" "$BENCH_GRPC_BASE" "$bo" "$many" "$bm" >&2
+    best_bone=$(python3 -c "print(min($best_bone, $bo))")
+    best_bmany=$(python3 -c "print(min($best_bmany, $bm))")
+  fi
   best_tcp=$(python3 -c "print(min($best_tcp, $t))")
   best_one=$(python3 -c "print(min($best_one, $o))")
   best_many=$(python3 -c "print(min($best_many, $m))")
@@ -128,4 +141,8 @@ print(f"| IPFIX over TCP in | {tcp:.3f} | 1.00 |")
 print(f"| gRPC in, 1 Flow per request (Antrea Agent) | {one:.3f} | {one/tcp:.2f} |")
 print(f"| gRPC in, $many Flows per request | {many:.3f} | {many/tcp:.2f} |")
 print(f"| gRPC alone (grpc-sink: reads, discards), 1 Flow per request | {sink:.3f} | {sink/tcp:.2f} |")
+if "$base_fa":
+    bone, bmany = $best_bone, $best_bmany
+    print(f"| $BENCH_GRPC_BASE: gRPC in, 1 Flow per request | {bone:.3f} | {bone/tcp:.2f} |")
+    print(f"| $BENCH_GRPC_BASE: gRPC in, $many Flows per request | {bmany:.3f} | {bmany/tcp:.2f} |")
 PY
