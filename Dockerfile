@@ -31,12 +31,13 @@ FROM ${BASE}
 # What `ldd flow-aggregator` names, by package: CAF, toml++, prometheus-cpp core (the text
 # format; the admin server is civetweb), civetweb (C and C++), OpenSSL, libcurl (the
 # Kubernetes API, ClickHouse destinations), zlib (gzip of ClickHouse bodies and rotated flow
-# logs), gRPC C++ and protobuf (grpc:// listeners, grpc-stream destinations).
+# logs), gRPC C++ and protobuf (grpc-stream destinations, the Flow messages), nghttp2
+# (HTTP/2 of grpc:// listeners).
 # ca-certificates for TLS destinations that use the system CAs; curl for the HEALTHCHECK.
 RUN apt-get update -qq \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
        libcaf-core0.17 libtomlplusplus3 libprometheus-cpp-core1.0 libcivetweb1 libssl3 libcurl4 \
-       libgrpc++1.51 libprotobuf32 zlib1g ca-certificates curl \
+       libgrpc++1.51 libprotobuf32 libnghttp2-14 zlib1g ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/flow-aggregator \
        --create-home --shell /usr/sbin/nologin flow-aggregator

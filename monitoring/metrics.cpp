@@ -504,9 +504,9 @@ void label_cache_metrics::update(const label_cache_values& v) {
 
 std::string_view session_close_reason(std::string_view r) {
   // net/tcp_connection.cpp, net/tls_connection.cpp, net/udp_listener.cpp, the framer
-  // (net/tcp_framer.hpp), net/session_deadline.hpp and rpc/export_server.cpp
-  // ("cancelled": a gRPC stream reset, too large a request) name these; anything else is
-  // a socket error text.
+  // (net/tcp_framer.hpp), net/session_deadline.hpp and rpc/export_connection.cpp
+  // ("cancelled": a gRPC stream reset, too large a request, no keepalive answer) name these;
+  // anything else is a socket error text.
   if (r == "eof" || r == "eof_mid_message" || r == "eof_without_close_notify" ||
       r == "idle_timeout" || r == "message_timeout" || r == "shutdown" || r == "closed" ||
       r == "cancelled" || r == "malformed" || r == "first_message_timeout" || r == "reclaimed")

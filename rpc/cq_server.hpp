@@ -1,6 +1,6 @@
 #pragma once
 
-// What both gRPC servers (rpc/export_server, rpc/stream_server) are built on: one
+// What the libgrpc servers (rpc/stream_server, test/bench/grpc_sink) are built on: one
 // completion queue driven by one thread (gRPC's async API, so nothing blocks an actor),
 // a waker for other threads, and the shutdown order gRPC requires: stop the server
 // (cancelling what is left), close the waker, shut the queue down, let the thread drain

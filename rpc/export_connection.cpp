@@ -213,7 +213,7 @@ bool export_connection::receive(const std::uint8_t* data, std::size_t size) {
     if (handlers_.refused)
       handlers_.refused(not_h2 ? "not_http2" : "protocol_error", ctx_.peer,
                         nghttp2_strerror(static_cast<int>(n)));
-    fail(not_h2 ? "not_http2" : "protocol_error");
+    fail("malformed");
   }
   flush_streams();
   return !failed_;
@@ -279,13 +279,14 @@ void export_connection::on_data(stream& s, const std::uint8_t* data, std::size_t
       // gRPC's Length-Prefixed-Message: we announce no grpc-accept-encoding, so a
       // compressed message is a client error.
       if (s.prefix[0] != 0) {
+        end_session(s, "malformed");
         refuse(s, status_internal, "compressed", "", "compressed messages are not accepted");
         return;
       }
       s.message_size = (std::size_t{s.prefix[1]} << 24) | (std::size_t{s.prefix[2]} << 16) |
                        (std::size_t{s.prefix[3]} << 8) | s.prefix[4];
       if (s.message_size > limits_.max_message_size) {
-        end_session(s, "oversized");
+        end_session(s, "cancelled"); // as libgrpc's listener named it
         reply(s, status_resource_exhausted, "received message larger than max");
         return;
       }

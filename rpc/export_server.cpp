@@ -262,7 +262,7 @@ class link : public link_base, public std::enable_shared_from_this<link<Socket>>
       if (ec || self->closed_)
         return;
       if (self->conn_->ping_outstanding()) {
-        self->finish("keepalive_timeout");
+        self->finish("cancelled"); // as libgrpc's listener named it
         return;
       }
       self->conn_->ping();

@@ -1,10 +1,5 @@
 #include "rpc/server_tls.hpp"
 
-#include "net/tls_context.hpp"
-
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -23,19 +18,6 @@ std::optional<std::string> read_pem(const std::string& path, std::string& out) {
   if (out.find("-----BEGIN") == std::string::npos)
     return path + " holds no PEM data";
   return std::nullopt;
-}
-
-/// The leaf certificate gRPC verified, parsed; null when there is none.
-std::unique_ptr<X509, decltype(&X509_free)> peer_certificate(const grpc::AuthContext& auth) {
-  std::unique_ptr<X509, decltype(&X509_free)> cert{nullptr, &X509_free};
-  auto pem = auth.FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
-  if (pem.empty())
-    return cert;
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio{
-      BIO_new_mem_buf(pem.front().data(), static_cast<int>(pem.front().size())), &BIO_free};
-  if (bio)
-    cert.reset(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-  return cert;
 }
 
 } // namespace
@@ -60,26 +42,6 @@ make_server_credentials(const server_tls_options& o) {
   if (!creds)
     return o.cert_key + ": gRPC refused the certificate or key";
   return creds;
-}
-
-bool peer_name_allowed(const grpc::AuthContext& auth, const std::vector<std::string>& allowed) {
-  if (allowed.empty())
-    return true;
-  auto cert = peer_certificate(auth);
-  return cert && net::name_allowed(cert.get(), allowed);
-}
-
-std::string peer_names(const grpc::AuthContext& auth) {
-  std::string out;
-  auto cert = peer_certificate(auth);
-  if (!cert)
-    return out;
-  for (auto& n : net::certificate_names(cert.get())) {
-    if (!out.empty())
-      out += ',';
-    out += n;
-  }
-  return out;
 }
 
 } // namespace fa::rpc

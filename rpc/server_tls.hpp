@@ -1,11 +1,9 @@
 #pragma once
 
-// TLS for the gRPC servers (antrea-grpc-transport.md 3): the server certificate and key,
-// and for the export listener an optional client CA that makes client certificates
-// required (Antrea's aggregator always requires them) and an optional name allow-list,
-// the same `[collector.tls]` rules as the IPFIX tls:// listener.
+// TLS for the flow stream server (antrea-grpc-transport.md 3), which libgrpc serves: the
+// server certificate and key, and an optional client CA that makes client certificates
+// required. (The export listener reads gRPC itself and uses net/tls_context.hpp.)
 
-#include <grpcpp/security/auth_context.h>
 #include <grpcpp/security/server_credentials.h>
 
 #include <memory>
@@ -25,13 +23,5 @@ struct server_tls_options {
 /// gRPC's TLS server credentials (TLS 1.2 and 1.3, ALPN h2), or what is wrong with a file.
 std::variant<std::shared_ptr<grpc::ServerCredentials>, std::string>
 make_server_credentials(const server_tls_options& o);
-
-/// RFC 7011 11.4 as the tls:// listener applies it: the verified client certificate's
-/// common name or a DNS subject alternative name is in `allowed` (case-insensitive); an
-/// empty list allows any certificate the CA signed.
-bool peer_name_allowed(const grpc::AuthContext& auth, const std::vector<std::string>& allowed);
-
-/// The names of the verified client certificate, comma-separated (for logs).
-std::string peer_names(const grpc::AuthContext& auth);
 
 } // namespace fa::rpc

@@ -10,6 +10,8 @@ build_packages=(
   libcaf-dev libasio-dev libtomlplusplus-dev prometheus-cpp-dev
   libssl-dev libcurl4-openssl-dev nlohmann-json3-dev libcivetweb-dev zlib1g-dev
   libgrpc++-dev libabsl-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  # HTTP/2 for the grpc:// listener (rpc/export_connection.hpp).
+  libnghttp2-dev
 )
 packages=(
   "${build_packages[@]}"

@@ -143,6 +143,6 @@ print(f"| gRPC in, $many Flows per request | {many:.3f} | {many/tcp:.2f} |")
 print(f"| gRPC alone (grpc-sink: reads, discards), 1 Flow per request | {sink:.3f} | {sink/tcp:.2f} |")
 if "$base_fa":
     bone, bmany = $best_bone, $best_bmany
-    print(f"| $BENCH_GRPC_BASE: gRPC in, 1 Flow per request | {bone:.3f} | {bone/tcp:.2f} |")
-    print(f"| $BENCH_GRPC_BASE: gRPC in, $many Flows per request | {bmany:.3f} | {bmany/tcp:.2f} |")
+    print(f"| ${BENCH_GRPC_BASE:-}: gRPC in, 1 Flow per request | {bone:.3f} | {bone/tcp:.2f} |")
+    print(f"| ${BENCH_GRPC_BASE:-}: gRPC in, $many Flows per request | {bmany:.3f} | {bmany/tcp:.2f} |")
 PY

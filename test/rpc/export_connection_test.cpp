@@ -288,7 +288,7 @@ TEST(grpc_export_connection, an_http1_request_is_refused_and_counted) {
   std::string get = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
   EXPECT_FALSE(p.server->receive(reinterpret_cast<const std::uint8_t*>(get.data()), get.size()));
   EXPECT_EQ(p.refused, std::vector<std::string>{"not_http2"});
-  EXPECT_EQ(p.server->reason(), "not_http2");
+  EXPECT_EQ(p.server->reason(), "malformed");
   EXPECT_TRUE(p.server->done());
   EXPECT_EQ(p.opened, 0);
 }
@@ -303,7 +303,7 @@ TEST(grpc_export_connection, a_compressed_message_is_refused) {
   EXPECT_EQ(p.flows, 2u);
   EXPECT_EQ(p.response["grpc-status"], "13");
   EXPECT_EQ(p.refused, std::vector<std::string>{"compressed"});
-  EXPECT_EQ(p.closed, std::vector<std::string>{"compressed"});
+  EXPECT_EQ(p.closed, std::vector<std::string>{"malformed"});
   EXPECT_TRUE(p.stream_closed); // reset: the client stops sending
 }
 
@@ -327,7 +327,7 @@ TEST(grpc_export_connection, a_message_over_the_limit_is_resource_exhausted) {
   ASSERT_TRUE(p.pump());
   EXPECT_EQ(p.flows, 1u);
   EXPECT_EQ(p.response["grpc-status"], "8");
-  EXPECT_EQ(p.closed, std::vector<std::string>{"oversized"});
+  EXPECT_EQ(p.closed, std::vector<std::string>{"cancelled"});
 }
 
 TEST(grpc_export_connection, a_stream_that_ends_inside_a_message_is_internal) {
