@@ -201,7 +201,7 @@ export_connection::stream* export_connection::find(std::int32_t id) {
   return i == streams_.end() ? nullptr : i->second.get();
 }
 
-bool export_connection::receive(const std::uint8_t* data, std::size_t size) {
+bool export_connection::feed(const std::uint8_t* data, std::size_t size) {
   if (failed_)
     return false;
   now_ = static_cast<std::uint32_t>(base::unix_seconds());
@@ -215,7 +215,6 @@ bool export_connection::receive(const std::uint8_t* data, std::size_t size) {
                         nghttp2_strerror(static_cast<int>(n)));
     fail("malformed");
   }
-  flush_streams();
   return !failed_;
 }
 
@@ -321,6 +320,7 @@ bool export_connection::on_message(stream& s, std::string_view message) {
   const auto got = s.writer->add_request(message, now_);
   requests_ += 1;
   flows_ += got.flows;
+  pending_ += message.size();
   if (got.any_refused && handlers_.rejected)
     for (std::size_t i = 1; i < got.refused.size(); ++i)
       if (got.refused[i] > 0)
@@ -407,7 +407,8 @@ void export_connection::give_back(stream& s) {
   s.unconsumed = 0;
 }
 
-void export_connection::flush_streams() {
+void export_connection::flush() {
+  pending_ = 0;
   // What one read brought goes on together, as a TCP read hands on what the socket held.
   for (auto& [id, s] : streams_) {
     if (s->dirty && s->writer) {

@@ -99,7 +99,16 @@ class export_connection {
   /// Feeds octets read from the socket, then hands each stream's chunk on and gives back
   /// the windows the budgets allow. False: the connection is done for (why in `reason()`);
   /// write what `output` still has, then close.
-  bool receive(const std::uint8_t* data, std::size_t size);
+  bool receive(const std::uint8_t* data, std::size_t size) {
+    const bool ok = feed(data, size);
+    flush();
+    return ok;
+  }
+  /// `receive` in two steps, for a reader that gathers several reads into one hand-on.
+  bool feed(const std::uint8_t* data, std::size_t size);
+  void flush();
+  /// Converted octets not yet handed on, over every stream.
+  std::size_t pending() const { return pending_; }
 
   /// Appends what nghttp2 has to send to `out`.
   void output(std::string& out);
@@ -136,7 +145,6 @@ class export_connection {
               std::string_view message);
   void reply(stream& s, int status, std::string_view message);
   void end_session(stream& s, const std::string& reason);
-  void flush_streams();
   void fail(std::string reason);
 
   context ctx_;
@@ -147,6 +155,7 @@ class export_connection {
   std::uint64_t requests_ = 0;
   std::uint64_t flows_ = 0;
   std::uint32_t now_ = 0; ///< unix seconds of the read being converted
+  std::size_t pending_ = 0;
   bool ping_outstanding_ = false;
   bool failed_ = false;
   std::string reason_;

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <set>
 #include <thread>
+#include <type_traits>
 
 namespace fa::rpc {
 
@@ -211,22 +212,72 @@ class link : public link_base, public std::enable_shared_from_this<link<Socket>>
 
  private:
   void read() {
-    socket_.async_read_some(asio::buffer(in_), [self = this->shared_from_this()](
-                                                   const asio::error_code& ec, std::size_t n) {
-      if (self->closed_)
-        return;
+    if constexpr (std::is_same_v<Socket, asio::ip::tcp::socket>) {
+      // As net/tcp_connection: wait for readability, then one non-blocking read. (An
+      // async_read_some first tries a read that fails while the client is between
+      // messages: a system call per message wasted.)
+      socket_.async_wait(asio::socket_base::wait_read,
+                         [self = this->shared_from_this()](const asio::error_code& ec) {
+                           if (self->closed_)
+                             return;
+                           if (ec) {
+                             self->finish("cancelled");
+                             return;
+                           }
+                           self->read_available();
+                         });
+    } else {
+      socket_.async_read_some(asio::buffer(in_), [self = this->shared_from_this()](
+                                                     const asio::error_code& ec, std::size_t n) {
+        if (!self->closed_)
+          self->received(ec, n);
+      });
+    }
+  }
+
+  /// Reads what the socket holds, up to a bound, before handing it on: a client that
+  /// sends one Flow per request (an Agent) then gives one chunk per batch of requests,
+  /// not one per request, as the IPFIX reader's reads hold many messages.
+  void read_available() {
+    for (int i = 0; i < max_reads_per_wake; ++i) {
+      asio::error_code ec;
+      auto n = socket_.read_some(asio::buffer(in_), ec);
+      if (ec == asio::error::would_block)
+        break;
       if (ec) {
-        self->finish("cancelled");
+        conn_->flush();
+        finish("cancelled");
         return;
       }
-      if (!self->conn_->receive(self->in_.data(), n)) {
-        self->write();
-        self->closing_ = true; // close once the GOAWAY is out
+      if (!conn_->feed(in_.data(), n)) {
+        conn_->flush();
+        closing_ = true;
+        write();
         return;
       }
-      self->write();
-      self->read();
-    });
+      if (conn_->pending() >= max_pending)
+        break;
+    }
+    conn_->flush();
+    write();
+    read();
+  }
+
+  static constexpr int max_reads_per_wake = 16;
+  static constexpr std::size_t max_pending = 256 * 1024;
+
+  void received(const asio::error_code& ec, std::size_t n) {
+    if (ec) {
+      finish("cancelled");
+      return;
+    }
+    if (!conn_->receive(in_.data(), n)) {
+      closing_ = true; // close once the GOAWAY is out
+      write();
+      return;
+    }
+    write();
+    read();
   }
 
   void write() {
@@ -332,6 +383,8 @@ void export_server::core::accept_next() {
       asio::error_code e;
       auto remote = socket.remote_endpoint(e);
       socket.set_option(asio::ip::tcp::no_delay(true), e);
+      if (!self->opts_.tls)
+        socket.non_blocking(true, e);
       if (!e && !self->opts_.tls) {
         auto l = std::make_shared<link<asio::ip::tcp::socket>>(self, std::move(socket));
         self->links_.insert(l);
