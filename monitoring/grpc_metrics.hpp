@@ -24,8 +24,9 @@ class grpc_metrics {
   /// Flows refused, by rpc::flow_error (a fixed set: no_timestamps, bad_timestamp,
   /// bad_ip_version, bad_address, bad_port, unknown_enum, too_large, too_many_domains).
   prometheus::Counter& flows_rejected(std::string_view reason);
-  /// Streams refused before they became sessions (name_not_allowed, bad_peer, shutdown);
-  /// max_sessions refusals are in sessions_rejected_total.
+  /// Streams and connections refused (rpc/export_connection.hpp: name_not_allowed,
+  /// shutdown, unknown_method, not_grpc, bad_request, compressed, not_http2,
+  /// protocol_error); max_sessions refusals are in sessions_rejected_total.
   prometheus::Counter& streams_refused(std::string_view reason);
 
  private:

@@ -6,6 +6,7 @@
 
 #include "rpc/proto.hpp"
 #include "test/fuzz/fuzz_seeds.hpp"
+#include "test/support/grpc_request.hpp"
 
 #include <nghttp2/nghttp2.h>
 
@@ -24,12 +25,8 @@ struct body {
   std::size_t frame = 16384;
 };
 
-std::string framed(const std::string& m, char compressed = 0) {
-  std::string out(5, '\0');
-  out[0] = compressed;
-  for (int i = 0; i < 4; ++i)
-    out[1 + i] = static_cast<char>(m.size() >> (24 - 8 * i));
-  return out + m;
+std::string framed(const std::string& m, std::uint8_t compressed = 0) {
+  return test::grpc_framed(m, compressed);
 }
 
 std::string request(int flows) {
@@ -55,17 +52,6 @@ std::vector<std::uint8_t> conversation(std::vector<body> bodies, std::string_vie
   nghttp2_session_client_new(&s, cbs, nullptr);
   nghttp2_session_callbacks_del(cbs);
   nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, nullptr, 0);
-  auto nv = [](std::string_view n, std::string_view v) {
-    return nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(n.data())),
-                      reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), n.size(),
-                      v.size(), NGHTTP2_NV_FLAG_NONE};
-  };
-  const nghttp2_nv headers[] = {nv(":method", "POST"),
-                                nv(":scheme", "http"),
-                                nv(":authority", "localhost"),
-                                nv(":path", path),
-                                nv("content-type", "application/grpc"),
-                                nv("te", "trailers")};
   for (auto& b : bodies) {
     nghttp2_data_provider p{};
     p.source.ptr = &b;
@@ -79,7 +65,7 @@ std::vector<std::uint8_t> conversation(std::vector<body> bodies, std::string_vie
         *flags |= NGHTTP2_DATA_FLAG_EOF;
       return static_cast<ssize_t>(n);
     };
-    nghttp2_submit_request(s, nullptr, headers, std::size(headers), &p, nullptr);
+    test::submit_grpc_request(s, path, &p);
   }
   if (ping)
     nghttp2_submit_ping(s, NGHTTP2_FLAG_NONE, nullptr);
@@ -102,8 +88,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: %s DIR\n", argv[0]);
     return 2;
   }
-  constexpr std::string_view path =
-      "/antrea_io.antrea.pkg.apis.flow.v1alpha1.FlowExportService/Export";
+  const auto path = test::export_path;
   std::vector<test::fuzz_seed> seeds;
   seeds.push_back({"one", conversation({{framed(request(1))}}, path, false, 96)});
   seeds.push_back({"three-requests",

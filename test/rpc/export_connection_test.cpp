@@ -4,6 +4,7 @@
 // unknown method, an oversized message, a stream that ends inside a message).
 
 #include "rpc/export_connection.hpp"
+#include "test/support/grpc_request.hpp"
 
 #include <gtest/gtest.h>
 #include <nghttp2/nghttp2.h>
@@ -19,8 +20,7 @@
 namespace fa::rpc {
 namespace {
 
-constexpr std::string_view export_path =
-    "/antrea_io.antrea.pkg.apis.flow.v1alpha1.FlowExportService/Export";
+using test::export_path;
 
 std::string v4(const char* text) {
   std::string out(4, '\0');
@@ -48,14 +48,8 @@ std::string request(int n) {
   return r.SerializeAsString();
 }
 
-/// gRPC's Length-Prefixed-Message.
-std::string framed(const std::string& message, std::uint8_t compressed = 0) {
-  std::string out(5, '\0');
-  out[0] = static_cast<char>(compressed);
-  const auto n = static_cast<std::uint32_t>(message.size());
-  for (int i = 0; i < 4; ++i)
-    out[1 + i] = static_cast<char>(n >> (24 - 8 * i));
-  return out + message;
+std::string framed(const std::string& m, std::uint8_t compressed = 0) {
+  return test::grpc_framed(m, compressed);
 }
 
 class noop_inbound : public net::inbound {
@@ -127,17 +121,6 @@ class h2_pair {
   /// Opens the request stream; its DATA frames carry at most `frame` octets each.
   void open(std::string_view path = export_path, std::size_t frame = 16384) {
     frame_ = frame;
-    auto nv = [](std::string_view n, std::string_view v) {
-      return nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(n.data())),
-                        reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), n.size(),
-                        v.size(), NGHTTP2_NV_FLAG_NONE};
-    };
-    const nghttp2_nv headers[] = {nv(":method", "POST"),
-                                  nv(":scheme", "http"),
-                                  nv(":authority", "localhost"),
-                                  nv(":path", path),
-                                  nv("content-type", "application/grpc"),
-                                  nv("te", "trailers")};
     nghttp2_data_provider body{};
     body.source.ptr = this;
     body.read_callback = [](nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t len,
@@ -154,7 +137,7 @@ class h2_pair {
       }
       return static_cast<ssize_t>(n);
     };
-    id_ = nghttp2_submit_request(client_, nullptr, headers, std::size(headers), &body, this);
+    id_ = test::submit_grpc_request(client_, path, &body);
   }
 
   /// More request octets; `end` half-closes after them.
