@@ -306,19 +306,22 @@ class link : public link_base, public std::enable_shared_from_this<link<Socket>>
 
   /// Every keepalive_time: a PING; one unanswered after keepalive_timeout ends the
   /// connection (gRPC's keepalive, A8 "Client-side Keepalive", server side).
-  void arm_keepalive() {
+  void arm_keepalive(bool after_ping = false) {
     const auto& o = core_->options();
-    timer_.expires_after(conn_->ping_outstanding() ? o.keepalive_timeout : o.keepalive_time);
-    timer_.async_wait([self = this->shared_from_this()](const asio::error_code& ec) {
+    timer_.expires_after(after_ping ? o.keepalive_timeout : o.keepalive_time);
+    timer_.async_wait([self = this->shared_from_this(), after_ping](const asio::error_code& ec) {
       if (ec || self->closed_)
         return;
-      if (self->conn_->ping_outstanding()) {
-        self->finish("cancelled"); // as libgrpc's listener named it
+      if (after_ping) {
+        if (self->conn_->ping_outstanding())
+          self->finish("cancelled"); // as libgrpc's listener named it
+        else
+          self->arm_keepalive();
         return;
       }
       self->conn_->ping();
       self->write();
-      self->arm_keepalive();
+      self->arm_keepalive(true);
     });
   }
 
