@@ -1,7 +1,7 @@
 // flow-convert-bench: CPU time (this thread's) of turning serialized ExportRequests into
 // IPFIX records (rpc/flow_writer: protobuf's wire format read into the session's chunk),
 // in ns per Flow, on grpc-loadgen's Flows (ipfix-loadgen's `antrea-v4` records decoded
-// into Flows). No gRPC, no actors: what export_server spends per Flow besides gRPC's own
+// into Flows). No HTTP/2, no actors: what the gRPC listener spends per Flow besides its
 // per-message cost (README, "gRPC in vs IPFIX over TCP in").
 //
 //   flow-convert-bench [--flows N] [--rounds K] [--protobuf 0|1] [--uids 0|1]

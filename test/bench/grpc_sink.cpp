@@ -1,8 +1,9 @@
-// grpc-sink: gRPC's own cost per message, the floor under the gRPC listener (README, "gRPC
-// in vs IPFIX over TCP in"). It serves FlowExportService.Export as rpc/export_server does
-// (rpc/cq_server: the same server options, one thread driving a completion queue, one
-// read pending per stream) and discards what it reads: no conversion, no session, no
-// pipeline. test/bench/grpc.sh measures its CPU per Flow beside flow-aggregator's.
+// grpc-sink: libgrpc's own cost per message, the floor under the gRPC listener while it
+// ran on libgrpc (README, "gRPC in vs IPFIX over TCP in"; it reads HTTP/2 itself now). It
+// serves FlowExportService.Export as that listener did (rpc/cq_server: one thread driving
+// a completion queue, one read pending per stream) and discards what it reads: no
+// conversion, no session, no pipeline. test/bench/grpc.sh measures its CPU per Flow beside
+// flow-aggregator's.
 //
 //   grpc-sink --port-file PATH     (listens on 127.0.0.1, an ephemeral port; runs until killed)
 
