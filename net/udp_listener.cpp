@@ -179,7 +179,6 @@ udp_listener::udp_listener(asio::io_context& ctx, const asio::ip::udp::endpoint&
     : socket_(ctx)
     , strand_(asio::make_strand(ctx.get_executor()))
     , sweep_timer_(strand_)
-    , coalesce_timer_(strand_)
     , cfg_(cfg)
     , on_accept_(std::move(on_accept))
     , on_counts_(std::move(on_counts)) {
@@ -226,7 +225,6 @@ void udp_listener::stop() {
     asio::error_code ec;
     self->socket_.close(ec);
     self->sweep_timer_.cancel();
-    self->coalesce_timer_.cancel();
   });
 }
 
@@ -240,33 +238,15 @@ void udp_listener::wait_readable() {
                      }));
 }
 
-void udp_listener::wait_coalesce() {
-  coalesce_timer_.expires_after(cfg_.coalesce);
-  coalesce_timer_.async_wait(
-      asio::bind_executor(strand_, [self = shared_from_this()](asio::error_code ec) {
-        if (!ec)
-          self->receive();
-      }));
-}
-
 void udp_listener::receive() {
   if (stopped_)
     return;
   // Bounded work per wake-up: at most 16 batches, then yield the thread to other
   // handlers (other sockets, timers) and come back.
   auto now = std::chrono::steady_clock::now();
-  std::size_t received = 0;
   for (int round = 0; round < 16; ++round) {
-    auto n = receive_batch(now);
-    received += n;
-    if (n < cfg_.batch) {
-      // Drained. While datagrams keep coming, poll once per `coalesce` (the socket
-      // buffer holds what arrives meanwhile; what it cannot hold is counted, as
-      // socket_overflow); once a poll finds nothing, wait on the socket again.
-      if (received > 0 && cfg_.coalesce.count() > 0)
-        wait_coalesce();
-      else
-        wait_readable();
+    if (receive_batch(now) < cfg_.batch) {
+      wait_readable();
       return;
     }
   }

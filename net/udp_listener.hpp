@@ -145,13 +145,6 @@ struct udp_listener_config {
   /// per exporter carry many datagrams (the slots cost address space, 64 KiB each, but
   /// only the pages datagrams touch).
   std::size_t batch = 256;
-  /// After a wake-up that received datagrams, the next receive waits this long instead
-  /// of for the socket to become readable (issue 15): a steady stream is then read in
-  /// one wake-up per interval, in long batches (one chunk and one actor message per
-  /// exporter and batch), not one wake-up per burst of a few datagrams. A receive that
-  /// finds nothing goes back to waiting on the socket, so an idle listener costs
-  /// nothing. Adds at most this much latency; 0 waits on the socket after every batch.
-  std::chrono::nanoseconds coalesce = std::chrono::microseconds{500};
 };
 
 /// What the owner does with a new exporter: admit it and say where its datagrams go,
@@ -213,8 +206,6 @@ class udp_listener : public listener, public std::enable_shared_from_this<udp_li
   static peer_key key_of(const asio::ip::udp::endpoint& ep);
 
   void wait_readable();
-  /// Waits `coalesce`, then receives (see udp_listener_config::coalesce).
-  void wait_coalesce();
   void receive();
   /// One recvmmsg batch; returns the number of datagrams (0: nothing pending).
   std::size_t receive_batch(std::chrono::steady_clock::time_point now);
@@ -240,7 +231,6 @@ class udp_listener : public listener, public std::enable_shared_from_this<udp_li
   asio::ip::udp::socket socket_;
   asio::strand<asio::any_io_executor> strand_;
   asio::steady_timer sweep_timer_;
-  asio::steady_timer coalesce_timer_;
   udp_listener_config cfg_;
   accept_handler on_accept_;
   counts_handler on_counts_;

@@ -564,35 +564,6 @@ TEST_F(udp_listener_test, kernel_drops_are_counted) {
   EXPECT_EQ(rec.drops(net::udp_drop::socket_overflow), sent - held);
 }
 
-// Issue 15: after a wake-up that received datagrams the listener polls once per
-// `coalesce` instead of waking for every datagram, so what arrives meanwhile goes to the
-// session as one chunk; a poll that finds nothing waits on the socket again, so a later
-// datagram still arrives.
-TEST_F(udp_listener_test, a_stream_is_read_once_per_coalesce_interval) {
-  net::udp_listener_config cfg;
-  cfg.coalesce = 1s; // far longer than the 20 ms between the two datagrams below
-  start("127.0.0.1", cfg);
-  sender s;
-  s.send(listener->port(), datagram(40, 0));
-  ASSERT_TRUE(rec.wait([&] { return rec.peers.size() == 1 && rec.peers[0]->chunks.size() == 1; }));
-  // The first datagram was read at once (the socket woke the listener); these two come
-  // within its interval, so the next poll reads them together.
-  s.send(listener->port(), datagram(50, 1));
-  std::this_thread::sleep_for(20ms);
-  s.send(listener->port(), datagram(60, 2));
-  ASSERT_TRUE(rec.wait([&] { return total_chunk_bytes(*rec.peers[0]) == 40 + 50 + 60; }));
-  {
-    std::lock_guard g{rec.mtx};
-    ASSERT_EQ(rec.peers[0]->chunks.size(), 2u) << "one chunk per poll, not per datagram";
-    auto second = rec.peers[0]->chunks[1]->bytes();
-    EXPECT_EQ(bytes(second.begin(), second.end()), concat({datagram(50, 1), datagram(60, 2)}));
-  }
-  // The poll after finds nothing: the listener waits on the socket again.
-  std::this_thread::sleep_for(1500ms);
-  s.send(listener->port(), datagram(70, 3));
-  ASSERT_TRUE(rec.wait([&] { return total_chunk_bytes(*rec.peers[0]) == 40 + 50 + 60 + 70; }));
-}
-
 // "[::]" is dual-stack: IPv4 and IPv6 exporters on one socket, two sessions.
 TEST_F(udp_listener_test, dual_stack_receives_ipv4_and_ipv6) {
   start("::");
