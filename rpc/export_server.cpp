@@ -160,7 +160,8 @@ class link : public link_base, public std::enable_shared_from_this<link<Socket>>
   link(std::shared_ptr<export_server::core> core, Socket socket)
       : core_(std::move(core))
       , socket_(std::move(socket))
-      , timer_(core_->io()) {}
+      , timer_(core_->io())
+      , gather_(core_->io()) {}
 
   void start(const asio::ip::tcp::endpoint& remote, bool name_not_allowed, std::string names) {
     auto addr = remote.address();
@@ -239,11 +240,14 @@ class link : public link_base, public std::enable_shared_from_this<link<Socket>>
   /// sends one Flow per request (an Agent) then gives one chunk per batch of requests,
   /// not one per request, as the IPFIX reader's reads hold many messages.
   void read_available() {
+    bool drained = false;
     for (int i = 0; i < max_reads_per_wake; ++i) {
       asio::error_code ec;
       auto n = socket_.read_some(asio::buffer(in_), ec);
-      if (ec == asio::error::would_block)
+      if (ec == asio::error::would_block) {
+        drained = true;
         break;
+      }
       if (ec) {
         conn_->flush();
         finish("cancelled");
@@ -260,11 +264,26 @@ class link : public link_base, public std::enable_shared_from_this<link<Socket>>
     }
     conn_->flush();
     write();
-    read();
+    if (!drained) { // more is waiting: read on
+      read();
+      return;
+    }
+    // The client sends slower than we read (an Agent's one Flow per request): let its
+    // requests gather in the socket for a moment, so that one read, one chunk and one ACK
+    // carry many of them rather than a few (README, "gRPC in": the reads were a third of
+    // such a request's CPU). An Agent's Flows wait a millisecond more; nothing waits on
+    // them.
+    gather_.expires_after(gather_delay);
+    gather_.async_wait([self = this->shared_from_this()](const asio::error_code& ec) {
+      if (!ec && !self->closed_)
+        self->read();
+    });
   }
 
   static constexpr int max_reads_per_wake = 16;
   static constexpr std::size_t max_pending = 256 * 1024;
+  /// After a wake that emptied the socket, the next read waits this long.
+  static constexpr std::chrono::microseconds gather_delay{1000};
 
   void received(const asio::error_code& ec, std::size_t n) {
     if (ec) {
@@ -332,6 +351,7 @@ class link : public link_base, public std::enable_shared_from_this<link<Socket>>
     if (conn_)
       conn_->close_all(reason);
     timer_.cancel();
+    gather_.cancel();
     asio::error_code ec;
     socket_.lowest_layer().close(ec);
     core_->forget(this->shared_from_this());
@@ -340,6 +360,7 @@ class link : public link_base, public std::enable_shared_from_this<link<Socket>>
   std::shared_ptr<export_server::core> core_;
   Socket socket_;
   asio::steady_timer timer_;
+  asio::steady_timer gather_; ///< the pause before the next read after a trickle
   std::optional<export_connection> conn_;
   std::array<std::uint8_t, 64 * 1024> in_;
   std::string out_;
