@@ -44,11 +44,17 @@ constexpr bool is_total(std::size_t c) {
          c == reverse_octet_total;
 }
 
-/// The index's hash of a key. Each word is multiplied by its own odd constant and the
-/// products summed, then mixed once, as actors::flow_hash does: flows::hash chains five
-/// mix64, about 60 cycles of latency per record (issue 11 profile). Internal to the
-/// table (nothing routes by it), so it need not equal any other hash.
-std::uint64_t key_hash(const flow_key& k) {
+std::int64_t bucket_of(std::int64_t t) {
+  return t >= 0 ? t / bucket_ms : (t - bucket_ms + 1) / bucket_ms;
+}
+
+} // namespace
+
+// Each word is multiplied by its own odd constant and the products summed, then mixed
+// once, as actors::flow_hash does: flows::hash chains five mix64, about 60 cycles of
+// latency per record (issue 11 profile). Internal to the table (nothing routes by it),
+// so it need not equal any other hash.
+std::uint64_t flow_table::key_hash(const flow_key& k) {
   std::uint64_t w[4];
   std::memcpy(w, k.source.data(), 16);
   std::memcpy(w + 2, k.destination.data(), 16);
@@ -58,12 +64,6 @@ std::uint64_t key_hash(const flow_key& k) {
                      w[2] * 0x94d049bb133111ebULL + w[3] * 0xff51afd7ed558ccdULL +
                      ports * 0xc4ceb9fe1a85ec53ULL);
 }
-
-std::int64_t bucket_of(std::int64_t t) {
-  return t >= 0 ? t / bucket_ms : (t - bucket_ms + 1) / bucket_ms;
-}
-
-} // namespace
 
 std::string_view to_string(export_reason r) {
   switch (r) {
@@ -256,10 +256,13 @@ std::size_t flow_table::add_set(const aggregate_layout_ptr& layout, ipfix::bytes
     index_.prefetch(j.in.hash);
     return true;
   };
-  // Stage 2: find the flow (its slot is loaded by now) and start loading its entry.
+  // Stage 2: the slot is loaded by now; take the flow whose hash tag matches (with 32
+  // bits of tag, nearly always the one with the key) and start loading its entry. The
+  // key is compared in stage 3, once the entry is loaded: comparing it here waited for
+  // the entry (issue 11 profile).
   auto probe = [&](std::size_t i) {
     auto& j = ring[i % ring_size];
-    j.id = lookup(j.in.key, j.in.hash);
+    j.id = index_.find_tag(j.in.hash);
     j.changes = index_changes_;
     if (j.id != none)
       prefetch_entry(j.id);
@@ -268,11 +271,16 @@ std::size_t flow_table::add_set(const aggregate_layout_ptr& layout, ipfix::bytes
   // removed flows; then it may have moved, gone or been made (the same key twice in
   // one set).
   auto still_found = [&](const job& j) { return j.changes == index_changes_; };
-  // Stage 3: the entry is loaded; start loading its fixed area and tcpState, and the
-  // string entry of a waiting flow, which a record of its other Node rewrites.
+  // Stage 3: the entry is loaded: check the key (another flow with the same tag: the
+  // whole lookup); start loading its fixed area and tcpState, and the string entry of a
+  // waiting flow, which a record of its other Node rewrites.
   auto load = [&](std::size_t i) {
-    const auto& j = ring[i % ring_size];
-    if (j.id != none && still_found(j))
+    auto& j = ring[i % ring_size];
+    if (j.id == none || !still_found(j))
+      return;
+    if (at(j.id).key != j.in.key)
+      j.id = lookup(j.in.key, j.in.hash);
+    if (j.id != none)
       prefetch_record(j.id);
   };
   // Stage 4: the strings of a waiting flow.

@@ -218,6 +218,9 @@ class flow_table {
   std::size_t size() const { return size_; }
   flow_table_stats stats() const;
 
+  /// The hash the table's index files `key` under (tests find collisions with it).
+  static std::uint64_t key_hash(const flow_key& key);
+
   /// The flow with `key`, if any.
   std::optional<flow_view> find(const flow_key& key) const;
 

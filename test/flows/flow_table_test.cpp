@@ -1063,6 +1063,42 @@ TEST_P(flow_table_test, add_set_sees_flows_made_and_removed_earlier_in_the_same_
   EXPECT_EQ(flow_b->state->destination.counters[packet_total], 1005u);
 }
 
+// add_set's probe takes the flow whose 32-bit hash tag matches and checks the key once
+// the entry is loaded: a flow with the same tag and another key is not the record's.
+TEST_P(flow_table_test, add_set_tells_apart_keys_with_the_same_hash_tag) {
+  auto rec = [&](std::uint16_t sport, std::uint16_t dport) {
+    auto v = intra(s1());
+    v.set("sourceTransportPort", sport).set("destinationTransportPort", dport);
+    return v.encode(def);
+  };
+  auto key_of = [&](const bytes& r) {
+    return record_key(*layout, r, values_of(*layout, r), nullptr);
+  };
+  // Two keys whose index hashes agree in the low 32 bits (the tag, and the home slot):
+  // among 2^18 keys there are several such pairs (birthday bound).
+  std::map<std::uint32_t, std::pair<std::uint16_t, std::uint16_t>> seen;
+  std::optional<std::pair<bytes, bytes>> pair;
+  auto k = key_of(rec(1, 1));
+  for (std::uint32_t n = 0; n < (1u << 18) && !pair; ++n) {
+    k.source_port = static_cast<std::uint16_t>(1 + (n & 0x1ff));
+    k.destination_port = static_cast<std::uint16_t>(1 + (n >> 9));
+    const auto tag = static_cast<std::uint32_t>(flow_table::key_hash(k));
+    if (auto [it, fresh] = seen.try_emplace(tag, k.source_port, k.destination_port); !fresh)
+      pair.emplace(rec(it->second.first, it->second.second),
+                   rec(k.source_port, k.destination_port));
+  }
+  ASSERT_TRUE(pair);
+  const auto& [first, second] = *pair;
+  ASSERT_NE(key_of(first), key_of(second));
+  table.add(layout, first, at(0s), sink);
+  EXPECT_EQ(table.add_set(layout, second, at(0s), sink, values_of(*layout, second)), 1u);
+  EXPECT_EQ(table.stats().created, 2u);
+  EXPECT_EQ(table.size(), 2u);
+  ASSERT_TRUE(table.find(key_of(first)));
+  ASSERT_TRUE(table.find(key_of(second)));
+  EXPECT_EQ(*table.find(key_of(second))->key, key_of(second));
+}
+
 // ---------------------------------------------------------------------------------------
 // Inspection.
 
