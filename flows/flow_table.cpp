@@ -1,5 +1,6 @@
 #include "flows/flow_table.hpp"
 
+#include "base/read_ahead.hpp"
 #include "ipfix/message.hpp"
 #include "ipfix/wire.hpp"
 
@@ -20,15 +21,13 @@ constexpr std::int64_t bucket_ms = 64;                           ///< 4096 x 64 
 /// The records `add_set` has in flight: a power of two above the last stage's lag.
 constexpr std::size_t ring_size = 16;
 /// Lags of the pipeline stages behind the walk: the index slot is loaded first, then
-/// the entry, then its fixed area and strings, each while other records are processed.
+/// the entry, then its fixed area and tcpState (and a waiting flow's string entry), then
+/// a waiting flow's strings, each while other records are processed.
 constexpr std::size_t lag_probe = 4;
 constexpr std::size_t lag_load = 8;
+constexpr std::size_t lag_strings = 10;
 constexpr std::size_t lag_process = 12;
 static_assert(lag_process < ring_size);
-/// How far ahead of the walk `add_set` starts loading the set's octets: about three
-/// enriched records. The enricher wrote them on another core, and the first touch of
-/// each record (`record_key`, `parse`) waited for it (issue 11 profile).
-constexpr std::size_t body_ahead = 1024;
 
 enum sched_kind : std::uint8_t { sched_free, sched_pending, sched_due, sched_active };
 
@@ -45,11 +44,17 @@ constexpr bool is_total(std::size_t c) {
          c == reverse_octet_total;
 }
 
-/// The index's hash of a key. Each word is multiplied by its own odd constant and the
-/// products summed, then mixed once, as actors::flow_hash does: flows::hash chains five
-/// mix64, about 60 cycles of latency per record (issue 11 profile). Internal to the
-/// table (nothing routes by it), so it need not equal any other hash.
-std::uint64_t key_hash(const flow_key& k) {
+std::int64_t bucket_of(std::int64_t t) {
+  return t >= 0 ? t / bucket_ms : (t - bucket_ms + 1) / bucket_ms;
+}
+
+} // namespace
+
+// Each word is multiplied by its own odd constant and the products summed, then mixed
+// once, as actors::flow_hash does: flows::hash chains five mix64, about 60 cycles of
+// latency per record (issue 11 profile). Internal to the table (nothing routes by it),
+// so it need not equal any other hash.
+std::uint64_t flow_table::key_hash(const flow_key& k) {
   std::uint64_t w[4];
   std::memcpy(w, k.source.data(), 16);
   std::memcpy(w + 2, k.destination.data(), 16);
@@ -59,12 +64,6 @@ std::uint64_t key_hash(const flow_key& k) {
                      w[2] * 0x94d049bb133111ebULL + w[3] * 0xff51afd7ed558ccdULL +
                      ports * 0xc4ceb9fe1a85ec53ULL);
 }
-
-std::int64_t bucket_of(std::int64_t t) {
-  return t >= 0 ? t / bucket_ms : (t - bucket_ms + 1) / bucket_ms;
-}
-
-} // namespace
 
 std::string_view to_string(export_reason r) {
   switch (r) {
@@ -140,7 +139,8 @@ struct flow_table::parsed {
 /// A record in `add_set`'s pipeline.
 struct flow_table::job {
   parsed in;
-  std::uint32_t id = none; ///< the probe's guess; `process` looks up again
+  std::uint32_t id = none;   ///< what the probe found
+  std::uint64_t changes = 0; ///< `index_changes_` at the probe
 };
 
 flow_table::flow_table(flow_table_config cfg) {
@@ -198,7 +198,7 @@ add_result flow_table::add(const aggregate_layout_ptr& layout, ipfix::bytes_view
     ++stats_.malformed;
     return add_result::malformed;
   }
-  return process(layout, in, ms(now), sink);
+  return process(layout, in, lookup(in.key, in.hash), ms(now), sink);
 }
 
 std::size_t flow_table::add_set(const aggregate_layout_ptr& layout, ipfix::bytes_view body,
@@ -224,12 +224,10 @@ std::size_t flow_table::add_set(const aggregate_layout_ptr& layout, ipfix::bytes
   const bool given = nv > 0 && !varlen.empty();
   const std::size_t given_records = given ? varlen.size() / nv : 0;
 
-  std::size_t loaded = 0; // octets of the body whose loads have been started
-  auto load_body = [&] {
-    for (const std::size_t to = std::min(pos + body_ahead, body.size()); loaded < to; loaded += 64)
-      __builtin_prefetch(body.data() + loaded);
-  };
-  load_body();
+  // The enricher wrote the set on another core: the first touch of each record
+  // (`record_key`, `parse`) waited for it (issue 11 profile).
+  base::read_ahead ahead{body.data(), body.size()};
+  ahead.reached(0);
   // Stage 1: walk and parse a record, hash its key, start loading its index slot.
   auto walk = [&](std::size_t i) {
     if (malformed || min_length == 0 || body.size() - pos < min_length)
@@ -254,34 +252,56 @@ std::size_t flow_table::add_set(const aggregate_layout_ptr& layout, ipfix::bytes
       return false;
     }
     pos += len;
-    load_body();
+    ahead.reached(pos);
     index_.prefetch(j.in.hash);
     return true;
   };
-  // Stage 2: find the flow (its slot is loaded by now) and start loading its entry.
+  // Stage 2: the slot is loaded by now; take the flow whose hash tag matches (with 32
+  // bits of tag, nearly always the one with the key) and start loading its entry. The
+  // key is compared in stage 3, once the entry is loaded: comparing it here waited for
+  // the entry (issue 11 profile).
   auto probe = [&](std::size_t i) {
     auto& j = ring[i % ring_size];
-    j.id = lookup(j.in.key, j.in.hash);
+    j.id = index_.find_tag(j.in.hash);
+    j.changes = index_changes_;
     if (j.id != none)
       prefetch_entry(j.id);
   };
-  // Stage 3: the entry is loaded; start loading its fixed area and tcpState.
+  // The flow is still what the probe found, unless records since then created or
+  // removed flows; then it may have moved, gone or been made (the same key twice in
+  // one set).
+  auto still_found = [&](const job& j) { return j.changes == index_changes_; };
+  // Stage 3: the entry is loaded: check the key (another flow with the same tag: the
+  // whole lookup); start loading its fixed area and tcpState, and the string entry of a
+  // waiting flow, which a record of its other Node rewrites.
   auto load = [&](std::size_t i) {
-    const auto& j = ring[i % ring_size];
-    if (j.id != none && j.id < high_water_)
+    auto& j = ring[i % ring_size];
+    if (j.id == none || !still_found(j))
+      return;
+    if (at(j.id).key != j.in.key)
+      j.id = lookup(j.in.key, j.in.hash);
+    if (j.id != none)
       prefetch_record(j.id);
   };
-  // Stage 4: the record's work. Earlier records may have created or removed flows since
-  // the probe, so `process` looks the key up again (in cache by now).
+  // Stage 4: the strings of a waiting flow.
+  auto load_strings = [&](std::size_t i) {
+    const auto& j = ring[i % ring_size];
+    if (j.id != none && still_found(j) && at(j.id).sched == sched_pending)
+      strings_.prefetch_data(at(j.id).strings);
+  };
+  // Stage 5: the record's work, looking the key up again if the flows changed.
   auto work = [&](std::size_t i) {
     ++stats_.records;
-    process(layout, ring[i % ring_size].in, n, sink);
+    const auto& j = ring[i % ring_size];
+    process(layout, j.in, still_found(j) ? j.id : lookup(j.in.key, j.in.hash), n, sink);
   };
   auto step = [&](std::size_t i, std::size_t walked) {
     if (i >= lag_probe && i - lag_probe < walked)
       probe(i - lag_probe);
     if (i >= lag_load && i - lag_load < walked)
       load(i - lag_load);
+    if (i >= lag_strings && i - lag_strings < walked)
+      load_strings(i - lag_strings);
     if (i >= lag_process && i - lag_process < walked)
       work(i - lag_process);
   };
@@ -361,11 +381,13 @@ void flow_table::prefetch_record(std::uint32_t id) const {
     __builtin_prefetch(e.fixed + 64);
   }
   strings_.prefetch(e.tcp_state);
+  if (e.sched == sched_pending)
+    strings_.prefetch(e.strings);
 }
 
 add_result flow_table::process(const aggregate_layout_ptr& layout, const parsed& in,
-                               std::int64_t now, flow_sink& sink) {
-  if (auto id = lookup(in.key, in.hash); id != none)
+                               std::uint32_t id, std::int64_t now, flow_sink& sink) {
+  if (id != none)
     return update(id, in, now);
   // The aggregate record adds the aggregation block; it must still fit a set.
   if (in.rec.size() + aggregation_block_size > ipfix::max_record_length) {
@@ -439,6 +461,7 @@ void flow_table::create(std::uint16_t slot, const parsed& in, std::int64_t now) 
   }
   wheel_file(id, now + inactive_ms());
   index_.insert(in.hash, id);
+  ++index_changes_;
   ++size_;
   ++stats_.created;
 }
@@ -486,9 +509,12 @@ void flow_table::correlate(entry& e, const parsed& in) {
   const auto& s = *layouts_[e.layout].layout;
   const auto& l = *in.layout;
   const bool same = &s == &l;
+  // Trivial, so that the array is not cleared: zeroing 64 spans was a tenth of this
+  // function's time (issue 11 profile).
   struct edit {
     std::int16_t rank;
-    ipfix::bytes_view value;
+    const std::uint8_t* data;
+    std::size_t size;
   };
   std::array<edit, 64> edits;
   std::size_t num_edits = 0;
@@ -505,7 +531,7 @@ void flow_table::correlate(entry& e, const parsed& in) {
     const auto k = static_cast<std::size_t>(ref.index);
     if (s.string_ranks[k] >= 0) {
       if (in_varlen && num_edits < edits.size())
-        edits[num_edits++] = {s.string_ranks[k], value};
+        edits[num_edits++] = {s.string_ranks[k], value.data(), value.size()};
       return;
     }
     // A different size (IPv4 vs IPv6, reduced-size) keeps the stored value.
@@ -536,9 +562,11 @@ void flow_table::correlate(entry& e, const parsed& in) {
     // The stored strings are read in order: each is the first of what is left.
     const ipfix::bytes_view stored = string_value(old, 0);
     old = old.subspan(static_cast<std::size_t>(stored.data() - old.data()) + stored.size());
-    ipfix::bytes_view v = next < num_edits && static_cast<std::size_t>(edits[next].rank) == r
-                              ? edits[next++].value
-                              : stored;
+    ipfix::bytes_view v = stored;
+    if (next < num_edits && static_cast<std::size_t>(edits[next].rank) == r) {
+      v = {edits[next].data, edits[next].size};
+      ++next;
+    }
     std::uint8_t prefix[3];
     const auto p = ipfix::write_varlen_prefix(prefix, v.size());
     strings_buf_.insert(strings_buf_.end(), prefix, prefix + p);
@@ -727,6 +755,7 @@ void flow_table::remove(std::uint32_t id) {
   if (e.wheel_slot != 0xffff)
     wheel_unlink(id);
   index_.erase(key_hash(e.key), id);
+  ++index_changes_;
   arena_.release(e.fixed, std::max<std::size_t>(layouts_[e.layout].layout->fixed_size, 1));
   e.fixed = nullptr;
   strings_.unref(e.strings);

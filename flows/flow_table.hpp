@@ -218,6 +218,9 @@ class flow_table {
   std::size_t size() const { return size_; }
   flow_table_stats stats() const;
 
+  /// The hash the table's index files `key` under (tests find collisions with it).
+  static std::uint64_t key_hash(const flow_key& key);
+
   /// The flow with `key`, if any.
   std::optional<flow_view> find(const flow_key& key) const;
 
@@ -257,8 +260,9 @@ class flow_table {
   // Records.
   bool parse(const aggregate_layout& l, ipfix::bytes_view record,
              std::span<const ipfix::field_slice> fields, parsed& in) const;
-  add_result process(const aggregate_layout_ptr& layout, const parsed& in, std::int64_t now,
-                     flow_sink& sink);
+  /// `id`: the flow `lookup` finds for the record's key now (`none`: no flow).
+  add_result process(const aggregate_layout_ptr& layout, const parsed& in, std::uint32_t id,
+                     std::int64_t now, flow_sink& sink);
   std::uint32_t lookup(const flow_key& key, std::uint64_t h) const;
   void create(std::uint16_t slot, const parsed& in, std::int64_t now);
   add_result update(std::uint32_t id, const parsed& in, std::int64_t now);
@@ -310,6 +314,9 @@ class flow_table {
   std::uint32_t high_water_ = 0;  ///< ids below it have been used
   std::uint32_t free_ids_ = none; ///< freed entries, linked through sched_next
   id_index index_;
+  /// Flows inserted into or erased from `index_` so far: `add_set` trusts a probe made
+  /// before its record's turn only if no flow came or went in between.
+  std::uint64_t index_changes_ = 0;
   record_arena arena_; ///< fixed areas
   string_pool strings_;
 

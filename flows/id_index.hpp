@@ -30,6 +30,12 @@ class id_index {
     }
   }
 
+  /// The first id found under `h`'s tag (the low 32 bits of `h`) before an empty slot,
+  /// or `none`: `find`'s answer when `same` holds for it; none when `find` has none.
+  std::uint32_t find_tag(std::uint64_t h) const {
+    return find(h, [](std::uint32_t) { return true; });
+  }
+
   /// Starts loading the home slot of `h` (the flow table's pipeline).
   void prefetch(std::uint64_t h) const {
     if (!slots_.empty())

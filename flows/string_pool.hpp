@@ -43,10 +43,19 @@ class string_pool {
     return {e.data, e.length};
   }
 
-  /// Starts loading the string `id` (the flow table's pipeline).
+  /// Starts loading the entry of string `id` (the flow table's pipeline).
   void prefetch(id_type id) const {
     if (id != empty)
       __builtin_prefetch(&entries_[id - 1]);
+  }
+
+  /// Starts loading the octets of string `id`, once its entry is loaded.
+  void prefetch_data(id_type id) const {
+    if (id == empty)
+      return;
+    const auto& e = entries_[id - 1];
+    for (std::uint32_t off = 0; off < e.length; off += 64)
+      __builtin_prefetch(e.data + off);
   }
 
   std::size_t size() const { return index_.size(); }

@@ -1,5 +1,7 @@
 #include "ipfix/record.hpp"
 
+#include "base/read_ahead.hpp"
+
 #include <algorithm>
 #include <numeric>
 #include <utility>
@@ -149,7 +151,9 @@ sliced_records slice_records(bytes_view body, const record_layout& layout,
   }
   const std::size_t k = layout.num_varlen();
   std::size_t pos = 0;
+  base::read_ahead ahead{body.data(), body.size()};
   while (body.size() - pos >= min_length) {
+    ahead.reached(pos);
     const std::size_t at = varlen.size();
     varlen.resize(at + k);
     const std::size_t n = layout.walk_varlen(body.subspan(pos), {varlen.data() + at, k}, out.error);

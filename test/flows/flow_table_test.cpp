@@ -1025,6 +1025,80 @@ TEST_P(flow_table_test, add_set_reads_records_by_the_values_handed_over) {
   EXPECT_EQ(short_body.stats().malformed, 1u);
 }
 
+// add_set looks keys up a few records ahead of their turn: a flow made or removed by an
+// earlier record of the same set in between must still be seen. At max_flows 2, with a
+// and b in the table: c evicts a (and takes its entry), a again is made anew (evicting
+// b: its early probe found the entry that is c's now), b again likewise, and b's other
+// half then correlates the b made last.
+TEST_P(flow_table_test, add_set_sees_flows_made_and_removed_earlier_in_the_same_set) {
+  auto rec = [&](const values& v, std::uint16_t port) {
+    auto r = v;
+    r.set("sourceTransportPort", port);
+    return r.encode(def);
+  };
+  const std::uint16_t a = 1, b = 2, c = 3;
+  table.reconfigure({20s, 30s, uncorrelated_policy::export_flow, 2});
+  table.add(layout, rec(s1(), a), at(0s), sink);
+  table.add(layout, rec(s1(), b), at(0s), sink);
+  bytes body;
+  for (const auto& r :
+       {rec(s1(), c), rec(s1(), a), rec(s1(), b), rec(s2(), b), rec(d1(), b), rec(d2(), b)})
+    body.insert(body.end(), r.begin(), r.end());
+  EXPECT_EQ(table.add_set(layout, body, at(0s), sink, values_of(*layout, body)), 6u);
+  const auto st = table.stats();
+  EXPECT_EQ(st.created, 5u);
+  EXPECT_EQ(st.evicted, 3u);
+  EXPECT_EQ(st.correlated, 1u);
+  EXPECT_EQ(st.out_of_date, 0u);
+  EXPECT_EQ(table.size(), 2u);
+  auto key_of = [&](std::uint16_t port) {
+    return record_key(*layout, rec(s1(), port), values_of(*layout, rec(s1(), port)), nullptr);
+  };
+  EXPECT_FALSE(table.find(key_of(c)));
+  ASSERT_TRUE(table.find(key_of(a)));
+  const auto flow_b = table.find(key_of(b));
+  ASSERT_TRUE(flow_b);
+  EXPECT_TRUE(flow_b->state->correlated);
+  EXPECT_EQ(flow_b->state->source.counters[packet_total], 1000u);
+  EXPECT_EQ(flow_b->state->destination.counters[packet_total], 1005u);
+}
+
+// add_set's probe takes the flow whose 32-bit hash tag matches and checks the key once
+// the entry is loaded: a flow with the same tag and another key is not the record's.
+TEST_P(flow_table_test, add_set_tells_apart_keys_with_the_same_hash_tag) {
+  auto rec = [&](std::uint16_t sport, std::uint16_t dport) {
+    auto v = intra(s1());
+    v.set("sourceTransportPort", sport).set("destinationTransportPort", dport);
+    return v.encode(def);
+  };
+  auto key_of = [&](const bytes& r) {
+    return record_key(*layout, r, values_of(*layout, r), nullptr);
+  };
+  // Two keys whose index hashes agree in the low 32 bits (the tag, and the home slot):
+  // among 2^18 keys there are several such pairs (birthday bound).
+  std::map<std::uint32_t, std::pair<std::uint16_t, std::uint16_t>> seen;
+  std::optional<std::pair<bytes, bytes>> pair;
+  auto k = key_of(rec(1, 1));
+  for (std::uint32_t n = 0; n < (1u << 18) && !pair; ++n) {
+    k.source_port = static_cast<std::uint16_t>(1 + (n & 0x1ff));
+    k.destination_port = static_cast<std::uint16_t>(1 + (n >> 9));
+    const auto tag = static_cast<std::uint32_t>(flow_table::key_hash(k));
+    if (auto [it, fresh] = seen.try_emplace(tag, k.source_port, k.destination_port); !fresh)
+      pair.emplace(rec(it->second.first, it->second.second),
+                   rec(k.source_port, k.destination_port));
+  }
+  ASSERT_TRUE(pair);
+  const auto& [first, second] = *pair;
+  ASSERT_NE(key_of(first), key_of(second));
+  table.add(layout, first, at(0s), sink);
+  EXPECT_EQ(table.add_set(layout, second, at(0s), sink, values_of(*layout, second)), 1u);
+  EXPECT_EQ(table.stats().created, 2u);
+  EXPECT_EQ(table.size(), 2u);
+  ASSERT_TRUE(table.find(key_of(first)));
+  ASSERT_TRUE(table.find(key_of(second)));
+  EXPECT_EQ(*table.find(key_of(second))->key, key_of(second));
+}
+
 // ---------------------------------------------------------------------------------------
 // Inspection.
 
