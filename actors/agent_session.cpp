@@ -10,6 +10,8 @@
 #include "monitoring/rate_limited_log.hpp"
 
 #include <chrono>
+#include <optional>
+#include <utility>
 
 namespace fa::actors {
 
@@ -205,6 +207,25 @@ std::size_t varlen_estimate(const agent_session_state& st, ipfix::bytes_view chu
   return left / layout.min_length() * layout.num_varlen();
 }
 
+/// The first set of the message at `bytes[pos]`, when that message and set lie inside
+/// `bytes` (nothing else is checked: the message is parsed when its turn comes), and the
+/// message's observation domain.
+std::optional<std::pair<std::uint32_t, ipfix::set_view>> first_set_at(ipfix::bytes_view bytes,
+                                                                      std::size_t pos) {
+  constexpr std::size_t first = ipfix::message_header_size + ipfix::set_header_size;
+  if (bytes.size() - pos < first)
+    return std::nullopt;
+  const std::size_t len = ipfix::read_u16(bytes.data() + pos + 2);
+  const std::size_t set_len = ipfix::read_u16(bytes.data() + pos + ipfix::message_header_size + 2);
+  if (len > bytes.size() - pos || set_len < ipfix::set_header_size ||
+      set_len > len - ipfix::message_header_size)
+    return std::nullopt;
+  ipfix::set_view set;
+  set.id = ipfix::read_u16(bytes.data() + pos + ipfix::message_header_size);
+  set.body = bytes.subspan(pos + first, set_len - ipfix::set_header_size);
+  return std::pair{ipfix::read_u32(bytes.data() + pos + 12), set};
+}
+
 void handle_frames(state_ptr self, messages::chunk_ptr data) {
   auto& st = self->state;
   const auto clock_now = self->clock().now();
@@ -216,6 +237,15 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
   std::uint64_t messages_total = 0;
   auto now = ipfix::clock_type::now();
   const bool udp = st.templates.config().transport == ipfix::transport_kind::udp;
+  // A data set walked ahead, beside a set of the message before it: its body, the plan
+  // it was walked with (held, so no other plan can take its address) and what was found;
+  // its values wait in st.walked_ahead.
+  struct walked_set {
+    ipfix::bytes_view body;
+    messages::template_plan_ptr plan;
+    ipfix::sliced_records found;
+  };
+  std::optional<walked_set> ahead;
   while (pos < bytes.size()) {
     // Never trust a length before checking it (RFC 7011 9.1): a length that does not
     // advance, or runs past the chunk, ends the chunk.
@@ -272,7 +302,25 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
       // The one walk over each record (issue 15): validates it and keeps where its
       // variable-length values lie, for the enricher.
       const auto first_varlen = varlen.size();
-      const auto found = ipfix::slice_records(set.body, layout, varlen);
+      const auto found = [&] {
+        if (ahead && ahead->body.data() == set.body.data() &&
+            ahead->body.size() == set.body.size() && ahead->plan == entry.plan) {
+          varlen.insert(varlen.end(), st.walked_ahead.begin(), st.walked_ahead.end());
+          return std::exchange(ahead, std::nullopt)->found;
+        }
+        // The walk of a record is a chain of dependent loads: walked beside the next
+        // message's first set when that is of the same template (the common case of an
+        // exporter's stream), the two chains overlap (issue 15).
+        const auto next = layout.fixed() || (ahead && ahead->body.data() > set.body.data())
+                              ? std::nullopt
+                              : first_set_at(bytes, pos);
+        if (!next || next->first != odid || next->second.id != set.id)
+          return ipfix::slice_records(set.body, layout, varlen);
+        const auto [mine, theirs] =
+            ipfix::slice_records_pair(set.body, next->second.body, layout, varlen, st.walked_ahead);
+        ahead = walked_set{next->second.body, entry.plan, theirs};
+        return mine;
+      }();
       if (found.error != ipfix::parse_error::none) {
         // A malformed set discards the whole message (RFC 7011 9.1): its sequence
         // number cannot be checked either.

@@ -76,8 +76,7 @@ std::size_t record_layout::walk_varlen(bytes_view record, std::span<field_slice>
   return segment_walk(record, err, [&](std::size_t k, field_slice s) { varlen_out[k] = s; });
 }
 
-std::pair<std::size_t, std::size_t> record_layout::walk_varlen_two(bytes_view a,
-                                                                   field_slice* a_out,
+std::pair<std::size_t, std::size_t> record_layout::walk_varlen_two(bytes_view a, field_slice* a_out,
                                                                    bytes_view b,
                                                                    field_slice* b_out) const {
   // One field of one record, as fast_segment_walk does it; false where that stops.
@@ -200,27 +199,28 @@ sliced_records slice_records(bytes_view body, const record_layout& layout,
   return out;
 }
 
-std::pair<sliced_records, sliced_records>
-slice_records_pair(bytes_view a, bytes_view b, const record_layout& layout,
-                   std::vector<field_slice>& varlen, std::vector<field_slice>& scratch) {
+std::pair<sliced_records, sliced_records> slice_records_pair(bytes_view a, bytes_view b,
+                                                             const record_layout& layout,
+                                                             std::vector<field_slice>& varlen,
+                                                             std::vector<field_slice>& scratch) {
+  scratch.clear();
   const std::size_t min_length = layout.min_length();
-  if (layout.fixed() || min_length == 0) {
-    std::pair out{slice_records(a, layout, varlen), slice_records(b, layout, varlen)};
-    return out;
-  }
+  if (layout.fixed() || min_length == 0)
+    return {slice_records(a, layout, varlen), slice_records(b, layout, scratch)};
   const std::size_t k = layout.num_varlen();
-  // Room for as many records as could fit; trimmed after.
   const std::size_t at = varlen.size();
-  varlen.resize(at + a.size() / min_length * k);
-  scratch.resize(b.size() / min_length * k);
-  field_slice* a_out = varlen.data() + at;
-  field_slice* b_out = scratch.data();
+  // Room for one more record's values, grown as slice_records grows it.
+  auto room = [k](std::vector<field_slice>& v, std::size_t base, std::size_t records) {
+    v.resize(base + (records + 1) * k);
+    return v.data() + base + records * k;
+  };
   sliced_records ra, rb;
   std::size_t pa = 0, pb = 0;
-  // Side by side while both have a record; a record either fails is walked alone below.
+  // Side by side while both have a record; a record either stops at is walked alone below.
   while (a.size() - pa >= min_length && b.size() - pb >= min_length) {
-    const auto [na, nb] = layout.walk_varlen_two(a.subspan(pa), a_out + ra.records * k,
-                                                 b.subspan(pb), b_out + rb.records * k);
+    field_slice* a_out = room(varlen, at, ra.records);
+    field_slice* b_out = room(scratch, 0, rb.records);
+    const auto [na, nb] = layout.walk_varlen_two(a.subspan(pa), a_out, b.subspan(pb), b_out);
     if (na == 0)
       break;
     pa += na;
@@ -229,23 +229,24 @@ slice_records_pair(bytes_view a, bytes_view b, const record_layout& layout,
     ++rb.records;
   }
   // The rest of each alone, as slice_records walks it.
-  auto finish = [&](bytes_view body, std::size_t& pos, field_slice* out, sliced_records& r) {
+  auto finish = [&](bytes_view body, std::size_t& pos, std::vector<field_slice>& v,
+                    std::size_t base, sliced_records& r) {
     while (body.size() - pos >= min_length) {
-      const std::size_t n = layout.walk_varlen(body.subspan(pos), {out + r.records * k, k}, r.error);
+      const std::size_t n =
+          layout.walk_varlen(body.subspan(pos), {room(v, base, r.records), k}, r.error);
       if (n == 0) {
         r.records = 0;
+        v.resize(base);
         return;
       }
       pos += n;
       ++r.records;
     }
     r.consumed = pos;
+    v.resize(base + r.records * k);
   };
-  finish(a, pa, a_out, ra);
-  finish(b, pb, b_out, rb);
-  varlen.resize(at + ra.records * k);
-  varlen.insert(varlen.end(), scratch.begin(),
-                scratch.begin() + static_cast<std::ptrdiff_t>(rb.records * k));
+  finish(a, pa, varlen, at, ra);
+  finish(b, pb, scratch, 0, rb);
   return {ra, rb};
 }
 

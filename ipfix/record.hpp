@@ -298,11 +298,12 @@ sliced_records slice_records(bytes_view body, const record_layout& layout,
 /// `slice_records` over two data set bodies of one template at once: the walk of a record
 /// is a chain of dependent loads (each value's prefix says where the next one is), so two
 /// sets walked field by field side by side overlap their chains (issue 15). Appends the
-/// values of `a`'s records, then `b`'s, to `varlen`; a set found malformed adds none (its
-/// result says why). `scratch` holds `b`'s values meanwhile (kept for its capacity).
-std::pair<sliced_records, sliced_records>
-slice_records_pair(bytes_view a, bytes_view b, const record_layout& layout,
-                   std::vector<field_slice>& varlen, std::vector<field_slice>& scratch);
+/// values of `a`'s records to `varlen` and puts `b`'s in `scratch` (cleared first; kept
+/// for its capacity). A set found malformed gets no values (its result says why).
+std::pair<sliced_records, sliced_records> slice_records_pair(bytes_view a, bytes_view b,
+                                                             const record_layout& layout,
+                                                             std::vector<field_slice>& varlen,
+                                                             std::vector<field_slice>& scratch);
 
 /// Writes a variable-length prefix for a value of `len` octets: 1 octet below 255,
 /// otherwise 255 and 2 octets (RFC 7011 7). Returns the octets written (1 or 3).

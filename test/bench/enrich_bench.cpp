@@ -247,13 +247,16 @@ int main(int argc, char** argv) {
         values = {};
         values.reserve(n * num_varlen + num_varlen);
         const ipfix::bytes_view a{body.data() + spans[k].first, spans[k].second};
-        const auto b = two ? ipfix::bytes_view{body.data() + spans[k + 1].first, spans[k + 1].second}
-                           : ipfix::bytes_view{};
+        const auto b =
+            two ? ipfix::bytes_view{body.data() + spans[k + 1].first, spans[k + 1].second}
+                : ipfix::bytes_view{};
         const auto [wa, wb] = ipfix::slice_records_pair(a, b, plan->layout, values, scratch);
+        auto same = [](auto x, auto y) { return x.offset == y.offset && x.length == y.length; };
+        const auto expected = varlen.begin() + static_cast<std::ptrdiff_t>(first * num_varlen);
         if (wa.records + wb.records != n ||
-            !std::equal(
-                values.begin(), values.end(), varlen.begin() + first * num_varlen,
-                [](auto x, auto y) { return x.offset == y.offset && x.length == y.length; })) {
+            !std::equal(values.begin(), values.end(), expected, same) ||
+            !std::equal(scratch.begin(), scratch.end(),
+                        expected + static_cast<std::ptrdiff_t>(values.size()), same)) {
           std::fprintf(stderr, "enrich-bench: slice_records_pair disagrees with slice_records\n");
           return 1;
         }
