@@ -822,10 +822,10 @@ TEST_F(agent_session_test, each_slice_carries_the_variable_length_values_of_its_
 }
 
 // The data sets of consecutive messages of one template are walked two at a time, side by
-// side (issue 15): each slice still gets exactly its own records' values, when the set
-// walked ahead is malformed (its message alone is discarded), when the one before it is,
-// and when the template is redefined between the two walks (the later set is walked again
-// with the new template).
+// side (issue 15): each slice still gets exactly its own records' values when the set
+// walked ahead is malformed (its message alone is discarded), when the one it was walked
+// beside is, and when the template is redefined between the walk ahead and the set's turn
+// (the set is walked again with the new template).
 TEST_F(agent_session_test, sets_walked_side_by_side_get_their_own_values) {
   auto s = spawn_session(info);
   const auto old_def = make_def(257, {antrea(101), iana(4, 1), antrea(102)});
@@ -841,47 +841,47 @@ TEST_F(agent_session_test, sets_walked_side_by_side_get_their_own_values) {
     }
     return out;
   };
-  const bytes overrun{40, 'x'}; // a value running past its set
+  // Values running past their set, in each template.
+  const bytes old_overrun{40, 'x', 'y', 'z'}, new_overrun{1, 40, 'x', 'y'};
+  auto with = [](std::vector<bytes> recs, const bytes& last) {
+    recs.push_back(last);
+    return recs;
+  };
   std::uint32_t seq = 0;
   bytes content;
-  auto add = [&](auto&& sets) { append(content, message(1, seq, sets)); };
-  add([&](auto& b) { template_set(b, {old_def}); });
-  add([&](auto& b) { data_set(b, 257, records_of(old_def, 5)); });
-  seq += 5;
-  add([&](auto& b) { data_set(b, 257, records_of(old_def, 3), 1); });
-  seq += 3;
-  add([&](auto& b) { // walked ahead, malformed at its third record
-    auto recs = records_of(old_def, 2);
-    recs.push_back(overrun);
-    data_set(b, 257, recs);
-  });
-  add([&](auto& b) { // after a malformed one
-    data_set(b, 257, records_of(old_def, 4));
-    data_set(b, 257, records_of(old_def, 2));
-  });
-  seq += 6;
-  add([&](auto& b) { // walked beside the next, then the template changes
+  auto add = [&](std::uint32_t records, auto&& sets) {
+    append(content, message(1, seq, sets));
+    seq += records;
+  };
+  // Paired: (m2, m3), (m4, m5's first set), (m5's second set, m6), (m7, m8).
+  add(0, [&](auto& b) { template_set(b, {old_def}); });
+  add(5, [&](auto& b) { data_set(b, 257, records_of(old_def, 5), 1); });
+  add(0, [&](auto& b) { data_set(b, 257, with(records_of(old_def, 2), old_overrun)); });
+  add(4, [&](auto& b) { data_set(b, 257, records_of(old_def, 4)); });
+  add(5, [&](auto& b) {
     data_set(b, 257, records_of(old_def, 3));
-    template_set(b, {new_def});
+    data_set(b, 257, records_of(old_def, 2));
+    template_set(b, {new_def}); // after the next message's set was walked with old_def
   });
-  seq += 3;
   const auto renamed = records_of(new_def, 4);
-  add([&](auto& b) { data_set(b, 257, renamed); });
-  seq += 4;
+  add(4, [&](auto& b) { data_set(b, 257, renamed); });
+  add(0, [&](auto& b) { data_set(b, 257, with(records_of(new_def, 1), new_overrun)); });
+  add(3, [&](auto& b) { data_set(b, 257, records_of(new_def, 3)); });
   send(s, content);
-  EXPECT_EQ(status(s).malformed, 1u);
+  EXPECT_EQ(status(s).malformed, 2u);
   EXPECT_EQ(status(s).records, seq);
+  EXPECT_EQ(status(s).lost_records, 0u);
   ASSERT_EQ(batches().size(), 1u);
   const auto& batch = batches()[0];
   ASSERT_EQ(batch.slices.size(), 6u);
-  const std::vector<std::uint32_t> counts{5, 3, 4, 2, 3, 4};
+  const std::vector<std::uint32_t> counts{5, 4, 3, 2, 4, 3};
   for (std::size_t k = 0; k < counts.size(); ++k)
     EXPECT_EQ(batch.slices[k].records, counts[k]) << "slice " << k;
-  EXPECT_EQ(batch.slices[5].plan->input, new_def);
+  EXPECT_EQ(batch.slices[4].plan->input, new_def);
   bytes want;
   for (const auto& r : renamed)
     append(want, r);
-  EXPECT_EQ(bodies(batch)[5], want);
+  EXPECT_EQ(bodies(batch)[4], want);
   EXPECT_EQ(expect_fresh_values(batch), seq);
 }
 
