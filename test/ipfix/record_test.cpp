@@ -330,22 +330,29 @@ TEST(record_layout, walk_varlen_and_located_agree_with_slice) {
   EXPECT_EQ(err, parse_error::varlen_overruns_set);
 }
 
+/// Templates for the walk's tests: variable-length values with runs of fixed fields
+/// between them, a lone variable-length value, and a fixed template (no values).
+static std::vector<fa::ipfix::template_def> walk_templates() {
+  using namespace fa::ipfix;
+  return {{256,
+           0,
+           {{8, 4, 0},
+            {101, varlen, antrea_pen},
+            {102, varlen, antrea_pen},
+            {7, 2, 0},
+            {103, varlen, antrea_pen},
+            {1, 8, 0}}},
+          {257, 0, {{101, varlen, antrea_pen}}},
+          {258, 0, {{8, 4, 0}, {12, 4, 0}, {4, 1, 0}}}};
+}
+
 // slice_records (the agent session's one walk, issue 15) finds what record_cursor and a
 // fresh walk_varlen find, record by record: the same records, the same octets consumed
 // (padding left out), and each record's variable-length values in order, with 1- and
 // 3-octet prefixes, runs of fixed fields between them, and fixed templates (no values).
 TEST(slice_records, agrees_with_the_cursor_and_a_fresh_walk) {
   using namespace fa::ipfix;
-  const std::vector<template_def> defs{{256,
-                                        0,
-                                        {{8, 4, 0},
-                                         {101, varlen, antrea_pen},
-                                         {102, varlen, antrea_pen},
-                                         {7, 2, 0},
-                                         {103, varlen, antrea_pen},
-                                         {1, 8, 0}}},
-                                       {257, 0, {{101, varlen, antrea_pen}}},
-                                       {258, 0, {{8, 4, 0}, {12, 4, 0}, {4, 1, 0}}}};
+  const auto defs = walk_templates();
   test::lcg next;
   for (const auto& def : defs) {
     record_layout layout{def};
@@ -442,16 +449,7 @@ TEST(slice_records, refuses_what_the_cursor_refuses) {
 // lengths, and bodies cut anywhere (malformed at any record of either, or only padding).
 TEST(slice_records, two_sets_side_by_side_find_what_each_finds_alone) {
   using namespace fa::ipfix;
-  const std::vector<template_def> defs{{256,
-                                        0,
-                                        {{8, 4, 0},
-                                         {101, varlen, antrea_pen},
-                                         {102, varlen, antrea_pen},
-                                         {7, 2, 0},
-                                         {103, varlen, antrea_pen},
-                                         {1, 8, 0}}},
-                                       {257, 0, {{101, varlen, antrea_pen}}},
-                                       {258, 0, {{8, 4, 0}, {12, 4, 0}, {4, 1, 0}}}};
+  const auto defs = walk_templates();
   test::lcg next;
   auto body_of = [&](const template_def& def, const record_layout& layout) {
     std::vector<std::uint8_t> out;
