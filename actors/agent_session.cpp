@@ -217,7 +217,7 @@ std::optional<std::pair<std::uint32_t, ipfix::set_view>> first_set_at(ipfix::byt
     return std::nullopt;
   const std::size_t len = ipfix::read_u16(bytes.data() + pos + 2);
   const std::size_t set_len = ipfix::read_u16(bytes.data() + pos + ipfix::message_header_size + 2);
-  if (len > bytes.size() - pos || set_len < ipfix::set_header_size ||
+  if (len < first || len > bytes.size() - pos || set_len < ipfix::set_header_size ||
       set_len > len - ipfix::message_header_size)
     return std::nullopt;
   ipfix::set_view set;

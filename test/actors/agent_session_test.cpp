@@ -867,8 +867,14 @@ TEST_F(agent_session_test, sets_walked_side_by_side_get_their_own_values) {
   add(4, [&](auto& b) { data_set(b, 257, renamed); });
   add(0, [&](auto& b) { data_set(b, 257, with(records_of(new_def, 1), new_overrun)); });
   add(3, [&](auto& b) { data_set(b, 257, records_of(new_def, 3)); });
+  // Last, a message whose length is below its header's, with a set of the same template
+  // that claims more octets than the chunk holds: not walked ahead, nor at all.
+  auto cut = message(1, seq, [&](auto& b) { data_set(b, 257, records_of(new_def, 40)); });
+  ipfix::write_u16(cut.data() + 2, 5);
+  cut.resize(24);
+  append(content, cut);
   send(s, content);
-  EXPECT_EQ(status(s).malformed, 2u);
+  EXPECT_EQ(status(s).malformed, 3u);
   EXPECT_EQ(status(s).records, seq);
   EXPECT_EQ(status(s).lost_records, 0u);
   ASSERT_EQ(batches().size(), 1u);
