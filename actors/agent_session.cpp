@@ -207,25 +207,6 @@ std::size_t varlen_estimate(const agent_session_state& st, ipfix::bytes_view chu
   return left / layout.min_length() * layout.num_varlen();
 }
 
-/// The first set of the message at `bytes[pos]`, when that message and set lie inside
-/// `bytes` (nothing else is checked: the message is parsed when its turn comes), and the
-/// message's observation domain.
-std::optional<std::pair<std::uint32_t, ipfix::set_view>> first_set_at(ipfix::bytes_view bytes,
-                                                                      std::size_t pos) {
-  constexpr std::size_t first = ipfix::message_header_size + ipfix::set_header_size;
-  if (bytes.size() - pos < first)
-    return std::nullopt;
-  const std::size_t len = ipfix::read_u16(bytes.data() + pos + 2);
-  const std::size_t set_len = ipfix::read_u16(bytes.data() + pos + ipfix::message_header_size + 2);
-  if (len < first || len > bytes.size() - pos || set_len < ipfix::set_header_size ||
-      set_len > len - ipfix::message_header_size)
-    return std::nullopt;
-  ipfix::set_view set;
-  set.id = ipfix::read_u16(bytes.data() + pos + ipfix::message_header_size);
-  set.body = bytes.subspan(pos + first, set_len - ipfix::set_header_size);
-  return std::pair{ipfix::read_u32(bytes.data() + pos + 12), set};
-}
-
 void handle_frames(state_ptr self, messages::chunk_ptr data) {
   auto& st = self->state;
   const auto clock_now = self->clock().now();
@@ -311,14 +292,15 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
         // The walk of a record is a chain of dependent loads: walked beside the next
         // message's first set when that is of the same template (the common case of an
         // exporter's stream), the two chains overlap (issue 15).
+        const auto rest = bytes.subspan(pos);
         const auto next = layout.fixed() || (ahead && ahead->body.data() > set.body.data())
                               ? std::nullopt
-                              : first_set_at(bytes, pos);
-        if (!next || next->first != odid || next->second.id != set.id)
+                              : ipfix::peek_first_set(rest);
+        if (!next || next->id != set.id || ipfix::peek_header(rest)->observation_domain_id != odid)
           return ipfix::slice_records(set.body, layout, varlen);
         const auto [mine, theirs] =
-            ipfix::slice_records_pair(set.body, next->second.body, layout, varlen, st.walked_ahead);
-        ahead = walked_set{next->second.body, entry.plan, theirs};
+            ipfix::slice_records_pair(set.body, next->body, layout, varlen, st.walked_ahead);
+        ahead = walked_set{next->body, entry.plan, theirs};
         return mine;
       }();
       if (found.error != ipfix::parse_error::none) {
