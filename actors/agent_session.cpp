@@ -10,6 +10,8 @@
 #include "monitoring/rate_limited_log.hpp"
 
 #include <chrono>
+#include <optional>
+#include <utility>
 
 namespace fa::actors {
 
@@ -216,6 +218,15 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
   std::uint64_t messages_total = 0;
   auto now = ipfix::clock_type::now();
   const bool udp = st.templates.config().transport == ipfix::transport_kind::udp;
+  // A data set walked ahead, beside a set of the message before it: its body, the plan
+  // it was walked with (held, so no other plan can take its address) and what was found;
+  // its values wait in st.walked_ahead.
+  struct walked_set {
+    ipfix::bytes_view body;
+    messages::template_plan_ptr plan;
+    ipfix::sliced_records found;
+  };
+  std::optional<walked_set> ahead;
   while (pos < bytes.size()) {
     // Never trust a length before checking it (RFC 7011 9.1): a length that does not
     // advance, or runs past the chunk, ends the chunk.
@@ -272,7 +283,26 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
       // The one walk over each record (issue 15): validates it and keeps where its
       // variable-length values lie, for the enricher.
       const auto first_varlen = varlen.size();
-      const auto found = ipfix::slice_records(set.body, layout, varlen);
+      const auto found = [&] {
+        if (ahead && ahead->body.data() == set.body.data() &&
+            ahead->body.size() == set.body.size() && ahead->plan == entry.plan) {
+          varlen.insert(varlen.end(), st.walked_ahead.begin(), st.walked_ahead.end());
+          return std::exchange(ahead, std::nullopt)->found;
+        }
+        // The walk of a record is a chain of dependent loads: walked beside the next
+        // message's first set when that is of the same template (the common case of an
+        // exporter's stream), the two chains overlap (issue 15).
+        const auto rest = bytes.subspan(pos);
+        const auto next = layout.fixed() || (ahead && ahead->body.data() > set.body.data())
+                              ? std::nullopt
+                              : ipfix::peek_first_set(rest);
+        if (!next || next->id != set.id || ipfix::peek_header(rest)->observation_domain_id != odid)
+          return ipfix::slice_records(set.body, layout, varlen);
+        const auto [mine, theirs] =
+            ipfix::slice_records_pair(set.body, next->body, layout, varlen, st.walked_ahead);
+        ahead = walked_set{next->body, entry.plan, theirs};
+        return mine;
+      }();
       if (found.error != ipfix::parse_error::none) {
         // A malformed set discards the whole message (RFC 7011 9.1): its sequence
         // number cannot be checked either.

@@ -66,6 +66,9 @@ struct agent_session_state {
   /// Variable-length values per KiB of chunk in the last batch that had any, an eighth
   /// more: sizes the next batch's `varlen` so that the walk does not regrow it.
   std::size_t varlen_per_kib = 0;
+  /// The values of the next message's data set, walked beside this one's
+  /// (`ipfix::slice_records_pair`); kept for its capacity.
+  std::vector<ipfix::field_slice> walked_ahead;
   static inline const char* name = "agent_session";
 };
 

@@ -346,10 +346,15 @@ void slice_enricher::run(const messages::session_info& session, const messages::
         if (a.cluster_id) // first in the constant block
           v[k] = value_at(j.length + (a.pod_labels ? 2 : 0), cluster_id_size);
       }
-      out.bytes.insert(out.bytes.end(), rec, rec + j.length);
-      out.bytes.insert(out.bytes.end(), tail.begin(), tail.end());
+      // One growth for the three parts (byte_buffer: nothing zero-filled), then copies.
+      const auto at = out.bytes.size();
+      out.bytes.resize(at + out_size);
+      auto* p = out.bytes.data() + at;
+      std::memcpy(p, rec, j.length);
+      if (!tail.empty())
+        std::memcpy(p + j.length, tail.data(), tail.size());
       if (a.flow_direction)
-        out.bytes.push_back(direction);
+        p[j.length + tail.size()] = direction;
       w.end_record();
       ++out.records;
       return;

@@ -123,7 +123,7 @@ void flow_encoder::add(const flow_view& f) {
   staged_bytes_ += size;
 }
 
-void flow_encoder::finish(std::vector<std::uint8_t>& out, std::vector<encoded_set>& sets) {
+void flow_encoder::finish(base::byte_buffer& out, std::vector<encoded_set>& sets) {
   for (auto& s : stages_) {
     if (!s.layout)
       continue;

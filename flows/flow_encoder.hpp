@@ -4,6 +4,7 @@
 // (aggregate_layout.hpp): the agent's fields, the 24 aggregation elements in template
 // order, the appended fields. Records are grouped into data set bodies by template.
 
+#include "base/default_init_allocator.hpp"
 #include "flows/flow_table.hpp"
 #include "ipfix/message.hpp"
 
@@ -44,7 +45,7 @@ class flow_encoder {
   /// Appends the staged records to `out` as set bodies, one template per set and at most
   /// `max_set_body` octets each, describes them in `sets`, and empties the stage. Buffers
   /// are kept: steady state allocates nothing.
-  void finish(std::vector<std::uint8_t>& out, std::vector<encoded_set>& sets);
+  void finish(base::byte_buffer& out, std::vector<encoded_set>& sets);
 
   std::size_t staged_records() const { return staged_; }
   std::size_t staged_bytes() const { return staged_bytes_; }

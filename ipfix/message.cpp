@@ -15,6 +15,21 @@ std::optional<message_header> peek_header(bytes_view bytes) {
   return h;
 }
 
+std::optional<set_view> peek_first_set(bytes_view bytes) {
+  constexpr std::size_t first = message_header_size + set_header_size;
+  if (bytes.size() < first)
+    return std::nullopt;
+  const std::size_t len = read_u16(bytes.data() + 2);
+  const std::size_t set_len = read_u16(bytes.data() + message_header_size + 2);
+  if (len < first || len > bytes.size() || set_len < set_header_size ||
+      set_len > len - message_header_size)
+    return std::nullopt;
+  set_view set;
+  set.id = read_u16(bytes.data() + message_header_size);
+  set.body = bytes.subspan(first, set_len - set_header_size);
+  return set;
+}
+
 parse_error message_view::parse(bytes_view bytes, message_view& out) {
   auto header = peek_header(bytes);
   if (!header)

@@ -48,6 +48,12 @@ struct set_view {
   }
 };
 
+/// The first set of the message at the start of `bytes`, without parsing the message:
+/// when the message's length covers its header and that set, and lies inside `bytes`
+/// (the agent session looks ahead at the next message of a read, issue 15). Nothing else
+/// is checked; the message is parsed when its turn comes.
+std::optional<set_view> peek_first_set(bytes_view bytes);
+
 /// One validated message. `parse` checks the header and walks every set header once,
 /// so iterating the sets afterwards cannot fail.
 class message_view {

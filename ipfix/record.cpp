@@ -78,6 +78,40 @@ std::size_t record_layout::walk_varlen(bytes_view record, std::span<field_slice>
   return segment_walk(record, err, [&](std::size_t k, field_slice s) { varlen_out[k] = s; });
 }
 
+std::pair<std::size_t, std::size_t> record_layout::walk_varlen_two(bytes_view a, field_slice* a_out,
+                                                                   bytes_view b,
+                                                                   field_slice* b_out) const {
+  // One field of one record, as fast_segment_walk does it; false where that stops.
+  auto step = [](bytes_view r, std::size_t& pos, std::size_t gap, field_slice& out) {
+    pos += gap;
+    if (pos + 3 > r.size())
+      return false;
+    std::size_t len = r[pos];
+    if (len == 255) {
+      len = read_u16(r.data() + pos + 1);
+      pos += 3;
+    } else {
+      pos += 1;
+    }
+    out = {static_cast<std::uint16_t>(pos), static_cast<std::uint16_t>(len)};
+    pos += len;
+    return true;
+  };
+  std::size_t pa = 0, pb = 0;
+  for (std::size_t k = 0; k < var_gap_.size(); ++k) {
+    const std::size_t gap = var_gap_[k];
+    // Both steps every time (no early exit between them): the two chains stay in flight
+    // together.
+    const bool ok_a = step(a, pa, gap, a_out[k]);
+    const bool ok_b = step(b, pb, gap, b_out[k]);
+    if (!(ok_a && ok_b))
+      return {0, 0};
+  }
+  if (pa + tail_fixed_ > a.size() || pb + tail_fixed_ > b.size())
+    return {0, 0};
+  return {pa + tail_fixed_, pb + tail_fixed_};
+}
+
 std::size_t record_layout::length_of(std::span<const field_slice> varlen,
                                      std::size_t available) const {
   if (fixed_)
@@ -167,6 +201,57 @@ sliced_records slice_records(bytes_view body, const record_layout& layout,
   }
   out.consumed = pos;
   return out;
+}
+
+std::pair<sliced_records, sliced_records> slice_records_pair(bytes_view a, bytes_view b,
+                                                             const record_layout& layout,
+                                                             std::vector<field_slice>& varlen,
+                                                             std::vector<field_slice>& scratch) {
+  scratch.clear();
+  const std::size_t min_length = layout.min_length();
+  if (layout.fixed() || min_length == 0)
+    return {slice_records(a, layout, varlen), slice_records(b, layout, scratch)};
+  const std::size_t k = layout.num_varlen();
+  const std::size_t at = varlen.size();
+  // Room for one more record's values, grown as slice_records grows it.
+  auto room = [k](std::vector<field_slice>& v, std::size_t base, std::size_t records) {
+    v.resize(base + (records + 1) * k);
+    return v.data() + base + records * k;
+  };
+  sliced_records ra, rb;
+  std::size_t pa = 0, pb = 0;
+  // Side by side while both have a record; a record either stops at is walked alone below.
+  while (a.size() - pa >= min_length && b.size() - pb >= min_length) {
+    field_slice* a_out = room(varlen, at, ra.records);
+    field_slice* b_out = room(scratch, 0, rb.records);
+    const auto [na, nb] = layout.walk_varlen_two(a.subspan(pa), a_out, b.subspan(pb), b_out);
+    if (na == 0)
+      break;
+    pa += na;
+    pb += nb;
+    ++ra.records;
+    ++rb.records;
+  }
+  // The rest of each alone, as slice_records walks it.
+  auto finish = [&](bytes_view body, std::size_t& pos, std::vector<field_slice>& v,
+                    std::size_t base, sliced_records& r) {
+    while (body.size() - pos >= min_length) {
+      const std::size_t n =
+          layout.walk_varlen(body.subspan(pos), {room(v, base, r.records), k}, r.error);
+      if (n == 0) {
+        r.records = 0;
+        v.resize(base);
+        return;
+      }
+      pos += n;
+      ++r.records;
+    }
+    r.consumed = pos;
+    v.resize(base + r.records * k);
+  };
+  finish(a, pa, varlen, at, ra);
+  finish(b, pb, scratch, 0, rb);
+  return {ra, rb};
 }
 
 std::size_t write_varlen_prefix(std::uint8_t* out, std::size_t len) {

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace fa::ipfix {
@@ -54,6 +55,12 @@ class record_layout {
   /// length, or 0 with `err` set like `measure`. `located` then gives any field in O(1).
   std::size_t walk_varlen(bytes_view record, std::span<field_slice> varlen_out,
                           parse_error& err) const;
+
+  /// `walk_varlen` of two records side by side, field by field, so that their chains of
+  /// loads overlap: both lengths, or {0, 0} when either record does not fit (walk each
+  /// alone then, for the error). Variable-length templates only.
+  std::pair<std::size_t, std::size_t> walk_varlen_two(bytes_view a, field_slice* a_out,
+                                                      bytes_view b, field_slice* b_out) const;
 
   /// The slice of field `index` of a record `walk_varlen` accepted with `varlen_out`.
   field_slice located(std::size_t index, std::span<const field_slice> varlen_out) const {
@@ -113,6 +120,13 @@ class record_layout {
   /// record length, or 0 with `err` set.
   template <class F>
   std::size_t segment_walk(bytes_view record, parse_error& err, F&& f) const {
+    // The walk is a chain of dependent loads, one per value (issue 15), so its cost is
+    // the instructions between them: while the longest prefix (3 octets) fits, a field
+    // costs one bounds check, and whether each value fits follows from the next check
+    // (positions only grow). Anything else is walked again below, field by field, for
+    // the exact error; `f` then sees the same fields again.
+    if (std::size_t end = fast_segment_walk(record, f))
+      return end;
     std::size_t pos = 0;
     for (std::size_t k = 0; k < var_gap_.size(); ++k) {
       if (record.size() - pos < var_gap_[k]) {
@@ -134,6 +148,30 @@ class record_layout {
       return 0;
     }
     return pos + tail_fixed_;
+  }
+
+  /// `segment_walk` of a record that fits with room to spare: its length, or 0 when a
+  /// prefix comes within 3 octets of the end or a value or the tail would run past it.
+  template <class F>
+  std::size_t fast_segment_walk(bytes_view record, F&& f) const {
+    const std::uint8_t* p = record.data();
+    const std::size_t size = record.size();
+    std::size_t pos = 0;
+    for (std::size_t k = 0; k < var_gap_.size(); ++k) {
+      pos += var_gap_[k];
+      if (pos + 3 > size) // also when the value before ran past the end
+        return 0;
+      std::size_t len = p[pos];
+      if (len == 255) { // RFC 7011 7: 255, then a 2-octet length
+        len = read_u16(p + pos + 1);
+        pos += 3;
+      } else {
+        pos += 1;
+      }
+      f(k, field_slice{static_cast<std::uint16_t>(pos), static_cast<std::uint16_t>(len)});
+      pos += len;
+    }
+    return pos + tail_fixed_ <= size ? pos + tail_fixed_ : 0;
   }
 
   /// Reads a variable-length prefix at `record[pos]` (RFC 7011 7): advances `pos` past it
@@ -256,6 +294,16 @@ struct sliced_records {
 /// caller truncates it. `varlen` grows only past its capacity: reserve it.
 sliced_records slice_records(bytes_view body, const record_layout& layout,
                              std::vector<field_slice>& varlen);
+
+/// `slice_records` over two data set bodies of one template at once: the walk of a record
+/// is a chain of dependent loads (each value's prefix says where the next one is), so two
+/// sets walked field by field side by side overlap their chains (issue 15). Appends the
+/// values of `a`'s records to `varlen` and puts `b`'s in `scratch` (cleared first; kept
+/// for its capacity). A set found malformed gets no values (its result says why).
+std::pair<sliced_records, sliced_records> slice_records_pair(bytes_view a, bytes_view b,
+                                                             const record_layout& layout,
+                                                             std::vector<field_slice>& varlen,
+                                                             std::vector<field_slice>& scratch);
 
 /// Writes a variable-length prefix for a value of `len` octets: 1 octet below 255,
 /// otherwise 255 and 2 octets (RFC 7011 7). Returns the octets written (1 or 3).

@@ -4,6 +4,7 @@
 // carries pointers, never copies of record bytes, and one message carries many records
 // (DESIGN 2).
 
+#include "base/default_init_allocator.hpp"
 #include "ipfix/record.hpp"
 #include "ipfix/wire.hpp"
 #include "messages/chunk.hpp"
@@ -102,7 +103,8 @@ struct enriched_set {
 
 /// The encoded output of one data batch. Shared by every destination (fanout "all").
 struct enriched_payload {
-  std::vector<std::uint8_t> bytes;
+  /// Grown per record without zero-filling: each record is written whole right after.
+  base::byte_buffer bytes;
   std::vector<enriched_set> sets;
   /// Where the variable-length values of the records lie (what
   /// `ipfix::record_layout::walk_varlen` gives: offsets from each record's start), record

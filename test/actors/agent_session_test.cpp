@@ -63,6 +63,43 @@ std::vector<bytes> bodies(const messages::data_batch& b) {
   return out;
 }
 
+/// Checks that each slice of `batch` carries the variable-length values a fresh walk of
+/// its records finds, back to back in the batch with nothing left over; returns the
+/// records checked.
+std::size_t expect_fresh_values(const messages::data_batch& batch) {
+  std::size_t checked = 0, entries = 0;
+  for (const auto& slice : batch.slices) {
+    const auto& layout = slice.plan->layout;
+    const auto mine = batch.varlen_of(slice);
+    EXPECT_EQ(mine.size(), slice.records * layout.num_varlen());
+    if (mine.size() != slice.records * layout.num_varlen())
+      return checked;
+    EXPECT_EQ(slice.first_varlen, entries);
+    entries += mine.size();
+    ipfix::record_cursor cursor{slice.body, layout};
+    ipfix::bytes_view rec;
+    std::vector<ipfix::field_slice> fresh(layout.num_varlen());
+    std::size_t r = 0;
+    while (cursor.next(rec)) {
+      ipfix::parse_error err;
+      EXPECT_EQ(layout.walk_varlen(rec, fresh, err), rec.size());
+      for (std::size_t k = 0; k < fresh.size() && r < slice.records; ++k) {
+        const auto& got = mine[r * fresh.size() + k];
+        EXPECT_EQ(got.offset, fresh[k].offset) << "record " << r << " value " << k;
+        EXPECT_EQ(got.length, fresh[k].length) << "record " << r << " value " << k;
+      }
+      ++r;
+      ++checked;
+    }
+    EXPECT_EQ(r, slice.records);
+    EXPECT_EQ(cursor.consumed(), slice.body.size());
+  }
+  // Nothing left over from discarded messages; the whole vector is charged.
+  EXPECT_EQ(batch.varlen.values.size(), entries);
+  EXPECT_EQ(batch.varlen.charged(), batch.varlen.values.capacity() * sizeof(ipfix::field_slice));
+  return checked;
+}
+
 TEST_F(agent_session_test, template_and_data_in_one_message_make_one_batch) {
   auto s = spawn_session(info);
   auto t = plain_v4(256);
@@ -776,40 +813,82 @@ TEST_F(agent_session_test, each_slice_carries_the_variable_length_values_of_its_
   EXPECT_EQ(status(s).malformed, malformed);
   ASSERT_EQ(batches().size(), 6u);
   std::size_t checked = 0;
-  for (const auto& batch : batches()) {
-    std::size_t entries = 0;
-    for (const auto& slice : batch.slices) {
-      const auto& layout = slice.plan->layout;
-      const auto mine = batch.varlen_of(slice);
-      ASSERT_EQ(mine.size(), slice.records * layout.num_varlen());
-      EXPECT_EQ(slice.first_varlen, entries);
-      entries += mine.size();
-      ipfix::record_cursor cursor{slice.body, layout};
-      ipfix::bytes_view rec;
-      std::vector<ipfix::field_slice> fresh(layout.num_varlen());
-      std::size_t r = 0;
-      while (cursor.next(rec)) {
-        ipfix::parse_error err;
-        ASSERT_EQ(layout.walk_varlen(rec, fresh, err), rec.size());
-        for (std::size_t k = 0; k < fresh.size(); ++k) {
-          const auto& got = mine[r * fresh.size() + k];
-          EXPECT_EQ(got.offset, fresh[k].offset) << "record " << r << " value " << k;
-          EXPECT_EQ(got.length, fresh[k].length) << "record " << r << " value " << k;
-        }
-        ++r;
-        ++checked;
-      }
-      EXPECT_EQ(r, slice.records);
-      EXPECT_EQ(cursor.consumed(), slice.body.size());
-    }
-    // Nothing left over from the discarded messages; the whole vector is charged.
-    EXPECT_EQ(batch.varlen.values.size(), entries);
-    EXPECT_EQ(batch.varlen.charged(), batch.varlen.values.capacity() * sizeof(ipfix::field_slice));
-  }
+  for (const auto& batch : batches())
+    checked += expect_fresh_values(batch);
   EXPECT_EQ(checked, status(s).records);
   EXPECT_LT(budget->available(), budget->limit());
   batches().clear();
   EXPECT_EQ(budget->available(), budget->limit());
+}
+
+// The data sets of consecutive messages of one template are walked two at a time, side by
+// side (issue 15): each slice still gets exactly its own records' values when the set
+// walked ahead is malformed (its message alone is discarded), when the one it was walked
+// beside is, and when the template is redefined between the walk ahead and the set's turn
+// (the set is walked again with the new template).
+TEST_F(agent_session_test, sets_walked_side_by_side_get_their_own_values) {
+  auto s = spawn_session(info);
+  const auto old_def = make_def(257, {antrea(101), iana(4, 1), antrea(102)});
+  const auto new_def = make_def(257, {iana(4, 1), antrea(101)});
+  ipfix::test::lcg next{11};
+  auto records_of = [&](const template_def& def, std::size_t n) {
+    std::vector<bytes> out;
+    while (out.size() < n) {
+      bytes r;
+      ipfix::message_builder b{r};
+      ipfix::test::put_varied_record(b, def, next);
+      out.push_back(std::move(r));
+    }
+    return out;
+  };
+  // Values running past their set, in each template.
+  const bytes old_overrun{40, 'x', 'y', 'z'}, new_overrun{1, 40, 'x', 'y'};
+  auto with = [](std::vector<bytes> recs, const bytes& last) {
+    recs.push_back(last);
+    return recs;
+  };
+  std::uint32_t seq = 0;
+  bytes content;
+  auto add = [&](std::uint32_t records, auto&& sets) {
+    append(content, message(1, seq, sets));
+    seq += records;
+  };
+  // Paired: (m2, m3), (m4, m5's first set), (m5's second set, m6), (m7, m8).
+  add(0, [&](auto& b) { template_set(b, {old_def}); });
+  add(5, [&](auto& b) { data_set(b, 257, records_of(old_def, 5), 1); });
+  add(0, [&](auto& b) { data_set(b, 257, with(records_of(old_def, 2), old_overrun)); });
+  add(4, [&](auto& b) { data_set(b, 257, records_of(old_def, 4)); });
+  add(5, [&](auto& b) {
+    data_set(b, 257, records_of(old_def, 3));
+    data_set(b, 257, records_of(old_def, 2));
+    template_set(b, {new_def}); // after the next message's set was walked with old_def
+  });
+  const auto renamed = records_of(new_def, 4);
+  add(4, [&](auto& b) { data_set(b, 257, renamed); });
+  add(0, [&](auto& b) { data_set(b, 257, with(records_of(new_def, 1), new_overrun)); });
+  add(3, [&](auto& b) { data_set(b, 257, records_of(new_def, 3)); });
+  // Last, a message whose length is below its header's, with a set of the same template
+  // that claims more octets than the chunk holds: not walked ahead, nor at all.
+  auto cut = message(1, seq, [&](auto& b) { data_set(b, 257, records_of(new_def, 40)); });
+  ipfix::write_u16(cut.data() + 2, 5);
+  cut.resize(24);
+  append(content, cut);
+  send(s, content);
+  EXPECT_EQ(status(s).malformed, 3u);
+  EXPECT_EQ(status(s).records, seq);
+  EXPECT_EQ(status(s).lost_records, 0u);
+  ASSERT_EQ(batches().size(), 1u);
+  const auto& batch = batches()[0];
+  ASSERT_EQ(batch.slices.size(), 6u);
+  const std::vector<std::uint32_t> counts{5, 4, 3, 2, 4, 3};
+  for (std::size_t k = 0; k < counts.size(); ++k)
+    EXPECT_EQ(batch.slices[k].records, counts[k]) << "slice " << k;
+  EXPECT_EQ(batch.slices[4].plan->input, new_def);
+  bytes want;
+  for (const auto& r : renamed)
+    append(want, r);
+  EXPECT_EQ(bodies(batch)[4], want);
+  EXPECT_EQ(expect_fresh_values(batch), seq);
 }
 
 } // namespace

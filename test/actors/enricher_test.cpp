@@ -132,7 +132,7 @@ TEST_F(enricher_test, appends_antrea_fields_in_order_for_an_ipv4_exporter) {
   auto want = rec;
   append(want, antrea_suffix("", "", "cluster-a", 0x01020304, {192, 0, 2, 7}, {}, 1));
   EXPECT_EQ(payload.sets[0].length, want.size());
-  EXPECT_EQ(payload.bytes, want);
+  EXPECT_EQ(bytes(payload.bytes.begin(), payload.bytes.end()), want);
   auto got = received();
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].data, want);

@@ -110,7 +110,7 @@ TEST_P(flow_encoder_test, sets_split_by_size_and_template) {
     enc.add(b.view); // interleaved templates still make whole sets per template
   }
   EXPECT_EQ(enc.staged_records(), 14u);
-  bytes out{0xee}; // the encoder appends
+  base::byte_buffer out{0xee}; // the encoder appends
   std::vector<encoded_set> sets;
   enc.finish(out, sets);
   std::size_t records = 0, a_sets = 0;

@@ -173,7 +173,7 @@ result run(std::size_t flows, int rounds, std::size_t labels, bool distinct, boo
   body.reserve(set_records * 512);
   std::vector<ipfix::field_slice> values; // --given: the set's, as the enricher writes them
   const std::size_t nv = l.record.num_varlen();
-  std::vector<std::uint8_t> out;
+  fa::base::byte_buffer out;
   std::vector<fa::flows::encoded_set> sets;
   encoding_sink sink;
   double record_bytes = 0;

@@ -40,6 +40,7 @@ struct session {
   template_store udp{store_config(transport_kind::udp)};
   sequence_tracker sequences;
   std::vector<field_slice> slices;
+  std::vector<field_slice> varlen; ///< slice_records' output
   std::vector<std::uint8_t> encoded;
   std::vector<std::uint16_t> removed;
   std::string json;
@@ -70,6 +71,10 @@ std::uint32_t on_data_set(session& s, const template_def& def, const set_view& s
   check(layout.num_fields() == def.fields.size());
   check(layout.min_length() == def.min_record_length());
   s.slices.assign(layout.num_fields(), field_slice{});
+  // The agent session's one walk (issue 15) must find what the cursor finds, and each
+  // record's variable-length values where the field-by-field walk finds them.
+  s.varlen.clear();
+  const auto found = slice_records(set.body, layout, s.varlen);
   record_cursor cursor(set.body, layout);
   bytes_view rec;
   std::uint32_t n = 0;
@@ -77,6 +82,19 @@ std::uint32_t on_data_set(session& s, const template_def& def, const set_view& s
     ++n;
     check(rec.size() >= layout.min_length());
     layout.slice(rec, s.slices);
+    if (found.error == parse_error::none) {
+      const std::span<const field_slice> mine{s.varlen.data() + (n - 1) * layout.num_varlen(),
+                                              layout.num_varlen()};
+      check(layout.record_length(mine) == rec.size());
+      for (std::size_t i = 0, k = 0; i < s.slices.size(); ++i) {
+        if (def.fields[i].is_varlen()) {
+          check(mine[k].offset == s.slices[i].offset && mine[k].length == s.slices[i].length);
+          ++k;
+        }
+        const auto at = layout.located(i, mine);
+        check(at.offset == s.slices[i].offset && at.length == s.slices[i].length);
+      }
+    }
     for (std::size_t i = 0; i < s.slices.size(); ++i) {
       const auto& f = s.slices[i];
       check(std::size_t{f.offset} + f.length <= rec.size());
@@ -93,6 +111,11 @@ std::uint32_t on_data_set(session& s, const template_def& def, const set_view& s
     check(nlohmann::json::accept(s.json));
   }
   check(cursor.consumed() <= set.body.size());
+  check(found.error == cursor.error());
+  if (found.error == parse_error::none) {
+    check(found.records == n && found.consumed == cursor.consumed());
+    check(s.varlen.size() == n * layout.num_varlen());
+  }
   parse_error err;
   const auto counted = count_records(set.body, layout, err);
   check(err == cursor.error());

@@ -45,6 +45,37 @@ TEST(message, peek_header_reads_fields_without_validating) {
   EXPECT_FALSE(peek_header(bytes_view(msg).first(15)).has_value());
 }
 
+// The agent session's look at the next message (issue 15): the first set only when the
+// message's length covers it and the message lies inside the octets given.
+TEST(message, peek_first_set_only_within_the_message_and_the_octets) {
+  bytes msg;
+  message_builder b(msg);
+  b.begin_message(1, 2, 3);
+  b.begin_set(300);
+  b.put_u8(7);
+  b.put_u8(8);
+  b.end_set();
+  b.end_message();
+  auto set = peek_first_set(msg);
+  ASSERT_TRUE(set.has_value());
+  EXPECT_EQ(set->id, 300);
+  EXPECT_EQ(bytes(set->body.begin(), set->body.end()), (bytes{7, 8}));
+  EXPECT_FALSE(peek_first_set(bytes_view(msg).first(msg.size() - 1)).has_value());
+  EXPECT_FALSE(peek_first_set(bytes_view(msg).first(19)).has_value());
+  auto with_length = [&](std::uint16_t message_length, std::uint16_t set_length) {
+    auto m = msg;
+    write_u16(m.data() + 2, message_length);
+    write_u16(m.data() + 18, set_length);
+    return peek_first_set(m);
+  };
+  EXPECT_TRUE(with_length(22, 6).has_value());
+  EXPECT_FALSE(with_length(5, 6).has_value());  // below the header: not wrapped around
+  EXPECT_FALSE(with_length(19, 3).has_value()); // below the first set header
+  EXPECT_FALSE(with_length(22, 7).has_value()); // the set past the message
+  EXPECT_FALSE(with_length(22, 3).has_value()); // a set shorter than its header
+  EXPECT_FALSE(with_length(23, 7).has_value()); // the message past the octets
+}
+
 TEST(message, fewer_than_16_octets_is_short_header) {
   auto msg = header_only();
   message_view view;

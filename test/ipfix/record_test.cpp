@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <span>
 #include <string>
+#include <tuple>
 
 namespace fa::ipfix {
 namespace {
@@ -328,22 +330,29 @@ TEST(record_layout, walk_varlen_and_located_agree_with_slice) {
   EXPECT_EQ(err, parse_error::varlen_overruns_set);
 }
 
+/// Templates for the walk's tests: variable-length values with runs of fixed fields
+/// between them, a lone variable-length value, and a fixed template (no values).
+static std::vector<fa::ipfix::template_def> walk_templates() {
+  using namespace fa::ipfix;
+  return {{256,
+           0,
+           {{8, 4, 0},
+            {101, varlen, antrea_pen},
+            {102, varlen, antrea_pen},
+            {7, 2, 0},
+            {103, varlen, antrea_pen},
+            {1, 8, 0}}},
+          {257, 0, {{101, varlen, antrea_pen}}},
+          {258, 0, {{8, 4, 0}, {12, 4, 0}, {4, 1, 0}}}};
+}
+
 // slice_records (the agent session's one walk, issue 15) finds what record_cursor and a
 // fresh walk_varlen find, record by record: the same records, the same octets consumed
 // (padding left out), and each record's variable-length values in order, with 1- and
 // 3-octet prefixes, runs of fixed fields between them, and fixed templates (no values).
 TEST(slice_records, agrees_with_the_cursor_and_a_fresh_walk) {
   using namespace fa::ipfix;
-  const std::vector<template_def> defs{{256,
-                                        0,
-                                        {{8, 4, 0},
-                                         {101, varlen, antrea_pen},
-                                         {102, varlen, antrea_pen},
-                                         {7, 2, 0},
-                                         {103, varlen, antrea_pen},
-                                         {1, 8, 0}}},
-                                       {257, 0, {{101, varlen, antrea_pen}}},
-                                       {258, 0, {{8, 4, 0}, {12, 4, 0}, {4, 1, 0}}}};
+  const auto defs = walk_templates();
   test::lcg next;
   for (const auto& def : defs) {
     record_layout layout{def};
@@ -408,10 +417,88 @@ TEST(slice_records, refuses_what_the_cursor_refuses) {
     EXPECT_EQ(count_records(body, layout, err), 0u);
     EXPECT_NE(err, parse_error::none);
   }
+  // A 3-octet prefix cut after its first or second octet at the very end of the body
+  // (the walk's fast path stops 3 octets before the end; the rest is walked field by
+  // field, and nothing past the body is read).
+  constexpr auto var = fa::ipfix::varlen; // `varlen` is the values here
+  template_def late_def{256, 0, {{8, 4, 0}, {101, var, antrea_pen}, {102, var, antrea_pen}}};
+  const record_layout late{late_def};
+  for (const auto& body : {std::vector<std::uint8_t>{1, 2, 3, 4, 0, 255},
+                           std::vector<std::uint8_t>{1, 2, 3, 4, 0, 255, 0}}) {
+    found = slice_records(body, late, varlen);
+    EXPECT_EQ(found.error, parse_error::varlen_overruns_set);
+    EXPECT_EQ(found.records, 0u);
+  }
+  // An empty value at the very end: found by the slow path, exactly.
+  const std::vector<std::uint8_t> tight{1, 2, 3, 4, 0, 5, 6};
+  varlen.clear();
+  found = slice_records(tight, layout, varlen);
+  EXPECT_EQ(found.error, parse_error::none);
+  EXPECT_EQ(found.records, 1u);
+  ASSERT_EQ(varlen.size(), 1u);
+  EXPECT_EQ(varlen[0].offset, 5);
+  EXPECT_EQ(varlen[0].length, 0);
   varlen.clear();
   EXPECT_EQ(slice_records({}, layout, varlen).records, 0u);
   EXPECT_EQ(slice_records(overrun, record_layout{template_def{}}, varlen).records, 0u);
   EXPECT_TRUE(varlen.empty());
+}
+
+// slice_records_pair (two sets walked side by side, issue 15) finds for each set what
+// slice_records finds for it alone: records, octets, error, values; bodies of different
+// lengths, and bodies cut anywhere (malformed at any record of either, or only padding).
+TEST(slice_records, two_sets_side_by_side_find_what_each_finds_alone) {
+  using namespace fa::ipfix;
+  const auto defs = walk_templates();
+  test::lcg next;
+  auto body_of = [&](const template_def& def, const record_layout& layout) {
+    std::vector<std::uint8_t> out;
+    message_builder b{out};
+    b.begin_message(0, 0, 0);
+    b.begin_set(def.id);
+    for (auto r = next() % 12; r > 0; --r)
+      test::put_varied_record(b, def, next);
+    b.end_set(layout.min_length() > 1 ? next() % layout.min_length() : 0);
+    b.end_message();
+    out.erase(out.begin(), out.begin() + 20);
+    if (!out.empty() && next() % 3 == 0) // cut anywhere
+      out.resize(next() % out.size());
+    return out;
+  };
+  std::size_t malformed = 0, paired = 0;
+  for (const auto& def : defs) {
+    record_layout layout{def};
+    std::vector<field_slice> scratch{{9, 9}}; // cleared first
+    for (int round = 0; round < 200; ++round) {
+      const auto a = body_of(def, layout), b = body_of(def, layout);
+      std::vector<field_slice> alone_a, alone_b;
+      const auto want_a = slice_records(a, layout, alone_a);
+      const auto want_b = slice_records(b, layout, alone_b);
+      std::vector<field_slice> varlen{{7, 7}}; // appended to, not replaced
+      const auto [got_a, got_b] = slice_records_pair(a, b, layout, varlen, scratch);
+      for (const auto& [got, want, alone, values] :
+           {std::tuple{got_a, want_a, &alone_a, std::span<const field_slice>{varlen}.subspan(1)},
+            std::tuple{got_b, want_b, &alone_b, std::span<const field_slice>{scratch}}}) {
+        EXPECT_EQ(got.error, want.error) << "round " << round;
+        EXPECT_EQ(got.records, want.records) << "round " << round;
+        EXPECT_EQ(got.consumed, want.consumed) << "round " << round;
+        if (want.error != parse_error::none) {
+          ++malformed;
+          EXPECT_TRUE(values.empty()) << "round " << round;
+          continue;
+        }
+        ASSERT_EQ(values.size(), alone->size()) << "round " << round;
+        for (std::size_t k = 0; k < values.size(); ++k) {
+          EXPECT_EQ(values[k].offset, (*alone)[k].offset) << "round " << round << " value " << k;
+          EXPECT_EQ(values[k].length, (*alone)[k].length) << "round " << round << " value " << k;
+        }
+      }
+      EXPECT_EQ(varlen[0].offset, 7);
+      paired += std::min(want_a.records, want_b.records);
+    }
+  }
+  EXPECT_GT(malformed, 20u); // the cuts made some
+  EXPECT_GT(paired, 500u);
 }
 
 // Values handed over instead of walked (enriched_payload varlen): the record length

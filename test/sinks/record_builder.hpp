@@ -74,8 +74,10 @@ payload(const std::vector<std::vector<field>>& records, std::uint16_t id = 256) 
   auto t = std::make_shared<messages::output_template>();
   t->id = id;
   t->def = template_of(records.front(), id);
+  std::vector<std::uint8_t> body;
   for (const auto& r : records)
-    append_record(r, p->bytes);
+    append_record(r, body);
+  p->bytes.assign(body.begin(), body.end());
   p->sets.push_back({t, 0, static_cast<std::uint32_t>(p->bytes.size()),
                      static_cast<std::uint32_t>(records.size())});
   p->records = records.size();

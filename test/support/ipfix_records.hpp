@@ -150,6 +150,10 @@ inline void append(bytes& out, const bytes& more) {
   out.insert(out.end(), more.begin(), more.end());
 }
 
+inline void append(base::byte_buffer& out, const bytes& more) {
+  out.insert(out.end(), more.begin(), more.end());
+}
+
 inline void append_varlen(bytes& out, std::string_view s) {
   std::uint8_t prefix[3];
   auto n = ipfix::write_varlen_prefix(prefix, s.size());
