@@ -46,12 +46,7 @@ std::string request(int flows) {
 /// The client's octets for streams with `bodies` on `path`, optionally with a PING.
 std::vector<std::uint8_t> conversation(std::vector<body> bodies, std::string_view path, bool ping,
                                        std::uint8_t read_size) {
-  nghttp2_session_callbacks* cbs = nullptr;
-  nghttp2_session_callbacks_new(&cbs);
-  nghttp2_session* s = nullptr;
-  nghttp2_session_client_new(&s, cbs, nullptr);
-  nghttp2_session_callbacks_del(cbs);
-  nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, nullptr, 0);
+  nghttp2_session* s = test::h2_client();
   for (auto& b : bodies) {
     nghttp2_data_provider p{};
     p.source.ptr = &b;
@@ -70,13 +65,8 @@ std::vector<std::uint8_t> conversation(std::vector<body> bodies, std::string_vie
   if (ping)
     nghttp2_submit_ping(s, NGHTTP2_FLAG_NONE, nullptr);
   std::vector<std::uint8_t> out{read_size};
-  for (;;) {
-    const std::uint8_t* p = nullptr;
-    auto n = nghttp2_session_mem_send(s, &p);
-    if (n <= 0)
-      break;
-    out.insert(out.end(), p, p + n);
-  }
+  const std::string octets = test::h2_output(s);
+  out.insert(out.end(), octets.begin(), octets.end());
   nghttp2_session_del(s);
   return out;
 }

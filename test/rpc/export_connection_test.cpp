@@ -111,9 +111,8 @@ class h2_pair {
           static_cast<h2_pair*>(user)->close_code = code;
           return 0;
         });
-    nghttp2_session_client_new(&client_, cbs, this);
+    client_ = test::h2_client(cbs, this);
     nghttp2_session_callbacks_del(cbs);
-    nghttp2_submit_settings(client_, NGHTTP2_FLAG_NONE, nullptr, 0);
   }
 
   ~h2_pair() { nghttp2_session_del(client_); }
@@ -151,14 +150,7 @@ class h2_pair {
   /// pieces of at most `read` octets. False when the server gave up on the connection.
   bool pump(std::size_t read = 65536) {
     for (int round = 0; round < 10000; ++round) {
-      std::string to_server;
-      for (;;) {
-        const std::uint8_t* p = nullptr;
-        auto n = nghttp2_session_mem_send(client_, &p);
-        if (n <= 0)
-          break;
-        to_server.append(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
-      }
+      const std::string to_server = test::h2_output(client_);
       for (std::size_t at = 0; at < to_server.size(); at += read) {
         auto n = std::min(read, to_server.size() - at);
         if (!server->receive(reinterpret_cast<const std::uint8_t*>(to_server.data() + at), n))

@@ -76,26 +76,14 @@ TEST(grpc_export_server, a_client_that_does_not_answer_keepalive_pings_loses_its
   sock.connect({server->address(), server->port()});
   // The preface, SETTINGS and a request stream from nghttp2's client; then silence: what
   // the server sends (its SETTINGS, the PING) is never read.
-  nghttp2_session_callbacks* cbs = nullptr;
-  nghttp2_session_callbacks_new(&cbs);
-  nghttp2_session* client = nullptr;
-  nghttp2_session_client_new(&client, cbs, nullptr);
-  nghttp2_session_callbacks_del(cbs);
-  nghttp2_submit_settings(client, NGHTTP2_FLAG_NONE, nullptr, 0);
+  nghttp2_session* client = test::h2_client();
   nghttp2_data_provider body{};
   body.read_callback = [](nghttp2_session*, std::int32_t, std::uint8_t*, std::size_t,
                           std::uint32_t*, nghttp2_data_source*, void*) -> ssize_t {
     return NGHTTP2_ERR_DEFERRED; // a stream that stays open
   };
   test::submit_grpc_request(client, test::export_path, &body);
-  std::string out;
-  for (;;) {
-    const std::uint8_t* p = nullptr;
-    auto n = nghttp2_session_mem_send(client, &p);
-    if (n <= 0)
-      break;
-    out.append(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
-  }
+  const std::string out = test::h2_output(client);
   nghttp2_session_del(client);
   asio::write(sock, asio::buffer(out));
   ASSERT_TRUE(s.wait([](seen& x) { return x.opened == 1; })) << "no session opened";

@@ -44,4 +44,30 @@ inline std::int32_t submit_grpc_request(nghttp2_session* s, std::string_view pat
   return nghttp2_submit_request(s, nullptr, headers, std::size(headers), body, nullptr);
 }
 
+/// A client session with `cbs` (none: an empty set) that has queued its SETTINGS.
+inline nghttp2_session* h2_client(nghttp2_session_callbacks* cbs = nullptr, void* user = nullptr) {
+  const bool own = cbs == nullptr;
+  if (own)
+    nghttp2_session_callbacks_new(&cbs);
+  nghttp2_session* s = nullptr;
+  nghttp2_session_client_new(&s, cbs, user);
+  if (own)
+    nghttp2_session_callbacks_del(cbs);
+  nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, nullptr, 0);
+  return s;
+}
+
+/// Everything `s` has to send now.
+inline std::string h2_output(nghttp2_session* s) {
+  std::string out;
+  for (;;) {
+    const std::uint8_t* p = nullptr;
+    auto n = nghttp2_session_mem_send(s, &p);
+    if (n <= 0)
+      break;
+    out.append(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
 } // namespace fa::test
