@@ -134,13 +134,6 @@ void check_collector(checker& out, const collector_config& x) {
     out.required("collector.tls.key", x.tls.key,
                  "for tls:// and grpcs:// listeners: a PEM private key file");
   }
-  // gRPC's C++ TLS (Debian's 1.51) accepts TLS 1.2 and 1.3 and cannot raise its minimum.
-  bool any_grpcs = std::any_of(x.listen.begin(), x.listen.end(), [](const auto& ep) {
-    return ep.transport == transport_kind::grpcs;
-  });
-  if (any_grpcs && x.tls.min_version == "1.3")
-    out.add(error_kind::invalid_value, "collector.tls.min_version", toml_quote(x.tls.min_version),
-            "grpcs:// listeners accept TLS 1.2 and 1.3 and cannot require 1.3; expected \"1.2\"");
   out.range("collector.grpc.max_message_size", x.grpc.max_message_size, 1024, 1u << 30);
   out.positive("collector.grpc.keepalive_time", x.grpc.keepalive_time);
   out.positive("collector.grpc.keepalive_timeout", x.grpc.keepalive_timeout);
