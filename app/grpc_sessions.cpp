@@ -8,6 +8,7 @@
 #include "monitoring/grpc_metrics.hpp"
 #include "monitoring/log.hpp"
 #include "monitoring/rate_limited_log.hpp"
+#include "net/endpoint_text.hpp"
 #include "rpc/export_server.hpp"
 
 namespace fa::app {
@@ -71,15 +72,9 @@ std::variant<net::listener_ptr, std::string> start_grpc_listener(const acceptor_
     o.tls = std::get<net::ssl_context_ptr>(std::move(made));
     o.allowed_names = t.allowed_names;
   }
-  // The listener's name for the log (appended: `"[" + text` trips GCC 12's -Wrestrict).
+  // The listener's name for the log.
   std::string name = tls ? "grpcs://" : "grpc://";
-  if (addr.is_v6())
-    name += '[';
-  name += addr.to_string();
-  if (addr.is_v6())
-    name += ']';
-  name += ':';
-  name += std::to_string(port);
+  name += net::endpoint_text(addr, port);
   auto st = std::make_shared<grpc_listener_state>(*ctx.metrics.registry(), std::move(name));
   const auto proto = tls ? messages::transport::grpcs : messages::transport::grpc;
   rpc::export_server_handlers h;

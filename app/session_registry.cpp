@@ -4,6 +4,7 @@
 #include "base/hash.hpp"
 #include "messages/transport_name.hpp"
 #include "monitoring/log.hpp"
+#include "net/endpoint_text.hpp"
 
 namespace fa::app {
 
@@ -23,19 +24,17 @@ messages::session_info_ptr make_session_info(std::uint64_t id, messages::transpo
   auto info = std::make_shared<messages::session_info>();
   info->id = id;
   info->proto = proto;
-  if (addr.is_v6() && addr.to_v6().is_v4_mapped())
-    addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+  addr = net::unmapped(addr);
+  info->peer_text = net::endpoint_text(addr, port);
   if (addr.is_v4()) {
     info->peer_is_v4 = true;
     auto b = addr.to_v4().to_bytes();
     info->peer_v6[10] = 0xff;
     info->peer_v6[11] = 0xff;
     std::copy(b.begin(), b.end(), info->peer_v6.begin() + 12);
-    info->peer_text = addr.to_string() + ":" + std::to_string(port);
   } else {
     auto b = addr.to_v6().to_bytes();
     std::copy(b.begin(), b.end(), info->peer_v6.begin());
-    info->peer_text = "[" + addr.to_string() + "]:" + std::to_string(port);
   }
   info->peer_port = port;
   return info;

@@ -6,6 +6,7 @@
 #include "app/listeners.hpp"
 
 #include "monitoring/log.hpp"
+#include "net/endpoint_text.hpp"
 #include "net/udp_listener.hpp"
 
 namespace fa::app {
@@ -81,11 +82,7 @@ start_udp_listener(const acceptor_context& ctx, const asio::ip::address& addr, s
   auto l = std::make_shared<net::udp_listener>(ctx.io, asio::ip::udp::endpoint{addr, port}, lc,
                                                std::move(on_accept), std::move(on_counts));
   l->start();
-  // Built with +=: gcc 12 -O3 reports a false -Wrestrict on "[" + string (and insert).
-  std::string name = addr.is_v6() ? "[" : "";
-  name += addr.to_string();
-  name += addr.is_v6() ? "]:" : ":";
-  name += std::to_string(l->port());
+  const std::string name = net::endpoint_text(addr, l->port());
   metrics.udp_receive_buffer(name).Set(static_cast<double>(l->effective_receive_buffer()));
   // Linux reports twice the size it was given (the rest is its bookkeeping): below the
   // configured size means net.core.rmem_max capped it (no CAP_NET_ADMIN).

@@ -1,5 +1,7 @@
 #include "rpc/export_server.hpp"
 
+#include "net/endpoint_text.hpp"
+
 #include <asio.hpp>
 #include <asio/ssl.hpp>
 
@@ -23,18 +25,6 @@ int select_h2(SSL*, const unsigned char** out, unsigned char* outlen, const unsi
     return SSL_TLSEXT_ERR_ALERT_FATAL;
   *out = chosen;
   return SSL_TLSEXT_ERR_OK;
-}
-
-std::string peer_text(const asio::ip::address& a, std::uint16_t port) {
-  std::string out;
-  if (a.is_v6())
-    out += '[';
-  out += a.to_string();
-  if (a.is_v6())
-    out += ']';
-  out += ':';
-  out += std::to_string(port);
-  return out;
 }
 
 } // namespace
@@ -70,7 +60,7 @@ class export_server::core : public std::enable_shared_from_this<core> {
     if (!ec)
       acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     if (ec)
-      return "cannot listen on " + peer_text(addr, opts_.port) + ": " + ec.message();
+      return "cannot listen on " + net::endpoint_text(addr, opts_.port) + ": " + ec.message();
     bound = acceptor_.local_endpoint().port();
     if (opts_.tls)
       SSL_CTX_set_alpn_select_cb(opts_.tls->native_handle(), &select_h2, nullptr);
@@ -164,14 +154,11 @@ class link : public link_base, public std::enable_shared_from_this<link<Socket>>
       , gather_(core_->io()) {}
 
   void start(const asio::ip::tcp::endpoint& remote, bool name_not_allowed, std::string names) {
-    auto addr = remote.address();
-    // A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d: the exporter is a.b.c.d.
-    if (addr.is_v6() && addr.to_v6().is_v4_mapped())
-      addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+    const auto addr = net::unmapped(remote.address());
     export_connection::context ctx;
     ctx.address = addr;
     ctx.port = remote.port();
-    ctx.peer = peer_text(addr, remote.port());
+    ctx.peer = net::endpoint_text(addr, remote.port());
     ctx.name_not_allowed = name_not_allowed;
     ctx.names = std::move(names);
     std::weak_ptr<link_base> weak = this->shared_from_this();
