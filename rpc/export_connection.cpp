@@ -278,8 +278,8 @@ void export_connection::on_data(stream& s, const std::uint8_t* data, std::size_t
       // gRPC's Length-Prefixed-Message: we announce no grpc-accept-encoding, so a
       // compressed message is a client error.
       if (s.prefix[0] != 0) {
-        end_session(s, "malformed");
-        refuse(s, status_internal, "compressed", "", "compressed messages are not accepted");
+        refuse(s, status_internal, "compressed", "", "compressed messages are not accepted",
+               "malformed");
         return;
       }
       s.message_size = (std::size_t{s.prefix[1]} << 24) | (std::size_t{s.prefix[2]} << 16) |
@@ -328,10 +328,8 @@ bool export_connection::on_message(stream& s, std::string_view message) {
   if (!got.ok) {
     // Not an ExportRequest: the stream cannot be trusted any more (as gRPC ends a stream
     // whose message does not deserialize); what came before it is delivered.
-    if (handlers_.refused)
-      handlers_.refused("bad_request", ctx_.peer, "an ExportRequest that does not parse");
-    end_session(s, "malformed");
-    reply(s, status_internal, "cannot parse the ExportRequest");
+    refuse(s, status_internal, "bad_request", "an ExportRequest that does not parse",
+           "cannot parse the ExportRequest", "malformed");
     return false;
   }
   s.dirty = true;
@@ -343,10 +341,8 @@ void export_connection::on_end_stream(stream& s) {
   if (s.answered)
     return;
   if (s.in_message || s.prefix_size > 0) {
-    end_session(s, "malformed");
-    if (handlers_.refused)
-      handlers_.refused("bad_request", ctx_.peer, "the stream ended inside a message");
-    reply(s, status_internal, "the stream ended inside a message");
+    refuse(s, status_internal, "bad_request", "the stream ended inside a message",
+           "the stream ended inside a message", "malformed");
     return;
   }
   // antrea-grpc-transport.md 4: the client half-closed; reply with the empty
@@ -362,10 +358,11 @@ void export_connection::on_end_stream(stream& s) {
 }
 
 void export_connection::refuse(stream& s, int status, std::string_view reason,
-                               const std::string& detail, std::string_view message) {
+                               const std::string& detail, std::string_view message,
+                               std::string_view session_reason) {
   if (handlers_.refused)
     handlers_.refused(reason, ctx_.peer, detail);
-  end_session(s, std::string{reason});
+  end_session(s, std::string{session_reason.empty() ? reason : session_reason});
   reply(s, status, message);
 }
 

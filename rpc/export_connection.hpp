@@ -141,8 +141,10 @@ class export_connection {
   void on_end_stream(stream& s);
   bool on_message(stream& s, std::string_view message);
   void give_back(stream& s);
+  /// Counts and logs the refusal (`reason`), ends the stream's session (with
+  /// `session_reason`, default `reason`) and answers `status`.
   void refuse(stream& s, int status, std::string_view reason, const std::string& detail,
-              std::string_view message);
+              std::string_view message, std::string_view session_reason = {});
   void reply(stream& s, int status, std::string_view message);
   void end_session(stream& s, const std::string& reason);
   void fail(std::string reason);
