@@ -114,6 +114,10 @@ std::variant<net::listener_ptr, std::string> start_grpc_listener(const acceptor_
     st->metrics.requests().Increment(static_cast<double>(requests));
     st->metrics.flows().Increment(static_cast<double>(flows));
   };
+  h.handshake_failed = [&metrics = ctx.metrics](std::string_view reason, const std::string& peer,
+                                                const std::string& detail) {
+    report_tls_handshake_failure(metrics, reason, peer, detail);
+  };
   auto made = rpc::export_server::start(std::move(o), std::move(h));
   if (auto* err = std::get_if<std::string>(&made))
     return *err;

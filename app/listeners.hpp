@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <variant>
 
 namespace fa::net {
@@ -43,6 +44,11 @@ start_udp_listener(const acceptor_context& ctx, const asio::ip::address& addr, s
 /// tls:// listener: handshake, then a TCP-like session; app/tls_sessions.cpp.
 std::variant<net::listener_ptr, std::string>
 start_tls_listener(const acceptor_context& ctx, const asio::ip::address& addr, std::uint16_t port);
+/// A failed handshake on a tls:// or grpcs:// listener: counted in
+/// tls_handshake_failures_total by `reason` (net::handshake_failure_reason) and logged,
+/// rate-limited; app/tls_sessions.cpp.
+void report_tls_handshake_failure(monitoring::metrics& metrics, std::string_view reason,
+                                  const std::string& peer, const std::string& detail);
 /// grpc:// and grpcs:// listeners: Antrea's FlowExportService; app/grpc_sessions.cpp.
 std::variant<net::listener_ptr, std::string> start_grpc_listener(const acceptor_context& ctx,
                                                                  const asio::ip::address& addr,

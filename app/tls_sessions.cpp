@@ -6,6 +6,7 @@
 
 #include "monitoring/log.hpp"
 #include "monitoring/rate_limited_log.hpp"
+#include "net/endpoint_text.hpp"
 #include "net/tls_connection.hpp"
 #include "net/tls_context.hpp"
 
@@ -33,6 +34,22 @@ monitoring::shared_log_rate_limiter handshake_log{10, std::chrono::seconds{10}};
 
 } // namespace
 
+void report_tls_handshake_failure(monitoring::metrics& metrics, std::string_view reason,
+                                  const std::string& peer, const std::string& detail) {
+  metrics.tls_handshake_failures(reason).Increment();
+  // A peer that connects and leaves (a TCP health check, a port scan) is routine:
+  // counted, logged at debug only.
+  auto level = reason == "peer_closed" ? log_level::debug : log_level::warn;
+  if (!monitoring::log_enabled(level))
+    return;
+  if (auto suppressed = handshake_log.admit())
+    log(level, "tls handshake failed",
+        {{"reason", std::string{reason}},
+         {"peer", peer},
+         {"detail", detail},
+         {"suppressed", std::to_string(*suppressed)}});
+}
+
 std::variant<net::listener_ptr, std::string>
 start_tls_listener(const acceptor_context& ctx, const asio::ip::address& addr, std::uint16_t port) {
   auto& sessions = ctx.sessions;
@@ -53,9 +70,7 @@ start_tls_listener(const acceptor_context& ctx, const asio::ip::address& addr, s
   o.timeouts = sessions.session_timeouts();
   net::tls_listener_handlers h;
   h.accept_failed =
-      count_accept_failures(metrics, "tls",
-                            "tls://" + asio::ip::tcp::endpoint{addr, port}.address().to_string() +
-                                ":" + std::to_string(port));
+      count_accept_failures(metrics, "tls", "tls://" + net::endpoint_text(addr, port));
   h.established = [&sessions](net::tls_connection_ptr conn) {
     auto remote = conn->remote();
     auto slot = sessions.admit(messages::transport::tls, remote.address());
@@ -75,20 +90,9 @@ start_tls_listener(const acceptor_context& ctx, const asio::ip::address& addr, s
   };
   h.failed = [&metrics](std::string_view reason, const net::tls_connection& conn,
                         const std::string& detail) {
-    metrics.tls_handshake_failures(reason).Increment();
-    // A peer that connects and leaves (a TCP health check, a port scan) is routine:
-    // counted, logged at debug only.
-    auto level = reason == "peer_closed" ? log_level::debug : log_level::warn;
-    if (!monitoring::log_enabled(level))
-      return;
-    if (auto suppressed = handshake_log.admit()) {
-      auto r = conn.remote();
-      log(level, "tls handshake failed",
-          {{"reason", std::string{reason}},
-           {"peer", r.address().to_string() + ":" + std::to_string(r.port())},
-           {"detail", detail},
-           {"suppressed", std::to_string(*suppressed)}});
-    }
+    auto r = conn.remote();
+    report_tls_handshake_failure(metrics, reason,
+                                 net::endpoint_text(net::unmapped(r.address()), r.port()), detail);
   };
   auto* gauge = &metrics.tls_handshakes_in_progress();
   h.in_progress = [gauge](int delta) { gauge->Increment(delta); };

@@ -269,6 +269,8 @@ std::string_view handshake_failure_reason(const asio::error_code& ec, SSL* ssl) 
     return "peer_rejected_certificate";
   case SSL_R_NO_SHARED_CIPHER:
     return "no_shared_cipher";
+  case SSL_R_NO_APPLICATION_PROTOCOL:
+    return "no_application_protocol";
   default:
     return "handshake_error";
   }

@@ -66,7 +66,8 @@ std::optional<std::string> set_server_name(SSL* ssl, const std::string& server_n
 /// Why a handshake failed, as a metric label from a fixed set: "timeout", "peer_closed",
 /// "not_tls", "protocol_version", "no_certificate", "untrusted_certificate",
 /// "certificate_expired", "name_not_allowed", "name_mismatch",
-/// "peer_rejected_certificate", "no_shared_cipher", "handshake_error".
+/// "peer_rejected_certificate", "no_shared_cipher", "no_application_protocol" (RFC 7301
+/// 3.2: a grpcs:// client that does not offer "h2"), "handshake_error".
 std::string_view handshake_failure_reason(const asio::error_code& ec, SSL* ssl);
 
 /// A human-readable account of a failed handshake: OpenSSL's reason and, when the

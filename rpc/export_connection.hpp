@@ -56,6 +56,10 @@ struct export_server_handlers {
   std::function<void(flow_error reason, std::uint64_t count, const std::string& peer)> rejected;
   /// ExportRequests and Flows received in one read of a connection (the request counter).
   std::function<void(std::uint64_t requests, std::uint64_t flows)> received;
+  /// grpcs://: a TLS handshake that failed or did not end in time, with a reason from
+  /// net::handshake_failure_reason (or "timeout"), the peer text and OpenSSL's account.
+  std::function<void(std::string_view reason, const std::string& peer, const std::string& detail)>
+      handshake_failed;
 };
 
 /// The limits of a connection (the `[collector.grpc]` keys).

@@ -401,27 +401,39 @@ void export_server::core::accept_next() {
         self->links_.insert(l);
         l->start(remote, false, "");
       } else if (!e) {
-        // The handshake first, bounded in time; a failed one just closes (as gRPC did).
+        // The handshake first, bounded in time; a failed one is reported, then closes.
         auto s = std::make_shared<tls_socket>(std::move(socket), *self->opts_.tls);
         self->handshakes_.insert(s);
         auto timer = std::make_shared<asio::steady_timer>(self->io_);
+        auto timed_out = std::make_shared<bool>(false);
         timer->expires_after(self->opts_.handshake_timeout);
-        timer->async_wait([s](const asio::error_code& te) {
+        timer->async_wait([s, timed_out](const asio::error_code& te) {
           if (!te) {
+            *timed_out = true;
             asio::error_code ignored;
             s->lowest_layer().close(ignored);
           }
         });
-        s->async_handshake(
-            asio::ssl::stream_base::server, [self, s, timer, remote](const asio::error_code& he) {
-              timer->cancel();
-              if (self->handshakes_.erase(s) == 0 || he || self->stopping_)
-                return;
-              auto [ok, names] = check_names(s->native_handle(), self->opts_.allowed_names);
-              auto l = std::make_shared<link<tls_socket>>(self, std::move(*s));
-              self->links_.insert(l);
-              l->start(remote, !ok, std::move(names));
-            });
+        s->async_handshake(asio::ssl::stream_base::server, [self, s, timer, timed_out,
+                                                            remote](const asio::error_code& he) {
+          timer->cancel();
+          if (self->handshakes_.erase(s) == 0 || self->stopping_)
+            return;
+          if (he) {
+            if (self->handlers_.handshake_failed)
+              self->handlers_.handshake_failed(
+                  *timed_out ? std::string_view{"timeout"}
+                             : net::handshake_failure_reason(he, s->native_handle()),
+                  net::endpoint_text(net::unmapped(remote.address()), remote.port()),
+                  *timed_out ? std::string{"handshake not finished in time"}
+                             : net::handshake_failure_detail(he, s->native_handle()));
+            return;
+          }
+          auto [ok, names] = check_names(s->native_handle(), self->opts_.allowed_names);
+          auto l = std::make_shared<link<tls_socket>>(self, std::move(*s));
+          self->links_.insert(l);
+          l->start(remote, !ok, std::move(names));
+        });
       }
     }
     self->accept_next();

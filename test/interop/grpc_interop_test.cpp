@@ -57,6 +57,14 @@ std::string log_value(const std::string& log, std::string_view event, std::strin
   return "";
 }
 
+/// The value of the sample `series` (name and labels as printed) in Prometheus text, or -1.
+double sample(const std::string& text, const std::string& series) {
+  auto pos = text.find("\n" + series + " ");
+  if (pos == std::string::npos)
+    return -1;
+  return std::stod(text.substr(pos + series.size() + 2));
+}
+
 class grpc_interop : public testing::Test {
  protected:
   void SetUp() override {
@@ -251,7 +259,26 @@ TEST_F(grpc_interop, agents_over_grpc_and_mtls_v4_v6_alongside_ipfix) {
     EXPECT_EQ(run_agent(name, a), 3) << name << " was not refused";
   }
   EXPECT_TRUE(contains(read_file(file("agent-b.out")), "PERMISSION_DENIED"));
+  // A client that does not offer ALPN "h2" (RFC 7301 3.2) is refused in the handshake.
+  std::string s_client;
+  EXPECT_NE(run_command({"/usr/bin/openssl", "s_client", "-connect", "[::1]:" + ports_[1], "-alpn",
+                         "http/1.1", "-CAfile", pki_->ca(), "-brief"},
+                        s_client, 30s),
+            0)
+      << s_client;
   auto text = metrics();
+  // Failed grpcs:// handshakes are counted as on tls:// listeners (the rogue's client
+  // may retry, so at least once).
+  EXPECT_GE(
+      sample(text,
+             "flow_aggregator_tls_handshake_failures_total{reason=\"untrusted_certificate\"}"),
+      1)
+      << text;
+  EXPECT_EQ(
+      sample(text,
+             "flow_aggregator_tls_handshake_failures_total{reason=\"no_application_protocol\"}"),
+      1)
+      << text;
   EXPECT_TRUE(
       contains(text, "flow_aggregator_grpc_streams_refused_total{reason=\"name_not_allowed\"} 1"))
       << text;
