@@ -129,7 +129,10 @@ struct flow_table::parsed {
   ipfix::field_slice slice(field_index i) const {
     return layout->record.located(static_cast<std::size_t>(i), fields);
   }
-  const std::uint8_t* at(field_index i) const { return rec.data() + slice(i).offset; }
+  /// A fixed-size field's first octet.
+  const std::uint8_t* at(field_index i) const {
+    return layout->fixed_at(i, rec.data(), fields.data());
+  }
   ipfix::bytes_view value(field_index i) const {
     auto s = slice(i);
     return rec.subspan(s.offset, s.length);
