@@ -420,7 +420,7 @@ void flow_table::create(std::uint16_t slot, const parsed& in, std::int64_t now) 
   ipfix::bytes_view tcp;
   compact_record(l, in.rec, in.fields, e.fixed, strings_buf_, tcp);
   e.strings = strings_.intern(strings_buf_);
-  e.tcp_state = strings_.intern(tcp);
+  e.tcp_state = intern_tcp_state(tcp);
 
   // Reference d.2: the filled side or sides copy the record; the other side is zero.
   auto& st = e.state;
@@ -588,6 +588,14 @@ void flow_table::correlate(entry& e, const parsed& in) {
   e.strings = merged;
 }
 
+string_pool::id_type flow_table::intern_tcp_state(ipfix::bytes_view v) {
+  if (v.empty())
+    return string_pool::empty;
+  // The slot tells apart the states of RFC 793 by length and first and last letter.
+  const std::size_t slot = (v.size() + v.front() + 3u * v.back()) % tcp_hints_.size();
+  return strings_.intern_hinted(v, tcp_hints_[slot]);
+}
+
 bool flow_table::aggregate(entry& e, const parsed& in, bool src, bool dst) {
   const auto& s = *layouts_[e.layout].layout;
   auto& st = e.state;
@@ -634,7 +642,7 @@ bool flow_table::aggregate(entry& e, const parsed& in, bool src, bool dst) {
     if (s.tcp_state_apart) {
       const auto cur = strings_.get(e.tcp_state);
       if (cur.size() != v.size() || !std::equal(cur.begin(), cur.end(), v.begin())) {
-        const auto next = strings_.intern(v);
+        const auto next = intern_tcp_state(v);
         strings_.unref(e.tcp_state);
         e.tcp_state = next;
       }
