@@ -931,8 +931,7 @@ TEST_P(flow_table_test, labels_of_the_second_half_fill_missing_ones) {
 // enough for a 3-octet prefix (RFC 7011 7) at the first, a middle and the last string,
 // strings neither half changes between them (egressName, tcpState apart), either order.
 TEST_P(flow_table_test, correlation_keeps_each_string_and_takes_the_other_halfs) {
-  const std::string src_pod(300, 'a'), rule(270, 'r'), src_labels(256, 's'),
-      dst_labels(400, 'd');
+  const std::string src_pod(300, 'a'), rule(270, 'r'), src_labels(256, 's'), dst_labels(400, 'd');
   for (const bool source_first : {true, false}) {
     flow_table t;
     auto s = s1();
