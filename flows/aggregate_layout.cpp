@@ -207,9 +207,7 @@ bool is_zero(const std::uint8_t* p, std::size_t n) {
 
 flow_key record_key(const aggregate_layout& l, ipfix::bytes_view record,
                     std::span<const ipfix::field_slice> varlen, bool* ingress_half) {
-  auto at = [&](field_index i) {
-    return record.data() + l.record.located(static_cast<std::size_t>(i), varlen).offset;
-  };
+  auto at = [&](field_index i) { return l.fixed_at(i, record.data(), varlen.data()); };
   flow_key key;
   // Reference a: IPv4 when the template has both IPv4 addresses (v2.3; the IPv6 pair
   // when the IPv4 pair is unset and the template has both families).
@@ -294,6 +292,14 @@ std::shared_ptr<aggregate_layout> make_aggregate_layout(const ipfix::template_de
   l.input = enriched;
   l.record = ipfix::record_layout{enriched};
   l.agent_fields = std::min(agent_fields, enriched.fields.size());
+  // `located` with every variable-length value empty at offset 0 gives a fixed-size
+  // field's distance from the end of the value before it.
+  const std::vector<ipfix::field_slice> empty_values(l.record.num_varlen());
+  l.fixed_places.assign(t.fields.size(), 0);
+  for (std::size_t i = 0; i < t.fields.size(); ++i)
+    if (!t.fields[i].is_varlen())
+      l.fixed_places[i] = (static_cast<std::uint32_t>(l.record.var_rank(i)) << 16) |
+                          l.record.located(i, empty_values).offset;
 
   l.source_ipv4 = sized(t, iana_pen, ie::source_ipv4_address, 4);
   l.destination_ipv4 = sized(t, iana_pen, ie::destination_ipv4_address, 4);

@@ -129,7 +129,10 @@ struct flow_table::parsed {
   ipfix::field_slice slice(field_index i) const {
     return layout->record.located(static_cast<std::size_t>(i), fields);
   }
-  const std::uint8_t* at(field_index i) const { return rec.data() + slice(i).offset; }
+  /// A fixed-size field's first octet.
+  const std::uint8_t* at(field_index i) const {
+    return layout->fixed_at(i, rec.data(), fields.data());
+  }
   ipfix::bytes_view value(field_index i) const {
     auto s = slice(i);
     return rec.subspan(s.offset, s.length);
@@ -417,7 +420,7 @@ void flow_table::create(std::uint16_t slot, const parsed& in, std::int64_t now) 
   ipfix::bytes_view tcp;
   compact_record(l, in.rec, in.fields, e.fixed, strings_buf_, tcp);
   e.strings = strings_.intern(strings_buf_);
-  e.tcp_state = strings_.intern(tcp);
+  e.tcp_state = intern_tcp_state(tcp);
 
   // Reference d.2: the filled side or sides copy the record; the other side is zero.
   auto& st = e.state;
@@ -552,29 +555,45 @@ void flow_table::correlate(entry& e, const parsed& in) {
       copy(ref, l.source_observation, false);
   if (num_edits == 0)
     return;
-  // The new strings: each stored value, or its replacement.
+  // The new strings: the stored ones with the edited values replaced. The stored
+  // strings between two edits are copied as one run, prefixes included (they are the
+  // shortest already, compact_record): rewriting every string with its prefix was most
+  // of this function's instructions (issue 11, cachegrind).
   std::sort(edits.begin(), edits.begin() + static_cast<std::ptrdiff_t>(num_edits),
             [](const edit& a, const edit& b) { return a.rank < b.rank; });
-  auto old = strings_.get(e.strings);
+  const auto old = strings_.get(e.strings);
   strings_buf_.clear();
-  std::size_t next = 0;
-  for (std::size_t r = 0; r < s.num_strings; ++r) {
-    // The stored strings are read in order: each is the first of what is left.
-    const ipfix::bytes_view stored = string_value(old, 0);
-    old = old.subspan(static_cast<std::size_t>(stored.data() - old.data()) + stored.size());
-    ipfix::bytes_view v = stored;
-    if (next < num_edits && static_cast<std::size_t>(edits[next].rank) == r) {
-      v = {edits[next].data, edits[next].size};
-      ++next;
-    }
+  std::size_t pos = 0;    // where string `r` of `old` starts (its prefix)
+  std::size_t copied = 0; // octets of `old` before this are written or replaced
+  std::size_t r = 0;
+  for (std::size_t k = 0; k < num_edits; ++k) {
+    const auto rank = static_cast<std::size_t>(edits[k].rank);
+    if (rank < r || rank >= s.num_strings) // a second edit of one string: the first wins
+      continue;
+    pos += strings_length(old.subspan(pos), rank - r);
+    strings_buf_.insert(strings_buf_.end(), old.begin() + static_cast<std::ptrdiff_t>(copied),
+                        old.begin() + static_cast<std::ptrdiff_t>(pos));
     std::uint8_t prefix[3];
-    const auto p = ipfix::write_varlen_prefix(prefix, v.size());
+    const auto p = ipfix::write_varlen_prefix(prefix, edits[k].size);
     strings_buf_.insert(strings_buf_.end(), prefix, prefix + p);
-    strings_buf_.insert(strings_buf_.end(), v.begin(), v.end());
+    strings_buf_.insert(strings_buf_.end(), edits[k].data, edits[k].data + edits[k].size);
+    pos += strings_length(old.subspan(pos), 1);
+    copied = pos;
+    r = rank + 1;
   }
+  strings_buf_.insert(strings_buf_.end(), old.begin() + static_cast<std::ptrdiff_t>(copied),
+                      old.end());
   const auto merged = strings_.intern(strings_buf_);
   strings_.unref(e.strings);
   e.strings = merged;
+}
+
+string_pool::id_type flow_table::intern_tcp_state(ipfix::bytes_view v) {
+  if (v.empty())
+    return string_pool::empty;
+  // The slot tells apart the states of RFC 793 by length and first and last letter.
+  const std::size_t slot = (v.size() + v.front() + 3u * v.back()) % tcp_hints_.size();
+  return strings_.intern_hinted(v, tcp_hints_[slot]);
 }
 
 bool flow_table::aggregate(entry& e, const parsed& in, bool src, bool dst) {
@@ -623,7 +642,7 @@ bool flow_table::aggregate(entry& e, const parsed& in, bool src, bool dst) {
     if (s.tcp_state_apart) {
       const auto cur = strings_.get(e.tcp_state);
       if (cur.size() != v.size() || !std::equal(cur.begin(), cur.end(), v.begin())) {
-        const auto next = strings_.intern(v);
+        const auto next = intern_tcp_state(v);
         strings_.unref(e.tcp_state);
         e.tcp_state = next;
       }

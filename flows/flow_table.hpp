@@ -37,6 +37,7 @@
 #include "flows/record_arena.hpp"
 #include "flows/string_pool.hpp"
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -331,6 +332,11 @@ class flow_table {
   std::vector<layout_slot> layouts_;
   const aggregate_layout* last_layout_ = nullptr; ///< cache: the last `use_layout`
   std::uint16_t last_slot_ = 0;
+
+  /// tcpState's few values, the id each was last interned as (`string_pool::
+  /// intern_hinted`), by `tcp_hint_slot`: most updates change it (issue 11 profile).
+  std::array<string_pool::id_type, 16> tcp_hints_{};
+  string_pool::id_type intern_tcp_state(ipfix::bytes_view v);
 
   // Scratch, reused: no allocation per record.
   std::vector<ipfix::field_slice> fields_;

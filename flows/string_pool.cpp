@@ -69,6 +69,18 @@ string_pool::id_type string_pool::intern(ipfix::bytes_view s) {
   return id;
 }
 
+string_pool::id_type string_pool::intern_hinted(ipfix::bytes_view s, id_type& hint) {
+  if (hint != empty && hint <= entries_.size()) {
+    auto& e = entries_[hint - 1];
+    if (e.refs > 0 && e.length == s.size() && std::memcmp(e.data, s.data(), s.size()) == 0) {
+      ++e.refs;
+      return hint;
+    }
+  }
+  hint = intern(s);
+  return hint;
+}
+
 void string_pool::unref(id_type id) {
   if (id == empty)
     return;

@@ -27,6 +27,13 @@ class string_pool {
   /// The id of `s`, added when new; the caller holds one reference to it.
   id_type intern(ipfix::bytes_view s);
 
+  /// `intern` through a one-entry cache the caller keeps: when `hint` still holds `s`,
+  /// one more reference to it, without hashing `s` or probing the index; otherwise
+  /// `intern`, and `hint` becomes its result. For the few values a caller interns again
+  /// and again (tcpState, issue 11 profile). A stale hint (freed, or reused for another
+  /// string) is only a miss.
+  id_type intern_hinted(ipfix::bytes_view s, id_type& hint);
+
   /// One more reference to `id`.
   void ref(id_type id) {
     if (id != empty)

@@ -14,7 +14,9 @@
 #   - records in = records aggregated + counted drops, exactly (from the metrics).
 # Usage: test/bench/aggregate.sh BUILD_DIR [FLOWS ...]   (default 10000 100000 1000000)
 # BENCH_PERF=FILE adds a perf profile of flow-aggregator, BENCH_TRACE=FILE its RSS, records
-# in, flows held and exports every 0.5 s (FILE.FLOWS each).
+# in, flows held and exports every 0.5 s (FILE.FLOWS each), BENCH_STAT=FILE a `perf stat`
+# of flow-aggregator over the records and each thread's CPU ticks and context switches
+# (FILE.FLOWS).
 set -euo pipefail
 
 build=${1:-build/release}
@@ -35,6 +37,16 @@ bench_setup aggregate "$bin_fa" "$bin_gen" "$bin_col"
 clk_tck=$(getconf CLK_TCK)
 page=$(getconf PAGESIZE)
 
+# thread_ticks PID: per thread (sorted by id): id, name, utime + stime, voluntary and
+# involuntary context switches.
+thread_ticks() {
+  for t in /proc/$1/task/*; do
+    awk -v id="${t##*/}" '
+      FILENAME ~ /stat$/ { sub(/.*\) /, ""); ticks = $12 + $13 }
+      /^Name:/ { name = $2 } /^voluntary_ctxt/ { v = $2 } /^nonvoluntary_ctxt/ { n = $2 }
+      END { print id, name, ticks, v, n }' "$t/stat" "$t/status" 2>/dev/null
+  done | sort -k1,1
+}
 rss_bytes() { echo $(( $(awk '{print $2}' /proc/$1/statm) * page )); }
 lag_p99() { # the smallest bucket bound holding 99% of the export lags
   scrape | awk '
@@ -108,6 +120,13 @@ TOML
   local cpu0 t0
   for _ in $(seq 3000); do [ "$(metric flow_aggregator_records_received_total)" -gt 0 ] && break; sleep 0.02; done
   cpu0=$(cpu_ticks $fa_pid); t0=$(date +%s.%N)
+  local stat_pid=
+  if [ -n "${BENCH_STAT:-}" ]; then
+    thread_ticks $fa_pid > "$work/threads0"
+    perf stat -e task-clock,context-switches,cpu-migrations,instructions,cycles -p $fa_pid \
+      -o "$BENCH_STAT.$flows" >/dev/null 2>&1 &
+    stat_pid=$!
+  fi
   # Every record accounted for: aggregated, forwarded unaggregated or dropped (counted).
   accounted() {
     scrape | awk '$1 ~ /^flow_aggregator_(aggregate_records_total|aggregate_unaggregated_records_total|enrich_dropped_records_total)({|$)/ {s += $2} END {printf "%.0f\n", s}'
@@ -115,6 +134,14 @@ TOML
   for _ in $(seq 6000); do [ "$(accounted)" -ge $records ] && break; sleep 0.2; done
   local cpu1 t1 rss1
   cpu1=$(cpu_ticks $fa_pid); t1=$(date +%s.%N)
+  if [ -n "$stat_pid" ]; then
+    kill -INT $stat_pid; wait $stat_pid || true
+    thread_ticks $fa_pid > "$work/threads1"
+    # Per thread: CPU ticks and voluntary/involuntary context switches over the records.
+    join -j1 "$work/threads0" "$work/threads1" | awk '
+      { printf "%-8s %-16s ticks=%d vcs=%d ivcs=%d\n", $1, $2, $7 - $3, $8 - $4, $9 - $5 }' \
+      >> "$BENCH_STAT.$flows"
+  fi
   rss1=$(rss_bytes $fa_pid)
   local table_bytes; table_bytes=$(metric flow_aggregator_aggregate_state_bytes)
   # Settled: after the next heap trim hands back what the burst left free.

@@ -927,6 +927,46 @@ TEST_P(flow_table_test, labels_of_the_second_half_fill_missing_ones) {
   EXPECT_EQ(ex[0].record.s("sourcePodLabels"), "");
 }
 
+// Correlation rebuilds the stored strings with the other half's set values: values long
+// enough for a 3-octet prefix (RFC 7011 7) at the first, a middle and the last string,
+// strings neither half changes between them (egressName, tcpState apart), either order.
+TEST_P(flow_table_test, correlation_keeps_each_string_and_takes_the_other_halfs) {
+  const std::string src_pod(300, 'a'), rule(270, 'r'), src_labels(256, 's'), dst_labels(400, 'd');
+  for (const bool source_first : {true, false}) {
+    flow_table t;
+    auto s = s1();
+    s.set("sourcePodName", src_pod).set("sourcePodLabels", src_labels).set("egressName", "eg1");
+    auto d = d1();
+    d.set("ingressNetworkPolicyName", "allow-web")
+        .set("ingressNetworkPolicyRuleName", rule)
+        .set("destinationPodLabels", dst_labels)
+        .set("egressIP", "192.0.2.9");
+    const auto& first = source_first ? s : d;
+    const auto& second = source_first ? d : s;
+    ASSERT_EQ(t.add(layout, first.encode(def), at(0s), sink), add_result::created);
+    ASSERT_EQ(t.add(layout, second.encode(def), at(0s), sink), add_result::correlated);
+    t.poll(at(0s), sink);
+    auto ex = take();
+    ASSERT_EQ(ex.size(), 1u) << source_first;
+    const auto& r = ex[0].record;
+    EXPECT_EQ(r.s("sourcePodName"), src_pod) << source_first;
+    EXPECT_EQ(r.s("sourcePodNamespace"), "ns1");
+    EXPECT_EQ(r.s("sourceNodeName"), "node1");
+    EXPECT_EQ(r.s("destinationPodName"), "pod2");
+    EXPECT_EQ(r.s("destinationPodNamespace"), "ns2");
+    EXPECT_EQ(r.s("destinationNodeName"), "node2");
+    EXPECT_EQ(r.s("ingressNetworkPolicyName"), "allow-web");
+    EXPECT_EQ(r.s("ingressNetworkPolicyRuleName"), rule);
+    EXPECT_EQ(r.s("egressNetworkPolicyName"), "");
+    // Not correlated fields: the stored half's, whichever it is.
+    EXPECT_EQ(r.s("egressName"), source_first ? "eg1" : "");
+    EXPECT_EQ(r.s("egressIP"), source_first ? "" : "192.0.2.9");
+    EXPECT_EQ(r.s("tcpState"), "ESTABLISHED");
+    EXPECT_EQ(r.s("sourcePodLabels"), src_labels);
+    EXPECT_EQ(r.s("destinationPodLabels"), dst_labels);
+  }
+}
+
 // Two agents of different versions: the halves have different templates, and fields are
 // copied by element, not by position.
 TEST_P(flow_table_test, halves_with_different_templates_correlate) {
