@@ -63,6 +63,18 @@ std::vector<bytes> bodies(const messages::data_batch& b) {
   return out;
 }
 
+/// `n` varied records of `def`.
+std::vector<bytes> varied_records(const template_def& def, std::size_t n, ipfix::test::lcg& next) {
+  std::vector<bytes> out;
+  while (out.size() < n) {
+    bytes r;
+    ipfix::message_builder b{r};
+    ipfix::test::put_varied_record(b, def, next);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 /// Checks that each slice of `batch` carries the variable-length values a fresh walk of
 /// its records finds, back to back in the batch with nothing left over; returns the
 /// records checked.
@@ -832,14 +844,7 @@ TEST_F(agent_session_test, sets_walked_side_by_side_get_their_own_values) {
   const auto new_def = make_def(257, {iana(4, 1), antrea(101)});
   ipfix::test::lcg next{11};
   auto records_of = [&](const template_def& def, std::size_t n) {
-    std::vector<bytes> out;
-    while (out.size() < n) {
-      bytes r;
-      ipfix::message_builder b{r};
-      ipfix::test::put_varied_record(b, def, next);
-      out.push_back(std::move(r));
-    }
-    return out;
+    return varied_records(def, n, next);
   };
   // Values running past their set, in each template.
   const bytes old_overrun{40, 'x', 'y', 'z'}, new_overrun{1, 40, 'x', 'y'};
@@ -903,14 +908,7 @@ TEST_F(agent_session_test, up_to_four_sets_walked_at_once_get_their_own_values) 
   const auto new_def = make_def(257, {iana(4, 1), antrea(101)});
   ipfix::test::lcg next{23};
   auto records_of = [&](const template_def& def, std::size_t n) {
-    std::vector<bytes> out;
-    while (out.size() < n) {
-      bytes r;
-      ipfix::message_builder b{r};
-      ipfix::test::put_varied_record(b, def, next);
-      out.push_back(std::move(r));
-    }
-    return out;
+    return varied_records(def, n, next);
   };
   const bytes overrun{40, 'x', 'y', 'z'}; // a value running past its set (old_def)
   std::uint32_t seq = 0;

@@ -444,6 +444,26 @@ TEST(slice_records, refuses_what_the_cursor_refuses) {
   EXPECT_TRUE(varlen.empty());
 }
 
+/// A data set body of up to 11 varied records of `def` and some padding, cut anywhere one
+/// time in `cut_one_in`.
+static std::vector<std::uint8_t> varied_body(const fa::ipfix::template_def& def,
+                                             const fa::ipfix::record_layout& layout,
+                                             fa::ipfix::test::lcg& next, unsigned cut_one_in) {
+  using namespace fa::ipfix;
+  std::vector<std::uint8_t> out;
+  message_builder b{out};
+  b.begin_message(0, 0, 0);
+  b.begin_set(def.id);
+  for (auto r = next() % 12; r > 0; --r)
+    test::put_varied_record(b, def, next);
+  b.end_set(layout.min_length() > 1 ? next() % layout.min_length() : 0);
+  b.end_message();
+  out.erase(out.begin(), out.begin() + 20);
+  if (!out.empty() && next() % cut_one_in == 0) // cut anywhere
+    out.resize(next() % out.size());
+  return out;
+}
+
 // slice_records_pair (two sets walked side by side, issue 15) finds for each set what
 // slice_records finds for it alone: records, octets, error, values; bodies of different
 // lengths, and bodies cut anywhere (malformed at any record of either, or only padding).
@@ -452,18 +472,7 @@ TEST(slice_records, two_sets_side_by_side_find_what_each_finds_alone) {
   const auto defs = walk_templates();
   test::lcg next;
   auto body_of = [&](const template_def& def, const record_layout& layout) {
-    std::vector<std::uint8_t> out;
-    message_builder b{out};
-    b.begin_message(0, 0, 0);
-    b.begin_set(def.id);
-    for (auto r = next() % 12; r > 0; --r)
-      test::put_varied_record(b, def, next);
-    b.end_set(layout.min_length() > 1 ? next() % layout.min_length() : 0);
-    b.end_message();
-    out.erase(out.begin(), out.begin() + 20);
-    if (!out.empty() && next() % 3 == 0) // cut anywhere
-      out.resize(next() % out.size());
-    return out;
+    return varied_body(def, layout, next, 3);
   };
   std::size_t malformed = 0, paired = 0;
   for (const auto& def : defs) {
@@ -510,18 +519,7 @@ TEST(slice_records, up_to_four_sets_side_by_side_find_what_each_finds_alone) {
   const auto defs = walk_templates();
   test::lcg next{5};
   auto body_of = [&](const template_def& def, const record_layout& layout) {
-    std::vector<std::uint8_t> out;
-    message_builder b{out};
-    b.begin_message(0, 0, 0);
-    b.begin_set(def.id);
-    for (auto r = next() % 12; r > 0; --r)
-      test::put_varied_record(b, def, next);
-    b.end_set(layout.min_length() > 1 ? next() % layout.min_length() : 0);
-    b.end_message();
-    out.erase(out.begin(), out.begin() + 20);
-    if (!out.empty() && next() % 4 == 0) // cut anywhere
-      out.resize(next() % out.size());
-    return out;
+    return varied_body(def, layout, next, 4);
   };
   std::size_t malformed = 0, walked = 0;
   for (const auto& def : defs) {
