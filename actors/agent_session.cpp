@@ -10,7 +10,6 @@
 #include "monitoring/rate_limited_log.hpp"
 
 #include <chrono>
-#include <optional>
 #include <utility>
 
 namespace fa::actors {
@@ -218,15 +217,16 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
   std::uint64_t messages_total = 0;
   auto now = ipfix::clock_type::now();
   const bool udp = st.templates.config().transport == ipfix::transport_kind::udp;
-  // A data set walked ahead, beside a set of the message before it: its body, the plan
-  // it was walked with (held, so no other plan can take its address) and what was found;
-  // its values wait in st.walked_ahead.
+  // Data sets walked ahead, beside a set of a message before them, in message order:
+  // each one's body, the plan it was walked with (held, so no other plan can take its
+  // address) and what was found; the values of ahead[i] wait in st.walked_ahead[i].
   struct walked_set {
     ipfix::bytes_view body;
     messages::template_plan_ptr plan;
     ipfix::sliced_records found;
   };
-  std::optional<walked_set> ahead;
+  std::array<walked_set, ipfix::max_side_by_side - 1> ahead;
+  std::size_t ahead_next = 0, ahead_end = 0; // the sets not yet reached: [next, end)
   while (pos < bytes.size()) {
     // Never trust a length before checking it (RFC 7011 9.1): a length that does not
     // advance, or runs past the chunk, ends the chunk.
@@ -284,24 +284,48 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
       // variable-length values lie, for the enricher.
       const auto first_varlen = varlen.size();
       const auto found = [&] {
-        if (ahead && ahead->body.data() == set.body.data() &&
-            ahead->body.size() == set.body.size() && ahead->plan == entry.plan) {
-          varlen.insert(varlen.end(), st.walked_ahead.begin(), st.walked_ahead.end());
-          return std::exchange(ahead, std::nullopt)->found;
+        // A set walked ahead is taken when this is it and its plan has not changed since;
+        // one this set is past was never reached (its message was malformed), and one
+        // walked with another plan is walked again now.
+        while (ahead_next < ahead_end && ahead[ahead_next].body.data() <= set.body.data()) {
+          const std::size_t i = ahead_next++;
+          auto walked = std::exchange(ahead[i], {});
+          if (walked.body.data() == set.body.data() && walked.body.size() == set.body.size() &&
+              walked.plan == entry.plan) {
+            varlen.insert(varlen.end(), st.walked_ahead[i].begin(), st.walked_ahead[i].end());
+            return walked.found;
+          }
         }
         // The walk of a record is a chain of dependent loads: walked beside the next
-        // message's first set when that is of the same template (the common case of an
-        // exporter's stream), the two chains overlap (issue 15).
-        const auto rest = bytes.subspan(pos);
-        const auto next = layout.fixed() || (ahead && ahead->body.data() > set.body.data())
-                              ? std::nullopt
-                              : ipfix::peek_first_set(rest);
-        if (!next || next->id != set.id || ipfix::peek_header(rest)->observation_domain_id != odid)
+        // messages' first sets when they are of the same template (the common case of an
+        // exporter's stream), up to four chains overlap (issue 15). Not while sets walked
+        // ahead are still to come.
+        std::array<ipfix::bytes_view, ipfix::max_side_by_side> bodies{set.body};
+        std::size_t m = 1;
+        if (!layout.fixed() && ahead_next == ahead_end)
+          for (auto rest = bytes.subspan(pos); m < bodies.size(); ++m) {
+            const auto next = ipfix::peek_first_set(rest);
+            if (!next || next->id != set.id ||
+                ipfix::peek_header(rest)->observation_domain_id != odid)
+              break;
+            bodies[m] = next->body;
+            rest = rest.subspan(ipfix::read_u16(rest.data() + 2)); // checked by the peek
+          }
+        if (m == 1)
           return ipfix::slice_records(set.body, layout, varlen);
-        const auto [mine, theirs] =
-            ipfix::slice_records_pair(set.body, next->body, layout, varlen, st.walked_ahead);
-        ahead = walked_set{next->body, entry.plan, theirs};
-        return mine;
+        std::array<std::vector<ipfix::field_slice>*, ipfix::max_side_by_side> outs{&varlen};
+        for (std::size_t i = 1; i < m; ++i) {
+          st.walked_ahead[i - 1].clear();
+          outs[i] = &st.walked_ahead[i - 1];
+        }
+        std::array<ipfix::sliced_records, ipfix::max_side_by_side> results;
+        ipfix::slice_records_side_by_side({bodies.data(), m}, layout, {outs.data(), m},
+                                          {results.data(), m});
+        for (std::size_t i = 1; i < m; ++i)
+          ahead[i - 1] = walked_set{bodies[i], entry.plan, results[i]};
+        ahead_next = 0;
+        ahead_end = m - 1;
+        return results[0];
       }();
       if (found.error != ipfix::parse_error::none) {
         // A malformed set discards the whole message (RFC 7011 9.1): its sequence

@@ -7,11 +7,13 @@
 #include "actors/enrichment_options.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/output_template_table.hpp"
+#include "ipfix/record.hpp"
 #include "ipfix/sequence_tracker.hpp"
 #include "ipfix/template_store.hpp"
 #include "monitoring/metrics.hpp"
 #include "monitoring/rate_limited_log.hpp"
 
+#include <array>
 #include <functional>
 #include <unordered_map>
 
@@ -66,9 +68,10 @@ struct agent_session_state {
   /// Variable-length values per KiB of chunk in the last batch that had any, an eighth
   /// more: sizes the next batch's `varlen` so that the walk does not regrow it.
   std::size_t varlen_per_kib = 0;
-  /// The values of the next message's data set, walked beside this one's
-  /// (`ipfix::slice_records_pair`); kept for its capacity.
-  std::vector<ipfix::field_slice> walked_ahead;
+  /// The values of the next messages' data sets, walked beside this one's
+  /// (`ipfix::slice_records_side_by_side`), one vector per message; kept for their
+  /// capacity.
+  std::array<std::vector<ipfix::field_slice>, ipfix::max_side_by_side - 1> walked_ahead;
   static inline const char* name = "agent_session";
 };
 

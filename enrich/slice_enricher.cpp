@@ -267,6 +267,55 @@ void slice_enricher::run(const messages::session_info& session, const messages::
     }
   };
 
+  // The writer of a record of `out_size` octets, begun, and where its output values go
+  // (null when the writer carries none): for the readers of fields (enriched_payload
+  // varlen), the input's as walked, those after a filled name moved by what filling it
+  // added, and the appended ones where they are written. No second walk.
+  auto open_record = [&](const std::uint8_t* rec, std::size_t length,
+                         std::span<const ipfix::field_slice> varlen,
+                         std::size_t out_size) -> std::pair<set_writer&, ipfix::field_slice*> {
+    set_writer& w = route(ipfix::bytes_view{rec, length}, varlen);
+    w.begin_record(out_size);
+    if (!w.with_varlen)
+      return {w, nullptr};
+    auto& values = w.payload.varlen;
+    const std::size_t first = values.size();
+    values.resize(first + out_varlen);
+    auto* v = values.data() + first;
+    if (num_varlen != 0) // field_slice is trivially copyable: one copy for all
+      std::memcpy(v, varlen.data(), num_varlen * sizeof(ipfix::field_slice));
+    return {w, v};
+  };
+
+  // A record with nothing looked up, into `w` (begun with its `out_size`, its values
+  // `v` copied when the writer carries them): the record as received, then what every
+  // record of the slice gets, then flowDirection, appended; nothing zero-filled first
+  // (issue 15).
+  auto write_plain = [&](set_writer& w, ipfix::field_slice* v, const std::uint8_t* rec,
+                         std::size_t length, std::size_t out_size, std::uint8_t direction) {
+    auto& out = w.payload;
+    if (v) {
+      std::size_t k = num_varlen;
+      if (a.pod_labels) {
+        v[k++] = value_at(length, 0);
+        v[k++] = value_at(length + 1, 0);
+      }
+      if (a.cluster_id) // first in the constant block
+        v[k] = value_at(length + (a.pod_labels ? 2 : 0), cluster_id_size);
+    }
+    // One growth for the three parts (byte_buffer: nothing zero-filled), then copies.
+    const auto at = out.bytes.size();
+    out.bytes.resize(at + out_size);
+    auto* p = out.bytes.data() + at;
+    std::memcpy(p, rec, length);
+    if (!tail.empty())
+      std::memcpy(p + length, tail.data(), tail.size());
+    if (a.flow_direction)
+      p[length + tail.size()] = direction;
+    w.end_record();
+    ++out.records;
+  };
+
   // Stage 3: the output record, written in place: the input with any filled names,
   // then the labels, the constant block and flowDirection.
   auto emit = [&](std::size_t r) {
@@ -318,45 +367,10 @@ void slice_enricher::run(const messages::session_info& session, const messages::
       ++drop;
       return;
     }
-    set_writer& w = route(ipfix::bytes_view{rec, j.length}, varlen);
+    auto [w, v] = open_record(rec, j.length, varlen, out_size);
     auto& out = w.payload;
-    w.begin_record(out_size);
-    // The places of the output record's variable-length values, for the readers of
-    // fields (enriched_payload varlen): the input's as walked, those after a filled name
-    // moved by what filling it added, and the appended ones where they are written. No
-    // second walk.
-    ipfix::field_slice* v = nullptr;
-    if (w.with_varlen) {
-      auto& values = out.varlen;
-      const std::size_t first = values.size();
-      values.resize(first + out_varlen);
-      v = values.data() + first;
-      if (num_varlen != 0) // field_slice is trivially copyable: one copy for all
-        std::memcpy(v, varlen.data(), num_varlen * sizeof(ipfix::field_slice));
-    }
     if (!fill_src && !fill_dst && !want_labels) {
-      // Nothing looked up: the record as received, then what every record of the slice
-      // gets, then flowDirection, appended; nothing zero-filled first (issue 15).
-      if (v) {
-        std::size_t k = num_varlen;
-        if (a.pod_labels) {
-          v[k++] = value_at(j.length, 0);
-          v[k++] = value_at(j.length + 1, 0);
-        }
-        if (a.cluster_id) // first in the constant block
-          v[k] = value_at(j.length + (a.pod_labels ? 2 : 0), cluster_id_size);
-      }
-      // One growth for the three parts (byte_buffer: nothing zero-filled), then copies.
-      const auto at = out.bytes.size();
-      out.bytes.resize(at + out_size);
-      auto* p = out.bytes.data() + at;
-      std::memcpy(p, rec, j.length);
-      if (!tail.empty())
-        std::memcpy(p + j.length, tail.data(), tail.size());
-      if (a.flow_direction)
-        p[j.length + tail.size()] = direction;
-      w.end_record();
-      ++out.records;
+      write_plain(w, v, rec, j.length, out_size, direction);
       return;
     }
     // Sized once, then filled in place: no per-field growth checks.
@@ -415,6 +429,37 @@ void slice_enricher::run(const messages::session_info& session, const messages::
     w.end_record();
     ++out.records;
   };
+
+  if (!pipelined) {
+    // Nothing to look up (no Pod index, or neither labels nor names wanted): each record
+    // is written as it is reached, in one loop without the pipeline's ring (issue 15:
+    // the ring's bookkeeping cost more than the copies).
+    for (std::size_t r = 0; r < records; ++r) {
+      const auto varlen = fields_of(r);
+      const std::size_t length = plan.layout.record_length(varlen);
+      if (length > body.size() - pos) // never past the body, whatever it was given
+        break;
+      const auto* rec = body.data() + pos;
+      pos += length;
+      auto field = [&](messages::field_index i) {
+        return plan.layout.located(static_cast<std::size_t>(i), varlen);
+      };
+      auto named = [&](messages::field_index i) { return i >= 0 && field(i).length > 0; };
+      const std::uint8_t type = plan.flow_type >= 0 ? rec[field(plan.flow_type).offset] : 0;
+      // The labels, when appended, are empty: one prefix octet each.
+      const std::size_t out_size = length + fixed_extra + (a.pod_labels ? 2 : 0);
+      if (out_size > max_set_body_) {
+        ++drop;
+        continue;
+      }
+      auto [w, v] = open_record(rec, length, varlen, out_size);
+      write_plain(
+          w, v, rec, length, out_size,
+          flow_direction(type, named(plan.source_pod_name), named(plan.destination_pod_name)));
+    }
+    counts.dropped_too_large += drop;
+    return;
+  }
 
   auto step = [&](std::size_t i, std::size_t walked) {
     if (i >= lag_probe && i - lag_probe < walked)

@@ -3,6 +3,7 @@
 #include "base/read_ahead.hpp"
 
 #include <algorithm>
+#include <array>
 #include <numeric>
 #include <utility>
 
@@ -78,39 +79,55 @@ std::size_t record_layout::walk_varlen(bytes_view record, std::span<field_slice>
   return segment_walk(record, err, [&](std::size_t k, field_slice s) { varlen_out[k] = s; });
 }
 
-std::pair<std::size_t, std::size_t> record_layout::walk_varlen_two(bytes_view a, field_slice* a_out,
-                                                                   bytes_view b,
-                                                                   field_slice* b_out) const {
-  // One field of one record, as fast_segment_walk does it; false where that stops.
-  auto step = [](bytes_view r, std::size_t& pos, std::size_t gap, field_slice& out) {
-    pos += gap;
-    if (pos + 3 > r.size())
-      return false;
-    std::size_t len = r[pos];
-    if (len == 255) {
-      len = read_u16(r.data() + pos + 1);
-      pos += 3;
-    } else {
-      pos += 1;
-    }
-    out = {static_cast<std::uint16_t>(pos), static_cast<std::uint16_t>(len)};
-    pos += len;
-    return true;
-  };
-  std::size_t pa = 0, pb = 0;
+namespace {
+
+/// One value of one record, as `fast_segment_walk` reads it: false where that stops.
+inline bool step_varlen(bytes_view r, std::size_t& pos, std::size_t gap, field_slice& out) {
+  pos += gap;
+  if (pos + 3 > r.size())
+    return false;
+  std::size_t len = r[pos];
+  if (len == 255) {
+    len = read_u16(r.data() + pos + 1);
+    pos += 3;
+  } else {
+    pos += 1;
+  }
+  out = {static_cast<std::uint16_t>(pos), static_cast<std::uint16_t>(len)};
+  pos += len;
+  return true;
+}
+
+} // namespace
+
+template <std::size_t N>
+bool record_layout::walk_varlen_n(const bytes_view* records, field_slice* const* outs,
+                                  std::size_t* lengths) const {
+  std::array<std::size_t, N> pos{};
   for (std::size_t k = 0; k < var_gap_.size(); ++k) {
     const std::size_t gap = var_gap_[k];
-    // Both steps every time (no early exit between them): the two chains stay in flight
-    // together.
-    const bool ok_a = step(a, pa, gap, a_out[k]);
-    const bool ok_b = step(b, pb, gap, b_out[k]);
-    if (!(ok_a && ok_b))
-      return {0, 0};
+    // Every record's step every time (no early exit between them): the chains stay in
+    // flight together.
+    bool ok = true;
+    for (std::size_t i = 0; i < N; ++i)
+      ok &= step_varlen(records[i], pos[i], gap, outs[i][k]);
+    if (!ok)
+      return false;
   }
-  if (pa + tail_fixed_ > a.size() || pb + tail_fixed_ > b.size())
-    return {0, 0};
-  return {pa + tail_fixed_, pb + tail_fixed_};
+  for (std::size_t i = 0; i < N; ++i) {
+    if (pos[i] + tail_fixed_ > records[i].size())
+      return false;
+    lengths[i] = pos[i] + tail_fixed_;
+  }
+  return true;
 }
+
+template bool record_layout::walk_varlen_n<2>(const bytes_view*, field_slice* const*,
+                                              std::size_t*) const;
+template bool record_layout::walk_varlen_n<3>(const bytes_view*, field_slice* const*,
+                                              std::size_t*) const;
+template bool record_layout::walk_varlen_n<4>(const bytes_view*, field_slice* const*,
+                                              std::size_t*) const;
 
 std::size_t record_layout::length_of(std::span<const field_slice> varlen,
                                      std::size_t available) const {
@@ -206,55 +223,135 @@ sliced_records slice_records(bytes_view body, const record_layout& layout,
   return out;
 }
 
+namespace {
+
+/// One data set body being walked by `slice_records_side_by_side`.
+struct lane {
+  bytes_view body;
+  std::size_t pos = 0;
+  std::vector<field_slice>* out = nullptr;
+  std::size_t base = 0; ///< `out`'s size before this body's values
+  sliced_records* found = nullptr;
+  bool done = false;
+
+  bool has_record(std::size_t min_length) const { return body.size() - pos >= min_length; }
+  /// Room for one more record's values (`k` of them), grown as slice_records grows it.
+  field_slice* room(std::size_t k) {
+    out->resize(base + (found->records + 1) * k);
+    return out->data() + base + found->records * k;
+  }
+};
+
+/// Walks lanes `ls[0..N)` side by side while each has a record. Returns true when it
+/// stopped at records the side-by-side walk leaves (a value within 3 octets of the end,
+/// or a malformed record), false when a lane ran out of records.
+template <std::size_t N>
+bool walk_lanes(const record_layout& layout, lane* const* ls) {
+  const std::size_t k = layout.num_varlen();
+  const std::size_t min_length = layout.min_length();
+  for (;;) {
+    std::array<bytes_view, N> records;
+    std::array<field_slice*, N> outs;
+    std::array<std::size_t, N> lengths;
+    for (std::size_t i = 0; i < N; ++i) {
+      if (!ls[i]->has_record(min_length))
+        return false;
+      records[i] = ls[i]->body.subspan(ls[i]->pos);
+      outs[i] = ls[i]->room(k);
+    }
+    if (!layout.walk_varlen_n<N>(records.data(), outs.data(), lengths.data()))
+      return true;
+    for (std::size_t i = 0; i < N; ++i) {
+      ls[i]->pos += lengths[i];
+      ++ls[i]->found->records;
+    }
+  }
+}
+
+/// One record of a lane alone, as slice_records walks it; on a malformed record the lane
+/// is done, with no values and the error.
+void step_lane(const record_layout& layout, lane& l) {
+  const std::size_t k = layout.num_varlen();
+  auto& r = *l.found;
+  const std::size_t n = layout.walk_varlen(l.body.subspan(l.pos), {l.room(k), k}, r.error);
+  if (n == 0) {
+    r.records = 0;
+    l.out->resize(l.base);
+    l.done = true;
+    return;
+  }
+  l.pos += n;
+  ++r.records;
+}
+
+} // namespace
+
+void slice_records_side_by_side(std::span<const bytes_view> bodies, const record_layout& layout,
+                                std::span<std::vector<field_slice>* const> outs,
+                                std::span<sliced_records> found) {
+  const std::size_t n = std::min({bodies.size(), outs.size(), found.size(), max_side_by_side});
+  if (layout.fixed() || layout.min_length() == 0) {
+    for (std::size_t i = 0; i < n; ++i)
+      found[i] = slice_records(bodies[i], layout, *outs[i]);
+    return;
+  }
+  const std::size_t min_length = layout.min_length();
+  std::array<lane, max_side_by_side> lanes;
+  for (std::size_t i = 0; i < n; ++i) {
+    found[i] = {};
+    lanes[i] = {bodies[i], 0, outs[i], outs[i]->size(), &found[i]};
+  }
+  // Side by side while two or more lanes have a record; a record that walk leaves is
+  // walked alone in each lane, and a lane that runs out leaves the others to go on.
+  for (;;) {
+    std::array<lane*, max_side_by_side> live;
+    std::size_t m = 0;
+    for (std::size_t i = 0; i < n; ++i)
+      if (!lanes[i].done && lanes[i].has_record(min_length))
+        live[m++] = &lanes[i];
+    bool stuck = false;
+    switch (m) {
+    case 4:
+      stuck = walk_lanes<4>(layout, live.data());
+      break;
+    case 3:
+      stuck = walk_lanes<3>(layout, live.data());
+      break;
+    case 2:
+      stuck = walk_lanes<2>(layout, live.data());
+      break;
+    case 1:
+      stuck = true;
+      break;
+    default:
+      break;
+    }
+    if (m == 0)
+      break;
+    if (stuck)
+      for (std::size_t i = 0; i < m; ++i)
+        step_lane(layout, *live[i]);
+  }
+  // What is left of each set is padding (RFC 7011 3.3.1).
+  for (std::size_t i = 0; i < n; ++i) {
+    auto& l = lanes[i];
+    if (l.done)
+      continue;
+    l.found->consumed = l.pos;
+    l.out->resize(l.base + l.found->records * layout.num_varlen());
+  }
+}
+
 std::pair<sliced_records, sliced_records> slice_records_pair(bytes_view a, bytes_view b,
                                                              const record_layout& layout,
                                                              std::vector<field_slice>& varlen,
                                                              std::vector<field_slice>& scratch) {
   scratch.clear();
-  const std::size_t min_length = layout.min_length();
-  if (layout.fixed() || min_length == 0)
-    return {slice_records(a, layout, varlen), slice_records(b, layout, scratch)};
-  const std::size_t k = layout.num_varlen();
-  const std::size_t at = varlen.size();
-  // Room for one more record's values, grown as slice_records grows it.
-  auto room = [k](std::vector<field_slice>& v, std::size_t base, std::size_t records) {
-    v.resize(base + (records + 1) * k);
-    return v.data() + base + records * k;
-  };
-  sliced_records ra, rb;
-  std::size_t pa = 0, pb = 0;
-  // Side by side while both have a record; a record either stops at is walked alone below.
-  while (a.size() - pa >= min_length && b.size() - pb >= min_length) {
-    field_slice* a_out = room(varlen, at, ra.records);
-    field_slice* b_out = room(scratch, 0, rb.records);
-    const auto [na, nb] = layout.walk_varlen_two(a.subspan(pa), a_out, b.subspan(pb), b_out);
-    if (na == 0)
-      break;
-    pa += na;
-    pb += nb;
-    ++ra.records;
-    ++rb.records;
-  }
-  // The rest of each alone, as slice_records walks it.
-  auto finish = [&](bytes_view body, std::size_t& pos, std::vector<field_slice>& v,
-                    std::size_t base, sliced_records& r) {
-    while (body.size() - pos >= min_length) {
-      const std::size_t n =
-          layout.walk_varlen(body.subspan(pos), {room(v, base, r.records), k}, r.error);
-      if (n == 0) {
-        r.records = 0;
-        v.resize(base);
-        return;
-      }
-      pos += n;
-      ++r.records;
-    }
-    r.consumed = pos;
-    v.resize(base + r.records * k);
-  };
-  finish(a, pa, varlen, at, ra);
-  finish(b, pb, scratch, 0, rb);
-  return {ra, rb};
+  const std::array<bytes_view, 2> bodies{a, b};
+  const std::array<std::vector<field_slice>*, 2> outs{&varlen, &scratch};
+  std::array<sliced_records, 2> found;
+  slice_records_side_by_side(bodies, layout, outs, found);
+  return {found[0], found[1]};
 }
 
 std::size_t write_varlen_prefix(std::uint8_t* out, std::size_t len) {

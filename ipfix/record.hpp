@@ -56,11 +56,13 @@ class record_layout {
   std::size_t walk_varlen(bytes_view record, std::span<field_slice> varlen_out,
                           parse_error& err) const;
 
-  /// `walk_varlen` of two records side by side, field by field, so that their chains of
-  /// loads overlap: both lengths, or {0, 0} when either record does not fit (walk each
-  /// alone then, for the error). Variable-length templates only.
-  std::pair<std::size_t, std::size_t> walk_varlen_two(bytes_view a, field_slice* a_out,
-                                                      bytes_view b, field_slice* b_out) const;
+  /// `walk_varlen` of N records side by side (N = 2, 3 or 4), field by field, so that
+  /// their chains of loads overlap: fills `lengths[i]` for `records[i]` (values into
+  /// `outs[i]`), or returns false when any record does not fit (walk each alone then, for
+  /// the error). Variable-length templates only.
+  template <std::size_t N>
+  bool walk_varlen_n(const bytes_view* records, field_slice* const* outs,
+                     std::size_t* lengths) const;
 
   /// The slice of field `index` of a record `walk_varlen` accepted with `varlen_out`.
   field_slice located(std::size_t index, std::span<const field_slice> varlen_out) const {
@@ -295,11 +297,21 @@ struct sliced_records {
 sliced_records slice_records(bytes_view body, const record_layout& layout,
                              std::vector<field_slice>& varlen);
 
-/// `slice_records` over two data set bodies of one template at once: the walk of a record
-/// is a chain of dependent loads (each value's prefix says where the next one is), so two
-/// sets walked field by field side by side overlap their chains (issue 15). Appends the
-/// values of `a`'s records to `varlen` and puts `b`'s in `scratch` (cleared first; kept
-/// for its capacity). A set found malformed gets no values (its result says why).
+/// Most data set bodies `slice_records_side_by_side` walks at once.
+inline constexpr std::size_t max_side_by_side = 4;
+
+/// `slice_records` over up to `max_side_by_side` data set bodies of one template at once:
+/// the walk of a record is a chain of dependent loads (each value's prefix says where the
+/// next one is), so sets walked field by field side by side overlap their chains (issue
+/// 15). Appends the values of `bodies[i]`'s records to `*outs[i]` and sets `found[i]` as
+/// `slice_records(bodies[i], layout, *outs[i])` would; a set found malformed gets no
+/// values (its result says why). The three spans have one size.
+void slice_records_side_by_side(std::span<const bytes_view> bodies, const record_layout& layout,
+                                std::span<std::vector<field_slice>* const> outs,
+                                std::span<sliced_records> found);
+
+/// `slice_records_side_by_side` of two bodies: appends the values of `a`'s records to
+/// `varlen` and puts `b`'s in `scratch` (cleared first; kept for its capacity).
 std::pair<sliced_records, sliced_records> slice_records_pair(bytes_view a, bytes_view b,
                                                              const record_layout& layout,
                                                              std::vector<field_slice>& varlen,

@@ -63,6 +63,18 @@ std::vector<bytes> bodies(const messages::data_batch& b) {
   return out;
 }
 
+/// `n` varied records of `def`.
+std::vector<bytes> varied_records(const template_def& def, std::size_t n, ipfix::test::lcg& next) {
+  std::vector<bytes> out;
+  while (out.size() < n) {
+    bytes r;
+    ipfix::message_builder b{r};
+    ipfix::test::put_varied_record(b, def, next);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 /// Checks that each slice of `batch` carries the variable-length values a fresh walk of
 /// its records finds, back to back in the batch with nothing left over; returns the
 /// records checked.
@@ -832,14 +844,7 @@ TEST_F(agent_session_test, sets_walked_side_by_side_get_their_own_values) {
   const auto new_def = make_def(257, {iana(4, 1), antrea(101)});
   ipfix::test::lcg next{11};
   auto records_of = [&](const template_def& def, std::size_t n) {
-    std::vector<bytes> out;
-    while (out.size() < n) {
-      bytes r;
-      ipfix::message_builder b{r};
-      ipfix::test::put_varied_record(b, def, next);
-      out.push_back(std::move(r));
-    }
-    return out;
+    return varied_records(def, n, next);
   };
   // Values running past their set, in each template.
   const bytes old_overrun{40, 'x', 'y', 'z'}, new_overrun{1, 40, 'x', 'y'};
@@ -888,6 +893,76 @@ TEST_F(agent_session_test, sets_walked_side_by_side_get_their_own_values) {
   for (const auto& r : renamed)
     append(want, r);
   EXPECT_EQ(bodies(batch)[4], want);
+  EXPECT_EQ(expect_fresh_values(batch), seq);
+}
+
+// Up to four messages' data sets of one template are walked at once (issue 15): each
+// slice still gets exactly its own records' values when a set walked ahead belongs to a
+// message discarded as malformed by its set (RFC 7011 9.1) or by its framing (a later set's
+// length), when sets walked together have different numbers of records, and when the
+// template is redefined after three messages were walked ahead with it (each is walked
+// again with the new one).
+TEST_F(agent_session_test, up_to_four_sets_walked_at_once_get_their_own_values) {
+  auto s = spawn_session(info);
+  const auto old_def = make_def(257, {antrea(101), iana(4, 1), antrea(102), antrea(103)});
+  const auto new_def = make_def(257, {iana(4, 1), antrea(101)});
+  ipfix::test::lcg next{23};
+  auto records_of = [&](const template_def& def, std::size_t n) {
+    return varied_records(def, n, next);
+  };
+  const bytes overrun{40, 'x', 'y', 'z'}; // a value running past its set (old_def)
+  std::uint32_t seq = 0;
+  bytes content;
+  auto add = [&](std::uint32_t records, auto&& sets) {
+    append(content, message(1, seq, sets));
+    seq += records;
+  };
+  // Walked together: (m1, m2, m3, m4), (m5, m6, m7, m8), then m6 and m7 again alone,
+  // (m8, m9, m10), and m12 alone.
+  add(0, [&](auto& b) { template_set(b, {old_def}); });
+  add(5, [&](auto& b) { data_set(b, 257, records_of(old_def, 5), 1); });
+  add(0, [&](auto& b) {
+    auto recs = records_of(old_def, 2);
+    recs.push_back(overrun);
+    data_set(b, 257, recs);
+  });
+  { // a message whose second set claims 3 octets: the message is malformed
+    auto m = message(1, seq, [&](auto& b) { data_set(b, 257, records_of(old_def, 9)); });
+    const bytes bad_set{1, 1, 0, 3};
+    append(m, bad_set);
+    ipfix::write_u16(m.data() + 2, static_cast<std::uint16_t>(m.size()));
+    append(content, m);
+  }
+  add(3, [&](auto& b) { data_set(b, 257, records_of(old_def, 3)); });
+  add(1, [&](auto& b) {
+    data_set(b, 257, records_of(old_def, 1));
+    template_set(b, {new_def}); // after the next three messages' sets were walked
+  });
+  std::vector<std::vector<bytes>> renamed;
+  for (std::size_t n : {4, 2, 7, 6, 1}) {
+    renamed.push_back(records_of(new_def, n));
+    add(static_cast<std::uint32_t>(n), [&](auto& b) { data_set(b, 257, renamed.back()); });
+  }
+  add(0, [&](auto& b) { data_set(b, 999, {plain_v4_record(1)}); }); // unknown: ends the walk
+  add(2, [&](auto& b) { data_set(b, 257, records_of(new_def, 2)); });
+  send(s, content);
+  EXPECT_EQ(status(s).malformed, 2u);
+  EXPECT_EQ(status(s).records, seq);
+  EXPECT_EQ(status(s).lost_records, 0u);
+  ASSERT_EQ(batches().size(), 1u);
+  const auto& batch = batches()[0];
+  const std::vector<std::uint32_t> counts{5, 3, 1, 4, 2, 7, 6, 1, 2};
+  ASSERT_EQ(batch.slices.size(), counts.size());
+  for (std::size_t k = 0; k < counts.size(); ++k)
+    EXPECT_EQ(batch.slices[k].records, counts[k]) << "slice " << k;
+  const auto got = bodies(batch);
+  for (std::size_t k = 0; k < renamed.size(); ++k) {
+    EXPECT_EQ(batch.slices[3 + k].plan->input, new_def) << "slice " << 3 + k;
+    bytes want;
+    for (const auto& r : renamed[k])
+      append(want, r);
+    EXPECT_EQ(got[3 + k], want) << "slice " << 3 + k;
+  }
   EXPECT_EQ(expect_fresh_values(batch), seq);
 }
 

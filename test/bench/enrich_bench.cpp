@@ -26,6 +26,7 @@
 #include "tools/common/loadgen_content.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -233,38 +234,45 @@ int main(int argc, char** argv) {
     std::printf("%-48s %7.1f ns/record\n", "agent session walk (slice_records)",
                 (cpu_ns() - started) / static_cast<double>(o.records * o.rounds));
   }
-  // The same walk two slices at a time, side by side (ipfix::slice_records_pair), as the
-  // agent session walks the data sets of a read's messages.
-  {
-    std::vector<ipfix::field_slice> values, scratch;
+  // The same walk two or four slices at a time, side by side
+  // (ipfix::slice_records_side_by_side), as the agent session walks the data sets of a
+  // read's messages.
+  for (const std::size_t ways : {std::size_t{2}, ipfix::max_side_by_side}) {
+    std::array<std::vector<ipfix::field_slice>, ipfix::max_side_by_side> values;
     double started = 0;
     for (std::size_t r = 0; r <= o.rounds; ++r) {
       if (r == 1) // the first round warms up
         started = cpu_ns();
-      for (std::size_t k = 0, first = 0; k < spans.size(); first += counts_of[k], k += 2) {
-        const bool two = k + 1 < spans.size();
-        const std::size_t n = counts_of[k] + (two ? counts_of[k + 1] : 0);
-        values = {};
-        values.reserve(n * num_varlen + num_varlen);
-        const ipfix::bytes_view a{body.data() + spans[k].first, spans[k].second};
-        const auto b =
-            two ? ipfix::bytes_view{body.data() + spans[k + 1].first, spans[k + 1].second}
-                : ipfix::bytes_view{};
-        const auto [wa, wb] = ipfix::slice_records_pair(a, b, plan->layout, values, scratch);
-        auto same = [](auto x, auto y) { return x.offset == y.offset && x.length == y.length; };
-        const auto expected = varlen.begin() + static_cast<std::ptrdiff_t>(first * num_varlen);
-        if (wa.records + wb.records != n ||
-            !std::equal(values.begin(), values.end(), expected, same) ||
-            !std::equal(scratch.begin(), scratch.end(),
-                        expected + static_cast<std::ptrdiff_t>(values.size()), same)) {
-          std::fprintf(stderr, "enrich-bench: slice_records_pair disagrees with slice_records\n");
-          return 1;
+      for (std::size_t k = 0, first = 0; k < spans.size(); k += ways) {
+        const std::size_t m = std::min(ways, spans.size() - k);
+        std::array<ipfix::bytes_view, ipfix::max_side_by_side> bodies;
+        std::array<std::vector<ipfix::field_slice>*, ipfix::max_side_by_side> outs;
+        std::array<ipfix::sliced_records, ipfix::max_side_by_side> found;
+        for (std::size_t i = 0; i < m; ++i) {
+          bodies[i] = {body.data() + spans[k + i].first, spans[k + i].second};
+          values[i] = {};
+          values[i].reserve(counts_of[k + i] * num_varlen + num_varlen);
+          outs[i] = &values[i];
         }
-        if (two)
-          first += counts_of[k + 1];
+        ipfix::slice_records_side_by_side({bodies.data(), m}, plan->layout, {outs.data(), m},
+                                          {found.data(), m});
+        auto same = [](auto x, auto y) { return x.offset == y.offset && x.length == y.length; };
+        for (std::size_t i = 0; i < m; ++i) {
+          const auto expected = varlen.begin() + static_cast<std::ptrdiff_t>(first * num_varlen);
+          if (found[i].records != counts_of[k + i] ||
+              values[i].size() != counts_of[k + i] * num_varlen ||
+              !std::equal(values[i].begin(), values[i].end(), expected, same)) {
+            std::fprintf(stderr, "enrich-bench: slice_records_side_by_side disagrees with "
+                                 "slice_records\n");
+            return 1;
+          }
+          first += counts_of[k + i];
+        }
       }
     }
-    std::printf("%-48s %7.1f ns/record\n", "agent session walk, two sets side by side",
+    std::printf("%-48s %7.1f ns/record\n",
+                ways == 2 ? "agent session walk, two sets side by side"
+                          : "agent session walk, four sets side by side",
                 (cpu_ns() - started) / static_cast<double>(o.records * o.rounds));
   }
   const auto pods = all_pods();

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -40,7 +41,8 @@ struct session {
   template_store udp{store_config(transport_kind::udp)};
   sequence_tracker sequences;
   std::vector<field_slice> slices;
-  std::vector<field_slice> varlen; ///< slice_records' output
+  std::vector<field_slice> varlen;                             ///< slice_records' output
+  std::array<std::vector<field_slice>, max_side_by_side> side; ///< side by side's outputs
   std::vector<std::uint8_t> encoded;
   std::vector<std::uint16_t> removed;
   std::string json;
@@ -64,6 +66,37 @@ void on_template_set(session& s, std::uint32_t odid, const set_view& set,
     (void)s.tcp.apply(odid, set.id, rec, now, &s.removed);
     (void)s.udp.apply(odid, set.id, rec, now);
   });
+}
+
+/// The agent session's walk of up to four sets at once (slice_records_side_by_side) must
+/// find for each what slice_records finds alone: here the set itself, its first three
+/// quarters, its second half, and what follows its first octets (cut mid-record, so
+/// lanes end and stop at different records).
+void check_side_by_side(session& s, bytes_view body, const record_layout& layout) {
+  const std::array<bytes_view, max_side_by_side> bodies{
+      body, body.first(body.size() * 3 / 4), body.subspan(body.size() / 2),
+      body.subspan(std::min<std::size_t>(body.size(), 5))};
+  for (std::size_t n = 1; n <= bodies.size(); ++n) {
+    std::array<std::vector<field_slice>*, max_side_by_side> outs;
+    for (std::size_t i = 0; i < n; ++i) {
+      s.side[i].assign(1, field_slice{3, 3}); // appended to
+      outs[i] = &s.side[i];
+    }
+    std::array<sliced_records, max_side_by_side> found;
+    slice_records_side_by_side({bodies.data(), n}, layout, {outs.data(), n}, {found.data(), n});
+    for (std::size_t i = 0; i < n; ++i) {
+      s.varlen.clear();
+      const auto want = slice_records(bodies[i], layout, s.varlen);
+      check(found[i].error == want.error && found[i].records == want.records &&
+            found[i].consumed == want.consumed);
+      check(s.side[i].size() == 1 + (want.error == parse_error::none ? s.varlen.size() : 0));
+      check(s.side[i][0].offset == 3);
+      if (want.error == parse_error::none)
+        for (std::size_t k = 0; k < s.varlen.size(); ++k)
+          check(s.side[i][k + 1].offset == s.varlen[k].offset &&
+                s.side[i][k + 1].length == s.varlen[k].length);
+    }
+  }
 }
 
 std::uint32_t on_data_set(session& s, const template_def& def, const set_view& set) {
@@ -120,6 +153,7 @@ std::uint32_t on_data_set(session& s, const template_def& def, const set_view& s
   const auto counted = count_records(set.body, layout, err);
   check(err == cursor.error());
   check(err != parse_error::none || counted == n);
+  check_side_by_side(s, set.body, layout);
   return n;
 }
 

@@ -444,6 +444,26 @@ TEST(slice_records, refuses_what_the_cursor_refuses) {
   EXPECT_TRUE(varlen.empty());
 }
 
+/// A data set body of up to 11 varied records of `def` and some padding, cut anywhere one
+/// time in `cut_one_in`.
+static std::vector<std::uint8_t> varied_body(const fa::ipfix::template_def& def,
+                                             const fa::ipfix::record_layout& layout,
+                                             fa::ipfix::test::lcg& next, unsigned cut_one_in) {
+  using namespace fa::ipfix;
+  std::vector<std::uint8_t> out;
+  message_builder b{out};
+  b.begin_message(0, 0, 0);
+  b.begin_set(def.id);
+  for (auto r = next() % 12; r > 0; --r)
+    test::put_varied_record(b, def, next);
+  b.end_set(layout.min_length() > 1 ? next() % layout.min_length() : 0);
+  b.end_message();
+  out.erase(out.begin(), out.begin() + 20);
+  if (!out.empty() && next() % cut_one_in == 0) // cut anywhere
+    out.resize(next() % out.size());
+  return out;
+}
+
 // slice_records_pair (two sets walked side by side, issue 15) finds for each set what
 // slice_records finds for it alone: records, octets, error, values; bodies of different
 // lengths, and bodies cut anywhere (malformed at any record of either, or only padding).
@@ -452,18 +472,7 @@ TEST(slice_records, two_sets_side_by_side_find_what_each_finds_alone) {
   const auto defs = walk_templates();
   test::lcg next;
   auto body_of = [&](const template_def& def, const record_layout& layout) {
-    std::vector<std::uint8_t> out;
-    message_builder b{out};
-    b.begin_message(0, 0, 0);
-    b.begin_set(def.id);
-    for (auto r = next() % 12; r > 0; --r)
-      test::put_varied_record(b, def, next);
-    b.end_set(layout.min_length() > 1 ? next() % layout.min_length() : 0);
-    b.end_message();
-    out.erase(out.begin(), out.begin() + 20);
-    if (!out.empty() && next() % 3 == 0) // cut anywhere
-      out.resize(next() % out.size());
-    return out;
+    return varied_body(def, layout, next, 3);
   };
   std::size_t malformed = 0, paired = 0;
   for (const auto& def : defs) {
@@ -499,6 +508,60 @@ TEST(slice_records, two_sets_side_by_side_find_what_each_finds_alone) {
   }
   EXPECT_GT(malformed, 20u); // the cuts made some
   EXPECT_GT(paired, 500u);
+}
+
+// slice_records_side_by_side (up to four sets walked at once, issue 15) finds for each set
+// what slice_records finds for it alone, for one to four sets of different lengths, cut
+// anywhere (so lanes run out, stop at a malformed record or at a record the side-by-side
+// walk leaves, at different points), appending to what each output already holds.
+TEST(slice_records, up_to_four_sets_side_by_side_find_what_each_finds_alone) {
+  using namespace fa::ipfix;
+  const auto defs = walk_templates();
+  test::lcg next{5};
+  auto body_of = [&](const template_def& def, const record_layout& layout) {
+    return varied_body(def, layout, next, 4);
+  };
+  std::size_t malformed = 0, walked = 0;
+  for (const auto& def : defs) {
+    record_layout layout{def};
+    for (int round = 0; round < 200; ++round) {
+      const std::size_t n = 1 + round % max_side_by_side;
+      std::vector<std::vector<std::uint8_t>> sets;
+      std::vector<bytes_view> bodies;
+      std::vector<std::vector<field_slice>> values(n, {{7, 7}}); // appended to
+      std::vector<std::vector<field_slice>*> outs;
+      for (std::size_t i = 0; i < n; ++i)
+        sets.push_back(body_of(def, layout));
+      for (std::size_t i = 0; i < n; ++i) {
+        bodies.emplace_back(sets[i]);
+        outs.push_back(&values[i]);
+      }
+      std::vector<sliced_records> found(n, sliced_records{99, 99, parse_error::short_header});
+      slice_records_side_by_side(bodies, layout, outs, found);
+      for (std::size_t i = 0; i < n; ++i) {
+        std::vector<field_slice> alone;
+        const auto want = slice_records(bodies[i], layout, alone);
+        EXPECT_EQ(found[i].error, want.error) << "round " << round << " set " << i;
+        EXPECT_EQ(found[i].records, want.records) << "round " << round << " set " << i;
+        EXPECT_EQ(found[i].consumed, want.consumed) << "round " << round << " set " << i;
+        ASSERT_FALSE(values[i].empty());
+        EXPECT_EQ(values[i][0].offset, 7);
+        if (want.error != parse_error::none) {
+          ++malformed;
+          EXPECT_EQ(values[i].size(), 1u) << "round " << round << " set " << i;
+          continue;
+        }
+        walked += want.records;
+        ASSERT_EQ(values[i].size(), alone.size() + 1) << "round " << round << " set " << i;
+        for (std::size_t k = 0; k < alone.size(); ++k) {
+          EXPECT_EQ(values[i][k + 1].offset, alone[k].offset) << "round " << round << " set " << i;
+          EXPECT_EQ(values[i][k + 1].length, alone[k].length) << "round " << round << " set " << i;
+        }
+      }
+    }
+  }
+  EXPECT_GT(malformed, 20u); // the cuts made some
+  EXPECT_GT(walked, 1000u);
 }
 
 // Values handed over instead of walked (enriched_payload varlen): the record length
