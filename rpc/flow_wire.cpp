@@ -112,11 +112,18 @@ constexpr std::uint32_t key(std::uint32_t field, std::uint32_t type) {
 /// cases (one-octet varints and keys, two-octet keys) are inline; the rest is out of line.
 class reader {
  public:
-  /// `depth`: what is left of the recursion limit for this message's fields.
-  reader(std::string_view s, int depth)
+  /// `depth`: what is left of the recursion limit for this message's fields. `limit`:
+  /// where the buffer that holds the message ends (at or after the message's end): octets
+  /// up to it may be read ahead, never taken as the message's (the varints near a
+  /// sub-message's end decode without a bounds check per octet).
+  reader(std::string_view s, int depth, const char* limit = nullptr)
       : p_(reinterpret_cast<const std::uint8_t*>(s.data()))
       , end_(p_ + s.size())
+      , limit_(limit ? reinterpret_cast<const std::uint8_t*>(limit) : end_)
       , depth_(depth) {}
+
+  /// Where the buffer ends (what `limit` was).
+  const char* limit() const { return reinterpret_cast<const char*>(limit_); }
 
   bool done() const { return p_ == end_; }
 
@@ -130,25 +137,25 @@ class reader {
   }
 
   /// A record's key (protobuf's `ReadTag`): at most five octets, of which the low 32
-  /// bits count; field number 0 is malformed.
+  /// bits count. Called when `!done()`. Field number 0 (keys below 8) is malformed: no
+  /// parser has a case for it, so it reaches `skip`, which refuses it.
   bool key(std::uint32_t& k) {
-    if (end_ - p_ >= 2) {
-      if (p_[0] < 0x80) {
-        k = p_[0];
-        ++p_;
-        return k >= 8;
-      }
-      if (p_[1] < 0x80) { // fields 16 .. 2047
-        k = (p_[0] & 0x7fu) | static_cast<std::uint32_t>(p_[1]) << 7;
-        p_ += 2;
-        return k >= 8; // an overlong form of field 0 too
-      }
+    const std::uint32_t b0 = p_[0];
+    if (b0 < 0x80) { // fields 1 .. 15
+      k = b0;
+      ++p_;
+      return true;
+    }
+    if (end_ - p_ >= 2 && p_[1] < 0x80) { // fields 16 .. 2047
+      k = (b0 & 0x7fu) | static_cast<std::uint32_t>(p_[1]) << 7;
+      p_ += 2;
+      return true;
     }
     std::uint64_t v;
     if (!varint_at_most(5, v))
       return false;
     k = static_cast<std::uint32_t>(v);
-    return k >= 8;
+    return true;
   }
 
   /// A length and its octets (protobuf's `ReadSize`: at most five octets, below 2^31).
@@ -195,6 +202,8 @@ class reader {
   [[gnu::always_inline]] bool skip(std::uint32_t k) {
     std::uint64_t v;
     std::string_view s;
+    if (k < 8) // field number 0
+      return false;
     switch (k & 7) {
     case wire_varint:
       return varint(v);
@@ -241,16 +250,25 @@ class reader {
     return false;
   }
 
-  /// A varint of two octets or more (the first is known to be there and to continue
-  /// when at least ten remain).
+  /// A varint at the end of the message or of two octets or more.
   bool varint_slow(std::uint64_t& v) {
-    if (end_ - p_ >= 10) {
-      // Unrolled by the compiler: no bounds check per octet.
+    if (limit_ - p_ >= 10) {
+      // Unrolled by the compiler: no bounds check per octet. The octets may run past the
+      // message's end into the buffer's next ones: such a varint is truncated, malformed.
       std::uint64_t r = p_[0] & 0x7fu;
+      if (p_[0] < 0x80) {
+        if (p_ == end_)
+          return false;
+        ++p_;
+        v = r;
+        return true;
+      }
       for (unsigned i = 1; i < 10; ++i) {
         const std::uint64_t b = p_[i];
         r |= (b & 0x7f) << (7 * i);
         if (b < 0x80) {
+          if (static_cast<std::size_t>(end_ - p_) < i + 1)
+            return false;
           p_ += i + 1;
           v = r;
           return true;
@@ -273,6 +291,7 @@ class reader {
 
   const std::uint8_t* p_;
   const std::uint8_t* end_;
+  const std::uint8_t* limit_;
   int depth_;
 };
 
@@ -295,8 +314,8 @@ const std::uint8_t* reader::skip_group(const std::uint8_t* p, const std::uint8_t
 /// Calls `field(r, key)` for each field of the message `m`, in order: false at a key that
 /// does not parse or at the first field `field` refuses.
 template <class Field>
-bool for_each_field(std::string_view m, int depth, Field&& field) {
-  reader r{m, depth};
+bool for_each_field(std::string_view m, const char* limit, int depth, Field&& field) {
+  reader r{m, depth, limit};
   while (!r.done()) {
     std::uint32_t k;
     if (!r.key(k) || !field(r, k))
@@ -309,12 +328,12 @@ bool for_each_field(std::string_view m, int depth, Field&& field) {
 template <class Parse>
 bool message(reader& r, Parse&& parse) {
   std::string_view m;
-  return r.bytes(m) && parse(m);
+  return r.bytes(m) && parse(m, r.limit());
 }
 
-bool parse_timestamp(std::string_view m, wire_timestamp& out, int depth) {
+bool parse_timestamp(std::string_view m, const char* limit, wire_timestamp& out, int depth) {
   out.present = true;
-  return for_each_field(m, depth, [&](reader& r, std::uint32_t k) {
+  return for_each_field(m, limit, depth, [&](reader& r, std::uint32_t k) {
     if (k != key(1, wire_varint))
       return r.skip(k); // nanos: not part of the record
     std::uint64_t v;
@@ -325,8 +344,8 @@ bool parse_timestamp(std::string_view m, wire_timestamp& out, int depth) {
   });
 }
 
-bool parse_stats(std::string_view m, wire_stats& out) {
-  return for_each_field(m, depth_flow_part, [&](reader& r, std::uint32_t k) {
+bool parse_stats(std::string_view m, const char* limit, wire_stats& out) {
+  return for_each_field(m, limit, depth_flow_part, [&](reader& r, std::uint32_t k) {
     switch (k) {
     case key(1, wire_varint):
       return r.u64(out.packet_total);
@@ -342,12 +361,12 @@ bool parse_stats(std::string_view m, wire_stats& out) {
   });
 }
 
-bool parse_ipfix(std::string_view m, flow_fields& out) {
-  return for_each_field(m, depth_flow_part, [&](reader& r, std::uint32_t k) {
+bool parse_ipfix(std::string_view m, const char* limit, flow_fields& out) {
+  return for_each_field(m, limit, depth_flow_part, [&](reader& r, std::uint32_t k) {
     switch (k) {
     case key(1, wire_len):
-      return message(r, [&](std::string_view s) {
-        return parse_timestamp(s, out.export_time, depth_flow_part_part);
+      return message(r, [&](std::string_view s, const char* lim) {
+        return parse_timestamp(s, lim, out.export_time, depth_flow_part_part);
       });
     case key(3, wire_varint):
       return r.u32(out.observation_domain_id);
@@ -357,8 +376,8 @@ bool parse_ipfix(std::string_view m, flow_fields& out) {
   });
 }
 
-bool parse_ip(std::string_view m, flow_fields& out) {
-  return for_each_field(m, depth_flow_part, [&](reader& r, std::uint32_t k) {
+bool parse_ip(std::string_view m, const char* limit, flow_fields& out) {
+  return for_each_field(m, limit, depth_flow_part, [&](reader& r, std::uint32_t k) {
     switch (k) {
     case key(1, wire_varint):
       return r.enumeration(out.ip_version);
@@ -372,14 +391,14 @@ bool parse_ip(std::string_view m, flow_fields& out) {
   });
 }
 
-bool parse_tcp(std::string_view m, flow_fields& out) {
-  return for_each_field(m, depth_flow_part_part, [&](reader& r, std::uint32_t k) {
+bool parse_tcp(std::string_view m, const char* limit, flow_fields& out) {
+  return for_each_field(m, limit, depth_flow_part_part, [&](reader& r, std::uint32_t k) {
     return k == key(1, wire_len) ? r.text(out.tcp_state_name) : r.skip(k);
   });
 }
 
-bool parse_transport(std::string_view m, flow_fields& out) {
-  return for_each_field(m, depth_flow_part, [&](reader& r, std::uint32_t k) {
+bool parse_transport(std::string_view m, const char* limit, flow_fields& out) {
+  return for_each_field(m, limit, depth_flow_part, [&](reader& r, std::uint32_t k) {
     switch (k) {
     case key(1, wire_varint):
       return r.u32(out.protocol_number);
@@ -388,7 +407,8 @@ bool parse_transport(std::string_view m, flow_fields& out) {
     case key(3, wire_varint):
       return r.u32(out.destination_port);
     case key(4, wire_len):
-      return message(r, [&](std::string_view s) { return parse_tcp(s, out); });
+      return message(r,
+                     [&](std::string_view s, const char* lim) { return parse_tcp(s, lim, out); });
     default:
       return r.skip(k);
     }
@@ -398,8 +418,8 @@ bool parse_transport(std::string_view m, flow_fields& out) {
 /// Kubernetes: strings are UTF-8 checked (`text`), bytes fields (addresses) are not; the
 /// Pod labels (5 and 11) are not in the record. One case per field: a direct store, in a
 /// single jump table.
-bool parse_k8s(std::string_view m, flow_fields& out) {
-  return for_each_field(m, depth_flow_part, [&](reader& r, std::uint32_t k) {
+bool parse_k8s(std::string_view m, const char* limit, flow_fields& out) {
+  return for_each_field(m, limit, depth_flow_part, [&](reader& r, std::uint32_t k) {
     switch (k) {
     case key(1, wire_varint):
       return r.enumeration(out.flow_type);
@@ -475,37 +495,52 @@ bool parse_k8s(std::string_view m, flow_fields& out) {
 
 } // namespace
 
-bool parse_flow(std::string_view bytes, flow_fields& out) {
-  return for_each_field(bytes, depth_flow, [&](reader& r, std::uint32_t k) {
-    switch (k) {
-    case key(5, wire_varint):
-      return r.enumeration(out.end_reason);
-    case key(15, wire_varint):
-      return r.u32(out.proxy_snat_port);
-    case key(2, wire_len):
-      return message(r, [&](std::string_view m) { return parse_ipfix(m, out); });
-    case key(3, wire_len):
-      return message(
-          r, [&](std::string_view m) { return parse_timestamp(m, out.start_ts, depth_flow_part); });
-    case key(4, wire_len):
-      return message(
-          r, [&](std::string_view m) { return parse_timestamp(m, out.end_ts, depth_flow_part); });
-    case key(6, wire_len):
-      return message(r, [&](std::string_view m) { return parse_ip(m, out); });
-    case key(7, wire_len):
-      return message(r, [&](std::string_view m) { return parse_transport(m, out); });
-    case key(8, wire_len):
-      return message(r, [&](std::string_view m) { return parse_k8s(m, out); });
-    case key(9, wire_len):
-      return message(r, [&](std::string_view m) { return parse_stats(m, out.stats); });
-    case key(10, wire_len):
-      return message(r, [&](std::string_view m) { return parse_stats(m, out.reverse_stats); });
-    case key(14, wire_len):
-      return r.bytes(out.proxy_snat_ip);
-    default:
-      return r.skip(k); // id, app, aggregation: not part of the record
-    }
-  });
+bool parse_flow(std::string_view bytes, flow_fields& out, const char* limit) {
+  return for_each_field(bytes, limit ? limit : bytes.data() + bytes.size(), depth_flow,
+                        [&](reader& r, std::uint32_t k) {
+                          switch (k) {
+                          case key(5, wire_varint):
+                            return r.enumeration(out.end_reason);
+                          case key(15, wire_varint):
+                            return r.u32(out.proxy_snat_port);
+                          case key(2, wire_len):
+                            return message(r, [&](std::string_view m, const char* lim) {
+                              return parse_ipfix(m, lim, out);
+                            });
+                          case key(3, wire_len):
+                            return message(r, [&](std::string_view m, const char* lim) {
+                              return parse_timestamp(m, lim, out.start_ts, depth_flow_part);
+                            });
+                          case key(4, wire_len):
+                            return message(r, [&](std::string_view m, const char* lim) {
+                              return parse_timestamp(m, lim, out.end_ts, depth_flow_part);
+                            });
+                          case key(6, wire_len):
+                            return message(r, [&](std::string_view m, const char* lim) {
+                              return parse_ip(m, lim, out);
+                            });
+                          case key(7, wire_len):
+                            return message(r, [&](std::string_view m, const char* lim) {
+                              return parse_transport(m, lim, out);
+                            });
+                          case key(8, wire_len):
+                            return message(r, [&](std::string_view m, const char* lim) {
+                              return parse_k8s(m, lim, out);
+                            });
+                          case key(9, wire_len):
+                            return message(r, [&](std::string_view m, const char* lim) {
+                              return parse_stats(m, lim, out.stats);
+                            });
+                          case key(10, wire_len):
+                            return message(r, [&](std::string_view m, const char* lim) {
+                              return parse_stats(m, lim, out.reverse_stats);
+                            });
+                          case key(14, wire_len):
+                            return r.bytes(out.proxy_snat_ip);
+                          default:
+                            return r.skip(k); // id, app, aggregation: not part of the record
+                          }
+                        });
 }
 
 bool export_request_reader::next(std::string_view& flow) {

@@ -77,20 +77,25 @@ struct flow_fields {
 };
 
 /// Reads one serialized Flow into `out` (which starts empty). False when the octets are
-/// not a well-formed Flow.
-bool parse_flow(std::string_view bytes, flow_fields& out);
+/// not a well-formed Flow. `limit`: where the buffer holding `bytes` ends (the request's
+/// end, say), when past them: the reader may look ahead up to it, never parse past `bytes`.
+bool parse_flow(std::string_view bytes, flow_fields& out, const char* limit = nullptr);
 
 /// The serialized Flows of a serialized ExportRequest (field 1, repeated), in order.
 class export_request_reader {
  public:
   explicit export_request_reader(std::string_view request)
-      : rest_(request) {}
+      : rest_(request)
+      , end_(request.data() + request.size()) {}
   /// The next Flow's octets into `flow`; false at the end or when `malformed()`.
   bool next(std::string_view& flow);
   bool malformed() const { return malformed_; }
+  /// Where the request ends: `parse_flow`'s limit for its Flows.
+  const char* end() const { return end_; }
 
  private:
   std::string_view rest_;
+  const char* end_;
   bool malformed_ = false;
 };
 

@@ -73,7 +73,7 @@ request_result flow_writer::add_request(std::string_view bytes, std::uint32_t no
   bool parsed = true;
   for (std::string_view flow; request.next(flow);) {
     flow_fields f;
-    if (!parse_flow(flow, f)) {
+    if (!parse_flow(flow, f, request.end())) {
       parsed = false;
       break;
     }

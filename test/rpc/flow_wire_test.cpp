@@ -47,6 +47,24 @@ std::optional<made> by_wire(const std::string& bytes) {
   return record_of(f);
 }
 
+/// `by_wire` with the Flow in a longer buffer (a request's next Flows), which the reader
+/// may look ahead into up to `parse_flow`'s limit to read a varint without a bounds check
+/// per octet, never take as the Flow's. The padding would end any varint or key that runs
+/// out of its message, and reads on as fields (field 1, varint 1) when a reader overshoots.
+/// (A vector: exactly its octets, for ASan, where a string has its terminator past them.)
+std::optional<made> by_wire_in_buffer(const std::string& bytes) {
+  std::vector<char> buffer(bytes.begin(), bytes.end());
+  for (int i = 0; i < 8; ++i) {
+    buffer.push_back('\x08');
+    buffer.push_back('\x01');
+  }
+  buffer.shrink_to_fit();
+  flow_fields f;
+  if (!parse_flow({buffer.data(), bytes.size()}, f, buffer.data() + buffer.size()))
+    return std::nullopt;
+  return record_of(f);
+}
+
 /// A random Flow: each field present or not, strings of ASCII and multi-octet UTF-8,
 /// values beyond what the record allows, fields the record does not carry.
 class flow_maker {
@@ -277,7 +295,14 @@ TEST(flow_wire, what_protobuf_cannot_parse_is_refused) {
       // A sub-message whose last varint, or key, would end in the octets after it.
       {"a varint that runs out of its message", good + std::string("\x4a\x02\x08\x96\x28\x01")},
       {"a key that runs out of its message", good + std::string("\x42\x01\x82\x01\x28\x01")},
+      {"a varint that runs out of its message into fields",
+       good + std::string("\x4a\x02\x08\x96\x28\x08\x01")},
+      {"a varint missing at its message's end", good + std::string("\x4a\x01\x08")},
+      {"a timestamp's seconds that run out of it", good + std::string("\x1a\x03\x08\x96\xa8\x01")},
       {"field number 0", good + std::string("\x00\x01", 2)},
+      {"field number 0 in two octets", good + std::string("\x80\x00\x01", 3)},
+      {"field number 0 of a length", good + std::string("\x02\x00", 2)},
+      {"field number 0 in a sub-message", good + std::string("\x4a\x02\x00\x01", 4)},
       {"a Pod name that is not UTF-8",
        [&] {
          auto s = good;
@@ -293,11 +318,14 @@ TEST(flow_wire, what_protobuf_cannot_parse_is_refused) {
          return s;
        }()},
   };
+  // The same with the Flow in a longer buffer (by_wire_in_buffer).
   for (const auto& [what, bytes] : cases) {
     EXPECT_FALSE(by_protobuf(bytes)) << what << ": the case is wrong";
     EXPECT_FALSE(by_wire(bytes)) << what;
+    EXPECT_FALSE(by_wire_in_buffer(bytes)) << what << ", in a longer buffer";
   }
   EXPECT_TRUE(by_wire(good));
+  EXPECT_EQ(by_wire_in_buffer(good), by_wire(good));
 }
 
 // Random damage to serialized Flows: never a crash or a read beyond the octets (ASan),
@@ -314,6 +342,7 @@ TEST(flow_wire, damaged_flows_never_differ_from_protobuf_when_both_accept_them) 
       bytes.resize(rng() % (bytes.size() + 1));
     auto want = by_protobuf(bytes);
     auto got = by_wire(bytes);
+    ASSERT_EQ(by_wire_in_buffer(bytes), got) << "flow " << i;
     if (want && got) {
       ++both;
       ASSERT_EQ(*got, *want) << "flow " << i;
