@@ -116,6 +116,7 @@ class reader {
   /// where the buffer that holds the message ends (at or after the message's end): octets
   /// up to it may be read ahead, never taken as the message's (the varints near a
   /// sub-message's end decode without a bounds check per octet).
+  reader() = default;
   reader(std::string_view s, int depth, const char* limit = nullptr)
       : p_(reinterpret_cast<const std::uint8_t*>(s.data()))
       , end_(p_ + s.size())
@@ -126,6 +127,32 @@ class reader {
   const char* limit() const { return reinterpret_cast<const char*>(limit_); }
 
   bool done() const { return p_ == end_; }
+
+  /// Whether the next key is `k` (a constant: one or two octets in its shortest form),
+  /// taken if so. For the canonical fast path.
+  [[gnu::always_inline]] bool take(std::uint32_t k) {
+    if (k < 0x80) {
+      if (p_ != end_ && *p_ == k) {
+        ++p_;
+        return true;
+      }
+      return false;
+    }
+    if (end_ - p_ >= 2 && p_[0] == ((k & 0x7f) | 0x80) && p_[1] == (k >> 7)) {
+      p_ += 2;
+      return true;
+    }
+    return false;
+  }
+
+  /// A sub-message's reader (the same buffer, `depth`).
+  bool message(reader& sub, int depth) {
+    std::string_view m;
+    if (!bytes(m))
+      return false;
+    sub = reader{m, depth, limit()};
+    return true;
+  }
 
   /// Up to ten octets; bits beyond 64 are dropped, as protobuf's parser does.
   bool varint(std::uint64_t& v) {
@@ -289,10 +316,10 @@ class reader {
     return false;
   }
 
-  const std::uint8_t* p_;
-  const std::uint8_t* end_;
-  const std::uint8_t* limit_;
-  int depth_;
+  const std::uint8_t* p_ = nullptr;
+  const std::uint8_t* end_ = nullptr;
+  const std::uint8_t* limit_ = nullptr;
+  int depth_ = 0;
 };
 
 const std::uint8_t* reader::skip_group(const std::uint8_t* p, const std::uint8_t* end,
@@ -493,54 +520,229 @@ bool parse_k8s(std::string_view m, const char* limit, flow_fields& out) {
   });
 }
 
+// The fast path (parse_flow tries it first): a Flow as protobuf's encoders write it, Go's
+// (an Agent's) and C++'s alike: each field at most once, in field-number order, with the
+// shortest keys, no unknown field. Then each field is one comparison of the next key with
+// the one expected, rather than a key read and a dispatch. What is not in that form makes
+// it give up (false), not refuse: parse_flow then reads the Flow afresh with the general
+// reader above, which decides (so a malformed Flow is refused exactly as before). On the
+// canonical form both read the same values: one occurrence of each field, nothing merged.
+// The fields read unread (id, exporter_ip, labels, app, aggregation ...) are skipped as
+// the general reader skips them.
+namespace canonical {
+
+bool timestamp(reader& r, wire_timestamp& out) {
+  reader m;
+  if (!r.message(m, depth_flow_part))
+    return false;
+  out.present = true;
+  std::uint64_t v;
+  if (m.take(key(1, wire_varint))) {
+    if (!m.u64(v))
+      return false;
+    out.seconds = static_cast<std::int64_t>(v);
+  }
+  if (m.take(key(2, wire_varint)) && !m.u64(v)) // nanos: not part of the record
+    return false;
+  return m.done();
+}
+
+bool stats(reader& r, wire_stats& out) {
+  reader m;
+  if (!r.message(m, depth_flow_part))
+    return false;
+  if (m.take(key(1, wire_varint)) && !m.u64(out.packet_total))
+    return false;
+  if (m.take(key(2, wire_varint)) && !m.u64(out.packet_delta))
+    return false;
+  if (m.take(key(3, wire_varint)) && !m.u64(out.octet_total))
+    return false;
+  if (m.take(key(4, wire_varint)) && !m.u64(out.octet_delta))
+    return false;
+  return m.done();
+}
+
+/// A LEN field read unread.
+bool skip_len(reader& r) {
+  std::string_view unused;
+  return r.bytes(unused);
+}
+
+/// One optional field of a known key (the canonical form): absent (the next key is
+/// another) or read; false when it is there and its value does not read.
+template <std::uint32_t Field>
+[[gnu::always_inline]] inline bool text(reader& m, std::string_view& to) {
+  return !m.take(key(Field, wire_len)) || m.text(to);
+}
+template <std::uint32_t Field>
+[[gnu::always_inline]] inline bool raw(reader& m, std::string_view& to) {
+  return !m.take(key(Field, wire_len)) || m.bytes(to);
+}
+template <std::uint32_t Field>
+[[gnu::always_inline]] inline bool unread(reader& m) {
+  return !m.take(key(Field, wire_len)) || skip_len(m);
+}
+template <std::uint32_t Field>
+[[gnu::always_inline]] inline bool number(reader& m, std::uint32_t& to) {
+  return !m.take(key(Field, wire_varint)) || m.u32(to);
+}
+template <std::uint32_t Field>
+[[gnu::always_inline]] inline bool enumeration(reader& m, std::int32_t& to) {
+  return !m.take(key(Field, wire_varint)) || m.enumeration(to);
+}
+
+bool ipfix(reader& r, flow_fields& out) {
+  reader m;
+  if (!r.message(m, depth_flow_part))
+    return false;
+  if (m.take(key(1, wire_len)) && !timestamp(m, out.export_time))
+    return false;
+  std::uint64_t unused;
+  if (m.take(key(2, wire_varint)) && !m.u64(unused)) // sequence_number
+    return false;
+  if (m.take(key(3, wire_varint)) && !m.u32(out.observation_domain_id))
+    return false;
+  if (m.take(key(4, wire_len)) && !skip_len(m)) // exporter_ip
+    return false;
+  return m.done();
+}
+
+bool ip(reader& r, flow_fields& out) {
+  reader m;
+  if (!r.message(m, depth_flow_part))
+    return false;
+  if (m.take(key(1, wire_varint)) && !m.enumeration(out.ip_version))
+    return false;
+  if (m.take(key(2, wire_len)) && !m.bytes(out.ip_source))
+    return false;
+  if (m.take(key(3, wire_len)) && !m.bytes(out.ip_destination))
+    return false;
+  return m.done();
+}
+
+bool transport(reader& r, flow_fields& out) {
+  reader m;
+  if (!r.message(m, depth_flow_part))
+    return false;
+  if (m.take(key(1, wire_varint)) && !m.u32(out.protocol_number))
+    return false;
+  if (m.take(key(2, wire_varint)) && !m.u32(out.source_port))
+    return false;
+  if (m.take(key(3, wire_varint)) && !m.u32(out.destination_port))
+    return false;
+  if (m.take(key(4, wire_len))) {
+    reader tcp;
+    if (!m.message(tcp, depth_flow_part_part))
+      return false;
+    if (tcp.take(key(1, wire_len)) && !tcp.text(out.tcp_state_name))
+      return false;
+    if (!tcp.done())
+      return false;
+  }
+  return m.done();
+}
+
+bool k8s(reader& r, flow_fields& out) {
+  reader m;
+  if (!r.message(m, depth_flow_part))
+    return false;
+  // Each field: absent (the next key is another), or read; a read that fails gives up.
+  return enumeration<1>(m, out.flow_type) && text<2>(m, out.source_pod_namespace) &&
+         text<3>(m, out.source_pod_name) && text<4>(m, out.source_pod_uid) &&
+         unread<5>(m) && // source_pod_labels
+         text<6>(m, out.source_node_name) && text<7>(m, out.source_node_uid) &&
+         text<8>(m, out.destination_pod_namespace) && text<9>(m, out.destination_pod_name) &&
+         text<10>(m, out.destination_pod_uid) && unread<11>(m) && // destination_pod_labels
+         text<12>(m, out.destination_node_name) && text<13>(m, out.destination_node_uid) &&
+         raw<14>(m, out.destination_cluster_ip) && number<15>(m, out.destination_service_port) &&
+         text<16>(m, out.destination_service_port_name) &&
+         text<17>(m, out.destination_service_uid) &&
+         enumeration<18>(m, out.ingress_network_policy_type) &&
+         text<19>(m, out.ingress_network_policy_namespace) &&
+         text<20>(m, out.ingress_network_policy_name) &&
+         text<21>(m, out.ingress_network_policy_uid) &&
+         text<22>(m, out.ingress_network_policy_rule_name) &&
+         enumeration<23>(m, out.ingress_network_policy_rule_action) &&
+         enumeration<24>(m, out.egress_network_policy_type) &&
+         text<25>(m, out.egress_network_policy_namespace) &&
+         text<26>(m, out.egress_network_policy_name) &&
+         text<27>(m, out.egress_network_policy_uid) &&
+         text<28>(m, out.egress_network_policy_rule_name) &&
+         enumeration<29>(m, out.egress_network_policy_rule_action) &&
+         text<30>(m, out.egress_name) && raw<31>(m, out.egress_ip) &&
+         text<32>(m, out.egress_node_name) && text<33>(m, out.egress_node_uid) &&
+         text<34>(m, out.egress_uid) && raw<35>(m, out.destination_service_ip) && m.done();
+}
+
+bool flow(std::string_view bytes, const char* limit, flow_fields& out) {
+  reader r{bytes, depth_flow, limit};
+  std::uint64_t unused;
+  return (!r.take(key(1, wire_len)) || skip_len(r)) &&                // id
+         (!r.take(key(2, wire_len)) || ipfix(r, out)) &&              //
+         (!r.take(key(3, wire_len)) || timestamp(r, out.start_ts)) && //
+         (!r.take(key(4, wire_len)) || timestamp(r, out.end_ts)) &&   //
+         (!r.take(key(5, wire_varint)) || r.enumeration(out.end_reason)) &&
+         (!r.take(key(6, wire_len)) || ip(r, out)) &&                     //
+         (!r.take(key(7, wire_len)) || transport(r, out)) &&              //
+         (!r.take(key(8, wire_len)) || k8s(r, out)) &&                    //
+         (!r.take(key(9, wire_len)) || stats(r, out.stats)) &&            //
+         (!r.take(key(10, wire_len)) || stats(r, out.reverse_stats)) &&   //
+         (!r.take(key(11, wire_len)) || skip_len(r)) &&                   // app
+         (!r.take(key(12, wire_varint)) || r.u64(unused)) &&              // flow_direction
+         (!r.take(key(13, wire_len)) || skip_len(r)) &&                   // aggregation
+         (!r.take(key(14, wire_len)) || r.bytes(out.proxy_snat_ip)) &&    //
+         (!r.take(key(15, wire_varint)) || r.u32(out.proxy_snat_port)) && //
+         r.done();
+}
+
+} // namespace canonical
+
 } // namespace
 
 bool parse_flow(std::string_view bytes, flow_fields& out, const char* limit) {
-  return for_each_field(bytes, limit ? limit : bytes.data() + bytes.size(), depth_flow,
-                        [&](reader& r, std::uint32_t k) {
-                          switch (k) {
-                          case key(5, wire_varint):
-                            return r.enumeration(out.end_reason);
-                          case key(15, wire_varint):
-                            return r.u32(out.proxy_snat_port);
-                          case key(2, wire_len):
-                            return message(r, [&](std::string_view m, const char* lim) {
-                              return parse_ipfix(m, lim, out);
-                            });
-                          case key(3, wire_len):
-                            return message(r, [&](std::string_view m, const char* lim) {
-                              return parse_timestamp(m, lim, out.start_ts, depth_flow_part);
-                            });
-                          case key(4, wire_len):
-                            return message(r, [&](std::string_view m, const char* lim) {
-                              return parse_timestamp(m, lim, out.end_ts, depth_flow_part);
-                            });
-                          case key(6, wire_len):
-                            return message(r, [&](std::string_view m, const char* lim) {
-                              return parse_ip(m, lim, out);
-                            });
-                          case key(7, wire_len):
-                            return message(r, [&](std::string_view m, const char* lim) {
-                              return parse_transport(m, lim, out);
-                            });
-                          case key(8, wire_len):
-                            return message(r, [&](std::string_view m, const char* lim) {
-                              return parse_k8s(m, lim, out);
-                            });
-                          case key(9, wire_len):
-                            return message(r, [&](std::string_view m, const char* lim) {
-                              return parse_stats(m, lim, out.stats);
-                            });
-                          case key(10, wire_len):
-                            return message(r, [&](std::string_view m, const char* lim) {
-                              return parse_stats(m, lim, out.reverse_stats);
-                            });
-                          case key(14, wire_len):
-                            return r.bytes(out.proxy_snat_ip);
-                          default:
-                            return r.skip(k); // id, app, aggregation: not part of the record
-                          }
-                        });
+  if (!limit)
+    limit = bytes.data() + bytes.size();
+  if (canonical::flow(bytes, limit, out)) [[likely]]
+    return true;
+  out = flow_fields{};
+  return for_each_field(bytes, limit, depth_flow, [&](reader& r, std::uint32_t k) {
+    switch (k) {
+    case key(5, wire_varint):
+      return r.enumeration(out.end_reason);
+    case key(15, wire_varint):
+      return r.u32(out.proxy_snat_port);
+    case key(2, wire_len):
+      return message(r,
+                     [&](std::string_view m, const char* lim) { return parse_ipfix(m, lim, out); });
+    case key(3, wire_len):
+      return message(r, [&](std::string_view m, const char* lim) {
+        return parse_timestamp(m, lim, out.start_ts, depth_flow_part);
+      });
+    case key(4, wire_len):
+      return message(r, [&](std::string_view m, const char* lim) {
+        return parse_timestamp(m, lim, out.end_ts, depth_flow_part);
+      });
+    case key(6, wire_len):
+      return message(r, [&](std::string_view m, const char* lim) { return parse_ip(m, lim, out); });
+    case key(7, wire_len):
+      return message(
+          r, [&](std::string_view m, const char* lim) { return parse_transport(m, lim, out); });
+    case key(8, wire_len):
+      return message(r,
+                     [&](std::string_view m, const char* lim) { return parse_k8s(m, lim, out); });
+    case key(9, wire_len):
+      return message(
+          r, [&](std::string_view m, const char* lim) { return parse_stats(m, lim, out.stats); });
+    case key(10, wire_len):
+      return message(r, [&](std::string_view m, const char* lim) {
+        return parse_stats(m, lim, out.reverse_stats);
+      });
+    case key(14, wire_len):
+      return r.bytes(out.proxy_snat_ip);
+    default:
+      return r.skip(k); // id, app, aggregation: not part of the record
+    }
+  });
 }
 
 bool export_request_reader::next(std::string_view& flow) {

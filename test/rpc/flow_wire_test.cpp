@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <vector>
@@ -194,11 +195,57 @@ TEST(flow_wire, random_flows_make_the_records_protobuf_makes) {
     auto got = by_wire(bytes);
     ASSERT_TRUE(got) << "flow " << i;
     ASSERT_EQ(*got, *want) << "flow " << i << ": " << to_string(want->error);
+    ASSERT_EQ(by_wire_in_buffer(bytes), want) << "flow " << i;
     refused += want->error != flow_error::none;
   }
   // Both paths were taken: refusals of every kind the maker provokes, and records.
   EXPECT_GT(refused, 300);
   EXPECT_LT(refused, 2700);
+}
+
+/// The records (key and value) of a serialized message, front to back: varint and LEN
+/// values only, as protobuf's encoder writes a Flow and its parts.
+std::vector<std::string> records_of(const std::string& m) {
+  std::vector<std::string> out;
+  std::size_t i = 0;
+  auto varint = [&] {
+    std::uint64_t v = 0;
+    for (int shift = 0; i < m.size(); shift += 7) {
+      const auto b = static_cast<std::uint8_t>(m[i++]);
+      v |= std::uint64_t{b & 0x7fu} << shift;
+      if (b < 0x80)
+        break;
+    }
+    return v;
+  };
+  while (i < m.size()) {
+    const auto start = i;
+    const auto k = varint();
+    if ((k & 7) == 2)
+      i += varint();
+    else
+      varint();
+    out.push_back(m.substr(start, i - start));
+  }
+  return out;
+}
+
+// The fast path reads the canonical form only (each field once, in field-number order);
+// the same Flows with their records in another order (which protobuf's parser accepts)
+// go to the general reader and make the same records.
+TEST(flow_wire, fields_in_any_order_read_as_in_field_order) {
+  flow_maker maker{17};
+  for (int i = 0; i < 500; ++i) {
+    auto records = records_of(maker.make().SerializeAsString());
+    std::reverse(records.begin(), records.end());
+    std::string bytes;
+    for (const auto& r : records)
+      bytes += r;
+    auto want = by_protobuf(bytes);
+    ASSERT_TRUE(want);
+    ASSERT_EQ(by_wire(bytes), want) << "flow " << i;
+    ASSERT_EQ(by_wire_in_buffer(bytes), want) << "flow " << i;
+  }
 }
 
 // Concatenated messages merge (protobuf "Last One Wins" for scalars and strings, merged
@@ -326,6 +373,42 @@ TEST(flow_wire, what_protobuf_cannot_parse_is_refused) {
   }
   EXPECT_TRUE(by_wire(good));
   EXPECT_EQ(by_wire_in_buffer(good), by_wire(good));
+}
+
+// Every string the record carries (Kubernetes' and TCP's) is UTF-8 checked, on the fast
+// path as on the general one: one that is not is refused, as protobuf refuses it.
+TEST(flow_wire, every_string_of_the_record_must_be_utf8) {
+  pb::Flow f;
+  f.mutable_start_ts()->set_seconds(1);
+  f.mutable_end_ts()->set_seconds(2);
+  f.mutable_ip()->set_version(pb::IP_VERSION_4);
+  f.mutable_ip()->set_source(std::string(4, '\1'));
+  f.mutable_ip()->set_destination(std::string(4, '\2'));
+  std::vector<std::string> markers;
+  auto fill = [&](google::protobuf::Message& m) {
+    const auto* d = m.GetDescriptor();
+    for (int i = 0; i < d->field_count(); ++i) {
+      const auto* field = d->field(i);
+      if (field->type() != google::protobuf::FieldDescriptor::TYPE_STRING || field->is_repeated())
+        continue;
+      markers.push_back("<" + std::string{d->name()} + "." + std::string{field->name()} + ">");
+      m.GetReflection()->SetString(&m, field, markers.back());
+    }
+  };
+  fill(*f.mutable_k8s());
+  fill(*f.mutable_transport()->mutable_tcp());
+  ASSERT_GT(markers.size(), 20u);
+  const auto good = f.SerializeAsString();
+  ASSERT_TRUE(by_wire(good));
+  for (const auto& marker : markers) {
+    auto bytes = good;
+    const auto at = bytes.find(marker);
+    ASSERT_NE(at, std::string::npos) << marker;
+    bytes[at] = '\xc0';
+    EXPECT_FALSE(by_protobuf(bytes)) << marker << ": the case is wrong";
+    EXPECT_FALSE(by_wire(bytes)) << marker;
+    EXPECT_FALSE(by_wire_in_buffer(bytes)) << marker;
+  }
 }
 
 // Random damage to serialized Flows: never a crash or a read beyond the octets (ASan),
