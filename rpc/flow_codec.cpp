@@ -160,8 +160,11 @@ inline std::uint8_t* put_u64(std::uint8_t* p, std::uint64_t v) {
 /// `n` octets from `src`: names and UIDs are short, so those up to 16 octets are copied
 /// inline (two overlapping fixed-size copies) rather than through a call to memcpy.
 inline void copy_octets(std::uint8_t* dst, const char* src, std::size_t n) {
-  if (n > 16) {
+  if (n > 32) {
     std::memcpy(dst, src, n);
+  } else if (n > 16) { // most Pod names
+    std::memcpy(dst, src, 16);
+    std::memcpy(dst + n - 16, src + n - 16, 16);
   } else if (n >= 8) {
     std::memcpy(dst, src, 8);
     std::memcpy(dst + n - 8, src + n - 8, 8);
@@ -190,12 +193,20 @@ inline std::uint8_t* put_text(std::uint8_t* p, std::string_view s) {
 }
 /// The raw address, or zeros when unset (antrea-aggregate-semantics.md f: unset
 /// addresses are 0.0.0.0 / ::).
+/// (Each family's length a constant: a copy of 4 or 16 octets inline, not a call.)
 inline std::uint8_t* put_address(std::uint8_t* p, std::string_view raw, std::size_t len) {
-  if (raw.size() == len)
-    std::memcpy(p, raw.data(), len);
+  if (len == 4) {
+    if (raw.size() == 4)
+      std::memcpy(p, raw.data(), 4);
+    else
+      std::memset(p, 0, 4);
+    return p + 4;
+  }
+  if (raw.size() == 16)
+    std::memcpy(p, raw.data(), 16);
   else
-    std::memset(p, 0, len);
-  return p + len;
+    std::memset(p, 0, 16);
+  return p + 16;
 }
 /// The raw UUID; zeros when unset or not a canonical UUID (antrea-aggregate-semantics.md
 /// f.2: "all zeros if unknown or unparsable").

@@ -16,6 +16,10 @@
 // be valid UTF-8, as protobuf requires of proto3 strings; the skipped fields (Flow.id,
 // ipfix.exporter_ip, Pod labels, app, aggregation) are not checked, so octets protobuf
 // refuses only there are read (test/fuzz/fuzz_export_request checks the rest).
+//
+// A Flow as protobuf's encoders write it (each field once, in field-number order) is read
+// by a fast path that compares each next key with the one expected; any other form is
+// read afresh by the general reader, which alone decides what is refused.
 
 #include "rpc/proto.hpp"
 
