@@ -531,37 +531,6 @@ bool parse_k8s(std::string_view m, const char* limit, flow_fields& out) {
 // the general reader skips them.
 namespace canonical {
 
-bool timestamp(reader& r, wire_timestamp& out) {
-  reader m;
-  if (!r.message(m, depth_flow_part))
-    return false;
-  out.present = true;
-  std::uint64_t v;
-  if (m.take(key(1, wire_varint))) {
-    if (!m.u64(v))
-      return false;
-    out.seconds = static_cast<std::int64_t>(v);
-  }
-  if (m.take(key(2, wire_varint)) && !m.u64(v)) // nanos: not part of the record
-    return false;
-  return m.done();
-}
-
-bool stats(reader& r, wire_stats& out) {
-  reader m;
-  if (!r.message(m, depth_flow_part))
-    return false;
-  if (m.take(key(1, wire_varint)) && !m.u64(out.packet_total))
-    return false;
-  if (m.take(key(2, wire_varint)) && !m.u64(out.packet_delta))
-    return false;
-  if (m.take(key(3, wire_varint)) && !m.u64(out.octet_total))
-    return false;
-  if (m.take(key(4, wire_varint)) && !m.u64(out.octet_delta))
-    return false;
-  return m.done();
-}
-
 /// A LEN field read unread.
 bool skip_len(reader& r) {
   std::string_view unused;
@@ -587,59 +556,62 @@ template <std::uint32_t Field>
   return !m.take(key(Field, wire_varint)) || m.u32(to);
 }
 template <std::uint32_t Field>
+[[gnu::always_inline]] inline bool number64(reader& m, std::uint64_t& to) {
+  return !m.take(key(Field, wire_varint)) || m.u64(to);
+}
+template <std::uint32_t Field>
 [[gnu::always_inline]] inline bool enumeration(reader& m, std::int32_t& to) {
   return !m.take(key(Field, wire_varint)) || m.enumeration(to);
+}
+/// A varint field read unread.
+template <std::uint32_t Field>
+[[gnu::always_inline]] inline bool unread_number(reader& m) {
+  std::uint64_t unused;
+  return number64<Field>(m, unused);
+}
+
+bool timestamp(reader& r, wire_timestamp& out) {
+  reader m;
+  if (!r.message(m, depth_flow_part))
+    return false;
+  out.present = true;
+  std::uint64_t seconds = 0;
+  const bool ok = number64<1>(m, seconds) && unread_number<2>(m) && m.done(); // 2: nanos
+  out.seconds = static_cast<std::int64_t>(seconds);
+  return ok;
+}
+
+bool stats(reader& r, wire_stats& out) {
+  reader m;
+  return r.message(m, depth_flow_part) && number64<1>(m, out.packet_total) &&
+         number64<2>(m, out.packet_delta) && number64<3>(m, out.octet_total) &&
+         number64<4>(m, out.octet_delta) && m.done();
 }
 
 bool ipfix(reader& r, flow_fields& out) {
   reader m;
-  if (!r.message(m, depth_flow_part))
-    return false;
-  if (m.take(key(1, wire_len)) && !timestamp(m, out.export_time))
-    return false;
-  std::uint64_t unused;
-  if (m.take(key(2, wire_varint)) && !m.u64(unused)) // sequence_number
-    return false;
-  if (m.take(key(3, wire_varint)) && !m.u32(out.observation_domain_id))
-    return false;
-  if (m.take(key(4, wire_len)) && !skip_len(m)) // exporter_ip
-    return false;
-  return m.done();
+  return r.message(m, depth_flow_part) &&
+         (!m.take(key(1, wire_len)) || timestamp(m, out.export_time)) &&
+         unread_number<2>(m) &&                                               // sequence_number
+         number<3>(m, out.observation_domain_id) && unread<4>(m) && m.done(); // 4: exporter_ip
 }
 
 bool ip(reader& r, flow_fields& out) {
   reader m;
-  if (!r.message(m, depth_flow_part))
-    return false;
-  if (m.take(key(1, wire_varint)) && !m.enumeration(out.ip_version))
-    return false;
-  if (m.take(key(2, wire_len)) && !m.bytes(out.ip_source))
-    return false;
-  if (m.take(key(3, wire_len)) && !m.bytes(out.ip_destination))
-    return false;
-  return m.done();
+  return r.message(m, depth_flow_part) && enumeration<1>(m, out.ip_version) &&
+         raw<2>(m, out.ip_source) && raw<3>(m, out.ip_destination) && m.done();
+}
+
+bool tcp(reader& r, flow_fields& out) {
+  reader m;
+  return r.message(m, depth_flow_part_part) && text<1>(m, out.tcp_state_name) && m.done();
 }
 
 bool transport(reader& r, flow_fields& out) {
   reader m;
-  if (!r.message(m, depth_flow_part))
-    return false;
-  if (m.take(key(1, wire_varint)) && !m.u32(out.protocol_number))
-    return false;
-  if (m.take(key(2, wire_varint)) && !m.u32(out.source_port))
-    return false;
-  if (m.take(key(3, wire_varint)) && !m.u32(out.destination_port))
-    return false;
-  if (m.take(key(4, wire_len))) {
-    reader tcp;
-    if (!m.message(tcp, depth_flow_part_part))
-      return false;
-    if (tcp.take(key(1, wire_len)) && !tcp.text(out.tcp_state_name))
-      return false;
-    if (!tcp.done())
-      return false;
-  }
-  return m.done();
+  return r.message(m, depth_flow_part) && number<1>(m, out.protocol_number) &&
+         number<2>(m, out.source_port) && number<3>(m, out.destination_port) &&
+         (!m.take(key(4, wire_len)) || tcp(m, out)) && m.done();
 }
 
 bool k8s(reader& r, flow_fields& out) {
@@ -676,23 +648,17 @@ bool k8s(reader& r, flow_fields& out) {
 
 bool flow(std::string_view bytes, const char* limit, flow_fields& out) {
   reader r{bytes, depth_flow, limit};
-  std::uint64_t unused;
-  return (!r.take(key(1, wire_len)) || skip_len(r)) &&                // id
-         (!r.take(key(2, wire_len)) || ipfix(r, out)) &&              //
-         (!r.take(key(3, wire_len)) || timestamp(r, out.start_ts)) && //
-         (!r.take(key(4, wire_len)) || timestamp(r, out.end_ts)) &&   //
-         (!r.take(key(5, wire_varint)) || r.enumeration(out.end_reason)) &&
-         (!r.take(key(6, wire_len)) || ip(r, out)) &&                     //
-         (!r.take(key(7, wire_len)) || transport(r, out)) &&              //
-         (!r.take(key(8, wire_len)) || k8s(r, out)) &&                    //
-         (!r.take(key(9, wire_len)) || stats(r, out.stats)) &&            //
-         (!r.take(key(10, wire_len)) || stats(r, out.reverse_stats)) &&   //
-         (!r.take(key(11, wire_len)) || skip_len(r)) &&                   // app
-         (!r.take(key(12, wire_varint)) || r.u64(unused)) &&              // flow_direction
-         (!r.take(key(13, wire_len)) || skip_len(r)) &&                   // aggregation
-         (!r.take(key(14, wire_len)) || r.bytes(out.proxy_snat_ip)) &&    //
-         (!r.take(key(15, wire_varint)) || r.u32(out.proxy_snat_port)) && //
-         r.done();
+  return unread<1>(r) && // id
+         (!r.take(key(2, wire_len)) || ipfix(r, out)) &&
+         (!r.take(key(3, wire_len)) || timestamp(r, out.start_ts)) &&
+         (!r.take(key(4, wire_len)) || timestamp(r, out.end_ts)) &&
+         enumeration<5>(r, out.end_reason) && (!r.take(key(6, wire_len)) || ip(r, out)) &&
+         (!r.take(key(7, wire_len)) || transport(r, out)) &&
+         (!r.take(key(8, wire_len)) || k8s(r, out)) &&
+         (!r.take(key(9, wire_len)) || stats(r, out.stats)) &&
+         (!r.take(key(10, wire_len)) || stats(r, out.reverse_stats)) && unread<11>(r) &&
+         unread_number<12>(r) && unread<13>(r) && // app, direction, aggregation
+         raw<14>(r, out.proxy_snat_ip) && number<15>(r, out.proxy_snat_port) && r.done();
 }
 
 } // namespace canonical
