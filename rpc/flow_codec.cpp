@@ -160,8 +160,11 @@ inline std::uint8_t* put_u64(std::uint8_t* p, std::uint64_t v) {
 /// `n` octets from `src`: names and UIDs are short, so those up to 16 octets are copied
 /// inline (two overlapping fixed-size copies) rather than through a call to memcpy.
 inline void copy_octets(std::uint8_t* dst, const char* src, std::size_t n) {
-  if (n > 16) {
+  if (n > 32) {
     std::memcpy(dst, src, n);
+  } else if (n > 16) { // most Pod names
+    std::memcpy(dst, src, 16);
+    std::memcpy(dst + n - 16, src + n - 16, 16);
   } else if (n >= 8) {
     std::memcpy(dst, src, 8);
     std::memcpy(dst + n - 8, src + n - 8, 8);
@@ -175,6 +178,10 @@ inline void copy_octets(std::uint8_t* dst, const char* src, std::size_t n) {
 }
 
 inline std::uint8_t* put_text(std::uint8_t* p, std::string_view s) {
+  if (s.empty()) { // most of a Flow's names: no policy, no egress, no Service
+    *p = 0;
+    return p + 1;
+  }
   if (s.size() < 255) {
     *p++ = static_cast<std::uint8_t>(s.size());
   } else {
@@ -186,12 +193,20 @@ inline std::uint8_t* put_text(std::uint8_t* p, std::string_view s) {
 }
 /// The raw address, or zeros when unset (antrea-aggregate-semantics.md f: unset
 /// addresses are 0.0.0.0 / ::).
+/// (Each family's length a constant: a copy of 4 or 16 octets inline, not a call.)
 inline std::uint8_t* put_address(std::uint8_t* p, std::string_view raw, std::size_t len) {
-  if (raw.size() == len)
-    std::memcpy(p, raw.data(), len);
+  if (len == 4) {
+    if (raw.size() == 4)
+      std::memcpy(p, raw.data(), 4);
+    else
+      std::memset(p, 0, 4);
+    return p + 4;
+  }
+  if (raw.size() == 16)
+    std::memcpy(p, raw.data(), 16);
   else
-    std::memset(p, 0, len);
-  return p + len;
+    std::memset(p, 0, 16);
+  return p + 16;
 }
 /// The raw UUID; zeros when unset or not a canonical UUID (antrea-aggregate-semantics.md
 /// f.2: "all zeros if unknown or unparsable").
@@ -281,16 +296,35 @@ flow_error measure(const flow_fields& f, record_plan& out, bool uids) {
       !in_enum(f.ingress_network_policy_rule_action, pb::NetworkPolicyRuleAction_MAX) ||
       !in_enum(f.egress_network_policy_rule_action, pb::NetworkPolicyRuleAction_MAX))
     return flow_error::unknown_enum;
-  std::size_t size = fixed_size(v6, uids);
-  for (std::string_view s :
-       {f.source_pod_name, f.source_pod_namespace, f.source_node_name, f.destination_pod_name,
-        f.destination_pod_namespace, f.destination_node_name, f.destination_service_port_name,
-        f.ingress_network_policy_name, f.ingress_network_policy_namespace,
-        f.ingress_network_policy_rule_name, f.egress_network_policy_name,
-        f.egress_network_policy_namespace, f.egress_network_policy_rule_name, f.tcp_state_name,
-        f.egress_name, f.egress_node_name})
-    size += varlen_size(s.size());
-  out.egress_ip_length = static_cast<std::uint8_t>(egress_ip_text(f.egress_ip, out.egress_ip));
+  // The 16 strings' octets and one-octet prefixes, summed straight from the fields (no
+  // array of views to walk); a string of 255 octets or more takes a 3-octet prefix
+  // (RFC 7011 7), rare enough to be counted apart.
+  const std::size_t lengths[] = {f.source_pod_name.size(),
+                                 f.source_pod_namespace.size(),
+                                 f.source_node_name.size(),
+                                 f.destination_pod_name.size(),
+                                 f.destination_pod_namespace.size(),
+                                 f.destination_node_name.size(),
+                                 f.destination_service_port_name.size(),
+                                 f.ingress_network_policy_name.size(),
+                                 f.ingress_network_policy_namespace.size(),
+                                 f.ingress_network_policy_rule_name.size(),
+                                 f.egress_network_policy_name.size(),
+                                 f.egress_network_policy_namespace.size(),
+                                 f.egress_network_policy_rule_name.size(),
+                                 f.tcp_state_name.size(),
+                                 f.egress_name.size(),
+                                 f.egress_node_name.size()};
+  std::size_t size = fixed_size(v6, uids) + std::size(lengths);
+  std::size_t long_ones = 0;
+  for (auto n : lengths) {
+    size += n;
+    long_ones += n >= 255;
+  }
+  size += 2 * long_ones;
+  out.egress_ip_length = 0;
+  if (!f.egress_ip.empty())
+    out.egress_ip_length = static_cast<std::uint8_t>(egress_ip_text(f.egress_ip, out.egress_ip));
   size += varlen_size(out.egress_ip_length);
   // RFC 7011 3.1: one record must fit one message with its set header.
   if (size > ipfix::max_record_length)

@@ -112,13 +112,47 @@ constexpr std::uint32_t key(std::uint32_t field, std::uint32_t type) {
 /// cases (one-octet varints and keys, two-octet keys) are inline; the rest is out of line.
 class reader {
  public:
-  /// `depth`: what is left of the recursion limit for this message's fields.
-  reader(std::string_view s, int depth)
+  /// `depth`: what is left of the recursion limit for this message's fields. `limit`:
+  /// where the buffer that holds the message ends (at or after the message's end): octets
+  /// up to it may be read ahead, never taken as the message's (the varints near a
+  /// sub-message's end decode without a bounds check per octet).
+  reader() = default;
+  reader(std::string_view s, int depth, const char* limit = nullptr)
       : p_(reinterpret_cast<const std::uint8_t*>(s.data()))
       , end_(p_ + s.size())
+      , limit_(limit ? reinterpret_cast<const std::uint8_t*>(limit) : end_)
       , depth_(depth) {}
 
+  /// Where the buffer ends (what `limit` was).
+  const char* limit() const { return reinterpret_cast<const char*>(limit_); }
+
   bool done() const { return p_ == end_; }
+
+  /// Whether the next key is `k` (a constant: one or two octets in its shortest form),
+  /// taken if so. For the canonical fast path.
+  [[gnu::always_inline]] bool take(std::uint32_t k) {
+    if (k < 0x80) {
+      if (p_ != end_ && *p_ == k) {
+        ++p_;
+        return true;
+      }
+      return false;
+    }
+    if (end_ - p_ >= 2 && p_[0] == ((k & 0x7f) | 0x80) && p_[1] == (k >> 7)) {
+      p_ += 2;
+      return true;
+    }
+    return false;
+  }
+
+  /// A sub-message's reader (the same buffer, `depth`).
+  bool message(reader& sub, int depth) {
+    std::string_view m;
+    if (!bytes(m))
+      return false;
+    sub = reader{m, depth, limit()};
+    return true;
+  }
 
   /// Up to ten octets; bits beyond 64 are dropped, as protobuf's parser does.
   bool varint(std::uint64_t& v) {
@@ -130,25 +164,25 @@ class reader {
   }
 
   /// A record's key (protobuf's `ReadTag`): at most five octets, of which the low 32
-  /// bits count; field number 0 is malformed.
+  /// bits count. Called when `!done()`. Field number 0 (keys below 8) is malformed: no
+  /// parser has a case for it, so it reaches `skip`, which refuses it.
   bool key(std::uint32_t& k) {
-    if (end_ - p_ >= 2) {
-      if (p_[0] < 0x80) {
-        k = p_[0];
-        ++p_;
-        return k >= 8;
-      }
-      if (p_[1] < 0x80) { // fields 16 .. 2047
-        k = (p_[0] & 0x7fu) | static_cast<std::uint32_t>(p_[1]) << 7;
-        p_ += 2;
-        return k >= 8; // an overlong form of field 0 too
-      }
+    const std::uint32_t b0 = p_[0];
+    if (b0 < 0x80) { // fields 1 .. 15
+      k = b0;
+      ++p_;
+      return true;
+    }
+    if (end_ - p_ >= 2 && p_[1] < 0x80) { // fields 16 .. 2047
+      k = (b0 & 0x7fu) | static_cast<std::uint32_t>(p_[1]) << 7;
+      p_ += 2;
+      return true;
     }
     std::uint64_t v;
     if (!varint_at_most(5, v))
       return false;
     k = static_cast<std::uint32_t>(v);
-    return k >= 8;
+    return true;
   }
 
   /// A length and its octets (protobuf's `ReadSize`: at most five octets, below 2^31).
@@ -195,6 +229,8 @@ class reader {
   [[gnu::always_inline]] bool skip(std::uint32_t k) {
     std::uint64_t v;
     std::string_view s;
+    if (k < 8) // field number 0
+      return false;
     switch (k & 7) {
     case wire_varint:
       return varint(v);
@@ -241,16 +277,25 @@ class reader {
     return false;
   }
 
-  /// A varint of two octets or more (the first is known to be there and to continue
-  /// when at least ten remain).
+  /// A varint at the end of the message or of two octets or more.
   bool varint_slow(std::uint64_t& v) {
-    if (end_ - p_ >= 10) {
-      // Unrolled by the compiler: no bounds check per octet.
+    if (limit_ - p_ >= 10) {
+      // Unrolled by the compiler: no bounds check per octet. The octets may run past the
+      // message's end into the buffer's next ones: such a varint is truncated, malformed.
       std::uint64_t r = p_[0] & 0x7fu;
+      if (p_[0] < 0x80) {
+        if (p_ == end_)
+          return false;
+        ++p_;
+        v = r;
+        return true;
+      }
       for (unsigned i = 1; i < 10; ++i) {
         const std::uint64_t b = p_[i];
         r |= (b & 0x7f) << (7 * i);
         if (b < 0x80) {
+          if (static_cast<std::size_t>(end_ - p_) < i + 1)
+            return false;
           p_ += i + 1;
           v = r;
           return true;
@@ -271,9 +316,10 @@ class reader {
     return false;
   }
 
-  const std::uint8_t* p_;
-  const std::uint8_t* end_;
-  int depth_;
+  const std::uint8_t* p_ = nullptr;
+  const std::uint8_t* end_ = nullptr;
+  const std::uint8_t* limit_ = nullptr;
+  int depth_ = 0;
 };
 
 const std::uint8_t* reader::skip_group(const std::uint8_t* p, const std::uint8_t* end,
@@ -295,8 +341,8 @@ const std::uint8_t* reader::skip_group(const std::uint8_t* p, const std::uint8_t
 /// Calls `field(r, key)` for each field of the message `m`, in order: false at a key that
 /// does not parse or at the first field `field` refuses.
 template <class Field>
-bool for_each_field(std::string_view m, int depth, Field&& field) {
-  reader r{m, depth};
+bool for_each_field(std::string_view m, const char* limit, int depth, Field&& field) {
+  reader r{m, depth, limit};
   while (!r.done()) {
     std::uint32_t k;
     if (!r.key(k) || !field(r, k))
@@ -309,12 +355,12 @@ bool for_each_field(std::string_view m, int depth, Field&& field) {
 template <class Parse>
 bool message(reader& r, Parse&& parse) {
   std::string_view m;
-  return r.bytes(m) && parse(m);
+  return r.bytes(m) && parse(m, r.limit());
 }
 
-bool parse_timestamp(std::string_view m, wire_timestamp& out, int depth) {
+bool parse_timestamp(std::string_view m, const char* limit, wire_timestamp& out, int depth) {
   out.present = true;
-  return for_each_field(m, depth, [&](reader& r, std::uint32_t k) {
+  return for_each_field(m, limit, depth, [&](reader& r, std::uint32_t k) {
     if (k != key(1, wire_varint))
       return r.skip(k); // nanos: not part of the record
     std::uint64_t v;
@@ -325,8 +371,8 @@ bool parse_timestamp(std::string_view m, wire_timestamp& out, int depth) {
   });
 }
 
-bool parse_stats(std::string_view m, wire_stats& out) {
-  return for_each_field(m, depth_flow_part, [&](reader& r, std::uint32_t k) {
+bool parse_stats(std::string_view m, const char* limit, wire_stats& out) {
+  return for_each_field(m, limit, depth_flow_part, [&](reader& r, std::uint32_t k) {
     switch (k) {
     case key(1, wire_varint):
       return r.u64(out.packet_total);
@@ -342,12 +388,12 @@ bool parse_stats(std::string_view m, wire_stats& out) {
   });
 }
 
-bool parse_ipfix(std::string_view m, flow_fields& out) {
-  return for_each_field(m, depth_flow_part, [&](reader& r, std::uint32_t k) {
+bool parse_ipfix(std::string_view m, const char* limit, flow_fields& out) {
+  return for_each_field(m, limit, depth_flow_part, [&](reader& r, std::uint32_t k) {
     switch (k) {
     case key(1, wire_len):
-      return message(r, [&](std::string_view s) {
-        return parse_timestamp(s, out.export_time, depth_flow_part_part);
+      return message(r, [&](std::string_view s, const char* lim) {
+        return parse_timestamp(s, lim, out.export_time, depth_flow_part_part);
       });
     case key(3, wire_varint):
       return r.u32(out.observation_domain_id);
@@ -357,8 +403,8 @@ bool parse_ipfix(std::string_view m, flow_fields& out) {
   });
 }
 
-bool parse_ip(std::string_view m, flow_fields& out) {
-  return for_each_field(m, depth_flow_part, [&](reader& r, std::uint32_t k) {
+bool parse_ip(std::string_view m, const char* limit, flow_fields& out) {
+  return for_each_field(m, limit, depth_flow_part, [&](reader& r, std::uint32_t k) {
     switch (k) {
     case key(1, wire_varint):
       return r.enumeration(out.ip_version);
@@ -372,14 +418,14 @@ bool parse_ip(std::string_view m, flow_fields& out) {
   });
 }
 
-bool parse_tcp(std::string_view m, flow_fields& out) {
-  return for_each_field(m, depth_flow_part_part, [&](reader& r, std::uint32_t k) {
+bool parse_tcp(std::string_view m, const char* limit, flow_fields& out) {
+  return for_each_field(m, limit, depth_flow_part_part, [&](reader& r, std::uint32_t k) {
     return k == key(1, wire_len) ? r.text(out.tcp_state_name) : r.skip(k);
   });
 }
 
-bool parse_transport(std::string_view m, flow_fields& out) {
-  return for_each_field(m, depth_flow_part, [&](reader& r, std::uint32_t k) {
+bool parse_transport(std::string_view m, const char* limit, flow_fields& out) {
+  return for_each_field(m, limit, depth_flow_part, [&](reader& r, std::uint32_t k) {
     switch (k) {
     case key(1, wire_varint):
       return r.u32(out.protocol_number);
@@ -388,7 +434,8 @@ bool parse_transport(std::string_view m, flow_fields& out) {
     case key(3, wire_varint):
       return r.u32(out.destination_port);
     case key(4, wire_len):
-      return message(r, [&](std::string_view s) { return parse_tcp(s, out); });
+      return message(r,
+                     [&](std::string_view s, const char* lim) { return parse_tcp(s, lim, out); });
     default:
       return r.skip(k);
     }
@@ -398,8 +445,8 @@ bool parse_transport(std::string_view m, flow_fields& out) {
 /// Kubernetes: strings are UTF-8 checked (`text`), bytes fields (addresses) are not; the
 /// Pod labels (5 and 11) are not in the record. One case per field: a direct store, in a
 /// single jump table.
-bool parse_k8s(std::string_view m, flow_fields& out) {
-  return for_each_field(m, depth_flow_part, [&](reader& r, std::uint32_t k) {
+bool parse_k8s(std::string_view m, const char* limit, flow_fields& out) {
+  return for_each_field(m, limit, depth_flow_part, [&](reader& r, std::uint32_t k) {
     switch (k) {
     case key(1, wire_varint):
       return r.enumeration(out.flow_type);
@@ -473,33 +520,189 @@ bool parse_k8s(std::string_view m, flow_fields& out) {
   });
 }
 
+// The fast path (parse_flow tries it first): a Flow as protobuf's encoders write it, Go's
+// (an Agent's) and C++'s alike: each field at most once, in field-number order, with the
+// shortest keys, no unknown field. Then each field is one comparison of the next key with
+// the one expected, rather than a key read and a dispatch. What is not in that form makes
+// it give up (false), not refuse: parse_flow then reads the Flow afresh with the general
+// reader above, which decides (so a malformed Flow is refused exactly as before). On the
+// canonical form both read the same values: one occurrence of each field, nothing merged.
+// The fields read unread (id, exporter_ip, labels, app, aggregation ...) are skipped as
+// the general reader skips them.
+namespace canonical {
+
+/// A LEN field read unread.
+bool skip_len(reader& r) {
+  std::string_view unused;
+  return r.bytes(unused);
+}
+
+/// One optional field of a known key (the canonical form): absent (the next key is
+/// another) or read; false when it is there and its value does not read.
+template <std::uint32_t Field>
+[[gnu::always_inline]] inline bool text(reader& m, std::string_view& to) {
+  return !m.take(key(Field, wire_len)) || m.text(to);
+}
+template <std::uint32_t Field>
+[[gnu::always_inline]] inline bool raw(reader& m, std::string_view& to) {
+  return !m.take(key(Field, wire_len)) || m.bytes(to);
+}
+template <std::uint32_t Field>
+[[gnu::always_inline]] inline bool unread(reader& m) {
+  return !m.take(key(Field, wire_len)) || skip_len(m);
+}
+template <std::uint32_t Field>
+[[gnu::always_inline]] inline bool number(reader& m, std::uint32_t& to) {
+  return !m.take(key(Field, wire_varint)) || m.u32(to);
+}
+template <std::uint32_t Field>
+[[gnu::always_inline]] inline bool number64(reader& m, std::uint64_t& to) {
+  return !m.take(key(Field, wire_varint)) || m.u64(to);
+}
+template <std::uint32_t Field>
+[[gnu::always_inline]] inline bool enumeration(reader& m, std::int32_t& to) {
+  return !m.take(key(Field, wire_varint)) || m.enumeration(to);
+}
+/// A varint field read unread.
+template <std::uint32_t Field>
+[[gnu::always_inline]] inline bool unread_number(reader& m) {
+  std::uint64_t unused;
+  return number64<Field>(m, unused);
+}
+
+bool timestamp(reader& r, wire_timestamp& out) {
+  reader m;
+  if (!r.message(m, depth_flow_part))
+    return false;
+  out.present = true;
+  std::uint64_t seconds = 0;
+  const bool ok = number64<1>(m, seconds) && unread_number<2>(m) && m.done(); // 2: nanos
+  out.seconds = static_cast<std::int64_t>(seconds);
+  return ok;
+}
+
+bool stats(reader& r, wire_stats& out) {
+  reader m;
+  return r.message(m, depth_flow_part) && number64<1>(m, out.packet_total) &&
+         number64<2>(m, out.packet_delta) && number64<3>(m, out.octet_total) &&
+         number64<4>(m, out.octet_delta) && m.done();
+}
+
+bool ipfix(reader& r, flow_fields& out) {
+  reader m;
+  return r.message(m, depth_flow_part) &&
+         (!m.take(key(1, wire_len)) || timestamp(m, out.export_time)) &&
+         unread_number<2>(m) &&                                               // sequence_number
+         number<3>(m, out.observation_domain_id) && unread<4>(m) && m.done(); // 4: exporter_ip
+}
+
+bool ip(reader& r, flow_fields& out) {
+  reader m;
+  return r.message(m, depth_flow_part) && enumeration<1>(m, out.ip_version) &&
+         raw<2>(m, out.ip_source) && raw<3>(m, out.ip_destination) && m.done();
+}
+
+bool tcp(reader& r, flow_fields& out) {
+  reader m;
+  return r.message(m, depth_flow_part_part) && text<1>(m, out.tcp_state_name) && m.done();
+}
+
+bool transport(reader& r, flow_fields& out) {
+  reader m;
+  return r.message(m, depth_flow_part) && number<1>(m, out.protocol_number) &&
+         number<2>(m, out.source_port) && number<3>(m, out.destination_port) &&
+         (!m.take(key(4, wire_len)) || tcp(m, out)) && m.done();
+}
+
+bool k8s(reader& r, flow_fields& out) {
+  reader m;
+  if (!r.message(m, depth_flow_part))
+    return false;
+  // Each field: absent (the next key is another), or read; a read that fails gives up.
+  return enumeration<1>(m, out.flow_type) && text<2>(m, out.source_pod_namespace) &&
+         text<3>(m, out.source_pod_name) && text<4>(m, out.source_pod_uid) &&
+         unread<5>(m) && // source_pod_labels
+         text<6>(m, out.source_node_name) && text<7>(m, out.source_node_uid) &&
+         text<8>(m, out.destination_pod_namespace) && text<9>(m, out.destination_pod_name) &&
+         text<10>(m, out.destination_pod_uid) && unread<11>(m) && // destination_pod_labels
+         text<12>(m, out.destination_node_name) && text<13>(m, out.destination_node_uid) &&
+         raw<14>(m, out.destination_cluster_ip) && number<15>(m, out.destination_service_port) &&
+         text<16>(m, out.destination_service_port_name) &&
+         text<17>(m, out.destination_service_uid) &&
+         enumeration<18>(m, out.ingress_network_policy_type) &&
+         text<19>(m, out.ingress_network_policy_namespace) &&
+         text<20>(m, out.ingress_network_policy_name) &&
+         text<21>(m, out.ingress_network_policy_uid) &&
+         text<22>(m, out.ingress_network_policy_rule_name) &&
+         enumeration<23>(m, out.ingress_network_policy_rule_action) &&
+         enumeration<24>(m, out.egress_network_policy_type) &&
+         text<25>(m, out.egress_network_policy_namespace) &&
+         text<26>(m, out.egress_network_policy_name) &&
+         text<27>(m, out.egress_network_policy_uid) &&
+         text<28>(m, out.egress_network_policy_rule_name) &&
+         enumeration<29>(m, out.egress_network_policy_rule_action) &&
+         text<30>(m, out.egress_name) && raw<31>(m, out.egress_ip) &&
+         text<32>(m, out.egress_node_name) && text<33>(m, out.egress_node_uid) &&
+         text<34>(m, out.egress_uid) && raw<35>(m, out.destination_service_ip) && m.done();
+}
+
+bool flow(std::string_view bytes, const char* limit, flow_fields& out) {
+  reader r{bytes, depth_flow, limit};
+  return unread<1>(r) && // id
+         (!r.take(key(2, wire_len)) || ipfix(r, out)) &&
+         (!r.take(key(3, wire_len)) || timestamp(r, out.start_ts)) &&
+         (!r.take(key(4, wire_len)) || timestamp(r, out.end_ts)) &&
+         enumeration<5>(r, out.end_reason) && (!r.take(key(6, wire_len)) || ip(r, out)) &&
+         (!r.take(key(7, wire_len)) || transport(r, out)) &&
+         (!r.take(key(8, wire_len)) || k8s(r, out)) &&
+         (!r.take(key(9, wire_len)) || stats(r, out.stats)) &&
+         (!r.take(key(10, wire_len)) || stats(r, out.reverse_stats)) && unread<11>(r) &&
+         unread_number<12>(r) && unread<13>(r) && // app, direction, aggregation
+         raw<14>(r, out.proxy_snat_ip) && number<15>(r, out.proxy_snat_port) && r.done();
+}
+
+} // namespace canonical
+
 } // namespace
 
-bool parse_flow(std::string_view bytes, flow_fields& out) {
-  return for_each_field(bytes, depth_flow, [&](reader& r, std::uint32_t k) {
+bool parse_flow(std::string_view bytes, flow_fields& out, const char* limit) {
+  if (!limit)
+    limit = bytes.data() + bytes.size();
+  if (canonical::flow(bytes, limit, out)) [[likely]]
+    return true;
+  out = flow_fields{};
+  return for_each_field(bytes, limit, depth_flow, [&](reader& r, std::uint32_t k) {
     switch (k) {
     case key(5, wire_varint):
       return r.enumeration(out.end_reason);
     case key(15, wire_varint):
       return r.u32(out.proxy_snat_port);
     case key(2, wire_len):
-      return message(r, [&](std::string_view m) { return parse_ipfix(m, out); });
+      return message(r,
+                     [&](std::string_view m, const char* lim) { return parse_ipfix(m, lim, out); });
     case key(3, wire_len):
-      return message(
-          r, [&](std::string_view m) { return parse_timestamp(m, out.start_ts, depth_flow_part); });
+      return message(r, [&](std::string_view m, const char* lim) {
+        return parse_timestamp(m, lim, out.start_ts, depth_flow_part);
+      });
     case key(4, wire_len):
-      return message(
-          r, [&](std::string_view m) { return parse_timestamp(m, out.end_ts, depth_flow_part); });
+      return message(r, [&](std::string_view m, const char* lim) {
+        return parse_timestamp(m, lim, out.end_ts, depth_flow_part);
+      });
     case key(6, wire_len):
-      return message(r, [&](std::string_view m) { return parse_ip(m, out); });
+      return message(r, [&](std::string_view m, const char* lim) { return parse_ip(m, lim, out); });
     case key(7, wire_len):
-      return message(r, [&](std::string_view m) { return parse_transport(m, out); });
+      return message(
+          r, [&](std::string_view m, const char* lim) { return parse_transport(m, lim, out); });
     case key(8, wire_len):
-      return message(r, [&](std::string_view m) { return parse_k8s(m, out); });
+      return message(r,
+                     [&](std::string_view m, const char* lim) { return parse_k8s(m, lim, out); });
     case key(9, wire_len):
-      return message(r, [&](std::string_view m) { return parse_stats(m, out.stats); });
+      return message(
+          r, [&](std::string_view m, const char* lim) { return parse_stats(m, lim, out.stats); });
     case key(10, wire_len):
-      return message(r, [&](std::string_view m) { return parse_stats(m, out.reverse_stats); });
+      return message(r, [&](std::string_view m, const char* lim) {
+        return parse_stats(m, lim, out.reverse_stats);
+      });
     case key(14, wire_len):
       return r.bytes(out.proxy_snat_ip);
     default:

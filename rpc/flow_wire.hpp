@@ -16,6 +16,10 @@
 // be valid UTF-8, as protobuf requires of proto3 strings; the skipped fields (Flow.id,
 // ipfix.exporter_ip, Pod labels, app, aggregation) are not checked, so octets protobuf
 // refuses only there are read (test/fuzz/fuzz_export_request checks the rest).
+//
+// A Flow as protobuf's encoders write it (each field once, in field-number order) is read
+// by a fast path that compares each next key with the one expected; any other form is
+// read afresh by the general reader, which alone decides what is refused.
 
 #include "rpc/proto.hpp"
 
@@ -77,20 +81,25 @@ struct flow_fields {
 };
 
 /// Reads one serialized Flow into `out` (which starts empty). False when the octets are
-/// not a well-formed Flow.
-bool parse_flow(std::string_view bytes, flow_fields& out);
+/// not a well-formed Flow. `limit`: where the buffer holding `bytes` ends (the request's
+/// end, say), when past them: the reader may look ahead up to it, never parse past `bytes`.
+bool parse_flow(std::string_view bytes, flow_fields& out, const char* limit = nullptr);
 
 /// The serialized Flows of a serialized ExportRequest (field 1, repeated), in order.
 class export_request_reader {
  public:
   explicit export_request_reader(std::string_view request)
-      : rest_(request) {}
+      : rest_(request)
+      , end_(request.data() + request.size()) {}
   /// The next Flow's octets into `flow`; false at the end or when `malformed()`.
   bool next(std::string_view& flow);
   bool malformed() const { return malformed_; }
+  /// Where the request ends: `parse_flow`'s limit for its Flows.
+  const char* end() const { return end_; }
 
  private:
   std::string_view rest_;
+  const char* end_;
   bool malformed_ = false;
 };
 

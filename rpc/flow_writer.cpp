@@ -58,7 +58,12 @@ flow_error flow_writer::add(const flow_fields& f, std::uint32_t now) {
   if (f.export_time.present && f.export_time.seconds > 0 && f.export_time.seconds <= 0xffffffffLL)
     export_time = static_cast<std::uint32_t>(f.export_time.seconds);
   auto set_id = plan.v6 ? flow_template_v6 : flow_template_v4;
-  if (!reserve(plan.size, set_id, f.observation_domain_id, export_time))
+  // Most records go on the open set of the open message, with room for them in it and in
+  // the chunk: then `reserve` would do nothing.
+  const bool fits = in_message_ && set_id_ == set_id && domain_->odid == f.observation_domain_id &&
+                    size_ - message_start_ + plan.size <= ipfix::max_message_size &&
+                    chunk_->capacity() - size_ >= plan.size;
+  if (!fits && !reserve(plan.size, set_id, f.observation_domain_id, export_time))
     return flow_error::too_many_domains;
   encode(f, plan, chunk_->data() + size_);
   size_ += plan.size;
@@ -73,7 +78,7 @@ request_result flow_writer::add_request(std::string_view bytes, std::uint32_t no
   bool parsed = true;
   for (std::string_view flow; request.next(flow);) {
     flow_fields f;
-    if (!parse_flow(flow, f)) {
+    if (!parse_flow(flow, f, request.end())) {
       parsed = false;
       break;
     }

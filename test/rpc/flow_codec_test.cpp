@@ -504,6 +504,27 @@ TEST(flow_writer, templates_once_per_domain_and_sequence_counts_records) {
   EXPECT_EQ(msgs[3].header.sequence, 1u);
 }
 
+// IPv4 and IPv6 Flows of one domain alternate: each record goes to a set of its own
+// family's template (a new set when the family changes), in the order received.
+TEST(flow_writer, each_family_gets_its_own_set_in_one_message) {
+  written w;
+  const auto v4 = full_flow();
+  const auto v6 = full_flow(true);
+  for (const auto* f : {&v4, &v4, &v6, &v4, &v6, &v6})
+    ASSERT_EQ(w.writer.add(*f, 1), flow_error::none);
+  w.writer.flush();
+  auto msgs = parse_all(w.chunks);
+  ASSERT_EQ(msgs.size(), 1u);
+  std::vector<std::uint16_t> sets;
+  for (const auto& [id, rec] : msgs[0].records)
+    sets.push_back(id);
+  EXPECT_EQ(sets,
+            (std::vector<std::uint16_t>{flow_template_v4, flow_template_v4, flow_template_v6,
+                                        flow_template_v4, flow_template_v6, flow_template_v6}));
+  EXPECT_EQ(by_name(flow_template(true), msgs[0].records[2].second)["sourceIPv6Address"],
+            v6.ip().source());
+}
+
 TEST(flow_writer, messages_stay_within_65535_octets_and_chunks_are_charged_to_budgets) {
   auto budget = std::make_shared<messages::byte_budget>(1 << 30);
   std::vector<messages::chunk_ptr> chunks;
