@@ -1,5 +1,7 @@
 #include "app/scheduler_settings.hpp"
 
+#include <limits>
+
 namespace fa::app {
 
 void apply_scheduler_settings(caf::actor_system_config& cfg, const config::runtime_config& runtime,
@@ -18,6 +20,12 @@ void apply_scheduler_settings(caf::actor_system_config& cfg, const config::runti
   cfg.set("work-stealing.moderate-sleep-duration", caf::timespan{idle_poll_interval});
   cfg.set("work-stealing.relaxed-steal-interval", std::size_t{1});
   cfg.set("work-stealing.relaxed-sleep-duration", caf::timespan{runtime.idle_sleep});
+  // CAF 0.17 resumes an actor for at most `max-throughput` messages, then puts it back
+  // at the end of its worker's queue (resumable::resume_later), so a busy actor shares
+  // its worker with the others queued there.
+  cfg.set("scheduler.max-throughput", runtime.max_throughput == 0
+                                          ? std::numeric_limits<std::size_t>::max()
+                                          : std::size_t{runtime.max_throughput});
 }
 
 } // namespace fa::app

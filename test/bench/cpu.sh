@@ -18,7 +18,9 @@
 #        BENCH_CPU_COMPARE ([runtime] lines of a second setup measured in the same rounds),
 #        BENCH_CPU_FA (another flow-aggregator binary),
 #        BENCH_CPU_PERF (a directory: each flow-aggregator row is also recorded there with
-#        perf, DIR/ROW.data, round by round; the CPU figures then include perf's cost)
+#        perf, DIR/ROW.data, round by round; the CPU figures then include perf's cost),
+#        BENCH_CPU_STAT (a directory: each flow-aggregator row's system calls and context
+#        switches, DIR/ROW.stat from `perf stat`, and the collector's report DIR/ROW.json)
 set -euo pipefail
 
 build=${1:-build/release}
@@ -112,6 +114,24 @@ perf_stop() {
   [ -n "${BENCH_CPU_PERF:-}" ] || return 0
   kill -INT $perf_pid; wait $perf_pid || true
 }
+# BENCH_CPU_STAT: what one row costs in system calls and wake-ups (issue 15), counted by
+# `perf stat` on flow-aggregator while the row's traffic flows.
+stat_start() { # $1 = row
+  [ -n "${BENCH_CPU_STAT:-}" ] || return 0
+  mkdir -p "$BENCH_CPU_STAT"
+  local ev=context-switches,cpu-migrations
+  for s in recvmmsg sendmmsg sendmsg sendto recvfrom read write writev futex epoll_wait getsockopt; do
+    ev+=,syscalls:sys_enter_$s
+  done
+  perf stat -x, -e "$ev" -p $fa_pid -o "$BENCH_CPU_STAT/$1.stat" 2>/dev/null &
+  stat_pid=$!
+  sleep 0.2
+}
+stat_stop() { # $1 = row
+  [ -n "${BENCH_CPU_STAT:-}" ] || return 0
+  kill -INT $stat_pid; wait $stat_pid || true
+  cp "$work/col.json" "$BENCH_CPU_STAT/$1.json"
+}
 
 # The loadgen paces `rate` records/s in total; UDP exporters send a ring of pre-encoded
 # records (cheap for the sender, see udp.sh); TCP sessions send pre-encoded streams.
@@ -143,6 +163,7 @@ fa_row() { # $1 = row
   idle_sample 2
   local c0 t0 c1 t1 sent
   perf_start $row
+  stat_start $row
   c0=$(cpu_ticks $fa_pid); t0=$(now)
   case $in in
   tcp) send_tcp $fa_port; sent=$(( total / sessions * sessions )) ;;
@@ -152,6 +173,7 @@ fa_row() { # $1 = row
   wait $col_pid || true
   c1=$(cpu_ticks $fa_pid); t1=$(now)
   perf_stop
+  stat_stop $row
   kill -TERM $fa_pid; wait $fa_pid || true
   local got; got=$(json "$work/col.json" "['records']")
   python3 -c "
