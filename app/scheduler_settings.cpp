@@ -1,7 +1,5 @@
 #include "app/scheduler_settings.hpp"
 
-#include <limits>
-
 namespace fa::app {
 
 void apply_scheduler_settings(caf::actor_system_config& cfg, const config::runtime_config& runtime,
@@ -23,9 +21,10 @@ void apply_scheduler_settings(caf::actor_system_config& cfg, const config::runti
   // CAF 0.17 resumes an actor for at most `max-throughput` messages, then puts it back
   // at the end of its worker's queue (resumable::resume_later), so a busy actor shares
   // its worker with the others queued there.
-  cfg.set("scheduler.max-throughput", runtime.max_throughput == 0
-                                          ? std::numeric_limits<std::size_t>::max()
-                                          : std::size_t{runtime.max_throughput});
+  // 0 leaves CAF's default, no limit (SIZE_MAX, which its config cannot hold: it parses
+  // settings as signed 64-bit integers and refuses the value).
+  if (runtime.max_throughput > 0)
+    cfg.set("scheduler.max-throughput", std::size_t{runtime.max_throughput});
 }
 
 } // namespace fa::app

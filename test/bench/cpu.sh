@@ -20,7 +20,8 @@
 #        BENCH_CPU_PERF (a directory: each flow-aggregator row is also recorded there with
 #        perf, DIR/ROW.data, round by round; the CPU figures then include perf's cost),
 #        BENCH_CPU_STAT (a directory: each flow-aggregator row's system calls and context
-#        switches, DIR/ROW.stat from `perf stat`, and the collector's report DIR/ROW.json)
+#        switches, every round appended to DIR/ROW[.SETUP].stat by `perf stat`, SETUP being
+#        BENCH_CPU_RUNTIME's text; and the collector's last report, DIR/ROW[.SETUP].json)
 set -euo pipefail
 
 build=${1:-build/release}
@@ -116,21 +117,25 @@ perf_stop() {
 }
 # BENCH_CPU_STAT: what one row costs in system calls and wake-ups (issue 15), counted by
 # `perf stat` on flow-aggregator while the row's traffic flows.
+stat_name() { # $1 = row
+  local setup; setup=$(printf %s "${BENCH_CPU_RUNTIME:-}" | tr -cs 'a-z0-9' _)
+  echo "$BENCH_CPU_STAT/$1${setup:+.$setup}"
+}
 stat_start() { # $1 = row
   [ -n "${BENCH_CPU_STAT:-}" ] || return 0
   mkdir -p "$BENCH_CPU_STAT"
-  local ev=context-switches,cpu-migrations
+  local ev=task-clock,context-switches,cpu-migrations
   for s in recvmmsg sendmmsg sendmsg sendto recvfrom read write writev futex epoll_wait getsockopt; do
     ev+=,syscalls:sys_enter_$s
   done
-  perf stat -x, -e "$ev" -p $fa_pid -o "$BENCH_CPU_STAT/$1.stat" 2>/dev/null &
+  perf stat -x, -e "$ev" -p $fa_pid --append -o "$(stat_name $1).stat" 2>/dev/null &
   stat_pid=$!
   sleep 0.2
 }
 stat_stop() { # $1 = row
   [ -n "${BENCH_CPU_STAT:-}" ] || return 0
   kill -INT $stat_pid; wait $stat_pid || true
-  cp "$work/col.json" "$BENCH_CPU_STAT/$1.json"
+  cp "$work/col.json" "$(stat_name $1).json"
 }
 
 # The loadgen paces `rate` records/s in total; UDP exporters send a ring of pre-encoded
@@ -213,6 +218,7 @@ tee_row() { # nfacctd tee, as test/bench/udp.sh runs it; prints "NS_PER_RECORD L
   wait $col_pid || true
   local c1; c1=$(group_ticks $tee)
   stop_tee
+  [ -z "${BENCH_CPU_STAT:-}" ] || { mkdir -p "$BENCH_CPU_STAT"; cp "$work/col.json" "$BENCH_CPU_STAT/tee.json"; }
   local got
   got=$(python3 -c "import json; d=json.load(open('$work/col.json'))['records_by_header_odid']; print(sum(v for k, v in d.items() if 1000 <= int(k) < 1000 + $exporters))")
   python3 -c "print(f'{($c1 - $c0) / $hz / max($got, 1) * 1e9:.0f} $(( per * exporters - got )) 0')"
