@@ -18,6 +18,13 @@ void apply_scheduler_settings(caf::actor_system_config& cfg, const config::runti
   cfg.set("work-stealing.moderate-sleep-duration", caf::timespan{idle_poll_interval});
   cfg.set("work-stealing.relaxed-steal-interval", std::size_t{1});
   cfg.set("work-stealing.relaxed-sleep-duration", caf::timespan{runtime.idle_sleep});
+  // CAF 0.17 resumes an actor for at most `max-throughput` messages, then puts it back
+  // at the end of its worker's queue (resumable::resume_later), so a busy actor shares
+  // its worker with the others queued there.
+  // 0 leaves CAF's default, no limit (SIZE_MAX, which its config cannot hold: it parses
+  // settings as signed 64-bit integers and refuses the value).
+  if (runtime.max_throughput > 0)
+    cfg.set("scheduler.max-throughput", std::size_t{runtime.max_throughput});
 }
 
 } // namespace fa::app

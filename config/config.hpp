@@ -447,6 +447,10 @@ struct runtime_config {
   std::uint32_t idle_spin = 10;
   duration idle_poll = duration::zero();
   duration idle_sleep = std::chrono::milliseconds{10};
+  /// How many messages an actor may handle before its worker moves on to another
+  /// (CAF `scheduler.max-throughput`); 0 = no limit (CAF's default): an actor whose
+  /// mailbox stays full keeps its worker until the mailbox is empty.
+  std::uint32_t max_throughput = 0;
   fa::config::log_level log_level = log_level::info;
   fa::config::log_format log_format = log_format::text;
   /// SIGTERM/SIGINT: how long queued records may take to reach the destinations before

@@ -664,6 +664,7 @@ class loader {
     read_uint(table, path, "idle_spin", out.idle_spin);
     read_duration(table, path, "idle_poll", out.idle_poll);
     read_duration(table, path, "idle_sleep", out.idle_sleep);
+    read_uint(table, path, "max_throughput", out.max_throughput);
     read_enum(table, path, "log_level", out.log_level);
     read_enum(table, path, "log_format", out.log_format);
     read_duration(table, path, "shutdown_timeout", out.shutdown_timeout);

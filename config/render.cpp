@@ -266,6 +266,7 @@ std::string render_effective(const config& cfg, bool redact_secrets) {
   out.integer("idle_spin", rt.idle_spin);
   out.time("idle_poll", rt.idle_poll);
   out.time("idle_sleep", rt.idle_sleep);
+  out.integer("max_throughput", rt.max_throughput);
   out.str("log_level", to_string(rt.log_level));
   out.str("log_format", to_string(rt.log_format));
   out.time("shutdown_timeout", rt.shutdown_timeout);

@@ -106,8 +106,17 @@ constexpr std::array kubernetes_keys{
 constexpr std::array admin_keys{"listen"sv, "token_file"sv, "tls_cert"sv, "tls_key"sv};
 
 constexpr std::array runtime_keys{
-    "workers"sv,    "io_threads"sv, "enrichers"sv,  "idle_spin"sv,        "idle_poll"sv,
-    "idle_sleep"sv, "log_level"sv,  "log_format"sv, "shutdown_timeout"sv, "memory_trim_interval"sv,
+    "workers"sv,
+    "io_threads"sv,
+    "enrichers"sv,
+    "idle_spin"sv,
+    "idle_poll"sv,
+    "idle_sleep"sv,
+    "max_throughput"sv,
+    "log_level"sv,
+    "log_format"sv,
+    "shutdown_timeout"sv,
+    "memory_trim_interval"sv,
 };
 
 constexpr std::array sections{

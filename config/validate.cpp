@@ -15,6 +15,7 @@ namespace {
 constexpr std::uint32_t max_threads = 1024;
 constexpr std::uint32_t max_enrichers = 65536;
 constexpr std::uint32_t max_idle_spin = 1000000;
+constexpr std::uint32_t max_throughput = 1000000;
 /// A bound the memory of any machine we run on cannot hold anyway (at ~0.5 KiB a flow,
 /// 1e9 flows is 0.5 TiB): a larger value is a typo, and "unlimited" is never offered.
 constexpr std::uint64_t max_aggregate_flows = 1'000'000'000;
@@ -307,6 +308,7 @@ std::vector<config_error> validate(const config& cfg) {
   out.within("runtime.idle_poll", cfg.runtime.idle_poll, duration::zero(), std::chrono::seconds{1});
   out.within("runtime.idle_sleep", cfg.runtime.idle_sleep, std::chrono::milliseconds{1},
              std::chrono::seconds{1});
+  out.range("runtime.max_throughput", cfg.runtime.max_throughput, 0, max_throughput);
   out.positive("runtime.shutdown_timeout", cfg.runtime.shutdown_timeout);
   out.not_negative("runtime.memory_trim_interval", cfg.runtime.memory_trim_interval);
   auto unsupported = unsupported_features(cfg);

@@ -18,7 +18,10 @@
 #        BENCH_CPU_COMPARE ([runtime] lines of a second setup measured in the same rounds),
 #        BENCH_CPU_FA (another flow-aggregator binary),
 #        BENCH_CPU_PERF (a directory: each flow-aggregator row is also recorded there with
-#        perf, DIR/ROW.data, round by round; the CPU figures then include perf's cost)
+#        perf, DIR/ROW.data, round by round; the CPU figures then include perf's cost),
+#        BENCH_CPU_STAT (a directory: each flow-aggregator row's system calls and context
+#        switches, every round appended to DIR/ROW[.SETUP].stat by `perf stat`, SETUP being
+#        BENCH_CPU_RUNTIME's text; and the collector's last report, DIR/ROW[.SETUP].json)
 set -euo pipefail
 
 build=${1:-build/release}
@@ -112,6 +115,28 @@ perf_stop() {
   [ -n "${BENCH_CPU_PERF:-}" ] || return 0
   kill -INT $perf_pid; wait $perf_pid || true
 }
+# BENCH_CPU_STAT: what one row costs in system calls and wake-ups (issue 15), counted by
+# `perf stat` on flow-aggregator while the row's traffic flows.
+stat_name() { # $1 = row
+  local setup; setup=$(printf %s "${BENCH_CPU_RUNTIME:-}" | tr -cs 'a-z0-9' _)
+  echo "$BENCH_CPU_STAT/$1${setup:+.$setup}"
+}
+stat_start() { # $1 = row
+  [ -n "${BENCH_CPU_STAT:-}" ] || return 0
+  mkdir -p "$BENCH_CPU_STAT"
+  local ev=task-clock,context-switches,cpu-migrations
+  for s in recvmmsg sendmmsg sendmsg sendto recvfrom read write writev futex epoll_wait getsockopt; do
+    ev+=,syscalls:sys_enter_$s
+  done
+  perf stat -x, -e "$ev" -p $fa_pid --append -o "$(stat_name $1).stat" 2>/dev/null &
+  stat_pid=$!
+  sleep 0.2
+}
+stat_stop() { # $1 = row
+  [ -n "${BENCH_CPU_STAT:-}" ] || return 0
+  kill -INT $stat_pid; wait $stat_pid || true
+  cp "$work/col.json" "$(stat_name $1).json"
+}
 
 # The loadgen paces `rate` records/s in total; UDP exporters send a ring of pre-encoded
 # records (cheap for the sender, see udp.sh); TCP sessions send pre-encoded streams.
@@ -143,6 +168,7 @@ fa_row() { # $1 = row
   idle_sample 2
   local c0 t0 c1 t1 sent
   perf_start $row
+  stat_start $row
   c0=$(cpu_ticks $fa_pid); t0=$(now)
   case $in in
   tcp) send_tcp $fa_port; sent=$(( total / sessions * sessions )) ;;
@@ -152,6 +178,7 @@ fa_row() { # $1 = row
   wait $col_pid || true
   c1=$(cpu_ticks $fa_pid); t1=$(now)
   perf_stop
+  stat_stop $row
   kill -TERM $fa_pid; wait $fa_pid || true
   local got; got=$(json "$work/col.json" "['records']")
   python3 -c "
@@ -191,6 +218,7 @@ tee_row() { # nfacctd tee, as test/bench/udp.sh runs it; prints "NS_PER_RECORD L
   wait $col_pid || true
   local c1; c1=$(group_ticks $tee)
   stop_tee
+  [ -z "${BENCH_CPU_STAT:-}" ] || { mkdir -p "$BENCH_CPU_STAT"; cp "$work/col.json" "$BENCH_CPU_STAT/tee.json"; }
   local got
   got=$(python3 -c "import json; d=json.load(open('$work/col.json'))['records_by_header_odid']; print(sum(v for k, v in d.items() if 1000 <= int(k) < 1000 + $exporters))")
   python3 -c "print(f'{($c1 - $c0) / $hz / max($got, 1) * 1e9:.0f} $(( per * exporters - got )) 0')"

@@ -268,6 +268,7 @@ enrichers = 8
 idle_spin = 20
 idle_poll = "1ms"
 idle_sleep = "50ms"
+max_throughput = 300
 log_level = "debug"
 log_format = "json"
 shutdown_timeout = "45s"
@@ -396,6 +397,7 @@ TEST(load, every_key_parses) {
   EXPECT_EQ(c.runtime.idle_spin, 20u);
   EXPECT_EQ(c.runtime.idle_poll, 1ms);
   EXPECT_EQ(c.runtime.idle_sleep, 50ms);
+  EXPECT_EQ(c.runtime.max_throughput, 300u);
   EXPECT_EQ(c.runtime.log_level, log_level::debug);
   EXPECT_EQ(c.runtime.log_format, log_format::json);
   EXPECT_EQ(c.runtime.shutdown_timeout, 45s);
@@ -650,7 +652,10 @@ INSTANTIATE_TEST_SUITE_P(
         error_case{section("[runtime]", "idle_sleep = \"0s\""), "runtime.idle_sleep",
                    "idle_sleep = \"0s\"", "\"0s\"", "expected a duration from \"1ms\" to \"1s\""},
         error_case{section("[runtime]", "idle_poll = \"2s\""), "runtime.idle_poll",
-                   "idle_poll = \"2s\"", "\"2s\"", "expected a duration from \"0s\" to \"1s\""}));
+                   "idle_poll = \"2s\"", "\"2s\"", "expected a duration from \"0s\" to \"1s\""},
+        error_case{section("[runtime]", "max_throughput = 2000000"), "runtime.max_throughput",
+                   "max_throughput = 2000000", "2000000",
+                   "expected an integer from 0 to 1000000"}));
 
 TEST(load, duplicate_destination_names) {
   auto text = dest("\n[[destination]]\nname = \"main\"\nurl = \"jsonl:/tmp/x\"\n");

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <limits>
 #include <thread>
 
 namespace {
@@ -60,6 +61,24 @@ TEST(scheduler_settings, reach_caf) {
   EXPECT_EQ(caf::get_or(cfg, "work-stealing.moderate-poll-attempts", std::size_t{0}), 20u);
   EXPECT_EQ(caf::get_or(cfg, "work-stealing.relaxed-sleep-duration", caf::timespan{0}),
             caf::timespan{20ms});
+}
+
+/// The number of messages the scheduler of an actor system made with `rt` lets an actor
+/// handle before its worker moves on.
+std::size_t max_throughput_of(const fa::config::runtime_config& rt) {
+  caf::actor_system_config cfg;
+  fa::app::apply_scheduler_settings(cfg, rt, 2);
+  cfg.set("logger.console", caf::atom("none"));
+  caf::actor_system sys{cfg};
+  return sys.scheduler().max_throughput();
+}
+
+TEST(scheduler_settings, max_throughput_reaches_the_scheduler) {
+  fa::config::runtime_config rt;
+  rt.max_throughput = 64;
+  EXPECT_EQ(max_throughput_of(rt), 64u);
+  rt.max_throughput = 0; // no limit
+  EXPECT_EQ(max_throughput_of(rt), std::numeric_limits<std::size_t>::max());
 }
 
 TEST(scheduler_settings, idle_workers_sleep_between_messages) {
