@@ -75,6 +75,18 @@ std::vector<bytes> varied_records(const template_def& def, std::size_t n, ipfix:
   return out;
 }
 
+/// IPFIX messages of domain 1 back to back, each numbered by the data records before it
+/// (RFC 7011 3.1).
+struct message_stream {
+  bytes content;
+  std::uint32_t seq = 0;
+  template <class Sets>
+  void add(std::uint32_t records, Sets&& sets) {
+    append(content, message(1, seq, sets));
+    seq += records;
+  }
+};
+
 /// Checks that each slice of `batch` carries the variable-length values a fresh walk of
 /// its records finds, back to back in the batch with nothing left over; returns the
 /// records checked.
@@ -852,35 +864,30 @@ TEST_F(agent_session_test, sets_walked_side_by_side_get_their_own_values) {
     recs.push_back(last);
     return recs;
   };
-  std::uint32_t seq = 0;
-  bytes content;
-  auto add = [&](std::uint32_t records, auto&& sets) {
-    append(content, message(1, seq, sets));
-    seq += records;
-  };
+  message_stream stream;
   // Paired: (m2, m3), (m4, m5's first set), (m5's second set, m6), (m7, m8).
-  add(0, [&](auto& b) { template_set(b, {old_def}); });
-  add(5, [&](auto& b) { data_set(b, 257, records_of(old_def, 5), 1); });
-  add(0, [&](auto& b) { data_set(b, 257, with(records_of(old_def, 2), old_overrun)); });
-  add(4, [&](auto& b) { data_set(b, 257, records_of(old_def, 4)); });
-  add(5, [&](auto& b) {
+  stream.add(0, [&](auto& b) { template_set(b, {old_def}); });
+  stream.add(5, [&](auto& b) { data_set(b, 257, records_of(old_def, 5), 1); });
+  stream.add(0, [&](auto& b) { data_set(b, 257, with(records_of(old_def, 2), old_overrun)); });
+  stream.add(4, [&](auto& b) { data_set(b, 257, records_of(old_def, 4)); });
+  stream.add(5, [&](auto& b) {
     data_set(b, 257, records_of(old_def, 3));
     data_set(b, 257, records_of(old_def, 2));
     template_set(b, {new_def}); // after the next message's set was walked with old_def
   });
   const auto renamed = records_of(new_def, 4);
-  add(4, [&](auto& b) { data_set(b, 257, renamed); });
-  add(0, [&](auto& b) { data_set(b, 257, with(records_of(new_def, 1), new_overrun)); });
-  add(3, [&](auto& b) { data_set(b, 257, records_of(new_def, 3)); });
+  stream.add(4, [&](auto& b) { data_set(b, 257, renamed); });
+  stream.add(0, [&](auto& b) { data_set(b, 257, with(records_of(new_def, 1), new_overrun)); });
+  stream.add(3, [&](auto& b) { data_set(b, 257, records_of(new_def, 3)); });
   // Last, a message whose length is below its header's, with a set of the same template
   // that claims more octets than the chunk holds: not walked ahead, nor at all.
-  auto cut = message(1, seq, [&](auto& b) { data_set(b, 257, records_of(new_def, 40)); });
+  auto cut = message(1, stream.seq, [&](auto& b) { data_set(b, 257, records_of(new_def, 40)); });
   ipfix::write_u16(cut.data() + 2, 5);
   cut.resize(24);
-  append(content, cut);
-  send(s, content);
+  append(stream.content, cut);
+  send(s, stream.content);
   EXPECT_EQ(status(s).malformed, 3u);
-  EXPECT_EQ(status(s).records, seq);
+  EXPECT_EQ(status(s).records, stream.seq);
   EXPECT_EQ(status(s).lost_records, 0u);
   ASSERT_EQ(batches().size(), 1u);
   const auto& batch = batches()[0];
@@ -893,7 +900,7 @@ TEST_F(agent_session_test, sets_walked_side_by_side_get_their_own_values) {
   for (const auto& r : renamed)
     append(want, r);
   EXPECT_EQ(bodies(batch)[4], want);
-  EXPECT_EQ(expect_fresh_values(batch), seq);
+  EXPECT_EQ(expect_fresh_values(batch), stream.seq);
 }
 
 // Up to four messages' data sets of one template are walked at once (issue 15): each
@@ -911,43 +918,38 @@ TEST_F(agent_session_test, up_to_four_sets_walked_at_once_get_their_own_values) 
     return varied_records(def, n, next);
   };
   const bytes overrun{40, 'x', 'y', 'z'}; // a value running past its set (old_def)
-  std::uint32_t seq = 0;
-  bytes content;
-  auto add = [&](std::uint32_t records, auto&& sets) {
-    append(content, message(1, seq, sets));
-    seq += records;
-  };
+  message_stream stream;
   // Walked together: (m1, m2, m3, m4), (m5, m6, m7, m8), then m6 and m7 again alone,
   // (m8, m9, m10), and m12 alone.
-  add(0, [&](auto& b) { template_set(b, {old_def}); });
-  add(5, [&](auto& b) { data_set(b, 257, records_of(old_def, 5), 1); });
-  add(0, [&](auto& b) {
+  stream.add(0, [&](auto& b) { template_set(b, {old_def}); });
+  stream.add(5, [&](auto& b) { data_set(b, 257, records_of(old_def, 5), 1); });
+  stream.add(0, [&](auto& b) {
     auto recs = records_of(old_def, 2);
     recs.push_back(overrun);
     data_set(b, 257, recs);
   });
   { // a message whose second set claims 3 octets: the message is malformed
-    auto m = message(1, seq, [&](auto& b) { data_set(b, 257, records_of(old_def, 9)); });
+    auto m = message(1, stream.seq, [&](auto& b) { data_set(b, 257, records_of(old_def, 9)); });
     const bytes bad_set{1, 1, 0, 3};
     append(m, bad_set);
     ipfix::write_u16(m.data() + 2, static_cast<std::uint16_t>(m.size()));
-    append(content, m);
+    append(stream.content, m);
   }
-  add(3, [&](auto& b) { data_set(b, 257, records_of(old_def, 3)); });
-  add(1, [&](auto& b) {
+  stream.add(3, [&](auto& b) { data_set(b, 257, records_of(old_def, 3)); });
+  stream.add(1, [&](auto& b) {
     data_set(b, 257, records_of(old_def, 1));
     template_set(b, {new_def}); // after the next three messages' sets were walked
   });
   std::vector<std::vector<bytes>> renamed;
   for (std::size_t n : {4, 2, 7, 6, 1}) {
     renamed.push_back(records_of(new_def, n));
-    add(static_cast<std::uint32_t>(n), [&](auto& b) { data_set(b, 257, renamed.back()); });
+    stream.add(static_cast<std::uint32_t>(n), [&](auto& b) { data_set(b, 257, renamed.back()); });
   }
-  add(0, [&](auto& b) { data_set(b, 999, {plain_v4_record(1)}); }); // unknown: ends the walk
-  add(2, [&](auto& b) { data_set(b, 257, records_of(new_def, 2)); });
-  send(s, content);
+  stream.add(0, [&](auto& b) { data_set(b, 999, {plain_v4_record(1)}); }); // unknown: ends the walk
+  stream.add(2, [&](auto& b) { data_set(b, 257, records_of(new_def, 2)); });
+  send(s, stream.content);
   EXPECT_EQ(status(s).malformed, 2u);
-  EXPECT_EQ(status(s).records, seq);
+  EXPECT_EQ(status(s).records, stream.seq);
   EXPECT_EQ(status(s).lost_records, 0u);
   ASSERT_EQ(batches().size(), 1u);
   const auto& batch = batches()[0];
@@ -963,7 +965,7 @@ TEST_F(agent_session_test, up_to_four_sets_walked_at_once_get_their_own_values) 
       append(want, r);
     EXPECT_EQ(got[3 + k], want) << "slice " << 3 + k;
   }
-  EXPECT_EQ(expect_fresh_values(batch), seq);
+  EXPECT_EQ(expect_fresh_values(batch), stream.seq);
 }
 
 } // namespace
