@@ -50,6 +50,21 @@ class agent_session_test : public actor_fixture {
     return state_of<agent_session_state>(s).status;
   }
 
+  /// After a stream of `records` records in which `malformed` messages were discarded:
+  /// every record counted, none lost, and one batch with a slice of `counts[k]` records
+  /// per set kept, in order (call under ASSERT_NO_FATAL_FAILURE, then read batches()[0]).
+  void expect_one_batch(const agent_session_actor& s, std::uint64_t malformed,
+                        std::uint64_t records, const std::vector<std::uint32_t>& counts) {
+    EXPECT_EQ(status(s).malformed, malformed);
+    EXPECT_EQ(status(s).records, records);
+    EXPECT_EQ(status(s).lost_records, 0u);
+    ASSERT_EQ(batches().size(), 1u);
+    const auto& batch = batches()[0];
+    ASSERT_EQ(batch.slices.size(), counts.size());
+    for (std::size_t k = 0; k < counts.size(); ++k)
+      EXPECT_EQ(batch.slices[k].records, counts[k]) << "slice " << k;
+  }
+
   std::shared_ptr<output_template_table> table = std::make_shared<output_template_table>();
   enricher_actor probe;
   messages::session_info_ptr info = ipv4_session(1, 192, 0, 2, 7);
@@ -886,15 +901,8 @@ TEST_F(agent_session_test, sets_walked_side_by_side_get_their_own_values) {
   cut.resize(24);
   append(stream.content, cut);
   send(s, stream.content);
-  EXPECT_EQ(status(s).malformed, 3u);
-  EXPECT_EQ(status(s).records, stream.seq);
-  EXPECT_EQ(status(s).lost_records, 0u);
-  ASSERT_EQ(batches().size(), 1u);
+  ASSERT_NO_FATAL_FAILURE(expect_one_batch(s, 3, stream.seq, {5, 4, 3, 2, 4, 3}));
   const auto& batch = batches()[0];
-  ASSERT_EQ(batch.slices.size(), 6u);
-  const std::vector<std::uint32_t> counts{5, 4, 3, 2, 4, 3};
-  for (std::size_t k = 0; k < counts.size(); ++k)
-    EXPECT_EQ(batch.slices[k].records, counts[k]) << "slice " << k;
   EXPECT_EQ(batch.slices[4].plan->input, new_def);
   bytes want;
   for (const auto& r : renamed)
@@ -948,15 +956,8 @@ TEST_F(agent_session_test, up_to_four_sets_walked_at_once_get_their_own_values) 
   stream.add(0, [&](auto& b) { data_set(b, 999, {plain_v4_record(1)}); }); // unknown: ends the walk
   stream.add(2, [&](auto& b) { data_set(b, 257, records_of(new_def, 2)); });
   send(s, stream.content);
-  EXPECT_EQ(status(s).malformed, 2u);
-  EXPECT_EQ(status(s).records, stream.seq);
-  EXPECT_EQ(status(s).lost_records, 0u);
-  ASSERT_EQ(batches().size(), 1u);
+  ASSERT_NO_FATAL_FAILURE(expect_one_batch(s, 2, stream.seq, {5, 3, 1, 4, 2, 7, 6, 1, 2}));
   const auto& batch = batches()[0];
-  const std::vector<std::uint32_t> counts{5, 3, 1, 4, 2, 7, 6, 1, 2};
-  ASSERT_EQ(batch.slices.size(), counts.size());
-  for (std::size_t k = 0; k < counts.size(); ++k)
-    EXPECT_EQ(batch.slices[k].records, counts[k]) << "slice " << k;
   const auto got = bodies(batch);
   for (std::size_t k = 0; k < renamed.size(); ++k) {
     EXPECT_EQ(batch.slices[3 + k].plan->input, new_def) << "slice " << 3 + k;

@@ -66,6 +66,17 @@ std::optional<made> by_wire_in_buffer(const std::string& bytes) {
   return record_of(f);
 }
 
+/// The smallest Flow the record takes: both timestamps and an IPv4 source and destination.
+pb::Flow minimal_v4_flow() {
+  pb::Flow f;
+  f.mutable_start_ts()->set_seconds(1);
+  f.mutable_end_ts()->set_seconds(2);
+  f.mutable_ip()->set_version(pb::IP_VERSION_4);
+  f.mutable_ip()->set_source(std::string(4, '\1'));
+  f.mutable_ip()->set_destination(std::string(4, '\2'));
+  return f;
+}
+
 /// A random Flow: each field present or not, strings of ASCII and multi-octet UTF-8,
 /// values beyond what the record allows, fields the record does not carry.
 class flow_maker {
@@ -279,12 +290,7 @@ TEST(flow_wire, varints_and_wire_types_read_as_protobuf_reads_them) {
   auto len = [&](std::uint32_t field, const std::string& body) {
     return varint(field << 3 | 2) + varint(body.size()) + body;
   };
-  pb::Flow base;
-  base.mutable_start_ts()->set_seconds(1);
-  base.mutable_end_ts()->set_seconds(2);
-  base.mutable_ip()->set_version(pb::IP_VERSION_4);
-  base.mutable_ip()->set_source(std::string(4, '\1'));
-  base.mutable_ip()->set_destination(std::string(4, '\2'));
+  const pb::Flow base = minimal_v4_flow();
   const auto head = base.SerializeAsString();
   const std::vector<std::string> cases = {
       // transport.source_port = 2^32 + 80: 80
@@ -378,12 +384,7 @@ TEST(flow_wire, what_protobuf_cannot_parse_is_refused) {
 // Every string the record carries (Kubernetes' and TCP's) is UTF-8 checked, on the fast
 // path as on the general one: one that is not is refused, as protobuf refuses it.
 TEST(flow_wire, every_string_of_the_record_must_be_utf8) {
-  pb::Flow f;
-  f.mutable_start_ts()->set_seconds(1);
-  f.mutable_end_ts()->set_seconds(2);
-  f.mutable_ip()->set_version(pb::IP_VERSION_4);
-  f.mutable_ip()->set_source(std::string(4, '\1'));
-  f.mutable_ip()->set_destination(std::string(4, '\2'));
+  pb::Flow f = minimal_v4_flow();
   std::vector<std::string> markers;
   auto fill = [&](google::protobuf::Message& m) {
     const auto* d = m.GetDescriptor();
