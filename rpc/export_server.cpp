@@ -234,9 +234,13 @@ class link : public link_base, public std::enable_shared_from_this<link<Socket>>
   void abort(const std::string& reason) override { finish(reason); }
 
   void read_gathered() override {
-    if constexpr (std::is_same_v<Socket, asio::ip::tcp::socket>)
-      if (!closed_)
-        read_available();
+    if constexpr (std::is_same_v<Socket, asio::ip::tcp::socket>) {
+      ticked_ = false;
+      if (closed_ || !gathering_)
+        return; // a full read came first and was read
+      gathering_ = false;
+      read_available();
+    }
   }
 
  private:
@@ -244,15 +248,20 @@ class link : public link_base, public std::enable_shared_from_this<link<Socket>>
     if constexpr (std::is_same_v<Socket, asio::ip::tcp::socket>) {
       // As net/tcp_connection: wait for readability, then one non-blocking read. (An
       // async_read_some first tries a read that fails while the client is between
-      // messages: a system call per message wasted.)
+      // messages: a system call per message wasted.) At most one wait at a time.
+      if (waiting_)
+        return;
+      waiting_ = true;
       socket_.async_wait(asio::socket_base::wait_read,
                          [self = this->shared_from_this()](const asio::error_code& ec) {
+                           self->waiting_ = false;
                            if (self->closed_)
                              return;
                            if (ec) {
                              self->finish("cancelled");
                              return;
                            }
+                           self->gathering_ = false; // a full read came before the tick
                            self->read_available();
                          });
     } else {
@@ -302,18 +311,25 @@ class link : public link_base, public std::enable_shared_from_this<link<Socket>>
       return;
     }
     // The client sends slower than we read (an Agent's one Flow per request): let its
-    // requests gather in the socket until the server's next gather tick (README, "gRPC
-    // in": the reads were a third of such a request's CPU). Meanwhile each request it
-    // writes would wake the thread for nothing (epoll reports every arrival, whether a
-    // read waits or not): with a low watermark of a full read, only a full read wakes it.
+    // requests gather in the socket until the server's next gather tick, or until they
+    // make a full read (README, "gRPC in": the reads were a third of such a request's
+    // CPU). Meanwhile each request it writes would wake the thread for nothing (epoll
+    // reports every arrival, whether a read waits or not): with a low watermark of a full
+    // read, only a full read does, and it is read then.
     set_low_watermark(gather_low_watermark);
-    if (drained)
-      core_->gather(this->shared_from_this());
-    else // more is waiting: read on, after the other connections' turn
+    if (!drained) { // more is waiting: read on, after the other connections' turn
       asio::post(core_->io(), [self = this->shared_from_this()] {
         if (!self->closed_)
           self->read_available();
       });
+      return;
+    }
+    gathering_ = true;
+    if (!ticked_) {
+      ticked_ = true;
+      core_->gather(this->shared_from_this());
+    }
+    read();
   }
 
   /// SO_RCVLOWAT (socket(7)): the socket is readable once it holds `octets`; Linux
@@ -409,7 +425,10 @@ class link : public link_base, public std::enable_shared_from_this<link<Socket>>
   std::array<std::uint8_t, 64 * 1024> in_;
   std::string out_;
   bool writing_ = false;
-  int low_watermark_ = 1; ///< SO_RCVLOWAT's value (1: Linux's default)
+  int low_watermark_ = 1;  ///< SO_RCVLOWAT's value (1: Linux's default)
+  bool waiting_ = false;   ///< an async_wait for readability is pending
+  bool gathering_ = false; ///< waiting for the tick or a full read, whichever comes first
+  bool ticked_ = false;    ///< on the server's list for its next gather tick
   bool closing_ = false;
   bool closed_ = false;
 };

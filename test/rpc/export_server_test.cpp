@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace fa::rpc {
@@ -26,6 +27,7 @@ struct seen {
   std::mutex mtx;
   std::condition_variable cv;
   int opened = 0;
+  std::uint64_t requests = 0;
   std::vector<std::string> closed, refused;
 
   template <class Pred>
@@ -59,6 +61,11 @@ std::shared_ptr<export_server> start(seen& s, std::chrono::milliseconds keepaliv
   h.refused = [&s](std::string_view why, const std::string&, const std::string&) {
     std::lock_guard lock{s.mtx};
     s.refused.emplace_back(why);
+    s.cv.notify_all();
+  };
+  h.received = [&s](std::uint64_t requests, std::uint64_t) {
+    std::lock_guard lock{s.mtx};
+    s.requests += requests;
     s.cv.notify_all();
   };
   auto made = export_server::start(std::move(o), std::move(h));
@@ -110,6 +117,50 @@ TEST(grpc_export_server, an_http1_client_is_refused_and_closed) {
     sock.read_some(asio::buffer(buf), ec);
   EXPECT_EQ(ec, asio::error::eof);
   EXPECT_EQ(s.opened, 0);
+}
+
+/// `n` DATA frames on stream `id`, each one gRPC message: an empty ExportRequest (no
+/// Flows, which protobuf serializes as no octets), as small as a request gets.
+std::string empty_requests(std::int32_t id, int n) {
+  const std::string message = test::grpc_framed("");
+  std::string frame(9, '\0'); // RFC 9113 4.1: length, type DATA, no flags, stream
+  frame[2] = static_cast<char>(message.size());
+  for (int i = 0; i < 4; ++i)
+    frame[5 + i] = static_cast<char>(static_cast<std::uint32_t>(id) >> (24 - 8 * i));
+  frame += message;
+  std::string out;
+  for (int i = 0; i < n; ++i)
+    out += frame;
+  return out;
+}
+
+// After a burst the listener lets requests gather with a socket low watermark of a full
+// read (README, "gRPC in"); once a gather tick finds the socket quiet it waits for any
+// octet again, so an Agent's next request, however small, is read.
+TEST(grpc_export_server, a_small_request_after_a_quiet_spell_is_read) {
+  seen s;
+  auto server = start(s, 30s);
+  asio::io_context io;
+  asio::ip::tcp::socket sock{io};
+  sock.connect({server->address(), server->port()});
+  nghttp2_session* client = test::h2_client();
+  nghttp2_data_provider body{};
+  body.read_callback = [](nghttp2_session*, std::int32_t, std::uint8_t*, std::size_t,
+                          std::uint32_t*, nghttp2_data_source*, void*) -> ssize_t {
+    return NGHTTP2_ERR_DEFERRED; // the DATA frames are written by hand below
+  };
+  const auto id = test::submit_grpc_request(client, test::export_path, &body);
+  const std::string out = test::h2_output(client);
+  nghttp2_session_del(client);
+  asio::write(sock, asio::buffer(out + empty_requests(id, 200)));
+  ASSERT_TRUE(s.wait([](seen& x) { return x.requests == 200; })) << "the burst was not read";
+  // Not needed for the result: lets the gather tick (1 ms) find the socket quiet first,
+  // so that a listener that kept its low watermark would surely miss the next request.
+  std::this_thread::sleep_for(50ms);
+  asio::write(sock, asio::buffer(empty_requests(id, 1)));
+  ASSERT_TRUE(s.wait([](seen& x) { return x.requests == 201; }))
+      << "a request after a quiet spell was not read";
+  server.reset();
 }
 
 } // namespace
