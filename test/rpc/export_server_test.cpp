@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace fa::rpc {
@@ -73,26 +74,37 @@ std::shared_ptr<export_server> start(seen& s, std::chrono::milliseconds keepaliv
   return std::get<std::shared_ptr<export_server>>(made);
 }
 
+/// A client's socket connected to `server`.
+struct connected {
+  explicit connected(export_server& server) { sock.connect({server.address(), server.port()}); }
+  asio::io_context io;
+  asio::ip::tcp::socket sock{io};
+};
+
+/// What nghttp2's client sends to open one request stream that stays open (its body
+/// never comes from nghttp2): the preface, SETTINGS and the HEADERS; and the stream's id.
+std::pair<std::string, std::int32_t> open_stream() {
+  nghttp2_session* client = test::h2_client();
+  nghttp2_data_provider body{};
+  body.read_callback = [](nghttp2_session*, std::int32_t, std::uint8_t*, std::size_t,
+                          std::uint32_t*, nghttp2_data_source*,
+                          void*) -> ssize_t { return NGHTTP2_ERR_DEFERRED; };
+  const auto id = test::submit_grpc_request(client, test::export_path, &body);
+  std::string out = test::h2_output(client);
+  nghttp2_session_del(client);
+  return {std::move(out), id};
+}
+
 // gRPC's keepalive, server side: a client that never answers the PING is gone, and its
 // open stream's session ends (an Agent never half-closes).
 TEST(grpc_export_server, a_client_that_does_not_answer_keepalive_pings_loses_its_session) {
   seen s;
   auto server = start(s, 200ms);
-  asio::io_context io;
-  asio::ip::tcp::socket sock{io};
-  sock.connect({server->address(), server->port()});
+  connected c{*server};
+  auto& sock = c.sock;
   // The preface, SETTINGS and a request stream from nghttp2's client; then silence: what
   // the server sends (its SETTINGS, the PING) is never read.
-  nghttp2_session* client = test::h2_client();
-  nghttp2_data_provider body{};
-  body.read_callback = [](nghttp2_session*, std::int32_t, std::uint8_t*, std::size_t,
-                          std::uint32_t*, nghttp2_data_source*, void*) -> ssize_t {
-    return NGHTTP2_ERR_DEFERRED; // a stream that stays open
-  };
-  test::submit_grpc_request(client, test::export_path, &body);
-  const std::string out = test::h2_output(client);
-  nghttp2_session_del(client);
-  asio::write(sock, asio::buffer(out));
+  asio::write(sock, asio::buffer(open_stream().first));
   ASSERT_TRUE(s.wait([](seen& x) { return x.opened == 1; })) << "no session opened";
   ASSERT_TRUE(s.wait([](seen& x) { return x.closed.size() == 1; })) << "the session lived on";
   EXPECT_EQ(s.closed.front(), "cancelled");
@@ -104,9 +116,8 @@ TEST(grpc_export_server, a_client_that_does_not_answer_keepalive_pings_loses_its
 TEST(grpc_export_server, an_http1_client_is_refused_and_closed) {
   seen s;
   auto server = start(s, 30s);
-  asio::io_context io;
-  asio::ip::tcp::socket sock{io};
-  sock.connect({server->address(), server->port()});
+  connected c{*server};
+  auto& sock = c.sock;
   asio::write(sock, asio::buffer(std::string{"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"}));
   ASSERT_TRUE(s.wait([](seen& x) { return !x.refused.empty(); }));
   EXPECT_EQ(s.refused, std::vector<std::string>{"not_http2"});
@@ -140,18 +151,9 @@ std::string empty_requests(std::int32_t id, int n) {
 TEST(grpc_export_server, a_small_request_after_a_quiet_spell_is_read) {
   seen s;
   auto server = start(s, 30s);
-  asio::io_context io;
-  asio::ip::tcp::socket sock{io};
-  sock.connect({server->address(), server->port()});
-  nghttp2_session* client = test::h2_client();
-  nghttp2_data_provider body{};
-  body.read_callback = [](nghttp2_session*, std::int32_t, std::uint8_t*, std::size_t,
-                          std::uint32_t*, nghttp2_data_source*, void*) -> ssize_t {
-    return NGHTTP2_ERR_DEFERRED; // the DATA frames are written by hand below
-  };
-  const auto id = test::submit_grpc_request(client, test::export_path, &body);
-  const std::string out = test::h2_output(client);
-  nghttp2_session_del(client);
+  connected c{*server};
+  auto& sock = c.sock;
+  const auto [out, id] = open_stream(); // its DATA frames are written by hand
   asio::write(sock, asio::buffer(out + empty_requests(id, 200)));
   ASSERT_TRUE(s.wait([](seen& x) { return x.requests == 200; })) << "the burst was not read";
   // Not needed for the result: lets the gather tick (1 ms) find the socket quiet first,
