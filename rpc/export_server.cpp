@@ -8,7 +8,6 @@
 #include <openssl/ssl.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <set>
 #include <thread>
 #include <type_traits>
@@ -116,9 +115,7 @@ class export_server::core : public std::enable_shared_from_this<core> {
     gathering_.push_back(l);
     if (gathering_.size() > 1)
       return; // the tick is armed
-    gather_.expires_after(std::getenv("FA_GATHER_US")
-                              ? std::chrono::microseconds{std::atoi(std::getenv("FA_GATHER_US"))}
-                              : gather_delay);
+    gather_.expires_after(gather_delay);
     gather_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
       if (ec)
         return;
