@@ -103,8 +103,9 @@ struct message_stream {
 };
 
 /// Checks that each slice of `batch` carries the variable-length values a fresh walk of
-/// its records finds, back to back in the batch with nothing left over; returns the
-/// records checked.
+/// its records finds, in order in the batch, none shared; returns the records checked.
+/// (Sets walked at once each have room for as many records as their body could hold, so
+/// values may have unused room between them, issue 15.)
 std::size_t expect_fresh_values(const messages::data_batch& batch) {
   std::size_t checked = 0, entries = 0;
   for (const auto& slice : batch.slices) {
@@ -113,8 +114,8 @@ std::size_t expect_fresh_values(const messages::data_batch& batch) {
     EXPECT_EQ(mine.size(), slice.records * layout.num_varlen());
     if (mine.size() != slice.records * layout.num_varlen())
       return checked;
-    EXPECT_EQ(slice.first_varlen, entries);
-    entries += mine.size();
+    EXPECT_GE(slice.first_varlen, entries);
+    entries = slice.first_varlen + mine.size();
     ipfix::record_cursor cursor{slice.body, layout};
     ipfix::bytes_view rec;
     std::vector<ipfix::field_slice> fresh(layout.num_varlen());
@@ -133,8 +134,8 @@ std::size_t expect_fresh_values(const messages::data_batch& batch) {
     EXPECT_EQ(r, slice.records);
     EXPECT_EQ(cursor.consumed(), slice.body.size());
   }
-  // Nothing left over from discarded messages; the whole vector is charged.
-  EXPECT_EQ(batch.varlen.values.size(), entries);
+  // The whole vector is charged.
+  EXPECT_LE(entries, batch.varlen.values.size());
   EXPECT_EQ(batch.varlen.charged(), batch.varlen.values.capacity() * sizeof(ipfix::field_slice));
   return checked;
 }
