@@ -976,5 +976,37 @@ TEST_F(agent_session_test, up_to_four_sets_walked_at_once_get_their_own_values) 
   EXPECT_EQ(expect_fresh_values(batch), stream.seq);
 }
 
+// A message discarded as malformed (RFC 7011 9.1) after its data set was walked beside
+// the next messages' sets (issue 15) takes only its own values with it: the sets walked
+// ahead keep theirs, whether its first set was malformed or a later one.
+TEST_F(agent_session_test, sets_walked_ahead_keep_their_values_when_the_set_before_is_bad) {
+  auto s = spawn_session(info);
+  const auto def = make_def(257, {antrea(101), iana(4, 1), antrea(102)});
+  ipfix::test::lcg next{31};
+  auto records_of = [&](std::size_t n) { return varied_records(def, n, next); };
+  const bytes overrun{40, 'x', 'y', 'z'}; // a value running past its set
+  message_stream stream;
+  stream.add(0, [&](auto& b) { template_set(b, {def}); });
+  // Walked together: (m1, m2, m3, m4), m1's set malformed.
+  stream.add(0, [&](auto& b) {
+    auto recs = records_of(3);
+    recs.push_back(overrun);
+    data_set(b, 257, recs);
+  });
+  stream.add(4, [&](auto& b) { data_set(b, 257, records_of(4)); });
+  stream.add(2, [&](auto& b) { data_set(b, 257, records_of(2)); });
+  stream.add(5, [&](auto& b) { data_set(b, 257, records_of(5)); });
+  // Walked together: (m5, m6, m7), then m5's second set alone, malformed.
+  stream.add(0, [&](auto& b) {
+    data_set(b, 257, records_of(3));
+    data_set(b, 257, {overrun});
+  });
+  stream.add(2, [&](auto& b) { data_set(b, 257, records_of(2)); });
+  stream.add(6, [&](auto& b) { data_set(b, 257, records_of(6)); });
+  send(s, stream.content);
+  ASSERT_NO_FATAL_FAILURE(expect_one_batch(s, 2, stream.seq, {4, 2, 5, 2, 6}));
+  EXPECT_EQ(expect_fresh_values(batches()[0]), stream.seq);
+}
+
 } // namespace
 } // namespace fa::actors::test
