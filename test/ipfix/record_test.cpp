@@ -510,6 +510,20 @@ TEST(slice_records, two_sets_side_by_side_find_what_each_finds_alone) {
   EXPECT_GT(paired, 500u);
 }
 
+/// What slice_records finds for `body` alone (its values appended to `alone`), checked
+/// against `found`, what a walk of several sets at once found for it (set `i` of `round`).
+static fa::ipfix::sliced_records expect_as_alone(const fa::ipfix::sliced_records& found,
+                                                 fa::ipfix::bytes_view body,
+                                                 const fa::ipfix::record_layout& layout,
+                                                 std::vector<fa::ipfix::field_slice>& alone,
+                                                 int round, std::size_t i) {
+  const auto want = fa::ipfix::slice_records(body, layout, alone);
+  EXPECT_EQ(found.error, want.error) << "round " << round << " set " << i;
+  EXPECT_EQ(found.records, want.records) << "round " << round << " set " << i;
+  EXPECT_EQ(found.consumed, want.consumed) << "round " << round << " set " << i;
+  return want;
+}
+
 // slice_records_side_by_side (up to four sets walked at once, issue 15) finds for each set
 // what slice_records finds for it alone, for one to four sets of different lengths, cut
 // anywhere (so lanes run out, stop at a malformed record or at a record the side-by-side
@@ -540,10 +554,7 @@ TEST(slice_records, up_to_four_sets_side_by_side_find_what_each_finds_alone) {
       slice_records_side_by_side(bodies, layout, outs, found);
       for (std::size_t i = 0; i < n; ++i) {
         std::vector<field_slice> alone;
-        const auto want = slice_records(bodies[i], layout, alone);
-        EXPECT_EQ(found[i].error, want.error) << "round " << round << " set " << i;
-        EXPECT_EQ(found[i].records, want.records) << "round " << round << " set " << i;
-        EXPECT_EQ(found[i].consumed, want.consumed) << "round " << round << " set " << i;
+        const auto want = expect_as_alone(found[i], bodies[i], layout, alone, round, i);
         ASSERT_FALSE(values[i].empty());
         EXPECT_EQ(values[i][0].offset, 7);
         if (want.error != parse_error::none) {
@@ -591,10 +602,7 @@ TEST(slice_records, sets_walked_in_place_find_what_each_finds_alone) {
       std::size_t room_start = 1;
       for (std::size_t i = 0; i < n; ++i) {
         std::vector<field_slice> alone;
-        const auto want = slice_records(bodies[i], layout, alone);
-        EXPECT_EQ(found[i].error, want.error) << "round " << round << " set " << i;
-        EXPECT_EQ(found[i].records, want.records) << "round " << round << " set " << i;
-        EXPECT_EQ(found[i].consumed, want.consumed) << "round " << round << " set " << i;
+        const auto want = expect_as_alone(found[i], bodies[i], layout, alone, round, i);
         if (k > 0) // a fixed template's sets have no values, so no room
           EXPECT_EQ(starts[i], room_start) << "round " << round << " set " << i;
         room_start += k == 0 ? 0 : bodies[i].size() / layout.min_length() * k;
