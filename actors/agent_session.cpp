@@ -9,6 +9,8 @@
 #include "monitoring/log.hpp"
 #include "monitoring/rate_limited_log.hpp"
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <utility>
 
@@ -219,14 +221,24 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
   const bool udp = st.templates.config().transport == ipfix::transport_kind::udp;
   // Data sets walked ahead, beside a set of a message before them, in message order:
   // each one's body, the plan it was walked with (held, so no other plan can take its
-  // address) and what was found; the values of ahead[i] wait in st.walked_ahead[i].
+  // address), what was found and where its values lie in the batch's (walked straight
+  // there, so a set reached takes them in place, issue 15).
   struct walked_set {
     ipfix::bytes_view body;
     messages::template_plan_ptr plan;
     ipfix::sliced_records found;
+    std::size_t first_varlen = 0;
   };
   std::array<walked_set, ipfix::max_side_by_side - 1> ahead;
   std::size_t ahead_next = 0, ahead_end = 0; // the sets not yet reached: [next, end)
+  // The batch's values end at the last walked-ahead set's; while any is still to come,
+  // values dropped (a malformed message, a set with no output id) are left in place
+  // rather than cut from the end, which would cut those sets' values too.
+  std::size_t ahead_values_end = 0;
+  const auto drop_values_from = [&](std::size_t at) {
+    batch.varlen.values.resize(
+        std::max(at, ahead_next < ahead_end ? ahead_values_end : std::size_t{0}));
+  };
   while (pos < bytes.size()) {
     // Never trust a length before checking it (RFC 7011 9.1): a length that does not
     // advance, or runs past the chunk, ends the chunk.
@@ -282,17 +294,17 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
         varlen.reserve(varlen_estimate(st, bytes, set.body, layout));
       // The one walk over each record (issue 15): validates it and keeps where its
       // variable-length values lie, for the enricher.
-      const auto first_varlen = varlen.size();
+      std::size_t first_varlen = varlen.size();
       const auto found = [&] {
         // A set walked ahead is taken when this is it and its plan has not changed since;
         // one this set is past was never reached (its message was malformed), and one
-        // walked with another plan is walked again now.
+        // walked with another plan is walked again now. Their values stay unused.
         while (ahead_next < ahead_end && ahead[ahead_next].body.data() <= set.body.data()) {
           const std::size_t i = ahead_next++;
           auto walked = std::exchange(ahead[i], {});
           if (walked.body.data() == set.body.data() && walked.body.size() == set.body.size() &&
               walked.plan == entry.plan) {
-            varlen.insert(varlen.end(), st.walked_ahead[i].begin(), st.walked_ahead[i].end());
+            first_varlen = walked.first_varlen;
             return walked.found;
           }
         }
@@ -311,20 +323,18 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
             bodies[m] = next->body;
             rest = rest.subspan(ipfix::read_u16(rest.data() + 2)); // checked by the peek
           }
+        first_varlen = varlen.size();
         if (m == 1)
           return ipfix::slice_records(set.body, layout, varlen);
-        std::array<std::vector<ipfix::field_slice>*, ipfix::max_side_by_side> outs{&varlen};
-        for (std::size_t i = 1; i < m; ++i) {
-          st.walked_ahead[i - 1].clear();
-          outs[i] = &st.walked_ahead[i - 1];
-        }
+        std::array<std::size_t, ipfix::max_side_by_side> starts;
         std::array<ipfix::sliced_records, ipfix::max_side_by_side> results;
-        ipfix::slice_records_side_by_side({bodies.data(), m}, layout, {outs.data(), m},
-                                          {results.data(), m});
+        ipfix::slice_records_in_place({bodies.data(), m}, layout, varlen, {starts.data(), m},
+                                      {results.data(), m});
         for (std::size_t i = 1; i < m; ++i)
-          ahead[i - 1] = walked_set{bodies[i], entry.plan, results[i]};
+          ahead[i - 1] = walked_set{bodies[i], entry.plan, results[i], starts[i]};
         ahead_next = 0;
         ahead_end = m - 1;
+        ahead_values_end = varlen.size();
         return results[0];
       }();
       if (found.error != ipfix::parse_error::none) {
@@ -343,7 +353,7 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
         auto bound = bind_output(*entry.plan, *st.cfg.table);
         if (!bound) {
           drop_for_want_of_an_id(self, odid, set.id, n);
-          varlen.resize(first_varlen);
+          drop_values_from(first_varlen);
           return;
         }
         entry.plan = std::move(bound);
@@ -354,7 +364,7 @@ void handle_frames(state_ptr self, messages::chunk_ptr data) {
     });
     if (bad) {
       batch.slices.resize(first_slice);
-      batch.varlen.values.resize(first_varlen_of_message);
+      drop_values_from(first_varlen_of_message);
       continue;
     }
     auto check = st.sequences.observe(odid, msg.header().sequence, records_in_message);

@@ -13,7 +13,6 @@
 #include "monitoring/metrics.hpp"
 #include "monitoring/rate_limited_log.hpp"
 
-#include <array>
 #include <functional>
 #include <unordered_map>
 
@@ -68,10 +67,6 @@ struct agent_session_state {
   /// Variable-length values per KiB of chunk in the last batch that had any, an eighth
   /// more: sizes the next batch's `varlen` so that the walk does not regrow it.
   std::size_t varlen_per_kib = 0;
-  /// The values of the next messages' data sets, walked beside this one's
-  /// (`ipfix::slice_records_side_by_side`), one vector per message; kept for their
-  /// capacity.
-  std::array<std::vector<ipfix::field_slice>, ipfix::max_side_by_side - 1> walked_ahead;
   static inline const char* name = "agent_session";
 };
 

@@ -203,23 +203,30 @@ sliced_records slice_records(bytes_view body, const record_layout& layout,
     out.consumed = out.records * min_length;
     return out;
   }
+  // Room for the values of as many records as the body could hold (every record is at
+  // least `min_length` octets) in one resize, so that a record's values cost no vector
+  // growth; what the records did not use is given back after the walk (issue 15).
   const std::size_t k = layout.num_varlen();
+  const std::size_t base = varlen.size();
+  varlen.resize(base + body.size() / min_length * k);
+  field_slice* values = varlen.data() + base;
   std::size_t pos = 0;
   base::read_ahead ahead{body.data(), body.size()};
   while (body.size() - pos >= min_length) {
     ahead.reached(pos);
-    const std::size_t at = varlen.size();
-    varlen.resize(at + k);
-    const std::size_t n = layout.walk_varlen(body.subspan(pos), {varlen.data() + at, k}, out.error);
+    const std::size_t n = layout.walk_varlen(body.subspan(pos), {values, k}, out.error);
     if (n == 0) {
       out.records = 0;
       out.consumed = 0;
+      varlen.resize(base);
       return out;
     }
+    values += k;
     pos += n;
     ++out.records;
   }
   out.consumed = pos;
+  varlen.resize(base + out.records * k);
   return out;
 }
 
@@ -229,18 +236,23 @@ namespace {
 struct lane {
   bytes_view body;
   std::size_t pos = 0;
-  std::vector<field_slice>* out = nullptr;
-  std::size_t base = 0; ///< `out`'s size before this body's values
+  /// Room for the values of as many records as `body` could hold (`room_for`), sized
+  /// before the walk, so that a record's values cost no vector growth (issue 15).
+  field_slice* out = nullptr;
   sliced_records* found = nullptr;
   bool done = false;
 
   bool has_record(std::size_t min_length) const { return body.size() - pos >= min_length; }
-  /// Room for one more record's values (`k` of them), grown as slice_records grows it.
-  field_slice* room(std::size_t k) {
-    out->resize(base + (found->records + 1) * k);
-    return out->data() + base + found->records * k;
-  }
+  /// Where the next record's values (`k` of them) go. In bounds: every record is at least
+  /// `min_length` octets, so a lane with a record left has walked fewer than
+  /// `body.size() / min_length`.
+  field_slice* room(std::size_t k) const { return out + found->records * k; }
 };
+
+/// Entries of room for the values of the records a body of `size` octets could hold.
+std::size_t room_for(std::size_t size, const record_layout& layout) {
+  return size / layout.min_length() * layout.num_varlen();
+}
 
 /// Walks lanes `ls[0..N)` side by side while each has a record. Returns true when it
 /// stopped at records the side-by-side walk leaves (a value within 3 octets of the end,
@@ -269,14 +281,13 @@ bool walk_lanes(const record_layout& layout, lane* const* ls) {
 }
 
 /// One record of a lane alone, as slice_records walks it; on a malformed record the lane
-/// is done, with no values and the error.
+/// is done, with no records and the error.
 void step_lane(const record_layout& layout, lane& l) {
   const std::size_t k = layout.num_varlen();
   auto& r = *l.found;
   const std::size_t n = layout.walk_varlen(l.body.subspan(l.pos), {l.room(k), k}, r.error);
   if (n == 0) {
     r.records = 0;
-    l.out->resize(l.base);
     l.done = true;
     return;
   }
@@ -284,25 +295,11 @@ void step_lane(const record_layout& layout, lane& l) {
   ++r.records;
 }
 
-} // namespace
-
-void slice_records_side_by_side(std::span<const bytes_view> bodies, const record_layout& layout,
-                                std::span<std::vector<field_slice>* const> outs,
-                                std::span<sliced_records> found) {
-  const std::size_t n = std::min({bodies.size(), outs.size(), found.size(), max_side_by_side});
-  if (layout.fixed() || layout.min_length() == 0) {
-    for (std::size_t i = 0; i < n; ++i)
-      found[i] = slice_records(bodies[i], layout, *outs[i]);
-    return;
-  }
+/// Walks `lanes[0..n)` of a variable-length template: side by side while two or more
+/// have a record; a record that walk leaves is walked alone in each lane, and a lane that
+/// runs out leaves the others to go on. Sets each lane's `found`.
+void walk_side_by_side(const record_layout& layout, lane* lanes, std::size_t n) {
   const std::size_t min_length = layout.min_length();
-  std::array<lane, max_side_by_side> lanes;
-  for (std::size_t i = 0; i < n; ++i) {
-    found[i] = {};
-    lanes[i] = {bodies[i], 0, outs[i], outs[i]->size(), &found[i]};
-  }
-  // Side by side while two or more lanes have a record; a record that walk leaves is
-  // walked alone in each lane, and a lane that runs out leaves the others to go on.
   for (;;) {
     std::array<lane*, max_side_by_side> live;
     std::size_t m = 0;
@@ -333,13 +330,65 @@ void slice_records_side_by_side(std::span<const bytes_view> bodies, const record
         step_lane(layout, *live[i]);
   }
   // What is left of each set is padding (RFC 7011 3.3.1).
-  for (std::size_t i = 0; i < n; ++i) {
-    auto& l = lanes[i];
-    if (l.done)
-      continue;
-    l.found->consumed = l.pos;
-    l.out->resize(l.base + l.found->records * layout.num_varlen());
+  for (std::size_t i = 0; i < n; ++i)
+    if (!lanes[i].done)
+      lanes[i].found->consumed = lanes[i].pos;
+}
+
+} // namespace
+
+void slice_records_side_by_side(std::span<const bytes_view> bodies, const record_layout& layout,
+                                std::span<std::vector<field_slice>* const> outs,
+                                std::span<sliced_records> found) {
+  const std::size_t n = std::min({bodies.size(), outs.size(), found.size(), max_side_by_side});
+  if (layout.fixed() || layout.min_length() == 0) {
+    for (std::size_t i = 0; i < n; ++i)
+      found[i] = slice_records(bodies[i], layout, *outs[i]);
+    return;
   }
+  std::array<lane, max_side_by_side> lanes;
+  std::array<std::size_t, max_side_by_side> bases;
+  for (std::size_t i = 0; i < n; ++i) {
+    found[i] = {};
+    bases[i] = outs[i]->size();
+    outs[i]->resize(bases[i] + room_for(bodies[i].size(), layout));
+  }
+  for (std::size_t i = 0; i < n; ++i)
+    lanes[i] = {bodies[i], 0, outs[i]->data() + bases[i], &found[i]};
+  walk_side_by_side(layout, lanes.data(), n);
+  for (std::size_t i = 0; i < n; ++i)
+    outs[i]->resize(bases[i] + found[i].records * layout.num_varlen());
+}
+
+void slice_records_in_place(std::span<const bytes_view> bodies, const record_layout& layout,
+                            std::vector<field_slice>& varlen, std::span<std::size_t> starts,
+                            std::span<sliced_records> found) {
+  const std::size_t n = std::min({bodies.size(), starts.size(), found.size(), max_side_by_side});
+  if (n == 0)
+    return;
+  if (layout.fixed() || layout.min_length() == 0) {
+    for (std::size_t i = 0; i < n; ++i) {
+      starts[i] = varlen.size();
+      found[i] = slice_records(bodies[i], layout, varlen);
+    }
+    return;
+  }
+  // One resize for every set's room: each record's values then cost no growth, and a set
+  // walked ahead has its values where its slice will read them.
+  std::size_t end = varlen.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    starts[i] = end;
+    end += room_for(bodies[i].size(), layout);
+  }
+  varlen.resize(end);
+  std::array<lane, max_side_by_side> lanes;
+  for (std::size_t i = 0; i < n; ++i) {
+    found[i] = {};
+    lanes[i] = {bodies[i], 0, varlen.data() + starts[i], &found[i]};
+  }
+  walk_side_by_side(layout, lanes.data(), n);
+  // The room the last set did not use is given back; the others' stays, between sets.
+  varlen.resize(starts[n - 1] + found[n - 1].records * layout.num_varlen());
 }
 
 std::pair<sliced_records, sliced_records> slice_records_pair(bytes_view a, bytes_view b,

@@ -310,6 +310,17 @@ void slice_records_side_by_side(std::span<const bytes_view> bodies, const record
                                 std::span<std::vector<field_slice>* const> outs,
                                 std::span<sliced_records> found);
 
+/// `slice_records_side_by_side` with every set's values in one vector, `varlen`, so that
+/// the values of a set walked ahead lie where its slice will read them and are never
+/// copied (issue 15). From `varlen`'s size on, each set in order gets room for as many
+/// records as its body could hold (`size / min_length()`), and `starts[i]` says where
+/// `bodies[i]`'s values begin; `varlen` ends at the last set's values, and the room a set
+/// before it did not use stays in between (a set found malformed leaves all of its room,
+/// and has no records). The three spans have one size.
+void slice_records_in_place(std::span<const bytes_view> bodies, const record_layout& layout,
+                            std::vector<field_slice>& varlen, std::span<std::size_t> starts,
+                            std::span<sliced_records> found);
+
 /// `slice_records_side_by_side` of two bodies: appends the values of `a`'s records to
 /// `varlen` and puts `b`'s in `scratch` (cleared first; kept for its capacity).
 std::pair<sliced_records, sliced_records> slice_records_pair(bytes_view a, bytes_view b,

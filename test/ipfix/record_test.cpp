@@ -510,6 +510,20 @@ TEST(slice_records, two_sets_side_by_side_find_what_each_finds_alone) {
   EXPECT_GT(paired, 500u);
 }
 
+/// What slice_records finds for `body` alone (its values appended to `alone`), checked
+/// against `found`, what a walk of several sets at once found for it (set `i` of `round`).
+static fa::ipfix::sliced_records expect_as_alone(const fa::ipfix::sliced_records& found,
+                                                 fa::ipfix::bytes_view body,
+                                                 const fa::ipfix::record_layout& layout,
+                                                 std::vector<fa::ipfix::field_slice>& alone,
+                                                 int round, std::size_t i) {
+  const auto want = fa::ipfix::slice_records(body, layout, alone);
+  EXPECT_EQ(found.error, want.error) << "round " << round << " set " << i;
+  EXPECT_EQ(found.records, want.records) << "round " << round << " set " << i;
+  EXPECT_EQ(found.consumed, want.consumed) << "round " << round << " set " << i;
+  return want;
+}
+
 // slice_records_side_by_side (up to four sets walked at once, issue 15) finds for each set
 // what slice_records finds for it alone, for one to four sets of different lengths, cut
 // anywhere (so lanes run out, stop at a malformed record or at a record the side-by-side
@@ -540,10 +554,7 @@ TEST(slice_records, up_to_four_sets_side_by_side_find_what_each_finds_alone) {
       slice_records_side_by_side(bodies, layout, outs, found);
       for (std::size_t i = 0; i < n; ++i) {
         std::vector<field_slice> alone;
-        const auto want = slice_records(bodies[i], layout, alone);
-        EXPECT_EQ(found[i].error, want.error) << "round " << round << " set " << i;
-        EXPECT_EQ(found[i].records, want.records) << "round " << round << " set " << i;
-        EXPECT_EQ(found[i].consumed, want.consumed) << "round " << round << " set " << i;
+        const auto want = expect_as_alone(found[i], bodies[i], layout, alone, round, i);
         ASSERT_FALSE(values[i].empty());
         EXPECT_EQ(values[i][0].offset, 7);
         if (want.error != parse_error::none) {
@@ -558,6 +569,55 @@ TEST(slice_records, up_to_four_sets_side_by_side_find_what_each_finds_alone) {
           EXPECT_EQ(values[i][k + 1].length, alone[k].length) << "round " << round << " set " << i;
         }
       }
+    }
+  }
+  EXPECT_GT(malformed, 20u); // the cuts made some
+  EXPECT_GT(walked, 1000u);
+}
+
+// slice_records_in_place (the agent session's walk of up to four sets at once into its
+// batch's values, issue 15) finds for each set what slice_records finds for it alone, its
+// values in its own room in order after what `varlen` held (untouched), each room as large
+// as its body could need and no larger, and `varlen` ending at the last set's values.
+TEST(slice_records, sets_walked_in_place_find_what_each_finds_alone) {
+  using namespace fa::ipfix;
+  const auto defs = walk_templates();
+  test::lcg next{9};
+  std::size_t malformed = 0, walked = 0;
+  for (const auto& def : defs) {
+    record_layout layout{def};
+    const std::size_t k = layout.num_varlen();
+    for (int round = 0; round < 200; ++round) {
+      const std::size_t n = 1 + round % max_side_by_side;
+      std::vector<std::vector<std::uint8_t>> sets;
+      for (std::size_t i = 0; i < n; ++i)
+        sets.push_back(varied_body(def, layout, next, 4));
+      std::vector<bytes_view> bodies(sets.begin(), sets.end());
+      std::vector<field_slice> varlen{{7, 7}};
+      std::vector<std::size_t> starts(n, 99);
+      std::vector<sliced_records> found(n, sliced_records{99, 99, parse_error::short_header});
+      slice_records_in_place(bodies, layout, varlen, starts, found);
+      ASSERT_FALSE(varlen.empty());
+      EXPECT_EQ(varlen[0].offset, 7);
+      std::size_t room_start = 1;
+      for (std::size_t i = 0; i < n; ++i) {
+        std::vector<field_slice> alone;
+        const auto want = expect_as_alone(found[i], bodies[i], layout, alone, round, i);
+        if (k > 0) // a fixed template's sets have no values, so no room
+          EXPECT_EQ(starts[i], room_start) << "round " << round << " set " << i;
+        room_start += k == 0 ? 0 : bodies[i].size() / layout.min_length() * k;
+        if (want.error != parse_error::none) {
+          ++malformed;
+          continue;
+        }
+        walked += want.records;
+        ASSERT_LE(starts[i] + alone.size(), varlen.size()) << "round " << round << " set " << i;
+        for (std::size_t j = 0; j < alone.size(); ++j) {
+          EXPECT_EQ(varlen[starts[i] + j].offset, alone[j].offset) << "round " << round;
+          EXPECT_EQ(varlen[starts[i] + j].length, alone[j].length) << "round " << round;
+        }
+      }
+      EXPECT_EQ(varlen.size(), starts[n - 1] + found[n - 1].records * k) << "round " << round;
     }
   }
   EXPECT_GT(malformed, 20u); // the cuts made some
