@@ -6,7 +6,6 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
-#include <limits>
 
 namespace fa::net {
 
@@ -46,87 +45,6 @@ asio::error_code ssl_error(SSL* ssl, int ret) {
   }
 }
 
-/// A filter BIO in front of the socket BIO that lets OpenSSL read at most `*limit`
-/// octets (the ciphertext the socket held when the pass began) and then answers "retry"
-/// without a system call, so that a pass reads what was there and stops, as over TCP
-/// (one `read` for a 64 KiB buffer, instead of reading on until the socket says EAGAIN:
-/// one more `read` per wake-up, and a second chunk whenever records arrived meanwhile).
-/// Everything else (writes, EOF and retry state, the descriptor) goes to the socket BIO,
-/// so a TCP end without close_notify is still told from a clean close.
-int limited_read(BIO* b, char* out, int len) {
-  auto* limit = static_cast<std::size_t*>(BIO_get_data(b));
-  BIO* next = BIO_next(b);
-  BIO_clear_retry_flags(b);
-  if (!next || len <= 0)
-    return 0;
-  if (*limit == 0) {
-    BIO_set_retry_read(b);
-    return -1;
-  }
-  int n = BIO_read(next, out, static_cast<int>(std::min<std::size_t>(len, *limit)));
-  if (n > 0)
-    *limit -= static_cast<std::size_t>(n);
-  BIO_copy_next_retry(b);
-  return n;
-}
-
-int limited_write(BIO* b, const char* in, int len) {
-  BIO* next = BIO_next(b);
-  BIO_clear_retry_flags(b);
-  if (!next)
-    return 0;
-  int n = BIO_write(next, in, len);
-  BIO_copy_next_retry(b);
-  return n;
-}
-
-long limited_ctrl(BIO* b, int cmd, long num, void* ptr) {
-  BIO* next = BIO_next(b);
-  if (!next)
-    return 0;
-  long r = BIO_ctrl(next, cmd, num, ptr);
-  if (cmd == BIO_CTRL_FLUSH) {
-    BIO_clear_retry_flags(b);
-    BIO_copy_next_retry(b);
-  }
-  return r;
-}
-
-int limited_create(BIO* b) {
-  BIO_set_init(b, 1);
-  return 1;
-}
-
-const BIO_METHOD* limited_method() {
-  static BIO_METHOD* m = [] {
-    auto* meth = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_FILTER, "fa read limit");
-    if (meth) {
-      BIO_meth_set_read(meth, limited_read);
-      BIO_meth_set_write(meth, limited_write);
-      BIO_meth_set_ctrl(meth, limited_ctrl);
-      BIO_meth_set_create(meth, limited_create);
-    }
-    return meth;
-  }();
-  return m;
-}
-
-/// The socket BIO behind the read limit; false when out of memory.
-bool attach_socket(SSL* ssl, int fd, std::size_t* limit) {
-  const BIO_METHOD* meth = limited_method();
-  BIO* filter = meth ? BIO_new(meth) : nullptr;
-  BIO* sock = BIO_new_socket(fd, BIO_NOCLOSE);
-  if (!filter || !sock) {
-    BIO_free(filter);
-    BIO_free(sock);
-    return false;
-  }
-  BIO_set_data(filter, limit);
-  BIO_push(filter, sock);
-  SSL_set_bio(ssl, filter, filter); // the SSL owns the chain (BIO_free_all)
-  return true;
-}
-
 } // namespace
 
 tls_connection::tls_connection(asio::ip::tcp::socket socket, ssl_context_ptr ctx,
@@ -145,9 +63,8 @@ tls_connection::tls_connection(asio::ip::tcp::socket socket, ssl_context_ptr ctx
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   // Every call is non-blocking: the handshake and the reads wait on the reactor.
   socket_.non_blocking(true, ec);
-  if (ssl_ && !attach_socket(ssl_.get(), socket_.native_handle(), &read_limit_))
-    ssl_.reset(); // the handshake fails with no_memory
   if (ssl_) {
+    SSL_set_fd(ssl_.get(), socket_.native_handle());
     SSL_set_accept_state(ssl_.get());
     // Large reads (see the header); buffers are kept while the session lives, not
     // released and allocated again around every read.
@@ -317,18 +234,14 @@ void tls_connection::resume_reading() {
 }
 
 // The socket's `available()` counts ciphertext and misses what OpenSSL already holds,
-// so the reader does not wait on the socket before every read. A pass lets OpenSSL read
-// what the socket held when it began (the read limit, `limited_read`), decrypts every
-// whole record that gives, and stops when OpenSSL wants more input: what it still holds
-// then is part of a record, which only more ciphertext can complete, so waiting on the
-// socket cannot strand a record. Data that came in during the pass is not lost either:
-// asio's wait re-arms the descriptor (EPOLL_CTL_MOD), which reports it at once. With
-// nothing available the socket is read unlimited, for the end of stream or an error.
-// An idle session therefore pins no chunk, as over TCP. The chunk is sized from the
-// ciphertext waiting plus what OpenSSL may hold (its read-ahead buffer). A read may have to write
-// (a TLS 1.3 KeyUpdate answer, a few octets); our send buffer is empty, as we send nothing else, so
-// that write does not meet a full socket (should it, the reader waits until the socket is
-// writable).
+// so the reader does not wait on the socket before every read. It reads (non-blocking)
+// until OpenSSL wants more input and the socket has none: at that point OpenSSL has
+// consumed every received octet (its read-ahead buffer is empty), so waiting on the
+// socket again cannot strand data. An idle session therefore pins no chunk, as over
+// TCP. The chunk is sized from the ciphertext waiting plus what OpenSSL may hold (its
+// read-ahead buffer). A read may have to write (a TLS 1.3 KeyUpdate answer, a few
+// octets); our send buffer is empty, as we send nothing else, so that write does not
+// meet a full socket (should it, the reader waits until the socket is writable).
 void tls_connection::read_available(bool may_allocate) {
   if (closed_)
     return;
@@ -344,7 +257,6 @@ void tls_connection::read_available(bool may_allocate) {
   std::size_t held = ssl_may_hold_buffer_ ? read_ahead_buffer : 0;
   std::size_t want = std::min(avail + held + max_record_plaintext, max_read_);
   auto room = frames_.prepare(want, budgets_, may_allocate);
-  read_limit_ = avail > 0 ? avail : std::numeric_limits<std::size_t>::max();
   std::size_t total = 0;
   bool drained = false, wants_write = false;
   while (total < room.size()) {
@@ -368,7 +280,6 @@ void tls_connection::read_available(bool may_allocate) {
     ec = ssl_error(ssl_.get(), n);
     break;
   }
-  read_limit_ = std::numeric_limits<std::size_t>::max();
   // Whole messages received before an error or the peer's close still count.
   bool was_held = frames_.held() > 0;
   auto got = frames_.commit(total, budgets_, may_allocate);

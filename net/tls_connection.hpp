@@ -12,10 +12,9 @@
 // readiness waits), not through asio::ssl::stream's memory BIO pair: the pair costs a
 // system call per 17 KiB and two more copies of every octet, which made TLS in cost
 // about twice TCP in. With read-ahead OpenSSL reads up to 64 KiB of records per call
-// and decrypts straight into the session's chunk; a read limit in front of the socket
-// makes a wake-up read what was there and stop, one chunk per wake-up as over TCP. OpenSSL keeps
-// that read buffer for the session's life (asio's stream kept about 51 KiB of its own buffers too);
-// the session's chunks, as over TCP, are not kept while it is idle.
+// and decrypts straight into the session's chunk. OpenSSL keeps that read buffer for
+// the session's life (asio's stream kept about 51 KiB of its own buffers too); the
+// session's chunks, as over TCP, are not kept while it is idle.
 
 #include "messages/chunk.hpp"
 #include "net/accept_backoff.hpp"
@@ -31,7 +30,6 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
-#include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -93,8 +91,6 @@ class tls_connection : public inbound, public std::enable_shared_from_this<tls_c
   handshake_handler on_handshake_;
   frames_handler on_frames_;
   closed_handler on_closed_;
-  /// What OpenSSL may still read from the socket in this pass (`read_available`).
-  std::size_t read_limit_ = std::numeric_limits<std::size_t>::max();
   bool ssl_may_hold_buffer_ = true; ///< the last read stopped before OpenSSL was drained
   bool handshaking_ = false;
   bool established_ = false;

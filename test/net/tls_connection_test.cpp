@@ -1,9 +1,9 @@
 // tls_connection (net/tls_connection.hpp) against a real OpenSSL client on loopback: the
 // client's ciphertext is made in memory and written to the socket in pieces of our
-// choosing, so that records are cut anywhere, several records come in one read, and
-// the stream ends with a close_notify or without one (RFC 8446 6.1). A pass reads only
-// what the socket held when it began (issue 15): these tests hold it to deliver every
-// message, in order, whatever the cuts, and to still see how the stream ended.
+// choosing, so that records are cut anywhere, many records come in one read, and the
+// stream ends with a close_notify or without one (RFC 8446 6.1). Every message must
+// arrive once, in order, whatever the cuts, and the session must still tell how the
+// stream ended (issue 15: the reader's batching is tuned for CPU; these hold it correct).
 
 #include "net/tls_connection.hpp"
 
