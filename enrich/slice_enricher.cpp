@@ -410,6 +410,23 @@ void slice_enricher::run(const messages::session_info& session, const messages::
     ++out.records;
   };
 
+  // The end of a record with labels, written up to `p` (`at` octets from its start):
+  // the constant block (clusterId first, its value `v[k]` when handed over), then
+  // flowDirection.
+  auto finish_record = [&](set_writer& w, ipfix::field_slice* v, std::size_t k, std::size_t at,
+                           std::uint8_t* p, std::uint8_t direction) {
+    if (v && a.cluster_id)
+      v[k] = value_at(at, cluster_id_size);
+    if (!block.empty()) {
+      std::memcpy(p, block.data(), block.size());
+      p += block.size();
+    }
+    if (a.flow_direction)
+      *p = direction;
+    w.end_record();
+    ++w.payload.records;
+  };
+
   // Stage 3 with sealed Pods: the record with each filled side's run of names replaced
   // by the Pod's encoded names, then the encoded labels (or empty ones), the constant
   // block and flowDirection.
@@ -498,16 +515,7 @@ void slice_enricher::run(const messages::session_info& session, const messages::
         p += l.size();
       }
     }
-    if (v && a.cluster_id)
-      v[k] = value_at(here(), cluster_id_size); // first in the constant block
-    if (!block.empty()) {
-      std::memcpy(p, block.data(), block.size());
-      p += block.size();
-    }
-    if (a.flow_direction)
-      *p = flow_direction(j.type, j.src_named, j.dst_named);
-    w.end_record();
-    ++out.records;
+    finish_record(w, v, k, here(), p, flow_direction(j.type, j.src_named, j.dst_named));
   };
 
   // Stage 3: the output record, written in place: the input with any filled names,
@@ -620,16 +628,7 @@ void slice_enricher::run(const messages::session_info& session, const messages::
         v[k++] = value_at(here(), dst_labels.size());
       p = put_varlen(p, dst_labels);
     }
-    if (v && a.cluster_id)
-      v[k] = value_at(here(), cluster_id_size); // first in the constant block
-    if (!block.empty()) {
-      std::memcpy(p, block.data(), block.size());
-      p += block.size();
-    }
-    if (a.flow_direction)
-      *p = direction;
-    w.end_record();
-    ++out.records;
+    finish_record(w, v, k, here(), p, direction);
   };
 
   if (!pipelined) {
