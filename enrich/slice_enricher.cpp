@@ -76,6 +76,42 @@ void constant_block(const messages::template_plan& plan, const messages::session
   }
 }
 
+/// Where one field of a template lies in a record, from the record's variable-length
+/// values: `record_layout::located` with the layout's tables read once per slice, so the
+/// per-record reads are this struct's, which stay in registers (issue 15: the tables are
+/// behind several pointers the record writes may alias, and were read again for every
+/// field of every record).
+struct field_at {
+  bool var = false;      ///< variable-length: its value is varlen[k]
+  std::uint16_t k = 0;   ///< its rank; for a fixed field, 1 + the rank of the value before it
+  std::uint16_t rel = 0; ///< a fixed field's offset from the end of that value
+  std::uint16_t len = 0; ///< a fixed field's length
+
+  ipfix::field_slice of(std::span<const ipfix::field_slice> varlen) const {
+    if (var)
+      return varlen[k];
+    const std::size_t base = k == 0 ? 0 : std::size_t{varlen[k - 1].offset} + varlen[k - 1].length;
+    return {static_cast<std::uint16_t>(base + rel), len};
+  }
+};
+
+/// The locator of field `i` of `plan` (a field it has), checked against `located` on
+/// `sample`, the values of any record of the template (a fixed field lies `rel` after the
+/// end of the value before it, the same in every record).
+field_at locate(const messages::template_plan& plan, messages::field_index i,
+                std::span<const ipfix::field_slice> sample) {
+  const auto index = static_cast<std::size_t>(i);
+  const auto& layout = plan.layout;
+  const auto at = layout.located(index, sample);
+  if (layout.fixed())
+    return {false, 0, at.offset, at.length};
+  const auto k = static_cast<std::uint16_t>(layout.var_rank(index));
+  if (plan.input.fields[index].is_varlen())
+    return {true, k, 0, 0};
+  const std::size_t base = k == 0 ? 0 : std::size_t{sample[k - 1].offset} + sample[k - 1].length;
+  return {false, k, static_cast<std::uint16_t>(at.offset - base), at.length};
+}
+
 /// One of the six name fields a filled InterNode record gets from the index.
 struct name_field {
   messages::field_index index = -1;
@@ -106,6 +142,42 @@ std::size_t name_fields(const messages::template_plan& plan, std::array<name_fie
     for (std::size_t j = k; j > 0 && out[j].index < out[j - 1].index; --j)
       std::swap(out[j], out[j - 1]);
   return n;
+}
+
+/// The three name fields of one side of a record when they are consecutive
+/// variable-length fields in the order name, namespace, Node: `first` is the name's
+/// field index and `rank` its rank among the variable-length fields.
+struct name_run {
+  bool whole = false;
+  messages::field_index first = -1;
+  std::size_t rank = 0;
+};
+
+/// The name runs of `fills` (in record order), source then destination.
+void name_runs(const std::array<name_field, 6>& fills, std::size_t n,
+               std::array<name_run, 2>& runs) {
+  using pv = labels::pod_view;
+  constexpr std::string_view pv::*order[3] = {&pv::name, &pv::pod_namespace, &pv::node_name};
+  for (std::size_t side = 0; side < 2; ++side) {
+    std::size_t seen = 0;
+    bool whole = true;
+    name_run r;
+    for (std::size_t k = 0; k < n; ++k) {
+      const auto& f = fills[k];
+      if (f.destination != (side == 1))
+        continue;
+      if (seen == 0) {
+        r.first = f.index;
+        r.rank = f.rank;
+      }
+      whole = whole && seen < 3 && f.value == order[seen] &&
+              f.index == r.first + static_cast<messages::field_index>(seen) &&
+              f.rank == r.rank + seen;
+      ++seen;
+    }
+    r.whole = whole && seen == 3;
+    runs[side] = r;
+  }
 }
 
 /// A record between the stages of enrich_slice's pipeline.
@@ -183,6 +255,13 @@ void slice_enricher::run(const messages::session_info& session, const messages::
   const bool want_fill = index && plan.antrea && options_.fill_k8s_names && plan.flow_type >= 0;
   std::array<name_field, 6> fills;
   const std::size_t num_fills = want_fill ? name_fields(plan, fills) : 0;
+  // issue 15: a side whose three name fields are consecutive variable-length fields
+  // (name, namespace, Node, as in Antrea's templates) is filled by replacing their
+  // octets, prefixes included, with the Pod's encoded names (labels::wire_names) in one
+  // copy; any other arrangement is filled field by field.
+  std::array<name_run, 2> runs{}; // source, destination
+  if (num_fills > 0)
+    name_runs(fills, num_fills, runs);
   const auto src_i = v4 ? plan.source_ipv4 : plan.source_ipv6;
   const auto dst_i = v4 ? plan.destination_ipv4 : plan.destination_ipv6;
   // Without lookups there is nothing to wait for: each record is written as it is walked.
@@ -198,6 +277,26 @@ void slice_enricher::run(const messages::session_info& session, const messages::
       num_varlen == 0 ? slice.records
                       : std::min<std::size_t>(slice.records, values.size() / num_varlen);
   assert(records == slice.records && "data_slice without its variable-length values");
+  if (records == 0)
+    return;
+  // The fields read from every record, located once for the slice (issue 15).
+  const auto sample = fields_of(0);
+  auto loc = [&](messages::field_index i) { return i >= 0 ? locate(plan, i, sample) : field_at{}; };
+  const field_at at_src_name = loc(plan.source_pod_name);
+  const field_at at_dst_name = loc(plan.destination_pod_name);
+  const field_at at_type = loc(plan.flow_type);
+  const field_at at_start_s = loc(plan.flow_start_seconds);
+  const field_at at_start_ms = loc(plan.flow_start_milliseconds);
+  const field_at at_src = loc(src_i);
+  const field_at at_dst = loc(dst_i);
+  const bool has_src_name = plan.source_pod_name >= 0;
+  const bool has_dst_name = plan.destination_pod_name >= 0;
+  const bool has_type = plan.flow_type >= 0;
+  // The field before each whole run of names: where the run's octets start.
+  std::array<field_at, 2> before_run{};
+  for (std::size_t side = 0; side < 2; ++side)
+    if (runs[side].whole && runs[side].first > 0)
+      before_run[side] = loc(static_cast<messages::field_index>(runs[side].first - 1));
 
   // Stage 1: each record's end and any field read below follow from its variable-length
   // values; nothing is walked again (issue 15).
@@ -215,13 +314,9 @@ void slice_enricher::run(const messages::session_info& session, const messages::
     j.length = static_cast<std::uint32_t>(end);
     const auto* rec = body.data() + pos;
     pos += end;
-    auto field = [&](messages::field_index i) {
-      return plan.layout.located(static_cast<std::size_t>(i), varlen);
-    };
-    auto named = [&](messages::field_index i) { return i >= 0 && field(i).length > 0; };
-    j.src_named = named(plan.source_pod_name);
-    j.dst_named = named(plan.destination_pod_name);
-    j.type = plan.flow_type >= 0 ? rec[field(plan.flow_type).offset] : 0;
+    j.src_named = has_src_name && at_src_name.of(varlen).length > 0;
+    j.dst_named = has_dst_name && at_dst_name.of(varlen).length > 0;
+    j.type = has_type ? rec[at_type.of(varlen).offset] : 0;
     const bool inter_node = j.type == flow_type_inter_node;
     j.lookup = want_labels || (want_fill && inter_node && (!j.src_named || !j.dst_named));
     j.src = {};
@@ -230,16 +325,15 @@ void slice_enricher::run(const messages::session_info& session, const messages::
       return true;
     j.t = 0;
     if (plan.flow_start_seconds >= 0)
-      j.t = ipfix::read_u32(rec + field(plan.flow_start_seconds).offset);
+      j.t = ipfix::read_u32(rec + at_start_s.of(varlen).offset);
     else if (plan.flow_start_milliseconds >= 0)
-      j.t = static_cast<std::int64_t>(
-          ipfix::read_u64(rec + field(plan.flow_start_milliseconds).offset) / 1000);
-    auto key = [&](messages::field_index i) {
-      const auto* p = rec + field(i).offset;
+      j.t = static_cast<std::int64_t>(ipfix::read_u64(rec + at_start_ms.of(varlen).offset) / 1000);
+    auto key = [&](const field_at& at) {
+      const auto* p = rec + at.of(varlen).offset;
       return v4 ? labels::ipv4_key(p) : labels::ipv6_key(p);
     };
-    j.src_key = key(src_i);
-    j.dst_key = key(dst_i);
+    j.src_key = key(at_src);
+    j.dst_key = key(at_dst);
     j.src_hash = labels::ip_hash(j.src_key);
     j.dst_hash = labels::ip_hash(j.dst_key);
     index->prefetch(j.src_hash);
@@ -316,6 +410,114 @@ void slice_enricher::run(const messages::session_info& session, const messages::
     ++out.records;
   };
 
+  // The end of a record with labels, written up to `p` (`at` octets from its start):
+  // the constant block (clusterId first, its value `v[k]` when handed over), then
+  // flowDirection.
+  auto finish_record = [&](set_writer& w, ipfix::field_slice* v, std::size_t k, std::size_t at,
+                           std::uint8_t* p, std::uint8_t direction) {
+    if (v && a.cluster_id)
+      v[k] = value_at(at, cluster_id_size);
+    if (!block.empty()) {
+      std::memcpy(p, block.data(), block.size());
+      p += block.size();
+    }
+    if (a.flow_direction)
+      *p = direction;
+    w.end_record();
+    ++w.payload.records;
+  };
+
+  // Stage 3 with sealed Pods: the record with each filled side's run of names replaced
+  // by the Pod's encoded names, then the encoded labels (or empty ones), the constant
+  // block and flowDirection.
+  auto emit_encoded = [&](const record_job& j, const std::uint8_t* rec,
+                          std::span<const ipfix::field_slice> varlen, bool fill_src,
+                          bool fill_dst) {
+    static constexpr char no_labels[1] = {0}; // an empty value: its prefix alone
+    struct piece {
+      std::size_t start = 0, end = 0; ///< the run's octets in the record
+      const char* wire = nullptr;     ///< the Pod's block
+      std::size_t rank = 0;           ///< of the run's first value
+    };
+    std::array<piece, 2> pieces;
+    std::size_t num_pieces = 0;
+    std::size_t rec_size = j.length;
+    auto add = [&](std::size_t side, const char* wire) {
+      const auto& run = runs[side];
+      std::size_t start = 0; // where the name's prefix starts: the end of the field before
+      if (run.first > 0) {
+        const auto prev = before_run[side].of(varlen);
+        start = std::size_t{prev.offset} + prev.length;
+      }
+      const auto& last = varlen[run.rank + 2];
+      const std::size_t end = std::size_t{last.offset} + last.length;
+      rec_size += labels::wire_names(wire).size() - (end - start);
+      pieces[num_pieces++] = {start, end, wire, run.rank};
+    };
+    if (fill_src)
+      add(0, j.src.wire);
+    if (fill_dst)
+      add(1, j.dst.wire);
+    if (num_pieces == 2 && pieces[1].start < pieces[0].start)
+      std::swap(pieces[0], pieces[1]);
+    const std::string_view src_labels =
+        want_labels && j.src ? labels::wire_labels(j.src.wire) : std::string_view{no_labels, 1};
+    const std::string_view dst_labels =
+        want_labels && j.dst ? labels::wire_labels(j.dst.wire) : std::string_view{no_labels, 1};
+    const std::size_t out_size =
+        rec_size + fixed_extra + (a.pod_labels ? src_labels.size() + dst_labels.size() : 0);
+    if (out_size > max_set_body_) {
+      ++drop;
+      return;
+    }
+    auto [w, v] = open_record(rec, j.length, varlen, out_size);
+    auto& out = w.payload;
+    const auto at = out.bytes.size();
+    out.bytes.resize(at + out_size);
+    auto* const start_out = out.bytes.data() + at;
+    auto* p = start_out;
+    auto here = [&] { return static_cast<std::size_t>(p - start_out); };
+    std::size_t copied = 0;
+    std::size_t k = 0; // values before k are in place (when `v`)
+    std::ptrdiff_t delta = 0;
+    for (std::size_t m = 0; m < num_pieces; ++m) {
+      const auto& c = pieces[m];
+      std::memcpy(p, rec + copied, c.start - copied);
+      p += c.start - copied;
+      if (v) {
+        for (; k < c.rank; ++k)
+          v[k].offset = static_cast<std::uint16_t>(v[k].offset + delta);
+        const auto names = labels::wire_view(c.wire);
+        std::size_t value = here();
+        for (const auto s : {names.name, names.pod_namespace, names.node_name}) {
+          v[k++] = value_at(value, s.size());
+          value += varlen_size(s.size());
+        }
+      }
+      const auto names = labels::wire_names(c.wire);
+      std::memcpy(p, names.data(), names.size());
+      p += names.size();
+      delta = static_cast<std::ptrdiff_t>(here()) - static_cast<std::ptrdiff_t>(c.end);
+      copied = c.end;
+    }
+    std::memcpy(p, rec + copied, j.length - copied);
+    p += j.length - copied;
+    if (v)
+      for (; k < num_varlen; ++k)
+        v[k].offset = static_cast<std::uint16_t>(v[k].offset + delta);
+    if (a.pod_labels) {
+      for (const auto& l : {src_labels, dst_labels}) {
+        // The value's length is what follows its prefix: one octet when the whole is at
+        // most 255 octets, else three (labels::wire_prefix_size).
+        if (v)
+          v[k++] = value_at(here(), l.size() - (l.size() <= 255 ? 1 : 3));
+        std::memcpy(p, l.data(), l.size());
+        p += l.size();
+      }
+    }
+    finish_record(w, v, k, here(), p, flow_direction(j.type, j.src_named, j.dst_named));
+  };
+
   // Stage 3: the output record, written in place: the input with any filled names,
   // then the labels, the constant block and flowDirection.
   auto emit = [&](std::size_t r) {
@@ -328,6 +530,14 @@ void slice_enricher::run(const messages::session_info& session, const messages::
     const bool inter_node = j.type == flow_type_inter_node;
     const bool fill_src = want_fill && inter_node && !j.src_named && j.src;
     const bool fill_dst = want_fill && inter_node && !j.dst_named && j.dst;
+    // Sealed Pods and whole name runs (nearly always): each filled side and each label
+    // is one copy of octets encoded once per Pod event.
+    if ((!fill_src || (runs[0].whole && j.src.wire)) &&
+        (!fill_dst || (runs[1].whole && j.dst.wire)) &&
+        (!want_labels || ((!j.src || j.src.wire) && (!j.dst || j.dst.wire)))) {
+      emit_encoded(j, rec, varlen, fill_src, fill_dst);
+      return;
+    }
     labels::pod_view src, dst;
     if (j.src)
       src = j.src.view();
@@ -418,16 +628,7 @@ void slice_enricher::run(const messages::session_info& session, const messages::
         v[k++] = value_at(here(), dst_labels.size());
       p = put_varlen(p, dst_labels);
     }
-    if (v && a.cluster_id)
-      v[k] = value_at(here(), cluster_id_size); // first in the constant block
-    if (!block.empty()) {
-      std::memcpy(p, block.data(), block.size());
-      p += block.size();
-    }
-    if (a.flow_direction)
-      *p = direction;
-    w.end_record();
-    ++out.records;
+    finish_record(w, v, k, here(), p, direction);
   };
 
   if (!pipelined) {
@@ -441,11 +642,7 @@ void slice_enricher::run(const messages::session_info& session, const messages::
         break;
       const auto* rec = body.data() + pos;
       pos += length;
-      auto field = [&](messages::field_index i) {
-        return plan.layout.located(static_cast<std::size_t>(i), varlen);
-      };
-      auto named = [&](messages::field_index i) { return i >= 0 && field(i).length > 0; };
-      const std::uint8_t type = plan.flow_type >= 0 ? rec[field(plan.flow_type).offset] : 0;
+      const std::uint8_t type = has_type ? rec[at_type.of(varlen).offset] : 0;
       // The labels, when appended, are empty: one prefix octet each.
       const std::size_t out_size = length + fixed_extra + (a.pod_labels ? 2 : 0);
       if (out_size > max_set_body_) {
@@ -453,9 +650,9 @@ void slice_enricher::run(const messages::session_info& session, const messages::
         continue;
       }
       auto [w, v] = open_record(rec, length, varlen, out_size);
-      write_plain(
-          w, v, rec, length, out_size,
-          flow_direction(type, named(plan.source_pod_name), named(plan.destination_pod_name)));
+      write_plain(w, v, rec, length, out_size,
+                  flow_direction(type, has_src_name && at_src_name.of(varlen).length > 0,
+                                 has_dst_name && at_dst_name.of(varlen).length > 0));
     }
     counts.dropped_too_large += drop;
     return;

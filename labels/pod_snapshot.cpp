@@ -8,29 +8,29 @@ void seal(pod_entry& e) {
   const std::string_view parts[4] = {e.labels_json, e.name, e.pod_namespace, e.node_name};
   std::uint32_t n[4];
   std::size_t total = sizeof n;
-  for (std::size_t k = 0; k < 4; ++k) {
-    n[k] = static_cast<std::uint32_t>(parts[k].size());
-    total += parts[k].size();
-  }
   e.wire.clear();
+  for (std::size_t k = 0; k < 4; ++k) {
+    // No IPFIX value is longer than 65535 octets (RFC 7011 7): such an entry stays
+    // unsealed, and a record that would carry it is dropped as too large.
+    if (parts[k].size() > 0xffff)
+      return;
+    n[k] = static_cast<std::uint32_t>(parts[k].size());
+    total += wire_prefix_size(n[k]) + parts[k].size();
+  }
   e.wire.reserve(total);
   e.wire.append(reinterpret_cast<const char*>(n), sizeof n);
-  for (auto p : parts)
-    e.wire.append(p);
-}
-
-ip_key ipv4_key(const std::uint8_t* four_octets) {
-  ip_key k{};
-  k[10] = 0xff;
-  k[11] = 0xff;
-  std::memcpy(k.data() + 12, four_octets, 4);
-  return k;
-}
-
-ip_key ipv6_key(const std::uint8_t* sixteen_octets) {
-  ip_key k;
-  std::memcpy(k.data(), sixteen_octets, 16);
-  return k;
+  for (std::size_t k = 0; k < 4; ++k) {
+    // The prefix as ipfix::write_varlen_prefix writes it: one octet below 255, else 255
+    // and a 2-octet length in network order.
+    if (n[k] < 255) {
+      e.wire.push_back(static_cast<char>(n[k]));
+    } else {
+      e.wire.push_back(static_cast<char>(255));
+      e.wire.push_back(static_cast<char>(n[k] >> 8));
+      e.wire.push_back(static_cast<char>(n[k] & 0xff));
+    }
+    e.wire.append(parts[k]);
+  }
 }
 
 std::size_t ip_key_hash::operator()(const ip_key& k) const noexcept {

@@ -28,8 +28,19 @@ namespace fa::labels {
 /// An IP address as 16 octets; IPv4 in IPv4-mapped form (::ffff:a.b.c.d).
 using ip_key = std::array<std::uint8_t, 16>;
 
-ip_key ipv4_key(const std::uint8_t* four_octets);
-ip_key ipv6_key(const std::uint8_t* sixteen_octets);
+/// Inline: the enrichers build two keys per record.
+inline ip_key ipv4_key(const std::uint8_t* four_octets) noexcept {
+  ip_key k{};
+  k[10] = 0xff;
+  k[11] = 0xff;
+  std::memcpy(k.data() + 12, four_octets, 4);
+  return k;
+}
+inline ip_key ipv6_key(const std::uint8_t* sixteen_octets) noexcept {
+  ip_key k;
+  std::memcpy(k.data(), sixteen_octets, 16);
+  return k;
+}
 
 struct ip_key_hash {
   std::size_t operator()(const ip_key& k) const noexcept;
@@ -59,14 +70,22 @@ struct pod_entry {
   std::optional<std::int64_t> deletion; ///< when the delete or terminal phase was observed
   /// The four strings again, in one block: what an enricher copies into a record, read
   /// through one pointer from the address's slot. Layout: four native-endian 32-bit
-  /// lengths (labels JSON, name, namespace, Node), then the four values back to back.
-  /// Built by `seal`; empty for an entry that was not sealed (enrichers then read the
-  /// strings above, more slowly).
+  /// lengths (labels JSON, name, namespace, Node), then the four values back to back,
+  /// each already encoded as an IPFIX variable-length value (its 1- or 3-octet prefix,
+  /// RFC 7011 7), so that a record takes the labels, or the three names, in one copy
+  /// (issue 15). Built by `seal`; empty for an entry that was not sealed, or with a
+  /// string too long for any IPFIX value (enrichers then read the strings above, more
+  /// slowly).
   wire_string wire;
 };
 
 /// Builds `e.wire` from its strings, once per Pod event.
 void seal(pod_entry& e);
+
+/// Octets of the prefix `seal` writes before a value of `n` octets (RFC 7011 7).
+inline std::size_t wire_prefix_size(std::uint32_t n) noexcept {
+  return n < 255 ? 1 : 3;
+}
 
 /// The strings a record takes from a Pod, as views into its entry.
 struct pod_view {
@@ -76,20 +95,37 @@ struct pod_view {
   std::string_view node_name;
 };
 
-/// The views of a sealed entry's `wire` block.
+/// The views of a sealed entry's `wire` block (the values, without their prefixes).
 inline pod_view wire_view(const char* wire) noexcept {
   std::uint32_t n[4];
   std::memcpy(n, wire, sizeof n);
   const char* p = wire + sizeof n;
-  pod_view v;
-  v.labels_json = {p, n[0]};
-  p += n[0];
-  v.name = {p, n[1]};
-  p += n[1];
-  v.pod_namespace = {p, n[2]};
-  p += n[2];
-  v.node_name = {p, n[3]};
-  return v;
+  std::string_view v[4];
+  for (std::size_t k = 0; k < 4; ++k) {
+    p += wire_prefix_size(n[k]);
+    v[k] = {p, n[k]};
+    p += n[k];
+  }
+  return {v[0], v[1], v[2], v[3]};
+}
+
+/// A sealed block's labels JSON as an IPFIX variable-length value, prefix included.
+inline std::string_view wire_labels(const char* wire) noexcept {
+  std::uint32_t n;
+  std::memcpy(&n, wire, sizeof n);
+  return {wire + 4 * sizeof n, wire_prefix_size(n) + n};
+}
+
+/// A sealed block's name, namespace and Node, each an IPFIX variable-length value with
+/// its prefix, back to back: what the three name fields of one side of a record become.
+inline std::string_view wire_names(const char* wire) noexcept {
+  std::uint32_t n[4];
+  std::memcpy(n, wire, sizeof n);
+  const std::size_t skip = wire_prefix_size(n[0]) + n[0];
+  std::size_t size = 0;
+  for (std::size_t k = 1; k < 4; ++k)
+    size += wire_prefix_size(n[k]) + n[k];
+  return {wire + sizeof n + skip, size};
 }
 
 /// The views of any entry: from `wire` when sealed, else from the strings.

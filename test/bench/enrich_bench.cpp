@@ -3,8 +3,9 @@
 // sockets: it measures what the enrichers spend per record, without the rest of the
 // pipeline. Build Release (`make build`) and run `build/release/test/bench/enrich-bench`.
 //
-//   enrich-bench [--records N] [--slice R] [--rounds K]
+//   enrich-bench [--records N] [--slice R] [--rounds K] [--only TEXT]
 //
+// `--only TEXT` runs only the cases whose line contains TEXT (for a profiler or cachegrind).
 // Prints one line per case: without a Pod index (provenance, clusterId, flowDirection),
 // and with 64,000 Pods covering every address the records carry (labels looked up for
 // both ends, empty names of InterNode records filled); then without a Pod index split by
@@ -44,12 +45,17 @@ struct options {
   std::size_t records = 100'000; ///< distinct records, walked in slices
   std::size_t slice = 256;       ///< records per slice (a 64 KiB read holds about 280)
   std::size_t rounds = 20;       ///< passes over the records
+  std::string only;              ///< run only the cases whose line contains this
 };
 
 options parse(int argc, char** argv) {
   options o;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string_view k = argv[i];
+    if (k == "--only") {
+      o.only = argv[i + 1];
+      continue;
+    }
     const auto v = static_cast<std::size_t>(std::strtoull(argv[i + 1], nullptr, 10));
     if (k == "--records")
       o.records = std::max<std::size_t>(v, 1);
@@ -58,7 +64,8 @@ options parse(int argc, char** argv) {
     else if (k == "--rounds")
       o.rounds = std::max<std::size_t>(v, 1);
     else {
-      std::fprintf(stderr, "usage: enrich-bench [--records N] [--slice R] [--rounds K]\n");
+      std::fprintf(stderr, "usage: enrich-bench [--records N] [--slice R] [--rounds K] "
+                           "[--only TEXT]\n");
       std::exit(2);
     }
   }
@@ -151,9 +158,14 @@ int main(int argc, char** argv) {
   session.peer_v6 = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 172, 18, 0, 3};
 
   // `outputs` > 1: split by flow over that many destinations (fanout = "flow").
+  auto wanted = [&](std::string_view label) {
+    return o.only.empty() || label.find(o.only) != std::string_view::npos;
+  };
   auto bench = [&](const char* label, const labels::pod_snapshot_ptr& pods, std::size_t outputs,
-                   bool offsets) {
-    enrich::slice_enricher e{opts};
+                   bool offsets, const enrich::enrichment_options& case_opts) {
+    if (!wanted(label))
+      return;
+    enrich::slice_enricher e{case_opts};
     e.set_pods(pods);
     enrich::slice_counts counts;
     std::vector<std::uint64_t> seeds;
@@ -211,7 +223,7 @@ int main(int argc, char** argv) {
   };
   // The agent session's walk of each slice (ipfix::slice_records), into values reserved
   // as the session reserves them (its estimate from the batch before).
-  {
+  if (wanted("agent session walk (slice_records)")) {
     std::vector<ipfix::field_slice> values;
     double started = 0;
     for (std::size_t r = 0; r <= o.rounds; ++r) {
@@ -238,6 +250,9 @@ int main(int argc, char** argv) {
   // (ipfix::slice_records_side_by_side), as the agent session walks the data sets of a
   // read's messages.
   for (const std::size_t ways : {std::size_t{2}, ipfix::max_side_by_side}) {
+    if (!wanted(ways == 2 ? "agent session walk, two sets side by side"
+                          : "agent session walk, four sets side by side"))
+      continue;
     std::array<std::vector<ipfix::field_slice>, ipfix::max_side_by_side> values;
     double started = 0;
     for (std::size_t r = 0; r <= o.rounds; ++r) {
@@ -276,10 +291,19 @@ int main(int argc, char** argv) {
                 (cpu_ns() - started) / static_cast<double>(o.records * o.rounds));
   }
   const auto pods = all_pods();
-  bench("antrea-v4, no Pod index", nullptr, 1, false);
-  bench("antrea-v4, 64,000 Pods (labels, names filled)", pods, 1, false);
-  bench("antrea-v4, no Pod index, split by flow over 3", nullptr, 3, false);
-  bench("antrea-v4, 64,000 Pods, offsets for readers", pods, 1, true);
+  bench("antrea-v4, no Pod index", nullptr, 1, false, opts);
+  bench("antrea-v4, 64,000 Pods (labels, names filled)", pods, 1, false, opts);
+  // The two parts of the Pod index's cost apart (issue 15: labels on against off).
+  auto labels_only = opts;
+  labels_only.fill_k8s_names = false;
+  bench("antrea-v4, 64,000 Pods, labels only", pods, 1, false, labels_only);
+  auto names_only = opts;
+  names_only.pod_labels = false;
+  bench("antrea-v4, 64,000 Pods, names filled only", pods, 1, false, names_only);
+  bench("antrea-v4, no Pod index, split by flow over 3", nullptr, 3, false, opts);
+  bench("antrea-v4, 64,000 Pods, offsets for readers", pods, 1, true, opts);
+  if (!wanted("ClickHouse RowBinary rows"))
+    return 0;
 
   // The ClickHouse rows of each slice's payload (every column of the 51, RowBinary), each
   // record walked or read by the offsets handed over, the two in turns.

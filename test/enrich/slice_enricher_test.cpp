@@ -381,6 +381,87 @@ TEST_F(slice_enricher_test, handed_over_values_match_a_walk_of_every_record_writ
   }
 }
 
+/// Issue 15: with sealed Pods, a side's three names (a whole run in the template) and each
+/// label are copied as octets encoded once per Pod (labels::wire_names, wire_labels).
+/// The records, and the values handed over, are exactly those of unsealed Pods (their
+/// strings written one by one): short and long (3-octet prefix) labels and names,
+/// prefixes received in either form, either side filled or both, IPv4 and IPv6.
+TEST_F(slice_enricher_test, sealed_pods_write_the_same_records_as_their_strings) {
+  const std::string long_labels = R"({"app":")" + std::string(300, 'l') + R"("})";
+  const std::string long_name = "db-" + std::string(260, 'n');
+  for (const bool v6_records : {false, true}) {
+    std::vector<bytes> runs[2];
+    std::vector<ipfix::field_slice> values[2];
+    for (const bool sealed : {true, false}) {
+      SCOPED_TRACE(std::string(v6_records ? "IPv6" : "IPv4") + (sealed ? ", sealed" : ""));
+      payload = {};
+      slice_enricher e{opts};
+      auto pods = std::make_shared<labels::pod_snapshot>();
+      auto add = [&](std::uint8_t host, std::shared_ptr<const labels::pod_entry> p) {
+        if (v6_records) {
+          std::uint8_t a[16] = {0xfd, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, host};
+          pods->add(labels::ipv6_key(a), std::move(p));
+        } else {
+          pods->add(key4(10, 244, 1, host), std::move(p));
+        }
+      };
+      add(5, pod("web-1", long_labels, 100, {}, sealed));
+      add(7, pod(long_name, "{}", 100, {}, sealed));
+      add(8, pod("", R"({"x":"y"})", 100, {}, sealed)); // a Pod named ""
+      e.set_pods(pods);
+      template_def def = antrea_def_with_nodes(v6_records ? 311 : 310);
+      if (v6_records) // sourceIPv6Address, destinationIPv6Address
+        def.fields[1] = {27, 16, 0}, def.fields[2] = {28, 16, 0};
+      auto p = plan(def);
+      ASSERT_NE(p, nullptr);
+      std::vector<bytes> records;
+      for (int i = 0; i < 30; ++i) {
+        bytes r;
+        ipfix::message_builder b{r};
+        b.put_u32(1'700'000'100);
+        auto address = [&](std::uint8_t host) {
+          if (v6_records)
+            b.put_bytes(bytes{0xfd, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, host});
+          else
+            b.put_bytes(bytes{10, 244, 1, host});
+        };
+        address(static_cast<std::uint8_t>(5 + (i / 3) % 2 * 3));   // 5 or 8
+        address(static_cast<std::uint8_t>(7 + i % 3));             // 7, 8 or 9 (no Pod)
+        const bool src_named = i % 4 == 1, dst_named = i % 4 == 2; // 0 and 3: neither
+        b.put_string(src_named ? "web-1" : "", i % 5 == 0);
+        b.put_string(src_named ? "default" : "");
+        b.put_string(src_named ? "node-a" : "", i % 7 == 0);
+        b.put_string(dst_named ? "db-0" : "", i % 6 == 0);
+        b.put_string(dst_named ? "data" : "");
+        b.put_string(dst_named ? "node-b" : "");
+        b.put_u8(i % 9 == 8 ? 1 : 2); // mostly InterNode
+        b.put_string(i % 4 == 0 ? std::string(280, 'p') : "allow-web");
+        b.put_u64(static_cast<std::uint64_t>(i));
+        records.push_back(std::move(r));
+      }
+      enrich(e, p, records, peer4);
+      auto got = written(); // checks the values handed over against a walk
+      ASSERT_EQ(got.size(), records.size());
+      for (auto& r : got)
+        runs[sealed ? 0 : 1].push_back(r.data);
+      values[sealed ? 0 : 1] = payload.varlen;
+    }
+    ASSERT_EQ(runs[0].size(), runs[1].size());
+    for (std::size_t i = 0; i < runs[0].size(); ++i)
+      EXPECT_EQ(runs[0][i], runs[1][i]) << "record " << i;
+    ASSERT_EQ(values[0].size(), values[1].size());
+    for (std::size_t k = 0; k < values[0].size(); ++k) {
+      EXPECT_EQ(values[0][k].offset, values[1][k].offset) << "value " << k;
+      EXPECT_EQ(values[0][k].length, values[1][k].length) << "value " << k;
+    }
+    // Names were filled from the index, the long one with a 3-octet prefix.
+    bool filled_long = false;
+    for (const auto& r : runs[0])
+      filled_long |= std::search(r.begin(), r.end(), long_name.begin(), long_name.end()) != r.end();
+    EXPECT_TRUE(filled_long);
+  }
+}
+
 // Without the flag (IPFIX destinations only) nothing is handed over: no cost.
 TEST_F(slice_enricher_test, no_values_are_handed_over_unless_asked) {
   with_varlen = false;

@@ -466,6 +466,35 @@ TEST(pod_snapshot, an_unsealed_entry_is_found_through_its_strings) {
   EXPECT_EQ(w.labels_json, "{}");
 }
 
+// Issue 15: a sealed block holds each string as an IPFIX variable-length value (RFC 7011
+// 7: a 1-octet prefix below 255 octets, else 255 and 2 octets), so that a record takes
+// the labels, or a side's three names, in one copy.
+TEST(pod_snapshot, a_sealed_block_holds_the_strings_encoded_for_ipfix) {
+  pod_entry e;
+  e.name = std::string(300, 'n');
+  e.pod_namespace = "ns";
+  e.node_name = "";
+  e.labels_json = R"({"a":"b"})";
+  seal(e);
+  ASSERT_FALSE(e.wire.empty());
+  const auto labels = wire_labels(e.wire.data());
+  EXPECT_EQ(labels, std::string(1, '\x09') + R"({"a":"b"})");
+  const auto names = wire_names(e.wire.data());
+  const std::string want = std::string{'\xff', '\x01', '\x2c'} + std::string(300, 'n') +
+                           std::string(1, '\x02') + "ns" + std::string(1, '\x00');
+  EXPECT_EQ(names, want);
+  // The views are the values, without their prefixes.
+  const auto v = wire_view(e.wire.data());
+  EXPECT_EQ(v.name, e.name);
+  EXPECT_EQ(v.pod_namespace, "ns");
+  EXPECT_EQ(v.node_name, "");
+  EXPECT_EQ(v.labels_json, e.labels_json);
+  // A string no IPFIX value can hold leaves the entry unsealed (read from its strings).
+  e.labels_json = std::string(70000, 'x');
+  seal(e);
+  EXPECT_TRUE(e.wire.empty());
+}
+
 TEST(lookup_arena, blocks_are_aligned_keep_their_content_and_are_reused) {
   const std::size_t sizes[] = {1, 15, 16, 17, 130, 512, 513, 1024, 4096, 32768, 1 << 20};
   std::vector<std::pair<unsigned char*, std::size_t>> blocks;
