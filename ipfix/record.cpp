@@ -72,8 +72,9 @@ std::size_t record_layout::measure(bytes_view bytes, parse_error& err) const {
 }
 
 template <std::size_t N>
-bool record_layout::walk_varlen_n(const bytes_view* records, field_slice* const* outs,
-                                  std::size_t* lengths) const {
+[[gnu::always_inline]] inline bool record_layout::walk_varlen_n(const bytes_view* records,
+                                                                field_slice* const* outs,
+                                                                std::size_t* lengths) const {
   // The walk is N chains of dependent loads, one load per value (issue 15); what it costs
   // is the instructions around each load, so each lane's state is scalars the compiler
   // keeps in registers (the base, the position, where the values go) and a value costs
