@@ -76,12 +76,13 @@ template <std::size_t N>
                                                                 field_slice* const* outs,
                                                                 std::size_t* lengths) const {
   // The walk is N chains of dependent loads, one load per value (issue 15); what it costs
-  // is the instructions around each load, so each lane's state is scalars the compiler
-  // keeps in registers (the base, the position, where the values go) and a value costs
-  // one compare against the last position a 3-octet prefix fits (`lim`) where it costs
-  // the same as `pos + 3 > size`. A record that runs near its end or past it stops the
-  // walk at once (a branch never taken for well-formed sets, so the chains still overlap):
-  // each is then walked alone, for the exact error.
+  // is the instructions around each load. So each lane's state is scalars (its base, its
+  // position, where its values go), and a value's bounds check is one compare with the
+  // last position where a 3-octet prefix still fits (`lim`, i.e. `pos + 3 > size`). A
+  // record that comes that near its end, or runs past it, stops the walk at once (a
+  // branch never taken in well-formed sets, so the chains still overlap); each record is
+  // then walked alone, for the exact error. Inlined into the walk of whole sets: a call
+  // per N records spilled and reloaded the lanes' state.
   std::array<const std::uint8_t*, N> data;
   std::array<std::size_t, N> lim;
   std::array<std::size_t, N> pos{};
