@@ -64,9 +64,6 @@ struct agent_session_state {
   /// The transport's close reason, read when the actor ends (sessions_closed_total).
   std::shared_ptr<std::string> end_reason;
   ipfix::clock_type::time_point next_expiry{}; ///< UDP: next template expiry sweep
-  /// Variable-length values per KiB of chunk in the last batch that had any, an eighth
-  /// more: sizes the next batch's `varlen` so that the walk does not regrow it.
-  std::size_t varlen_per_kib = 0;
   static inline const char* name = "agent_session";
 };
 

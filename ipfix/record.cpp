@@ -71,48 +71,46 @@ std::size_t record_layout::measure(bytes_view bytes, parse_error& err) const {
   return segment_walk(bytes, err, [](std::size_t, field_slice) {});
 }
 
-std::size_t record_layout::walk_varlen(bytes_view record, std::span<field_slice> varlen_out,
-                                       parse_error& err) const {
-  err = parse_error::none;
-  if (fixed_)
-    return measure(record, err);
-  return segment_walk(record, err, [&](std::size_t k, field_slice s) { varlen_out[k] = s; });
-}
-
-namespace {
-
-/// One value of one record, as `fast_segment_walk` reads it: false where that stops.
-inline bool step_varlen(bytes_view r, std::size_t& pos, std::size_t gap, field_slice& out) {
-  pos += gap;
-  if (pos + 3 > r.size())
-    return false;
-  std::size_t len = r[pos];
-  if (len == 255) {
-    len = read_u16(r.data() + pos + 1);
-    pos += 3;
-  } else {
-    pos += 1;
-  }
-  out = {static_cast<std::uint16_t>(pos), static_cast<std::uint16_t>(len)};
-  pos += len;
-  return true;
-}
-
-} // namespace
-
 template <std::size_t N>
-bool record_layout::walk_varlen_n(const bytes_view* records, field_slice* const* outs,
-                                  std::size_t* lengths) const {
+[[gnu::always_inline]] inline bool record_layout::walk_varlen_n(const bytes_view* records,
+                                                                field_slice* const* outs,
+                                                                std::size_t* lengths) const {
+  // The walk is N chains of dependent loads, one load per value (issue 15); what it costs
+  // is the instructions around each load. So each lane's state is scalars (its base, its
+  // position, where its values go), and a value's bounds check is one compare with the
+  // last position where a 3-octet prefix still fits (`lim`, i.e. `pos + 3 > size`). A
+  // record that comes that near its end, or runs past it, stops the walk at once (a
+  // branch never taken in well-formed sets, so the chains still overlap); each record is
+  // then walked alone, for the exact error. Inlined into the walk of whole sets: a call
+  // per N records spilled and reloaded the lanes' state.
+  std::array<const std::uint8_t*, N> data;
+  std::array<std::size_t, N> lim;
   std::array<std::size_t, N> pos{};
-  for (std::size_t k = 0; k < var_gap_.size(); ++k) {
-    const std::size_t gap = var_gap_[k];
-    // Every record's step every time (no early exit between them): the chains stay in
-    // flight together.
-    bool ok = true;
-    for (std::size_t i = 0; i < N; ++i)
-      ok &= step_varlen(records[i], pos[i], gap, outs[i][k]);
-    if (!ok)
+  std::array<field_slice*, N> out;
+  for (std::size_t i = 0; i < N; ++i) {
+    if (records[i].size() < 3)
       return false;
+    data[i] = records[i].data();
+    lim[i] = records[i].size() - 3;
+    out[i] = outs[i];
+  }
+  const std::uint16_t* gaps = var_gap_.data();
+  for (std::size_t k = 0, n = var_gap_.size(); k < n; ++k) {
+    const std::size_t gap = gaps[k];
+    for (std::size_t i = 0; i < N; ++i) {
+      std::size_t p = pos[i] + gap;
+      if (p > lim[i]) [[unlikely]]
+        return false;
+      std::size_t len = data[i][p];
+      ++p;
+      // RFC 7011 7: 255 announces a 2-octet length (within `lim`, as checked above).
+      if (len == 255) [[unlikely]] {
+        len = read_u16(data[i] + p);
+        p += 2;
+      }
+      out[i][k] = {static_cast<std::uint16_t>(p), static_cast<std::uint16_t>(len)};
+      pos[i] = p + len;
+    }
   }
   for (std::size_t i = 0; i < N; ++i) {
     if (pos[i] + tail_fixed_ > records[i].size())
@@ -120,6 +118,20 @@ bool record_layout::walk_varlen_n(const bytes_view* records, field_slice* const*
     lengths[i] = pos[i] + tail_fixed_;
   }
   return true;
+}
+
+std::size_t record_layout::walk_varlen(bytes_view record, std::span<field_slice> varlen_out,
+                                       parse_error& err) const {
+  err = parse_error::none;
+  if (fixed_)
+    return measure(record, err);
+  // The lanes' walk of one record first (fewer instructions per value than the header's
+  // `fast_segment_walk`, issue 15); a record it leaves is walked again for the error.
+  std::size_t n = 0;
+  field_slice* out = varlen_out.data();
+  if (walk_varlen_n<1>(&record, &out, &n))
+    return n;
+  return segment_walk(record, err, [&](std::size_t k, field_slice s) { varlen_out[k] = s; });
 }
 
 template bool record_layout::walk_varlen_n<2>(const bytes_view*, field_slice* const*,

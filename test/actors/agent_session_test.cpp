@@ -867,6 +867,45 @@ TEST_F(agent_session_test, each_slice_carries_the_variable_length_values_of_its_
   EXPECT_EQ(budget->available(), budget->limit());
 }
 
+// The batch's values are sized once, for as many records as the rest of the chunk could
+// hold (the room the walk gives each set), so a chunk with more values per octet than the
+// one before does not regrow the vector: a regrowth moved every value walked so far
+// (issue 15). Chunk 1 holds few values per octet (long strings), chunk 2 many (empty).
+TEST_F(agent_session_test, a_batch_reserves_its_values_once_for_the_whole_chunk) {
+  auto s = spawn_session(info);
+  const auto def = make_def(256, {iana(8, 4), antrea(101), antrea(102)});
+  const ipfix::record_layout layout{def};
+  auto record_of = [](std::size_t len) {
+    bytes r;
+    ipfix::message_builder b{r};
+    b.put_u32(7);
+    b.put_string(std::string(len, 'p'));
+    b.put_string("");
+    return r;
+  };
+  send(s, message(1, 0, [&](auto& b) { template_set(b, {def}); }));
+  auto budget = std::make_shared<messages::byte_budget>(1 << 24);
+  std::uint32_t seq = 0;
+  for (const std::size_t len : {200, 0}) {
+    bytes content;
+    for (int m = 0; m < 8; ++m) {
+      const std::vector<bytes> recs(30, record_of(len));
+      append(content, message(1, seq, [&](auto& b) { data_set(b, 256, recs); }));
+      seq += 30;
+    }
+    caf::anon_send(s, messages::frames{make_chunk(content, {budget, nullptr})});
+    run();
+    ASSERT_FALSE(batches().empty());
+    const auto& batch = batches().back();
+    EXPECT_EQ(expect_fresh_values(batch), 240u);
+    // The first set's body starts after a message header and a set header (RFC 7011 3).
+    EXPECT_EQ(batch.varlen.values.capacity(),
+              (content.size() - 20) / layout.min_length() * layout.num_varlen())
+        << "strings of " << len;
+  }
+  EXPECT_EQ(status(s).lost_records, 0u);
+}
+
 // The data sets of consecutive messages of one template are walked two at a time, side by
 // side (issue 15): each slice still gets exactly its own records' values when the set
 // walked ahead is malformed (its message alone is discarded), when the one it was walked
