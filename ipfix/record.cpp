@@ -244,7 +244,7 @@ sliced_records slice_records(bytes_view body, const record_layout& layout,
 
 namespace {
 
-/// One data set body being walked by `slice_records_side_by_side`.
+/// One data set body being walked by `slice_records_in_place`.
 struct lane {
   bytes_view body;
   std::size_t pos = 0;
@@ -349,29 +349,6 @@ void walk_side_by_side(const record_layout& layout, lane* lanes, std::size_t n) 
 
 } // namespace
 
-void slice_records_side_by_side(std::span<const bytes_view> bodies, const record_layout& layout,
-                                std::span<std::vector<field_slice>* const> outs,
-                                std::span<sliced_records> found) {
-  const std::size_t n = std::min({bodies.size(), outs.size(), found.size(), max_side_by_side});
-  if (layout.fixed() || layout.min_length() == 0) {
-    for (std::size_t i = 0; i < n; ++i)
-      found[i] = slice_records(bodies[i], layout, *outs[i]);
-    return;
-  }
-  std::array<lane, max_side_by_side> lanes;
-  std::array<std::size_t, max_side_by_side> bases;
-  for (std::size_t i = 0; i < n; ++i) {
-    found[i] = {};
-    bases[i] = outs[i]->size();
-    outs[i]->resize(bases[i] + room_for(bodies[i].size(), layout));
-  }
-  for (std::size_t i = 0; i < n; ++i)
-    lanes[i] = {bodies[i], 0, outs[i]->data() + bases[i], &found[i]};
-  walk_side_by_side(layout, lanes.data(), n);
-  for (std::size_t i = 0; i < n; ++i)
-    outs[i]->resize(bases[i] + found[i].records * layout.num_varlen());
-}
-
 void slice_records_in_place(std::span<const bytes_view> bodies, const record_layout& layout,
                             std::vector<field_slice>& varlen, std::span<std::size_t> starts,
                             std::span<sliced_records> found) {
@@ -401,18 +378,6 @@ void slice_records_in_place(std::span<const bytes_view> bodies, const record_lay
   walk_side_by_side(layout, lanes.data(), n);
   // The room the last set did not use is given back; the others' stays, between sets.
   varlen.resize(starts[n - 1] + found[n - 1].records * layout.num_varlen());
-}
-
-std::pair<sliced_records, sliced_records> slice_records_pair(bytes_view a, bytes_view b,
-                                                             const record_layout& layout,
-                                                             std::vector<field_slice>& varlen,
-                                                             std::vector<field_slice>& scratch) {
-  scratch.clear();
-  const std::array<bytes_view, 2> bodies{a, b};
-  const std::array<std::vector<field_slice>*, 2> outs{&varlen, &scratch};
-  std::array<sliced_records, 2> found;
-  slice_records_side_by_side(bodies, layout, outs, found);
-  return {found[0], found[1]};
 }
 
 std::size_t write_varlen_prefix(std::uint8_t* out, std::size_t len) {

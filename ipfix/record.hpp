@@ -56,8 +56,8 @@ class record_layout {
   std::size_t walk_varlen(bytes_view record, std::span<field_slice> varlen_out,
                           parse_error& err) const;
 
-  /// `walk_varlen` of N records side by side (N = 2, 3 or 4), field by field, so that
-  /// their chains of loads overlap: fills `lengths[i]` for `records[i]` (values into
+  /// `walk_varlen` of N records side by side (N = 1 to 4; 1 is the lone walk), field by field, so
+  /// that their chains of loads overlap: fills `lengths[i]` for `records[i]` (values into
   /// `outs[i]`), or returns false when any record does not fit (walk each alone then, for
   /// the error). Variable-length templates only.
   template <std::size_t N>
@@ -297,36 +297,22 @@ struct sliced_records {
 sliced_records slice_records(bytes_view body, const record_layout& layout,
                              std::vector<field_slice>& varlen);
 
-/// Most data set bodies `slice_records_side_by_side` walks at once.
+/// Most data set bodies `slice_records_in_place` walks at once.
 inline constexpr std::size_t max_side_by_side = 4;
 
 /// `slice_records` over up to `max_side_by_side` data set bodies of one template at once:
 /// the walk of a record is a chain of dependent loads (each value's prefix says where the
 /// next one is), so sets walked field by field side by side overlap their chains (issue
-/// 15). Appends the values of `bodies[i]`'s records to `*outs[i]` and sets `found[i]` as
-/// `slice_records(bodies[i], layout, *outs[i])` would; a set found malformed gets no
-/// values (its result says why). The three spans have one size.
-void slice_records_side_by_side(std::span<const bytes_view> bodies, const record_layout& layout,
-                                std::span<std::vector<field_slice>* const> outs,
-                                std::span<sliced_records> found);
-
-/// `slice_records_side_by_side` with every set's values in one vector, `varlen`, so that
-/// the values of a set walked ahead lie where its slice will read them and are never
-/// copied (issue 15). From `varlen`'s size on, each set in order gets room for as many
-/// records as its body could hold (`size / min_length()`), and `starts[i]` says where
+/// 15). `found[i]` is what `slice_records(bodies[i], ...)` would find. Every set's values
+/// go into one vector, `varlen`, so that the values of a set walked ahead lie where its
+/// slice will read them and are never copied. From `varlen`'s size on, each set in order gets room
+/// for as many records as its body could hold (`size / min_length()`), and `starts[i]` says where
 /// `bodies[i]`'s values begin; `varlen` ends at the last set's values, and the room a set
 /// before it did not use stays in between (a set found malformed leaves all of its room,
 /// and has no records). The three spans have one size.
 void slice_records_in_place(std::span<const bytes_view> bodies, const record_layout& layout,
                             std::vector<field_slice>& varlen, std::span<std::size_t> starts,
                             std::span<sliced_records> found);
-
-/// `slice_records_side_by_side` of two bodies: appends the values of `a`'s records to
-/// `varlen` and puts `b`'s in `scratch` (cleared first; kept for its capacity).
-std::pair<sliced_records, sliced_records> slice_records_pair(bytes_view a, bytes_view b,
-                                                             const record_layout& layout,
-                                                             std::vector<field_slice>& varlen,
-                                                             std::vector<field_slice>& scratch);
 
 /// Writes a variable-length prefix for a value of `len` octets: 1 octet below 255,
 /// otherwise 255 and 2 octets (RFC 7011 7). Returns the octets written (1 or 3).

@@ -41,8 +41,8 @@ struct session {
   template_store udp{store_config(transport_kind::udp)};
   sequence_tracker sequences;
   std::vector<field_slice> slices;
-  std::vector<field_slice> varlen;                             ///< slice_records' output
-  std::array<std::vector<field_slice>, max_side_by_side> side; ///< side by side's outputs
+  std::vector<field_slice> varlen; ///< slice_records' output
+  std::vector<field_slice> side;   ///< the in-place walk's output
   std::vector<std::uint8_t> encoded;
   std::vector<std::uint16_t> removed;
   std::string json;
@@ -68,33 +68,33 @@ void on_template_set(session& s, std::uint32_t odid, const set_view& set,
   });
 }
 
-/// The agent session's walk of up to four sets at once (slice_records_side_by_side) must
+/// The agent session's walk of up to four sets at once (slice_records_in_place) must
 /// find for each what slice_records finds alone: here the set itself, its first three
 /// quarters, its second half, and what follows its first octets (cut mid-record, so
-/// lanes end and stop at different records).
+/// lanes end and stop at different records); each set's values in its own room, after
+/// what the vector held.
 void check_side_by_side(session& s, bytes_view body, const record_layout& layout) {
   const std::array<bytes_view, max_side_by_side> bodies{
       body, body.first(body.size() * 3 / 4), body.subspan(body.size() / 2),
       body.subspan(std::min<std::size_t>(body.size(), 5))};
   for (std::size_t n = 1; n <= bodies.size(); ++n) {
-    std::array<std::vector<field_slice>*, max_side_by_side> outs;
-    for (std::size_t i = 0; i < n; ++i) {
-      s.side[i].assign(1, field_slice{3, 3}); // appended to
-      outs[i] = &s.side[i];
-    }
+    s.side.assign(1, field_slice{3, 3}); // appended to
+    std::array<std::size_t, max_side_by_side> starts;
     std::array<sliced_records, max_side_by_side> found;
-    slice_records_side_by_side({bodies.data(), n}, layout, {outs.data(), n}, {found.data(), n});
+    slice_records_in_place({bodies.data(), n}, layout, s.side, {starts.data(), n},
+                           {found.data(), n});
+    check(s.side[0].offset == 3 && starts[0] == 1);
     for (std::size_t i = 0; i < n; ++i) {
       s.varlen.clear();
       const auto want = slice_records(bodies[i], layout, s.varlen);
       check(found[i].error == want.error && found[i].records == want.records &&
             found[i].consumed == want.consumed);
-      check(s.side[i].size() == 1 + (want.error == parse_error::none ? s.varlen.size() : 0));
-      check(s.side[i][0].offset == 3);
-      if (want.error == parse_error::none)
-        for (std::size_t k = 0; k < s.varlen.size(); ++k)
-          check(s.side[i][k + 1].offset == s.varlen[k].offset &&
-                s.side[i][k + 1].length == s.varlen[k].length);
+      if (want.error != parse_error::none)
+        continue;
+      check(starts[i] + s.varlen.size() <= s.side.size());
+      for (std::size_t k = 0; k < s.varlen.size(); ++k)
+        check(s.side[starts[i] + k].offset == s.varlen[k].offset &&
+              s.side[starts[i] + k].length == s.varlen[k].length);
     }
   }
 }

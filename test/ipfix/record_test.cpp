@@ -464,52 +464,6 @@ static std::vector<std::uint8_t> varied_body(const fa::ipfix::template_def& def,
   return out;
 }
 
-// slice_records_pair (two sets walked side by side, issue 15) finds for each set what
-// slice_records finds for it alone: records, octets, error, values; bodies of different
-// lengths, and bodies cut anywhere (malformed at any record of either, or only padding).
-TEST(slice_records, two_sets_side_by_side_find_what_each_finds_alone) {
-  using namespace fa::ipfix;
-  const auto defs = walk_templates();
-  test::lcg next;
-  auto body_of = [&](const template_def& def, const record_layout& layout) {
-    return varied_body(def, layout, next, 3);
-  };
-  std::size_t malformed = 0, paired = 0;
-  for (const auto& def : defs) {
-    record_layout layout{def};
-    std::vector<field_slice> scratch{{9, 9}}; // cleared first
-    for (int round = 0; round < 200; ++round) {
-      const auto a = body_of(def, layout), b = body_of(def, layout);
-      std::vector<field_slice> alone_a, alone_b;
-      const auto want_a = slice_records(a, layout, alone_a);
-      const auto want_b = slice_records(b, layout, alone_b);
-      std::vector<field_slice> varlen{{7, 7}}; // appended to, not replaced
-      const auto [got_a, got_b] = slice_records_pair(a, b, layout, varlen, scratch);
-      for (const auto& [got, want, alone, values] :
-           {std::tuple{got_a, want_a, &alone_a, std::span<const field_slice>{varlen}.subspan(1)},
-            std::tuple{got_b, want_b, &alone_b, std::span<const field_slice>{scratch}}}) {
-        EXPECT_EQ(got.error, want.error) << "round " << round;
-        EXPECT_EQ(got.records, want.records) << "round " << round;
-        EXPECT_EQ(got.consumed, want.consumed) << "round " << round;
-        if (want.error != parse_error::none) {
-          ++malformed;
-          EXPECT_TRUE(values.empty()) << "round " << round;
-          continue;
-        }
-        ASSERT_EQ(values.size(), alone->size()) << "round " << round;
-        for (std::size_t k = 0; k < values.size(); ++k) {
-          EXPECT_EQ(values[k].offset, (*alone)[k].offset) << "round " << round << " value " << k;
-          EXPECT_EQ(values[k].length, (*alone)[k].length) << "round " << round << " value " << k;
-        }
-      }
-      EXPECT_EQ(varlen[0].offset, 7);
-      paired += std::min(want_a.records, want_b.records);
-    }
-  }
-  EXPECT_GT(malformed, 20u); // the cuts made some
-  EXPECT_GT(paired, 500u);
-}
-
 /// What slice_records finds for `body` alone (its values appended to `alone`), checked
 /// against `found`, what a walk of several sets at once found for it (set `i` of `round`).
 static fa::ipfix::sliced_records expect_as_alone(const fa::ipfix::sliced_records& found,
@@ -522,57 +476,6 @@ static fa::ipfix::sliced_records expect_as_alone(const fa::ipfix::sliced_records
   EXPECT_EQ(found.records, want.records) << "round " << round << " set " << i;
   EXPECT_EQ(found.consumed, want.consumed) << "round " << round << " set " << i;
   return want;
-}
-
-// slice_records_side_by_side (up to four sets walked at once, issue 15) finds for each set
-// what slice_records finds for it alone, for one to four sets of different lengths, cut
-// anywhere (so lanes run out, stop at a malformed record or at a record the side-by-side
-// walk leaves, at different points), appending to what each output already holds.
-TEST(slice_records, up_to_four_sets_side_by_side_find_what_each_finds_alone) {
-  using namespace fa::ipfix;
-  const auto defs = walk_templates();
-  test::lcg next{5};
-  auto body_of = [&](const template_def& def, const record_layout& layout) {
-    return varied_body(def, layout, next, 4);
-  };
-  std::size_t malformed = 0, walked = 0;
-  for (const auto& def : defs) {
-    record_layout layout{def};
-    for (int round = 0; round < 200; ++round) {
-      const std::size_t n = 1 + round % max_side_by_side;
-      std::vector<std::vector<std::uint8_t>> sets;
-      std::vector<bytes_view> bodies;
-      std::vector<std::vector<field_slice>> values(n, {{7, 7}}); // appended to
-      std::vector<std::vector<field_slice>*> outs;
-      for (std::size_t i = 0; i < n; ++i)
-        sets.push_back(body_of(def, layout));
-      for (std::size_t i = 0; i < n; ++i) {
-        bodies.emplace_back(sets[i]);
-        outs.push_back(&values[i]);
-      }
-      std::vector<sliced_records> found(n, sliced_records{99, 99, parse_error::short_header});
-      slice_records_side_by_side(bodies, layout, outs, found);
-      for (std::size_t i = 0; i < n; ++i) {
-        std::vector<field_slice> alone;
-        const auto want = expect_as_alone(found[i], bodies[i], layout, alone, round, i);
-        ASSERT_FALSE(values[i].empty());
-        EXPECT_EQ(values[i][0].offset, 7);
-        if (want.error != parse_error::none) {
-          ++malformed;
-          EXPECT_EQ(values[i].size(), 1u) << "round " << round << " set " << i;
-          continue;
-        }
-        walked += want.records;
-        ASSERT_EQ(values[i].size(), alone.size() + 1) << "round " << round << " set " << i;
-        for (std::size_t k = 0; k < alone.size(); ++k) {
-          EXPECT_EQ(values[i][k + 1].offset, alone[k].offset) << "round " << round << " set " << i;
-          EXPECT_EQ(values[i][k + 1].length, alone[k].length) << "round " << round << " set " << i;
-        }
-      }
-    }
-  }
-  EXPECT_GT(malformed, 20u); // the cuts made some
-  EXPECT_GT(walked, 1000u);
 }
 
 // slice_records_in_place (the agent session's walk of up to four sets at once into its
