@@ -202,6 +202,15 @@ std::size_t count_records(bytes_view body, const record_layout& layout, parse_er
   return err == parse_error::none ? n : 0;
 }
 
+namespace {
+
+/// Entries of room for the values of the records a body of `size` octets could hold.
+std::size_t room_for(std::size_t size, const record_layout& layout) {
+  return size / layout.min_length() * layout.num_varlen();
+}
+
+} // namespace
+
 sliced_records slice_records(bytes_view body, const record_layout& layout,
                              std::vector<field_slice>& varlen) {
   sliced_records out;
@@ -220,7 +229,7 @@ sliced_records slice_records(bytes_view body, const record_layout& layout,
   // growth; what the records did not use is given back after the walk (issue 15).
   const std::size_t k = layout.num_varlen();
   const std::size_t base = varlen.size();
-  varlen.resize(base + body.size() / min_length * k);
+  varlen.resize(base + room_for(body.size(), layout));
   field_slice* values = varlen.data() + base;
   std::size_t pos = 0;
   base::read_ahead ahead{body.data(), body.size()};
@@ -260,11 +269,6 @@ struct lane {
   /// `body.size() / min_length`.
   field_slice* room(std::size_t k) const { return out + found->records * k; }
 };
-
-/// Entries of room for the values of the records a body of `size` octets could hold.
-std::size_t room_for(std::size_t size, const record_layout& layout) {
-  return size / layout.min_length() * layout.num_varlen();
-}
 
 /// Walks lanes `ls[0..N)` side by side while each has a record. Returns true when it
 /// stopped at records the side-by-side walk leaves (a value within 3 octets of the end,
