@@ -24,6 +24,9 @@ packages=(
   # (linux-perf) profiles it (BENCH_CPU_PERF).
   socat linux-perf
   openssl iproute2 procps
+  # tools/grpc-go-agent: the Antrea Agent's gRPC library (grpc-go) as the benchmark's and
+  # the interop tests' client, built offline in GOPATH mode.
+  golang-go golang-google-grpc-dev golang-google-protobuf-dev
   # The ClickHouse destination's tests and benchmark run a real server (18.16 in Debian 12)
   # and query it back with its client; `unshare` (util-linux) gives the flow-log tests a
   # private read-only or full mount.

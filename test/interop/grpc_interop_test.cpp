@@ -8,7 +8,9 @@
 //
 // Every Flow sent must come out of the IPFIX destination with the right elements (decoded
 // by libfixbuf's ipfixDump) and out of JSON lines with the right values (grpc_agent.py
-// check regenerates what it sent). Every wait is bounded.
+// check regenerates what it sent). Every wait is bounded. The last tests put the Agent's
+// own library in front: tools/grpc-go-agent (grpc-go) sends grpc-loadgen's requests, one
+// Flow each, as an Agent's stream.Send does.
 
 #include "test/support/process.hpp"
 #include "test/support/tls_pki.hpp"
@@ -216,6 +218,46 @@ class grpc_interop : public testing::Test {
     return out;
   }
   std::string metrics() { return admin("/metrics"); }
+
+  /// grpc-go-agent sends 2 streams x 10,000 one-Flow requests to `target` (with `extra`
+  /// arguments, e.g. mTLS) and must end each stream with the server's OK reply; every
+  /// Flow must then come out of the IPFIX destination and the JSON lines.
+  void go_agent_delivers_every_flow(const std::string& target,
+                                    const std::vector<std::string>& extra = {}) {
+#ifndef FA_GRPC_GO_AGENT
+    GTEST_SKIP() << "tools/grpc-go-agent was not built: `go` or Debian's grpc-go was missing "
+                    "at configure time (scripts/install-deps.sh installs them)";
+#endif
+    constexpr std::uint64_t streams = 2, per_stream = 10000;
+    // The requests a C++ client would send, one file per stream (each its own
+    // observation domain, as separate Agents).
+    std::string out;
+    ASSERT_EQ(run_command({binary("tools/grpc-loadgen/grpc-loadgen"), "--streams",
+                           std::to_string(streams), "--records", std::to_string(per_stream),
+                           "--flows-per-request", "1", "--dump", file("requests")},
+                          out, 60s),
+              0)
+        << out;
+    std::vector<std::string> args = {binary("tools/grpc-go-agent/grpc-go-agent"),
+                                     "--target",
+                                     target,
+                                     "--streams",
+                                     std::to_string(streams),
+                                     "--records",
+                                     std::to_string(per_stream),
+                                     "--requests",
+                                     file("requests.0"),
+                                     "--requests",
+                                     file("requests.1")};
+    args.insert(args.end(), extra.begin(), extra.end());
+    process go{args, file("go-agent.out"), file("go-agent.err")};
+    EXPECT_EQ(go.wait(120s).value_or(-2), 0) << read_file(file("go-agent.err"));
+    EXPECT_TRUE(contains(read_file(file("go-agent.out")), R"("records": 20000, )"))
+        << read_file(file("go-agent.out"));
+    EXPECT_TRUE(contains(metrics(), "flow_aggregator_grpc_flows_total 20000"));
+    EXPECT_EQ(stop(), streams * per_stream) << "the IPFIX destination";
+    EXPECT_EQ(count_lines(read_file(file("out.jsonl"))), streams * per_stream) << "the JSON lines";
+  }
 
   std::string dir_;
   std::unique_ptr<tls_pki> pki_;
@@ -425,6 +467,24 @@ TEST_F(grpc_interop, sigterm_with_open_streams_loses_nothing_accepted) {
   EXPECT_EQ(count_lines(read_file(file("out.jsonl"))), accepted) << "the JSON lines";
   for (auto* p : {a.get(), b.get(), c.get()})
     p->wait(30s); // cut off by the shutdown: an RPC error
+}
+
+// The Antrea Agent's own gRPC library (grpc-go, which coalesces queued frames into one
+// write where libgrpc writes each request) as the peer, over plain HTTP/2 on IPv4 and
+// IPv6 and over mTLS: every Flow arrives and each stream ends with the server's reply.
+TEST_F(grpc_interop, grpc_go_agent_over_ipv4) {
+  ASSERT_NO_FATAL_FAILURE(start({"grpc://127.0.0.1:0"}));
+  go_agent_delivers_every_flow("127.0.0.1:" + ports_[0]);
+}
+
+TEST_F(grpc_interop, grpc_go_agent_over_ipv6) {
+  ASSERT_NO_FATAL_FAILURE(start({"grpc://[::1]:0"}));
+  go_agent_delivers_every_flow("[::1]:" + ports_[0]);
+}
+
+TEST_F(grpc_interop, grpc_go_agent_over_mtls) {
+  ASSERT_NO_FATAL_FAILURE(start({"grpcs://127.0.0.1:0"}));
+  go_agent_delivers_every_flow("127.0.0.1:" + ports_[0], mtls("agent-a"));
 }
 
 } // namespace

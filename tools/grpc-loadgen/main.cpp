@@ -3,7 +3,9 @@
 // The Flows are the same records ipfix-loadgen sends (tools/common/loadgen_content.hpp), each
 // decoded into a Flow by element (rpc/flow_decoder.hpp), so gRPC in and IPFIX in carry the
 // same content. Requests are built before the run; one thread and one connection per
-// stream, FLOWS per request (an Agent sends 1).
+// stream, FLOWS per request (an Agent sends 1). `--dump PREFIX` writes each stream's
+// requests to a file instead of sending them, for tools/grpc-go-agent (the same requests
+// through the Agent's own library, grpc-go).
 
 #include "rpc/flow_decoder.hpp"
 #include "service.grpc.pb.h"
@@ -16,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <thread>
 #include <vector>
 
@@ -31,6 +34,7 @@ struct options {
   std::uint64_t per_request = 1;
   std::uint64_t seed = 1;
   tools::template_kind kind = tools::template_kind::antrea_v4;
+  std::string dump; ///< a file name prefix: write the requests, send nothing
 };
 
 /// Distinct Flows built per stream; the stream cycles through them (building a million
@@ -56,6 +60,25 @@ std::vector<pb::ExportRequest> make_requests(const options& o, std::uint32_t odi
     f->mutable_ipfix()->set_observation_domain_id(odid);
   }
   return out;
+}
+
+/// Writes `requests` as grpc-go-agent reads them: a 4-octet big-endian length, then the
+/// serialized ExportRequest, for each. The stream cycles through them (a tail shorter than
+/// `per_request` is cut by the sender, as below), so these are exactly its requests.
+bool dump_requests(const std::string& path, const std::vector<pb::ExportRequest>& requests) {
+  std::ofstream out{path, std::ios::binary};
+  std::string bytes;
+  for (const auto& r : requests) {
+    bytes.clear();
+    r.SerializeToString(&bytes);
+    auto n = static_cast<std::uint32_t>(bytes.size());
+    const char len[4] = {static_cast<char>(n >> 24), static_cast<char>(n >> 16),
+                         static_cast<char>(n >> 8), static_cast<char>(n)};
+    out.write(len, 4);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  out.close();
+  return static_cast<bool>(out);
 }
 
 } // namespace
@@ -88,11 +111,27 @@ int main(int argc, char** argv) {
                   o.kind = *k;
                 return k && *k != tools::template_kind::minimal;
               });
+  args.option("dump", "PREFIX",
+              "write stream i's requests to PREFIX.i (i from 0) for grpc-go-agent; send nothing",
+              "a file name prefix", [&](std::string_view v) {
+                o.dump = v;
+                return !v.empty();
+              });
   args.parse(argc, argv);
 
   std::vector<std::vector<pb::ExportRequest>> requests;
   for (std::uint64_t s = 0; s < o.streams; ++s)
     requests.push_back(make_requests(o, static_cast<std::uint32_t>(1 + s)));
+  if (!o.dump.empty()) {
+    for (std::uint64_t s = 0; s < o.streams; ++s) {
+      auto path = o.dump + "." + std::to_string(s);
+      if (!dump_requests(path, requests[s])) {
+        std::fprintf(stderr, "grpc-loadgen: cannot write %s\n", path.c_str());
+        return 1;
+      }
+    }
+    return 0;
+  }
   const bool v6 = o.target.host.find(':') != std::string::npos;
   std::string target = v6 ? "[" : "";
   target += o.target.host;
