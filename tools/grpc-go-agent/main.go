@@ -192,7 +192,7 @@ func main() {
 	target := flag.String("target", "127.0.0.1:14739", "the grpc:// or grpcs:// listener, HOST:PORT (IPv6 as [ADDR]:PORT)")
 	streams := flag.Uint64("streams", 1, "streams at once, one connection each")
 	records := flag.Uint64("records", 100000, "Flows per stream")
-	flag.Var(&requests, "requests", "a file of `grpc-loadgen --dump`; repeat it: stream i sends file i modulo the count (required)")
+	flag.Var(&requests, "requests", "a `FILE` written by grpc-loadgen --dump; repeat it: stream i sends file i modulo the count (required)")
 	ca := flag.String("ca", "", "TLS (grpcs://): trust this CA's certificates")
 	cert := flag.String("cert", "", "TLS: the client certificate (mTLS)")
 	key := flag.String("key", "", "TLS: the client certificate's key")
