@@ -97,6 +97,8 @@ struct callbacks {
       return 0;
     }
     const bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+    if (frame->hd.type == NGHTTP2_DATA && !end)
+      return 0; // its octets went to data_chunk: nothing more to do (most frames)
     auto* s = c.find(frame->hd.stream_id);
     if (!s)
       return 0;
