@@ -203,7 +203,7 @@ export_connection::~export_connection() {
 }
 
 export_connection::stream* export_connection::find(std::int32_t id) {
-  // Each DATA frame looks its stream up twice (its octets, then its end): an Agent's
+  // Each DATA frame looks its stream up (the one that ends it, twice): an Agent's
   // connection has one stream, so the last one found is nearly always it.
   if (last_ && last_->id == id)
     return last_;
