@@ -65,7 +65,9 @@ struct callbacks {
       return 0;
     auto s = std::make_unique<export_connection::stream>();
     s->id = frame->hd.stream_id;
-    self(user).streams_[s->id] = std::move(s);
+    auto& c = self(user);
+    c.last_ = nullptr; // the stream it replaces, if any, goes
+    c.streams_[s->id] = std::move(s);
     return 0;
   }
 
@@ -95,6 +97,8 @@ struct callbacks {
       return 0;
     }
     const bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+    if (frame->hd.type == NGHTTP2_DATA && !end)
+      return 0; // its octets went to data_chunk: nothing more to do (most frames)
     auto* s = c.find(frame->hd.stream_id);
     if (!s)
       return 0;
@@ -137,6 +141,8 @@ struct callbacks {
       return 0;
     // Reset by the client, or over: a session still open was cancelled.
     c.end_session(*i->second, "cancelled");
+    if (c.last_ == i->second.get())
+      c.last_ = nullptr;
     c.streams_.erase(i);
     return 0;
   }
@@ -197,8 +203,15 @@ export_connection::~export_connection() {
 }
 
 export_connection::stream* export_connection::find(std::int32_t id) {
+  // Each DATA frame looks its stream up (the one that ends it, twice): an Agent's
+  // connection has one stream, so the last one found is nearly always it.
+  if (last_ && last_->id == id)
+    return last_;
   auto i = streams_.find(id);
-  return i == streams_.end() ? nullptr : i->second.get();
+  if (i == streams_.end())
+    return nullptr;
+  last_ = i->second.get();
+  return last_;
 }
 
 bool export_connection::feed(const std::uint8_t* data, std::size_t size) {
@@ -267,23 +280,31 @@ void export_connection::on_headers_done(stream& s, bool end_stream) {
 void export_connection::on_data(stream& s, const std::uint8_t* data, std::size_t size) {
   while (size > 0 && !s.answered) {
     if (!s.in_message) {
-      auto n = std::min(size, s.prefix.size() - s.prefix_size);
-      std::memcpy(s.prefix.data() + s.prefix_size, data, n);
-      s.prefix_size += n;
-      data += n;
-      size -= n;
-      if (s.prefix_size < s.prefix.size())
-        return;
-      s.prefix_size = 0;
+      const std::uint8_t* prefix = data;
+      if (s.prefix_size == 0 && size >= s.prefix.size()) {
+        // Whole in this frame (an Agent's every message): read where it lies.
+        data += s.prefix.size();
+        size -= s.prefix.size();
+      } else {
+        auto n = std::min(size, s.prefix.size() - s.prefix_size);
+        std::memcpy(s.prefix.data() + s.prefix_size, data, n);
+        s.prefix_size += n;
+        data += n;
+        size -= n;
+        if (s.prefix_size < s.prefix.size())
+          return;
+        s.prefix_size = 0;
+        prefix = s.prefix.data();
+      }
       // gRPC's Length-Prefixed-Message: we announce no grpc-accept-encoding, so a
       // compressed message is a client error.
-      if (s.prefix[0] != 0) {
+      if (prefix[0] != 0) {
         refuse(s, status_internal, "compressed", "", "compressed messages are not accepted",
                "malformed");
         return;
       }
-      s.message_size = (std::size_t{s.prefix[1]} << 24) | (std::size_t{s.prefix[2]} << 16) |
-                       (std::size_t{s.prefix[3]} << 8) | s.prefix[4];
+      s.message_size = (std::size_t{prefix[1]} << 24) | (std::size_t{prefix[2]} << 16) |
+                       (std::size_t{prefix[3]} << 8) | prefix[4];
       if (s.message_size > limits_.max_message_size) {
         end_session(s, "cancelled"); // as libgrpc's listener named it
         reply(s, status_resource_exhausted, "received message larger than max");

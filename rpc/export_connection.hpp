@@ -158,6 +158,7 @@ class export_connection {
   const export_server_handlers& handlers_;
   nghttp2_session* session_ = nullptr;
   std::map<std::int32_t, std::unique_ptr<stream>> streams_;
+  stream* last_ = nullptr; ///< the stream `find` found last (one of streams_), or null
   std::uint64_t requests_ = 0;
   std::uint64_t flows_ = 0;
   std::uint32_t now_ = 0; ///< unix seconds of the read being converted

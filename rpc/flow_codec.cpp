@@ -316,12 +316,15 @@ flow_error measure(const flow_fields& f, record_plan& out, bool uids) {
                                  f.egress_name.size(),
                                  f.egress_node_name.size()};
   std::size_t size = fixed_size(v6, uids) + std::size(lengths);
-  std::size_t long_ones = 0;
+  std::size_t any = 0;
   for (auto n : lengths) {
     size += n;
-    long_ones += n >= 255;
+    any |= n;
   }
-  size += 2 * long_ones;
+  // Below 255 each when their OR is (names rarely reach 128): else counted one by one.
+  if (any >= 255)
+    for (auto n : lengths)
+      size += n >= 255 ? 2 : 0;
   out.egress_ip_length = 0;
   if (!f.egress_ip.empty())
     out.egress_ip_length = static_cast<std::uint8_t>(egress_ip_text(f.egress_ip, out.egress_ip));

@@ -711,7 +711,7 @@ bool parse_flow(std::string_view bytes, flow_fields& out, const char* limit) {
   });
 }
 
-bool export_request_reader::next(std::string_view& flow) {
+bool export_request_reader::next_slow(std::string_view& flow) {
   reader r{rest_, depth_request};
   while (!r.done()) {
     std::uint32_t k;

@@ -98,15 +98,17 @@ request_result flow_writer::add_request(std::string_view bytes, std::uint32_t no
 
 flow_writer::mark flow_writer::begin_request() {
   in_request_ = true;
-  sequences_.clear();
-  for (const auto& d : domains_)
-    sequences_.push_back(d.sequence);
+  // The domains' sequence numbers are saved by the first end_message of the request, the
+  // only place that changes them: most requests (an Agent's one Flow) end none.
+  saved_sequences_ = false;
   return mark{chunk_.get(), size_,   next_capacity_,   in_message_, message_start_,
               set_start_,   set_id_, message_records_, domain_,     domains_.size()};
 }
 
 void flow_writer::commit_request() {
   in_request_ = false;
+  if (held_.empty())
+    return;
   for (auto& c : held_)
     emit_(std::move(c));
   held_.clear();
@@ -129,8 +131,9 @@ void flow_writer::rollback_request(const mark& m) {
   message_records_ = m.message_records;
   domain_ = m.current;
   domains_.resize(m.domains);
-  for (std::size_t i = 0; i < domains_.size(); ++i)
-    domains_[i].sequence = sequences_[i];
+  if (saved_sequences_)
+    for (std::size_t i = 0; i < domains_.size(); ++i)
+      domains_[i].sequence = sequences_[i];
 }
 
 bool flow_writer::reserve(std::size_t record, std::uint16_t set_id, std::uint32_t odid,
@@ -203,6 +206,13 @@ void flow_writer::end_message() {
                      static_cast<std::uint16_t>(size_ - set_start_));
   ipfix::write_u16(chunk_->data() + message_start_ + 2,
                    static_cast<std::uint16_t>(size_ - message_start_));
+  if (in_request_ && !saved_sequences_) {
+    // Before the request's first change, for rollback_request.
+    saved_sequences_ = true;
+    sequences_.clear();
+    for (const auto& d : domains_)
+      sequences_.push_back(d.sequence);
+  }
   domain_->sequence += message_records_; // RFC 7011 3.1: modulo 2^32
   in_message_ = false;
   set_id_ = 0;

@@ -106,10 +106,12 @@ class flow_writer {
   domain* domain_ = nullptr;
   std::vector<domain> domains_;
   // During add_request: chunks it filled, handed on only once the request is whole, and
-  // the domains' sequence numbers before it.
+  // the domains' sequence numbers before it (once saved_sequences_: saved by the first
+  // message the request ends).
   bool in_request_ = false;
   std::vector<std::shared_ptr<messages::chunk>> held_;
   std::vector<std::uint32_t> sequences_;
+  bool saved_sequences_ = false;
 };
 
 } // namespace fa::rpc

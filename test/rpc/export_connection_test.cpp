@@ -120,6 +120,9 @@ class h2_pair {
   /// Opens the request stream; its DATA frames carry at most `frame` octets each.
   void open(std::string_view path = export_path, std::size_t frame = 16384) {
     frame_ = frame;
+    body_.clear(); // a new stream's body
+    sent_ = 0;
+    end_ = false;
     nghttp2_data_provider body{};
     body.source.ptr = this;
     body.read_callback = [](nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t len,
@@ -331,6 +334,27 @@ TEST(grpc_export_connection, the_owner_closes_a_stream) {
   EXPECT_EQ(p.closed, std::vector<std::string>{"shutdown"});
   p.server->close_all("cancelled");
   EXPECT_EQ(p.closed.size(), 1u);
+}
+
+// A connection whose stream ended opens another (the server looks its streams up by id,
+// and remembers the last one found): the second stream's messages reach its own session.
+TEST(grpc_export_connection, a_stream_after_one_that_ended_gets_its_own_session) {
+  h2_pair p;
+  p.open();
+  p.send(framed(request(2)) + framed(request(1)), true);
+  ASSERT_TRUE(p.pump());
+  const auto first = p.stream_id();
+  EXPECT_EQ(p.response["grpc-status"], "0");
+  p.response.clear();
+  p.open();
+  ASSERT_NE(p.stream_id(), first);
+  p.send(framed(request(3)) + framed(request(4)), true);
+  ASSERT_TRUE(p.pump());
+  EXPECT_EQ(p.opened, 2);
+  EXPECT_EQ(p.requests, 4u);
+  EXPECT_EQ(p.flows, 10u);
+  EXPECT_EQ(p.response["grpc-status"], "0");
+  EXPECT_EQ(p.closed, (std::vector<std::string>{"eof", "eof"}));
 }
 
 } // namespace

@@ -477,6 +477,29 @@ TEST(flow_codec, a_long_string_takes_the_three_octet_length_form) {
   EXPECT_EQ(r["destinationServicePortName"], std::string(300, 's'));
 }
 
+// The record's size is summed from the strings' lengths, with two octets more for each of
+// 255 or more (RFC 7011 7): lengths whose bits together reach 255 though none does
+// (128 and 127), and 254 and 255 side by side, each take the form of their own length.
+TEST(flow_codec, strings_around_255_octets_take_their_own_length_form) {
+  struct lengths {
+    std::size_t a, b;
+  };
+  for (auto [a, b] : {lengths{128, 127}, lengths{254, 255}, lengths{255, 1}, lengths{0, 256}}) {
+    auto f = full_flow();
+    f.mutable_k8s()->set_source_pod_name(std::string(a, 'p'));
+    f.mutable_k8s()->set_egress_name(std::string(b, 'e'));
+    written w;
+    ASSERT_EQ(w.writer.add(f, 1), flow_error::none) << a << " " << b;
+    w.writer.flush();
+    auto msgs = parse_all(w.chunks);
+    ASSERT_EQ(msgs.size(), 1u) << a << " " << b;
+    ASSERT_EQ(msgs[0].records.size(), 1u) << a << " " << b;
+    auto r = by_name(flow_template(false), msgs[0].records[0].second);
+    EXPECT_EQ(r["sourcePodName"], std::string(a, 'p')) << a << " " << b;
+    EXPECT_EQ(r["egressName"], std::string(b, 'e')) << a << " " << b;
+  }
+}
+
 TEST(flow_writer, templates_once_per_domain_and_sequence_counts_records) {
   written w;
   auto a = full_flow();
@@ -602,6 +625,10 @@ TEST(flow_writer, a_malformed_request_is_taken_back_whole) {
       {"a malformed Flow", body + framed(a.SerializeAsString() + std::string("\x00\x01", 2))},
       // The request ends within its last Flow.
       {"a request cut short", body + framed(a.SerializeAsString()).substr(0, 10)},
+      // Two Flows: the first goes to another domain, which ends the open message (the
+      // only change to a domain's sequence number), the second is malformed.
+      {"a new domain, then a malformed Flow",
+       serialize({b}) + framed(a.SerializeAsString() + std::string("\x00\x01", 2))},
   };
   for (const auto& [what, request] : bad)
     ASSERT_FALSE(pb::ExportRequest{}.ParseFromString(request)) << what << ": the case is wrong";
