@@ -5,6 +5,7 @@
 #include "base/unix_time.hpp"
 #include "ipfix/message.hpp"
 #include "ipfix/record.hpp"
+#include "ipfix/record_room.hpp"
 #include "messages/transport_name.hpp"
 #include "monitoring/log.hpp"
 #include "monitoring/rate_limited_log.hpp"
@@ -198,14 +199,13 @@ void drop_for_want_of_an_id(state_ptr self, std::uint32_t odid, std::uint16_t id
 
 /// How many variable-length values to make room for in a batch of `chunk`, at its first
 /// data set of a template that has any (`body`): as many as the rest of the chunk could
-/// hold in records of this template. The walk gives each set that much room (its body's
-/// share, `ipfix::slice_records_in_place`), so the vector never regrows while the chunk's
-/// sets are of this template: a regrowth moved every value walked so far, about 40
-/// instructions per record (issue 15).
+/// hold in records of this template (`ipfix::room_for`, the rule the walk gives each set),
+/// so the vector never regrows while the chunk's sets are of this template: a regrowth
+/// moved every value walked so far, about 40 instructions per record (issue 15).
 std::size_t varlen_estimate(ipfix::bytes_view chunk, ipfix::bytes_view body,
                             const ipfix::record_layout& layout) {
-  const auto left = static_cast<std::size_t>(chunk.data() + chunk.size() - body.data());
-  return left / layout.min_length() * layout.num_varlen();
+  return ipfix::room_for(static_cast<std::size_t>(chunk.data() + chunk.size() - body.data()),
+                         layout);
 }
 
 void handle_frames(state_ptr self, messages::chunk_ptr data) {

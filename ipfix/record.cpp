@@ -1,5 +1,7 @@
 #include "ipfix/record.hpp"
 
+#include "ipfix/record_room.hpp"
+
 #include "base/read_ahead.hpp"
 
 #include <algorithm>
@@ -201,15 +203,6 @@ std::size_t count_records(bytes_view body, const record_layout& layout, parse_er
   err = cursor.error();
   return err == parse_error::none ? n : 0;
 }
-
-namespace {
-
-/// Entries of room for the values of the records a body of `size` octets could hold.
-std::size_t room_for(std::size_t size, const record_layout& layout) {
-  return size / layout.min_length() * layout.num_varlen();
-}
-
-} // namespace
 
 sliced_records slice_records(bytes_view body, const record_layout& layout,
                              std::vector<field_slice>& varlen) {

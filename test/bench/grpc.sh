@@ -7,8 +7,9 @@
 # own write) and from grpc-go-agent (grpc-go, the Agent's own library, which coalesces the
 # frames queued while it writes), with the same requests (grpc-loadgen --dump). Once per
 # run, a short extra run of each one-Flow loader counts its write system calls (perf's
-# syscall tracepoints), so the requests per write say what the server receives. The CPU is flow-aggregator's own (utime + stime from /proc/PID/stat, from
-# before the load until the collector has every record), so the load generators' CPU on
+# syscall tracepoints), so the requests per write say what the server receives. The CPU
+# is flow-aggregator's own (utime + stime from /proc/PID/stat, from before the load
+# until the collector has every record), so the load generators' CPU on
 # the same cores does not count. Target: gRPC <= 2x IPFIX TCP per record. A last row
 # measures gRPC alone (grpc-sink: the same server setup, reading and discarding), the
 # floor under the one-Flow-per-request row.
