@@ -2,7 +2,7 @@
 // sends each Flow with stream.Send on one long-lived client-streaming Export stream, one
 // Flow per ExportRequest, with no batching of its own: what reaches the server per TCP
 // write is what grpc-go's transport makes of it (its loopy writer coalesces the frames
-// queued while it writes, /work/shared/reference/antrea-grpc-transport.md section 4).
+// queued while it writes; reference antrea-grpc-transport.md, section 4).
 // This program is that transport (Debian's grpc-go) sending requests made elsewhere:
 // the serialized ExportRequests that `grpc-loadgen --dump` writes, so that it and the C++
 // loader send the same bytes. No generated code: the requests pass through a codec that
