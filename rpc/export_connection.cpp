@@ -215,9 +215,25 @@ export_connection::stream* export_connection::find(std::int32_t id) {
 }
 
 bool export_connection::feed(const std::uint8_t* data, std::size_t size) {
+  copy_.assign(data, data + size);
+  return feed(copy_.data(), copy_.size());
+}
+
+bool export_connection::feed(std::uint8_t* data, std::size_t size) {
   if (failed_)
     return false;
   now_ = static_cast<std::uint32_t>(base::unix_seconds());
+  // What the stream may still receive, before this read: the stream's window and the
+  // connection's (nghttp2_session_get_stream_local_window_size: "also subject to the
+  // connection level flow control"); a stream not open yet has none.
+  size = merger_.merge(
+      data, size, nghttp2_session_get_local_settings(session_, NGHTTP2_SETTINGS_MAX_FRAME_SIZE),
+      [this](std::int32_t id) -> std::size_t {
+        const auto stream = nghttp2_session_get_stream_local_window_size(session_, id);
+        const auto connection = nghttp2_session_get_local_window_size(session_);
+        return stream > 0 && connection > 0 ? static_cast<std::size_t>(std::min(stream, connection))
+                                            : 0;
+      });
   auto n = nghttp2_session_mem_recv(session_, data, size);
   if (n < 0) {
     // RFC 9113 3.4: a client that does not open with the connection preface (an

@@ -16,6 +16,7 @@
 // is used up; nothing is dropped.
 
 #include "net/inbound.hpp"
+#include "rpc/data_frame_merger.hpp"
 #include "rpc/flow_writer.hpp"
 
 #include <asio/ip/address.hpp>
@@ -28,6 +29,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 struct nghttp2_session;
 
@@ -102,13 +104,17 @@ class export_connection {
 
   /// Feeds octets read from the socket, then hands each stream's chunk on and gives back
   /// the windows the budgets allow. False: the connection is done for (why in `reason()`);
-  /// write what `output` still has, then close.
-  bool receive(const std::uint8_t* data, std::size_t size) {
+  /// write what `output` still has, then close. The octets are rewritten in place (a
+  /// stream's DATA frames merged, rpc/data_frame_merger.hpp); const octets are copied
+  /// first.
+  template <class Octet>
+  bool receive(Octet* data, std::size_t size) {
     const bool ok = feed(data, size);
     flush();
     return ok;
   }
   /// `receive` in two steps, for a reader that gathers several reads into one hand-on.
+  bool feed(std::uint8_t* data, std::size_t size);
   bool feed(const std::uint8_t* data, std::size_t size);
   void flush();
   /// Converted octets not yet handed on, over every stream.
@@ -158,7 +164,9 @@ class export_connection {
   const export_server_handlers& handlers_;
   nghttp2_session* session_ = nullptr;
   std::map<std::int32_t, std::unique_ptr<stream>> streams_;
-  stream* last_ = nullptr; ///< the stream `find` found last (one of streams_), or null
+  data_frame_merger merger_;
+  std::vector<std::uint8_t> copy_; ///< const octets fed, to merge in place
+  stream* last_ = nullptr;         ///< the stream `find` found last (one of streams_), or null
   std::uint64_t requests_ = 0;
   std::uint64_t flows_ = 0;
   std::uint32_t now_ = 0; ///< unix seconds of the read being converted
