@@ -65,9 +65,7 @@ struct callbacks {
       return 0;
     auto s = std::make_unique<export_connection::stream>();
     s->id = frame->hd.stream_id;
-    auto& c = self(user);
-    c.last_ = nullptr; // the stream it replaces, if any, goes
-    c.streams_[s->id] = std::move(s);
+    self(user).streams_[s->id] = std::move(s);
     return 0;
   }
 
@@ -141,8 +139,6 @@ struct callbacks {
       return 0;
     // Reset by the client, or over: a session still open was cancelled.
     c.end_session(*i->second, "cancelled");
-    if (c.last_ == i->second.get())
-      c.last_ = nullptr;
     c.streams_.erase(i);
     return 0;
   }
@@ -203,15 +199,8 @@ export_connection::~export_connection() {
 }
 
 export_connection::stream* export_connection::find(std::int32_t id) {
-  // Each DATA frame looks its stream up (the one that ends it, twice): an Agent's
-  // connection has one stream, so the last one found is nearly always it.
-  if (last_ && last_->id == id)
-    return last_;
   auto i = streams_.find(id);
-  if (i == streams_.end())
-    return nullptr;
-  last_ = i->second.get();
-  return last_;
+  return i == streams_.end() ? nullptr : i->second.get();
 }
 
 bool export_connection::feed(const std::uint8_t* data, std::size_t size) {

@@ -166,7 +166,6 @@ class export_connection {
   std::map<std::int32_t, std::unique_ptr<stream>> streams_;
   data_frame_merger merger_;
   std::vector<std::uint8_t> copy_; ///< const octets fed, to merge in place
-  stream* last_ = nullptr;         ///< the stream `find` found last (one of streams_), or null
   std::uint64_t requests_ = 0;
   std::uint64_t flows_ = 0;
   std::uint32_t now_ = 0; ///< unix seconds of the read being converted
